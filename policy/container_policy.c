@@ -1,0 +1,162 @@
+#include "container_policy.h"
+
+#include <string.h>
+#include <strings.h>
+
+#define ANNOTATION_CRI_SANDBOX_ID "io.kubernetes.cri.sandbox-id"
+
+static const char *const vhd_mount_types[] = {
+  "virtual-disk",
+  "physical-disk",
+  "extensible-virtual-disk",
+};
+
+/* Bind sources that name guest-internal locations, not host paths.  */
+static const char *const guest_source_prefixes[] = {
+  "hugepages://",
+  "sandbox://",
+  "sandbox-tmp://",
+  "uvm://",
+};
+
+/* containerd's CRI plugin binds these from
+   <root or state>/io.containerd.grpc.v1.cri/sandboxes/<sandbox id>/<file>.  */
+static const struct
+{
+  const char *destination;
+  const char *file;
+} cri_pod_files[] = {
+  { "/etc/hosts", "hosts" },
+  { "/etc/hostname", "hostname" },
+  { "/etc/resolv.conf", "resolv.conf" },
+  { "/dev/shm", "shm" },
+};
+
+#define CRI_SANDBOXES_DIR "/io.containerd.grpc.v1.cri/sandboxes/"
+
+static bool
+str_has_suffix_ci (const char *s, const char *suffix)
+{
+  size_t n = strlen (s), m = strlen (suffix);
+  return n >= m && strcasecmp (s + n - m, suffix) == 0;
+}
+
+static bool
+has_bind_option (const struct oci_mount *m)
+{
+  for (size_t i = 0; i < m->noptions; i++)
+    if (strcmp (m->options[i], "bind") == 0
+        || strcmp (m->options[i], "rbind") == 0)
+      return true;
+  return false;
+}
+
+static bool
+path_is_clean_absolute (const char *p)
+{
+  if (p[0] != '/')
+    return false;
+  for (const char *s = p; *s; s++)
+    if (s[0] == '/' && s[1] == '.'
+        && (s[2] == '/' || s[2] == '\0'
+            || (s[2] == '.' && (s[3] == '/' || s[3] == '\0'))))
+      return false;
+  return strstr (p, "//") == NULL;
+}
+
+bool
+mount_is_cri_pod_file (const struct oci_mount *m, const char *sandbox_id)
+{
+  if (sandbox_id == NULL || *sandbox_id == '\0' || strchr (sandbox_id, '/')
+      || m->source == NULL || m->destination == NULL
+      || !path_is_clean_absolute (m->source))
+    return false;
+  for (size_t i = 0; i < sizeof cri_pod_files / sizeof cri_pod_files[0]; i++)
+    {
+      if (strcmp (m->destination, cri_pod_files[i].destination) != 0)
+        continue;
+      /* The source must end in CRI_SANDBOXES_DIR<sandbox id>/<file>.  */
+      size_t tail_len = strlen (CRI_SANDBOXES_DIR) + strlen (sandbox_id) + 1
+                        + strlen (cri_pod_files[i].file);
+      size_t n = strlen (m->source);
+      if (n <= tail_len)
+        return false;
+      const char *t = m->source + n - tail_len;
+      size_t d = strlen (CRI_SANDBOXES_DIR);
+      return strncmp (t, CRI_SANDBOXES_DIR, d) == 0
+             && strncmp (t + d, sandbox_id, strlen (sandbox_id)) == 0
+             && t[d + strlen (sandbox_id)] == '/'
+             && strcmp (t + d + strlen (sandbox_id) + 1, cri_pod_files[i].file)
+                    == 0;
+    }
+  return false;
+}
+
+unsigned
+mount_classify (const struct oci_mount *m, const char *sandbox_id)
+{
+  unsigned cls = 0;
+  const char *type = m->type ? m->type : "";
+  const char *source = m->source ? m->source : "";
+  for (size_t i = 0; i < sizeof vhd_mount_types / sizeof vhd_mount_types[0]; i++)
+    if (strcmp (type, vhd_mount_types[i]) == 0)
+      cls |= MOUNT_CLASS_VHD;
+  if (str_has_suffix_ci (source, ".vhd") || str_has_suffix_ci (source, ".vhdx"))
+    cls |= MOUNT_CLASS_VHD;
+  if (strcmp (type, "bind") == 0 || has_bind_option (m))
+    {
+      bool guest_internal = false;
+      for (size_t i = 0;
+           i < sizeof guest_source_prefixes / sizeof guest_source_prefixes[0];
+           i++)
+        if (strncmp (source, guest_source_prefixes[i],
+                     strlen (guest_source_prefixes[i]))
+            == 0)
+          guest_internal = true;
+      if (!guest_internal && !mount_is_cri_pod_file (m, sandbox_id))
+        cls |= MOUNT_CLASS_DIRECTORY;
+    }
+  return cls;
+}
+
+static const char *
+or_empty (const char *s)
+{
+  return s ? s : "";
+}
+
+void
+container_policy_check (const struct oci_spec *spec,
+                        struct policy_problems *problems)
+{
+  for (size_t i = 0; i < spec->nwindows_devices; i++)
+    {
+      const struct oci_windows_device *d = &spec->windows_devices[i];
+      policy_problem_add (problems,
+                          "device windows.devices[%zu] (idType \"%s\", id "
+                          "\"%s\") is a device assignment",
+                          i, or_empty (d->id_type), or_empty (d->id));
+    }
+  for (size_t i = 0; i < spec->nlinux_devices; i++)
+    policy_problem_add (problems,
+                        "device linux.devices[%zu] (%s) is a host device "
+                        "assignment",
+                        i, or_empty (spec->linux_devices[i].path));
+
+  const char *sandbox_id = oci_spec_annotation (spec, ANNOTATION_CRI_SANDBOX_ID);
+  for (size_t i = 0; i < spec->nmounts; i++)
+    {
+      const struct oci_mount *m = &spec->mounts[i];
+      unsigned cls = mount_classify (m, sandbox_id);
+      if (cls == 0)
+        continue;
+      const char *what = cls == (MOUNT_CLASS_VHD | MOUNT_CLASS_DIRECTORY)
+                             ? "a VHD mount and a directory mount"
+                         : cls == MOUNT_CLASS_VHD ? "a VHD mount"
+                                                  : "a directory mount";
+      policy_problem_add (problems, "mount[%zu] %s (%s from %s) is %s", i,
+                          or_empty (m->destination),
+                          m->type && *m->type ? m->type : "no type",
+                          or_empty (m->source), what);
+    }
+}

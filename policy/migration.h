@@ -1,0 +1,28 @@
+/* The live-migration opt-in: io.microsoft.migration.allowed, with the
+   upstream name io.microsoft.migration.support-enabled as an alias.  */
+#ifndef LCOW_POLICY_MIGRATION_H
+#define LCOW_POLICY_MIGRATION_H
+
+#include <stdbool.h>
+
+#include "proto/error.h"
+#include "proto/oci_spec.h"
+
+#define ANNOTATION_MIGRATION_ALLOWED "io.microsoft.migration.allowed"
+#define ANNOTATION_MIGRATION_SUPPORT_ENABLED                                  \
+  "io.microsoft.migration.support-enabled"
+
+struct migration_decision
+{
+  bool migratable;
+  /* Unparsable values (they count as false), for the log; NULL if none.  */
+  char *warning;
+};
+
+/* Decides from the annotations exactly as the request carries them.  Both
+   keys present with different effective values is InvalidArgument.  */
+int migration_resolve (const struct oci_spec *spec,
+                       struct migration_decision *out, shim_error **err);
+void migration_decision_release (struct migration_decision *d);
+
+#endif

@@ -1,0 +1,24 @@
+/* Reading and writing the small files the shim exchanges with containerd and
+   operators (config.json, address, uvm.json), with size caps and atomic
+   replacement.  */
+#ifndef LCOW_FILE_IO_H
+#define LCOW_FILE_IO_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+/* Reads a regular file of at most max bytes; *out is NUL-terminated.  With
+   dirfd >= 0 the path is relative to it and the last component must not be
+   a symlink.  */
+int read_file_capped (int dirfd, const char *path, size_t max, char **out,
+                      size_t *len, shim_error **err);
+/* Writes path.tmp then renames it over path (mode 0644).  */
+int write_file_atomic (const char *path, const void *data, size_t len,
+                       shim_error **err);
+/* mkdir -p with the given mode for created components.  */
+int mkdir_p (const char *path, unsigned mode, shim_error **err);
+/* rm -rf of a directory tree; missing is fine.  */
+int remove_tree (const char *path);
+
+#endif

@@ -1,0 +1,87 @@
+/* The parts of an OCI runtime spec (config.json) the shim decides on:
+   annotations, mounts, device assignments, root and process.  Strict types;
+   errors name the JSON path ("mounts[3].source: expected string, got
+   number").  Members the shim does not use are ignored.  */
+#ifndef LCOW_OCI_SPEC_H
+#define LCOW_OCI_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "json.h"
+
+/* Largest config.json the shim reads.  */
+#define OCI_SPEC_MAX_BYTES (4u << 20)
+
+struct oci_annotation
+{
+  char *key;
+  char *value;
+};
+
+struct oci_mount
+{
+  char *destination;
+  char *type;
+  char *source;
+  char **options;
+  size_t noptions;
+};
+
+struct oci_linux_device
+{
+  char *path;
+  char *type;
+};
+
+struct oci_windows_device
+{
+  char *id;
+  char *id_type;
+};
+
+struct oci_process
+{
+  char **args;
+  size_t nargs;
+  char **env;
+  size_t nenv;
+  char *cwd;
+  bool terminal;
+  uint32_t uid;
+  uint32_t gid;
+};
+
+struct oci_spec
+{
+  /* Unique keys, in document order (a repeated key keeps its last value).  */
+  struct oci_annotation *annotations;
+  size_t nannotations;
+  struct oci_mount *mounts;
+  size_t nmounts;
+  struct oci_linux_device *linux_devices;
+  size_t nlinux_devices;
+  struct oci_windows_device *windows_devices;
+  size_t nwindows_devices;
+  char *root_path;
+  bool root_readonly;
+  bool has_linux;
+  struct oci_process *process;
+};
+
+int oci_spec_parse (const char *buf, size_t len, struct oci_spec **out,
+                    shim_error **err);
+/* Reads <dir>/config.json without following a symlink there.  */
+int oci_spec_load_bundle (const char *bundle_dir, struct oci_spec **out,
+                          shim_error **err);
+void oci_spec_free (struct oci_spec *spec);
+const char *oci_spec_annotation (const struct oci_spec *spec, const char *key);
+
+/* Parses an OCI "process" object on its own (what Exec carries).  */
+int oci_process_parse (const char *buf, size_t len, struct oci_process **out,
+                       shim_error **err);
+void oci_process_free (struct oci_process *p);
+
+#endif

@@ -1,0 +1,265 @@
+#include "sandbox_options.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/go_parse.h"
+#include "proto/xalloc.h"
+
+struct parse_ctx
+{
+  const struct oci_spec *spec;
+  strbuf *warnings;
+};
+
+static void
+warn (struct parse_ctx *c, const char *key, const char *value,
+      const char *what)
+{
+  strbuf_printf (c->warnings, "%sannotation %s=\"%s\" is not %s, default used",
+                 c->warnings->len ? "; " : "", key, value, what);
+}
+
+static bool
+ann_bool (struct parse_ctx *c, const char *key, bool def)
+{
+  const char *v = oci_spec_annotation (c->spec, key);
+  bool b;
+  if (v == NULL)
+    return def;
+  if (go_parse_bool (v, &b) < 0)
+    {
+      warn (c, key, v, "a boolean");
+      return def;
+    }
+  return b;
+}
+
+static int64_t
+ann_int (struct parse_ctx *c, const char *key, int bits, int64_t def)
+{
+  const char *v = oci_spec_annotation (c->spec, key);
+  int64_t n;
+  if (v == NULL)
+    return def;
+  if (go_parse_int (v, bits, &n) < 0)
+    {
+      warn (c, key, v, "an integer");
+      return def;
+    }
+  return n;
+}
+
+static uint64_t
+ann_uint (struct parse_ctx *c, const char *key, int bits, uint64_t def)
+{
+  const char *v = oci_spec_annotation (c->spec, key);
+  uint64_t n;
+  if (v == NULL)
+    return def;
+  if (go_parse_uint (v, bits, &n) < 0)
+    {
+      warn (c, key, v, "an unsigned integer");
+      return def;
+    }
+  return n;
+}
+
+static char *
+ann_string (struct parse_ctx *c, const char *key)
+{
+  const char *v = oci_spec_annotation (c->spec, key);
+  return v ? xstrdup (v) : NULL;
+}
+
+static int
+boot_files_path (struct parse_ctx *c, const struct shim_config *cfg,
+                 char **out, shim_error **err)
+{
+  const char *pr = oci_spec_annotation (c->spec, ANN_BOOT_FILES_ROOT_PATH);
+  const char *main = oci_spec_annotation (c->spec, ANN_BOOT_FILES_ROOT_PATH_MAIN);
+  if (pr && main && strcmp (pr, main) != 0)
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                           "conflicting boot files annotations: %s=\"%s\" and "
+                           "%s=\"%s\"",
+                           ANN_BOOT_FILES_ROOT_PATH, pr,
+                           ANN_BOOT_FILES_ROOT_PATH_MAIN, main);
+  const char *p = pr ? pr : main ? main : cfg->boot_files_root_path;
+  *out = xstrdup (p ? p : DEFAULT_BOOT_FILES_ROOT_PATH);
+  return 0;
+}
+
+static char *
+join (const char *dir, const char *name)
+{
+  return xasprintf ("%s/%s", dir, name);
+}
+
+int
+sandbox_options_parse (const struct oci_spec *spec,
+                       const struct shim_config *cfg, bool live_migration,
+                       const struct sandbox_options_env *env,
+                       struct sandbox_options *o, strbuf *warnings,
+                       shim_error **err)
+{
+  struct parse_ctx c = { spec, warnings };
+  memset (o, 0, sizeof *o);
+  o->live_migration = live_migration;
+
+  static const char *const unsupported[]
+      = { ANN_NCPROXY, ANN_VPMEM_NO_MULTI_MAPPING, ANN_KERNEL_DRIVERS };
+  for (size_t i = 0; i < 3; i++)
+    {
+      const char *v = oci_spec_annotation (spec, unsupported[i]);
+      if (v != NULL && *v != '\0')
+        return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                               "%s annotation is not supported",
+                               unsupported[i]);
+    }
+
+  if (boot_files_path (&c, cfg, &o->boot_files_root_path, err) < 0)
+    goto fail;
+  if (!env->exists (o->boot_files_root_path, NULL))
+    {
+      shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                      "boot_files_root_path \"%s\" does not exist",
+                      o->boot_files_root_path);
+      goto fail;
+    }
+
+  /* Processors: default 2 (1 on a one-CPU host), clamped to the host.  */
+  int64_t def_cpus = cfg->processor_count ? cfg->processor_count
+                     : env->host_cpus == 1 ? 1
+                                           : 2;
+  int64_t cpus = ann_int (&c, ANN_PROCESSOR_COUNT, 32, def_cpus);
+  if (cpus < 1)
+    {
+      shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                      "annotation %s: processor count must be at least 1, got "
+                      "%lld",
+                      ANN_PROCESSOR_COUNT, (long long) cpus);
+      goto fail;
+    }
+  if (env->host_cpus > 0 && cpus > (int64_t) env->host_cpus)
+    cpus = env->host_cpus;
+  o->processor_count = (uint32_t) cpus;
+
+  uint64_t mem = ann_uint (&c, ANN_MEMORY_SIZE_MB, 64,
+                           cfg->memory_mb ? cfg->memory_mb : 1024);
+  if (mem == 0 || mem > (1ull << 40))
+    {
+      shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                      "annotation %s: memory size %llu MB is out of range",
+                      ANN_MEMORY_SIZE_MB, (unsigned long long) mem);
+      goto fail;
+    }
+  o->memory_mb = mem + (mem & 1);
+
+  if (ann_uint (&c, ANN_VPMEM_COUNT, 32, 0) > 0)
+    {
+      shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                      "v2 shims do not support vPMem devices");
+      goto fail;
+    }
+
+  o->kernel_direct = ann_bool (&c, ANN_KERNEL_DIRECT_BOOT, true);
+  o->vpci_enabled = ann_bool (&c, ANN_VPCI_ENABLED, false);
+  o->writable_overlay = ann_bool (&c, ANN_WRITABLE_OVERLAY, false);
+  o->disable_time_sync = ann_bool (&c, ANN_TIMESYNC_DISABLE, false);
+  o->dm_verity = ann_bool (&c, ANN_DMVERITY_MODE, false);
+  o->dm_verity_create_args = ann_string (&c, ANN_DMVERITY_CREATE_ARGS);
+  o->kernel_boot_options = ann_string (&c, ANN_KERNEL_BOOT_OPTIONS);
+  o->console_pipe = ann_string (&c, ANN_CONSOLE_PIPE);
+  o->core_dump_location = ann_string (&c, ANN_PROCESS_DUMP_LOCATION);
+  o->log_level = xstrdup (cfg->log_level ? cfg->log_level : "info");
+  o->scrub_logs = cfg->scrub_logs;
+
+  /* Rootfs: the initrd unless rootfs.vhd exists; the annotation decides.  */
+  o->rootfs = env->exists (o->boot_files_root_path, VHD_FILE) ? ROOTFS_VHD
+                                                              : ROOTFS_INITRD;
+  const char *pref = oci_spec_annotation (spec, ANN_PREFERRED_ROOTFS_TYPE);
+  if (pref != NULL)
+    {
+      if (strcmp (pref, "initrd") == 0)
+        o->rootfs = ROOTFS_INITRD;
+      else if (strcmp (pref, "vhd") == 0)
+        o->rootfs = ROOTFS_VHD;
+      else
+        {
+          shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                          "invalid PreferredRootFSType: %s", pref);
+          goto fail;
+        }
+    }
+  const char *rootfs_name = o->rootfs == ROOTFS_VHD ? VHD_FILE : INITRD_FILE;
+  if (!env->exists (o->boot_files_root_path, rootfs_name))
+    {
+      shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                      "\"%s\" not found in boot files path %s", rootfs_name,
+                      o->boot_files_root_path);
+      goto fail;
+    }
+  o->rootfs_path = join (o->boot_files_root_path, rootfs_name);
+  if (o->writable_overlay && o->rootfs == ROOTFS_INITRD)
+    strbuf_printf (warnings, "%swritable overlay is ignored for the initrd "
+                             "rootfs",
+                   warnings->len ? "; " : "");
+
+  /* Kernel-direct prefers the uncompressed kernel; UEFI needs "kernel".  */
+  if (o->kernel_direct
+      && env->exists (o->boot_files_root_path, UNCOMPRESSED_KERNEL_FILE))
+    o->kernel_path = join (o->boot_files_root_path, UNCOMPRESSED_KERNEL_FILE);
+  else if (env->exists (o->boot_files_root_path, KERNEL_FILE))
+    o->kernel_path = join (o->boot_files_root_path, KERNEL_FILE);
+  else
+    {
+      shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                      o->kernel_direct
+                          ? "kernel file not found in boot files path for "
+                            "kernel direct boot: %s"
+                          : "kernel file \"kernel\" not found in boot files "
+                            "path: %s",
+                      o->boot_files_root_path);
+      goto fail;
+    }
+  return 0;
+
+fail:
+  sandbox_options_release (o);
+  return -1;
+}
+
+void
+sandbox_options_cmdline_input (const struct sandbox_options *o,
+                               struct kernel_cmdline_input *in)
+{
+  memset (in, 0, sizeof *in);
+  in->rootfs_name = o->rootfs == ROOTFS_VHD ? VHD_FILE : INITRD_FILE;
+  in->kernel_direct = o->kernel_direct;
+  in->dm_verity = o->dm_verity;
+  in->dm_verity_create_args = o->dm_verity_create_args;
+  in->console = o->console_pipe != NULL && *o->console_pipe != '\0';
+  in->kernel_boot_options = o->kernel_boot_options;
+  in->vpci_enabled = o->vpci_enabled;
+  in->processor_count = o->processor_count;
+  in->writable_overlay = o->writable_overlay;
+  in->log_level = o->log_level;
+  in->scrub_logs = o->scrub_logs;
+  in->disable_time_sync = o->disable_time_sync;
+  in->core_dump_location = o->core_dump_location;
+  in->live_migration = o->live_migration;
+}
+
+void
+sandbox_options_release (struct sandbox_options *o)
+{
+  free (o->boot_files_root_path);
+  free (o->kernel_path);
+  free (o->rootfs_path);
+  free (o->log_level);
+  free (o->kernel_boot_options);
+  free (o->console_pipe);
+  free (o->dm_verity_create_args);
+  free (o->core_dump_location);
+  memset (o, 0, sizeof *o);
+}

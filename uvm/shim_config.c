@@ -1,0 +1,216 @@
+#include "shim_config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "policy/go_parse.h"
+#include "proto/cleanup.h"
+#include "proto/file_io.h"
+#include "proto/json.h"
+#include "proto/log.h"
+#include "proto/xalloc.h"
+
+void
+shim_config_defaults (struct shim_config *cfg)
+{
+  memset (cfg, 0, sizeof *cfg);
+  cfg->vmm = VMM_KIND_QEMU;
+  cfg->vmm_path = xstrdup (DEFAULT_QEMU_PATH);
+  cfg->boot_files_root_path = xstrdup (DEFAULT_BOOT_FILES_ROOT_PATH);
+  cfg->scrub_logs = -1;
+  cfg->gcs_connection_timeout_ms = 120000;
+  cfg->stop_grace_ms = 5000;
+  cfg->source = xstrdup ("built-in defaults");
+}
+
+static int
+type_error (shim_error **err, const char *key, const char *want,
+            const json_value *v)
+{
+  return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                         "key \"%s\": expected %s, got %s", key, want,
+                         json_type_name (v->type));
+}
+
+static int
+get_string (const char *key, const json_value *v, char **out,
+            shim_error **err)
+{
+  if (v->type != JSON_STRING || !json_string_is_c (v))
+    return type_error (err, key, "a string", v);
+  free (*out);
+  *out = xstrdup (v->str);
+  return 0;
+}
+
+static int
+get_uint (const char *key, const json_value *v, int bits, uint64_t min,
+          uint64_t *out, shim_error **err)
+{
+  uint64_t n;
+  if (v->type != JSON_NUMBER)
+    return type_error (err, key, "an unsigned integer", v);
+  if (go_parse_uint (v->str, bits, &n) < 0 || n < min)
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                           "key \"%s\": %s is not an integer in [%llu, %llu]",
+                           key, v->str, (unsigned long long) min,
+                           (unsigned long long) (bits >= 64
+                                                     ? UINT64_MAX
+                                                     : ((1ull << bits) - 1)));
+  *out = n;
+  return 0;
+}
+
+static int
+apply_member (struct shim_config *cfg, const char *key, const json_value *v,
+              shim_error **err)
+{
+  uint64_t n;
+  if (strcmp (key, "vmm") == 0)
+    {
+      if (v->type != JSON_STRING)
+        return type_error (err, key, "a string", v);
+      if (strcmp (v->str, "qemu") == 0)
+        cfg->vmm = VMM_KIND_QEMU;
+      else if (strcmp (v->str, "exec") == 0)
+        cfg->vmm = VMM_KIND_EXEC;
+      else
+        return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                               "key \"vmm\": \"%s\" is neither \"qemu\" nor "
+                               "\"exec\"",
+                               v->str);
+      return 0;
+    }
+  if (strcmp (key, "vmm_path") == 0)
+    return get_string (key, v, &cfg->vmm_path, err);
+  if (strcmp (key, "vmm_args") == 0)
+    {
+      if (v->type != JSON_ARRAY)
+        return type_error (err, key, "an array of strings", v);
+      for (size_t i = 0; i < v->count; i++)
+        if (v->items[i]->type != JSON_STRING || !json_string_is_c (v->items[i]))
+          return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                                 "key \"vmm_args[%zu]\": expected a string", i);
+      cfg->vmm_args = xzalloc ((v->count + 1) * sizeof (char *));
+      for (size_t i = 0; i < v->count; i++)
+        cfg->vmm_args[i] = xstrdup (v->items[i]->str);
+      cfg->nvmm_args = v->count;
+      return 0;
+    }
+  if (strcmp (key, "boot_files_root_path") == 0)
+    return get_string (key, v, &cfg->boot_files_root_path, err);
+  if (strcmp (key, "processor_count") == 0)
+    {
+      if (get_uint (key, v, 31, 1, &n, err) < 0)
+        return -1;
+      cfg->processor_count = (uint32_t) n;
+      return 0;
+    }
+  if (strcmp (key, "memory_mb") == 0)
+    {
+      if (get_uint (key, v, 40, 2, &n, err) < 0)
+        return -1;
+      cfg->memory_mb = n;
+      return 0;
+    }
+  if (strcmp (key, "log_level") == 0)
+    {
+      enum log_level lvl;
+      if (get_string (key, v, &cfg->log_level, err) < 0)
+        return -1;
+      if (log_level_parse (cfg->log_level, &lvl) < 0)
+        return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                               "key \"log_level\": unknown level \"%s\"",
+                               cfg->log_level);
+      return 0;
+    }
+  if (strcmp (key, "scrub_logs") == 0)
+    {
+      if (v->type != JSON_BOOL)
+        return type_error (err, key, "a boolean", v);
+      cfg->scrub_logs = v->boolean;
+      return 0;
+    }
+  if (strcmp (key, "gcs_connection_timeout_ms") == 0)
+    {
+      if (get_uint (key, v, 31, 1, &n, err) < 0)
+        return -1;
+      cfg->gcs_connection_timeout_ms = (uint32_t) n;
+      return 0;
+    }
+  if (strcmp (key, "stop_grace_ms") == 0)
+    {
+      if (get_uint (key, v, 31, 0, &n, err) < 0)
+        return -1;
+      cfg->stop_grace_ms = (uint32_t) n;
+      return 0;
+    }
+  return shim_error_set (err, GRPC_INVALID_ARGUMENT, "unknown key \"%s\"", key);
+}
+
+int
+shim_config_parse (const char *buf, size_t len, struct shim_config *cfg,
+                   shim_error **err)
+{
+  static const struct json_limits limits = { 16, 4 * SHIM_CONFIG_MAX_BYTES };
+  json_value *root = json_parse (buf, len, &limits, err);
+  if (root == NULL)
+    return -1;
+  int ret = 0;
+  if (root->type != JSON_OBJECT)
+    ret = shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                          "expected a JSON object, got %s",
+                          json_type_name (root->type));
+  for (size_t i = 0; ret == 0 && i < root->count; i++)
+    {
+      const struct json_member *m = &root->members[i];
+      if (memchr (m->key, '\0', m->key_len) != NULL)
+        ret = shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                              "a key contains a NUL byte");
+      else
+        ret = apply_member (cfg, m->key, m->value, err);
+    }
+  json_free (root);
+  return ret;
+}
+
+int
+shim_config_load (const char *path, struct shim_config *cfg, shim_error **err)
+{
+  shim_config_defaults (cfg);
+  bool explicit_path = path != NULL && *path != '\0';
+  if (!explicit_path)
+    {
+      const char *env = getenv (SHIM_CONFIG_ENV);
+      explicit_path = env != NULL && *env != '\0';
+      path = explicit_path ? env : SHIM_CONFIG_DEFAULT_PATH;
+    }
+  if (!explicit_path && access (path, F_OK) < 0 && errno == ENOENT)
+    return 0;
+  cleanup_free char *buf = NULL;
+  size_t len = 0;
+  if (read_file_capped (-1, path, SHIM_CONFIG_MAX_BYTES, &buf, &len, err) < 0
+      || shim_config_parse (buf, len, cfg, err) < 0)
+    {
+      shim_config_release (cfg);
+      return shim_error_wrap (err, "shim configuration %s", path);
+    }
+  free (cfg->source);
+  cfg->source = xstrdup (path);
+  return 0;
+}
+
+void
+shim_config_release (struct shim_config *cfg)
+{
+  free (cfg->vmm_path);
+  for (size_t i = 0; i < cfg->nvmm_args; i++)
+    free (cfg->vmm_args[i]);
+  free (cfg->vmm_args);
+  free (cfg->boot_files_root_path);
+  free (cfg->log_level);
+  free (cfg->source);
+  memset (cfg, 0, sizeof *cfg);
+}

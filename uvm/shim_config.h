@@ -1,0 +1,53 @@
+/* The shim configuration file (JSON): which VMM, where the boot files are,
+   default VM size and guest log settings.  Unknown keys and wrong types are
+   errors naming the key.  */
+#ifndef LCOW_UVM_SHIM_CONFIG_H
+#define LCOW_UVM_SHIM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/error.h"
+
+#define SHIM_CONFIG_DEFAULT_PATH "/etc/containerd-shim-lcow-v2/config.json"
+#define SHIM_CONFIG_ENV "CONTAINERD_SHIM_LCOW_CONFIG"
+#define SHIM_CONFIG_MAX_BYTES (1u << 20)
+#define DEFAULT_BOOT_FILES_ROOT_PATH                                          \
+  "/usr/local/share/containerd-shim-lcow-v2/bootfiles"
+#define DEFAULT_QEMU_PATH "/usr/bin/qemu-system-x86_64"
+
+enum vmm_kind
+{
+  VMM_KIND_QEMU,
+  VMM_KIND_EXEC,
+};
+
+struct shim_config
+{
+  enum vmm_kind vmm;
+  char *vmm_path;
+  char **vmm_args;
+  size_t nvmm_args;
+  char *boot_files_root_path;
+  uint32_t processor_count; /* 0: not set */
+  uint64_t memory_mb;       /* 0: not set */
+  char *log_level;          /* NULL: not set */
+  int scrub_logs;           /* -1: not set */
+  uint32_t gcs_connection_timeout_ms;
+  uint32_t stop_grace_ms;
+  /* Where the configuration came from ("built-in defaults" or a path).  */
+  char *source;
+};
+
+void shim_config_defaults (struct shim_config *cfg);
+int shim_config_parse (const char *buf, size_t len, struct shim_config *cfg,
+                       shim_error **err);
+/* The configuration in force: path (from the runtime options) if given,
+   else $CONTAINERD_SHIM_LCOW_CONFIG, else the default path; a missing
+   default file means built-in defaults.  */
+int shim_config_load (const char *path, struct shim_config *cfg,
+                      shim_error **err);
+void shim_config_release (struct shim_config *cfg);
+
+#endif
