@@ -253,6 +253,12 @@ json_parser_finish (json_parser *p, shim_error **err)
 }
 
 size_t
+json_parser_offset (const json_parser *p)
+{
+  return yajl_get_bytes_consumed (p->yajl);
+}
+
+size_t
 json_parser_consumed (const json_parser *p)
 {
   return p->consumed;

@@ -64,6 +64,8 @@ json_parser *json_parser_new (const struct json_limits *limits, bool multiple,
 int json_parser_feed (json_parser *p, const char *buf, size_t len,
                       shim_error **err);
 int json_parser_finish (json_parser *p, shim_error **err);
+/* Inside on_value: offset in the current feed just past the value.  */
+size_t json_parser_offset (const json_parser *p);
 /* Bytes of the last feed that yajl consumed.  */
 size_t json_parser_consumed (const json_parser *p);
 /* True when no value is partly built.  */

@@ -1,0 +1,50 @@
+/* containerd-shim-lcow-v2: parses the command line and runs the action.  */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/shim_cli.h"
+#include "uvm/vmm_process.h"
+
+#define SHIM_VERSION "0.1.0"
+
+int
+main (int argc, char **argv)
+{
+  if (argc >= 2 && strcmp (argv[1], "vmm-exec") == 0)
+    return vmm_exec_helper_main (argc - 1, argv + 1);
+
+  struct shim_flags flags;
+  if (shim_flags_parse (argc, argv, &flags) < 0)
+    return 2;
+  if (flags.version)
+    {
+      printf ("containerd-shim-lcow-v2 %s\n", SHIM_VERSION);
+      return 0;
+    }
+  char self[PATH_MAX];
+  ssize_t n = readlink ("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0)
+    {
+      perror ("readlink /proc/self/exe");
+      return 1;
+    }
+  self[n] = '\0';
+  if (flags.bundle != NULL && chdir (flags.bundle) < 0
+      && flags.action == NULL)
+    {
+      perror ("chdir bundle");
+      return 1;
+    }
+  if (flags.action == NULL)
+    return shim_daemon_main (&flags, self);
+  if (strcmp (flags.action, "start") == 0)
+    return shim_start_main (&flags, self);
+  if (strcmp (flags.action, "delete") == 0)
+    return shim_delete_main (&flags);
+  fprintf (stderr, "unknown action \"%s\" (want start or delete)\n",
+           flags.action);
+  return 2;
+}

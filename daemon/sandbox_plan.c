@@ -1,0 +1,130 @@
+#include "sandbox_plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "policy/annotation_policy.h"
+#include "policy/container_policy.h"
+#include "policy/migration.h"
+#include "proto/log.h"
+#include "proto/strbuf.h"
+#include "proto/xalloc.h"
+#include "uvm/kernel_cmdline.h"
+
+static bool
+path_exists (const char *dir, const char *name)
+{
+  struct stat st;
+  if (name == NULL)
+    return stat (dir, &st) == 0 && S_ISDIR (st.st_mode);
+  char *p = xasprintf ("%s/%s", dir, name);
+  bool ok = stat (p, &st) == 0 && S_ISREG (st.st_mode);
+  free (p);
+  return ok;
+}
+
+int
+sandbox_plan_build (const char *id, const struct oci_spec *spec,
+                    const char *config_path, struct sandbox_plan *plan,
+                    shim_error **err)
+{
+  memset (plan, 0, sizeof *plan);
+
+  struct migration_decision md;
+  if (migration_resolve (spec, &md, err) < 0)
+    {
+      log_entry (LOG_LEVEL_INFO, "sandbox refused",
+                 (struct log_field[]){ { "sandbox", id },
+                                       { "reason", (*err)->msg } },
+                 2);
+      return -1;
+    }
+  if (md.warning)
+    log_entry (LOG_LEVEL_WARN, md.warning,
+               (struct log_field[]){ { "sandbox", id } }, 1);
+  plan->migratable = md.migratable;
+  migration_decision_release (&md);
+
+  if (plan->migratable)
+    {
+      struct policy_problems problems = { STRBUF_INIT, 0 };
+      annotation_policy_check (spec, &problems);
+      container_policy_check (spec, &problems);
+      if (policy_problems_to_error (&problems, "live-migratable sandbox", err)
+          < 0)
+        {
+          log_entry (LOG_LEVEL_INFO, "sandbox refused",
+                     (struct log_field[]){ { "sandbox", id },
+                                           { "migratable", "true" },
+                                           { "reason", (*err)->msg } },
+                     3);
+          return -1;
+        }
+    }
+  log_entry (LOG_LEVEL_INFO,
+             plan->migratable ? "sandbox is live-migratable"
+                              : "sandbox is not live-migratable",
+             (struct log_field[]){
+                 { "sandbox", id },
+                 { "migratable", plan->migratable ? "true" : "false" } },
+             2);
+
+  if (shim_config_load (config_path, &plan->cfg, err) < 0)
+    return -1;
+
+  strbuf warnings = STRBUF_INIT;
+  struct sandbox_options_env env = {
+    .host_cpus = (unsigned) sysconf (_SC_NPROCESSORS_ONLN),
+    .exists = path_exists,
+  };
+  int r = sandbox_options_parse (spec, &plan->cfg, plan->migratable, &env,
+                                 &plan->opts, &warnings, err);
+  if (warnings.len)
+    log_entry (LOG_LEVEL_WARN, warnings.data,
+               (struct log_field[]){ { "sandbox", id } }, 1);
+  strbuf_release (&warnings);
+  if (r < 0)
+    {
+      shim_config_release (&plan->cfg);
+      return shim_error_wrap (err, "sandbox options");
+    }
+
+  struct kernel_cmdline_input in;
+  sandbox_options_cmdline_input (&plan->opts, &in);
+  if (kernel_cmdline_build (&in, &plan->kernel_cmdline, err) < 0)
+    {
+      sandbox_plan_release (plan);
+      return -1;
+    }
+  return 0;
+}
+
+void
+sandbox_plan_release (struct sandbox_plan *plan)
+{
+  shim_config_release (&plan->cfg);
+  sandbox_options_release (&plan->opts);
+  free (plan->kernel_cmdline);
+  plan->kernel_cmdline = NULL;
+}
+
+int
+sandbox_check_container (const char *sandbox_id, const char *container_id,
+                         const struct oci_spec *spec, shim_error **err)
+{
+  struct policy_problems problems = { STRBUF_INIT, 0 };
+  container_policy_check (spec, &problems);
+  char *subject = xasprintf ("container %s in live-migratable sandbox %s",
+                             container_id, sandbox_id);
+  int r = policy_problems_to_error (&problems, subject, err);
+  free (subject);
+  if (r < 0)
+    log_entry (LOG_LEVEL_INFO, "container refused",
+               (struct log_field[]){ { "sandbox", sandbox_id },
+                                     { "container", container_id },
+                                     { "reason", (*err)->msg } },
+               3);
+  return r;
+}

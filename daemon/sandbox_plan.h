@@ -1,0 +1,34 @@
+/* Everything decided before a sandbox's UVM is started, in the order the
+   project requires: the live-migration opt-in, then (migratable only) the
+   UVM-shape annotation policy and the container checks on the sandbox's own
+   spec, then the shim configuration, the sandbox options and the kernel
+   command line.  A refusal here has created nothing.  */
+#ifndef LCOW_SANDBOX_PLAN_H
+#define LCOW_SANDBOX_PLAN_H
+
+#include <stdbool.h>
+
+#include "proto/error.h"
+#include "proto/oci_spec.h"
+#include "uvm/sandbox_options.h"
+#include "uvm/shim_config.h"
+
+struct sandbox_plan
+{
+  bool migratable;
+  struct shim_config cfg;
+  struct sandbox_options opts;
+  char *kernel_cmdline;
+};
+
+/* config_path: from the runtime options (NULL if none).  */
+int sandbox_plan_build (const char *id, const struct oci_spec *spec,
+                        const char *config_path, struct sandbox_plan *out,
+                        shim_error **err);
+void sandbox_plan_release (struct sandbox_plan *plan);
+
+/* The container checks for a container joining a migratable sandbox.  */
+int sandbox_check_container (const char *sandbox_id, const char *container_id,
+                             const struct oci_spec *spec, shim_error **err);
+
+#endif

@@ -1,0 +1,204 @@
+/* The "start" action: find or create the grouped shim's socket, write
+   <bundle>/address, start the daemon detached with the listener as fd 3,
+   and print only the address.  */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "proto/cleanup.h"
+#include "proto/file_io.h"
+#include "proto/oci_spec.h"
+#include "proto/xalloc.h"
+#include "shim_address.h"
+#include "shim_cli.h"
+
+static int
+connect_unix (const char *path)
+{
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  snprintf (sa.sun_path, sizeof sa.sun_path, "%s", path);
+  int r = connect (fd, (struct sockaddr *) &sa, sizeof sa);
+  close (fd);
+  return r;
+}
+
+/* Returns a listening fd, 0 when a live shim already serves the path, or -1
+   with errno.  */
+static int
+bind_socket (const char *path)
+{
+  for (int attempt = 0; attempt < 2; attempt++)
+    {
+      int fd = socket (AF_UNIX, SOCK_STREAM, 0);
+      if (fd < 0)
+        return -1;
+      struct sockaddr_un sa = { .sun_family = AF_UNIX };
+      snprintf (sa.sun_path, sizeof sa.sun_path, "%s", path);
+      mode_t old = umask (0177);
+      int r = bind (fd, (struct sockaddr *) &sa, sizeof sa);
+      umask (old);
+      if (r == 0 && listen (fd, 128) == 0)
+        return fd;
+      int e = errno;
+      close (fd);
+      if (e != EADDRINUSE)
+        {
+          errno = e;
+          return -1;
+        }
+      if (connect_unix (path) == 0)
+        return 0;
+      unlink (path);
+    }
+  errno = EADDRINUSE;
+  return -1;
+}
+
+static void
+adjust_oom_score (pid_t daemon)
+{
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/oom_score_adj", (int) getppid ());
+  char *text = NULL;
+  size_t len = 0;
+  if (read_file_capped (-1, path, 32, &text, &len, NULL) < 0)
+    return;
+  int score = atoi (text) + 1;
+  free (text);
+  if (score > 1000)
+    score = 1000;
+  snprintf (path, sizeof path, "/proc/%d/oom_score_adj", (int) daemon);
+  int fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  char buf[16];
+  int n = snprintf (buf, sizeof buf, "%d", score);
+  ssize_t w = write (fd, buf, (size_t) n);
+  (void) w;
+  close (fd);
+}
+
+static pid_t
+spawn_daemon (const struct shim_flags *f, const char *self_exe, int listen_fd)
+{
+  pid_t pid = fork ();
+  if (pid != 0)
+    return pid;
+  /* Child: stdio to /dev/null (containerd waits for EOF on our output), the
+     listener as fd 3, its own process group.  */
+  setpgid (0, 0);
+  int devnull = open ("/dev/null", O_RDWR);
+  dup2 (devnull, 0);
+  dup2 (devnull, 1);
+  dup2 (devnull, 2);
+  if (listen_fd != 3)
+    {
+      dup2 (listen_fd, 3);
+      close (listen_fd);
+    }
+  fcntl (3, F_SETFD, 0);
+  for (int fd = 4; fd < 1024; fd++)
+    close (fd);
+  char *argv[10];
+  int n = 0;
+  argv[n++] = (char *) self_exe;
+  argv[n++] = (char *) "-namespace";
+  argv[n++] = (char *) f->ns;
+  argv[n++] = (char *) "-id";
+  argv[n++] = (char *) f->id;
+  argv[n++] = (char *) "-address";
+  argv[n++] = (char *) (f->address ? f->address : "");
+  if (f->debug)
+    argv[n++] = (char *) "-debug";
+  argv[n] = NULL;
+  execv (self_exe, argv);
+  _exit (127);
+}
+
+static void
+drain_stdin (void)
+{
+  /* containerd writes the runtime options here; read them so its write
+     never fails.  The daemon gets them again in Create.  */
+  char buf[4096];
+  size_t total = 0;
+  ssize_t n;
+  while (total < (1u << 20) && (n = read (0, buf, sizeof buf)) > 0)
+    total += (size_t) n;
+}
+
+int
+shim_start_main (const struct shim_flags *f, const char *self_exe)
+{
+  if (f->id == NULL || f->address == NULL)
+    {
+      fprintf (stderr, "start: -id and -address are required\n");
+      return 1;
+    }
+  struct oci_spec *spec = NULL;
+  shim_error *err = NULL;
+  if (oci_spec_load_bundle (".", &spec, &err) < 0)
+    {
+      fprintf (stderr, "start %s: %s\n", f->id, err->msg);
+      shim_error_free (err);
+      return 1;
+    }
+  const char *group = oci_spec_annotation (spec, "io.containerd.runc.v2.group");
+  if (group == NULL)
+    group = oci_spec_annotation (spec, "io.kubernetes.cri.sandbox-id");
+  if (group == NULL || *group == '\0')
+    group = f->id;
+  cleanup_free char *address = shim_socket_address (f->address, f->ns, group);
+  oci_spec_free (spec);
+  const char *path = shim_socket_path (address);
+
+  if (mkdir_p (SHIM_SOCKET_DIR, 0711, &err) < 0)
+    {
+      fprintf (stderr, "start %s: %s\n", f->id, err->msg);
+      shim_error_free (err);
+      return 1;
+    }
+  int fd = bind_socket (path);
+  if (fd < 0)
+    {
+      fprintf (stderr, "start %s: listen on %s: %s\n", f->id, path,
+               strerror (errno));
+      return 1;
+    }
+  if (write_file_atomic ("address", address, strlen (address), &err) < 0)
+    {
+      fprintf (stderr, "start %s: %s\n", f->id, err->msg);
+      shim_error_free (err);
+      if (fd > 0)
+        {
+          close (fd);
+          unlink (path);
+        }
+      return 1;
+    }
+  if (fd > 0)
+    {
+      pid_t pid = spawn_daemon (f, self_exe, fd);
+      close (fd);
+      if (pid < 0)
+        {
+          fprintf (stderr, "start %s: fork: %s\n", f->id, strerror (errno));
+          unlink (path);
+          return 1;
+        }
+      adjust_oom_score (pid);
+    }
+  drain_stdin ();
+  fputs (address, stdout);
+  return 0;
+}

@@ -1,0 +1,110 @@
+# Helpers for the integration tests: a private containerd 1.6 (own root,
+# state, sockets; CRI disabled) driving the shim from this tree.
+# Each test sources this file, calls lcow_setup, and uses ctr_ / expect_.
+
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SHIM_BIN_DIR=${SHIM_BIN_DIR:-$TOP/bin}
+BUILD_DIR=${BUILD_DIR:-$TOP/build}
+FAKE_GUEST=${FAKE_GUEST:-$BUILD_DIR/test/fake-guest}
+STATE_ROOT=/run/containerd-shim-lcow-v2
+TEST_NAME=$(basename "$0" .sh)
+NS=lcowtest
+PASSED=0
+FAILED=0
+
+lcow_setup() {
+  T=$(mktemp -d /tmp/lcow-it.XXXXXX)
+  mkdir -p "$T/root" "$T/state" "$T/rootfs" "$T/boot"
+  # Boot files for the exec VMM: only their presence matters to it.
+  : >"$T/boot/kernel"
+  : >"$T/boot/initrd.img"
+  cat >"$T/containerd.toml" <<TOML
+version = 2
+root = "$T/root"
+state = "$T/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$T/containerd.sock"
+[ttrpc]
+  address = "$T/containerd.sock.ttrpc"
+[debug]
+  level = "info"
+TOML
+  write_shim_config "$T/shim.json"
+  PATH="$SHIM_BIN_DIR:$PATH" CONTAINERD_SHIM_LCOW_CONFIG="$T/shim.json" \
+    containerd --config "$T/containerd.toml" >"$T/containerd.log" 2>&1 &
+  CONTAINERD_PID=$!
+  trap lcow_teardown EXIT
+  for _ in $(seq 100); do
+    [ -S "$T/containerd.sock" ] && ctr_ version >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "containerd did not start:"; cat "$T/containerd.log"; exit 1
+}
+
+# write_shim_config FILE [extra JSON members...]
+write_shim_config() {
+  local file=$1; shift
+  local extra=""
+  for m in "$@"; do extra="$extra, $m"; done
+  cat >"$file" <<JSON
+{"vmm": "exec", "vmm_path": "$FAKE_GUEST", "boot_files_root_path": "$T/boot",
+ "gcs_connection_timeout_ms": 10000, "stop_grace_ms": 2000$extra}
+JSON
+}
+
+lcow_teardown() {
+  local rc=$?
+  for id in $(ctr_ task ls -q 2>/dev/null); do ctr_ task kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
+  sleep 0.3
+  for id in $(ctr_ task ls -q 2>/dev/null); do ctr_ task delete -f "$id" >/dev/null 2>&1 || true; done
+  for id in $(ctr_ c ls -q 2>/dev/null); do ctr_ c rm "$id" >/dev/null 2>&1 || true; done
+  kill "$CONTAINERD_PID" 2>/dev/null || true
+  wait "$CONTAINERD_PID" 2>/dev/null || true
+  if [ "$rc" -ne 0 ] || [ "$FAILED" -ne 0 ]; then
+    echo "---- containerd log ($T/containerd.log) ----"; tail -n 80 "$T/containerd.log"
+  else
+    rm -rf "$T"
+  fi
+}
+
+ctr_() { ctr -a "$T/containerd.sock" -n "$NS" "$@"; }
+
+pass() { PASSED=$((PASSED + 1)); echo "ok - $TEST_NAME: $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "not ok - $TEST_NAME: $*"; }
+
+# expect DESCRIPTION COMMAND...: passes when the command succeeds.
+expect() {
+  local what=$1; shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+# wait_for SECONDS COMMAND...: polls until the command succeeds.
+wait_for() {
+  local secs=$1; shift
+  local n=$((secs * 10))
+  while [ "$n" -gt 0 ]; do "$@" && return 0; sleep 0.1; n=$((n - 1)); done
+  return 1
+}
+
+task_status() { ctr_ task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
+task_pid() { ctr_ task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $2 }'; }
+bundle_of() { echo "$T/state/io.containerd.runtime.v2.task/$NS/$1"; }
+shim_pids() { pgrep -f "containerd-shim-lcow-v2 -namespace $NS" || true; }
+state_dir_count() { find "$STATE_ROOT" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+
+# run_sandbox ID [ctr run flags...]: a detached sandbox on the fake guest.
+run_sandbox() {
+  local id=$1; shift
+  ctr_ run -d --runtime io.containerd.lcow.v2 "$@" --rootfs "$T/rootfs" "$id"
+}
+
+# json_get FILE KEY: one top-level value of a JSON file.
+json_get() { python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]; print(json.dumps(v) if not isinstance(v,str) else v)' "$1" "$2"; }
+
+finish() {
+  echo "$TEST_NAME: $PASSED passed, $FAILED failed"
+  [ "$FAILED" -eq 0 ]
+}

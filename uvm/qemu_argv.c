@@ -1,0 +1,127 @@
+/* The QEMU backend's command line: a microvm (no PCI, matching pci=off)
+   with virtio-mmio devices, the kernel command line passed through
+   untouched (auto-kernel-cmdline=off), each listened-on vsock port carried
+   by a virtio-serial port wired to the shim's hybrid <uds>_<port> socket,
+   and rootfs.vhd as a read-only VHD on virtio-scsi (the guest's /dev/sda).
+   Pure.  */
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/xalloc.h"
+#include "vmm.h"
+
+struct argv_builder
+{
+  char **v;
+  size_t n, cap;
+};
+
+static void
+add (struct argv_builder *b, char *owned)
+{
+  if (b->n + 2 > b->cap)
+    {
+      b->cap = b->cap ? b->cap * 2 : 32;
+      b->v = xrealloc (b->v, b->cap * sizeof (char *));
+    }
+  b->v[b->n++] = owned;
+  b->v[b->n] = NULL;
+}
+
+static void
+add2 (struct argv_builder *b, const char *opt, char *owned_value)
+{
+  add (b, xstrdup (opt));
+  add (b, owned_value);
+}
+
+/* QEMU option values separate with commas; a comma inside is doubled.  */
+static char *
+qemu_escape (const char *s)
+{
+  size_t n = 0;
+  for (const char *p = s; *p; p++)
+    n += *p == ',' ? 2 : 1;
+  char *out = xmalloc (n + 1), *o = out;
+  for (const char *p = s; *p; p++)
+    {
+      *o++ = *p;
+      if (*p == ',')
+        *o++ = ',';
+    }
+  *o = '\0';
+  return out;
+}
+
+static int
+qemu_build (const struct vmm_spec *spec, struct vmm_command *out,
+            shim_error **err)
+{
+  if (spec->vmm_path == NULL || *spec->vmm_path == '\0')
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                           "no QEMU binary configured (vmm_path)");
+  struct argv_builder b = { 0 };
+  add (&b, xstrdup (spec->vmm_path));
+  add2 (&b, "-name", xasprintf ("lcow-%s", spec->sandbox_id));
+  add (&b, xstrdup ("-nodefaults"));
+  add (&b, xstrdup ("-no-user-config"));
+  add2 (&b, "-display", xstrdup ("none"));
+  /* A guest reboot (panic=-1) stops the VM, as HCS StopOnReset does.  */
+  add (&b, xstrdup ("-no-reboot"));
+  add2 (&b, "-machine",
+        xasprintf ("microvm,accel=%s,pcie=off,isa-serial=off,"
+                   "auto-kernel-cmdline=off",
+                   spec->kvm ? "kvm" : "tcg"));
+  add2 (&b, "-cpu", xstrdup (spec->kvm ? "host" : "max"));
+  add2 (&b, "-smp", xasprintf ("%u", spec->cpus));
+  add2 (&b, "-m", xasprintf ("%llu", (unsigned long long) spec->memory_mb));
+  char *k = qemu_escape (spec->kernel_path);
+  add2 (&b, "-kernel", k);
+  if (spec->initrd_path != NULL)
+    add2 (&b, "-initrd", qemu_escape (spec->initrd_path));
+  add2 (&b, "-append", xstrdup (spec->kernel_cmdline));
+
+  if (spec->nhost_ports > 0)
+    add2 (&b, "-device", xstrdup ("virtio-serial-device,id=vsock-serial"));
+  for (size_t i = 0; i < spec->nhost_ports; i++)
+    {
+      uint32_t port = spec->host_ports[i];
+      char *path = qemu_escape (spec->vsock_uds);
+      add2 (&b, "-chardev",
+            xasprintf ("socket,id=vsock%u,path=%s_%u", port, path, port));
+      free (path);
+      add2 (&b, "-device",
+            xasprintf ("virtserialport,bus=vsock-serial.0,chardev=vsock%u,"
+                       "name=vsock.%u",
+                       port, port));
+    }
+
+  if (spec->rootfs_vhd_path != NULL)
+    {
+      char *vhd = qemu_escape (spec->rootfs_vhd_path);
+      add2 (&b, "-device", xstrdup ("virtio-scsi-device,id=scsi0"));
+      add2 (&b, "-drive",
+            xasprintf ("file=%s,format=vpc,if=none,id=rootfs,readonly=on,"
+                       "cache=none,aio=threads",
+                       vhd));
+      free (vhd);
+      add2 (&b, "-device",
+            xstrdup ("scsi-hd,drive=rootfs,bus=scsi0.0,channel=0,scsi-id=0,"
+                     "lun=0"));
+    }
+  if (spec->qmp_socket != NULL)
+    {
+      char *q = qemu_escape (spec->qmp_socket);
+      add2 (&b, "-qmp", xasprintf ("unix:%s,server=on,wait=off", q));
+      free (q);
+    }
+  out->argv = b.v;
+  out->env = xzalloc (sizeof (char *));
+  return 0;
+}
+
+const struct vmm_backend vmm_backend_qemu = {
+  .name = "qemu",
+  .transport = VSOCK_TRANSPORT_HYBRID,
+  .build = qemu_build,
+};

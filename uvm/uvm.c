@@ -1,0 +1,759 @@
+#include "uvm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bridge.h"
+#include "gcs_log_parser.h"
+#include "kernel_cmdline.h"
+#include "proto/file_io.h"
+#include "proto/json.h"
+#include "proto/log.h"
+#include "proto/strbuf.h"
+#include "proto/ttrpc_frame.h"
+#include "proto/xalloc.h"
+#include "vmm_process.h"
+#include "vsock_port.h"
+
+/* After the VMM exits, how long its log connection may take to end.  */
+#define LOG_DRAIN_MS 2000
+
+struct stream_conn
+{
+  uv_pipe_t pipe;
+  struct uvm *owner;
+  char buffer[16384];
+};
+
+struct guest_info
+{
+  bool present;
+  char *cmdline;
+  char *kernel_release;
+  char *root;
+  uint64_t cpus;
+  uint64_t memory_mb;
+};
+
+struct uvm
+{
+  uv_loop_t *loop;
+  char *id;
+  char *state_dir;
+  char *uvm_json_path;
+  char *vsock_uds;
+  char *log_listener_address;
+  bool live_migration;
+  uint32_t stop_grace_ms;
+  const struct uvm_events *events;
+  void *data;
+
+  struct vsock_listener *entropy_listener;
+  struct vsock_listener *log_listener;
+  struct vsock_listener *gcs_listener;
+  struct stream_conn *log_conn;
+  struct gcs_log_parser *log_parser;
+  struct stream_conn *gcs_conn;
+  struct ttrpc_decoder gcs_decoder;
+
+  struct vmm_process *vmm;
+  char **vmm_argv;
+  char *kernel_cmdline;
+  const char *accel;
+  struct guest_info guest;
+
+  uv_timer_t start_timer;
+  uv_timer_t drain_timer;
+  uv_timer_t grace_timer;
+  int open_handles;
+
+  bool started;
+  bool start_reported;
+  bool vmm_exited;
+  int64_t exit_status;
+  int term_signal;
+  bool log_finished;
+  bool exit_reported;
+  bool destroyed;
+};
+
+static void maybe_report_exit (struct uvm *u);
+
+static void
+maybe_free (struct uvm *u)
+{
+  if (!u->destroyed || u->open_handles > 0)
+    return;
+  ttrpc_decoder_release (&u->gcs_decoder);
+  gcs_log_parser_free (u->log_parser);
+  for (size_t i = 0; u->vmm_argv && u->vmm_argv[i]; i++)
+    free (u->vmm_argv[i]);
+  free (u->vmm_argv);
+  free (u->guest.cmdline);
+  free (u->guest.kernel_release);
+  free (u->guest.root);
+  free (u->kernel_cmdline);
+  free (u->id);
+  free (u->state_dir);
+  free (u->uvm_json_path);
+  free (u->vsock_uds);
+  free (u->log_listener_address);
+  free (u);
+}
+
+static void
+on_handle_closed (uv_handle_t *h)
+{
+  struct uvm *u = h->data;
+  u->open_handles--;
+  maybe_free (u);
+}
+
+static void
+on_conn_closed (uv_handle_t *h)
+{
+  struct stream_conn *c = (struct stream_conn *) h;
+  struct uvm *u = c->owner;
+  free (c);
+  u->open_handles--;
+  maybe_free (u);
+}
+
+static struct stream_conn *
+adopt (struct uvm *u, int fd)
+{
+  struct stream_conn *c = xzalloc (sizeof *c);
+  c->owner = u;
+  uv_pipe_init (u->loop, &c->pipe, 0);
+  u->open_handles++;
+  if (uv_pipe_open (&c->pipe, fd) < 0)
+    {
+      close (fd);
+      uv_close ((uv_handle_t *) &c->pipe, on_conn_closed);
+      return NULL;
+    }
+  return c;
+}
+
+static void
+close_conn (struct stream_conn **c)
+{
+  if (*c != NULL)
+    {
+      uv_close ((uv_handle_t *) &(*c)->pipe, on_conn_closed);
+      *c = NULL;
+    }
+}
+
+static void
+on_alloc (uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+  struct stream_conn *c = (struct stream_conn *) h;
+  (void) suggested;
+  *buf = uv_buf_init (c->buffer, sizeof c->buffer);
+}
+
+/* ---- uvm.json --------------------------------------------------------- */
+
+static void
+write_uvm_json (struct uvm *u)
+{
+  strbuf sb = STRBUF_INIT;
+  strbuf_puts (&sb, "{\n  \"id\": ");
+  strbuf_json_string (&sb, u->id, strlen (u->id));
+  strbuf_puts (&sb, ",\n  \"kernel_cmdline\": ");
+  strbuf_json_string (&sb, u->kernel_cmdline, strlen (u->kernel_cmdline));
+  strbuf_puts (&sb, ",\n  \"vmm_argv\": [");
+  for (size_t i = 0; u->vmm_argv && u->vmm_argv[i]; i++)
+    {
+      strbuf_puts (&sb, i ? ", " : "");
+      strbuf_json_string (&sb, u->vmm_argv[i], strlen (u->vmm_argv[i]));
+    }
+  strbuf_printf (&sb, "],\n  \"vmm_pid\": %d,\n  \"accel\": \"%s\",\n",
+                 u->vmm ? vmm_process_pid (u->vmm) : 0, u->accel);
+  strbuf_printf (&sb, "  \"live_migration\": %s,\n  \"log_listener\": ",
+                 u->live_migration ? "true" : "false");
+  if (u->log_listener_address)
+    strbuf_json_string (&sb, u->log_listener_address,
+                        strlen (u->log_listener_address));
+  else
+    strbuf_puts (&sb, "null");
+  strbuf_puts (&sb, ",\n  \"guest\": ");
+  if (u->guest.present)
+    {
+      strbuf_puts (&sb, "{\"cmdline\": ");
+      strbuf_json_string (&sb, u->guest.cmdline, strlen (u->guest.cmdline));
+      strbuf_puts (&sb, ", \"kernel_release\": ");
+      strbuf_json_string (&sb, u->guest.kernel_release,
+                          strlen (u->guest.kernel_release));
+      strbuf_puts (&sb, ", \"root\": ");
+      strbuf_json_string (&sb, u->guest.root, strlen (u->guest.root));
+      strbuf_printf (&sb, ", \"cpus\": %llu, \"memory_mb\": %llu}",
+                     (unsigned long long) u->guest.cpus,
+                     (unsigned long long) u->guest.memory_mb);
+    }
+  else
+    strbuf_puts (&sb, "null");
+  strbuf_puts (&sb, "\n}\n");
+  shim_error *err = NULL;
+  if (write_file_atomic (u->uvm_json_path, sb.data, sb.len, &err) < 0)
+    {
+      log_warn ("uvm.json: %s", err->msg);
+      shim_error_free (err);
+    }
+  strbuf_release (&sb);
+}
+
+/* ---- start and exit sequencing --------------------------------------- */
+
+static void
+report_started (struct uvm *u, const shim_error *err)
+{
+  if (u->start_reported)
+    return;
+  u->start_reported = true;
+  uv_timer_stop (&u->start_timer);
+  if (err == NULL)
+    u->started = true;
+  else if (u->vmm && !u->vmm_exited)
+    vmm_process_kill (u->vmm, SIGKILL, NULL);
+  u->events->on_started (u->data, err);
+}
+
+static void
+fail_start (struct uvm *u, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+static void
+fail_start (struct uvm *u, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  shim_error e = { GRPC_DEADLINE_EXCEEDED, xvasprintf (fmt, ap) };
+  va_end (ap);
+  if (u->vmm_exited)
+    e.code = GRPC_FAILED_PRECONDITION;
+  log_error ("uvm %s: %s", u->id, e.msg);
+  report_started (u, &e);
+  free (e.msg);
+}
+
+static void
+finish_log (struct uvm *u)
+{
+  if (u->log_finished)
+    return;
+  u->log_finished = true;
+  if (u->log_parser != NULL)
+    gcs_log_parser_finish (u->log_parser);
+  vsock_listener_close (u->log_listener);
+  u->log_listener = NULL;
+  close_conn (&u->log_conn);
+  uv_timer_stop (&u->drain_timer);
+  maybe_report_exit (u);
+}
+
+static void
+maybe_report_exit (struct uvm *u)
+{
+  if (!u->vmm_exited || !u->log_finished || u->exit_reported || u->destroyed)
+    return;
+  u->exit_reported = true;
+  if (u->started)
+    u->events->on_exited (u->data, u->exit_status, u->term_signal);
+}
+
+static void
+on_drain_timeout (uv_timer_t *t)
+{
+  struct uvm *u = t->data;
+  log_warn ("uvm %s: guest log still open %d ms after the VMM exited", u->id,
+            LOG_DRAIN_MS);
+  finish_log (u);
+}
+
+static void
+on_vmm_exit (void *data, int64_t status, int term_signal)
+{
+  struct uvm *u = data;
+  u->vmm_exited = true;
+  u->exit_status = status;
+  u->term_signal = term_signal;
+  uv_timer_stop (&u->grace_timer);
+  log_entry (LOG_LEVEL_INFO, "VMM exited",
+             (struct log_field[]){
+                 { "uvm-id", u->id },
+                 { "status", term_signal ? strsignal (term_signal) : "exit" } },
+             2);
+  if (!u->start_reported)
+    fail_start (u, "the VMM exited (status %lld, signal %d) before the guest "
+                   "agent connected",
+                (long long) status, term_signal);
+  /* Nothing will connect any more; a connected log gets time to drain.  */
+  vsock_listener_close (u->entropy_listener);
+  u->entropy_listener = NULL;
+  if (u->log_conn == NULL)
+    finish_log (u);
+  else
+    uv_timer_start (&u->drain_timer, on_drain_timeout, LOG_DRAIN_MS, 0);
+  maybe_report_exit (u);
+}
+
+static void
+on_start_timeout (uv_timer_t *t)
+{
+  struct uvm *u = t->data;
+  fail_start (u, "the guest agent did not connect to the GCS port (%u) "
+                 "within %llu ms; VMM stopped",
+              LINUX_GCS_VSOCK_PORT,
+              (unsigned long long) uv_timer_get_repeat (t));
+}
+
+/* ---- entropy ---------------------------------------------------------- */
+
+static void
+on_entropy_conn (void *data, int fd)
+{
+  struct uvm *u = data;
+  u->entropy_listener = NULL;
+  uint8_t buf[LINUX_ENTROPY_BYTES];
+  size_t have = 0;
+  while (have < sizeof buf)
+    {
+      ssize_t n = getrandom (buf + have, sizeof buf - have, 0);
+      if (n < 0 && errno != EINTR)
+        break;
+      if (n > 0)
+        have += (size_t) n;
+    }
+  /* A fresh socket's buffer holds 512 bytes: this write does not block.  */
+  ssize_t w = write (fd, buf, have);
+  log_entry (LOG_LEVEL_DEBUG, "entropy written",
+             (struct log_field[]){ { "uvm-id", u->id },
+                                   { "ok", w == (ssize_t) have ? "true" : "false" } },
+             2);
+  close (fd);
+}
+
+/* ---- guest log -------------------------------------------------------- */
+
+static void
+emit_guest_log (void *data, const struct gcs_log_entry *e)
+{
+  (void) data;
+  log_entry (e->level, e->msg, e->fields, e->nfields);
+}
+
+static void
+on_log_read (uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+  struct stream_conn *c = (struct stream_conn *) s;
+  struct uvm *u = c->owner;
+  if (n < 0)
+    {
+      finish_log (u);
+      return;
+    }
+  gcs_log_parser_feed (u->log_parser, buf->base, (size_t) n);
+}
+
+static void
+on_log_conn (void *data, int fd)
+{
+  struct uvm *u = data;
+  u->log_listener = NULL;
+  u->log_conn = adopt (u, fd);
+  if (u->log_conn == NULL)
+    {
+      finish_log (u);
+      return;
+    }
+  u->log_parser = gcs_log_parser_new (u->id, emit_guest_log, u);
+  uv_read_start ((uv_stream_t *) &u->log_conn->pipe, on_alloc, on_log_read);
+}
+
+/* ---- GCS bridge ------------------------------------------------------- */
+
+static char *
+json_str (const json_value *obj, const char *key)
+{
+  const json_value *v = json_get (obj, key);
+  return xstrdup (v && v->type == JSON_STRING && json_string_is_c (v) ? v->str
+                                                                      : "");
+}
+
+static uint64_t
+json_u64 (const json_value *obj, const char *key)
+{
+  const json_value *v = json_get (obj, key);
+  return v && v->type == JSON_NUMBER ? strtoull (v->str, NULL, 10) : 0;
+}
+
+static void
+on_bridge_message (struct uvm *u, const struct ttrpc_header *h,
+                   const uint8_t *body)
+{
+  static const struct json_limits limits = { 16, 4 * BRIDGE_MESSAGE_MAX };
+  shim_error *err = NULL;
+  json_value *v = json_parse ((const char *) body, h->length, &limits, &err);
+  if (v == NULL)
+    {
+      log_warn ("uvm %s: undecodable bridge message: %s", u->id, err->msg);
+      shim_error_free (err);
+      return;
+    }
+  const json_value *type = json_get (v, "type");
+  if (h->type == BRIDGE_TYPE_NOTIFY && type && type->type == JSON_STRING
+      && strcmp (type->str, "hello") == 0 && !u->guest.present)
+    {
+      u->guest.present = true;
+      u->guest.cmdline = json_str (v, "cmdline");
+      u->guest.kernel_release = json_str (v, "kernel_release");
+      u->guest.root = json_str (v, "root");
+      u->guest.cpus = json_u64 (v, "cpus");
+      u->guest.memory_mb = json_u64 (v, "memory_mb");
+      char cpus[24], mem[24];
+      snprintf (cpus, sizeof cpus, "%llu", (unsigned long long) u->guest.cpus);
+      snprintf (mem, sizeof mem, "%llu",
+                (unsigned long long) u->guest.memory_mb);
+      log_entry (LOG_LEVEL_INFO, "guest agent connected",
+                 (struct log_field[]){ { "uvm-id", u->id },
+                                       { "guest.cmdline", u->guest.cmdline },
+                                       { "guest.kernel", u->guest.kernel_release },
+                                       { "guest.root", u->guest.root },
+                                       { "guest.cpus", cpus },
+                                       { "guest.memory_mb", mem } },
+                 6);
+      write_uvm_json (u);
+      report_started (u, NULL);
+    }
+  json_free (v);
+}
+
+static void
+on_gcs_read (uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+  struct stream_conn *c = (struct stream_conn *) s;
+  struct uvm *u = c->owner;
+  if (n < 0)
+    {
+      log_entry (LOG_LEVEL_INFO, "guest agent connection closed",
+                 (struct log_field[]){ { "uvm-id", u->id } }, 1);
+      close_conn (&u->gcs_conn);
+      return;
+    }
+  size_t off = 0;
+  while (off < (size_t) n && u->gcs_conn == c)
+    {
+      enum ttrpc_decode_event ev;
+      off += ttrpc_decoder_feed (&u->gcs_decoder,
+                                 (const uint8_t *) buf->base + off,
+                                 (size_t) n - off, &ev);
+      if (ev == TTRPC_DECODE_FRAME)
+        {
+          uint8_t *body = ttrpc_decoder_take_body (&u->gcs_decoder);
+          if (u->gcs_decoder.header.length <= BRIDGE_MESSAGE_MAX)
+            on_bridge_message (u, &u->gcs_decoder.header, body);
+          else
+            log_warn ("uvm %s: bridge message of %u bytes ignored", u->id,
+                      u->gcs_decoder.header.length);
+          free (body);
+        }
+    }
+}
+
+static void
+on_gcs_conn (void *data, int fd)
+{
+  struct uvm *u = data;
+  u->gcs_listener = NULL;
+  u->gcs_conn = adopt (u, fd);
+  if (u->gcs_conn != NULL)
+    uv_read_start ((uv_stream_t *) &u->gcs_conn->pipe, on_alloc, on_gcs_read);
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+/* Field 22 of /proc/<pid>/stat: tells a pid's process from a later one.  */
+static unsigned long long
+process_start_time (int pid)
+{
+  char path[64], buf[1024];
+  snprintf (path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen (path, "re");
+  if (f == NULL)
+    return 0;
+  size_t n = fread (buf, 1, sizeof buf - 1, f);
+  fclose (f);
+  buf[n] = '\0';
+  char *p = strrchr (buf, ')');
+  unsigned long long start = 0;
+  if (p == NULL
+      || sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u "
+                        "%*d %*d %*d %*d %*d %*d %llu",
+                 &start)
+             != 1)
+    return 0;
+  return start;
+}
+
+/* <state_dir>/vmm.pid: "pid start-time", for cleanup without the daemon.  */
+static void
+record_vmm (struct uvm *u)
+{
+  int pid = vmm_process_pid (u->vmm);
+  char *path = xasprintf ("%s/vmm.pid", u->state_dir);
+  char *text = xasprintf ("%d %llu\n", pid, process_start_time (pid));
+  write_file_atomic (path, text, strlen (text), NULL);
+  free (path);
+  free (text);
+}
+
+int
+uvm_cleanup_orphan (const char *state_dir)
+{
+  char *path = xasprintf ("%s/vmm.pid", state_dir);
+  char *text = NULL;
+  size_t len = 0;
+  int pid = 0;
+  unsigned long long start = 0;
+  if (read_file_capped (-1, path, 128, &text, &len, NULL) == 0
+      && sscanf (text, "%d %llu", &pid, &start) == 2 && pid > 1
+      && start != 0 && process_start_time (pid) == start)
+    kill (pid, SIGKILL);
+  free (text);
+  free (path);
+  remove_tree (state_dir);
+  return pid > 0 ? pid : 0;
+}
+
+static int
+listen_port (struct uvm *u, const struct uvm_config *cfg, uint32_t port,
+             vsock_accept_fn fn, struct vsock_listener **out,
+             shim_error **err)
+{
+  struct vsock_listener_config lc = {
+    .transport = cfg->backend->transport,
+    .uds = u->vsock_uds,
+    .port = port,
+    .single = true,
+  };
+  if (vsock_listener_open (u->loop, &lc, fn, u, out, err) < 0)
+    return shim_error_wrap (err, "listen on vsock port %u", port);
+  return 0;
+}
+
+static void
+init_timer (struct uvm *u, uv_timer_t *t)
+{
+  uv_timer_init (u->loop, t);
+  t->data = u;
+  u->open_handles++;
+}
+
+int
+uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
+           const struct uvm_events *events, void *data, struct uvm **out,
+           shim_error **err)
+{
+  struct uvm *u = xzalloc (sizeof *u);
+  u->loop = loop;
+  u->id = xstrdup (cfg->id);
+  u->state_dir = xstrdup (cfg->state_dir);
+  u->uvm_json_path = xasprintf ("%s/uvm.json", cfg->bundle);
+  u->vsock_uds = xasprintf ("%s/vsock", cfg->state_dir);
+  u->kernel_cmdline = xstrdup (cfg->kernel_cmdline);
+  u->live_migration = cfg->opts->live_migration;
+  u->stop_grace_ms = cfg->cfg->stop_grace_ms;
+  u->events = events;
+  u->data = data;
+  u->accel = "none";
+  ttrpc_decoder_init (&u->gcs_decoder);
+  init_timer (u, &u->start_timer);
+  init_timer (u, &u->drain_timer);
+  init_timer (u, &u->grace_timer);
+
+  if (mkdir_p (cfg->state_dir, 0700, err) < 0)
+    goto fail;
+
+  /* Listeners first: the guest connects as soon as it boots.  */
+  if (listen_port (u, cfg, LINUX_ENTROPY_VSOCK_PORT, on_entropy_conn,
+                   &u->entropy_listener, err)
+      < 0)
+    goto fail;
+  uint32_t ports[3];
+  size_t nports = 0;
+  ports[nports++] = LINUX_ENTROPY_VSOCK_PORT;
+  if (u->live_migration)
+    {
+      /* Host-local state that cannot follow the VM: bind nothing.  */
+      log_entry (LOG_LEVEL_INFO,
+                 "skipping GCS log listener: sandbox is live-migratable",
+                 (struct log_field[]){ { "uvm-id", u->id } }, 1);
+      u->log_finished = true;
+    }
+  else
+    {
+      if (listen_port (u, cfg, LINUX_LOG_VSOCK_PORT, on_log_conn,
+                       &u->log_listener, err)
+          < 0)
+        goto fail;
+      vsock_hybrid_path (u->vsock_uds, LINUX_LOG_VSOCK_PORT,
+                         &u->log_listener_address, NULL);
+      ports[nports++] = LINUX_LOG_VSOCK_PORT;
+    }
+  if (listen_port (u, cfg, LINUX_GCS_VSOCK_PORT, on_gcs_conn, &u->gcs_listener,
+                   err)
+      < 0)
+    goto fail;
+  ports[nports++] = LINUX_GCS_VSOCK_PORT;
+
+  const struct sandbox_options *o = cfg->opts;
+  bool kvm = access ("/dev/kvm", R_OK | W_OK) == 0;
+  char *qmp = xasprintf ("%s/qmp.sock", cfg->state_dir);
+  struct vmm_spec spec = {
+    .sandbox_id = cfg->id,
+    .kernel_path = o->kernel_path,
+    .initrd_path = o->rootfs == ROOTFS_INITRD ? o->rootfs_path : NULL,
+    .rootfs_vhd_path = o->rootfs == ROOTFS_VHD ? o->rootfs_path : NULL,
+    .kernel_cmdline = cfg->kernel_cmdline,
+    .cpus = o->processor_count,
+    .memory_mb = o->memory_mb,
+    .vsock_uds = u->vsock_uds,
+    .host_ports = ports,
+    .nhost_ports = nports,
+    .qmp_socket = qmp,
+    .kvm = kvm,
+    .vmm_path = cfg->cfg->vmm_path,
+    .vmm_args = cfg->cfg->vmm_args,
+    .nvmm_args = cfg->cfg->nvmm_args,
+  };
+  struct vmm_command cmd = { 0 };
+  int r = cfg->backend->build (&spec, &cmd, err);
+  free (qmp);
+  if (r < 0)
+    goto fail;
+  if (access (cmd.argv[0], X_OK) < 0)
+    {
+      shim_error_errno (err, GRPC_FAILED_PRECONDITION, errno,
+                        "VMM %s is not executable", cmd.argv[0]);
+      vmm_command_release (&cmd);
+      goto fail;
+    }
+  u->accel = cfg->backend == &vmm_backend_qemu ? (kvm ? "kvm" : "tcg") : "none";
+  u->vmm_argv = cmd.argv;
+  cmd.argv = NULL;
+  struct vmm_command run = { u->vmm_argv, cmd.env };
+  r = vmm_process_spawn (loop, cfg->helper_exe, &run, cfg->backend->name,
+                         on_vmm_exit, u, &u->vmm, err);
+  vmm_command_release (&cmd);
+  if (r < 0)
+    goto fail;
+  record_vmm (u);
+  log_entry (LOG_LEVEL_INFO, "VMM started",
+             (struct log_field[]){ { "uvm-id", u->id },
+                                   { "vmm", cfg->backend->name },
+                                   { "accel", u->accel } },
+             3);
+  write_uvm_json (u);
+  uv_timer_start (&u->start_timer, on_start_timeout,
+                  cfg->cfg->gcs_connection_timeout_ms, 0);
+  uv_timer_set_repeat (&u->start_timer, cfg->cfg->gcs_connection_timeout_ms);
+  *out = u;
+  return 0;
+
+fail:
+  uvm_destroy (u);
+  return -1;
+}
+
+int
+uvm_pid (const struct uvm *u)
+{
+  return u->vmm ? vmm_process_pid (u->vmm) : 0;
+}
+
+static void
+on_grace_expired (uv_timer_t *t)
+{
+  struct uvm *u = t->data;
+  if (!u->vmm_exited)
+    {
+      log_warn ("uvm %s: VMM still running %u ms after SIGTERM; killing it",
+                u->id, u->stop_grace_ms);
+      vmm_process_kill (u->vmm, SIGKILL, NULL);
+    }
+}
+
+int
+uvm_signal (struct uvm *u, int sig, shim_error **err)
+{
+  if (u->vmm == NULL || u->vmm_exited)
+    return shim_error_set (err, GRPC_NOT_FOUND,
+                           "process already finished: not found");
+  if (vmm_process_kill (u->vmm, sig, err) < 0)
+    return -1;
+  if (sig == SIGTERM && !uv_is_active ((uv_handle_t *) &u->grace_timer))
+    uv_timer_start (&u->grace_timer, on_grace_expired, u->stop_grace_ms, 0);
+  return 0;
+}
+
+int
+uvm_usage (const struct uvm *u, uint64_t *cpu_ns, uint64_t *rss_bytes)
+{
+  if (u->vmm == NULL || u->vmm_exited)
+    return -1;
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/stat", vmm_process_pid (u->vmm));
+  FILE *f = fopen (path, "re");
+  if (f == NULL)
+    return -1;
+  char buf[1024];
+  size_t n = fread (buf, 1, sizeof buf - 1, f);
+  fclose (f);
+  buf[n] = '\0';
+  /* Fields after the parenthesised command: utime is 14th, rss 24th.  */
+  char *p = strrchr (buf, ')');
+  if (p == NULL)
+    return -1;
+  unsigned long long utime = 0, stime = 0;
+  long long rss = 0;
+  if (sscanf (p + 2,
+              "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d "
+              "%*d %*d %*d %*d %*u %*u %lld",
+              &utime, &stime, &rss)
+      != 3)
+    return -1;
+  long hz = sysconf (_SC_CLK_TCK);
+  *cpu_ns = (utime + stime) * (1000000000ull / (unsigned long long) hz);
+  *rss_bytes = (uint64_t) rss * (uint64_t) sysconf (_SC_PAGESIZE);
+  return 0;
+}
+
+void
+uvm_destroy (struct uvm *u)
+{
+  if (u == NULL || u->destroyed)
+    return;
+  u->destroyed = true;
+  vmm_process_destroy (u->vmm);
+  u->vmm = NULL;
+  vsock_listener_close (u->entropy_listener);
+  vsock_listener_close (u->log_listener);
+  vsock_listener_close (u->gcs_listener);
+  close_conn (&u->log_conn);
+  close_conn (&u->gcs_conn);
+  uv_close ((uv_handle_t *) &u->start_timer, on_handle_closed);
+  uv_close ((uv_handle_t *) &u->drain_timer, on_handle_closed);
+  uv_close ((uv_handle_t *) &u->grace_timer, on_handle_closed);
+  unlink (u->uvm_json_path);
+  remove_tree (u->state_dir);
+}

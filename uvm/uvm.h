@@ -1,0 +1,61 @@
+/* One utility VM: its state directory, host vsock listeners (entropy on 1,
+   the GCS log on 109 unless live-migratable, the GCS on 0x40000000), the
+   VMM process, the start sequence (done when the guest agent says hello,
+   bounded by a timeout) and the exit sequence (VMM exit, then "log output
+   finished", then on_exited).  */
+#ifndef LCOW_UVM_UVM_H
+#define LCOW_UVM_UVM_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "proto/error.h"
+#include "sandbox_options.h"
+#include "shim_config.h"
+#include "vmm.h"
+
+struct uvm;
+
+struct uvm_config
+{
+  const char *id;
+  /* Private runtime directory (created here, removed by uvm_destroy).  */
+  const char *state_dir;
+  /* Where uvm.json is written.  */
+  const char *bundle;
+  const struct sandbox_options *opts;
+  const char *kernel_cmdline;
+  const struct vmm_backend *backend;
+  const struct shim_config *cfg;
+  /* The shim executable, for the vmm-exec helper.  */
+  const char *helper_exe;
+};
+
+struct uvm_events
+{
+  /* The agent said hello (err NULL), or the start failed (the VMM is
+     being stopped; call uvm_destroy).  */
+  void (*on_started) (void *data, const shim_error *err);
+  /* After a successful start: the VMM exited and its log ended.  */
+  void (*on_exited) (void *data, int64_t exit_status, int term_signal);
+};
+
+int uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
+               const struct uvm_events *events, void *data, struct uvm **out,
+               shim_error **err);
+int uvm_pid (const struct uvm *u);
+/* Signals the VMM.  SIGTERM asks for a stop and escalates to SIGKILL after
+   the configured grace period.  */
+int uvm_signal (struct uvm *u, int sig, shim_error **err);
+/* Kills what is left, closes every handle, removes the state directory and
+   uvm.json, frees u when libuv lets go.  No callback after this.  */
+void uvm_destroy (struct uvm *u);
+/* The VMM process's CPU time (ns) and resident memory (bytes).  */
+int uvm_usage (const struct uvm *u, uint64_t *cpu_ns, uint64_t *rss_bytes);
+
+/* For the shim's delete action, when the daemon is gone: kills the VMM
+   recorded in state_dir (only if it is still that same process) and removes
+   the directory.  Returns the recorded pid, or 0.  */
+int uvm_cleanup_orphan (const char *state_dir);
+
+#endif

@@ -1,0 +1,56 @@
+/* The VMM backends' common description of a VM, and the command each
+   backend derives from it (pure builders, one file per backend).  */
+#ifndef LCOW_UVM_VMM_H
+#define LCOW_UVM_VMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/error.h"
+#include "vsock_port.h"
+
+struct vmm_spec
+{
+  const char *sandbox_id;
+  const char *kernel_path;
+  /* Exactly one of these is set, by the rootfs type.  */
+  const char *initrd_path;
+  const char *rootfs_vhd_path;
+  const char *kernel_cmdline;
+  uint32_t cpus;
+  uint64_t memory_mb;
+  /* Hybrid-vsock base path: the guest reaches host port P at <uds>_<P>.  */
+  const char *vsock_uds;
+  /* Host ports with a listener (guest-initiated connections).  */
+  const uint32_t *host_ports;
+  size_t nhost_ports;
+  /* QEMU: control socket; whether KVM is usable.  */
+  const char *qmp_socket;
+  bool kvm;
+  const char *vmm_path;
+  char *const *vmm_args;
+  size_t nvmm_args;
+};
+
+struct vmm_command
+{
+  char **argv; /* NULL-terminated */
+  char **env;  /* NULL-terminated "K=V" additions to the shim's environment */
+};
+
+struct vmm_backend
+{
+  const char *name;
+  /* The vsock transport the backend's guests use.  */
+  enum vsock_transport transport;
+  int (*build) (const struct vmm_spec *spec, struct vmm_command *out,
+                shim_error **err);
+};
+
+extern const struct vmm_backend vmm_backend_exec;
+extern const struct vmm_backend vmm_backend_qemu;
+
+void vmm_command_release (struct vmm_command *cmd);
+
+#endif

@@ -1,0 +1,236 @@
+#include "vmm_process.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "proto/log.h"
+#include "proto/strbuf.h"
+#include "proto/xalloc.h"
+
+extern char **environ;
+
+/* Longest VMM output line kept whole; longer ones are split.  */
+#define OUTPUT_LINE_MAX 4096
+
+struct output_pipe
+{
+  uv_pipe_t pipe;
+  struct vmm_process *owner;
+  strbuf line;
+  char buffer[4096];
+  const char *stream;
+};
+
+struct vmm_process
+{
+  uv_process_t process;
+  struct output_pipe out, err;
+  char *log_name;
+  vmm_exit_fn on_exit;
+  void *data;
+  int open_handles;
+  bool exited;
+  bool destroyed;
+};
+
+static void
+maybe_free (struct vmm_process *p)
+{
+  if (p->destroyed && p->open_handles == 0)
+    {
+      strbuf_release (&p->out.line);
+      strbuf_release (&p->err.line);
+      free (p->log_name);
+      free (p);
+    }
+}
+
+static void
+on_closed (uv_handle_t *h)
+{
+  struct vmm_process *p = h->data;
+  p->open_handles--;
+  maybe_free (p);
+}
+
+static void
+emit_line (struct output_pipe *o)
+{
+  if (o->line.len == 0)
+    return;
+  log_entry (LOG_LEVEL_INFO, o->line.data,
+             (struct log_field[]){ { "vmm", o->owner->log_name },
+                                   { "stream", o->stream } },
+             2);
+  strbuf_reset (&o->line);
+}
+
+static void
+on_alloc (uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+  struct output_pipe *o = (struct output_pipe *) h;
+  (void) suggested;
+  *buf = uv_buf_init (o->buffer, sizeof o->buffer);
+}
+
+static void
+on_output (uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+  struct output_pipe *o = (struct output_pipe *) s;
+  if (n < 0)
+    {
+      emit_line (o);
+      uv_read_stop (s);
+      return;
+    }
+  for (ssize_t i = 0; i < n; i++)
+    {
+      char c = buf->base[i];
+      if (c == '\n')
+        emit_line (o);
+      else if (c != '\r')
+        {
+          strbuf_putc (&o->line, c);
+          if (o->line.len >= OUTPUT_LINE_MAX)
+            emit_line (o);
+        }
+    }
+}
+
+static void
+on_process_exit (uv_process_t *proc, int64_t status, int term_signal)
+{
+  struct vmm_process *p = proc->data;
+  p->exited = true;
+  if (!p->destroyed && p->on_exit != NULL)
+    p->on_exit (p->data, status, term_signal);
+}
+
+int
+vmm_process_spawn (uv_loop_t *loop, const char *helper,
+                   const struct vmm_command *cmd, const char *log_name,
+                   vmm_exit_fn on_exit, void *data, struct vmm_process **out,
+                   shim_error **err)
+{
+  size_t nargs = 0, nenv = 0, nextra = 0;
+  while (cmd->argv[nargs])
+    nargs++;
+  while (environ[nenv])
+    nenv++;
+  while (cmd->env && cmd->env[nextra])
+    nextra++;
+  char **argv = xzalloc ((nargs + 4) * sizeof (char *));
+  argv[0] = (char *) helper;
+  argv[1] = (char *) "vmm-exec";
+  argv[2] = (char *) "--";
+  memcpy (argv + 3, cmd->argv, nargs * sizeof (char *));
+  char **env = xzalloc ((nenv + nextra + 1) * sizeof (char *));
+  memcpy (env, environ, nenv * sizeof (char *));
+  if (nextra)
+    memcpy (env + nenv, cmd->env, nextra * sizeof (char *));
+
+  struct vmm_process *p = xzalloc (sizeof *p);
+  p->log_name = xstrdup (log_name);
+  p->on_exit = on_exit;
+  p->data = data;
+  p->out.owner = p->err.owner = p;
+  p->out.stream = "stdout";
+  p->err.stream = "stderr";
+  uv_pipe_init (loop, &p->out.pipe, 0);
+  uv_pipe_init (loop, &p->err.pipe, 0);
+  p->out.pipe.data = p->err.pipe.data = p->process.data = p;
+
+  uv_stdio_container_t stdio[3] = {
+    { .flags = UV_IGNORE },
+    { .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+      .data.stream = (uv_stream_t *) &p->out.pipe },
+    { .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+      .data.stream = (uv_stream_t *) &p->err.pipe },
+  };
+  uv_process_options_t opts = {
+    .exit_cb = on_process_exit,
+    .file = helper,
+    .args = argv,
+    .env = env,
+    .stdio_count = 3,
+    .stdio = stdio,
+  };
+  int r = uv_spawn (loop, &p->process, &opts);
+  free (argv);
+  free (env);
+  p->open_handles = 3;
+  if (r < 0)
+    {
+      p->destroyed = true;
+      uv_close ((uv_handle_t *) &p->out.pipe, on_closed);
+      uv_close ((uv_handle_t *) &p->err.pipe, on_closed);
+      uv_close ((uv_handle_t *) &p->process, on_closed);
+      return shim_error_set (err, GRPC_INTERNAL, "spawn %s: %s", cmd->argv[0],
+                             uv_strerror (r));
+    }
+  uv_read_start ((uv_stream_t *) &p->out.pipe, on_alloc, on_output);
+  uv_read_start ((uv_stream_t *) &p->err.pipe, on_alloc, on_output);
+  *out = p;
+  return 0;
+}
+
+int
+vmm_process_pid (const struct vmm_process *p)
+{
+  return p->process.pid;
+}
+
+int
+vmm_process_kill (struct vmm_process *p, int sig, shim_error **err)
+{
+  if (p->exited)
+    return shim_error_set (err, GRPC_NOT_FOUND, "process already finished");
+  int r = uv_process_kill (&p->process, sig);
+  if (r < 0)
+    return shim_error_set (err, GRPC_INTERNAL, "signal %d to pid %d: %s", sig,
+                           p->process.pid, uv_strerror (r));
+  return 0;
+}
+
+void
+vmm_process_destroy (struct vmm_process *p)
+{
+  if (p == NULL || p->destroyed)
+    return;
+  p->destroyed = true;
+  if (!p->exited)
+    uv_process_kill (&p->process, SIGKILL);
+  emit_line (&p->out);
+  emit_line (&p->err);
+  uv_close ((uv_handle_t *) &p->out.pipe, on_closed);
+  uv_close ((uv_handle_t *) &p->err.pipe, on_closed);
+  uv_close ((uv_handle_t *) &p->process, on_closed);
+}
+
+int
+vmm_exec_helper_main (int argc, char **argv)
+{
+  if (argc < 3 || strcmp (argv[1], "--") != 0)
+    {
+      fprintf (stderr, "usage: vmm-exec -- program [args...]\n");
+      return 2;
+    }
+  pid_t parent = getppid ();
+  /* The VMM dies with the shim, whatever way the shim goes.  */
+  if (prctl (PR_SET_PDEATHSIG, SIGKILL) < 0)
+    {
+      fprintf (stderr, "vmm-exec: prctl: %s\n", strerror (errno));
+      return 1;
+    }
+  if (getppid () != parent)
+    return 1;
+  execv (argv[2], argv + 2);
+  fprintf (stderr, "vmm-exec: execv %s: %s\n", argv[2], strerror (errno));
+  return 127;
+}

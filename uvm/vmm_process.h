@@ -1,0 +1,34 @@
+/* Runs a VMM command as a child of the shim that cannot outlive it: the
+   command is exec'd through the shim's own "vmm-exec" helper, which sets
+   PR_SET_PDEATHSIG before exec.  The child's stdout and stderr go into the
+   shim log, line by line.  */
+#ifndef LCOW_UVM_VMM_PROCESS_H
+#define LCOW_UVM_VMM_PROCESS_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "proto/error.h"
+#include "vmm.h"
+
+struct vmm_process;
+
+typedef void (*vmm_exit_fn) (void *data, int64_t exit_status,
+                             int term_signal);
+
+/* helper: the shim executable (argv[0] of the helper process).  */
+int vmm_process_spawn (uv_loop_t *loop, const char *helper,
+                       const struct vmm_command *cmd, const char *log_name,
+                       vmm_exit_fn on_exit, void *data,
+                       struct vmm_process **out, shim_error **err);
+int vmm_process_pid (const struct vmm_process *p);
+int vmm_process_kill (struct vmm_process *p, int sig, shim_error **err);
+/* Kills the process if it still runs (SIGKILL), closes every handle and
+   frees p once libuv lets go; on_exit is not called after this.  */
+void vmm_process_destroy (struct vmm_process *p);
+
+/* The helper's entry point: argv = { "vmm-exec", "--", prog, args... }.
+   Only returns on failure.  */
+int vmm_exec_helper_main (int argc, char **argv);
+
+#endif
