@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/vm_sockets.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -202,6 +203,12 @@ vsock_listener_open (uv_loop_t *loop, const struct vsock_listener_config *cfg,
                              cfg->port, uv_strerror (r));
     }
   uv_poll_start (&l->poll, UV_READABLE, on_readable);
+  char port[16];
+  snprintf (port, sizeof port, "%u", cfg->port);
+  log_entry (LOG_LEVEL_DEBUG, "listening on vsock port",
+             (struct log_field[]){ { "port", port },
+                                   { "path", path ? path : "AF_VSOCK" } },
+             2);
   *out = l;
   return 0;
 }

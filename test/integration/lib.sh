@@ -30,7 +30,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [ttrpc]
   address = "$T/containerd.sock.ttrpc"
 [debug]
-  level = "info"
+  level = "debug"
 TOML
   write_shim_config "$T/shim.json"
   PATH="$SHIM_BIN_DIR:$PATH" CONTAINERD_SHIM_LCOW_CONFIG="$T/shim.json" \
@@ -92,8 +92,32 @@ wait_for() {
 task_status() { ctr_ task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
 task_pid() { ctr_ task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $2 }'; }
 bundle_of() { echo "$T/state/io.containerd.runtime.v2.task/$NS/$1"; }
-shim_pids() { pgrep -f "containerd-shim-lcow-v2 -namespace $NS" || true; }
+shim_pids() { pgrep -f "^$SHIM_BIN_DIR/containerd-shim-lcow-v2 -namespace $NS " || true; }
+no_shims() { [ -z "$(shim_pids)" ]; }
+status_is() { [ "$(task_status "$1")" = "$2" ]; }
+no_fake_guest() { ! pgrep -f "^$FAKE_GUEST" >/dev/null; }
+pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+# kill_and_wait ID SIGNAL: signal the task and wait until it is STOPPED.
+kill_and_wait() { ctr_ task kill -s "$2" "$1" && wait_for 15 status_is "$1" STOPPED; }
+# remove ID: delete the task and the container.
+remove() { ctr_ task delete "$1" >/dev/null && ctr_ c rm "$1"; }
+event_topics() { grep -o '/tasks/[a-z-]*' "$1" | tr '\n' ' '; }
 state_dir_count() { find "$STATE_ROOT" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+
+socket_count() { find /run/containerd/s -type s 2>/dev/null | wc -l; }
+# nothing_left: no shim, no sandbox state, no more sockets than before.
+nothing_left() { no_shims && [ "$(state_dir_count)" -eq 0 ] && [ "$(socket_count)" -le "${SOCKETS_BEFORE:-0}" ]; }
+# refused ID PATTERN [ctr run flags...]: ctr run fails with PATTERN in its
+# output and leaves nothing behind.
+refused() {
+  local id=$1 pattern=$2; shift 2
+  local out rc=0
+  out=$(run_sandbox "$id" "$@" 2>&1) || rc=$?
+  ctr_ c rm "$id" >/dev/null 2>&1 || true
+  if [ "$rc" -eq 0 ]; then echo "  (unexpectedly accepted)"; return 1; fi
+  if ! grep -qF -- "$pattern" <<<"$out"; then echo "  (output: $out)"; return 1; fi
+  wait_for 5 nothing_left || { echo "  (left behind: shims=$(shim_pids) state=$(state_dir_count) sockets=$(socket_count))"; return 1; }
+}
 
 # run_sandbox ID [ctr run flags...]: a detached sandbox on the fake guest.
 run_sandbox() {
