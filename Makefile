@@ -87,10 +87,39 @@ UNIT_SRCS := $(wildcard test/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN := $(BUILD)/test/unit-tests
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+INTEGRATION_TESTS := $(sort $(wildcard test/integration/test_*.sh))
+SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined
+SAN_BUILD := build/asan
 
 $(UNIT_BIN): $(UNIT_OBJS) $(BUILD)/liblcow.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
 
-unit-test: $(UNIT_BIN)
+unit-test: $(UNIT_BIN) $(TEST_GUEST)
 	$(UNIT_BIN)
+
+# Each script starts its own private containerd; run as root.
+integration-test: $(SHIM) $(TEST_GUEST)
+	@set -e; fails=0; for t in $(INTEGRATION_TESTS); do \
+	  echo "== $$t"; \
+	  SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
+	    timeout 600 bash $$t || fails=$$((fails + 1)); \
+	done; \
+	echo "integration ($(BUILD)): $$fails script(s) failed"; test $$fails -eq 0
+
+# The unit and integration suites again, built with ASan + UBSan.
+asan-check:
+	$(MAKE) BUILD=$(SAN_BUILD) BINDIR=$(SAN_BUILD)/bin CFLAGS="$(SAN_FLAGS)" \
+	  unit-test integration-test
+
+valgrind-check: $(UNIT_BIN)
+	CK_FORK=no valgrind --quiet --error-exitcode=1 --leak-check=full \
+	  --errors-for-leak-kinds=definite,indirect $(UNIT_BIN)
+
+check: deps
+	$(MAKE) all unit-test
+	$(MAKE) valgrind-check
+	$(MAKE) integration-test
+	$(MAKE) asan-check
+	@echo "make check: all suites passed"

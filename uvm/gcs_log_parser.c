@@ -274,7 +274,7 @@ on_value (void *data, json_value *v)
 struct gcs_log_parser *
 gcs_log_parser_new (const char *uvm_id, gcs_log_emit_fn emit, void *data)
 {
-  static const struct json_limits limits = { 64, 4 * GCS_LOG_ENTRY_MAX };
+  static const struct json_limits limits = { 64, 2 * GCS_LOG_ENTRY_MAX };
   struct gcs_log_parser *p = xzalloc (sizeof *p);
   p->uvm_id = xstrdup (uvm_id);
   p->emit = emit;
@@ -283,14 +283,12 @@ gcs_log_parser_new (const char *uvm_id, gcs_log_emit_fn emit, void *data)
   return p;
 }
 
-void
-gcs_log_parser_feed (struct gcs_log_parser *p, const char *buf, size_t len)
+/* Feeds one slice; the caller bounds slices so that an unfinished value
+   is noticed soon after it passes the limit (yajl itself would buffer a
+   long token without end).  */
+static void
+feed_slice (struct gcs_log_parser *p, const char *buf, size_t len)
 {
-  if (p->failed)
-    {
-      keep_rest (p, buf, len);
-      return;
-    }
   p->base = p->pending.len;
   strbuf_append (&p->pending, buf, len);
   shim_error *err = NULL;
@@ -300,6 +298,8 @@ gcs_log_parser_feed (struct gcs_log_parser *p, const char *buf, size_t len)
   else if (r < 0)
     /* Syntax errors end parsing quietly; a cut at a limit is reported.  */
     fail (p, err->msg, strstr (err->msg, "limit") != NULL);
+  else if (p->pending.len - p->cur_start > GCS_LOG_ENTRY_MAX)
+    fail (p, "log entry exceeds the size limit", true);
   else
     {
       /* Keep only the start of the value still being parsed.  */
@@ -310,6 +310,20 @@ gcs_log_parser_feed (struct gcs_log_parser *p, const char *buf, size_t len)
       p->cur_start = 0;
     }
   shim_error_free (err);
+}
+
+void
+gcs_log_parser_feed (struct gcs_log_parser *p, const char *buf, size_t len)
+{
+  const size_t slice = 64 * 1024;
+  for (size_t off = 0; off < len; off += slice)
+    {
+      size_t n = len - off < slice ? len - off : slice;
+      if (p->failed)
+        keep_rest (p, buf + off, n);
+      else
+        feed_slice (p, buf + off, n);
+    }
 }
 
 void

@@ -33,6 +33,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   level = "debug"
 TOML
   write_shim_config "$T/shim.json"
+  # Sanitizer reports of the shim (whose stderr is /dev/null) go to files
+  # that teardown checks.
+  export ASAN_OPTIONS="log_path=$T/sanitizer:detect_leaks=1"
+  export UBSAN_OPTIONS="log_path=$T/sanitizer:print_stacktrace=1:halt_on_error=1"
   PATH="$SHIM_BIN_DIR:$PATH" CONTAINERD_SHIM_LCOW_CONFIG="$T/shim.json" \
     containerd --config "$T/containerd.toml" >"$T/containerd.log" 2>&1 &
   CONTAINERD_PID=$!
@@ -63,11 +67,18 @@ lcow_teardown() {
   for id in $(ctr_ c ls -q 2>/dev/null); do ctr_ c rm "$id" >/dev/null 2>&1 || true; done
   kill "$CONTAINERD_PID" 2>/dev/null || true
   wait "$CONTAINERD_PID" 2>/dev/null || true
+  wait_for 5 no_shims || true
+  if compgen -G "$T/sanitizer.*" >/dev/null; then
+    fail "sanitizer reports from the shim"
+    cat "$T"/sanitizer.*
+  fi
+  echo "$TEST_NAME: $PASSED passed, $FAILED failed"
   if [ "$rc" -ne 0 ] || [ "$FAILED" -ne 0 ]; then
     echo "---- containerd log ($T/containerd.log) ----"; tail -n 80 "$T/containerd.log"
   else
     rm -rf "$T"
   fi
+  [ "$FAILED" -eq 0 ] && exit "$rc" || exit 1
 }
 
 ctr_() { ctr -a "$T/containerd.sock" -n "$NS" "$@"; }
@@ -128,7 +139,6 @@ run_sandbox() {
 # json_get FILE KEY: one top-level value of a JSON file.
 json_get() { python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]; print(json.dumps(v) if not isinstance(v,str) else v)' "$1" "$2"; }
 
-finish() {
-  echo "$TEST_NAME: $PASSED passed, $FAILED failed"
-  [ "$FAILED" -eq 0 ]
-}
+# The summary line and exit status come from the EXIT trap (teardown), after
+# the sanitizer check.
+finish() { :; }

@@ -5,9 +5,19 @@
 #include <stddef.h>
 
 Suite *kernel_cmdline_suite (void);
+Suite *ttrpc_suite (void);
+Suite *policy_suite (void);
+Suite *options_suite (void);
+Suite *parsers_suite (void);
+Suite *vsock_suite (void);
 
 static Suite *(*const unit_suites[]) (void) = {
   kernel_cmdline_suite,
+  ttrpc_suite,
+  policy_suite,
+  options_suite,
+  parsers_suite,
+  vsock_suite,
   NULL,
 };
 

@@ -1,0 +1,379 @@
+/* The migratability policy, table driven: annotation classes (every
+   allow-listed key, every locked key with its value and near misses, every
+   HvSocket form, every denied key of lcow-behaviour.md §11, keys outside the
+   namespace), the opt-in resolution, and the mount and device tables.  */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/annotation_policy.h"
+#include "policy/container_policy.h"
+#include "policy/go_parse.h"
+#include "policy/migration.h"
+#include "proto/oci_spec.h"
+
+#define VM "io.microsoft.virtualmachine."
+
+/* A spec from a JSON text (the real reader, so tests cover it too).  */
+static struct oci_spec *
+spec_of (const char *json)
+{
+  struct oci_spec *s = NULL;
+  shim_error *err = NULL;
+  ck_assert_msg (oci_spec_parse (json, strlen (json), &s, &err) == 0, "%s",
+                 err ? err->msg : "");
+  return s;
+}
+
+static const char *const allowed[] = {
+  VM "lcow.bootfilesrootpath",
+  VM "bootfilesrootpath",
+  VM "lcow.kerneldirectboot",
+  VM "computetopology.memory.allowovercommit",
+  VM "computetopology.processor.count",
+  VM "computetopology.processor.limit",
+  VM "computetopology.processor.weight",
+  VM "computetopology.memory.sizeinmb",
+  VM "computetopology.memory.lowmmiogapinmb",
+  VM "computetopology.memory.highmmiobaseinmb",
+  VM "computetopology.memory.highmmiogapinmb",
+  VM "storageqos.bandwidthmaximum",
+  VM "storageqos.iopsmaximum",
+  VM "lcow.network.policybasedrouting",
+};
+
+START_TEST (test_allowed_any_value)
+{
+  static const char *const values[] = { "", "x", "-1", "true", "{}" };
+  for (size_t v = 0; v < 5; v++)
+    ck_assert_int_eq (annotation_policy_classify (allowed[_i], values[v]),
+                      ANNOTATION_ALLOWED);
+}
+END_TEST
+
+START_TEST (test_allow_list_is_exactly_the_spec)
+{
+  ck_assert_uint_eq (annotation_policy_allowed_count, 14);
+}
+END_TEST
+
+static const struct
+{
+  const char *key, *ok, *near[6];
+} locked[] = {
+  { VM "lcow.preferredrootfstype", "vhd",
+    { "VHD", "vhd ", " vhd", "initrd", "", NULL } },
+  { VM "lcow.vpcienabled", "false",
+    { "False", "FALSE", "0", "f", "", "true" } },
+  { VM "devices.virtualpmem.maximumcount", "0",
+    { "00", "0 ", "+0", "-0", "", "1" } },
+  { VM "lcow.writable-overlay-directories", "false",
+    { "False", "0", "false ", "", "true", NULL } },
+};
+
+START_TEST (test_locked_values)
+{
+  ck_assert_int_eq (annotation_policy_classify (locked[_i].key, locked[_i].ok),
+                    ANNOTATION_LOCKED_OK);
+  for (size_t n = 0; n < 6 && locked[_i].near[n]; n++)
+    ck_assert_msg (annotation_policy_classify (locked[_i].key,
+                                               locked[_i].near[n])
+                       == ANNOTATION_LOCKED_BAD,
+                   "%s=\"%s\" must be rejected", locked[_i].key,
+                   locked[_i].near[n]);
+}
+END_TEST
+
+START_TEST (test_hvsocket_forms)
+{
+  const char *forms[] = {
+    VM "hv-socket.service-table.12345678-1234-1234-1234-123456789abc",
+    VM "hv-socket.service-table.12345678-1234-1234-1234-123456789ABC",
+    VM "hv-socket.service-table.not-a-guid",
+    VM "hv-socket.service-table.",
+  };
+  for (size_t i = 0; i < 4; i++)
+    ck_assert_int_eq (annotation_policy_classify (forms[i], "{}"),
+                      ANNOTATION_HVSOCKET);
+  /* The bare key without the trailing dot is a plain default deny.  */
+  ck_assert_int_eq (annotation_policy_classify (VM "hv-socket.service-table", "{}"),
+                    ANNOTATION_DENIED);
+}
+END_TEST
+
+/* Rows 19-68 of the table (minus the HvSocket prefix row), plus the two
+   strings added on upstream main.  */
+static const char *const denied[] = {
+  VM "console.pipe", VM "lcow.extra-vsock-ports", VM "lcow.timesync.disable",
+  VM "lcow.kernelbootoptions", VM "lcow.vpmem.nomultimapping",
+  VM "devices.virtualpmem.maximumsizebytes", VM "lcow.dmverity-create-args",
+  VM "lcow.dmverity-mode", VM "lcow.dmverity-rootfs-vhd",
+  VM "storage.scratch.encrypted", VM "lcow.gueststatefile",
+  VM "lcow.hcl-enabled", VM "lcow.amd-certificate", VM "no_security_hardware",
+  VM "lcow.securitypolicy", VM "lcow.enforcer", VM "lcow.securitypolicy.env",
+  VM "lcow.uvm-reference-info-file", VM "uvm-hash-envelope-reference-info-file",
+  VM "lcow.privileged", VM "dump-directory-path", VM "fileshares.disablewritable",
+  VM "kerneldrivers", VM "cpugroup.id",
+  VM "computetopology.memory.enabledeferredcommit",
+  VM "computetopology.memory.enablecolddiscardhint", VM "fullyphysicallybacked",
+  VM "computetopology.processor.numa.max-processors-per-node",
+  VM "computetopology.processor.numa.max-size-per-node",
+  VM "computetopology.numa.preferred-physical-nodes",
+  VM "computetopology.numa.mapped-physical-nodes",
+  VM "computetopology.numa.count-of-processors",
+  VM "computetopology.numa.count-of-memory-blocks", VM "resource-partition-id",
+  VM "disablecompartmentnamespace", VM "wcow.timezone.noinherit",
+  VM "wcow.virtualSMB.nodirectmap", VM "forwardlogs.sources",
+  VM "forwardlogs.enable", VM "forwardlogs.defaultsources.enable",
+  VM "wcow.gueststatefile", VM "wcow.securitypolicy", VM "wcow.enforcer",
+  VM "wcow.amd-certificate", VM "wcow.securitypolicy.env",
+  VM "wcow.uvm-reference-info-file", VM "wcow.isolation_type",
+  VM "wcow.no_secure_boot", VM "wcow.writable_efi",
+  VM "wcow.additional-reg-keys", VM "lcow.hostnetwork",
+  VM "lcow.extra-exec-command-args",
+  /* near misses of allowed keys are not allowed */
+  VM "computetopology.processor.Count", VM "LCOW.bootfilesrootpath",
+  VM "lcow.bootfilesrootpath.", VM "",
+};
+
+START_TEST (test_denied)
+{
+  ck_assert_msg (annotation_policy_classify (denied[_i], "x") == ANNOTATION_DENIED,
+                 "%s must be denied", denied[_i]);
+}
+END_TEST
+
+START_TEST (test_outside_namespace_ignored)
+{
+  const char *keys[] = {
+    "io.microsoft.container.processdumplocation",
+    "io.microsoft.disable-unsafe-operations",
+    "io.microsoft.migration.allowed",
+    "io.kubernetes.cri.sandbox-id",
+    "io.microsoft.virtualmachine", /* no trailing dot */
+    "IO.MICROSOFT.VIRTUALMACHINE.console.pipe",
+    "",
+  };
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+    ck_assert_int_eq (annotation_policy_classify (keys[i], "x"),
+                      ANNOTATION_IGNORED);
+}
+END_TEST
+
+START_TEST (test_check_lists_every_problem)
+{
+  struct oci_spec *s = spec_of (
+      "{\"annotations\":{\"" VM "console.pipe\":\"x\",\"" VM
+      "lcow.vpcienabled\":\"true\",\"" VM
+      "hv-socket.service-table.1\":\"{}\",\"" VM
+      "computetopology.processor.count\":\"4\",\"other\":\"y\"}}");
+  struct policy_problems p = { STRBUF_INIT, 0 };
+  annotation_policy_check (s, &p);
+  shim_error *err = NULL;
+  ck_assert_int_eq (policy_problems_to_error (&p, "live-migratable sandbox", &err), -1);
+  ck_assert_int_eq (err->code, GRPC_INVALID_ARGUMENT);
+  ck_assert_str_eq (err->msg,
+                    "live-migratable sandbox: 3 problems: annotation " VM
+                    "console.pipe is not allowed; annotation " VM
+                    "lcow.vpcienabled must be \"false\" (locked), got "
+                    "\"true\"; annotation " VM
+                    "hv-socket.service-table.1 is an HvSocket service-table "
+                    "entry, never allowed");
+  shim_error_free (err);
+  oci_spec_free (s);
+}
+END_TEST
+
+/* ---- opt-in ------------------------------------------------------------ */
+
+static const struct
+{
+  const char *allowed, *enabled;
+  int result; /* 0 false, 1 true, -1 refused */
+  int warns;
+} optin[] = {
+  { NULL, NULL, 0, 0 },        { "true", NULL, 1, 0 },
+  { NULL, "true", 1, 0 },      { "1", NULL, 1, 0 },
+  { "T", NULL, 1, 0 },         { "True", NULL, 1, 0 },
+  { "TRUE", NULL, 1, 0 },      { "tRUE", NULL, 0, 1 },
+  { " true", NULL, 0, 1 },     { "yes", NULL, 0, 1 },
+  { "", NULL, 0, 1 },          { "not-a-bool", NULL, 0, 1 },
+  { "true", "true", 1, 0 },    { "0", "False", 0, 0 },
+  { "true", "maybe", -1, 1 },  { "false", "true", -1, 0 },
+  { "f", "F", 0, 0 },
+};
+
+START_TEST (test_opt_in)
+{
+  char json[512];
+  snprintf (json, sizeof json, "{\"annotations\":{%s%s%s%s%s%s%s}}",
+            optin[_i].allowed ? "\"io.microsoft.migration.allowed\":\"" : "",
+            optin[_i].allowed ? optin[_i].allowed : "",
+            optin[_i].allowed ? "\"" : "",
+            optin[_i].allowed && optin[_i].enabled ? "," : "",
+            optin[_i].enabled ? "\"io.microsoft.migration.support-enabled\":\"" : "",
+            optin[_i].enabled ? optin[_i].enabled : "",
+            optin[_i].enabled ? "\"" : "");
+  struct oci_spec *s = spec_of (json);
+  struct migration_decision d = { 0 };
+  shim_error *err = NULL;
+  int r = migration_resolve (s, &d, &err);
+  if (optin[_i].result < 0)
+    {
+      ck_assert_int_eq (r, -1);
+      ck_assert_int_eq (err->code, GRPC_INVALID_ARGUMENT);
+      ck_assert_ptr_nonnull (strstr (err->msg, "io.microsoft.migration.allowed"));
+      ck_assert_ptr_nonnull (strstr (err->msg, "io.microsoft.migration.support-enabled"));
+      shim_error_free (err);
+    }
+  else
+    {
+      ck_assert_int_eq (r, 0);
+      ck_assert_int_eq (d.migratable, optin[_i].result);
+      ck_assert_int_eq (d.warning != NULL, optin[_i].warns);
+    }
+  migration_decision_release (&d);
+  oci_spec_free (s);
+}
+END_TEST
+
+START_TEST (test_go_parse)
+{
+  bool b;
+  int64_t i;
+  uint64_t u;
+  ck_assert_int_eq (go_parse_bool ("t", &b), 0);
+  ck_assert (b);
+  ck_assert_int_eq (go_parse_bool ("yes", &b), -1);
+  ck_assert_int_eq (go_parse_int ("-2147483648", 32, &i), 0);
+  ck_assert_int_eq (i, -2147483648LL);
+  ck_assert_int_eq (go_parse_int ("2147483648", 32, &i), -1);
+  ck_assert_int_eq (go_parse_int ("+7", 32, &i), 0);
+  ck_assert_int_eq (go_parse_int ("", 32, &i), -1);
+  ck_assert_int_eq (go_parse_int ("1 ", 32, &i), -1);
+  ck_assert_int_eq (go_parse_uint ("18446744073709551615", 64, &u), 0);
+  ck_assert_int_eq (go_parse_uint ("18446744073709551616", 64, &u), -1);
+  ck_assert_int_eq (go_parse_uint ("-1", 64, &u), -1);
+  ck_assert_int_eq (go_parse_uint ("+1", 64, &u), -1);
+}
+END_TEST
+
+/* ---- mounts and devices ------------------------------------------------- */
+
+static const struct
+{
+  const char *type, *source, *dest;
+  const char *options; /* comma separated */
+  unsigned cls;
+} mounts[] = {
+  { "bind", "/srv/data", "/data", "rbind,ro", MOUNT_CLASS_DIRECTORY },
+  { "bind", "data", "/data", "", MOUNT_CLASS_DIRECTORY },        /* relative */
+  { "", "/srv", "/data", "rbind", MOUNT_CLASS_DIRECTORY },       /* empty type */
+  { "none", "/srv", "/data", "bind", MOUNT_CLASS_DIRECTORY },
+  { "", "/srv", "/data", "RBIND", 0 },                            /* case-sensitive */
+  { "", "/srv", "/data", "rbind-ish", 0 },
+  { "bind", "", "/data", "", MOUNT_CLASS_DIRECTORY },
+  { "bind", "sandbox:///x", "/x", "rbind", 0 },
+  { "bind", "sandbox-tmp:///x", "/x", "", 0 },
+  { "bind", "uvm:///x", "/x", "", 0 },
+  { "bind", "hugepages://2M/x", "/x", "", 0 },
+  { "bind", "SANDBOX:///x", "/x", "", MOUNT_CLASS_DIRECTORY },
+  { "virtual-disk", "C:\\d.vhdx", "/d", "", MOUNT_CLASS_VHD },
+  { "physical-disk", "\\\\.\\PhysicalDrive1", "/d", "", MOUNT_CLASS_VHD },
+  { "extensible-virtual-disk", "evd://space/x", "/d", "", MOUNT_CLASS_VHD },
+  { "tmpfs", "/x/disk.VHDX", "/d", "", MOUNT_CLASS_VHD },
+  { "bind", "/x/disk.vhd", "/d", "ro", MOUNT_CLASS_VHD | MOUNT_CLASS_DIRECTORY },
+  { "tmpfs", "tmpfs", "/tmp", "nosuid", 0 },
+  { "proc", "proc", "/proc", "", 0 },
+  { "sysfs", "sysfs", "/sys", "ro", 0 },
+  { "devpts", "devpts", "/dev/pts", "", 0 },
+  { "mqueue", "mqueue", "/dev/mqueue", "", 0 },
+  { "cgroup", "cgroup", "/sys/fs/cgroup", "ro", 0 },
+  { "", "", "/x", "", 0 },
+  /* CRI pod files of sandbox "pod1" */
+  { "bind", "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod1/hosts",
+    "/etc/hosts", "rbind,rprivate,rw", 0 },
+  { "bind", "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod1/hostname",
+    "/etc/hostname", "rbind", 0 },
+  { "bind", "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod1/resolv.conf",
+    "/etc/resolv.conf", "rbind", 0 },
+  { "bind", "/run/containerd/io.containerd.grpc.v1.cri/sandboxes/pod1/shm",
+    "/dev/shm", "rbind", 0 },
+  /* ... and near misses */
+  { "bind", "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod2/hosts",
+    "/etc/hosts", "rbind", MOUNT_CLASS_DIRECTORY },
+  { "bind", "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod1/hosts",
+    "/etc/hostname", "rbind", MOUNT_CLASS_DIRECTORY },
+  { "bind", "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod1/../../../../etc/hosts",
+    "/etc/hosts", "rbind", MOUNT_CLASS_DIRECTORY },
+  { "bind", "/etc/hosts", "/etc/hosts", "rbind", MOUNT_CLASS_DIRECTORY },
+  { "bind", "io.containerd.grpc.v1.cri/sandboxes/pod1/hosts", "/etc/hosts",
+    "rbind", MOUNT_CLASS_DIRECTORY },
+};
+
+START_TEST (test_mount_classes)
+{
+  char *opts = strdup (mounts[_i].options);
+  char *list[8];
+  size_t n = 0;
+  for (char *save = NULL, *t = strtok_r (opts, ",", &save); t && n < 8;
+       t = strtok_r (NULL, ",", &save))
+    list[n++] = t;
+  struct oci_mount m = { (char *) mounts[_i].dest, (char *) mounts[_i].type,
+                         (char *) mounts[_i].source, list, n };
+  ck_assert_msg (mount_classify (&m, "pod1") == mounts[_i].cls,
+                 "mount %zu (%s %s -> %s): got %u want %u", (size_t) _i,
+                 mounts[_i].type, mounts[_i].source, mounts[_i].dest,
+                 mount_classify (&m, "pod1"), mounts[_i].cls);
+  free (opts);
+}
+END_TEST
+
+START_TEST (test_container_check_message)
+{
+  struct oci_spec *s = spec_of (
+      "{\"annotations\":{\"io.kubernetes.cri.sandbox-id\":\"pod1\"},"
+      "\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
+      "{\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"/srv/data\",\"options\":[\"rbind\"]},"
+      "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":"
+      "\"/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod1/hosts\"}],"
+      "\"linux\":{\"devices\":[{\"path\":\"/dev/fuse\",\"type\":\"c\"}]},"
+      "\"windows\":{\"devices\":[{\"id\":\"PCI\\\\VEN_1234&DEV_5678\\\\0\",\"idType\":\"vpci\"}]}}");
+  struct policy_problems p = { STRBUF_INIT, 0 };
+  container_policy_check (s, &p);
+  shim_error *err = NULL;
+  ck_assert_int_eq (policy_problems_to_error (&p, "c", &err), -1);
+  ck_assert_str_eq (err->msg,
+                    "c: 3 problems: device windows.devices[0] (idType "
+                    "\"vpci\", id \"PCI\\VEN_1234&DEV_5678\\0\") is a device "
+                    "assignment; device linux.devices[0] (/dev/fuse) is a host "
+                    "device assignment; mount[1] /data (bind from /srv/data) "
+                    "is a directory mount");
+  shim_error_free (err);
+  oci_spec_free (s);
+}
+END_TEST
+
+Suite *
+policy_suite (void)
+{
+  Suite *s = suite_create ("policy");
+  TCase *tc = tcase_create ("annotations");
+  tcase_add_loop_test (tc, test_allowed_any_value, 0,
+                       sizeof allowed / sizeof allowed[0]);
+  tcase_add_test (tc, test_allow_list_is_exactly_the_spec);
+  tcase_add_loop_test (tc, test_locked_values, 0, 4);
+  tcase_add_test (tc, test_hvsocket_forms);
+  tcase_add_loop_test (tc, test_denied, 0, sizeof denied / sizeof denied[0]);
+  tcase_add_test (tc, test_outside_namespace_ignored);
+  tcase_add_test (tc, test_check_lists_every_problem);
+  tcase_add_loop_test (tc, test_opt_in, 0, sizeof optin / sizeof optin[0]);
+  tcase_add_test (tc, test_go_parse);
+  suite_add_tcase (s, tc);
+  TCase *mc = tcase_create ("mounts");
+  tcase_add_loop_test (mc, test_mount_classes, 0, sizeof mounts / sizeof mounts[0]);
+  tcase_add_test (mc, test_container_check_message);
+  suite_add_tcase (s, mc);
+  return s;
+}
