@@ -77,6 +77,23 @@ $(TEST_GUEST): test/fake_guest.c
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) -D_GNU_SOURCE -o $@ $<
 
+# ---- guest programs and boot files --------------------------------------
+# Static, always built with the plain toolchain (never the sanitizers):
+# they run as the UVM's init and agent.
+GUEST_DIR := build/guest
+GUEST_PROGS := $(GUEST_DIR)/init $(GUEST_DIR)/vsockexec $(GUEST_DIR)/gcs
+GUEST_COMMON := uvm/guest/guest_port.c uvm/guest/guest_port.h uvm/bridge.h
+BOOTFILES := build/bootfiles
+
+$(GUEST_DIR)/%: uvm/guest/%.c $(GUEST_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) -O2 -D_GNU_SOURCE -I. -static -o $@ $< uvm/guest/guest_port.c
+
+bootfiles: $(BOOTFILES)/.stamp
+$(BOOTFILES)/.stamp: $(GUEST_PROGS) uvm/guest/build-bootfiles.sh
+	uvm/guest/build-bootfiles.sh $(BOOTFILES) $(GUEST_DIR) build/cache
+	@touch $@
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 clean:
@@ -100,10 +117,11 @@ unit-test: $(UNIT_BIN) $(TEST_GUEST)
 	$(UNIT_BIN)
 
 # Each script starts its own private containerd; run as root.
-integration-test: $(SHIM) $(TEST_GUEST)
+integration-test: $(SHIM) $(TEST_GUEST) bootfiles
 	@set -e; fails=0; for t in $(INTEGRATION_TESTS); do \
 	  echo "== $$t"; \
 	  SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
+	    BOOTFILES_DIR=$(abspath $(BOOTFILES)) \
 	    timeout 600 bash $$t || fails=$$((fails + 1)); \
 	done; \
 	echo "integration ($(BUILD)): $$fails script(s) failed"; test $$fails -eq 0

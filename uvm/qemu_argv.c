@@ -75,10 +75,12 @@ qemu_build (const struct vmm_spec *spec, struct vmm_command *out,
   add2 (&b, "-cpu", xstrdup (spec->kvm ? "host" : "max"));
   add2 (&b, "-smp", xasprintf ("%u", spec->cpus));
   add2 (&b, "-m", xasprintf ("%llu", (unsigned long long) spec->memory_mb));
-  char *k = qemu_escape (spec->kernel_path);
-  add2 (&b, "-kernel", k);
+  /* -kernel and -initrd take the path verbatim (no option parsing).  */
+  add2 (&b, "-kernel", xstrdup (spec->kernel_path));
   if (spec->initrd_path != NULL)
-    add2 (&b, "-initrd", qemu_escape (spec->initrd_path));
+    add2 (&b, "-initrd", xstrdup (spec->initrd_path));
+  else if (spec->rootfs_vhd_path != NULL && spec->loader_path != NULL)
+    add2 (&b, "-initrd", xstrdup (spec->loader_path));
   add2 (&b, "-append", xstrdup (spec->kernel_cmdline));
 
   if (spec->nhost_ports > 0)
@@ -123,5 +125,6 @@ qemu_build (const struct vmm_spec *spec, struct vmm_command *out,
 const struct vmm_backend vmm_backend_qemu = {
   .name = "qemu",
   .transport = VSOCK_TRANSPORT_HYBRID,
+  .stop_via_guest = true,
   .build = qemu_build,
 };

@@ -22,6 +22,7 @@ shim_config_defaults (struct shim_config *cfg)
   cfg->scrub_logs = -1;
   cfg->gcs_connection_timeout_ms = 120000;
   cfg->stop_grace_ms = 5000;
+  cfg->tcg_boot_stall_ms = 20000;
   cfg->source = xstrdup ("built-in defaults");
 }
 
@@ -145,6 +146,13 @@ apply_member (struct shim_config *cfg, const char *key, const json_value *v,
       if (get_uint (key, v, 31, 0, &n, err) < 0)
         return -1;
       cfg->stop_grace_ms = (uint32_t) n;
+      return 0;
+    }
+  if (strcmp (key, "tcg_boot_stall_ms") == 0)
+    {
+      if (get_uint (key, v, 31, 0, &n, err) < 0)
+        return -1;
+      cfg->tcg_boot_stall_ms = (uint32_t) n;
       return 0;
     }
   return shim_error_set (err, GRPC_INVALID_ARGUMENT, "unknown key \"%s\"", key);

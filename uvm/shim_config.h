@@ -36,6 +36,9 @@ struct shim_config
   int scrub_logs;           /* -1: not set */
   uint32_t gcs_connection_timeout_ms;
   uint32_t stop_grace_ms;
+  /* QEMU under TCG: relaunch a VM whose agent has not said hello after
+     this long (0: never).  See uvm.c.  */
+  uint32_t tcg_boot_stall_ms;
   /* Where the configuration came from ("built-in defaults" or a path).  */
   char *source;
 };

@@ -41,6 +41,7 @@ struct guest_info
   char *root;
   uint64_t cpus;
   uint64_t memory_mb;
+  uint64_t uptime_ms;
 };
 
 struct uvm
@@ -57,6 +58,9 @@ struct uvm
   void *data;
 
   struct vsock_listener *entropy_listener;
+  /* Half-closed after the write; kept until the VMM exits (see
+     on_entropy_conn).  */
+  int entropy_fd;
   struct vsock_listener *log_listener;
   struct vsock_listener *gcs_listener;
   struct stream_conn *log_conn;
@@ -66,13 +70,25 @@ struct uvm
 
   struct vmm_process *vmm;
   char **vmm_argv;
+  char **vmm_env;
+  char *helper_exe;
+  const char *backend_name;
+  enum vsock_transport transport;
+  uint32_t ports[3];
+  size_t nports;
+  uint32_t boot_stall_ms;
+  unsigned boot_attempt;
+  bool relaunching;
   char *kernel_cmdline;
   const char *accel;
+  bool stop_via_guest;
+  uint32_t bridge_next_id;
   struct guest_info guest;
 
   uv_timer_t start_timer;
   uv_timer_t drain_timer;
   uv_timer_t grace_timer;
+  uv_timer_t stall_timer;
   int open_handles;
 
   bool started;
@@ -86,6 +102,8 @@ struct uvm
 };
 
 static void maybe_report_exit (struct uvm *u);
+static void close_entropy (struct uvm *u);
+static void relaunch (struct uvm *u);
 
 static void
 maybe_free (struct uvm *u)
@@ -97,6 +115,10 @@ maybe_free (struct uvm *u)
   for (size_t i = 0; u->vmm_argv && u->vmm_argv[i]; i++)
     free (u->vmm_argv[i]);
   free (u->vmm_argv);
+  for (size_t i = 0; u->vmm_env && u->vmm_env[i]; i++)
+    free (u->vmm_env[i]);
+  free (u->vmm_env);
+  free (u->helper_exe);
   free (u->guest.cmdline);
   free (u->guest.kernel_release);
   free (u->guest.root);
@@ -196,9 +218,12 @@ write_uvm_json (struct uvm *u)
                           strlen (u->guest.kernel_release));
       strbuf_puts (&sb, ", \"root\": ");
       strbuf_json_string (&sb, u->guest.root, strlen (u->guest.root));
-      strbuf_printf (&sb, ", \"cpus\": %llu, \"memory_mb\": %llu}",
+      strbuf_printf (&sb,
+                     ", \"cpus\": %llu, \"memory_mb\": %llu, "
+                     "\"uptime_ms\": %llu}",
                      (unsigned long long) u->guest.cpus,
-                     (unsigned long long) u->guest.memory_mb);
+                     (unsigned long long) u->guest.memory_mb,
+                     (unsigned long long) u->guest.uptime_ms);
     }
   else
     strbuf_puts (&sb, "null");
@@ -221,6 +246,7 @@ report_started (struct uvm *u, const shim_error *err)
     return;
   u->start_reported = true;
   uv_timer_stop (&u->start_timer);
+  uv_timer_stop (&u->stall_timer);
   if (err == NULL)
     u->started = true;
   else if (u->vmm && !u->vmm_exited)
@@ -284,6 +310,11 @@ static void
 on_vmm_exit (void *data, int64_t status, int term_signal)
 {
   struct uvm *u = data;
+  if (u->relaunching && !u->start_reported)
+    {
+      relaunch (u);
+      return;
+    }
   u->vmm_exited = true;
   u->exit_status = status;
   u->term_signal = term_signal;
@@ -300,6 +331,7 @@ on_vmm_exit (void *data, int64_t status, int term_signal)
   /* Nothing will connect any more; a connected log gets time to drain.  */
   vsock_listener_close (u->entropy_listener);
   u->entropy_listener = NULL;
+  close_entropy (u);
   if (u->log_conn == NULL)
     finish_log (u);
   else
@@ -318,6 +350,14 @@ on_start_timeout (uv_timer_t *t)
 }
 
 /* ---- entropy ---------------------------------------------------------- */
+
+static void
+close_entropy (struct uvm *u)
+{
+  if (u->entropy_fd >= 0)
+    close (u->entropy_fd);
+  u->entropy_fd = -1;
+}
 
 static void
 on_entropy_conn (void *data, int fd)
@@ -340,7 +380,12 @@ on_entropy_conn (void *data, int fd)
              (struct log_field[]){ { "uvm-id", u->id },
                                    { "ok", w == (ssize_t) have ? "true" : "false" } },
              2);
-  close (fd);
+  /* Half-close rather than close: a VMM that relays the port (QEMU's
+     virtio-serial chardev) drops the relay on a hangup, possibly before the
+     guest has read the bytes, while an EOF arrives after them.  */
+  shutdown (fd, SHUT_WR);
+  close_entropy (u);
+  u->entropy_fd = fd;
 }
 
 /* ---- guest log -------------------------------------------------------- */
@@ -420,7 +465,10 @@ on_bridge_message (struct uvm *u, const struct ttrpc_header *h,
       u->guest.root = json_str (v, "root");
       u->guest.cpus = json_u64 (v, "cpus");
       u->guest.memory_mb = json_u64 (v, "memory_mb");
-      char cpus[24], mem[24];
+      u->guest.uptime_ms = json_u64 (v, "uptime_ms");
+      char cpus[24], mem[24], up[24];
+      snprintf (up, sizeof up, "%llu",
+                (unsigned long long) u->guest.uptime_ms);
       snprintf (cpus, sizeof cpus, "%llu", (unsigned long long) u->guest.cpus);
       snprintf (mem, sizeof mem, "%llu",
                 (unsigned long long) u->guest.memory_mb);
@@ -430,8 +478,9 @@ on_bridge_message (struct uvm *u, const struct ttrpc_header *h,
                                        { "guest.kernel", u->guest.kernel_release },
                                        { "guest.root", u->guest.root },
                                        { "guest.cpus", cpus },
-                                       { "guest.memory_mb", mem } },
-                 6);
+                                       { "guest.memory_mb", mem },
+                                       { "guest.uptime_ms", up } },
+                 7);
       write_uvm_json (u);
       report_started (u, NULL);
     }
@@ -536,12 +585,11 @@ uvm_cleanup_orphan (const char *state_dir)
 }
 
 static int
-listen_port (struct uvm *u, const struct uvm_config *cfg, uint32_t port,
-             vsock_accept_fn fn, struct vsock_listener **out,
-             shim_error **err)
+listen_port (struct uvm *u, uint32_t port, vsock_accept_fn fn,
+             struct vsock_listener **out, shim_error **err)
 {
   struct vsock_listener_config lc = {
-    .transport = cfg->backend->transport,
+    .transport = u->transport,
     .uds = u->vsock_uds,
     .port = port,
     .single = true,
@@ -559,12 +607,126 @@ init_timer (struct uvm *u, uv_timer_t *t)
   u->open_handles++;
 }
 
+/* Listeners first: the guest connects as soon as it boots.  */
+static int
+bind_listeners (struct uvm *u, shim_error **err)
+{
+  u->nports = 0;
+  if (listen_port (u, LINUX_ENTROPY_VSOCK_PORT, on_entropy_conn,
+                   &u->entropy_listener, err)
+      < 0)
+    return -1;
+  u->ports[u->nports++] = LINUX_ENTROPY_VSOCK_PORT;
+  if (u->live_migration)
+    {
+      /* Host-local state that cannot follow the VM: bind nothing.  */
+      if (u->boot_attempt == 0)
+        log_entry (LOG_LEVEL_INFO,
+                   "skipping GCS log listener: sandbox is live-migratable",
+                   (struct log_field[]){ { "uvm-id", u->id } }, 1);
+      u->log_finished = true;
+    }
+  else
+    {
+      if (listen_port (u, LINUX_LOG_VSOCK_PORT, on_log_conn, &u->log_listener,
+                       err)
+          < 0)
+        return -1;
+      free (u->log_listener_address);
+      vsock_hybrid_path (u->vsock_uds, LINUX_LOG_VSOCK_PORT,
+                         &u->log_listener_address, NULL);
+      u->ports[u->nports++] = LINUX_LOG_VSOCK_PORT;
+    }
+  if (listen_port (u, LINUX_GCS_VSOCK_PORT, on_gcs_conn, &u->gcs_listener,
+                   err)
+      < 0)
+    return -1;
+  u->ports[u->nports++] = LINUX_GCS_VSOCK_PORT;
+  return 0;
+}
+
+static void on_boot_stall (uv_timer_t *t);
+
+static int
+spawn_vmm (struct uvm *u, shim_error **err)
+{
+  struct vmm_command run = { u->vmm_argv, u->vmm_env };
+  if (vmm_process_spawn (u->loop, u->helper_exe, &run, u->backend_name,
+                         on_vmm_exit, u, &u->vmm, err)
+      < 0)
+    return -1;
+  record_vmm (u);
+  char attempt[16];
+  snprintf (attempt, sizeof attempt, "%u", u->boot_attempt + 1);
+  log_entry (LOG_LEVEL_INFO, "VMM started",
+             (struct log_field[]){ { "uvm-id", u->id },
+                                   { "vmm", u->backend_name },
+                                   { "accel", u->accel },
+                                   { "attempt", attempt } },
+             4);
+  write_uvm_json (u);
+  if (u->boot_stall_ms > 0)
+    uv_timer_start (&u->stall_timer, on_boot_stall, u->boot_stall_ms, 0);
+  return 0;
+}
+
+/* Under TCG the guest kernel calibrates its TSC against the PIT (the fixed
+   command line has pmtmr=0 and microvm has no HPET); when the host
+   deschedules QEMU during that window the calibration fails and the kernel
+   hangs before init.  Such a VM never makes progress: relaunch it.  */
+static void
+on_boot_stall (uv_timer_t *t)
+{
+  struct uvm *u = t->data;
+  if (u->start_reported || u->vmm_exited || u->destroyed)
+    return;
+  if (u->boot_attempt + 1 >= UVM_BOOT_ATTEMPTS)
+    return; /* the start timeout reports it */
+  char ms[16];
+  snprintf (ms, sizeof ms, "%u", u->boot_stall_ms);
+  log_entry (LOG_LEVEL_WARN, "guest made no progress; relaunching the VM",
+             (struct log_field[]){ { "uvm-id", u->id }, { "after_ms", ms } },
+             2);
+  u->relaunching = true;
+  vmm_process_kill (u->vmm, SIGKILL, NULL);
+}
+
+/* After a stalled attempt's VMM exited: drop what it connected, bind
+   again and start the next attempt.  */
+static void
+relaunch (struct uvm *u)
+{
+  u->relaunching = false;
+  u->boot_attempt++;
+  vmm_process_destroy (u->vmm);
+  u->vmm = NULL;
+  close_entropy (u);
+  vsock_listener_close (u->entropy_listener);
+  vsock_listener_close (u->log_listener);
+  vsock_listener_close (u->gcs_listener);
+  u->entropy_listener = u->log_listener = u->gcs_listener = NULL;
+  close_conn (&u->log_conn);
+  close_conn (&u->gcs_conn);
+  gcs_log_parser_free (u->log_parser);
+  u->log_parser = NULL;
+  ttrpc_decoder_release (&u->gcs_decoder);
+  ttrpc_decoder_init (&u->gcs_decoder);
+  shim_error *err = NULL;
+  if (bind_listeners (u, &err) < 0 || spawn_vmm (u, &err) < 0)
+    {
+      u->vmm_exited = true;
+      fail_start (u, "relaunch after a stalled boot: %s", err->msg);
+      shim_error_free (err);
+    }
+}
+
 int
 uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
            const struct uvm_events *events, void *data, struct uvm **out,
            shim_error **err)
 {
   struct uvm *u = xzalloc (sizeof *u);
+  u->entropy_fd = -1;
   u->loop = loop;
   u->id = xstrdup (cfg->id);
   u->state_dir = xstrdup (cfg->state_dir);
@@ -576,60 +738,39 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
   u->events = events;
   u->data = data;
   u->accel = "none";
+  u->helper_exe = xstrdup (cfg->helper_exe);
+  u->backend_name = cfg->backend->name;
+  u->transport = cfg->backend->transport;
   ttrpc_decoder_init (&u->gcs_decoder);
   init_timer (u, &u->start_timer);
   init_timer (u, &u->drain_timer);
   init_timer (u, &u->grace_timer);
+  init_timer (u, &u->stall_timer);
 
-  if (mkdir_p (cfg->state_dir, 0700, err) < 0)
+  if (mkdir_p (cfg->state_dir, 0700, err) < 0 || bind_listeners (u, err) < 0)
     goto fail;
-
-  /* Listeners first: the guest connects as soon as it boots.  */
-  if (listen_port (u, cfg, LINUX_ENTROPY_VSOCK_PORT, on_entropy_conn,
-                   &u->entropy_listener, err)
-      < 0)
-    goto fail;
-  uint32_t ports[3];
-  size_t nports = 0;
-  ports[nports++] = LINUX_ENTROPY_VSOCK_PORT;
-  if (u->live_migration)
-    {
-      /* Host-local state that cannot follow the VM: bind nothing.  */
-      log_entry (LOG_LEVEL_INFO,
-                 "skipping GCS log listener: sandbox is live-migratable",
-                 (struct log_field[]){ { "uvm-id", u->id } }, 1);
-      u->log_finished = true;
-    }
-  else
-    {
-      if (listen_port (u, cfg, LINUX_LOG_VSOCK_PORT, on_log_conn,
-                       &u->log_listener, err)
-          < 0)
-        goto fail;
-      vsock_hybrid_path (u->vsock_uds, LINUX_LOG_VSOCK_PORT,
-                         &u->log_listener_address, NULL);
-      ports[nports++] = LINUX_LOG_VSOCK_PORT;
-    }
-  if (listen_port (u, cfg, LINUX_GCS_VSOCK_PORT, on_gcs_conn, &u->gcs_listener,
-                   err)
-      < 0)
-    goto fail;
-  ports[nports++] = LINUX_GCS_VSOCK_PORT;
 
   const struct sandbox_options *o = cfg->opts;
   bool kvm = access ("/dev/kvm", R_OK | W_OK) == 0;
   char *qmp = xasprintf ("%s/qmp.sock", cfg->state_dir);
+  char *loader = xasprintf ("%s/" UVM_LOADER_FILE, o->boot_files_root_path);
+  if (o->rootfs != ROOTFS_VHD || access (loader, R_OK) < 0)
+    {
+      free (loader);
+      loader = NULL;
+    }
   struct vmm_spec spec = {
     .sandbox_id = cfg->id,
     .kernel_path = o->kernel_path,
     .initrd_path = o->rootfs == ROOTFS_INITRD ? o->rootfs_path : NULL,
     .rootfs_vhd_path = o->rootfs == ROOTFS_VHD ? o->rootfs_path : NULL,
+    .loader_path = loader,
     .kernel_cmdline = cfg->kernel_cmdline,
     .cpus = o->processor_count,
     .memory_mb = o->memory_mb,
     .vsock_uds = u->vsock_uds,
-    .host_ports = ports,
-    .nhost_ports = nports,
+    .host_ports = u->ports,
+    .nhost_ports = u->nports,
     .qmp_socket = qmp,
     .kvm = kvm,
     .vmm_path = cfg->cfg->vmm_path,
@@ -639,6 +780,7 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
   struct vmm_command cmd = { 0 };
   int r = cfg->backend->build (&spec, &cmd, err);
   free (qmp);
+  free (loader);
   if (r < 0)
     goto fail;
   if (access (cmd.argv[0], X_OK) < 0)
@@ -648,22 +790,14 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
       vmm_command_release (&cmd);
       goto fail;
     }
+  u->stop_via_guest = cfg->backend->stop_via_guest;
   u->accel = cfg->backend == &vmm_backend_qemu ? (kvm ? "kvm" : "tcg") : "none";
+  if (strcmp (u->accel, "tcg") == 0)
+    u->boot_stall_ms = cfg->cfg->tcg_boot_stall_ms;
   u->vmm_argv = cmd.argv;
-  cmd.argv = NULL;
-  struct vmm_command run = { u->vmm_argv, cmd.env };
-  r = vmm_process_spawn (loop, cfg->helper_exe, &run, cfg->backend->name,
-                         on_vmm_exit, u, &u->vmm, err);
-  vmm_command_release (&cmd);
-  if (r < 0)
+  u->vmm_env = cmd.env;
+  if (spawn_vmm (u, err) < 0)
     goto fail;
-  record_vmm (u);
-  log_entry (LOG_LEVEL_INFO, "VMM started",
-             (struct log_field[]){ { "uvm-id", u->id },
-                                   { "vmm", cfg->backend->name },
-                                   { "accel", u->accel } },
-             3);
-  write_uvm_json (u);
   uv_timer_start (&u->start_timer, on_start_timeout,
                   cfg->cfg->gcs_connection_timeout_ms, 0);
   uv_timer_set_repeat (&u->start_timer, cfg->cfg->gcs_connection_timeout_ms);
@@ -693,13 +827,36 @@ on_grace_expired (uv_timer_t *t)
     }
 }
 
+/* Asks the guest agent to power the VM off; false if it cannot be asked.  */
+static bool
+request_guest_shutdown (struct uvm *u)
+{
+  if (!u->stop_via_guest || u->gcs_conn == NULL || !u->guest.present)
+    return false;
+  static const char body[] = "{\"type\":\"shutdown\"}";
+  strbuf frame = STRBUF_INIT;
+  ttrpc_frame_append (&frame, u->bridge_next_id++, BRIDGE_TYPE_REQUEST, 0,
+                      body, sizeof body - 1);
+  /* A few bytes on an idle connection: the socket buffer takes them.  */
+  uv_buf_t b = uv_buf_init (frame.data, (unsigned) frame.len);
+  int r = uv_try_write ((uv_stream_t *) &u->gcs_conn->pipe, &b, 1);
+  bool sent = r == (int) frame.len;
+  strbuf_release (&frame);
+  log_entry (sent ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
+             sent ? "asked the guest to power off"
+                  : "cannot ask the guest to power off; signalling the VMM",
+             (struct log_field[]){ { "uvm-id", u->id } }, 1);
+  return sent;
+}
+
 int
 uvm_signal (struct uvm *u, int sig, shim_error **err)
 {
   if (u->vmm == NULL || u->vmm_exited)
     return shim_error_set (err, GRPC_NOT_FOUND,
                            "process already finished: not found");
-  if (vmm_process_kill (u->vmm, sig, err) < 0)
+  if (!(sig == SIGTERM && request_guest_shutdown (u))
+      && vmm_process_kill (u->vmm, sig, err) < 0)
     return -1;
   if (sig == SIGTERM && !uv_is_active ((uv_handle_t *) &u->grace_timer))
     uv_timer_start (&u->grace_timer, on_grace_expired, u->stop_grace_ms, 0);
@@ -747,6 +904,7 @@ uvm_destroy (struct uvm *u)
   vmm_process_destroy (u->vmm);
   u->vmm = NULL;
   vsock_listener_close (u->entropy_listener);
+  close_entropy (u);
   vsock_listener_close (u->log_listener);
   vsock_listener_close (u->gcs_listener);
   close_conn (&u->log_conn);
@@ -754,6 +912,7 @@ uvm_destroy (struct uvm *u)
   uv_close ((uv_handle_t *) &u->start_timer, on_handle_closed);
   uv_close ((uv_handle_t *) &u->drain_timer, on_handle_closed);
   uv_close ((uv_handle_t *) &u->grace_timer, on_handle_closed);
+  uv_close ((uv_handle_t *) &u->stall_timer, on_handle_closed);
   unlink (u->uvm_json_path);
   remove_tree (u->state_dir);
 }

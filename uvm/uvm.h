@@ -16,6 +16,12 @@
 
 struct uvm;
 
+/* In the boot files directory: the initramfs that mounts rootfs.vhd when
+   the kernel has no built-in virtio-scsi (see vmm_spec.loader_path).  */
+#define UVM_LOADER_FILE "loader.img"
+/* Launches of one VM whose boot stalls under TCG, at most.  */
+#define UVM_BOOT_ATTEMPTS 3
+
 struct uvm_config
 {
   const char *id;

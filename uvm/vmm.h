@@ -17,6 +17,9 @@ struct vmm_spec
   /* Exactly one of these is set, by the rootfs type.  */
   const char *initrd_path;
   const char *rootfs_vhd_path;
+  /* With rootfs_vhd_path: an initramfs that loads the block drivers and
+     mounts root= (for kernels that build them as modules), or NULL.  */
+  const char *loader_path;
   const char *kernel_cmdline;
   uint32_t cpus;
   uint64_t memory_mb;
@@ -44,6 +47,9 @@ struct vmm_backend
   const char *name;
   /* The vsock transport the backend's guests use.  */
   enum vsock_transport transport;
+  /* SIGTERM asks the guest agent to power the VM off (the VMM is a whole
+     machine), rather than signalling the VMM process.  */
+  bool stop_via_guest;
   int (*build) (const struct vmm_spec *spec, struct vmm_command *out,
                 shim_error **err);
 };

@@ -10,6 +10,7 @@ Suite *policy_suite (void);
 Suite *options_suite (void);
 Suite *parsers_suite (void);
 Suite *vsock_suite (void);
+Suite *vmm_argv_suite (void);
 
 static Suite *(*const unit_suites[]) (void) = {
   kernel_cmdline_suite,
@@ -18,6 +19,7 @@ static Suite *(*const unit_suites[]) (void) = {
   options_suite,
   parsers_suite,
   vsock_suite,
+  vmm_argv_suite,
   NULL,
 };
 

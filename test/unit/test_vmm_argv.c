@@ -1,0 +1,257 @@
+/* The VMM backends' pure builders: every option that changes QEMU's argv,
+   and the exec backend's environment.  */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "uvm/vmm.h"
+
+static const uint32_t ports3[] = { 1, 109, 0x40000000 };
+static const uint32_t ports2[] = { 1, 0x40000000 };
+
+static struct vmm_spec
+base_spec (void)
+{
+  return (struct vmm_spec){
+    .sandbox_id = "sb1",
+    .kernel_path = "/boot/kernel",
+    .initrd_path = "/boot/initrd.img",
+    .kernel_cmdline = "initrd=/initrd.img panic=-1 -- -e 1 /bin/gcs",
+    .cpus = 2,
+    .memory_mb = 1024,
+    .vsock_uds = "/run/x/vsock",
+    .host_ports = ports3,
+    .nhost_ports = 3,
+    .qmp_socket = "/run/x/qmp.sock",
+    .vmm_path = "/usr/bin/qemu-system-x86_64",
+  };
+}
+
+static char **
+build (const struct vmm_backend *b, const struct vmm_spec *spec,
+       struct vmm_command *cmd)
+{
+  shim_error *err = NULL;
+  ck_assert_int_eq (b->build (spec, cmd, &err), 0);
+  return cmd->argv;
+}
+
+/* The value following option opt (the n-th occurrence), or NULL.  */
+static const char *
+opt_value (char **argv, const char *opt, int n)
+{
+  for (size_t i = 0; argv[i] && argv[i + 1]; i++)
+    if (strcmp (argv[i], opt) == 0 && n-- == 0)
+      return argv[i + 1];
+  return NULL;
+}
+
+static int
+count (char **argv, const char *s)
+{
+  int n = 0;
+  for (size_t i = 0; argv[i]; i++)
+    n += strcmp (argv[i], s) == 0;
+  return n;
+}
+
+START_TEST (qemu_base_machine)
+{
+  struct vmm_spec spec = base_spec ();
+  struct vmm_command cmd = { 0 };
+  char **a = build (&vmm_backend_qemu, &spec, &cmd);
+  ck_assert_str_eq (a[0], "/usr/bin/qemu-system-x86_64");
+  ck_assert_str_eq (opt_value (a, "-name", 0), "lcow-sb1");
+  ck_assert_str_eq (opt_value (a, "-machine", 0),
+                    "microvm,accel=tcg,pcie=off,isa-serial=off,"
+                    "auto-kernel-cmdline=off");
+  ck_assert_str_eq (opt_value (a, "-cpu", 0), "max");
+  ck_assert_int_eq (count (a, "-nodefaults"), 1);
+  ck_assert_int_eq (count (a, "-no-reboot"), 1);
+  ck_assert_str_eq (opt_value (a, "-smp", 0), "2");
+  ck_assert_str_eq (opt_value (a, "-m", 0), "1024");
+  ck_assert_str_eq (opt_value (a, "-kernel", 0), "/boot/kernel");
+  ck_assert_str_eq (opt_value (a, "-initrd", 0), "/boot/initrd.img");
+  /* The command line goes through untouched, as one argument.  */
+  ck_assert_str_eq (opt_value (a, "-append", 0), spec.kernel_cmdline);
+  ck_assert_str_eq (opt_value (a, "-qmp", 0),
+                    "unix:/run/x/qmp.sock,server=on,wait=off");
+  ck_assert_ptr_null (opt_value (a, "-drive", 0));
+  vmm_command_release (&cmd);
+}
+END_TEST
+
+START_TEST (qemu_kvm)
+{
+  struct vmm_spec spec = base_spec ();
+  spec.kvm = true;
+  struct vmm_command cmd = { 0 };
+  char **a = build (&vmm_backend_qemu, &spec, &cmd);
+  ck_assert (strstr (opt_value (a, "-machine", 0), "accel=kvm,") != NULL);
+  ck_assert_str_eq (opt_value (a, "-cpu", 0), "host");
+  vmm_command_release (&cmd);
+}
+END_TEST
+
+START_TEST (qemu_cpus_memory)
+{
+  struct vmm_spec spec = base_spec ();
+  spec.cpus = 7;
+  spec.memory_mb = 3072;
+  struct vmm_command cmd = { 0 };
+  char **a = build (&vmm_backend_qemu, &spec, &cmd);
+  ck_assert_str_eq (opt_value (a, "-smp", 0), "7");
+  ck_assert_str_eq (opt_value (a, "-m", 0), "3072");
+  vmm_command_release (&cmd);
+}
+END_TEST
+
+START_TEST (qemu_vsock_ports)
+{
+  struct vmm_spec spec = base_spec ();
+  struct vmm_command cmd = { 0 };
+  char **a = build (&vmm_backend_qemu, &spec, &cmd);
+  ck_assert_str_eq (opt_value (a, "-device", 0),
+                    "virtio-serial-device,id=vsock-serial");
+  ck_assert_str_eq (opt_value (a, "-chardev", 0),
+                    "socket,id=vsock1,path=/run/x/vsock_1");
+  ck_assert_str_eq (opt_value (a, "-chardev", 1),
+                    "socket,id=vsock109,path=/run/x/vsock_109");
+  ck_assert_str_eq (opt_value (a, "-chardev", 2),
+                    "socket,id=vsock1073741824,path=/run/x/vsock_1073741824");
+  ck_assert_str_eq (opt_value (a, "-device", 2),
+                    "virtserialport,bus=vsock-serial.0,chardev=vsock109,"
+                    "name=vsock.109");
+  vmm_command_release (&cmd);
+
+  /* Migratable: port 109 is not listened on, so it is simply absent.  */
+  spec.host_ports = ports2;
+  spec.nhost_ports = 2;
+  a = build (&vmm_backend_qemu, &spec, &cmd);
+  for (size_t i = 0; a[i]; i++)
+    ck_assert_msg (strstr (a[i], "109") == NULL, "%s", a[i]);
+  ck_assert_ptr_null (opt_value (a, "-chardev", 2));
+  vmm_command_release (&cmd);
+
+  spec.nhost_ports = 0;
+  a = build (&vmm_backend_qemu, &spec, &cmd);
+  ck_assert_ptr_null (opt_value (a, "-chardev", 0));
+  ck_assert_ptr_null (opt_value (a, "-device", 0));
+  vmm_command_release (&cmd);
+}
+END_TEST
+
+START_TEST (qemu_vhd_rootfs)
+{
+  struct vmm_spec spec = base_spec ();
+  spec.initrd_path = NULL;
+  spec.rootfs_vhd_path = "/boot/rootfs.vhd";
+  spec.kernel_cmdline = "root=/dev/sda ro rootwait init=/init -- -e 1 /bin/gcs";
+  struct vmm_command cmd = { 0 };
+  char **a = build (&vmm_backend_qemu, &spec, &cmd);
+  ck_assert_ptr_null (opt_value (a, "-initrd", 0));
+  ck_assert_str_eq (opt_value (a, "-drive", 0),
+                    "file=/boot/rootfs.vhd,format=vpc,if=none,id=rootfs,"
+                    "readonly=on,cache=none,aio=threads");
+  ck_assert_str_eq (opt_value (a, "-device", 4), "virtio-scsi-device,id=scsi0");
+  ck_assert_str_eq (opt_value (a, "-device", 5),
+                    "scsi-hd,drive=rootfs,bus=scsi0.0,channel=0,scsi-id=0,"
+                    "lun=0");
+  vmm_command_release (&cmd);
+
+  spec.loader_path = "/boot/loader.img";
+  a = build (&vmm_backend_qemu, &spec, &cmd);
+  ck_assert_str_eq (opt_value (a, "-initrd", 0), "/boot/loader.img");
+  vmm_command_release (&cmd);
+}
+END_TEST
+
+START_TEST (qemu_escaping)
+{
+  /* Option values split on commas; -kernel and -initrd are verbatim.  */
+  struct vmm_spec spec = base_spec ();
+  spec.kernel_path = "/b,oot/kernel";
+  spec.vsock_uds = "/run/a,b/vsock";
+  spec.qmp_socket = "/run/a,b/qmp.sock";
+  spec.initrd_path = NULL;
+  spec.rootfs_vhd_path = "/b,oot/rootfs.vhd";
+  struct vmm_command cmd = { 0 };
+  char **a = build (&vmm_backend_qemu, &spec, &cmd);
+  ck_assert_str_eq (opt_value (a, "-kernel", 0), "/b,oot/kernel");
+  ck_assert_str_eq (opt_value (a, "-chardev", 0),
+                    "socket,id=vsock1,path=/run/a,,b/vsock_1");
+  ck_assert (strncmp (opt_value (a, "-drive", 0), "file=/b,,oot/rootfs.vhd,",
+                      24)
+             == 0);
+  ck_assert_str_eq (opt_value (a, "-qmp", 0),
+                    "unix:/run/a,,b/qmp.sock,server=on,wait=off");
+  vmm_command_release (&cmd);
+}
+END_TEST
+
+START_TEST (qemu_needs_a_binary)
+{
+  struct vmm_spec spec = base_spec ();
+  spec.vmm_path = "";
+  struct vmm_command cmd = { 0 };
+  shim_error *err = NULL;
+  ck_assert_int_eq (vmm_backend_qemu.build (&spec, &cmd, &err), -1);
+  ck_assert_int_eq (err->code, GRPC_FAILED_PRECONDITION);
+  shim_error_free (err);
+}
+END_TEST
+
+static const char *
+env_value (char **env, const char *key)
+{
+  size_t n = strlen (key);
+  for (size_t i = 0; env[i]; i++)
+    if (strncmp (env[i], key, n) == 0 && env[i][n] == '=')
+      return env[i] + n + 1;
+  return NULL;
+}
+
+START_TEST (exec_environment)
+{
+  struct vmm_spec spec = base_spec ();
+  spec.vmm_path = "/opt/fake-guest";
+  char *args[] = { "--logs", "2" };
+  spec.vmm_args = args;
+  spec.nvmm_args = 2;
+  struct vmm_command cmd = { 0 };
+  char **a = build (&vmm_backend_exec, &spec, &cmd);
+  ck_assert_str_eq (a[0], "/opt/fake-guest");
+  ck_assert_str_eq (a[1], "--logs");
+  ck_assert_str_eq (a[2], "2");
+  ck_assert_ptr_null (a[3]);
+  ck_assert_str_eq (env_value (cmd.env, "LCOW_SANDBOX_ID"), "sb1");
+  ck_assert_str_eq (env_value (cmd.env, "LCOW_KERNEL_CMDLINE"),
+                    spec.kernel_cmdline);
+  ck_assert_str_eq (env_value (cmd.env, "LCOW_KERNEL"), "/boot/kernel");
+  ck_assert_str_eq (env_value (cmd.env, "LCOW_INITRD"), "/boot/initrd.img");
+  ck_assert_ptr_null (env_value (cmd.env, "LCOW_ROOTFS_VHD"));
+  ck_assert_str_eq (env_value (cmd.env, "LCOW_CPUS"), "2");
+  ck_assert_str_eq (env_value (cmd.env, "LCOW_MEMORY_MB"), "1024");
+  ck_assert_str_eq (env_value (cmd.env, "LCOW_VSOCK_UDS"), "/run/x/vsock");
+  vmm_command_release (&cmd);
+}
+END_TEST
+
+Suite *
+vmm_argv_suite (void)
+{
+  Suite *s = suite_create ("vmm_argv");
+  TCase *q = tcase_create ("qemu");
+  tcase_add_test (q, qemu_base_machine);
+  tcase_add_test (q, qemu_kvm);
+  tcase_add_test (q, qemu_cpus_memory);
+  tcase_add_test (q, qemu_vsock_ports);
+  tcase_add_test (q, qemu_vhd_rootfs);
+  tcase_add_test (q, qemu_escaping);
+  tcase_add_test (q, qemu_needs_a_binary);
+  suite_add_tcase (s, q);
+  TCase *e = tcase_create ("exec");
+  tcase_add_test (e, exec_environment);
+  suite_add_tcase (s, e);
+  return s;
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Builds the UVM boot files from Debian's cloud kernel package (downloaded
+# and unpacked, never installed) and the static guest programs:
+#   kernel       the kernel image (bzImage)
+#   initrd.img   cpio rootfs: /init, /bin/vsockexec, /bin/gcs, virtio modules
+#   rootfs.vhd   the same tree as an ext4 image in VHD format (read-only
+#                /dev/sda), plus the SCSI and overlay modules
+#   loader.img   a small initramfs for the rootfs.vhd boot: the Debian kernel
+#                builds virtio-mmio and virtio-scsi as modules, so something
+#                must load them before root=/dev/sda can be mounted
+# usage: build-bootfiles.sh OUT_DIR GUEST_BIN_DIR CACHE_DIR
+set -euo pipefail
+out=$1 guest=$2 cache=$3
+kernel_pkg_meta=linux-image-cloud-amd64
+
+mkdir -p "$out" "$cache"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+resolve_pkg() {
+  apt-cache depends "$kernel_pkg_meta" 2>/dev/null |
+    awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
+}
+pkg=$(resolve_pkg)
+if [ -z "$pkg" ]; then
+  apt-get update -qq
+  pkg=$(resolve_pkg)
+fi
+[ -n "$pkg" ] || { echo "bootfiles: cannot resolve $kernel_pkg_meta" >&2; exit 1; }
+deb=$(ls "$cache"/"${pkg}"_*.deb 2>/dev/null | head -1 || true)
+if [ -z "$deb" ]; then
+  echo "bootfiles: downloading $pkg"
+  (cd "$cache" && apt-get download -qq "$pkg")
+  deb=$(ls "$cache"/"${pkg}"_*.deb | head -1)
+fi
+dpkg-deb -x "$deb" "$work/pkg"
+kver=${pkg#linux-image-}
+moddir="$work/pkg/lib/modules/$kver/kernel"
+
+# Module load order: dependencies first (the package ships no modules.dep
+# we could use without depmod).
+virtio_mods="drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko
+  drivers/virtio/virtio_mmio.ko"
+console_mods="drivers/char/virtio_console.ko"
+scsi_mods="drivers/scsi/scsi_common.ko drivers/scsi/scsi_mod.ko
+  drivers/scsi/virtio_scsi.ko drivers/scsi/sd_mod.ko"
+overlay_mods="fs/overlayfs/overlay.ko"
+
+# stage DIR MODULES... : the guest tree with the given modules
+stage() {
+  local dir=$1; shift
+  mkdir -p "$dir"/{bin,sbin,lib/modules,proc,sys,dev,run,tmp,etc,var,newroot}
+  install -m 0755 "$guest/init" "$dir/init"
+  : > "$dir/lib/modules/lcow.order"
+  for m in "$@"; do
+    local src="$moddir/$m"
+    case $(ls "$src"* | head -1) in
+      *.xz) xz -dc "$src.xz" > "$dir/lib/modules/$(basename "$m")" ;;
+      *.zst) zstd -qdc "$src.zst" > "$dir/lib/modules/$(basename "$m")" ;;
+      *) cp "$src" "$dir/lib/modules/" ;;
+    esac
+    basename "$m" >> "$dir/lib/modules/lcow.order"
+  done
+  echo "lcow-uvm" > "$dir/etc/hostname"
+}
+cpio_of() { (cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) > "$2"; }
+
+cp "$work/pkg/boot/vmlinuz-$kver" "$out/kernel.tmp" && mv "$out/kernel.tmp" "$out/kernel"
+
+stage "$work/initrd" $virtio_mods $console_mods
+install -m 0755 "$guest/vsockexec" "$guest/gcs" "$work/initrd/bin/"
+cpio_of "$work/initrd" "$out/initrd.img.tmp" && mv "$out/initrd.img.tmp" "$out/initrd.img"
+
+stage "$work/loader" $virtio_mods $scsi_mods
+cpio_of "$work/loader" "$out/loader.img.tmp" && mv "$out/loader.img.tmp" "$out/loader.img"
+
+stage "$work/rootfs" $virtio_mods $console_mods $scsi_mods $overlay_mods
+install -m 0755 "$guest/vsockexec" "$guest/gcs" "$work/rootfs/bin/"
+mkfs.ext4 -q -F -L lcow-rootfs -E root_owner=0:0 -d "$work/rootfs" "$work/rootfs.ext4" 32M
+qemu-img convert -f raw -O vpc "$work/rootfs.ext4" "$out/rootfs.vhd.tmp"
+mv "$out/rootfs.vhd.tmp" "$out/rootfs.vhd"
+echo "$kver" > "$out/kernel.release"
+ls -l "$out"

@@ -1,0 +1,469 @@
+/* gcs: the guest agent.  Logs in logrus form (JSON with -log-format json)
+   on stderr or -logfile, connects to the host's GCS port, says hello with
+   what the guest booted, and serves the bridge (uvm/guest/PROTOCOL.md):
+   today the host's shutdown request.  Flags are upstream's, parsed the Go
+   way (-name, -name=value, -name value).  */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "guest_port.h"
+#include "uvm/bridge.h"
+
+#define GCS_PORT 0x40000000u
+#define CONNECT_TRIES 100
+
+enum level { L_TRACE, L_DEBUG, L_INFO, L_WARN, L_ERROR, L_FATAL, L_PANIC };
+static const char *const level_names[]
+    = { "trace", "debug", "info", "warning", "error", "fatal", "panic" };
+
+struct flags
+{
+  const char *loglevel, *log_format, *logfile, *core_dump_location;
+  const char *kmsg_log_level, *root_mem_reserve, *gcs_mem_limit;
+  const char *policy_stance;
+  bool v4, scrub_logs, disable_time_sync, use_inouterr;
+};
+
+static enum level min_level = L_DEBUG;
+static bool log_json;
+
+/* Appends s as a JSON string body (no quotes) to out[*n..cap).  */
+static void
+json_escape (char *out, size_t cap, size_t *n, const char *s)
+{
+  for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+    {
+      char tmp[8];
+      const char *piece = tmp;
+      if (*p == '"' || *p == '\\')
+        snprintf (tmp, sizeof tmp, "\\%c", *p);
+      else if (*p == '\n')
+        piece = "\\n";
+      else if (*p < 0x20)
+        snprintf (tmp, sizeof tmp, "\\u%04x", *p);
+      else
+        snprintf (tmp, sizeof tmp, "%c", *p);
+      size_t len = strlen (piece);
+      if (*n + len + 1 >= cap)
+        return;
+      memcpy (out + *n, piece, len);
+      *n += len;
+      out[*n] = '\0';
+    }
+}
+
+static void
+append (char *out, size_t cap, size_t *n, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  int w = vsnprintf (out + *n, cap - *n, fmt, ap);
+  va_end (ap);
+  if (w > 0)
+    *n = *n + (size_t) w < cap ? *n + (size_t) w : cap - 1;
+}
+
+static void
+now_rfc3339 (char *out, size_t cap)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r (&ts.tv_sec, &tm);
+  size_t n = strftime (out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf (out + n, cap - n, ".%09ldZ", ts.tv_nsec);
+}
+
+/* One log entry; fields are key, value pairs ending with NULL.  */
+static void
+logf_fields (enum level lvl, const char *msg, ...)
+{
+  if (lvl < min_level)
+    return;
+  char line[8192], when[64];
+  size_t n = 0;
+  now_rfc3339 (when, sizeof when);
+  va_list ap;
+  va_start (ap, msg);
+  if (log_json)
+    {
+      append (line, sizeof line, &n, "{\"level\":\"%s\",\"msg\":\"",
+              level_names[lvl]);
+      json_escape (line, sizeof line, &n, msg);
+      append (line, sizeof line, &n, "\",\"time\":\"%s\"", when);
+      for (const char *k; (k = va_arg (ap, const char *)) != NULL;)
+        {
+          const char *v = va_arg (ap, const char *);
+          append (line, sizeof line, &n, ",\"%s\":\"", k);
+          json_escape (line, sizeof line, &n, v);
+          append (line, sizeof line, &n, "\"");
+        }
+      append (line, sizeof line, &n, "}\n");
+    }
+  else
+    {
+      append (line, sizeof line, &n, "time=\"%s\" level=%s msg=\"", when,
+              level_names[lvl]);
+      json_escape (line, sizeof line, &n, msg);
+      append (line, sizeof line, &n, "\"");
+      for (const char *k; (k = va_arg (ap, const char *)) != NULL;)
+        {
+          append (line, sizeof line, &n, " %s=\"", k);
+          json_escape (line, sizeof line, &n, va_arg (ap, const char *));
+          append (line, sizeof line, &n, "\"");
+        }
+      append (line, sizeof line, &n, "\n");
+    }
+  va_end (ap);
+  for (size_t off = 0; off < n;)
+    {
+      ssize_t w = write (STDERR_FILENO, line + off, n - off);
+      if (w <= 0)
+        break;
+      off += (size_t) w;
+    }
+}
+
+static int
+parse_level (const char *s, enum level *out)
+{
+  for (int i = 0; i <= L_PANIC; i++)
+    if (strcmp (s, level_names[i]) == 0
+        || (i == L_WARN && strcmp (s, "warn") == 0))
+      {
+        *out = (enum level) i;
+        return 0;
+      }
+  return -1;
+}
+
+static int
+parse_bool (const char *s, bool *out)
+{
+  static const char *const yes[] = { "1", "t", "T", "true", "TRUE", "True" };
+  static const char *const no[]
+      = { "0", "f", "F", "false", "FALSE", "False" };
+  for (size_t i = 0; i < 6; i++)
+    {
+      if (strcmp (s, yes[i]) == 0)
+        return *out = true, 0;
+      if (strcmp (s, no[i]) == 0)
+        return *out = false, 0;
+    }
+  return -1;
+}
+
+static int
+parse_flags (int argc, char **argv, struct flags *f)
+{
+  struct
+  {
+    const char *name;
+    const char **str;
+    bool *boolean;
+  } table[] = {
+    { "loglevel", &f->loglevel, NULL },
+    { "log-format", &f->log_format, NULL },
+    { "logfile", &f->logfile, NULL },
+    { "core-dump-location", &f->core_dump_location, NULL },
+    { "kmsgLogLevel", &f->kmsg_log_level, NULL },
+    { "root-mem-reserve-bytes", &f->root_mem_reserve, NULL },
+    { "gcs-mem-limit-bytes", &f->gcs_mem_limit, NULL },
+    { "initial-policy-stance", &f->policy_stance, NULL },
+    { "v4", NULL, &f->v4 },
+    { "scrub-logs", NULL, &f->scrub_logs },
+    { "disable-time-sync", NULL, &f->disable_time_sync },
+    { "use-inouterr", NULL, &f->use_inouterr },
+  };
+  for (int i = 1; i < argc; i++)
+    {
+      const char *a = argv[i];
+      if (a[0] != '-')
+        return fprintf (stderr, "gcs: unexpected argument %s\n", a), -1;
+      a += a[1] == '-' ? 2 : 1;
+      const char *eq = strchr (a, '=');
+      size_t len = eq ? (size_t) (eq - a) : strlen (a);
+      size_t k = 0;
+      while (k < sizeof table / sizeof table[0]
+             && !(strlen (table[k].name) == len
+                  && strncmp (table[k].name, a, len) == 0))
+        k++;
+      if (k == sizeof table / sizeof table[0])
+        return fprintf (stderr, "flag provided but not defined: %s\n",
+                        argv[i]),
+               -1;
+      if (table[k].boolean != NULL)
+        {
+          if (eq == NULL)
+            *table[k].boolean = true;
+          else if (parse_bool (eq + 1, table[k].boolean) < 0)
+            return fprintf (stderr, "invalid boolean value %s for -%s\n",
+                            eq + 1, table[k].name),
+                   -1;
+        }
+      else if (eq != NULL)
+        *table[k].str = eq + 1;
+      else if (i + 1 < argc)
+        *table[k].str = argv[++i];
+      else
+        return fprintf (stderr, "flag needs an argument: -%s\n",
+                        table[k].name),
+               -1;
+    }
+  return 0;
+}
+
+static void
+read_text (const char *path, char *out, size_t cap)
+{
+  out[0] = '\0';
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  ssize_t n = read (fd, out, cap - 1);
+  close (fd);
+  out[n > 0 ? n : 0] = '\0';
+  out[strcspn (out, "\n")] = '\0';
+}
+
+/* The device mounted on "/", from /proc/self/mounts.  */
+static void
+root_device (char *out, size_t cap)
+{
+  snprintf (out, cap, "unknown");
+  FILE *f = fopen ("/proc/self/mounts", "re");
+  if (f == NULL)
+    return;
+  char dev[256], dir[256];
+  while (fscanf (f, "%255s %255s %*[^\n]", dev, dir) == 2)
+    if (strcmp (dir, "/") == 0)
+      snprintf (out, cap, "%s", dev); /* the last one is on top */
+  fclose (f);
+}
+
+static uint64_t
+memory_mb (void)
+{
+  FILE *f = fopen ("/proc/meminfo", "re");
+  unsigned long long kb = 0;
+  if (f != NULL)
+    {
+      if (fscanf (f, "MemTotal: %llu kB", &kb) != 1)
+        kb = 0;
+      fclose (f);
+    }
+  return kb / 1024;
+}
+
+static uint64_t
+uptime_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_BOOTTIME, &ts);
+  return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static int
+write_all (int fd, const void *buf, size_t len)
+{
+  const char *p = buf;
+  while (len > 0)
+    {
+      ssize_t n = write (fd, p, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return -1;
+      p += n;
+      len -= (size_t) n;
+    }
+  return 0;
+}
+
+static int
+read_all (int fd, void *buf, size_t len)
+{
+  char *p = buf;
+  while (len > 0)
+    {
+      ssize_t n = read (fd, p, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return -1;
+      p += n;
+      len -= (size_t) n;
+    }
+  return 0;
+}
+
+static void
+put_be32 (uint8_t *p, uint32_t v)
+{
+  p[0] = (uint8_t) (v >> 24);
+  p[1] = (uint8_t) (v >> 16);
+  p[2] = (uint8_t) (v >> 8);
+  p[3] = (uint8_t) v;
+}
+
+static uint32_t
+get_be32 (const uint8_t *p)
+{
+  return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8
+         | p[3];
+}
+
+static int
+send_frame (int fd, uint32_t id, uint8_t type, const char *body)
+{
+  uint8_t hdr[10];
+  size_t len = strlen (body);
+  put_be32 (hdr, (uint32_t) len);
+  put_be32 (hdr + 4, id);
+  hdr[8] = type;
+  hdr[9] = 0;
+  return write_all (fd, hdr, sizeof hdr) < 0 ? -1
+                                             : write_all (fd, body, len);
+}
+
+static int
+send_hello (int fd)
+{
+  char cmdline[4096], root[256], body[8192];
+  struct utsname un;
+  uname (&un);
+  read_text ("/proc/cmdline", cmdline, sizeof cmdline);
+  root_device (root, sizeof root);
+  size_t n = 0;
+  append (body, sizeof body, &n,
+          "{\"type\":\"hello\",\"protocol\":%d,\"cmdline\":\"",
+          BRIDGE_PROTOCOL_VERSION);
+  json_escape (body, sizeof body, &n, cmdline);
+  append (body, sizeof body, &n, "\",\"kernel_release\":\"");
+  json_escape (body, sizeof body, &n, un.release);
+  append (body, sizeof body, &n, "\",\"root\":\"");
+  json_escape (body, sizeof body, &n, root);
+  append (body, sizeof body, &n,
+          "\",\"cpus\":%ld,\"memory_mb\":%llu,\"uptime_ms\":%llu}",
+          sysconf (_SC_NPROCESSORS_ONLN), (unsigned long long) memory_mb (),
+          (unsigned long long) uptime_ms ());
+  logf_fields (L_INFO, "connected to host", "cmdline", cmdline, "kernel",
+               un.release, "root", root, NULL);
+  return send_frame (fd, 0, BRIDGE_TYPE_NOTIFY, body);
+}
+
+/* Serves host requests until the host asks for a shutdown or goes away.  */
+static int
+serve (int fd)
+{
+  static char body[BRIDGE_MESSAGE_MAX + 1];
+  for (;;)
+    {
+      uint8_t hdr[10];
+      if (read_all (fd, hdr, sizeof hdr) < 0)
+        {
+          logf_fields (L_WARN, "bridge closed by the host", NULL);
+          return 1;
+        }
+      uint32_t len = get_be32 (hdr), id = get_be32 (hdr + 4);
+      if (len > BRIDGE_MESSAGE_MAX)
+        {
+          logf_fields (L_ERROR, "oversized bridge message", NULL);
+          return 1;
+        }
+      if (read_all (fd, body, len) < 0)
+        return 1;
+      body[len] = '\0';
+      if (hdr[8] != BRIDGE_TYPE_REQUEST)
+        continue;
+      if (strstr (body, "\"type\":\"shutdown\"") != NULL)
+        {
+          logf_fields (L_INFO, "shutdown requested by the host", NULL);
+          send_frame (fd, id, BRIDGE_TYPE_RESPONSE, "{\"type\":\"shutdown\"}");
+          return 0;
+        }
+      logf_fields (L_WARN, "unsupported bridge request", "request", body,
+                   NULL);
+      send_frame (fd, id, BRIDGE_TYPE_RESPONSE,
+                  "{\"error\":\"unsupported request\"}");
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+  struct flags f = { .loglevel = "debug", .log_format = "text",
+                     .scrub_logs = true };
+  if (parse_flags (argc, argv, &f) < 0)
+    return 2;
+  if (parse_level (f.loglevel, &min_level) < 0)
+    {
+      fprintf (stderr, "gcs: invalid -loglevel %s\n", f.loglevel);
+      return 2;
+    }
+  if (strcmp (f.log_format, "json") != 0 && strcmp (f.log_format, "text") != 0)
+    {
+      fprintf (stderr, "gcs: invalid -log-format %s\n", f.log_format);
+      return 2;
+    }
+  log_json = strcmp (f.log_format, "json") == 0;
+  if (f.logfile != NULL)
+    {
+      char dir[512];
+      snprintf (dir, sizeof dir, "%s", f.logfile);
+      char *slash = strrchr (dir, '/');
+      if (slash != NULL && slash != dir)
+        {
+          *slash = '\0';
+          mkdir (dir, 0755);
+        }
+      int fd = open (f.logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                     0644);
+      if (fd >= 0)
+        dup2 (fd, STDERR_FILENO), close (fd);
+    }
+  if (f.core_dump_location != NULL)
+    {
+      int fd = open ("/proc/sys/kernel/core_pattern", O_WRONLY | O_CLOEXEC);
+      if (fd < 0 || write_all (fd, f.core_dump_location,
+                               strlen (f.core_dump_location)) < 0)
+        logf_fields (L_WARN, "cannot set the core dump location", "path",
+                     f.core_dump_location, NULL);
+      if (fd >= 0)
+        close (fd);
+    }
+  logf_fields (L_INFO, "GCS started", "log-format", f.log_format, "loglevel",
+               f.loglevel, "scrub-logs", f.scrub_logs ? "true" : "false",
+               "time-sync", f.disable_time_sync ? "disabled" : "host", NULL);
+
+  int fd = -1;
+  for (int i = 0; fd < 0 && i < CONNECT_TRIES; i++)
+    {
+      fd = guest_port_connect (GCS_PORT);
+      if (fd < 0)
+        nanosleep (&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
+    }
+  if (fd < 0)
+    {
+      logf_fields (L_FATAL, "cannot connect to the host's GCS port", "error",
+                   strerror (errno), NULL);
+      return 1;
+    }
+  if (send_hello (fd) < 0)
+    {
+      logf_fields (L_FATAL, "cannot say hello to the host", "error",
+                   strerror (errno), NULL);
+      return 1;
+    }
+  return serve (fd);
+}
