@@ -8,6 +8,7 @@
 #   make fuzz       libFuzzer harnesses (clang)
 #   make bench      benchmarks (not part of check)
 
+SHELL := /bin/bash
 CC ?= cc
 CFLAGS ?= -O2 -g
 BUILD ?= build
@@ -36,7 +37,7 @@ DEB_PACKAGES := build-essential pkg-config libuv1-dev libprotobuf-c-dev \
 	python3 procps
 
 .PHONY: all deps check unit-test integration-test demo clean install \
-	bootfiles fuzz fuzz-smoke bench format format-check asan-check valgrind-check
+	bootfiles fuzz fuzz-lib fuzz-smoke bench format format-check asan-check valgrind-check
 
 all: $(SHIM) $(TEST_GUEST)
 
@@ -135,9 +136,53 @@ valgrind-check: $(UNIT_BIN)
 	CK_FORK=no valgrind --quiet --error-exitcode=1 --leak-check=full \
 	  --errors-for-leak-kinds=definite,indirect $(UNIT_BIN)
 
+demo: deps
+	$(MAKE) all bootfiles
+	SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
+	  BOOTFILES_DIR=$(abspath $(BOOTFILES)) bash test/demo.sh
+
+# The binary and the boot files, where the built-in defaults look for them.
+install: all bootfiles
+	install -D -m 0755 $(SHIM) $(DESTDIR)$(PREFIX)/bin/containerd-shim-lcow-v2
+	install -d $(DESTDIR)$(PREFIX)/share/containerd-shim-lcow-v2/bootfiles
+	install -m 0644 $(BOOTFILES)/kernel $(BOOTFILES)/initrd.img \
+	  $(BOOTFILES)/loader.img $(BOOTFILES)/rootfs.vhd \
+	  $(DESTDIR)$(PREFIX)/share/containerd-shim-lcow-v2/bootfiles/
+
+# ---- fuzzing ----------------------------------------------------------------
+# libFuzzer harnesses (clang), the library rebuilt with the fuzzer's coverage
+# and ASan + UBSan in build/fuzz.  Seeds live in test/fuzz/corpus/<name>/.
+FUZZ_BUILD := build/fuzz
+FUZZ_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
+FUZZERS := $(patsubst test/fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard test/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 15
+
+fuzz-lib:
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang \
+	  CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/liblcow.a
+
+$(FUZZ_BUILD)/fuzz_%: test/fuzz/fuzz_%.c fuzz-lib
+	clang $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer -D_GNU_SOURCE -I. \
+	  -I$(FUZZ_BUILD)/gen/proto $(shell pkg-config --cflags $(PKGS)) \
+	  -o $@ $< $(FUZZ_BUILD)/liblcow.a $(LIBS)
+
+fuzz: $(FUZZERS)
+
+# Each harness over its seeds, then FUZZ_SECONDS of new inputs.
+fuzz-smoke: fuzz
+	@set -e; for f in $(FUZZERS); do \
+	  name=$$(basename $$f); corpus=$(FUZZ_BUILD)/corpus/$$name; \
+	  mkdir -p $$corpus; cp -n test/fuzz/corpus/$$name/* $$corpus/ 2>/dev/null || true; \
+	  echo "== $$name ($(FUZZ_SECONDS) s)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	    $$corpus 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done' ; \
+	  test $${PIPESTATUS[0]} -eq 0; \
+	done
+
 check: deps
 	$(MAKE) all unit-test
 	$(MAKE) valgrind-check
 	$(MAKE) integration-test
 	$(MAKE) asan-check
+	$(MAKE) fuzz-smoke
 	@echo "make check: all suites passed"

@@ -26,6 +26,16 @@ shim_config_defaults (struct shim_config *cfg)
   cfg->source = xstrdup ("built-in defaults");
 }
 
+static void
+free_vmm_args (struct shim_config *cfg)
+{
+  for (size_t i = 0; i < cfg->nvmm_args; i++)
+    free (cfg->vmm_args[i]);
+  free (cfg->vmm_args);
+  cfg->vmm_args = NULL;
+  cfg->nvmm_args = 0;
+}
+
 static int
 type_error (shim_error **err, const char *key, const char *want,
             const json_value *v)
@@ -94,6 +104,7 @@ apply_member (struct shim_config *cfg, const char *key, const json_value *v,
         if (v->items[i]->type != JSON_STRING || !json_string_is_c (v->items[i]))
           return shim_error_set (err, GRPC_INVALID_ARGUMENT,
                                  "key \"vmm_args[%zu]\": expected a string", i);
+      free_vmm_args (cfg); /* a repeated key: the last one wins */
       cfg->vmm_args = xzalloc ((v->count + 1) * sizeof (char *));
       for (size_t i = 0; i < v->count; i++)
         cfg->vmm_args[i] = xstrdup (v->items[i]->str);
@@ -214,9 +225,7 @@ void
 shim_config_release (struct shim_config *cfg)
 {
   free (cfg->vmm_path);
-  for (size_t i = 0; i < cfg->nvmm_args; i++)
-    free (cfg->vmm_args[i]);
-  free (cfg->vmm_args);
+  free_vmm_args (cfg);
   free (cfg->boot_files_root_path);
   free (cfg->log_level);
   free (cfg->source);

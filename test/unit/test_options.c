@@ -178,6 +178,9 @@ static const struct
     "\"boot_files_root_path\":\"/b\",\"processor_count\":4,\"memory_mb\":2048,"
     "\"log_level\":\"debug\",\"scrub_logs\":true,"
     "\"gcs_connection_timeout_ms\":5000,\"stop_grace_ms\":0}", NULL },
+  /* Fuzzer finding: a repeated array key leaked the first array.  */
+  { "{\"vmm_args\":[\"a\",\"b\"],\"vmm_args\":[\"c\"],\"tcg_boot_stall_ms\":0}",
+    NULL },
   { "{\"bogus\":1}", "unknown key \"bogus\"" },
   { "{\"vmm\":\"kvmtool\"}", "key \"vmm\": \"kvmtool\" is neither \"qemu\" nor \"exec\"" },
   { "{\"vmm\":1}", "key \"vmm\": expected a string, got number" },
