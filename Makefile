@@ -83,12 +83,13 @@ $(TEST_GUEST): test/fake_guest.c
 # they run as the UVM's init and agent.
 GUEST_DIR := build/guest
 GUEST_PROGS := $(GUEST_DIR)/init $(GUEST_DIR)/vsockexec $(GUEST_DIR)/gcs
-GUEST_COMMON := uvm/guest/guest_port.c uvm/guest/guest_port.h uvm/bridge.h
+GUEST_LIB := uvm/guest/guest_port.c uvm/guest/bridge_request.c
+GUEST_COMMON := $(GUEST_LIB) $(GUEST_LIB:.c=.h) uvm/bridge_protocol.h
 BOOTFILES := build/bootfiles
 
 $(GUEST_DIR)/%: uvm/guest/%.c $(GUEST_COMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) -O2 -D_GNU_SOURCE -I. -static -o $@ $< uvm/guest/guest_port.c
+	$(CC) $(WARN) -O2 -D_GNU_SOURCE -I. -static -o $@ $< $(GUEST_LIB) -lyajl_s
 
 bootfiles: $(BOOTFILES)/.stamp
 $(BOOTFILES)/.stamp: $(GUEST_PROGS) uvm/guest/build-bootfiles.sh
@@ -161,10 +162,12 @@ fuzz-lib:
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang \
 	  CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/liblcow.a
 
+# The guest's pure bridge code is compiled into its harness.
+$(FUZZ_BUILD)/fuzz_bridge_guest: EXTRA_FUZZ_SRCS := uvm/guest/bridge_request.c
 $(FUZZ_BUILD)/fuzz_%: test/fuzz/fuzz_%.c fuzz-lib
 	clang $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer -D_GNU_SOURCE -I. \
 	  -I$(FUZZ_BUILD)/gen/proto $(shell pkg-config --cflags $(PKGS)) \
-	  -o $@ $< $(FUZZ_BUILD)/liblcow.a $(LIBS)
+	  -o $@ $< $(EXTRA_FUZZ_SRCS) $(FUZZ_BUILD)/liblcow.a $(LIBS)
 
 fuzz: $(FUZZERS)
 

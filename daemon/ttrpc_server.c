@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -28,7 +29,7 @@ struct ttrpc_conn
   uint32_t last_stream_id;
   bool closing;
   bool read_paused;
-  char *read_buffer;
+  bool backlogged; /* read_paused at least once */
 };
 
 struct ttrpc_call
@@ -52,6 +53,10 @@ struct ttrpc_server
   int open_handles;
   void (*done) (void *);
   void *done_data;
+  /* One read buffer for every connection: libuv fills it and on_read
+     consumes it (the decoder copies) before any other read, so thousands
+     of idle connections cost no buffers.  */
+  char read_buffer[READ_BUFFER_SIZE];
 };
 
 struct write_req
@@ -340,7 +345,7 @@ on_alloc (uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
   struct ttrpc_conn *c = (struct ttrpc_conn *) h;
   (void) suggested;
-  *buf = uv_buf_init (c->read_buffer, READ_BUFFER_SIZE);
+  *buf = uv_buf_init (c->server->read_buffer, READ_BUFFER_SIZE);
 }
 
 static void
@@ -380,6 +385,7 @@ on_read (uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
              > c->server->limits.max_queued_reply_bytes)
     {
       c->read_paused = true;
+      c->backlogged = true;
       uv_read_stop (stream);
     }
 }
@@ -389,9 +395,14 @@ on_conn_closed (uv_handle_t *h)
 {
   struct ttrpc_conn *c = (struct ttrpc_conn *) h;
   struct ttrpc_server *s = c->server;
+  bool backlogged = c->backlogged;
   ttrpc_decoder_release (&c->decoder);
-  free (c->read_buffer);
   free (c);
+  /* A client that stopped reading left megabytes of small freed replies:
+     give them back to the system now rather than whenever the heap top
+     happens to be free.  */
+  if (backlogged)
+    malloc_trim (0);
   s->open_handles--;
   maybe_finish_close (s);
 }
@@ -420,7 +431,6 @@ static int
 conn_start (struct ttrpc_server *s, struct ttrpc_conn *c)
 {
   c->server = s;
-  c->read_buffer = xmalloc (READ_BUFFER_SIZE);
   ttrpc_decoder_init (&c->decoder);
   list_init (&c->calls);
   list_add_tail (&s->conns, &c->link);

@@ -427,45 +427,29 @@ on_log_conn (void *data, int fd)
 
 /* ---- GCS bridge ------------------------------------------------------- */
 
-static char *
-json_str (const json_value *obj, const char *key)
-{
-  const json_value *v = json_get (obj, key);
-  return xstrdup (v && v->type == JSON_STRING && json_string_is_c (v) ? v->str
-                                                                      : "");
-}
-
-static uint64_t
-json_u64 (const json_value *obj, const char *key)
-{
-  const json_value *v = json_get (obj, key);
-  return v && v->type == JSON_NUMBER ? strtoull (v->str, NULL, 10) : 0;
-}
-
 static void
 on_bridge_message (struct uvm *u, const struct ttrpc_header *h,
                    const uint8_t *body)
 {
-  static const struct json_limits limits = { 16, 4 * BRIDGE_MESSAGE_MAX };
   shim_error *err = NULL;
-  json_value *v = json_parse ((const char *) body, h->length, &limits, &err);
-  if (v == NULL)
+  struct bridge_hello hello = { 0 };
+  int r = bridge_hello_decode (h->type, body, h->length, &hello, &err);
+  if (r < 0)
     {
-      log_warn ("uvm %s: undecodable bridge message: %s", u->id, err->msg);
+      log_warn ("uvm %s: %s", u->id, err->msg);
       shim_error_free (err);
       return;
     }
-  const json_value *type = json_get (v, "type");
-  if (h->type == BRIDGE_TYPE_NOTIFY && type && type->type == JSON_STRING
-      && strcmp (type->str, "hello") == 0 && !u->guest.present)
+  if (r == 1 && !u->guest.present)
     {
       u->guest.present = true;
-      u->guest.cmdline = json_str (v, "cmdline");
-      u->guest.kernel_release = json_str (v, "kernel_release");
-      u->guest.root = json_str (v, "root");
-      u->guest.cpus = json_u64 (v, "cpus");
-      u->guest.memory_mb = json_u64 (v, "memory_mb");
-      u->guest.uptime_ms = json_u64 (v, "uptime_ms");
+      u->guest.cmdline = hello.cmdline;
+      u->guest.kernel_release = hello.kernel_release;
+      u->guest.root = hello.root;
+      u->guest.cpus = hello.cpus;
+      u->guest.memory_mb = hello.memory_mb;
+      u->guest.uptime_ms = hello.uptime_ms;
+      hello = (struct bridge_hello){ 0 };
       char cpus[24], mem[24], up[24];
       snprintf (up, sizeof up, "%llu",
                 (unsigned long long) u->guest.uptime_ms);
@@ -484,7 +468,7 @@ on_bridge_message (struct uvm *u, const struct ttrpc_header *h,
       write_uvm_json (u);
       report_started (u, NULL);
     }
-  json_free (v);
+  bridge_hello_release (&hello);
 }
 
 static void

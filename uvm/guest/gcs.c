@@ -16,8 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bridge_request.h"
 #include "guest_port.h"
-#include "uvm/bridge.h"
+#include "uvm/bridge_protocol.h"
 
 #define GCS_PORT 0x40000000u
 #define CONNECT_TRIES 100
@@ -386,16 +387,21 @@ serve (int fd)
       body[len] = '\0';
       if (hdr[8] != BRIDGE_TYPE_REQUEST)
         continue;
-      if (strstr (body, "\"type\":\"shutdown\"") != NULL)
+      enum bridge_request kind = bridge_request_classify (body, len);
+      if (kind == BRIDGE_REQUEST_SHUTDOWN)
         {
           logf_fields (L_INFO, "shutdown requested by the host", NULL);
           send_frame (fd, id, BRIDGE_TYPE_RESPONSE, "{\"type\":\"shutdown\"}");
           return 0;
         }
-      logf_fields (L_WARN, "unsupported bridge request", "request", body,
-                   NULL);
+      logf_fields (L_WARN, kind == BRIDGE_REQUEST_INVALID
+                               ? "invalid bridge request"
+                               : "unsupported bridge request",
+                   "request", body, NULL);
       send_frame (fd, id, BRIDGE_TYPE_RESPONSE,
-                  "{\"error\":\"unsupported request\"}");
+                  kind == BRIDGE_REQUEST_INVALID
+                      ? "{\"error\":\"invalid request\"}"
+                      : "{\"error\":\"unsupported request\"}");
     }
 }
 
