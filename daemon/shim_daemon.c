@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <stddef.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -27,6 +28,12 @@
 
 #define EVENT_DRAIN_MS 5000
 #define LOG_FLUSH_MS 100
+/* A daemon with no task for this long, and either no client or no bundle
+   (its working directory, removed), exits: containerd gave up on it (a
+   start that failed after the address was written; containerd 1.6 may even
+   keep the connection open) and will not call Shutdown.  */
+#define IDLE_EXIT_MS 5000
+#define IDLE_CHECK_MS 1000
 
 struct shim_daemon
 {
@@ -36,6 +43,8 @@ struct shim_daemon
   struct event_publisher *events;
   uv_signal_t sigterm, sigint;
   uv_timer_t log_timer;
+  uv_timer_t idle_timer;
+  uint64_t idle_ms;
   char *socket_path;
   bool stopping;
   int pending;
@@ -56,6 +65,7 @@ on_part_closed (void *data)
   uv_close ((uv_handle_t *) &d->sigterm, on_handle_closed);
   uv_close ((uv_handle_t *) &d->sigint, on_handle_closed);
   uv_close ((uv_handle_t *) &d->log_timer, on_handle_closed);
+  uv_close ((uv_handle_t *) &d->idle_timer, on_handle_closed);
 }
 
 static void
@@ -83,25 +93,45 @@ on_signal (uv_signal_t *s, int signum)
 }
 
 static void
+on_idle_timer (uv_timer_t *t)
+{
+  struct shim_daemon *d = t->data;
+  if (d->stopping)
+    return;
+  struct stat cwd;
+  bool bundle_gone = stat (".", &cwd) == 0 && cwd.st_nlink == 0;
+  bool idle = task_service_is_empty (d->tasks)
+              && (bundle_gone
+                  || ttrpc_server_connection_count (d->server) == 0);
+  d->idle_ms = idle ? d->idle_ms + IDLE_CHECK_MS : 0;
+  if (d->idle_ms >= IDLE_EXIT_MS)
+    {
+      log_info ("no task for %d ms, and no client or no bundle", IDLE_EXIT_MS);
+      stop (d);
+    }
+}
+
+static void
 on_log_timer (uv_timer_t *t)
 {
   (void) t;
   log_flush ();
 }
 
-/* The address file containerd reads tells which socket is ours.  */
+/* The socket we serve: the -socket flag's, or the inherited listener's own
+   name (the bundle, with its address file, may already be gone).  */
 static char *
-our_socket_path (const struct shim_flags *f)
+our_socket_path (const struct shim_flags *f, int inherited_fd)
 {
   if (f->socket != NULL)
     return xstrdup (shim_socket_path (f->socket));
-  char *text = NULL;
-  size_t len = 0;
-  if (read_file_capped (-1, "address", 4096, &text, &len, NULL) < 0)
+  struct sockaddr_un sa;
+  socklen_t len = sizeof sa;
+  if (getsockname (inherited_fd, (struct sockaddr *) &sa, &len) < 0
+      || sa.sun_family != AF_UNIX || len <= offsetof (struct sockaddr_un, sun_path)
+      || sa.sun_path[0] == '\0')
     return NULL;
-  char *path = xstrdup (shim_socket_path (text));
-  free (text);
-  return path;
+  return xstrndup (sa.sun_path, len - offsetof (struct sockaddr_un, sun_path));
 }
 
 static int
@@ -137,8 +167,8 @@ shim_daemon_main (const struct shim_flags *f, const char *self_exe)
 
   struct shim_daemon d = { 0 };
   uv_loop_init (&d.loop);
-  d.socket_path = our_socket_path (f);
   int listen_fd = 3;
+  d.socket_path = our_socket_path (f, listen_fd);
   if (f->socket != NULL)
     {
       listen_fd = listen_on_path (d.socket_path);
@@ -183,6 +213,10 @@ shim_daemon_main (const struct shim_flags *f, const char *self_exe)
   uv_timer_init (&d.loop, &d.log_timer);
   uv_timer_start (&d.log_timer, on_log_timer, LOG_FLUSH_MS, LOG_FLUSH_MS);
   uv_unref ((uv_handle_t *) &d.log_timer);
+  uv_timer_init (&d.loop, &d.idle_timer);
+  d.idle_timer.data = &d;
+  uv_timer_start (&d.idle_timer, on_idle_timer, IDLE_CHECK_MS, IDLE_CHECK_MS);
+  uv_unref ((uv_handle_t *) &d.idle_timer);
 
   log_entry (LOG_LEVEL_INFO, "shim started",
              (struct log_field[]){ { "id", f->id ? f->id : "" },

@@ -956,6 +956,12 @@ task_service_register (struct task_service *ts, struct ttrpc_server *s)
   ttrpc_server_register (s, &v3);
 }
 
+bool
+task_service_is_empty (const struct task_service *ts)
+{
+  return ts->ntasks == 0 && ts->sandbox == NULL;
+}
+
 void
 task_service_close (struct task_service *ts)
 {

@@ -4,6 +4,7 @@
 #ifndef LCOW_TASK_SERVICE_H
 #define LCOW_TASK_SERVICE_H
 
+#include <stdbool.h>
 #include <uv.h>
 
 #include "event_publisher.h"
@@ -30,6 +31,8 @@ void task_service_register (struct task_service *ts, struct ttrpc_server *s);
 /* Fails parked calls, stops the UVM, frees the service; done is called
    once every handle is closed.  */
 void task_service_close (struct task_service *ts);
+/* No sandbox and no task (nothing was created, or all was deleted).  */
+bool task_service_is_empty (const struct task_service *ts);
 /* The per-sandbox runtime directory for (namespace, id).  */
 char *task_service_state_dir (const char *state_root, const char *ns,
                               const char *id);

@@ -185,8 +185,8 @@ on_alloc (uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 /* ---- uvm.json --------------------------------------------------------- */
 
-static void
-write_uvm_json (struct uvm *u)
+static int
+write_uvm_json (struct uvm *u, shim_error **err)
 {
   strbuf sb = STRBUF_INIT;
   strbuf_puts (&sb, "{\n  \"id\": ");
@@ -228,13 +228,9 @@ write_uvm_json (struct uvm *u)
   else
     strbuf_puts (&sb, "null");
   strbuf_puts (&sb, "\n}\n");
-  shim_error *err = NULL;
-  if (write_file_atomic (u->uvm_json_path, sb.data, sb.len, &err) < 0)
-    {
-      log_warn ("uvm.json: %s", err->msg);
-      shim_error_free (err);
-    }
+  int r = write_file_atomic (u->uvm_json_path, sb.data, sb.len, err);
   strbuf_release (&sb);
+  return r < 0 ? shim_error_wrap (err, "write uvm.json") : 0;
 }
 
 /* ---- start and exit sequencing --------------------------------------- */
@@ -465,7 +461,11 @@ on_bridge_message (struct uvm *u, const struct ttrpc_header *h,
                                        { "guest.memory_mb", mem },
                                        { "guest.uptime_ms", up } },
                  7);
-      write_uvm_json (u);
+      if (write_uvm_json (u, &err) < 0)
+        {
+          log_warn ("uvm %s: %s", u->id, err->msg);
+          shim_error_free (err);
+        }
       report_started (u, NULL);
     }
   bridge_hello_release (&hello);
@@ -648,7 +648,9 @@ spawn_vmm (struct uvm *u, shim_error **err)
                                    { "accel", u->accel },
                                    { "attempt", attempt } },
              4);
-  write_uvm_json (u);
+  /* The record of what was started is part of starting it.  */
+  if (write_uvm_json (u, err) < 0)
+    return -1;
   if (u->boot_stall_ms > 0)
     uv_timer_start (&u->stall_timer, on_boot_stall, u->boot_stall_ms, 0);
   return 0;
@@ -698,7 +700,8 @@ relaunch (struct uvm *u)
   shim_error *err = NULL;
   if (bind_listeners (u, &err) < 0 || spawn_vmm (u, &err) < 0)
     {
-      u->vmm_exited = true;
+      /* A VMM that did start is killed by fail_start.  */
+      u->vmm_exited = u->vmm == NULL;
       fail_start (u, "relaunch after a stalled boot: %s", err->msg);
       shim_error_free (err);
     }

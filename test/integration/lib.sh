@@ -37,15 +37,25 @@ TOML
   # that teardown checks.
   export ASAN_OPTIONS="log_path=$T/sanitizer:detect_leaks=1"
   export UBSAN_OPTIONS="log_path=$T/sanitizer:print_stacktrace=1:halt_on_error=1"
-  PATH="$SHIM_BIN_DIR:$PATH" CONTAINERD_SHIM_LCOW_CONFIG="$T/shim.json" \
-    containerd --config "$T/containerd.toml" >"$T/containerd.log" 2>&1 &
-  CONTAINERD_PID=$!
   trap lcow_teardown EXIT
+  start_containerd
+}
+
+start_containerd() {
+  PATH="$SHIM_BIN_DIR:$PATH" CONTAINERD_SHIM_LCOW_CONFIG="$T/shim.json" \
+    containerd --config "$T/containerd.toml" >>"$T/containerd.log" 2>&1 &
+  CONTAINERD_PID=$!
   for _ in $(seq 100); do
     [ -S "$T/containerd.sock" ] && ctr_ version >/dev/null 2>&1 && return 0
     sleep 0.1
   done
   echo "containerd did not start:"; cat "$T/containerd.log"; exit 1
+}
+
+# stop_containerd: containerd exits; the shims it started keep running.
+stop_containerd() {
+  kill "$CONTAINERD_PID" 2>/dev/null || true
+  wait "$CONTAINERD_PID" 2>/dev/null || true
 }
 
 # write_shim_config FILE [extra JSON members...]

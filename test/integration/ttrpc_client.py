@@ -142,6 +142,26 @@ def check(cond, what):
         sys.exit(1)
 
 
+def settled_stats(pid, base_fds, seconds=5.0):
+    """The shim's (rss, fds) once its fd count is back to base_fds, or after
+    seconds: closes of dropped connections are processed asynchronously."""
+    deadline = time.monotonic() + seconds
+    while True:
+        stats = shim_stats(pid)
+        if stats[1] <= base_fds or time.monotonic() > deadline:
+            return stats
+        time.sleep(0.1)
+
+
+def check_memory(cond, what):
+    """RSS assertions; informational when the shim runs under ASan, whose
+    allocator quarantines freed memory on purpose."""
+    if os.environ.get("LCOW_SANITIZED") == "1":
+        print("info " + what + " (sanitized build: not asserted)", flush=True)
+    else:
+        check(cond, what)
+
+
 def timed_state(path, task_id):
     t = time.monotonic()
     state(Conn(path), task_id)
@@ -180,12 +200,12 @@ def case_many_connections(path, task_id, pid):
             opened += 1
         for c in batch:
             c.close()
-    time.sleep(0.5)
+    after = settled_stats(pid, before[1])
     ms = timed_state(path, task_id)
-    after = shim_stats(pid)
     check(ms < 1000, "10,000 connections opened and dropped; State in %.1f ms" % ms)
     check(after[1] <= before[1], "fds back to baseline (%d -> %d)" % (before[1], after[1]))
-    print("     rss %d KiB -> %d KiB" % (before[0], after[0]))
+    check_memory(after[0] - before[0] < 2048,
+                 "RSS back near its baseline (%d KiB -> %d KiB)" % (before[0], after[0]))
 
 
 def case_unknown_type(path, task_id, pid):
@@ -245,13 +265,12 @@ def case_no_reader(path, task_id, pid):
           "the shim stopped reading from a client that never reads (%d KiB sent)" % (sent >> 10))
     ms = timed_state(path, task_id)
     check(ms < 1000, "a legitimate client is served meanwhile (State in %.1f ms)" % ms)
-    check(peak - base_rss < 64 * 1024,
+    check_memory(peak - base_rss < 64 * 1024,
           "shim RSS bounded: %d KiB -> peak %d KiB" % (base_rss, peak))
     s.close()
-    time.sleep(1)
-    rss, fds = shim_stats(pid)
+    rss, fds = settled_stats(pid, base_fds)
     check(fds <= base_fds, "fds back to baseline (%d -> %d)" % (base_fds, fds))
-    check(rss - base_rss < 4 * 1024,
+    check_memory(rss - base_rss < 4 * 1024,
           "RSS back near its baseline after the client left (%d KiB -> %d KiB)" % (base_rss, rss))
 
 
@@ -295,15 +314,14 @@ def case_load(path, task_id, pid, seconds, nconn):
     while any(t.is_alive() for t in threads):
         peak = max(peak, shim_stats(pid)[0])
         time.sleep(0.2)
-    time.sleep(0.5)
-    after = shim_stats(pid)
+    after = settled_stats(pid, base[1])
     total = sum(calls)
     print("     %d calls in %.0f s over %d connections (%.0f/s)" % (total, seconds, nconn, total / seconds))
     print("     shim rss %d KiB -> peak %d KiB -> %d KiB; fds %d -> %d"
           % (base[0], peak, after[0], base[1], after[1]))
     check(not errors, "no errors (%s)" % (errors[:3],))
     check(after[1] <= base[1], "no fd growth")
-    check(after[0] - base[0] < 2048, "no RSS growth beyond 2 MiB")
+    check_memory(after[0] - base[0] < 2048, "no RSS growth beyond 2 MiB")
 
 
 CASES = {

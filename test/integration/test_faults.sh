@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Issue 7: faults.  The VMM killed under the shim; the shim killed under
+# containerd; containerd restarted under the shim; the bundle's disk full.
+# Each ends with one exit event at most, a clear error where there is one,
+# and nothing left behind.
+source "$(dirname "$0")/lib.sh"
+lcow_setup
+SOCKETS_BEFORE=$(socket_count)
+log="$T/containerd.log"
+ctr_ events >"$T/events.log" 2>&1 &
+EVENTS=$!
+exits_of() { grep '/tasks/exit' "$T/events.log" | grep -c "\"$1\"" || true; }
+zombie() { [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" = Z ]; }
+
+# --- the VMM killed with SIGKILL behind the shim's back --------------------
+run_sandbox f1 >/dev/null
+vmm=$(task_pid f1)
+kill -9 "$vmm"
+expect "the task stops when its VMM is killed" wait_for 10 status_is f1 STOPPED
+expect "no zombie VMM" bash -c '! ps -o stat= -p "$1" | grep -q Z' _ "$vmm"
+expect "the exit status is 137" bash -c 'grep "/tasks/exit" "$1" | grep "\"f1\"" | grep -q "\"exit_status\":137"' _ "$T/events.log"
+expect "exactly one exit event" test "$(exits_of f1)" -eq 1
+remove f1
+
+# --- the shim killed with SIGKILL while its sandbox runs --------------------
+run_sandbox f2 >/dev/null
+vmm=$(task_pid f2)
+shim=$(shim_pids)
+kill -9 "$shim"
+expect "the VMM dies with its shim (parent-death signal)" wait_for 10 pid_gone "$vmm"
+expect "containerd noticed and cleaned the dead shim" wait_for 10 grep -q 'msg="cleaning up dead shim"' "$log"
+ctr_ task delete f2 >/dev/null 2>&1 || true
+ctr_ c rm f2 >/dev/null 2>&1 || true
+expect "nothing left of f2 (shim, VMM, socket, state)" wait_for 10 nothing_left
+
+# --- containerd restarted while the shim runs ------------------------------
+run_sandbox f3 >/dev/null
+shim=$(shim_pids); vmm=$(task_pid f3)
+kill "$EVENTS" 2>/dev/null || true
+stop_containerd
+expect "the shim outlives containerd" kill -0 "$shim"
+# The VMM exits while nobody listens: the exit event must not be lost.
+kill -9 "$vmm"
+sleep 1
+start_containerd
+ctr_ events >"$T/events2.log" 2>&1 &
+EVENTS=$!
+expect "containerd reconnects to the running shim: f3 is known" wait_for 10 bash -c '[ -n "$1" ]' _ "$(task_status f3)"
+expect "f3 reported STOPPED after the restart" wait_for 15 status_is f3 STOPPED
+expect "the exit reached containerd (in its log)" \
+  wait_for 15 grep -q 'msg="event forwarded".*topic=/tasks/exit' "$log"
+expect "the same shim is serving" test "$(shim_pids)" = "$shim"
+remove f3
+expect "nothing left after the restart" wait_for 10 nothing_left
+
+# --- the bundle's disk full ------------------------------------------------
+ns_dir="$T/state/io.containerd.runtime.v2.task/$NS"
+mkdir -p "$ns_dir"
+mount -t tmpfs -o size=256k lcow-full "$ns_dir"
+outcomes=""
+for pages in 0 1 2 3 4 6 8 12; do
+  rm -f "$ns_dir/filler"
+  head -c $(( (64 - pages) * 4096 )) /dev/zero >"$ns_dir/filler" 2>/dev/null || true
+  if out=$(run_sandbox "d$pages" 2>&1); then
+    outcomes="$outcomes $pages:ok"
+    ctr_ task kill -s SIGKILL "d$pages" >/dev/null 2>&1; wait_for 10 status_is "d$pages" STOPPED
+    ctr_ task delete "d$pages" >/dev/null 2>&1 || true
+  else
+    grep -qi "no space left on device" <<<"$out" || { echo "    unexpected error with $pages free pages: $out"; outcomes="$outcomes $pages:BAD"; }
+    grep -q "write uvm.json\|write address\|address" <<<"$out" && outcomes="$outcomes $pages:shim-enospc" || outcomes="$outcomes $pages:enospc"
+  fi
+  ctr_ c rm "d$pages" >/dev/null 2>&1 || true
+  wait_for 10 nothing_left || outcomes="$outcomes $pages:LEFTOVER"
+done
+rm -f "$ns_dir/filler"
+echo "    free pages -> outcome:$outcomes"
+expect "a full bundle disk gives 'no space left on device' and leaves nothing" \
+  bash -c '! grep -q "BAD\|LEFTOVER" <<<"$1"' _ "$outcomes"
+expect "some attempts failed inside the shim, some ran" \
+  bash -c 'grep -q "shim-enospc" <<<"$1" && grep -q ":ok" <<<"$1"' _ "$outcomes"
+umount "$ns_dir"
+
+# --- QEMU not installed ----------------------------------------------------
+cat >"$T/noqemu.json" <<JSON
+{"vmm": "qemu", "vmm_path": "/nonexistent/qemu-system-x86_64", "boot_files_root_path": "$T/boot"}
+JSON
+expect "QEMU not installed: refused, naming the binary, nothing left" \
+  refused f5 "VMM /nonexistent/qemu-system-x86_64 is not executable" --runtime-config-path "$T/noqemu.json"
+
+# --- security: the hybrid vsock sockets and the state directory ------------
+# A guest that never connects to the agent port keeps that listener open.
+write_shim_config "$T/nogcs.json" '"vmm_args": ["--no-gcs"]' '"gcs_connection_timeout_ms": 4000'
+(run_sandbox f4 --runtime-config-path "$T/nogcs.json" >/dev/null 2>&1 || true) &
+RUN=$!
+wait_for 5 bash -c 'compgen -G "$1/*/vsock_1073741824" >/dev/null' _ "$STATE_ROOT"
+sd=$(find "$STATE_ROOT" -mindepth 1 -maxdepth 1 -type d | head -1)
+expect "state root is root-owned and not writable by others" \
+  bash -c '[ "$(stat -c %U "$1")" = root ] && [ $(( 0$(stat -c %a "$1") & 022 )) -eq 0 ]' _ "$STATE_ROOT"
+expect "the sandbox state directory is 0700" test "$(stat -c %a "$sd")" = 700
+expect "the listening hybrid vsock socket is 0600" test "$(stat -c %a "$sd/vsock_1073741824")" = 600
+wait "$RUN"
+ctr_ c rm f4 >/dev/null 2>&1 || true
+kill "$EVENTS" 2>/dev/null || true
+expect "clean at the end" wait_for 10 nothing_left
+finish
