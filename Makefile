@@ -37,18 +37,23 @@ DEB_PACKAGES := build-essential pkg-config libuv1-dev libprotobuf-c-dev \
 	python3 procps
 
 .PHONY: all deps check unit-test integration-test demo clean install \
-	bootfiles fuzz fuzz-lib fuzz-smoke bench format format-check asan-check valgrind-check
+	bootfiles fuzz fuzz-lib fuzz-smoke bench bench-deps format format-check asan-check valgrind-check
 
 all: $(SHIM) $(TEST_GUEST)
 
-deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
+# install-missing PACKAGES: apt-get only what is not installed yet.
+define install-missing
+	@missing=$$(for p in $(1); do \
 	  dpkg-query -W -f='$${db:Status-Abbrev}' $$p 2>/dev/null | grep -q '^ii' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
-	  echo "make deps: installing $$missing"; \
+	  echo "installing $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    --no-install-recommends $$missing; \
-	else echo "make deps: all Debian packages present"; fi
+	else echo "all Debian packages present: $(1)" | cut -c1-60; fi
+endef
+
+deps:
+	$(call install-missing,$(DEB_PACKAGES))
 
 GEN_STAMP := $(BUILD)/gen/proto/.stamp
 $(GEN_STAMP): $(PROTOS)
@@ -181,6 +186,35 @@ fuzz-smoke: fuzz
 	    $$corpus 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done' ; \
 	  test $${PIPESTATUS[0]} -eq 0; \
 	done
+
+# ---- benchmarks (not part of check) ----------------------------------------
+# containerd's Go ttrpc client, built offline from Debian's Go sources.
+BENCH_PACKAGES := golang-go golang-github-containerd-ttrpc-dev \
+	golang-github-containerd-containerd-dev gnuplot-nox
+BENCH_DIR := $(BUILD)/bench
+
+bench-deps: deps
+	$(call install-missing,$(BENCH_PACKAGES))
+
+$(BENCH_DIR)/ttrpc-bench: test/bench/ttrpc_bench.go
+	@mkdir -p $(dir $@)
+	GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE=$(abspath $(BUILD))/gocache \
+	  go build -o $@ $<
+
+$(BENCH_DIR)/policy-bench: test/bench/policy_bench.c $(BUILD)/liblcow.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -I$(BUILD)/gen/proto -o $@ $< $(BUILD)/liblcow.a $(LIBS)
+
+$(BENCH_DIR)/rootfs/pause: test/bench/pause.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) -O2 -static -o $@ $<
+
+bench: bench-deps
+	$(MAKE) all bootfiles $(BENCH_DIR)/ttrpc-bench $(BENCH_DIR)/policy-bench \
+	  $(BENCH_DIR)/rootfs/pause
+	SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
+	  BOOTFILES_DIR=$(abspath $(BOOTFILES)) BENCH_DIR=$(abspath $(BENCH_DIR)) \
+	  CFLAGS_USED="$(CFLAGS)" bash test/bench/run.sh
 
 check: deps
 	$(MAKE) all unit-test

@@ -22,7 +22,7 @@ shim_config_defaults (struct shim_config *cfg)
   cfg->scrub_logs = -1;
   cfg->gcs_connection_timeout_ms = 120000;
   cfg->stop_grace_ms = 5000;
-  cfg->tcg_boot_stall_ms = 20000;
+  cfg->tcg_boot_stall_ms = 5000;
   cfg->source = xstrdup ("built-in defaults");
 }
 

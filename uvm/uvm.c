@@ -631,6 +631,17 @@ bind_listeners (struct uvm *u, shim_error **err)
 
 static void on_boot_stall (uv_timer_t *t);
 
+/* Each attempt waits half as long again as the previous one: a host slow
+   enough to need longer boots gets them, a hung kernel is still retried.  */
+static uint64_t
+stall_limit_ms (const struct uvm *u)
+{
+  uint64_t ms = u->boot_stall_ms;
+  for (unsigned i = 0; i < u->boot_attempt; i++)
+    ms += ms / 2;
+  return ms;
+}
+
 static int
 spawn_vmm (struct uvm *u, shim_error **err)
 {
@@ -652,7 +663,7 @@ spawn_vmm (struct uvm *u, shim_error **err)
   if (write_uvm_json (u, err) < 0)
     return -1;
   if (u->boot_stall_ms > 0)
-    uv_timer_start (&u->stall_timer, on_boot_stall, u->boot_stall_ms, 0);
+    uv_timer_start (&u->stall_timer, on_boot_stall, stall_limit_ms (u), 0);
   return 0;
 }
 
@@ -668,8 +679,8 @@ on_boot_stall (uv_timer_t *t)
     return;
   if (u->boot_attempt + 1 >= UVM_BOOT_ATTEMPTS)
     return; /* the start timeout reports it */
-  char ms[16];
-  snprintf (ms, sizeof ms, "%u", u->boot_stall_ms);
+  char ms[24];
+  snprintf (ms, sizeof ms, "%llu", (unsigned long long) stall_limit_ms (u));
   log_entry (LOG_LEVEL_WARN, "guest made no progress; relaunching the VM",
              (struct log_field[]){ { "uvm-id", u->id }, { "after_ms", ms } },
              2);

@@ -20,7 +20,7 @@ struct uvm;
    the kernel has no built-in virtio-scsi (see vmm_spec.loader_path).  */
 #define UVM_LOADER_FILE "loader.img"
 /* Launches of one VM whose boot stalls under TCG, at most.  */
-#define UVM_BOOT_ATTEMPTS 3
+#define UVM_BOOT_ATTEMPTS 10
 
 struct uvm_config
 {
