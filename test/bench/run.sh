@@ -69,8 +69,9 @@ stop_idle() {  # kill the daemon started for ID and its socket
   true
 }
 say "shim memory and start latency"
-for shim in lcow runc; do
+for shim in lcow runc lcow-static; do
   bin=$SHIM_BIN_DIR/containerd-shim-lcow-v2; [ $shim = runc ] && bin=$RUNC_SHIM
+  [ $shim = lcow-static ] && bin=$BENCH_DIR/static/containerd-shim-lcow-v2
   start_shim "$bin" "$shim-idle" >/dev/null
   sleep 1
   pid=$(pgrep -f -- "-namespace benchidle -id $shim-idle( |$)" | head -1)
@@ -92,7 +93,7 @@ create_ms() {  # create_ms ID [ctr run flags]: time of ctr run -d, then remove
   local id=$1; shift
   local t0; t0=$(date +%s%N)
   run_sandbox "$id" "$@" >/dev/null
-  echo $(( ($(date +%s%N) - t0) / 1000 ))
+  echo $(( ($(date +%s%N) - t0) / 1000000 ))
   ctr_ task kill -s SIGKILL "$id" >/dev/null; wait_for 20 status_is "$id" STOPPED; remove "$id" >/dev/null
 }
 : >"$R/create-exec.txt"; : >"$R/create-qemu.txt"; : >"$R/guest-boot.txt"
@@ -101,7 +102,7 @@ for i in $(seq 3); do
   t0=$(date +%s%N)
   run_sandbox "cq$i" --runtime-config-path "$T/qemu.json" \
     --annotation io.microsoft.virtualmachine.lcow.preferredrootfstype=initrd >/dev/null
-  echo $(( ($(date +%s%N) - t0) / 1000 )) >>"$R/create-qemu.txt"
+  echo $(( ($(date +%s%N) - t0) / 1000000 )) >>"$R/create-qemu.txt"
   python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["guest"]["uptime_ms"])' \
     "$(bundle_of "cq$i")/uvm.json" >>"$R/guest-boot.txt"
   ctr_ task kill -s SIGKILL "cq$i" >/dev/null; wait_for 20 status_is "cq$i" STOPPED; remove "cq$i" >/dev/null
@@ -135,10 +136,12 @@ for method in ("Connect", "State"):
                 "p99_us": med([r["p99_us"] for r in runs]),
                 "calls_per_second": med([r["calls_per_second"] for r in runs]),
                 "errors": sum(r["errors"] for r in runs)}
-for shim in ("lcow", "runc"):
+for shim in ("lcow", "runc", "lcow-static"):
     for what in ("idle", "one"):
-        rss, pss = open(os.path.join(raw, "%s-mem-%s.txt" % (shim, what))).read().split()
-        res["memory_kib"]["%s/%s" % (shim, what)] = {"rss": int(rss), "pss": int(pss)}
+        path = os.path.join(raw, "%s-mem-%s.txt" % (shim, what))
+        if os.path.exists(path):
+            rss, pss = open(path).read().split()
+            res["memory_kib"]["%s/%s" % (shim, what)] = {"rss": int(rss), "pss": int(pss)}
     s = sorted(nums(os.path.join(raw, "%s-start.txt" % shim)))
     res["start_ms"][shim] = {"p50": med(s), "min": s[0], "max": s[-1], "runs": len(s)}
 for v in ("exec", "qemu"):
@@ -178,6 +181,9 @@ for what in ("idle", "one"):
     label = "RSS/PSS KiB, " + ("idle" if what == "idle" else "one sandbox")
     print("%-28s %14s %14s" % (label, "%d/%d" % (l["rss"], l["pss"]), "%d/%d" % (r["rss"], r["pss"])))
 print("%-28s %14.2f %14.2f" % ("start ms (p50 of 20)", res["start_ms"]["lcow"]["p50"], res["start_ms"]["runc"]["p50"]))
+st = res["memory_kib"]["lcow-static/idle"]
+print("%-28s %14s %14s" % ("static build: RSS/PSS idle", "%d/%d" % (st["rss"], st["pss"]), "-"))
+print("%-28s %14.2f %14s" % ("static build: start ms", res["start_ms"]["lcow-static"]["p50"], "-"))
 print("%-28s %14.0f %14s" % ("create->RUNNING ms, exec VMM", res["create_ms"]["exec"]["median"], "-"))
 print("%-28s %14.0f %14s" % ("create->RUNNING ms, QEMU", res["create_ms"]["qemu"]["median"], "-"))
 print("%-28s %14.0f %14s" % ("  of which guest boot ms", res["create_ms"]["qemu"]["guest_boot_median"], "-"))
