@@ -153,13 +153,38 @@ send_response (struct ttrpc_conn *c, uint32_t stream_id,
       resp = &fallback;
       len = pb__response__get_packed_size (resp);
     }
+  /* Most replies are small and the socket has room: write them at once,
+     with no allocation; queue only what the socket did not take (never
+     ahead of earlier queued replies: uv_try_write refuses then).  */
+  size_t total = TTRPC_HEADER_LEN + len;
+  char stack[4096];
+  char *data = total <= sizeof stack ? stack : xmalloc (total);
+  struct ttrpc_header h = { (uint32_t) len, stream_id, TTRPC_TYPE_RESPONSE, 0 };
+  ttrpc_header_encode ((uint8_t *) data, &h);
+  pb__response__pack (resp, (uint8_t *) data + TTRPC_HEADER_LEN);
+  uv_buf_t buf = uv_buf_init (data, (unsigned) total);
+  int n = uv_try_write ((uv_stream_t *) &c->pipe, &buf, 1);
+  if (n < 0 && n != UV_EAGAIN)
+    {
+      if (data != stack)
+        free (data);
+      conn_close (c);
+      return;
+    }
+  size_t done = n > 0 ? (size_t) n : 0;
+  if (done == total)
+    {
+      if (data != stack)
+        free (data);
+      return;
+    }
   struct write_req *w = xzalloc (sizeof *w);
   w->conn = c;
-  w->data = xmalloc (TTRPC_HEADER_LEN + len);
-  struct ttrpc_header h = { (uint32_t) len, stream_id, TTRPC_TYPE_RESPONSE, 0 };
-  ttrpc_header_encode ((uint8_t *) w->data, &h);
-  pb__response__pack (resp, (uint8_t *) w->data + TTRPC_HEADER_LEN);
-  uv_buf_t buf = uv_buf_init (w->data, (unsigned) (TTRPC_HEADER_LEN + len));
+  w->data = xmalloc (total - done);
+  memcpy (w->data, data + done, total - done);
+  if (data != stack)
+    free (data);
+  buf = uv_buf_init (w->data, (unsigned) (total - done));
   int r = uv_write (&w->req, (uv_stream_t *) &c->pipe, &buf, 1, on_write);
   if (r < 0)
     {

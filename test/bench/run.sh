@@ -69,9 +69,9 @@ stop_idle() {  # kill the daemon started for ID and its socket
   true
 }
 say "shim memory and start latency"
-for shim in lcow runc lcow-static; do
+for shim in lcow runc lcow-dynamic; do
   bin=$SHIM_BIN_DIR/containerd-shim-lcow-v2; [ $shim = runc ] && bin=$RUNC_SHIM
-  [ $shim = lcow-static ] && bin=$BENCH_DIR/static/containerd-shim-lcow-v2
+  [ $shim = lcow-dynamic ] && bin=$BENCH_DIR/dynamic/containerd-shim-lcow-v2
   start_shim "$bin" "$shim-idle" >/dev/null
   sleep 1
   pid=$(pgrep -f -- "-namespace benchidle -id $shim-idle( |$)" | head -1)
@@ -136,7 +136,7 @@ for method in ("Connect", "State"):
                 "p99_us": med([r["p99_us"] for r in runs]),
                 "calls_per_second": med([r["calls_per_second"] for r in runs]),
                 "errors": sum(r["errors"] for r in runs)}
-for shim in ("lcow", "runc", "lcow-static"):
+for shim in ("lcow", "runc", "lcow-dynamic"):
     for what in ("idle", "one"):
         path = os.path.join(raw, "%s-mem-%s.txt" % (shim, what))
         if os.path.exists(path):
@@ -181,9 +181,9 @@ for what in ("idle", "one"):
     label = "RSS/PSS KiB, " + ("idle" if what == "idle" else "one sandbox")
     print("%-28s %14s %14s" % (label, "%d/%d" % (l["rss"], l["pss"]), "%d/%d" % (r["rss"], r["pss"])))
 print("%-28s %14.2f %14.2f" % ("start ms (p50 of 20)", res["start_ms"]["lcow"]["p50"], res["start_ms"]["runc"]["p50"]))
-st = res["memory_kib"]["lcow-static/idle"]
-print("%-28s %14s %14s" % ("static build: RSS/PSS idle", "%d/%d" % (st["rss"], st["pss"]), "-"))
-print("%-28s %14.2f %14s" % ("static build: start ms", res["start_ms"]["lcow-static"]["p50"], "-"))
+st = res["memory_kib"]["lcow-dynamic/idle"]
+print("%-28s %14s %14s" % ("dynamic build: RSS/PSS idle", "%d/%d" % (st["rss"], st["pss"]), "-"))
+print("%-28s %14.2f %14s" % ("dynamic build: start ms", res["start_ms"]["lcow-dynamic"]["p50"], "-"))
 print("%-28s %14.0f %14s" % ("create->RUNNING ms, exec VMM", res["create_ms"]["exec"]["median"], "-"))
 print("%-28s %14.0f %14s" % ("create->RUNNING ms, QEMU", res["create_ms"]["qemu"]["median"], "-"))
 print("%-28s %14.0f %14s" % ("  of which guest boot ms", res["create_ms"]["qemu"]["guest_boot_median"], "-"))

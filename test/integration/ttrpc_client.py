@@ -142,13 +142,15 @@ def check(cond, what):
         sys.exit(1)
 
 
-def settled_stats(pid, base_fds, seconds=5.0):
-    """The shim's (rss, fds) once its fd count is back to base_fds, or after
-    seconds: closes of dropped connections are processed asynchronously."""
+def settled_stats(pid, base_fds, rss_limit=None, seconds=5.0):
+    """The shim's (rss, fds) once its fd count is back to base_fds (and its
+    RSS under rss_limit KiB, if given), or after seconds: closes of dropped
+    connections and the memory they free are processed asynchronously."""
     deadline = time.monotonic() + seconds
     while True:
         stats = shim_stats(pid)
-        if stats[1] <= base_fds or time.monotonic() > deadline:
+        if (stats[1] <= base_fds and (rss_limit is None or stats[0] < rss_limit)) \
+                or time.monotonic() > deadline:
             return stats
         time.sleep(0.1)
 
@@ -268,7 +270,7 @@ def case_no_reader(path, task_id, pid):
     check_memory(peak - base_rss < 64 * 1024,
           "shim RSS bounded: %d KiB -> peak %d KiB" % (base_rss, peak))
     s.close()
-    rss, fds = settled_stats(pid, base_fds)
+    rss, fds = settled_stats(pid, base_fds, base_rss + 4 * 1024)
     check(fds <= base_fds, "fds back to baseline (%d -> %d)" % (base_fds, fds))
     check_memory(rss - base_rss < 4 * 1024,
           "RSS back near its baseline after the client left (%d KiB -> %d KiB)" % (base_rss, rss))
