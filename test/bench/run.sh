@@ -84,6 +84,14 @@ for shim in lcow runc lcow-dynamic; do
   done
 done
 
+# The harness's own cost of spawning a program and reading its output.
+python3 -c '
+import subprocess, time
+for _ in range(20):
+    t = time.monotonic()
+    subprocess.run(["/bin/true"], stdin=subprocess.DEVNULL, capture_output=True)
+    print("%.2f" % ((time.monotonic() - t) * 1000))' >"$R/spawn-baseline.txt"
+
 # --- sandbox create -> RUNNING ----------------------------------------------
 say "sandbox create -> RUNNING (exec VMM: shim cost alone; QEMU: boot included)"
 cat >"$T/qemu.json" <<JSON
@@ -144,6 +152,7 @@ for shim in ("lcow", "runc", "lcow-dynamic"):
             res["memory_kib"]["%s/%s" % (shim, what)] = {"rss": int(rss), "pss": int(pss)}
     s = sorted(nums(os.path.join(raw, "%s-start.txt" % shim)))
     res["start_ms"][shim] = {"p50": med(s), "min": s[0], "max": s[-1], "runs": len(s)}
+res["start_ms"]["harness_spawn_baseline"] = {"p50": med(nums(os.path.join(raw, "spawn-baseline.txt")))}
 for v in ("exec", "qemu"):
     c = nums(os.path.join(raw, "create-%s.txt" % v))
     res["create_ms"][v] = {"median": med(c), "runs": len(c)}
@@ -181,6 +190,7 @@ for what in ("idle", "one"):
     label = "RSS/PSS KiB, " + ("idle" if what == "idle" else "one sandbox")
     print("%-28s %14s %14s" % (label, "%d/%d" % (l["rss"], l["pss"]), "%d/%d" % (r["rss"], r["pss"])))
 print("%-28s %14.2f %14.2f" % ("start ms (p50 of 20)", res["start_ms"]["lcow"]["p50"], res["start_ms"]["runc"]["p50"]))
+print("%-28s %14.2f %14s" % ("  (harness spawn of /bin/true)", res["start_ms"]["harness_spawn_baseline"]["p50"], ""))
 st = res["memory_kib"]["lcow-dynamic/idle"]
 print("%-28s %14s %14s" % ("dynamic build: RSS/PSS idle", "%d/%d" % (st["rss"], st["pss"]), "-"))
 print("%-28s %14.2f %14s" % ("dynamic build: start ms", res["start_ms"]["lcow-dynamic"]["p50"], "-"))
