@@ -92,16 +92,20 @@ else
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 endif
 
-$(TEST_GUEST): test/fake_guest.c
+# Guest-side code shared by the guest programs and the test guest: plain C,
+# no libuv, the frame codec from proto/.
+GUEST_IO := uvm/guest/guest_io.c proto/ttrpc_frame.c proto/strbuf.c proto/xalloc.c
+
+$(TEST_GUEST): test/fake_guest.c $(GUEST_IO)
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CFLAGS) -D_GNU_SOURCE -o $@ $<
+	$(CC) $(WARN) $(CFLAGS) -D_GNU_SOURCE -I. -o $@ $< $(GUEST_IO)
 
 # ---- guest programs and boot files --------------------------------------
 # Static, always built with the plain toolchain (never the sanitizers):
 # they run as the UVM's init and agent.
 GUEST_DIR := build/guest
 GUEST_PROGS := $(GUEST_DIR)/init $(GUEST_DIR)/vsockexec $(GUEST_DIR)/gcs
-GUEST_LIB := uvm/guest/guest_port.c uvm/guest/bridge_request.c
+GUEST_LIB := uvm/guest/guest_port.c uvm/guest/bridge_request.c $(GUEST_IO)
 GUEST_COMMON := $(GUEST_LIB) $(GUEST_LIB:.c=.h) uvm/bridge_protocol.h
 BOOTFILES := build/bootfiles
 

@@ -23,6 +23,7 @@
 #include "proto/xalloc.h"
 #include "shim_address.h"
 #include "shim_cli.h"
+#include "shim_socket.h"
 #include "task_service.h"
 #include "ttrpc_server.h"
 
@@ -134,26 +135,6 @@ our_socket_path (const struct shim_flags *f, int inherited_fd)
   return xstrndup (sa.sun_path, len - offsetof (struct sockaddr_un, sun_path));
 }
 
-static int
-listen_on_path (const char *path)
-{
-  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return -1;
-  struct sockaddr_un sa = { .sun_family = AF_UNIX };
-  snprintf (sa.sun_path, sizeof sa.sun_path, "%s", path);
-  unlink (path);
-  mode_t old = umask (0177);
-  int r = bind (fd, (struct sockaddr *) &sa, sizeof sa);
-  umask (old);
-  if (r < 0 || listen (fd, 128) < 0)
-    {
-      close (fd);
-      return -1;
-    }
-  return fd;
-}
-
 int
 shim_daemon_main (const struct shim_flags *f, const char *self_exe)
 {
@@ -171,7 +152,8 @@ shim_daemon_main (const struct shim_flags *f, const char *self_exe)
   d.socket_path = our_socket_path (f, listen_fd);
   if (f->socket != NULL)
     {
-      listen_fd = listen_on_path (d.socket_path);
+      unlink (d.socket_path);
+      listen_fd = shim_socket_listen (d.socket_path);
       if (listen_fd < 0)
         {
           log_error ("listen on %s: %s", d.socket_path, strerror (errno));

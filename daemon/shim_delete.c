@@ -18,21 +18,9 @@
 #include "shim_address.h"
 #include "shim_cli.h"
 #include "task.pb-c.h"
+#include "shim_socket.h"
 #include "task_service.h"
 #include "uvm/uvm.h"
-
-static int
-socket_is_served (const char *path)
-{
-  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return 0;
-  struct sockaddr_un sa = { .sun_family = AF_UNIX };
-  snprintf (sa.sun_path, sizeof sa.sun_path, "%s", path);
-  int ok = connect (fd, (struct sockaddr *) &sa, sizeof sa) == 0;
-  close (fd);
-  return ok;
-}
 
 int
 shim_delete_main (const struct shim_flags *f)
@@ -50,7 +38,7 @@ shim_delete_main (const struct shim_flags *f)
   if (read_file_capped (-1, address_file, 4096, &address, &len, NULL) == 0)
     {
       const char *path = shim_socket_path (address);
-      served = socket_is_served (path);
+      served = shim_socket_is_served (path);
       if (!served && strncmp (path, SHIM_SOCKET_DIR "/", strlen (SHIM_SOCKET_DIR) + 1) == 0)
         unlink (path);
     }

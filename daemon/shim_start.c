@@ -18,19 +18,7 @@
 #include "proto/xalloc.h"
 #include "shim_address.h"
 #include "shim_cli.h"
-
-static int
-connect_unix (const char *path)
-{
-  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return -1;
-  struct sockaddr_un sa = { .sun_family = AF_UNIX };
-  snprintf (sa.sun_path, sizeof sa.sun_path, "%s", path);
-  int r = connect (fd, (struct sockaddr *) &sa, sizeof sa);
-  close (fd);
-  return r;
-}
+#include "shim_socket.h"
 
 /* Returns a listening fd, 0 when a live shim already serves the path, or -1
    with errno.  */
@@ -39,26 +27,12 @@ bind_socket (const char *path)
 {
   for (int attempt = 0; attempt < 2; attempt++)
     {
-      int fd = socket (AF_UNIX, SOCK_STREAM, 0);
-      if (fd < 0)
-        return -1;
-      struct sockaddr_un sa = { .sun_family = AF_UNIX };
-      snprintf (sa.sun_path, sizeof sa.sun_path, "%s", path);
-      mode_t old = umask (0177);
-      int r = bind (fd, (struct sockaddr *) &sa, sizeof sa);
-      umask (old);
-      if (r == 0 && listen (fd, 128) == 0)
+      int fd = shim_socket_listen (path);
+      if (fd >= 0 || errno != EADDRINUSE)
         return fd;
-      int e = errno;
-      close (fd);
-      if (e != EADDRINUSE)
-        {
-          errno = e;
-          return -1;
-        }
-      if (connect_unix (path) == 0)
+      if (shim_socket_is_served (path))
         return 0;
-      unlink (path);
+      unlink (path); /* a stale socket nobody serves */
     }
   errno = EADDRINUSE;
   return -1;

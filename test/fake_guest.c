@@ -21,6 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "uvm/bridge_protocol.h"
+#include "uvm/guest/guest_io.h"
+
 static int
 connect_port (const char *uds, unsigned port)
 {
@@ -36,32 +39,6 @@ connect_port (const char *uds, unsigned port)
       return -1;
     }
   return fd;
-}
-
-static int
-write_all (int fd, const void *buf, size_t len)
-{
-  const char *p = buf;
-  while (len > 0)
-    {
-      ssize_t n = write (fd, p, len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return -1;
-      p += n;
-      len -= (size_t) n;
-    }
-  return 0;
-}
-
-static void
-put_be32 (unsigned char *p, uint32_t v)
-{
-  p[0] = (unsigned char) (v >> 24);
-  p[1] = (unsigned char) (v >> 16);
-  p[2] = (unsigned char) (v >> 8);
-  p[3] = (unsigned char) v;
 }
 
 static void
@@ -169,19 +146,14 @@ main (int argc, char **argv)
       json_escape (esc, sizeof esc, cmdline);
       const char *cpus = getenv ("LCOW_CPUS");
       const char *mem = getenv ("LCOW_MEMORY_MB");
-      int n = snprintf (body, sizeof body,
-                        "{\"type\":\"hello\",\"protocol\":1,\"cmdline\":\"%s\","
-                        "\"kernel_release\":\"fake-guest\",\"root\":\"%s\","
-                        "\"cpus\":%s,\"memory_mb\":%s}",
-                        esc, getenv ("LCOW_ROOTFS_VHD") ? "/dev/sda" : "rootfs",
-                        cpus ? cpus : "0", mem ? mem : "0");
-      unsigned char hdr[10];
-      put_be32 (hdr, (uint32_t) n);
-      put_be32 (hdr + 4, 1);
-      hdr[8] = 3; /* notification */
-      hdr[9] = 0;
-      write_all (fd, hdr, sizeof hdr);
-      write_all (fd, body, (size_t) n);
+      snprintf (body, sizeof body,
+                "{\"type\":\"hello\",\"protocol\":%d,\"cmdline\":\"%s\","
+                "\"kernel_release\":\"fake-guest\",\"root\":\"%s\","
+                "\"cpus\":%s,\"memory_mb\":%s}",
+                BRIDGE_PROTOCOL_VERSION, esc,
+                getenv ("LCOW_ROOTFS_VHD") ? "/dev/sda" : "rootfs",
+                cpus ? cpus : "0", mem ? mem : "0");
+      bridge_frame_send (fd, 1, BRIDGE_TYPE_NOTIFY, body);
     }
 
   if (exit_after >= 0)

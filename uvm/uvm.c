@@ -33,15 +33,11 @@ struct stream_conn
   char buffer[16384];
 };
 
+/* What the guest agent reported in its hello, once it has.  */
 struct guest_info
 {
   bool present;
-  char *cmdline;
-  char *kernel_release;
-  char *root;
-  uint64_t cpus;
-  uint64_t memory_mb;
-  uint64_t uptime_ms;
+  struct bridge_hello hello;
 };
 
 struct uvm
@@ -119,9 +115,7 @@ maybe_free (struct uvm *u)
     free (u->vmm_env[i]);
   free (u->vmm_env);
   free (u->helper_exe);
-  free (u->guest.cmdline);
-  free (u->guest.kernel_release);
-  free (u->guest.root);
+  bridge_hello_release (&u->guest.hello);
   free (u->kernel_cmdline);
   free (u->id);
   free (u->state_dir);
@@ -212,18 +206,18 @@ write_uvm_json (struct uvm *u, shim_error **err)
   if (u->guest.present)
     {
       strbuf_puts (&sb, "{\"cmdline\": ");
-      strbuf_json_string (&sb, u->guest.cmdline, strlen (u->guest.cmdline));
+      strbuf_json_string (&sb, u->guest.hello.cmdline, strlen (u->guest.hello.cmdline));
       strbuf_puts (&sb, ", \"kernel_release\": ");
-      strbuf_json_string (&sb, u->guest.kernel_release,
-                          strlen (u->guest.kernel_release));
+      strbuf_json_string (&sb, u->guest.hello.kernel_release,
+                          strlen (u->guest.hello.kernel_release));
       strbuf_puts (&sb, ", \"root\": ");
-      strbuf_json_string (&sb, u->guest.root, strlen (u->guest.root));
+      strbuf_json_string (&sb, u->guest.hello.root, strlen (u->guest.hello.root));
       strbuf_printf (&sb,
                      ", \"cpus\": %llu, \"memory_mb\": %llu, "
                      "\"uptime_ms\": %llu}",
-                     (unsigned long long) u->guest.cpus,
-                     (unsigned long long) u->guest.memory_mb,
-                     (unsigned long long) u->guest.uptime_ms);
+                     (unsigned long long) u->guest.hello.cpus,
+                     (unsigned long long) u->guest.hello.memory_mb,
+                     (unsigned long long) u->guest.hello.uptime_ms);
     }
   else
     strbuf_puts (&sb, "null");
@@ -439,24 +433,19 @@ on_bridge_message (struct uvm *u, const struct ttrpc_header *h,
   if (r == 1 && !u->guest.present)
     {
       u->guest.present = true;
-      u->guest.cmdline = hello.cmdline;
-      u->guest.kernel_release = hello.kernel_release;
-      u->guest.root = hello.root;
-      u->guest.cpus = hello.cpus;
-      u->guest.memory_mb = hello.memory_mb;
-      u->guest.uptime_ms = hello.uptime_ms;
+      u->guest.hello = hello;
       hello = (struct bridge_hello){ 0 };
       char cpus[24], mem[24], up[24];
       snprintf (up, sizeof up, "%llu",
-                (unsigned long long) u->guest.uptime_ms);
-      snprintf (cpus, sizeof cpus, "%llu", (unsigned long long) u->guest.cpus);
+                (unsigned long long) u->guest.hello.uptime_ms);
+      snprintf (cpus, sizeof cpus, "%llu", (unsigned long long) u->guest.hello.cpus);
       snprintf (mem, sizeof mem, "%llu",
-                (unsigned long long) u->guest.memory_mb);
+                (unsigned long long) u->guest.hello.memory_mb);
       log_entry (LOG_LEVEL_INFO, "guest agent connected",
                  (struct log_field[]){ { "uvm-id", u->id },
-                                       { "guest.cmdline", u->guest.cmdline },
-                                       { "guest.kernel", u->guest.kernel_release },
-                                       { "guest.root", u->guest.root },
+                                       { "guest.cmdline", u->guest.hello.cmdline },
+                                       { "guest.kernel", u->guest.hello.kernel_release },
+                                       { "guest.root", u->guest.hello.root },
                                        { "guest.cpus", cpus },
                                        { "guest.memory_mb", mem },
                                        { "guest.uptime_ms", up } },

@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include "bridge_request.h"
+#include "guest_io.h"
 #include "guest_port.h"
+#include "proto/ttrpc_frame.h"
 #include "uvm/bridge_protocol.h"
 
 #define GCS_PORT 0x40000000u
@@ -275,69 +277,6 @@ uptime_ms (void)
 }
 
 static int
-write_all (int fd, const void *buf, size_t len)
-{
-  const char *p = buf;
-  while (len > 0)
-    {
-      ssize_t n = write (fd, p, len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return -1;
-      p += n;
-      len -= (size_t) n;
-    }
-  return 0;
-}
-
-static int
-read_all (int fd, void *buf, size_t len)
-{
-  char *p = buf;
-  while (len > 0)
-    {
-      ssize_t n = read (fd, p, len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return -1;
-      p += n;
-      len -= (size_t) n;
-    }
-  return 0;
-}
-
-static void
-put_be32 (uint8_t *p, uint32_t v)
-{
-  p[0] = (uint8_t) (v >> 24);
-  p[1] = (uint8_t) (v >> 16);
-  p[2] = (uint8_t) (v >> 8);
-  p[3] = (uint8_t) v;
-}
-
-static uint32_t
-get_be32 (const uint8_t *p)
-{
-  return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8
-         | p[3];
-}
-
-static int
-send_frame (int fd, uint32_t id, uint8_t type, const char *body)
-{
-  uint8_t hdr[10];
-  size_t len = strlen (body);
-  put_be32 (hdr, (uint32_t) len);
-  put_be32 (hdr + 4, id);
-  hdr[8] = type;
-  hdr[9] = 0;
-  return write_all (fd, hdr, sizeof hdr) < 0 ? -1
-                                             : write_all (fd, body, len);
-}
-
-static int
 send_hello (int fd)
 {
   char cmdline[4096], root[256], body[8192];
@@ -360,7 +299,7 @@ send_hello (int fd)
           (unsigned long long) uptime_ms ());
   logf_fields (L_INFO, "connected to host", "cmdline", cmdline, "kernel",
                un.release, "root", root, NULL);
-  return send_frame (fd, 0, BRIDGE_TYPE_NOTIFY, body);
+  return bridge_frame_send (fd, 0, BRIDGE_TYPE_NOTIFY, body);
 }
 
 /* Serves host requests until the host asks for a shutdown or goes away.  */
@@ -370,13 +309,15 @@ serve (int fd)
   static char body[BRIDGE_MESSAGE_MAX + 1];
   for (;;)
     {
-      uint8_t hdr[10];
+      uint8_t hdr[TTRPC_HEADER_LEN];
       if (read_all (fd, hdr, sizeof hdr) < 0)
         {
           logf_fields (L_WARN, "bridge closed by the host", NULL);
           return 1;
         }
-      uint32_t len = get_be32 (hdr), id = get_be32 (hdr + 4);
+      struct ttrpc_header h;
+      ttrpc_header_decode (hdr, &h);
+      uint32_t len = h.length, id = h.stream_id;
       if (len > BRIDGE_MESSAGE_MAX)
         {
           logf_fields (L_ERROR, "oversized bridge message", NULL);
@@ -385,20 +326,20 @@ serve (int fd)
       if (read_all (fd, body, len) < 0)
         return 1;
       body[len] = '\0';
-      if (hdr[8] != BRIDGE_TYPE_REQUEST)
+      if (h.type != BRIDGE_TYPE_REQUEST)
         continue;
       enum bridge_request kind = bridge_request_classify (body, len);
       if (kind == BRIDGE_REQUEST_SHUTDOWN)
         {
           logf_fields (L_INFO, "shutdown requested by the host", NULL);
-          send_frame (fd, id, BRIDGE_TYPE_RESPONSE, "{\"type\":\"shutdown\"}");
+          bridge_frame_send (fd, id, BRIDGE_TYPE_RESPONSE, "{\"type\":\"shutdown\"}");
           return 0;
         }
       logf_fields (L_WARN, kind == BRIDGE_REQUEST_INVALID
                                ? "invalid bridge request"
                                : "unsupported bridge request",
                    "request", body, NULL);
-      send_frame (fd, id, BRIDGE_TYPE_RESPONSE,
+      bridge_frame_send (fd, id, BRIDGE_TYPE_RESPONSE,
                   kind == BRIDGE_REQUEST_INVALID
                       ? "{\"error\":\"invalid request\"}"
                       : "{\"error\":\"unsupported request\"}");
