@@ -78,6 +78,11 @@ lcow_teardown() {
   kill "$CONTAINERD_PID" 2>/dev/null || true
   wait "$CONTAINERD_PID" 2>/dev/null || true
   wait_for 5 no_shims || true
+  # Every shim proves its loop empty at exit (daemon/shim_daemon.c).
+  if grep -q 'event loop not empty at exit' "$T/containerd.log"; then
+    fail "a shim exited with handles still open"
+    grep 'event loop not empty' "$T/containerd.log"
+  fi
   if compgen -G "$T/sanitizer.*" >/dev/null; then
     fail "sanitizer reports from the shim"
     cat "$T"/sanitizer.*

@@ -33,6 +33,8 @@ expect "ctr c rm" ctr_ c rm s1
 expect "no shim process left" wait_for 5 no_shims
 expect "no shim socket left" test ! -e "$(sed 's|unix://||' "$b/address" 2>/dev/null || echo /nonexistent)"
 expect "no sandbox state left" test "$(state_dir_count)" -eq 0
+expect "the shim closed every handle: its loop was empty at exit" \
+  wait_for 5 grep -q 'msg="event loop closed empty"' "$T/containerd.log"
 sleep 0.3
 kill "$EVENTS_PID" 2>/dev/null || true
 wait "$EVENTS_PID" 2>/dev/null || true
