@@ -9,6 +9,7 @@
 #include "proto/error.h"
 #include "proto/list.h"
 #include "proto/log.h"
+#include "proto/pb_pack.h"
 #include "proto/ttrpc_frame.h"
 #include "proto/xalloc.h"
 #include "ttrpc.pb-c.h"
@@ -367,16 +368,11 @@ event_publisher_publish (struct event_publisher *p, const char *topic,
                  EVENT_QUEUE_MAX);
       return;
     }
-  size_t elen = protobuf_c_message_get_packed_size (event);
-  uint8_t *ebuf = xmalloc (elen);
-  protobuf_c_message_pack (event, ebuf);
-
   Pb__Timestamp ts = PB__TIMESTAMP__INIT;
   now_timestamp (&ts);
   Pb__Any any = PB__ANY__INIT;
   any.type_url = (char *) type_name;
-  any.value.data = ebuf;
-  any.value.len = elen;
+  any.value = pb_pack (event);
   Pb__Envelope env = PB__ENVELOPE__INIT;
   env.timestamp = &ts;
   env.namespace_ = p->ns;
@@ -384,9 +380,6 @@ event_publisher_publish (struct event_publisher *p, const char *topic,
   env.event = &any;
   Pb__ForwardRequest fwd = PB__FORWARD_REQUEST__INIT;
   fwd.envelope = &env;
-  size_t flen = pb__forward_request__get_packed_size (&fwd);
-  uint8_t *fbuf = xmalloc (flen);
-  pb__forward_request__pack (&fwd, fbuf);
 
   Pb__KeyValue md = PB__KEY_VALUE__INIT;
   md.key = "containerd-namespace-ttrpc";
@@ -395,18 +388,17 @@ event_publisher_publish (struct event_publisher *p, const char *topic,
   Pb__Request req = PB__REQUEST__INIT;
   req.service = EVENTS_SERVICE;
   req.method = "Forward";
-  req.payload.data = fbuf;
-  req.payload.len = flen;
+  req.payload = pb_pack (&fwd.base);
   req.n_metadata = 1;
   req.metadata = mds;
 
   struct queued_event *e = xzalloc (sizeof *e);
   e->topic = xstrdup (topic);
-  e->len = pb__request__get_packed_size (&req);
-  e->request = xmalloc (e->len);
-  pb__request__pack (&req, e->request);
-  free (ebuf);
-  free (fbuf);
+  ProtobufCBinaryData packed = pb_pack (&req.base);
+  e->request = packed.data;
+  e->len = packed.len;
+  free (any.value.data);
+  free (req.payload.data);
   list_add_tail (&p->queue, &e->link);
   p->queued++;
   kick (p);

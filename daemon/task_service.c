@@ -15,6 +15,7 @@
 #include "proto/list.h"
 #include "proto/log.h"
 #include "proto/oci_spec.h"
+#include "proto/pb_pack.h"
 #include "proto/xalloc.h"
 #include "runtimeoptions.pb-c.h"
 #include "sandbox_plan.h"
@@ -782,17 +783,13 @@ h_stats (struct ttrpc_call *call, void *data, const uint8_t *payload,
       m.cpu = &cpu;
       m.memory = &mem;
       m.pids = &pids;
-      size_t n = pb__cgroups_v1_metrics__get_packed_size (&m);
-      uint8_t *buf = xmalloc (n);
-      pb__cgroups_v1_metrics__pack (&m, buf);
       Pb__Any any = PB__ANY__INIT;
       any.type_url = "io.containerd.cgroups.v1.Metrics";
-      any.value.data = buf;
-      any.value.len = n;
+      any.value = pb_pack (&m.base);
       Pb__StatsResponse resp = PB__STATS_RESPONSE__INIT;
       resp.stats = &any;
       ttrpc_call_reply (call, &resp.base);
-      free (buf);
+      free (any.value.data);
     }
   pb__stats_request__free_unpacked (req, NULL);
 }

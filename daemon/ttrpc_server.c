@@ -10,6 +10,7 @@
 
 #include "proto/list.h"
 #include "proto/log.h"
+#include "proto/pb_pack.h"
 #include "proto/ttrpc_frame.h"
 #include "proto/xalloc.h"
 #include "ttrpc.pb-c.h"
@@ -224,7 +225,6 @@ void
 ttrpc_call_reply (struct ttrpc_call *call, const ProtobufCMessage *msg)
 {
   Pb__Response resp = PB__RESPONSE__INIT;
-  uint8_t *payload = NULL;
   if (msg != NULL)
     {
       size_t n = protobuf_c_message_get_packed_size (msg);
@@ -236,13 +236,10 @@ ttrpc_call_reply (struct ttrpc_call *call, const ProtobufCMessage *msg)
                                 n, TTRPC_MESSAGE_MAX);
           return;
         }
-      payload = xmalloc (n);
-      protobuf_c_message_pack (msg, payload);
-      resp.payload.data = payload;
-      resp.payload.len = n;
+      resp.payload = pb_pack (msg);
     }
   send_response (call->conn, call->stream_id, &resp);
-  free (payload);
+  free (resp.payload.data);
   call_finish (call);
 }
 
