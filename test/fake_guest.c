@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proto/strbuf.h"
 #include "uvm/bridge_protocol.h"
 #include "uvm/guest/guest_io.h"
 
@@ -39,26 +40,6 @@ connect_port (const char *uds, unsigned port)
       return -1;
     }
   return fd;
-}
-
-static void
-json_escape (char *out, size_t cap, const char *s)
-{
-  size_t o = 0;
-  for (; *s && o + 7 < cap; s++)
-    {
-      unsigned char c = (unsigned char) *s;
-      if (c == '"' || c == '\\')
-        {
-          out[o++] = '\\';
-          out[o++] = (char) c;
-        }
-      else if (c < 0x20)
-        o += (size_t) snprintf (out + o, cap - o, "\\u%04x", c);
-      else
-        out[o++] = (char) c;
-    }
-  out[o] = '\0';
 }
 
 int
@@ -142,18 +123,19 @@ main (int argc, char **argv)
       int fd = connect_port (uds, 0x40000000u);
       if (fd < 0)
         return 1;
-      char esc[4096], body[8192];
-      json_escape (esc, sizeof esc, cmdline);
       const char *cpus = getenv ("LCOW_CPUS");
       const char *mem = getenv ("LCOW_MEMORY_MB");
-      snprintf (body, sizeof body,
-                "{\"type\":\"hello\",\"protocol\":%d,\"cmdline\":\"%s\","
-                "\"kernel_release\":\"fake-guest\",\"root\":\"%s\","
-                "\"cpus\":%s,\"memory_mb\":%s}",
-                BRIDGE_PROTOCOL_VERSION, esc,
-                getenv ("LCOW_ROOTFS_VHD") ? "/dev/sda" : "rootfs",
-                cpus ? cpus : "0", mem ? mem : "0");
-      bridge_frame_send (fd, 1, BRIDGE_TYPE_NOTIFY, body);
+      strbuf body = STRBUF_INIT;
+      strbuf_printf (&body, "{\"type\":\"hello\",\"protocol\":%d,\"cmdline\":",
+                     BRIDGE_PROTOCOL_VERSION);
+      strbuf_json_string (&body, cmdline, strlen (cmdline));
+      strbuf_printf (&body,
+                     ",\"kernel_release\":\"fake-guest\",\"root\":\"%s\","
+                     "\"cpus\":%s,\"memory_mb\":%s}",
+                     getenv ("LCOW_ROOTFS_VHD") ? "/dev/sda" : "rootfs",
+                     cpus ? cpus : "0", mem ? mem : "0");
+      bridge_frame_send (fd, 1, BRIDGE_TYPE_NOTIFY, body.data);
+      strbuf_release (&body);
     }
 
   if (exit_after >= 0)

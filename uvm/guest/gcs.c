@@ -19,11 +19,14 @@
 #include "bridge_request.h"
 #include "guest_io.h"
 #include "guest_port.h"
+#include "proto/strbuf.h"
 #include "proto/ttrpc_frame.h"
 #include "uvm/bridge_protocol.h"
 
 #define GCS_PORT 0x40000000u
 #define CONNECT_TRIES 100
+/* Longest log line the agent writes.  */
+#define LOG_LINE_MAX 8192
 
 enum level { L_TRACE, L_DEBUG, L_INFO, L_WARN, L_ERROR, L_FATAL, L_PANIC };
 static const char *const level_names[]
@@ -39,42 +42,6 @@ struct flags
 
 static enum level min_level = L_DEBUG;
 static bool log_json;
-
-/* Appends s as a JSON string body (no quotes) to out[*n..cap).  */
-static void
-json_escape (char *out, size_t cap, size_t *n, const char *s)
-{
-  for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-    {
-      char tmp[8];
-      const char *piece = tmp;
-      if (*p == '"' || *p == '\\')
-        snprintf (tmp, sizeof tmp, "\\%c", *p);
-      else if (*p == '\n')
-        piece = "\\n";
-      else if (*p < 0x20)
-        snprintf (tmp, sizeof tmp, "\\u%04x", *p);
-      else
-        snprintf (tmp, sizeof tmp, "%c", *p);
-      size_t len = strlen (piece);
-      if (*n + len + 1 >= cap)
-        return;
-      memcpy (out + *n, piece, len);
-      *n += len;
-      out[*n] = '\0';
-    }
-}
-
-static void
-append (char *out, size_t cap, size_t *n, const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  int w = vsnprintf (out + *n, cap - *n, fmt, ap);
-  va_end (ap);
-  if (w > 0)
-    *n = *n + (size_t) w < cap ? *n + (size_t) w : cap - 1;
-}
 
 static void
 now_rfc3339 (char *out, size_t cap)
@@ -93,48 +60,34 @@ logf_fields (enum level lvl, const char *msg, ...)
 {
   if (lvl < min_level)
     return;
-  char line[8192], when[64];
-  size_t n = 0;
+  char when[64];
   now_rfc3339 (when, sizeof when);
+  strbuf line = STRBUF_INIT;
+  if (log_json)
+    strbuf_printf (&line, "{\"level\":\"%s\",\"msg\":", level_names[lvl]);
+  else
+    strbuf_printf (&line, "time=\"%s\" level=%s msg=", when, level_names[lvl]);
+  strbuf_json_string (&line, msg, strlen (msg));
+  if (log_json)
+    strbuf_printf (&line, ",\"time\":\"%s\"", when);
   va_list ap;
   va_start (ap, msg);
-  if (log_json)
+  for (const char *k; (k = va_arg (ap, const char *)) != NULL;)
     {
-      append (line, sizeof line, &n, "{\"level\":\"%s\",\"msg\":\"",
-              level_names[lvl]);
-      json_escape (line, sizeof line, &n, msg);
-      append (line, sizeof line, &n, "\",\"time\":\"%s\"", when);
-      for (const char *k; (k = va_arg (ap, const char *)) != NULL;)
-        {
-          const char *v = va_arg (ap, const char *);
-          append (line, sizeof line, &n, ",\"%s\":\"", k);
-          json_escape (line, sizeof line, &n, v);
-          append (line, sizeof line, &n, "\"");
-        }
-      append (line, sizeof line, &n, "}\n");
-    }
-  else
-    {
-      append (line, sizeof line, &n, "time=\"%s\" level=%s msg=\"", when,
-              level_names[lvl]);
-      json_escape (line, sizeof line, &n, msg);
-      append (line, sizeof line, &n, "\"");
-      for (const char *k; (k = va_arg (ap, const char *)) != NULL;)
-        {
-          append (line, sizeof line, &n, " %s=\"", k);
-          json_escape (line, sizeof line, &n, va_arg (ap, const char *));
-          append (line, sizeof line, &n, "\"");
-        }
-      append (line, sizeof line, &n, "\n");
+      const char *v = va_arg (ap, const char *);
+      strbuf_printf (&line, log_json ? ",\"%s\":" : " %s=", k);
+      strbuf_json_string (&line, v, strlen (v));
     }
   va_end (ap);
-  for (size_t off = 0; off < n;)
+  strbuf_puts (&line, log_json ? "}\n" : "\n");
+  /* One entry stays one bounded line, whatever a field holds.  */
+  if (line.len > LOG_LINE_MAX)
     {
-      ssize_t w = write (STDERR_FILENO, line + off, n - off);
-      if (w <= 0)
-        break;
-      off += (size_t) w;
+      line.len = LOG_LINE_MAX;
+      line.data[line.len - 1] = '\n';
     }
+  write_all (STDERR_FILENO, line.data, line.len);
+  strbuf_release (&line);
 }
 
 static int
@@ -279,27 +232,28 @@ uptime_ms (void)
 static int
 send_hello (int fd)
 {
-  char cmdline[4096], root[256], body[8192];
+  char cmdline[4096], root[256];
   struct utsname un;
   uname (&un);
   read_text ("/proc/cmdline", cmdline, sizeof cmdline);
   root_device (root, sizeof root);
-  size_t n = 0;
-  append (body, sizeof body, &n,
-          "{\"type\":\"hello\",\"protocol\":%d,\"cmdline\":\"",
-          BRIDGE_PROTOCOL_VERSION);
-  json_escape (body, sizeof body, &n, cmdline);
-  append (body, sizeof body, &n, "\",\"kernel_release\":\"");
-  json_escape (body, sizeof body, &n, un.release);
-  append (body, sizeof body, &n, "\",\"root\":\"");
-  json_escape (body, sizeof body, &n, root);
-  append (body, sizeof body, &n,
-          "\",\"cpus\":%ld,\"memory_mb\":%llu,\"uptime_ms\":%llu}",
-          sysconf (_SC_NPROCESSORS_ONLN), (unsigned long long) memory_mb (),
-          (unsigned long long) uptime_ms ());
+  strbuf body = STRBUF_INIT;
+  strbuf_printf (&body, "{\"type\":\"hello\",\"protocol\":%d,\"cmdline\":",
+                 BRIDGE_PROTOCOL_VERSION);
+  strbuf_json_string (&body, cmdline, strlen (cmdline));
+  strbuf_puts (&body, ",\"kernel_release\":");
+  strbuf_json_string (&body, un.release, strlen (un.release));
+  strbuf_puts (&body, ",\"root\":");
+  strbuf_json_string (&body, root, strlen (root));
+  strbuf_printf (&body, ",\"cpus\":%ld,\"memory_mb\":%llu,\"uptime_ms\":%llu}",
+                 sysconf (_SC_NPROCESSORS_ONLN),
+                 (unsigned long long) memory_mb (),
+                 (unsigned long long) uptime_ms ());
   logf_fields (L_INFO, "connected to host", "cmdline", cmdline, "kernel",
                un.release, "root", root, NULL);
-  return bridge_frame_send (fd, 0, BRIDGE_TYPE_NOTIFY, body);
+  int r = bridge_frame_send (fd, 0, BRIDGE_TYPE_NOTIFY, body.data);
+  strbuf_release (&body);
+  return r;
 }
 
 /* Serves host requests until the host asks for a shutdown or goes away.  */
