@@ -68,8 +68,7 @@ struct uvm
   char **vmm_argv;
   char **vmm_env;
   char *helper_exe;
-  const char *backend_name;
-  enum vsock_transport transport;
+  const struct vmm_backend *backend;
   uint32_t ports[3];
   size_t nports;
   uint32_t boot_stall_ms;
@@ -77,7 +76,6 @@ struct uvm
   bool relaunching;
   char *kernel_cmdline;
   const char *accel;
-  bool stop_via_guest;
   uint32_t bridge_next_id;
   struct guest_info guest;
 
@@ -562,7 +560,7 @@ listen_port (struct uvm *u, uint32_t port, vsock_accept_fn fn,
              struct vsock_listener **out, shim_error **err)
 {
   struct vsock_listener_config lc = {
-    .transport = u->transport,
+    .transport = u->backend->transport,
     .uds = u->vsock_uds,
     .port = port,
     .single = true,
@@ -635,7 +633,7 @@ static int
 spawn_vmm (struct uvm *u, shim_error **err)
 {
   struct vmm_command run = { u->vmm_argv, u->vmm_env };
-  if (vmm_process_spawn (u->loop, u->helper_exe, &run, u->backend_name,
+  if (vmm_process_spawn (u->loop, u->helper_exe, &run, u->backend->name,
                          on_vmm_exit, u, &u->vmm, err)
       < 0)
     return -1;
@@ -644,7 +642,7 @@ spawn_vmm (struct uvm *u, shim_error **err)
   snprintf (attempt, sizeof attempt, "%u", u->boot_attempt + 1);
   log_entry (LOG_LEVEL_INFO, "VMM started",
              (struct log_field[]){ { "uvm-id", u->id },
-                                   { "vmm", u->backend_name },
+                                   { "vmm", u->backend->name },
                                    { "accel", u->accel },
                                    { "attempt", attempt } },
              4);
@@ -677,13 +675,11 @@ on_boot_stall (uv_timer_t *t)
   vmm_process_kill (u->vmm, SIGKILL, NULL);
 }
 
-/* After a stalled attempt's VMM exited: drop what it connected, bind
-   again and start the next attempt.  */
+/* Kills what is left of the VMM and closes the listeners and connections
+   of its launch.  */
 static void
-relaunch (struct uvm *u)
+drop_vm (struct uvm *u)
 {
-  u->relaunching = false;
-  u->boot_attempt++;
   vmm_process_destroy (u->vmm);
   u->vmm = NULL;
   close_entropy (u);
@@ -693,6 +689,16 @@ relaunch (struct uvm *u)
   u->entropy_listener = u->log_listener = u->gcs_listener = NULL;
   close_conn (&u->log_conn);
   close_conn (&u->gcs_conn);
+}
+
+/* After a stalled attempt's VMM exited: drop what it connected, bind
+   again and start the next attempt.  */
+static void
+relaunch (struct uvm *u)
+{
+  u->relaunching = false;
+  u->boot_attempt++;
+  drop_vm (u);
   gcs_log_parser_free (u->log_parser);
   u->log_parser = NULL;
   ttrpc_decoder_release (&u->gcs_decoder);
@@ -726,8 +732,7 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
   u->data = data;
   u->accel = "none";
   u->helper_exe = xstrdup (cfg->helper_exe);
-  u->backend_name = cfg->backend->name;
-  u->transport = cfg->backend->transport;
+  u->backend = cfg->backend;
   ttrpc_decoder_init (&u->gcs_decoder);
   init_timer (u, &u->start_timer);
   init_timer (u, &u->drain_timer);
@@ -777,8 +782,7 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
       vmm_command_release (&cmd);
       goto fail;
     }
-  u->stop_via_guest = cfg->backend->stop_via_guest;
-  u->accel = cfg->backend == &vmm_backend_qemu ? (kvm ? "kvm" : "tcg") : "none";
+  u->accel = u->backend == &vmm_backend_qemu ? (kvm ? "kvm" : "tcg") : "none";
   if (strcmp (u->accel, "tcg") == 0)
     u->boot_stall_ms = cfg->cfg->tcg_boot_stall_ms;
   u->vmm_argv = cmd.argv;
@@ -818,7 +822,7 @@ on_grace_expired (uv_timer_t *t)
 static bool
 request_guest_shutdown (struct uvm *u)
 {
-  if (!u->stop_via_guest || u->gcs_conn == NULL || !u->guest.present)
+  if (!u->backend->stop_via_guest || u->gcs_conn == NULL || !u->guest.present)
     return false;
   static const char body[] = "{\"type\":\"shutdown\"}";
   strbuf frame = STRBUF_INIT;
@@ -888,14 +892,7 @@ uvm_destroy (struct uvm *u)
   if (u == NULL || u->destroyed)
     return;
   u->destroyed = true;
-  vmm_process_destroy (u->vmm);
-  u->vmm = NULL;
-  vsock_listener_close (u->entropy_listener);
-  close_entropy (u);
-  vsock_listener_close (u->log_listener);
-  vsock_listener_close (u->gcs_listener);
-  close_conn (&u->log_conn);
-  close_conn (&u->gcs_conn);
+  drop_vm (u);
   uv_close ((uv_handle_t *) &u->start_timer, on_handle_closed);
   uv_close ((uv_handle_t *) &u->drain_timer, on_handle_closed);
   uv_close ((uv_handle_t *) &u->grace_timer, on_handle_closed);
