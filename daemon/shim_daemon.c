@@ -149,6 +149,10 @@ shim_daemon_main (const struct shim_flags *f, const char *self_exe)
   struct shim_daemon d = { 0 };
   uv_loop_init (&d.loop);
   int listen_fd = 3;
+  /* start clears close-on-exec so we inherit the listener; set it again,
+     or every VMM would hold the shim's socket (and keep it "served" for
+     delete after the shim died).  */
+  fcntl (listen_fd, F_SETFD, FD_CLOEXEC);
   d.socket_path = our_socket_path (f, listen_fd);
   if (f->socket != NULL)
     {

@@ -17,6 +17,11 @@ expect "task pid is the VMM (fake guest) process" \
 expect "one shim process for s1" test "$(shim_pids | wc -w)" -eq 1
 b=$(bundle_of s1)
 expect "address file written" grep -q '^unix:///run/containerd/s/' "$b/address"
+# The VMM must not inherit the shim's listening socket: it would keep the
+# socket "served" for delete after the shim died.
+listener_inode() { awk -v p="$(sed 's|unix://||' "$b/address")" '$8 == p { print $7 }' /proc/net/unix; }
+expect "the VMM does not hold the shim's listening socket" \
+  bash -c '[ -n "$1" ] && ! ls -l "/proc/$2/fd" | grep -q "socket:\[$1\]"' _ "$(listener_inode)" "$pid"
 want='initcall_blacklist=virtio_vsock_init 8250_core.nr_uarts=0 panic=-1 quiet pci=off nr_cpus=2 brd.rd_nr=0 pmtmr=0 -- -e 1 /bin/vsockexec -e 109 /bin/gcs -v4 -log-format json -loglevel info'
 expect "uvm.json kernel_cmdline (not migratable)" test "$(json_get "$b/uvm.json" kernel_cmdline)" = "$want"
 expect "uvm.json live_migration false" test "$(json_get "$b/uvm.json" live_migration)" = false
