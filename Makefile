@@ -105,13 +105,20 @@ $(TEST_GUEST): test/fake_guest.c $(GUEST_IO)
 # they run as the UVM's init and agent.
 GUEST_DIR := build/guest
 GUEST_PROGS := $(GUEST_DIR)/init $(GUEST_DIR)/vsockexec $(GUEST_DIR)/gcs
-GUEST_LIB := uvm/guest/guest_port.c uvm/guest/bridge_request.c $(GUEST_IO)
-GUEST_COMMON := $(GUEST_LIB) $(GUEST_LIB:.c=.h) uvm/bridge_protocol.h
+GUEST_LIB := uvm/guest/guest_port.c $(GUEST_IO)
+# The agent's own code, with the shim's JSON, error and OCI spec readers.
+AGENT_SRCS := uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/container.c \
+  uvm/guest/bridge_request.c proto/json.c proto/error.c proto/oci_spec.c \
+  proto/file_io.c
+GUEST_COMMON := $(GUEST_LIB) $(GUEST_LIB:.c=.h) uvm/bridge_protocol.h \
+  $(AGENT_SRCS) $(AGENT_SRCS:.c=.h)
 BOOTFILES := build/bootfiles
 
+$(GUEST_DIR)/gcs: GUEST_EXTRA := $(AGENT_SRCS)
 $(GUEST_DIR)/%: uvm/guest/%.c $(GUEST_COMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) -O2 -D_GNU_SOURCE -I. -static -o $@ $< $(GUEST_LIB) -lyajl_s
+	$(CC) $(WARN) -O2 -D_GNU_SOURCE -I. -I/usr/include/yajl -static -o $@ $< \
+	  $(GUEST_LIB) $(GUEST_EXTRA) -lyajl_s
 
 bootfiles: $(BOOTFILES)/.stamp
 $(BOOTFILES)/.stamp: $(GUEST_PROGS) uvm/guest/build-bootfiles.sh

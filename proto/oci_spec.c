@@ -84,23 +84,39 @@ get_bool (struct reader *r, const json_value *obj, const char *key,
   return v != NULL && v->boolean;
 }
 
-static uint32_t
-get_u32 (struct reader *r, const json_value *obj, const char *key,
-         const char *path)
+/* An unsigned integer of at most max; p names it in a problem.  */
+static uint64_t
+number_value (struct reader *r, const json_value *v, uint64_t max,
+              const char *p)
 {
-  cleanup_free char *p = xasprintf ("%s.%s", path, key);
-  const json_value *v = want (r, json_get (obj, key), JSON_NUMBER, p);
   if (v == NULL)
     return 0;
   char *end;
   errno = 0;
   unsigned long long n = strtoull (v->str, &end, 10);
-  if (errno || *end || v->str[0] == '-' || n > UINT32_MAX)
+  if (errno || *end || v->str[0] == '-' || n > max)
     {
-      problem (r, p, "expected an unsigned 32-bit integer, got %s", v->str);
+      problem (r, p, "expected an unsigned %d-bit integer, got %s",
+               max == UINT32_MAX ? 32 : 64, v->str);
       return 0;
     }
-  return (uint32_t) n;
+  return n;
+}
+
+static uint64_t
+get_uint (struct reader *r, const json_value *obj, const char *key,
+          const char *path, uint64_t max)
+{
+  cleanup_free char *p = xasprintf ("%s.%s", path, key);
+  return number_value (r, want (r, json_get (obj, key), JSON_NUMBER, p), max,
+                       p);
+}
+
+static uint32_t
+get_u32 (struct reader *r, const json_value *obj, const char *key,
+         const char *path)
+{
+  return (uint32_t) get_uint (r, obj, key, path, UINT32_MAX);
 }
 
 static char **
@@ -256,6 +272,38 @@ read_process (struct reader *r, const json_value *o, const char *path)
     {
       proc->uid = get_u32 (r, user, "uid", up);
       proc->gid = get_u32 (r, user, "gid", up);
+      cleanup_free char *gp = xasprintf ("%s.additionalGids", up);
+      const json_value *g
+          = want (r, json_get (user, "additionalGids"), JSON_ARRAY, gp);
+      if (g != NULL)
+        {
+          proc->additional_gids
+              = xzalloc ((g->count + 1) * sizeof *proc->additional_gids);
+          proc->nadditional_gids = g->count;
+          for (size_t i = 0; i < g->count; i++)
+            {
+              cleanup_free char *ip = xasprintf ("%s[%zu]", gp, i);
+              proc->additional_gids[i] = (uint32_t) number_value (
+                  r, want (r, g->items[i], JSON_NUMBER, ip), UINT32_MAX, ip);
+            }
+        }
+    }
+  cleanup_free char *rp = xasprintf ("%s.rlimits", path);
+  const json_value *rl = want (r, json_get (o, "rlimits"), JSON_ARRAY, rp);
+  if (rl != NULL)
+    {
+      proc->rlimits = xzalloc ((rl->count + 1) * sizeof *proc->rlimits);
+      proc->nrlimits = rl->count;
+      for (size_t i = 0; i < rl->count; i++)
+        {
+          cleanup_free char *ip = xasprintf ("%s[%zu]", rp, i);
+          const json_value *e = want (r, rl->items[i], JSON_OBJECT, ip);
+          if (e == NULL)
+            continue;
+          proc->rlimits[i].type = get_string (r, e, "type", ip);
+          proc->rlimits[i].hard = get_uint (r, e, "hard", ip, UINT64_MAX);
+          proc->rlimits[i].soft = get_uint (r, e, "soft", ip, UINT64_MAX);
+        }
     }
   return proc;
 }
@@ -291,6 +339,7 @@ oci_spec_parse (const char *buf, size_t len, struct oci_spec **out,
       read_annotations (&r, root, spec);
       read_mounts (&r, root, spec);
       read_devices (&r, root, spec);
+      spec->hostname = get_string (&r, root, "hostname", "spec");
       const json_value *rt = want (&r, json_get (root, "root"), JSON_OBJECT, "root");
       if (rt != NULL)
         {
@@ -340,6 +389,10 @@ oci_process_free (struct oci_process *p)
   free_string_array (p->args, p->nargs);
   free_string_array (p->env, p->nenv);
   free (p->cwd);
+  free (p->additional_gids);
+  for (size_t i = 0; i < p->nrlimits; i++)
+    free (p->rlimits[i].type);
+  free (p->rlimits);
   free (p);
 }
 
@@ -395,6 +448,7 @@ oci_spec_free (struct oci_spec *spec)
       free (spec->windows_devices[i].id_type);
     }
   free (spec->windows_devices);
+  free (spec->hostname);
   free (spec->root_path);
   oci_process_free (spec->process);
   free (spec);

@@ -42,6 +42,14 @@ struct oci_windows_device
   char *id_type;
 };
 
+struct oci_rlimit
+{
+  /* "RLIMIT_NOFILE" and the like, as written.  */
+  char *type;
+  uint64_t hard;
+  uint64_t soft;
+};
+
 struct oci_process
 {
   char **args;
@@ -52,6 +60,10 @@ struct oci_process
   bool terminal;
   uint32_t uid;
   uint32_t gid;
+  uint32_t *additional_gids;
+  size_t nadditional_gids;
+  struct oci_rlimit *rlimits;
+  size_t nrlimits;
 };
 
 struct oci_spec
@@ -65,6 +77,7 @@ struct oci_spec
   size_t nlinux_devices;
   struct oci_windows_device *windows_devices;
   size_t nwindows_devices;
+  char *hostname;
   char *root_path;
   bool root_readonly;
   bool has_linux;

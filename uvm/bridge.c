@@ -1,9 +1,11 @@
-/* The host side of the bridge: decoding the guest agent's messages.  */
+/* The host side of the bridge: the guest agent's messages decoded, the
+   host's requests encoded.  Pure.  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "bridge.h"
 #include "proto/json.h"
+#include "proto/strbuf.h"
 #include "proto/xalloc.h"
 
 static char *
@@ -59,4 +61,134 @@ bridge_hello_release (struct bridge_hello *h)
   free (h->kernel_release);
   free (h->root);
   memset (h, 0, sizeof *h);
+}
+
+static json_value *
+parse_object (const char *body, size_t len, shim_error **err)
+{
+  static const struct json_limits limits = { 16, 4 * BRIDGE_MESSAGE_MAX };
+  json_value *v = json_parse (body, len, &limits, err);
+  if (v != NULL && v->type != JSON_OBJECT)
+    {
+      json_free (v);
+      shim_error_set (err, GRPC_INTERNAL, "bridge message is not an object");
+      return NULL;
+    }
+  return v;
+}
+
+int
+bridge_response_decode (const char *body, size_t len,
+                        struct bridge_response *out, shim_error **err)
+{
+  *out = (struct bridge_response){ 0 };
+  json_value *v = parse_object (body, len, err);
+  if (v == NULL)
+    return shim_error_wrap (err, "undecodable guest response");
+  const json_value *e = json_get (v, "error");
+  int r = 0;
+  if (e != NULL)
+    {
+      uint64_t code = json_u64 (v, "code");
+      r = shim_error_set (err,
+                          code > 0 && code <= GRPC_UNAUTHENTICATED
+                              ? (int) code
+                              : GRPC_INTERNAL,
+                          "guest: %s",
+                          e->type == JSON_STRING && json_string_is_c (e)
+                              ? e->str
+                              : "request failed");
+    }
+  else
+    {
+      out->pid = (uint32_t) json_u64 (v, "pid");
+      out->cpu_ns = json_u64 (v, "cpu_ns");
+      out->memory_bytes = json_u64 (v, "memory_bytes");
+      out->memory_limit = json_u64 (v, "memory_limit");
+      const json_value *pids = json_get (v, "pids");
+      if (pids != NULL && pids->type == JSON_ARRAY)
+        {
+          out->pids = xzalloc ((pids->count + 1) * sizeof *out->pids);
+          for (size_t i = 0; i < pids->count; i++)
+            if (pids->items[i]->type == JSON_NUMBER
+                && pids->items[i]->str[0] != '-')
+              out->pids[out->npids++]
+                  = (uint32_t) strtoul (pids->items[i]->str, NULL, 10);
+        }
+    }
+  json_free (v);
+  return r;
+}
+
+void
+bridge_response_release (struct bridge_response *r)
+{
+  free (r->pids);
+  r->pids = NULL;
+}
+
+int
+bridge_exit_decode (const char *body, size_t len, uint32_t *process,
+                    uint32_t *status)
+{
+  shim_error *err = NULL;
+  json_value *v = parse_object (body, len, &err);
+  shim_error_free (err);
+  if (v == NULL)
+    return 0;
+  const json_value *type = json_get (v, "type");
+  int r = type && type->type == JSON_STRING && strcmp (type->str, "exit") == 0
+          && json_get (v, "process") && json_get (v, "status");
+  if (r)
+    {
+      *process = (uint32_t) json_u64 (v, "process");
+      *status = (uint32_t) json_u64 (v, "status");
+    }
+  json_free (v);
+  return r;
+}
+
+char *
+bridge_create_body (const struct bridge_create *c)
+{
+  strbuf b = STRBUF_INIT;
+  strbuf_puts (&b, "{\"type\":\"create\",\"container\":");
+  strbuf_json_string (&b, c->container, strlen (c->container));
+  strbuf_printf (&b, ",\"process\":%u,\"scsi_target\":%u,\"spec\":",
+                 c->process, c->scsi_target);
+  strbuf_json_string (&b, c->spec, c->spec_len);
+  strbuf_puts (&b, ",\"files\":[");
+  for (size_t i = 0; i < c->nfiles; i++)
+    {
+      strbuf_puts (&b, i ? ",{\"path\":" : "{\"path\":");
+      strbuf_json_string (&b, c->files[i].path, strlen (c->files[i].path));
+      strbuf_puts (&b, ",\"content\":");
+      strbuf_json_string (&b, c->files[i].content, c->files[i].len);
+      strbuf_putc (&b, '}');
+    }
+  strbuf_puts (&b, "]}");
+  return strbuf_detach (&b);
+}
+
+char *
+bridge_exec_body (const char *container, uint32_t process, const char *spec,
+                  size_t spec_len)
+{
+  strbuf b = STRBUF_INIT;
+  strbuf_puts (&b, "{\"type\":\"exec\",\"container\":");
+  strbuf_json_string (&b, container, strlen (container));
+  strbuf_printf (&b, ",\"process\":%u,\"spec\":", process);
+  strbuf_json_string (&b, spec, spec_len);
+  strbuf_putc (&b, '}');
+  return strbuf_detach (&b);
+}
+
+char *
+bridge_container_body (const char *type, const char *container)
+{
+  strbuf b = STRBUF_INIT;
+  strbuf_printf (&b, "{\"type\":\"%s\",\"container\":", type);
+  strbuf_json_string (&b, container, strlen (container));
+  strbuf_putc (&b, '}');
+  return strbuf_detach (&b);
 }

@@ -26,4 +26,49 @@ struct bridge_hello
 int bridge_hello_decode (uint8_t frame_type, const uint8_t *body, size_t len,
                          struct bridge_hello *out, shim_error **err);
 void bridge_hello_release (struct bridge_hello *h);
+
+/* What a successful response carries (members absent are 0).  */
+struct bridge_response
+{
+  uint32_t pid;
+  uint64_t cpu_ns;
+  uint64_t memory_bytes;
+  uint64_t memory_limit;
+  uint32_t *pids;
+  size_t npids;
+};
+
+/* Returns 0 with *out filled, or -1 with the guest's error (its gRPC code
+   and message) or why the body is not a response.  */
+int bridge_response_decode (const char *body, size_t len,
+                            struct bridge_response *out, shim_error **err);
+void bridge_response_release (struct bridge_response *r);
+/* 1 with the fields for an exit notification, else 0.  */
+int bridge_exit_decode (const char *body, size_t len, uint32_t *process,
+                        uint32_t *status);
+
+struct bridge_pod_file
+{
+  const char *path;
+  const char *content;
+  size_t len;
+};
+
+struct bridge_create
+{
+  const char *container;
+  uint32_t process;
+  uint32_t scsi_target;
+  const char *spec;
+  size_t spec_len;
+  const struct bridge_pod_file *files;
+  size_t nfiles;
+};
+
+/* Request bodies (malloc'd JSON).  */
+char *bridge_create_body (const struct bridge_create *c);
+char *bridge_exec_body (const char *container, uint32_t process,
+                        const char *spec, size_t spec_len);
+/* {"type": type, "container": container}: stats, delete.  */
+char *bridge_container_body (const char *type, const char *container);
 #endif

@@ -98,10 +98,11 @@ qemu_build (const struct vmm_spec *spec, struct vmm_command *out,
                        port, port));
     }
 
+  /* Always there: container root filesystems are hot-added to it.  */
+  add2 (&b, "-device", xstrdup ("virtio-scsi-device,id=scsi0"));
   if (spec->rootfs_vhd_path != NULL)
     {
       char *vhd = qemu_escape (spec->rootfs_vhd_path);
-      add2 (&b, "-device", xstrdup ("virtio-scsi-device,id=scsi0"));
       add2 (&b, "-drive",
             xasprintf ("file=%s,format=vpc,if=none,id=rootfs,readonly=on,"
                        "cache=none,aio=threads",

@@ -19,12 +19,25 @@
 #include "proto/log.h"
 #include "proto/strbuf.h"
 #include "proto/ttrpc_frame.h"
+#include "proto/list.h"
 #include "proto/xalloc.h"
+#include "qmp_client.h"
 #include "vmm_process.h"
 #include "vsock_port.h"
 
 /* After the VMM exits, how long its log connection may take to end.  */
 #define LOG_DRAIN_MS 2000
+
+/* A bridge request waiting for its response.  */
+struct pending
+{
+  struct list link;
+  struct uvm *owner;
+  uint32_t id;
+  uv_timer_t timer;
+  uvm_reply_fn reply;
+  void *data;
+};
 
 struct stream_conn
 {
@@ -77,6 +90,9 @@ struct uvm
   char *kernel_cmdline;
   const char *accel;
   uint32_t bridge_next_id;
+  struct list pending;
+  struct qmp_client *qmp;
+  char *qmp_path;
   struct guest_info guest;
 
   uv_timer_t start_timer;
@@ -98,6 +114,7 @@ struct uvm
 static void maybe_report_exit (struct uvm *u);
 static void close_entropy (struct uvm *u);
 static void relaunch (struct uvm *u);
+static void fail_all_pending (struct uvm *u, const char *why, bool quiet);
 
 static void
 maybe_free (struct uvm *u)
@@ -115,6 +132,7 @@ maybe_free (struct uvm *u)
   free (u->helper_exe);
   bridge_hello_release (&u->guest.hello);
   free (u->kernel_cmdline);
+  free (u->qmp_path);
   free (u->id);
   free (u->state_dir);
   free (u->uvm_json_path);
@@ -307,6 +325,7 @@ on_vmm_exit (void *data, int64_t status, int term_signal)
   u->exit_status = status;
   u->term_signal = term_signal;
   uv_timer_stop (&u->grace_timer);
+  fail_all_pending (u, "the VM exited", false);
   log_entry (LOG_LEVEL_INFO, "VMM exited",
              (struct log_field[]){
                  { "uvm-id", u->id },
@@ -416,9 +435,187 @@ on_log_conn (void *data, int fd)
 /* ---- GCS bridge ------------------------------------------------------- */
 
 static void
+on_pending_closed (uv_handle_t *h)
+{
+  struct pending *p = h->data;
+  struct uvm *u = p->owner;
+  free (p);
+  u->open_handles--;
+  maybe_free (u);
+}
+
+/* Removes p; calls its reply first unless quiet.  */
+static void
+complete_pending (struct pending *p, const char *body, size_t len,
+                  const shim_error *err, bool quiet)
+{
+  list_remove (&p->link);
+  uv_timer_stop (&p->timer);
+  uv_close ((uv_handle_t *) &p->timer, on_pending_closed);
+  if (!quiet)
+    p->reply (p->data, body, len, err);
+}
+
+static void
+fail_all_pending (struct uvm *u, const char *why, bool quiet)
+{
+  shim_error e = { GRPC_UNAVAILABLE, (char *) why };
+  while (!list_empty (&u->pending))
+    complete_pending (list_entry (u->pending.next, struct pending, link),
+                      NULL, 0, &e, quiet);
+}
+
+static void
+on_request_timeout (uv_timer_t *t)
+{
+  struct pending *p = t->data;
+  shim_error e = { GRPC_DEADLINE_EXCEEDED,
+                   xasprintf ("the guest agent did not answer within %llu ms",
+                              (unsigned long long) uv_timer_get_repeat (t)) };
+  complete_pending (p, NULL, 0, &e, false);
+  free (e.msg);
+}
+
+static void
+on_bridge_written (uv_write_t *w, int status)
+{
+  (void) status; /* a broken connection shows up as a read error */
+  free (w->data);
+  free (w);
+}
+
+static int
+bridge_write (struct uvm *u, uint32_t id, uint8_t type, uint8_t flags,
+              const void *body, size_t len)
+{
+  if (u->gcs_conn == NULL || !u->guest.present)
+    return -1;
+  strbuf frame = STRBUF_INIT;
+  ttrpc_frame_append (&frame, id, type, flags, body, len);
+  uv_write_t *w = xzalloc (sizeof *w);
+  w->data = frame.data;
+  uv_buf_t b = uv_buf_init (frame.data, (unsigned) frame.len);
+  if (uv_write (w, (uv_stream_t *) &u->gcs_conn->pipe, &b, 1,
+                on_bridge_written)
+      < 0)
+    {
+      free (frame.data);
+      free (w);
+      return -1;
+    }
+  return 0;
+}
+
+int
+uvm_request (struct uvm *u, const char *body, uint32_t timeout_ms,
+             uvm_reply_fn reply, void *data, shim_error **err)
+{
+  size_t len = strlen (body);
+  if (len > BRIDGE_MESSAGE_MAX)
+    return shim_error_set (err, GRPC_RESOURCE_EXHAUSTED,
+                           "bridge request of %zu bytes, more than the %u "
+                           "allowed",
+                           len, BRIDGE_MESSAGE_MAX);
+  uint32_t id = ++u->bridge_next_id;
+  if (bridge_write (u, id, BRIDGE_TYPE_REQUEST, 0, body, len) < 0)
+    return shim_error_set (err, GRPC_UNAVAILABLE,
+                           "the guest agent is not connected");
+  struct pending *p = xzalloc (sizeof *p);
+  p->owner = u;
+  p->id = id;
+  p->reply = reply;
+  p->data = data;
+  uv_timer_init (u->loop, &p->timer);
+  p->timer.data = p;
+  u->open_handles++;
+  uv_timer_start (&p->timer, on_request_timeout, timeout_ms, 0);
+  uv_timer_set_repeat (&p->timer, timeout_ms);
+  list_add_tail (&u->pending, &p->link);
+  return 0;
+}
+
+int
+uvm_send_stream (struct uvm *u, uint32_t process, uint8_t stream,
+                 const void *bytes, size_t len)
+{
+  return bridge_write (u, process, BRIDGE_TYPE_DATA, stream, bytes, len);
+}
+
+void
+uvm_send_credit (struct uvm *u, uint32_t process, uint8_t stream, uint32_t n)
+{
+  uint8_t b[4] = { (uint8_t) (n >> 24), (uint8_t) (n >> 16),
+                   (uint8_t) (n >> 8), (uint8_t) n };
+  bridge_write (u, process, BRIDGE_TYPE_CREDIT, stream, b, sizeof b);
+}
+
+static void
+on_response (struct uvm *u, uint32_t id, const uint8_t *body, size_t len)
+{
+  struct list *pos, *tmp;
+  list_for_each_safe (pos, tmp, &u->pending)
+  {
+    struct pending *p = list_entry (pos, struct pending, link);
+    if (p->id == id)
+      {
+        complete_pending (p, (const char *) body, len, NULL, false);
+        return;
+      }
+  }
+  log_warn ("uvm %s: response to no request (id %u)", u->id, id);
+}
+
+static void
+on_hello (struct uvm *u, struct bridge_hello *hello)
+{
+  shim_error *err = NULL;
+  u->guest.present = true;
+  u->guest.hello = *hello;
+  *hello = (struct bridge_hello){ 0 };
+  char cpus[24], mem[24], up[24];
+  snprintf (up, sizeof up, "%llu", (unsigned long long) u->guest.hello.uptime_ms);
+  snprintf (cpus, sizeof cpus, "%llu", (unsigned long long) u->guest.hello.cpus);
+  snprintf (mem, sizeof mem, "%llu",
+            (unsigned long long) u->guest.hello.memory_mb);
+  log_entry (LOG_LEVEL_INFO, "guest agent connected",
+             (struct log_field[]){ { "uvm-id", u->id },
+                                   { "guest.cmdline", u->guest.hello.cmdline },
+                                   { "guest.kernel", u->guest.hello.kernel_release },
+                                   { "guest.root", u->guest.hello.root },
+                                   { "guest.cpus", cpus },
+                                   { "guest.memory_mb", mem },
+                                   { "guest.uptime_ms", up } },
+             7);
+  if (write_uvm_json (u, &err) < 0)
+    {
+      log_warn ("uvm %s: %s", u->id, err->msg);
+      shim_error_free (err);
+    }
+  report_started (u, NULL);
+}
+
+static void
 on_bridge_message (struct uvm *u, const struct ttrpc_header *h,
                    const uint8_t *body)
 {
+  switch (h->type)
+    {
+    case BRIDGE_TYPE_DATA:
+      if (u->started && u->events->on_stream)
+        u->events->on_stream (u->data, h->stream_id, h->flags, body,
+                              h->length);
+      return;
+    case BRIDGE_TYPE_CREDIT:
+      if (u->started && u->events->on_credit && h->length == 4)
+        u->events->on_credit (u->data, h->stream_id, h->flags,
+                              (uint32_t) body[0] << 24
+                                  | (uint32_t) body[1] << 16
+                                  | (uint32_t) body[2] << 8 | body[3]);
+      return;
+    case BRIDGE_TYPE_RESPONSE:
+      on_response (u, h->stream_id, body, h->length);
+      return;
+    }
   shim_error *err = NULL;
   struct bridge_hello hello = { 0 };
   int r = bridge_hello_decode (h->type, body, h->length, &hello, &err);
@@ -429,32 +626,9 @@ on_bridge_message (struct uvm *u, const struct ttrpc_header *h,
       return;
     }
   if (r == 1 && !u->guest.present)
-    {
-      u->guest.present = true;
-      u->guest.hello = hello;
-      hello = (struct bridge_hello){ 0 };
-      char cpus[24], mem[24], up[24];
-      snprintf (up, sizeof up, "%llu",
-                (unsigned long long) u->guest.hello.uptime_ms);
-      snprintf (cpus, sizeof cpus, "%llu", (unsigned long long) u->guest.hello.cpus);
-      snprintf (mem, sizeof mem, "%llu",
-                (unsigned long long) u->guest.hello.memory_mb);
-      log_entry (LOG_LEVEL_INFO, "guest agent connected",
-                 (struct log_field[]){ { "uvm-id", u->id },
-                                       { "guest.cmdline", u->guest.hello.cmdline },
-                                       { "guest.kernel", u->guest.hello.kernel_release },
-                                       { "guest.root", u->guest.hello.root },
-                                       { "guest.cpus", cpus },
-                                       { "guest.memory_mb", mem },
-                                       { "guest.uptime_ms", up } },
-                 7);
-      if (write_uvm_json (u, &err) < 0)
-        {
-          log_warn ("uvm %s: %s", u->id, err->msg);
-          shim_error_free (err);
-        }
-      report_started (u, NULL);
-    }
+    on_hello (u, &hello);
+  else if (r == 0 && u->started && u->events->on_notify)
+    u->events->on_notify (u->data, (const char *) body, h->length);
   bridge_hello_release (&hello);
 }
 
@@ -468,6 +642,7 @@ on_gcs_read (uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
       log_entry (LOG_LEVEL_INFO, "guest agent connection closed",
                  (struct log_field[]){ { "uvm-id", u->id } }, 1);
       close_conn (&u->gcs_conn);
+      fail_all_pending (u, "the guest agent closed the bridge", false);
       return;
     }
   size_t off = 0;
@@ -689,6 +864,8 @@ drop_vm (struct uvm *u)
   u->entropy_listener = u->log_listener = u->gcs_listener = NULL;
   close_conn (&u->log_conn);
   close_conn (&u->gcs_conn);
+  qmp_client_close (u->qmp);
+  u->qmp = NULL;
 }
 
 /* After a stalled attempt's VMM exited: drop what it connected, bind
@@ -734,6 +911,7 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
   u->helper_exe = xstrdup (cfg->helper_exe);
   u->backend = cfg->backend;
   ttrpc_decoder_init (&u->gcs_decoder);
+  list_init (&u->pending);
   init_timer (u, &u->start_timer);
   init_timer (u, &u->drain_timer);
   init_timer (u, &u->grace_timer);
@@ -745,6 +923,7 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
   const struct sandbox_options *o = cfg->opts;
   bool kvm = access ("/dev/kvm", R_OK | W_OK) == 0;
   char *qmp = xasprintf ("%s/qmp.sock", cfg->state_dir);
+  u->qmp_path = xstrdup (qmp);
   char *loader = xasprintf ("%s/" UVM_LOADER_FILE, o->boot_files_root_path);
   if (o->rootfs != ROOTFS_VHD || access (loader, R_OK) < 0)
     {
@@ -822,22 +1001,112 @@ on_grace_expired (uv_timer_t *t)
 static bool
 request_guest_shutdown (struct uvm *u)
 {
-  if (!u->backend->stop_via_guest || u->gcs_conn == NULL || !u->guest.present)
+  if (!u->backend->stop_via_guest)
     return false;
   static const char body[] = "{\"type\":\"shutdown\"}";
-  strbuf frame = STRBUF_INIT;
-  ttrpc_frame_append (&frame, u->bridge_next_id++, BRIDGE_TYPE_REQUEST, 0,
-                      body, sizeof body - 1);
-  /* A few bytes on an idle connection: the socket buffer takes them.  */
-  uv_buf_t b = uv_buf_init (frame.data, (unsigned) frame.len);
-  int r = uv_try_write ((uv_stream_t *) &u->gcs_conn->pipe, &b, 1);
-  bool sent = r == (int) frame.len;
-  strbuf_release (&frame);
+  bool sent = bridge_write (u, ++u->bridge_next_id, BRIDGE_TYPE_REQUEST, 0,
+                            body, sizeof body - 1)
+              == 0;
   log_entry (sent ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
              sent ? "asked the guest to power off"
                   : "cannot ask the guest to power off; signalling the VMM",
              (struct log_field[]){ { "uvm-id", u->id } }, 1);
   return sent;
+}
+
+/* ---- disks ------------------------------------------------------------ */
+
+struct disk_op
+{
+  struct uvm *u;
+  uint32_t target;
+  uvm_done_fn done;
+  void *data;
+};
+
+static void
+log_detach_error (void *data, const shim_error *err)
+{
+  (void) data;
+  if (err != NULL)
+    log_warn ("detach disk: %s", err->msg);
+}
+
+static void
+on_device_added (void *data, const shim_error *err)
+{
+  struct disk_op *op = data;
+  if (err != NULL && !op->u->destroyed)
+    {
+      /* Do not leave the node behind.  */
+      char args[64];
+      snprintf (args, sizeof args, "{\"node-name\":\"disk%u\"}", op->target);
+      if (op->u->qmp != NULL)
+        qmp_client_execute (op->u->qmp, "blockdev-del", args,
+                            log_detach_error, NULL);
+    }
+  if (!op->u->destroyed)
+    op->done (op->data, err);
+  free (op);
+}
+
+static void
+on_blockdev_added (void *data, const shim_error *err)
+{
+  struct disk_op *op = data;
+  if (err != NULL || op->u->destroyed || op->u->qmp == NULL)
+    {
+      if (!op->u->destroyed)
+        op->done (op->data, err);
+      free (op);
+      return;
+    }
+  char args[256];
+  snprintf (args, sizeof args,
+            "{\"driver\":\"scsi-hd\",\"id\":\"disk%u\",\"drive\":\"disk%u\","
+            "\"bus\":\"scsi0.0\",\"channel\":0,\"scsi-id\":%u,\"lun\":0}",
+            op->target, op->target, op->target);
+  qmp_client_execute (op->u->qmp, "device_add", args, on_device_added, op);
+}
+
+int
+uvm_attach_disk (struct uvm *u, const char *image, uint32_t target,
+                 uvm_done_fn done, void *data, shim_error **err)
+{
+  if (u->backend != &vmm_backend_qemu)
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                           "the %s VMM cannot hot-add disks; containers need "
+                           "the qemu VMM",
+                           u->backend->name);
+  if (u->vmm == NULL || u->vmm_exited)
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION, "the VM is gone");
+  if (u->qmp == NULL)
+    u->qmp = qmp_client_new (u->loop, u->qmp_path);
+  struct disk_op *op = xzalloc (sizeof *op);
+  *op = (struct disk_op){ u, target, done, data };
+  strbuf args = STRBUF_INIT;
+  strbuf_printf (&args,
+                 "{\"driver\":\"raw\",\"node-name\":\"disk%u\","
+                 "\"read-only\":true,\"file\":{\"driver\":\"file\","
+                 "\"read-only\":true,\"filename\":",
+                 target);
+  strbuf_json_string (&args, image, strlen (image));
+  strbuf_puts (&args, "}}");
+  qmp_client_execute (u->qmp, "blockdev-add", args.data, on_blockdev_added, op);
+  strbuf_release (&args);
+  return 0;
+}
+
+void
+uvm_detach_disk (struct uvm *u, uint32_t target)
+{
+  if (u->qmp == NULL || u->destroyed)
+    return;
+  char args[64];
+  snprintf (args, sizeof args, "{\"id\":\"disk%u\"}", target);
+  qmp_client_execute (u->qmp, "device_del", args, log_detach_error, NULL);
+  snprintf (args, sizeof args, "{\"node-name\":\"disk%u\"}", target);
+  qmp_client_execute (u->qmp, "blockdev-del", args, log_detach_error, NULL);
 }
 
 int
@@ -892,6 +1161,7 @@ uvm_destroy (struct uvm *u)
   if (u == NULL || u->destroyed)
     return;
   u->destroyed = true;
+  fail_all_pending (u, "", true);
   drop_vm (u);
   uv_close ((uv_handle_t *) &u->start_timer, on_handle_closed);
   uv_close ((uv_handle_t *) &u->drain_timer, on_handle_closed);

@@ -44,7 +44,21 @@ struct uvm_events
   void (*on_started) (void *data, const shim_error *err);
   /* After a successful start: the VMM exited and its log ended.  */
   void (*on_exited) (void *data, int64_t exit_status, int term_signal);
+  /* A guest notification other than hello (a process exit); the JSON body.  */
+  void (*on_notify) (void *data, const char *body, size_t len);
+  /* Bytes of a guest process's stdout or stderr (len 0: its end).  */
+  void (*on_stream) (void *data, uint32_t process, uint8_t stream,
+                     const uint8_t *bytes, size_t len);
+  /* The guest passed on n bytes of a process's stdin.  */
+  void (*on_credit) (void *data, uint32_t process, uint8_t stream,
+                     uint32_t n);
 };
+
+/* A bridge response: the JSON body, or err (the guest's error, a timeout,
+   or the guest gone).  */
+typedef void (*uvm_reply_fn) (void *data, const char *body, size_t len,
+                              const shim_error *err);
+typedef void (*uvm_done_fn) (void *data, const shim_error *err);
 
 int uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
                const struct uvm_events *events, void *data, struct uvm **out,
@@ -56,6 +70,23 @@ int uvm_signal (struct uvm *u, int sig, shim_error **err);
 /* Kills what is left, closes every handle, removes the state directory and
    uvm.json, frees u when libuv lets go.  No callback after this.  */
 void uvm_destroy (struct uvm *u);
+/* Sends a bridge request; reply is called once, with a DeadlineExceeded
+   error after timeout_ms, or Unavailable if the guest goes away, but never
+   after uvm_destroy.  */
+int uvm_request (struct uvm *u, const char *body, uint32_t timeout_ms,
+                 uvm_reply_fn reply, void *data, shim_error **err);
+/* Stream bytes for a guest process (stdin; len 0 ends it), and credit for
+   bytes of its stdout/stderr the host has passed on.  */
+int uvm_send_stream (struct uvm *u, uint32_t process, uint8_t stream,
+                     const void *bytes, size_t len);
+void uvm_send_credit (struct uvm *u, uint32_t process, uint8_t stream,
+                      uint32_t n);
+/* Hot-adds a raw disk image, read-only, as SCSI target `target` (LUN 0),
+   or removes it, over QMP.  Only the QEMU backend has disks to add.  */
+int uvm_attach_disk (struct uvm *u, const char *image, uint32_t target,
+                     uvm_done_fn done, void *data, shim_error **err);
+void uvm_detach_disk (struct uvm *u, uint32_t target);
+
 /* The VMM process's CPU time (ns) and resident memory (bytes).  */
 int uvm_usage (const struct uvm *u, uint64_t *cpu_ns, uint64_t *rss_bytes);
 

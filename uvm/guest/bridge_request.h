@@ -1,16 +1,56 @@
-/* The guest side of the bridge: what a host request asks for.  Pure.  */
+/* The guest side of the bridge: a host request decoded into what it asks
+   for.  Pure.  */
 #ifndef LCOW_GUEST_BRIDGE_REQUEST_H
 #define LCOW_GUEST_BRIDGE_REQUEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-enum bridge_request
+#include "proto/error.h"
+
+enum bridge_request_kind
 {
-  BRIDGE_REQUEST_INVALID,     /* not a JSON object with a string "type" */
-  BRIDGE_REQUEST_SHUTDOWN,    /* {"type":"shutdown"}: power the VM off */
   BRIDGE_REQUEST_UNSUPPORTED, /* a type this agent does not know */
+  BRIDGE_REQUEST_SHUTDOWN,    /* power the VM off */
+  BRIDGE_REQUEST_CREATE,      /* container + its init process, held */
+  BRIDGE_REQUEST_EXEC,        /* another process in a container, held */
+  BRIDGE_REQUEST_START,       /* release a held process */
+  BRIDGE_REQUEST_SIGNAL,
+  BRIDGE_REQUEST_RESIZE,
+  BRIDGE_REQUEST_STATS,
+  BRIDGE_REQUEST_DELETE, /* a container, once its processes are gone */
 };
 
-enum bridge_request bridge_request_classify (const char *body, size_t len);
+/* A file the container sees with this content (a CRI pod file).  */
+struct bridge_file
+{
+  char *path;
+  char *content;
+  size_t len;
+};
+
+struct bridge_request
+{
+  enum bridge_request_kind kind;
+  char *type;
+  char *container;
+  uint32_t process;
+  uint32_t scsi_target;
+  /* create: the OCI config.json; exec: the OCI process object.  */
+  char *spec;
+  size_t spec_len;
+  struct bridge_file *files;
+  size_t nfiles;
+  uint32_t signal;
+  bool all;
+  uint32_t width, height;
+};
+
+/* Returns 0 with *out filled, or -1 (InvalidArgument naming every missing
+   or mistyped member) for a body that is not such a request.  */
+int bridge_request_decode (const char *body, size_t len,
+                           struct bridge_request *out, shim_error **err);
+void bridge_request_release (struct bridge_request *r);
 
 #endif

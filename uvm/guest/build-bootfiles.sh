@@ -2,7 +2,8 @@
 # Builds the UVM boot files from Debian's cloud kernel package (downloaded
 # and unpacked, never installed) and the static guest programs:
 #   kernel       the kernel image (bzImage)
-#   initrd.img   cpio rootfs: /init, /bin/vsockexec, /bin/gcs, virtio modules
+#   initrd.img   cpio rootfs: /init, /bin/vsockexec, /bin/gcs, virtio, SCSI
+#                and overlay modules (containers: hot-added disks, overlays)
 #   rootfs.vhd   the same tree as an ext4 image in VHD format (read-only
 #                /dev/sda), plus the SCSI and overlay modules
 #   loader.img   a small initramfs for the rootfs.vhd boot: the Debian kernel
@@ -67,7 +68,7 @@ cpio_of() { (cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --q
 
 cp "$work/pkg/boot/vmlinuz-$kver" "$out/kernel.tmp" && mv "$out/kernel.tmp" "$out/kernel"
 
-stage "$work/initrd" $virtio_mods $console_mods
+stage "$work/initrd" $virtio_mods $console_mods $scsi_mods $overlay_mods
 install -m 0755 "$guest/vsockexec" "$guest/gcs" "$work/initrd/bin/"
 cpio_of "$work/initrd" "$out/initrd.img.tmp" && mv "$out/initrd.img.tmp" "$out/initrd.img"
 

@@ -1,7 +1,7 @@
 /* gcs: the guest agent.  Logs in logrus form (JSON with -log-format json)
    on stderr or -logfile, connects to the host's GCS port, says hello with
-   what the guest booted, and serves the bridge (uvm/guest/PROTOCOL.md):
-   today the host's shutdown request.  Flags are upstream's, parsed the Go
+   what the guest booted, and serves the bridge (uvm/guest/PROTOCOL.md,
+   uvm/guest/agent.c).  Flags are upstream's, parsed the Go
    way (-name, -name=value, -name value).  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bridge_request.h"
+#include "agent.h"
+#include "agent_log.h"
 #include "guest_io.h"
 #include "guest_port.h"
 #include "proto/strbuf.h"
@@ -25,12 +26,6 @@
 
 #define GCS_PORT 0x40000000u
 #define CONNECT_TRIES 100
-/* Longest log line the agent writes.  */
-#define LOG_LINE_MAX 8192
-
-enum level { L_TRACE, L_DEBUG, L_INFO, L_WARN, L_ERROR, L_FATAL, L_PANIC };
-static const char *const level_names[]
-    = { "trace", "debug", "info", "warning", "error", "fatal", "panic" };
 
 struct flags
 {
@@ -39,69 +34,6 @@ struct flags
   const char *policy_stance;
   bool v4, scrub_logs, disable_time_sync, use_inouterr;
 };
-
-static enum level min_level = L_DEBUG;
-static bool log_json;
-
-static void
-now_rfc3339 (char *out, size_t cap)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_REALTIME, &ts);
-  struct tm tm;
-  gmtime_r (&ts.tv_sec, &tm);
-  size_t n = strftime (out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf (out + n, cap - n, ".%09ldZ", ts.tv_nsec);
-}
-
-/* One log entry; fields are key, value pairs ending with NULL.  */
-static void
-logf_fields (enum level lvl, const char *msg, ...)
-{
-  if (lvl < min_level)
-    return;
-  char when[64];
-  now_rfc3339 (when, sizeof when);
-  strbuf line = STRBUF_INIT;
-  if (log_json)
-    strbuf_printf (&line, "{\"level\":\"%s\",\"msg\":", level_names[lvl]);
-  else
-    strbuf_printf (&line, "time=\"%s\" level=%s msg=", when, level_names[lvl]);
-  strbuf_json_string (&line, msg, strlen (msg));
-  if (log_json)
-    strbuf_printf (&line, ",\"time\":\"%s\"", when);
-  va_list ap;
-  va_start (ap, msg);
-  for (const char *k; (k = va_arg (ap, const char *)) != NULL;)
-    {
-      const char *v = va_arg (ap, const char *);
-      strbuf_printf (&line, log_json ? ",\"%s\":" : " %s=", k);
-      strbuf_json_string (&line, v, strlen (v));
-    }
-  va_end (ap);
-  strbuf_puts (&line, log_json ? "}\n" : "\n");
-  /* One entry stays one bounded line, whatever a field holds.  */
-  if (line.len > LOG_LINE_MAX)
-    {
-      line.len = LOG_LINE_MAX;
-      line.data[line.len - 1] = '\n';
-    }
-  write_all (STDERR_FILENO, line.data, line.len);
-  strbuf_release (&line);
-}
-
-static int
-parse_level (const char *s, enum level *out)
-{
-  for (int i = 0; i <= L_PANIC; i++)
-    if (strcmp (s, level_names[i]) == 0
-        || (i == L_WARN && strcmp (s, "warn") == 0))
-      {
-        *out = (enum level) i;
-        return 0;
-      }
-  return -1;
-}
 
 static int
 parse_bool (const char *s, bool *out)
@@ -249,55 +181,11 @@ send_hello (int fd)
                  sysconf (_SC_NPROCESSORS_ONLN),
                  (unsigned long long) memory_mb (),
                  (unsigned long long) uptime_ms ());
-  logf_fields (L_INFO, "connected to host", "cmdline", cmdline, "kernel",
+  agent_log (L_INFO, "connected to host", "cmdline", cmdline, "kernel",
                un.release, "root", root, NULL);
   int r = bridge_frame_send (fd, 0, BRIDGE_TYPE_NOTIFY, body.data);
   strbuf_release (&body);
   return r;
-}
-
-/* Serves host requests until the host asks for a shutdown or goes away.  */
-static int
-serve (int fd)
-{
-  static char body[BRIDGE_MESSAGE_MAX + 1];
-  for (;;)
-    {
-      uint8_t hdr[TTRPC_HEADER_LEN];
-      if (read_all (fd, hdr, sizeof hdr) < 0)
-        {
-          logf_fields (L_WARN, "bridge closed by the host", NULL);
-          return 1;
-        }
-      struct ttrpc_header h;
-      ttrpc_header_decode (hdr, &h);
-      uint32_t len = h.length, id = h.stream_id;
-      if (len > BRIDGE_MESSAGE_MAX)
-        {
-          logf_fields (L_ERROR, "oversized bridge message", NULL);
-          return 1;
-        }
-      if (read_all (fd, body, len) < 0)
-        return 1;
-      body[len] = '\0';
-      if (h.type != BRIDGE_TYPE_REQUEST)
-        continue;
-      enum bridge_request kind = bridge_request_classify (body, len);
-      if (kind == BRIDGE_REQUEST_SHUTDOWN)
-        {
-          logf_fields (L_INFO, "shutdown requested by the host", NULL);
-          bridge_frame_send (fd, id, BRIDGE_TYPE_RESPONSE, "{\"type\":\"shutdown\"}");
-          return 0;
-        }
-      logf_fields (L_WARN, kind == BRIDGE_REQUEST_INVALID
-                               ? "invalid bridge request"
-                               : "unsupported bridge request",
-                   "request", body, NULL);
-      bridge_frame_send (fd, id, BRIDGE_TYPE_RESPONSE,
-                  kind == BRIDGE_REQUEST_INVALID
-                      ? "{\"error\":\"invalid request\"}"
-                      : "{\"error\":\"unsupported request\"}");
-    }
 }
 
 int
@@ -307,7 +195,8 @@ main (int argc, char **argv)
                      .scrub_logs = true };
   if (parse_flags (argc, argv, &f) < 0)
     return 2;
-  if (parse_level (f.loglevel, &min_level) < 0)
+  enum agent_level min_level;
+  if (agent_log_parse_level (f.loglevel, &min_level) < 0)
     {
       fprintf (stderr, "gcs: invalid -loglevel %s\n", f.loglevel);
       return 2;
@@ -317,7 +206,7 @@ main (int argc, char **argv)
       fprintf (stderr, "gcs: invalid -log-format %s\n", f.log_format);
       return 2;
     }
-  log_json = strcmp (f.log_format, "json") == 0;
+  agent_log_setup (min_level, strcmp (f.log_format, "json") == 0);
   if (f.logfile != NULL)
     {
       char dir[512];
@@ -338,12 +227,12 @@ main (int argc, char **argv)
       int fd = open ("/proc/sys/kernel/core_pattern", O_WRONLY | O_CLOEXEC);
       if (fd < 0 || write_all (fd, f.core_dump_location,
                                strlen (f.core_dump_location)) < 0)
-        logf_fields (L_WARN, "cannot set the core dump location", "path",
+        agent_log (L_WARN, "cannot set the core dump location", "path",
                      f.core_dump_location, NULL);
       if (fd >= 0)
         close (fd);
     }
-  logf_fields (L_INFO, "GCS started", "log-format", f.log_format, "loglevel",
+  agent_log (L_INFO, "GCS started", "log-format", f.log_format, "loglevel",
                f.loglevel, "scrub-logs", f.scrub_logs ? "true" : "false",
                "time-sync", f.disable_time_sync ? "disabled" : "host", NULL);
 
@@ -356,15 +245,15 @@ main (int argc, char **argv)
     }
   if (fd < 0)
     {
-      logf_fields (L_FATAL, "cannot connect to the host's GCS port", "error",
+      agent_log (L_FATAL, "cannot connect to the host's GCS port", "error",
                    strerror (errno), NULL);
       return 1;
     }
   if (send_hello (fd) < 0)
     {
-      logf_fields (L_FATAL, "cannot say hello to the host", "error",
+      agent_log (L_FATAL, "cannot say hello to the host", "error",
                    strerror (errno), NULL);
       return 1;
     }
-  return serve (fd);
+  return agent_serve (fd);
 }

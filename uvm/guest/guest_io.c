@@ -36,11 +36,24 @@ read_all (int fd, void *buf, size_t len)
 }
 
 int
+bridge_frame_send_bytes (int fd, uint32_t id, uint8_t type, uint8_t flags,
+                         const void *body, size_t len)
+{
+  /* One write per frame: nothing else writes to the bridge in between.  */
+  uint8_t buf[TTRPC_HEADER_LEN + 4096];
+  struct ttrpc_header h = { (uint32_t) len, id, type, flags };
+  ttrpc_header_encode (buf, &h);
+  if (len <= sizeof buf - TTRPC_HEADER_LEN)
+    {
+      memcpy (buf + TTRPC_HEADER_LEN, body, len);
+      return write_all (fd, buf, TTRPC_HEADER_LEN + len);
+    }
+  return write_all (fd, buf, TTRPC_HEADER_LEN) < 0 ? -1
+                                                   : write_all (fd, body, len);
+}
+
+int
 bridge_frame_send (int fd, uint32_t id, uint8_t type, const char *body)
 {
-  uint8_t hdr[TTRPC_HEADER_LEN];
-  size_t len = strlen (body);
-  struct ttrpc_header h = { (uint32_t) len, id, type, 0 };
-  ttrpc_header_encode (hdr, &h);
-  return write_all (fd, hdr, sizeof hdr) < 0 ? -1 : write_all (fd, body, len);
+  return bridge_frame_send_bytes (fd, id, type, 0, body, strlen (body));
 }

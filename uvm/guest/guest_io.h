@@ -10,5 +10,7 @@
 int write_all (int fd, const void *buf, size_t len);
 int read_all (int fd, void *buf, size_t len);
 int bridge_frame_send (int fd, uint32_t id, uint8_t type, const char *body);
+int bridge_frame_send_bytes (int fd, uint32_t id, uint8_t type, uint8_t flags,
+                             const void *body, size_t len);
 
 #endif

@@ -1,0 +1,730 @@
+#include "container.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent_log.h"
+#include "guest_io.h"
+#include "proto/cleanup.h"
+#include "proto/file_io.h"
+#include "proto/xalloc.h"
+
+#define CONTAINERS_DIR "/run/gcs/c"
+#define CGROUP_ROOT "/sys/fs/cgroup"
+/* How long a hot-added disk may take to appear.  */
+#define DISK_WAIT_MS 10000
+
+struct container
+{
+  char *id;
+  char *dir;    /* CONTAINERS_DIR/<id> */
+  char *rootfs; /* <dir>/rootfs: the overlay */
+  char *cgroup; /* CGROUP_ROOT/<id> */
+  char *disk;   /* "sdb" */
+  struct oci_spec *spec;
+  /* Pod files: destination in the container, file in <dir>/files.  */
+  struct bridge_file *files;
+  size_t nfiles;
+  pid_t init_pid;
+  bool mounted_lower, mounted_scratch, mounted_rootfs;
+};
+
+static void
+sleep_ms (long ms)
+{
+  nanosleep (&(struct timespec){ ms / 1000, (ms % 1000) * 1000000L }, NULL);
+}
+
+static int
+write_text (const char *path, const char *text)
+{
+  int fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  int r = write_all (fd, text, strlen (text));
+  close (fd);
+  return r;
+}
+
+int
+containers_init (shim_error **err)
+{
+  struct stat st;
+  if (stat (CGROUP_ROOT "/cgroup.controllers", &st) < 0
+      && mount ("cgroup2", CGROUP_ROOT, "cgroup2",
+                MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)
+             < 0)
+    return shim_error_errno (err, GRPC_INTERNAL, errno, "mount cgroup2");
+  if (write_text (CGROUP_ROOT "/cgroup.subtree_control", "+cpu +memory +pids")
+      < 0)
+    agent_log (L_WARN, "cannot enable cgroup controllers", "error",
+               strerror (errno), NULL);
+  return mkdir_p (CONTAINERS_DIR, 0700, err);
+}
+
+const char *
+container_id (const struct container *c)
+{
+  return c->id;
+}
+
+pid_t
+container_init_pid (const struct container *c)
+{
+  return c->init_pid;
+}
+
+/* The block device of SCSI target `target` (LUN 0), waiting for the
+   hot-plug to arrive.  */
+static int
+find_disk (uint32_t target, char **out, shim_error **err)
+{
+  char pattern[96];
+  snprintf (pattern, sizeof pattern, "/sys/bus/scsi/devices/*:0:%u:0/block/*",
+            target);
+  for (int waited = 0; waited < DISK_WAIT_MS; waited += 20)
+    {
+      glob_t g;
+      if (glob (pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0)
+        {
+          *out = xstrdup (strrchr (g.gl_pathv[0], '/') + 1);
+          globfree (&g);
+          return 0;
+        }
+      globfree (&g);
+      sleep_ms (20);
+    }
+  return shim_error_set (err, GRPC_NOT_FOUND,
+                         "no disk at SCSI target %u after %d ms", target,
+                         DISK_WAIT_MS);
+}
+
+static int
+mount_or_fail (const char *src, const char *dst, const char *type,
+               unsigned long flags, const char *data, shim_error **err)
+{
+  if (mount (src, dst, type, flags, data) < 0)
+    return shim_error_errno (err, grpc_code_from_errno (errno), errno,
+                             "mount %s on %s", type ? type : src, dst);
+  return 0;
+}
+
+static int
+write_pod_files (struct container *c, const struct bridge_request *req,
+                 shim_error **err)
+{
+  cleanup_free char *dir = xasprintf ("%s/files", c->dir);
+  if (mkdir_p (dir, 0755, err) < 0)
+    return -1;
+  c->files = xzalloc ((req->nfiles + 1) * sizeof *c->files);
+  for (size_t i = 0; i < req->nfiles; i++)
+    {
+      cleanup_free char *path = xasprintf ("%s/%zu", dir, i);
+      if (write_file_atomic (path, req->files[i].content, req->files[i].len,
+                             err)
+          < 0)
+        return -1;
+      chmod (path, 0644);
+      c->files[c->nfiles].path = xstrdup (req->files[i].path);
+      c->files[c->nfiles++].content = xstrdup (path);
+    }
+  return 0;
+}
+
+int
+container_create (const struct bridge_request *req, struct container **out,
+                  shim_error **err)
+{
+  struct container *c = xzalloc (sizeof *c);
+  c->id = xstrdup (req->container);
+  c->dir = xasprintf (CONTAINERS_DIR "/%s", req->container);
+  c->rootfs = xasprintf ("%s/rootfs", c->dir);
+  c->cgroup = xasprintf (CGROUP_ROOT "/%s", req->container);
+  cleanup_free char *lower = xasprintf ("%s/lower", c->dir);
+  cleanup_free char *scratch = xasprintf ("%s/scratch", c->dir);
+  cleanup_free char *upper = xasprintf ("%s/upper", scratch);
+  cleanup_free char *work = xasprintf ("%s/work", scratch);
+  cleanup_free char *disk = NULL;
+  cleanup_free char *opts = NULL;
+  if (oci_spec_parse (req->spec, req->spec_len, &c->spec, err) < 0)
+    goto fail;
+  if (c->spec->process == NULL || c->spec->process->nargs == 0)
+    {
+      shim_error_set (err, GRPC_INVALID_ARGUMENT, "spec has no process args");
+      goto fail;
+    }
+  if (mkdir (c->dir, 0700) < 0)
+    {
+      shim_error_errno (err, errno == EEXIST ? GRPC_ALREADY_EXISTS
+                                             : GRPC_INTERNAL,
+                        errno, "container %s", c->id);
+      free (c->dir);
+      c->dir = NULL; /* not ours to remove */
+      goto fail;
+    }
+  if (find_disk (req->scsi_target, &c->disk, err) < 0)
+    goto fail;
+  disk = xasprintf ("/dev/%s", c->disk);
+  if (mkdir_p (lower, 0755, err) < 0 || mkdir_p (scratch, 0755, err) < 0
+      || mkdir_p (c->rootfs, 0755, err) < 0
+      || mount_or_fail (disk, lower, "ext4", MS_RDONLY, NULL, err) < 0)
+    goto fail;
+  c->mounted_lower = true;
+  if (mount_or_fail ("tmpfs", scratch, "tmpfs", MS_NOSUID, "mode=0755", err)
+      < 0)
+    goto fail;
+  c->mounted_scratch = true;
+  opts = xasprintf ("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+  if (mkdir_p (upper, 0755, err) < 0 || mkdir_p (work, 0755, err) < 0
+      || mount_or_fail ("overlay", c->rootfs, "overlay", 0, opts, err) < 0)
+    goto fail;
+  c->mounted_rootfs = true;
+  if (write_pod_files (c, req, err) < 0)
+    goto fail;
+  if (mkdir (c->cgroup, 0755) < 0 && errno != EEXIST)
+    {
+      shim_error_errno (err, GRPC_INTERNAL, errno, "cgroup %s", c->cgroup);
+      goto fail;
+    }
+  agent_log (L_INFO, "container root filesystem mounted", "container", c->id,
+             "disk", disk, NULL);
+  *out = c;
+  return 0;
+fail:
+  shim_error_wrap (err, "create container %s", req->container);
+  container_destroy (c);
+  return -1;
+}
+
+/* ---- in the forked child ---------------------------------------------- */
+
+/* A child's setup error goes to the status pipe and ends it.  */
+static __attribute__ ((noreturn)) void
+child_fail (int status_fd, const char *what)
+{
+  char msg[1024];
+  int n = snprintf (msg, sizeof msg, "%s: %s", what, strerror (errno));
+  write_all (status_fd, msg, (size_t) (n < 0 ? 0 : n));
+  _exit (127);
+}
+
+struct mount_flag
+{
+  const char *name;
+  unsigned long set, clear;
+};
+
+static const struct mount_flag mount_flags[] = {
+  { "ro", MS_RDONLY, 0 },
+  { "rw", 0, MS_RDONLY },
+  { "nosuid", MS_NOSUID, 0 },
+  { "suid", 0, MS_NOSUID },
+  { "nodev", MS_NODEV, 0 },
+  { "dev", 0, MS_NODEV },
+  { "noexec", MS_NOEXEC, 0 },
+  { "exec", 0, MS_NOEXEC },
+  { "sync", MS_SYNCHRONOUS, 0 },
+  { "async", 0, MS_SYNCHRONOUS },
+  { "dirsync", MS_DIRSYNC, 0 },
+  { "noatime", MS_NOATIME, 0 },
+  { "nodiratime", MS_NODIRATIME, 0 },
+  { "relatime", MS_RELATIME, 0 },
+  { "strictatime", MS_STRICTATIME, 0 },
+  { "bind", MS_BIND, 0 },
+  { "rbind", MS_BIND | MS_REC, 0 },
+  { "private", 0, 0 },
+  { "rprivate", 0, 0 },
+  { "shared", 0, 0 },
+  { "rshared", 0, 0 },
+  { "slave", 0, 0 },
+  { "rslave", 0, 0 },
+};
+
+/* Splits OCI mount options into mount(2) flags and the data string.  */
+static unsigned long
+parse_mount_options (const struct oci_mount *m, strbuf *data)
+{
+  unsigned long flags = 0;
+  for (size_t i = 0; i < m->noptions; i++)
+    {
+      size_t k = 0;
+      while (k < sizeof mount_flags / sizeof mount_flags[0]
+             && strcmp (mount_flags[k].name, m->options[i]) != 0)
+        k++;
+      if (k < sizeof mount_flags / sizeof mount_flags[0])
+        flags = (flags | mount_flags[k].set) & ~mount_flags[k].clear;
+      else
+        {
+          strbuf_puts (data, data->len ? "," : "");
+          strbuf_puts (data, m->options[i]);
+        }
+    }
+  return flags;
+}
+
+static const char *
+pod_file (const struct container *c, const char *destination)
+{
+  for (size_t i = 0; i < c->nfiles; i++)
+    if (strcmp (c->files[i].path, destination) == 0)
+      return c->files[i].content;
+  return NULL;
+}
+
+/* Creates the mount point: a file for a file bind, else a directory.  */
+static void
+make_target (const char *target, bool file)
+{
+  cleanup_free char *parent = xstrdup (target);
+  *strrchr (parent, '/') = '\0';
+  mkdir_p (parent, 0755, NULL);
+  if (file)
+    close (open (target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+  else
+    mkdir (target, 0755);
+}
+
+static void
+mount_spec (const struct container *c, int status_fd)
+{
+  for (size_t i = 0; i < c->spec->nmounts; i++)
+    {
+      const struct oci_mount *m = &c->spec->mounts[i];
+      if (m->destination == NULL || m->destination[0] != '/')
+        continue;
+      cleanup_free char *target = xasprintf ("%s%s", c->rootfs, m->destination);
+      cleanup_strbuf strbuf data = STRBUF_INIT;
+      unsigned long flags = parse_mount_options (m, &data);
+      const char *type = m->type ? m->type : "";
+      const char *file = pod_file (c, m->destination);
+      int r;
+      if (file != NULL)
+        {
+          make_target (target, true);
+          r = mount (file, target, NULL, MS_BIND, NULL);
+          if (r == 0 && (flags & MS_RDONLY))
+            r = mount (NULL, target, NULL,
+                       MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
+        }
+      else if ((flags & MS_BIND) || strcmp (type, "bind") == 0)
+        {
+          /* Only /dev/shm is known without a share: it is the pod's
+             shared memory, a tmpfs in the guest.  */
+          if (strcmp (m->destination, "/dev/shm") != 0)
+            {
+              errno = EINVAL;
+              child_fail (status_fd, "bind mounts need a directory share");
+            }
+          make_target (target, false);
+          r = mount ("shm", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                     "mode=1777,size=65536k");
+        }
+      else
+        {
+          make_target (target, false);
+          /* The guest has the unified hierarchy only.  */
+          bool cgroup = strcmp (type, "cgroup") == 0;
+          r = mount (cgroup ? "cgroup2" : m->source, target,
+                     cgroup ? "cgroup2" : type, flags & ~MS_REC,
+                     cgroup ? NULL : (data.len ? data.data : NULL));
+        }
+      if (r < 0)
+        {
+          char what[512];
+          snprintf (what, sizeof what, "mount %s", m->destination);
+          child_fail (status_fd, what);
+        }
+    }
+}
+
+/* The devices every container has, as runc makes them.  */
+static void
+make_devices (const char *rootfs)
+{
+  static const struct
+  {
+    const char *name;
+    unsigned maj, min;
+  } devs[] = { { "null", 1, 3 },    { "zero", 1, 5 }, { "full", 1, 7 },
+               { "random", 1, 8 },  { "urandom", 1, 9 }, { "tty", 5, 0 } };
+  for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++)
+    {
+      cleanup_free char *p = xasprintf ("%s/dev/%s", rootfs, devs[i].name);
+      mknod (p, S_IFCHR | 0666, makedev (devs[i].maj, devs[i].min));
+      chmod (p, 0666);
+    }
+  static const char *const links[][2]
+      = { { "/proc/self/fd", "fd" },     { "/proc/self/fd/0", "stdin" },
+          { "/proc/self/fd/1", "stdout" }, { "/proc/self/fd/2", "stderr" },
+          { "pts/ptmx", "ptmx" } };
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+    {
+      cleanup_free char *p = xasprintf ("%s/dev/%s", rootfs, links[i][1]);
+      if (symlink (links[i][0], p) < 0 && errno == EEXIST
+          && strcmp (links[i][1], "ptmx") == 0)
+        {
+          unlink (p);
+          symlink (links[i][0], p);
+        }
+    }
+}
+
+/* Becomes the container's root: pivot_root where the guest's own root
+   allows it, else (an initramfs root) move the mount onto / and chroot.  */
+static void
+enter_root (const char *rootfs, bool readonly, int status_fd)
+{
+  if (chdir (rootfs) < 0)
+    child_fail (status_fd, "chdir to the root filesystem");
+  if (syscall (SYS_pivot_root, ".", ".") == 0)
+    {
+      if (umount2 (".", MNT_DETACH) < 0)
+        child_fail (status_fd, "detach the old root");
+    }
+  else if (mount (rootfs, "/", NULL, MS_MOVE, NULL) < 0 || chroot (".") < 0)
+    child_fail (status_fd, "enter the root filesystem");
+  if (chdir ("/") < 0)
+    child_fail (status_fd, "chdir /");
+  if (readonly
+      && mount (NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+    child_fail (status_fd, "make the root read-only");
+}
+
+static const struct
+{
+  const char *name;
+  int resource;
+} rlimit_names[] = {
+  { "RLIMIT_CPU", RLIMIT_CPU },         { "RLIMIT_FSIZE", RLIMIT_FSIZE },
+  { "RLIMIT_DATA", RLIMIT_DATA },       { "RLIMIT_STACK", RLIMIT_STACK },
+  { "RLIMIT_CORE", RLIMIT_CORE },       { "RLIMIT_RSS", RLIMIT_RSS },
+  { "RLIMIT_NPROC", RLIMIT_NPROC },     { "RLIMIT_NOFILE", RLIMIT_NOFILE },
+  { "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK }, { "RLIMIT_AS", RLIMIT_AS },
+  { "RLIMIT_LOCKS", RLIMIT_LOCKS },     { "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING },
+  { "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE }, { "RLIMIT_NICE", RLIMIT_NICE },
+  { "RLIMIT_RTPRIO", RLIMIT_RTPRIO },   { "RLIMIT_RTTIME", RLIMIT_RTTIME },
+};
+
+static void
+apply_process (const struct oci_process *p, int status_fd)
+{
+  for (size_t i = 0; i < p->nrlimits; i++)
+    {
+      size_t k = 0;
+      while (k < sizeof rlimit_names / sizeof rlimit_names[0]
+             && (p->rlimits[i].type == NULL
+                 || strcmp (rlimit_names[k].name, p->rlimits[i].type) != 0))
+        k++;
+      errno = EINVAL;
+      struct rlimit rl = { p->rlimits[i].soft, p->rlimits[i].hard };
+      if (k == sizeof rlimit_names / sizeof rlimit_names[0]
+          || setrlimit (rlimit_names[k].resource, &rl) < 0)
+        child_fail (status_fd, p->rlimits[i].type ? p->rlimits[i].type
+                                                  : "rlimit");
+    }
+  if (p->cwd != NULL && chdir (p->cwd) < 0)
+    child_fail (status_fd, p->cwd);
+  if (setgroups (p->nadditional_gids, p->additional_gids) < 0
+      || setgid (p->gid) < 0 || setuid (p->uid) < 0)
+    child_fail (status_fd, "set the user");
+  clearenv ();
+  for (size_t i = 0; i < p->nenv; i++)
+    putenv (p->env[i]);
+}
+
+/* Joins the namespaces and root of the container's init.  */
+static void
+join_container (pid_t init, int status_fd)
+{
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/root", init);
+  int root = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0)
+    child_fail (status_fd, "the container's init is gone");
+  static const struct
+  {
+    const char *ns;
+    int type;
+  } nss[] = { { "ipc", CLONE_NEWIPC }, { "uts", CLONE_NEWUTS },
+              { "mnt", CLONE_NEWNS } };
+  for (size_t i = 0; i < 3; i++)
+    {
+      snprintf (path, sizeof path, "/proc/%d/ns/%s", init, nss[i].ns);
+      int fd = open (path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || setns (fd, nss[i].type) < 0)
+        child_fail (status_fd, path);
+      close (fd);
+    }
+  if (fchdir (root) < 0 || chroot (".") < 0 || chdir ("/") < 0)
+    child_fail (status_fd, "enter the container's root");
+  close (root);
+}
+
+static __attribute__ ((noreturn)) void
+child_main (struct container *c, const struct oci_process *p, bool init,
+            const char *pty_slave, const int stdio[3], int start_fd,
+            int status_fd)
+{
+  sigset_t all;
+  sigemptyset (&all);
+  sigprocmask (SIG_SETMASK, &all, NULL);
+  signal (SIGPIPE, SIG_DFL);
+  setsid ();
+  if (pty_slave != NULL)
+    {
+      int s = open (pty_slave, O_RDWR);
+      if (s < 0 || ioctl (s, TIOCSCTTY, 0) < 0)
+        child_fail (status_fd, "open the terminal");
+      dup2 (s, 0), dup2 (s, 1), dup2 (s, 2);
+      if (s > 2)
+        close (s);
+    }
+  else
+    dup2 (stdio[0], 0), dup2 (stdio[1], 1), dup2 (stdio[2], 2);
+  cleanup_free char *procs = xasprintf ("%s/cgroup.procs", c->cgroup);
+  if (write_text (procs, "0") < 0)
+    child_fail (status_fd, "join the container's cgroup");
+  if (init)
+    {
+      if (unshare (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC) < 0
+          || mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        child_fail (status_fd, "new namespaces");
+      if (c->spec->hostname != NULL
+          && sethostname (c->spec->hostname, strlen (c->spec->hostname)) < 0)
+        child_fail (status_fd, "set the hostname");
+      mount_spec (c, status_fd);
+      make_devices (c->rootfs);
+      enter_root (c->rootfs, c->spec->root_readonly, status_fd);
+    }
+  else
+    join_container (c->init_pid, status_fd);
+  apply_process (p, status_fd);
+  /* Ready; wait for start (EOF: the process is being deleted).  */
+  char b = 0;
+  write_all (status_fd, &b, 1);
+  if (read (start_fd, &b, 1) != 1)
+    _exit (0);
+  execvp (p->args[0], p->args);
+  child_fail (status_fd, p->args[0]);
+}
+
+/* ---- in the agent ------------------------------------------------------- */
+
+static void
+close_fd (int *fd)
+{
+  if (*fd >= 0)
+    close (*fd);
+  *fd = -1;
+}
+
+int
+container_spawn (struct container *c, const struct oci_process *p,
+                 struct held_process *out, shim_error **err)
+{
+  bool init = p == NULL;
+  if (init)
+    p = c->spec->process;
+  if (!init && c->init_pid == 0)
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                           "container %s has no running init process", c->id);
+  if (p->nargs == 0)
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT, "process has no args");
+  *out = (struct held_process){ .pid = -1, .stdin_fd = -1, .stdout_fd = -1,
+                                .stderr_fd = -1, .start_fd = -1,
+                                .status_fd = -1, .tty = p->terminal };
+  int in[2] = { -1, -1 }, o[2] = { -1, -1 }, e[2] = { -1, -1 };
+  int start[2] = { -1, -1 }, status[2] = { -1, -1 };
+  int master = -1;
+  const char *slave = NULL;
+  int ok = pipe2 (start, O_CLOEXEC) == 0 && pipe2 (status, O_CLOEXEC) == 0;
+  if (ok && p->terminal)
+    {
+      master = posix_openpt (O_RDWR | O_NOCTTY | O_CLOEXEC);
+      ok = master >= 0 && grantpt (master) == 0 && unlockpt (master) == 0
+           && (slave = ptsname (master)) != NULL;
+    }
+  else if (ok)
+    ok = pipe2 (in, O_CLOEXEC) == 0 && pipe2 (o, O_CLOEXEC) == 0
+         && pipe2 (e, O_CLOEXEC) == 0;
+  pid_t pid = ok ? fork () : -1;
+  if (pid == 0)
+    {
+      int stdio[3] = { in[0], o[1], e[1] };
+      close (start[1]);
+      close (status[0]);
+      child_main (c, p, init, slave, stdio, start[0], status[1]);
+    }
+  int saved = errno;
+  close_fd (&in[0]), close_fd (&o[1]), close_fd (&e[1]);
+  close_fd (&start[0]), close_fd (&status[1]);
+  out->pid = pid;
+  out->start_fd = start[1];
+  out->status_fd = status[0];
+  out->stdin_fd = master >= 0 ? master : in[1];
+  out->stdout_fd = master >= 0 ? master : o[0];
+  out->stderr_fd = e[0];
+  if (pid < 0)
+    {
+      errno = saved;
+      shim_error_errno (err, GRPC_INTERNAL, errno, "fork %s", p->args[0]);
+      goto fail;
+    }
+  /* The child reports ready (one NUL byte) or why its setup failed.  */
+  char msg[1024];
+  ssize_t n;
+  do
+    n = read (out->status_fd, msg, sizeof msg - 1);
+  while (n < 0 && errno == EINTR);
+  if (n == 1 && msg[0] == '\0')
+    {
+      if (init)
+        c->init_pid = pid;
+      return 0;
+    }
+  msg[n > 0 ? n : 0] = '\0';
+  shim_error_set (err, GRPC_FAILED_PRECONDITION, "set up %s: %s", p->args[0],
+                  n > 0 ? msg : "the process died");
+fail:
+  /* The agent reaps a failed child with the others (it is not reported:
+     no process record holds its pid).  */
+  close_fd (&out->start_fd), close_fd (&out->status_fd);
+  if (master < 0)
+    close_fd (&out->stdin_fd), close_fd (&out->stdout_fd);
+  else
+    close_fd (&master);
+  close_fd (&out->stderr_fd);
+  out->stdin_fd = out->stdout_fd = -1;
+  return -1;
+}
+
+int
+held_process_start (struct held_process *hp, shim_error **err)
+{
+  char b = 1, msg[1024];
+  if (write_all (hp->start_fd, &b, 1) < 0)
+    return shim_error_errno (err, GRPC_INTERNAL, errno, "release process");
+  close_fd (&hp->start_fd);
+  ssize_t n;
+  do
+    n = read (hp->status_fd, msg, sizeof msg - 1);
+  while (n < 0 && errno == EINTR);
+  close_fd (&hp->status_fd);
+  if (n <= 0)
+    return 0;
+  msg[n] = '\0';
+  return shim_error_set (err, GRPC_FAILED_PRECONDITION, "exec: %s", msg);
+}
+
+static unsigned long long
+read_number_field (const char *path, const char *key)
+{
+  FILE *f = fopen (path, "re");
+  unsigned long long v = 0;
+  if (f == NULL)
+    return 0;
+  char line[256];
+  size_t klen = key ? strlen (key) : 0;
+  while (fgets (line, sizeof line, f))
+    if (key == NULL || (strncmp (line, key, klen) == 0 && line[klen] == ' '))
+      {
+        v = strtoull (line + (key ? klen + 1 : 0), NULL, 10);
+        break;
+      }
+  fclose (f);
+  return v;
+}
+
+int
+container_stats (const struct container *c, strbuf *out, shim_error **err)
+{
+  (void) err;
+  cleanup_free char *cpu = xasprintf ("%s/cpu.stat", c->cgroup);
+  cleanup_free char *mem = xasprintf ("%s/memory.current", c->cgroup);
+  cleanup_free char *max = xasprintf ("%s/memory.max", c->cgroup);
+  cleanup_free char *procs = xasprintf ("%s/cgroup.procs", c->cgroup);
+  strbuf_printf (out,
+                 "{\"type\":\"stats\",\"cpu_ns\":%llu,\"memory_bytes\":%llu,"
+                 "\"memory_limit\":%llu,\"pids\":[",
+                 read_number_field (cpu, "usage_usec") * 1000ull,
+                 read_number_field (mem, NULL), read_number_field (max, NULL));
+  FILE *f = fopen (procs, "re");
+  long pid;
+  for (int i = 0; f != NULL && fscanf (f, "%ld", &pid) == 1; i++)
+    strbuf_printf (out, "%s%ld", i ? "," : "", pid);
+  if (f != NULL)
+    fclose (f);
+  strbuf_puts (out, "]}");
+  return 0;
+}
+
+static bool
+cgroup_empty (const char *cgroup)
+{
+  cleanup_free char *events = xasprintf ("%s/cgroup.events", cgroup);
+  return read_number_field (events, "populated") == 0;
+}
+
+void
+container_destroy (struct container *c)
+{
+  if (c == NULL)
+    return;
+  struct stat st;
+  if (c->cgroup != NULL && stat (c->cgroup, &st) == 0)
+    {
+      cleanup_free char *kill_file = xasprintf ("%s/cgroup.kill", c->cgroup);
+      write_text (kill_file, "1");
+      for (int i = 0; i < 100 && !cgroup_empty (c->cgroup); i++)
+        sleep_ms (10);
+      if (rmdir (c->cgroup) < 0)
+        agent_log (L_WARN, "cannot remove a container cgroup", "cgroup",
+                   c->cgroup, "error", strerror (errno), NULL);
+    }
+  cleanup_free char *lower = xasprintf ("%s/lower", c->dir);
+  cleanup_free char *scratch = xasprintf ("%s/scratch", c->dir);
+  if (c->mounted_rootfs)
+    umount2 (c->rootfs, MNT_DETACH);
+  if (c->mounted_scratch)
+    umount2 (scratch, MNT_DETACH);
+  if (c->mounted_lower && umount2 (lower, 0) < 0)
+    umount2 (lower, MNT_DETACH);
+  if (c->dir != NULL)
+    remove_tree (c->dir);
+  if (c->disk != NULL)
+    {
+      /* Let go of the disk before the host unplugs it.  */
+      cleanup_free char *del
+          = xasprintf ("/sys/block/%s/device/delete", c->disk);
+      write_text (del, "1");
+    }
+  for (size_t i = 0; i < c->nfiles; i++)
+    {
+      free (c->files[i].path);
+      free (c->files[i].content);
+    }
+  free (c->files);
+  oci_spec_free (c->spec);
+  free (c->disk);
+  free (c->cgroup);
+  free (c->rootfs);
+  free (c->dir);
+  free (c->id);
+  free (c);
+}

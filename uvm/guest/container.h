@@ -1,0 +1,55 @@
+/* A container in the guest: its root filesystem (the ext4 image the host
+   hot-added as SCSI target N, mounted read-only under a tmpfs overlay),
+   its pod files, its cgroup, and the processes started in it.  A process
+   is forked held: set up (namespaces, mounts, root, cwd, rlimits, user)
+   and waiting, so setup errors fail Create and exec errors fail Start.  */
+#ifndef LCOW_GUEST_CONTAINER_H
+#define LCOW_GUEST_CONTAINER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "bridge_request.h"
+#include "proto/error.h"
+#include "proto/oci_spec.h"
+#include "proto/strbuf.h"
+
+struct container;
+
+/* A forked process waiting for start.  stdout_fd is the pty master for a
+   terminal process (then stderr_fd is -1 and stdin_fd the same master).  */
+struct held_process
+{
+  pid_t pid;
+  bool tty;
+  int stdin_fd, stdout_fd, stderr_fd;
+  int start_fd;  /* a byte here releases the process */
+  int status_fd; /* EOF after a successful exec, else the error text */
+};
+
+/* The agent's one-time setup: the cgroup2 hierarchy with the cpu, memory
+   and pids controllers for containers.  */
+int containers_init (shim_error **err);
+
+int container_create (const struct bridge_request *req,
+                      struct container **out, shim_error **err);
+const char *container_id (const struct container *c);
+/* The container's init process, or 0 before it exists.  */
+pid_t container_init_pid (const struct container *c);
+
+/* Forks a held process: the container's init (the spec's process, in new
+   mount, UTS and IPC namespaces), or with p set another one joining the
+   init's namespaces.  */
+int container_spawn (struct container *c, const struct oci_process *p,
+                     struct held_process *out, shim_error **err);
+/* Releases a held process; fails with the exec error if there was one.  */
+int held_process_start (struct held_process *hp, shim_error **err);
+
+/* {"cpu_ns":..,"memory_bytes":..,"memory_limit":..,"pids":[..]} */
+int container_stats (const struct container *c, strbuf *out,
+                     shim_error **err);
+/* Kills what runs in it, unmounts, drops the SCSI device; frees c.  */
+void container_destroy (struct container *c);
+
+#endif

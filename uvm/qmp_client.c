@@ -1,0 +1,279 @@
+#include "qmp_client.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/json.h"
+#include "proto/list.h"
+#include "proto/strbuf.h"
+#include "proto/xalloc.h"
+
+/* A QMP command that takes longer means a wedged QEMU.  */
+#define QMP_COMMAND_TIMEOUT_MS 10000
+#define QMP_REPLY_MAX (1u << 20)
+
+struct command
+{
+  struct list link;
+  char *text;
+  qmp_done_fn done;
+  void *data;
+};
+
+enum qmp_state
+{
+  QMP_IDLE,       /* not connected */
+  QMP_CONNECTING, /* until the greeting */
+  QMP_NEGOTIATING,
+  QMP_READY,
+  QMP_BROKEN, /* every command fails */
+};
+
+struct qmp_client
+{
+  uv_loop_t *loop;
+  char *path;
+  uv_pipe_t pipe;
+  uv_connect_t connect_req;
+  uv_timer_t timer;
+  json_parser *parser;
+  enum qmp_state state;
+  bool pipe_open;
+  bool in_flight;
+  bool closing;
+  int handles;
+  char *broken_why;
+  struct list queue;
+  char read_buf[4096];
+};
+
+static void pump (struct qmp_client *q);
+
+static void
+finish_head (struct qmp_client *q, const shim_error *err)
+{
+  q->in_flight = false;
+  uv_timer_stop (&q->timer);
+  if (list_empty (&q->queue))
+    return;
+  struct command *c = list_entry (q->queue.next, struct command, link);
+  list_remove (&c->link);
+  c->done (c->data, err);
+  free (c->text);
+  free (c);
+}
+
+static void
+on_closed (uv_handle_t *h)
+{
+  struct qmp_client *q = h->data;
+  if (--q->handles == 0)
+    {
+      json_parser_free (q->parser);
+      free (q->broken_why);
+      free (q->path);
+      free (q);
+    }
+}
+
+/* Fails the command in flight and everything queued after it.  */
+static void
+break_client (struct qmp_client *q, const char *why)
+{
+  if (q->state == QMP_BROKEN)
+    return;
+  q->state = QMP_BROKEN;
+  q->broken_why = xstrdup (why);
+  if (q->pipe_open)
+    {
+      uv_read_stop ((uv_stream_t *) &q->pipe);
+      uv_close ((uv_handle_t *) &q->pipe, on_closed);
+      q->pipe_open = false;
+    }
+  shim_error e = { GRPC_UNAVAILABLE, xasprintf ("QMP: %s", why) };
+  while (!list_empty (&q->queue))
+    finish_head (q, &e);
+  free (e.msg);
+}
+
+static void
+on_written (uv_write_t *w, int status)
+{
+  free (w->data);
+  free (w);
+  (void) status; /* a failed write shows up as a read error */
+}
+
+static void
+send_text (struct qmp_client *q, const char *text)
+{
+  uv_write_t *w = xzalloc (sizeof *w);
+  w->data = xstrdup (text);
+  uv_buf_t b = uv_buf_init (w->data, (unsigned) strlen (text));
+  if (uv_write (w, (uv_stream_t *) &q->pipe, &b, 1, on_written) < 0)
+    {
+      free (w->data);
+      free (w);
+      break_client (q, "write failed");
+    }
+}
+
+static void
+on_timeout (uv_timer_t *t)
+{
+  struct qmp_client *q = t->data;
+  break_client (q, "no reply within the command timeout");
+}
+
+static void
+pump (struct qmp_client *q)
+{
+  if (q->state != QMP_READY || q->in_flight || list_empty (&q->queue))
+    return;
+  struct command *c = list_entry (q->queue.next, struct command, link);
+  q->in_flight = true;
+  uv_timer_start (&q->timer, on_timeout, QMP_COMMAND_TIMEOUT_MS, 0);
+  send_text (q, c->text);
+}
+
+static void
+on_value (void *ctx, json_value *v)
+{
+  struct qmp_client *q = ctx;
+  const json_value *err = json_get (v, "error");
+  if (v->type != JSON_OBJECT || json_get (v, "event") != NULL)
+    ;
+  else if (q->state == QMP_CONNECTING && json_get (v, "QMP") != NULL)
+    {
+      q->state = QMP_NEGOTIATING;
+      send_text (q, "{\"execute\":\"qmp_capabilities\"}\n");
+    }
+  else if (q->state == QMP_NEGOTIATING)
+    {
+      if (err != NULL)
+        break_client (q, "capabilities negotiation refused");
+      else
+        {
+          q->state = QMP_READY;
+          pump (q);
+        }
+    }
+  else if (q->state == QMP_READY && q->in_flight)
+    {
+      if (err == NULL)
+        finish_head (q, NULL);
+      else
+        {
+          const json_value *desc = json_get (err, "desc");
+          shim_error e = { GRPC_INTERNAL,
+                           xasprintf ("QMP: %s",
+                                      desc && desc->type == JSON_STRING
+                                          ? desc->str
+                                          : "command failed") };
+          finish_head (q, &e);
+          free (e.msg);
+        }
+      pump (q);
+    }
+  json_free (v);
+}
+
+static void
+on_alloc (uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+  struct qmp_client *q = h->data;
+  (void) suggested;
+  *buf = uv_buf_init (q->read_buf, sizeof q->read_buf);
+}
+
+static void
+on_read (uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+  struct qmp_client *q = s->data;
+  if (n < 0)
+    {
+      break_client (q, "QEMU closed the connection");
+      return;
+    }
+  shim_error *err = NULL;
+  if (json_parser_feed (q->parser, buf->base, (size_t) n, &err) < 0)
+    {
+      break_client (q, err->msg);
+      shim_error_free (err);
+    }
+}
+
+static void
+on_connect (uv_connect_t *req, int status)
+{
+  struct qmp_client *q = req->data;
+  if (q->state == QMP_BROKEN)
+    return;
+  if (status < 0)
+    {
+      break_client (q, uv_strerror (status));
+      return;
+    }
+  uv_read_start ((uv_stream_t *) &q->pipe, on_alloc, on_read);
+}
+
+struct qmp_client *
+qmp_client_new (uv_loop_t *loop, const char *socket_path)
+{
+  static const struct json_limits limits = { 32, 4 * QMP_REPLY_MAX };
+  struct qmp_client *q = xzalloc (sizeof *q);
+  q->loop = loop;
+  q->path = xstrdup (socket_path);
+  list_init (&q->queue);
+  q->parser = json_parser_new (&limits, true, on_value, q);
+  uv_timer_init (loop, &q->timer);
+  q->timer.data = q;
+  q->handles = 1;
+  return q;
+}
+
+void
+qmp_client_execute (struct qmp_client *q, const char *command,
+                    const char *arguments_json, qmp_done_fn done, void *data)
+{
+  struct command *c = xzalloc (sizeof *c);
+  c->text = xasprintf ("{\"execute\":\"%s\",\"arguments\":%s}\n", command,
+                       arguments_json);
+  c->done = done;
+  c->data = data;
+  list_add_tail (&q->queue, &c->link);
+  if (q->state == QMP_BROKEN)
+    {
+      shim_error e = { GRPC_UNAVAILABLE, xasprintf ("QMP: %s", q->broken_why) };
+      finish_head (q, &e);
+      free (e.msg);
+      return;
+    }
+  if (q->state == QMP_IDLE)
+    {
+      q->state = QMP_CONNECTING;
+      uv_pipe_init (q->loop, &q->pipe, 0);
+      q->pipe.data = q;
+      q->pipe_open = true;
+      q->handles++;
+      q->connect_req.data = q;
+      uv_pipe_connect (&q->connect_req, &q->pipe, q->path, on_connect);
+    }
+  pump (q);
+}
+
+void
+qmp_client_close (struct qmp_client *q)
+{
+  if (q == NULL)
+    return;
+  shim_error e = { GRPC_UNAVAILABLE, (char *) "QMP: client closed" };
+  while (!list_empty (&q->queue))
+    finish_head (q, &e);
+  q->state = QMP_BROKEN;
+  if (q->pipe_open)
+    uv_close ((uv_handle_t *) &q->pipe, on_closed);
+  q->pipe_open = false;
+  uv_close ((uv_handle_t *) &q->timer, on_closed);
+}
