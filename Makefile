@@ -33,7 +33,7 @@ TEST_GUEST := $(BUILD)/test/fake-guest
 # Debian packages: build, tests, QEMU boot files and the integration tests.
 DEB_PACKAGES := build-essential pkg-config libuv1-dev libprotobuf-c-dev \
 	protobuf-c-compiler libyajl-dev check containerd runc clang \
-	libclang-rt-14-dev valgrind qemu-system-x86 qemu-utils cpio e2fsprogs \
+	libclang-rt-14-dev valgrind qemu-system-x86 qemu-utils cpio e2fsprogs busybox-static \
 	python3 procps
 
 .PHONY: all deps check unit-test integration-test demo clean install \
@@ -132,7 +132,9 @@ clean:
 
 # ---- tests -------------------------------------------------------------
 UNIT_SRCS := $(wildcard test/unit/*.c)
-UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o)
+# The guest's pure request decoder is tested with the host's encoder.
+UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) \
+  $(BUILD)/obj/uvm/guest/bridge_request.o
 UNIT_BIN := $(BUILD)/test/unit-tests
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 INTEGRATION_TESTS := $(sort $(wildcard test/integration/test_*.sh))

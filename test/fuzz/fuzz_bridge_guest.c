@@ -1,4 +1,4 @@
-/* libFuzzer: the guest agent's classification of host requests.  */
+/* libFuzzer: the guest agent's decoder of host requests.  */
 #include <stdint.h>
 
 #include "uvm/guest/bridge_request.h"
@@ -6,9 +6,18 @@
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  enum bridge_request r = bridge_request_classify ((const char *) data, size);
-  if (r != BRIDGE_REQUEST_INVALID && r != BRIDGE_REQUEST_SHUTDOWN
-      && r != BRIDGE_REQUEST_UNSUPPORTED)
+  struct bridge_request r;
+  shim_error *err = NULL;
+  if (bridge_request_decode ((const char *) data, size, &r, &err) == 0)
+    {
+      /* What each kind needs is there when it decodes.  */
+      if ((r.kind == BRIDGE_REQUEST_CREATE || r.kind == BRIDGE_REQUEST_EXEC)
+          && (r.container == NULL || r.spec == NULL))
+        __builtin_trap ();
+      bridge_request_release (&r);
+    }
+  else if (err == NULL || err->msg == NULL)
     __builtin_trap ();
+  shim_error_free (err);
   return 0;
 }

@@ -145,10 +145,21 @@ refused() {
   wait_for 5 nothing_left || { echo "  (left behind: shims=$(shim_pids) state=$(state_dir_count) sockets=$(socket_count))"; return 1; }
 }
 
-# run_sandbox ID [ctr run flags...]: a detached sandbox on the fake guest.
+# run_sandbox ID [ctr run flags...]: a detached pod sandbox (the task is the
+# UVM) on the fake guest; the CRI annotations are added unless given.
 run_sandbox() {
   local id=$1; shift
-  ctr_ run -d --runtime io.containerd.lcow.v2 "$@" --rootfs "$T/rootfs" "$id"
+  local cri=(--annotation io.kubernetes.cri.container-type=sandbox
+             --annotation "io.kubernetes.cri.sandbox-id=$id")
+  case "$*" in *io.kubernetes.cri.*) cri=() ;; esac
+  ctr_ run -d --runtime io.containerd.lcow.v2 "${cri[@]}" "$@" --rootfs "$T/rootfs" "$id"
+}
+
+# make_rootfs DIR: a container root filesystem with a static busybox.
+make_rootfs() {
+  mkdir -p "$1"/{bin,etc,proc,sys,dev,tmp}
+  cp /bin/busybox "$1/bin/busybox"
+  for a in sh cat echo uname sleep ls wc head tr hostname id; do ln -sf busybox "$1/bin/$a"; done
 }
 
 # json_get FILE KEY: one top-level value of a JSON file.

@@ -11,6 +11,7 @@ Suite *options_suite (void);
 Suite *parsers_suite (void);
 Suite *vsock_suite (void);
 Suite *vmm_argv_suite (void);
+Suite *bridge_suite (void);
 
 static Suite *(*const unit_suites[]) (void) = {
   kernel_cmdline_suite,
@@ -20,6 +21,7 @@ static Suite *(*const unit_suites[]) (void) = {
   parsers_suite,
   vsock_suite,
   vmm_argv_suite,
+  bridge_suite,
   NULL,
 };
 

@@ -136,7 +136,10 @@ START_TEST (qemu_vsock_ports)
   spec.nhost_ports = 0;
   a = build (&vmm_backend_qemu, &spec, &cmd);
   ck_assert_ptr_null (opt_value (a, "-chardev", 0));
-  ck_assert_ptr_null (opt_value (a, "-device", 0));
+  /* No serial device without ports; the SCSI controller for container
+     disks is always there.  */
+  ck_assert_str_eq (opt_value (a, "-device", 0), "virtio-scsi-device,id=scsi0");
+  ck_assert_ptr_null (opt_value (a, "-device", 1));
   vmm_command_release (&cmd);
 }
 END_TEST

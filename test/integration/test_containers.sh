@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Issue 6: containers run inside the sandbox's UVM through the guest agent.
+# A standalone `ctr run` runs its process in its own UVM (its output shows
+# the guest's kernel and command line); stdin, exit codes, exec and kill
+# work; a CRI pod shares one shim and one UVM between a sandbox and its
+# containers, with pod files copied in, and a migratable pod refuses a
+# container with a directory mount while the others keep running.
+source "$(dirname "$0")/lib.sh"
+BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
+QEMU=${QEMU:-/usr/bin/qemu-system-x86_64}
+lcow_setup
+SOCKETS_BEFORE=$(socket_count)
+cat >"$T/qemu.json" <<JSON
+{"vmm": "qemu", "vmm_path": "$QEMU", "boot_files_root_path": "$BOOTFILES_DIR",
+ "memory_mb": 512, "gcs_connection_timeout_ms": 90000, "stop_grace_ms": 10000}
+JSON
+ROOTFS="$T/ctr-rootfs"
+make_rootfs "$ROOTFS"
+RUN=(ctr_ run --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json")
+host_release=$(uname -r)
+guest_release=$(cat "$BOOTFILES_DIR/kernel.release")
+
+# --- standalone: output from inside the UVM, exit code ---------------------
+out=$("${RUN[@]}" --rootfs "$ROOTFS" s1 /bin/sh -c 'uname -r; cat /proc/cmdline; exit 7' 2>&1) && rc=0 || rc=$?
+echo "  s1 output: $(head -c 300 <<<"$out" | tr '\n' '|')"
+expect "ctr run prints the guest kernel's release ($guest_release)" grep -qxF "$guest_release" <<<"$out"
+expect "which differs from the host's ($host_release)" [ "$guest_release" != "$host_release" ]
+expect "the process read the guest's /proc/cmdline" grep -q 'vsockexec\|init=' <<<"$out"
+expect "the exit code propagates (7)" [ "$rc" -eq 7 ]
+ctr_ c rm s1 >/dev/null 2>&1 || true
+
+# --- stdin ------------------------------------------------------------------
+out=$(printf 'line one\nline two\n' | "${RUN[@]}" --rootfs "$ROOTFS" s2 /bin/cat 2>&1) && rc=0 || rc=$?
+expect "stdin reaches the process and comes back (echo data | ctr run ... cat)" \
+  [ "$out" = $'line one\nline two' ]
+expect "cat exits 0 after stdin ends" [ "$rc" -eq 0 ]
+ctr_ c rm s2 >/dev/null 2>&1 || true
+
+# --- big output: nothing lost at exit -------------------------------------
+out=$("${RUN[@]}" --rootfs "$ROOTFS" s3 /bin/sh -c 'i=0; while [ $i -lt 20000 ]; do echo "line $i of the output"; i=$((i+1)); done' 2>&1 | wc -l)
+expect "20000 lines of output all arrive before the exit (got $out)" [ "$out" -eq 20000 ]
+ctr_ c rm s3 >/dev/null 2>&1 || true
+
+# --- exec and kill in a running container ----------------------------------
+"${RUN[@]}" -d --rootfs "$ROOTFS" s4 /bin/sleep 600 >/dev/null
+expect "a detached container runs" wait_for 60 status_is s4 RUNNING
+out=$(ctr_ task exec --exec-id e1 s4 /bin/sh -c 'echo exec says hello; hostname; exit 3' 2>&1) && rc=0 || rc=$?
+expect "ctr task exec runs a second process in the container" grep -q 'exec says hello' <<<"$out"
+expect "the exec'd process's exit code propagates (3)" [ "$rc" -eq 3 ]
+pids=$(ctr_ task ps s4 2>&1 | tail -n +2 | wc -l)
+expect "ctr task ps lists the container's processes ($pids)" [ "$pids" -ge 1 ]
+expect "ctr task metrics answers" ctr_ task metrics s4
+expect "ctr task kill stops it" kill_and_wait s4 SIGTERM
+expect "the container's status is 143 (SIGTERM)" bash -c "ctr -a '$T/containerd.sock' -n $NS task ls | grep -q 's4.*STOPPED'"
+expect "delete and remove work" remove s4
+
+# --- a pod: sandbox + two containers in one shim and one UVM ---------------
+# Pod files where containerd's CRI plugin keeps them.
+PODDIR="$T/cri/io.containerd.grpc.v1.cri/sandboxes/pod1"
+mkdir -p "$PODDIR/shm"
+printf '127.0.0.1 localhost\n10.1.2.3 pod-host\n' >"$PODDIR/hosts"
+printf 'nameserver 10.0.0.53\n' >"$PODDIR/resolv.conf"
+echo pod-host >"$PODDIR/hostname"
+LM=io.microsoft.migration.allowed=true
+POD=(--annotation io.kubernetes.cri.sandbox-id=pod1)
+"${RUN[@]}" -d --annotation "$LM" --annotation io.kubernetes.cri.container-type=sandbox "${POD[@]}" \
+  --rootfs "$ROOTFS" pod1 /bin/true >/dev/null
+expect "the pod sandbox runs" wait_for 60 status_is pod1 RUNNING
+podfiles=(--mount "type=bind,src=$PODDIR/hosts,dst=/etc/hosts,options=rbind:ro"
+          --mount "type=bind,src=$PODDIR/resolv.conf,dst=/etc/resolv.conf,options=rbind:ro"
+          --mount "type=bind,src=$PODDIR/hostname,dst=/etc/hostname,options=rbind:ro"
+          --mount "type=bind,src=$PODDIR/shm,dst=/dev/shm,options=rbind:rw")
+"${RUN[@]}" -d --annotation "$LM" --annotation io.kubernetes.cri.container-type=container "${POD[@]}" \
+  "${podfiles[@]}" --rootfs "$ROOTFS" app1 /bin/sleep 600 >/dev/null
+expect "container app1 runs in the pod" wait_for 60 status_is app1 RUNNING
+"${RUN[@]}" -d --annotation "$LM" --annotation io.kubernetes.cri.container-type=container "${POD[@]}" \
+  --rootfs "$ROOTFS" app2 /bin/sleep 600 >/dev/null
+expect "container app2 runs in the pod" wait_for 60 status_is app2 RUNNING
+expect "one shim serves the pod" [ "$(shim_pids | wc -w)" -eq 1 ]
+expect "one QEMU serves the pod" [ "$(pgrep -fc "^$QEMU -name lcow-pod1( |\$)")" -eq 1 ]
+out=$(ctr_ task exec --exec-id e2 app1 /bin/cat /etc/hosts /etc/resolv.conf 2>&1)
+expect "pod files are copied into the guest" bash -c "grep -q pod-host <<<'$out' && grep -q 10.0.0.53 <<<'$out'"
+out=$(ctr_ task exec --exec-id e3 app1 /bin/sh -c 'echo shm > /dev/shm/x && cat /dev/shm/x' 2>&1)
+expect "/dev/shm is a writable tmpfs" [ "$out" = shm ]
+mkdir -p "$T/data"
+out=$("${RUN[@]}" -d --annotation "$LM" --annotation io.kubernetes.cri.container-type=container "${POD[@]}" \
+  --mount "type=bind,src=$T/data,dst=/data,options=rbind:rw" --rootfs "$ROOTFS" bad1 /bin/true 2>&1) && rc=0 || rc=$?
+expect "a container with a directory mount is refused in a migratable pod" [ "$rc" -ne 0 ]
+expect "the refusal names the mount" grep -q '/data' <<<"$out"
+ctr_ c rm bad1 >/dev/null 2>&1 || true
+expect "app1 keeps running" status_is app1 RUNNING
+expect "app2 keeps running" status_is app2 RUNNING
+out=$(ctr_ task exec --exec-id e4 app2 /bin/echo still here 2>&1)
+expect "and answers an exec" [ "$out" = "still here" ]
+
+# --- the VM dying fails every container with 255 ----------------------------
+pkill -KILL -f "^$QEMU -name lcow-pod1( |\$)"
+expect "app1 stops when the VM dies" wait_for 20 status_is app1 STOPPED
+expect "app2 stops when the VM dies" wait_for 20 status_is app2 STOPPED
+st=$(ctr_ task delete app1 2>&1 | grep -o 'status [0-9]*' || true)
+expect "the shim log says why" grep -q 'the UVM exited under it' "$T/containerd.log"
+for id in app1 app2 pod1; do ctr_ task delete "$id" >/dev/null 2>&1 || true; ctr_ c rm "$id" >/dev/null 2>&1 || true; done
+expect "nothing is left behind" wait_for 20 nothing_left
+finish
