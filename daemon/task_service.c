@@ -1199,8 +1199,7 @@ on_guest_deleted (void *data, const char *body, size_t len,
 static bool
 vm_running (const struct task_service *ts)
 {
-  return ts->sandbox != NULL && !ts->sandbox->task->exited
-         && !(ts->sandbox->task->in_guest && ts->sandbox->task->exited);
+  return ts->sandbox != NULL && !ts->sandbox->task->exited;
 }
 
 /* ---- Task API handlers ------------------------------------------------ */
