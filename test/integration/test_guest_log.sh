@@ -26,7 +26,8 @@ expect "trailing panic text is 'gcs terminated' with stderr" \
 write_shim_config "$T/exit.json" '"vmm_args": ["--exit-after", "700", "--exit-code", "3"]'
 start=$(date +%s%N)
 out=$(timeout 30 ctr -a "$T/containerd.sock" -n "$NS" run --rm --runtime io.containerd.lcow.v2 --runtime-config-path "$T/exit.json" \
-  --annotation io.microsoft.migration.allowed=true --rootfs "$T/rootfs" m1 2>&1) && rc=0 || rc=$?
+  --annotation io.microsoft.migration.allowed=true --annotation io.kubernetes.cri.container-type=sandbox \
+  --annotation io.kubernetes.cri.sandbox-id=m1 --rootfs "$T/rootfs" m1 2>&1) && rc=0 || rc=$?
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 expect "foreground ctr run returns the VMM's exit code 3 (rc=$rc, ${ms} ms)" test "$rc" -eq 3
 expect "the shim logged that it skips the log listener" \
