@@ -67,8 +67,8 @@ expect "pod sandbox runs" run_sandbox pod1 \
 shims_before=$(shim_pids | wc -w)
 out=$(run_sandbox app1 --annotation io.kubernetes.cri.container-type=container \
   --annotation io.kubernetes.cri.sandbox-id=pod1 2>&1) && rc=0 || rc=$?
-expect "container create reached the pod's shim (refused: no agent bridge yet)" \
-  bash -c "[ $rc -ne 0 ] && grep -q 'guest agent bridge' <<<'$out'"
+expect "container create reached the pod's shim (refused: the exec VMM has no disks)" \
+  bash -c "[ $rc -ne 0 ] && grep -q 'cannot hot-add disks' <<<'$out'"
 expect "still one shim for the pod" test "$(shim_pids | wc -w)" -eq "$shims_before"
 expect "the pod's sandbox still runs" test "$(task_status pod1)" = RUNNING
 expect "the pod's shim started once" test "$(grep -c 'msg="shim started"' "$T/containerd.log")" -eq 3
