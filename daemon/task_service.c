@@ -269,6 +269,73 @@ reply_wait (struct task *t, struct ttrpc_call *call)
   ttrpc_call_reply (call, &resp.base);
 }
 
+static void
+reply_delete (const struct task *t, struct ttrpc_call *call)
+{
+  Pb__Timestamp stamp = PB__TIMESTAMP__INIT;
+  to_timestamp (&t->exited_at, &stamp);
+  Pb__DeleteResponse resp = PB__DELETE_RESPONSE__INIT;
+  resp.pid = t->pid;
+  resp.exit_status = t->exit_status;
+  resp.exited_at = &stamp;
+  ttrpc_call_reply (call, &resp.base);
+}
+
+/* Stats as cgroups v1 Metrics, whatever measured them.  */
+static void
+reply_metrics (struct ttrpc_call *call, uint64_t cpu_ns, uint64_t memory,
+               uint64_t memory_limit, uint64_t rss, uint64_t npids)
+{
+  Pb__CPUUsage usage = PB__CPUUSAGE__INIT;
+  usage.total = cpu_ns;
+  Pb__CPUStat cpu = PB__CPUSTAT__INIT;
+  cpu.usage = &usage;
+  Pb__MemoryEntry mu = PB__MEMORY_ENTRY__INIT;
+  mu.usage = memory;
+  mu.limit = memory_limit;
+  Pb__MemoryStat mem = PB__MEMORY_STAT__INIT;
+  mem.rss = rss;
+  mem.usage = &mu;
+  Pb__PidsStat pids = PB__PIDS_STAT__INIT;
+  pids.current = npids;
+  Pb__CgroupsV1Metrics m = PB__CGROUPS_V1_METRICS__INIT;
+  m.cpu = &cpu;
+  m.memory = &mem;
+  m.pids = &pids;
+  Pb__Any any = PB__ANY__INIT;
+  any.type_url = "io.containerd.cgroups.v1.Metrics";
+  any.value = pb_pack (&m.base);
+  Pb__StatsResponse resp = PB__STATS_RESPONSE__INIT;
+  resp.stats = &any;
+  ttrpc_call_reply (call, &resp.base);
+  free (any.value.data);
+}
+
+/* A task record is created: TaskCreate (from its Create request) and the
+   Create reply.  */
+static void
+reply_created (struct task *t, struct ttrpc_call *call,
+               const Pb__CreateTaskRequest *r)
+{
+  Pb__TaskIO io = PB__TASK_IO__INIT;
+  io.stdin = r->stdin;
+  io.stdout = r->stdout;
+  io.stderr = r->stderr;
+  io.terminal = r->terminal;
+  Pb__TaskCreate ev = PB__TASK_CREATE__INIT;
+  ev.container_id = t->id;
+  ev.bundle = t->bundle;
+  ev.n_rootfs = r->n_rootfs;
+  ev.rootfs = r->rootfs;
+  ev.io = &io;
+  ev.checkpoint = r->checkpoint;
+  ev.pid = t->pid;
+  publish (t->ts, "/tasks/create", "containerd.events.TaskCreate", &ev.base);
+  Pb__CreateTaskResponse resp = PB__CREATE_TASK_RESPONSE__INIT;
+  resp.pid = t->pid;
+  ttrpc_call_reply (call, &resp.base);
+}
+
 static void delete_exited_task (struct task *t, struct ttrpc_call *call);
 
 /* The one place a task's exit is recorded: one TaskExit, every waiter.  */
@@ -398,31 +465,13 @@ on_uvm_started (void *data, const shim_error *err)
   t->status = PB__TASK_STATUS__CREATED;
   open_stdio (t);
 
-  Pb__CreateTaskRequest *r = sb->create_req;
-  Pb__TaskIO io = PB__TASK_IO__INIT;
-  io.stdin = r->stdin;
-  io.stdout = r->stdout;
-  io.stderr = r->stderr;
-  io.terminal = r->terminal;
-  Pb__TaskCreate ev = PB__TASK_CREATE__INIT;
-  ev.container_id = t->id;
-  ev.bundle = t->bundle;
-  ev.n_rootfs = r->n_rootfs;
-  ev.rootfs = r->rootfs;
-  ev.io = &io;
-  ev.checkpoint = r->checkpoint;
-  ev.pid = t->pid;
-  publish (ts, "/tasks/create", "containerd.events.TaskCreate", &ev.base);
-  pb__create_task_request__free_unpacked (sb->create_req, NULL);
-  sb->create_req = NULL;
-
   char pid[16];
   snprintf (pid, sizeof pid, "%u", t->pid);
   log_entry (LOG_LEVEL_INFO, "sandbox created",
              (struct log_field[]){ { "sandbox", sb->id }, { "pid", pid } }, 2);
-  Pb__CreateTaskResponse resp = PB__CREATE_TASK_RESPONSE__INIT;
-  resp.pid = t->pid;
-  ttrpc_call_reply (call, &resp.base);
+  reply_created (t, call, sb->create_req);
+  pb__create_task_request__free_unpacked (sb->create_req, NULL);
+  sb->create_req = NULL;
 }
 
 static void
@@ -599,13 +648,6 @@ guest_call (struct task *t, struct ttrpc_call *call, const char *what,
   free (body);
 }
 
-static char *
-process_body (const char *type, uint32_t key, const char *extra)
-{
-  return xasprintf ("{\"type\":\"%s\",\"process\":%u%s}", type, key,
-                    extra ? extra : "");
-}
-
 static void
 fail_wrapped (struct ttrpc_call *call, const shim_error *err,
               const char *fmt, const char *id)
@@ -660,30 +702,13 @@ on_guest_created (void *data, const char *body, size_t len,
   t->pid = resp.pid;
   t->creating = false;
   t->status = PB__TASK_STATUS__CREATED;
-  Pb__CreateTaskRequest *r = t->create_req;
   open_relay (t);
-
-  Pb__TaskIO io = PB__TASK_IO__INIT;
-  io.stdin = r->stdin;
-  io.stdout = r->stdout;
-  io.stderr = r->stderr;
-  io.terminal = r->terminal;
-  Pb__TaskCreate ev = PB__TASK_CREATE__INIT;
-  ev.container_id = t->id;
-  ev.bundle = t->bundle;
-  ev.n_rootfs = r->n_rootfs;
-  ev.rootfs = r->rootfs;
-  ev.io = &io;
-  ev.pid = t->pid;
-  publish (t->ts, "/tasks/create", "containerd.events.TaskCreate", &ev.base);
   char pid[16];
   snprintf (pid, sizeof pid, "%u", t->pid);
   log_entry (LOG_LEVEL_INFO, "container created in the UVM",
              (struct log_field[]){ { "task", t->id }, { "guest-pid", pid } },
              2);
-  Pb__CreateTaskResponse cr = PB__CREATE_TASK_RESPONSE__INIT;
-  cr.pid = t->pid;
-  ttrpc_call_reply (t->create_call, &cr.base);
+  reply_created (t, t->create_call, t->create_req);
   t->create_call = NULL;
   pb__create_task_request__free_unpacked (t->create_req, NULL);
   t->create_req = NULL;
@@ -835,7 +860,6 @@ container_create (struct task *t, struct ttrpc_call *call,
   t->guest_create = bridge_create_body (&bc);
   if (strlen (t->guest_create) > BRIDGE_MESSAGE_MAX)
     {
-      t->scsi_target = 0;
       shim_error_set (&err, GRPC_INVALID_ARGUMENT,
                       "the spec and pod files are too large for the guest "
                       "bridge (%u bytes at most)",
@@ -858,13 +882,10 @@ container_create (struct task *t, struct ttrpc_call *call,
   int r = rootfs_image_build (ts->cfg.loop, rootfs, mounts, req->n_rootfs,
                               t->image, on_image_built, t, &t->job, &err);
   free (mounts);
-  if (r < 0)
-    {
-      t->scsi_target = 0;
-      goto fail;
-    }
-  goto out;
+  if (r == 0)
+    goto out;
 fail:
+  /* Nothing is attached yet.  */
   t->scsi_target = 0;
   container_create_failed (t, err);
   shim_error_free (err);
@@ -875,18 +896,22 @@ out:
   free (files);
 }
 
-/* A task record for a container's init process, added to the list.  */
+/* A task record (a task, or with exec_id an exec'd process of task id),
+   not yet in the list.  */
 static struct task *
-task_new (struct task_service *ts, const Pb__CreateTaskRequest *req)
+task_new (struct task_service *ts, const char *id, const char *exec_id,
+          const char *bundle, const char *stdin_path, const char *stdout_path,
+          const char *stderr_path, bool terminal)
 {
   struct task *t = xzalloc (sizeof *t);
   t->ts = ts;
-  t->id = xstrdup (req->id);
-  t->bundle = xstrdup (req->bundle);
-  t->stdin_path = xstrdup (req->stdin);
-  t->stdout_path = xstrdup (req->stdout);
-  t->stderr_path = xstrdup (req->stderr);
-  t->terminal = req->terminal;
+  t->id = xstrdup (id);
+  t->exec_id = exec_id ? xstrdup (exec_id) : NULL;
+  t->bundle = xstrdup (bundle);
+  t->stdin_path = xstrdup (stdin_path);
+  t->stdout_path = xstrdup (stdout_path);
+  t->stderr_path = xstrdup (stderr_path);
+  t->terminal = terminal;
   t->status = PB__TASK_STATUS__UNKNOWN;
   t->stdio_fds[0] = t->stdio_fds[1] = t->stdio_fds[2] = -1;
   list_init (&t->link);
@@ -956,7 +981,8 @@ create_sandbox (struct task_service *ts, struct ttrpc_call *call,
       *specp = NULL;
     }
 
-  struct task *t = task_new (ts, req);
+  struct task *t = task_new (ts, req->id, NULL, req->bundle, req->stdin,
+                             req->stdout, req->stderr, req->terminal);
   t->is_sandbox = true;
   sb->task = t;
   sb->create_call = call;
@@ -1127,30 +1153,8 @@ on_guest_stats (void *data, const char *body, size_t len,
       free (infos);
     }
   else
-    {
-      Pb__CPUUsage usage = PB__CPUUSAGE__INIT;
-      usage.total = resp.cpu_ns;
-      Pb__CPUStat cpu = PB__CPUSTAT__INIT;
-      cpu.usage = &usage;
-      Pb__MemoryEntry mu = PB__MEMORY_ENTRY__INIT;
-      mu.usage = resp.memory_bytes;
-      mu.limit = resp.memory_limit;
-      Pb__MemoryStat mem = PB__MEMORY_STAT__INIT;
-      mem.usage = &mu;
-      Pb__PidsStat pids = PB__PIDS_STAT__INIT;
-      pids.current = resp.npids;
-      Pb__CgroupsV1Metrics m = PB__CGROUPS_V1_METRICS__INIT;
-      m.cpu = &cpu;
-      m.memory = &mem;
-      m.pids = &pids;
-      Pb__Any any = PB__ANY__INIT;
-      any.type_url = "io.containerd.cgroups.v1.Metrics";
-      any.value = pb_pack (&m.base);
-      Pb__StatsResponse sr = PB__STATS_RESPONSE__INIT;
-      sr.stats = &any;
-      ttrpc_call_reply (op->call, &sr.base);
-      free (any.value.data);
-    }
+    reply_metrics (op->call, resp.cpu_ns, resp.memory_bytes,
+                   resp.memory_limit, 0, resp.npids);
   bridge_response_release (&resp);
   guest_op_free (op);
 }
@@ -1281,7 +1285,9 @@ h_create (struct ttrpc_call *call, void *data, const uint8_t *payload,
         }
       else
         {
-          struct task *t = task_new (ts, req);
+          struct task *t
+              = task_new (ts, req->id, NULL, req->bundle, req->stdin,
+                          req->stdout, req->stderr, req->terminal);
           list_add_tail (&ts->tasks, &t->link);
           ts->ntasks++;
           container_create (t, call, req, spec);
@@ -1308,7 +1314,7 @@ h_start (struct ttrpc_call *call, void *data, const uint8_t *payload,
     return;
   struct task *t = lookup (ts, call, req->id, req->exec_id);
   if (t != NULL && t->in_guest && t->status == PB__TASK_STATUS__CREATED)
-    guest_call (t, call, "start", process_body ("start", t->key, NULL),
+    guest_call (t, call, "start", bridge_start_body (t->key),
                 on_guest_started);
   else if (t != NULL)
     {
@@ -1409,13 +1415,9 @@ h_kill (struct ttrpc_call *call, void *data, const uint8_t *payload,
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "task %s is being created", t->id);
   else if (t->in_guest)
-    {
-      char extra[64];
-      snprintf (extra, sizeof extra, ",\"signal\":%u,\"all\":%s",
-                req->signal, req->all ? "true" : "false");
-      guest_call (t, call, "kill", process_body ("signal", t->key, extra),
-                  on_guest_done);
-    }
+    guest_call (t, call, "kill",
+                bridge_signal_body (t->key, req->signal, req->all),
+                on_guest_done);
   else if (uvm_signal (ts->sandbox->uvm, (int) req->signal, &err) < 0)
     {
       shim_error_wrap (&err, "kill %s", t->id);
@@ -1447,12 +1449,7 @@ delete_exited_task (struct task *t, struct ttrpc_call *call)
   ev.exit_status = t->exit_status;
   ev.exited_at = &stamp;
   publish (ts, "/tasks/delete", "containerd.events.TaskDelete", &ev.base);
-
-  Pb__DeleteResponse resp = PB__DELETE_RESPONSE__INIT;
-  resp.pid = t->pid;
-  resp.exit_status = t->exit_status;
-  resp.exited_at = &stamp;
-  ttrpc_call_reply (call, &resp.base);
+  reply_delete (t, call);
 
   list_remove (&t->link);
   ts->ntasks--;
@@ -1479,13 +1476,7 @@ delete_exec (struct task *t, struct ttrpc_call *call)
                             t->exec_id);
       return;
     }
-  Pb__Timestamp stamp = PB__TIMESTAMP__INIT;
-  to_timestamp (&t->exited_at, &stamp);
-  Pb__DeleteResponse resp = PB__DELETE_RESPONSE__INIT;
-  resp.pid = t->pid;
-  resp.exit_status = t->exit_status;
-  resp.exited_at = &stamp;
-  ttrpc_call_reply (call, &resp.base);
+  reply_delete (t, call);
   list_remove (&t->link);
   task_free (t);
 }
@@ -1574,31 +1565,9 @@ h_stats (struct ttrpc_call *call, void *data, const uint8_t *payload,
                           "task %s: process already finished: not found",
                           t->id);
   else
-    {
-      Pb__CPUUsage usage = PB__CPUUSAGE__INIT;
-      usage.total = cpu_ns;
-      Pb__CPUStat cpu = PB__CPUSTAT__INIT;
-      cpu.usage = &usage;
-      Pb__MemoryEntry mu = PB__MEMORY_ENTRY__INIT;
-      mu.usage = rss;
-      mu.limit = ts->sandbox->plan.opts.memory_mb * 1024 * 1024;
-      Pb__MemoryStat mem = PB__MEMORY_STAT__INIT;
-      mem.rss = rss;
-      mem.usage = &mu;
-      Pb__PidsStat pids = PB__PIDS_STAT__INIT;
-      pids.current = 1;
-      Pb__CgroupsV1Metrics m = PB__CGROUPS_V1_METRICS__INIT;
-      m.cpu = &cpu;
-      m.memory = &mem;
-      m.pids = &pids;
-      Pb__Any any = PB__ANY__INIT;
-      any.type_url = "io.containerd.cgroups.v1.Metrics";
-      any.value = pb_pack (&m.base);
-      Pb__StatsResponse resp = PB__STATS_RESPONSE__INIT;
-      resp.stats = &any;
-      ttrpc_call_reply (call, &resp.base);
-      free (any.value.data);
-    }
+    reply_metrics (call, cpu_ns, rss,
+                   (uint64_t) ts->sandbox->plan.opts.memory_mb * 1024 * 1024,
+                   rss, 1);
   pb__stats_request__free_unpacked (req, NULL);
 }
 
@@ -1684,13 +1653,9 @@ h_resize_pty (struct ttrpc_call *call, void *data, const uint8_t *payload,
                               "task %s has no running process to resize",
                               t->id);
       else
-        {
-          char extra[64];
-          snprintf (extra, sizeof extra, ",\"width\":%u,\"height\":%u",
-                    req->width, req->height);
-          guest_call (t, call, "resize", process_body ("resize", t->key, extra),
-                      on_guest_done);
-        }
+        guest_call (t, call, "resize",
+                    bridge_resize_body (t->key, req->width, req->height),
+                    on_guest_done);
     }
   pb__resize_pty_request__free_unpacked (req, NULL);
 }
@@ -1729,21 +1694,12 @@ h_exec (struct ttrpc_call *call, void *data, const uint8_t *payload,
                           req->id);
   else
     {
-      struct task *e = xzalloc (sizeof *e);
-      e->ts = ts;
-      e->id = xstrdup (req->id);
-      e->exec_id = xstrdup (req->exec_id);
-      e->bundle = xstrdup (c->bundle);
-      e->stdin_path = xstrdup (req->stdin);
-      e->stdout_path = xstrdup (req->stdout);
-      e->stderr_path = xstrdup (req->stderr);
-      e->terminal = req->terminal;
+      struct task *e
+          = task_new (ts, req->id, req->exec_id, c->bundle, req->stdin,
+                      req->stdout, req->stderr, req->terminal);
       e->in_guest = true;
       e->creating = true;
       e->key = ++ts->next_process_key;
-      e->stdio_fds[0] = e->stdio_fds[1] = e->stdio_fds[2] = -1;
-      list_init (&e->waiters);
-      list_init (&e->deleters);
       list_add_tail (&ts->tasks, &e->link);
       guest_call (e, call, "exec",
                   bridge_exec_body (req->id, e->key,

@@ -192,3 +192,25 @@ bridge_container_body (const char *type, const char *container)
   strbuf_putc (&b, '}');
   return strbuf_detach (&b);
 }
+
+char *
+bridge_start_body (uint32_t process)
+{
+  return xasprintf ("{\"type\":\"start\",\"process\":%u}", process);
+}
+
+char *
+bridge_signal_body (uint32_t process, uint32_t signal, bool all)
+{
+  return xasprintf ("{\"type\":\"signal\",\"process\":%u,\"signal\":%u,"
+                    "\"all\":%s}",
+                    process, signal, all ? "true" : "false");
+}
+
+char *
+bridge_resize_body (uint32_t process, uint32_t width, uint32_t height)
+{
+  return xasprintf ("{\"type\":\"resize\",\"process\":%u,\"width\":%u,"
+                    "\"height\":%u}",
+                    process, width, height);
+}

@@ -71,4 +71,7 @@ char *bridge_exec_body (const char *container, uint32_t process,
                         const char *spec, size_t spec_len);
 /* {"type": type, "container": container}: stats, delete.  */
 char *bridge_container_body (const char *type, const char *container);
+char *bridge_start_body (uint32_t process);
+char *bridge_signal_body (uint32_t process, uint32_t signal, bool all);
+char *bridge_resize_body (uint32_t process, uint32_t width, uint32_t height);
 #endif
