@@ -11,6 +11,7 @@
 
 #include "events.pb-c.h"
 #include "metrics.pb-c.h"
+#include "policy/container_policy.h"
 #include "proto/cleanup.h"
 #include "proto/list.h"
 #include "proto/log.h"
@@ -621,6 +622,15 @@ guest_op_free (struct guest_op *op)
   free (op);
 }
 
+/* Forgets an exec'd process record (not counted in ntasks).  */
+static void
+drop_exec (struct task *e)
+{
+  list_remove (&e->link);
+  fail_parked (&e->waiters, GRPC_NOT_FOUND, "process deleted");
+  task_free (e);
+}
+
 /* Sends body for t; reply gets a guest_op.  Fails the call on error.  */
 static void
 guest_call (struct task *t, struct ttrpc_call *call, const char *what,
@@ -640,10 +650,7 @@ guest_call (struct task *t, struct ttrpc_call *call, const char *what,
       shim_error_free (err);
       guest_op_free (op);
       if (t->creating && t->exec_id != NULL)
-        {
-          list_remove (&t->link);
-          task_free (t);
-        }
+        drop_exec (t);
     }
   free (body);
 }
@@ -752,14 +759,6 @@ on_image_built (void *data, const shim_error *err)
   shim_error_free (aerr);
 }
 
-static bool
-is_pod_file (const char *destination)
-{
-  return strcmp (destination, "/etc/hosts") == 0
-         || strcmp (destination, "/etc/hostname") == 0
-         || strcmp (destination, "/etc/resolv.conf") == 0;
-}
-
 /* Reads the pod files the spec binds in; refuses every other bind mount
    (the UVM has no directory share), naming them all.  */
 static int
@@ -771,14 +770,11 @@ read_pod_files (const struct oci_spec *spec, struct bridge_pod_file *files,
   for (size_t i = 0; i < spec->nmounts; i++)
     {
       const struct oci_mount *m = &spec->mounts[i];
-      bool bind = m->type && strcmp (m->type, "bind") == 0;
-      for (size_t k = 0; !bind && k < m->noptions; k++)
-        bind = strcmp (m->options[k], "bind") == 0
-               || strcmp (m->options[k], "rbind") == 0;
-      if (!bind || m->destination == NULL
+      /* /dev/shm is a tmpfs in the guest; nothing to copy.  */
+      if (!mount_is_bind (m) || m->destination == NULL
           || strcmp (m->destination, "/dev/shm") == 0)
         continue;
-      if (!is_pod_file (m->destination) || m->source == NULL)
+      if (!mount_is_pod_file_destination (m->destination) || m->source == NULL)
         {
           strbuf_printf (&bad, "%s%s (from %s)", bad.len ? ", " : "",
                          m->destination, m->source ? m->source : "?");
@@ -1105,10 +1101,7 @@ on_guest_exec_added (void *data, const char *body, size_t len,
   if (guest_reply (op, body, len, err, &resp) == NULL)
     {
       if (t != NULL)
-        {
-          list_remove (&t->link);
-          task_free (t);
-        }
+        drop_exec (t);
       guest_op_free (op);
       return;
     }
@@ -1174,11 +1167,7 @@ delete_container (struct task *t, struct ttrpc_call *call)
   {
     struct task *e = list_entry (pos, struct task, link);
     if (e->exec_id != NULL && strcmp (e->id, t->id) == 0)
-      {
-        list_remove (&e->link);
-        fail_parked (&e->waiters, GRPC_NOT_FOUND, "process deleted");
-        task_free (e);
-      }
+      drop_exec (e);
   }
   delete_exited_task (t, call);
 }
@@ -1477,8 +1466,7 @@ delete_exec (struct task *t, struct ttrpc_call *call)
       return;
     }
   reply_delete (t, call);
-  list_remove (&t->link);
-  task_free (t);
+  drop_exec (t);
 }
 
 static void

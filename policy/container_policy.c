@@ -41,12 +41,23 @@ str_has_suffix_ci (const char *s, const char *suffix)
   return n >= m && strcasecmp (s + n - m, suffix) == 0;
 }
 
-static bool
-has_bind_option (const struct oci_mount *m)
+bool
+mount_is_bind (const struct oci_mount *m)
 {
+  if (m->type != NULL && strcmp (m->type, "bind") == 0)
+    return true;
   for (size_t i = 0; i < m->noptions; i++)
     if (strcmp (m->options[i], "bind") == 0
         || strcmp (m->options[i], "rbind") == 0)
+      return true;
+  return false;
+}
+
+bool
+mount_is_pod_file_destination (const char *destination)
+{
+  for (size_t i = 0; i < sizeof cri_pod_files / sizeof cri_pod_files[0]; i++)
+    if (strcmp (destination, cri_pod_files[i].destination) == 0)
       return true;
   return false;
 }
@@ -103,7 +114,7 @@ mount_classify (const struct oci_mount *m, const char *sandbox_id)
       cls |= MOUNT_CLASS_VHD;
   if (str_has_suffix_ci (source, ".vhd") || str_has_suffix_ci (source, ".vhdx"))
     cls |= MOUNT_CLASS_VHD;
-  if (strcmp (type, "bind") == 0 || has_bind_option (m))
+  if (mount_is_bind (m))
     {
       bool guest_internal = false;
       for (size_t i = 0;

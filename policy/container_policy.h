@@ -22,6 +22,11 @@ unsigned mount_classify (const struct oci_mount *m, const char *sandbox_id);
 /* True for the CRI pod-file bind mounts (/etc/hosts, /etc/hostname,
    /etc/resolv.conf, /dev/shm) of the given sandbox.  */
 bool mount_is_cri_pod_file (const struct oci_mount *m, const char *sandbox_id);
+/* A bind mount: type "bind", or a "bind"/"rbind" option.  */
+bool mount_is_bind (const struct oci_mount *m);
+/* /etc/hosts, /etc/hostname, /etc/resolv.conf or /dev/shm: where pod files
+   go, wherever they come from.  */
+bool mount_is_pod_file_destination (const char *destination);
 void container_policy_check (const struct oci_spec *spec,
                              struct policy_problems *problems);
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "proto/log.h"
+#include "proto/mount_options.h"
 #include "proto/strbuf.h"
 #include "proto/xalloc.h"
 
@@ -67,23 +68,9 @@ mount_snapshot (const char *dir, const struct rootfs_mount *mounts,
 {
   for (size_t i = 0; i < nmounts; i++)
     {
-      unsigned long flags = 0;
       strbuf data = STRBUF_INIT;
-      for (size_t k = 0; k < mounts[i].noptions; k++)
-        {
-          const char *o = mounts[i].options[k];
-          if (strcmp (o, "ro") == 0)
-            flags |= MS_RDONLY;
-          else if (strcmp (o, "bind") == 0)
-            flags |= MS_BIND;
-          else if (strcmp (o, "rbind") == 0)
-            flags |= MS_BIND | MS_REC;
-          else if (strcmp (o, "rw") != 0)
-            {
-              strbuf_puts (&data, data.len ? "," : "");
-              strbuf_puts (&data, o);
-            }
-        }
+      unsigned long flags
+          = mount_options_parse (mounts[i].options, mounts[i].noptions, &data);
       const char *type = strcmp (mounts[i].type, "bind") == 0 ? NULL
                                                               : mounts[i].type;
       int r = mount (mounts[i].source, dir, type, flags,

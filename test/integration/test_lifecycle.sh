@@ -65,8 +65,8 @@ expect "pod sandbox runs" run_sandbox pod1 \
   --annotation io.kubernetes.cri.container-type=sandbox \
   --annotation io.kubernetes.cri.sandbox-id=pod1
 shims_before=$(shim_pids | wc -w)
-out=$(run_sandbox app1 --annotation io.kubernetes.cri.container-type=container \
-  --annotation io.kubernetes.cri.sandbox-id=pod1 2>&1) && rc=0 || rc=$?
+out=$(ctr_ run -d --runtime io.containerd.lcow.v2 --annotation io.kubernetes.cri.container-type=container \
+  --annotation io.kubernetes.cri.sandbox-id=pod1 --rootfs "$T/rootfs" app1 /bin/true 2>&1) && rc=0 || rc=$?
 expect "container create reached the pod's shim (refused: the exec VMM has no disks)" \
   bash -c "[ $rc -ne 0 ] && grep -q 'cannot hot-add disks' <<<'$out'"
 expect "still one shim for the pod" test "$(shim_pids | wc -w)" -eq "$shims_before"

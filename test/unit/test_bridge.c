@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mount.h>
+
+#include "proto/mount_options.h"
 #include "proto/oci_spec.h"
 #include "suites.h"
 #include "uvm/bridge.h"
@@ -147,6 +150,18 @@ START_TEST (oci_process_rlimits_and_groups)
 }
 END_TEST
 
+START_TEST (mount_options_split)
+{
+  char *opts[] = { "nosuid", "ro", "lowerdir=/a:/b", "rbind", "rw", "rprivate",
+                   "mode=755" };
+  strbuf data = STRBUF_INIT;
+  unsigned long flags = mount_options_parse (opts, 7, &data);
+  ck_assert_uint_eq (flags, MS_NOSUID | MS_BIND | MS_REC);
+  ck_assert_str_eq (data.data, "lowerdir=/a:/b,mode=755");
+  strbuf_release (&data);
+}
+END_TEST
+
 START_TEST (image_size)
 {
   /* Empty tree: the 16 MiB floor; always whole MiB; grows with content.  */
@@ -167,6 +182,7 @@ bridge_suite (void)
   tcase_add_test (t, guest_refuses_naming_every_problem);
   tcase_add_test (t, host_decodes_responses_and_exits);
   tcase_add_test (t, oci_process_rlimits_and_groups);
+  tcase_add_test (t, mount_options_split);
   tcase_add_test (t, image_size);
   suite_add_tcase (s, t);
   return s;

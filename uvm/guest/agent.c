@@ -57,7 +57,12 @@ struct agent
   int bridge;
   int sigchld;
   struct list processes;
+  size_t nprocesses;
   struct list containers;
+  /* poll's set, kept between rounds: bridge, signalfd, then stdout,
+     stderr and stdin of each process.  */
+  struct pollfd *fds;
+  size_t fds_cap;
 };
 
 static int64_t
@@ -92,6 +97,24 @@ find_container (struct agent *a, const char *id)
       return e;
   }
   return NULL;
+}
+
+static struct process *
+process_or_fail (struct agent *a, uint32_t key, shim_error **err)
+{
+  struct process *p = find_process (a, key);
+  if (p == NULL)
+    shim_error_set (err, GRPC_NOT_FOUND, "process %u not found", key);
+  return p;
+}
+
+static struct entry *
+container_or_fail (struct agent *a, const char *id, shim_error **err)
+{
+  struct entry *e = find_container (a, id);
+  if (e == NULL)
+    shim_error_set (err, GRPC_NOT_FOUND, "container %s not found", id);
+  return e;
 }
 
 static void
@@ -139,6 +162,7 @@ process_free (struct agent *a, struct process *p)
     close (p->held.status_fd);
   strbuf_release (&p->in);
   list_remove (&p->link);
+  a->nprocesses--;
   free (p);
 }
 
@@ -180,6 +204,7 @@ add_process (struct agent *a, uint32_t key, struct container *c,
   p->in = (strbuf) STRBUF_INIT;
   fcntl (hp->stdin_fd, F_SETFL, fcntl (hp->stdin_fd, F_GETFL) | O_NONBLOCK);
   list_add_tail (&a->processes, &p->link);
+  a->nprocesses++;
   return p;
 }
 
@@ -190,23 +215,22 @@ do_create_or_exec (struct agent *a, const struct bridge_request *r,
   if (find_process (a, r->process) != NULL)
     return shim_error_set (err, GRPC_ALREADY_EXISTS, "process %u exists",
                            r->process);
-  struct entry *e = find_container (a, r->container);
+  struct entry *e = NULL;
   struct container *created = NULL;
   struct oci_process *op = NULL;
   struct held_process hp;
   int ret = -1;
   if (r->kind == BRIDGE_REQUEST_CREATE)
     {
-      if (e != NULL)
+      if (find_container (a, r->container) != NULL)
         return shim_error_set (err, GRPC_ALREADY_EXISTS,
                                "container %s exists", r->container);
       if (container_create (r, &created, err) < 0)
         return -1;
       ret = container_spawn (created, NULL, &hp, err);
     }
-  else if (e == NULL)
-    return shim_error_set (err, GRPC_NOT_FOUND, "container %s not found",
-                           r->container);
+  else if ((e = container_or_fail (a, r->container, err)) == NULL)
+    return -1;
   else if (oci_process_parse (r->spec, r->spec_len, &op, err) == 0)
     ret = container_spawn (e->c, op, &hp, err);
   oci_process_free (op);
@@ -228,10 +252,9 @@ do_create_or_exec (struct agent *a, const struct bridge_request *r,
 static int
 do_start (struct agent *a, const struct bridge_request *r, shim_error **err)
 {
-  struct process *p = find_process (a, r->process);
+  struct process *p = process_or_fail (a, r->process, err);
   if (p == NULL)
-    return shim_error_set (err, GRPC_NOT_FOUND, "process %u not found",
-                           r->process);
+    return -1;
   if (p->started)
     return shim_error_set (err, GRPC_FAILED_PRECONDITION,
                            "process %u already started", r->process);
@@ -253,15 +276,7 @@ do_signal (struct agent *a, const struct bridge_request *r, shim_error **err)
   /* The whole container (kill --all) or the process itself.  */
   if (r->all)
     {
-      cleanup_strbuf strbuf st = STRBUF_INIT;
-      container_stats (p->container, &st, NULL);
-      const char *q = strchr (st.data, '[');
-      for (char *end; q && *++q && *q != ']'; q = end)
-        {
-          long pid = strtol (q, &end, 10);
-          if (pid > 0)
-            kill ((pid_t) pid, (int) r->signal);
-        }
+      container_signal_all (p->container, (int) r->signal);
       return 0;
     }
   if (kill (p->held.pid, (int) r->signal) < 0)
@@ -273,10 +288,9 @@ do_signal (struct agent *a, const struct bridge_request *r, shim_error **err)
 static int
 do_resize (struct agent *a, const struct bridge_request *r, shim_error **err)
 {
-  struct process *p = find_process (a, r->process);
+  struct process *p = process_or_fail (a, r->process, err);
   if (p == NULL)
-    return shim_error_set (err, GRPC_NOT_FOUND, "process %u not found",
-                           r->process);
+    return -1;
   if (!p->held.tty)
     return shim_error_set (err, GRPC_FAILED_PRECONDITION,
                            "process %u has no terminal", r->process);
@@ -290,10 +304,9 @@ do_resize (struct agent *a, const struct bridge_request *r, shim_error **err)
 static int
 do_delete (struct agent *a, const struct bridge_request *r, shim_error **err)
 {
-  struct entry *e = find_container (a, r->container);
+  struct entry *e = container_or_fail (a, r->container, err);
   if (e == NULL)
-    return shim_error_set (err, GRPC_NOT_FOUND, "container %s not found",
-                           r->container);
+    return -1;
   /* Processes never started go with it; running ones are killed.  */
   struct list *pos, *tmp;
   list_for_each_safe (pos, tmp, &a->processes)
@@ -322,6 +335,7 @@ handle_request (struct agent *a, uint32_t id, const char *body, size_t len)
       return true;
     }
   int v = 0;
+  cleanup_strbuf strbuf reply = STRBUF_INIT;
   switch (r.kind)
     {
     case BRIDGE_REQUEST_SHUTDOWN:
@@ -348,18 +362,11 @@ handle_request (struct agent *a, uint32_t id, const char *body, size_t len)
       break;
     case BRIDGE_REQUEST_STATS:
       {
-        struct entry *e = find_container (a, r.container);
+        struct entry *e = container_or_fail (a, r.container, &err);
         if (e == NULL)
-          v = shim_error_set (&err, GRPC_NOT_FOUND, "container %s not found",
-                              r.container);
+          v = -1;
         else
-          {
-            cleanup_strbuf strbuf st = STRBUF_INIT;
-            container_stats (e->c, &st, NULL);
-            bridge_frame_send (a->bridge, id, BRIDGE_TYPE_RESPONSE, st.data);
-            bridge_request_release (&r);
-            return true;
-          }
+          container_stats (e->c, &reply);
         break;
       }
     case BRIDGE_REQUEST_UNSUPPORTED:
@@ -375,6 +382,8 @@ handle_request (struct agent *a, uint32_t id, const char *body, size_t len)
       send_error (a, id, err);
       shim_error_free (err);
     }
+  else if (reply.len > 0)
+    bridge_frame_send (a->bridge, id, BRIDGE_TYPE_RESPONSE, reply.data);
   else if (r.kind == BRIDGE_REQUEST_CREATE || r.kind == BRIDGE_REQUEST_EXEC
            || r.kind == BRIDGE_REQUEST_START)
     reply_pid (a, id, r.type, v);
@@ -551,8 +560,13 @@ agent_serve (int fd)
   int rc = 1;
   for (;;)
     {
-      struct pollfd *fds = xzalloc ((2 + 3 * 64) * sizeof *fds);
-      size_t cap = 2 + 3 * 64, n = 2;
+      size_t n = 2;
+      if (a.fds_cap < 2 + 3 * a.nprocesses)
+        {
+          a.fds_cap = 2 * (2 + 3 * a.nprocesses);
+          a.fds = xrealloc (a.fds, a.fds_cap * sizeof *a.fds);
+        }
+      struct pollfd *fds = a.fds;
       fds[0] = (struct pollfd){ a.bridge, POLLIN, 0 };
       fds[1] = (struct pollfd){ a.sigchld, POLLIN, 0 };
       int timeout = -1;
@@ -560,8 +574,6 @@ agent_serve (int fd)
       list_for_each_safe (pos, tmp, &a.processes)
       {
         struct process *p = list_entry (pos, struct process, link);
-        if (n + 3 > cap)
-          fds = xrealloc (fds, (cap *= 2) * sizeof *fds);
         for (int i = 0; i < 2; i++)
           fds[n++] = (struct pollfd){
             p->unacked[i] < BRIDGE_WINDOW && p->started ? p->out_fd[i] : -1,
@@ -579,10 +591,7 @@ agent_serve (int fd)
           }
       }
       if (poll (fds, n, timeout) < 0 && errno != EINTR)
-        {
-          free (fds);
-          break;
-        }
+        break;
       int r = 1;
       if (fds[0].revents)
         r = read_bridge (&a);
@@ -614,12 +623,12 @@ agent_serve (int fd)
       }
       if (fds[1].revents)
         reap (&a);
-      free (fds);
       if (r <= 0)
         {
           rc = r == 0 ? 0 : 1;
           break;
         }
     }
+  free (a.fds);
   return rc;
 }

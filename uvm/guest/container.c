@@ -23,6 +23,7 @@
 #include "guest_io.h"
 #include "proto/cleanup.h"
 #include "proto/file_io.h"
+#include "proto/mount_options.h"
 #include "proto/xalloc.h"
 
 #define CONTAINERS_DIR "/run/gcs/c"
@@ -224,60 +225,6 @@ child_fail (int status_fd, const char *what)
   _exit (127);
 }
 
-struct mount_flag
-{
-  const char *name;
-  unsigned long set, clear;
-};
-
-static const struct mount_flag mount_flags[] = {
-  { "ro", MS_RDONLY, 0 },
-  { "rw", 0, MS_RDONLY },
-  { "nosuid", MS_NOSUID, 0 },
-  { "suid", 0, MS_NOSUID },
-  { "nodev", MS_NODEV, 0 },
-  { "dev", 0, MS_NODEV },
-  { "noexec", MS_NOEXEC, 0 },
-  { "exec", 0, MS_NOEXEC },
-  { "sync", MS_SYNCHRONOUS, 0 },
-  { "async", 0, MS_SYNCHRONOUS },
-  { "dirsync", MS_DIRSYNC, 0 },
-  { "noatime", MS_NOATIME, 0 },
-  { "nodiratime", MS_NODIRATIME, 0 },
-  { "relatime", MS_RELATIME, 0 },
-  { "strictatime", MS_STRICTATIME, 0 },
-  { "bind", MS_BIND, 0 },
-  { "rbind", MS_BIND | MS_REC, 0 },
-  { "private", 0, 0 },
-  { "rprivate", 0, 0 },
-  { "shared", 0, 0 },
-  { "rshared", 0, 0 },
-  { "slave", 0, 0 },
-  { "rslave", 0, 0 },
-};
-
-/* Splits OCI mount options into mount(2) flags and the data string.  */
-static unsigned long
-parse_mount_options (const struct oci_mount *m, strbuf *data)
-{
-  unsigned long flags = 0;
-  for (size_t i = 0; i < m->noptions; i++)
-    {
-      size_t k = 0;
-      while (k < sizeof mount_flags / sizeof mount_flags[0]
-             && strcmp (mount_flags[k].name, m->options[i]) != 0)
-        k++;
-      if (k < sizeof mount_flags / sizeof mount_flags[0])
-        flags = (flags | mount_flags[k].set) & ~mount_flags[k].clear;
-      else
-        {
-          strbuf_puts (data, data->len ? "," : "");
-          strbuf_puts (data, m->options[i]);
-        }
-    }
-  return flags;
-}
-
 static const char *
 pod_file (const struct container *c, const char *destination)
 {
@@ -310,7 +257,8 @@ mount_spec (const struct container *c, int status_fd)
         continue;
       cleanup_free char *target = xasprintf ("%s%s", c->rootfs, m->destination);
       cleanup_strbuf strbuf data = STRBUF_INIT;
-      unsigned long flags = parse_mount_options (m, &data);
+      unsigned long flags = mount_options_parse (m->options, m->noptions,
+                                                 &data);
       const char *type = m->type ? m->type : "";
       const char *file = pod_file (c, m->destination);
       int r;
@@ -651,27 +599,51 @@ read_number_field (const char *path, const char *key)
   return v;
 }
 
-int
-container_stats (const struct container *c, strbuf *out, shim_error **err)
+/* The pids in the container's cgroup; returns how many.  */
+static size_t
+container_pids (const struct container *c, long **out)
 {
-  (void) err;
+  cleanup_free char *procs = xasprintf ("%s/cgroup.procs", c->cgroup);
+  size_t n = 0, cap = 16;
+  *out = xmalloc (cap * sizeof **out);
+  FILE *f = fopen (procs, "re");
+  long pid;
+  while (f != NULL && fscanf (f, "%ld", &pid) == 1)
+    {
+      if (n == cap)
+        *out = xrealloc (*out, (cap *= 2) * sizeof **out);
+      (*out)[n++] = pid;
+    }
+  if (f != NULL)
+    fclose (f);
+  return n;
+}
+
+void
+container_stats (const struct container *c, strbuf *out)
+{
   cleanup_free char *cpu = xasprintf ("%s/cpu.stat", c->cgroup);
   cleanup_free char *mem = xasprintf ("%s/memory.current", c->cgroup);
   cleanup_free char *max = xasprintf ("%s/memory.max", c->cgroup);
-  cleanup_free char *procs = xasprintf ("%s/cgroup.procs", c->cgroup);
   strbuf_printf (out,
                  "{\"type\":\"stats\",\"cpu_ns\":%llu,\"memory_bytes\":%llu,"
                  "\"memory_limit\":%llu,\"pids\":[",
                  read_number_field (cpu, "usage_usec") * 1000ull,
                  read_number_field (mem, NULL), read_number_field (max, NULL));
-  FILE *f = fopen (procs, "re");
-  long pid;
-  for (int i = 0; f != NULL && fscanf (f, "%ld", &pid) == 1; i++)
-    strbuf_printf (out, "%s%ld", i ? "," : "", pid);
-  if (f != NULL)
-    fclose (f);
+  cleanup_free long *pids = NULL;
+  size_t n = container_pids (c, &pids);
+  for (size_t i = 0; i < n; i++)
+    strbuf_printf (out, "%s%ld", i ? "," : "", pids[i]);
   strbuf_puts (out, "]}");
-  return 0;
+}
+
+void
+container_signal_all (const struct container *c, int sig)
+{
+  cleanup_free long *pids = NULL;
+  size_t n = container_pids (c, &pids);
+  for (size_t i = 0; i < n; i++)
+    kill ((pid_t) pids[i], sig);
 }
 
 static bool

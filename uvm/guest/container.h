@@ -46,9 +46,11 @@ int container_spawn (struct container *c, const struct oci_process *p,
 /* Releases a held process; fails with the exec error if there was one.  */
 int held_process_start (struct held_process *hp, shim_error **err);
 
-/* {"cpu_ns":..,"memory_bytes":..,"memory_limit":..,"pids":[..]} */
-int container_stats (const struct container *c, strbuf *out,
-                     shim_error **err);
+/* {"type":"stats","cpu_ns":..,"memory_bytes":..,"memory_limit":..,
+   "pids":[..]} from the container's cgroup.  */
+void container_stats (const struct container *c, strbuf *out);
+/* Signals every process in the container's cgroup.  */
+void container_signal_all (const struct container *c, int sig);
 /* Kills what runs in it, unmounts, drops the SCSI device; frees c.  */
 void container_destroy (struct container *c);
 

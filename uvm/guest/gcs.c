@@ -5,7 +5,6 @@
    way (-name, -name=value, -name value).  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
