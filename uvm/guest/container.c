@@ -92,7 +92,8 @@ container_init_pid (const struct container *c)
 }
 
 /* The block device of SCSI target `target` (LUN 0), waiting for the
-   hot-plug to arrive.  */
+   hot-plug to arrive: first in sysfs, then its node, which devtmpfs
+   creates asynchronously after that.  */
 static int
 find_disk (uint32_t target, char **out, shim_error **err)
 {
@@ -104,9 +105,15 @@ find_disk (uint32_t target, char **out, shim_error **err)
       glob_t g;
       if (glob (pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0)
         {
-          *out = xstrdup (strrchr (g.gl_pathv[0], '/') + 1);
-          globfree (&g);
-          return 0;
+          const char *name = strrchr (g.gl_pathv[0], '/') + 1;
+          char node[96];
+          snprintf (node, sizeof node, "/dev/%s", name);
+          if (access (node, F_OK) == 0)
+            {
+              *out = xstrdup (name);
+              globfree (&g);
+              return 0;
+            }
         }
       globfree (&g);
       sleep_ms (20);
