@@ -133,6 +133,15 @@ state_dir_count() { find "$STATE_ROOT" -mindepth 1 -maxdepth 1 2>/dev/null | wc 
 socket_count() { find /run/containerd/s -type s 2>/dev/null | wc -l; }
 # nothing_left: no shim, no sandbox state, no more sockets than before.
 nothing_left() { no_shims && [ "$(state_dir_count)" -eq 0 ] && [ "$(socket_count)" -le "${SOCKETS_BEFORE:-0}" ]; }
+# all_clean SECONDS: waits for nothing_left; on timeout names what is left.
+all_clean() {
+  wait_for "$1" nothing_left && return 0
+  echo "  left behind: shims=[$(shim_pids | tr '\n' ' ')] sockets=$(socket_count) (before: ${SOCKETS_BEFORE:-0})"
+  ps -o pid,etimes,args -p "$(shim_pids | paste -sd, -)" 2>/dev/null | sed 's/^/    /'
+  find "$STATE_ROOT" -mindepth 1 -maxdepth 2 2>/dev/null | sed 's/^/    state: /'
+  find /run/containerd/s -type s 2>/dev/null | sed 's/^/    socket: /'
+  return 1
+}
 # refused ID PATTERN [ctr run flags...]: ctr run fails with PATTERN in its
 # output and leaves nothing behind.
 refused() {
@@ -142,7 +151,7 @@ refused() {
   ctr_ c rm "$id" >/dev/null 2>&1 || true
   if [ "$rc" -eq 0 ]; then echo "  (unexpectedly accepted)"; return 1; fi
   if ! grep -qF -- "$pattern" <<<"$out"; then echo "  (output: $out)"; return 1; fi
-  wait_for 5 nothing_left || { echo "  (left behind: shims=$(shim_pids) state=$(state_dir_count) sockets=$(socket_count))"; return 1; }
+  all_clean 5
 }
 
 # run_sandbox ID [ctr run flags...]: a detached pod sandbox (the task is the

@@ -100,5 +100,5 @@ expect "app1 stops when the VM dies" wait_for 20 status_is app1 STOPPED
 expect "app2 stops when the VM dies" wait_for 20 status_is app2 STOPPED
 expect "the shim log says why" grep -q 'the UVM exited under it' "$T/containerd.log"
 for id in app1 app2 pod1; do ctr_ task delete "$id" >/dev/null 2>&1 || true; ctr_ c rm "$id" >/dev/null 2>&1 || true; done
-expect "nothing is left behind" wait_for 20 nothing_left
+expect "nothing is left behind" all_clean 20
 finish

@@ -59,5 +59,5 @@ expect "a missing VMM binary is named" \
 expect "the shim still works after all that" run_sandbox ok1
 expect "ok1 is RUNNING" test "$(task_status ok1)" = RUNNING
 kill_and_wait ok1 SIGKILL && remove ok1
-expect "clean at the end" wait_for 5 nothing_left
+expect "clean at the end" all_clean 5
 finish

@@ -31,7 +31,7 @@ expect "the VMM dies with its shim (parent-death signal)" wait_for 10 pid_gone "
 expect "containerd noticed and cleaned the dead shim" wait_for 10 grep -q 'msg="cleaning up dead shim"' "$log"
 ctr_ task delete f2 >/dev/null 2>&1 || true
 ctr_ c rm f2 >/dev/null 2>&1 || true
-expect "nothing left of f2 (shim, VMM, socket, state)" wait_for 10 nothing_left
+expect "nothing left of f2 (shim, VMM, socket, state)" all_clean 10
 
 # --- containerd restarted while the shim runs ------------------------------
 run_sandbox f3 >/dev/null
@@ -51,7 +51,7 @@ expect "the exit reached containerd (in its log)" \
   wait_for 15 grep -q 'msg="event forwarded".*topic=/tasks/exit' "$log"
 expect "the same shim is serving" test "$(shim_pids)" = "$shim"
 remove f3
-expect "nothing left after the restart" wait_for 10 nothing_left
+expect "nothing left after the restart" all_clean 10
 
 # --- the bundle's disk full ------------------------------------------------
 ns_dir="$T/state/io.containerd.runtime.v2.task/$NS"
@@ -101,5 +101,5 @@ expect "the listening hybrid vsock socket is 0600" test "$(stat -c %a "$sd/vsock
 wait "$RUN"
 ctr_ c rm f4 >/dev/null 2>&1 || true
 kill "$EVENTS" 2>/dev/null || true
-expect "clean at the end" wait_for 10 nothing_left
+expect "clean at the end" all_clean 10
 finish

@@ -46,5 +46,5 @@ expect "both RUNNING" bash -c '[ "$1" = RUNNING ] && [ "$2" = RUNNING ]' _ "$(ta
 expect "two shims, two VMMs" test "$(shim_pids | wc -w)" -eq 2
 kill_and_wait two-a SIGKILL && remove two-a
 kill_and_wait two-b SIGKILL && remove two-b
-expect "clean at the end" wait_for 5 nothing_left
+expect "clean at the end" all_clean 5
 finish

@@ -43,5 +43,5 @@ echo "    sandboxes created and deleted meanwhile: $(cat "$T/churned")"
 expect "sandboxes were created and deleted during the load" test "$(cat "$T/churned")" -gt 0
 expect "the target is still RUNNING" status_is h1 RUNNING
 kill_and_wait h1 SIGKILL && remove h1
-expect "clean at the end" wait_for 10 nothing_left
+expect "clean at the end" all_clean 10
 finish

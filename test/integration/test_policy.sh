@@ -90,7 +90,7 @@ expect "... naming the virtual-disk mount" grep -q '/disk (virtual-disk from C:\
 expect "... naming a .vhd bind as both" grep -q '/d2 (bind from /x/y.vhd) is a VHD mount and a directory mount' <<<"$out"
 expect "... and not the tmpfs or sandbox:// mounts" bash -c '! grep -q "/tmpfs\|/ok (" <<<"$1"' _ "$out"
 expect "... with the gRPC code InvalidArgument" grep -q 'invalid argument' <<<"$out"
-expect "nothing left after the --config refusal" wait_for 5 nothing_left
+expect "nothing left after the --config refusal" all_clean 5
 expect "the refusal is in the shim log" grep -q 'msg="sandbox refused" sandbox=v9 migratable=true' "$T/containerd.log"
 
 # --- the same annotations without the opt-in are accepted -------------------
@@ -104,5 +104,5 @@ kill_and_wait nm1 SIGKILL && remove nm1
 expect "allowed=false is not migratable" run_sandbox nm2 \
   --annotation io.microsoft.migration.allowed=false --annotation "$VM.console.pipe=x"
 kill_and_wait nm2 SIGKILL && remove nm2
-expect "clean at the end" wait_for 5 nothing_left
+expect "clean at the end" all_clean 5
 finish

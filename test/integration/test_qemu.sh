@@ -105,5 +105,5 @@ JSON
   expect "q3 stops on SIGKILL" kill_and_wait q3 SIGKILL
   remove q3
 fi
-expect "nothing left" wait_for 10 nothing_left
+expect "nothing left" all_clean 10
 finish
