@@ -37,6 +37,8 @@ TOML
   # that teardown checks.
   export ASAN_OPTIONS="log_path=$T/sanitizer:detect_leaks=1"
   export UBSAN_OPTIONS="log_path=$T/sanitizer:print_stacktrace=1:halt_on_error=1"
+  SOCKETS_BEFORE=$(socket_count)
+  shim_sockets >"$T/sockets.before"
   trap lcow_teardown EXIT
   start_containerd
 }
@@ -78,6 +80,12 @@ lcow_teardown() {
   kill "$CONTAINERD_PID" 2>/dev/null || true
   wait "$CONTAINERD_PID" 2>/dev/null || true
   wait_for 5 no_shims || true
+  local left
+  left=$(shim_sockets | comm -13 "$T/sockets.before" -)
+  if [ -n "$left" ]; then
+    fail "shim sockets left behind"
+    for s in $left; do echo "    $s ($(grep -o "id=[^ ]* socket=$s" "$T/containerd.log" | cut -d" " -f1))"; done
+  fi
   # Every shim proves its loop empty at exit (daemon/shim_daemon.c).
   if grep -q 'event loop not empty at exit' "$T/containerd.log"; then
     fail "a shim exited with handles still open"
@@ -130,7 +138,8 @@ remove() { ctr_ task delete "$1" >/dev/null && ctr_ c rm "$1"; }
 event_topics() { grep -o '/tasks/[a-z-]*' "$1" | tr '\n' ' '; }
 state_dir_count() { find "$STATE_ROOT" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
-socket_count() { find /run/containerd/s -type s 2>/dev/null | wc -l; }
+shim_sockets() { find /run/containerd/s -type s 2>/dev/null | sort; }
+socket_count() { shim_sockets | wc -l; }
 # nothing_left: no shim, no sandbox state, no more sockets than before.
 nothing_left() { no_shims && [ "$(state_dir_count)" -eq 0 ] && [ "$(socket_count)" -le "${SOCKETS_BEFORE:-0}" ]; }
 # all_clean SECONDS: waits for nothing_left; on timeout names what is left.
@@ -139,7 +148,7 @@ all_clean() {
   echo "  left behind: shims=[$(shim_pids | tr '\n' ' ')] sockets=$(socket_count) (before: ${SOCKETS_BEFORE:-0})"
   ps -o pid,etimes,args -p "$(shim_pids | paste -sd, -)" 2>/dev/null | sed 's/^/    /'
   find "$STATE_ROOT" -mindepth 1 -maxdepth 2 2>/dev/null | sed 's/^/    state: /'
-  find /run/containerd/s -type s 2>/dev/null | sed 's/^/    socket: /'
+  shim_sockets | sed 's/^/    socket: /'
   return 1
 }
 # refused ID PATTERN [ctr run flags...]: ctr run fails with PATTERN in its

@@ -9,7 +9,6 @@ source "$(dirname "$0")/lib.sh"
 BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
 QEMU=${QEMU:-/usr/bin/qemu-system-x86_64}
 lcow_setup
-SOCKETS_BEFORE=$(socket_count)
 cat >"$T/qemu.json" <<JSON
 {"vmm": "qemu", "vmm_path": "$QEMU", "boot_files_root_path": "$BOOTFILES_DIR",
  "memory_mb": 512, "gcs_connection_timeout_ms": 90000, "stop_grace_ms": 10000}

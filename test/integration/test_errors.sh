@@ -3,7 +3,6 @@
 # wrong, and leave no process, socket or state behind.
 source "$(dirname "$0")/lib.sh"
 lcow_setup
-SOCKETS_BEFORE=$(socket_count)
 
 expect "missing runtime config file is named" \
   refused e1 "shim configuration /nonexistent/lcow.json: open /nonexistent/lcow.json: No such file or directory" \

@@ -5,7 +5,6 @@
 # and nothing left behind.
 source "$(dirname "$0")/lib.sh"
 lcow_setup
-SOCKETS_BEFORE=$(socket_count)
 log="$T/containerd.log"
 ctr_ events >"$T/events.log" 2>&1 &
 EVENTS=$!

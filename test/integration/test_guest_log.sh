@@ -5,7 +5,6 @@
 # port, is never connected to on it, and its Wait returns when the VMM exits.
 source "$(dirname "$0")/lib.sh"
 lcow_setup
-SOCKETS_BEFORE=$(socket_count)
 log="$T/containerd.log"
 
 # --- not migratable: logs forwarded --------------------------------------

@@ -5,7 +5,6 @@
 # annotations on a non-migratable sandbox are accepted.
 source "$(dirname "$0")/lib.sh"
 lcow_setup
-SOCKETS_BEFORE=$(socket_count)
 LM=io.microsoft.migration.allowed=true
 VM=io.microsoft.virtualmachine
 mkdir -p "$T/boot-vhd"
