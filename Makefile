@@ -80,7 +80,7 @@ $(BUILD)/liblcow.a: $(LIB_OBJS)
 # pages are still shared between the shims of a node through the page
 # cache.  The sanitizer builds link dynamically (LINK=dynamic).
 LINK ?= static
-STATIC_LIBS := -luv_a -lprotobuf-c -lyajl_s -lpthread -ldl -lrt
+STATIC_LIBS := -luv_a -lprotobuf-c -lyajl_s -lpthread -ldl -lrt -lm
 # glibc warns that libuv's getpwuid_r (never called) wants NSS at run time.
 LINK_FILTER := grep -v "getpwuid_r\|statically linked applications" || true
 

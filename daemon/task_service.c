@@ -1,179 +1,25 @@
 #include "task_service.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "events.pb-c.h"
-#include "metrics.pb-c.h"
+#include "guest_process.h"
 #include "policy/container_policy.h"
 #include "proto/cleanup.h"
-#include "proto/list.h"
 #include "proto/log.h"
-#include "proto/oci_spec.h"
-#include "proto/pb_pack.h"
 #include "proto/xalloc.h"
 #include "runtimeoptions.pb-c.h"
-#include "sandbox_plan.h"
-#include "sha256.h"
-#include "task.pb-c.h"
-#include "proto/file_io.h"
-#include "proto/strbuf.h"
-#include "stdio_relay.h"
-#include "uvm/bridge.h"
-#include "uvm/rootfs_image.h"
-#include "uvm/uvm.h"
+#include "task.h"
 
 #define SHIM_VERSION "containerd-shim-lcow-v2 0.1.0"
 #define ANN_CRI_CONTAINER_TYPE "io.kubernetes.cri.container-type"
 #define ANN_CRI_SANDBOX_ID "io.kubernetes.cri.sandbox-id"
-/* How long the guest agent may take over one request.  */
-#define GUEST_REQUEST_TIMEOUT_MS 30000
-/* Largest pod file (/etc/hosts and the like) copied into the guest.  */
-#define POD_FILE_MAX (256u << 10)
-/* SCSI targets for container disks (0 is the UVM's rootfs.vhd).  */
-#define SCSI_TARGET_MAX 255
-
-struct parked
-{
-  struct list link;
-  struct ttrpc_call *call;
-};
-
-struct task
-{
-  struct list link;
-  struct task_service *ts;
-  char *id;
-  char *bundle;
-  char *stdin_path, *stdout_path, *stderr_path;
-  bool terminal;
-  bool is_sandbox;
-  Pb__TaskStatus status;
-  uint32_t pid;
-  bool exited;
-  uint32_t exit_status;
-  struct timespec exited_at;
-  struct list waiters;
-  struct list deleters;
-  int stdio_fds[3];
-  /* A process in the guest: a container's init (exec_id NULL) or an exec'd
-     process of the container task `id`.  */
-  bool in_guest;
-  bool creating;
-  char *exec_id;
-  uint32_t key;
-  struct stdio_relay *relay;
-  /* A container's disk: its image and SCSI target while attached.  */
-  char *image;
-  uint32_t scsi_target;
-  struct rootfs_image_job *job;
-  /* The create chain's call and request (rootfs mounts, stdio).  */
-  struct ttrpc_call *create_call;
-  Pb__CreateTaskRequest *create_req;
-  /* The guest create request, built before the disk is attached.  */
-  char *guest_create;
-  uint32_t exit_status_pending;
-};
-
-struct sandbox
-{
-  char *id;
-  bool migratable;
-  struct sandbox_plan plan;
-  struct uvm *uvm;
-  struct task *task;
-  struct ttrpc_call *create_call;
-  /* The Create request's rootfs, for the TaskCreate event.  */
-  Pb__CreateTaskRequest *create_req;
-  uint32_t next_scsi_target;
-  /* A standalone task (no CRI annotations) runs its own process in the
-     UVM: its spec, until the UVM is up.  */
-  struct oci_spec *standalone_spec;
-};
-
-struct task_service
-{
-  struct task_service_config cfg;
-  struct list tasks;
-  size_t ntasks;
-  struct sandbox *sandbox;
-  uint32_t next_process_key;
-  bool closing;
-};
 
 /* ---- helpers ---------------------------------------------------------- */
-
-char *
-task_service_state_dir (const char *state_root, const char *ns, const char *id)
-{
-  char *key = xasprintf ("%s/%s", ns, id);
-  char hex[2 * SHA256_DIGEST_LEN + 1];
-  sha256_hex (key, strlen (key), hex);
-  free (key);
-  /* 32 hex digits keep <dir>/vsock_<port> well inside sun_path.  */
-  hex[32] = '\0';
-  return xasprintf ("%s/%s", state_root, hex);
-}
-
-static struct task *
-find_task (struct task_service *ts, const char *id)
-{
-  struct list *pos, *tmp;
-  list_for_each_safe (pos, tmp, &ts->tasks)
-  {
-    struct task *t = list_entry (pos, struct task, link);
-    if (strcmp (t->id, id) == 0 && t->exec_id == NULL)
-      return t;
-  }
-  return NULL;
-}
-
-static struct task *
-find_exec (struct task_service *ts, const char *id, const char *exec_id)
-{
-  struct list *pos, *tmp;
-  list_for_each_safe (pos, tmp, &ts->tasks)
-  {
-    struct task *t = list_entry (pos, struct task, link);
-    if (t->exec_id != NULL && strcmp (t->id, id) == 0
-        && strcmp (t->exec_id, exec_id) == 0)
-      return t;
-  }
-  return NULL;
-}
-
-static struct task *
-find_key (struct task_service *ts, uint32_t key)
-{
-  struct list *pos, *tmp;
-  list_for_each_safe (pos, tmp, &ts->tasks)
-  {
-    struct task *t = list_entry (pos, struct task, link);
-    if (t->in_guest && t->key == key)
-      return t;
-  }
-  return NULL;
-}
-
-static void
-to_timestamp (const struct timespec *ts, Pb__Timestamp *out)
-{
-  out->seconds = ts->tv_sec;
-  out->nanos = (int32_t) ts->tv_nsec;
-}
-
-static void
-publish (struct task_service *ts, const char *topic, const char *type,
-         const ProtobufCMessage *msg)
-{
-  event_publisher_publish (ts->cfg.events, topic, type, msg);
-}
 
 #define DECODE(type, fn, call, payload, len)                                  \
   ({                                                                          \
@@ -190,7 +36,7 @@ static struct task *
 lookup (struct task_service *ts, struct ttrpc_call *call, const char *id,
         const char *exec_id)
 {
-  struct task *t = find_task (ts, id);
+  struct task *t = task_find (ts, id);
   if (t == NULL)
     {
       ttrpc_call_fail_code (call, GRPC_NOT_FOUND,
@@ -199,7 +45,7 @@ lookup (struct task_service *ts, struct ttrpc_call *call, const char *id,
     }
   if (exec_id != NULL && *exec_id != '\0')
     {
-      struct task *e = find_exec (ts, id, exec_id);
+      struct task *e = task_find_exec (ts, id, exec_id);
       if (e == NULL)
         ttrpc_call_fail_code (call, GRPC_NOT_FOUND,
                               "process does not exist %s: not found", exec_id);
@@ -208,229 +54,7 @@ lookup (struct task_service *ts, struct ttrpc_call *call, const char *id,
   return t;
 }
 
-static void
-close_stdio (struct task *t)
-{
-  for (int i = 0; i < 3; i++)
-    if (t->stdio_fds[i] >= 0)
-      {
-        close (t->stdio_fds[i]);
-        t->stdio_fds[i] = -1;
-      }
-}
-
-/* Holds the client's stdio FIFOs open for the task's life, so that their
-   readers see EOF exactly when the task has exited.  O_RDWR never blocks
-   on a FIFO without a peer.  URIs (file://, binary://) carry no output from
-   a sandbox task and are left alone.  */
-static void
-open_stdio (struct task *t)
-{
-  const char *paths[3] = { t->stdin_path, t->stdout_path, t->stderr_path };
-  for (int i = 0; i < 3; i++)
-    {
-      t->stdio_fds[i] = -1;
-      if (paths[i] == NULL || paths[i][0] != '/')
-        continue;
-      t->stdio_fds[i] = open (paths[i], O_RDWR | O_NONBLOCK | O_CLOEXEC);
-      if (t->stdio_fds[i] < 0)
-        log_warn ("task %s: open %s: %s", t->id, paths[i], strerror (errno));
-    }
-}
-
-static void
-task_free (struct task *t)
-{
-  close_stdio (t);
-  stdio_relay_close (t->relay);
-  rootfs_image_cancel (t->job);
-  if (t->image != NULL)
-    unlink (t->image);
-  free (t->image);
-  free (t->exec_id);
-  free (t->guest_create);
-  if (t->create_req != NULL)
-    pb__create_task_request__free_unpacked (t->create_req, NULL);
-  free (t->id);
-  free (t->bundle);
-  free (t->stdin_path);
-  free (t->stdout_path);
-  free (t->stderr_path);
-  free (t);
-}
-
-static void
-reply_wait (struct task *t, struct ttrpc_call *call)
-{
-  Pb__Timestamp ts = PB__TIMESTAMP__INIT;
-  to_timestamp (&t->exited_at, &ts);
-  Pb__WaitResponse resp = PB__WAIT_RESPONSE__INIT;
-  resp.exit_status = t->exit_status;
-  resp.exited_at = &ts;
-  ttrpc_call_reply (call, &resp.base);
-}
-
-static void
-reply_delete (const struct task *t, struct ttrpc_call *call)
-{
-  Pb__Timestamp stamp = PB__TIMESTAMP__INIT;
-  to_timestamp (&t->exited_at, &stamp);
-  Pb__DeleteResponse resp = PB__DELETE_RESPONSE__INIT;
-  resp.pid = t->pid;
-  resp.exit_status = t->exit_status;
-  resp.exited_at = &stamp;
-  ttrpc_call_reply (call, &resp.base);
-}
-
-/* Stats as cgroups v1 Metrics, whatever measured them.  */
-static void
-reply_metrics (struct ttrpc_call *call, uint64_t cpu_ns, uint64_t memory,
-               uint64_t memory_limit, uint64_t rss, uint64_t npids)
-{
-  Pb__CPUUsage usage = PB__CPUUSAGE__INIT;
-  usage.total = cpu_ns;
-  Pb__CPUStat cpu = PB__CPUSTAT__INIT;
-  cpu.usage = &usage;
-  Pb__MemoryEntry mu = PB__MEMORY_ENTRY__INIT;
-  mu.usage = memory;
-  mu.limit = memory_limit;
-  Pb__MemoryStat mem = PB__MEMORY_STAT__INIT;
-  mem.rss = rss;
-  mem.usage = &mu;
-  Pb__PidsStat pids = PB__PIDS_STAT__INIT;
-  pids.current = npids;
-  Pb__CgroupsV1Metrics m = PB__CGROUPS_V1_METRICS__INIT;
-  m.cpu = &cpu;
-  m.memory = &mem;
-  m.pids = &pids;
-  Pb__Any any = PB__ANY__INIT;
-  any.type_url = "io.containerd.cgroups.v1.Metrics";
-  any.value = pb_pack (&m.base);
-  Pb__StatsResponse resp = PB__STATS_RESPONSE__INIT;
-  resp.stats = &any;
-  ttrpc_call_reply (call, &resp.base);
-  free (any.value.data);
-}
-
-/* A task record is created: TaskCreate (from its Create request) and the
-   Create reply.  */
-static void
-reply_created (struct task *t, struct ttrpc_call *call,
-               const Pb__CreateTaskRequest *r)
-{
-  Pb__TaskIO io = PB__TASK_IO__INIT;
-  io.stdin = r->stdin;
-  io.stdout = r->stdout;
-  io.stderr = r->stderr;
-  io.terminal = r->terminal;
-  Pb__TaskCreate ev = PB__TASK_CREATE__INIT;
-  ev.container_id = t->id;
-  ev.bundle = t->bundle;
-  ev.n_rootfs = r->n_rootfs;
-  ev.rootfs = r->rootfs;
-  ev.io = &io;
-  ev.checkpoint = r->checkpoint;
-  ev.pid = t->pid;
-  publish (t->ts, "/tasks/create", "containerd.events.TaskCreate", &ev.base);
-  Pb__CreateTaskResponse resp = PB__CREATE_TASK_RESPONSE__INIT;
-  resp.pid = t->pid;
-  ttrpc_call_reply (call, &resp.base);
-}
-
-static void delete_exited_task (struct task *t, struct ttrpc_call *call);
-
-/* The one place a task's exit is recorded: one TaskExit, every waiter.  */
-static void
-task_exited (struct task *t, uint32_t exit_status)
-{
-  if (t->exited)
-    return;
-  t->exited = true;
-  t->status = PB__TASK_STATUS__STOPPED;
-  t->exit_status = exit_status;
-  clock_gettime (CLOCK_REALTIME, &t->exited_at);
-  close_stdio (t);
-
-  Pb__Timestamp ts = PB__TIMESTAMP__INIT;
-  to_timestamp (&t->exited_at, &ts);
-  stdio_relay_close (t->relay);
-  t->relay = NULL;
-  Pb__TaskExit ev = PB__TASK_EXIT__INIT;
-  ev.container_id = t->id;
-  ev.id = t->exec_id ? t->exec_id : t->id;
-  ev.pid = t->pid;
-  ev.exit_status = exit_status;
-  ev.exited_at = &ts;
-  publish (t->ts, "/tasks/exit", "containerd.events.TaskExit", &ev.base);
-  char status[16];
-  snprintf (status, sizeof status, "%u", exit_status);
-  log_entry (LOG_LEVEL_INFO, "task exited",
-             (struct log_field[]){ { "task", t->id },
-                                   { "exec", t->exec_id ? t->exec_id : "" },
-                                   { "status", status } },
-             3);
-
-  struct list *pos, *tmp;
-  list_for_each_safe (pos, tmp, &t->waiters)
-  {
-    struct parked *p = list_entry (pos, struct parked, link);
-    list_remove (pos);
-    reply_wait (t, p->call);
-    free (p);
-  }
-  list_for_each_safe (pos, tmp, &t->deleters)
-  {
-    struct parked *p = list_entry (pos, struct parked, link);
-    list_remove (pos);
-    struct ttrpc_call *call = p->call;
-    free (p);
-    if (find_task (t->ts, t->id) == t)
-      delete_exited_task (t, call);
-    else
-      ttrpc_call_fail_code (call, GRPC_NOT_FOUND, "task %s: not found", t->id);
-  }
-}
-
-static void
-fail_parked (struct list *l, int code, const char *why)
-{
-  struct list *pos, *tmp;
-  list_for_each_safe (pos, tmp, l)
-  {
-    struct parked *p = list_entry (pos, struct parked, link);
-    list_remove (pos);
-    ttrpc_call_fail_code (p->call, code, "%s", why);
-    free (p);
-  }
-}
-
-static void
-park (struct list *l, struct ttrpc_call *call)
-{
-  struct parked *p = xzalloc (sizeof *p);
-  p->call = call;
-  list_add_tail (l, &p->link);
-}
-
 /* ---- sandbox ---------------------------------------------------------- */
-
-static void
-sandbox_free (struct sandbox *sb)
-{
-  if (sb == NULL)
-    return;
-  uvm_destroy (sb->uvm);
-  sandbox_plan_release (&sb->plan);
-  if (sb->create_req)
-    pb__create_task_request__free_unpacked (sb->create_req, NULL);
-  oci_spec_free (sb->standalone_spec);
-  free (sb->id);
-  free (sb);
-}
-
-static void container_create (struct task *t, struct ttrpc_call *call,
-                              Pb__CreateTaskRequest *req,
-                              const struct oci_spec *spec);
 
 static void
 on_uvm_started (void *data, const shim_error *err)
@@ -441,11 +65,7 @@ on_uvm_started (void *data, const shim_error *err)
   sb->create_call = NULL;
   if (err != NULL)
     {
-      shim_error e = { err->code, xasprintf ("create sandbox %s: start UVM: %s",
-                                             sb->id, err->msg) };
-      log_error ("%s", e.msg);
-      ttrpc_call_fail (call, &e);
-      free (e.msg);
+      task_fail_call (call, err, "create sandbox %s: start UVM: %s", sb->id);
       task_free (sb->task);
       ts->sandbox = NULL;
       sandbox_free (sb);
@@ -459,18 +79,18 @@ on_uvm_started (void *data, const shim_error *err)
       /* The task's own process, in its UVM.  */
       Pb__CreateTaskRequest *req = sb->create_req;
       sb->create_req = NULL;
-      container_create (t, call, req, sb->standalone_spec);
+      guest_container_create (t, call, req, sb->standalone_spec);
       return;
     }
   t->pid = (uint32_t) uvm_pid (sb->uvm);
   t->status = PB__TASK_STATUS__CREATED;
-  open_stdio (t);
+  task_open_stdio (t);
 
   char pid[16];
   snprintf (pid, sizeof pid, "%u", t->pid);
   log_entry (LOG_LEVEL_INFO, "sandbox created",
              (struct log_field[]){ { "sandbox", sb->id }, { "pid", pid } }, 2);
-  reply_created (t, call, sb->create_req);
+  task_reply_created (t, call, sb->create_req);
   pb__create_task_request__free_unpacked (sb->create_req, NULL);
   sb->create_req = NULL;
 }
@@ -500,428 +120,12 @@ on_uvm_exited (void *data, int64_t exit_status, int term_signal)
   task_exited (sb->task, sb->task->in_guest ? 255 : status);
 }
 
-
-/* ---- processes in the guest ------------------------------------------- */
-
-static void
-relay_send_stdin (void *ctx, const void *bytes, size_t len)
-{
-  struct task *t = ctx;
-  if (t->ts->sandbox != NULL)
-    uvm_send_stream (t->ts->sandbox->uvm, t->key, BRIDGE_STDIN, bytes, len);
-}
-
-static void
-relay_credit (void *ctx, uint8_t stream, uint32_t n)
-{
-  struct task *t = ctx;
-  if (t->ts->sandbox != NULL)
-    uvm_send_credit (t->ts->sandbox->uvm, t->key, stream, n);
-}
-
-static const struct stdio_relay_ops relay_ops = { relay_send_stdin,
-                                                  relay_credit };
-
-/* Connects the process's FIFOs; without them its output is discarded.  */
-static void
-open_relay (struct task *t)
-{
-  shim_error *err = NULL;
-  if (stdio_relay_open (t->ts->cfg.loop, t->stdin_path, t->stdout_path,
-                        t->stderr_path, &relay_ops, t, &t->relay, &err)
-      < 0)
-    {
-      log_warn ("task %s: %s; its output is discarded", t->id, err->msg);
-      shim_error_free (err);
-      t->relay = NULL;
-      uvm_send_stream (t->ts->sandbox->uvm, t->key, BRIDGE_STDIN, NULL, 0);
-    }
-  else
-    stdio_relay_start (t->relay);
-}
-
-static void
-finish_guest_exit (void *data)
-{
-  struct task *t = data;
-  task_exited (t, t->exit_status_pending);
-}
-
-static void
-on_guest_notify (void *data, const char *body, size_t len)
-{
-  struct sandbox *sb = data;
-  uint32_t key, status;
-  if (!bridge_exit_decode (body, len, &key, &status))
-    return;
-  struct task *t = find_key (sb->task->ts, key);
-  if (t == NULL || t->exited)
-    return;
-  /* Everything the process wrote reaches the FIFOs before its exit.  */
-  t->exit_status_pending = status;
-  if (t->relay != NULL)
-    stdio_relay_when_drained (t->relay, finish_guest_exit, t);
-  else
-    task_exited (t, status);
-}
-
-static void
-on_guest_stream (void *data, uint32_t key, uint8_t stream,
-                 const uint8_t *bytes, size_t len)
-{
-  struct sandbox *sb = data;
-  struct task *t = find_key (sb->task->ts, key);
-  if (t != NULL && t->relay != NULL)
-    stdio_relay_output (t->relay, stream, bytes, len);
-  else if (len > 0)
-    uvm_send_credit (sb->uvm, key, stream, (uint32_t) len);
-}
-
-static void
-on_guest_credit (void *data, uint32_t key, uint8_t stream, uint32_t n)
-{
-  struct sandbox *sb = data;
-  struct task *t = find_key (sb->task->ts, key);
-  if (t != NULL && t->relay != NULL && stream == BRIDGE_STDIN)
-    stdio_relay_stdin_credit (t->relay, n);
-}
-
-/* A request about a process, answered when the guest replies; the task
-   is looked up again then (it may be gone).  */
-struct guest_op
-{
-  struct task_service *ts;
-  char *id;
-  char *exec_id;
-  struct ttrpc_call *call;
-};
-
-static struct guest_op *
-guest_op_new (struct task *t, struct ttrpc_call *call)
-{
-  struct guest_op *op = xzalloc (sizeof *op);
-  op->ts = t->ts;
-  op->id = xstrdup (t->id);
-  op->exec_id = t->exec_id ? xstrdup (t->exec_id) : NULL;
-  op->call = call;
-  return op;
-}
-
-static struct task *
-guest_op_task (struct guest_op *op)
-{
-  return op->exec_id ? find_exec (op->ts, op->id, op->exec_id)
-                     : find_task (op->ts, op->id);
-}
-
-static void
-guest_op_free (struct guest_op *op)
-{
-  free (op->id);
-  free (op->exec_id);
-  free (op);
-}
-
-/* Forgets an exec'd process record (not counted in ntasks).  */
-static void
-drop_exec (struct task *e)
-{
-  list_remove (&e->link);
-  fail_parked (&e->waiters, GRPC_NOT_FOUND, "process deleted");
-  task_free (e);
-}
-
-/* Sends body for t; reply gets a guest_op.  Fails the call on error.  */
-static void
-guest_call (struct task *t, struct ttrpc_call *call, const char *what,
-            char *body, uvm_reply_fn reply)
-{
-  shim_error *err = NULL;
-  struct guest_op *op = guest_op_new (t, call);
-  if (t->ts->sandbox == NULL
-      || uvm_request (t->ts->sandbox->uvm, body, GUEST_REQUEST_TIMEOUT_MS,
-                      reply, op, &err)
-             < 0)
-    {
-      if (err == NULL)
-        shim_error_set (&err, GRPC_FAILED_PRECONDITION, "no sandbox");
-      shim_error_wrap (&err, "%s %s", what, t->exec_id ? t->exec_id : t->id);
-      ttrpc_call_fail (call, err);
-      shim_error_free (err);
-      guest_op_free (op);
-      if (t->creating && t->exec_id != NULL)
-        drop_exec (t);
-    }
-  free (body);
-}
-
-static void
-fail_wrapped (struct ttrpc_call *call, const shim_error *err,
-              const char *fmt, const char *id)
-{
-  shim_error e = { err->code, xasprintf (fmt, id, err->msg) };
-  log_error ("%s", e.msg);
-  ttrpc_call_fail (call, &e);
-  free (e.msg);
-}
-
-/* ---- container create: image, disk, guest ------------------------------ */
-
-static void sandbox_free (struct sandbox *sb);
-
-/* Undoes a create in flight and fails its call; a standalone task takes its
-   sandbox with it.  */
-static void
-container_create_failed (struct task *t, const shim_error *err)
-{
-  struct task_service *ts = t->ts;
-  fail_wrapped (t->create_call, err, "create %s: %s", t->id);
-  t->create_call = NULL;
-  if (t->scsi_target != 0 && ts->sandbox != NULL)
-    uvm_detach_disk (ts->sandbox->uvm, t->scsi_target);
-  list_remove (&t->link);
-  ts->ntasks--;
-  bool standalone = ts->sandbox != NULL && ts->sandbox->task == t;
-  task_free (t);
-  if (standalone)
-    {
-      sandbox_free (ts->sandbox);
-      ts->sandbox = NULL;
-    }
-}
-
-static void
-on_guest_created (void *data, const char *body, size_t len,
-                  const shim_error *err)
-{
-  struct task *t = data;
-  struct bridge_response resp;
-  shim_error *derr = NULL;
-  if (err == NULL && bridge_response_decode (body, len, &resp, &derr) < 0)
-    err = derr;
-  if (err != NULL)
-    {
-      container_create_failed (t, err);
-      shim_error_free (derr);
-      return;
-    }
-  bridge_response_release (&resp);
-  t->pid = resp.pid;
-  t->creating = false;
-  t->status = PB__TASK_STATUS__CREATED;
-  open_relay (t);
-  char pid[16];
-  snprintf (pid, sizeof pid, "%u", t->pid);
-  log_entry (LOG_LEVEL_INFO, "container created in the UVM",
-             (struct log_field[]){ { "task", t->id }, { "guest-pid", pid } },
-             2);
-  reply_created (t, t->create_call, t->create_req);
-  t->create_call = NULL;
-  pb__create_task_request__free_unpacked (t->create_req, NULL);
-  t->create_req = NULL;
-}
-
-static void
-on_disk_attached (void *data, const shim_error *err)
-{
-  struct task *t = data;
-  shim_error *rerr = NULL;
-  if (err != NULL)
-    {
-      t->scsi_target = 0; /* nothing to detach */
-      container_create_failed (t, err);
-      return;
-    }
-  if (uvm_request (t->ts->sandbox->uvm, t->guest_create,
-                   GUEST_REQUEST_TIMEOUT_MS, on_guest_created, t, &rerr)
-      < 0)
-    {
-      container_create_failed (t, rerr);
-      shim_error_free (rerr);
-    }
-  free (t->guest_create);
-  t->guest_create = NULL;
-}
-
-static void
-on_image_built (void *data, const shim_error *err)
-{
-  struct task *t = data;
-  t->job = NULL;
-  shim_error *aerr = NULL;
-  if (err == NULL
-      && uvm_attach_disk (t->ts->sandbox->uvm, t->image, t->scsi_target,
-                          on_disk_attached, t, &aerr)
-             == 0)
-    return;
-  t->scsi_target = 0;
-  container_create_failed (t, err ? err : aerr);
-  shim_error_free (aerr);
-}
-
-/* Reads the pod files the spec binds in; refuses every other bind mount
-   (the UVM has no directory share), naming them all.  */
-static int
-read_pod_files (const struct oci_spec *spec, struct bridge_pod_file *files,
-                char **contents, size_t *nfiles, shim_error **err)
-{
-  strbuf bad = STRBUF_INIT;
-  *nfiles = 0;
-  for (size_t i = 0; i < spec->nmounts; i++)
-    {
-      const struct oci_mount *m = &spec->mounts[i];
-      /* /dev/shm is a tmpfs in the guest; nothing to copy.  */
-      if (!mount_is_bind (m) || m->destination == NULL
-          || strcmp (m->destination, "/dev/shm") == 0)
-        continue;
-      if (!mount_is_pod_file_destination (m->destination) || m->source == NULL)
-        {
-          strbuf_printf (&bad, "%s%s (from %s)", bad.len ? ", " : "",
-                         m->destination, m->source ? m->source : "?");
-          continue;
-        }
-      size_t len = 0;
-      shim_error *rerr = NULL;
-      if (read_file_capped (-1, m->source, POD_FILE_MAX, &contents[*nfiles],
-                            &len, &rerr)
-          < 0)
-        {
-          strbuf_printf (&bad, "%s%s (%s)", bad.len ? ", " : "",
-                         m->destination, rerr->msg);
-          shim_error_free (rerr);
-          continue;
-        }
-      files[*nfiles] = (struct bridge_pod_file){ m->destination,
-                                                 contents[*nfiles], len };
-      (*nfiles)++;
-    }
-  if (bad.len == 0)
-    return 0;
-  shim_error_set (err, GRPC_INVALID_ARGUMENT,
-                  "bind mounts need a directory share, which the UVM does not "
-                  "have (only /etc/hosts, /etc/hostname, /etc/resolv.conf "
-                  "and /dev/shm are supported): %s",
-                  bad.data);
-  strbuf_release (&bad);
-  return -1;
-}
-
-/* Starts the create chain for t (in the task list, creating): builds the
-   guest request, then the image, the disk, the guest container.  Takes
-   req.  On a synchronous failure the call is failed and t is freed.  */
-static void
-container_create (struct task *t, struct ttrpc_call *call,
-                  Pb__CreateTaskRequest *req, const struct oci_spec *spec)
-{
-  struct task_service *ts = t->ts;
-  struct sandbox *sb = ts->sandbox;
-  shim_error *err = NULL;
-  t->in_guest = true;
-  t->creating = true;
-  t->key = ++ts->next_process_key;
-  t->create_call = call;
-  t->create_req = req;
-  size_t nfiles = 0;
-  struct bridge_pod_file *files
-      = xzalloc ((spec->nmounts + 1) * sizeof *files);
-  char **contents = xzalloc ((spec->nmounts + 1) * sizeof *contents);
-  cleanup_free char *config = NULL;
-  size_t config_len = 0;
-  cleanup_free char *rootfs = NULL;
-  if (read_pod_files (spec, files, contents, &nfiles, &err) < 0)
-    goto fail;
-  if (spec->process == NULL || spec->process->nargs == 0)
-    {
-      shim_error_set (&err, GRPC_INVALID_ARGUMENT,
-                      "spec: process.args is empty");
-      goto fail;
-    }
-  if (sb->next_scsi_target >= SCSI_TARGET_MAX)
-    {
-      shim_error_set (&err, GRPC_RESOURCE_EXHAUSTED,
-                      "the UVM has no SCSI target left for another "
-                      "container");
-      goto fail;
-    }
-  {
-    cleanup_free char *cfg_path = xasprintf ("%s/config.json", t->bundle);
-    if (read_file_capped (-1, cfg_path, OCI_SPEC_MAX_BYTES, &config,
-                          &config_len, &err)
-        < 0)
-      goto fail;
-  }
-  t->scsi_target = ++sb->next_scsi_target;
-  struct bridge_create bc = { t->id, t->key, t->scsi_target, config,
-                              config_len, files, nfiles };
-  t->guest_create = bridge_create_body (&bc);
-  if (strlen (t->guest_create) > BRIDGE_MESSAGE_MAX)
-    {
-      shim_error_set (&err, GRPC_INVALID_ARGUMENT,
-                      "the spec and pod files are too large for the guest "
-                      "bridge (%u bytes at most)",
-                      BRIDGE_MESSAGE_MAX);
-      goto fail;
-    }
-  if (spec->root_path == NULL || spec->root_path[0] == '\0')
-    rootfs = xasprintf ("%s/rootfs", t->bundle);
-  else if (spec->root_path[0] == '/')
-    rootfs = xstrdup (spec->root_path);
-  else
-    rootfs = xasprintf ("%s/%s", t->bundle, spec->root_path);
-  t->image = xasprintf ("%s/rootfs.img", t->bundle);
-  struct rootfs_mount *mounts = xzalloc ((req->n_rootfs + 1) * sizeof *mounts);
-  for (size_t i = 0; i < req->n_rootfs; i++)
-    mounts[i] = (struct rootfs_mount){ req->rootfs[i]->type,
-                                       req->rootfs[i]->source,
-                                       req->rootfs[i]->options,
-                                       req->rootfs[i]->n_options };
-  int r = rootfs_image_build (ts->cfg.loop, rootfs, mounts, req->n_rootfs,
-                              t->image, on_image_built, t, &t->job, &err);
-  free (mounts);
-  if (r == 0)
-    goto out;
-fail:
-  /* Nothing is attached yet.  */
-  t->scsi_target = 0;
-  container_create_failed (t, err);
-  shim_error_free (err);
-out:
-  for (size_t i = 0; i < nfiles; i++)
-    free (contents[i]);
-  free (contents);
-  free (files);
-}
-
-/* A task record (a task, or with exec_id an exec'd process of task id),
-   not yet in the list.  */
-static struct task *
-task_new (struct task_service *ts, const char *id, const char *exec_id,
-          const char *bundle, const char *stdin_path, const char *stdout_path,
-          const char *stderr_path, bool terminal)
-{
-  struct task *t = xzalloc (sizeof *t);
-  t->ts = ts;
-  t->id = xstrdup (id);
-  t->exec_id = exec_id ? xstrdup (exec_id) : NULL;
-  t->bundle = xstrdup (bundle);
-  t->stdin_path = xstrdup (stdin_path);
-  t->stdout_path = xstrdup (stdout_path);
-  t->stderr_path = xstrdup (stderr_path);
-  t->terminal = terminal;
-  t->status = PB__TASK_STATUS__UNKNOWN;
-  t->stdio_fds[0] = t->stdio_fds[1] = t->stdio_fds[2] = -1;
-  list_init (&t->link);
-  list_init (&t->waiters);
-  list_init (&t->deleters);
-  return t;
-}
-
 static const struct uvm_events uvm_events = {
   .on_started = on_uvm_started,
   .on_exited = on_uvm_exited,
-  .on_notify = on_guest_notify,
-  .on_stream = on_guest_stream,
-  .on_credit = on_guest_credit,
+  .on_notify = guest_on_notify,
+  .on_stream = guest_on_stream,
+  .on_credit = guest_on_credit,
 };
 
 static char *
@@ -1011,190 +215,6 @@ create_sandbox (struct task_service *ts, struct ttrpc_call *call,
     }
 }
 
-
-/* ---- replies to process requests --------------------------------------- */
-
-/* Decodes a reply for op; fails its call and returns NULL on an error or a
-   task gone meanwhile.  */
-static struct task *
-guest_reply (struct guest_op *op, const char *body, size_t len,
-             const shim_error *err, struct bridge_response *resp)
-{
-  shim_error *derr = NULL;
-  *resp = (struct bridge_response){ 0 };
-  if (err == NULL && bridge_response_decode (body, len, resp, &derr) < 0)
-    err = derr;
-  struct task *t = guest_op_task (op);
-  if (err != NULL)
-    fail_wrapped (op->call, err, "%s: %s",
-                  op->exec_id ? op->exec_id : op->id);
-  else if (t == NULL)
-    ttrpc_call_fail_code (op->call, GRPC_NOT_FOUND, "task %s: not found",
-                          op->id);
-  shim_error_free (derr);
-  if (err != NULL || t == NULL)
-    {
-      bridge_response_release (resp);
-      return NULL;
-    }
-  return t;
-}
-
-static void
-on_guest_started (void *data, const char *body, size_t len,
-                  const shim_error *err)
-{
-  struct guest_op *op = data;
-  struct bridge_response resp;
-  struct task *t = guest_reply (op, body, len, err, &resp);
-  if (t != NULL)
-    {
-      if (!t->exited)
-        t->status = PB__TASK_STATUS__RUNNING;
-      if (t->exec_id != NULL)
-        {
-          Pb__TaskExecStarted ev = PB__TASK_EXEC_STARTED__INIT;
-          ev.container_id = t->id;
-          ev.exec_id = t->exec_id;
-          ev.pid = t->pid;
-          publish (t->ts, "/tasks/exec-started",
-                   "containerd.events.TaskExecStarted", &ev.base);
-        }
-      else
-        {
-          Pb__TaskStart ev = PB__TASK_START__INIT;
-          ev.container_id = t->id;
-          ev.pid = t->pid;
-          publish (t->ts, "/tasks/start", "containerd.events.TaskStart",
-                   &ev.base);
-        }
-      Pb__StartResponse sr = PB__START_RESPONSE__INIT;
-      sr.pid = t->pid;
-      ttrpc_call_reply (op->call, &sr.base);
-      bridge_response_release (&resp);
-    }
-  guest_op_free (op);
-}
-
-/* Replies with an empty message (Kill, ResizePty).  */
-static void
-on_guest_done (void *data, const char *body, size_t len,
-               const shim_error *err)
-{
-  struct guest_op *op = data;
-  struct bridge_response resp;
-  if (guest_reply (op, body, len, err, &resp) != NULL)
-    {
-      ttrpc_call_reply (op->call, NULL);
-      bridge_response_release (&resp);
-    }
-  guest_op_free (op);
-}
-
-static void
-on_guest_exec_added (void *data, const char *body, size_t len,
-                     const shim_error *err)
-{
-  struct guest_op *op = data;
-  struct bridge_response resp;
-  struct task *t = find_exec (op->ts, op->id, op->exec_id);
-  if (guest_reply (op, body, len, err, &resp) == NULL)
-    {
-      if (t != NULL)
-        drop_exec (t);
-      guest_op_free (op);
-      return;
-    }
-  t->creating = false;
-  t->pid = resp.pid;
-  t->status = PB__TASK_STATUS__CREATED;
-  open_relay (t);
-  Pb__TaskExecAdded ev = PB__TASK_EXEC_ADDED__INIT;
-  ev.container_id = t->id;
-  ev.exec_id = t->exec_id;
-  publish (t->ts, "/tasks/exec-added", "containerd.events.TaskExecAdded",
-           &ev.base);
-  ttrpc_call_reply (op->call, NULL);
-  bridge_response_release (&resp);
-  guest_op_free (op);
-}
-
-static void
-on_guest_stats (void *data, const char *body, size_t len,
-                const shim_error *err)
-{
-  struct guest_op *op = data;
-  struct bridge_response resp;
-  struct task *t = guest_reply (op, body, len, err, &resp);
-  if (t == NULL)
-    ;
-  else if (strstr (ttrpc_call_method (op->call), "/Pids"))
-    {
-      Pb__ProcessInfo *infos = xzalloc ((resp.npids + 1) * sizeof *infos);
-      Pb__ProcessInfo **list = xzalloc ((resp.npids + 1) * sizeof *list);
-      for (size_t i = 0; i < resp.npids; i++)
-        {
-          pb__process_info__init (&infos[i]);
-          infos[i].pid = resp.pids[i];
-          list[i] = &infos[i];
-        }
-      Pb__PidsResponse pr = PB__PIDS_RESPONSE__INIT;
-      pr.n_processes = resp.npids;
-      pr.processes = list;
-      ttrpc_call_reply (op->call, &pr.base);
-      free (list);
-      free (infos);
-    }
-  else
-    reply_metrics (op->call, resp.cpu_ns, resp.memory_bytes,
-                   resp.memory_limit, 0, resp.npids);
-  bridge_response_release (&resp);
-  guest_op_free (op);
-}
-
-static void delete_exited_task (struct task *t, struct ttrpc_call *call);
-
-/* Deletes a container's record with its exec'd processes, its disk
-   unplugged.  */
-static void
-delete_container (struct task *t, struct ttrpc_call *call)
-{
-  if (t->ts->sandbox != NULL && t->scsi_target != 0)
-    uvm_detach_disk (t->ts->sandbox->uvm, t->scsi_target);
-  t->scsi_target = 0;
-  struct list *pos, *tmp;
-  list_for_each_safe (pos, tmp, &t->ts->tasks)
-  {
-    struct task *e = list_entry (pos, struct task, link);
-    if (e->exec_id != NULL && strcmp (e->id, t->id) == 0)
-      drop_exec (e);
-  }
-  delete_exited_task (t, call);
-}
-
-/* The guest let go of the container: unplug its disk, then delete.  */
-static void
-on_guest_deleted (void *data, const char *body, size_t len,
-                  const shim_error *err)
-{
-  struct guest_op *op = data;
-  struct bridge_response resp;
-  struct task *t = guest_reply (op, body, len, err, &resp);
-  if (t != NULL)
-    {
-      bridge_response_release (&resp);
-      delete_container (t, op->call);
-    }
-  guest_op_free (op);
-}
-
-/* Whether the sandbox's VM is still there to be asked.  */
-static bool
-vm_running (const struct task_service *ts)
-{
-  return ts->sandbox != NULL && !ts->sandbox->task->exited;
-}
-
 /* ---- Task API handlers ------------------------------------------------ */
 
 static void
@@ -1212,7 +232,7 @@ h_create (struct ttrpc_call *call, void *data, const uint8_t *payload,
                             "create: id and bundle are required");
       goto out;
     }
-  if (find_task (ts, req->id) != NULL
+  if (task_find (ts, req->id) != NULL
       || (ts->sandbox && strcmp (ts->sandbox->task->id, req->id) == 0))
     {
       ttrpc_call_fail_code (call, GRPC_ALREADY_EXISTS,
@@ -1279,7 +299,7 @@ h_create (struct ttrpc_call *call, void *data, const uint8_t *payload,
                           req->stdout, req->stderr, req->terminal);
           list_add_tail (&ts->tasks, &t->link);
           ts->ntasks++;
-          container_create (t, call, req, spec);
+          guest_container_create (t, call, req, spec);
           req = NULL;
         }
     }
@@ -1302,28 +322,16 @@ h_start (struct ttrpc_call *call, void *data, const uint8_t *payload,
   if (req == NULL)
     return;
   struct task *t = lookup (ts, call, req->id, req->exec_id);
-  if (t != NULL && t->in_guest && t->status == PB__TASK_STATUS__CREATED)
-    guest_call (t, call, "start", bridge_start_body (t->key),
-                on_guest_started);
-  else if (t != NULL)
-    {
-      if (t->status != PB__TASK_STATUS__CREATED)
-        ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
-                              "task %s: cannot start a task that is %s", t->id,
-                              t->exited ? "stopped" : "already running");
-      else
-        {
-          t->status = PB__TASK_STATUS__RUNNING;
-          /* TaskStart is queued before the reply and before any exit.  */
-          Pb__TaskStart ev = PB__TASK_START__INIT;
-          ev.container_id = t->id;
-          ev.pid = t->pid;
-          publish (ts, "/tasks/start", "containerd.events.TaskStart", &ev.base);
-          Pb__StartResponse resp = PB__START_RESPONSE__INIT;
-          resp.pid = t->pid;
-          ttrpc_call_reply (call, &resp.base);
-        }
-    }
+  if (t == NULL)
+    ;
+  else if (t->status != PB__TASK_STATUS__CREATED)
+    ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
+                          "task %s: cannot start a task that is %s", t->id,
+                          t->exited ? "stopped" : "already running");
+  else if (t->in_guest)
+    guest_process_start (t, call);
+  else
+    task_reply_started (t, call);
   pb__start_request__free_unpacked (req, NULL);
 }
 
@@ -1352,7 +360,7 @@ h_state (struct ttrpc_call *call, void *data, const uint8_t *payload,
       if (t->exited)
         {
           resp.exit_status = t->exit_status;
-          to_timestamp (&t->exited_at, &ts_);
+          task_exit_time (t, &ts_);
           resp.exited_at = &ts_;
         }
       ttrpc_call_reply (call, &resp.base);
@@ -1373,9 +381,9 @@ h_wait (struct ttrpc_call *call, void *data, const uint8_t *payload,
   if (t != NULL)
     {
       if (t->exited)
-        reply_wait (t, call);
+        task_reply_wait (t, call);
       else
-        park (&t->waiters, call);
+        task_park (&t->waiters, call);
     }
   pb__wait_request__free_unpacked (req, NULL);
 }
@@ -1404,9 +412,7 @@ h_kill (struct ttrpc_call *call, void *data, const uint8_t *payload,
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "task %s is being created", t->id);
   else if (t->in_guest)
-    guest_call (t, call, "kill",
-                bridge_signal_body (t->key, req->signal, req->all),
-                on_guest_done);
+    guest_process_kill (t, call, req->signal, req->all);
   else if (uvm_signal (ts->sandbox->uvm, (int) req->signal, &err) < 0)
     {
       shim_error_wrap (&err, "kill %s", t->id);
@@ -1425,34 +431,6 @@ h_kill (struct ttrpc_call *call, void *data, const uint8_t *payload,
   pb__kill_request__free_unpacked (req, NULL);
 }
 
-static void
-delete_exited_task (struct task *t, struct ttrpc_call *call)
-{
-  struct task_service *ts = t->ts;
-  Pb__Timestamp stamp = PB__TIMESTAMP__INIT;
-  to_timestamp (&t->exited_at, &stamp);
-  Pb__TaskDelete ev = PB__TASK_DELETE__INIT;
-  ev.container_id = t->id;
-  ev.id = t->id;
-  ev.pid = t->pid;
-  ev.exit_status = t->exit_status;
-  ev.exited_at = &stamp;
-  publish (ts, "/tasks/delete", "containerd.events.TaskDelete", &ev.base);
-  reply_delete (t, call);
-
-  list_remove (&t->link);
-  ts->ntasks--;
-  log_entry (LOG_LEVEL_INFO, "task deleted",
-             (struct log_field[]){ { "task", t->id } }, 1);
-  if (t->is_sandbox && ts->sandbox != NULL && ts->sandbox->task == t)
-    {
-      sandbox_free (ts->sandbox);
-      ts->sandbox = NULL;
-    }
-  fail_parked (&t->waiters, GRPC_NOT_FOUND, "task deleted");
-  task_free (t);
-}
-
 /* An exec'd process: answered from its record (its exit was reported).  */
 static void
 delete_exec (struct task *t, struct ttrpc_call *call)
@@ -1465,8 +443,8 @@ delete_exec (struct task *t, struct ttrpc_call *call)
                             t->exec_id);
       return;
     }
-  reply_delete (t, call);
-  drop_exec (t);
+  task_reply_delete (t, call);
+  task_drop_exec (t);
 }
 
 static void
@@ -1486,18 +464,15 @@ h_delete (struct ttrpc_call *call, void *data, const uint8_t *payload,
                           "task %s is being created", t->id);
   else if (t->exec_id != NULL)
     delete_exec (t, call);
-  else if (t->in_guest && t->exited && !vm_running (ts))
-    delete_container (t, call);
   else if (t->in_guest
            && (t->exited || t->status == PB__TASK_STATUS__CREATED))
-    guest_call (t, call, "delete", bridge_container_body ("delete", t->id),
-                on_guest_deleted);
+    guest_container_delete (t, call);
   else if (t->exited)
-    delete_exited_task (t, call);
+    task_delete_exited (t, call);
   else if (t->status == PB__TASK_STATUS__CREATED)
     {
       /* Never started: stop the VM and answer once it is gone.  */
-      park (&t->deleters, call);
+      task_park (&t->deleters, call);
       uvm_signal (ts->sandbox->uvm, SIGKILL, NULL);
     }
   else
@@ -1517,8 +492,7 @@ h_pids (struct ttrpc_call *call, void *data, const uint8_t *payload,
     return;
   struct task *t = lookup (ts, call, req->id, NULL);
   if (t != NULL && t->in_guest && !t->exited && !t->creating)
-    guest_call (t, call, "pids", bridge_container_body ("stats", t->id),
-                on_guest_stats);
+    guest_container_stats (t, call);
   else if (t != NULL)
     {
       Pb__ProcessInfo pi = PB__PROCESS_INFO__INIT;
@@ -1546,14 +520,13 @@ h_stats (struct ttrpc_call *call, void *data, const uint8_t *payload,
   if (t == NULL)
     ;
   else if (t->in_guest && !t->exited && !t->creating)
-    guest_call (t, call, "stats", bridge_container_body ("stats", t->id),
-                on_guest_stats);
+    guest_container_stats (t, call);
   else if (t->exited || uvm_usage (ts->sandbox->uvm, &cpu_ns, &rss) < 0)
     ttrpc_call_fail_code (call, GRPC_NOT_FOUND,
                           "task %s: process already finished: not found",
                           t->id);
   else
-    reply_metrics (call, cpu_ns, rss,
+    task_reply_metrics (call, cpu_ns, rss,
                    (uint64_t) ts->sandbox->plan.opts.memory_mb * 1024 * 1024,
                    rss, 1);
   pb__stats_request__free_unpacked (req, NULL);
@@ -1568,7 +541,7 @@ h_connect (struct ttrpc_call *call, void *data, const uint8_t *payload,
       Pb__ConnectRequest, pb__connect_request__unpack, call, payload, len);
   if (req == NULL)
     return;
-  struct task *t = find_task (ts, req->id);
+  struct task *t = task_find (ts, req->id);
   Pb__ConnectResponse resp = PB__CONNECT_RESPONSE__INIT;
   resp.shim_pid = (uint32_t) getpid ();
   resp.task_pid = t ? t->pid : 0;
@@ -1641,9 +614,7 @@ h_resize_pty (struct ttrpc_call *call, void *data, const uint8_t *payload,
                               "task %s has no running process to resize",
                               t->id);
       else
-        guest_call (t, call, "resize",
-                    bridge_resize_body (t->key, req->width, req->height),
-                    on_guest_done);
+        guest_process_resize (t, call, req->width, req->height);
     }
   pb__resize_pty_request__free_unpacked (req, NULL);
 }
@@ -1658,7 +629,7 @@ h_exec (struct ttrpc_call *call, void *data, const uint8_t *payload,
       len);
   if (req == NULL)
     return;
-  struct task *c = find_task (ts, req->id);
+  struct task *c = task_find (ts, req->id);
   if (c == NULL)
     ttrpc_call_fail_code (call, GRPC_NOT_FOUND,
                           "task %s: container not created: not found",
@@ -1668,7 +639,7 @@ h_exec (struct ttrpc_call *call, void *data, const uint8_t *payload,
                           "exec %s in %s: a pod sandbox task is the UVM itself "
                           "and has no processes to join",
                           req->exec_id, req->id);
-  else if (*req->exec_id == '\0' || find_exec (ts, req->id, req->exec_id))
+  else if (*req->exec_id == '\0' || task_find_exec (ts, req->id, req->exec_id))
     ttrpc_call_fail_code (call, GRPC_ALREADY_EXISTS,
                           "exec %s in %s: id missing or already exists",
                           req->exec_id, req->id);
@@ -1681,20 +652,7 @@ h_exec (struct ttrpc_call *call, void *data, const uint8_t *payload,
                           "exec %s in %s: no process spec", req->exec_id,
                           req->id);
   else
-    {
-      struct task *e
-          = task_new (ts, req->id, req->exec_id, c->bundle, req->stdin,
-                      req->stdout, req->stderr, req->terminal);
-      e->in_guest = true;
-      e->creating = true;
-      e->key = ++ts->next_process_key;
-      list_add_tail (&ts->tasks, &e->link);
-      guest_call (e, call, "exec",
-                  bridge_exec_body (req->id, e->key,
-                                    (const char *) req->spec->value.data,
-                                    req->spec->value.len),
-                  on_guest_exec_added);
-    }
+    guest_process_exec (c, call, req);
   pb__exec_process_request__free_unpacked (req, NULL);
 }
 
@@ -1768,8 +726,8 @@ task_service_close (struct task_service *ts)
   list_for_each_safe (pos, tmp, &ts->tasks)
   {
     struct task *t = list_entry (pos, struct task, link);
-    fail_parked (&t->waiters, GRPC_UNAVAILABLE, "shim shutting down");
-    fail_parked (&t->deleters, GRPC_UNAVAILABLE, "shim shutting down");
+    task_fail_parked (&t->waiters, GRPC_UNAVAILABLE, "shim shutting down");
+    task_fail_parked (&t->deleters, GRPC_UNAVAILABLE, "shim shutting down");
     list_remove (pos);
     task_free (t);
   }

@@ -1,0 +1,603 @@
+#include "guest_process.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "events.pb-c.h"
+#include "policy/container_policy.h"
+#include "proto/cleanup.h"
+#include "proto/file_io.h"
+#include "proto/log.h"
+#include "proto/strbuf.h"
+#include "proto/xalloc.h"
+#include "uvm/bridge.h"
+
+/* How long the guest agent may take over one request.  */
+#define GUEST_REQUEST_TIMEOUT_MS 30000
+/* Largest pod file (/etc/hosts and the like) copied into the guest.  */
+#define POD_FILE_MAX (256u << 10)
+/* SCSI targets for container disks (0 is the UVM's rootfs.vhd).  */
+#define SCSI_TARGET_MAX 255
+
+static void
+relay_send_stdin (void *ctx, const void *bytes, size_t len)
+{
+  struct task *t = ctx;
+  if (t->ts->sandbox != NULL)
+    uvm_send_stream (t->ts->sandbox->uvm, t->key, BRIDGE_STDIN, bytes, len);
+}
+
+static void
+relay_credit (void *ctx, uint8_t stream, uint32_t n)
+{
+  struct task *t = ctx;
+  if (t->ts->sandbox != NULL)
+    uvm_send_credit (t->ts->sandbox->uvm, t->key, stream, n);
+}
+
+static const struct stdio_relay_ops relay_ops = { relay_send_stdin,
+                                                  relay_credit };
+
+/* Connects the process's FIFOs; without them its output is discarded.  */
+static void
+open_relay (struct task *t)
+{
+  shim_error *err = NULL;
+  if (stdio_relay_open (t->ts->cfg.loop, t->stdin_path, t->stdout_path,
+                        t->stderr_path, &relay_ops, t, &t->relay, &err)
+      < 0)
+    {
+      log_warn ("task %s: %s; its output is discarded", t->id, err->msg);
+      shim_error_free (err);
+      t->relay = NULL;
+      uvm_send_stream (t->ts->sandbox->uvm, t->key, BRIDGE_STDIN, NULL, 0);
+    }
+  else
+    stdio_relay_start (t->relay);
+}
+
+static void
+finish_guest_exit (void *data)
+{
+  struct task *t = data;
+  task_exited (t, t->exit_status_pending);
+}
+
+void
+guest_on_notify (void *data, const char *body, size_t len)
+{
+  struct sandbox *sb = data;
+  uint32_t key, status;
+  if (!bridge_exit_decode (body, len, &key, &status))
+    return;
+  struct task *t = task_find_key (sb->task->ts, key);
+  if (t == NULL || t->exited)
+    return;
+  /* Everything the process wrote reaches the FIFOs before its exit.  */
+  t->exit_status_pending = status;
+  if (t->relay != NULL)
+    stdio_relay_when_drained (t->relay, finish_guest_exit, t);
+  else
+    task_exited (t, status);
+}
+
+void
+guest_on_stream (void *data, uint32_t key, uint8_t stream,
+                 const uint8_t *bytes, size_t len)
+{
+  struct sandbox *sb = data;
+  struct task *t = task_find_key (sb->task->ts, key);
+  if (t != NULL && t->relay != NULL)
+    stdio_relay_output (t->relay, stream, bytes, len);
+  else if (len > 0)
+    uvm_send_credit (sb->uvm, key, stream, (uint32_t) len);
+}
+
+void
+guest_on_credit (void *data, uint32_t key, uint8_t stream, uint32_t n)
+{
+  struct sandbox *sb = data;
+  struct task *t = task_find_key (sb->task->ts, key);
+  if (t != NULL && t->relay != NULL && stream == BRIDGE_STDIN)
+    stdio_relay_stdin_credit (t->relay, n);
+}
+
+/* A request about a process, answered when the guest replies; the task
+   is looked up again then (it may be gone).  */
+struct guest_op
+{
+  struct task_service *ts;
+  char *id;
+  char *exec_id;
+  struct ttrpc_call *call;
+};
+
+static struct guest_op *
+guest_op_new (struct task *t, struct ttrpc_call *call)
+{
+  struct guest_op *op = xzalloc (sizeof *op);
+  op->ts = t->ts;
+  op->id = xstrdup (t->id);
+  op->exec_id = t->exec_id ? xstrdup (t->exec_id) : NULL;
+  op->call = call;
+  return op;
+}
+
+static struct task *
+guest_op_task (struct guest_op *op)
+{
+  return op->exec_id ? task_find_exec (op->ts, op->id, op->exec_id)
+                     : task_find (op->ts, op->id);
+}
+
+static void
+guest_op_free (struct guest_op *op)
+{
+  free (op->id);
+  free (op->exec_id);
+  free (op);
+}
+
+/* Sends body for t; reply gets a guest_op.  Fails the call on error.  */
+static void
+guest_call (struct task *t, struct ttrpc_call *call, const char *what,
+            char *body, uvm_reply_fn reply)
+{
+  shim_error *err = NULL;
+  struct guest_op *op = guest_op_new (t, call);
+  if (t->ts->sandbox == NULL
+      || uvm_request (t->ts->sandbox->uvm, body, GUEST_REQUEST_TIMEOUT_MS,
+                      reply, op, &err)
+             < 0)
+    {
+      if (err == NULL)
+        shim_error_set (&err, GRPC_FAILED_PRECONDITION, "no sandbox");
+      shim_error_wrap (&err, "%s %s", what, t->exec_id ? t->exec_id : t->id);
+      ttrpc_call_fail (call, err);
+      shim_error_free (err);
+      guest_op_free (op);
+      if (t->creating && t->exec_id != NULL)
+        task_drop_exec (t);
+    }
+  free (body);
+}
+
+/* Undoes a create in flight and fails its call; a standalone task takes its
+   sandbox with it.  */
+static void
+container_create_failed (struct task *t, const shim_error *err)
+{
+  struct task_service *ts = t->ts;
+  task_fail_call (t->create_call, err, "create %s: %s", t->id);
+  t->create_call = NULL;
+  if (t->scsi_target != 0 && ts->sandbox != NULL)
+    uvm_detach_disk (ts->sandbox->uvm, t->scsi_target);
+  list_remove (&t->link);
+  ts->ntasks--;
+  bool standalone = ts->sandbox != NULL && ts->sandbox->task == t;
+  task_free (t);
+  if (standalone)
+    {
+      sandbox_free (ts->sandbox);
+      ts->sandbox = NULL;
+    }
+}
+
+static void
+on_guest_created (void *data, const char *body, size_t len,
+                  const shim_error *err)
+{
+  struct task *t = data;
+  struct bridge_response resp;
+  shim_error *derr = NULL;
+  if (err == NULL && bridge_response_decode (body, len, &resp, &derr) < 0)
+    err = derr;
+  if (err != NULL)
+    {
+      container_create_failed (t, err);
+      shim_error_free (derr);
+      return;
+    }
+  bridge_response_release (&resp);
+  t->pid = resp.pid;
+  t->creating = false;
+  t->status = PB__TASK_STATUS__CREATED;
+  open_relay (t);
+  char pid[16];
+  snprintf (pid, sizeof pid, "%u", t->pid);
+  log_entry (LOG_LEVEL_INFO, "container created in the UVM",
+             (struct log_field[]){ { "task", t->id }, { "guest-pid", pid } },
+             2);
+  task_reply_created (t, t->create_call, t->create_req);
+  t->create_call = NULL;
+  pb__create_task_request__free_unpacked (t->create_req, NULL);
+  t->create_req = NULL;
+}
+
+static void
+on_disk_attached (void *data, const shim_error *err)
+{
+  struct task *t = data;
+  shim_error *rerr = NULL;
+  if (err != NULL)
+    {
+      t->scsi_target = 0; /* nothing to detach */
+      container_create_failed (t, err);
+      return;
+    }
+  if (uvm_request (t->ts->sandbox->uvm, t->guest_create,
+                   GUEST_REQUEST_TIMEOUT_MS, on_guest_created, t, &rerr)
+      < 0)
+    {
+      container_create_failed (t, rerr);
+      shim_error_free (rerr);
+    }
+  free (t->guest_create);
+  t->guest_create = NULL;
+}
+
+static void
+on_image_built (void *data, const shim_error *err)
+{
+  struct task *t = data;
+  t->job = NULL;
+  shim_error *aerr = NULL;
+  if (err == NULL
+      && uvm_attach_disk (t->ts->sandbox->uvm, t->image, t->scsi_target,
+                          on_disk_attached, t, &aerr)
+             == 0)
+    return;
+  t->scsi_target = 0;
+  container_create_failed (t, err ? err : aerr);
+  shim_error_free (aerr);
+}
+
+/* Reads the pod files the spec binds in; refuses every other bind mount
+   (the UVM has no directory share), naming them all.  */
+static int
+read_pod_files (const struct oci_spec *spec, struct bridge_pod_file *files,
+                char **contents, size_t *nfiles, shim_error **err)
+{
+  strbuf bad = STRBUF_INIT;
+  *nfiles = 0;
+  for (size_t i = 0; i < spec->nmounts; i++)
+    {
+      const struct oci_mount *m = &spec->mounts[i];
+      /* /dev/shm is a tmpfs in the guest; nothing to copy.  */
+      if (!mount_is_bind (m) || m->destination == NULL
+          || strcmp (m->destination, "/dev/shm") == 0)
+        continue;
+      if (!mount_is_pod_file_destination (m->destination) || m->source == NULL)
+        {
+          strbuf_printf (&bad, "%s%s (from %s)", bad.len ? ", " : "",
+                         m->destination, m->source ? m->source : "?");
+          continue;
+        }
+      size_t len = 0;
+      shim_error *rerr = NULL;
+      if (read_file_capped (-1, m->source, POD_FILE_MAX, &contents[*nfiles],
+                            &len, &rerr)
+          < 0)
+        {
+          strbuf_printf (&bad, "%s%s (%s)", bad.len ? ", " : "",
+                         m->destination, rerr->msg);
+          shim_error_free (rerr);
+          continue;
+        }
+      files[*nfiles] = (struct bridge_pod_file){ m->destination,
+                                                 contents[*nfiles], len };
+      (*nfiles)++;
+    }
+  if (bad.len == 0)
+    return 0;
+  shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                  "bind mounts need a directory share, which the UVM does not "
+                  "have (only /etc/hosts, /etc/hostname, /etc/resolv.conf "
+                  "and /dev/shm are supported): %s",
+                  bad.data);
+  strbuf_release (&bad);
+  return -1;
+}
+
+/* Starts the create chain for t (in the task list, creating): builds the
+   guest request, then the image, the disk, the guest container.  Takes
+   req.  On a synchronous failure the call is failed and t is freed.  */
+void
+guest_container_create (struct task *t, struct ttrpc_call *call,
+                  Pb__CreateTaskRequest *req, const struct oci_spec *spec)
+{
+  struct task_service *ts = t->ts;
+  struct sandbox *sb = ts->sandbox;
+  shim_error *err = NULL;
+  t->in_guest = true;
+  t->creating = true;
+  t->key = ++ts->next_process_key;
+  t->create_call = call;
+  t->create_req = req;
+  size_t nfiles = 0;
+  struct bridge_pod_file *files
+      = xzalloc ((spec->nmounts + 1) * sizeof *files);
+  char **contents = xzalloc ((spec->nmounts + 1) * sizeof *contents);
+  cleanup_free char *config = NULL;
+  size_t config_len = 0;
+  cleanup_free char *rootfs = NULL;
+  if (read_pod_files (spec, files, contents, &nfiles, &err) < 0)
+    goto fail;
+  if (spec->process == NULL || spec->process->nargs == 0)
+    {
+      shim_error_set (&err, GRPC_INVALID_ARGUMENT,
+                      "spec: process.args is empty");
+      goto fail;
+    }
+  if (sb->next_scsi_target >= SCSI_TARGET_MAX)
+    {
+      shim_error_set (&err, GRPC_RESOURCE_EXHAUSTED,
+                      "the UVM has no SCSI target left for another "
+                      "container");
+      goto fail;
+    }
+  {
+    cleanup_free char *cfg_path = xasprintf ("%s/config.json", t->bundle);
+    if (read_file_capped (-1, cfg_path, OCI_SPEC_MAX_BYTES, &config,
+                          &config_len, &err)
+        < 0)
+      goto fail;
+  }
+  t->scsi_target = ++sb->next_scsi_target;
+  struct bridge_create bc = { t->id, t->key, t->scsi_target, config,
+                              config_len, files, nfiles };
+  t->guest_create = bridge_create_body (&bc);
+  if (strlen (t->guest_create) > BRIDGE_MESSAGE_MAX)
+    {
+      shim_error_set (&err, GRPC_INVALID_ARGUMENT,
+                      "the spec and pod files are too large for the guest "
+                      "bridge (%u bytes at most)",
+                      BRIDGE_MESSAGE_MAX);
+      goto fail;
+    }
+  if (spec->root_path == NULL || spec->root_path[0] == '\0')
+    rootfs = xasprintf ("%s/rootfs", t->bundle);
+  else if (spec->root_path[0] == '/')
+    rootfs = xstrdup (spec->root_path);
+  else
+    rootfs = xasprintf ("%s/%s", t->bundle, spec->root_path);
+  t->image = xasprintf ("%s/rootfs.img", t->bundle);
+  struct rootfs_mount *mounts = xzalloc ((req->n_rootfs + 1) * sizeof *mounts);
+  for (size_t i = 0; i < req->n_rootfs; i++)
+    mounts[i] = (struct rootfs_mount){ req->rootfs[i]->type,
+                                       req->rootfs[i]->source,
+                                       req->rootfs[i]->options,
+                                       req->rootfs[i]->n_options };
+  int r = rootfs_image_build (ts->cfg.loop, rootfs, mounts, req->n_rootfs,
+                              t->image, on_image_built, t, &t->job, &err);
+  free (mounts);
+  if (r == 0)
+    goto out;
+fail:
+  /* Nothing is attached yet.  */
+  t->scsi_target = 0;
+  container_create_failed (t, err);
+  shim_error_free (err);
+out:
+  for (size_t i = 0; i < nfiles; i++)
+    free (contents[i]);
+  free (contents);
+  free (files);
+}
+
+/* Decodes a reply for op; fails its call and returns NULL on an error or a
+   task gone meanwhile.  */
+static struct task *
+guest_reply (struct guest_op *op, const char *body, size_t len,
+             const shim_error *err, struct bridge_response *resp)
+{
+  shim_error *derr = NULL;
+  *resp = (struct bridge_response){ 0 };
+  if (err == NULL && bridge_response_decode (body, len, resp, &derr) < 0)
+    err = derr;
+  struct task *t = guest_op_task (op);
+  if (err != NULL)
+    task_fail_call (op->call, err, "%s: %s",
+                  op->exec_id ? op->exec_id : op->id);
+  else if (t == NULL)
+    ttrpc_call_fail_code (op->call, GRPC_NOT_FOUND, "task %s: not found",
+                          op->id);
+  shim_error_free (derr);
+  if (err != NULL || t == NULL)
+    {
+      bridge_response_release (resp);
+      return NULL;
+    }
+  return t;
+}
+
+static void
+on_guest_started (void *data, const char *body, size_t len,
+                  const shim_error *err)
+{
+  struct guest_op *op = data;
+  struct bridge_response resp;
+  struct task *t = guest_reply (op, body, len, err, &resp);
+  if (t != NULL)
+    {
+      bridge_response_release (&resp);
+      task_reply_started (t, op->call);
+    }
+  guest_op_free (op);
+}
+
+/* Replies with an empty message (Kill, ResizePty).  */
+static void
+on_guest_done (void *data, const char *body, size_t len,
+               const shim_error *err)
+{
+  struct guest_op *op = data;
+  struct bridge_response resp;
+  if (guest_reply (op, body, len, err, &resp) != NULL)
+    {
+      ttrpc_call_reply (op->call, NULL);
+      bridge_response_release (&resp);
+    }
+  guest_op_free (op);
+}
+
+static void
+on_guest_exec_added (void *data, const char *body, size_t len,
+                     const shim_error *err)
+{
+  struct guest_op *op = data;
+  struct bridge_response resp;
+  struct task *t = task_find_exec (op->ts, op->id, op->exec_id);
+  if (guest_reply (op, body, len, err, &resp) == NULL)
+    {
+      if (t != NULL)
+        task_drop_exec (t);
+      guest_op_free (op);
+      return;
+    }
+  t->creating = false;
+  t->pid = resp.pid;
+  t->status = PB__TASK_STATUS__CREATED;
+  open_relay (t);
+  Pb__TaskExecAdded ev = PB__TASK_EXEC_ADDED__INIT;
+  ev.container_id = t->id;
+  ev.exec_id = t->exec_id;
+  task_publish (t->ts, "/tasks/exec-added", "containerd.events.TaskExecAdded",
+           &ev.base);
+  ttrpc_call_reply (op->call, NULL);
+  bridge_response_release (&resp);
+  guest_op_free (op);
+}
+
+static void
+on_guest_stats (void *data, const char *body, size_t len,
+                const shim_error *err)
+{
+  struct guest_op *op = data;
+  struct bridge_response resp;
+  struct task *t = guest_reply (op, body, len, err, &resp);
+  if (t == NULL)
+    ;
+  else if (strstr (ttrpc_call_method (op->call), "/Pids"))
+    {
+      Pb__ProcessInfo *infos = xzalloc ((resp.npids + 1) * sizeof *infos);
+      Pb__ProcessInfo **list = xzalloc ((resp.npids + 1) * sizeof *list);
+      for (size_t i = 0; i < resp.npids; i++)
+        {
+          pb__process_info__init (&infos[i]);
+          infos[i].pid = resp.pids[i];
+          list[i] = &infos[i];
+        }
+      Pb__PidsResponse pr = PB__PIDS_RESPONSE__INIT;
+      pr.n_processes = resp.npids;
+      pr.processes = list;
+      ttrpc_call_reply (op->call, &pr.base);
+      free (list);
+      free (infos);
+    }
+  else
+    task_reply_metrics (op->call, resp.cpu_ns, resp.memory_bytes,
+                   resp.memory_limit, 0, resp.npids);
+  bridge_response_release (&resp);
+  guest_op_free (op);
+}
+
+/* Deletes a container's record with its exec'd processes, its disk
+   unplugged.  */
+static void
+delete_container (struct task *t, struct ttrpc_call *call)
+{
+  if (t->ts->sandbox != NULL && t->scsi_target != 0)
+    uvm_detach_disk (t->ts->sandbox->uvm, t->scsi_target);
+  t->scsi_target = 0;
+  struct list *pos, *tmp;
+  list_for_each_safe (pos, tmp, &t->ts->tasks)
+  {
+    struct task *e = list_entry (pos, struct task, link);
+    if (e->exec_id != NULL && strcmp (e->id, t->id) == 0)
+      task_drop_exec (e);
+  }
+  task_delete_exited (t, call);
+}
+
+/* The guest let go of the container: unplug its disk, then delete.  */
+static void
+on_guest_deleted (void *data, const char *body, size_t len,
+                  const shim_error *err)
+{
+  struct guest_op *op = data;
+  struct bridge_response resp;
+  struct task *t = guest_reply (op, body, len, err, &resp);
+  if (t != NULL)
+    {
+      bridge_response_release (&resp);
+      delete_container (t, op->call);
+    }
+  guest_op_free (op);
+}
+
+/* Whether the sandbox's VM is still there to be asked.  */
+static bool
+vm_running (const struct task_service *ts)
+{
+  return ts->sandbox != NULL && !ts->sandbox->task->exited;
+}
+
+void
+guest_process_start (struct task *t, struct ttrpc_call *call)
+{
+  guest_call (t, call, "start", bridge_start_body (t->key), on_guest_started);
+}
+
+void
+guest_process_kill (struct task *t, struct ttrpc_call *call, uint32_t signal,
+                    bool all)
+{
+  guest_call (t, call, "kill", bridge_signal_body (t->key, signal, all),
+              on_guest_done);
+}
+
+void
+guest_process_resize (struct task *t, struct ttrpc_call *call, uint32_t width,
+                      uint32_t height)
+{
+  guest_call (t, call, "resize", bridge_resize_body (t->key, width, height),
+              on_guest_done);
+}
+
+void
+guest_container_stats (struct task *t, struct ttrpc_call *call)
+{
+  guest_call (t, call, "stats", bridge_container_body ("stats", t->id),
+              on_guest_stats);
+}
+
+void
+guest_container_delete (struct task *t, struct ttrpc_call *call)
+{
+  /* With its VM gone there is no guest to let go of the container.  */
+  if (!vm_running (t->ts))
+    delete_container (t, call);
+  else
+    guest_call (t, call, "delete", bridge_container_body ("delete", t->id),
+                on_guest_deleted);
+}
+
+void
+guest_process_exec (struct task *c, struct ttrpc_call *call,
+                    const Pb__ExecProcessRequest *req)
+{
+  struct task_service *ts = c->ts;
+  struct task *e = task_new (ts, c->id, req->exec_id, c->bundle, req->stdin,
+                             req->stdout, req->stderr, req->terminal);
+  e->in_guest = true;
+  e->creating = true;
+  e->key = ++ts->next_process_key;
+  list_add_tail (&ts->tasks, &e->link);
+  guest_call (e, call, "exec",
+              bridge_exec_body (c->id, e->key,
+                                (const char *) req->spec->value.data,
+                                req->spec->value.len),
+              on_guest_exec_added);
+}

@@ -1,0 +1,42 @@
+/* Processes in the sandbox's UVM: containers (their root filesystem built
+   into an image, hot-added as a disk, created by the guest agent) and the
+   processes exec'd in them; their stdio relayed to containerd's FIFOs and
+   their exits reported after their last output.  Each function answers its
+   call, at once on an error or when the guest replies.  */
+#ifndef LCOW_GUEST_PROCESS_H
+#define LCOW_GUEST_PROCESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "task.h"
+
+/* Runs the create chain for t (in the task list, creating): image, disk,
+   guest container, then the Create reply.  Takes req.  On failure the call
+   is failed and t is freed (a standalone task's sandbox with it).  */
+void guest_container_create (struct task *t, struct ttrpc_call *call,
+                             Pb__CreateTaskRequest *req,
+                             const struct oci_spec *spec);
+void guest_process_start (struct task *t, struct ttrpc_call *call);
+void guest_process_kill (struct task *t, struct ttrpc_call *call,
+                         uint32_t signal, bool all);
+void guest_process_resize (struct task *t, struct ttrpc_call *call,
+                           uint32_t width, uint32_t height);
+/* Answers Pids or Stats, as the call's method says.  */
+void guest_container_stats (struct task *t, struct ttrpc_call *call);
+/* Deletes an exited or never-started container with its exec'd processes
+   and unplugs its disk.  */
+void guest_container_delete (struct task *t, struct ttrpc_call *call);
+/* Adds exec'd process req->exec_id to the running container c.  */
+void guest_process_exec (struct task *c, struct ttrpc_call *call,
+                         const Pb__ExecProcessRequest *req);
+
+/* The guest agent's exit notifications, process output and stdin credits
+   (struct uvm_events; data is the sandbox).  */
+void guest_on_notify (void *data, const char *body, size_t len);
+void guest_on_stream (void *data, uint32_t key, uint8_t stream,
+                      const uint8_t *bytes, size_t len);
+void guest_on_credit (void *data, uint32_t key, uint8_t stream, uint32_t n);
+
+#endif

@@ -1,0 +1,137 @@
+/* Task records, shared by the Task API handlers (task_service.c) and the
+   processes they run in the guest (guest_process.c): a task or exec'd
+   process, the sandbox, and the replies and events every kind of task
+   answers with.  */
+#ifndef LCOW_TASK_H
+#define LCOW_TASK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "proto/error.h"
+#include "proto/list.h"
+#include "proto/oci_spec.h"
+#include "sandbox_plan.h"
+#include "stdio_relay.h"
+#include "task.pb-c.h"
+#include "task_service.h"
+#include "ttrpc_server.h"
+#include "uvm/rootfs_image.h"
+#include "uvm/uvm.h"
+
+/* A call answered later (Wait, or Delete of a task still running).  */
+struct parked
+{
+  struct list link;
+  struct ttrpc_call *call;
+};
+
+struct task
+{
+  struct list link;
+  struct task_service *ts;
+  char *id;
+  char *bundle;
+  char *stdin_path, *stdout_path, *stderr_path;
+  bool terminal;
+  bool is_sandbox;
+  Pb__TaskStatus status;
+  uint32_t pid;
+  bool exited;
+  uint32_t exit_status;
+  struct timespec exited_at;
+  struct list waiters;
+  struct list deleters;
+  int stdio_fds[3];
+  /* A process in the guest: a container's init (exec_id NULL) or an exec'd
+     process of the container task `id`.  */
+  bool in_guest;
+  bool creating;
+  char *exec_id;
+  uint32_t key;
+  struct stdio_relay *relay;
+  /* A container's disk: its image and SCSI target while attached.  */
+  char *image;
+  uint32_t scsi_target;
+  struct rootfs_image_job *job;
+  /* The create chain's call and request (rootfs mounts, stdio).  */
+  struct ttrpc_call *create_call;
+  Pb__CreateTaskRequest *create_req;
+  /* The guest create request, built before the disk is attached.  */
+  char *guest_create;
+  uint32_t exit_status_pending;
+};
+
+struct sandbox
+{
+  char *id;
+  bool migratable;
+  struct sandbox_plan plan;
+  struct uvm *uvm;
+  struct task *task;
+  struct ttrpc_call *create_call;
+  /* The Create request's rootfs, for the TaskCreate event.  */
+  Pb__CreateTaskRequest *create_req;
+  uint32_t next_scsi_target;
+  /* A standalone task (no CRI annotations) runs its own process in the
+     UVM: its spec, until the UVM is up.  */
+  struct oci_spec *standalone_spec;
+};
+
+struct task_service
+{
+  struct task_service_config cfg;
+  struct list tasks;
+  size_t ntasks;
+  struct sandbox *sandbox;
+  uint32_t next_process_key;
+  bool closing;
+};
+
+/* A task record (a task, or with exec_id an exec'd process of task id),
+   not yet in the list.  */
+struct task *task_new (struct task_service *ts, const char *id,
+                       const char *exec_id, const char *bundle,
+                       const char *stdin_path, const char *stdout_path,
+                       const char *stderr_path, bool terminal);
+void task_free (struct task *t);
+/* The task `id` (not an exec'd process), or NULL.  */
+struct task *task_find (struct task_service *ts, const char *id);
+struct task *task_find_exec (struct task_service *ts, const char *id,
+                             const char *exec_id);
+/* The process in the guest with bridge key `key`, or NULL.  */
+struct task *task_find_key (struct task_service *ts, uint32_t key);
+/* Forgets an exec'd process record (not counted in ntasks).  */
+void task_drop_exec (struct task *e);
+void sandbox_free (struct sandbox *sb);
+
+void task_publish (struct task_service *ts, const char *topic,
+                   const char *type, const ProtobufCMessage *msg);
+void task_exit_time (const struct task *t, Pb__Timestamp *out);
+void task_open_stdio (struct task *t);
+
+/* The one place a task's exit is recorded: one TaskExit, every waiter
+   answered, every parked Delete carried out.  */
+void task_exited (struct task *t, uint32_t exit_status);
+/* TaskCreate (from its Create request) and the Create reply.  */
+void task_reply_created (struct task *t, struct ttrpc_call *call,
+                         const Pb__CreateTaskRequest *r);
+/* RUNNING, TaskStart or TaskExecStarted, and the Start reply.  */
+void task_reply_started (struct task *t, struct ttrpc_call *call);
+void task_reply_wait (const struct task *t, struct ttrpc_call *call);
+void task_reply_delete (const struct task *t, struct ttrpc_call *call);
+/* Stats as cgroups v1 Metrics, whatever measured them.  */
+void task_reply_metrics (struct ttrpc_call *call, uint64_t cpu_ns,
+                         uint64_t memory, uint64_t memory_limit, uint64_t rss,
+                         uint64_t npids);
+/* TaskDelete and the reply; frees t (and the sandbox, for its task).  */
+void task_delete_exited (struct task *t, struct ttrpc_call *call);
+/* Logs and fails call with err's code: fmt takes the id and err's text.  */
+void task_fail_call (struct ttrpc_call *call, const shim_error *err,
+                     const char *fmt, const char *id);
+
+void task_park (struct list *l, struct ttrpc_call *call);
+void task_fail_parked (struct list *l, int code, const char *why);
+
+#endif
