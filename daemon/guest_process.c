@@ -111,6 +111,8 @@ struct guest_op
   char *id;
   char *exec_id;
   struct ttrpc_call *call;
+  /* For a reply that carries nothing but success: what follows it.  */
+  void (*then) (struct task *t, struct ttrpc_call *call);
 };
 
 static struct guest_op *
@@ -139,13 +141,16 @@ guest_op_free (struct guest_op *op)
   free (op);
 }
 
-/* Sends body for t; reply gets a guest_op.  Fails the call on error.  */
+/* Sends body for t; reply gets a guest_op carrying then.  Fails the call
+   on error.  */
 static void
 guest_call (struct task *t, struct ttrpc_call *call, const char *what,
-            char *body, uvm_reply_fn reply)
+            char *body, uvm_reply_fn reply,
+            void (*then) (struct task *t, struct ttrpc_call *call))
 {
   shim_error *err = NULL;
   struct guest_op *op = guest_op_new (t, call);
+  op->then = then;
   if (t->ts->sandbox == NULL
       || uvm_request (t->ts->sandbox->uvm, body, GUEST_REQUEST_TIMEOUT_MS,
                       reply, op, &err)
@@ -305,7 +310,8 @@ read_pod_files (const struct oci_spec *spec, struct bridge_pod_file *files,
    req.  On a synchronous failure the call is failed and t is freed.  */
 void
 guest_container_create (struct task *t, struct ttrpc_call *call,
-                  Pb__CreateTaskRequest *req, const struct oci_spec *spec)
+                        Pb__CreateTaskRequest *req,
+                        const struct oci_spec *spec)
 {
   struct task_service *ts = t->ts;
   struct sandbox *sb = ts->sandbox;
@@ -399,7 +405,7 @@ guest_reply (struct guest_op *op, const char *body, size_t len,
   struct task *t = guest_op_task (op);
   if (err != NULL)
     task_fail_call (op->call, err, "%s: %s",
-                  op->exec_id ? op->exec_id : op->id);
+                    op->exec_id ? op->exec_id : op->id);
   else if (t == NULL)
     ttrpc_call_fail_code (op->call, GRPC_NOT_FOUND, "task %s: not found",
                           op->id);
@@ -413,8 +419,7 @@ guest_reply (struct guest_op *op, const char *body, size_t len,
 }
 
 static void
-on_guest_started (void *data, const char *body, size_t len,
-                  const shim_error *err)
+on_guest_ack (void *data, const char *body, size_t len, const shim_error *err)
 {
   struct guest_op *op = data;
   struct bridge_response resp;
@@ -422,24 +427,17 @@ on_guest_started (void *data, const char *body, size_t len,
   if (t != NULL)
     {
       bridge_response_release (&resp);
-      task_reply_started (t, op->call);
+      op->then (t, op->call);
     }
   guest_op_free (op);
 }
 
-/* Replies with an empty message (Kill, ResizePty).  */
+/* Kill and ResizePty answer with an empty message.  */
 static void
-on_guest_done (void *data, const char *body, size_t len,
-               const shim_error *err)
+reply_empty (struct task *t, struct ttrpc_call *call)
 {
-  struct guest_op *op = data;
-  struct bridge_response resp;
-  if (guest_reply (op, body, len, err, &resp) != NULL)
-    {
-      ttrpc_call_reply (op->call, NULL);
-      bridge_response_release (&resp);
-    }
-  guest_op_free (op);
+  (void) t;
+  ttrpc_call_reply (call, NULL);
 }
 
 static void
@@ -464,7 +462,7 @@ on_guest_exec_added (void *data, const char *body, size_t len,
   ev.container_id = t->id;
   ev.exec_id = t->exec_id;
   task_publish (t->ts, "/tasks/exec-added", "containerd.events.TaskExecAdded",
-           &ev.base);
+                &ev.base);
   ttrpc_call_reply (op->call, NULL);
   bridge_response_release (&resp);
   guest_op_free (op);
@@ -498,7 +496,7 @@ on_guest_stats (void *data, const char *body, size_t len,
     }
   else
     task_reply_metrics (op->call, resp.cpu_ns, resp.memory_bytes,
-                   resp.memory_limit, 0, resp.npids);
+                        resp.memory_limit, 0, resp.npids);
   bridge_response_release (&resp);
   guest_op_free (op);
 }
@@ -521,22 +519,6 @@ delete_container (struct task *t, struct ttrpc_call *call)
   task_delete_exited (t, call);
 }
 
-/* The guest let go of the container: unplug its disk, then delete.  */
-static void
-on_guest_deleted (void *data, const char *body, size_t len,
-                  const shim_error *err)
-{
-  struct guest_op *op = data;
-  struct bridge_response resp;
-  struct task *t = guest_reply (op, body, len, err, &resp);
-  if (t != NULL)
-    {
-      bridge_response_release (&resp);
-      delete_container (t, op->call);
-    }
-  guest_op_free (op);
-}
-
 /* Whether the sandbox's VM is still there to be asked.  */
 static bool
 vm_running (const struct task_service *ts)
@@ -547,7 +529,8 @@ vm_running (const struct task_service *ts)
 void
 guest_process_start (struct task *t, struct ttrpc_call *call)
 {
-  guest_call (t, call, "start", bridge_start_body (t->key), on_guest_started);
+  guest_call (t, call, "start", bridge_start_body (t->key), on_guest_ack,
+              task_reply_started);
 }
 
 void
@@ -555,7 +538,7 @@ guest_process_kill (struct task *t, struct ttrpc_call *call, uint32_t signal,
                     bool all)
 {
   guest_call (t, call, "kill", bridge_signal_body (t->key, signal, all),
-              on_guest_done);
+              on_guest_ack, reply_empty);
 }
 
 void
@@ -563,14 +546,14 @@ guest_process_resize (struct task *t, struct ttrpc_call *call, uint32_t width,
                       uint32_t height)
 {
   guest_call (t, call, "resize", bridge_resize_body (t->key, width, height),
-              on_guest_done);
+              on_guest_ack, reply_empty);
 }
 
 void
 guest_container_stats (struct task *t, struct ttrpc_call *call)
 {
   guest_call (t, call, "stats", bridge_container_body ("stats", t->id),
-              on_guest_stats);
+              on_guest_stats, NULL);
 }
 
 void
@@ -581,7 +564,7 @@ guest_container_delete (struct task *t, struct ttrpc_call *call)
     delete_container (t, call);
   else
     guest_call (t, call, "delete", bridge_container_body ("delete", t->id),
-                on_guest_deleted);
+                on_guest_ack, delete_container);
 }
 
 void
@@ -599,5 +582,5 @@ guest_process_exec (struct task *c, struct ttrpc_call *call,
               bridge_exec_body (c->id, e->key,
                                 (const char *) req->spec->value.data,
                                 req->spec->value.len),
-              on_guest_exec_added);
+              on_guest_exec_added, NULL);
 }

@@ -48,6 +48,13 @@ path_clean (const char *path)
   return strbuf_detach (&sb);
 }
 
+const char *
+shim_socket_dir (void)
+{
+  const char *dir = getenv (SHIM_SOCKET_DIR_ENV);
+  return dir != NULL && dir[0] == '/' ? dir : SHIM_SOCKET_DIR_DEFAULT;
+}
+
 char *
 shim_socket_address (const char *containerd_address, const char *ns,
                      const char *group_id)
@@ -58,7 +65,7 @@ shim_socket_address (const char *containerd_address, const char *ns,
   sha256_hex (clean, strlen (clean), hex);
   free (joined);
   free (clean);
-  return xasprintf ("unix://" SHIM_SOCKET_DIR "/%s", hex);
+  return xasprintf ("unix://%s/%s", shim_socket_dir (), hex);
 }
 
 const char *

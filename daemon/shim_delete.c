@@ -39,7 +39,11 @@ shim_delete_main (const struct shim_flags *f)
     {
       const char *path = shim_socket_path (address);
       served = shim_socket_is_served (path);
-      if (!served && strncmp (path, SHIM_SOCKET_DIR "/", strlen (SHIM_SOCKET_DIR) + 1) == 0)
+      const char *dir = shim_socket_dir ();
+      size_t dir_len = strlen (dir);
+      /* Only a socket in our directory: the address file is not trusted
+         to name any other path.  */
+      if (!served && strncmp (path, dir, dir_len) == 0 && path[dir_len] == '/')
         unlink (path);
     }
   free (address);

@@ -136,7 +136,7 @@ shim_start_main (const struct shim_flags *f, const char *self_exe)
   oci_spec_free (spec);
   const char *path = shim_socket_path (address);
 
-  if (mkdir_p (SHIM_SOCKET_DIR, 0711, &err) < 0)
+  if (mkdir_p (shim_socket_dir (), 0711, &err) < 0)
     {
       fprintf (stderr, "start %s: %s\n", f->id, err->msg);
       shim_error_free (err);

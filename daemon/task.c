@@ -75,7 +75,7 @@ task_exit_time (const struct task *t, Pb__Timestamp *out)
 
 void
 task_publish (struct task_service *ts, const char *topic, const char *type,
-         const ProtobufCMessage *msg)
+              const ProtobufCMessage *msg)
 {
   event_publisher_publish (ts->cfg.events, topic, type, msg);
 }
@@ -181,7 +181,7 @@ task_reply_delete (const struct task *t, struct ttrpc_call *call)
 /* Stats as cgroups v1 Metrics, whatever measured them.  */
 void
 task_reply_metrics (struct ttrpc_call *call, uint64_t cpu_ns, uint64_t memory,
-               uint64_t memory_limit, uint64_t rss, uint64_t npids)
+                    uint64_t memory_limit, uint64_t rss, uint64_t npids)
 {
   Pb__CPUUsage usage = PB__CPUUSAGE__INIT;
   usage.total = cpu_ns;
@@ -212,7 +212,7 @@ task_reply_metrics (struct ttrpc_call *call, uint64_t cpu_ns, uint64_t memory,
    Create reply.  */
 void
 task_reply_created (struct task *t, struct ttrpc_call *call,
-               const Pb__CreateTaskRequest *r)
+                    const Pb__CreateTaskRequest *r)
 {
   Pb__TaskIO io = PB__TASK_IO__INIT;
   io.stdin = r->stdin;
@@ -227,7 +227,8 @@ task_reply_created (struct task *t, struct ttrpc_call *call,
   ev.io = &io;
   ev.checkpoint = r->checkpoint;
   ev.pid = t->pid;
-  task_publish (t->ts, "/tasks/create", "containerd.events.TaskCreate", &ev.base);
+  task_publish (t->ts, "/tasks/create", "containerd.events.TaskCreate",
+                &ev.base);
   Pb__CreateTaskResponse resp = PB__CREATE_TASK_RESPONSE__INIT;
   resp.pid = t->pid;
   ttrpc_call_reply (call, &resp.base);
@@ -387,7 +388,7 @@ sandbox_free (struct sandbox *sb)
 
 void
 task_fail_call (struct ttrpc_call *call, const shim_error *err,
-              const char *fmt, const char *id)
+                const char *fmt, const char *id)
 {
   shim_error e = { err->code, xasprintf (fmt, id, err->msg) };
   log_error ("%s", e.msg);

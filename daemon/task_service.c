@@ -526,9 +526,9 @@ h_stats (struct ttrpc_call *call, void *data, const uint8_t *payload,
                           "task %s: process already finished: not found",
                           t->id);
   else
-    task_reply_metrics (call, cpu_ns, rss,
-                   (uint64_t) ts->sandbox->plan.opts.memory_mb * 1024 * 1024,
-                   rss, 1);
+    task_reply_metrics (
+        call, cpu_ns, rss,
+        (uint64_t)ts->sandbox->plan.opts.memory_mb * 1024 * 1024, rss, 1);
   pb__stats_request__free_unpacked (req, NULL);
 }
 

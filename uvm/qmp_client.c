@@ -19,6 +19,10 @@ struct command
   char *text;
   qmp_done_fn done;
   void *data;
+  /* Done only once this event about this device follows the reply.  */
+  char *until_event;
+  char *until_device;
+  bool replied;
 };
 
 enum qmp_state
@@ -61,7 +65,17 @@ finish_head (struct qmp_client *q, const shim_error *err)
   list_remove (&c->link);
   c->done (c->data, err);
   free (c->text);
+  free (c->until_event);
+  free (c->until_device);
   free (c);
+}
+
+static struct command *
+head (struct qmp_client *q)
+{
+  return list_empty (&q->queue)
+             ? NULL
+             : list_entry (q->queue.next, struct command, link);
 }
 
 static void
@@ -119,11 +133,36 @@ send_text (struct qmp_client *q, const char *text)
     }
 }
 
+/* No reply means a wedged QEMU; no event after a reply only that the
+   guest did not cooperate (an unplug it never acknowledged).  */
 static void
 on_timeout (uv_timer_t *t)
 {
   struct qmp_client *q = t->data;
-  break_client (q, "no reply within the command timeout");
+  struct command *c = head (q);
+  if (c == NULL || !c->replied)
+    {
+      break_client (q, "no reply within the command timeout");
+      return;
+    }
+  shim_error e = { GRPC_DEADLINE_EXCEEDED,
+                   xasprintf ("QMP: no %s event for %s within %d ms",
+                              c->until_event, c->until_device,
+                              QMP_COMMAND_TIMEOUT_MS) };
+  finish_head (q, &e);
+  free (e.msg);
+  pump (q);
+}
+
+static bool
+is_awaited_event (const struct command *c, const json_value *v)
+{
+  const json_value *name = json_get (v, "event");
+  const json_value *device = json_get (json_get (v, "data"), "device");
+  return c != NULL && c->replied && name != NULL && name->type == JSON_STRING
+         && strcmp (name->str, c->until_event) == 0 && device != NULL
+         && device->type == JSON_STRING
+         && strcmp (device->str, c->until_device) == 0;
 }
 
 static void
@@ -131,7 +170,7 @@ pump (struct qmp_client *q)
 {
   if (q->state != QMP_READY || q->in_flight || list_empty (&q->queue))
     return;
-  struct command *c = list_entry (q->queue.next, struct command, link);
+  struct command *c = head (q);
   q->in_flight = true;
   uv_timer_start (&q->timer, on_timeout, QMP_COMMAND_TIMEOUT_MS, 0);
   send_text (q, c->text);
@@ -142,8 +181,16 @@ on_value (void *ctx, json_value *v)
 {
   struct qmp_client *q = ctx;
   const json_value *err = json_get (v, "error");
-  if (v->type != JSON_OBJECT || json_get (v, "event") != NULL)
+  if (v->type != JSON_OBJECT)
     ;
+  else if (json_get (v, "event") != NULL)
+    {
+      if (q->in_flight && is_awaited_event (head (q), v))
+        {
+          finish_head (q, NULL);
+          pump (q);
+        }
+    }
   else if (q->state == QMP_CONNECTING && json_get (v, "QMP") != NULL)
     {
       q->state = QMP_NEGOTIATING;
@@ -161,6 +208,14 @@ on_value (void *ctx, json_value *v)
     }
   else if (q->state == QMP_READY && q->in_flight)
     {
+      struct command *c = head (q);
+      if (err == NULL && c != NULL && c->until_event != NULL)
+        {
+          /* The reply only started it; the timeout covers the wait.  */
+          c->replied = true;
+          json_free (v);
+          return;
+        }
       if (err == NULL)
         finish_head (q, NULL);
       else
@@ -233,15 +288,9 @@ qmp_client_new (uv_loop_t *loop, const char *socket_path)
   return q;
 }
 
-void
-qmp_client_execute (struct qmp_client *q, const char *command,
-                    const char *arguments_json, qmp_done_fn done, void *data)
+static void
+enqueue (struct qmp_client *q, struct command *c)
 {
-  struct command *c = xzalloc (sizeof *c);
-  c->text = xasprintf ("{\"execute\":\"%s\",\"arguments\":%s}\n", command,
-                       arguments_json);
-  c->done = done;
-  c->data = data;
   list_add_tail (&q->queue, &c->link);
   if (q->state == QMP_BROKEN)
     {
@@ -261,6 +310,36 @@ qmp_client_execute (struct qmp_client *q, const char *command,
       uv_pipe_connect (&q->connect_req, &q->pipe, q->path, on_connect);
     }
   pump (q);
+}
+
+static struct command *
+command_new (const char *command, const char *arguments_json,
+             qmp_done_fn done, void *data)
+{
+  struct command *c = xzalloc (sizeof *c);
+  c->text = xasprintf ("{\"execute\":\"%s\",\"arguments\":%s}\n", command,
+                       arguments_json);
+  c->done = done;
+  c->data = data;
+  return c;
+}
+
+void
+qmp_client_execute (struct qmp_client *q, const char *command,
+                    const char *arguments_json, qmp_done_fn done, void *data)
+{
+  enqueue (q, command_new (command, arguments_json, done, data));
+}
+
+void
+qmp_client_execute_until (struct qmp_client *q, const char *command,
+                          const char *arguments_json, const char *event,
+                          const char *device, qmp_done_fn done, void *data)
+{
+  struct command *c = command_new (command, arguments_json, done, data);
+  c->until_event = xstrdup (event);
+  c->until_device = xstrdup (device);
+  enqueue (q, c);
 }
 
 void

@@ -1024,27 +1024,48 @@ struct disk_op
   void *data;
 };
 
-static void
-log_detach_error (void *data, const shim_error *err)
+static struct disk_op *
+disk_op_new (struct uvm *u, uint32_t target, uvm_done_fn done, void *data)
 {
-  (void) data;
-  if (err != NULL)
-    log_warn ("detach disk: %s", err->msg);
+  struct disk_op *op = xzalloc (sizeof *op);
+  *op = (struct disk_op){ u, target, done, data };
+  return op;
+}
+
+static void
+on_node_deleted (void *data, const shim_error *err)
+{
+  struct disk_op *op = data;
+  char target[16];
+  snprintf (target, sizeof target, "%u", op->target);
+  if (op->u->destroyed)
+    ; /* the VM went first */
+  else if (err != NULL)
+    log_warn ("uvm %s: remove disk%u: %s", op->u->id, op->target, err->msg);
+  else
+    log_entry (LOG_LEVEL_INFO, "disk removed from the VM",
+               (struct log_field[]){ { "uvm-id", op->u->id },
+                                     { "scsi-target", target } },
+               2);
+  free (op);
+}
+
+static void
+delete_node (struct uvm *u, uint32_t target)
+{
+  char args[64];
+  snprintf (args, sizeof args, "{\"node-name\":\"disk%u\"}", target);
+  qmp_client_execute (u->qmp, "blockdev-del", args, on_node_deleted,
+                      disk_op_new (u, target, NULL, NULL));
 }
 
 static void
 on_device_added (void *data, const shim_error *err)
 {
   struct disk_op *op = data;
-  if (err != NULL && !op->u->destroyed)
-    {
-      /* Do not leave the node behind.  */
-      char args[64];
-      snprintf (args, sizeof args, "{\"node-name\":\"disk%u\"}", op->target);
-      if (op->u->qmp != NULL)
-        qmp_client_execute (op->u->qmp, "blockdev-del", args,
-                            log_detach_error, NULL);
-    }
+  /* Do not leave the node behind.  */
+  if (err != NULL && !op->u->destroyed && op->u->qmp != NULL)
+    delete_node (op->u, op->target);
   if (!op->u->destroyed)
     op->done (op->data, err);
   free (op);
@@ -1082,8 +1103,7 @@ uvm_attach_disk (struct uvm *u, const char *image, uint32_t target,
     return shim_error_set (err, GRPC_FAILED_PRECONDITION, "the VM is gone");
   if (u->qmp == NULL)
     u->qmp = qmp_client_new (u->loop, u->qmp_path);
-  struct disk_op *op = xzalloc (sizeof *op);
-  *op = (struct disk_op){ u, target, done, data };
+  struct disk_op *op = disk_op_new (u, target, done, data);
   strbuf args = STRBUF_INIT;
   strbuf_printf (&args,
                  "{\"driver\":\"raw\",\"node-name\":\"disk%u\","
@@ -1097,16 +1117,32 @@ uvm_attach_disk (struct uvm *u, const char *image, uint32_t target,
   return 0;
 }
 
+/* The node can go once the guest has let go of the device.  */
+static void
+on_device_deleted (void *data, const shim_error *err)
+{
+  struct disk_op *op = data;
+  if (op->u->destroyed)
+    ;
+  else if (err != NULL)
+    log_warn ("uvm %s: unplug disk%u: %s", op->u->id, op->target, err->msg);
+  else if (op->u->qmp != NULL)
+    delete_node (op->u, op->target);
+  free (op);
+}
+
 void
 uvm_detach_disk (struct uvm *u, uint32_t target)
 {
-  if (u->qmp == NULL || u->destroyed)
+  /* A VM that is gone took its disks with it.  */
+  if (u->qmp == NULL || u->destroyed || u->vmm == NULL || u->vmm_exited)
     return;
-  char args[64];
-  snprintf (args, sizeof args, "{\"id\":\"disk%u\"}", target);
-  qmp_client_execute (u->qmp, "device_del", args, log_detach_error, NULL);
-  snprintf (args, sizeof args, "{\"node-name\":\"disk%u\"}", target);
-  qmp_client_execute (u->qmp, "blockdev-del", args, log_detach_error, NULL);
+  struct disk_op *op = disk_op_new (u, target, NULL, NULL);
+  char args[64], device[32];
+  snprintf (device, sizeof device, "disk%u", target);
+  snprintf (args, sizeof args, "{\"id\":\"%s\"}", device);
+  qmp_client_execute_until (u->qmp, "device_del", args, "DEVICE_DELETED",
+                            device, on_device_deleted, op);
 }
 
 int

@@ -93,6 +93,14 @@ expect "app2 keeps running" status_is app2 RUNNING
 out=$(ctr_ task exec --exec-id e4 app2 /bin/echo still here 2>&1)
 expect "and answers an exec" [ "$out" = "still here" ]
 
+# --- a deleted container's disk leaves the VM (QEMU's node too) -------------
+"${RUN[@]}" --rm --annotation "$LM" --annotation io.kubernetes.cri.container-type=container "${POD[@]}" \
+  --rootfs "$ROOTFS" app3 /bin/echo app3 >/dev/null
+expect "a deleted container's disk is unplugged and its node removed" \
+  wait_for 15 grep -q 'msg="disk removed from the VM" uvm-id=pod1' "$T/containerd.log"
+expect "without an unplug or removal error" bash -c '! grep -q "unplug disk\|remove disk" "$1"' _ "$T/containerd.log"
+expect "app2 still runs" status_is app2 RUNNING
+
 # --- the VM dying fails every container with 255 ----------------------------
 pkill -KILL -f "^$QEMU -name lcow-pod1( |\$)"
 expect "app1 stops when the VM dies" wait_for 20 status_is app1 STOPPED

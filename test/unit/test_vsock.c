@@ -122,6 +122,17 @@ START_TEST (test_address_and_flags)
   ck_assert_str_eq (a, "unix:///run/containerd/s/"
                        "12117510a54ae87cb9f59e68c4b6897783ff70cec968b5b5967a0a0cd503057e");
   free (a);
+  /* The socket directory can be moved (absolute paths only); the name is
+     the same hash.  */
+  setenv (SHIM_SOCKET_DIR_ENV, "/tmp/lcow-sockets", 1);
+  a = shim_socket_address ("/run/containerd/containerd.sock", "default", "demo");
+  ck_assert_str_eq (a, "unix:///tmp/lcow-sockets/"
+                       "12117510a54ae87cb9f59e68c4b6897783ff70cec968b5b5967a0a0cd503057e");
+  free (a);
+  setenv (SHIM_SOCKET_DIR_ENV, "relative/dir", 1);
+  ck_assert_str_eq (shim_socket_dir (), "/run/containerd/s");
+  unsetenv (SHIM_SOCKET_DIR_ENV);
+  ck_assert_str_eq (shim_socket_dir (), "/run/containerd/s");
   char *c = path_clean ("a/../../b/./c/");
   ck_assert_str_eq (c, "../b/c");
   free (c);

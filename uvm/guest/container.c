@@ -92,8 +92,8 @@ container_init_pid (const struct container *c)
 }
 
 /* The block device of SCSI target `target` (LUN 0), waiting for the
-   hot-plug to arrive: first in sysfs, then its node, which devtmpfs
-   creates asynchronously after that.  */
+   hot-plug to arrive: in sysfs, then as a node that devtmpfs creates
+   asynchronously, then as a device that opens.  */
 static int
 find_disk (uint32_t target, char **out, shim_error **err)
 {
@@ -108,8 +108,11 @@ find_disk (uint32_t target, char **out, shim_error **err)
           const char *name = strrchr (g.gl_pathv[0], '/') + 1;
           char node[96];
           snprintf (node, sizeof node, "/dev/%s", name);
-          if (access (node, F_OK) == 0)
+          /* The node comes before the device is registered (ENXIO).  */
+          int fd = open (node, O_RDONLY | O_CLOEXEC);
+          if (fd >= 0)
             {
+              close (fd);
               *out = xstrdup (name);
               globfree (&g);
               return 0;
