@@ -12,6 +12,7 @@ Suite *parsers_suite (void);
 Suite *vsock_suite (void);
 Suite *vmm_argv_suite (void);
 Suite *bridge_suite (void);
+Suite *qmp_suite (void);
 
 static Suite *(*const unit_suites[]) (void) = {
   kernel_cmdline_suite,
@@ -22,6 +23,7 @@ static Suite *(*const unit_suites[]) (void) = {
   vsock_suite,
   vmm_argv_suite,
   bridge_suite,
+  qmp_suite,
   NULL,
 };
 
