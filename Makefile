@@ -108,8 +108,8 @@ GUEST_PROGS := $(GUEST_DIR)/init $(GUEST_DIR)/vsockexec $(GUEST_DIR)/gcs
 GUEST_LIB := uvm/guest/guest_port.c $(GUEST_IO)
 # The agent's own code, with the shim's JSON, error and OCI spec readers.
 AGENT_SRCS := uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/container.c \
-  uvm/guest/bridge_request.c proto/json.c proto/error.c proto/oci_spec.c \
-  proto/file_io.c proto/mount_options.c
+  uvm/guest/bridge_request.c proto/json.c proto/json_reader.c proto/error.c \
+  proto/oci_spec.c proto/file_io.c proto/mount_options.c
 GUEST_COMMON := $(GUEST_LIB) $(GUEST_LIB:.c=.h) uvm/bridge_protocol.h \
   $(AGENT_SRCS) $(AGENT_SRCS:.c=.h)
 BOOTFILES := build/bootfiles

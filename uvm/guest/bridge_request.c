@@ -1,11 +1,10 @@
 #include "bridge_request.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/json.h"
-#include "proto/strbuf.h"
+#include "proto/cleanup.h"
+#include "proto/json_reader.h"
 #include "proto/xalloc.h"
 
 static const struct json_limits request_limits = { 64, 4u << 20 };
@@ -54,86 +53,50 @@ needs (enum bridge_request_kind k)
     }
 }
 
-struct reader
+/* Members each kind needs, with the flag that asks for them.  */
+static const struct
 {
-  const json_value *obj;
-  strbuf problems;
+  unsigned need;
+  const char *key;
+} required[] = {
+  { NEED_CONTAINER, "container" }, { NEED_PROCESS, "process" },
+  { NEED_SPEC, "spec" },           { NEED_SIGNAL, "signal" },
+  { NEED_SIZE, "width" },          { NEED_SIZE, "height" },
 };
 
-static void
-problem (struct reader *r, const char *key, const char *what)
+static bool
+usable_id (const char *id)
 {
-  strbuf_printf (&r->problems, "%s%s: %s", r->problems.len ? "; " : "", key,
-                 what);
-}
-
-static char *
-get_text (struct reader *r, const char *key, size_t *len, bool required)
-{
-  const json_value *v = json_get (r->obj, key);
-  if (v == NULL || v->type != JSON_STRING)
-    {
-      if (required || v != NULL)
-        problem (r, key, "expected a string");
-      return NULL;
-    }
-  if (len != NULL)
-    *len = v->len;
-  char *s = xmalloc (v->len + 1);
-  memcpy (s, v->str, v->len);
-  s[v->len] = '\0';
-  return s;
-}
-
-static uint32_t
-get_u32 (struct reader *r, const char *key, bool required)
-{
-  const json_value *v = json_get (r->obj, key);
-  if (v == NULL && !required)
-    return 0;
-  char *end = NULL;
-  errno = 0;
-  unsigned long long n = v && v->type == JSON_NUMBER
-                             ? strtoull (v->str, &end, 10)
-                             : 0;
-  if (v == NULL || v->type != JSON_NUMBER || errno || *end
-      || v->str[0] == '-' || n > UINT32_MAX)
-    {
-      problem (r, key, "expected an unsigned 32-bit integer");
-      return 0;
-    }
-  return (uint32_t) n;
+  return id[0] != '\0' && strchr (id, '/') == NULL && strlen (id) <= 128
+         && strcmp (id, ".") != 0 && strcmp (id, "..") != 0;
 }
 
 static void
-get_files (struct reader *r, struct bridge_request *out)
+read_files (struct json_reader *r, const json_value *root,
+            struct bridge_request *out)
 {
-  const json_value *a = json_get (r->obj, "files");
+  const json_value *a
+      = json_reader_want (r, json_get (root, "files"), JSON_ARRAY, "files");
   if (a == NULL)
     return;
-  if (a->type != JSON_ARRAY)
-    {
-      problem (r, "files", "expected an array");
-      return;
-    }
   out->files = xzalloc ((a->count + 1) * sizeof *out->files);
   for (size_t i = 0; i < a->count; i++)
     {
-      struct reader fr = { a->items[i], STRBUF_INIT };
-      if (fr.obj->type != JSON_OBJECT)
+      cleanup_free char *p = xasprintf ("files[%zu]", i);
+      const json_value *o = json_reader_want (r, a->items[i], JSON_OBJECT, p);
+      if (o == NULL)
         {
-          problem (r, "files", "expected objects");
-          break;
+          if (a->items[i]->type == JSON_NULL)
+            json_reader_problem (r, p, "expected object, got null");
+          continue;
         }
+      json_reader_require (r, o, "path", p);
+      json_reader_require (r, o, "content", p);
       struct bridge_file *f = &out->files[out->nfiles++];
-      size_t plen = 0;
-      f->path = get_text (&fr, "path", &plen, true);
-      f->content = get_text (&fr, "content", &f->len, true);
-      if (fr.problems.len)
-        problem (r, "files", fr.problems.data);
-      else if (f->path[0] != '/' || strlen (f->path) != plen)
-        problem (r, "files", "paths must be absolute, without NUL bytes");
-      strbuf_release (&fr.problems);
+      f->path = json_reader_string (r, o, "path", p);
+      f->content = json_reader_bytes (r, o, "content", p, &f->len);
+      if (f->path != NULL && f->path[0] != '/')
+        json_reader_problem (r, p, "path %s is not absolute", f->path);
     }
 }
 
@@ -145,45 +108,46 @@ bridge_request_decode (const char *body, size_t len,
   json_value *root = json_parse (body, len, &request_limits, err);
   if (root == NULL)
     return -1;
-  struct reader r = { root, STRBUF_INIT };
+  struct json_reader r = JSON_READER_INIT;
   if (root->type != JSON_OBJECT)
-    problem (&r, "request", "expected an object");
+    json_reader_problem (&r, "request", "expected object, got %s",
+                         json_type_name (root->type));
   else
     {
-      out->type = get_text (&r, "type", NULL, true);
+      json_reader_require (&r, root, "type", "");
+      out->type = json_reader_string (&r, root, "type", "");
       for (size_t i = 0; out->type && i < sizeof kinds / sizeof kinds[0]; i++)
         if (strcmp (out->type, kinds[i].name) == 0)
           out->kind = kinds[i].kind;
       unsigned need = needs (out->kind);
-      out->container = get_text (&r, "container", NULL, need & NEED_CONTAINER);
-      out->process = get_u32 (&r, "process", need & NEED_PROCESS);
-      out->spec = get_text (&r, "spec", &out->spec_len, need & NEED_SPEC);
-      out->scsi_target = get_u32 (&r, "scsi_target", false);
-      out->signal = get_u32 (&r, "signal", need & NEED_SIGNAL);
-      out->width = get_u32 (&r, "width", need & NEED_SIZE);
-      out->height = get_u32 (&r, "height", need & NEED_SIZE);
-      const json_value *all = json_get (root, "all");
-      out->all = all != NULL && all->type == JSON_BOOL && all->boolean;
-      if (out->container != NULL
-          && (out->container[0] == '\0' || strchr (out->container, '/')
-              || strlen (out->container) > 128
-              || strcmp (out->container, ".") == 0
-              || strcmp (out->container, "..") == 0))
-        problem (&r, "container", "not a usable id");
+      for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+        if (need & required[i].need)
+          json_reader_require (&r, root, required[i].key, "");
+      out->container = json_reader_string (&r, root, "container", "");
+      out->process
+          = (uint32_t) json_reader_uint (&r, root, "process", "", UINT32_MAX);
+      out->spec = json_reader_bytes (&r, root, "spec", "", &out->spec_len);
+      out->scsi_target = (uint32_t) json_reader_uint (&r, root, "scsi_target",
+                                                      "", UINT32_MAX);
+      out->signal
+          = (uint32_t) json_reader_uint (&r, root, "signal", "", UINT32_MAX);
+      out->width
+          = (uint32_t) json_reader_uint (&r, root, "width", "", UINT32_MAX);
+      out->height
+          = (uint32_t) json_reader_uint (&r, root, "height", "", UINT32_MAX);
+      out->all = json_reader_bool (&r, root, "all", "");
+      if (out->container != NULL && !usable_id (out->container))
+        json_reader_problem (&r, "container", "not a usable id");
       if (out->kind == BRIDGE_REQUEST_CREATE)
-        get_files (&r, out);
+        read_files (&r, root, out);
     }
   json_free (root);
-  if (r.problems.len == 0)
+  if (json_reader_finish (&r, "invalid request: ", err) < 0)
     {
-      strbuf_release (&r.problems);
-      return 0;
+      bridge_request_release (out);
+      return -1;
     }
-  shim_error_set (err, GRPC_INVALID_ARGUMENT, "invalid request: %s",
-                  r.problems.data);
-  strbuf_release (&r.problems);
-  bridge_request_release (out);
-  return -1;
+  return 0;
 }
 
 void
