@@ -116,6 +116,36 @@ for i in $(seq 3); do
   ctr_ task kill -s SIGKILL "cq$i" >/dev/null; wait_for 20 status_is "cq$i" STOPPED; remove "cq$i" >/dev/null
 done
 
+# --- a container in an already booted UVM ---------------------------------
+# From ctr run to the container's first output byte (Create: image, disk
+# hot-add, guest create; Start; the output's way back), and the whole run
+# with the exit and delete.
+say "container Create -> Start -> first output, inside a booted UVM"
+make_rootfs "$T/ctr-rootfs"
+run_sandbox pod-b --runtime-config-path "$T/qemu.json" \
+  --annotation io.kubernetes.cri.container-type=sandbox \
+  --annotation io.kubernetes.cri.sandbox-id=pod-b >/dev/null
+wait_for 60 status_is pod-b RUNNING
+for i in $(seq 8); do
+  python3 - "$T/containerd.sock" "$NS" "$T/qemu.json" "$T/ctr-rootfs" "cb$i" <<'PY' >>"$R/container.txt"
+import subprocess, sys, time
+sock, ns, cfg, rootfs, cid = sys.argv[1:]
+t = time.monotonic()
+p = subprocess.Popen(["ctr", "-a", sock, "-n", ns, "run", "--rm", "--runtime", "io.containerd.lcow.v2",
+                      "--runtime-config-path", cfg,
+                      "--annotation", "io.kubernetes.cri.container-type=container",
+                      "--annotation", "io.kubernetes.cri.sandbox-id=pod-b",
+                      "--rootfs", rootfs, cid, "/bin/echo", "hello"], stdout=subprocess.PIPE)
+first = p.stdout.read(1)
+t_first = time.monotonic()
+p.stdout.read()
+if p.wait() != 0 or first != b"h":
+    sys.exit("container run failed")
+print("%.1f %.1f" % ((t_first - t) * 1000, (time.monotonic() - t) * 1000))
+PY
+done
+ctr_ task kill -s SIGKILL pod-b >/dev/null; wait_for 20 status_is pod-b STOPPED; remove pod-b >/dev/null
+
 # --- policy ------------------------------------------------------------
 "$BENCH_DIR/policy-bench" >"$R/policy.json"
 
@@ -156,6 +186,9 @@ res["start_ms"]["harness_spawn_baseline"] = {"p50": med(nums(os.path.join(raw, "
 for v in ("exec", "qemu"):
     c = nums(os.path.join(raw, "create-%s.txt" % v))
     res["create_ms"][v] = {"median": med(c), "runs": len(c)}
+runs = [line.split() for line in open(os.path.join(raw, "container.txt"))]
+res["container_ms"] = {"first_output_median": med([float(r[0]) for r in runs]),
+                       "whole_run_median": med([float(r[1]) for r in runs]), "runs": len(runs)}
 boot = nums(os.path.join(raw, "guest-boot.txt"))
 res["create_ms"]["qemu"]["guest_boot_median"] = med(boot)
 res["create_ms"]["qemu"]["outside_guest_boot_median"] = res["create_ms"]["qemu"]["median"] - med(boot)
@@ -197,6 +230,8 @@ print("%-28s %14.2f %14s" % ("dynamic build: start ms", res["start_ms"]["lcow-dy
 print("%-28s %14.0f %14s" % ("create->RUNNING ms, exec VMM", res["create_ms"]["exec"]["median"], "-"))
 print("%-28s %14.0f %14s" % ("create->RUNNING ms, QEMU", res["create_ms"]["qemu"]["median"], "-"))
 print("%-28s %14.0f %14s" % ("  of which guest boot ms", res["create_ms"]["qemu"]["guest_boot_median"], "-"))
+print("%-28s %14.0f %14s" % ("container: first output ms", res["container_ms"]["first_output_median"], "-"))
+print("%-28s %14.0f %14s" % ("  whole ctr run ms", res["container_ms"]["whole_run_median"], "-"))
 print("%-28s %14.2f %14s" % ("policy us, 100 annotations", res["policy"]["annotation_policy_us"], "-"))
 print("%-28s %14.2f %14s" % ("policy us, 100 mounts", res["policy"]["container_policy_us"], "-"))
 print("\ntargets:")
