@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bridge.h"
+#include "disk_hotplug.h"
 #include "gcs_log_parser.h"
 #include "kernel_cmdline.h"
 #include "proto/file_io.h"
@@ -21,7 +22,6 @@
 #include "proto/ttrpc_frame.h"
 #include "proto/list.h"
 #include "proto/xalloc.h"
-#include "qmp_client.h"
 #include "vmm_process.h"
 #include "vsock_port.h"
 
@@ -91,7 +91,7 @@ struct uvm
   const char *accel;
   uint32_t bridge_next_id;
   struct list pending;
-  struct qmp_client *qmp;
+  struct disk_hotplug *disks;
   char *qmp_path;
   struct guest_info guest;
 
@@ -864,8 +864,9 @@ drop_vm (struct uvm *u)
   u->entropy_listener = u->log_listener = u->gcs_listener = NULL;
   close_conn (&u->log_conn);
   close_conn (&u->gcs_conn);
-  qmp_client_close (u->qmp);
-  u->qmp = NULL;
+  /* No callback once destroyed; a relaunch fails attaches in flight.  */
+  disk_hotplug_close (u->disks, u->destroyed);
+  u->disks = NULL;
 }
 
 /* After a stalled attempt's VMM exited: drop what it connected, bind
@@ -1016,80 +1017,6 @@ request_guest_shutdown (struct uvm *u)
 
 /* ---- disks ------------------------------------------------------------ */
 
-struct disk_op
-{
-  struct uvm *u;
-  uint32_t target;
-  uvm_done_fn done;
-  void *data;
-};
-
-static struct disk_op *
-disk_op_new (struct uvm *u, uint32_t target, uvm_done_fn done, void *data)
-{
-  struct disk_op *op = xzalloc (sizeof *op);
-  *op = (struct disk_op){ u, target, done, data };
-  return op;
-}
-
-static void
-on_node_deleted (void *data, const shim_error *err)
-{
-  struct disk_op *op = data;
-  char target[16];
-  snprintf (target, sizeof target, "%u", op->target);
-  if (op->u->destroyed)
-    ; /* the VM went first */
-  else if (err != NULL)
-    log_warn ("uvm %s: remove disk%u: %s", op->u->id, op->target, err->msg);
-  else
-    log_entry (LOG_LEVEL_INFO, "disk removed from the VM",
-               (struct log_field[]){ { "uvm-id", op->u->id },
-                                     { "scsi-target", target } },
-               2);
-  free (op);
-}
-
-static void
-delete_node (struct uvm *u, uint32_t target)
-{
-  char args[64];
-  snprintf (args, sizeof args, "{\"node-name\":\"disk%u\"}", target);
-  qmp_client_execute (u->qmp, "blockdev-del", args, on_node_deleted,
-                      disk_op_new (u, target, NULL, NULL));
-}
-
-static void
-on_device_added (void *data, const shim_error *err)
-{
-  struct disk_op *op = data;
-  /* Do not leave the node behind.  */
-  if (err != NULL && !op->u->destroyed && op->u->qmp != NULL)
-    delete_node (op->u, op->target);
-  if (!op->u->destroyed)
-    op->done (op->data, err);
-  free (op);
-}
-
-static void
-on_blockdev_added (void *data, const shim_error *err)
-{
-  struct disk_op *op = data;
-  if (err != NULL || op->u->destroyed || op->u->qmp == NULL)
-    {
-      if (!op->u->destroyed)
-        op->done (op->data, err);
-      free (op);
-      return;
-    }
-  char args[256];
-  snprintf (args, sizeof args,
-            "{\"driver\":\"scsi-hd\",\"id\":\"disk%u\",\"drive\":\"disk%u\","
-            "\"bus\":\"scsi0.0\",\"channel\":0,\"scsi-id\":%u,\"lun\":0}",
-            op->target, op->target, op->target);
-  qmp_client_execute (op->u->qmp, "device_add", args, on_device_added, op);
-}
-
 int
 uvm_attach_disk (struct uvm *u, const char *image, uint32_t target,
                  uvm_done_fn done, void *data, shim_error **err)
@@ -1101,48 +1028,18 @@ uvm_attach_disk (struct uvm *u, const char *image, uint32_t target,
                            u->backend->name);
   if (u->vmm == NULL || u->vmm_exited)
     return shim_error_set (err, GRPC_FAILED_PRECONDITION, "the VM is gone");
-  if (u->qmp == NULL)
-    u->qmp = qmp_client_new (u->loop, u->qmp_path);
-  struct disk_op *op = disk_op_new (u, target, done, data);
-  strbuf args = STRBUF_INIT;
-  strbuf_printf (&args,
-                 "{\"driver\":\"raw\",\"node-name\":\"disk%u\","
-                 "\"read-only\":true,\"file\":{\"driver\":\"file\","
-                 "\"read-only\":true,\"filename\":",
-                 target);
-  strbuf_json_string (&args, image, strlen (image));
-  strbuf_puts (&args, "}}");
-  qmp_client_execute (u->qmp, "blockdev-add", args.data, on_blockdev_added, op);
-  strbuf_release (&args);
+  if (u->disks == NULL)
+    u->disks = disk_hotplug_new (u->loop, u->qmp_path, u->id);
+  disk_hotplug_attach (u->disks, image, target, done, data);
   return 0;
-}
-
-/* The node can go once the guest has let go of the device.  */
-static void
-on_device_deleted (void *data, const shim_error *err)
-{
-  struct disk_op *op = data;
-  if (op->u->destroyed)
-    ;
-  else if (err != NULL)
-    log_warn ("uvm %s: unplug disk%u: %s", op->u->id, op->target, err->msg);
-  else if (op->u->qmp != NULL)
-    delete_node (op->u, op->target);
-  free (op);
 }
 
 void
 uvm_detach_disk (struct uvm *u, uint32_t target)
 {
   /* A VM that is gone took its disks with it.  */
-  if (u->qmp == NULL || u->destroyed || u->vmm == NULL || u->vmm_exited)
-    return;
-  struct disk_op *op = disk_op_new (u, target, NULL, NULL);
-  char args[64], device[32];
-  snprintf (device, sizeof device, "disk%u", target);
-  snprintf (args, sizeof args, "{\"id\":\"%s\"}", device);
-  qmp_client_execute_until (u->qmp, "device_del", args, "DEVICE_DELETED",
-                            device, on_device_deleted, op);
+  if (u->disks != NULL && !u->destroyed && u->vmm != NULL && !u->vmm_exited)
+    disk_hotplug_detach (u->disks, target);
 }
 
 int

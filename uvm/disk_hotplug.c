@@ -1,0 +1,166 @@
+#include "disk_hotplug.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/log.h"
+#include "proto/strbuf.h"
+#include "proto/xalloc.h"
+#include "qmp_client.h"
+
+struct disk_hotplug
+{
+  struct qmp_client *qmp;
+  char *uvm_id;
+  /* Set while closing: callbacks then start nothing new, and call no done
+     when quiet.  */
+  bool closing;
+  bool quiet;
+};
+
+/* One step of an attach or a detach, for its QMP callback.  */
+struct disk_op
+{
+  struct disk_hotplug *h;
+  uint32_t target;
+  disk_hotplug_done_fn done;
+  void *data;
+};
+
+static struct disk_op *
+disk_op_new (struct disk_hotplug *h, uint32_t target,
+             disk_hotplug_done_fn done, void *data)
+{
+  struct disk_op *op = xzalloc (sizeof *op);
+  *op = (struct disk_op){ h, target, done, data };
+  return op;
+}
+
+static void
+finish_attach (struct disk_op *op, const shim_error *err)
+{
+  if (!(op->h->closing && op->h->quiet))
+    op->done (op->data, err);
+  free (op);
+}
+
+static void
+on_node_deleted (void *data, const shim_error *err)
+{
+  struct disk_op *op = data;
+  char target[16];
+  snprintf (target, sizeof target, "%u", op->target);
+  if (op->h->closing)
+    ; /* the VM goes, and its disks with it */
+  else if (err != NULL)
+    log_warn ("uvm %s: remove disk%u: %s", op->h->uvm_id, op->target,
+              err->msg);
+  else
+    log_entry (LOG_LEVEL_INFO, "disk removed from the VM",
+               (struct log_field[]){ { "uvm-id", op->h->uvm_id },
+                                     { "scsi-target", target } },
+               2);
+  free (op);
+}
+
+static void
+delete_node (struct disk_hotplug *h, uint32_t target)
+{
+  char args[64];
+  snprintf (args, sizeof args, "{\"node-name\":\"disk%u\"}", target);
+  qmp_client_execute (h->qmp, "blockdev-del", args, on_node_deleted,
+                      disk_op_new (h, target, NULL, NULL));
+}
+
+static void
+on_device_added (void *data, const shim_error *err)
+{
+  struct disk_op *op = data;
+  /* Do not leave the node behind.  */
+  if (err != NULL && !op->h->closing)
+    delete_node (op->h, op->target);
+  finish_attach (op, err);
+}
+
+static void
+on_blockdev_added (void *data, const shim_error *err)
+{
+  struct disk_op *op = data;
+  if (err != NULL || op->h->closing)
+    {
+      finish_attach (op, err);
+      return;
+    }
+  char args[256];
+  snprintf (args, sizeof args,
+            "{\"driver\":\"scsi-hd\",\"id\":\"disk%u\",\"drive\":\"disk%u\","
+            "\"bus\":\"scsi0.0\",\"channel\":0,\"scsi-id\":%u,\"lun\":0}",
+            op->target, op->target, op->target);
+  qmp_client_execute (op->h->qmp, "device_add", args, on_device_added, op);
+}
+
+/* The node can go once QEMU has let go of the device.  */
+static void
+on_device_deleted (void *data, const shim_error *err)
+{
+  struct disk_op *op = data;
+  if (op->h->closing)
+    ;
+  else if (err != NULL)
+    log_warn ("uvm %s: unplug disk%u: %s", op->h->uvm_id, op->target,
+              err->msg);
+  else
+    delete_node (op->h, op->target);
+  free (op);
+}
+
+struct disk_hotplug *
+disk_hotplug_new (uv_loop_t *loop, const char *qmp_socket, const char *uvm_id)
+{
+  struct disk_hotplug *h = xzalloc (sizeof *h);
+  h->qmp = qmp_client_new (loop, qmp_socket);
+  h->uvm_id = xstrdup (uvm_id);
+  return h;
+}
+
+void
+disk_hotplug_attach (struct disk_hotplug *h, const char *image,
+                     uint32_t target, disk_hotplug_done_fn done, void *data)
+{
+  strbuf args = STRBUF_INIT;
+  strbuf_printf (&args,
+                 "{\"driver\":\"raw\",\"node-name\":\"disk%u\","
+                 "\"read-only\":true,\"file\":{\"driver\":\"file\","
+                 "\"read-only\":true,\"filename\":",
+                 target);
+  strbuf_json_string (&args, image, strlen (image));
+  strbuf_puts (&args, "}}");
+  qmp_client_execute (h->qmp, "blockdev-add", args.data, on_blockdev_added,
+                      disk_op_new (h, target, done, data));
+  strbuf_release (&args);
+}
+
+void
+disk_hotplug_detach (struct disk_hotplug *h, uint32_t target)
+{
+  char args[64], device[32];
+  snprintf (device, sizeof device, "disk%u", target);
+  snprintf (args, sizeof args, "{\"id\":\"%s\"}", device);
+  qmp_client_execute_until (h->qmp, "device_del", args, "DEVICE_DELETED",
+                            device, on_device_deleted,
+                            disk_op_new (h, target, NULL, NULL));
+}
+
+void
+disk_hotplug_close (struct disk_hotplug *h, bool quiet)
+{
+  if (h == NULL)
+    return;
+  h->closing = true;
+  h->quiet = quiet;
+  /* Fails what is queued, calling back before it returns.  */
+  qmp_client_close (h->qmp);
+  free (h->uvm_id);
+  free (h);
+}
