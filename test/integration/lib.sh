@@ -179,7 +179,7 @@ run_sandbox() {
 make_rootfs() {
   mkdir -p "$1"/{bin,etc,proc,sys,dev,tmp}
   cp /bin/busybox "$1/bin/busybox"
-  for a in sh cat echo uname sleep ls wc head tr hostname id; do ln -sf busybox "$1/bin/$a"; done
+  for a in sh cat echo uname sleep ls wc head tr hostname id stty tty; do ln -sf busybox "$1/bin/$a"; done
 }
 
 # json_get FILE KEY: one top-level value of a JSON file.

@@ -35,6 +35,16 @@ expect "stdin reaches the process and comes back (echo data | ctr run ... cat)" 
 expect "cat exits 0 after stdin ends" [ "$rc" -eq 0 ]
 ctr_ c rm s2 >/dev/null 2>&1 || true
 
+# --- a terminal: ctr run -t under script(1), whose pty is 33x101 -----------
+tty_cmd="stty rows 33 cols 101; ctr -a $T/containerd.sock -n $NS run -t --runtime io.containerd.lcow.v2"
+tty_cmd="$tty_cmd --runtime-config-path $T/qemu.json --rootfs $ROOTFS t1 /bin/sh -c 'tty; stty size; exit 4'"
+out=$(timeout 120 script -qec "$tty_cmd" /dev/null 2>&1) && rc=0 || rc=$?
+echo "  t1 output: $(tr -d '\r' <<<"$out" | tr '\n' '|')"
+expect "ctr run -t: the process's terminal is from the container's devpts" grep -q '^.*/dev/pts/0' <<<"$out"
+expect "ResizePty sized it as the client's (33 101)" grep -q '^33 101' <<<"$out"
+expect "the exit code propagates through the terminal path (4)" [ "$rc" -eq 4 ]
+ctr_ c rm t1 >/dev/null 2>&1 || true
+
 # --- big output: nothing lost at exit -------------------------------------
 out=$("${RUN[@]}" --rootfs "$ROOTFS" s3 /bin/sh -c 'i=0; while [ $i -lt 20000 ]; do echo "line $i of the output"; i=$((i+1)); done' 2>&1 | wc -l)
 expect "20000 lines of output all arrive before the exit (got $out)" [ "$out" -eq 20000 ]

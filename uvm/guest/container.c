@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -434,26 +435,85 @@ join_container (pid_t init, int status_fd)
   close (root);
 }
 
+/* A terminal's master goes to the agent over the console socket.  */
+static int
+send_fd (int sock, int fd)
+{
+  char byte = 0;
+  struct iovec iov = { &byte, 1 };
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (int))];
+    struct cmsghdr align;
+  } u = { 0 };
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                        .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+  struct cmsghdr *cm = CMSG_FIRSTHDR (&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN (sizeof (int));
+  memcpy (CMSG_DATA (cm), &fd, sizeof (int));
+  return sendmsg (sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+/* The fd sent by send_fd, or -1 (the child failed before sending).  */
+static int
+recv_fd (int sock)
+{
+  char byte;
+  struct iovec iov = { &byte, 1 };
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+                        .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+  ssize_t n;
+  do
+    n = recvmsg (sock, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  struct cmsghdr *cm = n == 1 ? CMSG_FIRSTHDR (&msg) : NULL;
+  if (cm == NULL || cm->cmsg_type != SCM_RIGHTS)
+    return -1;
+  int fd;
+  memcpy (&fd, CMSG_DATA (cm), sizeof fd);
+  return fd;
+}
+
+/* The process's terminal comes from the container's own devpts, as runc
+   makes it, so that its name resolves inside (tty, ttyname); the master
+   goes to the agent.  */
+static void
+take_terminal (int console_fd, int status_fd)
+{
+  int master = posix_openpt (O_RDWR | O_NOCTTY | O_CLOEXEC);
+  const char *slave = NULL;
+  if (master < 0 || grantpt (master) < 0 || unlockpt (master) < 0
+      || (slave = ptsname (master)) == NULL)
+    child_fail (status_fd, "allocate a terminal (a devpts at /dev/pts?)");
+  int s = open (slave, O_RDWR);
+  if (s < 0 || ioctl (s, TIOCSCTTY, 0) < 0)
+    child_fail (status_fd, "open the terminal");
+  if (send_fd (console_fd, master) < 0)
+    child_fail (status_fd, "pass the terminal to the agent");
+  close (master);
+  close (console_fd);
+  dup2 (s, 0), dup2 (s, 1), dup2 (s, 2);
+  if (s > 2)
+    close (s);
+}
+
 static __attribute__ ((noreturn)) void
 child_main (struct container *c, const struct oci_process *p, bool init,
-            const char *pty_slave, const int stdio[3], int start_fd,
-            int status_fd)
+            int console_fd, const int stdio[3], int start_fd, int status_fd)
 {
   sigset_t all;
   sigemptyset (&all);
   sigprocmask (SIG_SETMASK, &all, NULL);
   signal (SIGPIPE, SIG_DFL);
   setsid ();
-  if (pty_slave != NULL)
-    {
-      int s = open (pty_slave, O_RDWR);
-      if (s < 0 || ioctl (s, TIOCSCTTY, 0) < 0)
-        child_fail (status_fd, "open the terminal");
-      dup2 (s, 0), dup2 (s, 1), dup2 (s, 2);
-      if (s > 2)
-        close (s);
-    }
-  else
+  if (console_fd < 0)
     dup2 (stdio[0], 0), dup2 (stdio[1], 1), dup2 (stdio[2], 2);
   cleanup_free char *procs = xasprintf ("%s/cgroup.procs", c->cgroup);
   if (write_text (procs, "0") < 0)
@@ -472,6 +532,8 @@ child_main (struct container *c, const struct oci_process *p, bool init,
     }
   else
     join_container (c->init_pid, status_fd);
+  if (console_fd >= 0)
+    take_terminal (console_fd, status_fd);
   apply_process (p, status_fd);
   /* Ready; wait for start (EOF: the process is being deleted).  */
   char b = 0;
@@ -509,15 +571,11 @@ container_spawn (struct container *c, const struct oci_process *p,
                                 .status_fd = -1, .tty = p->terminal };
   int in[2] = { -1, -1 }, o[2] = { -1, -1 }, e[2] = { -1, -1 };
   int start[2] = { -1, -1 }, status[2] = { -1, -1 };
+  int console[2] = { -1, -1 };
   int master = -1;
-  const char *slave = NULL;
   int ok = pipe2 (start, O_CLOEXEC) == 0 && pipe2 (status, O_CLOEXEC) == 0;
   if (ok && p->terminal)
-    {
-      master = posix_openpt (O_RDWR | O_NOCTTY | O_CLOEXEC);
-      ok = master >= 0 && grantpt (master) == 0 && unlockpt (master) == 0
-           && (slave = ptsname (master)) != NULL;
-    }
+    ok = socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, console) == 0;
   else if (ok)
     ok = pipe2 (in, O_CLOEXEC) == 0 && pipe2 (o, O_CLOEXEC) == 0
          && pipe2 (e, O_CLOEXEC) == 0;
@@ -527,11 +585,16 @@ container_spawn (struct container *c, const struct oci_process *p,
       int stdio[3] = { in[0], o[1], e[1] };
       close (start[1]);
       close (status[0]);
-      child_main (c, p, init, slave, stdio, start[0], status[1]);
+      close (console[0]);
+      child_main (c, p, init, console[1], stdio, start[0], status[1]);
     }
   int saved = errno;
   close_fd (&in[0]), close_fd (&o[1]), close_fd (&e[1]);
-  close_fd (&start[0]), close_fd (&status[1]);
+  close_fd (&start[0]), close_fd (&status[1]), close_fd (&console[1]);
+  /* A terminal's master arrives first, unless the setup failed before.  */
+  if (pid > 0 && console[0] >= 0)
+    master = recv_fd (console[0]);
+  close_fd (&console[0]);
   out->pid = pid;
   out->start_fd = start[1];
   out->status_fd = status[0];

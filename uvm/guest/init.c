@@ -74,6 +74,10 @@ mount_api_filesystems (void)
   mount_one ("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   mount_one ("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   mount_one ("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+  /* /dev/ptmx opens only with a devpts at /dev/pts: terminals for
+     container processes.  */
+  mount_one ("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+             "gid=5,mode=0620,ptmxmode=0666");
   mount_one ("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
   mount_one ("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 }
