@@ -102,6 +102,9 @@ expect "app1 keeps running" status_is app1 RUNNING
 expect "app2 keeps running" status_is app2 RUNNING
 out=$(ctr_ task exec --exec-id e4 app2 /bin/echo still here 2>&1)
 expect "and answers an exec" [ "$out" = "still here" ]
+out=$(timeout 60 script -qec "stty rows 20 cols 70; ctr -a $T/containerd.sock -n $NS task exec -t --exec-id e5 app2 /bin/sh -c 'tty; stty size'" /dev/null 2>&1) || true
+expect "ctr task exec -t: a terminal in the container, sized 20 70" \
+  bash -c 'grep -q "/dev/pts/" <<<"$1" && grep -q "^20 70" <<<"$1"' _ "$out"
 
 # --- a deleted container's disk leaves the VM (QEMU's node too) -------------
 "${RUN[@]}" --rm --annotation "$LM" --annotation io.kubernetes.cri.container-type=container "${POD[@]}" \
