@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make demo: a private containerd drives the shim through real UVMs under
 # QEMU: a non-migratable sandbox whose guest logs stream into the shim log,
-# a migratable one (no log listener, no vsockexec, booted from rootfs.vhd),
-# and a migratable sandbox refused by the policy.  Everything is cleaned up.
+# a migratable one (no log listener, no vsockexec, booted from rootfs.vhd)
+# running a container, and a migratable sandbox refused by the policy.  Everything is cleaned up.
 source "$(dirname "$0")/integration/lib.sh"
 TEST_NAME=demo
 BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
@@ -53,7 +53,19 @@ show_cmdlines "$(bundle_of demo-lm)/uvm.json"
 grep 'uvm-id=demo-lm' "$log" | grep -E 'skipping GCS log listener' | sed 's/^/      /' | cut -c1-160
 echo "    hybrid log sockets (vsock_109) in its state directory: $(find "$(dirname "$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[\"vmm_argv\"][-1].split(\":\")[1].split(\",\")[0])" "$(bundle_of demo-lm)/uvm.json")")" -name "vsock_109" | wc -l)"
 
-say "3. a live-migratable sandbox that asks for host-bound things: refused"
+say "3. a container in the live-migratable pod: its root filesystem arrives as a hot-added disk"
+make_rootfs "$T/ctr-rootfs"
+start=$(date +%s%N)
+out=$(ctr_ run --rm --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json" \
+  --annotation io.kubernetes.cri.container-type=container --annotation io.kubernetes.cri.sandbox-id=demo-lm \
+  --annotation io.microsoft.migration.allowed=true --rootfs "$T/ctr-rootfs" demo-app \
+  /bin/sh -c 'echo "kernel $(uname -r), pid $$, root: $(grep " / " /proc/mounts | cut -d" " -f1-3)"' 2>&1)
+echo "    ctr run --rm (create, start, output, exit, delete) took $(ms_since "$start") ms; the container said:"
+echo "      $out   (the host runs $(uname -r))"
+wait_for 5 grep -q 'msg="disk removed from the VM" uvm-id=demo-lm' "$log" || true
+grep -E 'task=demo-app|uvm-id=demo-lm scsi' "$log" | grep -E 'created in the UVM|disk removed' | sed 's/^/      /' | cut -c1-160
+
+say "4. a live-migratable sandbox that asks for host-bound things: refused"
 out=$(run_sandbox demo-bad --runtime-config-path "$T/qemu.json" \
   --annotation io.microsoft.migration.allowed=true \
   --annotation io.microsoft.virtualmachine.lcow.vpcienabled=true \
@@ -64,7 +76,7 @@ echo "    ctr run said:"
 fold -w 110 <<<"$out" | sed 's/^/      /'
 ctr_ c rm demo-bad >/dev/null 2>&1 || true
 
-say "4. stopping: SIGTERM asks each guest to power off"
+say "5. stopping: SIGTERM asks each guest to power off"
 for id in demo-logs demo-lm; do
   start=$(date +%s%N)
   ctr_ task kill "$id"
