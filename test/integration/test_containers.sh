@@ -35,6 +35,14 @@ expect "stdin reaches the process and comes back (echo data | ctr run ... cat)" 
 expect "cat exits 0 after stdin ends" [ "$rc" -eq 0 ]
 ctr_ c rm s2 >/dev/null 2>&1 || true
 
+# --- an imported image: containerd's snapshot mounts (two layers) ----------
+mkdir -p "$T/layer2/etc"; echo "from the upper layer" >"$T/layer2/etc/motd"
+python3 "$TOP/test/integration/make_oci_image.py" "$T/img.tar" localhost/lcow-test:2 "$ROOTFS" "$T/layer2"
+ctr_ image import "$T/img.tar" >/dev/null
+out=$("${RUN[@]}" --rm localhost/lcow-test:2 i1 /bin/sh -c 'cat /etc/motd; uname -r' 2>&1) && rc=0 || rc=$?
+expect "an imported two-layer image runs from its snapshot (both layers seen)" \
+  bash -c '[ "$1" -eq 0 ] && grep -q "from the upper layer" <<<"$2" && grep -qxF "$3" <<<"$2"' _ "$rc" "$out" "$guest_release"
+
 # --- a terminal: ctr run -t under script(1), whose pty is 33x101 -----------
 tty_cmd="stty rows 33 cols 101; ctr -a $T/containerd.sock -n $NS run -t --runtime io.containerd.lcow.v2"
 tty_cmd="$tty_cmd --runtime-config-path $T/qemu.json --rootfs $ROOTFS t1 /bin/sh -c 'tty; stty size; exit 4'"
