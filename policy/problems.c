@@ -1,9 +1,6 @@
 #include "problems.h"
 
 #include <stdarg.h>
-#include <stdlib.h>
-
-#include "proto/xalloc.h"
 
 void
 policy_problem_add (struct policy_problems *p, const char *fmt, ...)
@@ -12,10 +9,8 @@ policy_problem_add (struct policy_problems *p, const char *fmt, ...)
     strbuf_puts (&p->text, "; ");
   va_list ap;
   va_start (ap, fmt);
-  char *m = xvasprintf (fmt, ap);
+  strbuf_vprintf (&p->text, fmt, ap);
   va_end (ap);
-  strbuf_puts (&p->text, m);
-  free (m);
 }
 
 int

@@ -14,14 +14,11 @@ json_reader_problem (struct json_reader *r, const char *path,
 {
   if (r->nproblems++ > 0)
     strbuf_puts (&r->problems, "; ");
-  strbuf_puts (&r->problems, path);
-  strbuf_puts (&r->problems, ": ");
+  strbuf_printf (&r->problems, "%s: ", path);
   va_list ap;
   va_start (ap, fmt);
-  char *m = xvasprintf (fmt, ap);
+  strbuf_vprintf (&r->problems, fmt, ap);
   va_end (ap);
-  strbuf_puts (&r->problems, m);
-  free (m);
 }
 
 const json_value *
@@ -75,20 +72,26 @@ json_reader_bytes (struct json_reader *r, const json_value *obj,
 }
 
 char *
-json_reader_string (struct json_reader *r, const json_value *obj,
-                    const char *key, const char *path)
+json_reader_text (struct json_reader *r, const json_value *v,
+                  const char *path)
 {
-  cleanup_free char *p = member_path (path, key);
-  const json_value *v
-      = json_reader_want (r, json_get (obj, key), JSON_STRING, p);
+  v = json_reader_want (r, v, JSON_STRING, path);
   if (v == NULL)
     return NULL;
   if (!json_string_is_c (v))
     {
-      json_reader_problem (r, p, "string contains a NUL byte");
+      json_reader_problem (r, path, "string contains a NUL byte");
       return NULL;
     }
   return xstrdup (v->str);
+}
+
+char *
+json_reader_string (struct json_reader *r, const json_value *obj,
+                    const char *key, const char *path)
+{
+  cleanup_free char *p = member_path (path, key);
+  return json_reader_text (r, json_get (obj, key), p);
 }
 
 bool
@@ -143,15 +146,9 @@ json_reader_string_array (struct json_reader *r, const json_value *obj,
   for (size_t i = 0; i < a->count; i++)
     {
       cleanup_free char *ip = xasprintf ("%s[%zu]", p, i);
-      const json_value *s = json_reader_want (r, a->items[i], JSON_STRING, ip);
-      if (s == NULL)
-        continue;
-      if (!json_string_is_c (s))
-        {
-          json_reader_problem (r, ip, "string contains a NUL byte");
-          continue;
-        }
-      out[(*n)++] = xstrdup (s->str);
+      char *s = json_reader_text (r, a->items[i], ip);
+      if (s != NULL)
+        out[(*n)++] = s;
     }
   return out;
 }

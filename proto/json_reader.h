@@ -47,9 +47,12 @@ bool json_reader_bool (struct json_reader *r, const json_value *obj,
 /* An unsigned integer of at most max.  */
 uint64_t json_reader_uint (struct json_reader *r, const json_value *obj,
                            const char *key, const char *path, uint64_t max);
-/* The same for a value already in hand (an array item).  */
+/* The same two for a value already in hand (an array item), named by
+   path.  */
 uint64_t json_reader_number (struct json_reader *r, const json_value *v,
                              const char *path, uint64_t max);
+char *json_reader_text (struct json_reader *r, const json_value *v,
+                        const char *path);
 /* An array of C strings; *n of them, the array NULL-terminated.  */
 char **json_reader_string_array (struct json_reader *r, const json_value *obj,
                                  const char *key, const char *path, size_t *n);

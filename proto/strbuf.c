@@ -42,13 +42,11 @@ strbuf_putc (strbuf *sb, char c)
 }
 
 void
-strbuf_printf (strbuf *sb, const char *fmt, ...)
+strbuf_vprintf (strbuf *sb, const char *fmt, va_list ap)
 {
-  va_list ap, ap2;
-  va_start (ap, fmt);
+  va_list ap2;
   va_copy (ap2, ap);
   int n = vsnprintf (NULL, 0, fmt, ap);
-  va_end (ap);
   if (n > 0)
     {
       reserve (sb, (size_t) n);
@@ -56,6 +54,15 @@ strbuf_printf (strbuf *sb, const char *fmt, ...)
       sb->len += (size_t) n;
     }
   va_end (ap2);
+}
+
+void
+strbuf_printf (strbuf *sb, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  strbuf_vprintf (sb, fmt, ap);
+  va_end (ap);
 }
 
 void

@@ -21,6 +21,8 @@ void strbuf_puts (strbuf *sb, const char *s);
 void strbuf_putc (strbuf *sb, char c);
 void strbuf_printf (strbuf *sb, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
+void strbuf_vprintf (strbuf *sb, const char *fmt, va_list ap)
+    __attribute__ ((format (printf, 2, 0)));
 /* Appends s with a single space before it unless the buffer is empty.  */
 void strbuf_add_token (strbuf *sb, const char *s);
 /* Appends s as a JSON string literal (quotes included).  */
