@@ -8,6 +8,10 @@
 #include "proto/strbuf.h"
 #include "proto/xalloc.h"
 
+/* Every message from the guest is parsed within these.  */
+static const struct json_limits message_limits = { 16,
+                                                   4 * BRIDGE_MESSAGE_MAX };
+
 static char *
 json_str (const json_value *obj, const char *key)
 {
@@ -29,8 +33,7 @@ int
 bridge_hello_decode (uint8_t frame_type, const uint8_t *body, size_t len,
                      struct bridge_hello *out, shim_error **err)
 {
-  static const struct json_limits limits = { 16, 4 * BRIDGE_MESSAGE_MAX };
-  json_value *v = json_parse ((const char *) body, len, &limits, err);
+  json_value *v = json_parse ((const char *) body, len, &message_limits, err);
   if (v == NULL)
     return shim_error_wrap (err, "undecodable bridge message");
   const json_value *type = json_get (v, "type");
@@ -66,8 +69,7 @@ bridge_hello_release (struct bridge_hello *h)
 static json_value *
 parse_object (const char *body, size_t len, shim_error **err)
 {
-  static const struct json_limits limits = { 16, 4 * BRIDGE_MESSAGE_MAX };
-  json_value *v = json_parse (body, len, &limits, err);
+  json_value *v = json_parse (body, len, &message_limits, err);
   if (v != NULL && v->type != JSON_OBJECT)
     {
       json_free (v);
