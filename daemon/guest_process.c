@@ -325,8 +325,6 @@ guest_container_create (struct task *t, struct ttrpc_call *call,
   struct bridge_pod_file *files
       = xzalloc ((spec->nmounts + 1) * sizeof *files);
   char **contents = xzalloc ((spec->nmounts + 1) * sizeof *contents);
-  cleanup_free char *config = NULL;
-  size_t config_len = 0;
   cleanup_free char *rootfs = NULL;
   if (read_pod_files (spec, files, contents, &nfiles, &err) < 0)
     goto fail;
@@ -343,16 +341,10 @@ guest_container_create (struct task *t, struct ttrpc_call *call,
                       "container");
       goto fail;
     }
-  {
-    cleanup_free char *cfg_path = xasprintf ("%s/config.json", t->bundle);
-    if (read_file_capped (-1, cfg_path, OCI_SPEC_MAX_BYTES, &config,
-                          &config_len, &err)
-        < 0)
-      goto fail;
-  }
   t->scsi_target = ++sb->next_scsi_target;
-  struct bridge_create bc = { t->id, t->key, t->scsi_target, config,
-                              config_len, files, nfiles };
+  /* The guest gets the bundle's document as the shim read it.  */
+  struct bridge_create bc = { t->id, t->key, t->scsi_target, spec->document,
+                              spec->document_len, files, nfiles };
   t->guest_create = bridge_create_body (&bc);
   if (strlen (t->guest_create) > BRIDGE_MESSAGE_MAX)
     {

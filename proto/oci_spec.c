@@ -240,14 +240,19 @@ oci_spec_load_bundle (const char *bundle_dir, struct oci_spec **out,
   if (dfd < 0)
     return shim_error_errno (err, grpc_code_from_errno (errno), errno,
                              "open bundle %s", bundle_dir);
-  cleanup_free char *buf = NULL;
+  char *buf = NULL;
   size_t len = 0;
   if (read_file_capped (dfd, "config.json", OCI_SPEC_MAX_BYTES, &buf, &len,
                         err)
       < 0)
     return -1;
   if (oci_spec_parse (buf, len, out, err) < 0)
-    return shim_error_wrap (err, "%s/config.json", bundle_dir);
+    {
+      free (buf);
+      return shim_error_wrap (err, "%s/config.json", bundle_dir);
+    }
+  (*out)->document = buf;
+  (*out)->document_len = len;
   return 0;
 }
 
@@ -292,6 +297,7 @@ oci_spec_free (struct oci_spec *spec)
 {
   if (spec == NULL)
     return;
+  free (spec->document);
   for (size_t i = 0; i < spec->nannotations; i++)
     {
       free (spec->annotations[i].key);

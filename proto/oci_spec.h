@@ -82,11 +82,16 @@ struct oci_spec
   bool root_readonly;
   bool has_linux;
   struct oci_process *process;
+  /* The document itself, as read by oci_spec_load_bundle (else NULL): what
+     is forwarded as it is, so that the file is read once.  */
+  char *document;
+  size_t document_len;
 };
 
 int oci_spec_parse (const char *buf, size_t len, struct oci_spec **out,
                     shim_error **err);
-/* Reads <dir>/config.json without following a symlink there.  */
+/* Reads <dir>/config.json without following a symlink there; the spec
+   keeps the document.  */
 int oci_spec_load_bundle (const char *bundle_dir, struct oci_spec **out,
                           shim_error **err);
 void oci_spec_free (struct oci_spec *spec);
