@@ -6,7 +6,7 @@
 
 #include "proto/strbuf.h"
 #include "proto/xalloc.h"
-#include "sha256.h"
+#include "proto/sha256.h"
 
 char *
 path_clean (const char *path)

@@ -12,7 +12,7 @@
 #include "proto/log.h"
 #include "proto/pb_pack.h"
 #include "proto/xalloc.h"
-#include "sha256.h"
+#include "proto/sha256.h"
 
 char *
 task_service_state_dir (const char *state_root, const char *ns, const char *id)

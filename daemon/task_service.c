@@ -193,6 +193,7 @@ create_sandbox (struct task_service *ts, struct ttrpc_call *call,
   struct uvm_config uc = {
     .id = sb->id,
     .state_dir = state_dir,
+    .state_root = ts->cfg.state_root,
     .bundle = req->bundle,
     .opts = &sb->plan.opts,
     .kernel_cmdline = sb->plan.kernel_cmdline,

@@ -46,8 +46,9 @@ finish_attach (struct disk_op *op, const shim_error *err)
 }
 
 static void
-on_node_deleted (void *data, const shim_error *err)
+on_node_deleted (void *data, const json_value *ret, const shim_error *err)
 {
+  (void) ret;
   struct disk_op *op = data;
   char target[16];
   snprintf (target, sizeof target, "%u", op->target);
@@ -74,8 +75,9 @@ delete_node (struct disk_hotplug *h, uint32_t target)
 }
 
 static void
-on_device_added (void *data, const shim_error *err)
+on_device_added (void *data, const json_value *ret, const shim_error *err)
 {
+  (void) ret;
   struct disk_op *op = data;
   /* Do not leave the node behind.  */
   if (err != NULL && !op->h->closing)
@@ -84,8 +86,9 @@ on_device_added (void *data, const shim_error *err)
 }
 
 static void
-on_blockdev_added (void *data, const shim_error *err)
+on_blockdev_added (void *data, const json_value *ret, const shim_error *err)
 {
+  (void) ret;
   struct disk_op *op = data;
   if (err != NULL || op->h->closing)
     {
@@ -102,8 +105,9 @@ on_blockdev_added (void *data, const shim_error *err)
 
 /* The node can go once QEMU has let go of the device.  */
 static void
-on_device_deleted (void *data, const shim_error *err)
+on_device_deleted (void *data, const json_value *ret, const shim_error *err)
 {
+  (void) ret;
   struct disk_op *op = data;
   if (op->h->closing)
     ;
@@ -116,10 +120,10 @@ on_device_deleted (void *data, const shim_error *err)
 }
 
 struct disk_hotplug *
-disk_hotplug_new (uv_loop_t *loop, const char *qmp_socket, const char *uvm_id)
+disk_hotplug_new (struct qmp_client *qmp, const char *uvm_id)
 {
   struct disk_hotplug *h = xzalloc (sizeof *h);
-  h->qmp = qmp_client_new (loop, qmp_socket);
+  h->qmp = qmp;
   h->uvm_id = xstrdup (uvm_id);
   return h;
 }

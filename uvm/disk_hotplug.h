@@ -15,9 +15,11 @@ struct disk_hotplug;
 
 typedef void (*disk_hotplug_done_fn) (void *data, const shim_error *err);
 
-/* Connects on first use; uvm_id names the VM in the log.  */
-struct disk_hotplug *disk_hotplug_new (uv_loop_t *loop,
-                                       const char *qmp_socket,
+struct qmp_client;
+
+/* Takes the VM's QMP client (closed by disk_hotplug_close); uvm_id names
+   the VM in the log.  */
+struct disk_hotplug *disk_hotplug_new (struct qmp_client *qmp,
                                        const char *uvm_id);
 /* done is called once: the disk is there, or why not (a failed device_add
    takes its node away again).  */
@@ -26,7 +28,7 @@ void disk_hotplug_attach (struct disk_hotplug *h, const char *image,
                           void *data);
 /* Removes the disk in the background; the log says how it went.  */
 void disk_hotplug_detach (struct disk_hotplug *h, uint32_t target);
-/* Closes the QMP connection and frees h.  Attaches in flight fail with
+/* Closes the QMP client and frees h.  Attaches in flight fail with
    Unavailable, or, when quiet, are dropped without a call.  */
 void disk_hotplug_close (struct disk_hotplug *h, bool quiet);
 

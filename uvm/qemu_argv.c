@@ -112,12 +112,14 @@ qemu_build (const struct vmm_spec *spec, struct vmm_command *out,
             xstrdup ("scsi-hd,drive=rootfs,bus=scsi0.0,channel=0,scsi-id=0,"
                      "lun=0"));
     }
-  if (spec->qmp_socket != NULL)
-    {
-      char *q = qemu_escape (spec->qmp_socket);
-      add2 (&b, "-qmp", xasprintf ("unix:%s,server=on,wait=off", q));
-      free (q);
-    }
+  const char *qmp[] = { spec->qmp_socket, spec->qmp_operator_socket };
+  for (size_t i = 0; i < sizeof qmp / sizeof *qmp; i++)
+    if (qmp[i] != NULL)
+      {
+        char *q = qemu_escape (qmp[i]);
+        add2 (&b, "-qmp", xasprintf ("unix:%s,server=on,wait=off", q));
+        free (q);
+      }
   out->argv = b.v;
   out->env = xzalloc (sizeof (char *));
   return 0;
@@ -127,5 +129,7 @@ const struct vmm_backend vmm_backend_qemu = {
   .name = "qemu",
   .transport = VSOCK_TRANSPORT_HYBRID,
   .stop_via_guest = true,
+  .qmp = true,
+  .accelerated = true,
   .build = qemu_build,
 };

@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "proto/json.h"
 #include "proto/list.h"
@@ -12,6 +13,8 @@
 /* A QMP command that takes longer means a wedged QEMU.  */
 #define QMP_COMMAND_TIMEOUT_MS 10000
 #define QMP_REPLY_MAX (1u << 20)
+/* Between connection attempts while QEMU has not made its socket yet.  */
+#define QMP_CONNECT_RETRY_MS 10
 
 struct command
 {
@@ -48,6 +51,9 @@ struct qmp_client
   bool closing;
   int handles;
   char *broken_why;
+  qmp_event_fn on_event;
+  void *event_data;
+  uint64_t connect_deadline;
   struct list queue;
   char read_buf[4096];
 };
@@ -55,7 +61,8 @@ struct qmp_client
 static void pump (struct qmp_client *q);
 
 static void
-finish_head (struct qmp_client *q, const shim_error *err)
+finish_head (struct qmp_client *q, const json_value *ret,
+             const shim_error *err)
 {
   q->in_flight = false;
   uv_timer_stop (&q->timer);
@@ -63,7 +70,7 @@ finish_head (struct qmp_client *q, const shim_error *err)
     return;
   struct command *c = list_entry (q->queue.next, struct command, link);
   list_remove (&c->link);
-  c->done (c->data, err);
+  c->done (c->data, err == NULL ? ret : NULL, err);
   free (c->text);
   free (c->until_event);
   free (c->until_device);
@@ -107,7 +114,7 @@ break_client (struct qmp_client *q, const char *why)
     }
   shim_error e = { GRPC_UNAVAILABLE, xasprintf ("QMP: %s", why) };
   while (!list_empty (&q->queue))
-    finish_head (q, &e);
+    finish_head (q, NULL, &e);
   free (e.msg);
 }
 
@@ -149,7 +156,7 @@ on_timeout (uv_timer_t *t)
                    xasprintf ("QMP: no %s event for %s within %d ms",
                               c->until_event, c->until_device,
                               QMP_COMMAND_TIMEOUT_MS) };
-  finish_head (q, &e);
+  finish_head (q, NULL, &e);
   free (e.msg);
   pump (q);
 }
@@ -185,9 +192,14 @@ on_value (void *ctx, json_value *v)
     ;
   else if (json_get (v, "event") != NULL)
     {
-      if (q->in_flight && is_awaited_event (head (q), v))
+      const json_value *name = json_get (v, "event");
+      if (q->on_event != NULL && name->type == JSON_STRING
+          && json_string_is_c (name))
+        q->on_event (q->event_data, name->str, json_get (v, "data"));
+      if (q->state == QMP_READY && q->in_flight
+          && is_awaited_event (head (q), v))
         {
-          finish_head (q, NULL);
+          finish_head (q, NULL, NULL);
           pump (q);
         }
     }
@@ -217,7 +229,7 @@ on_value (void *ctx, json_value *v)
           return;
         }
       if (err == NULL)
-        finish_head (q, NULL);
+        finish_head (q, json_get (v, "return"), NULL);
       else
         {
           const json_value *desc = json_get (err, "desc");
@@ -226,7 +238,7 @@ on_value (void *ctx, json_value *v)
                                       desc && desc->type == JSON_STRING
                                           ? desc->str
                                           : "command failed") };
-          finish_head (q, &e);
+          finish_head (q, NULL, &e);
           free (e.msg);
         }
       pump (q);
@@ -259,18 +271,65 @@ on_read (uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
 }
 
+static void start_connect (struct qmp_client *q);
+
+static void
+on_retry_timer (uv_timer_t *t)
+{
+  start_connect (t->data);
+}
+
+static void
+on_pipe_closed_for_retry (uv_handle_t *h)
+{
+  struct qmp_client *q = h->data;
+  /* Not closed meanwhile: the timer is still there.  */
+  if (q->state == QMP_CONNECTING)
+    uv_timer_start (&q->timer, on_retry_timer, QMP_CONNECT_RETRY_MS, 0);
+  on_closed (h);
+}
+
 static void
 on_connect (uv_connect_t *req, int status)
 {
   struct qmp_client *q = req->data;
   if (q->state == QMP_BROKEN)
     return;
+  /* A QEMU just started may not have made its socket yet.  */
+  if ((status == UV_ENOENT || status == UV_ECONNREFUSED)
+      && uv_now (q->loop) < q->connect_deadline)
+    {
+      q->pipe_open = false;
+      uv_close ((uv_handle_t *) &q->pipe, on_pipe_closed_for_retry);
+      return;
+    }
   if (status < 0)
     {
       break_client (q, uv_strerror (status));
       return;
     }
   uv_read_start ((uv_stream_t *) &q->pipe, on_alloc, on_read);
+}
+
+static void
+start_connect (struct qmp_client *q)
+{
+  uv_pipe_init (q->loop, &q->pipe, 0);
+  q->pipe.data = q;
+  q->pipe_open = true;
+  q->handles++;
+  q->connect_req.data = q;
+  uv_pipe_connect (&q->connect_req, &q->pipe, q->path, on_connect);
+}
+
+static void
+connect_once (struct qmp_client *q, uint64_t wait_ms)
+{
+  if (q->state != QMP_IDLE)
+    return;
+  q->state = QMP_CONNECTING;
+  q->connect_deadline = uv_now (q->loop) + wait_ms;
+  start_connect (q);
 }
 
 struct qmp_client *
@@ -295,20 +354,11 @@ enqueue (struct qmp_client *q, struct command *c)
   if (q->state == QMP_BROKEN)
     {
       shim_error e = { GRPC_UNAVAILABLE, xasprintf ("QMP: %s", q->broken_why) };
-      finish_head (q, &e);
+      finish_head (q, NULL, &e);
       free (e.msg);
       return;
     }
-  if (q->state == QMP_IDLE)
-    {
-      q->state = QMP_CONNECTING;
-      uv_pipe_init (q->loop, &q->pipe, 0);
-      q->pipe.data = q;
-      q->pipe_open = true;
-      q->handles++;
-      q->connect_req.data = q;
-      uv_pipe_connect (&q->connect_req, &q->pipe, q->path, on_connect);
-    }
+  connect_once (q, 0);
   pump (q);
 }
 
@@ -343,13 +393,22 @@ qmp_client_execute_until (struct qmp_client *q, const char *command,
 }
 
 void
+qmp_client_watch (struct qmp_client *q, qmp_event_fn fn, void *data)
+{
+  q->on_event = fn;
+  q->event_data = data;
+  connect_once (q, QMP_CONNECT_WAIT_MS);
+}
+
+void
 qmp_client_close (struct qmp_client *q)
 {
   if (q == NULL)
     return;
   shim_error e = { GRPC_UNAVAILABLE, (char *) "QMP: client closed" };
+  q->on_event = NULL;
   while (!list_empty (&q->queue))
-    finish_head (q, &e);
+    finish_head (q, NULL, &e);
   q->state = QMP_BROKEN;
   if (q->pipe_open)
     uv_close ((uv_handle_t *) &q->pipe, on_closed);

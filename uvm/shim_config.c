@@ -23,6 +23,8 @@ shim_config_defaults (struct shim_config *cfg)
   cfg->gcs_connection_timeout_ms = 120000;
   cfg->stop_grace_ms = 5000;
   cfg->tcg_boot_stall_ms = 5000;
+  cfg->accel = ACCEL_AUTO;
+  cfg->kvm_progress_timeout_ms = 10000;
   cfg->source = xstrdup ("built-in defaults");
 }
 
@@ -157,6 +159,24 @@ apply_member (struct shim_config *cfg, const char *key, const json_value *v,
       if (get_uint (key, v, 31, 0, &n, err) < 0)
         return -1;
       cfg->stop_grace_ms = (uint32_t) n;
+      return 0;
+    }
+  if (strcmp (key, "accel") == 0)
+    {
+      if (v->type != JSON_STRING || !json_string_is_c (v))
+        return type_error (err, key, "a string", v);
+      if (accel_mode_parse (v->str, &cfg->accel) < 0)
+        return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                               "key \"accel\": \"%s\" is none of \"auto\", "
+                               "\"kvm\", \"tcg\"",
+                               v->str);
+      return 0;
+    }
+  if (strcmp (key, "kvm_progress_timeout_ms") == 0)
+    {
+      if (get_uint (key, v, 31, 1, &n, err) < 0)
+        return -1;
+      cfg->kvm_progress_timeout_ms = (uint32_t) n;
       return 0;
     }
   if (strcmp (key, "tcg_boot_stall_ms") == 0)

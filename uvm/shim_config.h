@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "accel.h"
 #include "proto/error.h"
 
 #define SHIM_CONFIG_DEFAULT_PATH "/etc/containerd-shim-lcow-v2/config.json"
@@ -39,6 +40,12 @@ struct shim_config
   /* QEMU under TCG: relaunch a VM whose agent has not said hello after
      this long (0: never).  See uvm.c.  */
   uint32_t tcg_boot_stall_ms;
+  /* QEMU's accelerator: auto (KVM where a guest has proven it runs guests,
+     else TCG), kvm or tcg.  See accel.h.  */
+  enum accel_mode accel;
+  /* A KVM boot not yet proven on this host must connect its first port
+     within this long, or the attempt has failed.  */
+  uint32_t kvm_progress_timeout_ms;
   /* Where the configuration came from ("built-in defaults" or a path).  */
   char *source;
 };

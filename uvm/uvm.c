@@ -11,10 +11,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "accel.h"
 #include "bridge.h"
 #include "disk_hotplug.h"
 #include "gcs_log_parser.h"
 #include "kernel_cmdline.h"
+#include "proto/cleanup.h"
 #include "proto/file_io.h"
 #include "proto/json.h"
 #include "proto/log.h"
@@ -22,6 +24,7 @@
 #include "proto/ttrpc_frame.h"
 #include "proto/list.h"
 #include "proto/xalloc.h"
+#include "qmp_client.h"
 #include "vmm_process.h"
 #include "vsock_port.h"
 
@@ -85,20 +88,37 @@ struct uvm
   uint32_t ports[3];
   size_t nports;
   uint32_t boot_stall_ms;
+  uint32_t tcg_boot_stall_ms;
   unsigned boot_attempt;
   bool relaunching;
   char *kernel_cmdline;
-  const char *accel;
+  /* The accelerator of the running attempt, and the same VM's argv under
+     TCG for a KVM attempt that may fall back.  */
+  struct accel_choice accel;
+  char **tcg_argv;
+  char *state_root;
+  char *vmm_path;
+  uint32_t kvm_progress_timeout_ms;
+  /* A port connected in this attempt: the guest runs.  */
+  bool guest_progress;
+  /* Why this Create's KVM attempt failed, until the TCG relaunch; then
+     fell_back.  */
+  char *kvm_failure;
+  bool fell_back;
   uint32_t bridge_next_id;
   struct list pending;
+  /* QEMU's QMP connection (owned by disks), watched for run-state events.  */
+  struct qmp_client *qmp;
   struct disk_hotplug *disks;
   char *qmp_path;
+  char *qmp_operator_path;
   struct guest_info guest;
 
   uv_timer_t start_timer;
   uv_timer_t drain_timer;
   uv_timer_t grace_timer;
   uv_timer_t stall_timer;
+  uv_timer_t progress_timer;
   int open_handles;
 
   bool started;
@@ -114,7 +134,17 @@ struct uvm
 static void maybe_report_exit (struct uvm *u);
 static void close_entropy (struct uvm *u);
 static void relaunch (struct uvm *u);
+static void attempt_failed (struct uvm *u, const char *what);
+static void record_verdict (struct uvm *u);
 static void fail_all_pending (struct uvm *u, const char *why, bool quiet);
+
+static void
+free_argv (char **argv)
+{
+  for (size_t i = 0; argv && argv[i]; i++)
+    free (argv[i]);
+  free (argv);
+}
 
 static void
 maybe_free (struct uvm *u)
@@ -123,9 +153,13 @@ maybe_free (struct uvm *u)
     return;
   ttrpc_decoder_release (&u->gcs_decoder);
   gcs_log_parser_free (u->log_parser);
-  for (size_t i = 0; u->vmm_argv && u->vmm_argv[i]; i++)
-    free (u->vmm_argv[i]);
-  free (u->vmm_argv);
+  free_argv (u->vmm_argv);
+  free_argv (u->tcg_argv);
+  accel_choice_release (&u->accel);
+  free (u->state_root);
+  free (u->vmm_path);
+  free (u->qmp_operator_path);
+  free (u->kvm_failure);
   for (size_t i = 0; u->vmm_env && u->vmm_env[i]; i++)
     free (u->vmm_env[i]);
   free (u->vmm_env);
@@ -195,6 +229,14 @@ on_alloc (uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 /* ---- uvm.json --------------------------------------------------------- */
 
+static const char *
+accel_name (const struct uvm *u)
+{
+  if (!u->backend->accelerated)
+    return "none";
+  return u->accel.kvm ? "kvm" : "tcg";
+}
+
 static int
 write_uvm_json (struct uvm *u, shim_error **err)
 {
@@ -210,7 +252,10 @@ write_uvm_json (struct uvm *u, shim_error **err)
       strbuf_json_string (&sb, u->vmm_argv[i], strlen (u->vmm_argv[i]));
     }
   strbuf_printf (&sb, "],\n  \"vmm_pid\": %d,\n  \"accel\": \"%s\",\n",
-                 u->vmm ? vmm_process_pid (u->vmm) : 0, u->accel);
+                 u->vmm ? vmm_process_pid (u->vmm) : 0, accel_name (u));
+  strbuf_puts (&sb, "  \"accel_reason\": ");
+  strbuf_json_string (&sb, u->accel.reason, strlen (u->accel.reason));
+  strbuf_puts (&sb, ",\n");
   strbuf_printf (&sb, "  \"live_migration\": %s,\n  \"log_listener\": ",
                  u->live_migration ? "true" : "false");
   if (u->log_listener_address)
@@ -253,26 +298,28 @@ report_started (struct uvm *u, const shim_error *err)
   u->start_reported = true;
   uv_timer_stop (&u->start_timer);
   uv_timer_stop (&u->stall_timer);
+  uv_timer_stop (&u->progress_timer);
   if (err == NULL)
-    u->started = true;
+    {
+      u->started = true;
+      record_verdict (u);
+    }
   else if (u->vmm && !u->vmm_exited)
     vmm_process_kill (u->vmm, SIGKILL, NULL);
   u->events->on_started (u->data, err);
 }
 
 static void
-fail_start (struct uvm *u, const char *fmt, ...)
-    __attribute__ ((format (printf, 2, 3)));
+fail_start (struct uvm *u, int code, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
 
 static void
-fail_start (struct uvm *u, const char *fmt, ...)
+fail_start (struct uvm *u, int code, const char *fmt, ...)
 {
   va_list ap;
   va_start (ap, fmt);
-  shim_error e = { GRPC_DEADLINE_EXCEEDED, xvasprintf (fmt, ap) };
+  shim_error e = { code, xvasprintf (fmt, ap) };
   va_end (ap);
-  if (u->vmm_exited)
-    e.code = GRPC_FAILED_PRECONDITION;
   log_error ("uvm %s: %s", u->id, e.msg);
   report_started (u, &e);
   free (e.msg);
@@ -316,6 +363,17 @@ static void
 on_vmm_exit (void *data, int64_t status, int term_signal)
 {
   struct uvm *u = data;
+  if (!u->start_reported && !u->relaunching)
+    {
+      char what[64];
+      if (term_signal)
+        snprintf (what, sizeof what, "QEMU was killed by signal %d",
+                  term_signal);
+      else
+        snprintf (what, sizeof what, "QEMU exited with status %lld",
+                  (long long) status);
+      attempt_failed (u, what);
+    }
   if (u->relaunching && !u->start_reported)
     {
       relaunch (u);
@@ -331,10 +389,6 @@ on_vmm_exit (void *data, int64_t status, int term_signal)
                  { "uvm-id", u->id },
                  { "status", term_signal ? strsignal (term_signal) : "exit" } },
              2);
-  if (!u->start_reported)
-    fail_start (u, "the VMM exited (status %lld, signal %d) before the guest "
-                   "agent connected",
-                (long long) status, term_signal);
   /* Nothing will connect any more; a connected log gets time to drain.  */
   vsock_listener_close (u->entropy_listener);
   u->entropy_listener = NULL;
@@ -350,10 +404,205 @@ static void
 on_start_timeout (uv_timer_t *t)
 {
   struct uvm *u = t->data;
-  fail_start (u, "the guest agent did not connect to the GCS port (%u) "
-                 "within %llu ms; VMM stopped",
-              LINUX_GCS_VSOCK_PORT,
-              (unsigned long long) uv_timer_get_repeat (t));
+  char what[96];
+  snprintf (what, sizeof what,
+            "the guest agent did not connect to the GCS port (%u) within "
+            "%llu ms",
+            LINUX_GCS_VSOCK_PORT, (unsigned long long) uv_timer_get_repeat (t));
+  if (u->accel.kvm && u->accel.may_fall_back)
+    {
+      /* The TCG attempt gets the whole timeout again.  */
+      attempt_failed (u, what);
+      uv_timer_again (t);
+      return;
+    }
+  fail_start (u, GRPC_DEADLINE_EXCEEDED, "%s; VMM stopped", what);
+}
+
+/* ---- accelerator and run state ------------------------------------------ */
+
+/* QEMU's own words, when it gave any, after what the shim saw.  */
+static char *
+with_vmm_reason (const struct uvm *u, const char *what)
+{
+  const char *why = u->vmm ? vmm_process_first_error (u->vmm) : NULL;
+  return why ? xasprintf ("%s (QEMU: %s)", what, why) : xstrdup (what);
+}
+
+/* This attempt's boot cannot succeed: QEMU stopped or exited, or a KVM
+   guest on trial showed no progress.  A KVM attempt that may fall back is
+   relaunched under TCG; anything else fails the start.  */
+static void
+attempt_failed (struct uvm *u, const char *what)
+{
+  if (u->start_reported || u->relaunching)
+    return;
+  cleanup_free char *why = with_vmm_reason (u, what);
+  if (u->accel.kvm && u->accel.may_fall_back)
+    {
+      log_entry (LOG_LEVEL_WARN,
+                 "KVM does not run guests on this host; relaunching the VM "
+                 "under TCG",
+                 (struct log_field[]){ { "uvm-id", u->id }, { "reason", why } },
+                 2);
+      free (u->kvm_failure);
+      u->kvm_failure = xasprintf ("kvm attempt failed: %s", why);
+      u->relaunching = true;
+      if (!u->vmm_exited)
+        vmm_process_kill (u->vmm, SIGKILL, NULL);
+      return;
+    }
+  fail_start (u, GRPC_FAILED_PRECONDITION, "the VM did not boot under %s: %s",
+              accel_name (u), why);
+}
+
+static void
+on_progress_timeout (uv_timer_t *t)
+{
+  struct uvm *u = t->data;
+  char what[96];
+  snprintf (what, sizeof what,
+            "no guest progress under KVM within %u ms (no port connected)",
+            u->kvm_progress_timeout_ms);
+  attempt_failed (u, what);
+}
+
+/* A guest that connects a port runs: the accelerator works.  */
+static void
+note_progress (struct uvm *u)
+{
+  u->guest_progress = true;
+  uv_timer_stop (&u->progress_timer);
+}
+
+/* Stopped VMs do not resume by themselves: before the start that fails the
+   boot; after it the sandbox ends, with the reason in the log.  */
+static void
+vm_stopped (struct uvm *u, const char *state)
+{
+  cleanup_free char *what = xasprintf ("QEMU stopped the VM: %s", state);
+  if (!u->start_reported)
+    {
+      attempt_failed (u, what);
+      return;
+    }
+  if (!u->started || u->vmm_exited)
+    return;
+  cleanup_free char *why = with_vmm_reason (u, what);
+  log_entry (LOG_LEVEL_ERROR, "VM stopped; ending the sandbox",
+             (struct log_field[]){ { "uvm-id", u->id }, { "reason", why } },
+             2);
+  vmm_process_kill (u->vmm, SIGKILL, NULL);
+}
+
+static void
+on_run_state (void *data, const json_value *ret, const shim_error *err)
+{
+  struct uvm *u = data;
+  if (u->qmp == NULL)
+    return; /* closed with its VM */
+  if (err != NULL)
+    {
+      log_warn ("uvm %s: %s; the VM's run state is not watched", u->id,
+                err->msg);
+      return;
+    }
+  const json_value *status = json_get (ret, "status");
+  if (status == NULL || status->type != JSON_STRING
+      || !json_string_is_c (status))
+    return;
+  if (strcmp (status->str, "running") != 0
+      && strcmp (status->str, "prelaunch") != 0)
+    vm_stopped (u, status->str);
+}
+
+static void
+query_run_state (struct uvm *u)
+{
+  qmp_client_execute (u->qmp, "query-status", "{}", on_run_state, u);
+}
+
+static void
+on_qmp_event (void *data, const char *event, const json_value *event_data)
+{
+  struct uvm *u = data;
+  if (strcmp (event, "STOP") == 0)
+    query_run_state (u); /* which state it stopped in */
+  else if (strcmp (event, "GUEST_PANICKED") == 0)
+    vm_stopped (u, "guest-panicked");
+  else if (strcmp (event, "SHUTDOWN") == 0 && !u->start_reported)
+    {
+      /* After the start a shutdown is the guest powering off (Kill).  */
+      const json_value *r = json_get (event_data, "reason");
+      cleanup_free char *what = xasprintf (
+          "shutdown (%s)", r != NULL && r->type == JSON_STRING
+                                   && json_string_is_c (r)
+                               ? r->str
+                               : "no reason given");
+      vm_stopped (u, what);
+    }
+}
+
+/* The host's verdict on KVM, once a boot has decided it: a guest ran
+   under KVM on trial, or the same VM booted under TCG after KVM failed.  */
+static void
+record_verdict (struct uvm *u)
+{
+  enum kvm_verdict v;
+  const char *why;
+  if (u->accel.kvm && u->accel.on_trial)
+    {
+      v = KVM_WORKS;
+      why = "a guest booted under KVM on this host";
+    }
+  else if (u->fell_back)
+    {
+      v = KVM_BROKEN;
+      why = u->accel.reason;
+    }
+  else
+    return;
+  shim_error *err = NULL;
+  if (host_verdict_store (u->state_root, u->vmm_path, v, why, &err) < 0)
+    {
+      log_warn ("uvm %s: %s", u->id, err->msg);
+      shim_error_free (err);
+      return;
+    }
+  log_entry (LOG_LEVEL_INFO, "host KVM verdict recorded",
+             (struct log_field[]){ { "uvm-id", u->id },
+                                   { "kvm", v == KVM_WORKS ? "works" : "broken" },
+                                   { "reason", why } },
+             3);
+}
+
+static int
+choose_accel (struct uvm *u, enum accel_mode mode, shim_error **err)
+{
+  if (!u->backend->accelerated)
+    {
+      u->accel.reason = xstrdup ("the VMM runs no guest code of its own");
+      return 0;
+    }
+  struct host_verdict v;
+  host_verdict_load (u->state_root, u->vmm_path, &v);
+  int r = accel_choose (mode, accel_kvm_errno (), &v, &u->accel, err);
+  host_verdict_release (&v);
+  return r;
+}
+
+/* The next attempt runs the same VM under TCG.  */
+static void
+switch_to_tcg (struct uvm *u)
+{
+  free_argv (u->vmm_argv);
+  u->vmm_argv = u->tcg_argv;
+  u->tcg_argv = NULL;
+  accel_choice_release (&u->accel);
+  u->accel = (struct accel_choice){ .reason = u->kvm_failure };
+  u->kvm_failure = NULL;
+  u->fell_back = true;
+  u->boot_stall_ms = u->tcg_boot_stall_ms;
 }
 
 /* ---- entropy ---------------------------------------------------------- */
@@ -371,6 +620,7 @@ on_entropy_conn (void *data, int fd)
 {
   struct uvm *u = data;
   u->entropy_listener = NULL;
+  note_progress (u);
   uint8_t buf[LINUX_ENTROPY_BYTES];
   size_t have = 0;
   while (have < sizeof buf)
@@ -422,6 +672,7 @@ on_log_conn (void *data, int fd)
 {
   struct uvm *u = data;
   u->log_listener = NULL;
+  note_progress (u);
   u->log_conn = adopt (u, fd);
   if (u->log_conn == NULL)
     {
@@ -625,7 +876,8 @@ on_bridge_message (struct uvm *u, const struct ttrpc_header *h,
       shim_error_free (err);
       return;
     }
-  if (r == 1 && !u->guest.present)
+  /* An attempt being killed for a relaunch does not start the sandbox.  */
+  if (r == 1 && !u->guest.present && !u->relaunching)
     on_hello (u, &hello);
   else if (r == 0 && u->started && u->events->on_notify)
     u->events->on_notify (u->data, (const char *) body, h->length);
@@ -670,6 +922,7 @@ on_gcs_conn (void *data, int fd)
 {
   struct uvm *u = data;
   u->gcs_listener = NULL;
+  note_progress (u);
   u->gcs_conn = adopt (u, fd);
   if (u->gcs_conn != NULL)
     uv_read_start ((uv_stream_t *) &u->gcs_conn->pipe, on_alloc, on_gcs_read);
@@ -804,10 +1057,22 @@ stall_limit_ms (const struct uvm *u)
   return ms;
 }
 
+/* The QMP connection of this attempt: run-state events, disk hot-plug.  */
+static void
+watch_vmm (struct uvm *u)
+{
+  u->qmp = qmp_client_new (u->loop, u->qmp_path);
+  u->disks = disk_hotplug_new (u->qmp, u->id);
+  qmp_client_watch (u->qmp, on_qmp_event, u);
+  /* A VM stopped before the connection sent no event that reached us.  */
+  query_run_state (u);
+}
+
 static int
 spawn_vmm (struct uvm *u, shim_error **err)
 {
   struct vmm_command run = { u->vmm_argv, u->vmm_env };
+  u->guest_progress = false;
   if (vmm_process_spawn (u->loop, u->helper_exe, &run, u->backend->name,
                          on_vmm_exit, u, &u->vmm, err)
       < 0)
@@ -818,26 +1083,36 @@ spawn_vmm (struct uvm *u, shim_error **err)
   log_entry (LOG_LEVEL_INFO, "VMM started",
              (struct log_field[]){ { "uvm-id", u->id },
                                    { "vmm", u->backend->name },
-                                   { "accel", u->accel },
-                                   { "attempt", attempt } },
-             4);
+                                   { "accel", accel_name (u) },
+                                   { "attempt", attempt },
+                                   { "accel_reason", u->accel.reason } },
+             5);
+  if (u->backend->qmp)
+    watch_vmm (u);
   /* The record of what was started is part of starting it.  */
   if (write_uvm_json (u, err) < 0)
     return -1;
-  if (u->boot_stall_ms > 0)
+  if (u->accel.kvm && u->accel.on_trial)
+    uv_timer_start (&u->progress_timer, on_progress_timeout,
+                    u->kvm_progress_timeout_ms, 0);
+  if (!u->accel.kvm && u->boot_stall_ms > 0)
     uv_timer_start (&u->stall_timer, on_boot_stall, stall_limit_ms (u), 0);
   return 0;
 }
 
 /* Under TCG the guest kernel calibrates its TSC against the PIT (the fixed
    command line has pmtmr=0 and microvm has no HPET); when the host
-   deschedules QEMU during that window the calibration fails and the kernel
-   hangs before init.  Such a VM never makes progress: relaunch it.  */
+   deschedules QEMU during that window the calibration fails ("Marking TSC
+   unstable due to could not calculate TSC khz") and the kernel hangs before
+   init.  Such a VM never makes progress: relaunch it.  A guest that
+   connected a port is past that point; the start timeout still bounds the
+   rest of its boot.  */
 static void
 on_boot_stall (uv_timer_t *t)
 {
   struct uvm *u = t->data;
-  if (u->start_reported || u->vmm_exited || u->destroyed)
+  if (u->start_reported || u->vmm_exited || u->destroyed
+      || u->guest_progress)
     return;
   if (u->boot_attempt + 1 >= UVM_BOOT_ATTEMPTS)
     return; /* the start timeout reports it */
@@ -864,13 +1139,16 @@ drop_vm (struct uvm *u)
   u->entropy_listener = u->log_listener = u->gcs_listener = NULL;
   close_conn (&u->log_conn);
   close_conn (&u->gcs_conn);
-  /* No callback once destroyed; a relaunch fails attaches in flight.  */
+  uv_timer_stop (&u->progress_timer);
+  /* The disks own the QMP client.  No callback once destroyed; a relaunch
+     fails attaches in flight.  */
+  u->qmp = NULL;
   disk_hotplug_close (u->disks, u->destroyed);
   u->disks = NULL;
 }
 
-/* After a stalled attempt's VMM exited: drop what it connected, bind
-   again and start the next attempt.  */
+/* After an attempt's VMM exited (a stalled boot, or a KVM attempt that
+   failed): drop what it connected, bind again and start the next one.  */
 static void
 relaunch (struct uvm *u)
 {
@@ -881,14 +1159,67 @@ relaunch (struct uvm *u)
   u->log_parser = NULL;
   ttrpc_decoder_release (&u->gcs_decoder);
   ttrpc_decoder_init (&u->gcs_decoder);
+  if (u->kvm_failure != NULL)
+    switch_to_tcg (u);
   shim_error *err = NULL;
   if (bind_listeners (u, &err) < 0 || spawn_vmm (u, &err) < 0)
     {
       /* A VMM that did start is killed by fail_start.  */
       u->vmm_exited = u->vmm == NULL;
-      fail_start (u, "relaunch after a stalled boot: %s", err->msg);
+      fail_start (u, GRPC_FAILED_PRECONDITION, "relaunch the VM: %s",
+                  err->msg);
       shim_error_free (err);
     }
+}
+
+/* The VMM's command line under the chosen accelerator, and under TCG too
+   when a KVM attempt may fall back.  */
+static int
+build_vmm_commands (struct uvm *u, const struct uvm_config *cfg,
+                    shim_error **err)
+{
+  const struct sandbox_options *o = cfg->opts;
+  cleanup_free char *loader
+      = xasprintf ("%s/" UVM_LOADER_FILE, o->boot_files_root_path);
+  struct vmm_spec spec = {
+    .sandbox_id = cfg->id,
+    .kernel_path = o->kernel_path,
+    .initrd_path = o->rootfs == ROOTFS_INITRD ? o->rootfs_path : NULL,
+    .rootfs_vhd_path = o->rootfs == ROOTFS_VHD ? o->rootfs_path : NULL,
+    .loader_path = o->rootfs == ROOTFS_VHD && access (loader, R_OK) == 0
+                       ? loader
+                       : NULL,
+    .kernel_cmdline = cfg->kernel_cmdline,
+    .cpus = o->processor_count,
+    .memory_mb = o->memory_mb,
+    .vsock_uds = u->vsock_uds,
+    .host_ports = u->ports,
+    .nhost_ports = u->nports,
+    .qmp_socket = u->qmp_path,
+    .qmp_operator_socket = u->qmp_operator_path,
+    .kvm = u->accel.kvm,
+    .vmm_path = cfg->cfg->vmm_path,
+    .vmm_args = cfg->cfg->vmm_args,
+    .nvmm_args = cfg->cfg->nvmm_args,
+  };
+  struct vmm_command cmd = { 0 };
+  if (cfg->backend->build (&spec, &cmd, err) < 0)
+    return -1;
+  u->vmm_argv = cmd.argv;
+  u->vmm_env = cmd.env;
+  if (access (cmd.argv[0], X_OK) < 0)
+    return shim_error_errno (err, GRPC_FAILED_PRECONDITION, errno,
+                             "VMM %s is not executable", cmd.argv[0]);
+  if (!(u->accel.kvm && u->accel.may_fall_back))
+    return 0;
+  struct vmm_command tcg = { 0 };
+  spec.kvm = false;
+  if (cfg->backend->build (&spec, &tcg, err) < 0)
+    return -1;
+  u->tcg_argv = tcg.argv;
+  tcg.argv = NULL;
+  vmm_command_release (&tcg);
+  return 0;
 }
 
 int
@@ -901,14 +1232,19 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
   u->loop = loop;
   u->id = xstrdup (cfg->id);
   u->state_dir = xstrdup (cfg->state_dir);
+  u->state_root = xstrdup (cfg->state_root);
+  u->vmm_path = xstrdup (cfg->cfg->vmm_path ? cfg->cfg->vmm_path : "");
   u->uvm_json_path = xasprintf ("%s/uvm.json", cfg->bundle);
   u->vsock_uds = xasprintf ("%s/vsock", cfg->state_dir);
+  u->qmp_path = xasprintf ("%s/qmp.sock", cfg->state_dir);
+  u->qmp_operator_path = xasprintf ("%s/qmp-operator.sock", cfg->state_dir);
   u->kernel_cmdline = xstrdup (cfg->kernel_cmdline);
   u->live_migration = cfg->opts->live_migration;
   u->stop_grace_ms = cfg->cfg->stop_grace_ms;
+  u->tcg_boot_stall_ms = cfg->cfg->tcg_boot_stall_ms;
+  u->kvm_progress_timeout_ms = cfg->cfg->kvm_progress_timeout_ms;
   u->events = events;
   u->data = data;
-  u->accel = "none";
   u->helper_exe = xstrdup (cfg->helper_exe);
   u->backend = cfg->backend;
   ttrpc_decoder_init (&u->gcs_decoder);
@@ -917,56 +1253,14 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
   init_timer (u, &u->drain_timer);
   init_timer (u, &u->grace_timer);
   init_timer (u, &u->stall_timer);
+  init_timer (u, &u->progress_timer);
 
-  if (mkdir_p (cfg->state_dir, 0700, err) < 0 || bind_listeners (u, err) < 0)
+  if (choose_accel (u, cfg->cfg->accel, err) < 0
+      || mkdir_p (cfg->state_dir, 0700, err) < 0
+      || bind_listeners (u, err) < 0 || build_vmm_commands (u, cfg, err) < 0)
     goto fail;
-
-  const struct sandbox_options *o = cfg->opts;
-  bool kvm = access ("/dev/kvm", R_OK | W_OK) == 0;
-  char *qmp = xasprintf ("%s/qmp.sock", cfg->state_dir);
-  u->qmp_path = xstrdup (qmp);
-  char *loader = xasprintf ("%s/" UVM_LOADER_FILE, o->boot_files_root_path);
-  if (o->rootfs != ROOTFS_VHD || access (loader, R_OK) < 0)
-    {
-      free (loader);
-      loader = NULL;
-    }
-  struct vmm_spec spec = {
-    .sandbox_id = cfg->id,
-    .kernel_path = o->kernel_path,
-    .initrd_path = o->rootfs == ROOTFS_INITRD ? o->rootfs_path : NULL,
-    .rootfs_vhd_path = o->rootfs == ROOTFS_VHD ? o->rootfs_path : NULL,
-    .loader_path = loader,
-    .kernel_cmdline = cfg->kernel_cmdline,
-    .cpus = o->processor_count,
-    .memory_mb = o->memory_mb,
-    .vsock_uds = u->vsock_uds,
-    .host_ports = u->ports,
-    .nhost_ports = u->nports,
-    .qmp_socket = qmp,
-    .kvm = kvm,
-    .vmm_path = cfg->cfg->vmm_path,
-    .vmm_args = cfg->cfg->vmm_args,
-    .nvmm_args = cfg->cfg->nvmm_args,
-  };
-  struct vmm_command cmd = { 0 };
-  int r = cfg->backend->build (&spec, &cmd, err);
-  free (qmp);
-  free (loader);
-  if (r < 0)
-    goto fail;
-  if (access (cmd.argv[0], X_OK) < 0)
-    {
-      shim_error_errno (err, GRPC_FAILED_PRECONDITION, errno,
-                        "VMM %s is not executable", cmd.argv[0]);
-      vmm_command_release (&cmd);
-      goto fail;
-    }
-  u->accel = u->backend == &vmm_backend_qemu ? (kvm ? "kvm" : "tcg") : "none";
-  if (strcmp (u->accel, "tcg") == 0)
-    u->boot_stall_ms = cfg->cfg->tcg_boot_stall_ms;
-  u->vmm_argv = cmd.argv;
-  u->vmm_env = cmd.env;
+  if (u->backend->accelerated && !u->accel.kvm)
+    u->boot_stall_ms = u->tcg_boot_stall_ms;
   if (spawn_vmm (u, err) < 0)
     goto fail;
   uv_timer_start (&u->start_timer, on_start_timeout,
@@ -1021,15 +1315,13 @@ int
 uvm_attach_disk (struct uvm *u, const char *image, uint32_t target,
                  uvm_done_fn done, void *data, shim_error **err)
 {
-  if (u->backend != &vmm_backend_qemu)
+  if (!u->backend->qmp)
     return shim_error_set (err, GRPC_FAILED_PRECONDITION,
                            "the %s VMM cannot hot-add disks; containers need "
                            "the qemu VMM",
                            u->backend->name);
-  if (u->vmm == NULL || u->vmm_exited)
+  if (u->vmm == NULL || u->vmm_exited || u->disks == NULL)
     return shim_error_set (err, GRPC_FAILED_PRECONDITION, "the VM is gone");
-  if (u->disks == NULL)
-    u->disks = disk_hotplug_new (u->loop, u->qmp_path, u->id);
   disk_hotplug_attach (u->disks, image, target, done, data);
   return 0;
 }
@@ -1100,6 +1392,7 @@ uvm_destroy (struct uvm *u)
   uv_close ((uv_handle_t *) &u->drain_timer, on_handle_closed);
   uv_close ((uv_handle_t *) &u->grace_timer, on_handle_closed);
   uv_close ((uv_handle_t *) &u->stall_timer, on_handle_closed);
+  uv_close ((uv_handle_t *) &u->progress_timer, on_handle_closed);
   unlink (u->uvm_json_path);
   remove_tree (u->state_dir);
 }

@@ -27,6 +27,8 @@ struct uvm_config
   const char *id;
   /* Private runtime directory (created here, removed by uvm_destroy).  */
   const char *state_dir;
+  /* The shim's state root: where the host's KVM verdict is kept.  */
+  const char *state_root;
   /* Where uvm.json is written.  */
   const char *bundle;
   const struct sandbox_options *opts;

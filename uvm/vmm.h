@@ -28,8 +28,10 @@ struct vmm_spec
   /* Host ports with a listener (guest-initiated connections).  */
   const uint32_t *host_ports;
   size_t nhost_ports;
-  /* QEMU: control socket; whether KVM is usable.  */
+  /* QEMU: the shim's control socket, one for operators (QEMU serves one
+     client per socket, and the shim's stays connected); KVM or TCG.  */
   const char *qmp_socket;
+  const char *qmp_operator_socket;
   bool kvm;
   const char *vmm_path;
   char *const *vmm_args;
@@ -50,6 +52,11 @@ struct vmm_backend
   /* SIGTERM asks the guest agent to power the VM off (the VMM is a whole
      machine), rather than signalling the VMM process.  */
   bool stop_via_guest;
+  /* The VMM has a QMP socket: its run state is watched (a stopped VM ends
+     the boot or the sandbox at once) and disks can be hot-added.  */
+  bool qmp;
+  /* It runs guest code under an accelerator (KVM or TCG).  */
+  bool accelerated;
   int (*build) (const struct vmm_spec *spec, struct vmm_command *out,
                 shim_error **err);
 };

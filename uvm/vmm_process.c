@@ -17,6 +17,10 @@ extern char **environ;
 
 /* Longest VMM output line kept whole; longer ones are split.  */
 #define OUTPUT_LINE_MAX 4096
+/* The exit is reported once the output has ended, or this long after.  */
+#define OUTPUT_DRAIN_MS 500
+/* The first error line kept as the VMM's reason, at most.  */
+#define REASON_MAX 300
 
 struct output_pipe
 {
@@ -25,17 +29,23 @@ struct output_pipe
   strbuf line;
   char buffer[4096];
   const char *stream;
+  bool ended;
 };
 
 struct vmm_process
 {
   uv_process_t process;
   struct output_pipe out, err;
+  uv_timer_t drain_timer;
   char *log_name;
+  char *first_error;
   vmm_exit_fn on_exit;
   void *data;
   int open_handles;
+  int64_t exit_status;
+  int term_signal;
   bool exited;
+  bool exit_reported;
   bool destroyed;
 };
 
@@ -47,6 +57,7 @@ maybe_free (struct vmm_process *p)
       strbuf_release (&p->out.line);
       strbuf_release (&p->err.line);
       free (p->log_name);
+      free (p->first_error);
       free (p);
     }
 }
@@ -59,11 +70,24 @@ on_closed (uv_handle_t *h)
   maybe_free (p);
 }
 
+/* QEMU's own words for what went wrong: its first stderr line that is not
+   a warning ("KVM internal error. Suberror: 1", "failed to set MSR ...").  */
+static void
+keep_reason (struct output_pipe *o)
+{
+  struct vmm_process *p = o->owner;
+  if (p->first_error != NULL || o != &p->err
+      || strstr (o->line.data, ": warning: ") != NULL)
+    return;
+  p->first_error = xstrndup (o->line.data, REASON_MAX);
+}
+
 static void
 emit_line (struct output_pipe *o)
 {
   if (o->line.len == 0)
     return;
+  keep_reason (o);
   log_entry (LOG_LEVEL_INFO, o->line.data,
              (struct log_field[]){ { "vmm", o->owner->log_name },
                                    { "stream", o->stream } },
@@ -80,13 +104,34 @@ on_alloc (uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 static void
+report_exit (struct vmm_process *p)
+{
+  if (p->exit_reported || p->destroyed)
+    return;
+  p->exit_reported = true;
+  uv_timer_stop (&p->drain_timer);
+  if (p->on_exit != NULL)
+    p->on_exit (p->data, p->exit_status, p->term_signal);
+}
+
+static void
+on_drain_timeout (uv_timer_t *t)
+{
+  report_exit (t->data);
+}
+
+static void
 on_output (uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
   struct output_pipe *o = (struct output_pipe *) s;
   if (n < 0)
     {
+      struct vmm_process *p = o->owner;
       emit_line (o);
       uv_read_stop (s);
+      o->ended = true;
+      if (p->exited && p->out.ended && p->err.ended)
+        report_exit (p);
       return;
     }
   for (ssize_t i = 0; i < n; i++)
@@ -108,8 +153,13 @@ on_process_exit (uv_process_t *proc, int64_t status, int term_signal)
 {
   struct vmm_process *p = proc->data;
   p->exited = true;
-  if (!p->destroyed && p->on_exit != NULL)
-    p->on_exit (p->data, status, term_signal);
+  p->exit_status = status;
+  p->term_signal = term_signal;
+  /* Its last words first (a child that kept the pipes is not waited for).  */
+  if (p->out.ended && p->err.ended)
+    report_exit (p);
+  else
+    uv_timer_start (&p->drain_timer, on_drain_timeout, OUTPUT_DRAIN_MS, 0);
 }
 
 int
@@ -144,7 +194,9 @@ vmm_process_spawn (uv_loop_t *loop, const char *helper,
   p->err.stream = "stderr";
   uv_pipe_init (loop, &p->out.pipe, 0);
   uv_pipe_init (loop, &p->err.pipe, 0);
+  uv_timer_init (loop, &p->drain_timer);
   p->out.pipe.data = p->err.pipe.data = p->process.data = p;
+  p->drain_timer.data = p;
 
   uv_stdio_container_t stdio[3] = {
     { .flags = UV_IGNORE },
@@ -164,10 +216,11 @@ vmm_process_spawn (uv_loop_t *loop, const char *helper,
   int r = uv_spawn (loop, &p->process, &opts);
   free (argv);
   free (env);
-  p->open_handles = 3;
+  p->open_handles = 4;
   if (r < 0)
     {
       p->destroyed = true;
+      uv_close ((uv_handle_t *) &p->drain_timer, on_closed);
       uv_close ((uv_handle_t *) &p->out.pipe, on_closed);
       uv_close ((uv_handle_t *) &p->err.pipe, on_closed);
       uv_close ((uv_handle_t *) &p->process, on_closed);
@@ -184,6 +237,12 @@ int
 vmm_process_pid (const struct vmm_process *p)
 {
   return p->process.pid;
+}
+
+const char *
+vmm_process_first_error (const struct vmm_process *p)
+{
+  return p->first_error;
 }
 
 int
@@ -208,6 +267,7 @@ vmm_process_destroy (struct vmm_process *p)
     uv_process_kill (&p->process, SIGKILL);
   emit_line (&p->out);
   emit_line (&p->err);
+  uv_close ((uv_handle_t *) &p->drain_timer, on_closed);
   uv_close ((uv_handle_t *) &p->out.pipe, on_closed);
   uv_close ((uv_handle_t *) &p->err.pipe, on_closed);
   uv_close ((uv_handle_t *) &p->process, on_closed);

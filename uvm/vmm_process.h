@@ -1,7 +1,8 @@
 /* Runs a VMM command as a child of the shim that cannot outlive it: the
    command is exec'd through the shim's own "vmm-exec" helper, which sets
    PR_SET_PDEATHSIG before exec.  The child's stdout and stderr go into the
-   shim log, line by line.  */
+   shim log, line by line; its exit is reported after that output has
+   ended.  */
 #ifndef LCOW_UVM_VMM_PROCESS_H
 #define LCOW_UVM_VMM_PROCESS_H
 
@@ -22,6 +23,8 @@ int vmm_process_spawn (uv_loop_t *loop, const char *helper,
                        vmm_exit_fn on_exit, void *data,
                        struct vmm_process **out, shim_error **err);
 int vmm_process_pid (const struct vmm_process *p);
+/* The VMM's first stderr line that is not a warning, or NULL.  */
+const char *vmm_process_first_error (const struct vmm_process *p);
 int vmm_process_kill (struct vmm_process *p, int sig, shim_error **err);
 /* Kills the process if it still runs (SIGKILL), closes every handle and
    frees p once libuv lets go; on_exit is not called after this.  */

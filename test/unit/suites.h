@@ -13,6 +13,7 @@ Suite *vsock_suite (void);
 Suite *vmm_argv_suite (void);
 Suite *bridge_suite (void);
 Suite *qmp_suite (void);
+Suite *accel_suite (void);
 
 static Suite *(*const unit_suites[]) (void) = {
   kernel_cmdline_suite,
@@ -24,6 +25,7 @@ static Suite *(*const unit_suites[]) (void) = {
   vmm_argv_suite,
   bridge_suite,
   qmp_suite,
+  accel_suite,
   NULL,
 };
 

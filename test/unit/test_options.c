@@ -191,6 +191,10 @@ static const struct
   { "{\"scrub_logs\":\"yes\"}", "key \"scrub_logs\": expected a boolean, got string" },
   { "{\"log_level\":\"loud\"}", "key \"log_level\": unknown level \"loud\"" },
   { "{\"vmm_args\":[1]}", "key \"vmm_args[0]\": expected a string" },
+  { "{\"accel\":\"tcg\",\"kvm_progress_timeout_ms\":2000}", NULL },
+  { "{\"accel\":\"hvf\"}", "key \"accel\": \"hvf\" is none of \"auto\", \"kvm\", \"tcg\"" },
+  { "{\"accel\":true}", "key \"accel\": expected a string, got bool" },
+  { "{\"kvm_progress_timeout_ms\":0}", "key \"kvm_progress_timeout_ms\": 0 is not an integer in [1, 2147483647]" },
   { "[]", "expected a JSON object, got array" },
   { "{\"vmm\":", "parse error" },
 };

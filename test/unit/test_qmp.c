@@ -91,14 +91,16 @@ record (struct outcome *o, const char *what, const shim_error *err)
 }
 
 static void
-on_add_done (void *data, const shim_error *err)
+on_add_done (void *data, const json_value *ret, const shim_error *err)
 {
+  (void) ret;
   record (data, "blockdev-add", err);
 }
 
 static void
-on_del_done (void *data, const shim_error *err)
+on_del_done (void *data, const json_value *ret, const shim_error *err)
 {
+  (void) ret;
   struct outcome *o = data;
   /* Neither the reply nor another device's or a path-only event ends it.  */
   ck_assert_msg (atomic_load (&o->qemu->event_sent) == 1,
@@ -107,8 +109,9 @@ on_del_done (void *data, const shim_error *err)
 }
 
 static void
-on_node_done (void *data, const shim_error *err)
+on_node_done (void *data, const json_value *ret, const shim_error *err)
 {
+  (void) ret;
   record (data, "blockdev-del", err);
 }
 
@@ -159,8 +162,9 @@ START_TEST (commands_and_awaited_event)
 END_TEST
 
 static void
-on_closed_done (void *data, const shim_error *err)
+on_closed_done (void *data, const json_value *ret, const shim_error *err)
 {
+  (void) ret;
   ck_assert_ptr_nonnull (err);
   ck_assert_int_eq (err->code, GRPC_UNAVAILABLE);
   record (data, "waiting", err);
@@ -182,6 +186,78 @@ START_TEST (close_fails_a_waiting_command)
 }
 END_TEST
 
+/* QEMU makes its socket a moment after it starts.  */
+static void *
+late_qemu_run (void *arg)
+{
+  struct fake_qemu *q = arg;
+  usleep (150 * 1000);
+  ck_assert_int_eq (listen (q->listen_fd, 1), 0);
+  int fd = accept (q->listen_fd, NULL, NULL);
+  send_line (fd, "{\"QMP\":{\"version\":{}}}\n");
+  read_command (fd, q); /* qmp_capabilities */
+  send_line (fd, "{\"return\":{}}\n");
+  read_command (fd, q); /* query-status */
+  send_line (fd, "{\"timestamp\":{},\"event\":\"STOP\"}\n");
+  send_line (fd, "{\"return\":{\"status\":\"internal-error\","
+                 "\"running\":false}}\n");
+  close (fd);
+  return NULL;
+}
+
+static void
+on_event (void *data, const char *event, const json_value *event_data)
+{
+  struct outcome *o = data;
+  ck_assert_ptr_null (event_data);
+  record (o, event, NULL);
+}
+
+static void
+on_status (void *data, const json_value *ret, const shim_error *err)
+{
+  struct outcome *o = data;
+  ck_assert_ptr_null (err);
+  const json_value *status = json_get (ret, "status");
+  ck_assert_ptr_nonnull (status);
+  record (o, status->str, NULL);
+}
+
+/* The watcher connects before QEMU has a socket (retrying), gets every
+   event, and a command's return value reaches its callback.  */
+START_TEST (watch_events_and_return_values)
+{
+  char dir[] = "/tmp/lcow-qmp.XXXXXX";
+  ck_assert_ptr_nonnull (mkdtemp (dir));
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  snprintf (addr.sun_path, sizeof addr.sun_path, "%s/qmp.sock", dir);
+  struct fake_qemu qemu = { .listen_fd = socket (AF_UNIX, SOCK_STREAM, 0) };
+
+  uv_loop_t loop;
+  uv_loop_init (&loop);
+  struct qmp_client *q = qmp_client_new (&loop, addr.sun_path);
+  struct outcome o = { .qemu = &qemu };
+  qmp_client_watch (q, on_event, &o);
+  qmp_client_execute (q, "query-status", "{}", on_status, &o);
+  /* The socket appears only after the first attempts failed.  */
+  ck_assert_int_eq (bind (qemu.listen_fd, (struct sockaddr *) &addr,
+                          sizeof addr),
+                    0);
+  pthread_t thread;
+  pthread_create (&thread, NULL, late_qemu_run, &qemu);
+  while (o.calls < 2 && uv_run (&loop, UV_RUN_ONCE))
+    ;
+  pthread_join (thread, NULL);
+  ck_assert_str_eq (o.log, "STOP:ok; internal-error:ok");
+  qmp_client_close (q);
+  uv_run (&loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq (uv_loop_close (&loop), 0);
+  close (qemu.listen_fd);
+  unlink (addr.sun_path);
+  rmdir (dir);
+}
+END_TEST
+
 Suite *
 qmp_suite (void)
 {
@@ -189,6 +265,7 @@ qmp_suite (void)
   TCase *t = tcase_create ("client");
   tcase_add_test (t, commands_and_awaited_event);
   tcase_add_test (t, close_fails_a_waiting_command);
+  tcase_add_test (t, watch_events_and_return_values);
   suite_add_tcase (s, t);
   return s;
 }

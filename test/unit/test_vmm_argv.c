@@ -23,6 +23,7 @@ base_spec (void)
     .host_ports = ports3,
     .nhost_ports = 3,
     .qmp_socket = "/run/x/qmp.sock",
+    .qmp_operator_socket = "/run/x/qmp-operator.sock",
     .vmm_path = "/usr/bin/qemu-system-x86_64",
   };
 }
@@ -76,6 +77,9 @@ START_TEST (qemu_base_machine)
   ck_assert_str_eq (opt_value (a, "-append", 0), spec.kernel_cmdline);
   ck_assert_str_eq (opt_value (a, "-qmp", 0),
                     "unix:/run/x/qmp.sock,server=on,wait=off");
+  /* A second monitor: QEMU serves one client per socket.  */
+  ck_assert_str_eq (opt_value (a, "-qmp", 1),
+                    "unix:/run/x/qmp-operator.sock,server=on,wait=off");
   ck_assert_ptr_null (opt_value (a, "-drive", 0));
   vmm_command_release (&cmd);
 }
