@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -136,6 +138,7 @@ static void close_entropy (struct uvm *u);
 static void relaunch (struct uvm *u);
 static void attempt_failed (struct uvm *u, const char *what);
 static void record_verdict (struct uvm *u);
+static bool guest_progressed (struct uvm *u);
 static void fail_all_pending (struct uvm *u, const char *why, bool quiet);
 
 static void
@@ -460,19 +463,37 @@ static void
 on_progress_timeout (uv_timer_t *t)
 {
   struct uvm *u = t->data;
-  char what[96];
+  if (guest_progressed (u))
+    return; /* the start timeout bounds the rest of the boot */
+  char what[112];
   snprintf (what, sizeof what,
-            "no guest progress under KVM within %u ms (no port connected)",
+            "no guest progress under KVM within %u ms (the guest read no "
+            "entropy, sent nothing)",
             u->kvm_progress_timeout_ms);
   attempt_failed (u, what);
 }
 
-/* A guest that connects a port runs: the accelerator works.  */
+/* A guest that sent bytes on a port runs.  */
 static void
 note_progress (struct uvm *u)
 {
   u->guest_progress = true;
   uv_timer_stop (&u->progress_timer);
+}
+
+/* Whether this attempt's guest code has run: it sent bytes, or read its
+   entropy.  A connected port proves nothing (QEMU connects its chardevs
+   itself at start); QEMU takes the entropy bytes off the socket only as
+   the guest reads them, so an empty send queue means the guest's init
+   ran.  */
+static bool
+guest_progressed (struct uvm *u)
+{
+  int queued;
+  if (!u->guest_progress && u->entropy_fd >= 0
+      && ioctl (u->entropy_fd, SIOCOUTQ, &queued) == 0 && queued == 0)
+    note_progress (u);
+  return u->guest_progress;
 }
 
 /* Stopped VMs do not resume by themselves: before the start that fails the
@@ -620,7 +641,6 @@ on_entropy_conn (void *data, int fd)
 {
   struct uvm *u = data;
   u->entropy_listener = NULL;
-  note_progress (u);
   uint8_t buf[LINUX_ENTROPY_BYTES];
   size_t have = 0;
   while (have < sizeof buf)
@@ -664,6 +684,7 @@ on_log_read (uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
       finish_log (u);
       return;
     }
+  note_progress (u);
   gcs_log_parser_feed (u->log_parser, buf->base, (size_t) n);
 }
 
@@ -672,7 +693,6 @@ on_log_conn (void *data, int fd)
 {
   struct uvm *u = data;
   u->log_listener = NULL;
-  note_progress (u);
   u->log_conn = adopt (u, fd);
   if (u->log_conn == NULL)
     {
@@ -897,6 +917,7 @@ on_gcs_read (uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
       fail_all_pending (u, "the guest agent closed the bridge", false);
       return;
     }
+  note_progress (u);
   size_t off = 0;
   while (off < (size_t) n && u->gcs_conn == c)
     {
@@ -922,7 +943,6 @@ on_gcs_conn (void *data, int fd)
 {
   struct uvm *u = data;
   u->gcs_listener = NULL;
-  note_progress (u);
   u->gcs_conn = adopt (u, fd);
   if (u->gcs_conn != NULL)
     uv_read_start ((uv_stream_t *) &u->gcs_conn->pipe, on_alloc, on_gcs_read);
@@ -1104,15 +1124,15 @@ spawn_vmm (struct uvm *u, shim_error **err)
    command line has pmtmr=0 and microvm has no HPET); when the host
    deschedules QEMU during that window the calibration fails ("Marking TSC
    unstable due to could not calculate TSC khz") and the kernel hangs before
-   init.  Such a VM never makes progress: relaunch it.  A guest that
-   connected a port is past that point; the start timeout still bounds the
-   rest of its boot.  */
+   init.  Such a VM never makes progress: relaunch it.  A guest that read
+   its entropy is past that point; the start timeout still bounds the rest
+   of its boot.  */
 static void
 on_boot_stall (uv_timer_t *t)
 {
   struct uvm *u = t->data;
   if (u->start_reported || u->vmm_exited || u->destroyed
-      || u->guest_progress)
+      || guest_progressed (u))
     return;
   if (u->boot_attempt + 1 >= UVM_BOOT_ATTEMPTS)
     return; /* the start timeout reports it */

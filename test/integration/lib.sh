@@ -138,7 +138,10 @@ kill_and_wait() { ctr_ task kill -s "$2" "$1" && wait_for 15 status_is "$1" STOP
 # remove ID: delete the task and the container.
 remove() { ctr_ task delete "$1" >/dev/null && ctr_ c rm "$1"; }
 event_topics() { grep -o '/tasks/[a-z-]*' "$1" | tr '\n' ' '; }
-state_dir_count() { find "$STATE_ROOT" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+# Sandbox state directories (sha256 names); the host's KVM verdicts beside
+# them are meant to stay.
+state_dirs() { find "$STATE_ROOT" -mindepth 1 -maxdepth 1 -regextype posix-extended -regex '.*/[0-9a-f]{64}' 2>/dev/null; }
+state_dir_count() { state_dirs | wc -l; }
 
 shim_sockets() { find "$T/s" -type s 2>/dev/null | sort; }
 socket_count() { shim_sockets | wc -l; }
@@ -149,7 +152,7 @@ all_clean() {
   wait_for "$1" nothing_left && return 0
   echo "  left behind: shims=[$(shim_pids | tr '\n' ' ')] sockets=$(socket_count)"
   ps -o pid,etimes,args -p "$(shim_pids | paste -sd, -)" 2>/dev/null | sed 's/^/    /'
-  find "$STATE_ROOT" -mindepth 1 -maxdepth 2 2>/dev/null | sed 's/^/    state: /'
+  state_dirs | sed 's/^/    state: /'
   shim_sockets | sed 's/^/    socket: /'
   return 1
 }
