@@ -16,6 +16,7 @@ g = u["guest"] or {}
 print("    computed /proc/cmdline:", u["kernel_cmdline"])
 print("    booted   /proc/cmdline:", g.get("cmdline"))
 print("    identical:             ", u["kernel_cmdline"] == g.get("cmdline"))
+print("    accelerator: %s (%s)" % (u["accel"], u["accel_reason"]))
 print("    accel=%s  root=%s  kernel=%s  cpus=%s  memory_mb=%s  guest boot=%s ms"
       % (u["accel"], g.get("root"), g.get("kernel_release"), g.get("cpus"),
          g.get("memory_mb"), g.get("uptime_ms")))
