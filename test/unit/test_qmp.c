@@ -115,23 +115,57 @@ on_node_done (void *data, const json_value *ret, const shim_error *err)
   record (data, "blockdev-del", err);
 }
 
+/* A fake QEMU's socket: a fresh directory and an unbound unix socket.  */
+struct qmp_endpoint
+{
+  char dir[32];
+  struct sockaddr_un addr;
+};
+
+static void
+endpoint_init (struct qmp_endpoint *e, struct fake_qemu *q)
+{
+  snprintf (e->dir, sizeof e->dir, "/tmp/lcow-qmp.XXXXXX");
+  ck_assert_ptr_nonnull (mkdtemp (e->dir));
+  e->addr = (struct sockaddr_un){ .sun_family = AF_UNIX };
+  snprintf (e->addr.sun_path, sizeof e->addr.sun_path, "%s/qmp.sock", e->dir);
+  q->listen_fd = socket (AF_UNIX, SOCK_STREAM, 0);
+}
+
+static void
+endpoint_bind (struct qmp_endpoint *e, struct fake_qemu *q)
+{
+  ck_assert_int_eq (bind (q->listen_fd, (struct sockaddr *) &e->addr,
+                          sizeof e->addr),
+                    0);
+}
+
+/* Closes the client, proves the loop empty, removes the socket.  */
+static void
+endpoint_finish (struct qmp_endpoint *e, struct fake_qemu *q,
+                 struct qmp_client *c, uv_loop_t *loop)
+{
+  qmp_client_close (c);
+  uv_run (loop, UV_RUN_DEFAULT);
+  ck_assert_int_eq (uv_loop_close (loop), 0);
+  close (q->listen_fd);
+  unlink (e->addr.sun_path);
+  rmdir (e->dir);
+}
+
 START_TEST (commands_and_awaited_event)
 {
-  char dir[] = "/tmp/lcow-qmp.XXXXXX";
-  ck_assert_ptr_nonnull (mkdtemp (dir));
-  struct sockaddr_un addr = { .sun_family = AF_UNIX };
-  snprintf (addr.sun_path, sizeof addr.sun_path, "%s/qmp.sock", dir);
-  struct fake_qemu qemu = { .listen_fd = socket (AF_UNIX, SOCK_STREAM, 0) };
-  ck_assert_int_eq (bind (qemu.listen_fd, (struct sockaddr *) &addr,
-                          sizeof addr),
-                    0);
+  struct fake_qemu qemu = { 0 };
+  struct qmp_endpoint e;
+  endpoint_init (&e, &qemu);
+  endpoint_bind (&e, &qemu);
   ck_assert_int_eq (listen (qemu.listen_fd, 1), 0);
   pthread_t thread;
   pthread_create (&thread, NULL, fake_qemu_run, &qemu);
 
   uv_loop_t loop;
   uv_loop_init (&loop);
-  struct qmp_client *q = qmp_client_new (&loop, addr.sun_path);
+  struct qmp_client *q = qmp_client_new (&loop, e.addr.sun_path);
   struct outcome o = { .qemu = &qemu };
   qmp_client_execute (q, "blockdev-add", "{\"node-name\":\"disk1\"}",
                       on_add_done, &o);
@@ -151,13 +185,7 @@ START_TEST (commands_and_awaited_event)
       "{\"execute\":\"device_del\",\"arguments\":{\"id\":\"disk1\"}}\n"
       "{\"execute\":\"blockdev-del\",\"arguments\":{\"node-name\":\"disk1\"}}"
       "\n");
-
-  qmp_client_close (q);
-  uv_run (&loop, UV_RUN_DEFAULT);
-  ck_assert_int_eq (uv_loop_close (&loop), 0);
-  close (qemu.listen_fd);
-  unlink (addr.sun_path);
-  rmdir (dir);
+  endpoint_finish (&e, &qemu, q, &loop);
 }
 END_TEST
 
@@ -227,34 +255,25 @@ on_status (void *data, const json_value *ret, const shim_error *err)
    event, and a command's return value reaches its callback.  */
 START_TEST (watch_events_and_return_values)
 {
-  char dir[] = "/tmp/lcow-qmp.XXXXXX";
-  ck_assert_ptr_nonnull (mkdtemp (dir));
-  struct sockaddr_un addr = { .sun_family = AF_UNIX };
-  snprintf (addr.sun_path, sizeof addr.sun_path, "%s/qmp.sock", dir);
-  struct fake_qemu qemu = { .listen_fd = socket (AF_UNIX, SOCK_STREAM, 0) };
+  struct fake_qemu qemu = { 0 };
+  struct qmp_endpoint e;
+  endpoint_init (&e, &qemu);
 
   uv_loop_t loop;
   uv_loop_init (&loop);
-  struct qmp_client *q = qmp_client_new (&loop, addr.sun_path);
+  struct qmp_client *q = qmp_client_new (&loop, e.addr.sun_path);
   struct outcome o = { .qemu = &qemu };
   qmp_client_watch (q, on_event, &o);
   qmp_client_execute (q, "query-status", "{}", on_status, &o);
   /* The socket appears only after the first attempts failed.  */
-  ck_assert_int_eq (bind (qemu.listen_fd, (struct sockaddr *) &addr,
-                          sizeof addr),
-                    0);
+  endpoint_bind (&e, &qemu);
   pthread_t thread;
   pthread_create (&thread, NULL, late_qemu_run, &qemu);
   while (o.calls < 2 && uv_run (&loop, UV_RUN_ONCE))
     ;
   pthread_join (thread, NULL);
   ck_assert_str_eq (o.log, "STOP:ok; internal-error:ok");
-  qmp_client_close (q);
-  uv_run (&loop, UV_RUN_DEFAULT);
-  ck_assert_int_eq (uv_loop_close (&loop), 0);
-  close (qemu.listen_fd);
-  unlink (addr.sun_path);
-  rmdir (dir);
+  endpoint_finish (&e, &qemu, q, &loop);
 }
 END_TEST
 
