@@ -79,7 +79,9 @@ keep_reason (struct output_pipe *o)
   if (p->first_error != NULL || o != &p->err
       || strstr (o->line.data, ": warning: ") != NULL)
     return;
-  p->first_error = xstrndup (o->line.data, REASON_MAX);
+  p->first_error = xstrndup (o->line.data, o->line.len < REASON_MAX
+                                                ? o->line.len
+                                                : REASON_MAX);
 }
 
 static void
