@@ -101,7 +101,7 @@ struct uvm
   char *state_root;
   char *vmm_path;
   uint32_t kvm_progress_timeout_ms;
-  /* A port connected in this attempt: the guest runs.  */
+  /* This attempt's guest has run code (see guest_progressed).  */
   bool guest_progress;
   /* Why this Create's KVM attempt failed, until the TCG relaunch; then
      fell_back.  */
