@@ -14,9 +14,10 @@ struct disk_hotplug
   struct qmp_client *qmp;
   char *uvm_id;
   /* Set while closing: callbacks then start nothing new, and call no done
-     when quiet.  */
+     when quiet.  h is freed with its last operation.  */
   bool closing;
   bool quiet;
+  unsigned ops;
 };
 
 /* One step of an attach or a detach, for its QMP callback.  */
@@ -34,7 +35,24 @@ disk_op_new (struct disk_hotplug *h, uint32_t target,
 {
   struct disk_op *op = xzalloc (sizeof *op);
   *op = (struct disk_op){ h, target, done, data };
+  h->ops++;
   return op;
+}
+
+static void
+free_hotplug (struct disk_hotplug *h)
+{
+  free (h->uvm_id);
+  free (h);
+}
+
+static void
+disk_op_free (struct disk_op *op)
+{
+  struct disk_hotplug *h = op->h;
+  free (op);
+  if (--h->ops == 0 && h->closing)
+    free_hotplug (h);
 }
 
 static void
@@ -42,7 +60,7 @@ finish_attach (struct disk_op *op, const shim_error *err)
 {
   if (!(op->h->closing && op->h->quiet))
     op->done (op->data, err);
-  free (op);
+  disk_op_free (op);
 }
 
 static void
@@ -62,7 +80,7 @@ on_node_deleted (void *data, const json_value *ret, const shim_error *err)
                (struct log_field[]){ { "uvm-id", op->h->uvm_id },
                                      { "scsi-target", target } },
                2);
-  free (op);
+  disk_op_free (op);
 }
 
 static void
@@ -116,7 +134,7 @@ on_device_deleted (void *data, const json_value *ret, const shim_error *err)
               err->msg);
   else
     delete_node (op->h, op->target);
-  free (op);
+  disk_op_free (op);
 }
 
 struct disk_hotplug *
@@ -163,8 +181,7 @@ disk_hotplug_close (struct disk_hotplug *h, bool quiet)
     return;
   h->closing = true;
   h->quiet = quiet;
-  /* Fails what is queued, calling back before it returns.  */
-  qmp_client_close (h->qmp);
-  free (h->uvm_id);
-  free (h);
+  /* Operations in flight end when their QMP client is closed.  */
+  if (h->ops == 0)
+    free_hotplug (h);
 }

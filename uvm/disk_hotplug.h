@@ -17,8 +17,9 @@ typedef void (*disk_hotplug_done_fn) (void *data, const shim_error *err);
 
 struct qmp_client;
 
-/* Takes the VM's QMP client (closed by disk_hotplug_close); uvm_id names
-   the VM in the log.  */
+/* Uses the VM's QMP client, which must outlive h's operations (they end,
+   at the latest, when the client is closed); uvm_id names the VM in the
+   log.  */
 struct disk_hotplug *disk_hotplug_new (struct qmp_client *qmp,
                                        const char *uvm_id);
 /* done is called once: the disk is there, or why not (a failed device_add
@@ -28,8 +29,9 @@ void disk_hotplug_attach (struct disk_hotplug *h, const char *image,
                           void *data);
 /* Removes the disk in the background; the log says how it went.  */
 void disk_hotplug_detach (struct disk_hotplug *h, uint32_t target);
-/* Closes the QMP client and frees h.  Attaches in flight fail with
-   Unavailable, or, when quiet, are dropped without a call.  */
+/* Starts nothing more; h is freed now, or with the last operation in
+   flight, which ends when the QMP client is closed: attaches then fail
+   with Unavailable, or, when quiet, are dropped without a call.  */
 void disk_hotplug_close (struct disk_hotplug *h, bool quiet);
 
 #endif

@@ -89,7 +89,6 @@ struct uvm
   const struct vmm_backend *backend;
   uint32_t ports[3];
   size_t nports;
-  uint32_t boot_stall_ms;
   uint32_t tcg_boot_stall_ms;
   unsigned boot_attempt;
   bool relaunching;
@@ -109,7 +108,7 @@ struct uvm
   bool fell_back;
   uint32_t bridge_next_id;
   struct list pending;
-  /* QEMU's QMP connection (owned by disks), watched for run-state events.  */
+  /* QEMU's QMP connection: run-state events, and the disks' commands.  */
   struct qmp_client *qmp;
   struct disk_hotplug *disks;
   char *qmp_path;
@@ -623,7 +622,6 @@ switch_to_tcg (struct uvm *u)
   u->accel = (struct accel_choice){ .reason = u->kvm_failure };
   u->kvm_failure = NULL;
   u->fell_back = true;
-  u->boot_stall_ms = u->tcg_boot_stall_ms;
 }
 
 /* ---- entropy ---------------------------------------------------------- */
@@ -1071,7 +1069,7 @@ static void on_boot_stall (uv_timer_t *t);
 static uint64_t
 stall_limit_ms (const struct uvm *u)
 {
-  uint64_t ms = u->boot_stall_ms;
+  uint64_t ms = u->tcg_boot_stall_ms;
   for (unsigned i = 0; i < u->boot_attempt; i++)
     ms += ms / 2;
   return ms;
@@ -1115,7 +1113,7 @@ spawn_vmm (struct uvm *u, shim_error **err)
   if (u->accel.kvm && u->accel.on_trial)
     uv_timer_start (&u->progress_timer, on_progress_timeout,
                     u->kvm_progress_timeout_ms, 0);
-  if (!u->accel.kvm && u->boot_stall_ms > 0)
+  if (u->backend->accelerated && !u->accel.kvm && u->tcg_boot_stall_ms > 0)
     uv_timer_start (&u->stall_timer, on_boot_stall, stall_limit_ms (u), 0);
   return 0;
 }
@@ -1160,11 +1158,13 @@ drop_vm (struct uvm *u)
   close_conn (&u->log_conn);
   close_conn (&u->gcs_conn);
   uv_timer_stop (&u->progress_timer);
-  /* The disks own the QMP client.  No callback once destroyed; a relaunch
-     fails attaches in flight.  */
-  u->qmp = NULL;
+  /* No callback once destroyed; a relaunch fails attaches in flight (they
+     end as the client closes).  */
   disk_hotplug_close (u->disks, u->destroyed);
   u->disks = NULL;
+  struct qmp_client *qmp = u->qmp;
+  u->qmp = NULL; /* its failing commands find the VM gone */
+  qmp_client_close (qmp);
 }
 
 /* After an attempt's VMM exited (a stalled boot, or a KVM attempt that
@@ -1279,8 +1279,6 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
       || mkdir_p (cfg->state_dir, 0700, err) < 0
       || bind_listeners (u, err) < 0 || build_vmm_commands (u, cfg, err) < 0)
     goto fail;
-  if (u->backend->accelerated && !u->accel.kvm)
-    u->boot_stall_ms = u->tcg_boot_stall_ms;
   if (spawn_vmm (u, err) < 0)
     goto fail;
   uv_timer_start (&u->start_timer, on_start_timeout,
