@@ -27,11 +27,16 @@
 #include "proto/list.h"
 #include "proto/xalloc.h"
 #include "qmp_client.h"
+#include "vcpu_sample.h"
 #include "vmm_process.h"
 #include "vsock_port.h"
 
 /* After the VMM exits, how long its log connection may take to end.  */
 #define LOG_DRAIN_MS 2000
+/* Until the guest shows progress, its vCPUs are sampled this often; this
+   many samples in a row without movement make a livelock.  */
+#define HANG_SAMPLE_MS 400
+#define HANG_SAMPLES 3
 
 /* A bridge request waiting for its response.  */
 struct pending
@@ -102,6 +107,11 @@ struct uvm
   uint32_t kvm_progress_timeout_ms;
   /* This attempt's guest has run code (see guest_progressed).  */
   bool guest_progress;
+  uint64_t attempt_started_ms;
+  /* The livelock watch (see on_sample_tick).  */
+  struct vcpu_sample last_sample;
+  unsigned still_samples;
+  bool sampling;
   /* Why this Create's KVM attempt failed, until the TCG relaunch; then
      fell_back.  */
   char *kvm_failure;
@@ -119,6 +129,7 @@ struct uvm
   uv_timer_t drain_timer;
   uv_timer_t grace_timer;
   uv_timer_t stall_timer;
+  uv_timer_t sample_timer;
   uv_timer_t progress_timer;
   int open_handles;
 
@@ -300,6 +311,7 @@ report_started (struct uvm *u, const shim_error *err)
   u->start_reported = true;
   uv_timer_stop (&u->start_timer);
   uv_timer_stop (&u->stall_timer);
+  uv_timer_stop (&u->sample_timer);
   uv_timer_stop (&u->progress_timer);
   if (err == NULL)
     {
@@ -1063,6 +1075,7 @@ bind_listeners (struct uvm *u, shim_error **err)
 }
 
 static void on_boot_stall (uv_timer_t *t);
+static void on_sample_tick (uv_timer_t *t);
 
 /* Each attempt waits half as long again as the previous one: a host slow
    enough to need longer boots gets them, a hung kernel is still retried.  */
@@ -1110,37 +1123,120 @@ spawn_vmm (struct uvm *u, shim_error **err)
   /* The record of what was started is part of starting it.  */
   if (write_uvm_json (u, err) < 0)
     return -1;
+  u->attempt_started_ms = uv_now (u->loop);
+  bool tcg_watched
+      = u->backend->accelerated && !u->accel.kvm && u->tcg_boot_stall_ms > 0;
   if (u->accel.kvm && u->accel.on_trial)
     uv_timer_start (&u->progress_timer, on_progress_timeout,
                     u->kvm_progress_timeout_ms, 0);
-  if (u->backend->accelerated && !u->accel.kvm && u->tcg_boot_stall_ms > 0)
+  if (tcg_watched)
     uv_timer_start (&u->stall_timer, on_boot_stall, stall_limit_ms (u), 0);
+  if (u->backend->qmp && (tcg_watched || u->accel.on_trial))
+    {
+      u->last_sample.ncpus = 0;
+      u->still_samples = 0;
+      u->sampling = false;
+      uv_timer_start (&u->sample_timer, on_sample_tick, HANG_SAMPLE_MS,
+                      HANG_SAMPLE_MS);
+    }
   return 0;
 }
 
-/* Under TCG the guest kernel calibrates its TSC against the PIT (the fixed
-   command line has pmtmr=0 and microvm has no HPET); when the host
-   deschedules QEMU during that window the calibration fails ("Marking TSC
-   unstable due to could not calculate TSC khz") and the kernel hangs before
-   init.  Such a VM never makes progress: relaunch it.  A guest that read
-   its entropy is past that point; the start timeout still bounds the rest
-   of its boot.  */
+/* Boots that hang.  Under TCG the guest kernel learns its TSC frequency
+   only by calibrating against the PIT (QEMU 7.2's TCG gives no CPUID
+   0x15/0x16/0x40000010 frequency, microvm has no HPET, the fixed command
+   line has pmtmr=0).  The calibration rejects every sample taken while the
+   host descheduled QEMU, so on a busy host it fails ("Marking TSC unstable
+   due to could not calculate TSC khz"); calibrate_delay() then waits for
+   jiffies, but microvm's hardware-reduced ACPI gives the kernel no PIT tick
+   and the local APIC timer is only set up later: the kernel spins there
+   forever.  Such a VM is relaunched, as soon as its vCPUs are seen standing
+   still, else when the stall limit passes without progress.  A guest that
+   read its entropy is past that point; the start timeout still bounds the
+   rest of its boot.  */
+
+/* The last resort for a boot without progress: kill it and launch again
+   (on_vmm_exit relaunches).  */
+static void
+relaunch_stalled (struct uvm *u, const char *after_ms, const char *why)
+{
+  if (u->boot_attempt + 1 >= UVM_BOOT_ATTEMPTS)
+    return; /* the start timeout reports it */
+  log_entry (LOG_LEVEL_WARN, "guest made no progress; relaunching the VM",
+             (struct log_field[]){ { "uvm-id", u->id },
+                                   { "after_ms", after_ms },
+                                   { "reason", why } },
+             3);
+  u->relaunching = true;
+  vmm_process_kill (u->vmm, SIGKILL, NULL);
+}
+
 static void
 on_boot_stall (uv_timer_t *t)
 {
   struct uvm *u = t->data;
-  if (u->start_reported || u->vmm_exited || u->destroyed
+  if (u->start_reported || u->vmm_exited || u->destroyed || u->relaunching
       || guest_progressed (u))
     return;
-  if (u->boot_attempt + 1 >= UVM_BOOT_ATTEMPTS)
-    return; /* the start timeout reports it */
   char ms[24];
   snprintf (ms, sizeof ms, "%llu", (unsigned long long) stall_limit_ms (u));
-  log_entry (LOG_LEVEL_WARN, "guest made no progress; relaunching the VM",
-             (struct log_field[]){ { "uvm-id", u->id }, { "after_ms", ms } },
-             2);
-  u->relaunching = true;
-  vmm_process_kill (u->vmm, SIGKILL, NULL);
+  relaunch_stalled (u, ms, "no progress within the stall limit");
+}
+
+/* A guest whose vCPUs stand still (spinning in one place, or halted)
+   across HANG_SAMPLES samples before it made any progress will not boot:
+   under TCG that is the kernel stuck in calibrate_delay after a failed TSC
+   calibration (see "Boots that hang"), under KVM on trial a guest KVM
+   cannot run.  A slow guest moves, and keeps its time.  */
+static void
+on_vcpu_sample (void *data, const json_value *ret, const shim_error *err)
+{
+  struct uvm *u = data;
+  if (u->qmp == NULL)
+    return; /* closed with its VM */
+  u->sampling = false;
+  struct vcpu_sample now;
+  if (err != NULL || ret == NULL || ret->type != JSON_STRING
+      || !json_string_is_c (ret) || vcpu_sample_parse (ret->str, &now) < 0
+      || u->start_reported || u->relaunching || u->guest_progress)
+    return;
+  u->still_samples = vcpu_sample_stuck (&u->last_sample, &now)
+                         ? u->still_samples + 1
+                         : 0;
+  u->last_sample = now;
+  if (u->still_samples + 1 < HANG_SAMPLES)
+    return;
+  uv_timer_stop (&u->sample_timer);
+  char what[96], ms[24];
+  snprintf (what, sizeof what,
+            "the guest's vCPUs stood still for %d ms (CPU 0 at 0x%llx)",
+            (HANG_SAMPLES - 1) * HANG_SAMPLE_MS,
+            (unsigned long long) now.ip[0]);
+  if (u->accel.kvm)
+    {
+      attempt_failed (u, what);
+      return;
+    }
+  snprintf (ms, sizeof ms, "%llu",
+            (unsigned long long) (uv_now (u->loop) - u->attempt_started_ms));
+  relaunch_stalled (u, ms, what);
+}
+
+static void
+on_sample_tick (uv_timer_t *t)
+{
+  struct uvm *u = t->data;
+  if (u->start_reported || u->vmm_exited || guest_progressed (u))
+    {
+      uv_timer_stop (t);
+      return;
+    }
+  if (u->sampling || u->qmp == NULL)
+    return;
+  u->sampling = true;
+  qmp_client_execute (u->qmp, "human-monitor-command",
+                      "{\"command-line\":\"info registers -a\"}",
+                      on_vcpu_sample, u);
 }
 
 /* Kills what is left of the VMM and closes the listeners and connections
@@ -1158,6 +1254,7 @@ drop_vm (struct uvm *u)
   close_conn (&u->log_conn);
   close_conn (&u->gcs_conn);
   uv_timer_stop (&u->progress_timer);
+  uv_timer_stop (&u->sample_timer);
   /* No callback once destroyed; a relaunch fails attaches in flight (they
      end as the client closes).  */
   disk_hotplug_close (u->disks, u->destroyed);
@@ -1273,6 +1370,7 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
   init_timer (u, &u->drain_timer);
   init_timer (u, &u->grace_timer);
   init_timer (u, &u->stall_timer);
+  init_timer (u, &u->sample_timer);
   init_timer (u, &u->progress_timer);
 
   if (choose_accel (u, cfg->cfg->accel, err) < 0
@@ -1410,6 +1508,7 @@ uvm_destroy (struct uvm *u)
   uv_close ((uv_handle_t *) &u->drain_timer, on_handle_closed);
   uv_close ((uv_handle_t *) &u->grace_timer, on_handle_closed);
   uv_close ((uv_handle_t *) &u->stall_timer, on_handle_closed);
+  uv_close ((uv_handle_t *) &u->sample_timer, on_handle_closed);
   uv_close ((uv_handle_t *) &u->progress_timer, on_handle_closed);
   unlink (u->uvm_json_path);
   remove_tree (u->state_dir);

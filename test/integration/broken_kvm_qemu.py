@@ -4,7 +4,9 @@
 With accel=kvm in its arguments it behaves as QEMU does when KVM stops the
 guest: it prints QEMU's internal-error text on stderr, serves its QMP socket
 with a STOP event and run state "internal-error", and stays paused until
-killed.  Anything else runs the real QEMU.  Each launch is appended to
+killed.  Installed under a name ending in "-hang", a KVM launch is instead a
+guest that never moves and says nothing (the real QEMU, under TCG, with -S).
+Anything else runs the real QEMU.  Each launch is appended to
 $BROKEN_KVM_LOG ("kvm" or "tcg")."""
 import json
 import os
@@ -19,6 +21,10 @@ with open(os.environ["BROKEN_KVM_LOG"], "a") as f:
     f.write("kvm\n" if kvm else "tcg\n")
 if not kvm:
     os.execv(REAL_QEMU, [REAL_QEMU] + args)
+if os.path.basename(sys.argv[0]).endswith("-hang"):
+    tcg = [a.replace("accel=kvm", "accel=tcg") for a in args]
+    tcg = ["max" if a == "host" else a for a in tcg]
+    os.execv(REAL_QEMU, [REAL_QEMU] + tcg + ["-S"])
 
 qmp = [a for i, a in enumerate(args) if i > 0 and args[i - 1] == "-qmp"]
 path = qmp[0].split(":", 1)[1].split(",")[0]

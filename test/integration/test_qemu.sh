@@ -102,5 +102,37 @@ expect "the running attempt is the last one started" \
 expect "only one QEMU for q3, the task's pid" test "$(qemu_of q3)" = "$(task_pid q3)"
 expect "q3 stops on SIGKILL" kill_and_wait q3 SIGKILL
 remove q3
+
+# --- a guest that stands still is relaunched without waiting ----------------
+# Its first launch is paused at the reset vector (-S): no progress, vCPUs
+# that never move.  The stall limit (20 s) is far off; the livelock watch
+# relaunches it within about a second.
+cat >"$T/still-qemu" <<SH
+#!/bin/bash
+if [ ! -e "$T/still.once" ]; then : >"$T/still.once"; exec "$QEMU" "\$@" -S; fi
+exec "$QEMU" "\$@"
+SH
+chmod +x "$T/still-qemu"
+cat >"$T/still.json" <<JSON
+{"vmm": "qemu", "vmm_path": "$T/still-qemu", "boot_files_root_path": "$BOOTFILES_DIR", "accel": "tcg",
+ "memory_mb": 512, "gcs_connection_timeout_ms": 90000, "tcg_boot_stall_ms": 20000}
+JSON
+start=$(date +%s%N)
+expect "a sandbox whose first launch stands still starts" run_sandbox q4 --runtime-config-path "$T/still.json" \
+  --annotation io.microsoft.virtualmachine.lcow.preferredrootfstype=initrd
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+# A busy host may hang a later launch for real (stuck in calibrate_delay);
+# those are caught the same way.
+lines=$(grep 'msg="guest made no progress; relaunching the VM" uvm-id=q4' "$log" || true)
+first=$(head -1 <<<"$lines")
+echo "  q4 create -> RUNNING: $ms ms after $(grep -c . <<<"$lines") relaunch(es); first: $(grep -o 'after_ms.*' <<<"$first" | cut -c1-110)"
+expect "the paused launch is relaunched because its vCPUs stood still" \
+  grep -q 'reason="the guest.s vCPUs stood still for 800 ms (CPU 0 at 0xfff0)"' <<<"$first"
+expect "... within 3 s of its start, not after the 20 s stall limit" \
+  test "$(grep -o 'after_ms=[0-9]*' <<<"$first" | cut -d= -f2)" -lt 3000
+expect "every relaunch is for vCPUs standing still" \
+  test "$(grep -c 'vCPUs stood still' <<<"$lines")" -eq "$(grep -c . <<<"$lines")"
+expect "q4 stops on SIGKILL" kill_and_wait q4 SIGKILL
+remove q4
 expect "nothing left" all_clean 10
 finish

@@ -14,6 +14,7 @@ Suite *vmm_argv_suite (void);
 Suite *bridge_suite (void);
 Suite *qmp_suite (void);
 Suite *accel_suite (void);
+Suite *vcpu_sample_suite (void);
 
 static Suite *(*const unit_suites[]) (void) = {
   kernel_cmdline_suite,
@@ -26,6 +27,7 @@ static Suite *(*const unit_suites[]) (void) = {
   bridge_suite,
   qmp_suite,
   accel_suite,
+  vcpu_sample_suite,
   NULL,
 };
 
