@@ -37,8 +37,9 @@ struct shim_config
   int scrub_logs;           /* -1: not set */
   uint32_t gcs_connection_timeout_ms;
   uint32_t stop_grace_ms;
-  /* QEMU under TCG: relaunch a VM whose agent has not said hello after
-     this long (0: never).  See uvm.c.  */
+  /* QEMU under TCG: the last resort for a boot without progress, relaunched
+     after this long (0: never; a guest that stands still is relaunched
+     sooner).  See "Boots that hang" in uvm.c.  */
   uint32_t tcg_boot_stall_ms;
   /* QEMU's accelerator: auto (KVM where a guest has proven it runs guests,
      else TCG), kvm or tcg.  See accel.h.  */
