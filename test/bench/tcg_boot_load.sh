@@ -27,13 +27,13 @@ times=() relaunch_total=0 relaunched_boots=0 failures=0
 for i in $(seq "$BOOTS"); do
   id=b$i
   start=$(date +%s%N)
-  if run_sandbox "$id" --runtime-config-path "$T/boot.json" >/dev/null 2>&1; then
+  if out=$(run_sandbox "$id" --runtime-config-path "$T/boot.json" 2>&1); then
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
     times+=("$ms")
     kill_and_wait "$id" SIGKILL >/dev/null 2>&1 || true
     remove "$id" >/dev/null 2>&1 || true
   else
-    ms=failed
+    ms="failed ($(tail -1 <<<"$out" | cut -c1-200))"
     failures=$((failures + 1))
     ctr_ c rm "$id" >/dev/null 2>&1 || true
   fi
