@@ -248,6 +248,10 @@ bench: bench-deps
 	SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
 	  BOOTFILES_DIR=$(abspath $(BOOTFILES)) BENCH_DIR=$(abspath $(BENCH_DIR)) \
 	  CFLAGS_USED="$(CFLAGS)" bash test/bench/run.sh
+	@# 20 TCG boots with one core kept busy: relaunches, p50, p99.
+	set -o pipefail; SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
+	  BOOTFILES_DIR=$(abspath $(BOOTFILES)) EXTRA_CONF='"accel": "tcg"' \
+	  bash test/bench/tcg_boot_load.sh 20 1 | tee $(BENCH_DIR)/tcg_boot_load.txt
 
 check: deps
 	$(MAKE) all unit-test
