@@ -138,9 +138,9 @@ kill_and_wait() { ctr_ task kill -s "$2" "$1" && wait_for 15 status_is "$1" STOP
 # remove ID: delete the task and the container.
 remove() { ctr_ task delete "$1" >/dev/null && ctr_ c rm "$1"; }
 event_topics() { grep -o '/tasks/[a-z-]*' "$1" | tr '\n' ' '; }
-# Sandbox state directories (sha256 names); the host's KVM verdicts beside
-# them are meant to stay.
-state_dirs() { find "$STATE_ROOT" -mindepth 1 -maxdepth 1 -regextype posix-extended -regex '.*/[0-9a-f]{64}' 2>/dev/null; }
+# Sandbox state directories (32 hex digits of a sha256, daemon/task.c);
+# the host's KVM verdict files beside them are meant to stay.
+state_dirs() { find "$STATE_ROOT" -mindepth 1 -maxdepth 1 ! -name 'accel-*.json' 2>/dev/null; }
 state_dir_count() { state_dirs | wc -l; }
 
 shim_sockets() { find "$T/s" -type s 2>/dev/null | sort; }
