@@ -19,8 +19,10 @@ struct uvm;
 /* In the boot files directory: the initramfs that mounts rootfs.vhd when
    the kernel has no built-in virtio-scsi (see vmm_spec.loader_path).  */
 #define UVM_LOADER_FILE "loader.img"
-/* Launches of one VM whose boot stalls under TCG, at most.  */
-#define UVM_BOOT_ATTEMPTS 10
+/* Launches of one VM whose boot hangs under TCG, at most: a hang is seen
+   in about 1.6 s, and on a host with every core busy half the attempts
+   hang; the start timeout bounds them all.  */
+#define UVM_BOOT_ATTEMPTS 40
 
 struct uvm_config
 {
