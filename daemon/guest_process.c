@@ -17,8 +17,6 @@
 #define GUEST_REQUEST_TIMEOUT_MS 30000
 /* Largest pod file (/etc/hosts and the like) copied into the guest.  */
 #define POD_FILE_MAX (256u << 10)
-/* SCSI targets for container disks (0 is the UVM's rootfs.vhd).  */
-#define SCSI_TARGET_MAX 255
 
 static void
 relay_send_stdin (void *ctx, const void *bytes, size_t len)
@@ -64,6 +62,16 @@ finish_guest_exit (void *data)
   task_exited (t, t->exit_status_pending);
 }
 
+/* Everything the process wrote reaches the FIFOs before its exit.  */
+static void
+deliver_exit (struct task *t)
+{
+  if (t->relay != NULL)
+    stdio_relay_when_drained (t->relay, finish_guest_exit, t);
+  else
+    task_exited (t, t->exit_status_pending);
+}
+
 void
 guest_on_notify (void *data, const char *body, size_t len)
 {
@@ -72,14 +80,15 @@ guest_on_notify (void *data, const char *body, size_t len)
   if (!bridge_exit_decode (body, len, &key, &status))
     return;
   struct task *t = task_find_key (sb->task->ts, key);
-  if (t == NULL || t->exited)
+  if (t == NULL || t->exited || t->exit_parked)
     return;
-  /* Everything the process wrote reaches the FIFOs before its exit.  */
   t->exit_status_pending = status;
-  if (t->relay != NULL)
-    stdio_relay_when_drained (t->relay, finish_guest_exit, t);
+  /* A process still being created has its exit held until the create
+     reply: TaskCreate comes first, and the status never goes back.  */
+  if (t->creating)
+    t->exit_parked = true;
   else
-    task_exited (t, status);
+    deliver_exit (t);
 }
 
 void
@@ -177,7 +186,7 @@ container_create_failed (struct task *t, const shim_error *err)
   task_fail_call (t->create_call, err, "create %s: %s", t->id);
   t->create_call = NULL;
   if (t->scsi_target != 0 && ts->sandbox != NULL)
-    uvm_detach_disk (ts->sandbox->uvm, t->scsi_target);
+    uvm_release_scsi_target (ts->sandbox->uvm, t->scsi_target);
   list_remove (&t->link);
   ts->ntasks--;
   bool standalone = ts->sandbox != NULL && ts->sandbox->task == t;
@@ -207,7 +216,7 @@ on_guest_created (void *data, const char *body, size_t len,
   bridge_response_release (&resp);
   t->pid = resp.pid;
   t->creating = false;
-  t->status = PB__TASK_STATUS__CREATED;
+  task_set_status (t, PB__TASK_STATUS__CREATED);
   open_relay (t);
   char pid[16];
   snprintf (pid, sizeof pid, "%u", t->pid);
@@ -218,16 +227,23 @@ on_guest_created (void *data, const char *body, size_t len,
   t->create_call = NULL;
   pb__create_task_request__free_unpacked (t->create_req, NULL);
   t->create_req = NULL;
+  if (t->exit_parked)
+    deliver_exit (t);
 }
+
+/* The pod's sandbox went while a container's create was under way.  */
+static const shim_error sandbox_gone
+    = { GRPC_FAILED_PRECONDITION, (char *) "the pod's sandbox is gone" };
 
 static void
 on_disk_attached (void *data, const shim_error *err)
 {
   struct task *t = data;
   shim_error *rerr = NULL;
+  if (err == NULL && t->ts->sandbox == NULL)
+    err = &sandbox_gone;
   if (err != NULL)
     {
-      t->scsi_target = 0; /* nothing to detach */
       container_create_failed (t, err);
       return;
     }
@@ -248,12 +264,13 @@ on_image_built (void *data, const shim_error *err)
   struct task *t = data;
   t->job = NULL;
   shim_error *aerr = NULL;
+  if (err == NULL && t->ts->sandbox == NULL)
+    err = &sandbox_gone;
   if (err == NULL
       && uvm_attach_disk (t->ts->sandbox->uvm, t->image, t->scsi_target,
                           on_disk_attached, t, &aerr)
              == 0)
     return;
-  t->scsi_target = 0;
   container_create_failed (t, err ? err : aerr);
   shim_error_free (aerr);
 }
@@ -319,6 +336,7 @@ guest_container_create (struct task *t, struct ttrpc_call *call,
   t->in_guest = true;
   t->creating = true;
   t->key = ++ts->next_process_key;
+  uvm_open_streams (sb->uvm, t->key);
   t->create_call = call;
   t->create_req = req;
   size_t nfiles = 0;
@@ -334,14 +352,8 @@ guest_container_create (struct task *t, struct ttrpc_call *call,
                       "spec: process.args is empty");
       goto fail;
     }
-  if (sb->next_scsi_target >= SCSI_TARGET_MAX)
-    {
-      shim_error_set (&err, GRPC_RESOURCE_EXHAUSTED,
-                      "the UVM has no SCSI target left for another "
-                      "container");
-      goto fail;
-    }
-  t->scsi_target = ++sb->next_scsi_target;
+  if (uvm_reserve_scsi_target (sb->uvm, &t->scsi_target, &err) < 0)
+    goto fail;
   /* The guest gets the bundle's document as the shim read it.  */
   struct bridge_create bc = { t->id, t->key, t->scsi_target, spec->document,
                               spec->document_len, files, nfiles };
@@ -373,8 +385,6 @@ guest_container_create (struct task *t, struct ttrpc_call *call,
   if (r == 0)
     goto out;
 fail:
-  /* Nothing is attached yet.  */
-  t->scsi_target = 0;
   container_create_failed (t, err);
   shim_error_free (err);
 out:
@@ -448,7 +458,7 @@ on_guest_exec_added (void *data, const char *body, size_t len,
     }
   t->creating = false;
   t->pid = resp.pid;
-  t->status = PB__TASK_STATUS__CREATED;
+  task_set_status (t, PB__TASK_STATUS__CREATED);
   open_relay (t);
   Pb__TaskExecAdded ev = PB__TASK_EXEC_ADDED__INIT;
   ev.container_id = t->id;
@@ -458,6 +468,8 @@ on_guest_exec_added (void *data, const char *body, size_t len,
   ttrpc_call_reply (op->call, NULL);
   bridge_response_release (&resp);
   guest_op_free (op);
+  if (t->exit_parked)
+    deliver_exit (t);
 }
 
 static void
@@ -499,7 +511,7 @@ static void
 delete_container (struct task *t, struct ttrpc_call *call)
 {
   if (t->ts->sandbox != NULL && t->scsi_target != 0)
-    uvm_detach_disk (t->ts->sandbox->uvm, t->scsi_target);
+    uvm_release_scsi_target (t->ts->sandbox->uvm, t->scsi_target);
   t->scsi_target = 0;
   struct list *pos, *tmp;
   list_for_each_safe (pos, tmp, &t->ts->tasks)
@@ -569,6 +581,8 @@ guest_process_exec (struct task *c, struct ttrpc_call *call,
   e->in_guest = true;
   e->creating = true;
   e->key = ++ts->next_process_key;
+  if (ts->sandbox != NULL)
+    uvm_open_streams (ts->sandbox->uvm, e->key);
   list_add_tail (&ts->tasks, &e->link);
   guest_call (e, call, "exec",
               bridge_exec_body (c->id, e->key,

@@ -137,6 +137,8 @@ task_new (struct task_service *ts, const char *id, const char *exec_id,
 void
 task_free (struct task *t)
 {
+  if (t->in_guest && t->ts->sandbox != NULL)
+    uvm_close_streams (t->ts->sandbox->uvm, t->key);
   close_stdio (t);
   stdio_relay_close (t->relay);
   rootfs_image_cancel (t->job);
@@ -234,11 +236,34 @@ task_reply_created (struct task *t, struct ttrpc_call *call,
   ttrpc_call_reply (call, &resp.base);
 }
 
+/* UNKNOWN, CREATED, RUNNING, STOPPED: the order a task goes through.  */
+static int
+status_rank (Pb__TaskStatus s)
+{
+  switch (s)
+    {
+    case PB__TASK_STATUS__CREATED:
+      return 1;
+    case PB__TASK_STATUS__RUNNING:
+      return 2;
+    case PB__TASK_STATUS__STOPPED:
+      return 3;
+    default:
+      return 0;
+    }
+}
+
+void
+task_set_status (struct task *t, Pb__TaskStatus status)
+{
+  if (status_rank (status) > status_rank (t->status))
+    t->status = status;
+}
+
 void
 task_reply_started (struct task *t, struct ttrpc_call *call)
 {
-  if (!t->exited)
-    t->status = PB__TASK_STATUS__RUNNING;
+  task_set_status (t, PB__TASK_STATUS__RUNNING);
   /* The event is queued before the reply, and so before any exit.  */
   if (t->exec_id != NULL)
     {
@@ -269,7 +294,7 @@ task_exited (struct task *t, uint32_t exit_status)
   if (t->exited)
     return;
   t->exited = true;
-  t->status = PB__TASK_STATUS__STOPPED;
+  task_set_status (t, PB__TASK_STATUS__STOPPED);
   t->exit_status = exit_status;
   clock_gettime (CLOCK_REALTIME, &t->exited_at);
   close_stdio (t);

@@ -61,6 +61,8 @@ struct task
   /* The guest create request, built before the disk is attached.  */
   char *guest_create;
   uint32_t exit_status_pending;
+  /* The guest reported the exit while the process was being created.  */
+  bool exit_parked;
 };
 
 struct sandbox
@@ -73,7 +75,6 @@ struct sandbox
   struct ttrpc_call *create_call;
   /* The Create request's rootfs, for the TaskCreate event.  */
   Pb__CreateTaskRequest *create_req;
-  uint32_t next_scsi_target;
   /* A standalone task (no CRI annotations) runs its own process in the
      UVM: its spec, until the UVM is up.  */
   struct oci_spec *standalone_spec;
@@ -111,6 +112,8 @@ void task_publish (struct task_service *ts, const char *topic,
 void task_exit_time (const struct task *t, Pb__Timestamp *out);
 void task_open_stdio (struct task *t);
 
+/* Moves the status forward (CREATED, RUNNING, STOPPED); never back.  */
+void task_set_status (struct task *t, Pb__TaskStatus status);
 /* The one place a task's exit is recorded: one TaskExit, every waiter
    answered, every parked Delete carried out.  */
 void task_exited (struct task *t, uint32_t exit_status);

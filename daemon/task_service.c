@@ -83,7 +83,7 @@ on_uvm_started (void *data, const shim_error *err)
       return;
     }
   t->pid = (uint32_t) uvm_pid (sb->uvm);
-  t->status = PB__TASK_STATUS__CREATED;
+  task_set_status (t, PB__TASK_STATUS__CREATED);
   task_open_stdio (t);
 
   char pid[16];

@@ -1,5 +1,6 @@
 #include "disk_hotplug.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,10 +10,21 @@
 #include "proto/xalloc.h"
 #include "qmp_client.h"
 
+/* What a target is to its owner and to QEMU; a target is free when none
+   of these is set.  */
+enum
+{
+  TARGET_RESERVED = 1, /* an owner holds it */
+  TARGET_PRESENT = 2,  /* QEMU may have its node or device */
+  TARGET_BUSY = 4,     /* a QMP operation on it is in flight */
+  TARGET_STUCK = 8,    /* QEMU failed to let go of it: never reused */
+};
+
 struct disk_hotplug
 {
   struct qmp_client *qmp;
   char *uvm_id;
+  uint8_t targets[DISK_HOTPLUG_TARGET_MAX + 1];
   /* Set while closing: callbacks then start nothing new, and call no done
      when quiet.  h is freed with its last operation.  */
   bool closing;
@@ -55,12 +67,28 @@ disk_op_free (struct disk_op *op)
     free_hotplug (h);
 }
 
+static void remove_disk (struct disk_hotplug *h, uint32_t target);
+
+/* An operation on target ended: a disk its owner let go of meanwhile is
+   removed now.  */
+static void
+target_idle (struct disk_hotplug *h, uint32_t target)
+{
+  h->targets[target] &= (uint8_t) ~TARGET_BUSY;
+  if (!h->closing && h->targets[target] == TARGET_PRESENT)
+    remove_disk (h, target);
+}
+
 static void
 finish_attach (struct disk_op *op, const shim_error *err)
 {
-  if (!(op->h->closing && op->h->quiet))
+  struct disk_hotplug *h = op->h;
+  uint32_t target = op->target;
+  if (!(h->closing && h->quiet))
     op->done (op->data, err);
   disk_op_free (op);
+  if (!h->closing)
+    target_idle (h, target);
 }
 
 static void
@@ -70,17 +98,26 @@ on_node_deleted (void *data, const json_value *ret, const shim_error *err)
   struct disk_op *op = data;
   char target[16];
   snprintf (target, sizeof target, "%u", op->target);
-  if (op->h->closing)
+  struct disk_hotplug *h = op->h;
+  if (h->closing)
     ; /* the VM goes, and its disks with it */
   else if (err != NULL)
-    log_warn ("uvm %s: remove disk%u: %s", op->h->uvm_id, op->target,
-              err->msg);
+    {
+      log_warn ("uvm %s: remove disk%u: %s", h->uvm_id, op->target, err->msg);
+      h->targets[op->target] |= TARGET_STUCK;
+    }
   else
-    log_entry (LOG_LEVEL_INFO, "disk removed from the VM",
-               (struct log_field[]){ { "uvm-id", op->h->uvm_id },
-                                     { "scsi-target", target } },
-               2);
+    {
+      h->targets[op->target] &= (uint8_t) ~TARGET_PRESENT;
+      log_entry (LOG_LEVEL_INFO, "disk removed from the VM",
+                 (struct log_field[]){ { "uvm-id", h->uvm_id },
+                                       { "scsi-target", target } },
+                 2);
+    }
+  uint32_t t = op->target;
   disk_op_free (op);
+  if (!h->closing)
+    target_idle (h, t);
 }
 
 static void
@@ -88,6 +125,7 @@ delete_node (struct disk_hotplug *h, uint32_t target)
 {
   char args[64];
   snprintf (args, sizeof args, "{\"node-name\":\"disk%u\"}", target);
+  h->targets[target] |= TARGET_BUSY;
   qmp_client_execute (h->qmp, "blockdev-del", args, on_node_deleted,
                       disk_op_new (h, target, NULL, NULL));
 }
@@ -97,9 +135,16 @@ on_device_added (void *data, const json_value *ret, const shim_error *err)
 {
   (void) ret;
   struct disk_op *op = data;
+  struct disk_hotplug *h = op->h;
+  uint32_t target = op->target;
   /* Do not leave the node behind.  */
-  if (err != NULL && !op->h->closing)
-    delete_node (op->h, op->target);
+  if (err != NULL && !h->closing)
+    {
+      op->done (op->data, err);
+      disk_op_free (op);
+      delete_node (h, target);
+      return;
+    }
   finish_attach (op, err);
 }
 
@@ -108,6 +153,8 @@ on_blockdev_added (void *data, const json_value *ret, const shim_error *err)
 {
   (void) ret;
   struct disk_op *op = data;
+  if (err == NULL && !op->h->closing)
+    op->h->targets[op->target] |= TARGET_PRESENT;
   if (err != NULL || op->h->closing)
     {
       finish_attach (op, err);
@@ -127,14 +174,19 @@ on_device_deleted (void *data, const json_value *ret, const shim_error *err)
 {
   (void) ret;
   struct disk_op *op = data;
-  if (op->h->closing)
-    ;
-  else if (err != NULL)
-    log_warn ("uvm %s: unplug disk%u: %s", op->h->uvm_id, op->target,
-              err->msg);
-  else
-    delete_node (op->h, op->target);
+  struct disk_hotplug *h = op->h;
+  uint32_t target = op->target;
+  bool unplugged = !h->closing && err == NULL;
+  if (!h->closing && err != NULL)
+    {
+      log_warn ("uvm %s: unplug disk%u: %s", h->uvm_id, target, err->msg);
+      h->targets[target] |= TARGET_STUCK;
+    }
   disk_op_free (op);
+  if (unplugged)
+    delete_node (h, target);
+  else if (!h->closing)
+    h->targets[target] &= (uint8_t) ~TARGET_BUSY;
 }
 
 struct disk_hotplug *
@@ -146,10 +198,24 @@ disk_hotplug_new (struct qmp_client *qmp, const char *uvm_id)
   return h;
 }
 
+int
+disk_hotplug_reserve (struct disk_hotplug *h, uint32_t *target)
+{
+  for (uint32_t t = 1; t <= DISK_HOTPLUG_TARGET_MAX; t++)
+    if (h->targets[t] == 0)
+      {
+        h->targets[t] = TARGET_RESERVED;
+        *target = t;
+        return 0;
+      }
+  return -1;
+}
+
 void
 disk_hotplug_attach (struct disk_hotplug *h, const char *image,
                      uint32_t target, disk_hotplug_done_fn done, void *data)
 {
+  h->targets[target] |= TARGET_BUSY;
   strbuf args = STRBUF_INIT;
   strbuf_printf (&args,
                  "{\"driver\":\"raw\",\"node-name\":\"disk%u\","
@@ -163,15 +229,26 @@ disk_hotplug_attach (struct disk_hotplug *h, const char *image,
   strbuf_release (&args);
 }
 
-void
-disk_hotplug_detach (struct disk_hotplug *h, uint32_t target)
+static void
+remove_disk (struct disk_hotplug *h, uint32_t target)
 {
   char args[64], device[32];
+  h->targets[target] |= TARGET_BUSY;
   snprintf (device, sizeof device, "disk%u", target);
   snprintf (args, sizeof args, "{\"id\":\"%s\"}", device);
   qmp_client_execute_until (h->qmp, "device_del", args, "DEVICE_DELETED",
                             device, on_device_deleted,
                             disk_op_new (h, target, NULL, NULL));
+}
+
+void
+disk_hotplug_release (struct disk_hotplug *h, uint32_t target)
+{
+  if (target == 0 || target > DISK_HOTPLUG_TARGET_MAX)
+    return;
+  h->targets[target] &= (uint8_t) ~TARGET_RESERVED;
+  if (h->targets[target] == TARGET_PRESENT)
+    remove_disk (h, target);
 }
 
 void

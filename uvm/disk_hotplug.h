@@ -22,13 +22,23 @@ struct qmp_client;
    log.  */
 struct disk_hotplug *disk_hotplug_new (struct qmp_client *qmp,
                                        const char *uvm_id);
-/* done is called once: the disk is there, or why not (a failed device_add
-   takes its node away again).  */
+/* SCSI targets for container disks: 1 to this (0 is the UVM's root).  */
+#define DISK_HOTPLUG_TARGET_MAX 255
+
+/* The lowest free target, now held by the caller; -1 if none is free.  A
+   target is free again once its owner released it and QEMU let go of
+   whatever was attached there: one that cannot be unplugged is never
+   reused.  */
+int disk_hotplug_reserve (struct disk_hotplug *h, uint32_t *target);
+/* Attaches image at a target the caller holds.  done is called once: the
+   disk is there, or why not (a failed device_add takes its node away
+   again).  */
 void disk_hotplug_attach (struct disk_hotplug *h, const char *image,
                           uint32_t target, disk_hotplug_done_fn done,
                           void *data);
-/* Removes the disk in the background; the log says how it went.  */
-void disk_hotplug_detach (struct disk_hotplug *h, uint32_t target);
+/* The owner lets go of target: a disk there is removed in the background
+   (the log says how it went), also one whose attach is still under way.  */
+void disk_hotplug_release (struct disk_hotplug *h, uint32_t target);
 /* Starts nothing more; h is freed now, or with the last operation in
    flight, which ends when the QMP client is closed: attaches then fail
    with Unavailable, or, when quiet, are dropped without a call.  */

@@ -79,17 +79,25 @@ void uvm_destroy (struct uvm *u);
    after uvm_destroy.  */
 int uvm_request (struct uvm *u, const char *body, uint32_t timeout_ms,
                  uvm_reply_fn reply, void *data, shim_error **err);
+/* The streams of a process key the host chose: the guest's output for it
+   is accepted from open to close (see bridge_conn.h).  */
+void uvm_open_streams (struct uvm *u, uint32_t process);
+void uvm_close_streams (struct uvm *u, uint32_t process);
 /* Stream bytes for a guest process (stdin; len 0 ends it), and credit for
    bytes of its stdout/stderr the host has passed on.  */
 int uvm_send_stream (struct uvm *u, uint32_t process, uint8_t stream,
                      const void *bytes, size_t len);
 void uvm_send_credit (struct uvm *u, uint32_t process, uint8_t stream,
                       uint32_t n);
-/* Hot-adds a raw disk image, read-only, as SCSI target `target` (LUN 0),
-   or removes it, over QMP.  Only the QEMU backend has disks to add.  */
+/* Container disks over QMP (only the QEMU backend has disks to add): a
+   SCSI target held by the caller (the lowest free one), a raw image
+   hot-added there read-only (LUN 0), and the target let go of again (a
+   disk there is removed; the target is reused once QEMU let go of it).  */
+int uvm_reserve_scsi_target (struct uvm *u, uint32_t *target,
+                             shim_error **err);
 int uvm_attach_disk (struct uvm *u, const char *image, uint32_t target,
                      uvm_done_fn done, void *data, shim_error **err);
-void uvm_detach_disk (struct uvm *u, uint32_t target);
+void uvm_release_scsi_target (struct uvm *u, uint32_t target);
 
 /* The VMM process's CPU time (ns) and resident memory (bytes).  */
 int uvm_usage (const struct uvm *u, uint64_t *cpu_ns, uint64_t *rss_bytes);

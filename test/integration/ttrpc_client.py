@@ -326,7 +326,29 @@ def case_load(path, task_id, pid, seconds, nconn):
     check_memory(after[0] - base[0] < 2048, "no RSS growth beyond 2 MiB")
 
 
+def case_watch(path, task_id, pid, seconds, out):
+    """Calls State every 20 ms for seconds, each on a fresh connection, and
+    samples the shim's RSS; writes "max_state_ms peak_rss_kib calls" to
+    out.  A State that fails or takes over 5 s is recorded as 99999 ms."""
+    stop = time.monotonic() + float(seconds)
+    worst, peak, calls = 0.0, 0, 0
+    while time.monotonic() < stop:
+        try:
+            worst = max(worst, timed_state(path, task_id))
+        except Exception:  # noqa: BLE001 - a failed State is the worst case
+            worst = 99999.0
+        calls += 1
+        try:
+            peak = max(peak, shim_stats(pid)[0])
+        except OSError:
+            break
+        time.sleep(0.02)
+    with open(out, "w") as f:
+        f.write("%.1f %d %d\n" % (worst, peak, calls))
+
+
 CASES = {
+    "watch": case_watch,
     "giant-header": case_giant_header,
     "half-frame": case_half_frame,
     "many-connections": case_many_connections,

@@ -1,0 +1,608 @@
+#include "bridge_conn.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proto/cleanup.h"
+#include "proto/list.h"
+#include "proto/log.h"
+#include "proto/strbuf.h"
+#include "proto/ttrpc_frame.h"
+#include "proto/xalloc.h"
+
+/* How often dropped frames are reported, at most.  */
+#define IGNORED_REPORT_MS 1000
+
+struct pending
+{
+  struct list link;
+  struct bridge_conn *owner;
+  uint32_t id;
+  /* NULL for a posted request: its response is dropped.  */
+  bridge_reply_fn reply;
+  void *data;
+  uv_timer_t timer;
+};
+
+/* The output streams of one process the host opened.  */
+struct stream
+{
+  struct list link;
+  uint32_t process;
+  /* Per output stream (stdout, stderr): bytes received and not credited,
+     and credit not yet written.  */
+  uint32_t unacked[2];
+  uint32_t credit_due[2];
+};
+
+struct out_frame
+{
+  uv_write_t req;
+  struct bridge_conn *owner;
+  size_t len;
+  uint8_t bytes[];
+};
+
+struct bridge_conn
+{
+  uv_loop_t *loop;
+  uv_pipe_t pipe;
+  uv_check_t budget_reset;
+  uv_timer_t report_timer;
+  char *uvm_id;
+  const struct bridge_conn_events *events;
+  void *data;
+  struct ttrpc_decoder decoder;
+  char buffer[16384];
+
+  uint32_t next_id;
+  struct list pending;
+  struct list streams;
+  /* Bytes of frames written and not yet completed; bytes received and not
+     yet credited, over every stream; bytes read in this loop iteration.  */
+  size_t out_bytes;
+  size_t queued;
+  size_t budget_used;
+  bool reading;
+  /* In a read callback: credit is merged and written at its end.  */
+  bool in_read;
+  uint64_t ignored;
+  uint64_t ignored_unreported;
+  char *ignored_reason;
+
+  int handles;
+  bool closing;
+  bool quiet;
+};
+
+static void update_reading (struct bridge_conn *c);
+static void flush_credit (struct bridge_conn *c);
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+static void
+maybe_free (struct bridge_conn *c)
+{
+  if (!c->closing || c->handles > 0)
+    return;
+  while (!list_empty (&c->streams))
+    {
+      struct stream *s = list_entry (c->streams.next, struct stream, link);
+      list_remove (&s->link);
+      free (s);
+    }
+  ttrpc_decoder_release (&c->decoder);
+  free (c->ignored_reason);
+  free (c->uvm_id);
+  free (c);
+}
+
+static void
+on_handle_closed (uv_handle_t *h)
+{
+  struct bridge_conn *c = h->data;
+  c->handles--;
+  maybe_free (c);
+}
+
+static void
+on_pending_closed (uv_handle_t *h)
+{
+  struct pending *p = h->data;
+  struct bridge_conn *c = p->owner;
+  free (p);
+  c->handles--;
+  maybe_free (c);
+}
+
+static void
+complete_pending (struct pending *p, const char *body, size_t len,
+                  const shim_error *err)
+{
+  struct bridge_conn *c = p->owner;
+  list_remove (&p->link);
+  uv_timer_stop (&p->timer);
+  uv_close ((uv_handle_t *) &p->timer, on_pending_closed);
+  if (p->reply != NULL && !(c->closing && c->quiet))
+    p->reply (p->data, body, len, err);
+}
+
+static void
+report_ignored (struct bridge_conn *c)
+{
+  if (c->ignored_unreported == 0)
+    return;
+  char count[24];
+  snprintf (count, sizeof count, "%llu",
+            (unsigned long long) c->ignored_unreported);
+  log_entry (LOG_LEVEL_WARN, "bridge frames ignored",
+             (struct log_field[]){ { "uvm-id", c->uvm_id },
+                                   { "count", count },
+                                   { "first-reason", c->ignored_reason } },
+             3);
+  c->ignored_unreported = 0;
+  free (c->ignored_reason);
+  c->ignored_reason = NULL;
+}
+
+void
+bridge_conn_close (struct bridge_conn *c, const char *why, bool quiet)
+{
+  if (c == NULL || c->closing)
+    return;
+  c->closing = true;
+  c->quiet = quiet;
+  report_ignored (c);
+  shim_error e = { GRPC_UNAVAILABLE, (char *) (why ? why : "bridge closed") };
+  while (!list_empty (&c->pending))
+    complete_pending (list_entry (c->pending.next, struct pending, link),
+                      NULL, 0, &e);
+  uv_close ((uv_handle_t *) &c->pipe, on_handle_closed);
+  uv_close ((uv_handle_t *) &c->budget_reset, on_handle_closed);
+  uv_close ((uv_handle_t *) &c->report_timer, on_handle_closed);
+}
+
+/* The guest broke the protocol, or closed: the owner hears it once.  */
+static void
+end (struct bridge_conn *c, const char *violation)
+{
+  if (c->closing)
+    return;
+  const struct bridge_conn_events *ev = c->events;
+  void *data = c->data;
+  cleanup_free char *why
+      = violation ? xasprintf ("guest protocol violation: %s", violation)
+                  : xstrdup ("the guest agent closed the bridge");
+  bridge_conn_close (c, why, false);
+  ev->on_closed (data, violation ? why : NULL);
+}
+
+static void
+on_report_timer (uv_timer_t *t)
+{
+  report_ignored (t->data);
+}
+
+static void ignore (struct bridge_conn *c, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+static void
+ignore (struct bridge_conn *c, const char *fmt, ...)
+{
+  c->ignored++;
+  if (c->ignored_unreported++ == 0)
+    {
+      va_list ap;
+      va_start (ap, fmt);
+      c->ignored_reason = xvasprintf (fmt, ap);
+      va_end (ap);
+      if (!uv_is_active ((uv_handle_t *) &c->report_timer))
+        uv_timer_start (&c->report_timer, on_report_timer, IGNORED_REPORT_MS,
+                        0);
+    }
+}
+
+uint64_t
+bridge_conn_ignored (const struct bridge_conn *c)
+{
+  return c->ignored;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+static void
+on_written (uv_write_t *w, int status)
+{
+  struct out_frame *f = (struct out_frame *) w;
+  struct bridge_conn *c = f->owner;
+  (void) status; /* a broken connection shows up as a read error */
+  c->out_bytes -= f->len;
+  free (f);
+  if (!c->closing)
+    {
+      flush_credit (c);
+      update_reading (c);
+    }
+}
+
+static int
+write_frame (struct bridge_conn *c, uint32_t id, uint8_t type, uint8_t flags,
+             const void *body, size_t len)
+{
+  if (c->closing)
+    return -1;
+  size_t total = TTRPC_HEADER_LEN + len;
+  struct out_frame *f = xmalloc (sizeof *f + total);
+  f->owner = c;
+  /* What the frame costs in memory, not on the wire: the limit is about
+     memory, and a credit frame is mostly its write request.  */
+  f->len = sizeof *f + total;
+  struct ttrpc_header h = { (uint32_t) len, id, type, flags };
+  ttrpc_header_encode (f->bytes, &h);
+  if (len)
+    memcpy (f->bytes + TTRPC_HEADER_LEN, body, len);
+  uv_buf_t b = uv_buf_init ((char *) f->bytes, (unsigned) total);
+  if (uv_write (&f->req, (uv_stream_t *) &c->pipe, &b, 1, on_written) < 0)
+    {
+      free (f);
+      return -1;
+    }
+  c->out_bytes += f->len;
+  return 0;
+}
+
+static struct stream *
+find_stream (struct bridge_conn *c, uint32_t process)
+{
+  struct list *pos, *tmp;
+  list_for_each_safe (pos, tmp, &c->streams)
+  {
+    struct stream *s = list_entry (pos, struct stream, link);
+    if (s->process == process)
+      return s;
+  }
+  return NULL;
+}
+
+/* Writes the credit that is due while the guest takes what it is sent.  */
+static void
+flush_credit (struct bridge_conn *c)
+{
+  if (c->in_read)
+    return;
+  struct list *pos, *tmp;
+  list_for_each_safe (pos, tmp, &c->streams)
+  {
+    struct stream *s = list_entry (pos, struct stream, link);
+    for (int i = 0; i < 2; i++)
+      {
+        if (s->credit_due[i] == 0)
+          continue;
+        if (c->out_bytes > BRIDGE_OUT_MAX)
+          return;
+        uint32_t n = s->credit_due[i];
+        uint8_t b[4] = { (uint8_t) (n >> 24), (uint8_t) (n >> 16),
+                         (uint8_t) (n >> 8), (uint8_t) n };
+        if (write_frame (c, s->process, BRIDGE_TYPE_CREDIT,
+                         (uint8_t) (BRIDGE_STDOUT + i), b, sizeof b)
+            < 0)
+          return;
+        s->credit_due[i] = 0;
+      }
+  }
+}
+
+void
+bridge_conn_credit (struct bridge_conn *c, uint32_t process, uint8_t stream,
+                    uint32_t n)
+{
+  struct stream *s = find_stream (c, process);
+  if (c->closing || s == NULL
+      || (stream != BRIDGE_STDOUT && stream != BRIDGE_STDERR))
+    return;
+  int i = stream - BRIDGE_STDOUT;
+  if (n > s->unacked[i])
+    n = s->unacked[i];
+  s->unacked[i] -= n;
+  c->queued -= n;
+  s->credit_due[i] += n;
+  flush_credit (c);
+  update_reading (c);
+}
+
+void
+bridge_conn_open_streams (struct bridge_conn *c, uint32_t process)
+{
+  if (find_stream (c, process) != NULL)
+    return;
+  struct stream *s = xzalloc (sizeof *s);
+  s->process = process;
+  list_add_tail (&c->streams, &s->link);
+}
+
+void
+bridge_conn_close_streams (struct bridge_conn *c, uint32_t process)
+{
+  struct stream *s = find_stream (c, process);
+  if (s == NULL)
+    return;
+  c->queued -= s->unacked[0] + s->unacked[1];
+  list_remove (&s->link);
+  free (s);
+  if (!c->closing)
+    update_reading (c);
+}
+
+int
+bridge_conn_send_stdin (struct bridge_conn *c, uint32_t process,
+                        const void *bytes, size_t len)
+{
+  return write_frame (c, process, BRIDGE_TYPE_DATA, BRIDGE_STDIN, bytes, len);
+}
+
+static void
+on_request_timeout (uv_timer_t *t)
+{
+  struct pending *p = t->data;
+  shim_error e = { GRPC_DEADLINE_EXCEEDED,
+                   xasprintf ("the guest agent did not answer within %llu ms",
+                              (unsigned long long) uv_timer_get_repeat (t)) };
+  complete_pending (p, NULL, 0, &e);
+  free (e.msg);
+}
+
+static int
+send_request (struct bridge_conn *c, const char *body, uint32_t timeout_ms,
+              bridge_reply_fn reply, void *data, shim_error **err)
+{
+  size_t len = strlen (body);
+  if (len > BRIDGE_MESSAGE_MAX)
+    return shim_error_set (err, GRPC_RESOURCE_EXHAUSTED,
+                           "bridge request of %zu bytes, more than the %u "
+                           "allowed",
+                           len, BRIDGE_MESSAGE_MAX);
+  uint32_t id = ++c->next_id;
+  if (write_frame (c, id, BRIDGE_TYPE_REQUEST, 0, body, len) < 0)
+    return shim_error_set (err, GRPC_UNAVAILABLE,
+                           "the guest agent is not connected");
+  struct pending *p = xzalloc (sizeof *p);
+  p->owner = c;
+  p->id = id;
+  p->reply = reply;
+  p->data = data;
+  uv_timer_init (c->loop, &p->timer);
+  p->timer.data = p;
+  c->handles++;
+  if (reply != NULL)
+    {
+      uv_timer_start (&p->timer, on_request_timeout, timeout_ms, 0);
+      uv_timer_set_repeat (&p->timer, timeout_ms);
+    }
+  list_add_tail (&c->pending, &p->link);
+  return 0;
+}
+
+int
+bridge_conn_request (struct bridge_conn *c, const char *body,
+                     uint32_t timeout_ms, bridge_reply_fn reply, void *data,
+                     shim_error **err)
+{
+  return send_request (c, body, timeout_ms, reply, data, err);
+}
+
+int
+bridge_conn_post (struct bridge_conn *c, const char *body)
+{
+  shim_error *err = NULL;
+  int r = send_request (c, body, 0, NULL, NULL, &err);
+  shim_error_free (err);
+  return r;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static void
+on_response (struct bridge_conn *c, uint32_t id, const uint8_t *body,
+             size_t len)
+{
+  struct list *pos, *tmp;
+  list_for_each_safe (pos, tmp, &c->pending)
+  {
+    struct pending *p = list_entry (pos, struct pending, link);
+    if (p->id == id)
+      {
+        complete_pending (p, (const char *) body, len, NULL);
+        return;
+      }
+  }
+  ignore (c, "response to no request (id %u)", id);
+}
+
+/* Output of a process: only for streams the host opened, within the
+   window.  Returns a violation, or NULL.  */
+static const char *
+on_output (struct bridge_conn *c, const struct ttrpc_header *h,
+           const uint8_t *body, char *why, size_t whylen)
+{
+  struct stream *s = find_stream (c, h->stream_id);
+  if (s == NULL || (h->flags != BRIDGE_STDOUT && h->flags != BRIDGE_STDERR))
+    {
+      ignore (c, "output for process %u stream %u, which the host did not "
+                 "open",
+              h->stream_id, h->flags);
+      return NULL;
+    }
+  int i = h->flags - BRIDGE_STDOUT;
+  if (s->unacked[i] + h->length > BRIDGE_WINDOW)
+    {
+      snprintf (why, whylen,
+                "process %u %s: %u bytes sent beyond the %u-byte window",
+                h->stream_id, i ? "stderr" : "stdout",
+                s->unacked[i] + h->length - BRIDGE_WINDOW, BRIDGE_WINDOW);
+      return why;
+    }
+  s->unacked[i] += h->length;
+  c->queued += h->length;
+  c->events->on_stream (c->data, h->stream_id, h->flags, body, h->length);
+  return NULL;
+}
+
+/* The limits a header is held to before its body is read.  */
+static const char *
+check_header (const struct ttrpc_header *h, char *why, size_t whylen)
+{
+  if (h->type == BRIDGE_TYPE_DATA && h->length > BRIDGE_DATA_MAX)
+    snprintf (why, whylen, "DATA frame of %u bytes (at most %u)", h->length,
+              BRIDGE_DATA_MAX);
+  else if (h->type == BRIDGE_TYPE_CREDIT && h->length != 4)
+    snprintf (why, whylen, "CREDIT frame of %u bytes (4 expected)",
+              h->length);
+  else if (h->length > BRIDGE_MESSAGE_MAX)
+    snprintf (why, whylen, "message of %u bytes (at most %u)", h->length,
+              BRIDGE_MESSAGE_MAX);
+  else
+    return NULL;
+  return why;
+}
+
+static const char *
+on_frame (struct bridge_conn *c, const struct ttrpc_header *h,
+          const uint8_t *body, char *why, size_t whylen)
+{
+  switch (h->type)
+    {
+    case BRIDGE_TYPE_DATA:
+      return on_output (c, h, body, why, whylen);
+    case BRIDGE_TYPE_CREDIT:
+      if (h->flags == BRIDGE_STDIN && find_stream (c, h->stream_id) != NULL)
+        c->events->on_credit (c->data, h->stream_id,
+                              (uint32_t) body[0] << 24
+                                  | (uint32_t) body[1] << 16
+                                  | (uint32_t) body[2] << 8 | body[3]);
+      else
+        ignore (c, "credit for process %u stream %u, which the host did not "
+                   "open",
+                h->stream_id, h->flags);
+      return NULL;
+    case BRIDGE_TYPE_RESPONSE:
+      on_response (c, h->stream_id, body, h->length);
+      return NULL;
+    case BRIDGE_TYPE_NOTIFY:
+      c->events->on_notify (c->data, body, h->length);
+      return NULL;
+    default:
+      ignore (c, "frame of unknown type %u", h->type);
+      return NULL;
+    }
+}
+
+static void
+on_alloc (uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+  struct bridge_conn *c = h->data;
+  (void) suggested;
+  *buf = uv_buf_init (c->buffer, sizeof c->buffer);
+}
+
+static void
+on_read (uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+  struct bridge_conn *c = s->data;
+  if (n < 0)
+    {
+      end (c, NULL);
+      return;
+    }
+  c->events->on_read (c->data);
+  c->budget_used += (size_t) n;
+  c->in_read = true;
+  char why[160];
+  const char *violation = NULL;
+  size_t off = 0;
+  while (off < (size_t) n && !c->closing && violation == NULL)
+    {
+      enum ttrpc_decode_event ev;
+      off += ttrpc_decoder_feed (&c->decoder,
+                                 (const uint8_t *) buf->base + off,
+                                 (size_t) n - off, &ev);
+      bool have_header = ev != TTRPC_DECODE_NEED_MORE
+                         || c->decoder.hdr_have == TTRPC_HEADER_LEN;
+      if (have_header)
+        violation = check_header (&c->decoder.header, why, sizeof why);
+      if (ev == TTRPC_DECODE_FRAME && violation == NULL)
+        {
+          uint8_t *body = ttrpc_decoder_take_body (&c->decoder);
+          violation = on_frame (c, &c->decoder.header, body, why, sizeof why);
+          free (body);
+        }
+    }
+  if (c->closing)
+    return;
+  c->in_read = false;
+  if (violation != NULL)
+    {
+      end (c, violation);
+      return;
+    }
+  flush_credit (c);
+  update_reading (c);
+}
+
+static void
+on_budget_reset (uv_check_t *h)
+{
+  struct bridge_conn *c = h->data;
+  c->budget_used = 0;
+  uv_check_stop (h);
+  update_reading (c);
+}
+
+/* Reads while the guest takes what it is sent, the FIFOs keep up, and this
+   loop iteration's budget lasts.  */
+static void
+update_reading (struct bridge_conn *c)
+{
+  bool budget_spent = c->budget_used >= BRIDGE_READ_BUDGET;
+  bool want = c->out_bytes <= BRIDGE_OUT_MAX && c->queued <= BRIDGE_QUEUED_MAX
+              && !budget_spent;
+  if (budget_spent)
+    uv_check_start (&c->budget_reset, on_budget_reset);
+  if (want && !c->reading)
+    uv_read_start ((uv_stream_t *) &c->pipe, on_alloc, on_read);
+  else if (!want && c->reading)
+    uv_read_stop ((uv_stream_t *) &c->pipe);
+  c->reading = want;
+}
+
+struct bridge_conn *
+bridge_conn_new (uv_loop_t *loop, int fd, const char *uvm_id,
+                 const struct bridge_conn_events *events, void *data,
+                 shim_error **err)
+{
+  struct bridge_conn *c = xzalloc (sizeof *c);
+  c->loop = loop;
+  c->uvm_id = xstrdup (uvm_id);
+  c->events = events;
+  c->data = data;
+  ttrpc_decoder_init (&c->decoder);
+  list_init (&c->pending);
+  list_init (&c->streams);
+  uv_pipe_init (loop, &c->pipe, 0);
+  uv_check_init (loop, &c->budget_reset);
+  uv_timer_init (loop, &c->report_timer);
+  c->pipe.data = c->budget_reset.data = c->report_timer.data = c;
+  c->handles = 3;
+  int r = uv_pipe_open (&c->pipe, fd);
+  if (r < 0)
+    {
+      close (fd);
+      shim_error_set (err, GRPC_INTERNAL, "bridge connection: %s",
+                      uv_strerror (r));
+      bridge_conn_close (c, NULL, true);
+      return NULL;
+    }
+  update_reading (c);
+  return c;
+}

@@ -1,0 +1,92 @@
+/* The host end of the bridge connection to the guest agent: frames in and
+   out, requests waiting for their responses, and the flow control that
+   keeps a guest from growing the shim (uvm/guest/PROTOCOL.md).
+
+   The guest is untrusted.  What it can make the host hold is bounded:
+   - frames the host queues towards it (requests, stdin, credit) are capped
+     at BRIDGE_OUT_MAX bytes of memory; beyond that the bridge is not read until the
+     guest has taken them, so a guest that stops reading stops being heard;
+   - credit is merged per stream and written when there is room: a flood
+     of tiny DATA frames costs one pending credit per stream, not a frame
+     each;
+   - output is accepted only for streams the host opened, within
+     BRIDGE_WINDOW per stream, in DATA frames of at most BRIDGE_DATA_MAX;
+     anything else from a guest that knows the protocol is a violation, and
+     the connection ends with the reason (on_closed);
+   - bytes received but not yet credited (queued towards containerd's
+     FIFOs) are capped at BRIDGE_QUEUED_MAX for the whole VM: beyond it the
+     bridge is not read until readers catch up;
+   - at most BRIDGE_READ_BUDGET bytes are processed per loop iteration, so
+     a busy guest cannot delay the shim's other work by more than that;
+   - frames that are well formed but meaningless (unknown type, response to
+     no request, output for a stream the host never opened or closed
+     already) are dropped and counted, and reported at most once a second.  */
+#ifndef LCOW_UVM_BRIDGE_CONN_H
+#define LCOW_UVM_BRIDGE_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "bridge_protocol.h"
+#include "proto/error.h"
+
+#define BRIDGE_OUT_MAX (1u << 20)
+#define BRIDGE_QUEUED_MAX (16u << 20)
+#define BRIDGE_READ_BUDGET (64u << 10)
+
+struct bridge_conn;
+
+struct bridge_conn_events
+{
+  /* Bytes arrived (the guest is alive).  */
+  void (*on_read) (void *data);
+  /* A notification (its JSON body; the hello too).  */
+  void (*on_notify) (void *data, const uint8_t *body, size_t len);
+  /* Output of an open stream (len 0: its end).  */
+  void (*on_stream) (void *data, uint32_t process, uint8_t stream,
+                     const uint8_t *bytes, size_t len);
+  /* The guest passed on n bytes of an open process's stdin.  */
+  void (*on_credit) (void *data, uint32_t process, uint32_t n);
+  /* The connection ended: the guest closed it (violation NULL), or broke
+     the protocol (why).  Pending requests have failed already.  No call
+     after this one.  */
+  void (*on_closed) (void *data, const char *violation);
+};
+
+/* A response: the JSON body, or err (the guest's error is in the body;
+   err is a timeout or the connection gone).  */
+typedef void (*bridge_reply_fn) (void *data, const char *body, size_t len,
+                                 const shim_error *err);
+
+/* Takes fd (a connected stream socket); uvm_id names the VM in the log.  */
+struct bridge_conn *bridge_conn_new (uv_loop_t *loop, int fd,
+                                     const char *uvm_id,
+                                     const struct bridge_conn_events *events,
+                                     void *data, shim_error **err);
+/* A request; reply is called once (DeadlineExceeded after timeout_ms,
+   Unavailable when the connection ends), never after bridge_conn_close.  */
+int bridge_conn_request (struct bridge_conn *c, const char *body,
+                         uint32_t timeout_ms, bridge_reply_fn reply,
+                         void *data, shim_error **err);
+/* A request nobody waits for (its response is dropped quietly).  */
+int bridge_conn_post (struct bridge_conn *c, const char *body);
+/* Streams of a process key the host chose: output for a key is accepted
+   between open and close.  */
+void bridge_conn_open_streams (struct bridge_conn *c, uint32_t process);
+void bridge_conn_close_streams (struct bridge_conn *c, uint32_t process);
+/* Stdin bytes for an open process (len 0 ends its stdin).  */
+int bridge_conn_send_stdin (struct bridge_conn *c, uint32_t process,
+                            const void *bytes, size_t len);
+/* n bytes of an open stream's output were passed on.  */
+void bridge_conn_credit (struct bridge_conn *c, uint32_t process,
+                         uint8_t stream, uint32_t n);
+/* Frames dropped so far (see above).  */
+uint64_t bridge_conn_ignored (const struct bridge_conn *c);
+/* Ends the connection: pending requests fail with Unavailable (why), or
+   are dropped when quiet.  c is freed when libuv lets go; no callback of
+   any kind after this.  */
+void bridge_conn_close (struct bridge_conn *c, const char *why, bool quiet);
+
+#endif
