@@ -99,17 +99,20 @@ log_level_name (enum log_level level)
   return level_names[level];
 }
 
+bool
+log_key_byte_ok (char c)
+{
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+         || (c >= '0' && c <= '9') || (c != '\0' && strchr ("-._/@^+", c));
+}
+
 /* logrus quotes a value unless every byte is in [A-Za-z0-9-._/@^+].  */
 static void
 append_value (strbuf *sb, const char *v)
 {
   int plain = *v != '\0';
   for (const char *p = v; *p && plain; p++)
-    {
-      char c = *p;
-      plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || strchr ("-._/@^+", c) != NULL;
-    }
+    plain = log_key_byte_ok (*p);
   if (plain)
     strbuf_puts (sb, v);
   else
@@ -120,7 +123,8 @@ static void
 append_field (strbuf *sb, const char *key, const char *value)
 {
   strbuf_putc (sb, ' ');
-  strbuf_puts (sb, key);
+  for (const char *k = key; *k; k++)
+    strbuf_putc (sb, log_key_byte_ok (*k) ? *k : '_');
   strbuf_putc (sb, '=');
   append_value (sb, value);
 }

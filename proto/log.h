@@ -5,6 +5,7 @@
 #ifndef LCOW_LOG_H
 #define LCOW_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,10 @@ void log_add_context (const char *key, const char *value);
 /* Parses a logrus level name (case-insensitive); returns -1 if unknown.  */
 int log_level_parse (const char *name, enum log_level *out);
 const char *log_level_name (enum log_level level);
+
+/* Bytes a key may hold in a line (logrus's unquoted set); log_entry
+   writes any other byte of a key as '_'.  */
+bool log_key_byte_ok (char c);
 
 void log_entry (enum log_level level, const char *msg,
                 const struct log_field *fields, size_t nfields);

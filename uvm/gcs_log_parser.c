@@ -163,14 +163,81 @@ render_field (const json_value *v)
 }
 
 static bool
-is_reserved (const char *key)
+is_reserved (const char *key, size_t len)
 {
   static const char *const reserved[]
       = { "time", "level", "msg", "message", "Message" };
-  for (size_t i = 0; i < 5; i++)
-    if (strcmp (key, reserved[i]) == 0)
+  for (size_t i = 0; i < sizeof reserved / sizeof *reserved; i++)
+    if (strlen (reserved[i]) == len && memcmp (key, reserved[i], len) == 0)
       return true;
   return false;
+}
+
+/* The host's own fields of a guest entry, and those the shim adds to every
+   line: a guest key by one of these names is kept as guest.<key>.  */
+static bool
+is_host_key (const char *key)
+{
+  static const char *const host[]
+      = { "uvm-id", "vm.time", "namespace", "runtime", "fields-dropped" };
+  for (size_t i = 0; i < sizeof host / sizeof *host; i++)
+    if (strcmp (key, host[i]) == 0 || strncmp (key, "guest.", 6) == 0)
+      return true;
+  return false;
+}
+
+/* A guest key as a log key: bytes a logfmt key cannot hold become '_' (so
+   no newline, quote, '=' or NUL reaches the log), and a host name is
+   namespaced.  */
+static char *
+host_key (const char *key, size_t len)
+{
+  strbuf sb = STRBUF_INIT;
+  for (size_t i = 0; i < len; i++)
+    strbuf_putc (&sb, log_key_byte_ok (key[i]) ? key[i] : '_');
+  if (len == 0)
+    strbuf_putc (&sb, '_');
+  if (!is_host_key (sb.data))
+    return strbuf_detach (&sb);
+  char *k = xasprintf ("guest.%s", sb.data);
+  strbuf_release (&sb);
+  return k;
+}
+
+/* Members of object by key, then by position.  */
+static int
+by_key (const void *a, const void *b, void *object)
+{
+  const json_value *v = object;
+  const struct json_member *ma = &v->members[*(const size_t *) a];
+  const struct json_member *mb = &v->members[*(const size_t *) b];
+  size_t n = ma->key_len < mb->key_len ? ma->key_len : mb->key_len;
+  int c = memcmp (ma->key, mb->key, n);
+  if (c == 0 && ma->key_len != mb->key_len)
+    c = ma->key_len < mb->key_len ? -1 : 1;
+  if (c == 0)
+    c = *(const size_t *) a < *(const size_t *) b ? -1 : 1;
+  return c;
+}
+
+/* Marks in shadowed[] every member a later one with the same key hides
+   (JSON objects decode "last one wins"): O(n log n), not a lookup per
+   member.  */
+static void
+mark_shadowed (const json_value *v, bool *shadowed)
+{
+  size_t *order = xmalloc ((v->count + 1) * sizeof *order);
+  for (size_t i = 0; i < v->count; i++)
+    order[i] = i;
+  qsort_r (order, v->count, sizeof *order, by_key, (void *) v);
+  for (size_t i = 0; i + 1 < v->count; i++)
+    {
+      const struct json_member *a = &v->members[order[i]];
+      const struct json_member *b = &v->members[order[i + 1]];
+      shadowed[order[i]] = a->key_len == b->key_len
+                           && memcmp (a->key, b->key, a->key_len) == 0;
+    }
+  free (order);
 }
 
 /* Decodes one object into a host entry; NULL error text on success.  */
@@ -203,29 +270,40 @@ decode_entry (struct gcs_log_parser *p, const json_value *v)
         msg = m2->str;
     }
 
-  struct log_field *fields = xzalloc ((v->count + 2) * sizeof *fields);
-  char **owned = xzalloc ((v->count + 1) * sizeof *owned);
-  size_t n = 0;
+  bool *shadowed = xzalloc ((v->count + 1) * sizeof *shadowed);
+  mark_shadowed (v, shadowed);
+  struct log_field fields[GCS_LOG_FIELDS_MAX + 3];
+  char *owned[2 * GCS_LOG_FIELDS_MAX];
+  size_t n = 0, dropped = 0;
   for (size_t i = 0; i < v->count; i++)
     {
       const struct json_member *m = &v->members[i];
-      if (is_reserved (m->key) || json_get (v, m->key) != m->value)
+      if (shadowed[i] || is_reserved (m->key, m->key_len))
         continue;
-      owned[n] = render_field (m->value);
-      fields[n].key = m->key;
-      fields[n].value = owned[n];
+      if (n == GCS_LOG_FIELDS_MAX)
+        {
+          dropped++;
+          continue;
+        }
+      owned[2 * n] = host_key (m->key, m->key_len);
+      owned[2 * n + 1] = render_field (m->value);
+      fields[n] = (struct log_field){ owned[2 * n], owned[2 * n + 1] };
       n++;
     }
-  fields[n].key = "uvm-id";
-  fields[n++].value = p->uvm_id;
-  fields[n].key = "vm.time";
-  fields[n++].value = tv && tv->type == JSON_STRING ? tv->str : "";
+  size_t nguest = n;
+  char ndropped[24];
+  snprintf (ndropped, sizeof ndropped, "%zu", dropped);
+  if (dropped > 0)
+    fields[n++] = (struct log_field){ "fields-dropped", ndropped };
+  fields[n++] = (struct log_field){ "uvm-id", p->uvm_id };
+  fields[n++] = (struct log_field){
+    "vm.time", tv && tv->type == JSON_STRING ? tv->str : ""
+  };
   struct gcs_log_entry e = { level, msg, fields, n };
   p->emit (p->data, &e);
-  for (size_t i = 0; owned[i]; i++)
+  for (size_t i = 0; i < 2 * nguest; i++)
     free (owned[i]);
-  free (owned);
-  free (fields);
+  free (shadowed);
   return NULL;
 }
 

@@ -2,7 +2,10 @@
    not lines, split anywhere across reads.  Each object becomes one host log
    entry at its level (fatal and panic clamped to error, missing level info,
    an unknown level ends parsing), with the ETW message rule, the other keys
-   as fields (whole floats as integers), plus uvm-id and vm.time.  After the
+   as fields (whole floats as integers; the first GCS_LOG_FIELDS_MAX; keys
+   made safe for a logfmt line, and one that names a host field - uvm-id,
+   vm.time, namespace, runtime - kept as guest.<key>), plus uvm-id and
+   vm.time.  Linear in the entry's size.  After the
    first undecodable input, everything left is reported once as "gcs
    terminated" with a stderr field (how a guest panic surfaces).  Pure.  */
 #ifndef LCOW_UVM_GCS_LOG_PARSER_H
@@ -14,6 +17,9 @@
 
 /* Largest object, and largest trailing text, kept; beyond is cut.  */
 #define GCS_LOG_ENTRY_MAX (1u << 20)
+/* Guest fields kept per entry; the count of the others is the field
+   fields-dropped.  */
+#define GCS_LOG_FIELDS_MAX 64
 
 struct gcs_log_entry
 {

@@ -16,6 +16,7 @@
 #include "accel.h"
 #include "bridge.h"
 #include "bridge_conn.h"
+#include "proto/rate_limit.h"
 #include "disk_hotplug.h"
 #include "gcs_log_parser.h"
 #include "kernel_cmdline.h"
@@ -34,6 +35,11 @@
 
 /* After the VMM exits, how long its log connection may take to end.  */
 #define LOG_DRAIN_MS 2000
+/* Guest log lines the shim log takes: a steady rate and a burst (a boot
+   logs a few hundred), and how often the lines dropped are counted.  */
+#define GUEST_LOG_LINES_PER_S 200
+#define GUEST_LOG_BURST 1000
+#define LOG_REPORT_MS 1000
 /* Until the guest shows progress, its vCPUs are sampled this often; this
    many samples in a row without movement make a livelock.  */
 #define HANG_SAMPLE_MS 400
@@ -116,6 +122,8 @@ struct uvm
 
   uv_timer_t start_timer;
   uv_timer_t drain_timer;
+  uv_timer_t log_report_timer;
+  struct rate_limit log_rate;
   uv_timer_t grace_timer;
   uv_timer_t stall_timer;
   uv_timer_t sample_timer;
@@ -133,6 +141,7 @@ struct uvm
 };
 
 static void maybe_report_exit (struct uvm *u);
+static void report_log_drops (struct uvm *u);
 static void close_entropy (struct uvm *u);
 static void relaunch (struct uvm *u);
 static void attempt_failed (struct uvm *u, const char *what);
@@ -335,6 +344,8 @@ finish_log (struct uvm *u)
   u->log_finished = true;
   if (u->log_parser != NULL)
     gcs_log_parser_finish (u->log_parser);
+  uv_timer_stop (&u->log_report_timer);
+  report_log_drops (u);
   vsock_listener_close (u->log_listener);
   u->log_listener = NULL;
   close_conn (&u->log_conn);
@@ -667,10 +678,34 @@ on_entropy_conn (void *data, int fd)
 /* ---- guest log -------------------------------------------------------- */
 
 static void
+report_log_drops (struct uvm *u)
+{
+  uint64_t n = rate_limit_take_dropped (&u->log_rate);
+  if (n == 0)
+    return;
+  char count[24];
+  snprintf (count, sizeof count, "%llu", (unsigned long long) n);
+  log_entry (LOG_LEVEL_WARN, "guest log lines dropped",
+             (struct log_field[]){ { "uvm-id", u->id }, { "count", count } },
+             2);
+}
+
+static void
+on_log_report (uv_timer_t *t)
+{
+  report_log_drops (t->data);
+}
+
+/* The guest writes to the shim log at a bounded rate: beyond it lines are
+   counted, and the count logged once a second.  */
+static void
 emit_guest_log (void *data, const struct gcs_log_entry *e)
 {
-  (void) data;
-  log_entry (e->level, e->msg, e->fields, e->nfields);
+  struct uvm *u = data;
+  if (rate_limit_take (&u->log_rate, uv_now (u->loop)))
+    log_entry (e->level, e->msg, e->fields, e->nfields);
+  else if (!uv_is_active ((uv_handle_t *) &u->log_report_timer))
+    uv_timer_start (&u->log_report_timer, on_log_report, LOG_REPORT_MS, 0);
 }
 
 static void
@@ -699,6 +734,8 @@ on_log_conn (void *data, int fd)
       return;
     }
   u->log_parser = gcs_log_parser_new (u->id, emit_guest_log, u);
+  rate_limit_init (&u->log_rate, GUEST_LOG_LINES_PER_S, GUEST_LOG_BURST,
+                   uv_now (u->loop));
   uv_read_start ((uv_stream_t *) &u->log_conn->pipe, on_alloc, on_log_read);
 }
 
@@ -1278,6 +1315,7 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
   u->backend = cfg->backend;
   init_timer (u, &u->start_timer);
   init_timer (u, &u->drain_timer);
+  init_timer (u, &u->log_report_timer);
   init_timer (u, &u->grace_timer);
   init_timer (u, &u->stall_timer);
   init_timer (u, &u->sample_timer);
@@ -1431,6 +1469,7 @@ uvm_destroy (struct uvm *u)
   drop_vm (u);
   uv_close ((uv_handle_t *) &u->start_timer, on_handle_closed);
   uv_close ((uv_handle_t *) &u->drain_timer, on_handle_closed);
+  uv_close ((uv_handle_t *) &u->log_report_timer, on_handle_closed);
   uv_close ((uv_handle_t *) &u->grace_timer, on_handle_closed);
   uv_close ((uv_handle_t *) &u->stall_timer, on_handle_closed);
   uv_close ((uv_handle_t *) &u->sample_timer, on_handle_closed);
