@@ -12,6 +12,7 @@ Suite *parsers_suite (void);
 Suite *vsock_suite (void);
 Suite *vmm_argv_suite (void);
 Suite *bridge_suite (void);
+Suite *bridge_conn_suite (void);
 Suite *qmp_suite (void);
 Suite *accel_suite (void);
 Suite *vcpu_sample_suite (void);
@@ -25,6 +26,7 @@ static Suite *(*const unit_suites[]) (void) = {
   vsock_suite,
   vmm_argv_suite,
   bridge_suite,
+  bridge_conn_suite,
   qmp_suite,
   accel_suite,
   vcpu_sample_suite,

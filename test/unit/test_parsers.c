@@ -6,7 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "proto/log.h"
 #include "proto/oci_spec.h"
+#include "proto/rate_limit.h"
 #include "proto/strbuf.h"
 #include "uvm/gcs_log_parser.h"
 
@@ -171,6 +175,14 @@ static const struct
   { "{\"msg\":\"ok\"} {\"msg\":\"cut", "info|ok|uvm-id=vm1|vm.time=\n"
                                      "error|gcs terminated|uvm-id=vm1|stderr={\"msg\":\"cut\n" },
   { "  \n\t ", "" },
+  /* hostile keys: made safe for a log line, host names namespaced */
+  { "{\"msg\":\"k\",\"a\\nb\":\"v\",\"q\\\"=\":\"x\",\"namespace\":\"n\",\"runtime\":\"r\","
+    "\"uvm-id\":\"u\",\"guest.x\":\"g\",\"fields-dropped\":\"9\",\"\":0,\"nul\\u0000k\":1}",
+    "info|k|a_b=v|q__=x|guest.namespace=n|guest.runtime=r|guest.uvm-id=u|guest.guest.x=g|"
+    "guest.fields-dropped=9|_=0|nul_k=1|uvm-id=vm1|vm.time=\n" },
+  /* duplicate keys: the last one wins, where it stands */
+  { "{\"msg\":\"d\",\"a\":1,\"b\":2,\"a\":3,\"b\":4,\"c\":5}",
+    "info|d|a=3|b=4|c=5|uvm-id=vm1|vm.time=\n" },
 };
 
 START_TEST (test_log_every_split)
@@ -209,6 +221,71 @@ START_TEST (test_log_bombs)
 }
 END_TEST
 
+/* An entry of 20000 keys: the first GCS_LOG_FIELDS_MAX kept, the others
+   counted (and decoded in linear time: quadratic took 0.77 s).  */
+START_TEST (test_log_wide_entry)
+{
+  strbuf in = STRBUF_INIT;
+  strbuf_puts (&in, "{\"msg\":\"wide\"");
+  for (int i = 0; i < 20000; i++)
+    strbuf_printf (&in, ",\"k%d\":%d", i, i);
+  strbuf_puts (&in, ",\"k5\":\"again\"}");
+  const char *out = run_parser (in.data, in.len, 65536);
+  ck_assert_ptr_nonnull (strstr (out, "info|wide|k0=0|k1=1|"));
+  ck_assert_ptr_null (strstr (out, "|k5=5|"));
+  ck_assert_ptr_nonnull (strstr (out, "|k64=64|fields-dropped=19936|uvm-id=vm1"));
+  ck_assert_ptr_null (strstr (out, "|k65="));
+  strbuf_release (&in);
+}
+END_TEST
+
+/* log_entry writes any key as a logfmt key: no byte of it can end the line
+   or start a field.  */
+START_TEST (test_log_line_keys)
+{
+  int fds[2];
+  ck_assert_int_eq (pipe (fds), 0);
+  log_set_fd (fds[1]);
+  log_entry (LOG_LEVEL_INFO, "m\nx",
+             (struct log_field[]){ { "a\nb=c \"d", "v\nw" } }, 1);
+  char buf[512];
+  ssize_t n = read (fds[0], buf, sizeof buf - 1);
+  ck_assert_int_gt (n, 0);
+  buf[n] = '\0';
+  ck_assert_ptr_nonnull (strstr (buf, " msg=\"m\\nx\" a_b_c__d=\"v\\nw\"\n"));
+  ck_assert_ptr_eq (strchr (buf, '\n'), buf + n - 1);
+  log_set_fd (-1);
+  close (fds[0]);
+}
+END_TEST
+
+/* ---- rate limit --------------------------------------------------------- */
+
+START_TEST (test_rate_limit)
+{
+  struct rate_limit r;
+  rate_limit_init (&r, 100, 10, 1000);
+  int passed = 0;
+  for (int i = 0; i < 50; i++)
+    passed += rate_limit_take (&r, 1000);
+  ck_assert_int_eq (passed, 10); /* the burst */
+  ck_assert_uint_eq (rate_limit_take_dropped (&r), 40);
+  ck_assert_uint_eq (rate_limit_take_dropped (&r), 0);
+  /* 50 ms at 100/s: 5 more.  */
+  passed = 0;
+  for (int i = 0; i < 50; i++)
+    passed += rate_limit_take (&r, 1050);
+  ck_assert_int_eq (passed, 5);
+  /* A long pause refills to the burst, not beyond.  */
+  passed = 0;
+  for (int i = 0; i < 50; i++)
+    passed += rate_limit_take (&r, 1000000);
+  ck_assert_int_eq (passed, 10);
+  /* Time going backwards passes nothing extra.  */
+  ck_assert (!rate_limit_take (&r, 5));
+}
+END_TEST
+
 static void
 log_teardown (void)
 {
@@ -229,6 +306,9 @@ parsers_suite (void)
   tcase_add_loop_test (lc, test_log_every_split, 0,
                        sizeof log_cases / sizeof log_cases[0]);
   tcase_add_test (lc, test_log_bombs);
+  tcase_add_test (lc, test_log_wide_entry);
+  tcase_add_test (lc, test_log_line_keys);
+  tcase_add_test (lc, test_rate_limit);
   tcase_set_timeout (lc, 60);
   suite_add_tcase (s, lc);
   return s;
