@@ -1,4 +1,5 @@
 #include "guest_process.h"
+#include "pod_file_reader.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +7,7 @@
 
 #include "events.pb-c.h"
 #include "policy/container_policy.h"
+#include "policy/pod_file_binds.h"
 #include "proto/cleanup.h"
 #include "proto/file_io.h"
 #include "proto/log.h"
@@ -15,8 +17,6 @@
 
 /* How long the guest agent may take over one request.  */
 #define GUEST_REQUEST_TIMEOUT_MS 30000
-/* Largest pod file (/etc/hosts and the like) copied into the guest.  */
-#define POD_FILE_MAX (256u << 10)
 
 static void
 relay_send_stdin (void *ctx, const void *bytes, size_t len)
@@ -275,88 +275,29 @@ on_image_built (void *data, const shim_error *err)
   shim_error_free (aerr);
 }
 
-/* Reads the pod files the spec binds in; refuses every other bind mount
-   (the UVM has no directory share), naming them all.  */
-static int
-read_pod_files (const struct oci_spec *spec, struct bridge_pod_file *files,
-                char **contents, size_t *nfiles, shim_error **err)
+/* The pod files are read: the guest request, then the image, the disk,
+   the guest container.  */
+static void
+on_pod_files_read (void *data, const struct bridge_pod_file *files,
+                   size_t nfiles, const shim_error *rerr)
 {
-  strbuf bad = STRBUF_INIT;
-  *nfiles = 0;
-  for (size_t i = 0; i < spec->nmounts; i++)
-    {
-      const struct oci_mount *m = &spec->mounts[i];
-      /* /dev/shm is a tmpfs in the guest; nothing to copy.  */
-      if (!mount_is_bind (m) || m->destination == NULL
-          || strcmp (m->destination, "/dev/shm") == 0)
-        continue;
-      if (!mount_is_pod_file_destination (m->destination) || m->source == NULL)
-        {
-          strbuf_printf (&bad, "%s%s (from %s)", bad.len ? ", " : "",
-                         m->destination, m->source ? m->source : "?");
-          continue;
-        }
-      size_t len = 0;
-      shim_error *rerr = NULL;
-      if (read_file_capped (-1, m->source, POD_FILE_MAX, &contents[*nfiles],
-                            &len, &rerr)
-          < 0)
-        {
-          strbuf_printf (&bad, "%s%s (%s)", bad.len ? ", " : "",
-                         m->destination, rerr->msg);
-          shim_error_free (rerr);
-          continue;
-        }
-      files[*nfiles] = (struct bridge_pod_file){ m->destination,
-                                                 contents[*nfiles], len };
-      (*nfiles)++;
-    }
-  if (bad.len == 0)
-    return 0;
-  shim_error_set (err, GRPC_INVALID_ARGUMENT,
-                  "bind mounts need a directory share, which the UVM does not "
-                  "have (only /etc/hosts, /etc/hostname, /etc/resolv.conf "
-                  "and /dev/shm are supported): %s",
-                  bad.data);
-  strbuf_release (&bad);
-  return -1;
-}
-
-/* Starts the create chain for t (in the task list, creating): builds the
-   guest request, then the image, the disk, the guest container.  Takes
-   req.  On a synchronous failure the call is failed and t is freed.  */
-void
-guest_container_create (struct task *t, struct ttrpc_call *call,
-                        Pb__CreateTaskRequest *req,
-                        const struct oci_spec *spec)
-{
+  struct task *t = data;
   struct task_service *ts = t->ts;
-  struct sandbox *sb = ts->sandbox;
   shim_error *err = NULL;
-  t->in_guest = true;
-  t->creating = true;
-  t->key = ++ts->next_process_key;
-  uvm_open_streams (sb->uvm, t->key);
-  t->create_call = call;
-  t->create_req = req;
-  size_t nfiles = 0;
-  struct bridge_pod_file *files
-      = xzalloc ((spec->nmounts + 1) * sizeof *files);
-  char **contents = xzalloc ((spec->nmounts + 1) * sizeof *contents);
-  cleanup_free char *rootfs = NULL;
-  if (read_pod_files (spec, files, contents, &nfiles, &err) < 0)
-    goto fail;
-  if (spec->process == NULL || spec->process->nargs == 0)
+  t->pod_files = NULL;
+  if (rerr == NULL && ts->sandbox == NULL)
+    rerr = &sandbox_gone;
+  if (rerr != NULL)
     {
-      shim_error_set (&err, GRPC_INVALID_ARGUMENT,
-                      "spec: process.args is empty");
-      goto fail;
+      container_create_failed (t, rerr);
+      return;
     }
-  if (uvm_reserve_scsi_target (sb->uvm, &t->scsi_target, &err) < 0)
+  if (uvm_reserve_scsi_target (ts->sandbox->uvm, &t->scsi_target, &err) < 0)
     goto fail;
   /* The guest gets the bundle's document as the shim read it.  */
-  struct bridge_create bc = { t->id, t->key, t->scsi_target, spec->document,
-                              spec->document_len, files, nfiles };
+  struct bridge_create bc = { t->id,         t->key,    t->scsi_target,
+                              t->spec_text,  t->spec_len, files,
+                              nfiles };
   t->guest_create = bridge_create_body (&bc);
   if (strlen (t->guest_create) > BRIDGE_MESSAGE_MAX)
     {
@@ -366,12 +307,7 @@ guest_container_create (struct task *t, struct ttrpc_call *call,
                       BRIDGE_MESSAGE_MAX);
       goto fail;
     }
-  if (spec->root_path == NULL || spec->root_path[0] == '\0')
-    rootfs = xasprintf ("%s/rootfs", t->bundle);
-  else if (spec->root_path[0] == '/')
-    rootfs = xstrdup (spec->root_path);
-  else
-    rootfs = xasprintf ("%s/%s", t->bundle, spec->root_path);
+  Pb__CreateTaskRequest *req = t->create_req;
   t->image = xasprintf ("%s/rootfs.img", t->bundle);
   struct rootfs_mount *mounts = xzalloc ((req->n_rootfs + 1) * sizeof *mounts);
   for (size_t i = 0; i < req->n_rootfs; i++)
@@ -379,19 +315,64 @@ guest_container_create (struct task *t, struct ttrpc_call *call,
                                        req->rootfs[i]->source,
                                        req->rootfs[i]->options,
                                        req->rootfs[i]->n_options };
-  int r = rootfs_image_build (ts->cfg.loop, rootfs, mounts, req->n_rootfs,
-                              t->image, on_image_built, t, &t->job, &err);
+  int r = rootfs_image_build (ts->cfg.loop, t->rootfs_dir, mounts,
+                              req->n_rootfs, t->image, on_image_built, t,
+                              &t->job, &err);
   free (mounts);
   if (r == 0)
-    goto out;
+    return;
 fail:
   container_create_failed (t, err);
   shim_error_free (err);
-out:
-  for (size_t i = 0; i < nfiles; i++)
-    free (contents[i]);
-  free (contents);
-  free (files);
+}
+
+/* Starts the create chain for t (in the task list, creating): checks what
+   it can at once, then reads the pod files off the loop (see
+   on_pod_files_read).  Takes req.  On a synchronous failure the call is
+   failed and t is freed.  */
+void
+guest_container_create (struct task *t, struct ttrpc_call *call,
+                        Pb__CreateTaskRequest *req,
+                        const struct oci_spec *spec)
+{
+  struct task_service *ts = t->ts;
+  struct sandbox *sb = ts->sandbox;
+  const struct shim_config *cfg = &sb->plan.cfg;
+  shim_error *err = NULL;
+  t->in_guest = true;
+  t->creating = true;
+  t->key = ++ts->next_process_key;
+  uvm_open_streams (sb->uvm, t->key);
+  t->create_call = call;
+  t->create_req = req;
+  size_t nbinds = 0;
+  struct pod_file_bind *binds = xzalloc ((spec->nmounts + 1) * sizeof *binds);
+  if (pod_file_binds_plan (spec, cfg->pod_file_roots, cfg->npod_file_roots,
+                           sb->id, binds, &nbinds, &err)
+      < 0)
+    goto fail;
+  if (spec->process == NULL || spec->process->nargs == 0)
+    {
+      shim_error_set (&err, GRPC_INVALID_ARGUMENT,
+                      "spec: process.args is empty");
+      goto fail;
+    }
+  t->spec_text = xmemdup (spec->document, spec->document_len);
+  t->spec_len = spec->document_len;
+  if (spec->root_path == NULL || spec->root_path[0] == '\0')
+    t->rootfs_dir = xasprintf ("%s/rootfs", t->bundle);
+  else if (spec->root_path[0] == '/')
+    t->rootfs_dir = xstrdup (spec->root_path);
+  else
+    t->rootfs_dir = xasprintf ("%s/%s", t->bundle, spec->root_path);
+  pod_file_reader_start (ts->cfg.loop, binds, nbinds, on_pod_files_read, t,
+                         &t->pod_files);
+  free (binds);
+  return;
+fail:
+  free (binds);
+  container_create_failed (t, err);
+  shim_error_free (err);
 }
 
 /* Decodes a reply for op; fails its call and returns NULL on an error or a

@@ -142,6 +142,9 @@ task_free (struct task *t)
   close_stdio (t);
   stdio_relay_close (t->relay);
   rootfs_image_cancel (t->job);
+  pod_file_reader_cancel (t->pod_files);
+  free (t->spec_text);
+  free (t->rootfs_dir);
   if (t->image != NULL)
     unlink (t->image);
   free (t->image);

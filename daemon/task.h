@@ -11,6 +11,7 @@
 
 #include "proto/error.h"
 #include "proto/list.h"
+#include "pod_file_reader.h"
 #include "proto/oci_spec.h"
 #include "sandbox_plan.h"
 #include "stdio_relay.h"
@@ -58,7 +59,12 @@ struct task
   /* The create chain's call and request (rootfs mounts, stdio).  */
   struct ttrpc_call *create_call;
   Pb__CreateTaskRequest *create_req;
-  /* The guest create request, built before the disk is attached.  */
+  /* The spec's text and root directory, the pod files being read, and the
+     guest create request built from them before the disk is attached.  */
+  char *spec_text;
+  size_t spec_len;
+  char *rootfs_dir;
+  struct pod_file_reader *pod_files;
   char *guest_create;
   uint32_t exit_status_pending;
   /* The guest reported the exit while the process was being created.  */

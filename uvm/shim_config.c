@@ -6,11 +6,32 @@
 #include <unistd.h>
 
 #include "policy/go_parse.h"
+#include "policy/pod_file_binds.h"
 #include "proto/cleanup.h"
 #include "proto/file_io.h"
 #include "proto/json.h"
 #include "proto/log.h"
 #include "proto/xalloc.h"
+
+static void
+free_strings (char ***items, size_t *n)
+{
+  for (size_t i = 0; i < *n; i++)
+    free ((*items)[i]);
+  free (*items);
+  *items = NULL;
+  *n = 0;
+}
+
+static void
+set_strings (char ***items, size_t *n, const char *const *from, size_t count)
+{
+  free_strings (items, n); /* a repeated key: the last one wins */
+  *items = xzalloc ((count + 1) * sizeof (char *));
+  for (size_t i = 0; i < count; i++)
+    (*items)[i] = xstrdup (from[i]);
+  *n = count;
+}
 
 void
 shim_config_defaults (struct shim_config *cfg)
@@ -26,16 +47,9 @@ shim_config_defaults (struct shim_config *cfg)
   cfg->accel = ACCEL_AUTO;
   cfg->kvm_progress_timeout_ms = 10000;
   cfg->source = xstrdup ("built-in defaults");
-}
-
-static void
-free_vmm_args (struct shim_config *cfg)
-{
-  for (size_t i = 0; i < cfg->nvmm_args; i++)
-    free (cfg->vmm_args[i]);
-  free (cfg->vmm_args);
-  cfg->vmm_args = NULL;
-  cfg->nvmm_args = 0;
+  static const char *const roots[] = POD_FILE_ROOTS_DEFAULT;
+  set_strings (&cfg->pod_file_roots, &cfg->npod_file_roots, roots,
+               sizeof roots / sizeof *roots);
 }
 
 static int
@@ -45,6 +59,32 @@ type_error (shim_error **err, const char *key, const char *want,
   return shim_error_set (err, GRPC_INVALID_ARGUMENT,
                          "key \"%s\": expected %s, got %s", key, want,
                          json_type_name (v->type));
+}
+
+/* An array of strings; absolute paths only when paths.  */
+static int
+get_strings (const char *key, const json_value *v, bool paths, char ***items,
+             size_t *n, shim_error **err)
+{
+  if (v->type != JSON_ARRAY)
+    return type_error (err, key, "an array of strings", v);
+  const char **from = xzalloc ((v->count + 1) * sizeof *from);
+  for (size_t i = 0; i < v->count; i++)
+    {
+      const json_value *item = v->items[i];
+      if (item->type != JSON_STRING || !json_string_is_c (item)
+          || (paths && item->str[0] != '/'))
+        {
+          free (from);
+          return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                                 "key \"%s[%zu]\": expected %s", key, i,
+                                 paths ? "an absolute path" : "a string");
+        }
+      from[i] = item->str;
+    }
+  set_strings (items, n, from, v->count);
+  free (from);
+  return 0;
 }
 
 static int
@@ -99,20 +139,13 @@ apply_member (struct shim_config *cfg, const char *key, const json_value *v,
   if (strcmp (key, "vmm_path") == 0)
     return get_string (key, v, &cfg->vmm_path, err);
   if (strcmp (key, "vmm_args") == 0)
-    {
-      if (v->type != JSON_ARRAY)
-        return type_error (err, key, "an array of strings", v);
-      for (size_t i = 0; i < v->count; i++)
-        if (v->items[i]->type != JSON_STRING || !json_string_is_c (v->items[i]))
-          return shim_error_set (err, GRPC_INVALID_ARGUMENT,
-                                 "key \"vmm_args[%zu]\": expected a string", i);
-      free_vmm_args (cfg); /* a repeated key: the last one wins */
-      cfg->vmm_args = xzalloc ((v->count + 1) * sizeof (char *));
-      for (size_t i = 0; i < v->count; i++)
-        cfg->vmm_args[i] = xstrdup (v->items[i]->str);
-      cfg->nvmm_args = v->count;
-      return 0;
-    }
+    return get_strings (key, v, false, &cfg->vmm_args, &cfg->nvmm_args, err);
+  if (strcmp (key, "pod_file_roots") == 0)
+    return get_strings (key, v, true, &cfg->pod_file_roots,
+                        &cfg->npod_file_roots, err);
+  if (strcmp (key, "boot_files_allowed") == 0)
+    return get_strings (key, v, true, &cfg->boot_files_allowed,
+                        &cfg->nboot_files_allowed, err);
   if (strcmp (key, "boot_files_root_path") == 0)
     return get_string (key, v, &cfg->boot_files_root_path, err);
   if (strcmp (key, "processor_count") == 0)
@@ -245,7 +278,9 @@ void
 shim_config_release (struct shim_config *cfg)
 {
   free (cfg->vmm_path);
-  free_vmm_args (cfg);
+  free_strings (&cfg->vmm_args, &cfg->nvmm_args);
+  free_strings (&cfg->pod_file_roots, &cfg->npod_file_roots);
+  free_strings (&cfg->boot_files_allowed, &cfg->nboot_files_allowed);
   free (cfg->boot_files_root_path);
   free (cfg->log_level);
   free (cfg->source);

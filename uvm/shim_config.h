@@ -31,6 +31,15 @@ struct shim_config
   char **vmm_args;
   size_t nvmm_args;
   char *boot_files_root_path;
+  /* Other boot file directories the sandbox annotation
+     io.microsoft.virtualmachine.lcow.bootfilesrootpath may choose; it may
+     name no other.  */
+  char **boot_files_allowed;
+  size_t nboot_files_allowed;
+  /* Where pod files (/etc/hosts and the like) may be bound from (see
+     policy/pod_file_binds.h).  */
+  char **pod_file_roots;
+  size_t npod_file_roots;
   uint32_t processor_count; /* 0: not set */
   uint64_t memory_mb;       /* 0: not set */
   char *log_level;          /* NULL: not set */

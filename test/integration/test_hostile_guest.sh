@@ -24,6 +24,7 @@ mkdir -p "$(dirname "$RESULTS")"
 SANITIZED=0
 if ldd "$SHIM_BIN_DIR/containerd-shim-lcow-v2" 2>/dev/null | grep -q libasan 2>/dev/null; then SANITIZED=1; fi
 ROOTFS="$T/ctr-rootfs"
+SANDBOXES="$T/cri/io.containerd.grpc.v1.cri/sandboxes"
 mkdir -p "$ROOTFS/bin"; echo hostile >"$ROOTFS/bin/marker"
 printf '%-15s %10s %10s %12s  %s\n' attack "peak KiB" "after KiB" "max State ms" outcome >"$RESULTS"
 
@@ -36,6 +37,7 @@ SH
   chmod +x "$T/qemu-$1"
   cat >"$T/vm-$1.json" <<JSON
 {"vmm": "qemu", "vmm_path": "$T/qemu-$1", "boot_files_root_path": "$T/boot",
+ "pod_file_roots": ["$SANDBOXES"],
  "accel": "tcg", "gcs_connection_timeout_ms": 20000, "stop_grace_ms": 1000}
 JSON
 }
@@ -203,6 +205,39 @@ watch_start silent
 measured silent "answers nothing; Kill stops the VM after stop_grace_ms"
 expect "silent: SIGTERM stops the VM after the grace period" kill_and_wait p-silent SIGTERM
 cleanup_pod silent
+fi
+
+# --- pod files: only regular files of this pod, never followed, never waited for
+if want pod-files; then
+pf() { # ID DEST SRC...: a container binding SRC at DEST (pairs)
+  local id=$1; shift; local m=()
+  while [ $# -gt 0 ]; do m+=(--mount "type=bind,src=$2,dst=$1,options=rbind:ro"); shift 2; done
+  container pod-files "$id" "${m[@]}" 2>&1
+}
+expect "pod-files: pod runs" pod pod-files
+mine="$SANDBOXES/p-pod-files"; other="$SANDBOXES/p-other"
+mkdir -p "$mine" "$other"
+echo "127.0.0.1 mine" >"$mine/hosts"; echo theirs >"$other/hosts"; echo pod >"$mine/hostname"
+mkfifo "$mine/resolv.conf"
+ln -s /etc/shadow "$mine/shadow-link"
+watch_start pod-files
+out=$(pf f1-pod-files /etc/resolv.conf "$mine/resolv.conf") || true
+expect "pod-files: a FIFO is refused, not waited for" grep -q 'resolv.conf.*not a regular file' <<<"$out"
+out=$(pf f2-pod-files /etc/hosts /etc/shadow) || true
+expect "pod-files: /etc/shadow at /etc/hosts is refused" grep -q 'not beneath a pod file root' <<<"$out"
+out=$(pf f3-pod-files /etc/hosts "$mine/shadow-link") || true
+expect "pod-files: a symlink is not followed" grep -q 'symlink on the way' <<<"$out"
+out=$(pf f4-pod-files /etc/hosts "$other/hosts") || true
+expect "pod-files: another pod's file is refused" grep -q "not in this pod's directory" <<<"$out"
+out=$(pf f5-pod-files /etc/hosts "$mine/hosts" /etc/hosts "$mine/hosts") || true
+expect "pod-files: a destination bound twice is refused" grep -q 'bound more than once' <<<"$out"
+out=$(pf f6-pod-files /etc/hosts "$mine/../p-other/hosts") || true
+expect "pod-files: a path with .. is refused" grep -q 'not a clean absolute path' <<<"$out"
+pf f7-pod-files /etc/hosts "$mine/hosts" /etc/hostname "$mine/hostname" >/dev/null
+expect "pod-files: this pod's regular files are accepted" wait_for 10 status_is f7-pod-files RUNNING
+measured pod-files "refused with the reason, State unaffected"
+for i in 1 2 3 4 5 6; do ctr_ c rm "f$i-pod-files" >/dev/null 2>&1 || true; done
+cleanup_pod pod-files
 fi
 
 # --- guest logs (port 109: a pod that is not migratable) -------------------

@@ -11,6 +11,7 @@
 #include "policy/container_policy.h"
 #include "policy/go_parse.h"
 #include "policy/migration.h"
+#include "policy/pod_file_binds.h"
 #include "proto/oci_spec.h"
 
 #define VM "io.microsoft.virtualmachine."
@@ -355,6 +356,75 @@ START_TEST (test_container_check_message)
 }
 END_TEST
 
+/* ---- pod file binds ------------------------------------------------------ */
+
+static const struct
+{
+  const char *mounts;
+  const char *annotations;
+  /* The accepted destinations joined by ',', or the error's parts.  */
+  const char *accepted;
+  const char *error;
+} pod_binds[] = {
+  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod1/hosts\"},"
+    "{\"destination\":\"/etc/hostname\",\"options\":[\"rbind\"],\"source\":\"/r/k/uid-9/etc-hostname\"},"
+    "{\"destination\":\"/dev/shm\",\"type\":\"bind\",\"source\":\"/anywhere\"},"
+    "{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"}",
+    "\"io.kubernetes.cri.sandbox-uid\":\"uid-9\"", "/etc/hosts,/etc/hostname", NULL },
+  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/etc/shadow\"}", "", NULL,
+    "/etc/hosts (from /etc/shadow): the source is not beneath a pod file root" },
+  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod2/hosts\"}", "", NULL,
+    "/etc/hosts (from /r/c/pod2/hosts): the source is not in this pod's directory" },
+  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod1/../pod2/hosts\"}", "",
+    NULL, "not a clean absolute path" },
+  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod1\"}", "", NULL,
+    "not in this pod's directory" },
+  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod1/hosts\"},"
+    "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod1/hosts\"},"
+    "{\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"/r/c/pod1\"}", "", NULL,
+    "(the UVM has no directory share: only /etc/hosts, /etc/hostname, /etc/resolv.conf and /dev/shm are "
+    "supported): /etc/hosts (from /r/c/pod1/hosts): bound more than once; /data (from /r/c/pod1): a "
+    "directory share" },
+};
+
+START_TEST (test_pod_file_binds)
+{
+  char *doc = NULL;
+  if (asprintf (&doc, "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"x\"],\"cwd\":\"/\"},"
+                "\"root\":{\"path\":\"rootfs\"},\"annotations\":{%s},\"mounts\":[%s]}",
+                pod_binds[_i].annotations, pod_binds[_i].mounts) < 0)
+    ck_abort ();
+  struct oci_spec *spec = NULL;
+  shim_error *err = NULL;
+  ck_assert_msg (oci_spec_parse (doc, strlen (doc), &spec, &err) == 0, "%s",
+                 err ? err->msg : "");
+  char *roots[] = { (char *) "/r/c", (char *) "/r/k/" };
+  struct pod_file_bind binds[8];
+  size_t n = 0;
+  int r = pod_file_binds_plan (spec, roots, 2, "pod1", binds, &n, &err);
+  if (pod_binds[_i].accepted)
+    {
+      ck_assert_msg (r == 0, "%s", err ? err->msg : "");
+      char joined[256] = "";
+      for (size_t i = 0; i < n; i++)
+        {
+          strcat (joined, i ? "," : "");
+          strcat (joined, binds[i].destination);
+        }
+      ck_assert_str_eq (joined, pod_binds[_i].accepted);
+    }
+  else
+    {
+      ck_assert_int_eq (r, -1);
+      ck_assert_int_eq (err->code, GRPC_INVALID_ARGUMENT);
+      ck_assert_msg (strstr (err->msg, pod_binds[_i].error), "%s", err->msg);
+      shim_error_free (err);
+    }
+  oci_spec_free (spec);
+  free (doc);
+}
+END_TEST
+
 Suite *
 policy_suite (void)
 {
@@ -374,6 +444,8 @@ policy_suite (void)
   TCase *mc = tcase_create ("mounts");
   tcase_add_loop_test (mc, test_mount_classes, 0, sizeof mounts / sizeof mounts[0]);
   tcase_add_test (mc, test_container_check_message);
+  tcase_add_loop_test (mc, test_pod_file_binds, 0,
+                       sizeof pod_binds / sizeof pod_binds[0]);
   suite_add_tcase (s, mc);
   return s;
 }

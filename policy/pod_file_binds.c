@@ -1,0 +1,111 @@
+#include "pod_file_binds.h"
+
+#include <string.h>
+
+#include "container_policy.h"
+#include "proto/strbuf.h"
+
+/* "/" then components, none empty, "." or "..".  */
+static bool
+clean_absolute (const char *p)
+{
+  if (p == NULL || p[0] != '/' || p[1] == '\0')
+    return false;
+  for (const char *c = p + 1;;)
+    {
+      size_t n = strcspn (c, "/");
+      if (n == 0 || (n == 1 && c[0] == '.')
+          || (n == 2 && c[0] == '.' && c[1] == '.'))
+        return false;
+      if (c[n] == '\0')
+        return true;
+      c += n + 1;
+    }
+}
+
+/* The path below root, if p is beneath it; else NULL.  */
+static const char *
+beneath (const char *p, const char *root)
+{
+  size_t n = strlen (root);
+  while (n > 1 && root[n - 1] == '/')
+    n--;
+  return strncmp (p, root, n) == 0 && p[n] == '/' ? p + n + 1 : NULL;
+}
+
+/* The first component of rel names this pod.  */
+static bool
+names_pod (const char *rel, const char *name)
+{
+  size_t n = strcspn (rel, "/");
+  return name != NULL && *name != '\0' && strlen (name) == n
+         && strncmp (rel, name, n) == 0 && rel[n] == '/';
+}
+
+static const char *
+check_source (const struct oci_mount *m, char *const *roots, size_t nroots,
+              const char *sandbox_id, const char *pod_uid,
+              struct pod_file_bind *out)
+{
+  if (!clean_absolute (m->source))
+    return "the source is not a clean absolute path";
+  for (size_t r = 0; r < nroots; r++)
+    {
+      const char *rel = beneath (m->source, roots[r]);
+      if (rel == NULL)
+        continue;
+      if (!names_pod (rel, sandbox_id) && !names_pod (rel, pod_uid))
+        return "the source is not in this pod's directory";
+      *out = (struct pod_file_bind){ m->destination, roots[r], rel };
+      return NULL;
+    }
+  return "the source is not beneath a pod file root of the shim "
+         "configuration (pod_file_roots)";
+}
+
+int
+pod_file_binds_plan (const struct oci_spec *spec, char *const *roots,
+                     size_t nroots, const char *sandbox_id,
+                     struct pod_file_bind *binds, size_t *n,
+                     shim_error **err)
+{
+  const char *pod_uid = oci_spec_annotation (spec, POD_FILE_ANNOTATION_POD_UID);
+  strbuf bad = STRBUF_INIT;
+  bool directory = false;
+  *n = 0;
+  for (size_t i = 0; i < spec->nmounts; i++)
+    {
+      const struct oci_mount *m = &spec->mounts[i];
+      if (!mount_is_bind (m) || m->destination == NULL
+          || strcmp (m->destination, "/dev/shm") == 0)
+        continue;
+      const char *why = NULL;
+      if (!mount_is_pod_file_destination (m->destination))
+        {
+          directory = true;
+          why = "a directory share";
+        }
+      for (size_t j = 0; why == NULL && j < *n; j++)
+        if (strcmp (binds[j].destination, m->destination) == 0)
+          why = "bound more than once";
+      if (why == NULL)
+        why = check_source (m, roots, nroots, sandbox_id, pod_uid,
+                            &binds[*n]);
+      if (why == NULL)
+        (*n)++;
+      else
+        strbuf_printf (&bad, "%s%s (from %s): %s", bad.len ? "; " : "",
+                       m->destination, m->source ? m->source : "?", why);
+    }
+  if (bad.len == 0)
+    return 0;
+  shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                  "bind mounts refused%s: %s",
+                  directory ? " (the UVM has no directory share: only "
+                              "/etc/hosts, /etc/hostname, /etc/resolv.conf "
+                              "and /dev/shm are supported)"
+                            : "",
+                  bad.data);
+  strbuf_release (&bad);
+  return -1;
+}

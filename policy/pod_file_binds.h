@@ -1,0 +1,42 @@
+/* Which bind mounts of a container are pod files the shim copies into the
+   UVM (/etc/hosts, /etc/hostname, /etc/resolv.conf), and whether their
+   sources may be read: each destination at most once, each source an
+   absolute path without "." or ".." beneath one of the configured roots
+   (containerd's and the kubelet's pod directories), in the directory of
+   this pod (named by its sandbox id or its pod uid).  /dev/shm binds are
+   a tmpfs in the guest; every other bind needs a directory share the UVM
+   does not have.  Pure: the reading (without following symlinks, regular
+   files only) is daemon/pod_file_reader.c.  */
+#ifndef LCOW_POLICY_POD_FILE_BINDS_H
+#define LCOW_POLICY_POD_FILE_BINDS_H
+
+#include <stddef.h>
+
+#include "proto/error.h"
+#include "proto/oci_spec.h"
+
+/* containerd 1.6's CRI plugin: <root>/io.containerd.grpc.v1.cri/sandboxes/
+   <sandbox id>/{hosts,hostname,resolv.conf}; the kubelet:
+   /var/lib/kubelet/pods/<pod uid>/etc-hosts.  */
+#define POD_FILE_ROOTS_DEFAULT                                                \
+  { "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes",              \
+    "/var/lib/kubelet/pods" }
+#define POD_FILE_ANNOTATION_POD_UID "io.kubernetes.cri.sandbox-uid"
+
+struct pod_file_bind
+{
+  const char *destination;
+  /* The root it is beneath (one of the configured roots), and the path
+     below it.  */
+  const char *root;
+  const char *relative;
+};
+
+/* Fills binds (room for spec->nmounts) and *n; -1 (InvalidArgument) naming
+   every bind refused.  Pointers are into spec and roots.  */
+int pod_file_binds_plan (const struct oci_spec *spec, char *const *roots,
+                         size_t nroots, const char *sandbox_id,
+                         struct pod_file_bind *binds, size_t *n,
+                         shim_error **err);
+
+#endif
