@@ -77,6 +77,8 @@ sandbox_plan_build (const char *id, const struct oci_spec *spec,
   strbuf warnings = STRBUF_INIT;
   struct sandbox_options_env env = {
     .host_cpus = (unsigned) sysconf (_SC_NPROCESSORS_ONLN),
+    .host_memory_mb = (uint64_t) sysconf (_SC_PHYS_PAGES)
+                      * (uint64_t) sysconf (_SC_PAGESIZE) >> 20,
     .exists = path_exists,
   };
   int r = sandbox_options_parse (spec, &plan->cfg, plan->migratable, &env,

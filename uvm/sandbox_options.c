@@ -72,6 +72,18 @@ ann_string (struct parse_ctx *c, const char *key)
   return v ? xstrdup (v) : NULL;
 }
 
+/* The same path, but for trailing slashes.  */
+static bool
+same_dir (const char *a, const char *b)
+{
+  size_t na = strlen (a), nb = strlen (b);
+  while (na > 1 && a[na - 1] == '/')
+    na--;
+  while (nb > 1 && b[nb - 1] == '/')
+    nb--;
+  return na == nb && strncmp (a, b, na) == 0;
+}
+
 static int
 boot_files_path (struct parse_ctx *c, const struct shim_config *cfg,
                  char **out, shim_error **err)
@@ -84,8 +96,28 @@ boot_files_path (struct parse_ctx *c, const struct shim_config *cfg,
                            "%s=\"%s\"",
                            ANN_BOOT_FILES_ROOT_PATH, pr,
                            ANN_BOOT_FILES_ROOT_PATH_MAIN, main);
-  const char *p = pr ? pr : main ? main : cfg->boot_files_root_path;
-  *out = xstrdup (p ? p : DEFAULT_BOOT_FILES_ROOT_PATH);
+  const char *p = pr ? pr : main;
+  if (p == NULL)
+    {
+      *out = xstrdup (cfg->boot_files_root_path ? cfg->boot_files_root_path
+                                                : DEFAULT_BOOT_FILES_ROOT_PATH);
+      return 0;
+    }
+  /* A pod author chooses among the directories the administrator allows;
+     QEMU is never pointed at any other host directory.  */
+  bool allowed = cfg->boot_files_root_path
+                 && same_dir (p, cfg->boot_files_root_path);
+  for (size_t i = 0; !allowed && i < cfg->nboot_files_allowed; i++)
+    allowed = same_dir (p, cfg->boot_files_allowed[i]);
+  if (!allowed)
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                           "annotation %s: \"%s\" is not a boot files "
+                           "directory the shim configuration allows "
+                           "(boot_files_root_path, boot_files_allowed)",
+                           pr ? ANN_BOOT_FILES_ROOT_PATH
+                              : ANN_BOOT_FILES_ROOT_PATH_MAIN,
+                           p);
+  *out = xstrdup (p);
   return 0;
 }
 
@@ -152,6 +184,18 @@ sandbox_options_parse (const struct oci_spec *spec,
                       "annotation %s: memory size %llu MB is out of range",
                       ANN_MEMORY_SIZE_MB, (unsigned long long) mem);
       goto fail;
+    }
+  /* Like the processors, no more than the host has.  */
+  if (env->host_memory_mb > 0 && mem > env->host_memory_mb)
+    {
+      strbuf_printf (c.warnings,
+                     "%sannotation %s: %llu MB is more than the host's %llu "
+                     "MB; the UVM gets %llu MB",
+                     c.warnings->len ? "; " : "", ANN_MEMORY_SIZE_MB,
+                     (unsigned long long) mem,
+                     (unsigned long long) env->host_memory_mb,
+                     (unsigned long long) env->host_memory_mb);
+      mem = env->host_memory_mb;
     }
   o->memory_mb = mem + (mem & 1);
 

@@ -66,6 +66,8 @@ struct sandbox_options_env
 {
   /* Logical CPUs of the host: the processor count is clamped to it.  */
   unsigned host_cpus;
+  /* The host's memory (MB, 0 if unknown): the UVM's is clamped to it.  */
+  uint64_t host_memory_mb;
   /* Whether dir/name exists (dir alone when name is NULL).  */
   bool (*exists) (const char *dir, const char *name);
 };

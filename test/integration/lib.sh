@@ -69,6 +69,7 @@ write_shim_config() {
   for m in "$@"; do extra="$extra, $m"; done
   cat >"$file" <<JSON
 {"vmm": "exec", "vmm_path": "$FAKE_GUEST", "boot_files_root_path": "$T/boot",
+ "boot_files_allowed": ["$T/boot-empty", "/nonexistent/boot", "$T/boot-vhd"],
  "gcs_connection_timeout_ms": 10000, "stop_grace_ms": 2000$extra}
 JSON
 }

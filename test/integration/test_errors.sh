@@ -34,6 +34,10 @@ expect "missing boot directory names boot_files_root_path" \
   refused e7 'boot_files_root_path "/nonexistent/boot" does not exist' \
   --annotation io.microsoft.virtualmachine.lcow.bootfilesrootpath=/nonexistent/boot
 
+expect "a boot files directory the configuration does not allow is refused" \
+  refused e7b 'bootfilesrootpath: "/etc" is not a boot files directory the shim configuration allows' \
+  --annotation io.microsoft.virtualmachine.lcow.bootfilesrootpath=/etc
+
 expect "vPMem is refused" refused e8 "v2 shims do not support vPMem devices" \
   --annotation io.microsoft.virtualmachine.devices.virtualpmem.maximumcount=2
 

@@ -44,7 +44,12 @@ parse (const char *annotations_json, unsigned host_cpus,
   shim_config_defaults (&cfg);
   free (cfg.boot_files_root_path);
   cfg.boot_files_root_path = strdup ("/boot");
-  struct sandbox_options_env env = { host_cpus, fake_exists };
+  cfg.boot_files_allowed = calloc (4, sizeof (char *));
+  cfg.boot_files_allowed[0] = strdup ("/boot-vhd/");
+  cfg.boot_files_allowed[1] = strdup ("/nope");
+  cfg.boot_files_allowed[2] = strdup ("/boot-nok");
+  cfg.nboot_files_allowed = 3;
+  struct sandbox_options_env env = { host_cpus, 4096, fake_exists };
   int r = sandbox_options_parse (spec, &cfg, false, &env, o, warn, err);
   shim_config_release (&cfg);
   oci_spec_free (spec);
@@ -97,6 +102,13 @@ START_TEST (test_values_and_fallbacks)
   ck_assert_uint_eq (o.processor_count, 2);
   ck_assert_ptr_nonnull (strstr (w.data, "is not an integer"));
   sandbox_options_release (&o);
+  /* Memory: no more than the host has (4096 MB here), with a warning.  */
+  strbuf_reset (&w);
+  ck_assert_int_eq (parse ("\"" VM "computetopology.memory.sizeinmb\":\"1099511627776\"",
+                           4, &o, &w, NULL), 0);
+  ck_assert_uint_eq (o.memory_mb, 4096);
+  ck_assert_ptr_nonnull (strstr (w.data, "1099511627776 MB is more than the host's 4096 MB"));
+  sandbox_options_release (&o);
   strbuf_release (&w);
 }
 END_TEST
@@ -142,6 +154,12 @@ static const struct
     GRPC_INVALID_ARGUMENT,
     "conflicting boot files annotations: " VM
     "lcow.bootfilesrootpath=\"/boot\" and " VM "bootfilesrootpath=\"/boot-vhd\"" },
+  { "\"" VM "lcow.bootfilesrootpath\":\"/etc\"", GRPC_INVALID_ARGUMENT,
+    "annotation " VM "lcow.bootfilesrootpath: \"/etc\" is not a boot files directory the shim "
+    "configuration allows (boot_files_root_path, boot_files_allowed)" },
+  { "\"" VM "bootfilesrootpath\":\"/boot/../etc\"", GRPC_INVALID_ARGUMENT,
+    "annotation " VM "bootfilesrootpath: \"/boot/../etc\" is not a boot files directory the "
+    "shim configuration allows (boot_files_root_path, boot_files_allowed)" },
   { "\"" VM "devices.virtualpmem.maximumcount\":\"32\"", GRPC_INVALID_ARGUMENT,
     "v2 shims do not support vPMem devices" },
   { "\"" VM "kerneldrivers\":\"x\"", GRPC_INVALID_ARGUMENT,
