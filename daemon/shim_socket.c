@@ -16,6 +16,22 @@ unix_socket (const char *path, struct sockaddr_un *sa)
 }
 
 int
+shim_socket_backlog (void)
+{
+  /* What the host allows, as Go's net package listens: a burst of
+     connections dropped by a client does not crowd out the next one.  */
+  int n = 0;
+  FILE *f = fopen ("/proc/sys/net/core/somaxconn", "re");
+  if (f != NULL)
+    {
+      if (fscanf (f, "%d", &n) != 1)
+        n = 0;
+      fclose (f);
+    }
+  return n > 0 ? n : SOMAXCONN;
+}
+
+int
 shim_socket_listen (const char *path)
 {
   struct sockaddr_un sa;
@@ -26,7 +42,7 @@ shim_socket_listen (const char *path)
   mode_t old = umask (0177);
   int r = bind (fd, (struct sockaddr *) &sa, sizeof sa);
   umask (old);
-  if (r < 0 || listen (fd, 128) < 0)
+  if (r < 0 || listen (fd, shim_socket_backlog ()) < 0)
     {
       close (fd);
       return -1;

@@ -1,4 +1,5 @@
 #include "ttrpc_server.h"
+#include "shim_socket.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -522,7 +523,8 @@ ttrpc_server_serve_fd (struct ttrpc_server *s, int fd, shim_error **err)
   s->listening = true;
   int r = uv_pipe_open (&s->listener, fd);
   if (r == 0)
-    r = uv_listen ((uv_stream_t *) &s->listener, 128, on_connection);
+    r = uv_listen ((uv_stream_t *) &s->listener, shim_socket_backlog (),
+                   on_connection);
   if (r < 0)
     return shim_error_set (err, GRPC_INTERNAL, "listen on fd %d: %s", fd,
                            uv_strerror (r));

@@ -14,9 +14,12 @@ expect "target sandbox runs" run_sandbox h1
 addr=$(cat "$(bundle_of h1)/address"); sock=${addr#unix://}
 pid=$(shim_pids)
 expect "shim socket is mode 0600" test "$(stat -c %a "$sock")" = 600
+backlog=$(ss -xlH src "$sock" | awk '{ print $4 }')
+expect "the shim listens with the host's somaxconn backlog ($backlog)" \
+  test "$backlog" = "$(cat /proc/sys/net/core/somaxconn)"
 hostile() { python3 "$client" "$sock" "$1" h1 "$pid" "${@:2}" | sed 's/^/    /'; return "${PIPESTATUS[0]}"; }
 
-for c in giant-header half-frame unknown-type reused-stream many-connections no-reader; do
+for c in giant-header half-frame unknown-type reused-stream many-connections burst no-reader; do
   expect "hostile client: $c" hostile "$c"
 done
 expect "another uid cannot even open the socket" \

@@ -210,6 +210,27 @@ def case_many_connections(path, task_id, pid):
                  "RSS back near its baseline (%d KiB -> %d KiB)" % (before[0], after[0]))
 
 
+def case_burst(path, task_id, pid):
+    """5000 non-blocking connects at once, as Go clients make them: none
+    may fail with EAGAIN (a full listen backlog), and State then answers."""
+    import resource
+    resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
+    socks, refused = [], 0
+    for _ in range(5000):
+        s = socket.socket(socket.AF_UNIX)
+        s.setblocking(False)
+        try:
+            s.connect(path)
+        except BlockingIOError:
+            refused += 1
+        socks.append(s)
+    for s in socks:
+        s.close()
+    ms = timed_state(path, task_id)
+    check(refused == 0, "5000 non-blocking connects: %d refused with EAGAIN" % refused)
+    check(ms < 1000, "State afterwards in %.1f ms" % ms)
+
+
 def case_unknown_type(path, task_id, pid):
     c = Conn(path)
     c.s.sendall(frame(1, 9, b"whatever"))
@@ -352,6 +373,7 @@ CASES = {
     "giant-header": case_giant_header,
     "half-frame": case_half_frame,
     "many-connections": case_many_connections,
+    "burst": case_burst,
     "unknown-type": case_unknown_type,
     "reused-stream": case_reused_stream,
     "no-reader": case_no_reader,
