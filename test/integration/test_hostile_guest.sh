@@ -240,6 +240,28 @@ for i in 1 2 3 4 5 6; do ctr_ c rm "f$i-pod-files" >/dev/null 2>&1 || true; done
 cleanup_pod pod-files
 fi
 
+# --- the sandbox goes while a container's image is being built
+if want sandbox-gone; then
+expect "sandbox-gone: pod runs" pod sandbox-gone
+BIG="$T/big-rootfs"; mkdir -p "$BIG/bin"
+head -c 300M /dev/urandom >"$BIG/bin/blob"
+ctr_ run -d --runtime io.containerd.lcow.v2 --runtime-config-path "$T/vm-sandbox-gone.json" \
+  --annotation io.kubernetes.cri.container-type=container \
+  --annotation io.kubernetes.cri.sandbox-id=p-sandbox-gone --rootfs "$BIG" c-sandbox-gone /bin/sleep \
+  >"$T/gone.out" 2>&1 & CREATE=$!
+wait_for 10 pgrep -f "mkfs.ext4.*c-sandbox-gone" >/dev/null || true
+ctr_ task kill -s SIGKILL p-sandbox-gone
+wait_for 10 status_is p-sandbox-gone STOPPED
+ctr_ task delete p-sandbox-gone >/dev/null
+wait "$CREATE" || true
+echo "    create: $(head -c 300 "$T/gone.out")"
+expect "sandbox-gone: the create fails, naming why" grep -q "sandbox is gone\|VM is gone\|VM exited" "$T/gone.out"
+expect "sandbox-gone: the shim is still there to clean up" ctr_ c rm c-sandbox-gone
+ctr_ c rm p-sandbox-gone >/dev/null 2>&1 || true
+rm -rf "$BIG"
+expect "sandbox-gone: nothing left behind" all_clean 15
+fi
+
 # --- guest logs (port 109: a pod that is not migratable) -------------------
 if want log-flood log-forge log-keys; then
 expect "log-forge: pod runs" pod log-forge
