@@ -149,8 +149,20 @@ $(UNIT_BIN): $(UNIT_OBJS) $(BUILD)/liblcow.a
 unit-test: $(UNIT_BIN) $(TEST_GUEST)
 	$(UNIT_BIN)
 
+# The guest agent and vsockexec for the host, with ASan and UBSan, for
+# the integration tests that run them outside a VM (the agent's container
+# setup replaced by test/guest_host_containers.c).
+GUEST_ASAN := $(BUILD)/test/guest-asan
+GUEST_ASAN_PROGS := $(GUEST_ASAN)/gcs $(GUEST_ASAN)/vsockexec
+$(GUEST_ASAN)/gcs: GUEST_ASAN_EXTRA := \
+  $(filter-out uvm/guest/container.c,$(AGENT_SRCS)) test/guest_host_containers.c
+$(GUEST_ASAN)/%: uvm/guest/%.c $(GUEST_COMMON) test/guest_host_containers.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(SAN_FLAGS) -D_GNU_SOURCE -I. -I/usr/include/yajl -o $@ $< \
+	  $(GUEST_LIB) $(GUEST_ASAN_EXTRA) -lyajl
+
 # Each script starts its own private containerd; run as root.
-integration-test: $(SHIM) $(TEST_GUEST) bootfiles
+integration-test: $(SHIM) $(TEST_GUEST) $(GUEST_ASAN_PROGS) bootfiles
 	@set -e; fails=0; for t in $(INTEGRATION_TESTS); do \
 	  echo "== $$t"; \
 	  SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
@@ -195,8 +207,12 @@ fuzz-lib:
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang \
 	  CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/liblcow.a
 
-# The guest's pure bridge code is compiled into its harness.
+# The guest's pure bridge code is compiled into its harness; the whole
+# agent into its own, with the host stand-in for its containers.
 $(FUZZ_BUILD)/fuzz_bridge_guest: EXTRA_FUZZ_SRCS := uvm/guest/bridge_request.c
+$(FUZZ_BUILD)/fuzz_agent: EXTRA_FUZZ_SRCS := -DGUEST_HOST_NO_EXEC \
+  uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/bridge_request.c \
+  uvm/guest/guest_io.c test/guest_host_containers.c -lpthread
 $(FUZZ_BUILD)/fuzz_%: test/fuzz/fuzz_%.c fuzz-lib
 	clang $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer -D_GNU_SOURCE -I. \
 	  -I$(FUZZ_BUILD)/gen/proto $(shell pkg-config --cflags $(PKGS)) \

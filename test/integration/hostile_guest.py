@@ -15,6 +15,11 @@ exits 0; others run until signalled), signal (the process exits 128+N),
 stats, delete, shutdown (the VM powers off).
 
 ATTACK is one of:
+  agent          not an attack: the project's own guest programs, built with
+                 ASan and UBSan for the host ($HOSTILE_GUEST_PROGRAMS), run
+                 as the kernel command line says (vsockexec, gcs), over the
+                 hybrid sockets; their sanitizer reports go to
+                 $HOSTILE_SANITIZER_LOG.*
   none           a well-behaved guest
   credit-flood   after the first start, stops reading the bridge and sends
                  1-byte stdout DATA frames for that process and for keys
@@ -270,6 +275,28 @@ class Agent:
                 self.send(frame(fid, CREDIT, struct.pack(">I", len(body)), 0))
 
 
+def run_guest_programs(cmdline, ports):
+    """init's part is played here (entropy); the rest of init's command
+    line runs from the sanitizer builds, and dies with this process."""
+    import ctypes
+    import subprocess
+    words = cmdline.split(" -- ", 1)[1].split()
+    if words[:2] == ["-e", "1"]:
+        words = words[2:]
+    progs = os.environ["HOSTILE_GUEST_PROGRAMS"]
+    words = [os.path.join(progs, os.path.basename(w)) if w.startswith("/bin/") else w
+             for w in words]
+    env = dict(os.environ)
+    env["LCOW_VSOCK_UDS"] = ports[1].rsplit("_", 1)[0]
+    env["ASAN_OPTIONS"] = "log_path=%s:detect_leaks=1" % os.environ["HOSTILE_SANITIZER_LOG"]
+    env["UBSAN_OPTIONS"] = "log_path=%s:print_stacktrace=1:halt_on_error=1" % \
+        os.environ["HOSTILE_SANITIZER_LOG"]
+    libc = ctypes.CDLL(None)
+    child = subprocess.Popen(words, env=env, preexec_fn=lambda: libc.prctl(1, 9))
+    # The VM powers off when its agent exits (shutdown), as init does.
+    sys.exit(child.wait())
+
+
 def main():
     for path in opt_values("-qmp"):
         qpath = path.split(":", 1)[1].split(",")[0]
@@ -279,6 +306,8 @@ def main():
     time.sleep(0.05)
     entropy = connect(ports[1])
     recv_exact(entropy, 512)
+    if ATTACK == "agent":
+        run_guest_programs(cmdline, ports)
     if LOG_PORT in ports:
         log = connect(ports[LOG_PORT])
         threading.Thread(target=log_attack, args=(log,), daemon=True).start()

@@ -32,6 +32,7 @@ printf '%-15s %10s %10s %12s  %s\n' attack "peak KiB" "after KiB" "max State ms"
 vm_config() {
   cat >"$T/qemu-$1" <<SH
 #!/bin/sh
+export HOSTILE_GUEST_PROGRAMS="$BUILD_DIR/test/guest-asan" HOSTILE_SANITIZER_LOG="$T/guest-sanitizer"
 exec python3 "$GUEST" $1 "\$@"
 SH
   chmod +x "$T/qemu-$1"
@@ -105,6 +106,44 @@ cleanup_pod() {
   done
   expect "$a: nothing left behind" all_clean 15
 }
+
+# --- the project's guest agent and vsockexec, under ASan and UBSan ---------
+if want agent; then
+expect "agent: the pod runs on the sanitizer builds of vsockexec and gcs" pod agent
+expect "agent: its hello came from gcs" grep -q 'msg="guest agent connected" uvm-id=p-agent' "$T/containerd.log"
+RUN_AGENT=(ctr_ run --rm --runtime io.containerd.lcow.v2 --runtime-config-path "$T/vm-agent.json"
+  --annotation io.kubernetes.cri.container-type=container --annotation io.kubernetes.cri.sandbox-id=p-agent
+  --rootfs "$ROOTFS")
+out=$("${RUN_AGENT[@]}" a1-agent /bin/sh -c 'echo hello; echo oops >&2; exit 3' 2>&1) && rc=0 || rc=$?
+expect "agent: output and exit code come back ($rc)" bash -c '[ "$1" -eq 3 ] && grep -q hello <<<"$2" && grep -q oops <<<"$2"' _ "$rc" "$out"
+out=$(printf 'one\ntwo\n' | "${RUN_AGENT[@]}" a2-agent /bin/cat 2>&1) || true
+expect "agent: stdin reaches the process" [ "$out" = $'one\ntwo' ]
+# Stderr closed first, the process gone, then stdout ending (a child kept
+# it): the record the agent frees on stdout's end was read again (a use
+# after free before the fix).
+ok=0
+for i in 1 2 3 4 5; do
+  out=$("${RUN_AGENT[@]}" "a3-$i-agent" /bin/sh -c 'exec 2>&-; (sleep 0.3; echo late) & echo early' 2>&1) \
+    && [ "$out" = $'early\nlate' ] && ok=$((ok + 1))
+done
+expect "agent: a process whose stdout ends last, 5 times ($ok)" [ "$ok" -eq 5 ]
+ctr_ run -d --runtime io.containerd.lcow.v2 --runtime-config-path "$T/vm-agent.json" \
+  --annotation io.kubernetes.cri.container-type=container --annotation io.kubernetes.cri.sandbox-id=p-agent \
+  --rootfs "$ROOTFS" a4-agent /bin/sleep 600 >/dev/null
+wait_for 10 status_is a4-agent RUNNING || true
+out=$(ctr_ task exec --exec-id e1 a4-agent /bin/sh -c 'echo from exec; exit 4' 2>&1) && rc=0 || rc=$?
+expect "agent: exec runs and its exit code comes back ($rc)" bash -c '[ "$1" -eq 4 ] && grep -q "from exec" <<<"$2"' _ "$rc" "$out"
+expect "agent: kill stops the container" kill_and_wait a4-agent SIGTERM
+ctr_ task delete a4-agent >/dev/null 2>&1 || true
+ctr_ c rm a4-agent >/dev/null 2>&1 || true
+expect "agent: SIGTERM powers the VM off through the agent" kill_and_wait p-agent SIGTERM
+cleanup_pod agent
+# Reports go to the files, or to the agent's stderr: the guest log.
+reports=$(cat "$T"/guest-sanitizer.* 2>/dev/null || true)
+reports="$reports$(grep 'uvm-id=p-agent' "$T/containerd.log" | grep 'runtime error\|Sanitizer' || true)"
+expect "agent: no sanitizer report from vsockexec or gcs" [ -z "$reports" ]
+[ -z "$reports" ] || head -c 3000 <<<"$reports"
+fi
 
 # --- a well-behaved guest: 300 create/delete cycles in one pod --------------
 if want none; then

@@ -167,18 +167,20 @@ process_free (struct agent *a, struct process *p)
 }
 
 /* The exit goes after the last output byte: the host publishes it once
-   it has delivered everything before it.  */
-static void
+   it has delivered everything before it.  Returns true when it did (p is
+   freed).  */
+static bool
 maybe_report_exit (struct agent *a, struct process *p, bool force)
 {
   if (!p->exited || (!force && (p->out_fd[0] >= 0 || p->out_fd[1] >= 0)))
-    return;
+    return false;
   char body[128];
   snprintf (body, sizeof body,
             "{\"type\":\"exit\",\"process\":%u,\"status\":%d}", p->key,
             p->status);
   process_free (a, p);
   bridge_frame_send (a->bridge, 0, BRIDGE_TYPE_NOTIFY, body);
+  return true;
 }
 
 /* ---- requests --------------------------------------------------------- */
@@ -459,7 +461,9 @@ pump_stdin (struct agent *a, struct process *p)
     }
 }
 
-static void
+/* Returns true when p is gone: its output ended after its exit, which was
+   reported and the record freed.  */
+static bool
 pump_output (struct agent *a, struct process *p, int i)
 {
   static char buf[BRIDGE_DATA_MAX];
@@ -468,16 +472,16 @@ pump_output (struct agent *a, struct process *p, int i)
     room = sizeof buf;
   ssize_t n = read (p->out_fd[i], buf, room);
   if (n < 0 && (errno == EINTR || errno == EAGAIN))
-    return;
+    return false;
   if (n <= 0) /* EOF, or EIO from a terminal whose last user left */
     {
       close_output (a, p, i);
-      maybe_report_exit (a, p, false);
-      return;
+      return maybe_report_exit (a, p, false);
     }
   p->unacked[i] += (uint32_t) n;
   bridge_frame_send_bytes (a->bridge, p->key, BRIDGE_TYPE_DATA,
                            (uint8_t) (BRIDGE_STDOUT + i), buf, (size_t) n);
+  return false;
 }
 
 static void
@@ -604,9 +608,10 @@ agent_serve (int fd)
           break; /* added by this round's request */
         short o0 = fds[k].revents, o1 = fds[k + 1].revents;
         k += 3;
-        if (o0 && p->out_fd[0] >= 0)
-          pump_output (&a, p, 0);
-        if (find_process (&a, p->key) == p && o1 && p->out_fd[1] >= 0)
+        /* Its stdout ending may report its exit and free it.  */
+        if (o0 && p->out_fd[0] >= 0 && pump_output (&a, p, 0))
+          continue;
+        if (o1 && p->out_fd[1] >= 0)
           pump_output (&a, p, 1);
       }
       list_for_each_safe (pos, tmp, &a.processes)
@@ -629,6 +634,18 @@ agent_serve (int fd)
           break;
         }
     }
+  /* What is left goes with the agent (the VM powers off after it; the
+     fuzz harness runs it again).  */
+  while (!list_empty (&a.processes))
+    process_free (&a, list_entry (a.processes.next, struct process, link));
+  while (!list_empty (&a.containers))
+    {
+      struct entry *e = list_entry (a.containers.next, struct entry, link);
+      container_destroy (e->c);
+      list_remove (&e->link);
+      free (e);
+    }
+  close (a.sigchld);
   free (a.fds);
   return rc;
 }

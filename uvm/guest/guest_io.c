@@ -45,7 +45,8 @@ bridge_frame_send_bytes (int fd, uint32_t id, uint8_t type, uint8_t flags,
   ttrpc_header_encode (buf, &h);
   if (len <= sizeof buf - TTRPC_HEADER_LEN)
     {
-      memcpy (buf + TTRPC_HEADER_LEN, body, len);
+      if (len > 0) /* an empty body may be NULL */
+        memcpy (buf + TTRPC_HEADER_LEN, body, len);
       return write_all (fd, buf, TTRPC_HEADER_LEN + len);
     }
   return write_all (fd, buf, TTRPC_HEADER_LEN) < 0 ? -1

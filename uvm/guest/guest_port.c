@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/vm_sockets.h>
@@ -93,9 +94,32 @@ serial_connect (uint32_t port)
     }
 }
 
+/* The host's end of the hybrid transport: <uds>_<port>.  */
+static int
+hybrid_connect (const char *uds, uint32_t port)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  if ((size_t) snprintf (sa.sun_path, sizeof sa.sun_path, "%s_%u", uds, port)
+      >= sizeof sa.sun_path)
+    {
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect (fd, (struct sockaddr *) &sa, sizeof sa) == 0)
+    return fd;
+  int saved = errno;
+  close (fd);
+  errno = saved;
+  return -1;
+}
+
 int
 guest_port_connect (uint32_t port)
 {
+  const char *uds = getenv (GUEST_PORT_HYBRID_ENV);
+  if (uds != NULL)
+    return hybrid_connect (uds, port);
   int fd = vsock_connect (port);
   if (fd >= 0 || !vsock_absent (errno))
     return fd;
