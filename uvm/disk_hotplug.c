@@ -1,9 +1,12 @@
 #include "disk_hotplug.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proto/log.h"
 #include "proto/strbuf.h"
@@ -25,6 +28,8 @@ struct disk_hotplug
   struct qmp_client *qmp;
   char *uvm_id;
   uint8_t targets[DISK_HOTPLUG_TARGET_MAX + 1];
+  /* QEMU's fd set holding each target's image (add-fd), or -1.  */
+  int64_t fdsets[DISK_HOTPLUG_TARGET_MAX + 1];
   /* Set while closing: callbacks then start nothing new, and call no done
      when quiet.  h is freed with its last operation.  */
   bool closing;
@@ -69,6 +74,31 @@ disk_op_free (struct disk_op *op)
 
 static void remove_disk (struct disk_hotplug *h, uint32_t target);
 
+static void
+on_fdset_removed (void *data, const json_value *ret, const shim_error *err)
+{
+  (void) ret;
+  struct disk_op *op = data;
+  if (err != NULL && !op->h->closing)
+    log_warn ("uvm %s: remove the fd set of disk%u: %s", op->h->uvm_id,
+              op->target, err->msg);
+  disk_op_free (op);
+}
+
+/* QEMU closes the image once its node is gone and its fd set removed.  */
+static void
+drop_fdset (struct disk_hotplug *h, uint32_t target)
+{
+  if (h->fdsets[target] < 0 || h->closing)
+    return;
+  char args[64];
+  snprintf (args, sizeof args, "{\"fdset-id\":%lld}",
+            (long long) h->fdsets[target]);
+  h->fdsets[target] = -1;
+  qmp_client_execute (h->qmp, "remove-fd", args, on_fdset_removed,
+                      disk_op_new (h, target, NULL, NULL));
+}
+
 /* An operation on target ended: a disk its owner let go of meanwhile is
    removed now.  */
 static void
@@ -84,6 +114,8 @@ finish_attach (struct disk_op *op, const shim_error *err)
 {
   struct disk_hotplug *h = op->h;
   uint32_t target = op->target;
+  if (err != NULL && !(h->targets[target] & TARGET_PRESENT))
+    drop_fdset (h, target);
   if (!(h->closing && h->quiet))
     op->done (op->data, err);
   disk_op_free (op);
@@ -109,6 +141,7 @@ on_node_deleted (void *data, const json_value *ret, const shim_error *err)
   else
     {
       h->targets[op->target] &= (uint8_t) ~TARGET_PRESENT;
+      drop_fdset (h, op->target);
       log_entry (LOG_LEVEL_INFO, "disk removed from the VM",
                  (struct log_field[]){ { "uvm-id", h->uvm_id },
                                        { "scsi-target", target } },
@@ -195,6 +228,8 @@ disk_hotplug_new (struct qmp_client *qmp, const char *uvm_id)
   struct disk_hotplug *h = xzalloc (sizeof *h);
   h->qmp = qmp;
   h->uvm_id = xstrdup (uvm_id);
+  for (size_t i = 0; i <= DISK_HOTPLUG_TARGET_MAX; i++)
+    h->fdsets[i] = -1;
   return h;
 }
 
@@ -211,22 +246,48 @@ disk_hotplug_reserve (struct disk_hotplug *h, uint32_t *target)
   return -1;
 }
 
-void
-disk_hotplug_attach (struct disk_hotplug *h, const char *image,
-                     uint32_t target, disk_hotplug_done_fn done, void *data)
+/* QEMU holds the image in an fd set: add the node on it.  */
+static void
+on_fd_added (void *data, const json_value *ret, const shim_error *err)
 {
+  struct disk_op *op = data;
+  struct disk_hotplug *h = op->h;
+  const json_value *id = json_get (ret, "fdset-id");
+  shim_error bad = { GRPC_INTERNAL, (char *) "add-fd: no fdset-id" };
+  if (err == NULL && (id == NULL || id->type != JSON_NUMBER))
+    err = &bad;
+  if (err != NULL || h->closing)
+    {
+      finish_attach (op, err);
+      return;
+    }
+  h->fdsets[op->target] = strtoll (id->str, NULL, 10);
+  char args[256];
+  snprintf (args, sizeof args,
+            "{\"driver\":\"raw\",\"node-name\":\"disk%u\","
+            "\"read-only\":true,\"file\":{\"driver\":\"file\","
+            "\"read-only\":true,\"filename\":\"/dev/fdset/%lld\"}}",
+            op->target, (long long) h->fdsets[op->target]);
+  qmp_client_execute (h->qmp, "blockdev-add", args, on_blockdev_added, op);
+}
+
+int
+disk_hotplug_attach (struct disk_hotplug *h, const char *image,
+                     uint32_t target, disk_hotplug_done_fn done, void *data,
+                     shim_error **err)
+{
+  /* Opened here and passed: QEMU, unprivileged, need not reach the
+     bundle.  */
+  int fd = open (image, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    return shim_error_errno (err, grpc_code_from_errno (errno), errno,
+                             "open %s", image);
   h->targets[target] |= TARGET_BUSY;
-  strbuf args = STRBUF_INIT;
-  strbuf_printf (&args,
-                 "{\"driver\":\"raw\",\"node-name\":\"disk%u\","
-                 "\"read-only\":true,\"file\":{\"driver\":\"file\","
-                 "\"read-only\":true,\"filename\":",
-                 target);
-  strbuf_json_string (&args, image, strlen (image));
-  strbuf_puts (&args, "}}");
-  qmp_client_execute (h->qmp, "blockdev-add", args.data, on_blockdev_added,
-                      disk_op_new (h, target, done, data));
-  strbuf_release (&args);
+  char args[64];
+  snprintf (args, sizeof args, "{\"opaque\":\"disk%u\"}", target);
+  qmp_client_execute_fd (h->qmp, "add-fd", args, fd, on_fd_added,
+                         disk_op_new (h, target, done, data));
+  return 0;
 }
 
 static void

@@ -1,7 +1,7 @@
 /* Disks hot-added to a running QEMU over its QMP socket, as hcsshim
    hot-adds layer VHDs: a raw image, read-only, at target T (LUN 0) of the
    virtio-SCSI controller scsi0 (node and device "disk<T>"), and removed
-   again: device_del, QEMU's DEVICE_DELETED, then blockdev-del.  */
+   again: device_del, QEMU's DEVICE_DELETED, blockdev-del, remove-fd.  */
 #ifndef LCOW_UVM_DISK_HOTPLUG_H
 #define LCOW_UVM_DISK_HOTPLUG_H
 
@@ -30,12 +30,14 @@ struct disk_hotplug *disk_hotplug_new (struct qmp_client *qmp,
    whatever was attached there: one that cannot be unplugged is never
    reused.  */
 int disk_hotplug_reserve (struct disk_hotplug *h, uint32_t *target);
-/* Attaches image at a target the caller holds.  done is called once: the
-   disk is there, or why not (a failed device_add takes its node away
-   again).  */
-void disk_hotplug_attach (struct disk_hotplug *h, const char *image,
-                          uint32_t target, disk_hotplug_done_fn done,
-                          void *data);
+/* Attaches image at a target the caller holds: the shim opens it and
+   passes the fd (add-fd; the node reads /dev/fdset/N), so QEMU needs no
+   access to the bundle.  -1 if the image cannot be opened; else done is
+   called once: the disk is there, or why not (a failed device_add takes
+   its node away again).  */
+int disk_hotplug_attach (struct disk_hotplug *h, const char *image,
+                         uint32_t target, disk_hotplug_done_fn done,
+                         void *data, shim_error **err);
 /* The owner lets go of target: a disk there is removed in the background
    (the log says how it went), also one whose attach is still under way.  */
 void disk_hotplug_release (struct disk_hotplug *h, uint32_t target);

@@ -65,6 +65,13 @@ qemu_build (const struct vmm_spec *spec, struct vmm_command *out,
   add2 (&b, "-name", xasprintf ("lcow-%s", spec->sandbox_id));
   add (&b, xstrdup ("-nodefaults"));
   add (&b, xstrdup ("-no-user-config"));
+  /* Seccomp: no obsolete system calls, no set*id, no fork or exec, no
+     scheduler or affinity changes (QEMU 7.2's deny options).  */
+  add2 (&b, "-sandbox",
+        xstrdup ("on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
+                 "resourcecontrol=deny"));
+  /* Seccomp: no obsolete system calls, no set*id, no fork or exec, no
+     scheduler or affinity changes (QEMU 7.2's deny options).  */
   add2 (&b, "-display", xstrdup ("none"));
   /* A guest reboot (panic=-1) stops the VM, as HCS StopOnReset does.  */
   add (&b, xstrdup ("-no-reboot"));

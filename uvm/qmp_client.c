@@ -1,8 +1,11 @@
 #include "qmp_client.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "proto/json.h"
@@ -26,6 +29,8 @@ struct command
   char *until_event;
   char *until_device;
   bool replied;
+  /* Sent with the command (SCM_RIGHTS), then closed; -1 if none.  */
+  int fd;
 };
 
 enum qmp_state
@@ -71,6 +76,8 @@ finish_head (struct qmp_client *q, const json_value *ret,
   struct command *c = list_entry (q->queue.next, struct command, link);
   list_remove (&c->link);
   c->done (c->data, err == NULL ? ret : NULL, err);
+  if (c->fd >= 0)
+    close (c->fd);
   free (c->text);
   free (c->until_event);
   free (c->until_device);
@@ -140,6 +147,39 @@ send_text (struct qmp_client *q, const char *text)
     }
 }
 
+/* The command and its fd in one sendmsg.  Commands go one at a time, so
+   nothing is queued before it: a short message on a connected socket
+   either goes whole or the client is broken.  */
+static void
+send_with_fd (struct qmp_client *q, struct command *c)
+{
+  uv_os_fd_t sock;
+  size_t len = strlen (c->text);
+  union
+  {
+    char buf[CMSG_SPACE (sizeof (int))];
+    struct cmsghdr align;
+  } u;
+  struct iovec iov = { c->text, len };
+  struct msghdr m = { .msg_iov = &iov,
+                      .msg_iovlen = 1,
+                      .msg_control = u.buf,
+                      .msg_controllen = sizeof u.buf };
+  struct cmsghdr *cm = CMSG_FIRSTHDR (&m);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN (sizeof (int));
+  memcpy (CMSG_DATA (cm), &c->fd, sizeof (int));
+  ssize_t n = -1;
+  if (uv_stream_get_write_queue_size ((uv_stream_t *) &q->pipe) == 0
+      && uv_fileno ((uv_handle_t *) &q->pipe, &sock) == 0)
+    do
+      n = sendmsg (sock, &m, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+  if (n != (ssize_t) len)
+    break_client (q, "cannot pass a file to QEMU");
+}
+
 /* No reply means a wedged QEMU; no event after a reply only that the
    guest did not cooperate (an unplug it never acknowledged).  */
 static void
@@ -180,7 +220,10 @@ pump (struct qmp_client *q)
   struct command *c = head (q);
   q->in_flight = true;
   uv_timer_start (&q->timer, on_timeout, QMP_COMMAND_TIMEOUT_MS, 0);
-  send_text (q, c->text);
+  if (c->fd >= 0)
+    send_with_fd (q, c);
+  else
+    send_text (q, c->text);
 }
 
 static void
@@ -371,6 +414,7 @@ command_new (const char *command, const char *arguments_json,
                        arguments_json);
   c->done = done;
   c->data = data;
+  c->fd = -1;
   return c;
 }
 
@@ -389,6 +433,16 @@ qmp_client_execute_until (struct qmp_client *q, const char *command,
   struct command *c = command_new (command, arguments_json, done, data);
   c->until_event = xstrdup (event);
   c->until_device = xstrdup (device);
+  enqueue (q, c);
+}
+
+void
+qmp_client_execute_fd (struct qmp_client *q, const char *command,
+                       const char *arguments_json, int fd, qmp_done_fn done,
+                       void *data)
+{
+  struct command *c = command_new (command, arguments_json, done, data);
+  c->fd = fd;
   enqueue (q, c);
 }
 

@@ -34,6 +34,11 @@ void qmp_client_execute_until (struct qmp_client *q, const char *command,
                                const char *arguments_json, const char *event,
                                const char *device, qmp_done_fn done,
                                void *data);
+/* The same, passing fd with the command (SCM_RIGHTS: add-fd); takes fd
+   and closes it once the command is done.  */
+void qmp_client_execute_fd (struct qmp_client *q, const char *command,
+                            const char *arguments_json, int fd,
+                            qmp_done_fn done, void *data);
 /* Connects now, waiting up to QMP_CONNECT_WAIT_MS for QEMU to make its
    socket, and passes every event to fn until the client is closed.  A
    client that cannot connect fails its commands (Unavailable).  */

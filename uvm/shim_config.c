@@ -1,6 +1,7 @@
 #include "shim_config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -138,6 +139,30 @@ apply_member (struct shim_config *cfg, const char *key, const json_value *v,
     }
   if (strcmp (key, "vmm_path") == 0)
     return get_string (key, v, &cfg->vmm_path, err);
+  if (strcmp (key, "vmm_user") == 0)
+    {
+      unsigned uid, gid;
+      char end;
+      if (v->type != JSON_STRING)
+        return type_error (err, key, "a string", v);
+      if (strcmp (v->str, "auto") == 0)
+        cfg->vmm_user = VMM_USER_AUTO;
+      else if (strcmp (v->str, "root") == 0)
+        cfg->vmm_user = VMM_USER_ROOT;
+      else if (sscanf (v->str, "%u:%u%c", &uid, &gid, &end) == 2 && uid != 0)
+        {
+          cfg->vmm_user = VMM_USER_FIXED;
+          cfg->vmm_uid = uid;
+          cfg->vmm_gid = gid;
+        }
+      else
+        return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                               "key \"vmm_user\": expected \"auto\", "
+                               "\"root\" or \"UID:GID\" (UID not 0), got "
+                               "\"%s\"",
+                               json_string_is_c (v) ? v->str : "?");
+      return 0;
+    }
   if (strcmp (key, "vmm_args") == 0)
     return get_strings (key, v, false, &cfg->vmm_args, &cfg->nvmm_args, err);
   if (strcmp (key, "pod_file_roots") == 0)

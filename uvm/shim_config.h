@@ -24,10 +24,20 @@ enum vmm_kind
   VMM_KIND_EXEC,
 };
 
+/* Who the VMM runs as (see vmm_user.h).  */
+enum vmm_user_mode
+{
+  VMM_USER_AUTO,
+  VMM_USER_ROOT,
+  VMM_USER_FIXED,
+};
+
 struct shim_config
 {
   enum vmm_kind vmm;
   char *vmm_path;
+  enum vmm_user_mode vmm_user;
+  uint32_t vmm_uid, vmm_gid;
   char **vmm_args;
   size_t nvmm_args;
   char *boot_files_root_path;

@@ -31,6 +31,7 @@
 #include "qmp_client.h"
 #include "vcpu_sample.h"
 #include "vmm_process.h"
+#include "vmm_user.h"
 #include "vsock_port.h"
 
 /* After the VMM exits, how long its log connection may take to end.  */
@@ -113,6 +114,10 @@ struct uvm
   bool fell_back;
   /* Why the VM was stopped for a guest protocol violation.  */
   char *violation;
+  /* Who the VMM runs as, and why; its private directory (sockets).  */
+  struct vmm_user user;
+  char *user_reason;
+  char *vm_dir;
   /* QEMU's QMP connection: run-state events, and the disks' commands.  */
   struct qmp_client *qmp;
   struct disk_hotplug *disks;
@@ -163,6 +168,8 @@ maybe_free (struct uvm *u)
     return;
   gcs_log_parser_free (u->log_parser);
   free (u->violation);
+  free (u->user_reason);
+  free (u->vm_dir);
   free_argv (u->vmm_argv);
   free_argv (u->tcg_argv);
   accel_choice_release (&u->accel);
@@ -265,6 +272,10 @@ write_uvm_json (struct uvm *u, shim_error **err)
                  u->vmm ? vmm_process_pid (u->vmm) : 0, accel_name (u));
   strbuf_puts (&sb, "  \"accel_reason\": ");
   strbuf_json_string (&sb, u->accel.reason, strlen (u->accel.reason));
+  strbuf_printf (&sb, ",\n  \"vmm_uid\": %u,\n  \"vmm_user_reason\": ",
+                 (unsigned) u->user.uid);
+  const char *ur = u->user_reason ? u->user_reason : "";
+  strbuf_json_string (&sb, ur, strlen (ur));
   strbuf_puts (&sb, ",\n");
   strbuf_printf (&sb, "  \"live_migration\": %s,\n  \"log_listener\": ",
                  u->live_migration ? "true" : "false");
@@ -975,7 +986,26 @@ listen_port (struct uvm *u, uint32_t port, vsock_accept_fn fn,
   };
   if (vsock_listener_open (u->loop, &lc, fn, u, out, err) < 0)
     return shim_error_wrap (err, "listen on vsock port %u", port);
+  /* The VMM connects as its own uid.  */
+  cleanup_free char *path = xasprintf ("%s_%u", u->vsock_uds, port);
+  if (lc.transport == VSOCK_TRANSPORT_HYBRID
+      && chown (path, u->user.uid, u->user.gid) < 0)
+    return shim_error_errno (err, GRPC_INTERNAL, errno, "chown %s", path);
   return 0;
+}
+
+/* The VMM's own directory (its sockets), reachable by its uid through
+   the state directories, which only root may list or write.  */
+static void choose_user (struct uvm *u, const struct uvm_config *cfg);
+
+static int
+make_vm_dir (struct uvm *u, const struct uvm_config *cfg, shim_error **err)
+{
+  choose_user (u, cfg);
+  if (chmod (u->state_root, 0711) < 0 || chmod (u->state_dir, 0711) < 0)
+    return shim_error_errno (err, GRPC_INTERNAL, errno, "chmod %s",
+                             u->state_dir);
+  return vmm_user_own (&u->user, u->vm_dir, err);
 }
 
 static void
@@ -1054,7 +1084,8 @@ spawn_vmm (struct uvm *u, shim_error **err)
 {
   struct vmm_command run = { u->vmm_argv, u->vmm_env };
   u->guest_progress = false;
-  if (vmm_process_spawn (u->loop, u->helper_exe, &run, u->backend->name,
+  if (vmm_process_spawn (u->loop, u->helper_exe, &run, &u->user,
+                         u->backend->name,
                          on_vmm_exit, u, &u->vmm, err)
       < 0)
     return -1;
@@ -1238,6 +1269,44 @@ relaunch (struct uvm *u)
     }
 }
 
+/* The initramfs that mounts rootfs.vhd, when the boot files have one.  */
+static char *
+loader_path (const struct sandbox_options *o)
+{
+  char *loader = xasprintf ("%s/" UVM_LOADER_FILE, o->boot_files_root_path);
+  if (o->rootfs == ROOTFS_VHD && access (loader, R_OK) == 0)
+    return loader;
+  free (loader);
+  return NULL;
+}
+
+/* Who the VMM runs as: its own uid where it can read what it opens
+   itself, else root (logged, and in uvm.json).  */
+static void
+choose_user (struct uvm *u, const struct uvm_config *cfg)
+{
+  const struct sandbox_options *o = cfg->opts;
+  cleanup_free char *loader = loader_path (o);
+  const char *reads[]
+      = { cfg->cfg->vmm_path, o->kernel_path, o->rootfs_path, loader };
+  size_t n = sizeof reads / sizeof *reads;
+  const char *slash = strrchr (u->state_dir, '/');
+  vmm_user_choose (cfg->cfg, slash ? slash + 1 : u->state_dir, &u->user);
+  char *why = NULL;
+  if (!vmm_user_can_read (&u->user, reads, n, &why))
+    {
+      log_entry (LOG_LEVEL_WARN, "the VMM runs as root",
+                 (struct log_field[]){ { "uvm-id", u->id }, { "reason", why } },
+                 2);
+      u->user = (struct vmm_user){ 0, 0, 0 };
+    }
+  free (u->user_reason);
+  u->user_reason = why ? why
+                       : xstrdup (u->user.uid ? "its own uid"
+                                              : "vmm_user \"root\" in the "
+                                                "shim configuration");
+}
+
 /* The VMM's command line under the chosen accelerator, and under TCG too
    when a KVM attempt may fall back.  */
 static int
@@ -1245,16 +1314,13 @@ build_vmm_commands (struct uvm *u, const struct uvm_config *cfg,
                     shim_error **err)
 {
   const struct sandbox_options *o = cfg->opts;
-  cleanup_free char *loader
-      = xasprintf ("%s/" UVM_LOADER_FILE, o->boot_files_root_path);
+  cleanup_free char *loader = loader_path (o);
   struct vmm_spec spec = {
     .sandbox_id = cfg->id,
     .kernel_path = o->kernel_path,
     .initrd_path = o->rootfs == ROOTFS_INITRD ? o->rootfs_path : NULL,
     .rootfs_vhd_path = o->rootfs == ROOTFS_VHD ? o->rootfs_path : NULL,
-    .loader_path = o->rootfs == ROOTFS_VHD && access (loader, R_OK) == 0
-                       ? loader
-                       : NULL,
+    .loader_path = loader,
     .kernel_cmdline = cfg->kernel_cmdline,
     .cpus = o->processor_count,
     .memory_mb = o->memory_mb,
@@ -1301,9 +1367,10 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
   u->state_root = xstrdup (cfg->state_root);
   u->vmm_path = xstrdup (cfg->cfg->vmm_path ? cfg->cfg->vmm_path : "");
   u->uvm_json_path = xasprintf ("%s/uvm.json", cfg->bundle);
-  u->vsock_uds = xasprintf ("%s/vsock", cfg->state_dir);
-  u->qmp_path = xasprintf ("%s/qmp.sock", cfg->state_dir);
-  u->qmp_operator_path = xasprintf ("%s/qmp-operator.sock", cfg->state_dir);
+  u->vm_dir = xasprintf ("%s/vm", cfg->state_dir);
+  u->vsock_uds = xasprintf ("%s/vsock", u->vm_dir);
+  u->qmp_path = xasprintf ("%s/qmp.sock", u->vm_dir);
+  u->qmp_operator_path = xasprintf ("%s/qmp-operator.sock", u->vm_dir);
   u->kernel_cmdline = xstrdup (cfg->kernel_cmdline);
   u->live_migration = cfg->opts->live_migration;
   u->stop_grace_ms = cfg->cfg->stop_grace_ms;
@@ -1323,7 +1390,8 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
 
   if (choose_accel (u, cfg->cfg->accel, err) < 0
       || mkdir_p (cfg->state_dir, 0700, err) < 0
-      || bind_listeners (u, err) < 0 || build_vmm_commands (u, cfg, err) < 0)
+      || make_vm_dir (u, cfg, err) < 0 || bind_listeners (u, err) < 0
+      || build_vmm_commands (u, cfg, err) < 0)
     goto fail;
   if (spawn_vmm (u, err) < 0)
     goto fail;
@@ -1384,8 +1452,7 @@ uvm_attach_disk (struct uvm *u, const char *image, uint32_t target,
                            u->backend->name);
   if (u->vmm == NULL || u->vmm_exited || u->disks == NULL)
     return shim_error_set (err, GRPC_FAILED_PRECONDITION, "the VM is gone");
-  disk_hotplug_attach (u->disks, image, target, done, data);
-  return 0;
+  return disk_hotplug_attach (u->disks, image, target, done, data, err);
 }
 
 void

@@ -1,4 +1,5 @@
 #include "vmm_process.h"
+#include "vmm_user.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -166,7 +167,8 @@ on_process_exit (uv_process_t *proc, int64_t status, int term_signal)
 
 int
 vmm_process_spawn (uv_loop_t *loop, const char *helper,
-                   const struct vmm_command *cmd, const char *log_name,
+                   const struct vmm_command *cmd, const struct vmm_user *user,
+                   const char *log_name,
                    vmm_exit_fn on_exit, void *data, struct vmm_process **out,
                    shim_error **err)
 {
@@ -177,11 +179,13 @@ vmm_process_spawn (uv_loop_t *loop, const char *helper,
     nenv++;
   while (cmd->env && cmd->env[nextra])
     nextra++;
-  char **argv = xzalloc ((nargs + 4) * sizeof (char *));
+  char **argv = xzalloc ((nargs + 6) * sizeof (char *));
   argv[0] = (char *) helper;
   argv[1] = (char *) "vmm-exec";
-  argv[2] = (char *) "--";
-  memcpy (argv + 3, cmd->argv, nargs * sizeof (char *));
+  argv[2] = (char *) "--user";
+  argv[3] = (char *) vmm_user_arg (user);
+  argv[4] = (char *) "--";
+  memcpy (argv + 5, cmd->argv, nargs * sizeof (char *));
   char **env = xzalloc ((nenv + nextra + 1) * sizeof (char *));
   memcpy (env, environ, nenv * sizeof (char *));
   if (nextra)
@@ -278,13 +282,24 @@ vmm_process_destroy (struct vmm_process *p)
 int
 vmm_exec_helper_main (int argc, char **argv)
 {
-  if (argc < 3 || strcmp (argv[1], "--") != 0)
+  struct vmm_user user;
+  if (argc < 5 || strcmp (argv[1], "--user") != 0
+      || vmm_user_parse_arg (argv[2], &user) < 0 || strcmp (argv[3], "--") != 0)
     {
-      fprintf (stderr, "usage: vmm-exec -- program [args...]\n");
+      fprintf (stderr, "usage: vmm-exec --user UID:GID:KVMGID -- program "
+                       "[args...]\n");
       return 2;
     }
+  argv += 2;
   pid_t parent = getppid ();
-  /* The VMM dies with the shim, whatever way the shim goes.  */
+  if (vmm_user_become (&user) < 0)
+    {
+      fprintf (stderr, "vmm-exec: become uid %u: %s\n", (unsigned) user.uid,
+               strerror (errno));
+      return 1;
+    }
+  /* The VMM dies with the shim, whatever way the shim goes (set after the
+     uid change, which clears it).  */
   if (prctl (PR_SET_PDEATHSIG, SIGKILL) < 0)
     {
       fprintf (stderr, "vmm-exec: prctl: %s\n", strerror (errno));

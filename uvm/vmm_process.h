@@ -1,6 +1,6 @@
 /* Runs a VMM command as a child of the shim that cannot outlive it: the
-   command is exec'd through the shim's own "vmm-exec" helper, which sets
-   PR_SET_PDEATHSIG before exec.  The child's stdout and stderr go into the
+   command is exec'd through the shim's own "vmm-exec" helper, which takes
+   on the VMM's user (vmm_user.h) and sets PR_SET_PDEATHSIG before exec.  The child's stdout and stderr go into the
    shim log, line by line; its exit is reported after that output has
    ended.  */
 #ifndef LCOW_UVM_VMM_PROCESS_H
@@ -17,9 +17,13 @@ struct vmm_process;
 typedef void (*vmm_exit_fn) (void *data, int64_t exit_status,
                              int term_signal);
 
-/* helper: the shim executable (argv[0] of the helper process).  */
+struct vmm_user;
+
+/* helper: the shim executable (argv[0] of the helper process), which
+   becomes user before it execs the command.  */
 int vmm_process_spawn (uv_loop_t *loop, const char *helper,
-                       const struct vmm_command *cmd, const char *log_name,
+                       const struct vmm_command *cmd,
+                       const struct vmm_user *user, const char *log_name,
                        vmm_exit_fn on_exit, void *data,
                        struct vmm_process **out, shim_error **err);
 int vmm_process_pid (const struct vmm_process *p);
@@ -30,8 +34,8 @@ int vmm_process_kill (struct vmm_process *p, int sig, shim_error **err);
    frees p once libuv lets go; on_exit is not called after this.  */
 void vmm_process_destroy (struct vmm_process *p);
 
-/* The helper's entry point: argv = { "vmm-exec", "--", prog, args... }.
-   Only returns on failure.  */
+/* The helper's entry point: argv = { "vmm-exec", "--user", "U:G:K", "--",
+   prog, args... }.  Only returns on failure.  */
 int vmm_exec_helper_main (int argc, char **argv);
 
 #endif

@@ -109,6 +109,10 @@ def qmp_session(conn):
             cmd, args = req.get("execute"), req.get("arguments", {})
             if cmd == "query-status":
                 send({"return": {"status": "running", "running": True}})
+            elif cmd == "add-fd":
+                fdsets = getattr(qmp_session, "fdsets", 0) + 1
+                qmp_session.fdsets = fdsets
+                send({"return": {"fdset-id": fdsets, "fd": 40 + fdsets}})
             elif cmd == "human-monitor-command":
                 send({"return": "RIP=%016x\r\n" % int(time.time() * 1000)})
             else:

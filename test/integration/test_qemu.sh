@@ -10,6 +10,12 @@ BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
 QEMU=${QEMU:-/usr/bin/qemu-system-x86_64}
 lcow_setup
 log="$T/containerd.log"
+# The boot files where an unprivileged QEMU can read them, whatever the
+# checkout's own permissions are.
+mkdir -m 0755 "$T/bootfiles"
+cp "$BOOTFILES_DIR"/* "$T/bootfiles/"
+chmod 0644 "$T"/bootfiles/*
+BOOTFILES_DIR="$T/bootfiles"
 cat >"$T/qemu.json" <<JSON
 {"vmm": "qemu", "vmm_path": "$QEMU", "boot_files_root_path": "$BOOTFILES_DIR",
  "memory_mb": 512, "gcs_connection_timeout_ms": 90000, "stop_grace_ms": 10000}
@@ -40,6 +46,15 @@ echo "  q1 create -> RUNNING: $(( ($(date +%s%N) - start) / 1000000 )) ms"
 uvm="$(bundle_of q1)/uvm.json"
 expect "task pid is the QEMU process" test "$(task_pid q1)" = "$(qemu_of q1)"
 expect "uvm.json names the accelerator" grep -Eq '"accel": "(kvm|tcg)"' "$uvm"
+# QEMU confined: its own uid, no capabilities, no new privileges, seccomp.
+vmm_uid=$(json_get "$uvm" vmm_uid)
+status=/proc/$(qemu_of q1)/status
+echo "    QEMU: uid $(awk '/^Uid:/ { print $2 }' "$status"), $(grep -E '^(CapEff|NoNewPrivs|Seccomp):' "$status" | tr -s '\t\n' '  ')"
+expect "QEMU runs as its own uid ($vmm_uid), not root" \
+  bash -c '[ "$1" -ne 0 ] && [ "$(awk "/^Uid:/ { print \$2 }" "$2")" = "$1" ]' _ "$vmm_uid" "$status"
+expect "QEMU has no capabilities" grep -q '^CapEff:[[:space:]]*0000000000000000$' "$status"
+expect "QEMU cannot gain privileges" grep -q '^NoNewPrivs:[[:space:]]*1$' "$status"
+expect "QEMU runs under a seccomp filter (-sandbox on)" grep -q '^Seccomp:[[:space:]]*2$' "$status"
 expect "guest /proc/cmdline equals the computed command line" same_cmdline "$uvm"
 expect "the computed line runs vsockexec -e 109" grep -q '/bin/vsockexec -e 109 /bin/gcs' "$uvm"
 expect "guest booted the initramfs" test "$(guest_field "$uvm" root)" = rootfs

@@ -68,6 +68,9 @@ START_TEST (qemu_base_machine)
                     "auto-kernel-cmdline=off");
   ck_assert_str_eq (opt_value (a, "-cpu", 0), "max");
   ck_assert_int_eq (count (a, "-nodefaults"), 1);
+  ck_assert_str_eq (opt_value (a, "-sandbox", 0),
+                    "on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
+                    "resourcecontrol=deny");
   ck_assert_int_eq (count (a, "-no-reboot"), 1);
   ck_assert_str_eq (opt_value (a, "-smp", 0), "2");
   ck_assert_str_eq (opt_value (a, "-m", 0), "1024");

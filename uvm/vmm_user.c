@@ -1,0 +1,113 @@
+#include "vmm_user.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/fsuid.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "proto/xalloc.h"
+
+void
+vmm_user_choose (const struct shim_config *cfg, const char *state_name,
+                 struct vmm_user *out)
+{
+  *out = (struct vmm_user){ 0, 0, 0 };
+  if (cfg->vmm_user == VMM_USER_ROOT)
+    return;
+  if (cfg->vmm_user == VMM_USER_FIXED)
+    {
+      out->uid = cfg->vmm_uid;
+      out->gid = cfg->vmm_gid;
+    }
+  else
+    {
+      char hex[7] = "";
+      snprintf (hex, sizeof hex, "%s", state_name);
+      unsigned long bits = strtoul (hex, NULL, 16);
+      out->uid = out->gid = VMM_USER_UID_BASE + (uint32_t) (bits & 0xffffff);
+    }
+  struct stat st;
+  if (out->uid != 0 && stat ("/dev/kvm", &st) == 0 && st.st_gid != 0)
+    out->kvm_gid = st.st_gid;
+}
+
+bool
+vmm_user_can_read (const struct vmm_user *u, const char *const *paths,
+                   size_t n, char **why)
+{
+  if (u->uid == 0)
+    return true;
+  /* The fs ids are per thread; this one is the event loop's.  */
+  setfsgid (u->gid);
+  setfsuid (u->uid);
+  bool ok = true;
+  for (size_t i = 0; ok && i < n; i++)
+    {
+      if (paths[i] == NULL)
+        continue;
+      int fd = open (paths[i], O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+      if (fd < 0)
+        {
+          ok = false;
+          *why = xasprintf ("uid %u cannot read %s: %s", (unsigned) u->uid,
+                            paths[i], strerror (errno));
+        }
+      else
+        close (fd);
+    }
+  setfsuid (0);
+  setfsgid (0);
+  return ok;
+}
+
+int
+vmm_user_own (const struct vmm_user *u, const char *dir, shim_error **err)
+{
+  if (mkdir (dir, 0700) < 0 && errno != EEXIST)
+    return shim_error_errno (err, grpc_code_from_errno (errno), errno,
+                             "mkdir %s", dir);
+  if (chown (dir, u->uid, u->gid) < 0 || chmod (dir, 0700) < 0)
+    return shim_error_errno (err, grpc_code_from_errno (errno), errno,
+                             "give %s to uid %u", dir, (unsigned) u->uid);
+  return 0;
+}
+
+const char *
+vmm_user_arg (const struct vmm_user *u)
+{
+  static char buf[48];
+  snprintf (buf, sizeof buf, "%u:%u:%u", (unsigned) u->uid, (unsigned) u->gid,
+            (unsigned) u->kvm_gid);
+  return buf;
+}
+
+int
+vmm_user_parse_arg (const char *s, struct vmm_user *out)
+{
+  unsigned uid, gid, kvm;
+  char end;
+  if (sscanf (s, "%u:%u:%u%c", &uid, &gid, &kvm, &end) != 3)
+    return -1;
+  *out = (struct vmm_user){ uid, gid, kvm };
+  return 0;
+}
+
+int
+vmm_user_become (const struct vmm_user *u)
+{
+  if (u->uid == 0)
+    return 0;
+  gid_t groups[1] = { u->kvm_gid };
+  if (setgroups (u->kvm_gid ? 1 : 0, groups) < 0 || setgid (u->gid) < 0
+      || setuid (u->uid) < 0)
+    return -1;
+  /* setuid away from root cleared the capabilities; nothing it execs may
+     gain privileges back.  */
+  return prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
