@@ -9,8 +9,11 @@
 source "$(dirname "$0")/lib.sh"
 BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
 # Inherited by containerd, so by the shims and their VMMs.
-export BROKEN_KVM_LOG=/tmp/lcow-accel-launches.$$
-trap 'rm -f "$BROKEN_KVM_LOG"' EXIT
+# Written by the stand-in, which runs as the sandbox's own uid.
+ACCEL_LOG_DIR=$(mktemp -d /tmp/lcow-accel.XXXXXX)
+chmod 0777 "$ACCEL_LOG_DIR"
+export BROKEN_KVM_LOG=$ACCEL_LOG_DIR/launches
+trap 'rm -rf "$ACCEL_LOG_DIR"' EXIT
 lcow_setup
 log="$T/containerd.log"
 if [ ! -e /dev/kvm ]; then
@@ -18,6 +21,7 @@ if [ ! -e /dev/kvm ]; then
   finish; exit 0
 fi
 : >"$BROKEN_KVM_LOG"
+chmod 0666 "$BROKEN_KVM_LOG"
 VMM="$T/qemu-broken-kvm"
 cp "$TOP/test/integration/broken_kvm_qemu.py" "$VMM"
 conf() { # conf FILE ACCEL
@@ -31,7 +35,7 @@ conf "$T/kvm.json" kvm
 conf "$T/tcg.json" tcg
 verdict=$(python3 -c 'import hashlib,sys; print("%s/accel-%s.json" % (sys.argv[1], hashlib.sha256(sys.argv[2].encode()).hexdigest()[:16]))' "$STATE_ROOT" "$VMM")
 rm -f "$verdict"
-trap 'rm -f "$verdict" "$BROKEN_KVM_LOG"; lcow_teardown' EXIT
+trap 'rm -rf "$verdict" "$ACCEL_LOG_DIR"; lcow_teardown' EXIT
 launches() { paste -sd, "$BROKEN_KVM_LOG"; }
 # Later TCG launches are the shim relaunching a boot that hung for real
 # (a busy host; see test_qemu's q4): KVM first, then TCG only.
@@ -143,8 +147,9 @@ expect "... FailedPrecondition naming QEMU's reason" \
 
 # --- a VM stopped during its boot fails the boot at once ---------------------
 (rc=0; run_sandbox s1 --runtime-config-path "$T/tcg.json" >"$T/s1.out" 2>&1 || rc=$?; echo "$rc" >"$T/s1.rc") &
-wait_for 10 test -S "$STATE_ROOT/$(basename "$(dirname "$(python3 -c 'import json,sys
-argv=json.load(open(sys.argv[1]))["vmm_argv"]; print([argv[i+1] for i in range(len(argv)-1) if argv[i]=="-qmp"][1].split(":",1)[1].split(",")[0])' "$(bundle_of s1)/uvm.json" 2>/dev/null || echo /x/y)")")/qmp-operator.sock" || true
+operator_socket() { python3 -c 'import json,sys
+argv=json.load(open(sys.argv[1]))["vmm_argv"]; print([argv[i+1] for i in range(len(argv)-1) if argv[i]=="-qmp"][1].split(":",1)[1].split(",")[0])' "$(bundle_of s1)/uvm.json" 2>/dev/null || echo /nonexistent; }
+wait_for 10 bash -c 'test -S "$1"' _ "$(wait_for 10 test -s "$(bundle_of s1)/uvm.json"; operator_socket)" || true
 start=$(date +%s%N)
 expect "QMP stop during s1's boot" qmp_operator s1 stop
 wait_for 10 test -s "$T/s1.rc" || true

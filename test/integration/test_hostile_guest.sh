@@ -7,11 +7,20 @@
 # throughout, and the outcome is the documented one.  A table of the
 # numbers goes to $RESULTS.
 source "$(dirname "$0")/lib.sh"
-# The stand-in notes when its attack begins (containerd passes this on).
-export HOSTILE_LOG=/tmp/lcow-hostile.$$.log
+# The stand-in notes when its attack begins (containerd passes this on);
+# it runs as each sandbox's own uid.
+HOSTILE_DIR=$(mktemp -d /tmp/lcow-hostile.XXXXXX)
+chmod 0777 "$HOSTILE_DIR"
+export HOSTILE_LOG=$HOSTILE_DIR/attacks.log
+: >"$HOSTILE_LOG"
+chmod 0666 "$HOSTILE_LOG"
 lcow_setup
 client="$TOP/test/integration/ttrpc_client.py"
-GUEST="$TOP/test/integration/hostile_guest.py"
+# What the stand-in runs, where the sandboxes' own uids can read it.
+mkdir -m 0755 "$T/guest-asan" && cp "$BUILD_DIR"/test/guest-asan/* "$T/guest-asan/"
+GUEST="$T/hostile_guest.py"
+cp "$TOP/test/integration/hostile_guest.py" "$GUEST"
+mkdir -m 0777 "$T/guest-logs"
 WATCH_SECONDS=${WATCH_SECONDS:-5}
 CYCLES=${CYCLES:-300}
 RSS_PEAK_KIB=$((64 * 1024))
@@ -32,7 +41,7 @@ printf '%-15s %10s %10s %12s  %s\n' attack "peak KiB" "after KiB" "max State ms"
 vm_config() {
   cat >"$T/qemu-$1" <<SH
 #!/bin/sh
-export HOSTILE_GUEST_PROGRAMS="$BUILD_DIR/test/guest-asan" HOSTILE_SANITIZER_LOG="$T/guest-sanitizer"
+export HOSTILE_GUEST_PROGRAMS="$T/guest-asan" HOSTILE_SANITIZER_LOG="$T/guest-logs/sanitizer"
 exec python3 "$GUEST" $1 "\$@"
 SH
   chmod +x "$T/qemu-$1"
@@ -139,7 +148,7 @@ ctr_ c rm a4-agent >/dev/null 2>&1 || true
 expect "agent: SIGTERM powers the VM off through the agent" kill_and_wait p-agent SIGTERM
 cleanup_pod agent
 # Reports go to the files, or to the agent's stderr: the guest log.
-reports=$(cat "$T"/guest-sanitizer.* 2>/dev/null || true)
+reports=$(cat "$T"/guest-logs/sanitizer.* 2>/dev/null || true)
 reports="$reports$(grep 'uvm-id=p-agent' "$T/containerd.log" | grep 'runtime error\|Sanitizer' || true)"
 expect "agent: no sanitizer report from vsockexec or gcs" [ -z "$reports" ]
 [ -z "$reports" ] || head -c 3000 <<<"$reports"
@@ -332,5 +341,5 @@ cleanup_pod log-flood
 fi
 
 echo "    ---- $RESULTS"; sed 's/^/    /' "$RESULTS"
-rm -f "$HOSTILE_LOG"
+rm -rf "$HOSTILE_DIR"
 finish

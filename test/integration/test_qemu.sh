@@ -122,9 +122,11 @@ remove q3
 # Its first launch is paused at the reset vector (-S): no progress, vCPUs
 # that never move.  The stall limit (20 s) is far off; the livelock watch
 # relaunches it within about a second.
+# The marker is written by QEMU's own uid.
+mkdir -m 0777 "$T/still"
 cat >"$T/still-qemu" <<SH
 #!/bin/bash
-if [ ! -e "$T/still.once" ]; then : >"$T/still.once"; exec "$QEMU" "\$@" -S; fi
+if [ ! -e "$T/still/once" ]; then : >"$T/still/once"; exec "$QEMU" "\$@" -S; fi
 exec "$QEMU" "\$@"
 SH
 chmod +x "$T/still-qemu"
