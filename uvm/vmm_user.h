@@ -28,8 +28,8 @@ struct vmm_user
   gid_t kvm_gid;
 };
 
-/* The identity for a sandbox whose state directory is named state_name.
-   Pure.  */
+/* The identity for a sandbox whose state directory is named state_name
+   (it looks only at /dev/kvm's group).  */
 void vmm_user_choose (const struct shim_config *cfg, const char *state_name,
                       struct vmm_user *out);
 /* Whether every path is readable by u (an open under its fs ids); if not,

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "uvm/vmm.h"
+#include "uvm/vmm_user.h"
 
 static const uint32_t ports3[] = { 1, 109, 0x40000000 };
 static const uint32_t ports2[] = { 1, 0x40000000 };
@@ -247,6 +248,40 @@ START_TEST (exec_environment)
 }
 END_TEST
 
+/* Who the VMM runs as: a uid per sandbox, a configured one, or root; and
+   the helper's argument both ways.  */
+START_TEST (vmm_user_identity)
+{
+  struct shim_config cfg;
+  shim_config_defaults (&cfg);
+  struct vmm_user u;
+  vmm_user_choose (&cfg, "0a0b0cffee", &u);
+  ck_assert_uint_eq (u.uid, VMM_USER_UID_BASE + 0x0a0b0c);
+  ck_assert_uint_eq (u.gid, u.uid);
+  struct vmm_user other;
+  vmm_user_choose (&cfg, "0a0b0dffee", &other);
+  ck_assert_uint_ne (other.uid, u.uid);
+  cfg.vmm_user = VMM_USER_FIXED;
+  cfg.vmm_uid = 1000;
+  cfg.vmm_gid = 100;
+  vmm_user_choose (&cfg, "0a0b0c", &u);
+  ck_assert_uint_eq (u.uid, 1000);
+  ck_assert_uint_eq (u.gid, 100);
+  cfg.vmm_user = VMM_USER_ROOT;
+  vmm_user_choose (&cfg, "0a0b0c", &u);
+  ck_assert_uint_eq (u.uid, 0);
+  ck_assert_uint_eq (u.kvm_gid, 0);
+  struct vmm_user p, q = { 2130706433, 2130706433, 993 };
+  ck_assert_int_eq (vmm_user_parse_arg (vmm_user_arg (&q), &p), 0);
+  ck_assert_uint_eq (p.uid, q.uid);
+  ck_assert_uint_eq (p.gid, q.gid);
+  ck_assert_uint_eq (p.kvm_gid, 993);
+  ck_assert_int_eq (vmm_user_parse_arg ("1:2", &p), -1);
+  ck_assert_int_eq (vmm_user_parse_arg ("1:2:3x", &p), -1);
+  shim_config_release (&cfg);
+}
+END_TEST
+
 Suite *
 vmm_argv_suite (void)
 {
@@ -262,6 +297,7 @@ vmm_argv_suite (void)
   suite_add_tcase (s, q);
   TCase *e = tcase_create ("exec");
   tcase_add_test (e, exec_environment);
+  tcase_add_test (e, vmm_user_identity);
   suite_add_tcase (s, e);
   return s;
 }
