@@ -1441,9 +1441,9 @@ request_guest_shutdown (struct uvm *u)
 
 /* ---- disks ------------------------------------------------------------ */
 
-int
-uvm_attach_disk (struct uvm *u, const char *image, uint32_t target,
-                 uvm_done_fn done, void *data, shim_error **err)
+/* The VM can take disks now; else why not.  */
+static int
+disks_usable (const struct uvm *u, shim_error **err)
 {
   if (!u->backend->qmp)
     return shim_error_set (err, GRPC_FAILED_PRECONDITION,
@@ -1452,6 +1452,15 @@ uvm_attach_disk (struct uvm *u, const char *image, uint32_t target,
                            u->backend->name);
   if (u->vmm == NULL || u->vmm_exited || u->disks == NULL)
     return shim_error_set (err, GRPC_FAILED_PRECONDITION, "the VM is gone");
+  return 0;
+}
+
+int
+uvm_attach_disk (struct uvm *u, const char *image, uint32_t target,
+                 uvm_done_fn done, void *data, shim_error **err)
+{
+  if (disks_usable (u, err) < 0)
+    return -1;
   return disk_hotplug_attach (u->disks, image, target, done, data, err);
 }
 
@@ -1466,13 +1475,8 @@ uvm_release_scsi_target (struct uvm *u, uint32_t target)
 int
 uvm_reserve_scsi_target (struct uvm *u, uint32_t *target, shim_error **err)
 {
-  if (!u->backend->qmp)
-    return shim_error_set (err, GRPC_FAILED_PRECONDITION,
-                           "the %s VMM cannot hot-add disks; containers need "
-                           "the qemu VMM",
-                           u->backend->name);
-  if (u->vmm == NULL || u->vmm_exited || u->disks == NULL)
-    return shim_error_set (err, GRPC_FAILED_PRECONDITION, "the VM is gone");
+  if (disks_usable (u, err) < 0)
+    return -1;
   if (disk_hotplug_reserve (u->disks, target) < 0)
     return shim_error_set (err, GRPC_RESOURCE_EXHAUSTED,
                            "the UVM has no SCSI target left for another "
