@@ -255,6 +255,48 @@ START_TEST (a_guest_that_stops_reading_is_not_heard)
 }
 END_TEST
 
+/* Output within every window, but more than BRIDGE_QUEUED_MAX waiting for
+   the FIFOs in all: the guest is not heard until the host passes some on.  */
+START_TEST (output_queued_for_the_fifos_is_capped)
+{
+  static char chunk[BRIDGE_DATA_MAX];
+  uint32_t streams = BRIDGE_QUEUED_MAX / BRIDGE_WINDOW + 2;
+  for (uint32_t k = 1; k <= streams; k++)
+    bridge_conn_open_streams (seen.c, k);
+  strbuf b = STRBUF_INIT;
+  for (uint32_t k = 1; k <= streams; k++)
+    for (uint32_t i = 0; i < BRIDGE_WINDOW / sizeof chunk; i++)
+      ttrpc_frame_append (&b, k, BRIDGE_TYPE_DATA, BRIDGE_STDOUT, chunk,
+                          sizeof chunk);
+  ttrpc_frame_append (&b, 0, BRIDGE_TYPE_NOTIFY, 0, "{\"type\":\"x\"}", 12);
+  size_t off = 0;
+  for (int spins = 0; off < b.len && spins < 100000; spins++)
+    {
+      ssize_t n = write (guest_fd, b.data + off, b.len - off);
+      if (n > 0)
+        off += (size_t) n;
+      spin (1);
+    }
+  spin (20);
+  ck_assert (!seen.closed);
+  ck_assert_uint_le (seen.stream_bytes, BRIDGE_QUEUED_MAX + BRIDGE_DATA_MAX);
+  ck_assert_uint_eq (seen.notifies, 0);
+  /* The FIFOs take it all: everything arrives.  */
+  for (uint32_t k = 1; k <= streams; k++)
+    bridge_conn_credit (seen.c, k, BRIDGE_STDOUT, BRIDGE_WINDOW);
+  for (int spins = 0; off < b.len && spins < 100000; spins++)
+    {
+      ssize_t n = write (guest_fd, b.data + off, b.len - off);
+      if (n > 0)
+        off += (size_t) n;
+      spin (1);
+    }
+  spin (20);
+  ck_assert_uint_eq (seen.notifies, 1);
+  strbuf_release (&b);
+}
+END_TEST
+
 Suite *
 bridge_conn_suite (void)
 {
@@ -267,6 +309,7 @@ bridge_conn_suite (void)
   tcase_add_test (tc, bad_credit_size_ends_the_bridge);
   tcase_add_test (tc, meaningless_frames_are_counted);
   tcase_add_test (tc, a_guest_that_stops_reading_is_not_heard);
+  tcase_add_test (tc, output_queued_for_the_fifos_is_capped);
   suite_add_tcase (s, tc);
   return s;
 }
