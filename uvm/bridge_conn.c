@@ -1,4 +1,5 @@
 #include "bridge_conn.h"
+#include "read_budget.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -50,7 +51,7 @@ struct bridge_conn
 {
   uv_loop_t *loop;
   uv_pipe_t pipe;
-  uv_check_t budget_reset;
+  struct read_budget budget;
   uv_timer_t report_timer;
   char *uvm_id;
   const struct bridge_conn_events *events;
@@ -65,7 +66,6 @@ struct bridge_conn
      yet credited, over every stream; bytes read in this loop iteration.  */
   size_t out_bytes;
   size_t queued;
-  size_t budget_used;
   bool reading;
   /* In a read callback: credit is merged and written at its end.  */
   bool in_read;
@@ -161,7 +161,7 @@ bridge_conn_close (struct bridge_conn *c, const char *why, bool quiet)
     complete_pending (list_entry (c->pending.next, struct pending, link),
                       NULL, 0, &e);
   uv_close ((uv_handle_t *) &c->pipe, on_handle_closed);
-  uv_close ((uv_handle_t *) &c->budget_reset, on_handle_closed);
+  read_budget_close (&c->budget, on_handle_closed);
   uv_close ((uv_handle_t *) &c->report_timer, on_handle_closed);
 }
 
@@ -516,7 +516,7 @@ on_read (uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
       return;
     }
   c->events->on_read (c->data);
-  c->budget_used += (size_t) n;
+  read_budget_spend (&c->budget, (size_t) n);
   c->in_read = true;
   char why[160];
   const char *violation = NULL;
@@ -551,12 +551,9 @@ on_read (uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 }
 
 static void
-on_budget_reset (uv_check_t *h)
+on_budget_refill (void *data)
 {
-  struct bridge_conn *c = h->data;
-  c->budget_used = 0;
-  uv_check_stop (h);
-  update_reading (c);
+  update_reading (data);
 }
 
 /* Reads while the guest takes what it is sent, the FIFOs keep up, and this
@@ -564,11 +561,8 @@ on_budget_reset (uv_check_t *h)
 static void
 update_reading (struct bridge_conn *c)
 {
-  bool budget_spent = c->budget_used >= BRIDGE_READ_BUDGET;
   bool want = c->out_bytes <= BRIDGE_OUT_MAX && c->queued <= BRIDGE_QUEUED_MAX
-              && !budget_spent;
-  if (budget_spent)
-    uv_check_start (&c->budget_reset, on_budget_reset);
+              && read_budget_left (&c->budget);
   if (want && !c->reading)
     uv_read_start ((uv_stream_t *) &c->pipe, on_alloc, on_read);
   else if (!want && c->reading)
@@ -590,9 +584,9 @@ bridge_conn_new (uv_loop_t *loop, int fd, const char *uvm_id,
   list_init (&c->pending);
   list_init (&c->streams);
   uv_pipe_init (loop, &c->pipe, 0);
-  uv_check_init (loop, &c->budget_reset);
+  read_budget_init (loop, &c->budget, BRIDGE_READ_BUDGET, on_budget_refill, c);
   uv_timer_init (loop, &c->report_timer);
-  c->pipe.data = c->budget_reset.data = c->report_timer.data = c;
+  c->pipe.data = c->report_timer.data = c;
   c->handles = 3;
   int r = uv_pipe_open (&c->pipe, fd);
   if (r < 0)

@@ -34,7 +34,7 @@
 
 #define BRIDGE_OUT_MAX (1u << 20)
 #define BRIDGE_QUEUED_MAX (16u << 20)
-#define BRIDGE_READ_BUDGET (64u << 10)
+#define BRIDGE_READ_BUDGET (16u << 10)
 
 struct bridge_conn;
 

@@ -17,6 +17,7 @@
 #include "bridge.h"
 #include "bridge_conn.h"
 #include "proto/rate_limit.h"
+#include "read_budget.h"
 #include "disk_hotplug.h"
 #include "gcs_log_parser.h"
 #include "kernel_cmdline.h"
@@ -41,6 +42,8 @@
 #define GUEST_LOG_LINES_PER_S 200
 #define GUEST_LOG_BURST 1000
 #define LOG_REPORT_MS 1000
+/* Guest log bytes handled per loop iteration (see read_budget.h).  */
+#define GUEST_LOG_READ_BUDGET (64u << 10)
 /* Until the guest shows progress, its vCPUs are sampled this often; this
    many samples in a row without movement make a livelock.  */
 #define HANG_SAMPLE_MS 400
@@ -129,6 +132,7 @@ struct uvm
   uv_timer_t drain_timer;
   uv_timer_t log_report_timer;
   struct rate_limit log_rate;
+  struct read_budget log_budget;
   uv_timer_t grace_timer;
   uv_timer_t stall_timer;
   uv_timer_t sample_timer;
@@ -731,6 +735,16 @@ on_log_read (uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
   note_progress (u);
   gcs_log_parser_feed (u->log_parser, buf->base, (size_t) n);
+  if (!read_budget_spend (&u->log_budget, (size_t) n))
+    uv_read_stop (s);
+}
+
+static void
+on_log_budget_refill (void *data)
+{
+  struct uvm *u = data;
+  if (u->log_conn != NULL)
+    uv_read_start ((uv_stream_t *) &u->log_conn->pipe, on_alloc, on_log_read);
 }
 
 static void
@@ -1383,6 +1397,9 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
   init_timer (u, &u->start_timer);
   init_timer (u, &u->drain_timer);
   init_timer (u, &u->log_report_timer);
+  read_budget_init (loop, &u->log_budget, GUEST_LOG_READ_BUDGET,
+                    on_log_budget_refill, u);
+  u->open_handles++;
   init_timer (u, &u->grace_timer);
   init_timer (u, &u->stall_timer);
   init_timer (u, &u->sample_timer);
@@ -1541,6 +1558,7 @@ uvm_destroy (struct uvm *u)
   uv_close ((uv_handle_t *) &u->start_timer, on_handle_closed);
   uv_close ((uv_handle_t *) &u->drain_timer, on_handle_closed);
   uv_close ((uv_handle_t *) &u->log_report_timer, on_handle_closed);
+  read_budget_close (&u->log_budget, on_handle_closed);
   uv_close ((uv_handle_t *) &u->grace_timer, on_handle_closed);
   uv_close ((uv_handle_t *) &u->stall_timer, on_handle_closed);
   uv_close ((uv_handle_t *) &u->sample_timer, on_handle_closed);
