@@ -182,7 +182,7 @@ START_TEST (output_beyond_the_window_ends_the_bridge)
   bridge_conn_open_streams (seen.c, 5);
   static char chunk[BRIDGE_DATA_MAX];
   guest_send (5, BRIDGE_TYPE_DATA, BRIDGE_STDERR, chunk, sizeof chunk, 5);
-  spin (10);
+  spin (100); /* BRIDGE_READ_BUDGET bytes an iteration */
   ck_assert (seen.closed);
   ck_assert_ptr_nonnull (strstr (seen.violation, "process 5 stderr"));
   ck_assert_ptr_nonnull (strstr (seen.violation, "beyond the 262144-byte window"));
