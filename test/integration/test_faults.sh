@@ -91,12 +91,17 @@ expect "QEMU not installed: refused, naming the binary, nothing left" \
 write_shim_config "$T/nogcs.json" '"vmm_args": ["--no-gcs"]' '"gcs_connection_timeout_ms": 4000'
 (run_sandbox f4 --runtime-config-path "$T/nogcs.json" >/dev/null 2>&1 || true) &
 RUN=$!
-wait_for 5 bash -c 'compgen -G "$1/*/vsock_1073741824" >/dev/null' _ "$STATE_ROOT"
+wait_for 5 bash -c 'compgen -G "$1/*/vm/vsock_1073741824" >/dev/null' _ "$STATE_ROOT" || true
 sd=$(find "$STATE_ROOT" -mindepth 1 -maxdepth 1 -type d | head -1)
+vmm_uid=$(json_get "$(bundle_of f4)/uvm.json" vmm_uid)
 expect "state root is root-owned and not writable by others" \
   bash -c '[ "$(stat -c %U "$1")" = root ] && [ $(( 0$(stat -c %a "$1") & 022 )) -eq 0 ]' _ "$STATE_ROOT"
-expect "the sandbox state directory is 0700" test "$(stat -c %a "$sd")" = 700
-expect "the listening hybrid vsock socket is 0600" test "$(stat -c %a "$sd/vsock_1073741824")" = 600
+expect "the sandbox state directory is root's, 0711 (no listing)" \
+  bash -c '[ "$(stat -c %U:%a "$1")" = root:711 ]' _ "$sd"
+expect "the VMM's own directory is 0700, its uid's ($vmm_uid)" \
+  bash -c '[ "$(stat -c %u:%a "$1/vm")" = "$2:700" ]' _ "$sd" "$vmm_uid"
+expect "the listening hybrid vsock socket is 0600, the VMM's uid's" \
+  bash -c '[ "$(stat -c %u:%a "$1/vm/vsock_1073741824")" = "$2:600" ]' _ "$sd" "$vmm_uid"
 wait "$RUN"
 ctr_ c rm f4 >/dev/null 2>&1 || true
 kill "$EVENTS" 2>/dev/null || true
