@@ -118,8 +118,10 @@ finish_attach (struct disk_op *op, const shim_error *err)
     drop_fdset (h, target);
   if (!(h->closing && h->quiet))
     op->done (op->data, err);
+  /* The last operation of a closing h frees it.  */
+  bool closing = h->closing;
   disk_op_free (op);
-  if (!h->closing)
+  if (!closing)
     target_idle (h, target);
 }
 
@@ -148,8 +150,9 @@ on_node_deleted (void *data, const json_value *ret, const shim_error *err)
                  2);
     }
   uint32_t t = op->target;
+  bool closing = h->closing;
   disk_op_free (op);
-  if (!h->closing)
+  if (!closing)
     target_idle (h, t);
 }
 
@@ -174,8 +177,10 @@ on_device_added (void *data, const json_value *ret, const shim_error *err)
   if (err != NULL && !h->closing)
     {
       op->done (op->data, err);
+      bool closing = h->closing; /* done may have closed h */
       disk_op_free (op);
-      delete_node (h, target);
+      if (!closing)
+        delete_node (h, target);
       return;
     }
   finish_attach (op, err);
@@ -215,10 +220,11 @@ on_device_deleted (void *data, const json_value *ret, const shim_error *err)
       log_warn ("uvm %s: unplug disk%u: %s", h->uvm_id, target, err->msg);
       h->targets[target] |= TARGET_STUCK;
     }
+  bool closing = h->closing;
   disk_op_free (op);
   if (unplugged)
     delete_node (h, target);
-  else if (!h->closing)
+  else if (!closing)
     h->targets[target] &= (uint8_t) ~TARGET_BUSY;
 }
 
