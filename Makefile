@@ -16,7 +16,8 @@ BINDIR ?= bin
 PREFIX ?= /usr/local
 
 PKGS := libuv libprotobuf-c yajl
-WARN := -Wall -Wextra -Werror -std=gnu11
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-std=gnu11
 DEPFLAGS = -MMD -MP
 ALL_CFLAGS = $(WARN) $(CFLAGS) -D_GNU_SOURCE -I. -I$(BUILD)/gen \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)

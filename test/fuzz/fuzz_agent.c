@@ -4,6 +4,7 @@
    test/guest_host_containers.c built with GUEST_HOST_NO_EXEC), stdin and
    credit for them.  The agent runs until the stream ends; a thread drains
    what it sends.  */
+#include "test/fuzz/fuzz.h"
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,5 @@
 /* libFuzzer: the guest agent's decoder of host requests.  */
+#include "test/fuzz/fuzz.h"
 #include <stdint.h>
 
 #include "uvm/guest/bridge_request.h"

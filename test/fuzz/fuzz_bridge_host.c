@@ -1,5 +1,6 @@
 /* libFuzzer: the host's decoding of guest bridge frames (the first byte is
    the frame type, the rest the body).  */
+#include "test/fuzz/fuzz.h"
 #include <stdint.h>
 #include <string.h>
 

@@ -1,5 +1,6 @@
 /* libFuzzer: the streaming guest-log parser, fed in chunks whose size the
    first input byte chooses; every entry it emits must be well formed.  */
+#include "test/fuzz/fuzz.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

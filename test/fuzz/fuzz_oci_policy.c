@@ -1,5 +1,6 @@
 /* libFuzzer: the OCI spec reader, then the migratability decision, the
    annotation policy and the container checks on whatever it accepted.  */
+#include "test/fuzz/fuzz.h"
 #include <stdint.h>
 
 #include "policy/annotation_policy.h"

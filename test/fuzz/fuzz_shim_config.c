@@ -1,4 +1,5 @@
 /* libFuzzer: the shim configuration reader.  */
+#include "test/fuzz/fuzz.h"
 #include <stdint.h>
 
 #include "uvm/shim_config.h"

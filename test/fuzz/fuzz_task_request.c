@@ -1,4 +1,5 @@
 /* libFuzzer: the Task API request messages the shim decodes.  */
+#include "test/fuzz/fuzz.h"
 #include <stdint.h>
 
 #include "runtimeoptions.pb-c.h"

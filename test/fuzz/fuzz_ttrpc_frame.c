@@ -1,6 +1,7 @@
 /* libFuzzer: the ttrpc frame decoder over byte streams cut into arbitrary
    chunks (the first byte of the input chooses the chunk sizes), and the
    ttrpc Request decoding of every whole frame.  */
+#include "test/fuzz/fuzz.h"
 #include <stdint.h>
 #include <stdlib.h>
 

@@ -1,5 +1,6 @@
 /* libFuzzer: the vCPU sampler's reading of QEMU's "info registers -a"
    text, and the comparison of two samples.  */
+#include "test/fuzz/fuzz.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -2,6 +2,8 @@
    byte, plus the builder's errors.  */
 #include <check.h>
 
+#include "suites.h"
+
 /* Vectors are written as "T01 with these changes", as the spec reads.  */
 #ifdef __clang__
 #pragma GCC diagnostic ignored "-Winitializer-overrides"

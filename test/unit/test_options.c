@@ -1,6 +1,8 @@
 /* Sandbox options over the shim configuration, and the configuration file
    reader: defaults, upstream's parsing fallbacks, and every error.  */
 #include <check.h>
+
+#include "suites.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -2,6 +2,8 @@
    the streaming guest-log parser (upstream inputs, every split point,
    invalid UTF-8, depth bombs, over-long values, unknown levels).  */
 #include <check.h>
+
+#include "suites.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -3,6 +3,8 @@
    HvSocket form, every denied key of lcow-behaviour.md §11, keys outside the
    namespace), the opt-in resolution, and the mount and device tables.  */
 #include <check.h>
+
+#include "suites.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

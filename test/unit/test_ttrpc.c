@@ -2,6 +2,8 @@
    (§1.13), every chunking of the input, the 4 MiB cap, stream-id rules,
    unknown services and methods, and out-of-order completion.  */
 #include <check.h>
+
+#include "suites.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>

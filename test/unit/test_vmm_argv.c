@@ -1,6 +1,8 @@
 /* The VMM backends' pure builders: every option that changes QEMU's argv,
    and the exec backend's environment.  */
 #include <check.h>
+
+#include "suites.h"
 #include <stdlib.h>
 #include <string.h>
 

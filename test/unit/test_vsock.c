@@ -2,6 +2,8 @@
    and AF_VSOCK binding (bind only, never a connect) where the host allows
    it.  Also the shim address and command-line parsing.  */
 #include <check.h>
+
+#include "suites.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
