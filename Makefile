@@ -109,6 +109,7 @@ GUEST_PROGS := $(GUEST_DIR)/init $(GUEST_DIR)/vsockexec $(GUEST_DIR)/gcs
 GUEST_LIB := uvm/guest/guest_port.c $(GUEST_IO)
 # The agent's own code, with the shim's JSON, error and OCI spec readers.
 AGENT_SRCS := uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/container.c \
+  uvm/guest/held_process.c \
   uvm/guest/bridge_request.c proto/json.c proto/json_reader.c proto/error.c \
   proto/oci_spec.c proto/file_io.c proto/mount_options.c
 GUEST_COMMON := $(GUEST_LIB) $(GUEST_LIB:.c=.h) uvm/bridge_protocol.h \
@@ -213,7 +214,8 @@ fuzz-lib:
 $(FUZZ_BUILD)/fuzz_bridge_guest: EXTRA_FUZZ_SRCS := uvm/guest/bridge_request.c
 $(FUZZ_BUILD)/fuzz_agent: EXTRA_FUZZ_SRCS := -DGUEST_HOST_NO_EXEC \
   uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/bridge_request.c \
-  uvm/guest/guest_io.c test/guest_host_containers.c -lpthread
+  uvm/guest/held_process.c uvm/guest/guest_io.c test/guest_host_containers.c \
+  -lpthread
 $(FUZZ_BUILD)/fuzz_%: test/fuzz/fuzz_%.c fuzz-lib
 	clang $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer -D_GNU_SOURCE -I. \
 	  -I$(FUZZ_BUILD)/gen/proto $(shell pkg-config --cflags $(PKGS)) \

@@ -137,23 +137,6 @@ container_spawn (struct container *c, const struct oci_process *p,
   return 0;
 }
 
-int
-held_process_start (struct held_process *hp, shim_error **err)
-{
-  char b = 1, msg[256];
-  if (write_all (hp->start_fd, &b, 1) < 0)
-    return shim_error_errno (err, GRPC_INTERNAL, errno, "release process");
-  close (hp->start_fd);
-  hp->start_fd = -1;
-  ssize_t n = read (hp->status_fd, msg, sizeof msg - 1);
-  close (hp->status_fd);
-  hp->status_fd = -1;
-  if (n <= 0)
-    return 0;
-  msg[n] = '\0';
-  return shim_error_set (err, GRPC_FAILED_PRECONDITION, "exec: %s", msg);
-}
-
 void
 container_stats (const struct container *c, strbuf *out)
 {

@@ -353,9 +353,10 @@ on_request_timeout (uv_timer_t *t)
   free (e.msg);
 }
 
-static int
-send_request (struct bridge_conn *c, const char *body, uint32_t timeout_ms,
-              bridge_reply_fn reply, void *data, shim_error **err)
+int
+bridge_conn_request (struct bridge_conn *c, const char *body,
+                     uint32_t timeout_ms, bridge_reply_fn reply, void *data,
+                     shim_error **err)
 {
   size_t len = strlen (body);
   if (len > BRIDGE_MESSAGE_MAX)
@@ -385,18 +386,10 @@ send_request (struct bridge_conn *c, const char *body, uint32_t timeout_ms,
 }
 
 int
-bridge_conn_request (struct bridge_conn *c, const char *body,
-                     uint32_t timeout_ms, bridge_reply_fn reply, void *data,
-                     shim_error **err)
-{
-  return send_request (c, body, timeout_ms, reply, data, err);
-}
-
-int
 bridge_conn_post (struct bridge_conn *c, const char *body)
 {
   shim_error *err = NULL;
-  int r = send_request (c, body, 0, NULL, NULL, &err);
+  int r = bridge_conn_request (c, body, 0, NULL, NULL, &err);
   shim_error_free (err);
   return r;
 }

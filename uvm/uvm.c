@@ -1010,12 +1010,9 @@ listen_port (struct uvm *u, uint32_t port, vsock_accept_fn fn,
 
 /* The VMM's own directory (its sockets), reachable by its uid through
    the state directories, which only root may list or write.  */
-static void choose_user (struct uvm *u, const struct uvm_config *cfg);
-
 static int
-make_vm_dir (struct uvm *u, const struct uvm_config *cfg, shim_error **err)
+make_vm_dir (struct uvm *u, shim_error **err)
 {
-  choose_user (u, cfg);
   if (chmod (u->state_root, 0711) < 0 || chmod (u->state_dir, 0711) < 0)
     return shim_error_errno (err, GRPC_INTERNAL, errno, "chmod %s",
                              u->state_dir);
@@ -1406,11 +1403,11 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
   init_timer (u, &u->progress_timer);
 
   if (choose_accel (u, cfg->cfg->accel, err) < 0
-      || mkdir_p (cfg->state_dir, 0700, err) < 0
-      || make_vm_dir (u, cfg, err) < 0 || bind_listeners (u, err) < 0
-      || build_vmm_commands (u, cfg, err) < 0)
+      || mkdir_p (cfg->state_dir, 0700, err) < 0)
     goto fail;
-  if (spawn_vmm (u, err) < 0)
+  choose_user (u, cfg);
+  if (make_vm_dir (u, err) < 0 || bind_listeners (u, err) < 0
+      || build_vmm_commands (u, cfg, err) < 0 || spawn_vmm (u, err) < 0)
     goto fail;
   uv_timer_start (&u->start_timer, on_start_timeout,
                   cfg->cfg->gcs_connection_timeout_ms, 0);

@@ -40,6 +40,7 @@ ATTACK is one of:
   log-keys       log entries of 20000 keys each, without end
   log-flood      short log lines, as fast as the socket takes them
 Every attack but none writes "attack started" to $HOSTILE_LOG (if set)."""
+import itertools
 import json
 import os
 import socket
@@ -53,6 +54,7 @@ STDOUT = 1
 GCS_PORT = 0x40000000
 LOG_PORT = 109
 ATTACK = sys.argv[1]
+FDSETS = itertools.count(1)
 ARGS = sys.argv[2:]
 
 
@@ -110,9 +112,8 @@ def qmp_session(conn):
             if cmd == "query-status":
                 send({"return": {"status": "running", "running": True}})
             elif cmd == "add-fd":
-                fdsets = getattr(qmp_session, "fdsets", 0) + 1
-                qmp_session.fdsets = fdsets
-                send({"return": {"fdset-id": fdsets, "fd": 40 + fdsets}})
+                fdset = next(FDSETS)
+                send({"return": {"fdset-id": fdset, "fd": 40 + fdset}})
             elif cmd == "human-monitor-command":
                 send({"return": "RIP=%016x\r\n" % int(time.time() * 1000)})
             else:

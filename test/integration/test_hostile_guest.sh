@@ -103,13 +103,15 @@ measured() {
     python3 -c "import sys; sys.exit(float('$worst') >= $STATE_MS)"
 }
 logged() { grep -c -- "$1" "$T/containerd.log" || true; }
+# stopped_or_gone ID: the task is STOPPED, or there is none.
+stopped_or_gone() { [ -z "$(task_status "$1")" ] || status_is "$1" STOPPED; }
+# cleanup_pod ATTACK: every container of the pod, then its sandbox, gone.
 cleanup_pod() {
-  local a=$1
-  for id in $(ctr_ c ls -q | grep -- "-$a\$\|^p-$a\$" | sort -r); do
-    ctr_ task kill -s SIGKILL "$id" >/dev/null 2>&1 || true
-  done
-  for id in $(ctr_ c ls -q | grep -- "-$a\$" ) "p-$a"; do
-    wait_for 10 bash -c "! ctr -a $T/containerd.sock -n $NS task ls -q | grep -qx $id || [ \"\$(ctr -a $T/containerd.sock -n $NS task ls | awk -v i=$id '\$1==i{print \$3}')\" = STOPPED ]" || true
+  local a=$1 ids
+  ids="$(ctr_ c ls -q | grep -- "-$a\$" | grep -vx -- "p-$a" || true) p-$a"
+  for id in $ids; do ctr_ task kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
+  for id in $ids; do
+    wait_for 10 stopped_or_gone "$id" || true
     ctr_ task delete "$id" >/dev/null 2>&1 || true
     ctr_ c rm "$id" >/dev/null 2>&1 || true
   done

@@ -3,6 +3,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,21 @@ spin (int iterations)
     uv_run (&loop, UV_RUN_NOWAIT);
 }
 
+/* Writes b from *off while the host takes it, running the loop between
+   writes, for at most spins iterations.  */
+static void
+guest_write (const strbuf *b, size_t *off, int spins)
+{
+  for (int i = 0; *off < b->len && i < spins; i++)
+    {
+      ssize_t n = write (guest_fd, b->data + *off, b->len - *off);
+      ck_assert (n > 0 || errno == EAGAIN);
+      if (n > 0)
+        *off += (size_t) n;
+      spin (1);
+    }
+}
+
 static void
 guest_send (uint32_t id, uint8_t type, uint8_t flags, const void *body,
             size_t len, int copies)
@@ -116,18 +132,7 @@ guest_send (uint32_t id, uint8_t type, uint8_t flags, const void *body,
   for (int i = 0; i < copies; i++)
     ttrpc_frame_append (&b, id, type, flags, body, len);
   size_t off = 0;
-  while (off < b.len)
-    {
-      ssize_t n = write (guest_fd, b.data + off, b.len - off);
-      if (n < 0 && errno == EAGAIN)
-        {
-          spin (1);
-          continue;
-        }
-      ck_assert_int_gt (n, 0);
-      off += (size_t) n;
-      spin (1);
-    }
+  guest_write (&b, &off, INT_MAX);
   strbuf_release (&b);
 }
 
@@ -270,13 +275,7 @@ START_TEST (output_queued_for_the_fifos_is_capped)
                           sizeof chunk);
   ttrpc_frame_append (&b, 0, BRIDGE_TYPE_NOTIFY, 0, "{\"type\":\"x\"}", 12);
   size_t off = 0;
-  for (int spins = 0; off < b.len && spins < 100000; spins++)
-    {
-      ssize_t n = write (guest_fd, b.data + off, b.len - off);
-      if (n > 0)
-        off += (size_t) n;
-      spin (1);
-    }
+  guest_write (&b, &off, 100000);
   spin (20);
   ck_assert (!seen.closed);
   ck_assert_uint_le (seen.stream_bytes, BRIDGE_QUEUED_MAX + BRIDGE_DATA_MAX);
@@ -284,13 +283,7 @@ START_TEST (output_queued_for_the_fifos_is_capped)
   /* The FIFOs take it all: everything arrives.  */
   for (uint32_t k = 1; k <= streams; k++)
     bridge_conn_credit (seen.c, k, BRIDGE_STDOUT, BRIDGE_WINDOW);
-  for (int spins = 0; off < b.len && spins < 100000; spins++)
-    {
-      ssize_t n = write (guest_fd, b.data + off, b.len - off);
-      if (n > 0)
-        off += (size_t) n;
-      spin (1);
-    }
+  guest_write (&b, &off, 100000);
   spin (20);
   ck_assert_uint_eq (seen.notifies, 1);
   strbuf_release (&b);

@@ -11,22 +11,13 @@
 #include <sys/types.h>
 
 #include "bridge_request.h"
+#include "held_process.h"
 #include "proto/error.h"
 #include "proto/oci_spec.h"
 #include "proto/strbuf.h"
 
 struct container;
 
-/* A forked process waiting for start.  stdout_fd is the pty master for a
-   terminal process (then stderr_fd is -1 and stdin_fd the same master).  */
-struct held_process
-{
-  pid_t pid;
-  bool tty;
-  int stdin_fd, stdout_fd, stderr_fd;
-  int start_fd;  /* a byte here releases the process */
-  int status_fd; /* EOF after a successful exec, else the error text */
-};
 
 /* The agent's one-time setup: the cgroup2 hierarchy with the cpu, memory
    and pids controllers for containers.  */
@@ -43,8 +34,6 @@ pid_t container_init_pid (const struct container *c);
    init's namespaces.  */
 int container_spawn (struct container *c, const struct oci_process *p,
                      struct held_process *out, shim_error **err);
-/* Releases a held process; fails with the exec error if there was one.  */
-int held_process_start (struct held_process *hp, shim_error **err);
 
 /* {"type":"stats","cpu_ns":..,"memory_bytes":..,"memory_limit":..,
    "pids":[..]} from the container's cgroup.  */
