@@ -20,6 +20,11 @@ lcow_setup() {
   # that the socket's own mode is what keeps them out.
   chmod 0711 "$T"
   mkdir -p "$T/root" "$T/state" "$T/rootfs" "$T/boot"
+  find "$STATE_ROOT" -mindepth 1 -maxdepth 1 >"$T/state-before" 2>/dev/null || true
+  if [ -s "$T/state-before" ] && grep -qv '/accel-' "$T/state-before"; then
+    echo "# sandbox state left by an earlier run (not counted here):"
+    grep -v '/accel-' "$T/state-before" | sed 's/^/#   /'
+  fi
   # Boot files for the exec VMM: only their presence matters to it.
   : >"$T/boot/kernel"
   : >"$T/boot/initrd.img"
@@ -139,9 +144,13 @@ kill_and_wait() { ctr_ task kill -s "$2" "$1" && wait_for 15 status_is "$1" STOP
 # remove ID: delete the task and the container.
 remove() { ctr_ task delete "$1" >/dev/null && ctr_ c rm "$1"; }
 event_topics() { grep -o '/tasks/[a-z-]*' "$1" | tr '\n' ' '; }
-# Sandbox state directories (32 hex digits of a sha256, daemon/task.c);
-# the host's KVM verdict files beside them are meant to stay.
-state_dirs() { find "$STATE_ROOT" -mindepth 1 -maxdepth 1 ! -name 'accel-*.json' 2>/dev/null; }
+# Sandbox state directories (32 hex digits of a sha256, daemon/task.c)
+# this script made; the host's KVM verdict files beside them are meant to
+# stay, and what an earlier run left is that run's failure, not this one's.
+state_dirs() {
+  find "$STATE_ROOT" -mindepth 1 -maxdepth 1 ! -name 'accel-*.json' 2>/dev/null |
+    grep -vxF -f "$T/state-before" || true
+}
 state_dir_count() { state_dirs | wc -l; }
 
 shim_sockets() { find "$T/s" -type s 2>/dev/null | sort; }

@@ -32,6 +32,20 @@ ctr_ task delete f2 >/dev/null 2>&1 || true
 ctr_ c rm f2 >/dev/null 2>&1 || true
 expect "nothing left of f2 (shim, VMM, socket, state)" all_clean 10
 
+# A listener that accepts into its backlog but never answers is what a dying
+# shim looks like for a moment (containerd may run delete in that moment):
+# delete must not take it for a live shim.
+mute_bundle="$T/mute-bundle"; mkdir -p "$mute_bundle"
+mute_sock="$T/s/mute"
+python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8); time.sleep(60)' "$mute_sock" &
+mute=$!
+wait_for 5 test -S "$mute_sock"
+printf "unix://%s" "$mute_sock" >"$mute_bundle/address"
+(cd "$mute_bundle" && CONTAINERD_SHIM_LCOW_SOCKET_DIR="$T/s" timeout 10 \
+   "$SHIM_BIN_DIR/containerd-shim-lcow-v2" -namespace "$NS" -id mute -bundle "$mute_bundle" delete >/dev/null)
+expect "delete: a listener that never answers is no live shim (its socket removed)" test ! -e "$mute_sock"
+kill "$mute" 2>/dev/null; wait "$mute" 2>/dev/null
+
 # --- containerd restarted while the shim runs ------------------------------
 run_sandbox f3 >/dev/null
 shim=$(shim_pids); vmm=$(task_pid f3)
