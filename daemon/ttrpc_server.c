@@ -19,6 +19,9 @@
 #define READ_BUFFER_SIZE (64 * 1024)
 /* Request flag: the client will stream Data frames.  */
 #define TTRPC_FLAG_REMOTE_OPEN 0x02
+/* A burst of at least this many connections trims the heap once it is over
+   (see on_conn_closed).  */
+#define TRIM_AFTER_CONNS 64
 
 struct ttrpc_conn
 {
@@ -49,6 +52,8 @@ struct ttrpc_server
   bool listening;
   struct list conns;
   size_t nconns;
+  /* The most connections open since the heap was last trimmed.  */
+  size_t nconns_peak;
   const struct ttrpc_service **services;
   size_t nservices;
   struct ttrpc_server_limits limits;
@@ -421,11 +426,17 @@ on_conn_closed (uv_handle_t *h)
   bool backlogged = c->backlogged;
   ttrpc_decoder_release (&c->decoder);
   free (c);
-  /* A client that stopped reading left megabytes of small freed replies:
-     give them back to the system now rather than whenever the heap top
-     happens to be free.  */
-  if (backlogged)
-    malloc_trim (0);
+  /* A client that stopped reading left megabytes of small freed replies,
+     a burst of connections gone again left their records spread over the
+     heap: give the memory back to the system now rather than whenever the
+     heap top happens to be free.  */
+  bool burst_over = s->nconns_peak >= TRIM_AFTER_CONNS
+                    && s->nconns <= s->nconns_peak / 8;
+  if (backlogged || burst_over)
+    {
+      malloc_trim (0);
+      s->nconns_peak = s->nconns;
+    }
   s->open_handles--;
   maybe_finish_close (s);
 }
@@ -458,6 +469,8 @@ conn_start (struct ttrpc_server *s, struct ttrpc_conn *c)
   list_init (&c->calls);
   list_add_tail (&s->conns, &c->link);
   s->nconns++;
+  if (s->nconns > s->nconns_peak)
+    s->nconns_peak = s->nconns;
   s->open_handles++;
   return uv_read_start ((uv_stream_t *) &c->pipe, on_alloc, on_read);
 }
