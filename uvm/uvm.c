@@ -18,6 +18,7 @@
 #include "bridge_conn.h"
 #include "proto/rate_limit.h"
 #include "read_budget.h"
+#include "uvm_lifecycle.h"
 #include "disk_hotplug.h"
 #include "gcs_log_parser.h"
 #include "kernel_cmdline.h"
@@ -95,7 +96,6 @@ struct uvm
   size_t nports;
   uint32_t tcg_boot_stall_ms;
   unsigned boot_attempt;
-  bool relaunching;
   char *kernel_cmdline;
   /* The accelerator of the running attempt, and the same VM's argv under
      TCG for a KVM attempt that may fall back.  */
@@ -139,14 +139,12 @@ struct uvm
   uv_timer_t progress_timer;
   int open_handles;
 
-  bool started;
-  bool start_reported;
+  enum uvm_state state;
+  /* The exit is reported once both have happened, in either order.  */
   bool vmm_exited;
+  bool log_finished;
   int64_t exit_status;
   int term_signal;
-  bool log_finished;
-  bool exit_reported;
-  bool destroyed;
 };
 
 static void maybe_report_exit (struct uvm *u);
@@ -156,6 +154,32 @@ static void relaunch (struct uvm *u);
 static void attempt_failed (struct uvm *u, const char *what);
 static void record_verdict (struct uvm *u);
 static bool guest_progressed (struct uvm *u);
+
+/* Moves the lifecycle (uvm_lifecycle.h) and logs it; false, changing
+   nothing, for an event the current state does not take.  */
+static bool
+advance (struct uvm *u, enum uvm_event event)
+{
+  enum uvm_state next;
+  const char *from = uvm_state_name (u->state);
+  if (!uvm_lifecycle_next (u->state, event, &next))
+    {
+      log_entry (LOG_LEVEL_ERROR, "uvm: transition refused",
+                 (struct log_field[]){ { "uvm-id", u->id },
+                                       { "state", from },
+                                       { "event", uvm_event_name (event) } },
+                 3);
+      return false;
+    }
+  u->state = next;
+  log_entry (LOG_LEVEL_DEBUG, "uvm state",
+             (struct log_field[]){ { "uvm-id", u->id },
+                                   { "from", from },
+                                   { "to", uvm_state_name (next) },
+                                   { "event", uvm_event_name (event) } },
+             4);
+  return true;
+}
 
 static void
 free_argv (char **argv)
@@ -168,7 +192,7 @@ free_argv (char **argv)
 static void
 maybe_free (struct uvm *u)
 {
-  if (!u->destroyed || u->open_handles > 0)
+  if (u->state != UVM_DESTROYED || u->open_handles > 0)
     return;
   gcs_log_parser_free (u->log_parser);
   free (u->violation);
@@ -318,18 +342,15 @@ write_uvm_json (struct uvm *u, shim_error **err)
 static void
 report_started (struct uvm *u, const shim_error *err)
 {
-  if (u->start_reported)
+  if (uvm_state_start_reported (u->state)
+      || !advance (u, err == NULL ? UVM_EV_HELLO : UVM_EV_START_FAILED))
     return;
-  u->start_reported = true;
   uv_timer_stop (&u->start_timer);
   uv_timer_stop (&u->stall_timer);
   uv_timer_stop (&u->sample_timer);
   uv_timer_stop (&u->progress_timer);
   if (err == NULL)
-    {
-      u->started = true;
-      record_verdict (u);
-    }
+    record_verdict (u);
   else if (u->vmm && !u->vmm_exited)
     vmm_process_kill (u->vmm, SIGKILL, NULL);
   u->events->on_started (u->data, err);
@@ -371,11 +392,10 @@ finish_log (struct uvm *u)
 static void
 maybe_report_exit (struct uvm *u)
 {
-  if (!u->vmm_exited || !u->log_finished || u->exit_reported || u->destroyed)
+  if (u->state != UVM_STOPPED || !u->log_finished
+      || !advance (u, UVM_EV_EXIT_REPORTED))
     return;
-  u->exit_reported = true;
-  if (u->started)
-    u->events->on_exited (u->data, u->exit_status, u->term_signal);
+  u->events->on_exited (u->data, u->exit_status, u->term_signal);
 }
 
 static void
@@ -391,7 +411,7 @@ static void
 on_vmm_exit (void *data, int64_t status, int term_signal)
 {
   struct uvm *u = data;
-  if (!u->start_reported && !u->relaunching)
+  if (u->state == UVM_BOOTING)
     {
       char what[64];
       if (term_signal)
@@ -402,7 +422,7 @@ on_vmm_exit (void *data, int64_t status, int term_signal)
                   (long long) status);
       attempt_failed (u, what);
     }
-  if (u->relaunching && !u->start_reported)
+  if (u->state == UVM_RELAUNCHING)
     {
       relaunch (u);
       return;
@@ -410,6 +430,7 @@ on_vmm_exit (void *data, int64_t status, int term_signal)
   u->vmm_exited = true;
   u->exit_status = status;
   u->term_signal = term_signal;
+  advance (u, UVM_EV_VMM_EXITED);
   uv_timer_stop (&u->grace_timer);
   bridge_conn_close (u->bridge, "the VM exited", false);
   u->bridge = NULL;
@@ -464,7 +485,7 @@ with_vmm_reason (const struct uvm *u, const char *what)
 static void
 attempt_failed (struct uvm *u, const char *what)
 {
-  if (u->start_reported || u->relaunching)
+  if (u->state != UVM_BOOTING)
     return;
   cleanup_free char *why = with_vmm_reason (u, what);
   if (u->accel.kvm && u->accel.may_fall_back)
@@ -476,7 +497,7 @@ attempt_failed (struct uvm *u, const char *what)
                  2);
       free (u->kvm_failure);
       u->kvm_failure = xasprintf ("kvm attempt failed: %s", why);
-      u->relaunching = true;
+      advance (u, UVM_EV_ATTEMPT_FAILED);
       if (!u->vmm_exited)
         vmm_process_kill (u->vmm, SIGKILL, NULL);
       return;
@@ -528,12 +549,12 @@ static void
 vm_stopped (struct uvm *u, const char *state)
 {
   cleanup_free char *what = xasprintf ("QEMU stopped the VM: %s", state);
-  if (!u->start_reported)
+  if (!uvm_state_start_reported (u->state))
     {
       attempt_failed (u, what);
       return;
     }
-  if (!u->started || u->vmm_exited)
+  if (!uvm_state_started (u->state) || u->vmm_exited)
     return;
   cleanup_free char *why = with_vmm_reason (u, what);
   log_entry (LOG_LEVEL_ERROR, "VM stopped; ending the sandbox",
@@ -577,7 +598,8 @@ on_qmp_event (void *data, const char *event, const json_value *event_data)
     query_run_state (u); /* which state it stopped in */
   else if (strcmp (event, "GUEST_PANICKED") == 0)
     vm_stopped (u, "guest-panicked");
-  else if (strcmp (event, "SHUTDOWN") == 0 && !u->start_reported)
+  else if (strcmp (event, "SHUTDOWN") == 0
+           && !uvm_state_start_reported (u->state))
     {
       /* After the start a shutdown is the guest powering off (Kill).  */
       const json_value *r = json_get (event_data, "reason");
@@ -817,9 +839,9 @@ on_bridge_notify (void *data, const uint8_t *body, size_t len)
       return;
     }
   /* An attempt being killed for a relaunch does not start the sandbox.  */
-  if (r == 1 && !u->guest.present && !u->relaunching)
+  if (r == 1 && !u->guest.present && u->state == UVM_BOOTING)
     on_hello (u, &hello);
-  else if (r == 0 && u->started && u->events->on_notify)
+  else if (r == 0 && uvm_state_started (u->state) && u->events->on_notify)
     u->events->on_notify (u->data, (const char *) body, len);
   bridge_hello_release (&hello);
 }
@@ -829,7 +851,7 @@ on_bridge_stream (void *data, uint32_t process, uint8_t stream,
                   const uint8_t *bytes, size_t len)
 {
   struct uvm *u = data;
-  if (u->started)
+  if (uvm_state_started (u->state))
     u->events->on_stream (u->data, process, stream, bytes, len);
 }
 
@@ -837,7 +859,7 @@ static void
 on_bridge_credit (void *data, uint32_t process, uint32_t n)
 {
   struct uvm *u = data;
-  if (u->started)
+  if (uvm_state_started (u->state))
     u->events->on_credit (u->data, process, BRIDGE_STDIN, n);
 }
 
@@ -859,7 +881,7 @@ on_bridge_closed (void *data, const char *violation)
              2);
   free (u->violation);
   u->violation = xstrdup (violation);
-  if (!u->start_reported)
+  if (!uvm_state_start_reported (u->state))
     fail_start (u, GRPC_INTERNAL, "%s", violation);
   else if (u->vmm != NULL && !u->vmm_exited)
     vmm_process_kill (u->vmm, SIGKILL, NULL);
@@ -1159,7 +1181,7 @@ relaunch_stalled (struct uvm *u, const char *after_ms, const char *why)
                                    { "after_ms", after_ms },
                                    { "reason", why } },
              3);
-  u->relaunching = true;
+  advance (u, UVM_EV_ATTEMPT_FAILED);
   vmm_process_kill (u->vmm, SIGKILL, NULL);
 }
 
@@ -1167,8 +1189,7 @@ static void
 on_boot_stall (uv_timer_t *t)
 {
   struct uvm *u = t->data;
-  if (u->start_reported || u->vmm_exited || u->destroyed || u->relaunching
-      || guest_progressed (u))
+  if (u->state != UVM_BOOTING || u->vmm_exited || guest_progressed (u))
     return;
   char ms[24];
   snprintf (ms, sizeof ms, "%llu", (unsigned long long) stall_limit_ms (u));
@@ -1190,7 +1211,7 @@ on_vcpu_sample (void *data, const json_value *ret, const shim_error *err)
   struct vcpu_sample now;
   if (err != NULL || ret == NULL || ret->type != JSON_STRING
       || !json_string_is_c (ret) || vcpu_sample_parse (ret->str, &now) < 0
-      || u->start_reported || u->relaunching || u->guest_progress)
+      || u->state != UVM_BOOTING || u->guest_progress)
     return;
   u->still_samples = vcpu_sample_stuck (&u->last_sample, &now)
                          ? u->still_samples + 1
@@ -1218,7 +1239,7 @@ static void
 on_sample_tick (uv_timer_t *t)
 {
   struct uvm *u = t->data;
-  if (u->start_reported || u->vmm_exited || guest_progressed (u))
+  if (u->state != UVM_BOOTING || u->vmm_exited || guest_progressed (u))
     {
       uv_timer_stop (t);
       return;
@@ -1244,13 +1265,14 @@ drop_vm (struct uvm *u)
   vsock_listener_close (u->gcs_listener);
   u->entropy_listener = u->log_listener = u->gcs_listener = NULL;
   close_conn (&u->log_conn);
-  bridge_conn_close (u->bridge, "the VM is gone", u->destroyed);
+  bool destroyed = u->state == UVM_DESTROYED;
+  bridge_conn_close (u->bridge, "the VM is gone", destroyed);
   u->bridge = NULL;
   uv_timer_stop (&u->progress_timer);
   uv_timer_stop (&u->sample_timer);
   /* No callback once destroyed; a relaunch fails attaches in flight (they
      end as the client closes).  */
-  disk_hotplug_close (u->disks, u->destroyed);
+  disk_hotplug_close (u->disks, destroyed);
   u->disks = NULL;
   struct qmp_client *qmp = u->qmp;
   u->qmp = NULL; /* its failing commands find the VM gone */
@@ -1262,7 +1284,7 @@ drop_vm (struct uvm *u)
 static void
 relaunch (struct uvm *u)
 {
-  u->relaunching = false;
+  advance (u, UVM_EV_VMM_EXITED);
   u->boot_attempt++;
   drop_vm (u);
   gcs_log_parser_free (u->log_parser);
@@ -1482,7 +1504,8 @@ void
 uvm_release_scsi_target (struct uvm *u, uint32_t target)
 {
   /* A VM that is gone took its disks with it.  */
-  if (u->disks != NULL && !u->destroyed && u->vmm != NULL && !u->vmm_exited)
+  if (u->disks != NULL && u->state != UVM_DESTROYED && u->vmm != NULL
+      && !u->vmm_exited)
     disk_hotplug_release (u->disks, target);
 }
 
@@ -1548,9 +1571,9 @@ uvm_usage (const struct uvm *u, uint64_t *cpu_ns, uint64_t *rss_bytes)
 void
 uvm_destroy (struct uvm *u)
 {
-  if (u == NULL || u->destroyed)
+  if (u == NULL || u->state == UVM_DESTROYED)
     return;
-  u->destroyed = true;
+  advance (u, UVM_EV_DESTROY);
   drop_vm (u);
   uv_close ((uv_handle_t *) &u->start_timer, on_handle_closed);
   uv_close ((uv_handle_t *) &u->drain_timer, on_handle_closed);

@@ -16,6 +16,7 @@ Suite *bridge_conn_suite (void);
 Suite *qmp_suite (void);
 Suite *accel_suite (void);
 Suite *vcpu_sample_suite (void);
+Suite *uvm_lifecycle_suite (void);
 
 static Suite *(*const unit_suites[]) (void) = {
   kernel_cmdline_suite,
@@ -30,6 +31,7 @@ static Suite *(*const unit_suites[]) (void) = {
   qmp_suite,
   accel_suite,
   vcpu_sample_suite,
+  uvm_lifecycle_suite,
   NULL,
 };
 
