@@ -1,0 +1,513 @@
+/* The VMM's launch: the accelerator, the command lines, and the boot
+   attempts with their watch (guest progress, stalled boots, QEMU's run
+   state).  */
+#include "uvm_private.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
+#include <unistd.h>
+
+#include "disk_hotplug.h"
+#include "gcs_log_parser.h"
+#include "proto/cleanup.h"
+#include "proto/json.h"
+#include "proto/log.h"
+#include "proto/xalloc.h"
+#include "qmp_client.h"
+#include "vmm_process.h"
+
+/* Until the guest shows progress, its vCPUs are sampled this often; this
+   many samples in a row without movement make a livelock.  */
+#define HANG_SAMPLE_MS 400
+
+#define HANG_SAMPLES 3
+
+static bool guest_progressed (struct uvm *u);
+static void on_boot_stall (uv_timer_t *t);
+static void on_sample_tick (uv_timer_t *t);
+
+void
+uvm_free_argv (char **argv)
+{
+  for (size_t i = 0; argv && argv[i]; i++)
+    free (argv[i]);
+  free (argv);
+}
+
+/* ---- accelerator and run state ------------------------------------------ */
+
+/* QEMU's own words, when it gave any, after what the shim saw.  */
+static char *
+with_vmm_reason (const struct uvm *u, const char *what)
+{
+  const char *why = u->vmm ? vmm_process_first_error (u->vmm) : NULL;
+  return why ? xasprintf ("%s (QEMU: %s)", what, why) : xstrdup (what);
+}
+
+/* This attempt's boot cannot succeed: QEMU stopped or exited, or a KVM
+   guest on trial showed no progress.  A KVM attempt that may fall back is
+   relaunched under TCG; anything else fails the start.  */
+void
+uvm_attempt_failed (struct uvm *u, const char *what)
+{
+  if (u->state != UVM_BOOTING)
+    return;
+  cleanup_free char *why = with_vmm_reason (u, what);
+  if (u->accel.kvm && u->accel.may_fall_back)
+    {
+      log_entry (LOG_LEVEL_WARN,
+                 "KVM does not run guests on this host; relaunching the VM "
+                 "under TCG",
+                 (struct log_field[]){ { "uvm-id", u->id }, { "reason", why } },
+                 2);
+      free (u->kvm_failure);
+      u->kvm_failure = xasprintf ("kvm attempt failed: %s", why);
+      uvm_advance (u, UVM_EV_ATTEMPT_FAILED);
+      if (!u->vmm_exited)
+        vmm_process_kill (u->vmm, SIGKILL, NULL);
+      return;
+    }
+  uvm_fail_start (u, GRPC_FAILED_PRECONDITION, "the VM did not boot under %s: %s",
+              uvm_accel_name (u), why);
+}
+
+static void
+on_progress_timeout (uv_timer_t *t)
+{
+  struct uvm *u = t->data;
+  if (guest_progressed (u))
+    return; /* the start timeout bounds the rest of the boot */
+  char what[112];
+  snprintf (what, sizeof what,
+            "no guest progress under KVM within %u ms (the guest read no "
+            "entropy, sent nothing)",
+            u->kvm_progress_timeout_ms);
+  uvm_attempt_failed (u, what);
+}
+
+/* A guest that sent bytes on a port runs.  */
+void
+uvm_note_progress (struct uvm *u)
+{
+  u->guest_progress = true;
+  uv_timer_stop (&u->progress_timer);
+}
+
+/* Whether this attempt's guest code has run: it sent bytes, or read its
+   entropy.  A connected port proves nothing (QEMU connects its chardevs
+   itself at start); QEMU takes the entropy bytes off the socket only as
+   the guest reads them, so an empty send queue means the guest's init
+   ran.  */
+static bool
+guest_progressed (struct uvm *u)
+{
+  int queued;
+  if (!u->guest_progress && u->entropy_fd >= 0
+      && ioctl (u->entropy_fd, SIOCOUTQ, &queued) == 0 && queued == 0)
+    uvm_note_progress (u);
+  return u->guest_progress;
+}
+
+/* Stopped VMs do not resume by themselves: before the start that fails the
+   boot; after it the sandbox ends, with the reason in the log.  */
+static void
+vm_stopped (struct uvm *u, const char *state)
+{
+  cleanup_free char *what = xasprintf ("QEMU stopped the VM: %s", state);
+  if (!uvm_state_start_reported (u->state))
+    {
+      uvm_attempt_failed (u, what);
+      return;
+    }
+  if (!uvm_state_started (u->state) || u->vmm_exited)
+    return;
+  cleanup_free char *why = with_vmm_reason (u, what);
+  log_entry (LOG_LEVEL_ERROR, "VM stopped; ending the sandbox",
+             (struct log_field[]){ { "uvm-id", u->id }, { "reason", why } },
+             2);
+  vmm_process_kill (u->vmm, SIGKILL, NULL);
+}
+
+static void
+on_run_state (void *data, const json_value *ret, const shim_error *err)
+{
+  struct uvm *u = data;
+  if (u->qmp == NULL)
+    return; /* closed with its VM */
+  if (err != NULL)
+    {
+      log_warn ("uvm %s: %s; the VM's run state is not watched", u->id,
+                err->msg);
+      return;
+    }
+  const json_value *status = json_get (ret, "status");
+  if (status == NULL || status->type != JSON_STRING
+      || !json_string_is_c (status))
+    return;
+  if (strcmp (status->str, "running") != 0
+      && strcmp (status->str, "prelaunch") != 0)
+    vm_stopped (u, status->str);
+}
+
+static void
+query_run_state (struct uvm *u)
+{
+  qmp_client_execute (u->qmp, "query-status", "{}", on_run_state, u);
+}
+
+static void
+on_qmp_event (void *data, const char *event, const json_value *event_data)
+{
+  struct uvm *u = data;
+  if (strcmp (event, "STOP") == 0)
+    query_run_state (u); /* which state it stopped in */
+  else if (strcmp (event, "GUEST_PANICKED") == 0)
+    vm_stopped (u, "guest-panicked");
+  else if (strcmp (event, "SHUTDOWN") == 0
+           && !uvm_state_start_reported (u->state))
+    {
+      /* After the start a shutdown is the guest powering off (Kill).  */
+      const json_value *r = json_get (event_data, "reason");
+      cleanup_free char *what = xasprintf (
+          "shutdown (%s)", r != NULL && r->type == JSON_STRING
+                                   && json_string_is_c (r)
+                               ? r->str
+                               : "no reason given");
+      vm_stopped (u, what);
+    }
+}
+
+/* The host's verdict on KVM, once a boot has decided it: a guest ran
+   under KVM on trial, or the same VM booted under TCG after KVM failed.  */
+void
+uvm_record_verdict (struct uvm *u)
+{
+  enum kvm_verdict v;
+  const char *why;
+  if (u->accel.kvm && u->accel.on_trial)
+    {
+      v = KVM_WORKS;
+      why = "a guest booted under KVM on this host";
+    }
+  else if (u->fell_back)
+    {
+      v = KVM_BROKEN;
+      why = u->accel.reason;
+    }
+  else
+    return;
+  shim_error *err = NULL;
+  if (host_verdict_store (u->state_root, u->vmm_path, v, why, &err) < 0)
+    {
+      log_warn ("uvm %s: %s", u->id, err->msg);
+      shim_error_free (err);
+      return;
+    }
+  log_entry (LOG_LEVEL_INFO, "host KVM verdict recorded",
+             (struct log_field[]){ { "uvm-id", u->id },
+                                   { "kvm", v == KVM_WORKS ? "works" : "broken" },
+                                   { "reason", why } },
+             3);
+}
+
+int
+uvm_choose_accel (struct uvm *u, enum accel_mode mode, shim_error **err)
+{
+  if (!u->backend->accelerated)
+    {
+      u->accel.reason = xstrdup ("the VMM runs no guest code of its own");
+      return 0;
+    }
+  struct host_verdict v;
+  host_verdict_load (u->state_root, u->vmm_path, &v);
+  int r = accel_choose (mode, accel_kvm_errno (), &v, &u->accel, err);
+  host_verdict_release (&v);
+  return r;
+}
+
+/* The next attempt runs the same VM under TCG.  */
+static void
+switch_to_tcg (struct uvm *u)
+{
+  uvm_free_argv (u->vmm_argv);
+  u->vmm_argv = u->tcg_argv;
+  u->tcg_argv = NULL;
+  accel_choice_release (&u->accel);
+  u->accel = (struct accel_choice){ .reason = u->kvm_failure };
+  u->kvm_failure = NULL;
+  u->fell_back = true;
+}
+
+/* Each attempt waits half as long again as the previous one: a host slow
+   enough to need longer boots gets them, a hung kernel is still retried.  */
+static uint64_t
+stall_limit_ms (const struct uvm *u)
+{
+  uint64_t ms = u->tcg_boot_stall_ms;
+  for (unsigned i = 0; i < u->boot_attempt; i++)
+    ms += ms / 2;
+  return ms;
+}
+
+/* The QMP connection of this attempt: run-state events, disk hot-plug.  */
+static void
+watch_vmm (struct uvm *u)
+{
+  u->qmp = qmp_client_new (u->loop, u->qmp_path);
+  u->disks = disk_hotplug_new (u->qmp, u->id);
+  qmp_client_watch (u->qmp, on_qmp_event, u);
+  /* A VM stopped before the connection sent no event that reached us.  */
+  query_run_state (u);
+}
+
+int
+uvm_spawn_vmm (struct uvm *u, shim_error **err)
+{
+  struct vmm_command run = { u->vmm_argv, u->vmm_env };
+  u->guest_progress = false;
+  if (vmm_process_spawn (u->loop, u->helper_exe, &run, &u->user,
+                         u->backend->name,
+                         uvm_on_vmm_exit, u, &u->vmm, err)
+      < 0)
+    return -1;
+  uvm_record_vmm (u);
+  char attempt[16];
+  snprintf (attempt, sizeof attempt, "%u", u->boot_attempt + 1);
+  log_entry (LOG_LEVEL_INFO, "VMM started",
+             (struct log_field[]){ { "uvm-id", u->id },
+                                   { "vmm", u->backend->name },
+                                   { "accel", uvm_accel_name (u) },
+                                   { "attempt", attempt },
+                                   { "accel_reason", u->accel.reason } },
+             5);
+  if (u->backend->qmp)
+    watch_vmm (u);
+  /* The record of what was started is part of starting it.  */
+  if (uvm_write_record (u, err) < 0)
+    return -1;
+  u->attempt_started_ms = uv_now (u->loop);
+  bool tcg_watched
+      = u->backend->accelerated && !u->accel.kvm && u->tcg_boot_stall_ms > 0;
+  if (u->accel.kvm && u->accel.on_trial)
+    uv_timer_start (&u->progress_timer, on_progress_timeout,
+                    u->kvm_progress_timeout_ms, 0);
+  if (tcg_watched)
+    uv_timer_start (&u->stall_timer, on_boot_stall, stall_limit_ms (u), 0);
+  if (u->backend->qmp && (tcg_watched || u->accel.on_trial))
+    {
+      u->last_sample.ncpus = 0;
+      u->still_samples = 0;
+      u->sampling = false;
+      uv_timer_start (&u->sample_timer, on_sample_tick, HANG_SAMPLE_MS,
+                      HANG_SAMPLE_MS);
+    }
+  return 0;
+}
+
+/* Boots that hang.  Under TCG the guest kernel learns its TSC frequency
+   only by calibrating against the PIT (QEMU 7.2's TCG gives no CPUID
+   0x15/0x16/0x40000010 frequency, microvm has no HPET, the fixed command
+   line has pmtmr=0).  The calibration rejects every sample taken while the
+   host descheduled QEMU, so on a busy host it fails ("Marking TSC unstable
+   due to could not calculate TSC khz"); calibrate_delay() then waits for
+   jiffies, but microvm's hardware-reduced ACPI gives the kernel no PIT tick
+   and the local APIC timer is only set up later: the kernel spins there
+   forever.  Such a VM is relaunched, as soon as its vCPUs are seen standing
+   still, else when the stall limit passes without progress.  A guest that
+   read its entropy is past that point; the start timeout still bounds the
+   rest of its boot.  */
+
+/* The last resort for a boot without progress: kill it and launch again
+   (on_vmm_exit relaunches).  */
+static void
+relaunch_stalled (struct uvm *u, const char *after_ms, const char *why)
+{
+  if (u->boot_attempt + 1 >= UVM_BOOT_ATTEMPTS)
+    return; /* the start timeout reports it */
+  log_entry (LOG_LEVEL_WARN, "guest made no progress; relaunching the VM",
+             (struct log_field[]){ { "uvm-id", u->id },
+                                   { "after_ms", after_ms },
+                                   { "reason", why } },
+             3);
+  uvm_advance (u, UVM_EV_ATTEMPT_FAILED);
+  vmm_process_kill (u->vmm, SIGKILL, NULL);
+}
+
+static void
+on_boot_stall (uv_timer_t *t)
+{
+  struct uvm *u = t->data;
+  if (u->state != UVM_BOOTING || u->vmm_exited || guest_progressed (u))
+    return;
+  char ms[24];
+  snprintf (ms, sizeof ms, "%llu", (unsigned long long) stall_limit_ms (u));
+  relaunch_stalled (u, ms, "no progress within the stall limit");
+}
+
+/* A guest whose vCPUs stand still (spinning in one place, or halted)
+   across HANG_SAMPLES samples before it made any progress will not boot:
+   under TCG that is the kernel stuck in calibrate_delay after a failed TSC
+   calibration (see "Boots that hang"), under KVM on trial a guest KVM
+   cannot run.  A slow guest moves, and keeps its time.  */
+static void
+on_vcpu_sample (void *data, const json_value *ret, const shim_error *err)
+{
+  struct uvm *u = data;
+  if (u->qmp == NULL)
+    return; /* closed with its VM */
+  u->sampling = false;
+  struct vcpu_sample now;
+  if (err != NULL || ret == NULL || ret->type != JSON_STRING
+      || !json_string_is_c (ret) || vcpu_sample_parse (ret->str, &now) < 0
+      || u->state != UVM_BOOTING || u->guest_progress)
+    return;
+  u->still_samples = vcpu_sample_stuck (&u->last_sample, &now)
+                         ? u->still_samples + 1
+                         : 0;
+  u->last_sample = now;
+  if (u->still_samples + 1 < HANG_SAMPLES)
+    return;
+  uv_timer_stop (&u->sample_timer);
+  char what[96], ms[24];
+  snprintf (what, sizeof what,
+            "the guest's vCPUs stood still for %d ms (CPU 0 at 0x%llx)",
+            (HANG_SAMPLES - 1) * HANG_SAMPLE_MS,
+            (unsigned long long) now.ip[0]);
+  if (u->accel.kvm)
+    {
+      uvm_attempt_failed (u, what);
+      return;
+    }
+  snprintf (ms, sizeof ms, "%llu",
+            (unsigned long long) (uv_now (u->loop) - u->attempt_started_ms));
+  relaunch_stalled (u, ms, what);
+}
+
+static void
+on_sample_tick (uv_timer_t *t)
+{
+  struct uvm *u = t->data;
+  if (u->state != UVM_BOOTING || u->vmm_exited || guest_progressed (u))
+    {
+      uv_timer_stop (t);
+      return;
+    }
+  if (u->sampling || u->qmp == NULL)
+    return;
+  u->sampling = true;
+  qmp_client_execute (u->qmp, "human-monitor-command",
+                      "{\"command-line\":\"info registers -a\"}",
+                      on_vcpu_sample, u);
+}
+
+/* After an attempt's VMM exited (a stalled boot, or a KVM attempt that
+   failed): drop what it connected, bind again and start the next one.  */
+void
+uvm_relaunch (struct uvm *u)
+{
+  uvm_advance (u, UVM_EV_VMM_EXITED);
+  u->boot_attempt++;
+  uvm_drop_vm (u);
+  gcs_log_parser_free (u->log_parser);
+  u->log_parser = NULL;
+  if (u->kvm_failure != NULL)
+    switch_to_tcg (u);
+  shim_error *err = NULL;
+  if (uvm_bind_listeners (u, &err) < 0 || uvm_spawn_vmm (u, &err) < 0)
+    {
+      /* A VMM that did start is killed by fail_start.  */
+      u->vmm_exited = u->vmm == NULL;
+      uvm_fail_start (u, GRPC_FAILED_PRECONDITION, "relaunch the VM: %s",
+                  err->msg);
+      shim_error_free (err);
+    }
+}
+
+/* The initramfs that mounts rootfs.vhd, when the boot files have one.  */
+static char *
+loader_path (const struct sandbox_options *o)
+{
+  char *loader = xasprintf ("%s/" UVM_LOADER_FILE, o->boot_files_root_path);
+  if (o->rootfs == ROOTFS_VHD && access (loader, R_OK) == 0)
+    return loader;
+  free (loader);
+  return NULL;
+}
+
+/* Who the VMM runs as: its own uid where it can read what it opens
+   itself, else root (logged, and in uvm.json).  */
+void
+uvm_choose_user (struct uvm *u, const struct uvm_config *cfg)
+{
+  const struct sandbox_options *o = cfg->opts;
+  cleanup_free char *loader = loader_path (o);
+  const char *reads[]
+      = { cfg->cfg->vmm_path, o->kernel_path, o->rootfs_path, loader };
+  size_t n = sizeof reads / sizeof *reads;
+  const char *slash = strrchr (u->state_dir, '/');
+  vmm_user_choose (cfg->cfg, slash ? slash + 1 : u->state_dir, &u->user);
+  char *why = NULL;
+  if (!vmm_user_can_read (&u->user, reads, n, &why))
+    {
+      log_entry (LOG_LEVEL_WARN, "the VMM runs as root",
+                 (struct log_field[]){ { "uvm-id", u->id }, { "reason", why } },
+                 2);
+      u->user = (struct vmm_user){ 0, 0, 0 };
+    }
+  free (u->user_reason);
+  u->user_reason = why ? why
+                       : xstrdup (u->user.uid ? "its own uid"
+                                              : "vmm_user \"root\" in the "
+                                                "shim configuration");
+}
+
+/* The VMM's command line under the chosen accelerator, and under TCG too
+   when a KVM attempt may fall back.  */
+int
+uvm_build_vmm_commands (struct uvm *u, const struct uvm_config *cfg,
+                    shim_error **err)
+{
+  const struct sandbox_options *o = cfg->opts;
+  cleanup_free char *loader = loader_path (o);
+  struct vmm_spec spec = {
+    .sandbox_id = cfg->id,
+    .kernel_path = o->kernel_path,
+    .initrd_path = o->rootfs == ROOTFS_INITRD ? o->rootfs_path : NULL,
+    .rootfs_vhd_path = o->rootfs == ROOTFS_VHD ? o->rootfs_path : NULL,
+    .loader_path = loader,
+    .kernel_cmdline = cfg->kernel_cmdline,
+    .cpus = o->processor_count,
+    .memory_mb = o->memory_mb,
+    .vsock_uds = u->vsock_uds,
+    .host_ports = u->ports,
+    .nhost_ports = u->nports,
+    .qmp_socket = u->qmp_path,
+    .qmp_operator_socket = u->qmp_operator_path,
+    .kvm = u->accel.kvm,
+    .vmm_path = cfg->cfg->vmm_path,
+    .vmm_args = cfg->cfg->vmm_args,
+    .nvmm_args = cfg->cfg->nvmm_args,
+  };
+  struct vmm_command cmd = { 0 };
+  if (cfg->backend->build (&spec, &cmd, err) < 0)
+    return -1;
+  u->vmm_argv = cmd.argv;
+  u->vmm_env = cmd.env;
+  if (access (cmd.argv[0], X_OK) < 0)
+    return shim_error_errno (err, GRPC_FAILED_PRECONDITION, errno,
+                             "VMM %s is not executable", cmd.argv[0]);
+  if (!(u->accel.kvm && u->accel.may_fall_back))
+    return 0;
+  struct vmm_command tcg = { 0 };
+  spec.kvm = false;
+  if (cfg->backend->build (&spec, &tcg, err) < 0)
+    return -1;
+  u->tcg_argv = tcg.argv;
+  tcg.argv = NULL;
+  vmm_command_release (&tcg);
+  return 0;
+}

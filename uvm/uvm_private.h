@@ -1,0 +1,172 @@
+/* The UVM's record, shared by the four files that own its parts (and by
+   nothing outside uvm/):
+     uvm.c          the lifecycle (uvm_lifecycle.h): start and exit
+                    sequencing, stop, destroy; the disks and usage calls
+     uvm_launch.c   the VMM's launch: accelerator, command lines, boot
+                    attempts and their watch (progress, stalls, run state)
+     uvm_guest.c    the guest's connections: vsock listeners, entropy, the
+                    guest log, the GCS bridge and its requests and streams
+     uvm_record.c   the state on disk: uvm.json and vmm.pid  */
+#ifndef LCOW_UVM_UVM_PRIVATE_H
+#define LCOW_UVM_UVM_PRIVATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "accel.h"
+#include "bridge.h"
+#include "proto/rate_limit.h"
+#include "read_budget.h"
+#include "uvm.h"
+#include "uvm_lifecycle.h"
+#include "vcpu_sample.h"
+#include "vmm_user.h"
+
+struct bridge_conn;
+struct disk_hotplug;
+struct gcs_log_parser;
+struct qmp_client;
+struct stream_conn;
+struct vmm_process;
+struct vsock_listener;
+
+/* What the guest agent reported in its hello, once it has.  */
+struct guest_info
+{
+  bool present;
+  struct bridge_hello hello;
+};
+
+struct uvm
+{
+  uv_loop_t *loop;
+  char *id;
+  char *state_dir;
+  char *uvm_json_path;
+  char *vsock_uds;
+  char *log_listener_address;
+  bool live_migration;
+  uint32_t stop_grace_ms;
+  const struct uvm_events *events;
+  void *data;
+
+  struct vsock_listener *entropy_listener;
+  /* Half-closed after the write; kept until the VMM exits (see
+     on_entropy_conn).  */
+  int entropy_fd;
+  struct vsock_listener *log_listener;
+  struct vsock_listener *gcs_listener;
+  struct stream_conn *log_conn;
+  struct gcs_log_parser *log_parser;
+  struct bridge_conn *bridge;
+
+  struct vmm_process *vmm;
+  char **vmm_argv;
+  char **vmm_env;
+  char *helper_exe;
+  const struct vmm_backend *backend;
+  uint32_t ports[3];
+  size_t nports;
+  uint32_t tcg_boot_stall_ms;
+  unsigned boot_attempt;
+  char *kernel_cmdline;
+  /* The accelerator of the running attempt, and the same VM's argv under
+     TCG for a KVM attempt that may fall back.  */
+  struct accel_choice accel;
+  char **tcg_argv;
+  char *state_root;
+  char *vmm_path;
+  uint32_t kvm_progress_timeout_ms;
+  /* This attempt's guest has run code (see guest_progressed).  */
+  bool guest_progress;
+  uint64_t attempt_started_ms;
+  /* The livelock watch (see on_sample_tick).  */
+  struct vcpu_sample last_sample;
+  unsigned still_samples;
+  bool sampling;
+  /* Why this Create's KVM attempt failed, until the TCG relaunch; then
+     fell_back.  */
+  char *kvm_failure;
+  bool fell_back;
+  /* Why the VM was stopped for a guest protocol violation.  */
+  char *violation;
+  /* Who the VMM runs as, and why; its private directory (sockets).  */
+  struct vmm_user user;
+  char *user_reason;
+  char *vm_dir;
+  /* QEMU's QMP connection: run-state events, and the disks' commands.  */
+  struct qmp_client *qmp;
+  struct disk_hotplug *disks;
+  char *qmp_path;
+  char *qmp_operator_path;
+  struct guest_info guest;
+
+  uv_timer_t start_timer;
+  uv_timer_t drain_timer;
+  uv_timer_t log_report_timer;
+  struct rate_limit log_rate;
+  struct read_budget log_budget;
+  uv_timer_t grace_timer;
+  uv_timer_t stall_timer;
+  uv_timer_t sample_timer;
+  uv_timer_t progress_timer;
+  int open_handles;
+
+  enum uvm_state state;
+  /* The exit is reported once both have happened, in either order.  */
+  bool vmm_exited;
+  bool log_finished;
+  int64_t exit_status;
+  int term_signal;
+};
+
+
+/* uvm.c */
+/* Moves the lifecycle and logs it; false, changing nothing, for an event
+   the current state does not take.  */
+bool uvm_advance (struct uvm *u, enum uvm_event event);
+void uvm_init_timer (struct uvm *u, uv_timer_t *t);
+void uvm_on_handle_closed (uv_handle_t *h);
+/* Frees u once it is destroyed and libuv let go of its last handle.  */
+void uvm_maybe_free (struct uvm *u);
+/* Reports the start (err NULL) or its failure, once.  */
+void uvm_report_started (struct uvm *u, const shim_error *err);
+void uvm_fail_start (struct uvm *u, int code, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+/* Reports the exit once the VMM exited and the guest log ended.  */
+void uvm_maybe_report_exit (struct uvm *u);
+void uvm_on_vmm_exit (void *data, int64_t status, int term_signal);
+/* Kills what is left of the VMM and closes what its launch opened.  */
+void uvm_drop_vm (struct uvm *u);
+
+/* uvm_launch.c */
+void uvm_free_argv (char **argv);
+int uvm_choose_accel (struct uvm *u, enum accel_mode mode, shim_error **err);
+void uvm_choose_user (struct uvm *u, const struct uvm_config *cfg);
+int uvm_build_vmm_commands (struct uvm *u, const struct uvm_config *cfg,
+                            shim_error **err);
+int uvm_spawn_vmm (struct uvm *u, shim_error **err);
+/* This attempt's boot cannot succeed: relaunch under TCG or fail.  */
+void uvm_attempt_failed (struct uvm *u, const char *what);
+/* After an attempt's VMM exited: the next attempt.  */
+void uvm_relaunch (struct uvm *u);
+void uvm_record_verdict (struct uvm *u);
+/* The guest sent bytes: its code runs.  */
+void uvm_note_progress (struct uvm *u);
+
+/* uvm_guest.c */
+void uvm_guest_init (struct uvm *u);
+int uvm_bind_listeners (struct uvm *u, shim_error **err);
+struct bridge_conn *uvm_connected_bridge (struct uvm *u);
+void uvm_guest_vmm_exited (struct uvm *u);
+/* Closes the listeners and connections of a launch.  */
+void uvm_guest_disconnect (struct uvm *u, bool destroyed);
+void uvm_guest_close (struct uvm *u);
+
+/* uvm_record.c */
+const char *uvm_accel_name (const struct uvm *u);
+int uvm_write_record (struct uvm *u, shim_error **err);
+void uvm_record_vmm (struct uvm *u);
+
+#endif

@@ -1,0 +1,133 @@
+/* The UVM's state on disk: uvm.json (what was started, and what the guest
+   said), and vmm.pid for the delete action when the daemon is gone.  */
+#include "uvm_private.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/file_io.h"
+#include "proto/strbuf.h"
+#include "proto/xalloc.h"
+#include "vmm_process.h"
+
+/* ---- uvm.json --------------------------------------------------------- */
+
+const char *
+uvm_accel_name (const struct uvm *u)
+{
+  if (!u->backend->accelerated)
+    return "none";
+  return u->accel.kvm ? "kvm" : "tcg";
+}
+
+int
+uvm_write_record (struct uvm *u, shim_error **err)
+{
+  strbuf sb = STRBUF_INIT;
+  strbuf_puts (&sb, "{\n  \"id\": ");
+  strbuf_json_string (&sb, u->id, strlen (u->id));
+  strbuf_puts (&sb, ",\n  \"kernel_cmdline\": ");
+  strbuf_json_string (&sb, u->kernel_cmdline, strlen (u->kernel_cmdline));
+  strbuf_puts (&sb, ",\n  \"vmm_argv\": [");
+  for (size_t i = 0; u->vmm_argv && u->vmm_argv[i]; i++)
+    {
+      strbuf_puts (&sb, i ? ", " : "");
+      strbuf_json_string (&sb, u->vmm_argv[i], strlen (u->vmm_argv[i]));
+    }
+  strbuf_printf (&sb, "],\n  \"vmm_pid\": %d,\n  \"accel\": \"%s\",\n",
+                 u->vmm ? vmm_process_pid (u->vmm) : 0, uvm_accel_name (u));
+  strbuf_puts (&sb, "  \"accel_reason\": ");
+  strbuf_json_string (&sb, u->accel.reason, strlen (u->accel.reason));
+  strbuf_printf (&sb, ",\n  \"vmm_uid\": %u,\n  \"vmm_user_reason\": ",
+                 (unsigned) u->user.uid);
+  const char *ur = u->user_reason ? u->user_reason : "";
+  strbuf_json_string (&sb, ur, strlen (ur));
+  strbuf_puts (&sb, ",\n");
+  strbuf_printf (&sb, "  \"live_migration\": %s,\n  \"log_listener\": ",
+                 u->live_migration ? "true" : "false");
+  if (u->log_listener_address)
+    strbuf_json_string (&sb, u->log_listener_address,
+                        strlen (u->log_listener_address));
+  else
+    strbuf_puts (&sb, "null");
+  strbuf_puts (&sb, ",\n  \"guest\": ");
+  if (u->guest.present)
+    {
+      strbuf_puts (&sb, "{\"cmdline\": ");
+      strbuf_json_string (&sb, u->guest.hello.cmdline, strlen (u->guest.hello.cmdline));
+      strbuf_puts (&sb, ", \"kernel_release\": ");
+      strbuf_json_string (&sb, u->guest.hello.kernel_release,
+                          strlen (u->guest.hello.kernel_release));
+      strbuf_puts (&sb, ", \"root\": ");
+      strbuf_json_string (&sb, u->guest.hello.root, strlen (u->guest.hello.root));
+      strbuf_printf (&sb,
+                     ", \"cpus\": %llu, \"memory_mb\": %llu, "
+                     "\"uptime_ms\": %llu}",
+                     (unsigned long long) u->guest.hello.cpus,
+                     (unsigned long long) u->guest.hello.memory_mb,
+                     (unsigned long long) u->guest.hello.uptime_ms);
+    }
+  else
+    strbuf_puts (&sb, "null");
+  strbuf_puts (&sb, "\n}\n");
+  int r = write_file_atomic (u->uvm_json_path, sb.data, sb.len, err);
+  strbuf_release (&sb);
+  return r < 0 ? shim_error_wrap (err, "write uvm.json") : 0;
+}
+
+/* ---- vmm.pid ---------------------------------------------------------- */
+
+/* Field 22 of /proc/<pid>/stat: tells a pid's process from a later one.  */
+static unsigned long long
+process_start_time (int pid)
+{
+  char path[64], buf[1024];
+  snprintf (path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen (path, "re");
+  if (f == NULL)
+    return 0;
+  size_t n = fread (buf, 1, sizeof buf - 1, f);
+  fclose (f);
+  buf[n] = '\0';
+  char *p = strrchr (buf, ')');
+  unsigned long long start = 0;
+  if (p == NULL
+      || sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u "
+                        "%*d %*d %*d %*d %*d %*d %llu",
+                 &start)
+             != 1)
+    return 0;
+  return start;
+}
+
+/* <state_dir>/vmm.pid: "pid start-time", for cleanup without the daemon.  */
+void
+uvm_record_vmm (struct uvm *u)
+{
+  int pid = vmm_process_pid (u->vmm);
+  char *path = xasprintf ("%s/vmm.pid", u->state_dir);
+  char *text = xasprintf ("%d %llu\n", pid, process_start_time (pid));
+  write_file_atomic (path, text, strlen (text), NULL);
+  free (path);
+  free (text);
+}
+
+int
+uvm_cleanup_orphan (const char *state_dir)
+{
+  char *path = xasprintf ("%s/vmm.pid", state_dir);
+  char *text = NULL;
+  size_t len = 0;
+  int pid = 0;
+  unsigned long long start = 0;
+  if (read_file_capped (-1, path, 128, &text, &len, NULL) == 0
+      && sscanf (text, "%d %llu", &pid, &start) == 2 && pid > 1
+      && start != 0 && process_start_time (pid) == start)
+    kill (pid, SIGKILL);
+  free (text);
+  free (path);
+  remove_tree (state_dir);
+  return pid > 0 ? pid : 0;
+}
