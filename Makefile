@@ -26,7 +26,7 @@ LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 PROTOS := $(wildcard proto/*.proto)
 GEN_C := $(PROTOS:proto/%.proto=$(BUILD)/gen/proto/%.pb-c.c)
 GEN_H := $(GEN_C:.c=.h)
-LIB_SRCS := $(wildcard proto/*.c policy/*.c uvm/*.c daemon/*.c)
+LIB_SRCS := $(wildcard proto/*.c proto/base/*.c policy/*.c uvm/*.c daemon/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(GEN_C:%.c=%.o)
 SHIM := $(BINDIR)/containerd-shim-lcow-v2
 TEST_GUEST := $(BUILD)/test/fake-guest
@@ -95,7 +95,7 @@ endif
 
 # Guest-side code shared by the guest programs and the test guest: plain C,
 # no libuv, the frame codec from proto/.
-GUEST_IO := uvm/guest/guest_io.c proto/ttrpc_frame.c proto/strbuf.c proto/xalloc.c
+GUEST_IO := uvm/guest/guest_io.c proto/ttrpc_frame.c proto/base/strbuf.c proto/base/xalloc.c
 
 $(TEST_GUEST): test/fake_guest.c $(GUEST_IO)
 	@mkdir -p $(dir $@)
@@ -110,8 +110,8 @@ GUEST_LIB := uvm/guest/guest_port.c $(GUEST_IO)
 # The agent's own code, with the shim's JSON, error and OCI spec readers.
 AGENT_SRCS := uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/container.c \
   uvm/guest/held_process.c \
-  uvm/guest/bridge_request.c proto/json.c proto/json_reader.c proto/error.c \
-  proto/oci_spec.c proto/file_io.c proto/mount_options.c
+  uvm/guest/bridge_request.c proto/base/json.c proto/base/json_reader.c proto/base/error.c \
+  proto/oci_spec.c proto/base/file_io.c proto/mount_options.c
 GUEST_COMMON := $(GUEST_LIB) $(GUEST_LIB:.c=.h) uvm/bridge_protocol.h \
   $(AGENT_SRCS) $(AGENT_SRCS:.c=.h)
 BOOTFILES := build/bootfiles

@@ -6,12 +6,12 @@
 #include <time.h>
 
 #include "events.pb-c.h"
-#include "proto/error.h"
-#include "proto/list.h"
-#include "proto/log.h"
+#include "proto/base/error.h"
+#include "proto/base/list.h"
+#include "proto/base/log.h"
 #include "proto/pb_pack.h"
 #include "proto/ttrpc_frame.h"
-#include "proto/xalloc.h"
+#include "proto/base/xalloc.h"
 #include "ttrpc.pb-c.h"
 
 #define EVENTS_SERVICE "containerd.services.events.ttrpc.v1.Events"

@@ -8,11 +8,12 @@
 #include "events.pb-c.h"
 #include "policy/container_policy.h"
 #include "policy/pod_file_binds.h"
-#include "proto/cleanup.h"
-#include "proto/file_io.h"
-#include "proto/log.h"
-#include "proto/strbuf.h"
-#include "proto/xalloc.h"
+#include "proto/base/cleanup.h"
+#include "proto/base/file_io.h"
+#include "proto/base/log.h"
+#include "proto/base/strbuf.h"
+#include "proto/base/xalloc.h"
+#include "sandbox.h"
 #include "uvm/bridge.h"
 
 /* How long the guest agent may take over one request.  */
@@ -22,16 +23,18 @@ static void
 relay_send_stdin (void *ctx, const void *bytes, size_t len)
 {
   struct task *t = ctx;
-  if (t->ts->sandbox != NULL)
-    uvm_send_stream (t->ts->sandbox->uvm, t->key, BRIDGE_STDIN, bytes, len);
+  struct uvm *vm = sandbox_uvm (t->ts);
+  if (vm != NULL)
+    uvm_send_stream (vm, t->key, BRIDGE_STDIN, bytes, len);
 }
 
 static void
 relay_credit (void *ctx, uint8_t stream, uint32_t n)
 {
   struct task *t = ctx;
-  if (t->ts->sandbox != NULL)
-    uvm_send_credit (t->ts->sandbox->uvm, t->key, stream, n);
+  struct uvm *vm = sandbox_uvm (t->ts);
+  if (vm != NULL)
+    uvm_send_credit (vm, t->key, stream, n);
 }
 
 static const struct stdio_relay_ops relay_ops = { relay_send_stdin,
@@ -49,7 +52,7 @@ open_relay (struct task *t)
       log_warn ("task %s: %s; its output is discarded", t->id, err->msg);
       shim_error_free (err);
       t->relay = NULL;
-      uvm_send_stream (t->ts->sandbox->uvm, t->key, BRIDGE_STDIN, NULL, 0);
+      uvm_send_stream (sandbox_uvm (t->ts), t->key, BRIDGE_STDIN, NULL, 0);
     }
   else
     stdio_relay_start (t->relay);
@@ -75,11 +78,11 @@ deliver_exit (struct task *t)
 void
 guest_on_notify (void *data, const char *body, size_t len)
 {
-  struct sandbox *sb = data;
+  struct task_service *ts = data;
   uint32_t key, status;
   if (!bridge_exit_decode (body, len, &key, &status))
     return;
-  struct task *t = task_find_key (sb->task->ts, key);
+  struct task *t = task_find_key (ts, key);
   if (t == NULL || t->exited || t->exit_parked)
     return;
   t->exit_status_pending = status;
@@ -95,19 +98,19 @@ void
 guest_on_stream (void *data, uint32_t key, uint8_t stream,
                  const uint8_t *bytes, size_t len)
 {
-  struct sandbox *sb = data;
-  struct task *t = task_find_key (sb->task->ts, key);
+  struct task_service *ts = data;
+  struct task *t = task_find_key (ts, key);
   if (t != NULL && t->relay != NULL)
     stdio_relay_output (t->relay, stream, bytes, len);
   else if (len > 0)
-    uvm_send_credit (sb->uvm, key, stream, (uint32_t) len);
+    uvm_send_credit (sandbox_uvm (ts), key, stream, (uint32_t) len);
 }
 
 void
 guest_on_credit (void *data, uint32_t key, uint8_t stream, uint32_t n)
 {
-  struct sandbox *sb = data;
-  struct task *t = task_find_key (sb->task->ts, key);
+  struct task_service *ts = data;
+  struct task *t = task_find_key (ts, key);
   if (t != NULL && t->relay != NULL && stream == BRIDGE_STDIN)
     stdio_relay_stdin_credit (t->relay, n);
 }
@@ -160,8 +163,9 @@ guest_call (struct task *t, struct ttrpc_call *call, const char *what,
   shim_error *err = NULL;
   struct guest_op *op = guest_op_new (t, call);
   op->then = then;
-  if (t->ts->sandbox == NULL
-      || uvm_request (t->ts->sandbox->uvm, body, GUEST_REQUEST_TIMEOUT_MS,
+  struct uvm *vm = sandbox_uvm (t->ts);
+  if (vm == NULL
+      || uvm_request (vm, body, GUEST_REQUEST_TIMEOUT_MS,
                       reply, op, &err)
              < 0)
     {
@@ -185,17 +189,14 @@ container_create_failed (struct task *t, const shim_error *err)
   struct task_service *ts = t->ts;
   task_fail_call (t->create_call, err, "create %s: %s", t->id);
   t->create_call = NULL;
-  if (t->scsi_target != 0 && ts->sandbox != NULL)
-    uvm_release_scsi_target (ts->sandbox->uvm, t->scsi_target);
+  if (t->scsi_target != 0 && sandbox_uvm (ts) != NULL)
+    uvm_release_scsi_target (sandbox_uvm (ts), t->scsi_target);
   list_remove (&t->link);
   ts->ntasks--;
-  bool standalone = ts->sandbox != NULL && ts->sandbox->task == t;
+  bool standalone = sandbox_task (ts) == t;
   task_free (t);
   if (standalone)
-    {
-      sandbox_free (ts->sandbox);
-      ts->sandbox = NULL;
-    }
+    sandbox_end (ts);
 }
 
 static void
@@ -240,14 +241,14 @@ on_disk_attached (void *data, const shim_error *err)
 {
   struct task *t = data;
   shim_error *rerr = NULL;
-  if (err == NULL && t->ts->sandbox == NULL)
+  if (err == NULL && sandbox_uvm (t->ts) == NULL)
     err = &sandbox_gone;
   if (err != NULL)
     {
       container_create_failed (t, err);
       return;
     }
-  if (uvm_request (t->ts->sandbox->uvm, t->guest_create,
+  if (uvm_request (sandbox_uvm (t->ts), t->guest_create,
                    GUEST_REQUEST_TIMEOUT_MS, on_guest_created, t, &rerr)
       < 0)
     {
@@ -264,10 +265,10 @@ on_image_built (void *data, const shim_error *err)
   struct task *t = data;
   t->job = NULL;
   shim_error *aerr = NULL;
-  if (err == NULL && t->ts->sandbox == NULL)
+  if (err == NULL && sandbox_uvm (t->ts) == NULL)
     err = &sandbox_gone;
   if (err == NULL
-      && uvm_attach_disk (t->ts->sandbox->uvm, t->image, t->scsi_target,
+      && uvm_attach_disk (sandbox_uvm (t->ts), t->image, t->scsi_target,
                           on_disk_attached, t, &aerr)
              == 0)
     return;
@@ -285,14 +286,14 @@ on_pod_files_read (void *data, const struct bridge_pod_file *files,
   struct task_service *ts = t->ts;
   shim_error *err = NULL;
   t->pod_files = NULL;
-  if (rerr == NULL && ts->sandbox == NULL)
+  if (rerr == NULL && sandbox_uvm (ts) == NULL)
     rerr = &sandbox_gone;
   if (rerr != NULL)
     {
       container_create_failed (t, rerr);
       return;
     }
-  if (uvm_reserve_scsi_target (ts->sandbox->uvm, &t->scsi_target, &err) < 0)
+  if (uvm_reserve_scsi_target (sandbox_uvm (ts), &t->scsi_target, &err) < 0)
     goto fail;
   /* The guest gets the bundle's document as the shim read it.  */
   struct bridge_create bc = { t->id,         t->key,    t->scsi_target,
@@ -336,19 +337,17 @@ guest_container_create (struct task *t, struct ttrpc_call *call,
                         const struct oci_spec *spec)
 {
   struct task_service *ts = t->ts;
-  struct sandbox *sb = ts->sandbox;
-  const struct shim_config *cfg = &sb->plan.cfg;
+  const struct shim_config *cfg = sandbox_config (ts);
   shim_error *err = NULL;
-  t->in_guest = true;
   t->creating = true;
   t->key = ++ts->next_process_key;
-  uvm_open_streams (sb->uvm, t->key);
+  uvm_open_streams (sandbox_uvm (ts), t->key);
   t->create_call = call;
   t->create_req = req;
   size_t nbinds = 0;
   struct pod_file_bind *binds = xzalloc ((spec->nmounts + 1) * sizeof *binds);
   if (pod_file_binds_plan (spec, cfg->pod_file_roots, cfg->npod_file_roots,
-                           sb->id, binds, &nbinds, &err)
+                           sandbox_id (ts), binds, &nbinds, &err)
       < 0)
     goto fail;
   if (spec->process == NULL || spec->process->nargs == 0)
@@ -491,8 +490,8 @@ on_guest_stats (void *data, const char *body, size_t len,
 static void
 delete_container (struct task *t, struct ttrpc_call *call)
 {
-  if (t->ts->sandbox != NULL && t->scsi_target != 0)
-    uvm_release_scsi_target (t->ts->sandbox->uvm, t->scsi_target);
+  if (sandbox_uvm (t->ts) != NULL && t->scsi_target != 0)
+    uvm_release_scsi_target (sandbox_uvm (t->ts), t->scsi_target);
   t->scsi_target = 0;
   struct list *pos, *tmp;
   list_for_each_safe (pos, tmp, &t->ts->tasks)
@@ -508,7 +507,7 @@ delete_container (struct task *t, struct ttrpc_call *call)
 static bool
 vm_running (const struct task_service *ts)
 {
-  return ts->sandbox != NULL && !ts->sandbox->task->exited;
+  return sandbox_ready (ts) && !sandbox_task (ts)->exited;
 }
 
 void
@@ -559,11 +558,11 @@ guest_process_exec (struct task *c, struct ttrpc_call *call,
   struct task_service *ts = c->ts;
   struct task *e = task_new (ts, c->id, req->exec_id, c->bundle, req->stdin,
                              req->stdout, req->stderr, req->terminal);
-  e->in_guest = true;
+  e->kind = TASK_EXEC;
   e->creating = true;
   e->key = ++ts->next_process_key;
-  if (ts->sandbox != NULL)
-    uvm_open_streams (ts->sandbox->uvm, e->key);
+  if (sandbox_uvm (ts) != NULL)
+    uvm_open_streams (sandbox_uvm (ts), e->key);
   list_add_tail (&ts->tasks, &e->link);
   guest_call (e, call, "exec",
               bridge_exec_body (c->id, e->key,

@@ -34,7 +34,7 @@ void guest_process_exec (struct task *c, struct ttrpc_call *call,
                          const Pb__ExecProcessRequest *req);
 
 /* The guest agent's exit notifications, process output and stdin credits
-   (struct uvm_events; data is the sandbox).  */
+   (struct uvm_events; data is the task service).  */
 void guest_on_notify (void *data, const char *body, size_t len);
 void guest_on_stream (void *data, uint32_t key, uint8_t stream,
                       const uint8_t *bytes, size_t len);

@@ -9,8 +9,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "proto/strbuf.h"
-#include "proto/xalloc.h"
+#include "proto/base/strbuf.h"
+#include "proto/base/xalloc.h"
 
 struct pod_file
 {

@@ -11,7 +11,7 @@
 #include <uv.h>
 
 #include "policy/pod_file_binds.h"
-#include "proto/error.h"
+#include "proto/base/error.h"
 #include "uvm/bridge.h"
 
 /* Largest pod file copied into the guest.  */

@@ -8,9 +8,9 @@
 #include "policy/annotation_policy.h"
 #include "policy/container_policy.h"
 #include "policy/migration.h"
-#include "proto/log.h"
-#include "proto/strbuf.h"
-#include "proto/xalloc.h"
+#include "proto/base/log.h"
+#include "proto/base/strbuf.h"
+#include "proto/base/xalloc.h"
 #include "uvm/kernel_cmdline.h"
 
 static bool

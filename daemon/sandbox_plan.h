@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 
-#include "proto/error.h"
+#include "proto/base/error.h"
 #include "proto/oci_spec.h"
 #include "uvm/sandbox_options.h"
 #include "uvm/shim_config.h"

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/strbuf.h"
-#include "proto/xalloc.h"
-#include "proto/sha256.h"
+#include "proto/base/strbuf.h"
+#include "proto/base/xalloc.h"
+#include "proto/base/sha256.h"
 
 char *
 path_clean (const char *path)

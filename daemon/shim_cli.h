@@ -6,6 +6,10 @@
 
 #include <stdbool.h>
 
+/* What -v prints and Connect answers.  */
+#define SHIM_NAME "containerd-shim-lcow-v2"
+#define SHIM_VERSION "0.1.0"
+
 #define STATE_ROOT_DEFAULT "/run/containerd-shim-lcow-v2"
 
 struct shim_flags

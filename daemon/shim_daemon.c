@@ -18,9 +18,9 @@
 #include <uv.h>
 
 #include "event_publisher.h"
-#include "proto/file_io.h"
-#include "proto/log.h"
-#include "proto/xalloc.h"
+#include "proto/base/file_io.h"
+#include "proto/base/log.h"
+#include "proto/base/xalloc.h"
 #include "shim_address.h"
 #include "shim_cli.h"
 #include "shim_socket.h"

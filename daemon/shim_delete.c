@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proto/file_io.h"
-#include "proto/xalloc.h"
+#include "proto/base/file_io.h"
+#include "proto/base/xalloc.h"
 #include "shim_address.h"
 #include "shim_cli.h"
 #include "task.pb-c.h"
@@ -73,6 +73,12 @@ shim_delete_main (const struct shim_flags *f)
   resp.exited_at = &ts;
   uint8_t buf[64];
   size_t n = pb__delete_response__pack (&resp, buf);
-  fwrite (buf, 1, n, stdout);
+  /* containerd parses this: a short write must fail the delete.  */
+  if (fwrite (buf, 1, n, stdout) != n || fflush (stdout) != 0)
+    {
+      fprintf (stderr, "delete %s: write the response: %s\n", f->id,
+               strerror (errno));
+      return 1;
+    }
   return 0;
 }

@@ -12,10 +12,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "proto/cleanup.h"
-#include "proto/file_io.h"
+#include "proto/base/cleanup.h"
+#include "proto/base/file_io.h"
 #include "proto/oci_spec.h"
-#include "proto/xalloc.h"
+#include "proto/base/xalloc.h"
 #include "shim_address.h"
 #include "shim_cli.h"
 #include "shim_socket.h"
@@ -81,8 +81,10 @@ spawn_daemon (const struct shim_flags *f, const char *self_exe, int listen_fd)
       close (listen_fd);
     }
   fcntl (3, F_SETFD, 0);
-  for (int fd = 4; fd < 1024; fd++)
-    close (fd);
+  /* Every other inherited fd, however high (containerd's limit is high).  */
+  if (close_range (4, ~0u, 0) < 0)
+    for (long fd = 4, max = sysconf (_SC_OPEN_MAX); fd < max; fd++)
+      close ((int) fd);
   char *argv[10];
   int n = 0;
   argv[n++] = (char *) self_exe;
@@ -173,6 +175,12 @@ shim_start_main (const struct shim_flags *f, const char *self_exe)
       adjust_oom_score (pid);
     }
   drain_stdin ();
-  fputs (address, stdout);
+  /* containerd parses this: a short write must fail the start.  */
+  if (fputs (address, stdout) == EOF || fflush (stdout) != 0)
+    {
+      fprintf (stderr, "start %s: write the address: %s\n", f->id,
+               strerror (errno));
+      return 1;
+    }
   return 0;
 }

@@ -7,8 +7,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "proto/log.h"
-#include "proto/xalloc.h"
+#include "proto/base/log.h"
+#include "proto/base/xalloc.h"
 #include "uvm/bridge_protocol.h"
 
 struct fifo

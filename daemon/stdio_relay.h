@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "proto/error.h"
+#include "proto/base/error.h"
 
 struct stdio_relay;
 

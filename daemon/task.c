@@ -9,10 +9,11 @@
 
 #include "events.pb-c.h"
 #include "metrics.pb-c.h"
-#include "proto/log.h"
+#include "proto/base/log.h"
 #include "proto/pb_pack.h"
-#include "proto/xalloc.h"
-#include "proto/sha256.h"
+#include "proto/base/xalloc.h"
+#include "proto/base/sha256.h"
+#include "sandbox.h"
 
 char *
 task_service_state_dir (const char *state_root, const char *ns, const char *id)
@@ -60,7 +61,7 @@ task_find_key (struct task_service *ts, uint32_t key)
   list_for_each_safe (pos, tmp, &ts->tasks)
   {
     struct task *t = list_entry (pos, struct task, link);
-    if (t->in_guest && t->key == key)
+    if (key != 0 && t->key == key)
       return t;
   }
   return NULL;
@@ -137,8 +138,8 @@ task_new (struct task_service *ts, const char *id, const char *exec_id,
 void
 task_free (struct task *t)
 {
-  if (t->in_guest && t->ts->sandbox != NULL)
-    uvm_close_streams (t->ts->sandbox->uvm, t->key);
+  if (t->key != 0 && sandbox_uvm (t->ts) != NULL)
+    uvm_close_streams (sandbox_uvm (t->ts), t->key);
   close_stdio (t);
   stdio_relay_close (t->relay);
   rootfs_image_cancel (t->job);
@@ -391,27 +392,10 @@ task_delete_exited (struct task *t, struct ttrpc_call *call)
   ts->ntasks--;
   log_entry (LOG_LEVEL_INFO, "task deleted",
              (struct log_field[]){ { "task", t->id } }, 1);
-  if (t->is_sandbox && ts->sandbox != NULL && ts->sandbox->task == t)
-    {
-      sandbox_free (ts->sandbox);
-      ts->sandbox = NULL;
-    }
+  if (sandbox_task (ts) == t)
+    sandbox_end (ts);
   task_fail_parked (&t->waiters, GRPC_NOT_FOUND, "task deleted");
   task_free (t);
-}
-
-void
-sandbox_free (struct sandbox *sb)
-{
-  if (sb == NULL)
-    return;
-  uvm_destroy (sb->uvm);
-  sandbox_plan_release (&sb->plan);
-  if (sb->create_req)
-    pb__create_task_request__free_unpacked (sb->create_req, NULL);
-  oci_spec_free (sb->standalone_spec);
-  free (sb->id);
-  free (sb);
 }
 
 void

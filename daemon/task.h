@@ -9,17 +9,28 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "proto/error.h"
-#include "proto/list.h"
+#include "proto/base/error.h"
+#include "proto/base/list.h"
 #include "pod_file_reader.h"
 #include "proto/oci_spec.h"
-#include "sandbox_plan.h"
 #include "stdio_relay.h"
 #include "task.pb-c.h"
 #include "task_service.h"
 #include "ttrpc_server.h"
 #include "uvm/rootfs_image.h"
 #include "uvm/uvm.h"
+
+/* What a task record stands for.  */
+enum task_kind
+{
+  /* A pod sandbox's task: the UVM itself (its pid is the VMM's).  */
+  TASK_POD_SANDBOX,
+  /* A container's init process in the UVM (a standalone task's own process
+     too: a task without CRI annotations, with a UVM of its own).  */
+  TASK_CONTAINER,
+  /* A process exec'd in a container (exec_id names it).  */
+  TASK_EXEC,
+};
 
 /* A call answered later (Wait, or Delete of a task still running).  */
 struct parked
@@ -36,7 +47,7 @@ struct task
   char *bundle;
   char *stdin_path, *stdout_path, *stderr_path;
   bool terminal;
-  bool is_sandbox;
+  enum task_kind kind;
   Pb__TaskStatus status;
   uint32_t pid;
   bool exited;
@@ -45,9 +56,7 @@ struct task
   struct list waiters;
   struct list deleters;
   int stdio_fds[3];
-  /* A process in the guest: a container's init (exec_id NULL) or an exec'd
-     process of the container task `id`.  */
-  bool in_guest;
+  /* A container or exec'd process being created in the guest.  */
   bool creating;
   char *exec_id;
   uint32_t key;
@@ -71,26 +80,12 @@ struct task
   bool exit_parked;
 };
 
-struct sandbox
-{
-  char *id;
-  bool migratable;
-  struct sandbox_plan plan;
-  struct uvm *uvm;
-  struct task *task;
-  struct ttrpc_call *create_call;
-  /* The Create request's rootfs, for the TaskCreate event.  */
-  Pb__CreateTaskRequest *create_req;
-  /* A standalone task (no CRI annotations) runs its own process in the
-     UVM: its spec, until the UVM is up.  */
-  struct oci_spec *standalone_spec;
-};
-
 struct task_service
 {
   struct task_service_config cfg;
   struct list tasks;
   size_t ntasks;
+  /* Owned by sandbox.c (see sandbox.h); NULL when there is none.  */
   struct sandbox *sandbox;
   uint32_t next_process_key;
   bool closing;
@@ -107,11 +102,10 @@ void task_free (struct task *t);
 struct task *task_find (struct task_service *ts, const char *id);
 struct task *task_find_exec (struct task_service *ts, const char *id,
                              const char *exec_id);
-/* The process in the guest with bridge key `key`, or NULL.  */
+/* The process in the guest with bridge key `key` (never 0), or NULL.  */
 struct task *task_find_key (struct task_service *ts, uint32_t key);
 /* Forgets an exec'd process record (not counted in ntasks).  */
 void task_drop_exec (struct task *e);
-void sandbox_free (struct sandbox *sb);
 
 void task_publish (struct task_service *ts, const char *topic,
                    const char *type, const ProtobufCMessage *msg);
@@ -134,7 +128,8 @@ void task_reply_delete (const struct task *t, struct ttrpc_call *call);
 void task_reply_metrics (struct ttrpc_call *call, uint64_t cpu_ns,
                          uint64_t memory, uint64_t memory_limit, uint64_t rss,
                          uint64_t npids);
-/* TaskDelete and the reply; frees t (and the sandbox, for its task).  */
+/* TaskDelete and the reply; frees t (and ends the sandbox, for its
+   task).  */
 void task_delete_exited (struct task *t, struct ttrpc_call *call);
 /* Logs and fails call with err's code: fmt takes the id and err's text.  */
 void task_fail_call (struct ttrpc_call *call, const shim_error *err,

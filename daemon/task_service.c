@@ -9,13 +9,14 @@
 
 #include "guest_process.h"
 #include "policy/container_policy.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
-#include "proto/xalloc.h"
-#include "runtimeoptions.pb-c.h"
+#include "proto/base/cleanup.h"
+#include "proto/base/log.h"
+#include "proto/base/xalloc.h"
+#include "sandbox.h"
+#include "shim_cli.h"
+#include "sandbox_plan.h"
 #include "task.h"
 
-#define SHIM_VERSION "containerd-shim-lcow-v2 0.1.0"
 #define ANN_CRI_CONTAINER_TYPE "io.kubernetes.cri.container-type"
 #define ANN_CRI_SANDBOX_ID "io.kubernetes.cri.sandbox-id"
 
@@ -54,168 +55,6 @@ lookup (struct task_service *ts, struct ttrpc_call *call, const char *id,
   return t;
 }
 
-/* ---- sandbox ---------------------------------------------------------- */
-
-static void
-on_uvm_started (void *data, const shim_error *err)
-{
-  struct sandbox *sb = data;
-  struct task_service *ts = sb->task->ts;
-  struct ttrpc_call *call = sb->create_call;
-  sb->create_call = NULL;
-  if (err != NULL)
-    {
-      task_fail_call (call, err, "create sandbox %s: start UVM: %s", sb->id);
-      task_free (sb->task);
-      ts->sandbox = NULL;
-      sandbox_free (sb);
-      return;
-    }
-  struct task *t = sb->task;
-  list_add_tail (&ts->tasks, &t->link);
-  ts->ntasks++;
-  if (sb->standalone_spec != NULL)
-    {
-      /* The task's own process, in its UVM.  */
-      Pb__CreateTaskRequest *req = sb->create_req;
-      sb->create_req = NULL;
-      guest_container_create (t, call, req, sb->standalone_spec);
-      return;
-    }
-  t->pid = (uint32_t) uvm_pid (sb->uvm);
-  task_set_status (t, PB__TASK_STATUS__CREATED);
-  task_open_stdio (t);
-
-  char pid[16];
-  snprintf (pid, sizeof pid, "%u", t->pid);
-  log_entry (LOG_LEVEL_INFO, "sandbox created",
-             (struct log_field[]){ { "sandbox", sb->id }, { "pid", pid } }, 2);
-  task_reply_created (t, call, sb->create_req);
-  pb__create_task_request__free_unpacked (sb->create_req, NULL);
-  sb->create_req = NULL;
-}
-
-static void
-on_uvm_exited (void *data, int64_t exit_status, int term_signal)
-{
-  struct sandbox *sb = data;
-  uint32_t status = term_signal ? 128u + (uint32_t) term_signal
-                                : (uint32_t) exit_status;
-  /* Every container process of the sandbox goes with its VM.  Creates in
-     flight fail on their own (their requests fail).  */
-  struct list *pos, *tmp;
-  list_for_each_safe (pos, tmp, &sb->task->ts->tasks)
-  {
-    struct task *t = list_entry (pos, struct task, link);
-    if (t == sb->task || t->creating || t->exited)
-      continue;
-    log_entry (LOG_LEVEL_ERROR,
-               "container process failed: the UVM exited under it",
-               (struct log_field[]){ { "task", t->id },
-                                     { "exec", t->exec_id ? t->exec_id : "" },
-                                     { "uvm-id", sb->id } },
-               3);
-    task_exited (t, 255);
-  }
-  task_exited (sb->task, sb->task->in_guest ? 255 : status);
-}
-
-static const struct uvm_events uvm_events = {
-  .on_started = on_uvm_started,
-  .on_exited = on_uvm_exited,
-  .on_notify = guest_on_notify,
-  .on_stream = guest_on_stream,
-  .on_credit = guest_on_credit,
-};
-
-static char *
-runtime_config_path (const Pb__Any *options)
-{
-  /* runtimeoptions.v1.Options; other option types carry no path.  */
-  if (options == NULL || options->type_url == NULL
-      || strstr (options->type_url, "runtimeoptions.v1.Options") == NULL)
-    return NULL;
-  Pb__RuntimeOptions *o = pb__runtime_options__unpack (
-      NULL, options->value.len, options->value.data);
-  if (o == NULL)
-    return NULL;
-  char *path = *o->config_path ? xstrdup (o->config_path) : NULL;
-  pb__runtime_options__free_unpacked (o, NULL);
-  return path;
-}
-
-static void
-create_sandbox (struct task_service *ts, struct ttrpc_call *call,
-                Pb__CreateTaskRequest *req, struct oci_spec **specp,
-                const char *sandbox_id, bool standalone)
-{
-  const struct oci_spec *spec = *specp;
-  shim_error *err = NULL;
-  if (ts->sandbox != NULL)
-    {
-      ttrpc_call_fail_code (call, GRPC_ALREADY_EXISTS,
-                            "sandbox %s already exists in this shim: already "
-                            "exists",
-                            ts->sandbox->id);
-      pb__create_task_request__free_unpacked (req, NULL);
-      return;
-    }
-  struct sandbox *sb = xzalloc (sizeof *sb);
-  sb->id = xstrdup (sandbox_id);
-  cleanup_free char *config_path = runtime_config_path (req->options);
-  if (sandbox_plan_build (sb->id, spec, config_path, &sb->plan, &err) < 0)
-    {
-      shim_error_wrap (&err, "create sandbox %s", sb->id);
-      log_error ("%s", err->msg);
-      ttrpc_call_fail (call, err);
-      shim_error_free (err);
-      free (sb->id);
-      free (sb);
-      pb__create_task_request__free_unpacked (req, NULL);
-      return;
-    }
-  sb->migratable = sb->plan.migratable;
-  if (standalone)
-    {
-      sb->standalone_spec = *specp;
-      *specp = NULL;
-    }
-
-  struct task *t = task_new (ts, req->id, NULL, req->bundle, req->stdin,
-                             req->stdout, req->stderr, req->terminal);
-  t->is_sandbox = true;
-  sb->task = t;
-  sb->create_call = call;
-  sb->create_req = req;
-
-  cleanup_free char *state_dir
-      = task_service_state_dir (ts->cfg.state_root, ts->cfg.ns, req->id);
-  struct uvm_config uc = {
-    .id = sb->id,
-    .state_dir = state_dir,
-    .state_root = ts->cfg.state_root,
-    .bundle = req->bundle,
-    .opts = &sb->plan.opts,
-    .kernel_cmdline = sb->plan.kernel_cmdline,
-    .backend = sb->plan.cfg.vmm == VMM_KIND_QEMU ? &vmm_backend_qemu
-                                                 : &vmm_backend_exec,
-    .cfg = &sb->plan.cfg,
-    .helper_exe = ts->cfg.self_exe,
-  };
-  ts->sandbox = sb;
-  if (uvm_start (ts->cfg.loop, &uc, &uvm_events, sb, &sb->uvm, &err) < 0)
-    {
-      sb->uvm = NULL;
-      shim_error_wrap (&err, "create sandbox %s: start UVM", sb->id);
-      log_error ("%s", err->msg);
-      ttrpc_call_fail (call, err);
-      shim_error_free (err);
-      task_free (t);
-      ts->sandbox = NULL;
-      sandbox_free (sb);
-    }
-}
-
 /* ---- Task API handlers ------------------------------------------------ */
 
 static void
@@ -234,7 +73,7 @@ h_create (struct ttrpc_call *call, void *data, const uint8_t *payload,
       goto out;
     }
   if (task_find (ts, req->id) != NULL
-      || (ts->sandbox && strcmp (ts->sandbox->task->id, req->id) == 0))
+      || (sandbox_task (ts) && strcmp (sandbox_task (ts)->id, req->id) == 0))
     {
       ttrpc_call_fail_code (call, GRPC_ALREADY_EXISTS,
                             "task %s: already exists", req->id);
@@ -263,31 +102,31 @@ h_create (struct ttrpc_call *call, void *data, const uint8_t *payload,
 
   /* CRI annotations decide between a sandbox and a container joining one.  */
   const char *type = oci_spec_annotation (spec, ANN_CRI_CONTAINER_TYPE);
-  const char *sandbox_id = oci_spec_annotation (spec, ANN_CRI_SANDBOX_ID);
-  if (type != NULL && sandbox_id == NULL)
+  const char *pod_id = oci_spec_annotation (spec, ANN_CRI_SANDBOX_ID);
+  if (type != NULL && pod_id == NULL)
     ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT,
                           "cannot specify '%s' without '%s'",
                           ANN_CRI_CONTAINER_TYPE, ANN_CRI_SANDBOX_ID);
-  else if (type == NULL && sandbox_id != NULL)
+  else if (type == NULL && pod_id != NULL)
     ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT,
                           "cannot specify '%s' without '%s'",
                           ANN_CRI_SANDBOX_ID, ANN_CRI_CONTAINER_TYPE);
   else if (type == NULL || strcmp (type, "sandbox") == 0)
     {
-      create_sandbox (ts, call, req, &spec, sandbox_id ? sandbox_id : req->id,
+      sandbox_create (ts, call, req, &spec, pod_id ? pod_id : req->id,
                       type == NULL);
       req = NULL;
     }
   else if (strcmp (type, "container") == 0)
     {
-      struct sandbox *sb = ts->sandbox;
-      if (sb == NULL || strcmp (sb->id, sandbox_id) != 0 || sb->task->exited)
+      if (!sandbox_ready (ts) || strcmp (sandbox_id (ts), pod_id) != 0
+          || sandbox_task (ts)->exited)
         ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                               "create %s: sandbox %s is not running in this "
                               "shim",
-                              req->id, sandbox_id);
-      else if (sb->migratable
-               && sandbox_check_container (sb->id, req->id, spec, &err) < 0)
+                              req->id, pod_id);
+      else if (sandbox_migratable (ts)
+               && sandbox_check_container (pod_id, req->id, spec, &err) < 0)
         {
           log_error ("%s", err->msg);
           ttrpc_call_fail (call, err);
@@ -298,6 +137,7 @@ h_create (struct ttrpc_call *call, void *data, const uint8_t *payload,
           struct task *t
               = task_new (ts, req->id, NULL, req->bundle, req->stdin,
                           req->stdout, req->stderr, req->terminal);
+          t->kind = TASK_CONTAINER;
           list_add_tail (&ts->tasks, &t->link);
           ts->ntasks++;
           guest_container_create (t, call, req, spec);
@@ -329,7 +169,7 @@ h_start (struct ttrpc_call *call, void *data, const uint8_t *payload,
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "task %s: cannot start a task that is %s", t->id,
                           t->exited ? "stopped" : "already running");
-  else if (t->in_guest)
+  else if (t->kind != TASK_POD_SANDBOX)
     guest_process_start (t, call);
   else
     task_reply_started (t, call);
@@ -412,9 +252,9 @@ h_kill (struct ttrpc_call *call, void *data, const uint8_t *payload,
   else if (t->creating)
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "task %s is being created", t->id);
-  else if (t->in_guest)
+  else if (t->kind != TASK_POD_SANDBOX)
     guest_process_kill (t, call, req->signal, req->all);
-  else if (uvm_signal (ts->sandbox->uvm, (int) req->signal, &err) < 0)
+  else if (uvm_signal (sandbox_uvm (ts), (int) req->signal, &err) < 0)
     {
       shim_error_wrap (&err, "kill %s", t->id);
       ttrpc_call_fail (call, err);
@@ -465,7 +305,7 @@ h_delete (struct ttrpc_call *call, void *data, const uint8_t *payload,
                           "task %s is being created", t->id);
   else if (t->exec_id != NULL)
     delete_exec (t, call);
-  else if (t->in_guest
+  else if (t->kind != TASK_POD_SANDBOX
            && (t->exited || t->status == PB__TASK_STATUS__CREATED))
     guest_container_delete (t, call);
   else if (t->exited)
@@ -474,7 +314,7 @@ h_delete (struct ttrpc_call *call, void *data, const uint8_t *payload,
     {
       /* Never started: stop the VM and answer once it is gone.  */
       task_park (&t->deleters, call);
-      uvm_signal (ts->sandbox->uvm, SIGKILL, NULL);
+      uvm_signal (sandbox_uvm (ts), SIGKILL, NULL);
     }
   else
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
@@ -492,7 +332,7 @@ h_pids (struct ttrpc_call *call, void *data, const uint8_t *payload,
   if (req == NULL)
     return;
   struct task *t = lookup (ts, call, req->id, NULL);
-  if (t != NULL && t->in_guest && !t->exited && !t->creating)
+  if (t != NULL && t->kind != TASK_POD_SANDBOX && !t->exited && !t->creating)
     guest_container_stats (t, call);
   else if (t != NULL)
     {
@@ -520,16 +360,15 @@ h_stats (struct ttrpc_call *call, void *data, const uint8_t *payload,
   uint64_t cpu_ns = 0, rss = 0;
   if (t == NULL)
     ;
-  else if (t->in_guest && !t->exited && !t->creating)
+  else if (t->kind != TASK_POD_SANDBOX && !t->exited && !t->creating)
     guest_container_stats (t, call);
-  else if (t->exited || uvm_usage (ts->sandbox->uvm, &cpu_ns, &rss) < 0)
+  else if (t->exited || uvm_usage (sandbox_uvm (ts), &cpu_ns, &rss) < 0)
     ttrpc_call_fail_code (call, GRPC_NOT_FOUND,
                           "task %s: process already finished: not found",
                           t->id);
   else
-    task_reply_metrics (
-        call, cpu_ns, rss,
-        (uint64_t)ts->sandbox->plan.opts.memory_mb * 1024 * 1024, rss, 1);
+    task_reply_metrics (call, cpu_ns, rss, sandbox_memory_bytes (ts), rss,
+                        1);
   pb__stats_request__free_unpacked (req, NULL);
 }
 
@@ -546,7 +385,7 @@ h_connect (struct ttrpc_call *call, void *data, const uint8_t *payload,
   Pb__ConnectResponse resp = PB__CONNECT_RESPONSE__INIT;
   resp.shim_pid = (uint32_t) getpid ();
   resp.task_pid = t ? t->pid : 0;
-  resp.version = SHIM_VERSION;
+  resp.version = SHIM_NAME " " SHIM_VERSION;
   ttrpc_call_reply (call, &resp.base);
   pb__connect_request__free_unpacked (req, NULL);
 }
@@ -577,7 +416,7 @@ h_close_io (struct ttrpc_call *call, void *data, const uint8_t *payload,
   if (req == NULL)
     return;
   struct task *t = lookup (ts, call, req->id, req->exec_id);
-  if (t != NULL && t->in_guest)
+  if (t != NULL && t->kind != TASK_POD_SANDBOX)
     {
       if (req->stdin && t->relay != NULL)
         stdio_relay_close_stdin (t->relay);
@@ -610,7 +449,7 @@ h_resize_pty (struct ttrpc_call *call, void *data, const uint8_t *payload,
       if (!t->terminal)
         ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                               "task %s has no terminal to resize", t->id);
-      else if (!t->in_guest || t->exited || t->creating)
+      else if (t->kind == TASK_POD_SANDBOX || t->exited || t->creating)
         ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                               "task %s has no running process to resize",
                               t->id);
@@ -635,7 +474,7 @@ h_exec (struct ttrpc_call *call, void *data, const uint8_t *payload,
     ttrpc_call_fail_code (call, GRPC_NOT_FOUND,
                           "task %s: container not created: not found",
                           req->id);
-  else if (!c->in_guest)
+  else if (c->kind == TASK_POD_SANDBOX)
     ttrpc_call_fail_code (call, GRPC_UNIMPLEMENTED,
                           "exec %s in %s: a pod sandbox task is the UVM itself "
                           "and has no processes to join",
@@ -732,17 +571,6 @@ task_service_close (struct task_service *ts)
     list_remove (pos);
     task_free (t);
   }
-  if (ts->sandbox != NULL)
-    {
-      struct sandbox *sb = ts->sandbox;
-      if (sb->create_call != NULL)
-        {
-          ttrpc_call_fail_code (sb->create_call, GRPC_UNAVAILABLE,
-                                "shim shutting down");
-          task_free (sb->task);
-        }
-      sandbox_free (sb);
-      ts->sandbox = NULL;
-    }
+  sandbox_end (ts);
   free (ts);
 }

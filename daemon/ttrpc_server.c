@@ -9,11 +9,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "proto/list.h"
-#include "proto/log.h"
+#include "proto/base/list.h"
+#include "proto/base/log.h"
 #include "proto/pb_pack.h"
 #include "proto/ttrpc_frame.h"
-#include "proto/xalloc.h"
+#include "proto/base/xalloc.h"
 #include "ttrpc.pb-c.h"
 
 #define READ_BUFFER_SIZE (64 * 1024)

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "proto/error.h"
+#include "proto/base/error.h"
 
 struct ttrpc_server;
 struct ttrpc_call;

@@ -2,8 +2,8 @@
 
 #include <stdlib.h>
 
-#include "go_parse.h"
-#include "proto/strbuf.h"
+#include "proto/base/go_parse.h"
+#include "proto/base/strbuf.h"
 
 static bool
 effective (const char *key, const char *value, strbuf *warnings)

@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 
-#include "proto/error.h"
+#include "proto/base/error.h"
 #include "proto/oci_spec.h"
 
 #define ANNOTATION_MIGRATION_ALLOWED "io.microsoft.migration.allowed"

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "container_policy.h"
-#include "proto/strbuf.h"
+#include "proto/base/strbuf.h"
 
 /* "/" then components, none empty, "." or "..".  */
 static bool

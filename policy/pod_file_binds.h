@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "proto/error.h"
+#include "proto/base/error.h"
 #include "proto/oci_spec.h"
 
 /* containerd 1.6's CRI plugin: <root>/io.containerd.grpc.v1.cri/sandboxes/

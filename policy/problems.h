@@ -5,8 +5,8 @@
 
 #include <stddef.h>
 
-#include "proto/error.h"
-#include "proto/strbuf.h"
+#include "proto/base/error.h"
+#include "proto/base/strbuf.h"
 
 struct policy_problems
 {

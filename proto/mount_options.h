@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "strbuf.h"
+#include "base/strbuf.h"
 
 /* Returns the flags; every option that is not a flag is appended to data,
    comma-separated.  Propagation options (private, shared, slave and their

@@ -6,11 +6,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cleanup.h"
-#include "file_io.h"
-#include "json_reader.h"
-#include "strbuf.h"
-#include "xalloc.h"
+#include "base/cleanup.h"
+#include "base/file_io.h"
+#include "base/json_reader.h"
+#include "base/strbuf.h"
+#include "base/xalloc.h"
 
 static const struct json_limits spec_limits = {
   .max_depth = 64,

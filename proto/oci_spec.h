@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "error.h"
-#include "json.h"
+#include "base/error.h"
+#include "base/json.h"
 
 /* Largest config.json the shim reads.  */
 #define OCI_SPEC_MAX_BYTES (4u << 20)

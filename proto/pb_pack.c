@@ -1,6 +1,6 @@
 /* See pb_pack.h.  */
 #include "pb_pack.h"
-#include "xalloc.h"
+#include "base/xalloc.h"
 
 ProtobufCBinaryData
 pb_pack (const ProtobufCMessage *m)

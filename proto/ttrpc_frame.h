@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "strbuf.h"
+#include "base/strbuf.h"
 
 #define TTRPC_HEADER_LEN 10
 #define TTRPC_MESSAGE_MAX (4u << 20)

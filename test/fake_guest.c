@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proto/strbuf.h"
+#include "proto/base/strbuf.h"
 #include "uvm/bridge_protocol.h"
 #include "uvm/guest/guest_io.h"
 

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "proto/xalloc.h"
+#include "proto/base/xalloc.h"
 #include "uvm/guest/container.h"
 #include "uvm/guest/guest_io.h"
 

@@ -9,12 +9,12 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "proto/cleanup.h"
-#include "proto/file_io.h"
-#include "proto/json.h"
-#include "proto/sha256.h"
-#include "proto/strbuf.h"
-#include "proto/xalloc.h"
+#include "proto/base/cleanup.h"
+#include "proto/base/file_io.h"
+#include "proto/base/json.h"
+#include "proto/base/sha256.h"
+#include "proto/base/strbuf.h"
+#include "proto/base/xalloc.h"
 
 #define VERDICT_MAX_BYTES 8192
 

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "proto/error.h"
+#include "proto/base/error.h"
 
 enum accel_mode
 {

@@ -4,9 +4,9 @@
 #include <string.h>
 
 #include "bridge.h"
-#include "proto/json.h"
-#include "proto/strbuf.h"
-#include "proto/xalloc.h"
+#include "proto/base/json.h"
+#include "proto/base/strbuf.h"
+#include "proto/base/xalloc.h"
 
 /* Every message from the guest is parsed within these.  */
 static const struct json_limits message_limits = { 16,

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/error.h"
+#include "proto/base/error.h"
 
 /* What the guest agent says it booted, from its hello notification.  */
 struct bridge_hello

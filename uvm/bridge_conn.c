@@ -7,12 +7,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proto/cleanup.h"
-#include "proto/list.h"
-#include "proto/log.h"
-#include "proto/strbuf.h"
+#include "proto/base/cleanup.h"
+#include "proto/base/list.h"
+#include "proto/base/log.h"
+#include "proto/base/strbuf.h"
 #include "proto/ttrpc_frame.h"
-#include "proto/xalloc.h"
+#include "proto/base/xalloc.h"
 
 /* How often dropped frames are reported, at most.  */
 #define IGNORED_REPORT_MS 1000

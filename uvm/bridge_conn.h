@@ -30,7 +30,7 @@
 #include <uv.h>
 
 #include "bridge_protocol.h"
-#include "proto/error.h"
+#include "proto/base/error.h"
 
 #define BRIDGE_OUT_MAX (1u << 20)
 #define BRIDGE_QUEUED_MAX (16u << 20)

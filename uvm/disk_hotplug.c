@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "proto/log.h"
-#include "proto/strbuf.h"
-#include "proto/xalloc.h"
+#include "proto/base/log.h"
+#include "proto/base/strbuf.h"
+#include "proto/base/xalloc.h"
 #include "qmp_client.h"
 
 /* What a target is to its owner and to QEMU; a target is free when none

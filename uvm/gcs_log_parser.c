@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/json.h"
-#include "proto/strbuf.h"
-#include "proto/xalloc.h"
+#include "proto/base/json.h"
+#include "proto/base/strbuf.h"
+#include "proto/base/xalloc.h"
 
 struct gcs_log_parser
 {

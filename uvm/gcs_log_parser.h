@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include "proto/log.h"
+#include "proto/base/log.h"
 
 /* Largest object, and largest trailing text, kept; beyond is cut.  */
 #define GCS_LOG_ENTRY_MAX (1u << 20)

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/strbuf.h"
-#include "proto/xalloc.h"
+#include "proto/base/strbuf.h"
+#include "proto/base/xalloc.h"
 
 /* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid.  */
 static size_t

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "proto/error.h"
+#include "proto/base/error.h"
 
 #define LINUX_ENTROPY_VSOCK_PORT 1u
 #define LINUX_LOG_VSOCK_PORT 109u

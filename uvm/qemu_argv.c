@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/xalloc.h"
+#include "proto/base/xalloc.h"
 #include "vmm.h"
 
 struct argv_builder

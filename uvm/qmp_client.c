@@ -8,10 +8,10 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "proto/json.h"
-#include "proto/list.h"
-#include "proto/strbuf.h"
-#include "proto/xalloc.h"
+#include "proto/base/json.h"
+#include "proto/base/list.h"
+#include "proto/base/strbuf.h"
+#include "proto/base/xalloc.h"
 
 /* A QMP command that takes longer means a wedged QEMU.  */
 #define QMP_COMMAND_TIMEOUT_MS 10000

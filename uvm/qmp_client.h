@@ -8,8 +8,8 @@
 
 #include <uv.h>
 
-#include "proto/error.h"
-#include "proto/json.h"
+#include "proto/base/error.h"
+#include "proto/base/json.h"
 
 struct qmp_client;
 

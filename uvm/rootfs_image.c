@@ -11,10 +11,10 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
-#include "proto/log.h"
+#include "proto/base/log.h"
 #include "proto/mount_options.h"
-#include "proto/strbuf.h"
-#include "proto/xalloc.h"
+#include "proto/base/strbuf.h"
+#include "proto/base/xalloc.h"
 
 #define MIB (1ull << 20)
 

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "proto/error.h"
+#include "proto/base/error.h"
 
 struct rootfs_mount
 {

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "policy/go_parse.h"
-#include "proto/xalloc.h"
+#include "proto/base/go_parse.h"
+#include "proto/base/xalloc.h"
 
 struct parse_ctx
 {

@@ -9,9 +9,9 @@
 #include <stdint.h>
 
 #include "kernel_cmdline.h"
-#include "proto/error.h"
+#include "proto/base/error.h"
 #include "proto/oci_spec.h"
-#include "proto/strbuf.h"
+#include "proto/base/strbuf.h"
 #include "shim_config.h"
 
 #define ANN_VM "io.microsoft.virtualmachine."

@@ -6,13 +6,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "policy/go_parse.h"
+#include "proto/base/go_parse.h"
 #include "policy/pod_file_binds.h"
-#include "proto/cleanup.h"
-#include "proto/file_io.h"
-#include "proto/json.h"
-#include "proto/log.h"
-#include "proto/xalloc.h"
+#include "proto/base/cleanup.h"
+#include "proto/base/file_io.h"
+#include "proto/base/json.h"
+#include "proto/base/log.h"
+#include "proto/base/xalloc.h"
 
 static void
 free_strings (char ***items, size_t *n)

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "accel.h"
-#include "proto/error.h"
+#include "proto/base/error.h"
 
 #define SHIM_CONFIG_DEFAULT_PATH "/etc/containerd-shim-lcow-v2/config.json"
 #define SHIM_CONFIG_ENV "CONTAINERD_SHIM_LCOW_CONFIG"

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "proto/error.h"
+#include "proto/base/error.h"
 #include "sandbox_options.h"
 #include "shim_config.h"
 #include "vmm.h"

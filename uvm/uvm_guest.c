@@ -14,9 +14,9 @@
 
 #include "bridge_conn.h"
 #include "gcs_log_parser.h"
-#include "proto/cleanup.h"
-#include "proto/log.h"
-#include "proto/xalloc.h"
+#include "proto/base/cleanup.h"
+#include "proto/base/log.h"
+#include "proto/base/xalloc.h"
 #include "vmm_process.h"
 #include "vsock_port.h"
 

@@ -13,10 +13,10 @@
 
 #include "disk_hotplug.h"
 #include "gcs_log_parser.h"
-#include "proto/cleanup.h"
-#include "proto/json.h"
-#include "proto/log.h"
-#include "proto/xalloc.h"
+#include "proto/base/cleanup.h"
+#include "proto/base/json.h"
+#include "proto/base/log.h"
+#include "proto/base/xalloc.h"
 #include "qmp_client.h"
 #include "vmm_process.h"
 

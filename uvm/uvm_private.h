@@ -16,7 +16,7 @@
 
 #include "accel.h"
 #include "bridge.h"
-#include "proto/rate_limit.h"
+#include "proto/base/rate_limit.h"
 #include "read_budget.h"
 #include "uvm.h"
 #include "uvm_lifecycle.h"

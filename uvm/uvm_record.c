@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/file_io.h"
-#include "proto/strbuf.h"
-#include "proto/xalloc.h"
+#include "proto/base/file_io.h"
+#include "proto/base/strbuf.h"
+#include "proto/base/xalloc.h"
 #include "vmm_process.h"
 
 /* ---- uvm.json --------------------------------------------------------- */

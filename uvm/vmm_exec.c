@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/xalloc.h"
+#include "proto/base/xalloc.h"
 #include "vmm.h"
 
 static int

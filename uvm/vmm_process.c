@@ -10,9 +10,9 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "proto/log.h"
-#include "proto/strbuf.h"
-#include "proto/xalloc.h"
+#include "proto/base/log.h"
+#include "proto/base/strbuf.h"
+#include "proto/base/xalloc.h"
 
 extern char **environ;
 

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "proto/error.h"
+#include "proto/base/error.h"
 #include "vmm.h"
 
 struct vmm_process;

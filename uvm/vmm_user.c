@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "proto/xalloc.h"
+#include "proto/base/xalloc.h"
 
 void
 vmm_user_choose (const struct shim_config *cfg, const char *state_name,

@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "proto/error.h"
+#include "proto/base/error.h"
 #include "shim_config.h"
 
 #define VMM_USER_UID_BASE 0x7f000000u

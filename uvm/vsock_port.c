@@ -11,9 +11,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "proto/cleanup.h"
-#include "proto/log.h"
-#include "proto/xalloc.h"
+#include "proto/base/cleanup.h"
+#include "proto/base/log.h"
+#include "proto/base/xalloc.h"
 
 struct vsock_listener
 {

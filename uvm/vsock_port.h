@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "proto/error.h"
+#include "proto/base/error.h"
 
 enum vsock_transport
 {

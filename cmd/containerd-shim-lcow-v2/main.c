@@ -8,8 +8,6 @@
 #include "daemon/shim_cli.h"
 #include "uvm/vmm_process.h"
 
-#define SHIM_VERSION "0.1.0"
-
 int
 main (int argc, char **argv)
 {
@@ -21,7 +19,7 @@ main (int argc, char **argv)
     return 2;
   if (flags.version)
     {
-      printf ("containerd-shim-lcow-v2 %s\n", SHIM_VERSION);
+      printf ("%s %s\n", SHIM_NAME, SHIM_VERSION);
       return 0;
     }
   char self[PATH_MAX];

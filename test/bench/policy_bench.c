@@ -9,7 +9,7 @@
 #include "policy/container_policy.h"
 #include "policy/problems.h"
 #include "proto/oci_spec.h"
-#include "proto/strbuf.h"
+#include "proto/base/strbuf.h"
 
 #define ITERATIONS 20000
 

@@ -17,6 +17,7 @@ Suite *qmp_suite (void);
 Suite *accel_suite (void);
 Suite *vcpu_sample_suite (void);
 Suite *uvm_lifecycle_suite (void);
+Suite *sandbox_lifecycle_suite (void);
 
 static Suite *(*const unit_suites[]) (void) = {
   kernel_cmdline_suite,
@@ -32,6 +33,7 @@ static Suite *(*const unit_suites[]) (void) = {
   accel_suite,
   vcpu_sample_suite,
   uvm_lifecycle_suite,
+  sandbox_lifecycle_suite,
   NULL,
 };
 

@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "proto/strbuf.h"
+#include "proto/base/strbuf.h"
 #include "proto/ttrpc_frame.h"
 #include "suites.h"
 #include "uvm/bridge_conn.h"

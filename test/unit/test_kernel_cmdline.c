@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/error.h"
+#include "proto/base/error.h"
 #include "uvm/kernel_cmdline.h"
 
 #define DVA "dmverity,,,ro,0 196744 verity 1 /dev/sda /dev/sdb 4096 4096 24593 0 sha256 aa bb"

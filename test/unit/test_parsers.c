@@ -10,10 +10,10 @@
 
 #include <unistd.h>
 
-#include "proto/log.h"
+#include "proto/base/log.h"
 #include "proto/oci_spec.h"
-#include "proto/rate_limit.h"
-#include "proto/strbuf.h"
+#include "proto/base/rate_limit.h"
+#include "proto/base/strbuf.h"
 #include "uvm/gcs_log_parser.h"
 
 static void

@@ -11,7 +11,7 @@
 
 #include "policy/annotation_policy.h"
 #include "policy/container_policy.h"
-#include "policy/go_parse.h"
+#include "proto/base/go_parse.h"
 #include "policy/migration.h"
 #include "policy/pod_file_binds.h"
 #include "proto/oci_spec.h"

@@ -13,7 +13,7 @@
 #include <uv.h>
 
 #include "daemon/ttrpc_server.h"
-#include "proto/strbuf.h"
+#include "proto/base/strbuf.h"
 #include "proto/ttrpc_frame.h"
 #include "task.pb-c.h"
 #include "ttrpc.pb-c.h"

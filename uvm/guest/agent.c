@@ -18,10 +18,10 @@
 #include "bridge_request.h"
 #include "container.h"
 #include "guest_io.h"
-#include "proto/list.h"
-#include "proto/strbuf.h"
+#include "proto/base/list.h"
+#include "proto/base/strbuf.h"
 #include "proto/ttrpc_frame.h"
-#include "proto/xalloc.h"
+#include "proto/base/xalloc.h"
 #include "uvm/bridge_protocol.h"
 
 /* After a process exits, how long its output may stay open (a background

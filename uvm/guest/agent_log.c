@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "guest_io.h"
-#include "proto/strbuf.h"
+#include "proto/base/strbuf.h"
 
 /* Longest log line the agent writes.  */
 #define LOG_LINE_MAX 8192

@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/cleanup.h"
-#include "proto/json_reader.h"
-#include "proto/xalloc.h"
+#include "proto/base/cleanup.h"
+#include "proto/base/json_reader.h"
+#include "proto/base/xalloc.h"
 
 static const struct json_limits request_limits = { 64, 4u << 20 };
 

@@ -22,10 +22,10 @@
 
 #include "agent_log.h"
 #include "guest_io.h"
-#include "proto/cleanup.h"
-#include "proto/file_io.h"
+#include "proto/base/cleanup.h"
+#include "proto/base/file_io.h"
 #include "proto/mount_options.h"
-#include "proto/xalloc.h"
+#include "proto/base/xalloc.h"
 
 #define CONTAINERS_DIR "/run/gcs/c"
 #define CGROUP_ROOT "/sys/fs/cgroup"

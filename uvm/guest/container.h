@@ -12,9 +12,9 @@
 
 #include "bridge_request.h"
 #include "held_process.h"
-#include "proto/error.h"
+#include "proto/base/error.h"
 #include "proto/oci_spec.h"
-#include "proto/strbuf.h"
+#include "proto/base/strbuf.h"
 
 struct container;
 

@@ -19,7 +19,7 @@
 #include "agent_log.h"
 #include "guest_io.h"
 #include "guest_port.h"
-#include "proto/strbuf.h"
+#include "proto/base/strbuf.h"
 #include "proto/ttrpc_frame.h"
 #include "uvm/bridge_protocol.h"
 

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "proto/error.h"
+#include "proto/base/error.h"
 
 /* stdout_fd is the pty master for a terminal process (then stderr_fd is -1
    and stdin_fd the same master).  */

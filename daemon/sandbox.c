@@ -1,0 +1,318 @@
+/* See sandbox.h.  */
+#include "sandbox.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "guest_process.h"
+#include "proto/base/cleanup.h"
+#include "proto/base/log.h"
+#include "proto/base/xalloc.h"
+#include "runtimeoptions.pb-c.h"
+#include "sandbox_plan.h"
+#include "task.h"
+#include "uvm/uvm.h"
+
+struct sandbox
+{
+  struct task_service *ts;
+  char *id;
+  enum sandbox_state state;
+  struct sandbox_plan plan;
+  struct uvm *uvm;
+  struct task *task;
+  struct ttrpc_call *create_call;
+  /* The Create request's rootfs, for the TaskCreate event.  */
+  Pb__CreateTaskRequest *create_req;
+  /* A standalone task (no CRI annotations) runs its own process in the
+     UVM: its spec, until the UVM is up.  */
+  struct oci_spec *standalone_spec;
+};
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+bool
+sandbox_state_next (enum sandbox_state state, enum sandbox_event event,
+                    enum sandbox_state *next)
+{
+  enum sandbox_state to;
+  if (event == SANDBOX_EV_END && state != SANDBOX_ENDED)
+    to = SANDBOX_ENDED;
+  else if (event == SANDBOX_EV_UVM_STARTED && state == SANDBOX_CREATING)
+    to = SANDBOX_READY;
+  else if (event == SANDBOX_EV_UVM_EXITED && state == SANDBOX_READY)
+    to = SANDBOX_STOPPED;
+  else
+    return false;
+  *next = to;
+  return true;
+}
+
+const char *
+sandbox_state_name (enum sandbox_state state)
+{
+  switch (state)
+    {
+    case SANDBOX_CREATING:
+      return "creating";
+    case SANDBOX_READY:
+      return "ready";
+    case SANDBOX_STOPPED:
+      return "stopped";
+    case SANDBOX_ENDED:
+      return "ended";
+    }
+  return "?";
+}
+
+/* Moves the sandbox on and logs it; an event its state does not take is
+   logged and changes nothing.  */
+static bool
+advance (struct sandbox *sb, enum sandbox_event event)
+{
+  enum sandbox_state next;
+  const char *from = sandbox_state_name (sb->state);
+  if (!sandbox_state_next (sb->state, event, &next))
+    {
+      log_entry (LOG_LEVEL_ERROR, "sandbox: transition refused",
+                 (struct log_field[]){ { "sandbox", sb->id }, { "state", from } },
+                 2);
+      return false;
+    }
+  sb->state = next;
+  log_entry (LOG_LEVEL_DEBUG, "sandbox state",
+             (struct log_field[]){ { "sandbox", sb->id },
+                                   { "from", from },
+                                   { "to", sandbox_state_name (next) } },
+             3);
+  return true;
+}
+
+void
+sandbox_end (struct task_service *ts)
+{
+  struct sandbox *sb = ts->sandbox;
+  if (sb == NULL)
+    return;
+  /* Until the UVM is up the sandbox task is the sandbox's own.  */
+  if (sb->state == SANDBOX_CREATING && sb->task != NULL)
+    task_free (sb->task);
+  advance (sb, SANDBOX_EV_END);
+  ts->sandbox = NULL;
+  uvm_destroy (sb->uvm);
+  sandbox_plan_release (&sb->plan);
+  if (sb->create_call != NULL)
+    ttrpc_call_fail_code (sb->create_call, GRPC_UNAVAILABLE,
+                          "sandbox %s ended while it was being created",
+                          sb->id);
+  if (sb->create_req)
+    pb__create_task_request__free_unpacked (sb->create_req, NULL);
+  oci_spec_free (sb->standalone_spec);
+  free (sb->id);
+  free (sb);
+}
+
+/* ---- accessors ---------------------------------------------------------- */
+
+const char *
+sandbox_id (const struct task_service *ts)
+{
+  return ts->sandbox ? ts->sandbox->id : NULL;
+}
+
+struct task *
+sandbox_task (const struct task_service *ts)
+{
+  return ts->sandbox ? ts->sandbox->task : NULL;
+}
+
+struct uvm *
+sandbox_uvm (const struct task_service *ts)
+{
+  return ts->sandbox ? ts->sandbox->uvm : NULL;
+}
+
+bool
+sandbox_ready (const struct task_service *ts)
+{
+  return ts->sandbox != NULL && ts->sandbox->state == SANDBOX_READY;
+}
+
+bool
+sandbox_migratable (const struct task_service *ts)
+{
+  return ts->sandbox != NULL && ts->sandbox->plan.migratable;
+}
+
+uint64_t
+sandbox_memory_bytes (const struct task_service *ts)
+{
+  return ts->sandbox ? ts->sandbox->plan.opts.memory_mb * 1024 * 1024 : 0;
+}
+
+const struct shim_config *
+sandbox_config (const struct task_service *ts)
+{
+  return ts->sandbox ? &ts->sandbox->plan.cfg : NULL;
+}
+
+/* ---- the UVM's events ----------------------------------------------------- */
+
+static void
+on_uvm_started (void *data, const shim_error *err)
+{
+  struct task_service *ts = data;
+  struct sandbox *sb = ts->sandbox;
+  struct ttrpc_call *call = sb->create_call;
+  sb->create_call = NULL;
+  if (err != NULL)
+    {
+      task_fail_call (call, err, "create sandbox %s: start UVM: %s", sb->id);
+      sandbox_end (ts);
+      return;
+    }
+  advance (sb, SANDBOX_EV_UVM_STARTED);
+  struct task *t = sb->task;
+  list_add_tail (&ts->tasks, &t->link);
+  ts->ntasks++;
+  if (sb->standalone_spec != NULL)
+    {
+      /* The task's own process, in its UVM.  */
+      Pb__CreateTaskRequest *req = sb->create_req;
+      sb->create_req = NULL;
+      guest_container_create (t, call, req, sb->standalone_spec);
+      return;
+    }
+  t->pid = (uint32_t) uvm_pid (sb->uvm);
+  task_set_status (t, PB__TASK_STATUS__CREATED);
+  task_open_stdio (t);
+
+  char pid[16];
+  snprintf (pid, sizeof pid, "%u", t->pid);
+  log_entry (LOG_LEVEL_INFO, "sandbox created",
+             (struct log_field[]){ { "sandbox", sb->id }, { "pid", pid } }, 2);
+  task_reply_created (t, call, sb->create_req);
+  pb__create_task_request__free_unpacked (sb->create_req, NULL);
+  sb->create_req = NULL;
+}
+
+static void
+on_uvm_exited (void *data, int64_t exit_status, int term_signal)
+{
+  struct task_service *ts = data;
+  struct sandbox *sb = ts->sandbox;
+  advance (sb, SANDBOX_EV_UVM_EXITED);
+  uint32_t status = term_signal ? 128u + (uint32_t) term_signal
+                                : (uint32_t) exit_status;
+  /* Every container process of the sandbox goes with its VM.  Creates in
+     flight fail on their own (their requests fail).  */
+  struct list *pos, *tmp;
+  list_for_each_safe (pos, tmp, &ts->tasks)
+  {
+    struct task *t = list_entry (pos, struct task, link);
+    if (t == sb->task || t->creating || t->exited)
+      continue;
+    log_entry (LOG_LEVEL_ERROR,
+               "container process failed: the UVM exited under it",
+               (struct log_field[]){ { "task", t->id },
+                                     { "exec", t->exec_id ? t->exec_id : "" },
+                                     { "uvm-id", sb->id } },
+               3);
+    task_exited (t, 255);
+  }
+  task_exited (sb->task, sb->task->kind == TASK_CONTAINER ? 255 : status);
+}
+
+static const struct uvm_events uvm_events = {
+  .on_started = on_uvm_started,
+  .on_exited = on_uvm_exited,
+  .on_notify = guest_on_notify,
+  .on_stream = guest_on_stream,
+  .on_credit = guest_on_credit,
+};
+
+static char *
+runtime_config_path (const Pb__Any *options)
+{
+  /* runtimeoptions.v1.Options; other option types carry no path.  */
+  if (options == NULL || options->type_url == NULL
+      || strstr (options->type_url, "runtimeoptions.v1.Options") == NULL)
+    return NULL;
+  Pb__RuntimeOptions *o = pb__runtime_options__unpack (
+      NULL, options->value.len, options->value.data);
+  if (o == NULL)
+    return NULL;
+  char *path = *o->config_path ? xstrdup (o->config_path) : NULL;
+  pb__runtime_options__free_unpacked (o, NULL);
+  return path;
+}
+
+void
+sandbox_create (struct task_service *ts, struct ttrpc_call *call,
+                Pb__CreateTaskRequest *req, struct oci_spec **specp,
+                const char *sandbox_id, bool standalone)
+{
+  const struct oci_spec *spec = *specp;
+  shim_error *err = NULL;
+  if (ts->sandbox != NULL)
+    {
+      ttrpc_call_fail_code (call, GRPC_ALREADY_EXISTS,
+                            "sandbox %s already exists in this shim: already "
+                            "exists",
+                            ts->sandbox->id);
+      pb__create_task_request__free_unpacked (req, NULL);
+      return;
+    }
+  struct sandbox *sb = xzalloc (sizeof *sb);
+  sb->ts = ts;
+  sb->id = xstrdup (sandbox_id);
+  sb->create_req = req;
+  ts->sandbox = sb;
+  cleanup_free char *config_path = runtime_config_path (req->options);
+  if (sandbox_plan_build (sb->id, spec, config_path, &sb->plan, &err) < 0)
+    {
+      shim_error_wrap (&err, "create sandbox %s", sb->id);
+      log_error ("%s", err->msg);
+      ttrpc_call_fail (call, err);
+      shim_error_free (err);
+      sandbox_end (ts);
+      return;
+    }
+  if (standalone)
+    {
+      sb->standalone_spec = *specp;
+      *specp = NULL;
+    }
+
+  struct task *t = task_new (ts, req->id, NULL, req->bundle, req->stdin,
+                             req->stdout, req->stderr, req->terminal);
+  t->kind = standalone ? TASK_CONTAINER : TASK_POD_SANDBOX;
+  sb->task = t;
+
+  cleanup_free char *state_dir
+      = task_service_state_dir (ts->cfg.state_root, ts->cfg.ns, req->id);
+  struct uvm_config uc = {
+    .id = sb->id,
+    .state_dir = state_dir,
+    .state_root = ts->cfg.state_root,
+    .bundle = req->bundle,
+    .opts = &sb->plan.opts,
+    .kernel_cmdline = sb->plan.kernel_cmdline,
+    .backend = uvm_backend (sb->plan.cfg.vmm),
+    .cfg = &sb->plan.cfg,
+    .helper_exe = ts->cfg.self_exe,
+  };
+  sb->create_call = call;
+  if (uvm_start (ts->cfg.loop, &uc, &uvm_events, ts, &sb->uvm, &err) < 0)
+    {
+      sb->uvm = NULL;
+      sb->create_call = NULL;
+      shim_error_wrap (&err, "create sandbox %s: start UVM", sb->id);
+      log_error ("%s", err->msg);
+      ttrpc_call_fail (call, err);
+      shim_error_free (err);
+      sandbox_end (ts);
+    }
+}
+
