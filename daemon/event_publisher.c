@@ -144,7 +144,8 @@ schedule_retry (struct event_publisher *p)
     return;
   p->retry_scheduled = true;
   uv_timer_start (&p->retry_timer, on_retry, p->retry_ms, 0);
-  p->retry_ms = p->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : p->retry_ms * 2;
+  p->retry_ms
+      = p->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : p->retry_ms * 2;
 }
 
 /* The head event failed once more: drop it after too many attempts.  */
@@ -153,7 +154,8 @@ head_failed (struct event_publisher *p, const char *why)
 {
   if (list_empty (&p->queue))
     return;
-  struct queued_event *e = list_entry (p->queue.next, struct queued_event, link);
+  struct queued_event *e
+      = list_entry (p->queue.next, struct queued_event, link);
   if (++e->attempts >= EVENT_MAX_ATTEMPTS)
     {
       log_error ("event %s dropped after %d attempts: %s", e->topic,
@@ -234,7 +236,8 @@ on_read (uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
   while (off < (size_t) nread && p->conn == c)
     {
       enum ttrpc_decode_event ev;
-      off += ttrpc_decoder_feed (&c->decoder, (const uint8_t *) buf->base + off,
+      off += ttrpc_decoder_feed (&c->decoder,
+                                 (const uint8_t *) buf->base + off,
                                  (size_t) nread - off, &ev);
       if (ev == TTRPC_DECODE_FRAME)
         {
@@ -256,7 +259,8 @@ on_write (uv_write_t *req, int status)
 static void
 send_head (struct event_publisher *p)
 {
-  struct queued_event *e = list_entry (p->queue.next, struct queued_event, link);
+  struct queued_event *e
+      = list_entry (p->queue.next, struct queued_event, link);
   /* Strictly increasing odd stream ids: ttrpc >= 1.2 servers insist.  */
   uint32_t sid = p->next_stream_id;
   p->next_stream_id += 2;

@@ -16,9 +16,8 @@ struct event_publisher;
 
 /* address: containerd's ttrpc socket path ($TTRPC_ADDRESS); NULL or empty
    means events are only logged.  */
-struct event_publisher *event_publisher_new (uv_loop_t *loop,
-                                             const char *address,
-                                             const char *ns);
+struct event_publisher *
+event_publisher_new (uv_loop_t *loop, const char *address, const char *ns);
 /* type_name is the bare message name, e.g. containerd.events.TaskExit.  */
 void event_publisher_publish (struct event_publisher *p, const char *topic,
                               const char *type_name,

@@ -37,8 +37,8 @@ relay_credit (void *ctx, uint8_t stream, uint32_t n)
     uvm_send_credit (vm, t->key, stream, n);
 }
 
-static const struct stdio_relay_ops relay_ops = { relay_send_stdin,
-                                                  relay_credit };
+static const struct stdio_relay_ops relay_ops
+    = { relay_send_stdin, relay_credit };
 
 /* Connects the process's FIFOs; without them its output is discarded.  */
 static void
@@ -165,9 +165,7 @@ guest_call (struct task *t, struct ttrpc_call *call, const char *what,
   op->then = then;
   struct uvm *vm = sandbox_uvm (t->ts);
   if (vm == NULL
-      || uvm_request (vm, body, GUEST_REQUEST_TIMEOUT_MS,
-                      reply, op, &err)
-             < 0)
+      || uvm_request (vm, body, GUEST_REQUEST_TIMEOUT_MS, reply, op, &err) < 0)
     {
       if (err == NULL)
         shim_error_set (&err, GRPC_FAILED_PRECONDITION, "no sandbox");
@@ -296,9 +294,9 @@ on_pod_files_read (void *data, const struct bridge_pod_file *files,
   if (uvm_reserve_scsi_target (sandbox_uvm (ts), &t->scsi_target, &err) < 0)
     goto fail;
   /* The guest gets the bundle's document as the shim read it.  */
-  struct bridge_create bc = { t->id,         t->key,    t->scsi_target,
-                              t->spec_text,  t->spec_len, files,
-                              nfiles };
+  struct bridge_create bc
+      = { t->id,       t->key, t->scsi_target, t->spec_text,
+          t->spec_len, files,  nfiles };
   t->guest_create = bridge_create_body (&bc);
   if (strlen (t->guest_create) > BRIDGE_MESSAGE_MAX)
     {
@@ -312,13 +310,13 @@ on_pod_files_read (void *data, const struct bridge_pod_file *files,
   t->image = xasprintf ("%s/rootfs.img", t->bundle);
   struct rootfs_mount *mounts = xzalloc ((req->n_rootfs + 1) * sizeof *mounts);
   for (size_t i = 0; i < req->n_rootfs; i++)
-    mounts[i] = (struct rootfs_mount){ req->rootfs[i]->type,
-                                       req->rootfs[i]->source,
-                                       req->rootfs[i]->options,
-                                       req->rootfs[i]->n_options };
-  int r = rootfs_image_build (ts->cfg.loop, t->rootfs_dir, mounts,
-                              req->n_rootfs, t->image, on_image_built, t,
-                              &t->job, &err);
+    mounts[i]
+        = (struct rootfs_mount){ req->rootfs[i]->type, req->rootfs[i]->source,
+                                 req->rootfs[i]->options,
+                                 req->rootfs[i]->n_options };
+  int r
+      = rootfs_image_build (ts->cfg.loop, t->rootfs_dir, mounts, req->n_rootfs,
+                            t->image, on_image_built, t, &t->job, &err);
   free (mounts);
   if (r == 0)
     return;
@@ -464,6 +462,7 @@ on_guest_stats (void *data, const char *body, size_t len,
   else if (strstr (ttrpc_call_method (op->call), "/Pids"))
     {
       Pb__ProcessInfo *infos = xzalloc ((resp.npids + 1) * sizeof *infos);
+      /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
       Pb__ProcessInfo **list = xzalloc ((resp.npids + 1) * sizeof *list);
       for (size_t i = 0; i < resp.npids; i++)
         {

@@ -14,8 +14,9 @@
 
 /* Runs the create chain for t (in the task list, creating): image, disk,
    guest container, then the Create reply.  spec comes from
-   oci_spec_load_bundle (its document goes to the guest).  Takes req.  On failure the call
-   is failed and t is freed (a standalone task's sandbox with it).  */
+   oci_spec_load_bundle (its document goes to the guest).  Takes req.  On
+   failure the call is failed and t is freed (a standalone task's sandbox with
+   it).  */
 void guest_container_create (struct task *t, struct ttrpc_call *call,
                              Pb__CreateTaskRequest *req,
                              const struct oci_spec *spec);

@@ -64,10 +64,10 @@ read_one (struct pod_file *f)
     {
       f->content = xmalloc (POD_FILE_MAX + 1);
       ssize_t r;
-      while (f->len < POD_FILE_MAX
-             && ((r = read (fd, f->content + f->len, POD_FILE_MAX - f->len))
-                     > 0
-                 || (r < 0 && errno == EINTR)))
+      while (
+          f->len < POD_FILE_MAX
+          && ((r = read (fd, f->content + f->len, POD_FILE_MAX - f->len)) > 0
+              || (r < 0 && errno == EINTR)))
         if (r > 0)
           f->len += (size_t) r;
       f->content[f->len] = '\0';
@@ -111,8 +111,8 @@ after_work (uv_work_t *w, int status)
       for (size_t i = 0; i < r->n; i++)
         {
           const struct pod_file *f = &r->files[i];
-          out[i] = (struct bridge_pod_file){ f->destination, f->content,
-                                             f->len };
+          out[i]
+              = (struct bridge_pod_file){ f->destination, f->content, f->len };
           if (f->error)
             strbuf_printf (&bad, "%s%s (from %s/%s): %s", bad.len ? "; " : "",
                            f->destination, f->root, f->relative, f->error);
@@ -134,9 +134,10 @@ pod_file_reader_start (uv_loop_t *loop, const struct pod_file_bind *binds,
   r->files = xzalloc ((n + 1) * sizeof *r->files);
   r->n = n;
   for (size_t i = 0; i < n; i++)
-    r->files[i] = (struct pod_file){ .destination = xstrdup (binds[i].destination),
-                                     .root = xstrdup (binds[i].root),
-                                     .relative = xstrdup (binds[i].relative) };
+    r->files[i]
+        = (struct pod_file){ .destination = xstrdup (binds[i].destination),
+                             .root = xstrdup (binds[i].root),
+                             .relative = xstrdup (binds[i].relative) };
   r->done = done;
   r->data = data;
   r->work.data = r;

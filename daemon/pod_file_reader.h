@@ -27,9 +27,8 @@ typedef void (*pod_file_reader_done_fn) (void *data,
 
 /* Copies what it needs of binds.  done is called once, on the loop, unless
    cancelled first.  */
-void pod_file_reader_start (uv_loop_t *loop,
-                            const struct pod_file_bind *binds, size_t n,
-                            pod_file_reader_done_fn done, void *data,
+void pod_file_reader_start (uv_loop_t *loop, const struct pod_file_bind *binds,
+                            size_t n, pod_file_reader_done_fn done, void *data,
                             struct pod_file_reader **out);
 /* No call of done after this; the reader frees itself when its thread is
    done.  */

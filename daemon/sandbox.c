@@ -75,9 +75,9 @@ advance (struct sandbox *sb, enum sandbox_event event)
   const char *from = sandbox_state_name (sb->state);
   if (!sandbox_state_next (sb->state, event, &next))
     {
-      log_entry (LOG_LEVEL_ERROR, "sandbox: transition refused",
-                 (struct log_field[]){ { "sandbox", sb->id }, { "state", from } },
-                 2);
+      log_entry (
+          LOG_LEVEL_ERROR, "sandbox: transition refused",
+          (struct log_field[]){ { "sandbox", sb->id }, { "state", from } }, 2);
       return false;
     }
   sb->state = next;
@@ -157,7 +157,8 @@ sandbox_config (const struct task_service *ts)
   return ts->sandbox ? &ts->sandbox->plan.cfg : NULL;
 }
 
-/* ---- the UVM's events ----------------------------------------------------- */
+/* ---- the UVM's events -----------------------------------------------------
+ */
 
 static void
 on_uvm_started (void *data, const shim_error *err)
@@ -203,8 +204,8 @@ on_uvm_exited (void *data, int64_t exit_status, int term_signal)
   struct task_service *ts = data;
   struct sandbox *sb = ts->sandbox;
   advance (sb, SANDBOX_EV_UVM_EXITED);
-  uint32_t status = term_signal ? 128u + (uint32_t) term_signal
-                                : (uint32_t) exit_status;
+  uint32_t status
+      = term_signal ? 128u + (uint32_t) term_signal : (uint32_t) exit_status;
   /* Every container process of the sandbox goes with its VM.  Creates in
      flight fail on their own (their requests fail).  */
   struct list *pos, *tmp;
@@ -315,4 +316,3 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
       sandbox_end (ts);
     }
 }
-

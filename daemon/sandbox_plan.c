@@ -35,10 +35,10 @@ sandbox_plan_build (const char *id, const struct oci_spec *spec,
   struct migration_decision md;
   if (migration_resolve (spec, &md, err) < 0)
     {
-      log_entry (LOG_LEVEL_INFO, "sandbox refused",
-                 (struct log_field[]){ { "sandbox", id },
-                                       { "reason", (*err)->msg } },
-                 2);
+      log_entry (
+          LOG_LEVEL_INFO, "sandbox refused",
+          (struct log_field[]){ { "sandbox", id }, { "reason", (*err)->msg } },
+          2);
       return -1;
     }
   if (md.warning)
@@ -77,8 +77,9 @@ sandbox_plan_build (const char *id, const struct oci_spec *spec,
   strbuf warnings = STRBUF_INIT;
   struct sandbox_options_env env = {
     .host_cpus = (unsigned) sysconf (_SC_NPROCESSORS_ONLN),
-    .host_memory_mb = (uint64_t) sysconf (_SC_PHYS_PAGES)
-                      * (uint64_t) sysconf (_SC_PAGESIZE) >> 20,
+    .host_memory_mb
+    = (uint64_t) sysconf (_SC_PHYS_PAGES) * (uint64_t) sysconf (_SC_PAGESIZE)
+      >> 20,
     .exists = path_exists,
   };
   int r = sandbox_options_parse (spec, &plan->cfg, plan->migratable, &env,

@@ -16,8 +16,8 @@ const char *shim_socket_dir (void);
 /* Go's filepath.Clean of a slash path.  */
 char *path_clean (const char *path);
 /* "unix://<socket dir>/<hash>"; caller frees.  */
-char *shim_socket_address (const char *containerd_address,
-                           const char *ns, const char *group_id);
+char *shim_socket_address (const char *containerd_address, const char *ns,
+                           const char *group_id);
 /* The socket path of an address (strips "unix://").  */
 const char *shim_socket_path (const char *address);
 

@@ -10,8 +10,8 @@ flag_is (const char *name, size_t nlen, const char *flag)
 }
 
 static const char *const string_flags[] = {
-  "namespace", "id", "address", "publish-binary", "bundle", "socket",
-  "debug-socket",
+  "namespace", "id",     "address",      "publish-binary",
+  "bundle",    "socket", "debug-socket",
 };
 
 int
@@ -56,7 +56,8 @@ shim_flags_parse (int argc, char **argv, struct shim_flags *f)
         value = argv[++i];
       else
         {
-          fprintf (stderr, "flag needs an argument: -%.*s\n", (int) nlen, name);
+          fprintf (stderr, "flag needs an argument: -%.*s\n", (int) nlen,
+                   name);
           return -1;
         }
       if (flag_is (name, nlen, "namespace"))

@@ -19,11 +19,11 @@ struct shim_flags
   const char *address;        /* containerd's gRPC socket */
   const char *publish_binary; /* accepted, unused: events go over ttrpc */
   const char *bundle;
-  const char *socket;         /* serve on this path instead of fd 3 */
+  const char *socket; /* serve on this path instead of fd 3 */
   bool debug;
   bool version;
-  const char *action;         /* NULL: run the daemon */
-  int action_index;           /* argv index of the action word */
+  const char *action; /* NULL: run the daemon */
+  int action_index;   /* argv index of the action word */
 };
 
 /* Returns 0, or -1 with a message on stderr for a malformed command line.

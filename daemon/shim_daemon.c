@@ -101,9 +101,9 @@ on_idle_timer (uv_timer_t *t)
     return;
   struct stat cwd;
   bool bundle_gone = stat (".", &cwd) == 0 && cwd.st_nlink == 0;
-  bool idle = task_service_is_empty (d->tasks)
-              && (bundle_gone
-                  || ttrpc_server_connection_count (d->server) == 0);
+  bool idle
+      = task_service_is_empty (d->tasks)
+        && (bundle_gone || ttrpc_server_connection_count (d->server) == 0);
   d->idle_ms = idle ? d->idle_ms + IDLE_CHECK_MS : 0;
   if (d->idle_ms >= IDLE_EXIT_MS)
     {
@@ -129,7 +129,8 @@ our_socket_path (const struct shim_flags *f, int inherited_fd)
   struct sockaddr_un sa;
   socklen_t len = sizeof sa;
   if (getsockname (inherited_fd, (struct sockaddr *) &sa, &len) < 0
-      || sa.sun_family != AF_UNIX || len <= offsetof (struct sockaddr_un, sun_path)
+      || sa.sun_family != AF_UNIX
+      || len <= offsetof (struct sockaddr_un, sun_path)
       || sa.sun_path[0] == '\0')
     return NULL;
   return xstrndup (sa.sun_path, len - offsetof (struct sockaddr_un, sun_path));
@@ -204,10 +205,11 @@ shim_daemon_main (const struct shim_flags *f, const char *self_exe)
   uv_timer_start (&d.idle_timer, on_idle_timer, IDLE_CHECK_MS, IDLE_CHECK_MS);
   uv_unref ((uv_handle_t *) &d.idle_timer);
 
-  log_entry (LOG_LEVEL_INFO, "shim started",
-             (struct log_field[]){ { "id", f->id ? f->id : "" },
-                                   { "socket", d.socket_path ? d.socket_path : "" } },
-             2);
+  log_entry (
+      LOG_LEVEL_INFO, "shim started",
+      (struct log_field[]){ { "id", f->id ? f->id : "" },
+                            { "socket", d.socket_path ? d.socket_path : "" } },
+      2);
   uv_run (&d.loop, UV_RUN_DEFAULT);
 
   int r = uv_loop_close (&d.loop);

@@ -53,7 +53,8 @@ shim_delete_main (const struct shim_flags *f)
   int pid = 0;
   if (!served)
     {
-      char *state_dir = task_service_state_dir (STATE_ROOT_DEFAULT, f->ns, f->id);
+      char *state_dir
+          = task_service_state_dir (STATE_ROOT_DEFAULT, f->ns, f->id);
       pid = uvm_cleanup_orphan (state_dir);
       free (state_dir);
     }

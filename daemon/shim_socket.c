@@ -29,6 +29,7 @@ shim_socket_backlog (void)
   FILE *f = fopen ("/proc/sys/net/core/somaxconn", "re");
   if (f != NULL)
     {
+      /* NOLINTNEXTLINE(cert-err34-c): the kernel's own number */
       if (fscanf (f, "%d", &n) != 1)
         n = 0;
       fclose (f);
@@ -78,7 +79,8 @@ shim_socket_is_served (const char *path)
       req.method = "Connect";
       ProtobufCBinaryData body = pb_pack (&req.base);
       strbuf frame = STRBUF_INIT;
-      ttrpc_frame_append (&frame, 1, TTRPC_TYPE_REQUEST, 0, body.data, body.len);
+      ttrpc_frame_append (&frame, 1, TTRPC_TYPE_REQUEST, 0, body.data,
+                          body.len);
       free (body.data);
       uint8_t in[TTRPC_HEADER_LEN];
       struct ttrpc_header h;

@@ -47,6 +47,7 @@ adjust_oom_score (pid_t daemon)
   size_t len = 0;
   if (read_file_capped (-1, path, 32, &text, &len, NULL) < 0)
     return;
+  /* NOLINTNEXTLINE(cert-err34-c): the kernel's own number */
   int score = atoi (text) + 1;
   free (text);
   if (score > 1000)
@@ -129,7 +130,8 @@ shim_start_main (const struct shim_flags *f, const char *self_exe)
       shim_error_free (err);
       return 1;
     }
-  const char *group = oci_spec_annotation (spec, "io.containerd.runc.v2.group");
+  const char *group
+      = oci_spec_annotation (spec, "io.containerd.runc.v2.group");
   if (group == NULL)
     group = oci_spec_annotation (spec, "io.kubernetes.cri.sandbox-id");
   if (group == NULL || *group == '\0')

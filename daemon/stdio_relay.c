@@ -189,9 +189,9 @@ on_in_alloc (uv_handle_t *h, size_t suggested, uv_buf_t *buf)
   struct stdio_relay *r = ((struct fifo *) h->data)->owner;
   (void) suggested;
   size_t room = BRIDGE_WINDOW - r->in_unacked;
-  *buf = uv_buf_init (r->in_buf, (unsigned) (room < sizeof r->in_buf
-                                                 ? room
-                                                 : sizeof r->in_buf));
+  *buf = uv_buf_init (
+      r->in_buf,
+      (unsigned) (room < sizeof r->in_buf ? room : sizeof r->in_buf));
 }
 
 static void

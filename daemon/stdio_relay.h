@@ -40,8 +40,8 @@ void stdio_relay_stdin_credit (struct stdio_relay *r, uint32_t n);
 /* The client closed stdin: forward what the FIFO holds, then the end.  */
 void stdio_relay_close_stdin (struct stdio_relay *r);
 /* Calls fn once every output byte received so far is written.  */
-void stdio_relay_when_drained (struct stdio_relay *r,
-                               void (*fn) (void *data), void *data);
+void stdio_relay_when_drained (struct stdio_relay *r, void (*fn) (void *data),
+                               void *data);
 /* Closes the FIFOs (pending writes are dropped); frees r when libuv lets
    go.  No callback after this.  */
 void stdio_relay_close (struct stdio_relay *r);

@@ -62,8 +62,9 @@ h_create (struct ttrpc_call *call, void *data, const uint8_t *payload,
           size_t len)
 {
   struct task_service *ts = data;
-  Pb__CreateTaskRequest *req = DECODE (
-      Pb__CreateTaskRequest, pb__create_task_request__unpack, call, payload, len);
+  Pb__CreateTaskRequest *req
+      = DECODE (Pb__CreateTaskRequest, pb__create_task_request__unpack, call,
+                payload, len);
   if (req == NULL)
     return;
   if (*req->id == '\0' || *req->bundle == '\0')
@@ -145,8 +146,8 @@ h_create (struct ttrpc_call *call, void *data, const uint8_t *payload,
         }
     }
   else
-    ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT,
-                          "invalid '%s': '%s'", ANN_CRI_CONTAINER_TYPE, type);
+    ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT, "invalid '%s': '%s'",
+                          ANN_CRI_CONTAINER_TYPE, type);
   oci_spec_free (spec);
 out:
   if (req != NULL)
@@ -158,8 +159,8 @@ h_start (struct ttrpc_call *call, void *data, const uint8_t *payload,
          size_t len)
 {
   struct task_service *ts = data;
-  Pb__StartRequest *req
-      = DECODE (Pb__StartRequest, pb__start_request__unpack, call, payload, len);
+  Pb__StartRequest *req = DECODE (Pb__StartRequest, pb__start_request__unpack,
+                                  call, payload, len);
   if (req == NULL)
     return;
   struct task *t = lookup (ts, call, req->id, req->exec_id);
@@ -181,8 +182,8 @@ h_state (struct ttrpc_call *call, void *data, const uint8_t *payload,
          size_t len)
 {
   struct task_service *ts = data;
-  Pb__StateRequest *req
-      = DECODE (Pb__StateRequest, pb__state_request__unpack, call, payload, len);
+  Pb__StateRequest *req = DECODE (Pb__StateRequest, pb__state_request__unpack,
+                                  call, payload, len);
   if (req == NULL)
     return;
   struct task *t = lookup (ts, call, req->id, req->exec_id);
@@ -293,8 +294,8 @@ h_delete (struct ttrpc_call *call, void *data, const uint8_t *payload,
           size_t len)
 {
   struct task_service *ts = data;
-  Pb__DeleteRequest *req = DECODE (Pb__DeleteRequest, pb__delete_request__unpack,
-                                   call, payload, len);
+  Pb__DeleteRequest *req = DECODE (
+      Pb__DeleteRequest, pb__delete_request__unpack, call, payload, len);
   if (req == NULL)
     return;
   struct task *t = lookup (ts, call, req->id, req->exec_id);
@@ -352,8 +353,8 @@ h_stats (struct ttrpc_call *call, void *data, const uint8_t *payload,
          size_t len)
 {
   struct task_service *ts = data;
-  Pb__StatsRequest *req
-      = DECODE (Pb__StatsRequest, pb__stats_request__unpack, call, payload, len);
+  Pb__StatsRequest *req = DECODE (Pb__StatsRequest, pb__stats_request__unpack,
+                                  call, payload, len);
   if (req == NULL)
     return;
   struct task *t = lookup (ts, call, req->id, NULL);
@@ -367,8 +368,7 @@ h_stats (struct ttrpc_call *call, void *data, const uint8_t *payload,
                           "task %s: process already finished: not found",
                           t->id);
   else
-    task_reply_metrics (call, cpu_ns, rss, sandbox_memory_bytes (ts), rss,
-                        1);
+    task_reply_metrics (call, cpu_ns, rss, sandbox_memory_bytes (ts), rss, 1);
   pb__stats_request__free_unpacked (req, NULL);
 }
 
@@ -439,8 +439,9 @@ h_resize_pty (struct ttrpc_call *call, void *data, const uint8_t *payload,
               size_t len)
 {
   struct task_service *ts = data;
-  Pb__ResizePtyRequest *req = DECODE (
-      Pb__ResizePtyRequest, pb__resize_pty_request__unpack, call, payload, len);
+  Pb__ResizePtyRequest *req
+      = DECODE (Pb__ResizePtyRequest, pb__resize_pty_request__unpack, call,
+                payload, len);
   if (req == NULL)
     return;
   struct task *t = lookup (ts, call, req->id, req->exec_id);
@@ -464,9 +465,9 @@ h_exec (struct ttrpc_call *call, void *data, const uint8_t *payload,
         size_t len)
 {
   struct task_service *ts = data;
-  Pb__ExecProcessRequest *req = DECODE (
-      Pb__ExecProcessRequest, pb__exec_process_request__unpack, call, payload,
-      len);
+  Pb__ExecProcessRequest *req
+      = DECODE (Pb__ExecProcessRequest, pb__exec_process_request__unpack, call,
+                payload, len);
   if (req == NULL)
     return;
   struct task *c = task_find (ts, req->id);
@@ -475,10 +476,11 @@ h_exec (struct ttrpc_call *call, void *data, const uint8_t *payload,
                           "task %s: container not created: not found",
                           req->id);
   else if (c->kind == TASK_POD_SANDBOX)
-    ttrpc_call_fail_code (call, GRPC_UNIMPLEMENTED,
-                          "exec %s in %s: a pod sandbox task is the UVM itself "
-                          "and has no processes to join",
-                          req->exec_id, req->id);
+    ttrpc_call_fail_code (
+        call, GRPC_UNIMPLEMENTED,
+        "exec %s in %s: a pod sandbox task is the UVM itself "
+        "and has no processes to join",
+        req->exec_id, req->id);
   else if (*req->exec_id == '\0' || task_find_exec (ts, req->id, req->exec_id))
     ttrpc_call_fail_code (call, GRPC_ALREADY_EXISTS,
                           "exec %s in %s: id missing or already exists",
@@ -516,14 +518,22 @@ h_unsupported (struct ttrpc_call *call, void *data, const uint8_t *payload,
 }
 
 static const struct ttrpc_method task_methods[] = {
-  { "Create", h_create },       { "Start", h_start },
-  { "State", h_state },         { "Wait", h_wait },
-  { "Kill", h_kill },           { "Delete", h_delete },
-  { "Pids", h_pids },           { "Stats", h_stats },
-  { "Connect", h_connect },     { "Shutdown", h_shutdown },
-  { "CloseIO", h_close_io },    { "ResizePty", h_resize_pty },
-  { "Exec", h_exec },           { "Update", h_unsupported },
-  { "Pause", h_unsupported },   { "Resume", h_unsupported },
+  { "Create", h_create },
+  { "Start", h_start },
+  { "State", h_state },
+  { "Wait", h_wait },
+  { "Kill", h_kill },
+  { "Delete", h_delete },
+  { "Pids", h_pids },
+  { "Stats", h_stats },
+  { "Connect", h_connect },
+  { "Shutdown", h_shutdown },
+  { "CloseIO", h_close_io },
+  { "ResizePty", h_resize_pty },
+  { "Exec", h_exec },
+  { "Update", h_unsupported },
+  { "Pause", h_unsupported },
+  { "Resume", h_unsupported },
   { "Checkpoint", h_unsupported },
 };
 
@@ -539,14 +549,12 @@ task_service_new (const struct task_service_config *c)
 void
 task_service_register (struct task_service *ts, struct ttrpc_server *s)
 {
-  static struct ttrpc_service v2 = { "containerd.task.v2.Task", task_methods,
-                                     sizeof task_methods
-                                         / sizeof task_methods[0],
-                                     NULL };
-  static struct ttrpc_service v3 = { "containerd.task.v3.Task", task_methods,
-                                     sizeof task_methods
-                                         / sizeof task_methods[0],
-                                     NULL };
+  static struct ttrpc_service v2
+      = { "containerd.task.v2.Task", task_methods,
+          sizeof task_methods / sizeof task_methods[0], NULL };
+  static struct ttrpc_service v3
+      = { "containerd.task.v3.Task", task_methods,
+          sizeof task_methods / sizeof task_methods[0], NULL };
   v2.data = v3.data = ts;
   ttrpc_server_register (s, &v2);
   ttrpc_server_register (s, &v3);

@@ -91,8 +91,9 @@ void
 ttrpc_server_register (struct ttrpc_server *s,
                        const struct ttrpc_service *service)
 {
-  s->services = xrealloc (s->services,
-                          (s->nservices + 1) * sizeof *s->services);
+  size_t n = s->nservices + 1;
+  /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
+  s->services = xrealloc (s->services, n * sizeof *s->services);
   s->services[s->nservices++] = service;
 }
 
@@ -166,7 +167,8 @@ send_response (struct ttrpc_conn *c, uint32_t stream_id,
   size_t total = TTRPC_HEADER_LEN + len;
   char stack[4096];
   char *data = total <= sizeof stack ? stack : xmalloc (total);
-  struct ttrpc_header h = { (uint32_t) len, stream_id, TTRPC_TYPE_RESPONSE, 0 };
+  struct ttrpc_header h
+      = { (uint32_t) len, stream_id, TTRPC_TYPE_RESPONSE, 0 };
   ttrpc_header_encode ((uint8_t *) data, &h);
   pb__response__pack (resp, (uint8_t *) data + TTRPC_HEADER_LEN);
   uv_buf_t buf = uv_buf_init (data, (unsigned) total);
@@ -389,7 +391,8 @@ on_read (uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
   while (off < (size_t) nread && !c->closing)
     {
       enum ttrpc_decode_event ev;
-      off += ttrpc_decoder_feed (&c->decoder, (const uint8_t *) buf->base + off,
+      off += ttrpc_decoder_feed (&c->decoder,
+                                 (const uint8_t *) buf->base + off,
                                  (size_t) nread - off, &ev);
       if (ev == TTRPC_DECODE_FRAME)
         {
@@ -403,8 +406,8 @@ on_read (uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
           snprintf (msg, sizeof msg,
                     "message length %u exceed maximum message size of %u",
                     c->decoder.header.length, TTRPC_MESSAGE_MAX);
-          send_status (c, c->decoder.header.stream_id,
-                       GRPC_RESOURCE_EXHAUSTED, msg);
+          send_status (c, c->decoder.header.stream_id, GRPC_RESOURCE_EXHAUSTED,
+                       msg);
         }
     }
   /* A client that does not read its replies must not grow the shim.  */
@@ -430,8 +433,8 @@ on_conn_closed (uv_handle_t *h)
      a burst of connections gone again left their records spread over the
      heap: give the memory back to the system now rather than whenever the
      heap top happens to be free.  */
-  bool burst_over = s->nconns_peak >= TRIM_AFTER_CONNS
-                    && s->nconns <= s->nconns_peak / 8;
+  bool burst_over
+      = s->nconns_peak >= TRIM_AFTER_CONNS && s->nconns <= s->nconns_peak / 8;
   if (backlogged || burst_over)
     {
       malloc_trim (0);
@@ -573,6 +576,6 @@ ttrpc_server_close (struct ttrpc_server *s, void (*done) (void *), void *data)
     }
   struct list *pos, *tmp;
   list_for_each_safe (pos, tmp, &s->conns)
-  conn_close (list_entry (pos, struct ttrpc_conn, link));
+      conn_close (list_entry (pos, struct ttrpc_conn, link));
   maybe_finish_close (s);
 }

@@ -80,9 +80,9 @@ annotation_policy_check (const struct oci_spec *spec,
         case ANNOTATION_LOCKED_OK:
           break;
         case ANNOTATION_LOCKED_BAD:
-          policy_problem_add (problems,
-                              "annotation %s must be \"%s\" (locked), got \"%s\"",
-                              k, annotation_policy_locked_value (k), v);
+          policy_problem_add (
+              problems, "annotation %s must be \"%s\" (locked), got \"%s\"", k,
+              annotation_policy_locked_value (k), v);
           break;
         case ANNOTATION_HVSOCKET:
           policy_problem_add (problems,

@@ -15,12 +15,12 @@
 
 enum annotation_verdict
 {
-  ANNOTATION_IGNORED,     /* outside the namespace */
-  ANNOTATION_ALLOWED,     /* allow-listed, any value */
-  ANNOTATION_LOCKED_OK,   /* locked key with its required value */
-  ANNOTATION_LOCKED_BAD,  /* locked key with another value */
-  ANNOTATION_HVSOCKET,    /* service-table entry: never allowed */
-  ANNOTATION_DENIED,      /* default deny */
+  ANNOTATION_IGNORED,    /* outside the namespace */
+  ANNOTATION_ALLOWED,    /* allow-listed, any value */
+  ANNOTATION_LOCKED_OK,  /* locked key with its required value */
+  ANNOTATION_LOCKED_BAD, /* locked key with another value */
+  ANNOTATION_HVSOCKET,   /* service-table entry: never allowed */
+  ANNOTATION_DENIED,     /* default deny */
 };
 
 enum annotation_verdict annotation_policy_classify (const char *key,

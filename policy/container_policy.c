@@ -109,10 +109,12 @@ mount_classify (const struct oci_mount *m, const char *sandbox_id)
   unsigned cls = 0;
   const char *type = m->type ? m->type : "";
   const char *source = m->source ? m->source : "";
-  for (size_t i = 0; i < sizeof vhd_mount_types / sizeof vhd_mount_types[0]; i++)
+  for (size_t i = 0; i < sizeof vhd_mount_types / sizeof vhd_mount_types[0];
+       i++)
     if (strcmp (type, vhd_mount_types[i]) == 0)
       cls |= MOUNT_CLASS_VHD;
-  if (str_has_suffix_ci (source, ".vhd") || str_has_suffix_ci (source, ".vhdx"))
+  if (str_has_suffix_ci (source, ".vhd")
+      || str_has_suffix_ci (source, ".vhdx"))
     cls |= MOUNT_CLASS_VHD;
   if (mount_is_bind (m))
     {
@@ -154,7 +156,8 @@ container_policy_check (const struct oci_spec *spec,
                         "assignment",
                         i, or_empty (spec->linux_devices[i].path));
 
-  const char *sandbox_id = oci_spec_annotation (spec, ANNOTATION_CRI_SANDBOX_ID);
+  const char *sandbox_id
+      = oci_spec_annotation (spec, ANNOTATION_CRI_SANDBOX_ID);
   for (size_t i = 0; i < spec->nmounts; i++)
     {
       const struct oci_mount *m = &spec->mounts[i];

@@ -19,15 +19,17 @@ effective (const char *key, const char *value, strbuf *warnings)
 }
 
 int
-migration_resolve (const struct oci_spec *spec,
-                   struct migration_decision *out, shim_error **err)
+migration_resolve (const struct oci_spec *spec, struct migration_decision *out,
+                   shim_error **err)
 {
-  const char *allowed = oci_spec_annotation (spec, ANNOTATION_MIGRATION_ALLOWED);
+  const char *allowed
+      = oci_spec_annotation (spec, ANNOTATION_MIGRATION_ALLOWED);
   const char *enabled
       = oci_spec_annotation (spec, ANNOTATION_MIGRATION_SUPPORT_ENABLED);
   strbuf warnings = STRBUF_INIT;
   bool a = effective (ANNOTATION_MIGRATION_ALLOWED, allowed, &warnings);
-  bool e = effective (ANNOTATION_MIGRATION_SUPPORT_ENABLED, enabled, &warnings);
+  bool e
+      = effective (ANNOTATION_MIGRATION_SUPPORT_ENABLED, enabled, &warnings);
   if (allowed != NULL && enabled != NULL && a != e)
     {
       strbuf_release (&warnings);

@@ -66,10 +66,10 @@ check_source (const struct oci_mount *m, char *const *roots, size_t nroots,
 int
 pod_file_binds_plan (const struct oci_spec *spec, char *const *roots,
                      size_t nroots, const char *sandbox_id,
-                     struct pod_file_bind *binds, size_t *n,
-                     shim_error **err)
+                     struct pod_file_bind *binds, size_t *n, shim_error **err)
 {
-  const char *pod_uid = oci_spec_annotation (spec, POD_FILE_ANNOTATION_POD_UID);
+  const char *pod_uid
+      = oci_spec_annotation (spec, POD_FILE_ANNOTATION_POD_UID);
   strbuf bad = STRBUF_INIT;
   bool directory = false;
   *n = 0;
@@ -89,8 +89,7 @@ pod_file_binds_plan (const struct oci_spec *spec, char *const *roots,
         if (strcmp (binds[j].destination, m->destination) == 0)
           why = "bound more than once";
       if (why == NULL)
-        why = check_source (m, roots, nroots, sandbox_id, pod_uid,
-                            &binds[*n]);
+        why = check_source (m, roots, nroots, sandbox_id, pod_uid, &binds[*n]);
       if (why == NULL)
         (*n)++;
       else
@@ -99,8 +98,7 @@ pod_file_binds_plan (const struct oci_spec *spec, char *const *roots,
     }
   if (bad.len == 0)
     return 0;
-  shim_error_set (err, GRPC_INVALID_ARGUMENT,
-                  "bind mounts refused%s: %s",
+  shim_error_set (err, GRPC_INVALID_ARGUMENT, "bind mounts refused%s: %s",
                   directory ? " (the UVM has no directory share: only "
                               "/etc/hosts, /etc/hostname, /etc/resolv.conf "
                               "and /dev/shm are supported)"

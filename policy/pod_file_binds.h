@@ -19,8 +19,10 @@
    <sandbox id>/{hosts,hostname,resolv.conf}; the kubelet:
    /var/lib/kubelet/pods/<pod uid>/etc-hosts.  */
 #define POD_FILE_ROOTS_DEFAULT                                                \
-  { "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes",              \
-    "/var/lib/kubelet/pods" }
+  {                                                                           \
+    "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes",                \
+        "/var/lib/kubelet/pods"                                               \
+  }
 #define POD_FILE_ANNOTATION_POD_UID "io.kubernetes.cri.sandbox-uid"
 
 struct pod_file_bind

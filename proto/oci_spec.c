@@ -161,7 +161,7 @@ read_process (struct json_reader *r, const json_value *o, const char *path)
           for (size_t i = 0; i < g->count; i++)
             {
               cleanup_free char *ip = xasprintf ("%s[%zu]", gp, i);
-              proc->additional_gids[i] = (uint32_t)json_reader_number (
+              proc->additional_gids[i] = (uint32_t) json_reader_number (
                   r, g->items[i], ip, UINT32_MAX);
             }
         }

@@ -99,12 +99,15 @@ main (int argc, char **argv)
       clock_gettime (CLOCK_REALTIME, &ts);
       for (int i = 0; i < logs; i++)
         {
-          const char *level = i % 3 == 0 ? "info" : i % 3 == 1 ? "debug" : "fatal";
-          int n = snprintf (line, sizeof line,
-                            "{\"time\":\"2026-11-22T10:30:%02d.5Z\",\"level\":"
-                            "\"%s\",\"msg\":\"fake guest log %d\",\"index\":%d."
-                            "0,\"ratio\":0.25}\n",
-                            i % 60, level, i, i);
+          const char *level = i % 3 == 0   ? "info"
+                              : i % 3 == 1 ? "debug"
+                                           : "fatal";
+          int n
+              = snprintf (line, sizeof line,
+                          "{\"time\":\"2026-11-22T10:30:%02d.5Z\",\"level\":"
+                          "\"%s\",\"msg\":\"fake guest log %d\",\"index\":%d."
+                          "0,\"ratio\":0.25}\n",
+                          i % 60, level, i, i);
           write_all (fd, line, (size_t) n);
         }
       if (panic_text)

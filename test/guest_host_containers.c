@@ -130,8 +130,8 @@ container_spawn (struct container *c, const struct oci_process *p,
     }
   fcntl (o[0], F_SETFL, O_NONBLOCK);
   fcntl (e[0], F_SETFL, O_NONBLOCK);
-  *out = (struct held_process){ pid, false, in[1], o[0], e[0], start[1],
-                                status[0] };
+  *out = (struct held_process){ pid,  false,    in[1],    o[0],
+                                e[0], start[1], status[0] };
   if (c->init == 0)
     c->init = pid;
   return 0;

@@ -139,8 +139,7 @@ host_identity (const char *vmm_path)
   struct stat st;
   if (stat (vmm_path, &st) == 0)
     strbuf_printf (&sb, " vmm=%llu:%llu:%lld", (unsigned long long) st.st_dev,
-                   (unsigned long long) st.st_ino,
-                   (long long) st.st_mtime);
+                   (unsigned long long) st.st_ino, (long long) st.st_mtime);
   return strbuf_detach (&sb);
 }
 
@@ -221,8 +220,7 @@ host_verdict_load (const char *state_root, const char *vmm_path,
 
 int
 host_verdict_store (const char *state_root, const char *vmm_path,
-                    enum kvm_verdict kvm, const char *reason,
-                    shim_error **err)
+                    enum kvm_verdict kvm, const char *reason, shim_error **err)
 {
   cleanup_free char *path = host_verdict_path (state_root, vmm_path);
   cleanup_free char *id = host_identity (vmm_path);

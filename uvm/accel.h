@@ -46,8 +46,8 @@ struct accel_choice
 /* kvm_errno: 0 when /dev/kvm opens read-write, else the errno.  Fails only
    for accel=kvm without a usable /dev/kvm (FailedPrecondition).  */
 int accel_choose (enum accel_mode mode, int kvm_errno,
-                  const struct host_verdict *verdict,
-                  struct accel_choice *out, shim_error **err);
+                  const struct host_verdict *verdict, struct accel_choice *out,
+                  shim_error **err);
 void accel_choice_release (struct accel_choice *c);
 
 const char *accel_mode_name (enum accel_mode mode);

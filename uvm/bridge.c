@@ -9,8 +9,8 @@
 #include "proto/base/xalloc.h"
 
 /* Every message from the guest is parsed within these.  */
-static const struct json_limits message_limits = { 16,
-                                                   4 * BRIDGE_MESSAGE_MAX };
+static const struct json_limits message_limits
+    = { 16, 4 * BRIDGE_MESSAGE_MAX };
 
 static char *
 json_str (const json_value *obj, const char *key)
@@ -41,7 +41,8 @@ bridge_hello_decode (uint8_t frame_type, const uint8_t *body, size_t len,
   if (v->type != JSON_OBJECT || type == NULL || type->type != JSON_STRING)
     r = shim_error_set (err, GRPC_INVALID_ARGUMENT,
                         "bridge message without a string \"type\"");
-  else if (frame_type == BRIDGE_TYPE_NOTIFY && strcmp (type->str, "hello") == 0)
+  else if (frame_type == BRIDGE_TYPE_NOTIFY
+           && strcmp (type->str, "hello") == 0)
     {
       out->cmdline = json_str (v, "cmdline");
       out->kernel_release = json_str (v, "kernel_release");
@@ -92,14 +93,13 @@ bridge_response_decode (const char *body, size_t len,
   if (e != NULL)
     {
       uint64_t code = json_u64 (v, "code");
-      r = shim_error_set (err,
-                          code > 0 && code <= GRPC_UNAUTHENTICATED
-                              ? (int) code
-                              : GRPC_INTERNAL,
-                          "guest: %s",
-                          e->type == JSON_STRING && json_string_is_c (e)
-                              ? e->str
-                              : "request failed");
+      r = shim_error_set (
+          err,
+          code > 0 && code <= GRPC_UNAUTHENTICATED ? (int) code
+                                                   : GRPC_INTERNAL,
+          "guest: %s",
+          e->type == JSON_STRING && json_string_is_c (e) ? e->str
+                                                         : "request failed");
     }
   else
     {
@@ -156,8 +156,9 @@ bridge_create_body (const struct bridge_create *c)
   strbuf b = STRBUF_INIT;
   strbuf_puts (&b, "{\"type\":\"create\",\"container\":");
   strbuf_json_string (&b, c->container, strlen (c->container));
-  strbuf_printf (&b, ",\"process\":%u,\"scsi_target\":%u,\"spec\":",
-                 c->process, c->scsi_target);
+  strbuf_printf (&b,
+                 ",\"process\":%u,\"scsi_target\":%u,\"spec\":", c->process,
+                 c->scsi_target);
   strbuf_json_string (&b, c->spec, c->spec_len);
   strbuf_puts (&b, ",\"files\":[");
   for (size_t i = 0; i < c->nfiles; i++)

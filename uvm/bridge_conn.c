@@ -158,8 +158,8 @@ bridge_conn_close (struct bridge_conn *c, const char *why, bool quiet)
   report_ignored (c);
   shim_error e = { GRPC_UNAVAILABLE, (char *) (why ? why : "bridge closed") };
   while (!list_empty (&c->pending))
-    complete_pending (list_entry (c->pending.next, struct pending, link),
-                      NULL, 0, &e);
+    complete_pending (list_entry (c->pending.next, struct pending, link), NULL,
+                      0, &e);
   uv_close ((uv_handle_t *) &c->pipe, on_handle_closed);
   read_budget_close (&c->budget, on_handle_closed);
   uv_close ((uv_handle_t *) &c->report_timer, on_handle_closed);
@@ -422,8 +422,9 @@ on_output (struct bridge_conn *c, const struct ttrpc_header *h,
   struct stream *s = find_stream (c, h->stream_id);
   if (s == NULL || (h->flags != BRIDGE_STDOUT && h->flags != BRIDGE_STDERR))
     {
-      ignore (c, "output for process %u stream %u, which the host did not "
-                 "open",
+      ignore (c,
+              "output for process %u stream %u, which the host did not "
+              "open",
               h->stream_id, h->flags);
       return NULL;
     }
@@ -450,8 +451,7 @@ check_header (const struct ttrpc_header *h, char *why, size_t whylen)
     snprintf (why, whylen, "DATA frame of %u bytes (at most %u)", h->length,
               BRIDGE_DATA_MAX);
   else if (h->type == BRIDGE_TYPE_CREDIT && h->length != 4)
-    snprintf (why, whylen, "CREDIT frame of %u bytes (4 expected)",
-              h->length);
+    snprintf (why, whylen, "CREDIT frame of %u bytes (4 expected)", h->length);
   else if (h->length > BRIDGE_MESSAGE_MAX)
     snprintf (why, whylen, "message of %u bytes (at most %u)", h->length,
               BRIDGE_MESSAGE_MAX);
@@ -475,8 +475,9 @@ on_frame (struct bridge_conn *c, const struct ttrpc_header *h,
                                   | (uint32_t) body[1] << 16
                                   | (uint32_t) body[2] << 8 | body[3]);
       else
-        ignore (c, "credit for process %u stream %u, which the host did not "
-                   "open",
+        ignore (c,
+                "credit for process %u stream %u, which the host did not "
+                "open",
                 h->stream_id, h->flags);
       return NULL;
     case BRIDGE_TYPE_RESPONSE:

@@ -4,8 +4,9 @@
 
    The guest is untrusted.  What it can make the host hold is bounded:
    - frames the host queues towards it (requests, stdin, credit) are capped
-     at BRIDGE_OUT_MAX bytes of memory; beyond that the bridge is not read until the
-     guest has taken them, so a guest that stops reading stops being heard;
+     at BRIDGE_OUT_MAX bytes of memory; beyond that the bridge is not read
+   until the guest has taken them, so a guest that stops reading stops being
+   heard;
    - credit is merged per stream and written when there is room: a flood
      of tiny DATA frames costs one pending credit per stream, not a frame
      each;

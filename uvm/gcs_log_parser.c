@@ -296,9 +296,9 @@ decode_entry (struct gcs_log_parser *p, const json_value *v)
   if (dropped > 0)
     fields[n++] = (struct log_field){ "fields-dropped", ndropped };
   fields[n++] = (struct log_field){ "uvm-id", p->uvm_id };
-  fields[n++] = (struct log_field){
-    "vm.time", tv && tv->type == JSON_STRING ? tv->str : ""
-  };
+  fields[n++]
+      = (struct log_field){ "vm.time",
+                            tv && tv->type == JSON_STRING ? tv->str : "" };
   struct gcs_log_entry e = { level, msg, fields, n };
   p->emit (p->data, &e);
   for (size_t i = 0; i < 2 * nguest; i++)
@@ -430,8 +430,8 @@ gcs_log_parser_finish (struct gcs_log_parser *p)
       char *text = xstrndup (p->rest.data + start, end - start);
       if (p->rest_dropped > 0)
         {
-          char *t2 = xasprintf ("%s [%zu more bytes cut]", text,
-                                p->rest_dropped);
+          char *t2
+              = xasprintf ("%s [%zu more bytes cut]", text, p->rest_dropped);
           free (text);
           text = t2;
         }

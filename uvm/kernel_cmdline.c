@@ -14,9 +14,9 @@ utf8_len (const unsigned char *s)
   if (s[0] < 0x80)
     return 1;
   size_t n = s[0] >= 0xf0 && s[0] <= 0xf4   ? 4
-             : s[0] >= 0xe0                  ? 3
+             : s[0] >= 0xe0                 ? 3
              : s[0] >= 0xc2 && s[0] <= 0xdf ? 2
-                                             : 0;
+                                            : 0;
   for (size_t i = 1; i < n; i++)
     if ((s[i] & 0xc0) != 0x80)
       return 0;
@@ -39,13 +39,14 @@ go_quote (const char *s)
         strbuf_putc (&sb, (char) c);
       else if (c == '\a' || c == '\b' || c == '\f' || c == '\n' || c == '\r'
                || c == '\t' || c == '\v')
-        strbuf_printf (&sb, "\\%c", "abtnvfr"[c == '\a'   ? 0
-                                             : c == '\b' ? 1
-                                             : c == '\t' ? 2
-                                             : c == '\n' ? 3
-                                             : c == '\v' ? 4
-                                             : c == '\f' ? 5
-                                                         : 6]);
+        strbuf_printf (&sb, "\\%c",
+                       "abtnvfr"[c == '\a'   ? 0
+                                 : c == '\b' ? 1
+                                 : c == '\t' ? 2
+                                 : c == '\n' ? 3
+                                 : c == '\v' ? 4
+                                 : c == '\f' ? 5
+                                             : 6]);
       else if (c < 0x80 || n == 0)
         {
           strbuf_printf (&sb, "\\x%02x", c);

@@ -192,10 +192,10 @@ on_timeout (uv_timer_t *t)
       break_client (q, "no reply within the command timeout");
       return;
     }
-  shim_error e = { GRPC_DEADLINE_EXCEEDED,
-                   xasprintf ("QMP: no %s event for %s within %d ms",
-                              c->until_event, c->until_device,
-                              QMP_COMMAND_TIMEOUT_MS) };
+  shim_error e
+      = { GRPC_DEADLINE_EXCEEDED,
+          xasprintf ("QMP: no %s event for %s within %d ms", c->until_event,
+                     c->until_device, QMP_COMMAND_TIMEOUT_MS) };
   finish_head (q, NULL, &e);
   free (e.msg);
   pump (q);
@@ -276,11 +276,11 @@ on_value (void *ctx, json_value *v)
       else
         {
           const json_value *desc = json_get (err, "desc");
-          shim_error e = { GRPC_INTERNAL,
-                           xasprintf ("QMP: %s",
-                                      desc && desc->type == JSON_STRING
-                                          ? desc->str
-                                          : "command failed") };
+          shim_error e
+              = { GRPC_INTERNAL,
+                  xasprintf ("QMP: %s", desc && desc->type == JSON_STRING
+                                            ? desc->str
+                                            : "command failed") };
           finish_head (q, NULL, &e);
           free (e.msg);
         }
@@ -396,7 +396,8 @@ enqueue (struct qmp_client *q, struct command *c)
   list_add_tail (&q->queue, &c->link);
   if (q->state == QMP_BROKEN)
     {
-      shim_error e = { GRPC_UNAVAILABLE, xasprintf ("QMP: %s", q->broken_why) };
+      shim_error e
+          = { GRPC_UNAVAILABLE, xasprintf ("QMP: %s", q->broken_why) };
       finish_head (q, NULL, &e);
       free (e.msg);
       return;
@@ -406,8 +407,8 @@ enqueue (struct qmp_client *q, struct command *c)
 }
 
 static struct command *
-command_new (const char *command, const char *arguments_json,
-             qmp_done_fn done, void *data)
+command_new (const char *command, const char *arguments_json, qmp_done_fn done,
+             void *data)
 {
   struct command *c = xzalloc (sizeof *c);
   c->text = xasprintf ("{\"execute\":\"%s\",\"arguments\":%s}\n", command,

@@ -71,15 +71,15 @@ mount_snapshot (const char *dir, const struct rootfs_mount *mounts,
       strbuf data = STRBUF_INIT;
       unsigned long flags
           = mount_options_parse (mounts[i].options, mounts[i].noptions, &data);
-      const char *type = strcmp (mounts[i].type, "bind") == 0 ? NULL
-                                                              : mounts[i].type;
+      const char *type
+          = strcmp (mounts[i].type, "bind") == 0 ? NULL : mounts[i].type;
       int r = mount (mounts[i].source, dir, type, flags,
                      data.len ? data.data : NULL);
       strbuf_release (&data);
       if (r < 0)
         return shim_error_errno (err, GRPC_INTERNAL, errno,
-                                 "mount the %s snapshot on %s",
-                                 mounts[i].type, dir);
+                                 "mount the %s snapshot on %s", mounts[i].type,
+                                 dir);
     }
   return 0;
 }
@@ -151,12 +151,13 @@ rootfs_image_build (uv_loop_t *loop, const char *dir,
             (unsigned long long) (rootfs_image_size (walk_bytes, walk_entries)
                                   / 1024));
   snprintf (inodes, sizeof inodes, "%llu",
-            (unsigned long long) (walk_entries + 256));
-  char *args[] = { (char *) mkfs, "-q", "-F", "-O", "^has_journal", "-N",
-                   inodes, "-d", j->dir, j->image, size_k, NULL };
-  uv_stdio_container_t stdio[3] = {
-    { UV_IGNORE, { 0 } }, { UV_IGNORE, { 0 } }, { UV_INHERIT_FD, { .fd = 2 } }
-  };
+            (unsigned long long) walk_entries + 256);
+  char *args[]
+      = { (char *) mkfs, "-q", "-F",   "-O",     "^has_journal", "-N",
+          inodes,        "-d", j->dir, j->image, size_k,         NULL };
+  uv_stdio_container_t stdio[3] = { { UV_IGNORE, { 0 } },
+                                    { UV_IGNORE, { 0 } },
+                                    { UV_INHERIT_FD, { .fd = 2 } } };
   uv_process_options_t opts = { .exit_cb = on_mkfs_exit,
                                 .file = mkfs,
                                 .args = args,

@@ -89,7 +89,8 @@ boot_files_path (struct parse_ctx *c, const struct shim_config *cfg,
                  char **out, shim_error **err)
 {
   const char *pr = oci_spec_annotation (c->spec, ANN_BOOT_FILES_ROOT_PATH);
-  const char *main = oci_spec_annotation (c->spec, ANN_BOOT_FILES_ROOT_PATH_MAIN);
+  const char *main
+      = oci_spec_annotation (c->spec, ANN_BOOT_FILES_ROOT_PATH_MAIN);
   if (pr && main && strcmp (pr, main) != 0)
     return shim_error_set (err, GRPC_INVALID_ARGUMENT,
                            "conflicting boot files annotations: %s=\"%s\" and "
@@ -99,24 +100,24 @@ boot_files_path (struct parse_ctx *c, const struct shim_config *cfg,
   const char *p = pr ? pr : main;
   if (p == NULL)
     {
-      *out = xstrdup (cfg->boot_files_root_path ? cfg->boot_files_root_path
-                                                : DEFAULT_BOOT_FILES_ROOT_PATH);
+      *out
+          = xstrdup (cfg->boot_files_root_path ? cfg->boot_files_root_path
+                                               : DEFAULT_BOOT_FILES_ROOT_PATH);
       return 0;
     }
   /* A pod author chooses among the directories the administrator allows;
      QEMU is never pointed at any other host directory.  */
-  bool allowed = cfg->boot_files_root_path
-                 && same_dir (p, cfg->boot_files_root_path);
+  bool allowed
+      = cfg->boot_files_root_path && same_dir (p, cfg->boot_files_root_path);
   for (size_t i = 0; !allowed && i < cfg->nboot_files_allowed; i++)
     allowed = same_dir (p, cfg->boot_files_allowed[i]);
   if (!allowed)
-    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
-                           "annotation %s: \"%s\" is not a boot files "
-                           "directory the shim configuration allows "
-                           "(boot_files_root_path, boot_files_allowed)",
-                           pr ? ANN_BOOT_FILES_ROOT_PATH
-                              : ANN_BOOT_FILES_ROOT_PATH_MAIN,
-                           p);
+    return shim_error_set (
+        err, GRPC_INVALID_ARGUMENT,
+        "annotation %s: \"%s\" is not a boot files "
+        "directory the shim configuration allows "
+        "(boot_files_root_path, boot_files_allowed)",
+        pr ? ANN_BOOT_FILES_ROOT_PATH : ANN_BOOT_FILES_ROOT_PATH_MAIN, p);
   *out = xstrdup (p);
   return 0;
 }
@@ -160,7 +161,7 @@ sandbox_options_parse (const struct oci_spec *spec,
     }
 
   /* Processors: default 2 (1 on a one-CPU host), clamped to the host.  */
-  int64_t def_cpus = cfg->processor_count ? cfg->processor_count
+  int64_t def_cpus = cfg->processor_count  ? cfg->processor_count
                      : env->host_cpus == 1 ? 1
                                            : 2;
   int64_t cpus = ann_int (&c, ANN_PROCESSOR_COUNT, 32, def_cpus);
@@ -245,8 +246,9 @@ sandbox_options_parse (const struct oci_spec *spec,
     }
   o->rootfs_path = join (o->boot_files_root_path, rootfs_name);
   if (o->writable_overlay && o->rootfs == ROOTFS_INITRD)
-    strbuf_printf (warnings, "%swritable overlay is ignored for the initrd "
-                             "rootfs",
+    strbuf_printf (warnings,
+                   "%swritable overlay is ignored for the initrd "
+                   "rootfs",
                    warnings->len ? "; " : "");
 
   /* Kernel-direct prefers the uncompressed kernel; UEFI needs "kernel".  */

@@ -89,8 +89,7 @@ get_strings (const char *key, const json_value *v, bool paths, char ***items,
 }
 
 static int
-get_string (const char *key, const json_value *v, char **out,
-            shim_error **err)
+get_string (const char *key, const json_value *v, char **out, shim_error **err)
 {
   if (v->type != JSON_STRING || !json_string_is_c (v))
     return type_error (err, key, "a string", v);
@@ -107,12 +106,11 @@ get_uint (const char *key, const json_value *v, int bits, uint64_t min,
   if (v->type != JSON_NUMBER)
     return type_error (err, key, "an unsigned integer", v);
   if (go_parse_uint (v->str, bits, &n) < 0 || n < min)
-    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
-                           "key \"%s\": %s is not an integer in [%llu, %llu]",
-                           key, v->str, (unsigned long long) min,
-                           (unsigned long long) (bits >= 64
-                                                     ? UINT64_MAX
-                                                     : ((1ull << bits) - 1)));
+    return shim_error_set (
+        err, GRPC_INVALID_ARGUMENT,
+        "key \"%s\": %s is not an integer in [%llu, %llu]", key, v->str,
+        (unsigned long long) min,
+        (unsigned long long) (bits >= 64 ? UINT64_MAX : ((1ull << bits) - 1)));
   *out = n;
   return 0;
 }
@@ -141,19 +139,18 @@ apply_member (struct shim_config *cfg, const char *key, const json_value *v,
     return get_string (key, v, &cfg->vmm_path, err);
   if (strcmp (key, "vmm_user") == 0)
     {
-      unsigned uid, gid;
-      char end;
+      uint32_t ids[2];
       if (v->type != JSON_STRING)
         return type_error (err, key, "a string", v);
       if (strcmp (v->str, "auto") == 0)
         cfg->vmm_user = VMM_USER_AUTO;
       else if (strcmp (v->str, "root") == 0)
         cfg->vmm_user = VMM_USER_ROOT;
-      else if (sscanf (v->str, "%u:%u%c", &uid, &gid, &end) == 2 && uid != 0)
+      else if (go_parse_u32_fields (v->str, ':', ids, 2) == 0 && ids[0] != 0)
         {
           cfg->vmm_user = VMM_USER_FIXED;
-          cfg->vmm_uid = uid;
-          cfg->vmm_gid = gid;
+          cfg->vmm_uid = ids[0];
+          cfg->vmm_gid = ids[1];
         }
       else
         return shim_error_set (err, GRPC_INVALID_ARGUMENT,
@@ -244,7 +241,8 @@ apply_member (struct shim_config *cfg, const char *key, const json_value *v,
       cfg->tcg_boot_stall_ms = (uint32_t) n;
       return 0;
     }
-  return shim_error_set (err, GRPC_INVALID_ARGUMENT, "unknown key \"%s\"", key);
+  return shim_error_set (err, GRPC_INVALID_ARGUMENT, "unknown key \"%s\"",
+                         key);
 }
 
 int

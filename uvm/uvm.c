@@ -105,8 +105,7 @@ uvm_report_started (struct uvm *u, const shim_error *err)
   u->events->on_started (u->data, err);
 }
 
-void
-uvm_fail_start (struct uvm *u, int code, const char *fmt, ...)
+void uvm_fail_start (struct uvm *u, int code, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
 void
@@ -157,11 +156,12 @@ uvm_on_vmm_exit (void *data, int64_t status, int term_signal)
   uv_timer_stop (&u->grace_timer);
   bridge_conn_close (u->bridge, "the VM exited", false);
   u->bridge = NULL;
-  log_entry (LOG_LEVEL_INFO, "VMM exited",
-             (struct log_field[]){
-                 { "uvm-id", u->id },
-                 { "status", term_signal ? strsignal (term_signal) : "exit" } },
-             2);
+  log_entry (
+      LOG_LEVEL_INFO, "VMM exited",
+      (struct log_field[]){
+          { "uvm-id", u->id },
+          { "status", term_signal ? strsignal (term_signal) : "exit" } },
+      2);
   uvm_guest_vmm_exited (u);
   uvm_maybe_report_exit (u);
 }
@@ -174,7 +174,8 @@ on_start_timeout (uv_timer_t *t)
   snprintf (what, sizeof what,
             "the guest agent did not connect to the GCS port (%u) within "
             "%llu ms",
-            LINUX_GCS_VSOCK_PORT, (unsigned long long) uv_timer_get_repeat (t));
+            LINUX_GCS_VSOCK_PORT,
+            (unsigned long long) uv_timer_get_repeat (t));
   if (u->accel.kvm && u->accel.may_fall_back)
     {
       /* The TCG attempt gets the whole timeout again.  */
@@ -268,7 +269,8 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
     goto fail;
   uvm_choose_user (u, cfg);
   if (make_vm_dir (u, err) < 0 || uvm_bind_listeners (u, err) < 0
-      || uvm_build_vmm_commands (u, cfg, err) < 0 || uvm_spawn_vmm (u, err) < 0)
+      || uvm_build_vmm_commands (u, cfg, err) < 0
+      || uvm_spawn_vmm (u, err) < 0)
     goto fail;
   uv_timer_start (&u->start_timer, on_start_timeout,
                   cfg->cfg->gcs_connection_timeout_ms, 0);
@@ -306,7 +308,8 @@ request_guest_shutdown (struct uvm *u)
   if (!u->backend->stop_via_guest)
     return false;
   struct bridge_conn *c = uvm_connected_bridge (u);
-  bool sent = c != NULL && bridge_conn_post (c, "{\"type\":\"shutdown\"}") == 0;
+  bool sent
+      = c != NULL && bridge_conn_post (c, "{\"type\":\"shutdown\"}") == 0;
   log_entry (sent ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
              sent ? "asked the guest to power off"
                   : "cannot ask the guest to power off; signalling the VMM",
@@ -395,6 +398,7 @@ uvm_usage (const struct uvm *u, uint64_t *cpu_ns, uint64_t *rss_bytes)
     return -1;
   unsigned long long utime = 0, stime = 0;
   long long rss = 0;
+  /* NOLINTNEXTLINE(cert-err34-c): the kernel's own format */
   if (sscanf (p + 2,
               "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d "
               "%*d %*d %*d %*d %*u %*u %lld",

@@ -54,8 +54,7 @@ struct uvm_events
   void (*on_stream) (void *data, uint32_t process, uint8_t stream,
                      const uint8_t *bytes, size_t len);
   /* The guest passed on n bytes of a process's stdin.  */
-  void (*on_credit) (void *data, uint32_t process, uint8_t stream,
-                     uint32_t n);
+  void (*on_credit) (void *data, uint32_t process, uint8_t stream, uint32_t n);
 };
 
 /* A bridge response: the JSON body, or err (the guest's error, a timeout,

@@ -111,10 +111,11 @@ on_entropy_conn (void *data, int fd)
     }
   /* A fresh socket's buffer holds 512 bytes: this write does not block.  */
   ssize_t w = write (fd, buf, have);
-  log_entry (LOG_LEVEL_DEBUG, "entropy written",
-             (struct log_field[]){ { "uvm-id", u->id },
-                                   { "ok", w == (ssize_t) have ? "true" : "false" } },
-             2);
+  log_entry (
+      LOG_LEVEL_DEBUG, "entropy written",
+      (struct log_field[]){ { "uvm-id", u->id },
+                            { "ok", w == (ssize_t) have ? "true" : "false" } },
+      2);
   /* Half-close rather than close: a VMM that relays the port (QEMU's
      virtio-serial chardev) drops the relay on a hangup, possibly before the
      guest has read the bytes, while an EOF arrives after them.  */
@@ -239,19 +240,22 @@ on_hello (struct uvm *u, struct bridge_hello *hello)
   u->guest.hello = *hello;
   *hello = (struct bridge_hello){ 0 };
   char cpus[24], mem[24], up[24];
-  snprintf (up, sizeof up, "%llu", (unsigned long long) u->guest.hello.uptime_ms);
-  snprintf (cpus, sizeof cpus, "%llu", (unsigned long long) u->guest.hello.cpus);
+  snprintf (up, sizeof up, "%llu",
+            (unsigned long long) u->guest.hello.uptime_ms);
+  snprintf (cpus, sizeof cpus, "%llu",
+            (unsigned long long) u->guest.hello.cpus);
   snprintf (mem, sizeof mem, "%llu",
             (unsigned long long) u->guest.hello.memory_mb);
-  log_entry (LOG_LEVEL_INFO, "guest agent connected",
-             (struct log_field[]){ { "uvm-id", u->id },
-                                   { "guest.cmdline", u->guest.hello.cmdline },
-                                   { "guest.kernel", u->guest.hello.kernel_release },
-                                   { "guest.root", u->guest.hello.root },
-                                   { "guest.cpus", cpus },
-                                   { "guest.memory_mb", mem },
-                                   { "guest.uptime_ms", up } },
-             7);
+  log_entry (
+      LOG_LEVEL_INFO, "guest agent connected",
+      (struct log_field[]){ { "uvm-id", u->id },
+                            { "guest.cmdline", u->guest.hello.cmdline },
+                            { "guest.kernel", u->guest.hello.kernel_release },
+                            { "guest.root", u->guest.hello.root },
+                            { "guest.cpus", cpus },
+                            { "guest.memory_mb", mem },
+                            { "guest.uptime_ms", up } },
+      7);
   if (uvm_write_record (u, &err) < 0)
     {
       log_warn ("uvm %s: %s", u->id, err->msg);
@@ -313,9 +317,9 @@ on_bridge_closed (void *data, const char *violation)
                  (struct log_field[]){ { "uvm-id", u->id } }, 1);
       return;
     }
-  log_entry (LOG_LEVEL_ERROR, "stopping the VM",
-             (struct log_field[]){ { "uvm-id", u->id }, { "reason", violation } },
-             2);
+  log_entry (
+      LOG_LEVEL_ERROR, "stopping the VM",
+      (struct log_field[]){ { "uvm-id", u->id }, { "reason", violation } }, 2);
   free (u->violation);
   u->violation = xstrdup (violation);
   if (!uvm_state_start_reported (u->state))
@@ -325,7 +329,7 @@ on_bridge_closed (void *data, const char *violation)
 }
 
 static const struct bridge_conn_events bridge_events = {
-  on_bridge_read,   on_bridge_notify,  on_bridge_stream,
+  on_bridge_read,   on_bridge_notify, on_bridge_stream,
   on_bridge_credit, on_bridge_closed,
 };
 
@@ -442,8 +446,7 @@ uvm_bind_listeners (struct uvm *u, shim_error **err)
                          &u->log_listener_address, NULL);
       u->ports[u->nports++] = LINUX_LOG_VSOCK_PORT;
     }
-  if (listen_port (u, LINUX_GCS_VSOCK_PORT, on_gcs_conn, &u->gcs_listener,
-                   err)
+  if (listen_port (u, LINUX_GCS_VSOCK_PORT, on_gcs_conn, &u->gcs_listener, err)
       < 0)
     return -1;
   u->ports[u->nports++] = LINUX_GCS_VSOCK_PORT;

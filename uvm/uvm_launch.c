@@ -59,11 +59,11 @@ uvm_attempt_failed (struct uvm *u, const char *what)
   cleanup_free char *why = with_vmm_reason (u, what);
   if (u->accel.kvm && u->accel.may_fall_back)
     {
-      log_entry (LOG_LEVEL_WARN,
-                 "KVM does not run guests on this host; relaunching the VM "
-                 "under TCG",
-                 (struct log_field[]){ { "uvm-id", u->id }, { "reason", why } },
-                 2);
+      log_entry (
+          LOG_LEVEL_WARN,
+          "KVM does not run guests on this host; relaunching the VM "
+          "under TCG",
+          (struct log_field[]){ { "uvm-id", u->id }, { "reason", why } }, 2);
       free (u->kvm_failure);
       u->kvm_failure = xasprintf ("kvm attempt failed: %s", why);
       uvm_advance (u, UVM_EV_ATTEMPT_FAILED);
@@ -71,8 +71,8 @@ uvm_attempt_failed (struct uvm *u, const char *what)
         vmm_process_kill (u->vmm, SIGKILL, NULL);
       return;
     }
-  uvm_fail_start (u, GRPC_FAILED_PRECONDITION, "the VM did not boot under %s: %s",
-              uvm_accel_name (u), why);
+  uvm_fail_start (u, GRPC_FAILED_PRECONDITION,
+                  "the VM did not boot under %s: %s", uvm_accel_name (u), why);
 }
 
 static void
@@ -172,11 +172,11 @@ on_qmp_event (void *data, const char *event, const json_value *event_data)
     {
       /* After the start a shutdown is the guest powering off (Kill).  */
       const json_value *r = json_get (event_data, "reason");
-      cleanup_free char *what = xasprintf (
-          "shutdown (%s)", r != NULL && r->type == JSON_STRING
-                                   && json_string_is_c (r)
-                               ? r->str
-                               : "no reason given");
+      cleanup_free char *what
+          = xasprintf ("shutdown (%s)", r != NULL && r->type == JSON_STRING
+                                                && json_string_is_c (r)
+                                            ? r->str
+                                            : "no reason given");
       vm_stopped (u, what);
     }
 }
@@ -207,11 +207,12 @@ uvm_record_verdict (struct uvm *u)
       shim_error_free (err);
       return;
     }
-  log_entry (LOG_LEVEL_INFO, "host KVM verdict recorded",
-             (struct log_field[]){ { "uvm-id", u->id },
-                                   { "kvm", v == KVM_WORKS ? "works" : "broken" },
-                                   { "reason", why } },
-             3);
+  log_entry (
+      LOG_LEVEL_INFO, "host KVM verdict recorded",
+      (struct log_field[]){ { "uvm-id", u->id },
+                            { "kvm", v == KVM_WORKS ? "works" : "broken" },
+                            { "reason", why } },
+      3);
 }
 
 int
@@ -270,8 +271,7 @@ uvm_spawn_vmm (struct uvm *u, shim_error **err)
   struct vmm_command run = { u->vmm_argv, u->vmm_env };
   u->guest_progress = false;
   if (vmm_process_spawn (u->loop, u->helper_exe, &run, &u->user,
-                         u->backend->name,
-                         uvm_on_vmm_exit, u, &u->vmm, err)
+                         u->backend->name, uvm_on_vmm_exit, u, &u->vmm, err)
       < 0)
     return -1;
   uvm_record_vmm (u);
@@ -365,9 +365,8 @@ on_vcpu_sample (void *data, const json_value *ret, const shim_error *err)
       || !json_string_is_c (ret) || vcpu_sample_parse (ret->str, &now) < 0
       || u->state != UVM_BOOTING || u->guest_progress)
     return;
-  u->still_samples = vcpu_sample_stuck (&u->last_sample, &now)
-                         ? u->still_samples + 1
-                         : 0;
+  u->still_samples
+      = vcpu_sample_stuck (&u->last_sample, &now) ? u->still_samples + 1 : 0;
   u->last_sample = now;
   if (u->still_samples + 1 < HANG_SAMPLES)
     return;
@@ -422,7 +421,7 @@ uvm_relaunch (struct uvm *u)
       /* A VMM that did start is killed by fail_start.  */
       u->vmm_exited = u->vmm == NULL;
       uvm_fail_start (u, GRPC_FAILED_PRECONDITION, "relaunch the VM: %s",
-                  err->msg);
+                      err->msg);
       shim_error_free (err);
     }
 }
@@ -453,9 +452,9 @@ uvm_choose_user (struct uvm *u, const struct uvm_config *cfg)
   char *why = NULL;
   if (!vmm_user_can_read (&u->user, reads, n, &why))
     {
-      log_entry (LOG_LEVEL_WARN, "the VMM runs as root",
-                 (struct log_field[]){ { "uvm-id", u->id }, { "reason", why } },
-                 2);
+      log_entry (
+          LOG_LEVEL_WARN, "the VMM runs as root",
+          (struct log_field[]){ { "uvm-id", u->id }, { "reason", why } }, 2);
       u->user = (struct vmm_user){ 0, 0, 0 };
     }
   free (u->user_reason);
@@ -469,7 +468,7 @@ uvm_choose_user (struct uvm *u, const struct uvm_config *cfg)
    when a KVM attempt may fall back.  */
 int
 uvm_build_vmm_commands (struct uvm *u, const struct uvm_config *cfg,
-                    shim_error **err)
+                        shim_error **err)
 {
   const struct sandbox_options *o = cfg->opts;
   cleanup_free char *loader = loader_path (o);

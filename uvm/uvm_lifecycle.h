@@ -3,8 +3,8 @@
    it; an event the table does not allow in the current state is refused
    and changes nothing.
 
-     BOOTING --hello--> RUNNING --vmm-exited--> STOPPED --exit-reported--> EXITED
-     BOOTING --attempt-failed--> RELAUNCHING --vmm-exited--> BOOTING
+     BOOTING --hello--> RUNNING --vmm-exited--> STOPPED --exit-reported-->
+   EXITED BOOTING --attempt-failed--> RELAUNCHING --vmm-exited--> BOOTING
      BOOTING, RELAUNCHING, MIGRATING_IN --start-failed--> START_FAILED
      RUNNING --pause--> PAUSED --resume--> RUNNING
      RUNNING, PAUSED --migrate-out--> MIGRATING_OUT

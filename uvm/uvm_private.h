@@ -121,7 +121,6 @@ struct uvm
   int term_signal;
 };
 
-
 /* uvm.c */
 /* Moves the lifecycle and logs it; false, changing nothing, for an event
    the current state does not take.  */

@@ -80,9 +80,8 @@ keep_reason (struct output_pipe *o)
   if (p->first_error != NULL || o != &p->err
       || strstr (o->line.data, ": warning: ") != NULL)
     return;
-  p->first_error = xstrndup (o->line.data, o->line.len < REASON_MAX
-                                                ? o->line.len
-                                                : REASON_MAX);
+  p->first_error = xstrndup (
+      o->line.data, o->line.len < REASON_MAX ? o->line.len : REASON_MAX);
 }
 
 static void
@@ -168,9 +167,8 @@ on_process_exit (uv_process_t *proc, int64_t status, int term_signal)
 int
 vmm_process_spawn (uv_loop_t *loop, const char *helper,
                    const struct vmm_command *cmd, const struct vmm_user *user,
-                   const char *log_name,
-                   vmm_exit_fn on_exit, void *data, struct vmm_process **out,
-                   shim_error **err)
+                   const char *log_name, vmm_exit_fn on_exit, void *data,
+                   struct vmm_process **out, shim_error **err)
 {
   size_t nargs = 0, nenv = 0, nextra = 0;
   while (cmd->argv[nargs])
@@ -284,7 +282,8 @@ vmm_exec_helper_main (int argc, char **argv)
 {
   struct vmm_user user;
   if (argc < 5 || strcmp (argv[1], "--user") != 0
-      || vmm_user_parse_arg (argv[2], &user) < 0 || strcmp (argv[3], "--") != 0)
+      || vmm_user_parse_arg (argv[2], &user) < 0
+      || strcmp (argv[3], "--") != 0)
     {
       fprintf (stderr, "usage: vmm-exec --user UID:GID:KVMGID -- program "
                        "[args...]\n");

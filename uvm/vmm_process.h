@@ -1,8 +1,8 @@
 /* Runs a VMM command as a child of the shim that cannot outlive it: the
    command is exec'd through the shim's own "vmm-exec" helper, which takes
-   on the VMM's user (vmm_user.h) and sets PR_SET_PDEATHSIG before exec.  The child's stdout and stderr go into the
-   shim log, line by line; its exit is reported after that output has
-   ended.  */
+   on the VMM's user (vmm_user.h) and sets PR_SET_PDEATHSIG before exec.  The
+   child's stdout and stderr go into the shim log, line by line; its exit is
+   reported after that output has ended.  */
 #ifndef LCOW_UVM_VMM_PROCESS_H
 #define LCOW_UVM_VMM_PROCESS_H
 
@@ -14,8 +14,7 @@
 
 struct vmm_process;
 
-typedef void (*vmm_exit_fn) (void *data, int64_t exit_status,
-                             int term_signal);
+typedef void (*vmm_exit_fn) (void *data, int64_t exit_status, int term_signal);
 
 struct vmm_user;
 

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "proto/base/go_parse.h"
 #include "proto/base/xalloc.h"
 
 void
@@ -90,11 +91,10 @@ vmm_user_arg (const struct vmm_user *u)
 int
 vmm_user_parse_arg (const char *s, struct vmm_user *out)
 {
-  unsigned uid, gid, kvm;
-  char end;
-  if (sscanf (s, "%u:%u:%u%c", &uid, &gid, &kvm, &end) != 3)
+  uint32_t ids[3];
+  if (go_parse_u32_fields (s, ':', ids, 3) < 0)
     return -1;
-  *out = (struct vmm_user){ uid, gid, kvm };
+  *out = (struct vmm_user){ ids[0], ids[1], ids[2] };
   return 0;
 }
 

@@ -33,7 +33,7 @@ struct vmm_user
 void vmm_user_choose (const struct shim_config *cfg, const char *state_name,
                       struct vmm_user *out);
 /* Whether every path is readable by u (an open under its fs ids); if not,
-   *why names the first that is not.  */
+ *why names the first that is not.  */
 bool vmm_user_can_read (const struct vmm_user *u, const char *const *paths,
                         size_t n, char **why);
 /* Makes dir (created 0700 if missing) u's own.  */

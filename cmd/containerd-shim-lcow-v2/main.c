@@ -30,8 +30,7 @@ main (int argc, char **argv)
       return 1;
     }
   self[n] = '\0';
-  if (flags.bundle != NULL && chdir (flags.bundle) < 0
-      && flags.action == NULL)
+  if (flags.bundle != NULL && chdir (flags.bundle) < 0 && flags.action == NULL)
     {
       perror ("chdir bundle");
       return 1;

@@ -1,5 +1,6 @@
 /* Scope-bound cleanup for locals (GCC/Clang cleanup attribute).  Ownership
-   leaves a local by assigning it elsewhere and setting the local to NULL/-1.  */
+   leaves a local by assigning it elsewhere and setting the local to NULL/-1.
+ */
 #ifndef LCOW_CLEANUP_H
 #define LCOW_CLEANUP_H
 

@@ -100,12 +100,23 @@ const char *
 grpc_code_name (int code)
 {
   static const char *const names[] = {
-    "OK",           "Canceled",          "Unknown",
-    "InvalidArgument", "DeadlineExceeded", "NotFound",
-    "AlreadyExists", "PermissionDenied", "ResourceExhausted",
-    "FailedPrecondition", "Aborted",     "OutOfRange",
-    "Unimplemented", "Internal",         "Unavailable",
-    "DataLoss",     "Unauthenticated",
+    "OK",
+    "Canceled",
+    "Unknown",
+    "InvalidArgument",
+    "DeadlineExceeded",
+    "NotFound",
+    "AlreadyExists",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "FailedPrecondition",
+    "Aborted",
+    "OutOfRange",
+    "Unimplemented",
+    "Internal",
+    "Unavailable",
+    "DataLoss",
+    "Unauthenticated",
   };
   if (code < 0 || code >= (int) (sizeof names / sizeof names[0]))
     return "Unknown";

@@ -42,8 +42,7 @@ read_file_capped (int dirfd, const char *path, size_t max, char **out,
       if (n < 0)
         {
           strbuf_release (&sb);
-          return shim_error_errno (err, GRPC_INTERNAL, errno, "read %s",
-                                   path);
+          return shim_error_errno (err, GRPC_INTERNAL, errno, "read %s", path);
         }
       if (n == 0)
         break;
@@ -51,8 +50,8 @@ read_file_capped (int dirfd, const char *path, size_t max, char **out,
         {
           strbuf_release (&sb);
           return shim_error_set (err, GRPC_INVALID_ARGUMENT,
-                                 "%s is more than the %zu bytes allowed",
-                                 path, max);
+                                 "%s is more than the %zu bytes allowed", path,
+                                 max);
         }
       strbuf_append (&sb, chunk, (size_t) n);
     }
@@ -91,8 +90,8 @@ write_file_atomic (const char *path, const void *data, size_t len,
     {
       int e = errno;
       unlink (tmp);
-      return shim_error_errno (err, grpc_code_from_errno (e), e,
-                               "rename %s", tmp);
+      return shim_error_errno (err, grpc_code_from_errno (e), e, "rename %s",
+                               tmp);
     }
   return 0;
 }
@@ -123,7 +122,8 @@ remove_at (int dirfd, const char *name)
     return 0;
   if (errno != EISDIR && errno != EPERM)
     return -1;
-  int fd = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int fd
+      = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return -1;
   DIR *d = fdopendir (fd);

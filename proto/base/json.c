@@ -135,6 +135,7 @@ push (json_parser *p, enum json_type type)
   json_value *v = new_value (p, type);
   if (p->depth > 0 && !add_value (p, v))
     return 0;
+  /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
   p->stack = xrealloc (p->stack, (p->depth + 1) * sizeof *p->stack);
   p->stack[p->depth++] = v;
   return 1;
@@ -223,8 +224,8 @@ status_error (json_parser *p, yajl_status st, const char *buf, size_t len,
   if (st == yajl_status_client_canceled)
     return shim_error_set (err, GRPC_INVALID_ARGUMENT, "%s",
                            p->limit_error ? p->limit_error : "canceled");
-  unsigned char *text = yajl_get_error (p->yajl, 0,
-                                        (const unsigned char *) buf, len);
+  unsigned char *text
+      = yajl_get_error (p->yajl, 0, (const unsigned char *) buf, len);
   char *msg = xstrdup (text ? (const char *) text : "invalid JSON");
   yajl_free_error (p->yajl, text);
   /* yajl's text ends in a newline; keep messages one line.  */
@@ -352,8 +353,8 @@ json_get (const json_value *obj, const char *key)
 const char *
 json_type_name (enum json_type t)
 {
-  static const char *const names[] = { "null",   "bool",  "number",
-                                       "string", "array", "object" };
+  static const char *const names[]
+      = { "null", "bool", "number", "string", "array", "object" };
   return names[t];
 }
 

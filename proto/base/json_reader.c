@@ -9,8 +9,8 @@
 #include "xalloc.h"
 
 void
-json_reader_problem (struct json_reader *r, const char *path,
-                     const char *fmt, ...)
+json_reader_problem (struct json_reader *r, const char *path, const char *fmt,
+                     ...)
 {
   if (r->nproblems++ > 0)
     strbuf_puts (&r->problems, "; ");
@@ -22,8 +22,8 @@ json_reader_problem (struct json_reader *r, const char *path,
 }
 
 const json_value *
-json_reader_want (struct json_reader *r, const json_value *v,
-                  enum json_type t, const char *path)
+json_reader_want (struct json_reader *r, const json_value *v, enum json_type t,
+                  const char *path)
 {
   if (v == NULL || v->type == JSON_NULL)
     return NULL;
@@ -72,8 +72,7 @@ json_reader_bytes (struct json_reader *r, const json_value *obj,
 }
 
 char *
-json_reader_text (struct json_reader *r, const json_value *v,
-                  const char *path)
+json_reader_text (struct json_reader *r, const json_value *v, const char *path)
 {
   v = json_reader_want (r, v, JSON_STRING, path);
   if (v == NULL)

@@ -20,16 +20,18 @@ struct json_reader
   size_t nproblems;
 };
 
-#define JSON_READER_INIT { STRBUF_INIT, 0 }
+#define JSON_READER_INIT                                                      \
+  {                                                                           \
+    STRBUF_INIT, 0                                                            \
+  }
 
 void json_reader_problem (struct json_reader *r, const char *path,
                           const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 /* v when it has type t; NULL when absent, and a problem when of another
    type.  */
-const json_value *json_reader_want (struct json_reader *r,
-                                    const json_value *v, enum json_type t,
-                                    const char *path);
+const json_value *json_reader_want (struct json_reader *r, const json_value *v,
+                                    enum json_type t, const char *path);
 /* Records "path.key: required" unless obj has the member.  */
 void json_reader_require (struct json_reader *r, const json_value *obj,
                           const char *key, const char *path);

@@ -40,7 +40,7 @@ list_remove (struct list *item)
 }
 
 #define list_entry(ptr, type, member)                                         \
-  ((type *) ((char *) (ptr) - offsetof (type, member)))
+  ((type *) ((char *) (ptr) -offsetof (type, member)))
 
 #define list_for_each_safe(pos, tmp, head)                                    \
   for (pos = (head)->next, tmp = pos->next; pos != (head);                    \

@@ -79,10 +79,10 @@ log_level_parse (const char *name, enum log_level *out)
     const char *name;
     enum log_level level;
   } table[] = {
-    { "panic", LOG_LEVEL_ERROR }, { "fatal", LOG_LEVEL_ERROR },
-    { "error", LOG_LEVEL_ERROR }, { "warn", LOG_LEVEL_WARN },
+    { "panic", LOG_LEVEL_ERROR },  { "fatal", LOG_LEVEL_ERROR },
+    { "error", LOG_LEVEL_ERROR },  { "warn", LOG_LEVEL_WARN },
     { "warning", LOG_LEVEL_WARN }, { "info", LOG_LEVEL_INFO },
-    { "debug", LOG_LEVEL_DEBUG }, { "trace", LOG_LEVEL_TRACE },
+    { "debug", LOG_LEVEL_DEBUG },  { "trace", LOG_LEVEL_TRACE },
   };
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
     if (strcasecmp (name, table[i].name) == 0)
@@ -180,7 +180,8 @@ log_entry (enum log_level level, const char *msg,
   strbuf_puts (&line, level_names[level]);
   append_field (&line, "msg", msg ? msg : "");
   for (size_t i = 0; i < nfields; i++)
-    append_field (&line, fields[i].key, fields[i].value ? fields[i].value : "");
+    append_field (&line, fields[i].key,
+                  fields[i].value ? fields[i].value : "");
   for (size_t i = 0; i < ncontext; i++)
     append_field (&line, context[i].key, context[i].value);
   strbuf_putc (&line, '\n');

@@ -4,8 +4,8 @@ void
 rate_limit_init (struct rate_limit *r, uint32_t per_second, uint32_t burst,
                  uint64_t now_ms)
 {
-  *r = (struct rate_limit){ per_second, burst, (uint64_t) burst * 1000,
-                            now_ms, 0 };
+  *r = (struct rate_limit){ per_second, burst, (uint64_t) burst * 1000, now_ms,
+                            0 };
 }
 
 bool
@@ -15,7 +15,8 @@ rate_limit_take (struct rate_limit *r, uint64_t now_ms)
     {
       uint64_t cap = (uint64_t) r->burst * 1000;
       uint64_t add = (now_ms - r->last_ms) * r->per_second;
-      r->millitokens = add >= cap - r->millitokens ? cap : r->millitokens + add;
+      r->millitokens
+          = add >= cap - r->millitokens ? cap : r->millitokens + add;
       r->last_ms = now_ms;
     }
   if (r->millitokens >= 1000)

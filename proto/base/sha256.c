@@ -39,7 +39,8 @@ compress (uint32_t h[8], const uint8_t block[64])
            | (uint32_t) block[4 * i + 2] << 8 | block[4 * i + 3];
   for (int i = 16; i < 64; i++)
     {
-      uint32_t s0 = ror (w[i - 15], 7) ^ ror (w[i - 15], 18) ^ (w[i - 15] >> 3);
+      uint32_t s0
+          = ror (w[i - 15], 7) ^ ror (w[i - 15], 18) ^ (w[i - 15] >> 3);
       uint32_t s1 = ror (w[i - 2], 17) ^ ror (w[i - 2], 19) ^ (w[i - 2] >> 10);
       w[i] = w[i - 16] + s0 + w[i - 7] + s1;
     }

@@ -9,6 +9,7 @@
 
 void sha256 (const void *data, size_t len, uint8_t out[SHA256_DIGEST_LEN]);
 /* Lower-case hex of the digest into out (65 bytes with the NUL).  */
-void sha256_hex (const void *data, size_t len, char out[2 * SHA256_DIGEST_LEN + 1]);
+void sha256_hex (const void *data, size_t len,
+                 char out[2 * SHA256_DIGEST_LEN + 1]);
 
 #endif

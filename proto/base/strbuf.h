@@ -14,7 +14,10 @@ typedef struct strbuf
   size_t cap;
 } strbuf;
 
-#define STRBUF_INIT { NULL, 0, 0 }
+#define STRBUF_INIT                                                           \
+  {                                                                           \
+    NULL, 0, 0                                                                \
+  }
 
 void strbuf_append (strbuf *sb, const void *data, size_t n);
 void strbuf_puts (strbuf *sb, const char *s);

@@ -5,8 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static void __attribute__ ((noreturn))
-out_of_memory (void)
+static void __attribute__ ((noreturn)) out_of_memory (void)
 {
   static const char msg[] = "containerd-shim-lcow-v2: out of memory\n";
   ssize_t r = write (STDERR_FILENO, msg, sizeof msg - 1);

@@ -57,30 +57,36 @@ main (void)
   /* 100 annotations: every allow-listed key, the locked keys, denied and
      HvSocket keys, and keys outside the namespace.  */
   strbuf a = STRBUF_INIT;
-  strbuf_puts (&a, "{\"annotations\":{\"io.microsoft.migration.allowed\":\"true\"");
+  strbuf_puts (
+      &a, "{\"annotations\":{\"io.microsoft.migration.allowed\":\"true\"");
   int n = 1;
   for (size_t i = 0; i < annotation_policy_allowed_count && n < 100; i++, n++)
     strbuf_printf (&a, ",\"%s\":\"1\"", annotation_policy_allowed_keys[i]);
-  strbuf_puts (&a, ",\"io.microsoft.virtualmachine.lcow.preferredrootfstype\":\"vhd\"");
+  strbuf_puts (
+      &a, ",\"io.microsoft.virtualmachine.lcow.preferredrootfstype\":\"vhd\"");
   n++;
   for (int i = 0; n < 100; i++, n++)
-    strbuf_printf (&a, i % 3 == 0 ? ",\"io.microsoft.virtualmachine.hv-socket."
-                                    "service-table.%08x-facb-11e6\":\"{}\""
-                       : i % 3 == 1 ? ",\"io.microsoft.virtualmachine.knob%d\":\"x\""
-                                    : ",\"org.example.label%d\":\"y\"",
+    strbuf_printf (&a,
+                   i % 3 == 0 ? ",\"io.microsoft.virtualmachine.hv-socket."
+                                "service-table.%08x-facb-11e6\":\"{}\""
+                   : i % 3 == 1
+                       ? ",\"io.microsoft.virtualmachine.knob%d\":\"x\""
+                       : ",\"org.example.label%d\":\"y\"",
                    i);
   strbuf_puts (&a, "}}");
 
   /* 100 mounts: virtual filesystems, pod files, guest-internal sources,
      host binds and disks.  */
   strbuf m = STRBUF_INIT;
-  strbuf_puts (&m, "{\"annotations\":{\"io.kubernetes.cri.sandbox-id\":\"pod\"},"
-                   "\"mounts\":[");
+  strbuf_puts (&m,
+               "{\"annotations\":{\"io.kubernetes.cri.sandbox-id\":\"pod\"},"
+               "\"mounts\":[");
   for (int i = 0; i < 100; i++)
     {
       static const char *const shapes[] = {
         "{\"destination\":\"/t%d\",\"type\":\"tmpfs\",\"source\":\"tmpfs\"}",
-        "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/var/lib/"
+        "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/var/"
+        "lib/"
         "containerd/io.containerd.grpc.v1.cri/sandboxes/pod/hosts\","
         "\"options\":[\"rbind\",\"ro\"],\"x\":%d}",
         "{\"destination\":\"/s%d\",\"source\":\"sandbox://data\","

@@ -16,8 +16,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   int r = bridge_hello_decode (data[0], data + 1, size - 1, &h, &err);
   if (r < 0)
     shim_error_free (err);
-  else if (r == 1 && (h.cmdline == NULL || h.root == NULL
-                      || h.kernel_release == NULL))
+  else if (r == 1
+           && (h.cmdline == NULL || h.root == NULL
+               || h.kernel_release == NULL))
     __builtin_trap ();
   bridge_hello_release (&h);
   return 0;

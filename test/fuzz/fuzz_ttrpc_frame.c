@@ -25,7 +25,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       while (used < len)
         {
           enum ttrpc_decode_event ev;
-          size_t n = ttrpc_decoder_feed (&d, data + off + used, len - used, &ev);
+          size_t n
+              = ttrpc_decoder_feed (&d, data + off + used, len - used, &ev);
           if (n == 0 && ev == TTRPC_DECODE_NEED_MORE)
             abort (); /* no progress on non-empty input */
           used += n;
@@ -40,7 +41,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
                 pb__request__free_unpacked (req, NULL);
               free (body);
             }
-          if (ttrpc_decoder_buffered (&d) > TTRPC_MESSAGE_MAX + TTRPC_HEADER_LEN)
+          if (ttrpc_decoder_buffered (&d)
+              > TTRPC_MESSAGE_MAX + TTRPC_HEADER_LEN)
             abort ();
         }
       off += len;

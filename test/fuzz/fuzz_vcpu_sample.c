@@ -20,7 +20,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       if (!vcpu_sample_stuck (&a, &b) && a.ncpus > 0)
         for (unsigned i = 0; i < a.ncpus; i++)
           if (!a.halted[i])
-            abort (); /* a sample with a running vCPU is stuck against itself */
+            abort (); /* a sample with a running vCPU is stuck against itself
+                       */
     }
   free (text);
   return 0;

@@ -11,7 +11,8 @@
 #include "uvm/accel.h"
 
 static const struct host_verdict unknown = { KVM_UNKNOWN, NULL };
-static const struct host_verdict works = { KVM_WORKS, (char *) "a guest booted" };
+static const struct host_verdict works
+    = { KVM_WORKS, (char *) "a guest booted" };
 static const struct host_verdict broken
     = { KVM_BROKEN, (char *) "kvm attempt failed: QEMU stopped the VM: "
                              "internal-error" };
@@ -45,7 +46,8 @@ static const struct
     "/dev/kvm: No such file or directory", NULL },
   { ACCEL_AUTO, 0, &unknown, true, true, true,
     "/dev/kvm opens; no guest has run under KVM on this host yet (this boot "
-    "is the test)", NULL },
+    "is the test)",
+    NULL },
   { ACCEL_AUTO, 0, &works, true, false, true, "host verdict: a guest booted",
     NULL },
   { ACCEL_AUTO, 0, &broken, false, false, false,
@@ -57,8 +59,8 @@ START_TEST (choose)
 {
   struct accel_choice c;
   shim_error *err = NULL;
-  int r = accel_choose (cases[_i].mode, cases[_i].kvm_errno,
-                        cases[_i].verdict, &c, &err);
+  int r = accel_choose (cases[_i].mode, cases[_i].kvm_errno, cases[_i].verdict,
+                        &c, &err);
   if (cases[_i].error != NULL)
     {
       ck_assert_int_eq (r, -1);
@@ -118,7 +120,10 @@ END_TEST
 START_TEST (verdict_malformed)
 {
   static const char *const bad[] = {
-    "", "{", "[]", "{\"host\":\"h\",\"kvm\":\"works\"}",
+    "",
+    "{",
+    "[]",
+    "{\"host\":\"h\",\"kvm\":\"works\"}",
     "{\"host\":\"h\",\"kvm\":\"maybe\",\"reason\":\"r\"}",
     "{\"host\":1,\"kvm\":\"works\",\"reason\":\"r\"}",
     "{\"host\":\"h\\u0000\",\"kvm\":\"works\",\"reason\":\"r\"}",
@@ -143,9 +148,8 @@ START_TEST (verdict_store_and_load)
   struct host_verdict v;
   host_verdict_load (root, "/bin/true", &v);
   ck_assert_int_eq (v.kvm, KVM_UNKNOWN);
-  ck_assert_int_eq (host_verdict_store (root, "/bin/true", KVM_BROKEN,
-                                        "stopped", NULL),
-                    0);
+  ck_assert_int_eq (
+      host_verdict_store (root, "/bin/true", KVM_BROKEN, "stopped", NULL), 0);
   host_verdict_load (root, "/bin/true", &v);
   ck_assert_int_eq (v.kvm, KVM_BROKEN);
   ck_assert_str_eq (v.reason, "stopped");

@@ -84,7 +84,8 @@ START_TEST (guest_refuses_naming_every_problem)
       = "{\"type\":\"create\",\"container\":\"../x\",\"process\":-1}";
   struct bridge_request r;
   shim_error *err = NULL;
-  ck_assert_int_eq (bridge_request_decode (body, sizeof body - 1, &r, &err), -1);
+  ck_assert_int_eq (bridge_request_decode (body, sizeof body - 1, &r, &err),
+                    -1);
   ck_assert_int_eq (err->code, GRPC_INVALID_ARGUMENT);
   ck_assert_str_eq (err->msg,
                     "invalid request: spec: required; process: expected an "
@@ -110,7 +111,8 @@ START_TEST (guest_refuses_naming_every_problem)
   shim_error_free (err);
   err = NULL;
   static const char unknown[] = "{\"type\":\"frobnicate\"}";
-  ck_assert_int_eq (bridge_request_decode (unknown, sizeof unknown - 1, &r, &err), 0);
+  ck_assert_int_eq (
+      bridge_request_decode (unknown, sizeof unknown - 1, &r, &err), 0);
   ck_assert_int_eq (r.kind, BRIDGE_REQUEST_UNSUPPORTED);
   bridge_request_release (&r);
 }
@@ -120,16 +122,19 @@ START_TEST (host_decodes_responses_and_exits)
 {
   struct bridge_response resp;
   shim_error *err = NULL;
-  static const char ok[] = "{\"type\":\"stats\",\"cpu_ns\":5,\"memory_bytes\":6,"
-                           "\"memory_limit\":7,\"pids\":[1,22,-3]}";
-  ck_assert_int_eq (bridge_response_decode (ok, sizeof ok - 1, &resp, &err), 0);
+  static const char ok[]
+      = "{\"type\":\"stats\",\"cpu_ns\":5,\"memory_bytes\":6,"
+        "\"memory_limit\":7,\"pids\":[1,22,-3]}";
+  ck_assert_int_eq (bridge_response_decode (ok, sizeof ok - 1, &resp, &err),
+                    0);
   ck_assert_uint_eq (resp.cpu_ns, 5);
   ck_assert_uint_eq (resp.memory_bytes, 6);
   ck_assert_uint_eq (resp.npids, 2);
   ck_assert_uint_eq (resp.pids[1], 22);
   bridge_response_release (&resp);
   static const char bad[] = "{\"code\":5,\"error\":\"container x not found\"}";
-  ck_assert_int_eq (bridge_response_decode (bad, sizeof bad - 1, &resp, &err), -1);
+  ck_assert_int_eq (bridge_response_decode (bad, sizeof bad - 1, &resp, &err),
+                    -1);
   ck_assert_int_eq (err->code, GRPC_NOT_FOUND);
   ck_assert_str_eq (err->msg, "guest: container x not found");
   shim_error_free (err);
@@ -138,15 +143,17 @@ START_TEST (host_decodes_responses_and_exits)
   ck_assert_int_eq (bridge_exit_decode (ex, sizeof ex - 1, &key, &status), 1);
   ck_assert_uint_eq (key, 4);
   ck_assert_uint_eq (status, 137);
-  ck_assert_int_eq (bridge_exit_decode ("{\"type\":\"hello\"}", 16, &key, &status), 0);
+  ck_assert_int_eq (
+      bridge_exit_decode ("{\"type\":\"hello\"}", 16, &key, &status), 0);
 }
 END_TEST
 
 START_TEST (oci_process_rlimits_and_groups)
 {
-  static const char p[]
-      = "{\"args\":[\"a\"],\"user\":{\"uid\":1,\"gid\":2,\"additionalGids\":[3,4]},"
-        "\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"hard\":1024,\"soft\":512}]}";
+  static const char p[] = "{\"args\":[\"a\"],\"user\":{\"uid\":1,\"gid\":2,"
+                          "\"additionalGids\":[3,4]},"
+                          "\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"hard\":"
+                          "1024,\"soft\":512}]}";
   struct oci_process *proc = NULL;
   shim_error *err = NULL;
   ck_assert_int_eq (oci_process_parse (p, sizeof p - 1, &proc, &err), 0);
@@ -167,8 +174,8 @@ END_TEST
 
 START_TEST (mount_options_split)
 {
-  char *opts[] = { "nosuid", "ro", "lowerdir=/a:/b", "rbind", "rw", "rprivate",
-                   "mode=755" };
+  char *opts[] = { "nosuid", "ro",       "lowerdir=/a:/b", "rbind",
+                   "rw",     "rprivate", "mode=755" };
   strbuf data = STRBUF_INIT;
   unsigned long flags = mount_options_parse (opts, 7, &data);
   ck_assert_uint_eq (flags, MS_NOSUID | MS_BIND | MS_REC);

@@ -190,7 +190,8 @@ START_TEST (output_beyond_the_window_ends_the_bridge)
   spin (100); /* BRIDGE_READ_BUDGET bytes an iteration */
   ck_assert (seen.closed);
   ck_assert_ptr_nonnull (strstr (seen.violation, "process 5 stderr"));
-  ck_assert_ptr_nonnull (strstr (seen.violation, "beyond the 262144-byte window"));
+  ck_assert_ptr_nonnull (
+      strstr (seen.violation, "beyond the 262144-byte window"));
   ck_assert_uint_eq (seen.stream_bytes, BRIDGE_WINDOW);
 }
 END_TEST

@@ -16,9 +16,12 @@
 #include "proto/base/error.h"
 #include "uvm/kernel_cmdline.h"
 
-#define DVA "dmverity,,,ro,0 196744 verity 1 /dev/sda /dev/sdb 4096 4096 24593 0 sha256 aa bb"
+#define DVA                                                                   \
+  "dmverity,,,ro,0 196744 verity 1 /dev/sda /dev/sdb 4096 4096 24593 0 "      \
+  "sha256 aa bb"
 #define TAIL "pci=off nr_cpus=2 brd.rd_nr=0 pmtmr=0 -- -e 1 "
-#define NOCON "initcall_blacklist=virtio_vsock_init 8250_core.nr_uarts=0 panic=-1 quiet "
+#define NOCON                                                                 \
+  "initcall_blacklist=virtio_vsock_init 8250_core.nr_uarts=0 panic=-1 quiet "
 #define GCS "/bin/gcs -v4 -log-format json -loglevel "
 
 struct vector
@@ -29,20 +32,25 @@ struct vector
 };
 
 /* T01's inputs: opts{} ann{} n=2 kd=1 con=0 initrd.img LM=0.  */
-#define BASE .rootfs_name = "initrd.img", .kernel_direct = true,             \
-             .processor_count = 2, .scrub_logs = -1
+#define BASE                                                                  \
+  .rootfs_name = "initrd.img", .kernel_direct = true, .processor_count = 2,   \
+  .scrub_logs = -1
 
 static const struct vector vectors[] = {
   { "T01", { BASE }, NOCON TAIL "/bin/vsockexec -e 109 " GCS "info" },
   { "T02", { BASE, .live_migration = true }, NOCON TAIL GCS "info" },
-  { "T03", { BASE, .kernel_direct = false },
+  { "T03",
+    { BASE, .kernel_direct = false },
     "initrd=/initrd.img " NOCON TAIL "/bin/vsockexec -e 109 " GCS "info" },
-  { "T04", { BASE, .kernel_direct = false, .live_migration = true },
+  { "T04",
+    { BASE, .kernel_direct = false, .live_migration = true },
     "initrd=/initrd.img " NOCON TAIL GCS "info" },
-  { "T05", { BASE, .rootfs_name = "rootfs.vhd" },
+  { "T05",
+    { BASE, .rootfs_name = "rootfs.vhd" },
     "root=/dev/sda ro rootwait init=/init " NOCON TAIL
     "/bin/vsockexec -e 109 " GCS "info" },
-  { "T06", { BASE, .rootfs_name = "rootfs.vhd", .live_migration = true },
+  { "T06",
+    { BASE, .rootfs_name = "rootfs.vhd", .live_migration = true },
     "root=/dev/sda ro rootwait init=/init " NOCON TAIL GCS "info" },
   { "T07",
     { BASE, .rootfs_name = "rootfs.vhd", .kernel_direct = false,
@@ -60,49 +68,64 @@ static const struct vector vectors[] = {
       .dm_verity_create_args = DVA, .live_migration = true },
     "root=/dev/dm-0 dm-mod.create=\"" DVA "\" init=/init " NOCON TAIL GCS
     "info" },
-  { "T11", { BASE, .rootfs_name = "rootfs.vhd", .writable_overlay = true },
+  { "T11",
+    { BASE, .rootfs_name = "rootfs.vhd", .writable_overlay = true },
     "root=/dev/sda ro rootwait init=/init " NOCON TAIL
     "-w /bin/vsockexec -e 109 " GCS "info" },
   { "T12",
     { BASE, .rootfs_name = "rootfs.vhd", .writable_overlay = true,
       .live_migration = true },
     "root=/dev/sda ro rootwait init=/init " NOCON TAIL "-w " GCS "info" },
-  { "T13", { BASE, .writable_overlay = true },
+  { "T13",
+    { BASE, .writable_overlay = true },
     NOCON TAIL "/bin/vsockexec -e 109 " GCS "info" },
-  { "T14", { BASE, .console = true },
+  { "T14",
+    { BASE, .console = true },
     "initcall_blacklist=virtio_vsock_init 8250_core.nr_uarts=1 "
     "8250_core.skip_txen_test=1 console=ttyS0,115200 " TAIL
     "sh -c\"/bin/vsockexec -e 109 " GCS "info& exec sh\"" },
-  { "T15", { BASE, .console = true, .live_migration = true },
+  { "T15",
+    { BASE, .console = true, .live_migration = true },
     "initcall_blacklist=virtio_vsock_init 8250_core.nr_uarts=1 "
-    "8250_core.skip_txen_test=1 console=ttyS0,115200 " TAIL
-    "sh -c\"" GCS "info& exec sh\"" },
-  { "T16", { BASE, .log_level = "debug" },
+    "8250_core.skip_txen_test=1 console=ttyS0,115200 " TAIL "sh -c\"" GCS
+    "info& exec sh\"" },
+  { "T16",
+    { BASE, .log_level = "debug" },
     NOCON TAIL "/bin/vsockexec -e 109 " GCS "debug" },
-  { "T17", { BASE, .log_level = "debug", .live_migration = true },
+  { "T17",
+    { BASE, .log_level = "debug", .live_migration = true },
     NOCON TAIL GCS "debug" },
-  { "T18", { BASE, .scrub_logs = 1 },
+  { "T18",
+    { BASE, .scrub_logs = 1 },
     NOCON TAIL "/bin/vsockexec -e 109 " GCS "info -scrub-logs=true" },
-  { "T19", { BASE, .scrub_logs = 0 },
+  { "T19",
+    { BASE, .scrub_logs = 0 },
     NOCON TAIL "/bin/vsockexec -e 109 " GCS "info -scrub-logs=false" },
-  { "T20", { BASE, .scrub_logs = 0, .live_migration = true },
+  { "T20",
+    { BASE, .scrub_logs = 0, .live_migration = true },
     NOCON TAIL GCS "info -scrub-logs=false" },
-  { "T21", { BASE, .disable_time_sync = true },
+  { "T21",
+    { BASE, .disable_time_sync = true },
     NOCON TAIL "/bin/vsockexec -e 109 " GCS "info -disable-time-sync" },
-  { "T23", { BASE, .core_dump_location = "/tmp/dumps" },
+  { "T23",
+    { BASE, .core_dump_location = "/tmp/dumps" },
     NOCON TAIL "/bin/vsockexec -e 109 " GCS
-    "info -core-dump-location /tmp/dumps" },
-  { "T25", { BASE, .vpci_enabled = true },
+               "info -core-dump-location /tmp/dumps" },
+  { "T25",
+    { BASE, .vpci_enabled = true },
     NOCON "nr_cpus=2 brd.rd_nr=0 pmtmr=0 -- -e 1 /bin/vsockexec -e 109 " GCS
-    "info" },
-  { "T26", { BASE, .kernel_boot_options = "console=ttyS0 loglevel=7" },
+          "info" },
+  { "T26",
+    { BASE, .kernel_boot_options = "console=ttyS0 loglevel=7" },
     NOCON "console=ttyS0 loglevel=7 " TAIL "/bin/vsockexec -e 109 " GCS
-    "info" },
+          "info" },
   /* T30: nil options -> log level info; T31: the builder ignores the
      annotation and takes LM from its input.  */
-  { "T30", { BASE, .log_level = NULL },
+  { "T30",
+    { BASE, .log_level = NULL },
     NOCON TAIL "/bin/vsockexec -e 109 " GCS "info" },
-  { "T31", { BASE, .live_migration = false },
+  { "T31",
+    { BASE, .live_migration = false },
     NOCON TAIL "/bin/vsockexec -e 109 " GCS "info" },
 };
 

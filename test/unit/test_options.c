@@ -96,20 +96,25 @@ START_TEST (test_values_and_fallbacks)
   ck_assert_uint_eq (o.memory_mb, 512);     /* rounded up to even */
   ck_assert (!o.vpci_enabled);              /* unparsable: default */
   ck_assert (o.disable_time_sync);
-  ck_assert_ptr_nonnull (strstr (w.data, VM "lcow.vpcienabled=\"yes\" is not a boolean"));
+  ck_assert_ptr_nonnull (
+      strstr (w.data, VM "lcow.vpcienabled=\"yes\" is not a boolean"));
   sandbox_options_release (&o);
   strbuf_reset (&w);
   ck_assert_int_eq (parse ("\"" VM "computetopology.processor.count\":\"two\"",
-                           4, &o, &w, NULL), 0);
+                           4, &o, &w, NULL),
+                    0);
   ck_assert_uint_eq (o.processor_count, 2);
   ck_assert_ptr_nonnull (strstr (w.data, "is not an integer"));
   sandbox_options_release (&o);
   /* Memory: no more than the host has (4096 MB here), with a warning.  */
   strbuf_reset (&w);
-  ck_assert_int_eq (parse ("\"" VM "computetopology.memory.sizeinmb\":\"1099511627776\"",
-                           4, &o, &w, NULL), 0);
+  ck_assert_int_eq (
+      parse ("\"" VM "computetopology.memory.sizeinmb\":\"1099511627776\"", 4,
+             &o, &w, NULL),
+      0);
   ck_assert_uint_eq (o.memory_mb, 4096);
-  ck_assert_ptr_nonnull (strstr (w.data, "1099511627776 MB is more than the host's 4096 MB"));
+  ck_assert_ptr_nonnull (
+      strstr (w.data, "1099511627776 MB is more than the host's 4096 MB"));
   sandbox_options_release (&o);
   strbuf_release (&w);
 }
@@ -121,7 +126,8 @@ START_TEST (test_rootfs_and_kernel_selection)
   strbuf w = STRBUF_INIT;
   /* rootfs.vhd present: chosen by default; vmlinux preferred kernel-direct */
   ck_assert_int_eq (parse ("\"" VM "lcow.bootfilesrootpath\":\"/boot-vhd\"", 2,
-                           &o, &w, NULL), 0);
+                           &o, &w, NULL),
+                    0);
   ck_assert_int_eq (o.rootfs, ROOTFS_VHD);
   ck_assert_str_eq (o.kernel_path, "/boot-vhd/vmlinux");
   sandbox_options_release (&o);
@@ -150,17 +156,21 @@ static const struct
   { "\"" VM "lcow.bootfilesrootpath\":\"/nope\"", GRPC_FAILED_PRECONDITION,
     "boot_files_root_path \"/nope\" does not exist" },
   { "\"" VM "lcow.bootfilesrootpath\":\"/boot-nok\"", GRPC_FAILED_PRECONDITION,
-    "kernel file not found in boot files path for kernel direct boot: /boot-nok" },
+    "kernel file not found in boot files path for kernel direct boot: "
+    "/boot-nok" },
   { "\"" VM "lcow.bootfilesrootpath\":\"/boot\",\"" VM
     "bootfilesrootpath\":\"/boot-vhd\"",
     GRPC_INVALID_ARGUMENT,
     "conflicting boot files annotations: " VM
-    "lcow.bootfilesrootpath=\"/boot\" and " VM "bootfilesrootpath=\"/boot-vhd\"" },
+    "lcow.bootfilesrootpath=\"/boot\" and " VM
+    "bootfilesrootpath=\"/boot-vhd\"" },
   { "\"" VM "lcow.bootfilesrootpath\":\"/etc\"", GRPC_INVALID_ARGUMENT,
-    "annotation " VM "lcow.bootfilesrootpath: \"/etc\" is not a boot files directory the shim "
+    "annotation " VM
+    "lcow.bootfilesrootpath: \"/etc\" is not a boot files directory the shim "
     "configuration allows (boot_files_root_path, boot_files_allowed)" },
   { "\"" VM "bootfilesrootpath\":\"/boot/../etc\"", GRPC_INVALID_ARGUMENT,
-    "annotation " VM "bootfilesrootpath: \"/boot/../etc\" is not a boot files directory the "
+    "annotation " VM
+    "bootfilesrootpath: \"/boot/../etc\" is not a boot files directory the "
     "shim configuration allows (boot_files_root_path, boot_files_allowed)" },
   { "\"" VM "devices.virtualpmem.maximumcount\":\"32\"", GRPC_INVALID_ARGUMENT,
     "v2 shims do not support vPMem devices" },
@@ -197,31 +207,47 @@ static const struct
   { "{\"vmm\":\"exec\",\"vmm_path\":\"/x\",\"vmm_args\":[\"a\"],"
     "\"boot_files_root_path\":\"/b\",\"processor_count\":4,\"memory_mb\":2048,"
     "\"log_level\":\"debug\",\"scrub_logs\":true,"
-    "\"gcs_connection_timeout_ms\":5000,\"stop_grace_ms\":0}", NULL },
+    "\"gcs_connection_timeout_ms\":5000,\"stop_grace_ms\":0}",
+    NULL },
   /* Fuzzer finding: a repeated array key leaked the first array.  */
-  { "{\"vmm_args\":[\"a\",\"b\"],\"vmm_args\":[\"c\"],\"tcg_boot_stall_ms\":0}",
+  { "{\"vmm_args\":[\"a\",\"b\"],\"vmm_args\":[\"c\"],\"tcg_boot_stall_ms\":"
+    "0}",
     NULL },
   { "{\"bogus\":1}", "unknown key \"bogus\"" },
-  { "{\"vmm\":\"kvmtool\"}", "key \"vmm\": \"kvmtool\" is neither \"qemu\" nor \"exec\"" },
+  { "{\"vmm\":\"kvmtool\"}",
+    "key \"vmm\": \"kvmtool\" is neither \"qemu\" nor \"exec\"" },
   { "{\"vmm\":1}", "key \"vmm\": expected a string, got number" },
-  { "{\"memory_mb\":\"lots\"}", "key \"memory_mb\": expected an unsigned integer, got string" },
-  { "{\"processor_count\":0}", "key \"processor_count\": 0 is not an integer in [1, 2147483647]" },
-  { "{\"processor_count\":-1}", "key \"processor_count\": -1 is not an integer" },
-  { "{\"processor_count\":1.5}", "key \"processor_count\": 1.5 is not an integer" },
-  { "{\"scrub_logs\":\"yes\"}", "key \"scrub_logs\": expected a boolean, got string" },
+  { "{\"memory_mb\":\"lots\"}",
+    "key \"memory_mb\": expected an unsigned integer, got string" },
+  { "{\"processor_count\":0}",
+    "key \"processor_count\": 0 is not an integer in [1, 2147483647]" },
+  { "{\"processor_count\":-1}",
+    "key \"processor_count\": -1 is not an integer" },
+  { "{\"processor_count\":1.5}",
+    "key \"processor_count\": 1.5 is not an integer" },
+  { "{\"scrub_logs\":\"yes\"}",
+    "key \"scrub_logs\": expected a boolean, got string" },
   { "{\"log_level\":\"loud\"}", "key \"log_level\": unknown level \"loud\"" },
   { "{\"vmm_args\":[1]}", "key \"vmm_args[0]\": expected a string" },
   { "{\"accel\":\"tcg\",\"kvm_progress_timeout_ms\":2000}", NULL },
-  { "{\"vmm_user\":\"auto\",\"pod_file_roots\":[\"/r\"],\"boot_files_allowed\":[\"/b2\"]}", NULL },
+  { "{\"vmm_user\":\"auto\",\"pod_file_roots\":[\"/"
+    "r\"],\"boot_files_allowed\":[\"/b2\"]}",
+    NULL },
   { "{\"vmm_user\":\"root\"}", NULL },
   { "{\"vmm_user\":\"1000:1000\"}", NULL },
-  { "{\"vmm_user\":\"0:0\"}", "key \"vmm_user\": expected \"auto\", \"root\" or \"UID:GID\" (UID not 0), got \"0:0\"" },
-  { "{\"vmm_user\":\"qemu\"}", "key \"vmm_user\": expected \"auto\", \"root\" or \"UID:GID\" (UID not 0), got \"qemu\"" },
-  { "{\"pod_file_roots\":[\"relative\"]}", "key \"pod_file_roots[0]\": expected an absolute path" },
-  { "{\"boot_files_allowed\":\"/b\"}", "key \"boot_files_allowed\": expected an array of strings, got string" },
-  { "{\"accel\":\"hvf\"}", "key \"accel\": \"hvf\" is none of \"auto\", \"kvm\", \"tcg\"" },
+  { "{\"vmm_user\":\"0:0\"}", "key \"vmm_user\": expected \"auto\", \"root\" "
+                              "or \"UID:GID\" (UID not 0), got \"0:0\"" },
+  { "{\"vmm_user\":\"qemu\"}", "key \"vmm_user\": expected \"auto\", \"root\" "
+                               "or \"UID:GID\" (UID not 0), got \"qemu\"" },
+  { "{\"pod_file_roots\":[\"relative\"]}",
+    "key \"pod_file_roots[0]\": expected an absolute path" },
+  { "{\"boot_files_allowed\":\"/b\"}",
+    "key \"boot_files_allowed\": expected an array of strings, got string" },
+  { "{\"accel\":\"hvf\"}",
+    "key \"accel\": \"hvf\" is none of \"auto\", \"kvm\", \"tcg\"" },
   { "{\"accel\":true}", "key \"accel\": expected a string, got bool" },
-  { "{\"kvm_progress_timeout_ms\":0}", "key \"kvm_progress_timeout_ms\": 0 is not an integer in [1, 2147483647]" },
+  { "{\"kvm_progress_timeout_ms\":0}", "key \"kvm_progress_timeout_ms\": 0 is "
+                                       "not an integer in [1, 2147483647]" },
   { "[]", "expected a JSON object, got array" },
   { "{\"vmm\":", "parse error" },
 };
@@ -231,7 +257,8 @@ START_TEST (test_config)
   struct shim_config cfg;
   shim_config_defaults (&cfg);
   shim_error *err = NULL;
-  int r = shim_config_parse (configs[_i].json, strlen (configs[_i].json), &cfg, &err);
+  int r = shim_config_parse (configs[_i].json, strlen (configs[_i].json), &cfg,
+                             &err);
   if (configs[_i].error == NULL)
     ck_assert_msg (r == 0, "%s", err ? err->msg : "");
   else
@@ -252,8 +279,9 @@ START_TEST (test_config_load_paths)
   shim_error *err = NULL;
   unsetenv (SHIM_CONFIG_ENV);
   ck_assert_int_eq (shim_config_load ("/nonexistent/c.json", &cfg, &err), -1);
-  ck_assert_str_eq (err->msg, "shim configuration /nonexistent/c.json: open "
-                              "/nonexistent/c.json: No such file or directory");
+  ck_assert_str_eq (err->msg,
+                    "shim configuration /nonexistent/c.json: open "
+                    "/nonexistent/c.json: No such file or directory");
   shim_error_free (err);
   err = NULL;
   setenv (SHIM_CONFIG_ENV, "/nonexistent/env.json", 1);

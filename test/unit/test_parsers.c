@@ -34,23 +34,27 @@ START_TEST (test_spec_paths)
                      "mounts[3].source: expected string, got number");
   expect_spec_error ("{\"annotations\":{\"a\":1}}",
                      "annotations[\"a\"]: expected string, got number");
-  expect_spec_error ("{\"annotations\":[]}", "annotations: expected object, got array");
+  expect_spec_error ("{\"annotations\":[]}",
+                     "annotations: expected object, got array");
   expect_spec_error ("{\"mounts\":[{\"options\":[\"ro\",2]}]}",
                      "mounts[0].options[1]: expected string, got number");
   expect_spec_error ("{\"linux\":{\"devices\":[{\"path\":true}]}}",
                      "linux.devices[0].path: expected string, got bool");
   expect_spec_error ("{\"windows\":{\"devices\":[{\"idType\":[]}]}}",
                      "windows.devices[0].idType: expected string, got array");
-  expect_spec_error ("{\"process\":{\"user\":{\"uid\":-1}}}",
-                     "process.user.uid: expected an unsigned 32-bit integer, got -1");
+  expect_spec_error (
+      "{\"process\":{\"user\":{\"uid\":-1}}}",
+      "process.user.uid: expected an unsigned 32-bit integer, got -1");
   expect_spec_error ("[]", "spec: expected object, got array");
   expect_spec_error ("{\"annotations\":{\"a\":\"x\\u0000y\"}}",
                      "annotations[\"a\"]: string contains a NUL byte");
-  expect_spec_error ("{\"annotations\":{\"io.microsoft.migration.allowed\\u0000x\":\"true\"}}",
+  expect_spec_error ("{\"annotations\":{\"io.microsoft.migration."
+                     "allowed\\u0000x\":\"true\"}}",
                      "annotations: a key contains a NUL byte");
   /* every problem is named, not just the first */
   expect_spec_error ("{\"root\":{\"path\":1},\"mounts\":[{\"type\":2}]}",
-                     "mounts[0].type: expected string, got number; root.path: expected string, got number");
+                     "mounts[0].type: expected string, got number; root.path: "
+                     "expected string, got number");
   expect_spec_error ("{\"a\":", "parse error");
   expect_spec_error ("{\"a\":1} {}", "trailing garbage");
 }
@@ -62,7 +66,8 @@ START_TEST (test_spec_values)
       = "{\"annotations\":{\"k\":\"1\",\"j\":\"x\",\"k\":\"2\"},"
         "\"root\":{\"path\":\"/r\",\"readonly\":true},\"mounts\":null,"
         "\"process\":{\"args\":[\"/bin/sh\",\"-c\",\"x\"],\"cwd\":\"/\","
-        "\"terminal\":false,\"user\":{\"uid\":1000,\"gid\":100}},\"linux\":{}}";
+        "\"terminal\":false,\"user\":{\"uid\":1000,\"gid\":100}},\"linux\":{}"
+        "}";
   struct oci_spec *s = NULL;
   ck_assert_int_eq (oci_spec_parse (json, strlen (json), &s, NULL), 0);
   ck_assert_uint_eq (s->nannotations, 2);
@@ -125,7 +130,8 @@ run_parser (const char *input, size_t len, size_t chunk)
   strbuf_reset (&captured);
   struct gcs_log_parser *p = gcs_log_parser_new ("vm1", capture, NULL);
   for (size_t off = 0; off < len; off += chunk)
-    gcs_log_parser_feed (p, input + off, len - off < chunk ? len - off : chunk);
+    gcs_log_parser_feed (p, input + off,
+                         len - off < chunk ? len - off : chunk);
   gcs_log_parser_finish (p);
   gcs_log_parser_free (p);
   return captured.data ? captured.data : "";
@@ -137,15 +143,20 @@ static const struct
   const char *expected;
 } log_cases[] = {
   /* upstream's test inputs */
-  { "{\"time\":\"2024-01-15T10:30:00Z\",\"level\":\"fatal\",\"msg\":\"fatal message\"}",
+  { "{\"time\":\"2024-01-15T10:30:00Z\",\"level\":\"fatal\",\"msg\":\"fatal "
+    "message\"}",
     "error|fatal message|uvm-id=vm1|vm.time=2024-01-15T10:30:00Z\n" },
-  { "{\"time\":\"2024-01-15T10:30:00Z\",\"level\":\"info\",\"msg\":\"\",\"Source\":\"ETW\",\"message\":\"etw message\"}",
+  { "{\"time\":\"2024-01-15T10:30:00Z\",\"level\":\"info\",\"msg\":\"\","
+    "\"Source\":\"ETW\",\"message\":\"etw message\"}",
     "info|etw message|Source=ETW|uvm-id=vm1|vm.time=2024-01-15T10:30:00Z\n" },
-  { "{\"time\":\"2024-01-15T10:30:00Z\",\"level\":\"info\",\"msg\":\"m\",\"count\":100.0}",
+  { "{\"time\":\"2024-01-15T10:30:00Z\",\"level\":\"info\",\"msg\":\"m\","
+    "\"count\":100.0}",
     "info|m|count=100|uvm-id=vm1|vm.time=2024-01-15T10:30:00Z\n" },
-  { "{\"time\":\"2024-01-15T10:30:00Z\",\"level\":\"info\",\"msg\":\"m\",\"ratio\":3.14}",
+  { "{\"time\":\"2024-01-15T10:30:00Z\",\"level\":\"info\",\"msg\":\"m\","
+    "\"ratio\":3.14}",
     "info|m|ratio=3.14|uvm-id=vm1|vm.time=2024-01-15T10:30:00Z\n" },
-  { "{\"time\":\"2024-01-15T10:30:00Z\",\"level\":\"info\",\"msg\":\"last message\"}\n"
+  { "{\"time\":\"2024-01-15T10:30:00Z\",\"level\":\"info\",\"msg\":\"last "
+    "message\"}\n"
     "panic: something went wrong\ngoroutine 1 [running]:\nmain.main()\n",
     "info|last message|uvm-id=vm1|vm.time=2024-01-15T10:30:00Z\n"
     "error|gcs terminated|uvm-id=vm1|stderr=panic: something went wrong\n"
@@ -158,29 +169,40 @@ static const struct
     "info|keep|uvm-id=vm1|vm.time=\n" },
   { "{\"Source\":\"ETW\",\"msg\":\"m\",\"Message\":\"alt\"}",
     "info|alt|Source=ETW|uvm-id=vm1|vm.time=\n" },
-  { "{\"msg\":\"n\",\"big\":12345678901234567890,\"neg\":-2.0,\"o\":{\"a\":[1,true,null]},\"z\":null}",
-    "info|n|big=1.2345678901234567e+19|neg=-2|o={\"a\":[1,true,null]}|z=<nil>|uvm-id=vm1|vm.time=\n" },
+  { "{\"msg\":\"n\",\"big\":12345678901234567890,\"neg\":-2.0,\"o\":{\"a\":[1,"
+    "true,null]},\"z\":null}",
+    "info|n|big=1.2345678901234567e+19|neg=-2|o={\"a\":[1,true,null]}|z=<nil>|"
+    "uvm-id=vm1|vm.time=\n" },
   /* an unknown level ends parsing with an error; the rest is reported */
   { "{\"msg\":\"a\"}{\"level\":\"loud\",\"msg\":\"b\"}{\"msg\":\"c\"}",
     "info|a|uvm-id=vm1|vm.time=\n"
     "error|gcs log read|uvm-id=vm1|error=not a valid logrus Level\n"
-    "error|gcs terminated|uvm-id=vm1|stderr={\"level\":\"loud\",\"msg\":\"b\"}{\"msg\":\"c\"}\n" },
+    "error|gcs "
+    "terminated|uvm-id=vm1|stderr={\"level\":\"loud\",\"msg\":\"b\"}{\"msg\":"
+    "\"c\"}\n" },
   { "{\"time\":\"yesterday\",\"msg\":\"t\"}",
     "error|gcs log read|uvm-id=vm1|error=time is not an RFC 3339 timestamp\n"
-    "error|gcs terminated|uvm-id=vm1|stderr={\"time\":\"yesterday\",\"msg\":\"t\"}\n" },
-  { "[1,2]", "error|gcs log read|uvm-id=vm1|error=log entry is not a JSON object\n"
-             "error|gcs terminated|uvm-id=vm1|stderr=[1,2]\n" },
+    "error|gcs "
+    "terminated|uvm-id=vm1|stderr={\"time\":\"yesterday\",\"msg\":\"t\"}\n" },
+  { "[1,2]",
+    "error|gcs log read|uvm-id=vm1|error=log entry is not a JSON object\n"
+    "error|gcs terminated|uvm-id=vm1|stderr=[1,2]\n" },
   /* invalid UTF-8 is a syntax error: parsing ends quietly */
   { "{\"msg\":\"ok\"}{\"msg\":\"\xff\xfe\"}",
-    "info|ok|uvm-id=vm1|vm.time=\nerror|gcs terminated|uvm-id=vm1|stderr={\"msg\":\"\xff\xfe\"}\n" },
+    "info|ok|uvm-id=vm1|vm.time=\nerror|gcs "
+    "terminated|uvm-id=vm1|stderr={\"msg\":\"\xff\xfe\"}\n" },
   /* truncated at the end of the stream */
-  { "{\"msg\":\"ok\"} {\"msg\":\"cut", "info|ok|uvm-id=vm1|vm.time=\n"
-                                     "error|gcs terminated|uvm-id=vm1|stderr={\"msg\":\"cut\n" },
+  { "{\"msg\":\"ok\"} {\"msg\":\"cut",
+    "info|ok|uvm-id=vm1|vm.time=\n"
+    "error|gcs terminated|uvm-id=vm1|stderr={\"msg\":\"cut\n" },
   { "  \n\t ", "" },
   /* hostile keys: made safe for a log line, host names namespaced */
-  { "{\"msg\":\"k\",\"a\\nb\":\"v\",\"q\\\"=\":\"x\",\"namespace\":\"n\",\"runtime\":\"r\","
-    "\"uvm-id\":\"u\",\"guest.x\":\"g\",\"fields-dropped\":\"9\",\"\":0,\"nul\\u0000k\":1}",
-    "info|k|a_b=v|q__=x|guest.namespace=n|guest.runtime=r|guest.uvm-id=u|guest.guest.x=g|"
+  { "{\"msg\":\"k\",\"a\\nb\":\"v\",\"q\\\"=\":\"x\",\"namespace\":\"n\","
+    "\"runtime\":\"r\","
+    "\"uvm-id\":\"u\",\"guest.x\":\"g\",\"fields-dropped\":\"9\",\"\":0,"
+    "\"nul\\u0000k\":1}",
+    "info|k|a_b=v|q__=x|guest.namespace=n|guest.runtime=r|guest.uvm-id=u|"
+    "guest.guest.x=g|"
     "guest.fields-dropped=9|_=0|nul_k=1|uvm-id=vm1|vm.time=\n" },
   /* duplicate keys: the last one wins, where it stands */
   { "{\"msg\":\"d\",\"a\":1,\"b\":2,\"a\":3,\"b\":4,\"c\":5}",
@@ -192,7 +214,8 @@ START_TEST (test_log_every_split)
   const char *in = log_cases[_i].input;
   size_t len = strlen (in);
   for (size_t chunk = 1; chunk <= len + 1; chunk++)
-    ck_assert_msg (strcmp (run_parser (in, len, chunk), log_cases[_i].expected) == 0,
+    ck_assert_msg (strcmp (run_parser (in, len, chunk), log_cases[_i].expected)
+                       == 0,
                    "case %d chunk %zu:\n got  %s\n want %s", _i, chunk,
                    captured.data, log_cases[_i].expected);
 }
@@ -206,7 +229,8 @@ START_TEST (test_log_bombs)
   memset (bomb, '[', n);
   bomb[n] = '\0';
   const char *out = run_parser (bomb, n, 4096);
-  ck_assert_ptr_nonnull (strstr (out, "gcs log read|uvm-id=vm1|error=nesting exceeds the depth limit"));
+  ck_assert_ptr_nonnull (strstr (
+      out, "gcs log read|uvm-id=vm1|error=nesting exceeds the depth limit"));
   free (bomb);
   /* A 3 MiB string value: cut at the bound, the rest reported once and
      itself bounded.  */
@@ -216,7 +240,8 @@ START_TEST (test_log_bombs)
   memset (big + 8, 'a', n);
   strcpy (big + 8 + n, "\"}");
   out = run_parser (big, strlen (big), 65536);
-  ck_assert_ptr_nonnull (strstr (out, "error=log entry exceeds the size limit"));
+  ck_assert_ptr_nonnull (
+      strstr (out, "error=log entry exceeds the size limit"));
   ck_assert_ptr_nonnull (strstr (out, "more bytes cut]"));
   ck_assert_uint_lt (strlen (out), (size_t) GCS_LOG_ENTRY_MAX + 4096);
   free (big);
@@ -235,7 +260,8 @@ START_TEST (test_log_wide_entry)
   const char *out = run_parser (in.data, in.len, 65536);
   ck_assert_ptr_nonnull (strstr (out, "info|wide|k0=0|k1=1|"));
   ck_assert_ptr_null (strstr (out, "|k5=5|"));
-  ck_assert_ptr_nonnull (strstr (out, "|k64=64|fields-dropped=19936|uvm-id=vm1"));
+  ck_assert_ptr_nonnull (
+      strstr (out, "|k64=64|fields-dropped=19936|uvm-id=vm1"));
   ck_assert_ptr_null (strstr (out, "|k65="));
   strbuf_release (&in);
 }

@@ -65,13 +65,17 @@ static const struct
 {
   const char *key, *ok, *near[6];
 } locked[] = {
-  { VM "lcow.preferredrootfstype", "vhd",
+  { VM "lcow.preferredrootfstype",
+    "vhd",
     { "VHD", "vhd ", " vhd", "initrd", "", NULL } },
-  { VM "lcow.vpcienabled", "false",
+  { VM "lcow.vpcienabled",
+    "false",
     { "False", "FALSE", "0", "f", "", "true" } },
-  { VM "devices.virtualpmem.maximumcount", "0",
+  { VM "devices.virtualpmem.maximumcount",
+    "0",
     { "00", "0 ", "+0", "-0", "", "1" } },
-  { VM "lcow.writable-overlay-directories", "false",
+  { VM "lcow.writable-overlay-directories",
+    "false",
     { "False", "0", "false ", "", "true", NULL } },
 };
 
@@ -80,11 +84,10 @@ START_TEST (test_locked_values)
   ck_assert_int_eq (annotation_policy_classify (locked[_i].key, locked[_i].ok),
                     ANNOTATION_LOCKED_OK);
   for (size_t n = 0; n < 6 && locked[_i].near[n]; n++)
-    ck_assert_msg (annotation_policy_classify (locked[_i].key,
-                                               locked[_i].near[n])
-                       == ANNOTATION_LOCKED_BAD,
-                   "%s=\"%s\" must be rejected", locked[_i].key,
-                   locked[_i].near[n]);
+    ck_assert_msg (
+        annotation_policy_classify (locked[_i].key, locked[_i].near[n])
+            == ANNOTATION_LOCKED_BAD,
+        "%s=\"%s\" must be rejected", locked[_i].key, locked[_i].near[n]);
 }
 END_TEST
 
@@ -100,49 +103,78 @@ START_TEST (test_hvsocket_forms)
     ck_assert_int_eq (annotation_policy_classify (forms[i], "{}"),
                       ANNOTATION_HVSOCKET);
   /* The bare key without the trailing dot is a plain default deny.  */
-  ck_assert_int_eq (annotation_policy_classify (VM "hv-socket.service-table", "{}"),
-                    ANNOTATION_DENIED);
+  ck_assert_int_eq (
+      annotation_policy_classify (VM "hv-socket.service-table", "{}"),
+      ANNOTATION_DENIED);
 }
 END_TEST
 
 /* Rows 19-68 of the table (minus the HvSocket prefix row), plus the two
    strings added on upstream main.  */
 static const char *const denied[] = {
-  VM "console.pipe", VM "lcow.extra-vsock-ports", VM "lcow.timesync.disable",
-  VM "lcow.kernelbootoptions", VM "lcow.vpmem.nomultimapping",
-  VM "devices.virtualpmem.maximumsizebytes", VM "lcow.dmverity-create-args",
-  VM "lcow.dmverity-mode", VM "lcow.dmverity-rootfs-vhd",
-  VM "storage.scratch.encrypted", VM "lcow.gueststatefile",
-  VM "lcow.hcl-enabled", VM "lcow.amd-certificate", VM "no_security_hardware",
-  VM "lcow.securitypolicy", VM "lcow.enforcer", VM "lcow.securitypolicy.env",
-  VM "lcow.uvm-reference-info-file", VM "uvm-hash-envelope-reference-info-file",
-  VM "lcow.privileged", VM "dump-directory-path", VM "fileshares.disablewritable",
-  VM "kerneldrivers", VM "cpugroup.id",
+  VM "console.pipe",
+  VM "lcow.extra-vsock-ports",
+  VM "lcow.timesync.disable",
+  VM "lcow.kernelbootoptions",
+  VM "lcow.vpmem.nomultimapping",
+  VM "devices.virtualpmem.maximumsizebytes",
+  VM "lcow.dmverity-create-args",
+  VM "lcow.dmverity-mode",
+  VM "lcow.dmverity-rootfs-vhd",
+  VM "storage.scratch.encrypted",
+  VM "lcow.gueststatefile",
+  VM "lcow.hcl-enabled",
+  VM "lcow.amd-certificate",
+  VM "no_security_hardware",
+  VM "lcow.securitypolicy",
+  VM "lcow.enforcer",
+  VM "lcow.securitypolicy.env",
+  VM "lcow.uvm-reference-info-file",
+  VM "uvm-hash-envelope-reference-info-file",
+  VM "lcow.privileged",
+  VM "dump-directory-path",
+  VM "fileshares.disablewritable",
+  VM "kerneldrivers",
+  VM "cpugroup.id",
   VM "computetopology.memory.enabledeferredcommit",
-  VM "computetopology.memory.enablecolddiscardhint", VM "fullyphysicallybacked",
+  VM "computetopology.memory.enablecolddiscardhint",
+  VM "fullyphysicallybacked",
   VM "computetopology.processor.numa.max-processors-per-node",
   VM "computetopology.processor.numa.max-size-per-node",
   VM "computetopology.numa.preferred-physical-nodes",
   VM "computetopology.numa.mapped-physical-nodes",
   VM "computetopology.numa.count-of-processors",
-  VM "computetopology.numa.count-of-memory-blocks", VM "resource-partition-id",
-  VM "disablecompartmentnamespace", VM "wcow.timezone.noinherit",
-  VM "wcow.virtualSMB.nodirectmap", VM "forwardlogs.sources",
-  VM "forwardlogs.enable", VM "forwardlogs.defaultsources.enable",
-  VM "wcow.gueststatefile", VM "wcow.securitypolicy", VM "wcow.enforcer",
-  VM "wcow.amd-certificate", VM "wcow.securitypolicy.env",
-  VM "wcow.uvm-reference-info-file", VM "wcow.isolation_type",
-  VM "wcow.no_secure_boot", VM "wcow.writable_efi",
-  VM "wcow.additional-reg-keys", VM "lcow.hostnetwork",
+  VM "computetopology.numa.count-of-memory-blocks",
+  VM "resource-partition-id",
+  VM "disablecompartmentnamespace",
+  VM "wcow.timezone.noinherit",
+  VM "wcow.virtualSMB.nodirectmap",
+  VM "forwardlogs.sources",
+  VM "forwardlogs.enable",
+  VM "forwardlogs.defaultsources.enable",
+  VM "wcow.gueststatefile",
+  VM "wcow.securitypolicy",
+  VM "wcow.enforcer",
+  VM "wcow.amd-certificate",
+  VM "wcow.securitypolicy.env",
+  VM "wcow.uvm-reference-info-file",
+  VM "wcow.isolation_type",
+  VM "wcow.no_secure_boot",
+  VM "wcow.writable_efi",
+  VM "wcow.additional-reg-keys",
+  VM "lcow.hostnetwork",
   VM "lcow.extra-exec-command-args",
   /* near misses of allowed keys are not allowed */
-  VM "computetopology.processor.Count", VM "LCOW.bootfilesrootpath",
-  VM "lcow.bootfilesrootpath.", VM "",
+  VM "computetopology.processor.Count",
+  VM "LCOW.bootfilesrootpath",
+  VM "lcow.bootfilesrootpath.",
+  VM "",
 };
 
 START_TEST (test_denied)
 {
-  ck_assert_msg (annotation_policy_classify (denied[_i], "x") == ANNOTATION_DENIED,
+  ck_assert_msg (annotation_policy_classify (denied[_i], "x")
+                     == ANNOTATION_DENIED,
                  "%s must be denied", denied[_i]);
 }
 END_TEST
@@ -166,15 +198,16 @@ END_TEST
 
 START_TEST (test_check_lists_every_problem)
 {
-  struct oci_spec *s = spec_of (
-      "{\"annotations\":{\"" VM "console.pipe\":\"x\",\"" VM
-      "lcow.vpcienabled\":\"true\",\"" VM
-      "hv-socket.service-table.1\":\"{}\",\"" VM
-      "computetopology.processor.count\":\"4\",\"other\":\"y\"}}");
+  struct oci_spec *s
+      = spec_of ("{\"annotations\":{\"" VM "console.pipe\":\"x\",\"" VM
+                 "lcow.vpcienabled\":\"true\",\"" VM
+                 "hv-socket.service-table.1\":\"{}\",\"" VM
+                 "computetopology.processor.count\":\"4\",\"other\":\"y\"}}");
   struct policy_problems p = { STRBUF_INIT, 0 };
   annotation_policy_check (s, &p);
   shim_error *err = NULL;
-  ck_assert_int_eq (policy_problems_to_error (&p, "live-migratable sandbox", &err), -1);
+  ck_assert_int_eq (
+      policy_problems_to_error (&p, "live-migratable sandbox", &err), -1);
   ck_assert_int_eq (err->code, GRPC_INVALID_ARGUMENT);
   ck_assert_str_eq (err->msg,
                     "live-migratable sandbox: 3 problems: annotation " VM
@@ -196,14 +229,14 @@ static const struct
   int result; /* 0 false, 1 true, -1 refused */
   int warns;
 } optin[] = {
-  { NULL, NULL, 0, 0 },        { "true", NULL, 1, 0 },
-  { NULL, "true", 1, 0 },      { "1", NULL, 1, 0 },
-  { "T", NULL, 1, 0 },         { "True", NULL, 1, 0 },
-  { "TRUE", NULL, 1, 0 },      { "tRUE", NULL, 0, 1 },
-  { " true", NULL, 0, 1 },     { "yes", NULL, 0, 1 },
-  { "", NULL, 0, 1 },          { "not-a-bool", NULL, 0, 1 },
-  { "true", "true", 1, 0 },    { "0", "False", 0, 0 },
-  { "true", "maybe", -1, 1 },  { "false", "true", -1, 0 },
+  { NULL, NULL, 0, 0 },       { "true", NULL, 1, 0 },
+  { NULL, "true", 1, 0 },     { "1", NULL, 1, 0 },
+  { "T", NULL, 1, 0 },        { "True", NULL, 1, 0 },
+  { "TRUE", NULL, 1, 0 },     { "tRUE", NULL, 0, 1 },
+  { " true", NULL, 0, 1 },    { "yes", NULL, 0, 1 },
+  { "", NULL, 0, 1 },         { "not-a-bool", NULL, 0, 1 },
+  { "true", "true", 1, 0 },   { "0", "False", 0, 0 },
+  { "true", "maybe", -1, 1 }, { "false", "true", -1, 0 },
   { "f", "F", 0, 0 },
 };
 
@@ -215,7 +248,8 @@ START_TEST (test_opt_in)
             optin[_i].allowed ? optin[_i].allowed : "",
             optin[_i].allowed ? "\"" : "",
             optin[_i].allowed && optin[_i].enabled ? "," : "",
-            optin[_i].enabled ? "\"io.microsoft.migration.support-enabled\":\"" : "",
+            optin[_i].enabled ? "\"io.microsoft.migration.support-enabled\":\""
+                              : "",
             optin[_i].enabled ? optin[_i].enabled : "",
             optin[_i].enabled ? "\"" : "");
   struct oci_spec *s = spec_of (json);
@@ -226,8 +260,10 @@ START_TEST (test_opt_in)
     {
       ck_assert_int_eq (r, -1);
       ck_assert_int_eq (err->code, GRPC_INVALID_ARGUMENT);
-      ck_assert_ptr_nonnull (strstr (err->msg, "io.microsoft.migration.allowed"));
-      ck_assert_ptr_nonnull (strstr (err->msg, "io.microsoft.migration.support-enabled"));
+      ck_assert_ptr_nonnull (
+          strstr (err->msg, "io.microsoft.migration.allowed"));
+      ck_assert_ptr_nonnull (
+          strstr (err->msg, "io.microsoft.migration.support-enabled"));
       shim_error_free (err);
     }
   else
@@ -259,6 +295,17 @@ START_TEST (test_go_parse)
   ck_assert_int_eq (go_parse_uint ("18446744073709551616", 64, &u), -1);
   ck_assert_int_eq (go_parse_uint ("-1", 64, &u), -1);
   ck_assert_int_eq (go_parse_uint ("+1", 64, &u), -1);
+  uint32_t ids[3];
+  ck_assert_int_eq (go_parse_u32_fields ("0:4294967295:7", ':', ids, 3), 0);
+  ck_assert_uint_eq (ids[1], 4294967295u);
+  ck_assert_uint_eq (ids[2], 7);
+  /* sscanf's %u took these (a sign, a wrap, a trailing field).  */
+  ck_assert_int_eq (go_parse_u32_fields ("-1:5", ':', ids, 2), -1);
+  ck_assert_int_eq (go_parse_u32_fields ("1:4294967296", ':', ids, 2), -1);
+  ck_assert_int_eq (go_parse_u32_fields ("1:2:3", ':', ids, 2), -1);
+  ck_assert_int_eq (go_parse_u32_fields ("1::3", ':', ids, 3), -1);
+  ck_assert_int_eq (go_parse_u32_fields ("1:2", ':', ids, 3), -1);
+  ck_assert_int_eq (go_parse_u32_fields (" 1:2", ':', ids, 2), -1);
 }
 END_TEST
 
@@ -271,10 +318,10 @@ static const struct
   unsigned cls;
 } mounts[] = {
   { "bind", "/srv/data", "/data", "rbind,ro", MOUNT_CLASS_DIRECTORY },
-  { "bind", "data", "/data", "", MOUNT_CLASS_DIRECTORY },        /* relative */
-  { "", "/srv", "/data", "rbind", MOUNT_CLASS_DIRECTORY },       /* empty type */
+  { "bind", "data", "/data", "", MOUNT_CLASS_DIRECTORY },  /* relative */
+  { "", "/srv", "/data", "rbind", MOUNT_CLASS_DIRECTORY }, /* empty type */
   { "none", "/srv", "/data", "bind", MOUNT_CLASS_DIRECTORY },
-  { "", "/srv", "/data", "RBIND", 0 },                            /* case-sensitive */
+  { "", "/srv", "/data", "RBIND", 0 }, /* case-sensitive */
   { "", "/srv", "/data", "rbind-ish", 0 },
   { "bind", "", "/data", "", MOUNT_CLASS_DIRECTORY },
   { "bind", "sandbox:///x", "/x", "rbind", 0 },
@@ -286,7 +333,8 @@ static const struct
   { "physical-disk", "\\\\.\\PhysicalDrive1", "/d", "", MOUNT_CLASS_VHD },
   { "extensible-virtual-disk", "evd://space/x", "/d", "", MOUNT_CLASS_VHD },
   { "tmpfs", "/x/disk.VHDX", "/d", "", MOUNT_CLASS_VHD },
-  { "bind", "/x/disk.vhd", "/d", "ro", MOUNT_CLASS_VHD | MOUNT_CLASS_DIRECTORY },
+  { "bind", "/x/disk.vhd", "/d", "ro",
+    MOUNT_CLASS_VHD | MOUNT_CLASS_DIRECTORY },
   { "tmpfs", "tmpfs", "/tmp", "nosuid", 0 },
   { "proc", "proc", "/proc", "", 0 },
   { "sysfs", "sysfs", "/sys", "ro", 0 },
@@ -295,20 +343,27 @@ static const struct
   { "cgroup", "cgroup", "/sys/fs/cgroup", "ro", 0 },
   { "", "", "/x", "", 0 },
   /* CRI pod files of sandbox "pod1" */
-  { "bind", "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod1/hosts",
+  { "bind",
+    "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod1/hosts",
     "/etc/hosts", "rbind,rprivate,rw", 0 },
-  { "bind", "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod1/hostname",
+  { "bind",
+    "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod1/hostname",
     "/etc/hostname", "rbind", 0 },
-  { "bind", "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod1/resolv.conf",
+  { "bind",
+    "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod1/resolv.conf",
     "/etc/resolv.conf", "rbind", 0 },
   { "bind", "/run/containerd/io.containerd.grpc.v1.cri/sandboxes/pod1/shm",
     "/dev/shm", "rbind", 0 },
   /* ... and near misses */
-  { "bind", "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod2/hosts",
+  { "bind",
+    "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod2/hosts",
     "/etc/hosts", "rbind", MOUNT_CLASS_DIRECTORY },
-  { "bind", "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod1/hosts",
+  { "bind",
+    "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod1/hosts",
     "/etc/hostname", "rbind", MOUNT_CLASS_DIRECTORY },
-  { "bind", "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod1/../../../../etc/hosts",
+  { "bind",
+    "/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod1/../../../../"
+    "etc/hosts",
     "/etc/hosts", "rbind", MOUNT_CLASS_DIRECTORY },
   { "bind", "/etc/hosts", "/etc/hosts", "rbind", MOUNT_CLASS_DIRECTORY },
   { "bind", "io.containerd.grpc.v1.cri/sandboxes/pod1/hosts", "/etc/hosts",
@@ -337,28 +392,33 @@ START_TEST (test_container_check_message)
 {
   struct oci_spec *s = spec_of (
       "{\"annotations\":{\"io.kubernetes.cri.sandbox-id\":\"pod1\"},"
-      "\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
-      "{\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"/srv/data\",\"options\":[\"rbind\"]},"
+      "\"mounts\":[{\"destination\":\"/"
+      "proc\",\"type\":\"proc\",\"source\":\"proc\"},"
+      "{\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"/srv/"
+      "data\",\"options\":[\"rbind\"]},"
       "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":"
-      "\"/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod1/hosts\"}],"
+      "\"/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/pod1/"
+      "hosts\"}],"
       "\"linux\":{\"devices\":[{\"path\":\"/dev/fuse\",\"type\":\"c\"}]},"
-      "\"windows\":{\"devices\":[{\"id\":\"PCI\\\\VEN_1234&DEV_5678\\\\0\",\"idType\":\"vpci\"}]}}");
+      "\"windows\":{\"devices\":[{\"id\":\"PCI\\\\VEN_1234&DEV_5678\\\\0\","
+      "\"idType\":\"vpci\"}]}}");
   struct policy_problems p = { STRBUF_INIT, 0 };
   container_policy_check (s, &p);
   shim_error *err = NULL;
   ck_assert_int_eq (policy_problems_to_error (&p, "c", &err), -1);
-  ck_assert_str_eq (err->msg,
-                    "c: 3 problems: device windows.devices[0] (idType "
-                    "\"vpci\", id \"PCI\\VEN_1234&DEV_5678\\0\") is a device "
-                    "assignment; device linux.devices[0] (/dev/fuse) is a host "
-                    "device assignment; mount[1] /data (bind from /srv/data) "
-                    "is a directory mount");
+  ck_assert_str_eq (
+      err->msg, "c: 3 problems: device windows.devices[0] (idType "
+                "\"vpci\", id \"PCI\\VEN_1234&DEV_5678\\0\") is a device "
+                "assignment; device linux.devices[0] (/dev/fuse) is a host "
+                "device assignment; mount[1] /data (bind from /srv/data) "
+                "is a directory mount");
   shim_error_free (err);
   oci_spec_free (s);
 }
 END_TEST
 
-/* ---- pod file binds ------------------------------------------------------ */
+/* ---- pod file binds ------------------------------------------------------
+ */
 
 static const struct
 {
@@ -368,33 +428,54 @@ static const struct
   const char *accepted;
   const char *error;
 } pod_binds[] = {
-  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod1/hosts\"},"
-    "{\"destination\":\"/etc/hostname\",\"options\":[\"rbind\"],\"source\":\"/r/k/uid-9/etc-hostname\"},"
-    "{\"destination\":\"/dev/shm\",\"type\":\"bind\",\"source\":\"/anywhere\"},"
+  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod1/"
+    "hosts\"},"
+    "{\"destination\":\"/etc/hostname\",\"options\":[\"rbind\"],\"source\":\"/"
+    "r/k/uid-9/etc-hostname\"},"
+    "{\"destination\":\"/dev/shm\",\"type\":\"bind\",\"source\":\"/"
+    "anywhere\"},"
     "{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"}",
-    "\"io.kubernetes.cri.sandbox-uid\":\"uid-9\"", "/etc/hosts,/etc/hostname", NULL },
-  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/etc/shadow\"}", "", NULL,
-    "/etc/hosts (from /etc/shadow): the source is not beneath a pod file root" },
-  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod2/hosts\"}", "", NULL,
-    "/etc/hosts (from /r/c/pod2/hosts): the source is not in this pod's directory" },
-  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod1/../pod2/hosts\"}", "",
-    NULL, "not a clean absolute path" },
-  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod1\"}", "", NULL,
-    "not in this pod's directory" },
-  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod1/hosts\"},"
-    "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod1/hosts\"},"
-    "{\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"/r/c/pod1\"}", "", NULL,
-    "(the UVM has no directory share: only /etc/hosts, /etc/hostname, /etc/resolv.conf and /dev/shm are "
-    "supported): /etc/hosts (from /r/c/pod1/hosts): bound more than once; /data (from /r/c/pod1): a "
+    "\"io.kubernetes.cri.sandbox-uid\":\"uid-9\"", "/etc/hosts,/etc/hostname",
+    NULL },
+  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/etc/"
+    "shadow\"}",
+    "", NULL,
+    "/etc/hosts (from /etc/shadow): the source is not beneath a pod file "
+    "root" },
+  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod2/"
+    "hosts\"}",
+    "", NULL,
+    "/etc/hosts (from /r/c/pod2/hosts): the source is not in this pod's "
+    "directory" },
+  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod1/"
+    "../pod2/hosts\"}",
+    "", NULL, "not a clean absolute path" },
+  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/"
+    "pod1\"}",
+    "", NULL, "not in this pod's directory" },
+  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod1/"
+    "hosts\"},"
+    "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod1/"
+    "hosts\"},"
+    "{\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"/r/c/pod1\"}",
+    "", NULL,
+    "(the UVM has no directory share: only /etc/hosts, /etc/hostname, "
+    "/etc/resolv.conf and /dev/shm are "
+    "supported): /etc/hosts (from /r/c/pod1/hosts): bound more than once; "
+    "/data (from /r/c/pod1): a "
     "directory share" },
 };
 
 START_TEST (test_pod_file_binds)
 {
   char *doc = NULL;
-  if (asprintf (&doc, "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"x\"],\"cwd\":\"/\"},"
-                "\"root\":{\"path\":\"rootfs\"},\"annotations\":{%s},\"mounts\":[%s]}",
-                pod_binds[_i].annotations, pod_binds[_i].mounts) < 0)
+  if (asprintf (&doc,
+                "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"x\"],"
+                "\"cwd\":\"/\"},"
+                "\"root\":{\"path\":\"rootfs\"},\"annotations\":{%s},"
+                "\"mounts\":[%s]}",
+                pod_binds[_i].annotations, pod_binds[_i].mounts)
+      < 0)
     ck_abort ();
   struct oci_spec *spec = NULL;
   shim_error *err = NULL;
@@ -444,7 +525,8 @@ policy_suite (void)
   tcase_add_test (tc, test_go_parse);
   suite_add_tcase (s, tc);
   TCase *mc = tcase_create ("mounts");
-  tcase_add_loop_test (mc, test_mount_classes, 0, sizeof mounts / sizeof mounts[0]);
+  tcase_add_loop_test (mc, test_mount_classes, 0,
+                       sizeof mounts / sizeof mounts[0]);
   tcase_add_test (mc, test_container_check_message);
   tcase_add_loop_test (mc, test_pod_file_binds, 0,
                        sizeof pod_binds / sizeof pod_binds[0]);

@@ -135,9 +135,8 @@ endpoint_init (struct qmp_endpoint *e, struct fake_qemu *q)
 static void
 endpoint_bind (struct qmp_endpoint *e, struct fake_qemu *q)
 {
-  ck_assert_int_eq (bind (q->listen_fd, (struct sockaddr *) &e->addr,
-                          sizeof e->addr),
-                    0);
+  ck_assert_int_eq (
+      bind (q->listen_fd, (struct sockaddr *) &e->addr, sizeof e->addr), 0);
 }
 
 /* Closes the client, proves the loop empty, removes the socket.  */
@@ -181,7 +180,8 @@ START_TEST (commands_and_awaited_event)
   ck_assert_str_eq (
       qemu.received,
       "{\"execute\":\"qmp_capabilities\"}\n"
-      "{\"execute\":\"blockdev-add\",\"arguments\":{\"node-name\":\"disk1\"}}\n"
+      "{\"execute\":\"blockdev-add\",\"arguments\":{\"node-name\":\"disk1\"}}"
+      "\n"
       "{\"execute\":\"device_del\",\"arguments\":{\"id\":\"disk1\"}}\n"
       "{\"execute\":\"blockdev-del\",\"arguments\":{\"node-name\":\"disk1\"}}"
       "\n");

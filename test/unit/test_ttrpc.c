@@ -46,11 +46,24 @@ build_connect_frame (void)
 {
   strbuf sb = STRBUF_INIT;
   strbuf_append (&sb, "\x00\x00\x00\x51\x00\x00\x00\x01\x01\x00", 10);
-  strbuf_append (&sb, "\x0a\x17" "containerd.task.v2.Task", 25);
-  strbuf_append (&sb, "\x12\x07" "Connect", 9);
-  strbuf_append (&sb, "\x1a\x06\x0a\x04" "demo", 8);
-  strbuf_append (&sb, "\x2a\x25\x0a\x1a" "containerd-namespace-ttrpc"
-                      "\x12\x07" "default", 39);
+  strbuf_append (&sb,
+                 "\x0a\x17"
+                 "containerd.task.v2.Task",
+                 25);
+  strbuf_append (&sb,
+                 "\x12\x07"
+                 "Connect",
+                 9);
+  strbuf_append (&sb,
+                 "\x1a\x06\x0a\x04"
+                 "demo",
+                 8);
+  strbuf_append (&sb,
+                 "\x2a\x25\x0a\x1a"
+                 "containerd-namespace-ttrpc"
+                 "\x12\x07"
+                 "default",
+                 39);
   memcpy (connect_frame, sb.data, sb.len);
   connect_len = sb.len;
   strbuf_release (&sb);
@@ -190,7 +203,8 @@ START_TEST (test_several_frames_in_one_buffer)
 {
   strbuf sb = STRBUF_INIT;
   for (uint32_t i = 0; i < 5; i++)
-    ttrpc_frame_append (&sb, 2 * i + 1, TTRPC_TYPE_REQUEST, 0, "abc", i % 2 ? 3 : 0);
+    ttrpc_frame_append (&sb, 2 * i + 1, TTRPC_TYPE_REQUEST, 0, "abc",
+                        i % 2 ? 3 : 0);
   struct ttrpc_decoder d;
   ttrpc_decoder_init (&d);
   size_t off = 0;
@@ -198,7 +212,8 @@ START_TEST (test_several_frames_in_one_buffer)
   while (off < sb.len)
     {
       enum ttrpc_decode_event ev;
-      off += ttrpc_decoder_feed (&d, (uint8_t *) sb.data + off, sb.len - off, &ev);
+      off += ttrpc_decoder_feed (&d, (uint8_t *) sb.data + off, sb.len - off,
+                                 &ev);
       if (ev == TTRPC_DECODE_FRAME)
         {
           ck_assert_uint_eq (d.header.stream_id, next);
@@ -221,7 +236,8 @@ static struct ttrpc_call *parked_calls[16];
 static size_t nparked;
 
 static void
-h_echo (struct ttrpc_call *call, void *data, const uint8_t *payload, size_t len)
+h_echo (struct ttrpc_call *call, void *data, const uint8_t *payload,
+        size_t len)
 {
   (void) data;
   Pb__ConnectRequest *r = pb__connect_request__unpack (NULL, len, payload);
@@ -233,14 +249,16 @@ h_echo (struct ttrpc_call *call, void *data, const uint8_t *payload, size_t len)
 }
 
 static void
-h_park (struct ttrpc_call *call, void *data, const uint8_t *payload, size_t len)
+h_park (struct ttrpc_call *call, void *data, const uint8_t *payload,
+        size_t len)
 {
   (void) data, (void) payload, (void) len;
   parked_calls[nparked++] = call;
 }
 
 static void
-h_huge (struct ttrpc_call *call, void *data, const uint8_t *payload, size_t len)
+h_huge (struct ttrpc_call *call, void *data, const uint8_t *payload,
+        size_t len)
 {
   (void) data, (void) payload, (void) len;
   Pb__ConnectResponse resp = PB__CONNECT_RESPONSE__INIT;
@@ -253,9 +271,12 @@ h_huge (struct ttrpc_call *call, void *data, const uint8_t *payload, size_t len)
 }
 
 static const struct ttrpc_method test_methods[] = {
-  { "Echo", h_echo }, { "Park", h_park }, { "Huge", h_huge },
+  { "Echo", h_echo },
+  { "Park", h_park },
+  { "Huge", h_huge },
 };
-static struct ttrpc_service test_service = { "test.Service", test_methods, 3, NULL };
+static struct ttrpc_service test_service
+    = { "test.Service", test_methods, 3, NULL };
 
 static void
 server_setup (void)
@@ -386,8 +407,8 @@ START_TEST (test_parked_call_does_not_block_others)
   Pb__Response *r = read_response (&sid);
   ck_assert_uint_eq (sid, 3);
   ck_assert_ptr_null (r->status);
-  Pb__ConnectResponse *c = pb__connect_response__unpack (NULL, r->payload.len,
-                                                         r->payload.data);
+  Pb__ConnectResponse *c
+      = pb__connect_response__unpack (NULL, r->payload.len, r->payload.data);
   ck_assert_str_eq (c->version, "first");
   pb__connect_response__free_unpacked (c, NULL);
   pb__response__free_unpacked (r, NULL);
@@ -422,7 +443,8 @@ START_TEST (test_oversized_request_and_reply)
       uv_run (&loop, UV_RUN_NOWAIT);
     }
   free (junk);
-  expect_status (11, 8, "message length 4194305 exceed maximum message size of 4194304");
+  expect_status (
+      11, 8, "message length 4194305 exceed maximum message size of 4194304");
   /* A reply that would exceed the cap becomes ResourceExhausted.  */
   send_request (13, "test.Service", "Huge", "x");
   Pb__Response *r = read_response (&sid);

@@ -81,7 +81,8 @@ START_TEST (every_pair)
           }
       }
   /* The table's transitions plus destroy from the nine other states.  */
-  ck_assert_uint_eq (taken, sizeof legal / sizeof *legal + UVM_STATE_COUNT - 1);
+  ck_assert_uint_eq (taken,
+                     sizeof legal / sizeof *legal + UVM_STATE_COUNT - 1);
   ck_assert_uint_eq (taken + refused, UVM_STATE_COUNT * UVM_EVENT_COUNT);
 }
 END_TEST
@@ -91,8 +92,9 @@ walk (const enum uvm_event *events, size_t n)
 {
   enum uvm_state s = UVM_BOOTING;
   for (size_t i = 0; i < n; i++)
-    ck_assert_msg (uvm_lifecycle_next (s, events[i], &s), "step %zu (%s) in %s",
-                   i, uvm_event_name (events[i]), uvm_state_name (s));
+    ck_assert_msg (uvm_lifecycle_next (s, events[i], &s),
+                   "step %zu (%s) in %s", i, uvm_event_name (events[i]),
+                   uvm_state_name (s));
   return s;
 }
 
@@ -129,15 +131,16 @@ START_TEST (predicates_and_names)
 {
   /* Started: the guest ran with its agent (the exit callback is due).  */
   const enum uvm_state started[]
-      = { UVM_RUNNING, UVM_PAUSED, UVM_MIGRATING_OUT, UVM_STOPPED, UVM_EXITED };
+      = { UVM_RUNNING, UVM_PAUSED, UVM_MIGRATING_OUT, UVM_STOPPED,
+          UVM_EXITED };
   for (int s = 0; s < UVM_STATE_COUNT; s++)
     {
       bool want = false;
       for (size_t i = 0; i < sizeof started / sizeof *started; i++)
         want |= (int) started[i] == s;
       ck_assert_int_eq (uvm_state_started (s), want);
-      bool booting = s == UVM_BOOTING || s == UVM_RELAUNCHING
-                     || s == UVM_MIGRATING_IN;
+      bool booting
+          = s == UVM_BOOTING || s == UVM_RELAUNCHING || s == UVM_MIGRATING_IN;
       ck_assert_int_eq (uvm_state_start_reported (s), !booting);
       ck_assert_str_ne (uvm_state_name (s), "?");
       for (int t = 0; t < s; t++)

@@ -70,10 +70,10 @@ START_TEST (parse_errors)
   static const char *const bad[] = {
     "",
     "Error: no CPU\n",
-    "CPU#0\nRAX=0\n",                       /* no instruction pointer */
-    "CPU#0\nRIP=ffffffff81000000 RFL=2\n",  /* no halt state */
-    "CPU#0\nRIP=zz HLT=0\n",                /* not hex */
-    "CPU#0\nCPU#1\nRIP=1 HLT=0\n",          /* CPU 0 without one */
+    "CPU#0\nRAX=0\n",                      /* no instruction pointer */
+    "CPU#0\nRIP=ffffffff81000000 RFL=2\n", /* no halt state */
+    "CPU#0\nRIP=zz HLT=0\n",               /* not hex */
+    "CPU#0\nCPU#1\nRIP=1 HLT=0\n",         /* CPU 0 without one */
   };
   struct vcpu_sample s;
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)

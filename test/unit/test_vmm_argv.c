@@ -148,7 +148,8 @@ START_TEST (qemu_vsock_ports)
   ck_assert_ptr_null (opt_value (a, "-chardev", 0));
   /* No serial device without ports; the SCSI controller for container
      disks is always there.  */
-  ck_assert_str_eq (opt_value (a, "-device", 0), "virtio-scsi-device,id=scsi0");
+  ck_assert_str_eq (opt_value (a, "-device", 0),
+                    "virtio-scsi-device,id=scsi0");
   ck_assert_ptr_null (opt_value (a, "-device", 1));
   vmm_command_release (&cmd);
 }
@@ -159,14 +160,16 @@ START_TEST (qemu_vhd_rootfs)
   struct vmm_spec spec = base_spec ();
   spec.initrd_path = NULL;
   spec.rootfs_vhd_path = "/boot/rootfs.vhd";
-  spec.kernel_cmdline = "root=/dev/sda ro rootwait init=/init -- -e 1 /bin/gcs";
+  spec.kernel_cmdline
+      = "root=/dev/sda ro rootwait init=/init -- -e 1 /bin/gcs";
   struct vmm_command cmd = { 0 };
   char **a = build (&vmm_backend_qemu, &spec, &cmd);
   ck_assert_ptr_null (opt_value (a, "-initrd", 0));
   ck_assert_str_eq (opt_value (a, "-drive", 0),
                     "file=/boot/rootfs.vhd,format=vpc,if=none,id=rootfs,"
                     "readonly=on,cache=none,aio=threads");
-  ck_assert_str_eq (opt_value (a, "-device", 4), "virtio-scsi-device,id=scsi0");
+  ck_assert_str_eq (opt_value (a, "-device", 4),
+                    "virtio-scsi-device,id=scsi0");
   ck_assert_str_eq (opt_value (a, "-device", 5),
                     "scsi-hd,drive=rootfs,bus=scsi0.0,channel=0,scsi-id=0,"
                     "lun=0");
@@ -193,9 +196,9 @@ START_TEST (qemu_escaping)
   ck_assert_str_eq (opt_value (a, "-kernel", 0), "/b,oot/kernel");
   ck_assert_str_eq (opt_value (a, "-chardev", 0),
                     "socket,id=vsock1,path=/run/a,,b/vsock_1");
-  ck_assert (strncmp (opt_value (a, "-drive", 0), "file=/b,,oot/rootfs.vhd,",
-                      24)
-             == 0);
+  ck_assert (
+      strncmp (opt_value (a, "-drive", 0), "file=/b,,oot/rootfs.vhd,", 24)
+      == 0);
   ck_assert_str_eq (opt_value (a, "-qmp", 0),
                     "unix:/run/a,,b/qmp.sock,server=on,wait=off");
   vmm_command_release (&cmd);
@@ -280,6 +283,7 @@ START_TEST (vmm_user_identity)
   ck_assert_uint_eq (p.kvm_gid, 993);
   ck_assert_int_eq (vmm_user_parse_arg ("1:2", &p), -1);
   ck_assert_int_eq (vmm_user_parse_arg ("1:2:3x", &p), -1);
+  ck_assert_int_eq (vmm_user_parse_arg ("-1:2:3", &p), -1);
   shim_config_release (&cfg);
 }
 END_TEST

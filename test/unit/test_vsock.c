@@ -36,8 +36,10 @@ START_TEST (test_hybrid_single_accept)
   uv_loop_t loop;
   uv_loop_init (&loop);
   struct vsock_listener *l = NULL;
-  struct vsock_listener_config cfg = { VSOCK_TRANSPORT_HYBRID, uds, 109, 0, true };
-  ck_assert_int_eq (vsock_listener_open (&loop, &cfg, on_accept, NULL, &l, NULL), 0);
+  struct vsock_listener_config cfg
+      = { VSOCK_TRANSPORT_HYBRID, uds, 109, 0, true };
+  ck_assert_int_eq (
+      vsock_listener_open (&loop, &cfg, on_accept, NULL, &l, NULL), 0);
   char path[300];
   snprintf (path, sizeof path, "%s_109", uds);
   struct stat st;
@@ -85,14 +87,16 @@ START_TEST (test_af_vsock_bind)
   if (!vsock_af_vsock_available ())
     {
       printf ("SKIP test_af_vsock_bind: this host cannot create AF_VSOCK "
-              "sockets (%s)\n", strerror (errno));
+              "sockets (%s)\n",
+              strerror (errno));
       return;
     }
   uv_loop_t loop;
   uv_loop_init (&loop);
   /* A high port nothing uses; bound briefly, never connected to.  */
   uint32_t port = 0x7f000000u + (uint32_t) (getpid () & 0xffff);
-  struct vsock_listener_config cfg = { VSOCK_TRANSPORT_AF_VSOCK, NULL, port, 3, true };
+  struct vsock_listener_config cfg
+      = { VSOCK_TRANSPORT_AF_VSOCK, NULL, port, 3, true };
   struct vsock_listener *a = NULL, *b = NULL;
   shim_error *err = NULL;
   if (vsock_listener_open (&loop, &cfg, on_accept, NULL, &a, &err) < 0)
@@ -103,7 +107,8 @@ START_TEST (test_af_vsock_bind)
       return;
     }
   /* The port is host-wide: a second sandbox gets a clear refusal.  */
-  ck_assert_int_eq (vsock_listener_open (&loop, &cfg, on_accept, NULL, &b, &err), -1);
+  ck_assert_int_eq (
+      vsock_listener_open (&loop, &cfg, on_accept, NULL, &b, &err), -1);
   ck_assert_ptr_nonnull (strstr (err->msg, "already bound on this host"));
   shim_error_free (err);
   vsock_listener_close (a);
@@ -115,21 +120,27 @@ END_TEST
 
 START_TEST (test_address_and_flags)
 {
-  char *a = shim_socket_address ("/run/containerd/containerd.sock", "default", "demo");
-  ck_assert_str_eq (a, "unix:///run/containerd/s/"
-                       "12117510a54ae87cb9f59e68c4b6897783ff70cec968b5b5967a0a0cd503057e");
+  char *a = shim_socket_address ("/run/containerd/containerd.sock", "default",
+                                 "demo");
+  ck_assert_str_eq (
+      a, "unix:///run/containerd/s/"
+         "12117510a54ae87cb9f59e68c4b6897783ff70cec968b5b5967a0a0cd503057e");
   free (a);
   /* filepath.Join cleans: doubled slashes and a trailing slash vanish.  */
-  a = shim_socket_address ("/run/containerd//containerd.sock/", "default", "demo");
-  ck_assert_str_eq (a, "unix:///run/containerd/s/"
-                       "12117510a54ae87cb9f59e68c4b6897783ff70cec968b5b5967a0a0cd503057e");
+  a = shim_socket_address ("/run/containerd//containerd.sock/", "default",
+                           "demo");
+  ck_assert_str_eq (
+      a, "unix:///run/containerd/s/"
+         "12117510a54ae87cb9f59e68c4b6897783ff70cec968b5b5967a0a0cd503057e");
   free (a);
   /* The socket directory can be moved (absolute paths only); the name is
      the same hash.  */
   setenv (SHIM_SOCKET_DIR_ENV, "/tmp/lcow-sockets", 1);
-  a = shim_socket_address ("/run/containerd/containerd.sock", "default", "demo");
-  ck_assert_str_eq (a, "unix:///tmp/lcow-sockets/"
-                       "12117510a54ae87cb9f59e68c4b6897783ff70cec968b5b5967a0a0cd503057e");
+  a = shim_socket_address ("/run/containerd/containerd.sock", "default",
+                           "demo");
+  ck_assert_str_eq (
+      a, "unix:///tmp/lcow-sockets/"
+         "12117510a54ae87cb9f59e68c4b6897783ff70cec968b5b5967a0a0cd503057e");
   free (a);
   setenv (SHIM_SOCKET_DIR_ENV, "relative/dir", 1);
   ck_assert_str_eq (shim_socket_dir (), "/run/containerd/s");
@@ -139,9 +150,20 @@ START_TEST (test_address_and_flags)
   ck_assert_str_eq (c, "../b/c");
   free (c);
 
-  char *argv[] = { "shim", "-namespace", "demo", "--address=/a.sock", "-publish-binary",
-                   "/usr/bin/containerd", "-id", "ctr1", "-debug", "-future-flag",
-                   "start", "-id", "ignored", NULL };
+  char *argv[] = { "shim",
+                   "-namespace",
+                   "demo",
+                   "--address=/a.sock",
+                   "-publish-binary",
+                   "/usr/bin/containerd",
+                   "-id",
+                   "ctr1",
+                   "-debug",
+                   "-future-flag",
+                   "start",
+                   "-id",
+                   "ignored",
+                   NULL };
   struct shim_flags f;
   ck_assert_int_eq (shim_flags_parse (13, argv, &f), 0);
   ck_assert_str_eq (f.ns, "demo");

@@ -225,8 +225,8 @@ do_create_or_exec (struct agent *a, const struct bridge_request *r,
   if (r->kind == BRIDGE_REQUEST_CREATE)
     {
       if (find_container (a, r->container) != NULL)
-        return shim_error_set (err, GRPC_ALREADY_EXISTS,
-                               "container %s exists", r->container);
+        return shim_error_set (err, GRPC_ALREADY_EXISTS, "container %s exists",
+                               r->container);
       if (container_create (r, &created, err) < 0)
         return -1;
       ret = container_spawn (created, NULL, &hp, err);
@@ -270,8 +270,7 @@ do_signal (struct agent *a, const struct bridge_request *r, shim_error **err)
   struct process *p = find_process (a, r->process);
   if (p == NULL || p->exited)
     return shim_error_set (err, GRPC_NOT_FOUND,
-                           "process %u: process already finished",
-                           r->process);
+                           "process %u: process already finished", r->process);
   if (r->signal == 0 || r->signal > 64)
     return shim_error_set (err, GRPC_INVALID_ARGUMENT, "invalid signal %u",
                            r->signal);
@@ -331,7 +330,7 @@ handle_request (struct agent *a, uint32_t id, const char *body, size_t len)
   shim_error *err = NULL;
   if (bridge_request_decode (body, len, &r, &err) < 0)
     {
-      agent_log (L_WARN, "invalid bridge request", "error", err->msg, NULL);
+      agent_log (L_WARN, "invalid bridge request", "error", err->msg);
       send_error (a, id, err);
       shim_error_free (err);
       return true;
@@ -341,7 +340,7 @@ handle_request (struct agent *a, uint32_t id, const char *body, size_t len)
   switch (r.kind)
     {
     case BRIDGE_REQUEST_SHUTDOWN:
-      agent_log (L_INFO, "shutdown requested by the host", NULL);
+      agent_log (L_INFO, "shutdown requested by the host");
       bridge_frame_send (a->bridge, id, BRIDGE_TYPE_RESPONSE,
                          "{\"type\":\"shutdown\"}");
       bridge_request_release (&r);
@@ -372,15 +371,15 @@ handle_request (struct agent *a, uint32_t id, const char *body, size_t len)
         break;
       }
     case BRIDGE_REQUEST_UNSUPPORTED:
-      agent_log (L_WARN, "unsupported bridge request", "type", r.type, NULL);
-      v = shim_error_set (&err, GRPC_UNIMPLEMENTED,
-                          "unsupported request %s", r.type);
+      agent_log (L_WARN, "unsupported bridge request", "type", r.type);
+      v = shim_error_set (&err, GRPC_UNIMPLEMENTED, "unsupported request %s",
+                          r.type);
       break;
     }
   if (v < 0)
     {
       agent_log (L_WARN, "bridge request failed", "type", r.type, "error",
-                 err->msg, NULL);
+                 err->msg);
       send_error (a, id, err);
       shim_error_free (err);
     }
@@ -424,7 +423,7 @@ on_host_data (struct agent *a, const struct ttrpc_header *h,
   else if (p->in.len + h->length <= BRIDGE_WINDOW)
     strbuf_append (&p->in, body, h->length);
   else
-    agent_log (L_WARN, "host overran the stdin window; bytes dropped", NULL);
+    agent_log (L_WARN, "host overran the stdin window; bytes dropped");
 }
 
 /* Writes what stdin holds; credits the host for what the process took.  */
@@ -434,7 +433,8 @@ pump_stdin (struct agent *a, struct process *p)
   size_t done = 0;
   while (done < p->in.len && p->held.stdin_fd >= 0)
     {
-      ssize_t n = write (p->held.stdin_fd, p->in.data + done, p->in.len - done);
+      ssize_t n
+          = write (p->held.stdin_fd, p->in.data + done, p->in.len - done);
       if (n > 0)
         done += (size_t) n;
       else if (n < 0 && errno == EINTR)
@@ -520,14 +520,14 @@ read_bridge (struct agent *a)
   uint8_t hdr[TTRPC_HEADER_LEN];
   if (read_all (a->bridge, hdr, sizeof hdr) < 0)
     {
-      agent_log (L_WARN, "bridge closed by the host", NULL);
+      agent_log (L_WARN, "bridge closed by the host");
       return -1;
     }
   struct ttrpc_header h;
   ttrpc_header_decode (hdr, &h);
   if (h.length > BRIDGE_MESSAGE_MAX)
     {
-      agent_log (L_ERROR, "oversized bridge message", NULL);
+      agent_log (L_ERROR, "oversized bridge message");
       return -1;
     }
   if (read_all (a->bridge, body, h.length) < 0)
@@ -537,7 +537,7 @@ read_bridge (struct agent *a)
     on_host_data (a, &h, body);
   else if (h.type == BRIDGE_TYPE_REQUEST)
     return handle_request (a, h.stream_id, (const char *) body, h.length) ? 1
-                                                                        : 0;
+                                                                          : 0;
   return 1;
 }
 
@@ -558,7 +558,7 @@ agent_serve (int fd)
   shim_error *err = NULL;
   if (containers_init (&err) < 0)
     {
-      agent_log (L_ERROR, "containers unavailable", "error", err->msg, NULL);
+      agent_log (L_ERROR, "containers unavailable", "error", err->msg);
       shim_error_free (err);
     }
   int rc = 1;
@@ -622,7 +622,7 @@ agent_serve (int fd)
         if (p->exited && now_ms () - p->exited_ms >= OUTPUT_DRAIN_MS)
           {
             agent_log (L_WARN, "output still open after the process exited; "
-                               "reporting the exit", NULL);
+                               "reporting the exit");
             maybe_report_exit (&a, p, true);
           }
       }

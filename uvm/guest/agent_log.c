@@ -50,7 +50,7 @@ now_rfc3339 (char *out, size_t cap)
 }
 
 void
-agent_log (enum agent_level lvl, const char *msg, ...)
+agent_log_fields (enum agent_level lvl, const char *msg, ...)
 {
   if (lvl < min_level)
     return;

@@ -19,8 +19,11 @@ enum agent_level
 /* Returns 0, or -1 for a level logrus does not know.  */
 int agent_log_parse_level (const char *s, enum agent_level *out);
 void agent_log_setup (enum agent_level min, bool json);
-/* One entry; fields are key, value pairs ending with NULL.  */
-void agent_log (enum agent_level lvl, const char *msg, ...)
+/* One entry; fields are key, value pairs ending with a null pointer, which
+   agent_log adds (a bare NULL may be an int in a variadic call).  */
+void agent_log_fields (enum agent_level lvl, const char *msg, ...)
     __attribute__ ((sentinel));
+#define agent_log(lvl, ...)                                                   \
+  agent_log_fields (lvl, __VA_ARGS__, (const char *) NULL)
 
 #endif

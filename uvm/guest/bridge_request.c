@@ -36,7 +36,6 @@ needs (enum bridge_request_kind k)
   switch (k)
     {
     case BRIDGE_REQUEST_CREATE:
-      return NEED_CONTAINER | NEED_PROCESS | NEED_SPEC;
     case BRIDGE_REQUEST_EXEC:
       return NEED_CONTAINER | NEED_PROCESS | NEED_SPEC;
     case BRIDGE_REQUEST_START:

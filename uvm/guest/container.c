@@ -76,7 +76,7 @@ containers_init (shim_error **err)
   if (write_text (CGROUP_ROOT "/cgroup.subtree_control", "+cpu +memory +pids")
       < 0)
     agent_log (L_WARN, "cannot enable cgroup controllers", "error",
-               strerror (errno), NULL);
+               strerror (errno));
   return mkdir_p (CONTAINERS_DIR, 0700, err);
 }
 
@@ -183,8 +183,8 @@ container_create (const struct bridge_request *req, struct container **out,
     }
   if (mkdir (c->dir, 0700) < 0)
     {
-      shim_error_errno (err, errno == EEXIST ? GRPC_ALREADY_EXISTS
-                                             : GRPC_INTERNAL,
+      shim_error_errno (err,
+                        errno == EEXIST ? GRPC_ALREADY_EXISTS : GRPC_INTERNAL,
                         errno, "container %s", c->id);
       free (c->dir);
       c->dir = NULL; /* not ours to remove */
@@ -215,7 +215,7 @@ container_create (const struct bridge_request *req, struct container **out,
       goto fail;
     }
   agent_log (L_INFO, "container root filesystem mounted", "container", c->id,
-             "disk", disk, NULL);
+             "disk", disk);
   *out = c;
   return 0;
 fail:
@@ -266,10 +266,11 @@ mount_spec (const struct container *c, int status_fd)
       const struct oci_mount *m = &c->spec->mounts[i];
       if (m->destination == NULL || m->destination[0] != '/')
         continue;
-      cleanup_free char *target = xasprintf ("%s%s", c->rootfs, m->destination);
+      cleanup_free char *target
+          = xasprintf ("%s%s", c->rootfs, m->destination);
       cleanup_strbuf strbuf data = STRBUF_INIT;
-      unsigned long flags = mount_options_parse (m->options, m->noptions,
-                                                 &data);
+      unsigned long flags
+          = mount_options_parse (m->options, m->noptions, &data);
       const char *type = m->type ? m->type : "";
       const char *file = pod_file (c, m->destination);
       int r;
@@ -278,8 +279,8 @@ mount_spec (const struct container *c, int status_fd)
           make_target (target, true);
           r = mount (file, target, NULL, MS_BIND, NULL);
           if (r == 0 && (flags & MS_RDONLY))
-            r = mount (NULL, target, NULL,
-                       MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
+            r = mount (NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY,
+                       NULL);
         }
       else if ((flags & MS_BIND) || strcmp (type, "bind") == 0)
         {
@@ -320,18 +321,19 @@ make_devices (const char *rootfs)
   {
     const char *name;
     unsigned maj, min;
-  } devs[] = { { "null", 1, 3 },    { "zero", 1, 5 }, { "full", 1, 7 },
-               { "random", 1, 8 },  { "urandom", 1, 9 }, { "tty", 5, 0 } };
+  } devs[] = { { "null", 1, 3 },   { "zero", 1, 5 },    { "full", 1, 7 },
+               { "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 } };
   for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++)
     {
       cleanup_free char *p = xasprintf ("%s/dev/%s", rootfs, devs[i].name);
       mknod (p, S_IFCHR | 0666, makedev (devs[i].maj, devs[i].min));
       chmod (p, 0666);
     }
-  static const char *const links[][2]
-      = { { "/proc/self/fd", "fd" },     { "/proc/self/fd/0", "stdin" },
-          { "/proc/self/fd/1", "stdout" }, { "/proc/self/fd/2", "stderr" },
-          { "pts/ptmx", "ptmx" } };
+  static const char *const links[][2] = { { "/proc/self/fd", "fd" },
+                                          { "/proc/self/fd/0", "stdin" },
+                                          { "/proc/self/fd/1", "stdout" },
+                                          { "/proc/self/fd/2", "stderr" },
+                                          { "pts/ptmx", "ptmx" } };
   for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
     {
       cleanup_free char *p = xasprintf ("%s/dev/%s", rootfs, links[i][1]);
@@ -370,14 +372,22 @@ static const struct
   const char *name;
   int resource;
 } rlimit_names[] = {
-  { "RLIMIT_CPU", RLIMIT_CPU },         { "RLIMIT_FSIZE", RLIMIT_FSIZE },
-  { "RLIMIT_DATA", RLIMIT_DATA },       { "RLIMIT_STACK", RLIMIT_STACK },
-  { "RLIMIT_CORE", RLIMIT_CORE },       { "RLIMIT_RSS", RLIMIT_RSS },
-  { "RLIMIT_NPROC", RLIMIT_NPROC },     { "RLIMIT_NOFILE", RLIMIT_NOFILE },
-  { "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK }, { "RLIMIT_AS", RLIMIT_AS },
-  { "RLIMIT_LOCKS", RLIMIT_LOCKS },     { "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING },
-  { "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE }, { "RLIMIT_NICE", RLIMIT_NICE },
-  { "RLIMIT_RTPRIO", RLIMIT_RTPRIO },   { "RLIMIT_RTTIME", RLIMIT_RTTIME },
+  { "RLIMIT_CPU", RLIMIT_CPU },
+  { "RLIMIT_FSIZE", RLIMIT_FSIZE },
+  { "RLIMIT_DATA", RLIMIT_DATA },
+  { "RLIMIT_STACK", RLIMIT_STACK },
+  { "RLIMIT_CORE", RLIMIT_CORE },
+  { "RLIMIT_RSS", RLIMIT_RSS },
+  { "RLIMIT_NPROC", RLIMIT_NPROC },
+  { "RLIMIT_NOFILE", RLIMIT_NOFILE },
+  { "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK },
+  { "RLIMIT_AS", RLIMIT_AS },
+  { "RLIMIT_LOCKS", RLIMIT_LOCKS },
+  { "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING },
+  { "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE },
+  { "RLIMIT_NICE", RLIMIT_NICE },
+  { "RLIMIT_RTPRIO", RLIMIT_RTPRIO },
+  { "RLIMIT_RTTIME", RLIMIT_RTTIME },
 };
 
 static void
@@ -394,8 +404,8 @@ apply_process (const struct oci_process *p, int status_fd)
       struct rlimit rl = { p->rlimits[i].soft, p->rlimits[i].hard };
       if (k == sizeof rlimit_names / sizeof rlimit_names[0]
           || setrlimit (rlimit_names[k].resource, &rl) < 0)
-        child_fail (status_fd, p->rlimits[i].type ? p->rlimits[i].type
-                                                  : "rlimit");
+        child_fail (status_fd,
+                    p->rlimits[i].type ? p->rlimits[i].type : "rlimit");
     }
   if (p->cwd != NULL && chdir (p->cwd) < 0)
     child_fail (status_fd, p->cwd);
@@ -420,7 +430,8 @@ join_container (pid_t init, int status_fd)
   {
     const char *ns;
     int type;
-  } nss[] = { { "ipc", CLONE_NEWIPC }, { "uts", CLONE_NEWUTS },
+  } nss[] = { { "ipc", CLONE_NEWIPC },
+              { "uts", CLONE_NEWUTS },
               { "mnt", CLONE_NEWNS } };
   for (size_t i = 0; i < 3; i++)
     {
@@ -446,8 +457,10 @@ send_fd (int sock, int fd)
     char buf[CMSG_SPACE (sizeof (int))];
     struct cmsghdr align;
   } u = { 0 };
-  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-                        .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+  struct msghdr msg = { .msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = u.buf,
+                        .msg_controllen = sizeof u.buf };
   struct cmsghdr *cm = CMSG_FIRSTHDR (&msg);
   cm->cmsg_level = SOL_SOCKET;
   cm->cmsg_type = SCM_RIGHTS;
@@ -467,8 +480,10 @@ recv_fd (int sock)
     char buf[CMSG_SPACE (sizeof (int))];
     struct cmsghdr align;
   } u;
-  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-                        .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+  struct msghdr msg = { .msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = u.buf,
+                        .msg_controllen = sizeof u.buf };
   ssize_t n;
   do
     n = recvmsg (sock, &msg, MSG_CMSG_CLOEXEC);
@@ -566,9 +581,13 @@ container_spawn (struct container *c, const struct oci_process *p,
                            "container %s has no running init process", c->id);
   if (p->nargs == 0)
     return shim_error_set (err, GRPC_INVALID_ARGUMENT, "process has no args");
-  *out = (struct held_process){ .pid = -1, .stdin_fd = -1, .stdout_fd = -1,
-                                .stderr_fd = -1, .start_fd = -1,
-                                .status_fd = -1, .tty = p->terminal };
+  *out = (struct held_process){ .pid = -1,
+                                .stdin_fd = -1,
+                                .stdout_fd = -1,
+                                .stderr_fd = -1,
+                                .start_fd = -1,
+                                .status_fd = -1,
+                                .tty = p->terminal };
   int in[2] = { -1, -1 }, o[2] = { -1, -1 }, e[2] = { -1, -1 };
   int start[2] = { -1, -1 }, status[2] = { -1, -1 };
   int console[2] = { -1, -1 };
@@ -663,6 +682,7 @@ container_pids (const struct container *c, long **out)
   *out = xmalloc (cap * sizeof **out);
   FILE *f = fopen (procs, "re");
   long pid;
+  /* NOLINTNEXTLINE(cert-err34-c): the kernel's own format */
   while (f != NULL && fscanf (f, "%ld", &pid) == 1)
     {
       if (n == cap)
@@ -722,7 +742,7 @@ container_destroy (struct container *c)
         sleep_ms (10);
       if (rmdir (c->cgroup) < 0)
         agent_log (L_WARN, "cannot remove a container cgroup", "cgroup",
-                   c->cgroup, "error", strerror (errno), NULL);
+                   c->cgroup, "error", strerror (errno));
     }
   cleanup_free char *lower = xasprintf ("%s/lower", c->dir);
   cleanup_free char *scratch = xasprintf ("%s/scratch", c->dir);

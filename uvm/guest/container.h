@@ -18,13 +18,12 @@
 
 struct container;
 
-
 /* The agent's one-time setup: the cgroup2 hierarchy with the cpu, memory
    and pids controllers for containers.  */
 int containers_init (shim_error **err);
 
-int container_create (const struct bridge_request *req,
-                      struct container **out, shim_error **err);
+int container_create (const struct bridge_request *req, struct container **out,
+                      shim_error **err);
 const char *container_id (const struct container *c);
 /* The container's init process, or 0 before it exists.  */
 pid_t container_init_pid (const struct container *c);

@@ -38,8 +38,7 @@ static int
 parse_bool (const char *s, bool *out)
 {
   static const char *const yes[] = { "1", "t", "T", "true", "TRUE", "True" };
-  static const char *const no[]
-      = { "0", "f", "F", "false", "FALSE", "False" };
+  static const char *const no[] = { "0", "f", "F", "false", "FALSE", "False" };
   for (size_t i = 0; i < 6; i++)
     {
       if (strcmp (s, yes[i]) == 0)
@@ -145,6 +144,7 @@ memory_mb (void)
   unsigned long long kb = 0;
   if (f != NULL)
     {
+      /* NOLINTNEXTLINE(cert-err34-c): the kernel's own format */
       if (fscanf (f, "MemTotal: %llu kB", &kb) != 1)
         kb = 0;
       fclose (f);
@@ -181,7 +181,7 @@ send_hello (int fd)
                  (unsigned long long) memory_mb (),
                  (unsigned long long) uptime_ms ());
   agent_log (L_INFO, "connected to host", "cmdline", cmdline, "kernel",
-               un.release, "root", root, NULL);
+             un.release, "root", root);
   int r = bridge_frame_send (fd, 0, BRIDGE_TYPE_NOTIFY, body.data);
   strbuf_release (&body);
   return r;
@@ -190,8 +190,8 @@ send_hello (int fd)
 int
 main (int argc, char **argv)
 {
-  struct flags f = { .loglevel = "debug", .log_format = "text",
-                     .scrub_logs = true };
+  struct flags f
+      = { .loglevel = "debug", .log_format = "text", .scrub_logs = true };
   if (parse_flags (argc, argv, &f) < 0)
     return 2;
   enum agent_level min_level;
@@ -216,24 +216,26 @@ main (int argc, char **argv)
           *slash = '\0';
           mkdir (dir, 0755);
         }
-      int fd = open (f.logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                     0644);
+      int fd
+          = open (f.logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
       if (fd >= 0)
         dup2 (fd, STDERR_FILENO), close (fd);
     }
   if (f.core_dump_location != NULL)
     {
       int fd = open ("/proc/sys/kernel/core_pattern", O_WRONLY | O_CLOEXEC);
-      if (fd < 0 || write_all (fd, f.core_dump_location,
-                               strlen (f.core_dump_location)) < 0)
+      if (fd < 0
+          || write_all (fd, f.core_dump_location,
+                        strlen (f.core_dump_location))
+                 < 0)
         agent_log (L_WARN, "cannot set the core dump location", "path",
-                     f.core_dump_location, NULL);
+                   f.core_dump_location);
       if (fd >= 0)
         close (fd);
     }
   agent_log (L_INFO, "GCS started", "log-format", f.log_format, "loglevel",
-               f.loglevel, "scrub-logs", f.scrub_logs ? "true" : "false",
-               "time-sync", f.disable_time_sync ? "disabled" : "host", NULL);
+             f.loglevel, "scrub-logs", f.scrub_logs ? "true" : "false",
+             "time-sync", f.disable_time_sync ? "disabled" : "host");
 
   int fd = -1;
   for (int i = 0; fd < 0 && i < CONNECT_TRIES; i++)
@@ -245,13 +247,13 @@ main (int argc, char **argv)
   if (fd < 0)
     {
       agent_log (L_FATAL, "cannot connect to the host's GCS port", "error",
-                   strerror (errno), NULL);
+                 strerror (errno));
       return 1;
     }
   if (send_hello (fd) < 0)
     {
       agent_log (L_FATAL, "cannot say hello to the host", "error",
-                   strerror (errno), NULL);
+                 strerror (errno));
       return 1;
     }
   return agent_serve (fd);

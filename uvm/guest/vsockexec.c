@@ -13,8 +13,10 @@
 static void
 usage (const char *argv0)
 {
-  fprintf (stderr, "usage: %s [-i port] [-o port] [-e port] -- program "
-                   "[args...]\n", argv0);
+  fprintf (stderr,
+           "usage: %s [-i port] [-o port] [-e port] -- program "
+           "[args...]\n",
+           argv0);
 }
 
 int
@@ -54,8 +56,8 @@ main (int argc, char **argv)
         fds[i] = guest_port_connect ((uint32_t) ports[i]);
       if (fds[i] < 0)
         {
-          fprintf (stderr, "connect: port %lld: %s\n",
-                   (long long) ports[i], strerror (errno));
+          fprintf (stderr, "connect: port %lld: %s\n", (long long) ports[i],
+                   strerror (errno));
           return 1;
         }
     }
