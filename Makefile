@@ -217,6 +217,8 @@ $(FUZZ_BUILD)/fuzz_agent: EXTRA_FUZZ_SRCS := -DGUEST_HOST_NO_EXEC \
   uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/bridge_request.c \
   uvm/guest/held_process.c uvm/guest/guest_io.c test/guest_host_containers.c \
   -lpthread
+# The Task service's harness links the UVM stand-in instead of uvm/uvm*.c.
+$(FUZZ_BUILD)/fuzz_task_service: EXTRA_FUZZ_SRCS := test/fuzz/stub_uvm.c
 $(FUZZ_BUILD)/fuzz_%: test/fuzz/fuzz_%.c fuzz-lib
 	clang $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer -D_GNU_SOURCE -I. \
 	  -I$(FUZZ_BUILD)/gen/proto $(shell pkg-config --cflags $(PKGS)) \

@@ -115,13 +115,21 @@ guest_on_credit (void *data, uint32_t key, uint8_t stream, uint32_t n)
     stdio_relay_stdin_credit (t->relay, n);
 }
 
+/* The pod's sandbox went while a create or a request to its guest was under
+ * way.  */
+static const shim_error sandbox_gone
+    = { GRPC_FAILED_PRECONDITION, (char *) "the pod's sandbox is gone" };
+
 /* A request about a process, answered when the guest replies; the task
-   is looked up again then (it may be gone).  */
+   is looked up again then (it may be gone, or its id taken by a later
+   record).  */
 struct guest_op
 {
+  struct list link; /* in ts->guest_ops */
   struct task_service *ts;
   char *id;
   char *exec_id;
+  uint64_t serial;
   struct ttrpc_call *call;
   /* For a reply that carries nothing but success: what follows it.  */
   void (*then) (struct task *t, struct ttrpc_call *call);
@@ -134,20 +142,24 @@ guest_op_new (struct task *t, struct ttrpc_call *call)
   op->ts = t->ts;
   op->id = xstrdup (t->id);
   op->exec_id = t->exec_id ? xstrdup (t->exec_id) : NULL;
+  op->serial = t->serial;
   op->call = call;
+  list_add_tail (&op->ts->guest_ops, &op->link);
   return op;
 }
 
 static struct task *
 guest_op_task (struct guest_op *op)
 {
-  return op->exec_id ? task_find_exec (op->ts, op->id, op->exec_id)
-                     : task_find (op->ts, op->id);
+  struct task *t = op->exec_id ? task_find_exec (op->ts, op->id, op->exec_id)
+                               : task_find (op->ts, op->id);
+  return t != NULL && t->serial == op->serial ? t : NULL;
 }
 
 static void
 guest_op_free (struct guest_op *op)
 {
+  list_remove (&op->link);
   free (op->id);
   free (op->exec_id);
   free (op);
@@ -229,10 +241,6 @@ on_guest_created (void *data, const char *body, size_t len,
   if (t->exit_parked)
     deliver_exit (t);
 }
-
-/* The pod's sandbox went while a container's create was under way.  */
-static const shim_error sandbox_gone
-    = { GRPC_FAILED_PRECONDITION, (char *) "the pod's sandbox is gone" };
 
 static void
 on_disk_attached (void *data, const shim_error *err)
@@ -373,11 +381,13 @@ fail:
 }
 
 /* Decodes a reply for op; fails its call and returns NULL on an error or a
-   task gone meanwhile.  */
+   task gone meanwhile.  The op is answered from here on: no longer among
+   the calls the sandbox's end fails (what follows the reply may end it).  */
 static struct task *
 guest_reply (struct guest_op *op, const char *body, size_t len,
              const shim_error *err, struct bridge_response *resp)
 {
+  list_remove (&op->link);
   shim_error *derr = NULL;
   *resp = (struct bridge_response){ 0 };
   if (err == NULL && bridge_response_decode (body, len, resp, &derr) < 0)
@@ -426,7 +436,7 @@ on_guest_exec_added (void *data, const char *body, size_t len,
 {
   struct guest_op *op = data;
   struct bridge_response resp;
-  struct task *t = task_find_exec (op->ts, op->id, op->exec_id);
+  struct task *t = guest_op_task (op);
   if (guest_reply (op, body, len, err, &resp) == NULL)
     {
       if (t != NULL)
@@ -502,11 +512,12 @@ delete_container (struct task *t, struct ttrpc_call *call)
   task_delete_exited (t, call);
 }
 
-/* Whether the sandbox's VM is still there to be asked.  */
+/* Whether the VM that runs t is still there to be asked.  */
 static bool
-vm_running (const struct task_service *ts)
+vm_running (const struct task *t)
 {
-  return sandbox_ready (ts) && !sandbox_task (ts)->exited;
+  const struct task *pod = sandbox_task (t->ts);
+  return sandbox_ready (t->ts) && !pod->exited && pod->serial == t->pod_serial;
 }
 
 void
@@ -543,7 +554,7 @@ void
 guest_container_delete (struct task *t, struct ttrpc_call *call)
 {
   /* With its VM gone there is no guest to let go of the container.  */
-  if (!vm_running (t->ts))
+  if (!vm_running (t))
     delete_container (t, call);
   else
     guest_call (t, call, "delete", bridge_container_body ("delete", t->id),
@@ -557,6 +568,7 @@ guest_process_exec (struct task *c, struct ttrpc_call *call,
   struct task_service *ts = c->ts;
   struct task *e = task_new (ts, c->id, req->exec_id, c->bundle, req->stdin,
                              req->stdout, req->stderr, req->terminal);
+  e->pod_serial = c->pod_serial;
   e->kind = TASK_EXEC;
   e->creating = true;
   e->key = ++ts->next_process_key;
@@ -568,4 +580,28 @@ guest_process_exec (struct task *c, struct ttrpc_call *call,
                                 (const char *) req->spec->value.data,
                                 req->spec->value.len),
               on_guest_exec_added, NULL);
+}
+
+void
+guest_sandbox_ending (struct task_service *ts)
+{
+  while (!list_empty (&ts->guest_ops))
+    {
+      struct guest_op *op
+          = list_entry (ts->guest_ops.next, struct guest_op, link);
+      struct task *t = guest_op_task (op);
+      ttrpc_call_fail (op->call, &sandbox_gone);
+      guest_op_free (op);
+      if (t != NULL && t->creating && t->kind == TASK_EXEC)
+        task_drop_exec (t);
+    }
+  struct list *pos, *tmp;
+  list_for_each_safe (pos, tmp, &ts->tasks)
+  {
+    struct task *t = list_entry (pos, struct task, link);
+    if (t->creating && t->create_call != NULL && t != sandbox_task (ts))
+      container_create_failed (t, &sandbox_gone);
+    else
+      t->scsi_target = 0; /* its disk goes with the VM */
+  }
 }

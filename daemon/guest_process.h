@@ -34,6 +34,12 @@ void guest_container_delete (struct task *t, struct ttrpc_call *call);
 void guest_process_exec (struct task *c, struct ttrpc_call *call,
                          const Pb__ExecProcessRequest *req);
 
+/* The sandbox's VM is about to go (no reply comes after that): every call
+   waiting on the guest fails, every container create under way is undone
+   (the sandbox's own task excepted), and the containers' disks are
+   forgotten (a later sandbox's SCSI targets are not theirs).  */
+void guest_sandbox_ending (struct task_service *ts);
+
 /* The guest agent's exit notifications, process output and stdin credits
    (struct uvm_events; data is the task service).  */
 void guest_on_notify (void *data, const char *body, size_t len);

@@ -98,6 +98,8 @@ sandbox_end (struct task_service *ts)
   /* Until the UVM is up the sandbox task is the sandbox's own.  */
   if (sb->state == SANDBOX_CREATING && sb->task != NULL)
     task_free (sb->task);
+  if (sb->uvm != NULL)
+    guest_sandbox_ending (ts);
   advance (sb, SANDBOX_EV_END);
   ts->sandbox = NULL;
   uvm_destroy (sb->uvm);
@@ -157,8 +159,7 @@ sandbox_config (const struct task_service *ts)
   return ts->sandbox ? &ts->sandbox->plan.cfg : NULL;
 }
 
-/* ---- the UVM's events -----------------------------------------------------
- */
+/* ---- the UVM's events --------------------------------------------------- */
 
 static void
 on_uvm_started (void *data, const shim_error *err)
@@ -289,6 +290,7 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
   struct task *t = task_new (ts, req->id, NULL, req->bundle, req->stdin,
                              req->stdout, req->stderr, req->terminal);
   t->kind = standalone ? TASK_CONTAINER : TASK_POD_SANDBOX;
+  t->pod_serial = t->serial;
   sb->task = t;
 
   cleanup_free char *state_dir

@@ -120,6 +120,7 @@ task_new (struct task_service *ts, const char *id, const char *exec_id,
 {
   struct task *t = xzalloc (sizeof *t);
   t->ts = ts;
+  t->serial = ++ts->next_serial;
   t->id = xstrdup (id);
   t->exec_id = exec_id ? xstrdup (exec_id) : NULL;
   t->bundle = xstrdup (bundle);
@@ -138,6 +139,14 @@ task_new (struct task_service *ts, const char *id, const char *exec_id,
 void
 task_free (struct task *t)
 {
+  /* Calls still waiting on the record are answered: every call completes
+     once.  */
+  if (t->create_call != NULL)
+    ttrpc_call_fail_code (t->create_call, GRPC_UNAVAILABLE,
+                          "create %s: abandoned: the shim is shutting down",
+                          t->id);
+  task_fail_parked (&t->waiters, GRPC_NOT_FOUND, "task deleted");
+  task_fail_parked (&t->deleters, GRPC_NOT_FOUND, "task deleted");
   if (t->key != 0 && sandbox_uvm (t->ts) != NULL)
     uvm_close_streams (sandbox_uvm (t->ts), t->key);
   close_stdio (t);
@@ -330,17 +339,18 @@ task_exited (struct task *t, uint32_t exit_status)
     task_reply_wait (t, p->call);
     free (p);
   }
-  list_for_each_safe (pos, tmp, &t->deleters)
-  {
-    struct parked *p = list_entry (pos, struct parked, link);
-    list_remove (pos);
-    struct ttrpc_call *call = p->call;
-    free (p);
-    if (task_find (t->ts, t->id) == t)
+  /* The first parked Delete deletes the task (and frees it: task_free
+     answers any other).  */
+  if (!list_empty (&t->deleters) && task_find (t->ts, t->id) == t)
+    {
+      struct parked *p = list_entry (t->deleters.next, struct parked, link);
+      list_remove (&p->link);
+      struct ttrpc_call *call = p->call;
+      free (p);
       task_delete_exited (t, call);
-    else
-      ttrpc_call_fail_code (call, GRPC_NOT_FOUND, "task %s: not found", t->id);
-  }
+      return;
+    }
+  task_fail_parked (&t->deleters, GRPC_NOT_FOUND, "task not found");
 }
 
 void
@@ -369,7 +379,6 @@ void
 task_drop_exec (struct task *e)
 {
   list_remove (&e->link);
-  task_fail_parked (&e->waiters, GRPC_NOT_FOUND, "process deleted");
   task_free (e);
 }
 
@@ -394,7 +403,6 @@ task_delete_exited (struct task *t, struct ttrpc_call *call)
              (struct log_field[]){ { "task", t->id } }, 1);
   if (sandbox_task (ts) == t)
     sandbox_end (ts);
-  task_fail_parked (&t->waiters, GRPC_NOT_FOUND, "task deleted");
   task_free (t);
 }
 

@@ -43,6 +43,11 @@ struct task
 {
   struct list link;
   struct task_service *ts;
+  /* Tells this record from a later one with the same id.  */
+  uint64_t serial;
+  /* A process in the guest: the serial of the sandbox task whose VM runs
+     it (a later sandbox's VM never knew it).  */
+  uint64_t pod_serial;
   char *id;
   char *bundle;
   char *stdin_path, *stdout_path, *stderr_path;
@@ -87,7 +92,10 @@ struct task_service
   size_t ntasks;
   /* Owned by sandbox.c (see sandbox.h); NULL when there is none.  */
   struct sandbox *sandbox;
+  /* Requests to the guest waiting for its reply (guest_process.c).  */
+  struct list guest_ops;
   uint32_t next_process_key;
+  uint64_t next_serial;
   bool closing;
 };
 

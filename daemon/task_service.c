@@ -22,16 +22,6 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
-#define DECODE(type, fn, call, payload, len)                                  \
-  ({                                                                          \
-    type *req_ = fn (NULL, len, payload);                                     \
-    if (req_ == NULL)                                                         \
-      ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT,                      \
-                            "ttrpc: error unmarshalling payload: invalid "    \
-                            "protobuf");                                      \
-    req_;                                                                     \
-  })
-
 /* Resolves (id, exec_id) to a task or exec'd process, or fails the call.  */
 static struct task *
 lookup (struct task_service *ts, struct ttrpc_call *call, const char *id,
@@ -55,30 +45,50 @@ lookup (struct task_service *ts, struct ttrpc_call *call, const char *id,
   return t;
 }
 
+/* The unpacked request, or NULL with the call failed.  */
+static ProtobufCMessage *
+decode (struct ttrpc_call *call, const ProtobufCMessageDescriptor *desc,
+        const uint8_t *payload, size_t len)
+{
+  ProtobufCMessage *m = protobuf_c_message_unpack (desc, NULL, len, payload);
+  if (m == NULL)
+    ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT,
+                          "ttrpc: error unmarshalling payload: invalid "
+                          "protobuf");
+  return m;
+}
+
+/* h_<method>: the ttrpc handler that decodes the request, calls
+   handle_<method> and frees the request unless that kept it.  */
+#define TASK_HANDLER(method, type, prefix)                                    \
+  static void h_##method (struct ttrpc_call *call, void *data,                \
+                          const uint8_t *payload, size_t len)                 \
+  {                                                                           \
+    type *req = (type *) decode (call, &prefix##__descriptor, payload, len);  \
+    if (req != NULL && !handle_##method (data, call, req))                    \
+      protobuf_c_message_free_unpacked (&req->base, NULL);                    \
+  }
+
 /* ---- Task API handlers ------------------------------------------------ */
 
-static void
-h_create (struct ttrpc_call *call, void *data, const uint8_t *payload,
-          size_t len)
+/* Keeps req (returns true) when a sandbox or a container create takes
+   it.  */
+static bool
+handle_create (struct task_service *ts, struct ttrpc_call *call,
+               Pb__CreateTaskRequest *req)
 {
-  struct task_service *ts = data;
-  Pb__CreateTaskRequest *req
-      = DECODE (Pb__CreateTaskRequest, pb__create_task_request__unpack, call,
-                payload, len);
-  if (req == NULL)
-    return;
   if (*req->id == '\0' || *req->bundle == '\0')
     {
       ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT,
                             "create: id and bundle are required");
-      goto out;
+      return false;
     }
   if (task_find (ts, req->id) != NULL
       || (sandbox_task (ts) && strcmp (sandbox_task (ts)->id, req->id) == 0))
     {
       ttrpc_call_fail_code (call, GRPC_ALREADY_EXISTS,
                             "task %s: already exists", req->id);
-      goto out;
+      return false;
     }
   if (*req->checkpoint != '\0')
     {
@@ -86,11 +96,12 @@ h_create (struct ttrpc_call *call, void *data, const uint8_t *payload,
                             "create %s: restoring from a checkpoint is not "
                             "supported for UVM sandboxes",
                             req->id);
-      goto out;
+      return false;
     }
 
   struct oci_spec *spec = NULL;
   shim_error *err = NULL;
+  bool kept = false;
   if (oci_spec_load_bundle (req->bundle, &spec, &err) < 0)
     {
       if (err->code == GRPC_UNKNOWN || err->code == GRPC_NOT_FOUND)
@@ -98,7 +109,7 @@ h_create (struct ttrpc_call *call, void *data, const uint8_t *payload,
       shim_error_wrap (&err, "create %s: read spec", req->id);
       ttrpc_call_fail (call, err);
       shim_error_free (err);
-      goto out;
+      return false;
     }
 
   /* CRI annotations decide between a sandbox and a container joining one.  */
@@ -116,7 +127,7 @@ h_create (struct ttrpc_call *call, void *data, const uint8_t *payload,
     {
       sandbox_create (ts, call, req, &spec, pod_id ? pod_id : req->id,
                       type == NULL);
-      req = NULL;
+      kept = true;
     }
   else if (strcmp (type, "container") == 0)
     {
@@ -139,30 +150,25 @@ h_create (struct ttrpc_call *call, void *data, const uint8_t *payload,
               = task_new (ts, req->id, NULL, req->bundle, req->stdin,
                           req->stdout, req->stderr, req->terminal);
           t->kind = TASK_CONTAINER;
+          t->pod_serial = sandbox_task (ts)->serial;
           list_add_tail (&ts->tasks, &t->link);
           ts->ntasks++;
           guest_container_create (t, call, req, spec);
-          req = NULL;
+          kept = true;
         }
     }
   else
     ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT, "invalid '%s': '%s'",
                           ANN_CRI_CONTAINER_TYPE, type);
   oci_spec_free (spec);
-out:
-  if (req != NULL)
-    pb__create_task_request__free_unpacked (req, NULL);
+  return kept;
 }
+TASK_HANDLER (create, Pb__CreateTaskRequest, pb__create_task_request)
 
-static void
-h_start (struct ttrpc_call *call, void *data, const uint8_t *payload,
-         size_t len)
+static bool
+handle_start (struct task_service *ts, struct ttrpc_call *call,
+              Pb__StartRequest *req)
 {
-  struct task_service *ts = data;
-  Pb__StartRequest *req = DECODE (Pb__StartRequest, pb__start_request__unpack,
-                                  call, payload, len);
-  if (req == NULL)
-    return;
   struct task *t = lookup (ts, call, req->id, req->exec_id);
   if (t == NULL)
     ;
@@ -174,18 +180,14 @@ h_start (struct ttrpc_call *call, void *data, const uint8_t *payload,
     guest_process_start (t, call);
   else
     task_reply_started (t, call);
-  pb__start_request__free_unpacked (req, NULL);
+  return false;
 }
+TASK_HANDLER (start, Pb__StartRequest, pb__start_request)
 
-static void
-h_state (struct ttrpc_call *call, void *data, const uint8_t *payload,
-         size_t len)
+static bool
+handle_state (struct task_service *ts, struct ttrpc_call *call,
+              Pb__StateRequest *req)
 {
-  struct task_service *ts = data;
-  Pb__StateRequest *req = DECODE (Pb__StateRequest, pb__state_request__unpack,
-                                  call, payload, len);
-  if (req == NULL)
-    return;
   struct task *t = lookup (ts, call, req->id, req->exec_id);
   if (t != NULL)
     {
@@ -207,18 +209,14 @@ h_state (struct ttrpc_call *call, void *data, const uint8_t *payload,
         }
       ttrpc_call_reply (call, &resp.base);
     }
-  pb__state_request__free_unpacked (req, NULL);
+  return false;
 }
+TASK_HANDLER (state, Pb__StateRequest, pb__state_request)
 
-static void
-h_wait (struct ttrpc_call *call, void *data, const uint8_t *payload,
-        size_t len)
+static bool
+handle_wait (struct task_service *ts, struct ttrpc_call *call,
+             Pb__WaitRequest *req)
 {
-  struct task_service *ts = data;
-  Pb__WaitRequest *req
-      = DECODE (Pb__WaitRequest, pb__wait_request__unpack, call, payload, len);
-  if (req == NULL)
-    return;
   struct task *t = lookup (ts, call, req->id, req->exec_id);
   if (t != NULL)
     {
@@ -227,18 +225,14 @@ h_wait (struct ttrpc_call *call, void *data, const uint8_t *payload,
       else
         task_park (&t->waiters, call);
     }
-  pb__wait_request__free_unpacked (req, NULL);
+  return false;
 }
+TASK_HANDLER (wait, Pb__WaitRequest, pb__wait_request)
 
-static void
-h_kill (struct ttrpc_call *call, void *data, const uint8_t *payload,
-        size_t len)
+static bool
+handle_kill (struct task_service *ts, struct ttrpc_call *call,
+             Pb__KillRequest *req)
 {
-  struct task_service *ts = data;
-  Pb__KillRequest *req
-      = DECODE (Pb__KillRequest, pb__kill_request__unpack, call, payload, len);
-  if (req == NULL)
-    return;
   struct task *t = lookup (ts, call, req->id, req->exec_id);
   shim_error *err = NULL;
   if (t == NULL)
@@ -270,8 +264,9 @@ h_kill (struct ttrpc_call *call, void *data, const uint8_t *payload,
                  2);
       ttrpc_call_reply (call, NULL);
     }
-  pb__kill_request__free_unpacked (req, NULL);
+  return false;
 }
+TASK_HANDLER (kill, Pb__KillRequest, pb__kill_request)
 
 /* An exec'd process: answered from its record (its exit was reported).  */
 static void
@@ -289,15 +284,10 @@ delete_exec (struct task *t, struct ttrpc_call *call)
   task_drop_exec (t);
 }
 
-static void
-h_delete (struct ttrpc_call *call, void *data, const uint8_t *payload,
-          size_t len)
+static bool
+handle_delete (struct task_service *ts, struct ttrpc_call *call,
+               Pb__DeleteRequest *req)
 {
-  struct task_service *ts = data;
-  Pb__DeleteRequest *req = DECODE (
-      Pb__DeleteRequest, pb__delete_request__unpack, call, payload, len);
-  if (req == NULL)
-    return;
   struct task *t = lookup (ts, call, req->id, req->exec_id);
   if (t == NULL)
     ;
@@ -320,18 +310,14 @@ h_delete (struct ttrpc_call *call, void *data, const uint8_t *payload,
   else
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "task %s: cannot delete a running task", t->id);
-  pb__delete_request__free_unpacked (req, NULL);
+  return false;
 }
+TASK_HANDLER (delete, Pb__DeleteRequest, pb__delete_request)
 
-static void
-h_pids (struct ttrpc_call *call, void *data, const uint8_t *payload,
-        size_t len)
+static bool
+handle_pids (struct task_service *ts, struct ttrpc_call *call,
+             Pb__PidsRequest *req)
 {
-  struct task_service *ts = data;
-  Pb__PidsRequest *req
-      = DECODE (Pb__PidsRequest, pb__pids_request__unpack, call, payload, len);
-  if (req == NULL)
-    return;
   struct task *t = lookup (ts, call, req->id, NULL);
   if (t != NULL && t->kind != TASK_POD_SANDBOX && !t->exited && !t->creating)
     guest_container_stats (t, call);
@@ -345,18 +331,14 @@ h_pids (struct ttrpc_call *call, void *data, const uint8_t *payload,
       resp.processes = list;
       ttrpc_call_reply (call, &resp.base);
     }
-  pb__pids_request__free_unpacked (req, NULL);
+  return false;
 }
+TASK_HANDLER (pids, Pb__PidsRequest, pb__pids_request)
 
-static void
-h_stats (struct ttrpc_call *call, void *data, const uint8_t *payload,
-         size_t len)
+static bool
+handle_stats (struct task_service *ts, struct ttrpc_call *call,
+              Pb__StatsRequest *req)
 {
-  struct task_service *ts = data;
-  Pb__StatsRequest *req = DECODE (Pb__StatsRequest, pb__stats_request__unpack,
-                                  call, payload, len);
-  if (req == NULL)
-    return;
   struct task *t = lookup (ts, call, req->id, NULL);
   uint64_t cpu_ns = 0, rss = 0;
   if (t == NULL)
@@ -369,52 +351,41 @@ h_stats (struct ttrpc_call *call, void *data, const uint8_t *payload,
                           t->id);
   else
     task_reply_metrics (call, cpu_ns, rss, sandbox_memory_bytes (ts), rss, 1);
-  pb__stats_request__free_unpacked (req, NULL);
+  return false;
 }
+TASK_HANDLER (stats, Pb__StatsRequest, pb__stats_request)
 
-static void
-h_connect (struct ttrpc_call *call, void *data, const uint8_t *payload,
-           size_t len)
+static bool
+handle_connect (struct task_service *ts, struct ttrpc_call *call,
+                Pb__ConnectRequest *req)
 {
-  struct task_service *ts = data;
-  Pb__ConnectRequest *req = DECODE (
-      Pb__ConnectRequest, pb__connect_request__unpack, call, payload, len);
-  if (req == NULL)
-    return;
   struct task *t = task_find (ts, req->id);
   Pb__ConnectResponse resp = PB__CONNECT_RESPONSE__INIT;
   resp.shim_pid = (uint32_t) getpid ();
   resp.task_pid = t ? t->pid : 0;
   resp.version = SHIM_NAME " " SHIM_VERSION;
   ttrpc_call_reply (call, &resp.base);
-  pb__connect_request__free_unpacked (req, NULL);
+  return false;
 }
+TASK_HANDLER (connect, Pb__ConnectRequest, pb__connect_request)
 
-static void
-h_shutdown (struct ttrpc_call *call, void *data, const uint8_t *payload,
-            size_t len)
+static bool
+handle_shutdown (struct task_service *ts, struct ttrpc_call *call,
+                 Pb__ShutdownRequest *req)
 {
-  struct task_service *ts = data;
-  Pb__ShutdownRequest *req = DECODE (
-      Pb__ShutdownRequest, pb__shutdown_request__unpack, call, payload, len);
-  if (req == NULL)
-    return;
-  pb__shutdown_request__free_unpacked (req, NULL);
+  (void) req; /* the shim decides by what is left, not by the id */
   ttrpc_call_reply (call, NULL);
   /* Grouped shims get one Shutdown per task: exit with the last one.  */
   if (ts->ntasks == 0 && ts->sandbox == NULL && !ts->closing)
     ts->cfg.on_shutdown (ts->cfg.data);
+  return false;
 }
+TASK_HANDLER (shutdown, Pb__ShutdownRequest, pb__shutdown_request)
 
-static void
-h_close_io (struct ttrpc_call *call, void *data, const uint8_t *payload,
-            size_t len)
+static bool
+handle_close_io (struct task_service *ts, struct ttrpc_call *call,
+                 Pb__CloseIORequest *req)
 {
-  struct task_service *ts = data;
-  Pb__CloseIORequest *req = DECODE (
-      Pb__CloseIORequest, pb__close_iorequest__unpack, call, payload, len);
-  if (req == NULL)
-    return;
   struct task *t = lookup (ts, call, req->id, req->exec_id);
   if (t != NULL && t->kind != TASK_POD_SANDBOX)
     {
@@ -431,19 +402,14 @@ h_close_io (struct ttrpc_call *call, void *data, const uint8_t *payload,
         }
       ttrpc_call_reply (call, NULL);
     }
-  pb__close_iorequest__free_unpacked (req, NULL);
+  return false;
 }
+TASK_HANDLER (close_io, Pb__CloseIORequest, pb__close_iorequest)
 
-static void
-h_resize_pty (struct ttrpc_call *call, void *data, const uint8_t *payload,
-              size_t len)
+static bool
+handle_resize_pty (struct task_service *ts, struct ttrpc_call *call,
+                   Pb__ResizePtyRequest *req)
 {
-  struct task_service *ts = data;
-  Pb__ResizePtyRequest *req
-      = DECODE (Pb__ResizePtyRequest, pb__resize_pty_request__unpack, call,
-                payload, len);
-  if (req == NULL)
-    return;
   struct task *t = lookup (ts, call, req->id, req->exec_id);
   if (t != NULL)
     {
@@ -457,19 +423,14 @@ h_resize_pty (struct ttrpc_call *call, void *data, const uint8_t *payload,
       else
         guest_process_resize (t, call, req->width, req->height);
     }
-  pb__resize_pty_request__free_unpacked (req, NULL);
+  return false;
 }
+TASK_HANDLER (resize_pty, Pb__ResizePtyRequest, pb__resize_pty_request)
 
-static void
-h_exec (struct ttrpc_call *call, void *data, const uint8_t *payload,
-        size_t len)
+static bool
+handle_exec (struct task_service *ts, struct ttrpc_call *call,
+             Pb__ExecProcessRequest *req)
 {
-  struct task_service *ts = data;
-  Pb__ExecProcessRequest *req
-      = DECODE (Pb__ExecProcessRequest, pb__exec_process_request__unpack, call,
-                payload, len);
-  if (req == NULL)
-    return;
   struct task *c = task_find (ts, req->id);
   if (c == NULL)
     ttrpc_call_fail_code (call, GRPC_NOT_FOUND,
@@ -495,8 +456,9 @@ h_exec (struct ttrpc_call *call, void *data, const uint8_t *payload,
                           req->id);
   else
     guest_process_exec (c, call, req);
-  pb__exec_process_request__free_unpacked (req, NULL);
+  return false;
 }
+TASK_HANDLER (exec, Pb__ExecProcessRequest, pb__exec_process_request)
 
 /* Methods that are answered but not supported, with the reason.  */
 static void
@@ -543,6 +505,7 @@ task_service_new (const struct task_service_config *c)
   struct task_service *ts = xzalloc (sizeof *ts);
   ts->cfg = *c;
   list_init (&ts->tasks);
+  list_init (&ts->guest_ops);
   return ts;
 }
 

@@ -221,7 +221,7 @@ START_TEST (test_check_lists_every_problem)
 }
 END_TEST
 
-/* ---- opt-in ------------------------------------------------------------ */
+/* ---- opt-in ------------------------------------------------------------- */
 
 static const struct
 {
@@ -417,8 +417,7 @@ START_TEST (test_container_check_message)
 }
 END_TEST
 
-/* ---- pod file binds ------------------------------------------------------
- */
+/* ---- pod file binds ----------------------------------------------------- */
 
 static const struct
 {

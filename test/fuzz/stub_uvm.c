@@ -1,0 +1,393 @@
+/* See stub_uvm.h.  One VM at a time, as the daemon has.  */
+#include "stub_uvm.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/base/list.h"
+#include "proto/base/xalloc.h"
+#include "uvm/rootfs_image.h"
+#include "uvm/uvm.h"
+
+enum stub_state
+{
+  STUB_BOOTING,
+  STUB_RUNNING,
+  STUB_EXITED,
+};
+
+struct pending
+{
+  struct list link;
+  uvm_reply_fn reply; /* a request, or */
+  uvm_done_fn done;   /* a disk attach */
+  void *data;
+};
+
+struct uvm
+{
+  const struct uvm_events *events;
+  void *data;
+  enum stub_state state;
+  struct list requests;
+  struct list attaches;
+  uint32_t targets_in_use;
+};
+
+struct rootfs_image_job
+{
+  struct list link;
+  rootfs_image_done_fn done;
+  void *data;
+};
+
+static struct uvm *live;
+static bool fail_start, fail_build;
+static struct list jobs = { &jobs, &jobs };
+
+void
+stub_uvm_fail_next_start (bool fail)
+{
+  fail_start = fail;
+}
+
+void
+stub_image_fail_next_build (bool fail)
+{
+  fail_build = fail;
+}
+
+bool
+stub_uvm_idle (void)
+{
+  return live == NULL && list_empty (&jobs);
+}
+
+/* ---- the VM ------------------------------------------------------------- */
+
+const struct vmm_backend *
+uvm_backend (enum vmm_kind kind)
+{
+  return kind == VMM_KIND_QEMU ? &vmm_backend_qemu : &vmm_backend_exec;
+}
+
+int
+uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
+           const struct uvm_events *events, void *data, struct uvm **out,
+           shim_error **err)
+{
+  (void) loop;
+  (void) cfg;
+  if (live != NULL)
+    abort (); /* the daemon runs one VM */
+  if (fail_start)
+    {
+      fail_start = false;
+      return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                             "stub: the VMM did not start");
+    }
+  struct uvm *u = xzalloc (sizeof *u);
+  u->events = events;
+  u->data = data;
+  list_init (&u->requests);
+  list_init (&u->attaches);
+  live = u;
+  *out = u;
+  return 0;
+}
+
+int
+uvm_pid (const struct uvm *u)
+{
+  return u->state == STUB_EXITED ? 0 : 4242;
+}
+
+/* Drops what is pending; with call_back, fails each in turn as the VM
+   going away does, stopping if a callback destroyed the VM.  */
+static void
+fail_pending (struct uvm *u, struct list *l, bool call_back)
+{
+  while (live == u && !list_empty (l))
+    {
+      struct pending *p = list_entry (l->next, struct pending, link);
+      list_remove (&p->link);
+      shim_error gone = { GRPC_UNAVAILABLE, (char *) "stub: the VM is gone" };
+      if (call_back && p->reply)
+        p->reply (p->data, NULL, 0, &gone);
+      else if (call_back)
+        p->done (p->data, &gone);
+      free (p);
+    }
+}
+
+void
+uvm_destroy (struct uvm *u)
+{
+  if (u == NULL)
+    return;
+  if (u != live)
+    abort (); /* destroyed twice, or never started */
+  /* No callback after destroy: what is pending is dropped.  */
+  fail_pending (u, &u->requests, false);
+  fail_pending (u, &u->attaches, false);
+  live = NULL;
+  free (u);
+}
+
+int
+uvm_signal (struct uvm *u, int sig, shim_error **err)
+{
+  (void) sig;
+  if (u->state == STUB_EXITED)
+    return shim_error_set (err, GRPC_NOT_FOUND,
+                           "process already finished: not found");
+  return 0;
+}
+
+int
+uvm_usage (const struct uvm *u, uint64_t *cpu_ns, uint64_t *rss_bytes)
+{
+  if (u->state == STUB_EXITED)
+    return -1;
+  *cpu_ns = 1000;
+  *rss_bytes = 4096;
+  return 0;
+}
+
+static void
+add_pending (struct list *l, uvm_reply_fn reply, uvm_done_fn done, void *data)
+{
+  struct pending *p = xzalloc (sizeof *p);
+  p->reply = reply;
+  p->done = done;
+  p->data = data;
+  list_add_tail (l, &p->link);
+}
+
+int
+uvm_request (struct uvm *u, const char *body, uint32_t timeout_ms,
+             uvm_reply_fn reply, void *data, shim_error **err)
+{
+  (void) body;
+  (void) timeout_ms;
+  if (u->state != STUB_RUNNING)
+    return shim_error_set (err, GRPC_UNAVAILABLE,
+                           "the guest agent is not connected");
+  add_pending (&u->requests, reply, NULL, data);
+  return 0;
+}
+
+void
+uvm_open_streams (struct uvm *u, uint32_t process)
+{
+  (void) u;
+  (void) process;
+}
+
+void
+uvm_close_streams (struct uvm *u, uint32_t process)
+{
+  (void) u;
+  (void) process;
+}
+
+int
+uvm_send_stream (struct uvm *u, uint32_t process, uint8_t stream,
+                 const void *bytes, size_t len)
+{
+  (void) process;
+  (void) stream;
+  (void) bytes;
+  (void) len;
+  return u != NULL && u->state == STUB_RUNNING ? 0 : -1;
+}
+
+void
+uvm_send_credit (struct uvm *u, uint32_t process, uint8_t stream, uint32_t n)
+{
+  (void) u;
+  (void) process;
+  (void) stream;
+  (void) n;
+}
+
+int
+uvm_reserve_scsi_target (struct uvm *u, uint32_t *target, shim_error **err)
+{
+  if (u->state != STUB_RUNNING)
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION, "the VM is gone");
+  for (uint32_t t = 1; t < 32; t++)
+    if (!(u->targets_in_use & (1u << t)))
+      {
+        u->targets_in_use |= 1u << t;
+        *target = t;
+        return 0;
+      }
+  return shim_error_set (err, GRPC_RESOURCE_EXHAUSTED, "no SCSI target left");
+}
+
+void
+uvm_release_scsi_target (struct uvm *u, uint32_t target)
+{
+  if (target == 0 || target >= 32 || !(u->targets_in_use & (1u << target)))
+    abort (); /* released twice, or never reserved */
+  u->targets_in_use &= ~(1u << target);
+}
+
+int
+uvm_attach_disk (struct uvm *u, const char *image, uint32_t target,
+                 uvm_done_fn done, void *data, shim_error **err)
+{
+  (void) image;
+  if (u->state != STUB_RUNNING)
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION, "the VM is gone");
+  if (!(u->targets_in_use & (1u << target)))
+    abort (); /* a disk on a target nobody reserved */
+  add_pending (&u->attaches, NULL, done, data);
+  return 0;
+}
+
+/* ---- events the harness sends ------------------------------------------- */
+
+void
+stub_uvm_started (bool ok)
+{
+  struct uvm *u = live;
+  if (u == NULL || u->state != STUB_BOOTING)
+    return;
+  if (ok)
+    {
+      u->state = STUB_RUNNING;
+      u->events->on_started (u->data, NULL);
+      return;
+    }
+  shim_error e = { GRPC_DEADLINE_EXCEEDED, (char *) "stub: no hello" };
+  u->state = STUB_EXITED;
+  u->events->on_started (u->data, &e); /* the daemon destroys it */
+}
+
+void
+stub_uvm_exited (int64_t status)
+{
+  struct uvm *u = live;
+  if (u == NULL || u->state != STUB_RUNNING)
+    return;
+  u->state = STUB_EXITED;
+  /* As the real VM: requests in flight fail before the exit is reported.  */
+  fail_pending (u, &u->requests, true);
+  fail_pending (u, &u->attaches, true);
+  if (live == u)
+    u->events->on_exited (u->data, status, 0);
+}
+
+void
+stub_uvm_notify_exit (uint32_t process, uint32_t status)
+{
+  if (live == NULL || live->state != STUB_RUNNING)
+    return;
+  char body[96];
+  int n = snprintf (body, sizeof body,
+                    "{\"type\":\"exit\",\"process\":%u,\"status\":%u}",
+                    process, status);
+  live->events->on_notify (live->data, body, (size_t) n);
+}
+
+void
+stub_uvm_stream (uint32_t process, uint8_t stream, const uint8_t *bytes,
+                 size_t len)
+{
+  if (live != NULL && live->state == STUB_RUNNING)
+    live->events->on_stream (live->data, process, stream, bytes, len);
+}
+
+void
+stub_uvm_credit (uint32_t process, uint32_t n)
+{
+  if (live != NULL && live->state == STUB_RUNNING)
+    live->events->on_credit (live->data, process, 0, n);
+}
+
+void
+stub_uvm_reply (bool ok, uint32_t pid)
+{
+  if (live == NULL || list_empty (&live->requests))
+    return;
+  struct pending *p = list_entry (live->requests.next, struct pending, link);
+  list_remove (&p->link);
+  char body[96];
+  int n = ok ? snprintf (body, sizeof body, "{\"pid\":%u}", pid)
+             : snprintf (body, sizeof body,
+                         "{\"error\":\"stub: refused\",\"code\":9}");
+  p->reply (p->data, body, (size_t) n, NULL);
+  free (p);
+}
+
+void
+stub_uvm_finish_attach (bool ok)
+{
+  if (live == NULL || list_empty (&live->attaches))
+    return;
+  struct pending *p = list_entry (live->attaches.next, struct pending, link);
+  list_remove (&p->link);
+  shim_error e = { GRPC_INTERNAL, (char *) "stub: device_add failed" };
+  p->done (p->data, ok ? NULL : &e);
+  free (p);
+}
+
+/* ---- rootfs images ------------------------------------------------------ */
+
+uint64_t
+rootfs_image_size (uint64_t bytes, uint64_t entries)
+{
+  return bytes + entries * 4096;
+}
+
+int
+rootfs_image_build (uv_loop_t *loop, const char *dir,
+                    const struct rootfs_mount *mounts, size_t nmounts,
+                    const char *image, rootfs_image_done_fn done, void *data,
+                    struct rootfs_image_job **out, shim_error **err)
+{
+  (void) loop;
+  (void) dir;
+  (void) mounts;
+  (void) nmounts;
+  (void) image;
+  if (fail_build)
+    {
+      fail_build = false;
+      return shim_error_set (err, GRPC_INTERNAL, "stub: mkfs failed");
+    }
+  struct rootfs_image_job *j = xzalloc (sizeof *j);
+  j->done = done;
+  j->data = data;
+  list_add_tail (&jobs, &j->link);
+  *out = j;
+  return 0;
+}
+
+void
+rootfs_image_cancel (struct rootfs_image_job *job)
+{
+  if (job == NULL)
+    return;
+  list_remove (&job->link);
+  free (job);
+}
+
+void
+stub_image_finish_build (bool ok)
+{
+  if (list_empty (&jobs))
+    return;
+  struct rootfs_image_job *j
+      = list_entry (jobs.next, struct rootfs_image_job, link);
+  list_remove (&j->link);
+  rootfs_image_done_fn done = j->done;
+  void *data = j->data;
+  free (j);
+  shim_error e = { GRPC_INTERNAL, (char *) "stub: mkfs.ext4 failed" };
+  done (data, ok ? NULL : &e);
+}
