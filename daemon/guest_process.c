@@ -115,8 +115,7 @@ guest_on_credit (void *data, uint32_t key, uint8_t stream, uint32_t n)
     stdio_relay_stdin_credit (t->relay, n);
 }
 
-/* The pod's sandbox went while a create or a request to its guest was under
- * way.  */
+/* The pod's sandbox went while a create or a guest request was under way.  */
 static const shim_error sandbox_gone
     = { GRPC_FAILED_PRECONDITION, (char *) "the pod's sandbox is gone" };
 

@@ -302,7 +302,7 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
     .bundle = req->bundle,
     .opts = &sb->plan.opts,
     .kernel_cmdline = sb->plan.kernel_cmdline,
-    .backend = uvm_backend (sb->plan.cfg.vmm),
+    .backend = vmm_backend_for (sb->plan.cfg.vmm),
     .cfg = &sb->plan.cfg,
     .helper_exe = ts->cfg.self_exe,
   };

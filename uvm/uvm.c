@@ -225,12 +225,6 @@ uvm_drop_vm (struct uvm *u)
   qmp_client_close (qmp);
 }
 
-const struct vmm_backend *
-uvm_backend (enum vmm_kind kind)
-{
-  return kind == VMM_KIND_QEMU ? &vmm_backend_qemu : &vmm_backend_exec;
-}
-
 int
 uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
            const struct uvm_events *events, void *data, struct uvm **out,

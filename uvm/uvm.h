@@ -63,9 +63,6 @@ typedef void (*uvm_reply_fn) (void *data, const char *body, size_t len,
                               const shim_error *err);
 typedef void (*uvm_done_fn) (void *data, const shim_error *err);
 
-/* The backend that runs a VMM of this kind.  */
-const struct vmm_backend *uvm_backend (enum vmm_kind kind);
-
 int uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
                const struct uvm_events *events, void *data, struct uvm **out,
                shim_error **err);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "proto/base/error.h"
+#include "shim_config.h"
 #include "vsock_port.h"
 
 struct vmm_spec
@@ -63,6 +64,8 @@ struct vmm_backend
 
 extern const struct vmm_backend vmm_backend_exec;
 extern const struct vmm_backend vmm_backend_qemu;
+/* The backend that runs a VMM of this kind.  */
+const struct vmm_backend *vmm_backend_for (enum vmm_kind kind);
 
 void vmm_command_release (struct vmm_command *cmd);
 

@@ -52,3 +52,9 @@ vmm_command_release (struct vmm_command *cmd)
   free (cmd->env);
   cmd->argv = cmd->env = NULL;
 }
+
+const struct vmm_backend *
+vmm_backend_for (enum vmm_kind kind)
+{
+  return kind == VMM_KIND_QEMU ? &vmm_backend_qemu : &vmm_backend_exec;
+}

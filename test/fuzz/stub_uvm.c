@@ -67,12 +67,6 @@ stub_uvm_idle (void)
 
 /* ---- the VM ------------------------------------------------------------- */
 
-const struct vmm_backend *
-uvm_backend (enum vmm_kind kind)
-{
-  return kind == VMM_KIND_QEMU ? &vmm_backend_qemu : &vmm_backend_exec;
-}
-
 int
 uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
            const struct uvm_events *events, void *data, struct uvm **out,
