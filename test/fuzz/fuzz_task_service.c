@@ -20,6 +20,7 @@
 #include "daemon/event_publisher.h"
 #include "daemon/task_service.h"
 #include "daemon/ttrpc_server.h"
+#include "proto/base/file_io.h"
 #include "proto/base/log.h"
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
@@ -93,11 +94,18 @@ write_text (const char *path, const char *text)
 }
 
 static void
+remove_world (void)
+{
+  remove_tree (root);
+}
+
+static void
 make_world (void)
 {
   snprintf (root, sizeof root, "/tmp/fuzz-task-service.XXXXXX");
   if (mkdtemp (root) == NULL)
     abort ();
+  atexit (remove_world);
   char path[160], text[512];
   snprintf (path, sizeof path, "%s/boot", root);
   mkdir (path, 0755);
