@@ -166,6 +166,16 @@ read_process (struct json_reader *r, const json_value *o, const char *path)
             }
         }
     }
+  proc->no_new_privileges = json_reader_bool (r, o, "noNewPrivileges", path);
+  cleanup_free char *cp = xasprintf ("%s.capabilities", path);
+  const json_value *caps
+      = json_reader_want (r, json_get (o, "capabilities"), JSON_OBJECT, cp);
+  static const char *const cap_sets[OCI_CAP_SETS]
+      = { "bounding", "effective", "inheritable", "permitted", "ambient" };
+  proc->has_capabilities = caps != NULL;
+  for (int s = 0; caps != NULL && s < OCI_CAP_SETS; s++)
+    proc->capabilities[s] = json_reader_string_array (r, caps, cap_sets[s], cp,
+                                                      &proc->ncapabilities[s]);
   cleanup_free char *rp = xasprintf ("%s.rlimits", path);
   const json_value *rl
       = json_reader_want (r, json_get (o, "rlimits"), JSON_ARRAY, rp);
@@ -268,6 +278,8 @@ oci_process_free (struct oci_process *p)
   for (size_t i = 0; i < p->nrlimits; i++)
     free (p->rlimits[i].type);
   free (p->rlimits);
+  for (int s = 0; s < OCI_CAP_SETS; s++)
+    free_string_array (p->capabilities[s], p->ncapabilities[s]);
   free (p);
 }
 

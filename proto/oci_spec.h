@@ -50,6 +50,17 @@ struct oci_rlimit
   uint64_t soft;
 };
 
+/* The sets of process.capabilities, in the order of OCI's names.  */
+enum oci_cap_set
+{
+  OCI_CAP_BOUNDING,
+  OCI_CAP_EFFECTIVE,
+  OCI_CAP_INHERITABLE,
+  OCI_CAP_PERMITTED,
+  OCI_CAP_AMBIENT,
+  OCI_CAP_SETS,
+};
+
 struct oci_process
 {
   char **args;
@@ -64,6 +75,12 @@ struct oci_process
   size_t nadditional_gids;
   struct oci_rlimit *rlimits;
   size_t nrlimits;
+  /* process.capabilities was given (without it the process keeps what it
+     inherits, as under runc); each set's names ("CAP_CHOWN"), as written.  */
+  bool has_capabilities;
+  char **capabilities[OCI_CAP_SETS];
+  size_t ncapabilities[OCI_CAP_SETS];
+  bool no_new_privileges;
 };
 
 struct oci_spec

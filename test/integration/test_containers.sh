@@ -35,6 +35,24 @@ expect "stdin reaches the process and comes back (echo data | ctr run ... cat)" 
 expect "cat exits 0 after stdin ends" [ "$rc" -eq 0 ]
 ctr_ c rm s2 >/dev/null 2>&1 || true
 
+# --- capabilities and no_new_privs as runc sets them (issue 20) --------------
+# The same ctr specs under runc (containerd's default runtime) and in the UVM:
+# what the process sees in /proc/self/status must be the same, line by line.
+n=0
+for flags in "" "--cap-drop CAP_CHOWN --cap-drop CAP_NET_RAW --cap-add CAP_SYS_PTRACE" "--allow-new-privs"; do
+  n=$((n + 1))
+  # shellcheck disable=SC2086
+  runc_out=$(ctr_ run --rm $flags --rootfs "$ROOTFS" "runc$n" /bin/sh -c \
+    "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs)' /proc/self/status" 2>&1)
+  # shellcheck disable=SC2086
+  lcow_out=$("${RUN[@]}" --rm $flags --rootfs "$ROOTFS" "caps$n" /bin/sh -c \
+    "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs)' /proc/self/status" 2>&1)
+  echo "  ctr run ${flags:-(default)}: runc | UVM"
+  paste -d'|' <(echo "$runc_out") <(echo "$lcow_out") | sed 's/^/    /'
+  expect "capabilities and NoNewPrivs as under runc: ${flags:-default spec}" \
+    [ "${runc_out:-nothing from runc}" = "$lcow_out" ]
+done
+
 # --- an imported image: containerd's snapshot mounts (two layers) ----------
 mkdir -p "$T/layer2/etc"; echo "from the upper layer" >"$T/layer2/etc/motd"
 python3 "$TOP/test/integration/make_oci_image.py" "$T/img.tar" localhost/lcow-test:2 "$ROOTFS" "$T/layer2"

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "agent_log.h"
+#include "capabilities.h"
 #include "guest_io.h"
 #include "proto/base/cleanup.h"
 #include "proto/base/file_io.h"
@@ -391,7 +393,8 @@ static const struct
 };
 
 static void
-apply_process (const struct oci_process *p, int status_fd)
+apply_process (const struct oci_process *p, const struct capability_plan *caps,
+               unsigned last_cap, int status_fd)
 {
   for (size_t i = 0; i < p->nrlimits; i++)
     {
@@ -409,9 +412,15 @@ apply_process (const struct oci_process *p, int status_fd)
     }
   if (p->cwd != NULL && chdir (p->cwd) < 0)
     child_fail (status_fd, p->cwd);
+  if (capability_plan_apply_before_user (caps, last_cap) < 0)
+    child_fail (status_fd, "drop the bounding capabilities");
   if (setgroups (p->nadditional_gids, p->additional_gids) < 0
       || setgid (p->gid) < 0 || setuid (p->uid) < 0)
     child_fail (status_fd, "set the user");
+  if (capability_plan_apply_after_user (caps) < 0)
+    child_fail (status_fd, "set the capabilities");
+  if (p->no_new_privileges && prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    child_fail (status_fd, "set no_new_privs");
   clearenv ();
   for (size_t i = 0; i < p->nenv; i++)
     putenv (p->env[i]);
@@ -520,7 +529,8 @@ take_terminal (int console_fd, int status_fd)
 }
 
 static __attribute__ ((noreturn)) void
-child_main (struct container *c, const struct oci_process *p, bool init,
+child_main (struct container *c, const struct oci_process *p,
+            const struct capability_plan *caps, unsigned last_cap, bool init,
             int console_fd, const int stdio[3], int start_fd, int status_fd)
 {
   sigset_t all;
@@ -549,7 +559,7 @@ child_main (struct container *c, const struct oci_process *p, bool init,
     join_container (c->init_pid, status_fd);
   if (console_fd >= 0)
     take_terminal (console_fd, status_fd);
-  apply_process (p, status_fd);
+  apply_process (p, caps, last_cap, status_fd);
   /* Ready; wait for start (EOF: the process is being deleted).  */
   char b = 0;
   write_all (status_fd, &b, 1);
@@ -581,6 +591,17 @@ container_spawn (struct container *c, const struct oci_process *p,
                            "container %s has no running init process", c->id);
   if (p->nargs == 0)
     return shim_error_set (err, GRPC_INVALID_ARGUMENT, "process has no args");
+  /* Refused before anything starts, naming every capability at fault.  */
+  struct capability_plan caps;
+  unsigned last_cap = capability_last_cap ();
+  strbuf bad = STRBUF_INIT;
+  if (capability_plan_build (p, last_cap, &caps, &bad) < 0)
+    {
+      shim_error_set (err, GRPC_INVALID_ARGUMENT, "process.capabilities: %s",
+                      bad.data);
+      strbuf_release (&bad);
+      return -1;
+    }
   *out = (struct held_process){ .pid = -1,
                                 .stdin_fd = -1,
                                 .stdout_fd = -1,
@@ -605,7 +626,8 @@ container_spawn (struct container *c, const struct oci_process *p,
       close (start[1]);
       close (status[0]);
       close (console[0]);
-      child_main (c, p, init, console[1], stdio, start[0], status[1]);
+      child_main (c, p, &caps, last_cap, init, console[1], stdio, start[0],
+                  status[1]);
     }
   int saved = errno;
   close_fd (&in[0]), close_fd (&o[1]), close_fd (&e[1]);
