@@ -92,6 +92,13 @@ read_devices (struct json_reader *r, const json_value *root,
   const json_value *lin
       = json_reader_want (r, json_get (root, "linux"), JSON_OBJECT, "linux");
   spec->has_linux = lin != NULL;
+  if (lin != NULL)
+    {
+      spec->masked_paths = json_reader_string_array (
+          r, lin, "maskedPaths", "linux", &spec->nmasked_paths);
+      spec->readonly_paths = json_reader_string_array (
+          r, lin, "readonlyPaths", "linux", &spec->nreadonly_paths);
+    }
   const json_value *ld = lin ? json_reader_want (r, json_get (lin, "devices"),
                                                  JSON_ARRAY, "linux.devices")
                              : NULL;
@@ -330,6 +337,8 @@ oci_spec_free (struct oci_spec *spec)
       free (spec->linux_devices[i].type);
     }
   free (spec->linux_devices);
+  free_string_array (spec->masked_paths, spec->nmasked_paths);
+  free_string_array (spec->readonly_paths, spec->nreadonly_paths);
   for (size_t i = 0; i < spec->nwindows_devices; i++)
     {
       free (spec->windows_devices[i].id);

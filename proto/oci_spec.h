@@ -97,6 +97,11 @@ struct oci_spec
   char *hostname;
   char *root_path;
   bool root_readonly;
+  /* linux.maskedPaths and linux.readonlyPaths, as written.  */
+  char **masked_paths;
+  size_t nmasked_paths;
+  char **readonly_paths;
+  size_t nreadonly_paths;
   bool has_linux;
   struct oci_process *process;
   /* The document itself, as read by oci_spec_load_bundle (else NULL): what

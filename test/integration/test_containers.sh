@@ -53,6 +53,29 @@ for flags in "" "--cap-drop CAP_CHOWN --cap-drop CAP_NET_RAW --cap-add CAP_SYS_P
     [ "${runc_out:-nothing from runc}" = "$lcow_out" ]
 done
 
+# Masked and read-only paths (containerd's default lists): how each is
+# mounted, as the process sees it in /proc/self/mountinfo.  The host's and
+# the guest's kernels differ in what exists (this host has no /proc/kcore):
+# a path either side lacks is left out of the comparison.
+protect='for p in /proc/kcore /proc/keys /proc/timer_list /proc/sysrq-trigger /sys/firmware /proc/sys /proc/bus /proc/fs /proc/irq; do
+  [ -e $p ] || { echo "$p absent"; continue; }
+  awk -v p=$p '"'"'$5 == p { split($6, o, ","); m = m " " o[1] } END { print p (m == "" ? " -" : m) }'"'"' /proc/self/mountinfo
+done'
+runc_out=$(ctr_ run --rm --rootfs "$ROOTFS" runc-paths /bin/sh -c "$protect" 2>&1)
+lcow_out=$("${RUN[@]}" --rm --rootfs "$ROOTFS" paths /bin/sh -c "$protect" 2>&1)
+echo "  masked and read-only paths: runc | UVM"
+paste -d'|' <(echo "$runc_out") <(echo "$lcow_out") | sed 's/^/    /'
+absent=$(printf '%s\n%s\n' "$runc_out" "$lcow_out" | awk '$2 == "absent" { print $1 }' | sort -u)
+both() { awk -v skip="$absent" 'BEGIN { n = split(skip, a, "\n"); for (i = 1; i <= n; i++) s[a[i]] = 1 } !($1 in s)' <<<"$1"; }
+expect "masked and read-only paths mounted as under runc ($(both "$runc_out" | wc -l) paths both kernels have)" \
+  [ "$(both "${runc_out:-nothing from runc}")" = "$(both "$lcow_out")" ]
+# What the guest has and this host lacks is protected too ('h' only prints
+# the sysrq help, were it ever let through).
+out=$("${RUN[@]}" --rm --rootfs "$ROOTFS" masked /bin/sh -c \
+  'wc -c </proc/kcore; echo h 2>/dev/null >/proc/sysrq-trigger && echo written || echo refused' 2>&1)
+expect "in the UVM /proc/kcore reads empty and /proc/sysrq-trigger refuses writes" \
+  [ "$(echo $out)" = "0 refused" ]
+
 # --- an imported image: containerd's snapshot mounts (two layers) ----------
 mkdir -p "$T/layer2/etc"; echo "from the upper layer" >"$T/layer2/etc/motd"
 python3 "$TOP/test/integration/make_oci_image.py" "$T/img.tar" localhost/lcow-test:2 "$ROOTFS" "$T/layer2"

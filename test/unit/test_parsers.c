@@ -66,8 +66,9 @@ START_TEST (test_spec_values)
       = "{\"annotations\":{\"k\":\"1\",\"j\":\"x\",\"k\":\"2\"},"
         "\"root\":{\"path\":\"/r\",\"readonly\":true},\"mounts\":null,"
         "\"process\":{\"args\":[\"/bin/sh\",\"-c\",\"x\"],\"cwd\":\"/\","
-        "\"terminal\":false,\"user\":{\"uid\":1000,\"gid\":100}},\"linux\":{}"
-        "}";
+        "\"terminal\":false,\"user\":{\"uid\":1000,\"gid\":100}},\"linux\":{"
+        "\"maskedPaths\":[\"/proc/kcore\",\"/sys/firmware\"],"
+        "\"readonlyPaths\":[\"/proc/sys\"]}}";
   struct oci_spec *s = NULL;
   ck_assert_int_eq (oci_spec_parse (json, strlen (json), &s, NULL), 0);
   ck_assert_uint_eq (s->nannotations, 2);
@@ -77,6 +78,10 @@ START_TEST (test_spec_values)
   ck_assert_uint_eq (s->process->nargs, 3);
   ck_assert_uint_eq (s->process->uid, 1000);
   ck_assert_uint_eq (s->nmounts, 0);
+  ck_assert_uint_eq (s->nmasked_paths, 2);
+  ck_assert_str_eq (s->masked_paths[1], "/sys/firmware");
+  ck_assert_uint_eq (s->nreadonly_paths, 1);
+  ck_assert_str_eq (s->readonly_paths[0], "/proc/sys");
   oci_spec_free (s);
 }
 END_TEST

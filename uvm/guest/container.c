@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -369,6 +370,52 @@ enter_root (const char *rootfs, bool readonly, int status_fd)
     child_fail (status_fd, "make the root read-only");
 }
 
+/* The spec's masked paths hidden (a directory under an empty read-only
+   tmpfs, a file under /dev/null) and its read-only paths remounted
+   read-only, inside the new root, as runc does; a path the guest does not
+   have is skipped, as there.  */
+static void
+protect_paths (const struct oci_spec *s, int status_fd)
+{
+  for (size_t i = 0; i < s->nmasked_paths; i++)
+    {
+      const char *path = s->masked_paths[i];
+      struct stat st;
+      if (stat (path, &st) < 0)
+        {
+          if (errno == ENOENT)
+            continue;
+          child_fail (status_fd, path);
+        }
+      if ((S_ISDIR (st.st_mode)
+               ? mount ("tmpfs", path, "tmpfs", MS_RDONLY, NULL)
+               : mount ("/dev/null", path, NULL, MS_BIND, NULL))
+          < 0)
+        child_fail (status_fd, path);
+    }
+  for (size_t i = 0; i < s->nreadonly_paths; i++)
+    {
+      const char *path = s->readonly_paths[i];
+      if (mount (path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
+        {
+          if (errno == ENOENT)
+            continue;
+          child_fail (status_fd, path);
+        }
+      /* The remount keeps the flags the mount had.  */
+      struct statvfs sv;
+      unsigned long keep = 0;
+      if (statvfs (path, &sv) == 0)
+        keep = (sv.f_flag & ST_NOSUID ? MS_NOSUID : 0)
+               | (sv.f_flag & ST_NODEV ? MS_NODEV : 0)
+               | (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0);
+      if (mount (path, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep,
+                 NULL)
+          < 0)
+        child_fail (status_fd, path);
+    }
+}
+
 static const struct
 {
   const char *name;
@@ -554,6 +601,7 @@ child_main (struct container *c, const struct oci_process *p,
       mount_spec (c, status_fd);
       make_devices (c->rootfs);
       enter_root (c->rootfs, c->spec->root_readonly, status_fd);
+      protect_paths (c->spec, status_fd);
     }
   else
     join_container (c->init_pid, status_fd);
