@@ -110,7 +110,7 @@ GUEST_PROGS := $(GUEST_DIR)/init $(GUEST_DIR)/vsockexec $(GUEST_DIR)/gcs
 GUEST_LIB := uvm/guest/guest_port.c $(GUEST_IO)
 # The agent's own code, with the shim's JSON, error and OCI spec readers.
 AGENT_SRCS := uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/container.c \
-  uvm/guest/capabilities.c \
+  uvm/guest/capabilities.c uvm/guest/sysctl.c proto/base/go_parse.c \
   uvm/guest/held_process.c \
   uvm/guest/bridge_request.c proto/base/json.c proto/base/json_reader.c proto/base/error.c \
   proto/oci_spec.c proto/base/file_io.c proto/mount_options.c
@@ -138,7 +138,8 @@ clean:
 UNIT_SRCS := $(wildcard test/unit/*.c)
 # The guest's pure request decoder is tested with the host's encoder.
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) \
-  $(BUILD)/obj/uvm/guest/bridge_request.o $(BUILD)/obj/uvm/guest/capabilities.o
+  $(BUILD)/obj/uvm/guest/bridge_request.o $(BUILD)/obj/uvm/guest/capabilities.o \
+  $(BUILD)/obj/uvm/guest/sysctl.o
 UNIT_BIN := $(BUILD)/test/unit-tests
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 INTEGRATION_TESTS := $(sort $(wildcard test/integration/test_*.sh))

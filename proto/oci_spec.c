@@ -8,6 +8,7 @@
 
 #include "base/cleanup.h"
 #include "base/file_io.h"
+#include "base/go_parse.h"
 #include "base/json_reader.h"
 #include "base/strbuf.h"
 #include "base/xalloc.h"
@@ -26,26 +27,39 @@ free_string_array (char **a, size_t n)
 }
 
 static void
-read_annotations (struct json_reader *r, const json_value *root,
-                  struct oci_spec *spec)
+free_key_values (struct oci_key_value *kv, size_t n)
 {
-  const json_value *a = json_reader_want (r, json_get (root, "annotations"),
-                                          JSON_OBJECT, "annotations");
+  for (size_t i = 0; i < n; i++)
+    {
+      free (kv[i].key);
+      free (kv[i].value);
+    }
+  free (kv);
+}
+
+/* A JSON object of strings (annotations, linux.sysctl) as Go's
+   map[string]string reads it: unique keys in document order.  */
+static void
+read_string_map (struct json_reader *r, const json_value *obj, const char *key,
+                 const char *path, struct oci_key_value **out, size_t *n)
+{
+  const json_value *a
+      = json_reader_want (r, json_get (obj, key), JSON_OBJECT, path);
   if (a == NULL)
     return;
-  spec->annotations = xzalloc ((a->count + 1) * sizeof *spec->annotations);
+  *out = xzalloc ((a->count + 1) * sizeof **out);
   for (size_t i = 0; i < a->count; i++)
     {
       const struct json_member *m = &a->members[i];
       if (memchr (m->key, '\0', m->key_len) != NULL)
         {
-          json_reader_problem (r, "annotations", "a key contains a NUL byte");
+          json_reader_problem (r, path, "a key contains a NUL byte");
           continue;
         }
       /* A key repeated later in the object overrides this one.  */
       if (json_get (a, m->key) != m->value)
         continue;
-      cleanup_free char *p = xasprintf ("annotations[\"%s\"]", m->key);
+      cleanup_free char *p = xasprintf ("%s[\"%s\"]", path, m->key);
       /* Go's map[string]string refuses a null value.  */
       if (m->value->type == JSON_NULL)
         {
@@ -55,9 +69,9 @@ read_annotations (struct json_reader *r, const json_value *root,
       char *value = json_reader_text (r, m->value, p);
       if (value == NULL)
         continue;
-      struct oci_annotation *an = &spec->annotations[spec->nannotations++];
-      an->key = xstrdup (m->key);
-      an->value = value;
+      struct oci_key_value *kv = &(*out)[(*n)++];
+      kv->key = xstrdup (m->key);
+      kv->value = value;
     }
 }
 
@@ -98,6 +112,8 @@ read_devices (struct json_reader *r, const json_value *root,
           r, lin, "maskedPaths", "linux", &spec->nmasked_paths);
       spec->readonly_paths = json_reader_string_array (
           r, lin, "readonlyPaths", "linux", &spec->nreadonly_paths);
+      read_string_map (r, lin, "sysctl", "linux.sysctl", &spec->sysctls,
+                       &spec->nsysctls);
     }
   const json_value *ld = lin ? json_reader_want (r, json_get (lin, "devices"),
                                                  JSON_ARRAY, "linux.devices")
@@ -174,6 +190,18 @@ read_process (struct json_reader *r, const json_value *o, const char *path)
         }
     }
   proc->no_new_privileges = json_reader_bool (r, o, "noNewPrivileges", path);
+  cleanup_free char *op = xasprintf ("%s.oomScoreAdj", path);
+  const json_value *oom
+      = json_reader_want (r, json_get (o, "oomScoreAdj"), JSON_NUMBER, op);
+  int64_t adj;
+  if (oom != NULL
+      && (go_parse_int (oom->str, 32, &adj) < 0 || adj < -1000 || adj > 1000))
+    json_reader_problem (r, op, "expected an integer from -1000 to 1000");
+  else if (oom != NULL)
+    {
+      proc->has_oom_score_adj = true;
+      proc->oom_score_adj = (int) adj;
+    }
   cleanup_free char *cp = xasprintf ("%s.capabilities", path);
   const json_value *caps
       = json_reader_want (r, json_get (o, "capabilities"), JSON_OBJECT, cp);
@@ -222,7 +250,8 @@ oci_spec_parse (const char *buf, size_t len, struct oci_spec **out,
   struct oci_spec *spec = xzalloc (sizeof *spec);
   if (json_reader_want (&r, root, JSON_OBJECT, "spec") != NULL)
     {
-      read_annotations (&r, root, spec);
+      read_string_map (&r, root, "annotations", "annotations",
+                       &spec->annotations, &spec->nannotations);
       read_mounts (&r, root, spec);
       read_devices (&r, root, spec);
       spec->hostname = json_reader_string (&r, root, "hostname", "spec");
@@ -317,12 +346,8 @@ oci_spec_free (struct oci_spec *spec)
   if (spec == NULL)
     return;
   free (spec->document);
-  for (size_t i = 0; i < spec->nannotations; i++)
-    {
-      free (spec->annotations[i].key);
-      free (spec->annotations[i].value);
-    }
-  free (spec->annotations);
+  free_key_values (spec->annotations, spec->nannotations);
+  free_key_values (spec->sysctls, spec->nsysctls);
   for (size_t i = 0; i < spec->nmounts; i++)
     {
       free (spec->mounts[i].destination);

@@ -15,7 +15,8 @@
 /* Largest config.json the shim reads.  */
 #define OCI_SPEC_MAX_BYTES (4u << 20)
 
-struct oci_annotation
+/* An entry of a string map (annotations, linux.sysctl).  */
+struct oci_key_value
 {
   char *key;
   char *value;
@@ -81,12 +82,15 @@ struct oci_process
   char **capabilities[OCI_CAP_SETS];
   size_t ncapabilities[OCI_CAP_SETS];
   bool no_new_privileges;
+  /* process.oomScoreAdj, when given (-1000..1000).  */
+  bool has_oom_score_adj;
+  int oom_score_adj;
 };
 
 struct oci_spec
 {
   /* Unique keys, in document order (a repeated key keeps its last value).  */
-  struct oci_annotation *annotations;
+  struct oci_key_value *annotations;
   size_t nannotations;
   struct oci_mount *mounts;
   size_t nmounts;
@@ -97,6 +101,9 @@ struct oci_spec
   char *hostname;
   char *root_path;
   bool root_readonly;
+  /* linux.sysctl, unique keys in document order.  */
+  struct oci_key_value *sysctls;
+  size_t nsysctls;
   /* linux.maskedPaths and linux.readonlyPaths, as written.  */
   char **masked_paths;
   size_t nmasked_paths;

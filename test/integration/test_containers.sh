@@ -76,6 +76,33 @@ out=$("${RUN[@]}" --rm --rootfs "$ROOTFS" masked /bin/sh -c \
 expect "in the UVM /proc/kcore reads empty and /proc/sysrq-trigger refuses writes" \
   [ "$(echo $out)" = "0 refused" ]
 
+# oomScoreAdj and sysctls scoped by the container's namespaces, from one
+# spec file (ctr's default spec with those added) under both runtimes.
+ctr oci spec | python3 -c '
+import json, sys
+spec = json.load(sys.stdin)
+spec["process"]["args"] = ["/bin/sh", "-c", "cat /proc/self/oom_score_adj /proc/sys/kernel/shmmax /proc/sys/fs/mqueue/msg_max"]
+spec["process"]["oomScoreAdj"] = 123
+spec["root"]["path"] = sys.argv[1]
+spec["linux"]["sysctl"] = {"kernel.shmmax": "65536", "fs.mqueue.msg_max": "20"}
+json.dump(spec, sys.stdout)' "$ROOTFS" >"$T/sysctl-spec.json"
+runc_out=$(ctr_ run --rm --config "$T/sysctl-spec.json" runc-sysctl 2>&1) || true
+lcow_out=$("${RUN[@]}" --rm --config "$T/sysctl-spec.json" sysctl 2>&1) || true
+echo "  oomScoreAdj, kernel.shmmax, fs.mqueue.msg_max: runc | UVM"
+paste -d'|' <(echo "$runc_out") <(echo "$lcow_out") | sed 's/^/    /'
+expect "oomScoreAdj and namespaced sysctls as under runc" \
+  [ "${runc_out:-nothing from runc}" = "$lcow_out" ]
+expect "the values are the spec's (123 65536 20)" [ "$(echo $lcow_out)" = "123 65536 20" ]
+python3 -c '
+import json, sys
+spec = json.load(open(sys.argv[1]))
+spec["linux"]["sysctl"] = {"vm.overcommit_memory": "1"}
+json.dump(spec, open(sys.argv[1], "w"))' "$T/sysctl-spec.json"
+out=$("${RUN[@]}" --rm --config "$T/sysctl-spec.json" sysctl-vm 2>&1) && rc=0 || rc=$?
+expect "a sysctl that would change the whole UVM is refused, named ($(head -c 160 <<<"$out"))" \
+  bash -c '[ "$1" -ne 0 ] && grep -q "vm.overcommit_memory (not scoped" <<<"$2"' _ "$rc" "$out"
+ctr_ c rm sysctl-vm >/dev/null 2>&1 || true
+
 # --- an imported image: containerd's snapshot mounts (two layers) ----------
 mkdir -p "$T/layer2/etc"; echo "from the upper layer" >"$T/layer2/etc/motd"
 python3 "$TOP/test/integration/make_oci_image.py" "$T/img.tar" localhost/lcow-test:2 "$ROOTFS" "$T/layer2"

@@ -24,6 +24,7 @@
 
 #include "agent_log.h"
 #include "capabilities.h"
+#include "sysctl.h"
 #include "guest_io.h"
 #include "proto/base/cleanup.h"
 #include "proto/base/file_io.h"
@@ -443,6 +444,10 @@ static void
 apply_process (const struct oci_process *p, const struct capability_plan *caps,
                unsigned last_cap, int status_fd)
 {
+  char adj[16];
+  snprintf (adj, sizeof adj, "%d", p->oom_score_adj);
+  if (p->has_oom_score_adj && write_text ("/proc/self/oom_score_adj", adj) < 0)
+    child_fail (status_fd, "set the OOM score adjustment");
   for (size_t i = 0; i < p->nrlimits; i++)
     {
       size_t k = 0;
@@ -601,6 +606,10 @@ child_main (struct container *c, const struct oci_process *p,
       mount_spec (c, status_fd);
       make_devices (c->rootfs);
       enter_root (c->rootfs, c->spec->root_readonly, status_fd);
+      /* As runc: the sysctls before /proc/sys is made read-only.  */
+      const char *key;
+      if (sysctl_apply (c->spec, &key) < 0)
+        child_fail (status_fd, key);
       protect_paths (c->spec, status_fd);
     }
   else
@@ -646,6 +655,13 @@ container_spawn (struct container *c, const struct oci_process *p,
   if (capability_plan_build (p, last_cap, &caps, &bad) < 0)
     {
       shim_error_set (err, GRPC_INVALID_ARGUMENT, "process.capabilities: %s",
+                      bad.data);
+      strbuf_release (&bad);
+      return -1;
+    }
+  if (init && sysctl_check (c->spec, &bad) < 0)
+    {
+      shim_error_set (err, GRPC_INVALID_ARGUMENT, "linux.sysctl: %s",
                       bad.data);
       strbuf_release (&bad);
       return -1;
