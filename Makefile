@@ -111,6 +111,7 @@ GUEST_LIB := uvm/guest/guest_port.c $(GUEST_IO)
 # The agent's own code, with the shim's JSON, error and OCI spec readers.
 AGENT_SRCS := uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/container.c \
   uvm/guest/capabilities.c uvm/guest/sysctl.c proto/base/go_parse.c \
+  proto/base/fd_pass.c \
   uvm/guest/held_process.c \
   uvm/guest/bridge_request.c proto/base/json.c proto/base/json_reader.c proto/base/error.c \
   proto/oci_spec.c proto/base/file_io.c proto/mount_options.c

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "proto/base/fd_pass.h"
 #include "proto/base/json.h"
 #include "proto/base/list.h"
 #include "proto/base/strbuf.h"
@@ -155,27 +156,10 @@ send_with_fd (struct qmp_client *q, struct command *c)
 {
   uv_os_fd_t sock;
   size_t len = strlen (c->text);
-  union
-  {
-    char buf[CMSG_SPACE (sizeof (int))];
-    struct cmsghdr align;
-  } u;
-  struct iovec iov = { c->text, len };
-  struct msghdr m = { .msg_iov = &iov,
-                      .msg_iovlen = 1,
-                      .msg_control = u.buf,
-                      .msg_controllen = sizeof u.buf };
-  struct cmsghdr *cm = CMSG_FIRSTHDR (&m);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN (sizeof (int));
-  memcpy (CMSG_DATA (cm), &c->fd, sizeof (int));
   ssize_t n = -1;
   if (uv_stream_get_write_queue_size ((uv_stream_t *) &q->pipe) == 0
       && uv_fileno ((uv_handle_t *) &q->pipe, &sock) == 0)
-    do
-      n = sendmsg (sock, &m, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
+    n = fd_pass_send (sock, c->text, len, c->fd);
   if (n != (ssize_t) len)
     break_client (q, "cannot pass a file to QEMU");
 }

@@ -27,6 +27,7 @@
 #include "sysctl.h"
 #include "guest_io.h"
 #include "proto/base/cleanup.h"
+#include "proto/base/fd_pass.h"
 #include "proto/base/file_io.h"
 #include "proto/mount_options.h"
 #include "proto/base/xalloc.h"
@@ -512,22 +513,7 @@ static int
 send_fd (int sock, int fd)
 {
   char byte = 0;
-  struct iovec iov = { &byte, 1 };
-  union
-  {
-    char buf[CMSG_SPACE (sizeof (int))];
-    struct cmsghdr align;
-  } u = { 0 };
-  struct msghdr msg = { .msg_iov = &iov,
-                        .msg_iovlen = 1,
-                        .msg_control = u.buf,
-                        .msg_controllen = sizeof u.buf };
-  struct cmsghdr *cm = CMSG_FIRSTHDR (&msg);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN (sizeof (int));
-  memcpy (CMSG_DATA (cm), &fd, sizeof (int));
-  return sendmsg (sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
+  return fd_pass_send (sock, &byte, 1, fd) == 1 ? 0 : -1;
 }
 
 /* The fd sent by send_fd, or -1 (the child failed before sending).  */
