@@ -16,7 +16,6 @@
 
 struct sandbox
 {
-  struct task_service *ts;
   char *id;
   enum sandbox_state state;
   struct sandbox_plan plan;
@@ -267,7 +266,6 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
       return;
     }
   struct sandbox *sb = xzalloc (sizeof *sb);
-  sb->ts = ts;
   sb->id = xstrdup (sandbox_id);
   sb->create_req = req;
   ts->sandbox = sb;

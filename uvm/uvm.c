@@ -53,7 +53,6 @@ uvm_maybe_free (struct uvm *u)
   if (u->state != UVM_DESTROYED || u->open_handles > 0)
     return;
   gcs_log_parser_free (u->log_parser);
-  free (u->violation);
   free (u->user_reason);
   free (u->vm_dir);
   uvm_free_argv (u->vmm_argv);

@@ -320,8 +320,6 @@ on_bridge_closed (void *data, const char *violation)
   log_entry (
       LOG_LEVEL_ERROR, "stopping the VM",
       (struct log_field[]){ { "uvm-id", u->id }, { "reason", violation } }, 2);
-  free (u->violation);
-  u->violation = xstrdup (violation);
   if (!uvm_state_start_reported (u->state))
     uvm_fail_start (u, GRPC_INTERNAL, "%s", violation);
   else if (u->vmm != NULL && !u->vmm_exited)

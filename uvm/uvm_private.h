@@ -89,8 +89,6 @@ struct uvm
      fell_back.  */
   char *kvm_failure;
   bool fell_back;
-  /* Why the VM was stopped for a guest protocol violation.  */
-  char *violation;
   /* Who the VMM runs as, and why; its private directory (sockets).  */
   struct vmm_user user;
   char *user_reason;

@@ -445,10 +445,13 @@ static void
 apply_process (const struct oci_process *p, const struct capability_plan *caps,
                unsigned last_cap, int status_fd)
 {
-  char adj[16];
-  snprintf (adj, sizeof adj, "%d", p->oom_score_adj);
-  if (p->has_oom_score_adj && write_text ("/proc/self/oom_score_adj", adj) < 0)
-    child_fail (status_fd, "set the OOM score adjustment");
+  if (p->has_oom_score_adj)
+    {
+      char adj[16];
+      snprintf (adj, sizeof adj, "%d", p->oom_score_adj);
+      if (write_text ("/proc/self/oom_score_adj", adj) < 0)
+        child_fail (status_fd, "set the OOM score adjustment");
+    }
   for (size_t i = 0; i < p->nrlimits; i++)
     {
       size_t k = 0;
