@@ -33,7 +33,7 @@ TEST_GUEST := $(BUILD)/test/fake-guest
 
 # Debian packages: build, tests, QEMU boot files and the integration tests.
 DEB_PACKAGES := build-essential pkg-config libuv1-dev libprotobuf-c-dev \
-	protobuf-c-compiler libyajl-dev check containerd runc clang \
+	protobuf-c-compiler libyajl-dev libseccomp-dev check containerd runc clang \
 	libclang-rt-14-dev clang-format clang-tidy cppcheck valgrind qemu-system-x86 qemu-utils cpio e2fsprogs busybox-static \
 	python3 procps
 
@@ -110,7 +110,9 @@ GUEST_PROGS := $(GUEST_DIR)/init $(GUEST_DIR)/vsockexec $(GUEST_DIR)/gcs
 GUEST_LIB := uvm/guest/guest_port.c $(GUEST_IO)
 # The agent's own code, with the shim's JSON, error and OCI spec readers.
 AGENT_SRCS := uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/container.c \
-  uvm/guest/capabilities.c uvm/guest/sysctl.c proto/base/go_parse.c \
+  uvm/guest/capabilities.c uvm/guest/sysctl.c uvm/guest/pid_namespace.c \
+  uvm/guest/seccomp_profile.c uvm/guest/device_filter.c \
+  proto/base/go_parse.c \
   proto/base/fd_pass.c \
   uvm/guest/held_process.c \
   uvm/guest/bridge_request.c proto/base/json.c proto/base/json_reader.c proto/base/error.c \
@@ -119,7 +121,7 @@ GUEST_COMMON := $(GUEST_LIB) $(GUEST_LIB:.c=.h) uvm/bridge_protocol.h \
   $(AGENT_SRCS) $(AGENT_SRCS:.c=.h)
 BOOTFILES := build/bootfiles
 
-$(GUEST_DIR)/gcs: GUEST_EXTRA := $(AGENT_SRCS)
+$(GUEST_DIR)/gcs: GUEST_EXTRA := $(AGENT_SRCS) -lseccomp
 $(GUEST_DIR)/%: uvm/guest/%.c $(GUEST_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) -O2 -D_GNU_SOURCE -I. -I/usr/include/yajl -static -o $@ $< \
@@ -140,7 +142,8 @@ UNIT_SRCS := $(wildcard test/unit/*.c)
 # The guest's pure request decoder is tested with the host's encoder.
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) \
   $(BUILD)/obj/uvm/guest/bridge_request.o $(BUILD)/obj/uvm/guest/capabilities.o \
-  $(BUILD)/obj/uvm/guest/sysctl.o
+  $(BUILD)/obj/uvm/guest/sysctl.o $(BUILD)/obj/uvm/guest/seccomp_profile.o \
+  $(BUILD)/obj/uvm/guest/device_filter.o
 UNIT_BIN := $(BUILD)/test/unit-tests
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 INTEGRATION_TESTS := $(sort $(wildcard test/integration/test_*.sh))
@@ -150,7 +153,7 @@ SAN_BUILD := build/asan
 
 $(UNIT_BIN): $(UNIT_OBJS) $(BUILD)/liblcow.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(CHECK_LIBS) -lseccomp
 
 unit-test: $(UNIT_BIN) $(TEST_GUEST)
 	$(UNIT_BIN)
@@ -161,7 +164,7 @@ unit-test: $(UNIT_BIN) $(TEST_GUEST)
 GUEST_ASAN := $(BUILD)/test/guest-asan
 GUEST_ASAN_PROGS := $(GUEST_ASAN)/gcs $(GUEST_ASAN)/vsockexec
 $(GUEST_ASAN)/gcs: GUEST_ASAN_EXTRA := \
-  $(filter-out uvm/guest/container.c,$(AGENT_SRCS)) test/guest_host_containers.c
+  $(filter-out uvm/guest/container.c,$(AGENT_SRCS)) test/guest_host_containers.c -lseccomp
 $(GUEST_ASAN)/%: uvm/guest/%.c $(GUEST_COMMON) test/guest_host_containers.c
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(SAN_FLAGS) -D_GNU_SOURCE -I. -I/usr/include/yajl -o $@ $< \
@@ -220,6 +223,8 @@ $(FUZZ_BUILD)/fuzz_agent: EXTRA_FUZZ_SRCS := -DGUEST_HOST_NO_EXEC \
   uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/bridge_request.c \
   uvm/guest/held_process.c uvm/guest/guest_io.c test/guest_host_containers.c \
   -lpthread
+$(FUZZ_BUILD)/fuzz_oci_policy: EXTRA_FUZZ_SRCS := uvm/guest/device_filter.c \
+  uvm/guest/seccomp_profile.c -lseccomp
 # The Task service's harness links the UVM stand-in instead of uvm/uvm*.c.
 $(FUZZ_BUILD)/fuzz_task_service: EXTRA_FUZZ_SRCS := test/fuzz/stub_uvm.c
 $(FUZZ_BUILD)/fuzz_%: test/fuzz/fuzz_%.c fuzz-lib

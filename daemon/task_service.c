@@ -9,6 +9,7 @@
 
 #include "guest_process.h"
 #include "policy/container_policy.h"
+#include "policy/namespace_policy.h"
 #include "proto/base/cleanup.h"
 #include "proto/base/log.h"
 #include "proto/base/xalloc.h"
@@ -71,6 +72,29 @@ decode (struct ttrpc_call *call, const ProtobufCMessageDescriptor *desc,
 
 /* ---- Task API handlers ------------------------------------------------ */
 
+/* The container's namespaces as the guest agent can give them (pod_pid_ns:
+   see namespace_policy_check).  */
+static int
+check_namespaces (const char *id, const struct oci_spec *spec,
+                  const char *pod_pid_ns, shim_error **err)
+{
+  struct policy_problems problems = { STRBUF_INIT, 0 };
+  namespace_policy_check (spec, pod_pid_ns, &problems);
+  cleanup_free char *subject = xasprintf ("create %s", id);
+  return policy_problems_to_error (&problems, subject, err);
+}
+
+/* A pod container may share the pod's PID namespace, which CRI names by
+   the sandbox task's pid.  */
+static int
+check_pod_namespaces (struct task_service *ts, const char *id,
+                      const struct oci_spec *spec, shim_error **err)
+{
+  cleanup_free char *pod_pid_ns
+      = xasprintf ("/proc/%u/ns/pid", sandbox_task (ts)->pid);
+  return check_namespaces (id, spec, pod_pid_ns, err);
+}
+
 /* Keeps req (returns true) when a sandbox or a container create takes
    it.  */
 static bool
@@ -123,6 +147,11 @@ handle_create (struct task_service *ts, struct ttrpc_call *call,
     ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT,
                           "cannot specify '%s' without '%s'",
                           ANN_CRI_SANDBOX_ID, ANN_CRI_CONTAINER_TYPE);
+  else if (type == NULL && check_namespaces (req->id, spec, NULL, &err) < 0)
+    {
+      ttrpc_call_fail (call, err);
+      shim_error_free (err);
+    }
   else if (type == NULL || strcmp (type, "sandbox") == 0)
     {
       sandbox_create (ts, call, req, &spec, pod_id ? pod_id : req->id,
@@ -137,8 +166,9 @@ handle_create (struct task_service *ts, struct ttrpc_call *call,
                               "create %s: sandbox %s is not running in this "
                               "shim",
                               req->id, pod_id);
-      else if (sandbox_migratable (ts)
-               && sandbox_check_container (pod_id, req->id, spec, &err) < 0)
+      else if ((sandbox_migratable (ts)
+                && sandbox_check_container (pod_id, req->id, spec, &err) < 0)
+               || check_pod_namespaces (ts, req->id, spec, &err) < 0)
         {
           log_error ("%s", err->msg);
           ttrpc_call_fail (call, err);

@@ -37,6 +37,152 @@ free_key_values (struct oci_key_value *kv, size_t n)
   free (kv);
 }
 
+/* A member that is there and not null (Go reads null as absent).  */
+static bool
+has_member (const json_value *obj, const char *key)
+{
+  const json_value *v = json_get (obj, key);
+  return v != NULL && v->type != JSON_NULL;
+}
+
+/* A signed integer member in [min, max]; false when absent or wrong (a
+   problem then).  */
+static bool
+read_int (struct json_reader *r, const json_value *obj, const char *key,
+          const char *path, int64_t min, int64_t max, int64_t *out)
+{
+  cleanup_free char *p = xasprintf ("%s.%s", path, key);
+  const json_value *v
+      = json_reader_want (r, json_get (obj, key), JSON_NUMBER, p);
+  if (v == NULL)
+    return false;
+  if (go_parse_int (v->str, 64, out) < 0 || *out < min || *out > max)
+    {
+      json_reader_problem (r, p, "expected an integer from %lld to %lld",
+                           (long long) min, (long long) max);
+      return false;
+    }
+  return true;
+}
+
+/* An array of objects at obj.key: a zeroed array of n+1 elements of size
+   each, with *n set, or NULL; each item is passed to fn when an object.  */
+static void *
+read_objects (struct json_reader *r, const json_value *obj, const char *key,
+              const char *path, size_t size, size_t *n,
+              void (*fn) (struct json_reader *, const json_value *,
+                          const char *, void *))
+{
+  cleanup_free char *p = xasprintf ("%s.%s", path, key);
+  const json_value *a
+      = json_reader_want (r, json_get (obj, key), JSON_ARRAY, p);
+  if (a == NULL)
+    return NULL;
+  char *items = xzalloc ((a->count + 1) * size);
+  *n = a->count;
+  for (size_t i = 0; i < a->count; i++)
+    {
+      cleanup_free char *ip = xasprintf ("%s[%zu]", p, i);
+      const json_value *o = json_reader_want (r, a->items[i], JSON_OBJECT, ip);
+      if (o != NULL)
+        fn (r, o, ip, items + i * size);
+    }
+  return items;
+}
+
+static void
+read_device (struct json_reader *r, const json_value *o, const char *p,
+             void *item)
+{
+  struct oci_linux_device *d = item;
+  d->path = json_reader_string (r, o, "path", p);
+  d->type = json_reader_string (r, o, "type", p);
+  read_int (r, o, "major", p, INT64_MIN, INT64_MAX, &d->major);
+  read_int (r, o, "minor", p, INT64_MIN, INT64_MAX, &d->minor);
+  d->has_file_mode = has_member (o, "fileMode");
+  d->file_mode = (uint32_t) json_reader_uint (r, o, "fileMode", p, 07777);
+  d->uid = (uint32_t) json_reader_uint (r, o, "uid", p, UINT32_MAX);
+  d->gid = (uint32_t) json_reader_uint (r, o, "gid", p, UINT32_MAX);
+}
+
+static void
+read_device_rule (struct json_reader *r, const json_value *o, const char *p,
+                  void *item)
+{
+  struct oci_device_rule *d = item;
+  d->allow = json_reader_bool (r, o, "allow", p);
+  d->type = json_reader_string (r, o, "type", p);
+  d->access = json_reader_string (r, o, "access", p);
+  if (!read_int (r, o, "major", p, -1, INT64_MAX, &d->major))
+    d->major = -1;
+  if (!read_int (r, o, "minor", p, -1, INT64_MAX, &d->minor))
+    d->minor = -1;
+}
+
+static void
+read_namespace (struct json_reader *r, const json_value *o, const char *p,
+                void *item)
+{
+  struct oci_namespace *ns = item;
+  json_reader_require (r, o, "type", p);
+  ns->type = json_reader_string (r, o, "type", p);
+  ns->path = json_reader_string (r, o, "path", p);
+  if (ns->path != NULL && ns->path[0] == '\0')
+    {
+      free (ns->path);
+      ns->path = NULL;
+    }
+}
+
+static void
+read_seccomp_arg (struct json_reader *r, const json_value *o, const char *p,
+                  void *item)
+{
+  struct oci_seccomp_arg *a = item;
+  json_reader_require (r, o, "op", p);
+  a->index = (uint32_t) json_reader_uint (r, o, "index", p, 5);
+  a->value = json_reader_uint (r, o, "value", p, UINT64_MAX);
+  a->value_two = json_reader_uint (r, o, "valueTwo", p, UINT64_MAX);
+  a->op = json_reader_string (r, o, "op", p);
+}
+
+static void
+read_seccomp_rule (struct json_reader *r, const json_value *o, const char *p,
+                   void *item)
+{
+  struct oci_seccomp_rule *s = item;
+  json_reader_require (r, o, "action", p);
+  s->names = json_reader_string_array (r, o, "names", p, &s->nnames);
+  s->action = json_reader_string (r, o, "action", p);
+  s->has_errno_ret = has_member (o, "errnoRet");
+  s->errno_ret = (uint32_t) json_reader_uint (r, o, "errnoRet", p, 4095);
+  s->args = read_objects (r, o, "args", p, sizeof *s->args, &s->nargs,
+                          read_seccomp_arg);
+}
+
+static struct oci_seccomp *
+read_seccomp (struct json_reader *r, const json_value *lin)
+{
+  const json_value *o = json_reader_want (r, json_get (lin, "seccomp"),
+                                          JSON_OBJECT, "linux.seccomp");
+  if (o == NULL)
+    return NULL;
+  const char *p = "linux.seccomp";
+  struct oci_seccomp *s = xzalloc (sizeof *s);
+  json_reader_require (r, o, "defaultAction", p);
+  s->default_action = json_reader_string (r, o, "defaultAction", p);
+  s->has_default_errno_ret = has_member (o, "defaultErrnoRet");
+  s->default_errno_ret
+      = (uint32_t) json_reader_uint (r, o, "defaultErrnoRet", p, 4095);
+  s->architectures = json_reader_string_array (r, o, "architectures", p,
+                                               &s->narchitectures);
+  s->flags = json_reader_string_array (r, o, "flags", p, &s->nflags);
+  s->listener_path = json_reader_string (r, o, "listenerPath", p);
+  s->syscalls = read_objects (r, o, "syscalls", p, sizeof *s->syscalls,
+                              &s->nsyscalls, read_seccomp_rule);
+  return s;
+}
+
 /* A JSON object of strings (annotations, linux.sysctl) as Go's
    map[string]string reads it: unique keys in document order.  */
 static void
@@ -100,8 +246,8 @@ read_mounts (struct json_reader *r, const json_value *root,
 }
 
 static void
-read_devices (struct json_reader *r, const json_value *root,
-              struct oci_spec *spec)
+read_platform (struct json_reader *r, const json_value *root,
+               struct oci_spec *spec)
 {
   const json_value *lin
       = json_reader_want (r, json_get (root, "linux"), JSON_OBJECT, "linux");
@@ -115,24 +261,22 @@ read_devices (struct json_reader *r, const json_value *root,
       read_string_map (r, lin, "sysctl", "linux.sysctl", &spec->sysctls,
                        &spec->nsysctls);
     }
-  const json_value *ld = lin ? json_reader_want (r, json_get (lin, "devices"),
-                                                 JSON_ARRAY, "linux.devices")
-                             : NULL;
-  if (ld != NULL)
+  if (lin != NULL)
     {
-      spec->linux_devices
-          = xzalloc ((ld->count + 1) * sizeof *spec->linux_devices);
-      spec->nlinux_devices = ld->count;
-      for (size_t i = 0; i < ld->count; i++)
-        {
-          cleanup_free char *p = xasprintf ("linux.devices[%zu]", i);
-          const json_value *o
-              = json_reader_want (r, ld->items[i], JSON_OBJECT, p);
-          if (o == NULL)
-            continue;
-          spec->linux_devices[i].path = json_reader_string (r, o, "path", p);
-          spec->linux_devices[i].type = json_reader_string (r, o, "type", p);
-        }
+      spec->linux_devices = read_objects (r, lin, "devices", "linux",
+                                          sizeof (struct oci_linux_device),
+                                          &spec->nlinux_devices, read_device);
+      spec->namespaces = read_objects (r, lin, "namespaces", "linux",
+                                       sizeof (struct oci_namespace),
+                                       &spec->nnamespaces, read_namespace);
+      spec->seccomp = read_seccomp (r, lin);
+      const json_value *res = json_reader_want (
+          r, json_get (lin, "resources"), JSON_OBJECT, "linux.resources");
+      if (res != NULL)
+        spec->device_rules
+            = read_objects (r, res, "devices", "linux.resources",
+                            sizeof (struct oci_device_rule),
+                            &spec->ndevice_rules, read_device_rule);
     }
   const json_value *win = json_reader_want (r, json_get (root, "windows"),
                                             JSON_OBJECT, "windows");
@@ -190,18 +334,10 @@ read_process (struct json_reader *r, const json_value *o, const char *path)
         }
     }
   proc->no_new_privileges = json_reader_bool (r, o, "noNewPrivileges", path);
-  cleanup_free char *op = xasprintf ("%s.oomScoreAdj", path);
-  const json_value *oom
-      = json_reader_want (r, json_get (o, "oomScoreAdj"), JSON_NUMBER, op);
   int64_t adj;
-  if (oom != NULL
-      && (go_parse_int (oom->str, 32, &adj) < 0 || adj < -1000 || adj > 1000))
-    json_reader_problem (r, op, "expected an integer from -1000 to 1000");
-  else if (oom != NULL)
-    {
-      proc->has_oom_score_adj = true;
-      proc->oom_score_adj = (int) adj;
-    }
+  proc->has_oom_score_adj
+      = read_int (r, o, "oomScoreAdj", path, -1000, 1000, &adj);
+  proc->oom_score_adj = proc->has_oom_score_adj ? (int) adj : 0;
   cleanup_free char *cp = xasprintf ("%s.capabilities", path);
   const json_value *caps
       = json_reader_want (r, json_get (o, "capabilities"), JSON_OBJECT, cp);
@@ -253,7 +389,7 @@ oci_spec_parse (const char *buf, size_t len, struct oci_spec **out,
       read_string_map (&r, root, "annotations", "annotations",
                        &spec->annotations, &spec->nannotations);
       read_mounts (&r, root, spec);
-      read_devices (&r, root, spec);
+      read_platform (&r, root, spec);
       spec->hostname = json_reader_string (&r, root, "hostname", "spec");
       const json_value *rt = json_reader_want (&r, json_get (root, "root"),
                                                JSON_OBJECT, "root");
@@ -340,6 +476,28 @@ oci_process_parse (const char *buf, size_t len, struct oci_process **out,
   return 0;
 }
 
+static void
+seccomp_free (struct oci_seccomp *s)
+{
+  if (s == NULL)
+    return;
+  free (s->default_action);
+  free_string_array (s->architectures, s->narchitectures);
+  free_string_array (s->flags, s->nflags);
+  free (s->listener_path);
+  for (size_t i = 0; i < s->nsyscalls; i++)
+    {
+      struct oci_seccomp_rule *rule = &s->syscalls[i];
+      free_string_array (rule->names, rule->nnames);
+      free (rule->action);
+      for (size_t k = 0; k < rule->nargs; k++)
+        free (rule->args[k].op);
+      free (rule->args);
+    }
+  free (s->syscalls);
+  free (s);
+}
+
 void
 oci_spec_free (struct oci_spec *spec)
 {
@@ -362,6 +520,19 @@ oci_spec_free (struct oci_spec *spec)
       free (spec->linux_devices[i].type);
     }
   free (spec->linux_devices);
+  for (size_t i = 0; i < spec->nnamespaces; i++)
+    {
+      free (spec->namespaces[i].type);
+      free (spec->namespaces[i].path);
+    }
+  free (spec->namespaces);
+  for (size_t i = 0; i < spec->ndevice_rules; i++)
+    {
+      free (spec->device_rules[i].type);
+      free (spec->device_rules[i].access);
+    }
+  free (spec->device_rules);
+  seccomp_free (spec->seccomp);
   free_string_array (spec->masked_paths, spec->nmasked_paths);
   free_string_array (spec->readonly_paths, spec->nreadonly_paths);
   for (size_t i = 0; i < spec->nwindows_devices; i++)
@@ -382,5 +553,15 @@ oci_spec_annotation (const struct oci_spec *spec, const char *key)
   for (size_t i = 0; i < spec->nannotations; i++)
     if (strcmp (spec->annotations[i].key, key) == 0)
       return spec->annotations[i].value;
+  return NULL;
+}
+
+const struct oci_namespace *
+oci_spec_namespace (const struct oci_spec *spec, const char *type)
+{
+  for (size_t i = 0; i < spec->nnamespaces; i++)
+    if (spec->namespaces[i].type != NULL
+        && strcmp (spec->namespaces[i].type, type) == 0)
+      return &spec->namespaces[i];
   return NULL;
 }

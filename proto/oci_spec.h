@@ -31,10 +31,74 @@ struct oci_mount
   size_t noptions;
 };
 
+/* linux.devices: a node made in the container's /dev.  */
 struct oci_linux_device
 {
   char *path;
+  /* "c", "b", "u" or "p".  */
   char *type;
+  int64_t major;
+  int64_t minor;
+  bool has_file_mode;
+  uint32_t file_mode;
+  uint32_t uid;
+  uint32_t gid;
+};
+
+/* linux.resources.devices: a devices cgroup rule.  */
+struct oci_device_rule
+{
+  bool allow;
+  /* "a", "b" or "c"; NULL means "a".  */
+  char *type;
+  /* -1 when absent: every number.  */
+  int64_t major;
+  int64_t minor;
+  /* Some of "rwm"; NULL means all three.  */
+  char *access;
+};
+
+/* linux.namespaces[].  */
+struct oci_namespace
+{
+  char *type;
+  /* The namespace to join; NULL for a new one.  */
+  char *path;
+};
+
+struct oci_seccomp_arg
+{
+  uint32_t index;
+  uint64_t value;
+  uint64_t value_two;
+  /* "SCMP_CMP_EQ" and the like, as written.  */
+  char *op;
+};
+
+struct oci_seccomp_rule
+{
+  char **names;
+  size_t nnames;
+  char *action;
+  bool has_errno_ret;
+  uint32_t errno_ret;
+  struct oci_seccomp_arg *args;
+  size_t nargs;
+};
+
+/* linux.seccomp, names as written (the agent resolves them).  */
+struct oci_seccomp
+{
+  char *default_action;
+  bool has_default_errno_ret;
+  uint32_t default_errno_ret;
+  char **architectures;
+  size_t narchitectures;
+  char **flags;
+  size_t nflags;
+  char *listener_path;
+  struct oci_seccomp_rule *syscalls;
+  size_t nsyscalls;
 };
 
 struct oci_windows_device
@@ -109,6 +173,12 @@ struct oci_spec
   size_t nmasked_paths;
   char **readonly_paths;
   size_t nreadonly_paths;
+  struct oci_namespace *namespaces;
+  size_t nnamespaces;
+  struct oci_device_rule *device_rules;
+  size_t ndevice_rules;
+  /* NULL without linux.seccomp.  */
+  struct oci_seccomp *seccomp;
   bool has_linux;
   struct oci_process *process;
   /* The document itself, as read by oci_spec_load_bundle (else NULL): what
@@ -125,6 +195,9 @@ int oci_spec_load_bundle (const char *bundle_dir, struct oci_spec **out,
                           shim_error **err);
 void oci_spec_free (struct oci_spec *spec);
 const char *oci_spec_annotation (const struct oci_spec *spec, const char *key);
+/* The linux.namespaces entry of that type, or NULL.  */
+const struct oci_namespace *oci_spec_namespace (const struct oci_spec *spec,
+                                                const char *type);
 
 /* Parses an OCI "process" object on its own (what Exec carries).  */
 int oci_process_parse (const char *buf, size_t len, struct oci_process **out,

@@ -217,7 +217,10 @@ on_device_deleted (void *data, const json_value *ret, const shim_error *err)
   bool unplugged = !h->closing && err == NULL;
   if (!h->closing && err != NULL)
     {
-      log_warn ("uvm %s: unplug disk%u: %s", h->uvm_id, target, err->msg);
+      /* Unavailable: QEMU is gone, and the disk with it (its exit is
+         reported as such).  */
+      if (err->code != GRPC_UNAVAILABLE)
+        log_warn ("uvm %s: unplug disk%u: %s", h->uvm_id, target, err->msg);
       h->targets[target] |= TARGET_STUCK;
     }
   bool closing = h->closing;

@@ -115,9 +115,14 @@ json_reader_number (struct json_reader *r, const json_value *v,
   unsigned long long n = strtoull (v->str, &end, 10);
   if (errno || *end || v->str[0] == '-' || n > max)
     {
-      json_reader_problem (r, path,
-                           "expected an unsigned %d-bit integer, got %s",
-                           max == UINT32_MAX ? 32 : 64, v->str);
+      if (max == UINT32_MAX || max == UINT64_MAX)
+        json_reader_problem (r, path,
+                             "expected an unsigned %d-bit integer, got %s",
+                             max == UINT32_MAX ? 32 : 64, v->str);
+      else
+        json_reader_problem (r, path,
+                             "expected an integer from 0 to %llu, got %s",
+                             (unsigned long long) max, v->str);
       return 0;
     }
   return n;

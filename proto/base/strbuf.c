@@ -66,6 +66,17 @@ strbuf_printf (strbuf *sb, const char *fmt, ...)
 }
 
 void
+strbuf_list_printf (strbuf *sb, const char *fmt, ...)
+{
+  if (sb->len > 0)
+    strbuf_puts (sb, "; ");
+  va_list ap;
+  va_start (ap, fmt);
+  strbuf_vprintf (sb, fmt, ap);
+  va_end (ap);
+}
+
+void
 strbuf_add_token (strbuf *sb, const char *s)
 {
   if (sb->len > 0)

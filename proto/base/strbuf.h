@@ -26,6 +26,9 @@ void strbuf_printf (strbuf *sb, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
 void strbuf_vprintf (strbuf *sb, const char *fmt, va_list ap)
     __attribute__ ((format (printf, 2, 0)));
+/* Appends an item to a "; "-separated list (what a refusal names).  */
+void strbuf_list_printf (strbuf *sb, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
 /* Appends s with a single space before it unless the buffer is empty.  */
 void strbuf_add_token (strbuf *sb, const char *s);
 /* Appends s as a JSON string literal (quotes included).  */

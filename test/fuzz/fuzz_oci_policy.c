@@ -1,13 +1,36 @@
 /* libFuzzer: the OCI spec reader, then the migratability decision, the
-   annotation policy and the container checks on whatever it accepted.  */
+   annotation policy, the container and namespace checks, and the guest's
+   devices program and seccomp filter builders on whatever it accepted.  */
 #include "test/fuzz/fuzz.h"
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "policy/annotation_policy.h"
 #include "policy/container_policy.h"
 #include "policy/migration.h"
 #include "policy/problems.h"
+#include "policy/namespace_policy.h"
 #include "proto/oci_spec.h"
+#include "uvm/guest/device_filter.h"
+#include "uvm/guest/seccomp_profile.h"
+
+static void
+build_guest_filters (const struct oci_spec *spec)
+{
+  static struct bpf_insn prog[DEVICE_FILTER_MAX_INSNS];
+  struct device_rule *rules;
+  size_t n;
+  strbuf bad = STRBUF_INIT;
+  if (device_rules_from_spec (spec, &rules, &n, &bad) == 0)
+    {
+      device_filter_build (rules, n, prog);
+      free (rules);
+    }
+  strbuf_reset (&bad);
+  if (spec->seccomp != NULL)
+    seccomp_profile_check (spec->seccomp, &bad);
+  strbuf_release (&bad);
+}
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
@@ -26,9 +49,11 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   struct policy_problems problems = { 0 };
   annotation_policy_check (spec, &problems);
   container_policy_check (spec, &problems);
+  namespace_policy_check (spec, "/proc/1/ns/pid", &problems);
   err = NULL;
   if (policy_problems_to_error (&problems, "fuzz", &err) < 0)
     shim_error_free (err);
+  build_guest_filters (spec);
   oci_spec_free (spec);
   return 0;
 }

@@ -44,6 +44,10 @@ enum bundle
   B_COUNT,
 };
 
+/* What the host requires of a container's namespaces (see
+   policy/namespace_policy.h).  */
+#define PID_NS "\"linux\":{\"namespaces\":[{\"type\":\"pid\"}]}"
+
 static const char *const bundle_specs[B_COUNT] = {
   [B_SANDBOX]
   = "{\"ociVersion\":\"1.1.0\",\"process\":{\"args\":[\"/pause\"]},"
@@ -58,17 +62,18 @@ static const char *const bundle_specs[B_COUNT] = {
     "\"io.microsoft.migration.allowed\":\"true\"}}",
   [B_STANDALONE]
   = "{\"ociVersion\":\"1.1.0\",\"process\":{\"args\":"
-    "[\"/bin/sh\"],\"cwd\":\"/\"},\"root\":{\"path\":\"rootfs\"}}",
+    "[\"/bin/sh\"],\"cwd\":\"/\"},\"root\":{\"path\":\"rootfs\"}," PID_NS "}",
   [B_CONTAINER]
   = "{\"ociVersion\":\"1.1.0\",\"process\":{\"args\":[\"/bin/sh\"],"
-    "\"cwd\":\"/\"},\"root\":{\"path\":\"rootfs\"},\"annotations\":{"
+    "\"cwd\":\"/\"},\"root\":{\"path\":\"rootfs\"}," PID_NS
+    ",\"annotations\":{"
     "\"io.kubernetes.cri.container-type\":\"container\","
     "\"io.kubernetes.cri.sandbox-id\":\"s\"}}",
   [B_CONTAINER_DIR_MOUNT]
   = "{\"ociVersion\":\"1.1.0\",\"process\":{\"args\":[\"/bin/sh\"],"
     "\"cwd\":\"/\"},\"root\":{\"path\":\"rootfs\"},\"mounts\":[{"
     "\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"/srv\","
-    "\"options\":[\"rbind\"]}],\"annotations\":{"
+    "\"options\":[\"rbind\"]}]," PID_NS ",\"annotations\":{"
     "\"io.kubernetes.cri.container-type\":\"container\","
     "\"io.kubernetes.cri.sandbox-id\":\"s\"}}",
   [B_CONTAINER_OTHER_POD]

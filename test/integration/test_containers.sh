@@ -103,6 +103,118 @@ expect "a sysctl that would change the whole UVM is refused, named ($(head -c 16
   bash -c '[ "$1" -ne 0 ] && grep -q "vm.overcommit_memory (not scoped" <<<"$2"' _ "$rc" "$out"
 ctr_ c rm sysctl-vm >/dev/null 2>&1 || true
 
+# compare LABEL RUNC_OUTPUT LCOW_OUTPUT: prints both side by side and
+# expects them identical.
+compare() {
+  echo "  $1: runc | UVM"
+  paste -d'|' <(echo "$2") <(echo "$3") | sed 's/^/    /'
+  expect "$1: as under runc" [ "${2:-nothing from runc}" = "$3" ]
+}
+
+# A seccomp profile that denies mkdir, with and without no_new_privs.
+status='grep -E "^(NoNewPrivs|Seccomp)" /proc/self/status; mkdir /tmp/x 2>&1 && echo mkdir allowed'
+for nnp in true false; do
+  ctr oci spec | python3 -c '
+import json, sys
+spec = json.load(sys.stdin)
+spec["process"]["args"] = ["/bin/sh", "-c", sys.argv[2]]
+spec["process"]["noNewPrivileges"] = sys.argv[3] == "true"
+spec["root"]["path"] = sys.argv[1]
+spec["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
+  "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+  "syscalls": [{"names": ["mkdir", "mkdirat", "no_such_syscall"], "action": "SCMP_ACT_ERRNO"}]}
+json.dump(spec, sys.stdout)' "$ROOTFS" "$status" "$nnp" >"$T/seccomp-$nnp.json"
+  compare "seccomp profile denying mkdir, noNewPrivileges $nnp" \
+    "$(ctr_ run --rm --config "$T/seccomp-$nnp.json" "runc-seccomp-$nnp" 2>&1)" \
+    "$("${RUN[@]}" --rm --config "$T/seccomp-$nnp.json" "seccomp-$nnp" 2>&1)"
+done
+python3 -c '
+import json, sys
+spec = json.load(open(sys.argv[1]))
+spec["linux"]["seccomp"]["syscalls"].append({"names": ["rmdir"], "action": "SCMP_ACT_NOTIFY"})
+spec["linux"]["seccomp"]["architectures"].append("SCMP_ARCH_VAX")
+json.dump(spec, open(sys.argv[1], "w"))' "$T/seccomp-true.json"
+out=$("${RUN[@]}" --rm --config "$T/seccomp-true.json" seccomp-bad 2>&1) && rc=0 || rc=$?
+expect "a profile the guest cannot apply is refused, each item named ($(head -c 200 <<<"$out"))" \
+  bash -c '[ "$1" -ne 0 ] && grep -q "SCMP_ARCH_VAX is unknown" <<<"$2" && grep -q "SCMP_ACT_NOTIFY has no listener" <<<"$2"' _ "$rc" "$out"
+ctr_ c rm seccomp-bad >/dev/null 2>&1 || true
+
+# A read-only root; mount refused without CAP_SYS_ADMIN.
+ro='touch /x 2>&1 | sed "s/.*: //"; mkdir -p /tmp/m; mount -t tmpfs none /tmp/m 2>/dev/null && echo mounted || echo mount refused'
+compare "read-only root, mount" "$(ctr_ run --rm --read-only --rootfs "$ROOTFS" runc-ro /bin/sh -c "$ro" 2>&1)" \
+  "$("${RUN[@]}" --rm --read-only --rootfs "$ROOTFS" ro /bin/sh -c "$ro" 2>&1)"
+
+# Devices: the nodes in /dev, and mknod then open of nodes the spec does
+# not list (memory, disks, a terminal): made, but refused by the devices
+# cgroup.
+dev='ls /dev | tr "\n" " "; echo; for d in "c 1 3 null" "c 1 1 mem" "b 8 0 sda" "b 254 0 vda" "c 4 1 tty1"; do set -- $d
+  mknod /tmp/$4 $1 $2 $3 2>/dev/null && m="mknod made" || m="mknod refused"
+  if head -c 1 /tmp/$4 >/dev/null 2>/tmp/err; then o="open allowed"; else o="open: $(sed "s/.*: //" /tmp/err)"; fi
+  echo "$4: $m, $o"; rm -f /tmp/$4 /tmp/err; done'
+compare "devices" "$(ctr_ run --rm --rootfs "$ROOTFS" runc-dev /bin/sh -c "$dev" 2>&1)" \
+  "$("${RUN[@]}" --rm --rootfs "$ROOTFS" dev /bin/sh -c "$dev" 2>&1)"
+
+# A PID namespace of its own: the process is pid 1 and sees only itself.
+pidns='echo "pid $$"; set -- /proc/[0-9]*; echo "$# processes"'
+compare "PID namespace" "$(ctr_ run --rm --rootfs "$ROOTFS" runc-pid /bin/sh -c "$pidns" 2>&1)" \
+  "$("${RUN[@]}" --rm --rootfs "$ROOTFS" pid /bin/sh -c "$pidns" 2>&1)"
+
+# Two containers of one pod, with and without the pod's PID namespace (CRI's
+# shareProcessNamespace: the spec names the sandbox task's namespace).  Under
+# runc the "sandbox" is a sleeping container.
+sees='[ $$ -eq 1 ] && echo "own init" || echo "not init"; grep -l "^sleep" /proc/[0-9]*/comm >/dev/null && echo "sees the other container" || echo "sees no other container"'
+ctr_ run -d --rootfs "$ROOTFS" runc-sb /bin/sleep 600 >/dev/null
+sbpid=$(ctr_ task ls | awk '$1 == "runc-sb" { print $2 }')
+ctr_ run -d --with-ns "pid:/proc/$sbpid/ns/pid" --rootfs "$ROOTFS" runc-other /bin/sleep 600 >/dev/null
+runc_shared=$(ctr_ run --rm --with-ns "pid:/proc/$sbpid/ns/pid" --rootfs "$ROOTFS" runc-shared /bin/sh -c "$sees" 2>&1)
+runc_own=$(ctr_ run --rm --rootfs "$ROOTFS" runc-own /bin/sh -c "$sees" 2>&1)
+for id in runc-other runc-sb; do ctr_ task kill -s SIGKILL "$id" >/dev/null 2>&1; wait_for 10 status_is "$id" STOPPED; remove "$id" >/dev/null 2>&1 || true; done
+POD2=(--annotation io.kubernetes.cri.sandbox-id=pod2)
+"${RUN[@]}" -d --annotation io.kubernetes.cri.container-type=sandbox "${POD2[@]}" --rootfs "$ROOTFS" pod2 /bin/true >/dev/null
+expect "pod2's sandbox runs" wait_for 60 status_is pod2 RUNNING
+sbpid=$(ctr_ task ls | awk '$1 == "pod2" { print $2 }')
+SHARED=(--annotation io.kubernetes.cri.container-type=container "${POD2[@]}" --with-ns "pid:/proc/$sbpid/ns/pid")
+"${RUN[@]}" -d "${SHARED[@]}" --rootfs "$ROOTFS" p2-other /bin/sleep 600 >/dev/null
+expect "a container in the pod's PID namespace runs" wait_for 60 status_is p2-other RUNNING
+compare "a container in the pod's PID namespace" "$runc_shared" \
+  "$("${RUN[@]}" --rm "${SHARED[@]}" --rootfs "$ROOTFS" p2-shared /bin/sh -c "$sees" 2>&1)"
+compare "a container in its own PID namespace beside it" "$runc_own" \
+  "$("${RUN[@]}" --rm --annotation io.kubernetes.cri.container-type=container "${POD2[@]}" \
+    --rootfs "$ROOTFS" p2-own /bin/sh -c "$sees" 2>&1)"
+out=$("${RUN[@]}" -d --annotation io.kubernetes.cri.container-type=container "${POD2[@]}" \
+  --with-ns "pid:/proc/1/ns/pid" --rootfs "$ROOTFS" p2-bad /bin/true 2>&1) && rc=0 || rc=$?
+expect "a PID namespace other than the pod's is refused, named ($(head -c 200 <<<"$out"))" \
+  bash -c '[ "$1" -ne 0 ] && grep -q "pid namespace /proc/1/ns/pid is not the pod'"'"'s" <<<"$2"' _ "$rc" "$out"
+ctr_ c rm p2-bad >/dev/null 2>&1 || true
+
+# The agent out of reach: no container sees it or the guest's init; root in
+# a container that kills every process it can see (the pod's namespace)
+# leaves the agent serving; the bridge's virtio-serial port cannot be
+# opened even through a node made for it, and without CAP_MKNOD no node can
+# be made at all.
+seen=$("${RUN[@]}" --rm "${SHARED[@]}" --rootfs "$ROOTFS" p2-ps /bin/sh -c 'cat /proc/[0-9]*/comm | sort -u | tr "\n" " "' 2>&1)
+expect "no container sees the agent or the guest's init (it sees: $seen)" \
+  bash -c '! grep -qw "gcs\|init\|vsockexec" <<<"$1" && grep -qw sleep <<<"$1"' _ "$seen"
+"${RUN[@]}" --rm "${SHARED[@]}" --rootfs "$ROOTFS" p2-killer /bin/sh -c 'kill -KILL -1' >/dev/null 2>&1 || true
+expect "after kill -KILL -1 in the pod's namespace, the other container is gone" wait_for 10 status_is p2-other STOPPED
+out=$("${RUN[@]}" --rm --annotation io.kubernetes.cri.container-type=container "${POD2[@]}" \
+  --rootfs "$ROOTFS" p2-after /bin/echo the agent still serves 2>&1)
+expect "and the agent still serves the pod ($out)" [ "$out" = "the agent still serves" ]
+port='major=$(awk "\$2 == \"virtio-portsdev\" { print \$1 }" /proc/devices); echo "major ${major:-none}"
+  ls /dev | grep -c "^vport" ; mknod /tmp/port c "$major" 1 2>/dev/null && echo made || echo "mknod refused"
+  if [ -c /tmp/port ]; then echo x 2>/dev/null >/tmp/port && echo "port opened" || echo "port refused"; else echo "no node"; fi'
+out=$("${RUN[@]}" --rm "${SHARED[@]}" --rootfs "$ROOTFS" p2-port /bin/sh -c "$port" 2>&1)
+echo "  as root with CAP_MKNOD: $(tr '\n' ' ' <<<"$out")"
+expect "as root with CAP_MKNOD: no port node in /dev, one made by mknod cannot be opened" \
+  bash -c 'grep -q "^major [0-9]" <<<"$1" && [ "$(sed -n 2,4p <<<"$1" | tr "\n" " ")" = "0 made port refused " ]' _ "$out"
+out=$("${RUN[@]}" --rm "${SHARED[@]}" --cap-drop CAP_MKNOD --rootfs "$ROOTFS" p2-nomknod /bin/sh -c "$port" 2>&1)
+expect "without CAP_MKNOD no node can be made ($(tr '\n' ' ' <<<"$out"))" \
+  bash -c '[ "$(sed -n 3,4p <<<"$1" | tr "\n" " ")" = "mknod refused no node " ]' _ "$out"
+remove p2-other >/dev/null 2>&1 || true
+ctr_ task kill -s SIGKILL pod2 >/dev/null 2>&1 || true
+wait_for 20 status_is pod2 STOPPED
+remove pod2 >/dev/null 2>&1 || true
+
 # --- an imported image: containerd's snapshot mounts (two layers) ----------
 mkdir -p "$T/layer2/etc"; echo "from the upper layer" >"$T/layer2/etc/motd"
 python3 "$TOP/test/integration/make_oci_image.py" "$T/img.tar" localhost/lcow-test:2 "$ROOTFS" "$T/layer2"
@@ -127,7 +239,9 @@ expect "20000 lines of output all arrive before the exit (got $out)" [ "$out" -e
 ctr_ c rm s3 >/dev/null 2>&1 || true
 
 # --- exec and kill in a running container ----------------------------------
-"${RUN[@]}" -d --rootfs "$ROOTFS" s4 /bin/sleep 600 >/dev/null
+# The process is its PID namespace's init: SIGTERM ends it only through a
+# handler, as under runc.
+"${RUN[@]}" -d --rootfs "$ROOTFS" s4 /bin/sh -c 'trap "exit 0" TERM; sleep 600 & wait' >/dev/null
 expect "a detached container runs" wait_for 60 status_is s4 RUNNING
 out=$(ctr_ task exec --exec-id e1 s4 /bin/sh -c 'echo exec says hello; hostname; exit 3' 2>&1) && rc=0 || rc=$?
 expect "ctr task exec runs a second process in the container" grep -q 'exec says hello' <<<"$out"

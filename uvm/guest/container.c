@@ -24,6 +24,9 @@
 
 #include "agent_log.h"
 #include "capabilities.h"
+#include "device_filter.h"
+#include "pid_namespace.h"
+#include "seccomp_profile.h"
 #include "sysctl.h"
 #include "guest_io.h"
 #include "proto/base/cleanup.h"
@@ -164,6 +167,27 @@ write_pod_files (struct container *c, const struct bridge_request *req,
   return 0;
 }
 
+/* The container's devices cgroup, before anything runs in it.  */
+static int
+restrict_devices (const struct container *c, shim_error **err)
+{
+  struct device_rule *rules = NULL;
+  size_t nrules = 0;
+  cleanup_strbuf strbuf bad = STRBUF_INIT;
+  if (device_rules_from_spec (c->spec, &rules, &nrules, &bad) < 0)
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT, "devices: %s",
+                           bad.data);
+  struct bpf_insn *prog = xmalloc (DEVICE_FILTER_MAX_INSNS * sizeof *prog);
+  size_t n = device_filter_build (rules, nrules, prog);
+  int r = device_filter_attach (c->cgroup, prog, n);
+  free (prog);
+  free (rules);
+  if (r < 0)
+    return shim_error_errno (err, GRPC_INTERNAL, errno,
+                             "attach the devices filter to %s", c->cgroup);
+  return 0;
+}
+
 int
 container_create (const struct bridge_request *req, struct container **out,
                   shim_error **err)
@@ -219,6 +243,8 @@ container_create (const struct bridge_request *req, struct container **out,
       shim_error_errno (err, GRPC_INTERNAL, errno, "cgroup %s", c->cgroup);
       goto fail;
     }
+  if (restrict_devices (c, err) < 0)
+    goto fail;
   agent_log (L_INFO, "container root filesystem mounted", "container", c->id,
              "disk", disk);
   *out = c;
@@ -315,6 +341,27 @@ mount_spec (const struct container *c, int status_fd)
           snprintf (what, sizeof what, "mount %s", m->destination);
           child_fail (status_fd, what);
         }
+    }
+}
+
+/* linux.devices: each node made (replacing what the image has there) with
+   its mode and owner.  */
+static void
+make_spec_devices (const struct container *c, int status_fd)
+{
+  for (size_t i = 0; i < c->spec->nlinux_devices; i++)
+    {
+      const struct oci_linux_device *d = &c->spec->linux_devices[i];
+      mode_t type = d->type[0] == 'b'   ? S_IFBLK
+                    : d->type[0] == 'p' ? S_IFIFO
+                                        : S_IFCHR;
+      mode_t perm = d->has_file_mode ? d->file_mode & 07777 : 0666;
+      cleanup_free char *p = xasprintf ("%s%s", c->rootfs, d->path);
+      make_target (p, true);
+      unlink (p);
+      if (mknod (p, type | perm, makedev (d->major, d->minor)) < 0
+          || chown (p, d->uid, d->gid) < 0 || chmod (p, perm) < 0)
+        child_fail (status_fd, d->path);
     }
 }
 
@@ -441,9 +488,13 @@ static const struct
   { "RLIMIT_RTTIME", RLIMIT_RTTIME },
 };
 
+/* As runc: without no_new_privs the filter goes in while the process may
+   still load one (CAP_SYS_ADMIN), else last, so that it needs to allow
+   only what follows.  */
 static void
 apply_process (const struct oci_process *p, const struct capability_plan *caps,
-               unsigned last_cap, int status_fd)
+               unsigned last_cap, const struct oci_seccomp *seccomp,
+               int status_fd)
 {
   if (p->has_oom_score_adj)
     {
@@ -468,6 +519,9 @@ apply_process (const struct oci_process *p, const struct capability_plan *caps,
     }
   if (p->cwd != NULL && chdir (p->cwd) < 0)
     child_fail (status_fd, p->cwd);
+  if (seccomp != NULL && !p->no_new_privileges
+      && seccomp_profile_load (seccomp) < 0)
+    child_fail (status_fd, "load the seccomp filter");
   if (capability_plan_apply_before_user (caps, last_cap) < 0)
     child_fail (status_fd, "drop the bounding capabilities");
   if (setgroups (p->nadditional_gids, p->additional_gids) < 0
@@ -477,6 +531,9 @@ apply_process (const struct oci_process *p, const struct capability_plan *caps,
     child_fail (status_fd, "set the capabilities");
   if (p->no_new_privileges && prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     child_fail (status_fd, "set no_new_privs");
+  if (seccomp != NULL && p->no_new_privileges
+      && seccomp_profile_load (seccomp) < 0)
+    child_fail (status_fd, "load the seccomp filter");
   clearenv ();
   for (size_t i = 0; i < p->nenv; i++)
     putenv (p->env[i]);
@@ -497,8 +554,9 @@ join_container (pid_t init, int status_fd)
     int type;
   } nss[] = { { "ipc", CLONE_NEWIPC },
               { "uts", CLONE_NEWUTS },
+              { "cgroup", CLONE_NEWCGROUP },
               { "mnt", CLONE_NEWNS } };
-  for (size_t i = 0; i < 3; i++)
+  for (size_t i = 0; i < sizeof nss / sizeof nss[0]; i++)
     {
       snprintf (path, sizeof path, "/proc/%d/ns/%s", init, nss[i].ns);
       int fd = open (path, O_RDONLY | O_CLOEXEC);
@@ -586,7 +644,9 @@ child_main (struct container *c, const struct oci_process *p,
     child_fail (status_fd, "join the container's cgroup");
   if (init)
     {
-      if (unshare (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC) < 0
+      int cgroup_ns
+          = oci_spec_namespace (c->spec, "cgroup") ? CLONE_NEWCGROUP : 0;
+      if (unshare (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | cgroup_ns) < 0
           || mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         child_fail (status_fd, "new namespaces");
       if (c->spec->hostname != NULL
@@ -594,6 +654,7 @@ child_main (struct container *c, const struct oci_process *p,
         child_fail (status_fd, "set the hostname");
       mount_spec (c, status_fd);
       make_devices (c->rootfs);
+      make_spec_devices (c, status_fd);
       enter_root (c->rootfs, c->spec->root_readonly, status_fd);
       /* As runc: the sysctls before /proc/sys is made read-only.  */
       const char *key;
@@ -605,7 +666,7 @@ child_main (struct container *c, const struct oci_process *p,
     join_container (c->init_pid, status_fd);
   if (console_fd >= 0)
     take_terminal (console_fd, status_fd);
-  apply_process (p, caps, last_cap, status_fd);
+  apply_process (p, caps, last_cap, c->spec->seccomp, status_fd);
   /* Ready; wait for start (EOF: the process is being deleted).  */
   char b = 0;
   write_all (status_fd, &b, 1);
@@ -655,6 +716,14 @@ container_spawn (struct container *c, const struct oci_process *p,
       strbuf_release (&bad);
       return -1;
     }
+  if (c->spec->seccomp != NULL
+      && seccomp_profile_check (c->spec->seccomp, &bad) < 0)
+    {
+      shim_error_set (err, GRPC_INVALID_ARGUMENT, "linux.seccomp: %s",
+                      bad.data);
+      strbuf_release (&bad);
+      return -1;
+    }
   *out = (struct held_process){ .pid = -1,
                                 .stdin_fd = -1,
                                 .stdout_fd = -1,
@@ -672,7 +741,21 @@ container_spawn (struct container *c, const struct oci_process *p,
   else if (ok)
     ok = pipe2 (in, O_CLOEXEC) == 0 && pipe2 (o, O_CLOEXEC) == 0
          && pipe2 (e, O_CLOEXEC) == 0;
+  /* The init is born in a new PID namespace or the pod's, an exec in its
+     container's.  */
+  const struct oci_namespace *pid_ns = oci_spec_namespace (c->spec, "pid");
+  enum pid_ns_kind ns_kind = !init ? PID_NS_OF_PROCESS
+                             : pid_ns != NULL && pid_ns->path ? PID_NS_POD
+                                                              : PID_NS_NEW;
+  if (ok && pid_ns_prepare (ns_kind, c->init_pid) < 0)
+    {
+      shim_error_errno (err, GRPC_INTERNAL, errno, "enter the PID namespace");
+      pid_ns_restore ();
+      ok = false;
+    }
   pid_t pid = ok ? fork () : -1;
+  if (ok)
+    pid_ns_restore ();
   if (pid == 0)
     {
       int stdio[3] = { in[0], o[1], e[1] };
@@ -698,7 +781,8 @@ container_spawn (struct container *c, const struct oci_process *p,
   if (pid < 0)
     {
       errno = saved;
-      shim_error_errno (err, GRPC_INTERNAL, errno, "fork %s", p->args[0]);
+      if (*err == NULL)
+        shim_error_errno (err, GRPC_INTERNAL, errno, "fork %s", p->args[0]);
       goto fail;
     }
   /* The child reports ready (one NUL byte) or why its setup failed.  */

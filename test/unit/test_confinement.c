@@ -1,0 +1,429 @@
+/* What confines a container in the guest besides its capabilities: the
+   namespaces the host lets it ask for, the seccomp filter built from its
+   profile (loaded for real in a child), and the devices cgroup program
+   (run by a small interpreter of the instructions it uses, and given to the
+   kernel's verifier where the host allows).  */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "policy/namespace_policy.h"
+#include "proto/oci_spec.h"
+#include "suites.h"
+#include "uvm/guest/device_filter.h"
+#include "uvm/guest/seccomp_profile.h"
+
+static struct oci_spec *
+spec (const char *json)
+{
+  struct oci_spec *s = NULL;
+  shim_error *err = NULL;
+  ck_assert_msg (oci_spec_parse (json, strlen (json), &s, &err) == 0, "%s",
+                 err ? err->msg : "");
+  return s;
+}
+
+static char *
+spec_error (const char *json)
+{
+  struct oci_spec *s = NULL;
+  shim_error *err = NULL;
+  ck_assert_int_eq (oci_spec_parse (json, strlen (json), &s, &err), -1);
+  ck_assert_int_eq (err->code, GRPC_INVALID_ARGUMENT);
+  char *msg = strdup (err->msg);
+  shim_error_free (err);
+  return msg;
+}
+
+/* ---- linux.namespaces ----------------------------------------------------
+ */
+
+static char *
+namespace_problems (const char *json, const char *pod_pid_ns)
+{
+  struct oci_spec *s = spec (json);
+  struct policy_problems p = { STRBUF_INIT, 0 };
+  namespace_policy_check (s, pod_pid_ns, &p);
+  char *text = p.count ? strbuf_detach (&p.text) : NULL;
+  policy_problems_release (&p);
+  oci_spec_free (s);
+  return text;
+}
+
+START_TEST (namespaces_taken)
+{
+  ck_assert_ptr_null (namespace_problems (
+      "{\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"ipc\"},{"
+      "\"type\":\"uts\"},{\"type\":\"mount\"},{\"type\":\"network\",\"path\":"
+      "\"/var/run/netns/cni-1\"},{\"type\":\"cgroup\"}]}}",
+      NULL));
+  /* The pod's, as CRI names it for shareProcessNamespace.  */
+  ck_assert_ptr_null (namespace_problems (
+      "{\"linux\":{\"namespaces\":[{\"type\":\"pid\",\"path\":\"/proc/42/ns/"
+      "pid\"}]}}",
+      "/proc/42/ns/pid"));
+}
+END_TEST
+
+START_TEST (namespaces_refused)
+{
+  char *text = namespace_problems (
+      "{\"linux\":{\"namespaces\":[{\"type\":\"user\"},{\"type\":\"time\"},{"
+      "\"type\":\"pid\",\"path\":\"/proc/1/ns/pid\"},{\"type\":\"bogus\"}]}}",
+      "/proc/42/ns/pid");
+  ck_assert_str_eq (
+      text, "linux.namespaces[0]: user namespaces are not supported (the "
+            "guest agent applies no ID mappings); linux.namespaces[1]: time "
+            "namespaces are not supported by the guest agent; "
+            "linux.namespaces[2]: pid namespace /proc/1/ns/pid is not the "
+            "pod's (/proc/42/ns/pid), the only one a container may join; "
+            "linux.namespaces[3]: unknown type \"bogus\"");
+  free (text);
+  text = namespace_problems ("{\"linux\":{\"namespaces\":[{\"type\":\"pid\","
+                             "\"path\":\"/proc/42/ns/pid\"}]}}",
+                             NULL);
+  ck_assert_str_eq (text, "linux.namespaces[0]: pid namespace "
+                          "/proc/42/ns/pid cannot be joined: the container "
+                          "is in no pod");
+  free (text);
+  text = namespace_problems ("{\"linux\":{}}", NULL);
+  ck_assert_str_eq (text, "linux.namespaces: no pid namespace (the container "
+                          "would share the guest agent's and could signal "
+                          "it)");
+  free (text);
+  text = spec_error ("{\"linux\":{\"namespaces\":[{\"path\":7}]}}");
+  ck_assert_str_eq (text, "linux.namespaces[0].type: required; "
+                          "linux.namespaces[0].path: expected string, got "
+                          "number");
+  free (text);
+}
+END_TEST
+
+/* ---- linux.seccomp -------------------------------------------------------
+ */
+
+#define DENY_MKDIR                                                            \
+  "{\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\","            \
+  "\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\"],"               \
+  "\"syscalls\":[{\"names\":[\"mkdir\",\"mkdirat\",\"not_a_syscall\"],"       \
+  "\"action\":\"SCMP_ACT_ERRNO\"},{\"names\":[\"umask\"],\"action\":"         \
+  "\"SCMP_ACT_ERRNO\",\"errnoRet\":38,\"args\":[{\"index\":0,\"value\":63,"   \
+  "\"op\":\"SCMP_CMP_EQ\"}]},{\"names\":[\"getpid\"],\"action\":"             \
+  "\"SCMP_ACT_ALLOW\"}]}}}"
+
+START_TEST (seccomp_read)
+{
+  struct oci_spec *s = spec (DENY_MKDIR);
+  ck_assert_ptr_nonnull (s->seccomp);
+  ck_assert_str_eq (s->seccomp->default_action, "SCMP_ACT_ALLOW");
+  ck_assert_uint_eq (s->seccomp->narchitectures, 2);
+  ck_assert_uint_eq (s->seccomp->nsyscalls, 3);
+  ck_assert_uint_eq (s->seccomp->syscalls[0].nnames, 3);
+  ck_assert (!s->seccomp->syscalls[0].has_errno_ret);
+  ck_assert (s->seccomp->syscalls[1].has_errno_ret);
+  ck_assert_uint_eq (s->seccomp->syscalls[1].errno_ret, 38);
+  ck_assert_uint_eq (s->seccomp->syscalls[1].args[0].value, 63);
+  strbuf bad = STRBUF_INIT;
+  /* An unknown syscall name is skipped, as runc skips it.  */
+  ck_assert_int_eq (seccomp_profile_check (s->seccomp, &bad), 0);
+  strbuf_release (&bad);
+  oci_spec_free (s);
+  char *text = spec_error (
+      "{\"linux\":{\"seccomp\":{\"syscalls\":[{\"names\":\"mkdir\"}]}}}");
+  ck_assert_str_eq (text, "linux.seccomp.defaultAction: required; "
+                          "linux.seccomp.syscalls[0].action: required; "
+                          "linux.seccomp.syscalls[0].names: expected array, "
+                          "got string");
+  free (text);
+}
+END_TEST
+
+START_TEST (seccomp_refused_by_name)
+{
+  struct oci_spec *s = spec (
+      "{\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_MAYBE\","
+      "\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_VAX\"],"
+      "\"flags\":[\"SECCOMP_FILTER_FLAG_LOG\",\"SECCOMP_FILTER_FLAG_NEW\"],"
+      "\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_NOTIFY\"},"
+      "{\"names\":[\"write\"],\"action\":\"SCMP_ACT_ERRNO\",\"args\":[{"
+      "\"index\":1,\"value\":1,\"op\":\"SCMP_CMP_ABOUT\"}]}]}}}");
+  strbuf bad = STRBUF_INIT;
+  ck_assert_int_eq (seccomp_profile_check (s->seccomp, &bad), -1);
+  ck_assert_str_eq (
+      bad.data,
+      "defaultAction SCMP_ACT_MAYBE is unknown; architecture SCMP_ARCH_VAX "
+      "is unknown (architectures[1]); flag SECCOMP_FILTER_FLAG_NEW is "
+      "unknown (flags[1]); action SCMP_ACT_NOTIFY has no listener in the "
+      "guest (syscalls[0]); operator SCMP_CMP_ABOUT is unknown (syscalls[1])");
+  strbuf_release (&bad);
+  oci_spec_free (s);
+}
+END_TEST
+
+/* Loaded into a child: mkdir fails with EPERM (ENOENT without the filter),
+   umask(077) with the rule's errno while umask(022) passes, and the
+   no_new_privs bit stays as it was (runc leaves it to the spec).  */
+START_TEST (seccomp_loaded)
+{
+  if (geteuid () != 0)
+    {
+      fprintf (stderr, "seccomp_loaded: skipped, needs root to load a "
+                       "filter without no_new_privs\n");
+      return;
+    }
+  struct oci_spec *s = spec (DENY_MKDIR);
+  pid_t pid = fork ();
+  if (pid == 0)
+    {
+      if (seccomp_profile_load (s->seccomp) < 0)
+        _exit (10);
+      if (mkdir ("/nonexistent-dir/x", 0700) == 0 || errno != EPERM)
+        _exit (11);
+      if (syscall (SYS_umask, 077) != -1 || errno != ENOSYS)
+        _exit (12);
+      if (syscall (SYS_umask, 022) < 0)
+        _exit (13);
+      if (prctl (PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 0)
+        _exit (14);
+      _exit (0);
+    }
+  int status;
+  ck_assert_int_eq (waitpid (pid, &status, 0), pid);
+  ck_assert (WIFEXITED (status));
+  ck_assert_int_eq (WEXITSTATUS (status), 0);
+  oci_spec_free (s);
+}
+END_TEST
+
+/* ---- devices ---------------------------------------------------------- */
+
+/* Runs the program for one access; returns its verdict (1 allow).  */
+static int
+run_filter (const struct bpf_insn *p, size_t n, unsigned type, unsigned access,
+            uint32_t major, uint32_t minor)
+{
+  uint64_t r[11] = { 0 };
+  const uint32_t ctx[3] = { access << 16 | type, major, minor };
+  for (size_t pc = 0; pc < n; pc++)
+    {
+      const struct bpf_insn *i = &p[pc];
+      uint64_t imm = (uint64_t) (int64_t) i->imm;
+      bool jump = false;
+      switch (i->code)
+        {
+        case BPF_LDX | BPF_MEM | BPF_W:
+          ck_assert (i->src_reg == 1 && i->off % 4 == 0 && i->off < 12);
+          r[i->dst_reg] = ctx[i->off / 4];
+          break;
+        case BPF_ALU64 | BPF_AND | BPF_K:
+          r[i->dst_reg] &= imm;
+          break;
+        case BPF_ALU64 | BPF_RSH | BPF_K:
+          r[i->dst_reg] >>= imm;
+          break;
+        case BPF_ALU64 | BPF_MOV | BPF_X:
+          r[i->dst_reg] = r[i->src_reg];
+          break;
+        case BPF_ALU64 | BPF_MOV | BPF_K:
+          r[i->dst_reg] = imm;
+          break;
+        case BPF_JMP | BPF_JNE | BPF_K:
+          jump = r[i->dst_reg] != imm;
+          break;
+        case BPF_JMP | BPF_JNE | BPF_X:
+          jump = r[i->dst_reg] != r[i->src_reg];
+          break;
+        case BPF_JMP | BPF_JEQ | BPF_K:
+          jump = r[i->dst_reg] == imm;
+          break;
+        case BPF_JMP | BPF_EXIT:
+          return (int) r[0];
+        default:
+          ck_abort_msg ("instruction %zu: unexpected code %#x", pc, i->code);
+        }
+      if (jump)
+        {
+          ck_assert (i->off >= 0 && pc + 1 + (size_t) i->off < n);
+          pc += (size_t) i->off;
+        }
+    }
+  ck_abort_msg ("the program ran off its end");
+  return -1;
+}
+
+enum
+{
+  B = BPF_DEVCG_DEV_BLOCK,
+  C = BPF_DEVCG_DEV_CHAR,
+  R = DEVICE_READ,
+  W = DEVICE_WRITE,
+  M = DEVICE_MKNOD,
+};
+
+struct filter
+{
+  struct bpf_insn insns[DEVICE_FILTER_MAX_INSNS];
+  size_t n;
+};
+
+static void
+filter_for_spec (const char *json, struct filter *f)
+{
+  struct oci_spec *s = spec (json);
+  struct device_rule *rules;
+  size_t n;
+  strbuf bad = STRBUF_INIT;
+  ck_assert_msg (device_rules_from_spec (s, &rules, &n, &bad) == 0, "%s",
+                 bad.data);
+  f->n = device_filter_build (rules, n, f->insns);
+  free (rules);
+  strbuf_release (&bad);
+  oci_spec_free (s);
+}
+
+/* The kernel's verifier takes it (where this host lets the test load BPF:
+   root, a kernel with cgroup BPF).  */
+static void
+verifier_accepts (const struct filter *f)
+{
+  union bpf_attr a;
+  memset (&a, 0, sizeof a);
+  static char log[16384];
+  a.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+  a.insns = (uint64_t) (uintptr_t) f->insns;
+  a.insn_cnt = (uint32_t) f->n;
+  a.license = (uint64_t) (uintptr_t) "Apache-2.0";
+  a.log_buf = (uint64_t) (uintptr_t) log;
+  a.log_size = sizeof log;
+  a.log_level = 1;
+  long fd = syscall (SYS_bpf, BPF_PROG_LOAD, &a, sizeof a);
+  if (fd < 0 && (errno == EPERM || errno == ENOSYS))
+    return;
+  ck_assert_msg (fd >= 0, "verifier: %s: %s", strerror (errno), log);
+  close ((int) fd);
+}
+
+/* containerd's default spec denies everything; runc's defaults follow.  */
+START_TEST (devices_default_spec)
+{
+  static struct filter f;
+  filter_for_spec ("{\"linux\":{\"resources\":{\"devices\":[{\"allow\":false,"
+                   "\"access\":\"rwm\"}]}}}",
+                   &f);
+  verifier_accepts (&f);
+  ck_assert_int_eq (run_filter (f.insns, f.n, C, R | W, 1, 3), 1); /* null */
+  ck_assert_int_eq (run_filter (f.insns, f.n, C, R, 1, 9), 1); /* urandom */
+  ck_assert_int_eq (run_filter (f.insns, f.n, C, R | W, 136, 7), 1);
+  ck_assert_int_eq (run_filter (f.insns, f.n, C, R | W, 5, 2), 1); /* ptmx */
+  ck_assert_int_eq (run_filter (f.insns, f.n, B, M, 8, 0), 1);     /* mknod */
+  ck_assert_int_eq (run_filter (f.insns, f.n, C, M, 245, 1), 1);
+  ck_assert_int_eq (run_filter (f.insns, f.n, C, R, 1, 1), 0); /* mem */
+  ck_assert_int_eq (run_filter (f.insns, f.n, B, R, 8, 0), 0);
+  ck_assert_int_eq (run_filter (f.insns, f.n, B, R | M, 8, 0), 0);
+  /* The bridge's virtio-serial port.  */
+  ck_assert_int_eq (run_filter (f.insns, f.n, C, W, 245, 1), 0);
+  ck_assert_int_eq (run_filter (f.insns, f.n, C, R, 4, 1), 0); /* tty1 */
+}
+END_TEST
+
+/* A device the spec lists is allowed whole; a rule the spec adds too. */
+START_TEST (devices_listed)
+{
+  static struct filter f;
+  filter_for_spec (
+      "{\"linux\":{\"devices\":[{\"path\":\"/dev/sdz\",\"type\":\"b\","
+      "\"major\":8,\"minor\":16}],\"resources\":{\"devices\":[{\"allow\":"
+      "false,\"access\":\"rwm\"},{\"allow\":true,\"type\":\"c\",\"major\":10,"
+      "\"access\":\"r\"}]}}}",
+      &f);
+  verifier_accepts (&f);
+  ck_assert_int_eq (run_filter (f.insns, f.n, B, R | W, 8, 16), 1);
+  ck_assert_int_eq (run_filter (f.insns, f.n, B, R, 8, 17), 0);
+  ck_assert_int_eq (run_filter (f.insns, f.n, C, R, 10, 1), 1);
+  ck_assert_int_eq (run_filter (f.insns, f.n, C, R | W, 10, 1), 0);
+}
+END_TEST
+
+/* The last match decides; a deny matches any right it names, an allow
+   only accesses within its rights; a number no device has never
+   matches.  */
+START_TEST (devices_rule_semantics)
+{
+  static struct filter f;
+  const struct device_rule rules[] = {
+    { true, 'a', -1, -1, R | W | M },
+    { false, 'c', 1, 5, W },
+    { false, 'b', (int64_t) 1 << 40, -1, R | W | M },
+  };
+  f.n = device_filter_build (rules, 3, f.insns);
+  verifier_accepts (&f);
+  ck_assert_int_eq (run_filter (f.insns, f.n, C, R, 1, 5), 1);
+  ck_assert_int_eq (run_filter (f.insns, f.n, C, W, 1, 5), 0);
+  ck_assert_int_eq (run_filter (f.insns, f.n, C, R | W, 1, 5), 0);
+  ck_assert_int_eq (run_filter (f.insns, f.n, B, R | W, 8, 0), 1);
+  /* No rule at all: everything denied.  */
+  f.n = device_filter_build (NULL, 0, f.insns);
+  verifier_accepts (&f);
+  ck_assert_int_eq (run_filter (f.insns, f.n, C, R, 1, 3), 0);
+}
+END_TEST
+
+START_TEST (devices_refused_by_name)
+{
+  struct oci_spec *s = spec (
+      "{\"linux\":{\"devices\":[{\"path\":\"/dev/../etc/x\",\"type\":\"c\"},"
+      "{\"path\":\"/dev/y\",\"type\":\"z\"}],\"resources\":{\"devices\":[{"
+      "\"allow\":true,\"type\":\"q\",\"access\":\"rx\"}]}}}");
+  struct device_rule *rules = NULL;
+  size_t n = 0;
+  strbuf bad = STRBUF_INIT;
+  ck_assert_int_eq (device_rules_from_spec (s, &rules, &n, &bad), -1);
+  ck_assert_str_eq (
+      bad.data,
+      "linux.resources.devices[0]: type \"q\" is not a, b or c; "
+      "linux.resources.devices[0]: access \"rx\" is not made of r, w and m; "
+      "linux.devices[0]: path \"/dev/../etc/x\" is not absolute and free of "
+      "\"..\"; linux.devices[1]: type \"z\" is not c, b, u or p");
+  ck_assert_ptr_null (rules);
+  strbuf_release (&bad);
+  oci_spec_free (s);
+  char *text = spec_error ("{\"linux\":{\"resources\":{\"devices\":[{"
+                           "\"major\":-2}]},\"devices\":[{\"fileMode\":"
+                           "65535}]}}");
+  ck_assert_str_eq (text, "linux.devices[0].fileMode: expected an integer "
+                          "from 0 to 4095, got 65535; "
+                          "linux.resources.devices[0].major: "
+                          "expected an integer from -1 to "
+                          "9223372036854775807");
+  free (text);
+}
+END_TEST
+
+Suite *
+confinement_suite (void)
+{
+  Suite *s = suite_create ("confinement");
+  TCase *t = tcase_create ("namespaces");
+  tcase_add_test (t, namespaces_taken);
+  tcase_add_test (t, namespaces_refused);
+  suite_add_tcase (s, t);
+  t = tcase_create ("seccomp");
+  tcase_add_test (t, seccomp_read);
+  tcase_add_test (t, seccomp_refused_by_name);
+  tcase_add_test (t, seccomp_loaded);
+  suite_add_tcase (s, t);
+  t = tcase_create ("devices");
+  tcase_add_test (t, devices_default_spec);
+  tcase_add_test (t, devices_listed);
+  tcase_add_test (t, devices_rule_semantics);
+  tcase_add_test (t, devices_refused_by_name);
+  suite_add_tcase (s, t);
+  return s;
+}
