@@ -12,6 +12,8 @@
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
 #include "uvm/kernel_cmdline.h"
+#include "uvm/vhd_footer.h"
+#include "uvm/vmm.h"
 
 static bool
 path_exists (const char *dir, const char *name)
@@ -23,6 +25,27 @@ path_exists (const char *dir, const char *name)
   bool ok = stat (p, &st) == 0 && S_ISREG (st.st_mode);
   free (p);
   return ok;
+}
+
+/* How QEMU opens the rootfs VHD: a fixed one as raw bytes; a dynamic one
+   with the vpc driver, which blocks migration.  */
+static int
+rootfs_vhd_plan (const char *path, bool migratable, uint64_t *raw_size,
+                 shim_error **err)
+{
+  struct vhd_info vhd;
+  if (vhd_probe (path, &vhd, err) < 0)
+    return shim_error_wrap (err, "boot files");
+  if (vhd.type == VHD_FIXED)
+    *raw_size = vhd.data_size;
+  else if (migratable)
+    return shim_error_set (
+        err, GRPC_FAILED_PRECONDITION,
+        "live-migratable sandbox: boot file %s is a %s VHD, which QEMU "
+        "opens with its vpc driver, and that blocks live migration; a fixed "
+        "VHD (as make bootfiles builds) is opened as raw and migrates",
+        path, vhd.type == VHD_DYNAMIC ? "dynamic" : "differencing");
+  return 0;
 }
 
 int
@@ -92,6 +115,16 @@ sandbox_plan_build (const char *id, const struct oci_spec *spec,
     {
       shim_config_release (&plan->cfg);
       return shim_error_wrap (err, "sandbox options");
+    }
+
+  if (plan->opts.rootfs == ROOTFS_VHD
+      && vmm_backend_for (plan->cfg.vmm)->reads_vhd
+      && rootfs_vhd_plan (plan->opts.rootfs_path, plan->migratable,
+                          &plan->rootfs_raw_size, err)
+             < 0)
+    {
+      sandbox_plan_release (plan);
+      return -1;
     }
 
   struct kernel_cmdline_input in;

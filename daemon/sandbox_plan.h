@@ -7,6 +7,7 @@
 #define LCOW_SANDBOX_PLAN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "proto/base/error.h"
 #include "proto/oci_spec.h"
@@ -19,6 +20,9 @@ struct sandbox_plan
   struct shim_config cfg;
   struct sandbox_options opts;
   char *kernel_cmdline;
+  /* A fixed rootfs.vhd: its disk bytes, opened as raw; 0 for a dynamic
+     one (vpc), which only a sandbox that is not migratable may use.  */
+  uint64_t rootfs_raw_size;
 };
 
 /* config_path: from the runtime options (NULL if none).  */

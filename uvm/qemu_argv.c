@@ -2,8 +2,8 @@
    with virtio-mmio devices, the kernel command line passed through
    untouched (auto-kernel-cmdline=off), each listened-on vsock port carried
    by a virtio-serial port wired to the shim's hybrid <uds>_<port> socket,
-   and rootfs.vhd as a read-only VHD on virtio-scsi (the guest's /dev/sda).
-   Pure.  */
+   and rootfs.vhd read-only on virtio-scsi (the guest's /dev/sda): a fixed
+   VHD as raw bytes, a dynamic one with the vpc driver.  Pure.  */
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,10 +110,17 @@ qemu_build (const struct vmm_spec *spec, struct vmm_command *out,
   if (spec->rootfs_vhd_path != NULL)
     {
       char *vhd = qemu_escape (spec->rootfs_vhd_path);
+      /* A fixed VHD as raw bytes without its footer: the vpc driver
+         blocks migration.  */
+      char *format
+          = spec->rootfs_raw_size > 0 ? xasprintf (
+                "raw,size=%llu", (unsigned long long) spec->rootfs_raw_size)
+                                      : xstrdup ("vpc");
       add2 (&b, "-drive",
-            xasprintf ("file=%s,format=vpc,if=none,id=rootfs,readonly=on,"
+            xasprintf ("file=%s,format=%s,if=none,id=rootfs,readonly=on,"
                        "cache=none,aio=threads",
-                       vhd));
+                       vhd, format));
+      free (format);
       free (vhd);
       add2 (&b, "-device",
             xstrdup ("scsi-hd,drive=rootfs,bus=scsi0.0,channel=0,scsi-id=0,"
@@ -138,5 +145,6 @@ const struct vmm_backend vmm_backend_qemu = {
   .stop_via_guest = true,
   .qmp = true,
   .accelerated = true,
+  .reads_vhd = true,
   .build = qemu_build,
 };

@@ -21,6 +21,9 @@ struct vmm_spec
   /* With rootfs_vhd_path: an initramfs that loads the block drivers and
      mounts root= (for kernels that build them as modules), or NULL.  */
   const char *loader_path;
+  /* With rootfs_vhd_path: a fixed VHD's disk bytes, opened as raw (what
+     migrates); 0 for the vpc driver.  */
+  uint64_t rootfs_raw_size;
   const char *kernel_cmdline;
   uint32_t cpus;
   uint64_t memory_mb;
@@ -58,6 +61,8 @@ struct vmm_backend
   bool qmp;
   /* It runs guest code under an accelerator (KVM or TCG).  */
   bool accelerated;
+  /* It opens rootfs.vhd itself, by its VHD type (see vhd_footer.h).  */
+  bool reads_vhd;
   int (*build) (const struct vmm_spec *spec, struct vmm_command *out,
                 shim_error **err);
 };

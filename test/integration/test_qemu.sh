@@ -76,7 +76,7 @@ expect "guest /proc/cmdline equals the computed command line (vhd)" same_cmdline
 expect "the computed line boots root=/dev/sda without vsockexec" \
   bash -c 'grep -q "root=/dev/sda ro rootwait init=/init" "$1" && ! grep -q vsockexec "$1"' _ "$uvm2"
 expect "guest root is /dev/sda" test "$(guest_field "$uvm2" root)" = /dev/sda
-expect "QEMU has the VHD read-only on SCSI" grep -q 'format=vpc,if=none,id=rootfs,readonly=on' "$uvm2"
+expect "QEMU has the fixed VHD read-only on SCSI, as raw" grep -q 'rootfs.vhd,format=raw,size=[0-9]*,if=none,id=rootfs,readonly=on' "$uvm2"
 expect "uvm.json log_listener is null" grep -q '"log_listener": null' "$uvm2"
 expect "no log socket for q2" bash -c '! find /run/containerd-shim-lcow-v2 -name "vsock_109" | xargs -r ls -l | grep -q .; ! grep -q "vsock_109" "$1"' _ "$uvm2"
 expect "no guest log entries for q2" bash -c '! grep -q "msg=\"GCS started\".*uvm-id=q2" "$1"' _ "$log"

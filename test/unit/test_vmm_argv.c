@@ -5,7 +5,9 @@
 #include "suites.h"
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "uvm/vhd_footer.h"
 #include "uvm/vmm.h"
 #include "uvm/vmm_user.h"
 
@@ -179,6 +181,15 @@ START_TEST (qemu_vhd_rootfs)
   a = build (&vmm_backend_qemu, &spec, &cmd);
   ck_assert_str_eq (opt_value (a, "-initrd", 0), "/boot/loader.img");
   vmm_command_release (&cmd);
+
+  /* A fixed VHD: raw bytes without the 512-byte footer (the argv the
+     migration study migrated).  */
+  spec.rootfs_raw_size = 33562624;
+  a = build (&vmm_backend_qemu, &spec, &cmd);
+  ck_assert_str_eq (opt_value (a, "-drive", 0),
+                    "file=/boot/rootfs.vhd,format=raw,size=33562624,if=none,"
+                    "id=rootfs,readonly=on,cache=none,aio=threads");
+  vmm_command_release (&cmd);
 }
 END_TEST
 
@@ -288,6 +299,86 @@ START_TEST (vmm_user_identity)
 }
 END_TEST
 
+/* A VHD footer as the specification lays it out: cookie, disk type,
+   current size, checksum (one's complement of the byte sum).  */
+static void
+make_footer (unsigned char f[VHD_FOOTER_SIZE], uint32_t type, uint64_t size)
+{
+  memset (f, 0, VHD_FOOTER_SIZE);
+  memcpy (f, "conectix", 8);
+  for (int i = 0; i < 8; i++)
+    f[48 + i] = (unsigned char) (size >> (56 - 8 * i));
+  for (int i = 0; i < 4; i++)
+    f[60 + i] = (unsigned char) (type >> (24 - 8 * i));
+  uint32_t sum = 0;
+  for (int i = 0; i < VHD_FOOTER_SIZE; i++)
+    sum += f[i];
+  sum = ~sum;
+  for (int i = 0; i < 4; i++)
+    f[64 + i] = (unsigned char) (sum >> (24 - 8 * i));
+}
+
+START_TEST (vhd_footers)
+{
+  unsigned char f[VHD_FOOTER_SIZE];
+  struct vhd_info vhd;
+  shim_error *err = NULL;
+  make_footer (f, VHD_FIXED, 1 << 20);
+  ck_assert_int_eq (vhd_footer_parse (f, (1 << 20) + 512, &vhd, &err), 0);
+  ck_assert_int_eq (vhd.type, VHD_FIXED);
+  ck_assert_uint_eq (vhd.data_size, 1 << 20);
+  make_footer (f, VHD_DYNAMIC, 1 << 30);
+  ck_assert_int_eq (vhd_footer_parse (f, 70000, &vhd, &err), 0);
+  ck_assert_int_eq (vhd.type, VHD_DYNAMIC);
+  /* A fixed VHD claiming more than the file holds.  */
+  make_footer (f, VHD_FIXED, 1 << 20);
+  ck_assert_int_eq (vhd_footer_parse (f, 4096, &vhd, &err), -1);
+  ck_assert_str_eq (err->msg, "fixed VHD of 4096 bytes says it holds 1048576");
+  shim_error_free (err);
+  err = NULL;
+  make_footer (f, 7, 0);
+  ck_assert_int_eq (vhd_footer_parse (f, 4096, &vhd, &err), -1);
+  ck_assert_str_eq (err->msg, "VHD disk type 7 is none of fixed (2), dynamic "
+                              "(3) and differencing (4)");
+  shim_error_free (err);
+  err = NULL;
+  make_footer (f, VHD_FIXED, 0);
+  f[100] ^= 1;
+  ck_assert_int_eq (vhd_footer_parse (f, 4096, &vhd, &err), -1);
+  ck_assert (strstr (err->msg, "VHD footer checksum") == err->msg);
+  shim_error_free (err);
+  err = NULL;
+  memcpy (f, "not-a-vhd", 9);
+  ck_assert_int_eq (vhd_footer_parse (f, 4096, &vhd, &err), -1);
+  ck_assert_str_eq (err->msg, "not a VHD: no \"conectix\" footer");
+  shim_error_free (err);
+}
+END_TEST
+
+/* The probe reads the last 512 bytes of a real file.  */
+START_TEST (vhd_probe_file)
+{
+  char path[] = "/tmp/lcow-vhd-XXXXXX";
+  int fd = mkstemp (path);
+  ck_assert_int_ge (fd, 0);
+  unsigned char f[VHD_FOOTER_SIZE];
+  make_footer (f, VHD_FIXED, 8192);
+  ck_assert_int_eq (ftruncate (fd, 8192), 0);
+  ck_assert_int_eq (pwrite (fd, f, sizeof f, 8192), (ssize_t) sizeof f);
+  close (fd);
+  struct vhd_info vhd;
+  shim_error *err = NULL;
+  ck_assert_int_eq (vhd_probe (path, &vhd, &err), 0);
+  ck_assert_uint_eq (vhd.data_size, 8192);
+  ck_assert_int_eq (truncate (path, 100), 0);
+  ck_assert_int_eq (vhd_probe (path, &vhd, &err), -1);
+  ck_assert_int_eq (err->code, GRPC_FAILED_PRECONDITION);
+  ck_assert (strstr (err->msg, "too short for a VHD footer") != NULL);
+  shim_error_free (err);
+  unlink (path);
+}
+END_TEST
+
 Suite *
 vmm_argv_suite (void)
 {
@@ -304,6 +395,10 @@ vmm_argv_suite (void)
   TCase *e = tcase_create ("exec");
   tcase_add_test (e, exec_environment);
   tcase_add_test (e, vmm_user_identity);
+  TCase *v = tcase_create ("vhd");
+  tcase_add_test (v, vhd_footers);
+  tcase_add_test (v, vhd_probe_file);
+  suite_add_tcase (s, v);
   suite_add_tcase (s, e);
   return s;
 }

@@ -4,7 +4,7 @@
 #   kernel       the kernel image (bzImage)
 #   initrd.img   cpio rootfs: /init, /bin/vsockexec, /bin/gcs, virtio, SCSI
 #                and overlay modules (containers: hot-added disks, overlays)
-#   rootfs.vhd   the same tree as an ext4 image in VHD format (read-only
+#   rootfs.vhd   the same tree as an ext4 image in a fixed VHD (read-only
 #                /dev/sda), plus the SCSI and overlay modules
 #   loader.img   a small initramfs for the rootfs.vhd boot: the Debian kernel
 #                builds virtio-mmio and virtio-scsi as modules, so something
@@ -78,7 +78,9 @@ cpio_of "$work/loader" "$out/loader.img.tmp" && mv "$out/loader.img.tmp" "$out/l
 stage "$work/rootfs" $virtio_mods $console_mods $scsi_mods $overlay_mods
 install -m 0755 "$guest/vsockexec" "$guest/gcs" "$work/rootfs/bin/"
 mkfs.ext4 -q -F -L lcow-rootfs -E root_owner=0:0 -d "$work/rootfs" "$work/rootfs.ext4" 32M
-qemu-img convert -f raw -O vpc "$work/rootfs.ext4" "$out/rootfs.vhd.tmp"
+# Fixed: the raw disk then a footer, which QEMU opens as raw (a sandbox on
+# a dynamic VHD cannot migrate: QEMU's vpc driver blocks it).
+qemu-img convert -f raw -O vpc -o subformat=fixed "$work/rootfs.ext4" "$out/rootfs.vhd.tmp"
 mv "$out/rootfs.vhd.tmp" "$out/rootfs.vhd"
 echo "$kver" > "$out/kernel.release"
 ls -l "$out"
