@@ -111,6 +111,7 @@ GUEST_LIB := uvm/guest/guest_port.c $(GUEST_IO)
 # The agent's own code, with the shim's JSON, error and OCI spec readers.
 AGENT_SRCS := uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/container.c \
   uvm/guest/capabilities.c uvm/guest/sysctl.c uvm/guest/pid_namespace.c \
+  uvm/guest/pod_namespaces.c \
   uvm/guest/seccomp_profile.c uvm/guest/device_filter.c \
   proto/base/go_parse.c \
   proto/base/fd_pass.c \

@@ -303,7 +303,7 @@ on_pod_files_read (void *data, const struct bridge_pod_file *files,
   /* The guest gets the bundle's document as the shim read it.  */
   struct bridge_create bc
       = { t->id,       t->key, t->scsi_target, t->spec_text,
-          t->spec_len, files,  nfiles };
+          t->spec_len, files,  nfiles,         sandbox_pod_hostname (ts) };
   t->guest_create = bridge_create_body (&bc);
   if (strlen (t->guest_create) > BRIDGE_MESSAGE_MAX)
     {

@@ -27,6 +27,8 @@ struct sandbox
   /* A standalone task (no CRI annotations) runs its own process in the
      UVM: its spec, until the UVM is up.  */
   struct oci_spec *standalone_spec;
+  /* A pod sandbox's hostname, which the pod's UTS namespace gets.  */
+  char *hostname;
 };
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -110,6 +112,7 @@ sandbox_end (struct task_service *ts)
   if (sb->create_req)
     pb__create_task_request__free_unpacked (sb->create_req, NULL);
   oci_spec_free (sb->standalone_spec);
+  free (sb->hostname);
   free (sb->id);
   free (sb);
 }
@@ -120,6 +123,12 @@ const char *
 sandbox_id (const struct task_service *ts)
 {
   return ts->sandbox ? ts->sandbox->id : NULL;
+}
+
+const char *
+sandbox_pod_hostname (const struct task_service *ts)
+{
+  return ts->sandbox ? ts->sandbox->hostname : NULL;
 }
 
 struct task *
@@ -284,6 +293,8 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
       sb->standalone_spec = *specp;
       *specp = NULL;
     }
+  else if (spec->hostname != NULL)
+    sb->hostname = xstrdup (spec->hostname);
 
   struct task *t = task_new (ts, req->id, NULL, req->bundle, req->stdin,
                              req->stdout, req->stderr, req->terminal);

@@ -56,6 +56,8 @@ void sandbox_end (struct task_service *ts);
 
 /* NULL when the service has no sandbox (none yet, or it ended).  */
 const char *sandbox_id (const struct task_service *ts);
+/* A pod sandbox's hostname (its spec's), or NULL.  */
+const char *sandbox_pod_hostname (const struct task_service *ts);
 struct task *sandbox_task (const struct task_service *ts);
 struct uvm *sandbox_uvm (const struct task_service *ts);
 /* The sandbox is READY: its VM runs and can be asked.  */

@@ -72,27 +72,27 @@ decode (struct ttrpc_call *call, const ProtobufCMessageDescriptor *desc,
 
 /* ---- Task API handlers ------------------------------------------------ */
 
-/* The container's namespaces as the guest agent can give them (pod_pid_ns:
+/* The container's namespaces as the guest agent can give them (pod_ns_dir:
    see namespace_policy_check).  */
 static int
 check_namespaces (const char *id, const struct oci_spec *spec,
-                  const char *pod_pid_ns, shim_error **err)
+                  const char *pod_ns_dir, shim_error **err)
 {
   struct policy_problems problems = { STRBUF_INIT, 0 };
-  namespace_policy_check (spec, pod_pid_ns, &problems);
+  namespace_policy_check (spec, pod_ns_dir, &problems);
   cleanup_free char *subject = xasprintf ("create %s", id);
   return policy_problems_to_error (&problems, subject, err);
 }
 
-/* A pod container may share the pod's PID namespace, which CRI names by
-   the sandbox task's pid.  */
+/* A pod container may share the pod's PID, UTS and IPC namespaces, which
+   CRI names by the sandbox task's pid.  */
 static int
 check_pod_namespaces (struct task_service *ts, const char *id,
                       const struct oci_spec *spec, shim_error **err)
 {
-  cleanup_free char *pod_pid_ns
-      = xasprintf ("/proc/%u/ns/pid", sandbox_task (ts)->pid);
-  return check_namespaces (id, spec, pod_pid_ns, err);
+  cleanup_free char *pod_ns_dir
+      = xasprintf ("/proc/%u/ns", sandbox_task (ts)->pid);
+  return check_namespaces (id, spec, pod_ns_dir, err);
 }
 
 /* Keeps req (returns true) when a sandbox or a container create takes

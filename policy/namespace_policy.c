@@ -1,9 +1,19 @@
 #include "namespace_policy.h"
 
+#include <stdbool.h>
 #include <string.h>
 
+/* A path naming the pod's namespace of that type.  */
+static bool
+is_pod_namespace (const char *path, const char *pod_ns_dir, const char *type)
+{
+  size_t n = pod_ns_dir ? strlen (pod_ns_dir) : 0;
+  return pod_ns_dir != NULL && strncmp (path, pod_ns_dir, n) == 0
+         && path[n] == '/' && strcmp (path + n + 1, type) == 0;
+}
+
 void
-namespace_policy_check (const struct oci_spec *spec, const char *pod_pid_ns,
+namespace_policy_check (const struct oci_spec *spec, const char *pod_ns_dir,
                         struct policy_problems *problems)
 {
   bool pid = false;
@@ -11,23 +21,28 @@ namespace_policy_check (const struct oci_spec *spec, const char *pod_pid_ns,
     {
       const struct oci_namespace *ns = &spec->namespaces[i];
       const char *type = ns->type ? ns->type : "";
-      if (strcmp (type, "pid") == 0)
-        {
-          pid = true;
-          if (ns->path == NULL)
-            ;
-          else if (pod_pid_ns == NULL)
-            policy_problem_add (problems,
-                                "linux.namespaces[%zu]: pid namespace %s "
-                                "cannot be joined: the container is in no pod",
-                                i, ns->path);
-          else if (strcmp (ns->path, pod_pid_ns) != 0)
-            policy_problem_add (problems,
-                                "linux.namespaces[%zu]: pid namespace %s is "
-                                "not the pod's (%s), the only one a "
-                                "container may join",
-                                i, ns->path, pod_pid_ns);
-        }
+      bool shareable = strcmp (type, "pid") == 0 || strcmp (type, "uts") == 0
+                       || strcmp (type, "ipc") == 0;
+      pid |= strcmp (type, "pid") == 0;
+      if (shareable && ns->path != NULL && pod_ns_dir == NULL)
+        policy_problem_add (problems,
+                            "linux.namespaces[%zu]: %s namespace %s cannot "
+                            "be joined: the container is in no pod",
+                            i, type, ns->path);
+      else if (shareable && ns->path != NULL
+               && !is_pod_namespace (ns->path, pod_ns_dir, type))
+        policy_problem_add (problems,
+                            "linux.namespaces[%zu]: %s namespace %s is not "
+                            "the pod's (%s/%s), the only one a container may "
+                            "join",
+                            i, type, ns->path, pod_ns_dir, type);
+      else if ((strcmp (type, "mount") == 0 || strcmp (type, "cgroup") == 0)
+               && ns->path != NULL)
+        policy_problem_add (problems,
+                            "linux.namespaces[%zu]: joining a %s namespace "
+                            "(%s) is not supported: each container has its "
+                            "own",
+                            i, type, ns->path);
       else if (strcmp (type, "user") == 0)
         policy_problem_add (problems,
                             "linux.namespaces[%zu]: user namespaces are not "
@@ -39,9 +54,8 @@ namespace_policy_check (const struct oci_spec *spec, const char *pod_pid_ns,
                             "linux.namespaces[%zu]: time namespaces are not "
                             "supported by the guest agent",
                             i);
-      else if (strcmp (type, "network") != 0 && strcmp (type, "mount") != 0
-               && strcmp (type, "ipc") != 0 && strcmp (type, "uts") != 0
-               && strcmp (type, "cgroup") != 0)
+      else if (!shareable && strcmp (type, "network") != 0
+               && strcmp (type, "mount") != 0 && strcmp (type, "cgroup") != 0)
         policy_problem_add (
             problems, "linux.namespaces[%zu]: unknown type \"%s\"", i, type);
     }

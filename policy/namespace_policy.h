@@ -1,19 +1,19 @@
 /* The namespaces a container's spec may ask the guest agent for.  The agent
-   gives every container new mount, UTS and IPC namespaces, a new cgroup
-   namespace when listed, and a new PID namespace, or the pod's one when the
-   spec names the pod sandbox's (what CRI writes for shareProcessNamespace);
-   the network namespace is the UVM's, which is the pod's.  Pure.  */
+   gives every container new mount namespace, a new cgroup namespace when
+   listed, and new PID, UTS and IPC namespaces or the pod's ones when the
+   spec names the pod sandbox's (what CRI writes: /proc/<sandbox task
+   pid>/ns/<type>); the network namespace is the UVM's, which is the pod's,
+   whatever path the spec names.  Pure.  */
 #ifndef LCOW_POLICY_NAMESPACE_POLICY_H
 #define LCOW_POLICY_NAMESPACE_POLICY_H
 
 #include "problems.h"
 #include "proto/oci_spec.h"
 
-/* pod_pid_ns: the path a pod container names to share the pod's PID
-   namespace ("/proc/<sandbox task pid>/ns/pid"), NULL for a container in
-   no pod.  */
+/* pod_ns_dir: where a pod container names the pod's namespaces
+   ("/proc/<sandbox task pid>/ns"), NULL for a container in no pod.  */
 void namespace_policy_check (const struct oci_spec *spec,
-                             const char *pod_pid_ns,
+                             const char *pod_ns_dir,
                              struct policy_problems *problems);
 
 #endif

@@ -169,7 +169,13 @@ bridge_create_body (const struct bridge_create *c)
       strbuf_json_string (&b, c->files[i].content, c->files[i].len);
       strbuf_putc (&b, '}');
     }
-  strbuf_puts (&b, "]}");
+  strbuf_putc (&b, ']');
+  if (c->pod_hostname != NULL)
+    {
+      strbuf_puts (&b, ",\"pod_hostname\":");
+      strbuf_json_string (&b, c->pod_hostname, strlen (c->pod_hostname));
+    }
+  strbuf_putc (&b, '}');
   return strbuf_detach (&b);
 }
 

@@ -63,6 +63,8 @@ struct bridge_create
   size_t spec_len;
   const struct bridge_pod_file *files;
   size_t nfiles;
+  /* The pod's hostname, for the pod's UTS namespace, or NULL.  */
+  const char *pod_hostname;
 };
 
 /* Request bodies (malloc'd JSON).  */

@@ -159,25 +159,44 @@ pidns='echo "pid $$"; set -- /proc/[0-9]*; echo "$# processes"'
 compare "PID namespace" "$(ctr_ run --rm --rootfs "$ROOTFS" runc-pid /bin/sh -c "$pidns" 2>&1)" \
   "$("${RUN[@]}" --rm --rootfs "$ROOTFS" pid /bin/sh -c "$pidns" 2>&1)"
 
-# Two containers of one pod, with and without the pod's PID namespace (CRI's
-# shareProcessNamespace: the spec names the sandbox task's namespace).  Under
-# runc the "sandbox" is a sleeping container.
-sees='[ $$ -eq 1 ] && echo "own init" || echo "not init"; grep -l "^sleep" /proc/[0-9]*/comm >/dev/null && echo "sees the other container" || echo "sees no other container"'
-ctr_ run -d --rootfs "$ROOTFS" runc-sb /bin/sleep 600 >/dev/null
+# Two containers of one pod, in the pod's PID, UTS and IPC namespaces (CRI
+# names the sandbox task's; shareProcessNamespace for PID) or in their own
+# PID namespace.  The sandbox spec carries the pod's hostname.  Under runc the
+# "sandbox" is a sleeping container with that spec.
+sees='[ $$ -eq 1 ] && echo "own init" || echo "not init"
+  p=$(grep -l "^sleep" /proc/[0-9]*/comm | head -n 1)
+  if [ -n "$p" ]; then echo "sees the other container"; d=${p%/comm}
+    for ns in ipc uts; do [ "$(readlink $d/ns/$ns)" = "$(readlink /proc/self/ns/$ns)" ] && echo "same $ns namespace" || echo "other $ns namespace"; done
+    echo "hostname $(uname -n)"
+  else echo "sees no other container"; fi'
+ctr oci spec | python3 -c '
+import json, sys
+spec = json.load(sys.stdin)
+spec["process"]["args"] = ["/bin/sleep", "600"]
+spec["root"]["path"] = sys.argv[1]
+spec["hostname"] = "pod-host"
+spec["annotations"] = {"io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": "pod2"}
+json.dump(spec, sys.stdout)' "$ROOTFS" >"$T/pod2-sandbox.json"
+with_pod_ns() { for ns in pid uts ipc; do echo "--with-ns $ns:/proc/$1/ns/$ns"; done; }
+ctr_ run -d --config "$T/pod2-sandbox.json" runc-sb >/dev/null
 sbpid=$(ctr_ task ls | awk '$1 == "runc-sb" { print $2 }')
-ctr_ run -d --with-ns "pid:/proc/$sbpid/ns/pid" --rootfs "$ROOTFS" runc-other /bin/sleep 600 >/dev/null
-runc_shared=$(ctr_ run --rm --with-ns "pid:/proc/$sbpid/ns/pid" --rootfs "$ROOTFS" runc-shared /bin/sh -c "$sees" 2>&1)
+# shellcheck disable=SC2046
+ctr_ run -d $(with_pod_ns "$sbpid") --rootfs "$ROOTFS" runc-other /bin/sleep 600 >/dev/null
+# shellcheck disable=SC2046
+runc_shared=$(ctr_ run --rm $(with_pod_ns "$sbpid") --rootfs "$ROOTFS" runc-shared /bin/sh -c "$sees" 2>&1)
 runc_own=$(ctr_ run --rm --rootfs "$ROOTFS" runc-own /bin/sh -c "$sees" 2>&1)
 for id in runc-other runc-sb; do ctr_ task kill -s SIGKILL "$id" >/dev/null 2>&1; wait_for 10 status_is "$id" STOPPED; remove "$id" >/dev/null 2>&1 || true; done
 POD2=(--annotation io.kubernetes.cri.sandbox-id=pod2)
-"${RUN[@]}" -d --annotation io.kubernetes.cri.container-type=sandbox "${POD2[@]}" --rootfs "$ROOTFS" pod2 /bin/true >/dev/null
+"${RUN[@]}" -d --config "$T/pod2-sandbox.json" pod2 >/dev/null
 expect "pod2's sandbox runs" wait_for 60 status_is pod2 RUNNING
 sbpid=$(ctr_ task ls | awk '$1 == "pod2" { print $2 }')
-SHARED=(--annotation io.kubernetes.cri.container-type=container "${POD2[@]}" --with-ns "pid:/proc/$sbpid/ns/pid")
+# shellcheck disable=SC2207
+SHARED=(--annotation io.kubernetes.cri.container-type=container "${POD2[@]}" $(with_pod_ns "$sbpid"))
 "${RUN[@]}" -d "${SHARED[@]}" --rootfs "$ROOTFS" p2-other /bin/sleep 600 >/dev/null
-expect "a container in the pod's PID namespace runs" wait_for 60 status_is p2-other RUNNING
-compare "a container in the pod's PID namespace" "$runc_shared" \
+expect "a container in the pod's namespaces runs" wait_for 60 status_is p2-other RUNNING
+compare "a container in the pod's PID, UTS and IPC namespaces" "$runc_shared" \
   "$("${RUN[@]}" --rm "${SHARED[@]}" --rootfs "$ROOTFS" p2-shared /bin/sh -c "$sees" 2>&1)"
+expect "it has the pod's hostname" grep -q "hostname pod-host" <<<"$runc_shared"
 compare "a container in its own PID namespace beside it" "$runc_own" \
   "$("${RUN[@]}" --rm --annotation io.kubernetes.cri.container-type=container "${POD2[@]}" \
     --rootfs "$ROOTFS" p2-own /bin/sh -c "$sees" 2>&1)"

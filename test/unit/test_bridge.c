@@ -19,7 +19,8 @@ START_TEST (create_round_trip)
   static const char spec[] = "{\"process\":{\"args\":[\"/bin/sh\"]}}";
   static const char hosts[] = "127.0.0.1 a\n\0binary";
   struct bridge_pod_file files[] = { { "/etc/hosts", hosts, sizeof hosts } };
-  struct bridge_create c = { "ctr-1", 7, 3, spec, sizeof spec - 1, files, 1 };
+  struct bridge_create c
+      = { "ctr-1", 7, 3, spec, sizeof spec - 1, files, 1, "pod-\"host" };
   char *body = bridge_create_body (&c);
   struct bridge_request r;
   shim_error *err = NULL;
@@ -34,6 +35,15 @@ START_TEST (create_round_trip)
   ck_assert_str_eq (r.files[0].path, "/etc/hosts");
   ck_assert_uint_eq (r.files[0].len, sizeof hosts);
   ck_assert_mem_eq (r.files[0].content, hosts, sizeof hosts);
+  ck_assert_str_eq (r.pod_hostname, "pod-\"host");
+  bridge_request_release (&r);
+  free (body);
+  /* Without a pod hostname the member is absent.  */
+  c.pod_hostname = NULL;
+  body = bridge_create_body (&c);
+  ck_assert_ptr_null (strstr (body, "pod_hostname"));
+  ck_assert_int_eq (bridge_request_decode (body, strlen (body), &r, &err), 0);
+  ck_assert_ptr_null (r.pod_hostname);
   bridge_request_release (&r);
   free (body);
 }

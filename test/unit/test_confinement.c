@@ -67,8 +67,9 @@ START_TEST (namespaces_taken)
   /* The pod's, as CRI names it for shareProcessNamespace.  */
   ck_assert_ptr_null (namespace_problems (
       "{\"linux\":{\"namespaces\":[{\"type\":\"pid\",\"path\":\"/proc/42/ns/"
-      "pid\"}]}}",
-      "/proc/42/ns/pid"));
+      "pid\"},{\"type\":\"uts\",\"path\":\"/proc/42/ns/uts\"},{\"type\":"
+      "\"ipc\",\"path\":\"/proc/42/ns/ipc\"}]}}",
+      "/proc/42/ns"));
 }
 END_TEST
 
@@ -76,15 +77,22 @@ START_TEST (namespaces_refused)
 {
   char *text = namespace_problems (
       "{\"linux\":{\"namespaces\":[{\"type\":\"user\"},{\"type\":\"time\"},{"
-      "\"type\":\"pid\",\"path\":\"/proc/1/ns/pid\"},{\"type\":\"bogus\"}]}}",
-      "/proc/42/ns/pid");
+      "\"type\":\"pid\",\"path\":\"/proc/1/ns/pid\"},{\"type\":\"bogus\"},{"
+      "\"type\":\"uts\",\"path\":\"/proc/42/ns/ipc\"},{\"type\":\"mount\","
+      "\"path\":\"/proc/42/ns/mnt\"},{\"type\":\"network\",\"path\":\"/var/"
+      "run/netns/cni-1\"}]}}",
+      "/proc/42/ns");
   ck_assert_str_eq (
       text, "linux.namespaces[0]: user namespaces are not supported (the "
             "guest agent applies no ID mappings); linux.namespaces[1]: time "
             "namespaces are not supported by the guest agent; "
             "linux.namespaces[2]: pid namespace /proc/1/ns/pid is not the "
             "pod's (/proc/42/ns/pid), the only one a container may join; "
-            "linux.namespaces[3]: unknown type \"bogus\"");
+            "linux.namespaces[3]: unknown type \"bogus\"; "
+            "linux.namespaces[4]: uts namespace /proc/42/ns/ipc is not the "
+            "pod's (/proc/42/ns/uts), the only one a container may join; "
+            "linux.namespaces[5]: joining a mount namespace (/proc/42/ns/mnt) "
+            "is not supported: each container has its own");
   free (text);
   text = namespace_problems ("{\"linux\":{\"namespaces\":[{\"type\":\"pid\","
                              "\"path\":\"/proc/42/ns/pid\"}]}}",

@@ -135,6 +135,7 @@ bridge_request_decode (const char *body, size_t len,
       out->height
           = (uint32_t) json_reader_uint (&r, root, "height", "", UINT32_MAX);
       out->all = json_reader_bool (&r, root, "all", "");
+      out->pod_hostname = json_reader_string (&r, root, "pod_hostname", "");
       if (out->container != NULL && !usable_id (out->container))
         json_reader_problem (&r, "container", "not a usable id");
       if (out->kind == BRIDGE_REQUEST_CREATE)
@@ -155,6 +156,7 @@ bridge_request_release (struct bridge_request *r)
   free (r->type);
   free (r->container);
   free (r->spec);
+  free (r->pod_hostname);
   for (size_t i = 0; i < r->nfiles; i++)
     {
       free (r->files[i].path);

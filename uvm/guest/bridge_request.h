@@ -42,6 +42,8 @@ struct bridge_request
   size_t spec_len;
   struct bridge_file *files;
   size_t nfiles;
+  /* create: the pod's hostname, for the pod's UTS namespace (or NULL).  */
+  char *pod_hostname;
   uint32_t signal;
   bool all;
   uint32_t width, height;

@@ -26,6 +26,7 @@
 #include "capabilities.h"
 #include "device_filter.h"
 #include "pid_namespace.h"
+#include "pod_namespaces.h"
 #include "seccomp_profile.h"
 #include "sysctl.h"
 #include "guest_io.h"
@@ -52,6 +53,8 @@ struct container
   struct bridge_file *files;
   size_t nfiles;
   pid_t init_pid;
+  /* The pod's hostname, from the create request (or NULL).  */
+  char *pod_hostname;
   bool mounted_lower, mounted_scratch, mounted_rootfs;
 };
 
@@ -205,6 +208,7 @@ container_create (const struct bridge_request *req, struct container **out,
   cleanup_free char *opts = NULL;
   if (oci_spec_parse (req->spec, req->spec_len, &c->spec, err) < 0)
     goto fail;
+  c->pod_hostname = req->pod_hostname ? xstrdup (req->pod_hostname) : NULL;
   if (c->spec->process == NULL || c->spec->process->nargs == 0)
     {
       shim_error_set (err, GRPC_INVALID_ARGUMENT, "spec has no process args");
@@ -253,6 +257,15 @@ fail:
   shim_error_wrap (err, "create container %s", req->container);
   container_destroy (c);
   return -1;
+}
+
+/* The spec names the pod's namespace of that type (the host lets a spec
+   name no other: policy/namespace_policy.h).  */
+static bool
+in_pod_namespace (const struct container *c, const char *type)
+{
+  const struct oci_namespace *ns = oci_spec_namespace (c->spec, type);
+  return ns != NULL && ns->path != NULL;
 }
 
 /* ---- in the forked child ---------------------------------------------- */
@@ -644,9 +657,25 @@ child_main (struct container *c, const struct oci_process *p,
     child_fail (status_fd, "join the container's cgroup");
   if (init)
     {
-      int cgroup_ns
-          = oci_spec_namespace (c->spec, "cgroup") ? CLONE_NEWCGROUP : 0;
-      if (unshare (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | cgroup_ns) < 0
+      int flags
+          = CLONE_NEWNS
+            | (oci_spec_namespace (c->spec, "cgroup") ? CLONE_NEWCGROUP : 0);
+      /* The pod's UTS and IPC namespaces when the spec names them, else
+         new ones.  */
+      static const struct
+      {
+        const char *type;
+        enum pod_ns pod;
+        int flag;
+      } shareable[] = { { "uts", POD_NS_UTS, CLONE_NEWUTS },
+                        { "ipc", POD_NS_IPC, CLONE_NEWIPC } };
+      for (size_t i = 0; i < sizeof shareable / sizeof shareable[0]; i++)
+        if (!in_pod_namespace (c, shareable[i].type))
+          flags |= shareable[i].flag;
+        else if (setns (pod_namespace_fd (shareable[i].pod), shareable[i].flag)
+                 < 0)
+          child_fail (status_fd, "join the pod's namespaces");
+      if (unshare (flags) < 0
           || mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         child_fail (status_fd, "new namespaces");
       if (c->spec->hostname != NULL
@@ -724,6 +753,12 @@ container_spawn (struct container *c, const struct oci_process *p,
       strbuf_release (&bad);
       return -1;
     }
+  if (init
+      && (in_pod_namespace (c, "pid") || in_pod_namespace (c, "uts")
+          || in_pod_namespace (c, "ipc"))
+      && pod_namespaces_ensure (c->pod_hostname, err) < 0)
+    return -1;
+
   *out = (struct held_process){ .pid = -1,
                                 .stdin_fd = -1,
                                 .stdout_fd = -1,
@@ -743,10 +778,9 @@ container_spawn (struct container *c, const struct oci_process *p,
          && pipe2 (e, O_CLOEXEC) == 0;
   /* The init is born in a new PID namespace or the pod's, an exec in its
      container's.  */
-  const struct oci_namespace *pid_ns = oci_spec_namespace (c->spec, "pid");
-  enum pid_ns_kind ns_kind = !init ? PID_NS_OF_PROCESS
-                             : pid_ns != NULL && pid_ns->path ? PID_NS_POD
-                                                              : PID_NS_NEW;
+  enum pid_ns_kind ns_kind = !init                         ? PID_NS_OF_PROCESS
+                             : in_pod_namespace (c, "pid") ? PID_NS_POD
+                                                           : PID_NS_NEW;
   if (ok && pid_ns_prepare (ns_kind, c->init_pid) < 0)
     {
       shim_error_errno (err, GRPC_INTERNAL, errno, "enter the PID namespace");

@@ -1,9 +1,8 @@
 /* The PID namespace the agent's next child is born in (a PID namespace is
    entered by children only): a new one, whose init the child is; the
-   pod's, held by a process of the agent's that is its init, as the pause
-   container is under runc; or a container's own.  The agent itself stays
-   in the guest's root namespace, which no container sees: a container
-   cannot signal or ptrace the agent or the guest's init.  */
+   pod's (see pod_namespaces.h); or a container's own.  The agent itself
+   stays in the guest's root namespace, which no container sees: a
+   container cannot signal or ptrace the agent or the guest's init.  */
 #ifndef LCOW_UVM_GUEST_PID_NAMESPACE_H
 #define LCOW_UVM_GUEST_PID_NAMESPACE_H
 
@@ -17,8 +16,9 @@ enum pid_ns_kind
 };
 
 /* Makes the agent's next child born in that namespace (of_process: the
-   init whose namespace to join, for PID_NS_OF_PROCESS); 0, or -1 with
-   errno.  pid_ns_restore must follow the fork either way.  */
+   init whose namespace to join, for PID_NS_OF_PROCESS; PID_NS_POD once
+   pod_namespaces_ensure succeeded); 0, or -1 with errno.  pid_ns_restore
+   must follow the fork either way.  */
 int pid_ns_prepare (enum pid_ns_kind kind, pid_t of_process);
 /* Children are born in the agent's own namespace again.  */
 void pid_ns_restore (void);
