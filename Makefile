@@ -113,6 +113,7 @@ AGENT_SRCS := uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/container.c \
   uvm/guest/capabilities.c uvm/guest/sysctl.c uvm/guest/pid_namespace.c \
   uvm/guest/pod_namespaces.c \
   uvm/guest/seccomp_profile.c uvm/guest/device_filter.c \
+  uvm/guest/cgroup_resources.c \
   proto/base/go_parse.c \
   proto/base/fd_pass.c \
   uvm/guest/held_process.c \
@@ -144,7 +145,8 @@ UNIT_SRCS := $(wildcard test/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) \
   $(BUILD)/obj/uvm/guest/bridge_request.o $(BUILD)/obj/uvm/guest/capabilities.o \
   $(BUILD)/obj/uvm/guest/sysctl.o $(BUILD)/obj/uvm/guest/seccomp_profile.o \
-  $(BUILD)/obj/uvm/guest/device_filter.o
+  $(BUILD)/obj/uvm/guest/device_filter.o $(BUILD)/obj/uvm/guest/cgroup_resources.o \
+  $(BUILD)/obj/uvm/guest/guest_io.o
 UNIT_BIN := $(BUILD)/test/unit-tests
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 INTEGRATION_TESTS := $(sort $(wildcard test/integration/test_*.sh))
@@ -223,9 +225,11 @@ $(FUZZ_BUILD)/fuzz_bridge_guest: EXTRA_FUZZ_SRCS := uvm/guest/bridge_request.c
 $(FUZZ_BUILD)/fuzz_agent: EXTRA_FUZZ_SRCS := -DGUEST_HOST_NO_EXEC \
   uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/bridge_request.c \
   uvm/guest/held_process.c uvm/guest/guest_io.c test/guest_host_containers.c \
+  uvm/guest/cgroup_resources.c \
   -lpthread
 $(FUZZ_BUILD)/fuzz_oci_policy: EXTRA_FUZZ_SRCS := uvm/guest/device_filter.c \
-  uvm/guest/seccomp_profile.c -lseccomp
+  uvm/guest/seccomp_profile.c uvm/guest/cgroup_resources.c \
+  uvm/guest/guest_io.c -lseccomp
 # The Task service's harness links the UVM stand-in instead of uvm/uvm*.c.
 $(FUZZ_BUILD)/fuzz_task_service: EXTRA_FUZZ_SRCS := test/fuzz/stub_uvm.c
 $(FUZZ_BUILD)/fuzz_%: test/fuzz/fuzz_%.c fuzz-lib

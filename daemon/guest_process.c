@@ -550,6 +550,23 @@ guest_container_stats (struct task *t, struct ttrpc_call *call)
 }
 
 void
+guest_container_update (struct task *t, struct ttrpc_call *call,
+                        const char *resources, size_t len)
+{
+  char *body = bridge_update_body (t->id, resources, len);
+  if (strlen (body) > BRIDGE_MESSAGE_MAX)
+    {
+      ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT,
+                            "update %s: the resources are too large for the "
+                            "guest bridge (%u bytes at most)",
+                            t->id, BRIDGE_MESSAGE_MAX);
+      free (body);
+      return;
+    }
+  guest_call (t, call, "update", body, on_guest_ack, reply_empty);
+}
+
+void
 guest_container_delete (struct task *t, struct ttrpc_call *call)
 {
   /* With its VM gone there is no guest to let go of the container.  */

@@ -27,6 +27,9 @@ void guest_process_resize (struct task *t, struct ttrpc_call *call,
                            uint32_t width, uint32_t height);
 /* Answers Pids or Stats, as the call's method says.  */
 void guest_container_stats (struct task *t, struct ttrpc_call *call);
+/* resources: the OCI LinuxResources JSON containerd sent.  */
+void guest_container_update (struct task *t, struct ttrpc_call *call,
+                             const char *resources, size_t len);
 /* Deletes an exited or never-started container with its exec'd processes
    and unplugs its disk.  */
 void guest_container_delete (struct task *t, struct ttrpc_call *call);

@@ -490,6 +490,40 @@ handle_exec (struct task_service *ts, struct ttrpc_call *call,
 }
 TASK_HANDLER (exec, Pb__ExecProcessRequest, pb__exec_process_request)
 
+/* containerd's type for the OCI LinuxResources it sends in Update.  */
+#define LINUX_RESOURCES_URL                                                   \
+  "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
+
+static bool
+handle_update (struct task_service *ts, struct ttrpc_call *call,
+               Pb__UpdateTaskRequest *req)
+{
+  struct task *t = lookup (ts, call, req->id, NULL);
+  if (t == NULL)
+    ;
+  else if (t->kind == TASK_POD_SANDBOX)
+    ttrpc_call_fail_code (call, GRPC_UNIMPLEMENTED,
+                          "update %s: the pod sandbox task is its UVM, and "
+                          "resizing a running UVM is not supported (update "
+                          "the pod's containers)",
+                          t->id);
+  else if (t->exited || t->creating)
+    ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
+                          "update %s: the container is not running", t->id);
+  else if (req->resources == NULL
+           || strcmp (req->resources->type_url, LINUX_RESOURCES_URL) != 0)
+    ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT,
+                          "update %s: resources: expected %s, got %s", t->id,
+                          LINUX_RESOURCES_URL,
+                          req->resources ? req->resources->type_url
+                                         : "nothing");
+  else
+    guest_container_update (t, call, (const char *) req->resources->value.data,
+                            req->resources->value.len);
+  return false;
+}
+TASK_HANDLER (update, Pb__UpdateTaskRequest, pb__update_task_request)
+
 /* Methods that are answered but not supported, with the reason.  */
 static void
 h_unsupported (struct ttrpc_call *call, void *data, const uint8_t *payload,
@@ -503,8 +537,6 @@ h_unsupported (struct ttrpc_call *call, void *data, const uint8_t *payload,
       = strstr (m, "/Checkpoint")
             ? "checkpointing a UVM sandbox is not supported (live migration "
               "moves the VM instead)"
-        : strstr (m, "/Update")
-            ? "updating the resources of a running UVM is not supported"
             : "pausing and resuming a UVM sandbox is not supported";
   ttrpc_call_fail_code (call, GRPC_UNIMPLEMENTED, "%s: %s", m, why);
 }
@@ -523,7 +555,7 @@ static const struct ttrpc_method task_methods[] = {
   { "CloseIO", h_close_io },
   { "ResizePty", h_resize_pty },
   { "Exec", h_exec },
-  { "Update", h_unsupported },
+  { "Update", h_update },
   { "Pause", h_unsupported },
   { "Resume", h_unsupported },
   { "Checkpoint", h_unsupported },

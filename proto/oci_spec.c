@@ -246,6 +246,59 @@ read_mounts (struct json_reader *r, const json_value *root,
 }
 
 static void
+read_resources (struct json_reader *r, const json_value *res,
+                struct oci_spec *spec)
+{
+  struct oci_resources *o = &spec->resources;
+  spec->device_rules = read_objects (r, res, "devices", "linux.resources",
+                                     sizeof (struct oci_device_rule),
+                                     &spec->ndevice_rules, read_device_rule);
+  const char *mp = "linux.resources.memory";
+  const json_value *mem
+      = json_reader_want (r, json_get (res, "memory"), JSON_OBJECT, mp);
+  if (mem != NULL)
+    {
+      o->has_memory_limit
+          = read_int (r, mem, "limit", mp, -1, INT64_MAX, &o->memory_limit);
+      o->has_memory_reservation = read_int (r, mem, "reservation", mp, -1,
+                                            INT64_MAX, &o->memory_reservation);
+      o->has_memory_swap
+          = read_int (r, mem, "swap", mp, -1, INT64_MAX, &o->memory_swap);
+      o->has_memory_kernel = has_member (mem, "kernel");
+      o->has_memory_kernel_tcp = has_member (mem, "kernelTCP");
+      o->has_memory_swappiness = has_member (mem, "swappiness");
+      o->disable_oom_killer
+          = json_reader_bool (r, mem, "disableOOMKiller", mp);
+    }
+  const char *cp = "linux.resources.cpu";
+  const json_value *cpu
+      = json_reader_want (r, json_get (res, "cpu"), JSON_OBJECT, cp);
+  if (cpu != NULL)
+    {
+      o->cpu_shares = json_reader_uint (r, cpu, "shares", cp, 262144);
+      o->has_cpu_quota = read_int (r, cpu, "quota", cp, INT64_MIN, INT64_MAX,
+                                   &o->cpu_quota);
+      o->cpu_period = json_reader_uint (r, cpu, "period", cp, 1000000);
+      o->cpu_cpus = json_reader_string (r, cpu, "cpus", cp);
+      o->cpu_mems = json_reader_string (r, cpu, "mems", cp);
+      o->has_cpu_realtime = has_member (cpu, "realtimeRuntime")
+                            || has_member (cpu, "realtimePeriod");
+    }
+  const char *pp = "linux.resources.pids";
+  const json_value *pids
+      = json_reader_want (r, json_get (res, "pids"), JSON_OBJECT, pp);
+  if (pids != NULL)
+    o->has_pids_limit = read_int (r, pids, "limit", pp, INT64_MIN, INT64_MAX,
+                                  &o->pids_limit);
+  o->has_block_io = has_member (res, "blockIO");
+  o->has_hugepage_limits = has_member (res, "hugepageLimits");
+  o->has_network = has_member (res, "network");
+  o->has_rdma = has_member (res, "rdma");
+  read_string_map (r, res, "unified", "linux.resources.unified", &o->unified,
+                   &o->nunified);
+}
+
+static void
 read_platform (struct json_reader *r, const json_value *root,
                struct oci_spec *spec)
 {
@@ -260,9 +313,6 @@ read_platform (struct json_reader *r, const json_value *root,
           r, lin, "readonlyPaths", "linux", &spec->nreadonly_paths);
       read_string_map (r, lin, "sysctl", "linux.sysctl", &spec->sysctls,
                        &spec->nsysctls);
-    }
-  if (lin != NULL)
-    {
       spec->linux_devices = read_objects (r, lin, "devices", "linux",
                                           sizeof (struct oci_linux_device),
                                           &spec->nlinux_devices, read_device);
@@ -273,10 +323,7 @@ read_platform (struct json_reader *r, const json_value *root,
       const json_value *res = json_reader_want (
           r, json_get (lin, "resources"), JSON_OBJECT, "linux.resources");
       if (res != NULL)
-        spec->device_rules
-            = read_objects (r, res, "devices", "linux.resources",
-                            sizeof (struct oci_device_rule),
-                            &spec->ndevice_rules, read_device_rule);
+        read_resources (r, res, spec);
     }
   const json_value *win = json_reader_want (r, json_get (root, "windows"),
                                             JSON_OBJECT, "windows");
@@ -438,6 +485,27 @@ oci_spec_load_bundle (const char *bundle_dir, struct oci_spec **out,
   return 0;
 }
 
+int
+oci_resources_parse (const char *buf, size_t len, struct oci_spec **out,
+                     shim_error **err)
+{
+  json_value *root = json_parse (buf, len, &spec_limits, err);
+  if (root == NULL)
+    return -1;
+  struct json_reader r = JSON_READER_INIT;
+  struct oci_spec *spec = xzalloc (sizeof *spec);
+  if (json_reader_want (&r, root, JSON_OBJECT, "linux.resources") != NULL)
+    read_resources (&r, root, spec);
+  json_free (root);
+  if (json_reader_finish (&r, "", err) < 0)
+    {
+      oci_spec_free (spec);
+      return -1;
+    }
+  *out = spec;
+  return 0;
+}
+
 void
 oci_process_free (struct oci_process *p)
 {
@@ -532,6 +600,9 @@ oci_spec_free (struct oci_spec *spec)
       free (spec->device_rules[i].access);
     }
   free (spec->device_rules);
+  free (spec->resources.cpu_cpus);
+  free (spec->resources.cpu_mems);
+  free_key_values (spec->resources.unified, spec->resources.nunified);
   seccomp_free (spec->seccomp);
   free_string_array (spec->masked_paths, spec->nmasked_paths);
   free_string_array (spec->readonly_paths, spec->nreadonly_paths);

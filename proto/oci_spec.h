@@ -58,6 +58,33 @@ struct oci_device_rule
   char *access;
 };
 
+/* linux.resources besides devices: what a container's cgroup gets at
+   create and at Update.  has_* says a member was given.  */
+struct oci_resources
+{
+  bool has_memory_limit, has_memory_reservation, has_memory_swap;
+  int64_t memory_limit, memory_reservation, memory_swap;
+  /* Given, though cgroup v2 has no place for them.  */
+  bool has_memory_kernel, has_memory_kernel_tcp, has_memory_swappiness;
+  bool disable_oom_killer;
+  /* 0: not given.  */
+  uint64_t cpu_shares;
+  bool has_cpu_quota;
+  int64_t cpu_quota;
+  uint64_t cpu_period;
+  char *cpu_cpus;
+  char *cpu_mems;
+  bool has_cpu_realtime;
+  bool has_pids_limit;
+  int64_t pids_limit;
+  /* Other controllers named, each given: blockIO, hugepageLimits, network,
+     rdma.  */
+  bool has_block_io, has_hugepage_limits, has_network, has_rdma;
+  /* unified: cgroup v2 file names and values, in document order.  */
+  struct oci_key_value *unified;
+  size_t nunified;
+};
+
 /* linux.namespaces[].  */
 struct oci_namespace
 {
@@ -177,6 +204,7 @@ struct oci_spec
   size_t nnamespaces;
   struct oci_device_rule *device_rules;
   size_t ndevice_rules;
+  struct oci_resources resources;
   /* NULL without linux.seccomp.  */
   struct oci_seccomp *seccomp;
   bool has_linux;
@@ -198,6 +226,12 @@ const char *oci_spec_annotation (const struct oci_spec *spec, const char *key);
 /* The linux.namespaces entry of that type, or NULL.  */
 const struct oci_namespace *oci_spec_namespace (const struct oci_spec *spec,
                                                 const char *type);
+
+/* Parses an OCI LinuxResources object on its own (what Update carries):
+   a spec with only linux.resources, so that problems are named
+   linux.resources.<member>.  */
+int oci_resources_parse (const char *buf, size_t len, struct oci_spec **out,
+                         shim_error **err);
 
 /* Parses an OCI "process" object on its own (what Exec carries).  */
 int oci_process_parse (const char *buf, size_t len, struct oci_process **out,

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "proto/base/xalloc.h"
+#include "uvm/guest/cgroup_resources.h"
 #include "uvm/guest/container.h"
 #include "uvm/guest/guest_io.h"
 
@@ -144,6 +145,26 @@ container_stats (const struct container *c, strbuf *out)
                  "{\"type\":\"stats\",\"cpu_ns\":0,\"memory_bytes\":0,"
                  "\"memory_limit\":0,\"pids\":[%d]}",
                  (int) c->init);
+}
+
+/* The resources are read and planned as in the UVM; there is no cgroup to
+   write them into.  */
+int
+container_update (struct container *c, const char *resources, size_t len,
+                  shim_error **err)
+{
+  struct oci_spec *update = NULL;
+  if (oci_resources_parse (resources, len, &update, err) < 0)
+    return -1;
+  struct cgroup_plan plan;
+  strbuf bad = STRBUF_INIT;
+  int r = cgroup_plan_build (&update->resources, &plan, &bad);
+  if (r < 0)
+    shim_error_set (err, GRPC_INVALID_ARGUMENT, "update container %s: %s",
+                    c->id, bad.data);
+  strbuf_release (&bad);
+  oci_spec_free (update);
+  return r;
 }
 
 void

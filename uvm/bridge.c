@@ -180,6 +180,18 @@ bridge_create_body (const struct bridge_create *c)
 }
 
 char *
+bridge_update_body (const char *container, const char *resources, size_t len)
+{
+  strbuf b = STRBUF_INIT;
+  strbuf_puts (&b, "{\"type\":\"update\",\"container\":");
+  strbuf_json_string (&b, container, strlen (container));
+  strbuf_puts (&b, ",\"spec\":");
+  strbuf_json_string (&b, resources, len);
+  strbuf_putc (&b, '}');
+  return strbuf_detach (&b);
+}
+
+char *
 bridge_exec_body (const char *container, uint32_t process, const char *spec,
                   size_t spec_len)
 {

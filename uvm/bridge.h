@@ -74,6 +74,9 @@ char *bridge_exec_body (const char *container, uint32_t process,
 /* {"type": type, "container": container}: stats, delete.  */
 char *bridge_container_body (const char *type, const char *container);
 char *bridge_start_body (uint32_t process);
+/* update: an OCI LinuxResources JSON document, as containerd sent it.  */
+char *bridge_update_body (const char *container, const char *resources,
+                          size_t len);
 char *bridge_signal_body (uint32_t process, uint32_t signal, bool all);
 char *bridge_resize_body (uint32_t process, uint32_t width, uint32_t height);
 #endif

@@ -1,6 +1,7 @@
 /* libFuzzer: the OCI spec reader, then the migratability decision, the
    annotation policy, the container and namespace checks, and the guest's
-   devices program and seccomp filter builders on whatever it accepted.  */
+   devices program, seccomp filter and cgroup writes builders on whatever
+   it accepted; the same bytes as an Update's resources too.  */
 #include "test/fuzz/fuzz.h"
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "policy/problems.h"
 #include "policy/namespace_policy.h"
 #include "proto/oci_spec.h"
+#include "uvm/guest/cgroup_resources.h"
 #include "uvm/guest/device_filter.h"
 #include "uvm/guest/seccomp_profile.h"
 
@@ -29,6 +31,9 @@ build_guest_filters (const struct oci_spec *spec)
   strbuf_reset (&bad);
   if (spec->seccomp != NULL)
     seccomp_profile_check (spec->seccomp, &bad);
+  strbuf_reset (&bad);
+  static struct cgroup_plan plan;
+  cgroup_plan_build (&spec->resources, &plan, &bad);
   strbuf_release (&bad);
 }
 
@@ -37,6 +42,16 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
   struct oci_spec *spec = NULL;
   shim_error *err = NULL;
+  /* The same bytes as an Update's resources.  */
+  if (oci_resources_parse ((const char *) data, size, &spec, &err) < 0)
+    shim_error_free (err);
+  else
+    {
+      build_guest_filters (spec);
+      oci_spec_free (spec);
+    }
+  spec = NULL;
+  err = NULL;
   if (oci_spec_parse ((const char *) data, size, &spec, &err) < 0)
     {
       shim_error_free (err);

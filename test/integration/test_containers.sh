@@ -260,8 +260,25 @@ ctr_ c rm s3 >/dev/null 2>&1 || true
 # --- exec and kill in a running container ----------------------------------
 # The process is its PID namespace's init: SIGTERM ends it only through a
 # handler, as under runc.
-"${RUN[@]}" -d --rootfs "$ROOTFS" s4 /bin/sh -c 'trap "exit 0" TERM; sleep 600 & wait' >/dev/null
+"${RUN[@]}" -d --memory-limit 100663296 --rootfs "$ROOTFS" s4 /bin/sh -c 'trap "exit 0" TERM; sleep 600 & wait' >/dev/null
 expect "a detached container runs" wait_for 60 status_is s4 RUNNING
+mem_limit() { ctr_ task metrics "$1" 2>/dev/null | awk '$1 == "memory.limit_in_bytes" { print $2 }'; }
+expect "its memory limit is applied at create ($(mem_limit s4))" [ "$(mem_limit s4)" = 100663296 ]
+# Update (containerd's UpdateContainerResources) through the shim socket:
+# ctr has no command for it.
+sock=$(sed 's|unix://||' "$(bundle_of s4)/address")
+update() { python3 "$TOP/test/integration/ttrpc_client.py" "$sock" update "$1" 0 "${@:2}"; }
+out=$(update s4 '{"memory":{"limit":67108864},"cpu":{"shares":512,"quota":20000,"period":100000},"pids":{"limit":4}}')
+expect "Update of a running container answers OK ($out)" [ "$out" = "code 0: " ]
+expect "the new memory limit holds ($(mem_limit s4))" [ "$(mem_limit s4)" = 67108864 ]
+out=$(ctr_ task exec --exec-id forks s4 /bin/sh -c 'for i in 1 2 3 4 5; do sleep 2 & done; wait' 2>&1) || true
+expect "the new pids limit holds (forks refused: $(grep -c "can't fork" <<<"$out"))" grep -q "can't fork" <<<"$out"
+out=$(update s4 '{"cpu":{"cpus":"2-3"},"memory":{"kernel":1024},"blockIO":{"weight":10}}')
+expect "what the UVM cannot apply is refused, each named ($(head -c 200 <<<"$out"))" \
+  bash -c 'grep -q "^code 3: " <<<"$1" && grep -q "cpu.cpus (2-3)" <<<"$1" && grep -q "memory.kernel" <<<"$1" && grep -q blockIO <<<"$1"' _ "$out"
+out=$(update s4 '{}' types.containerd.io/microsoft/hcsshim/WindowsResources)
+expect "resources of another type are refused ($out)" grep -q "^code 3: .*expected types.containerd.io/opencontainers" <<<"$out"
+update s4 '{"pids":{"limit":-1}}' >/dev/null
 out=$(ctr_ task exec --exec-id e1 s4 /bin/sh -c 'echo exec says hello; hostname; exit 3' 2>&1) && rc=0 || rc=$?
 expect "ctr task exec runs a second process in the container" grep -q 'exec says hello' <<<"$out"
 expect "the exec'd process's exit code propagates (3)" [ "$rc" -eq 3 ]
@@ -285,6 +302,10 @@ POD=(--annotation io.kubernetes.cri.sandbox-id=pod1)
 "${RUN[@]}" -d --annotation "$LM" --annotation io.kubernetes.cri.container-type=sandbox "${POD[@]}" \
   --rootfs "$ROOTFS" pod1 /bin/true >/dev/null
 expect "the pod sandbox runs" wait_for 60 status_is pod1 RUNNING
+sock=$(sed 's|unix://||' "$(bundle_of pod1)/address")
+out=$(update pod1 '{"memory":{"limit":1073741824}}')
+expect "Update of the pod sandbox task is Unimplemented, saying why ($out)" \
+  grep -q "^code 12: .*resizing a running UVM is not supported" <<<"$out"
 podfiles=(--mount "type=bind,src=$PODDIR/hosts,dst=/etc/hosts,options=rbind:ro"
           --mount "type=bind,src=$PODDIR/resolv.conf,dst=/etc/resolv.conf,options=rbind:ro"
           --mount "type=bind,src=$PODDIR/hostname,dst=/etc/hostname,options=rbind:ro"

@@ -368,7 +368,19 @@ def case_watch(path, task_id, pid, seconds, out):
         f.write("%.1f %d %d\n" % (worst, peak, calls))
 
 
+def case_update(path, task_id, pid, resources, type_url=None):
+    """Update with an OCI LinuxResources JSON document, as containerd sends
+    it; prints the status code and message."""
+    url = type_url or "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
+    conn = Conn(path)
+    code, msg, _ = conn.call("Update", field_bytes(1, task_id)
+                             + field_bytes(2, field_bytes(1, url) + field_bytes(2, resources)),
+                             timeout=30.0)
+    print("code %d: %s" % (code, msg))
+
+
 CASES = {
+    "update": case_update,
     "watch": case_watch,
     "giant-header": case_giant_header,
     "half-frame": case_half_frame,

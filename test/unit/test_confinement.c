@@ -17,6 +17,7 @@
 #include "policy/namespace_policy.h"
 #include "proto/oci_spec.h"
 #include "suites.h"
+#include "uvm/guest/cgroup_resources.h"
 #include "uvm/guest/device_filter.h"
 #include "uvm/guest/seccomp_profile.h"
 
@@ -414,6 +415,109 @@ START_TEST (devices_refused_by_name)
 }
 END_TEST
 
+/* ---- linux.resources -------------------------------------------------- */
+
+static const char *
+planned (const struct cgroup_plan *p, const char *file)
+{
+  for (size_t i = 0; i < p->n; i++)
+    if (strcmp (p->writes[i].file, file) == 0)
+      return p->writes[i].value;
+  return NULL;
+}
+
+/* runc's cgroup v2 conversions.  */
+START_TEST (resources_converted)
+{
+  struct oci_spec *s = NULL;
+  shim_error *err = NULL;
+  static const char json[]
+      = "{\"memory\":{\"limit\":67108864,\"reservation\":-1,\"swap\":"
+        "100663296},\"cpu\":{\"shares\":1024,\"quota\":50000,\"period\":"
+        "200000},\"pids\":{\"limit\":0},\"hugepageLimits\":[{\"pageSize\":"
+        "\"2MB\",\"limit\":0}],\"unified\":{\"memory.high\":\"50331648\"}}";
+  ck_assert_int_eq (oci_resources_parse (json, sizeof json - 1, &s, &err), 0);
+  struct cgroup_plan p;
+  strbuf bad = STRBUF_INIT;
+  ck_assert_msg (cgroup_plan_build (&s->resources, &p, &bad) == 0, "%s",
+                 bad.data);
+  ck_assert_str_eq (planned (&p, "memory.max"), "67108864");
+  ck_assert_str_eq (planned (&p, "memory.low"), "max");
+  ck_assert_str_eq (planned (&p, "memory.swap.max"), "33554432");
+  ck_assert_str_eq (planned (&p, "cpu.weight"), "39");
+  ck_assert_str_eq (planned (&p, "cpu.max"), "50000 200000");
+  ck_assert_str_eq (planned (&p, "pids.max"), "max");
+  ck_assert_str_eq (planned (&p, "memory.high"), "50331648");
+  ck_assert_uint_eq (p.n, 7);
+  oci_spec_free (s);
+  /* A quota alone takes the default period; shares 2 is weight 1.  */
+  static const char json2[]
+      = "{\"cpu\":{\"shares\":2,\"quota\":-1},\"pids\":{\"limit\":20},"
+        "\"memory\":{\"limit\":-1,\"swap\":-1}}";
+  ck_assert_int_eq (oci_resources_parse (json2, sizeof json2 - 1, &s, &err),
+                    0);
+  ck_assert_int_eq (cgroup_plan_build (&s->resources, &p, &bad), 0);
+  ck_assert_str_eq (planned (&p, "cpu.weight"), "1");
+  ck_assert_str_eq (planned (&p, "cpu.max"), "max 100000");
+  ck_assert_str_eq (planned (&p, "pids.max"), "20");
+  ck_assert_str_eq (planned (&p, "memory.max"), "max");
+  ck_assert_str_eq (planned (&p, "memory.swap.max"), "max");
+  strbuf_release (&bad);
+  oci_spec_free (s);
+}
+END_TEST
+
+START_TEST (resources_refused_by_name)
+{
+  struct oci_spec *s = NULL;
+  shim_error *err = NULL;
+  static const char json[]
+      = "{\"memory\":{\"limit\":1000,\"swap\":10,\"kernel\":1,"
+        "\"swappiness\":0,\"disableOOMKiller\":true},\"cpu\":{\"cpus\":"
+        "\"0-3\",\"mems\":\"0\",\"realtimeRuntime\":5},\"blockIO\":{},"
+        "\"network\":{},\"rdma\":{},\"unified\":{\"cgroup.procs\":\"1\","
+        "\"io.max\":\"x\",\"memory.high\":\"1\\n2\"}}";
+  ck_assert_int_eq (oci_resources_parse (json, sizeof json - 1, &s, &err), 0);
+  struct cgroup_plan p;
+  strbuf bad = STRBUF_INIT;
+  ck_assert_int_eq (cgroup_plan_build (&s->resources, &p, &bad), -1);
+  ck_assert_str_eq (
+      bad.data,
+      "linux.resources.memory.swap (10) is below the memory limit (1000): "
+      "it counts memory plus swap; linux.resources.memory.kernel: cgroup v2 "
+      "has no such setting; linux.resources.memory.swappiness: cgroup v2 has "
+      "no such setting; linux.resources.memory.disableOOMKiller: cgroup v2 "
+      "has no such setting; linux.resources.cpu.cpus (0-3): host CPU "
+      "numbers do not name the UVM's vCPUs; linux.resources.cpu.mems (0): "
+      "host memory nodes are not the UVM's; linux.resources.cpu."
+      "realtimeRuntime and realtimePeriod: cgroup v2 has no real-time "
+      "budget; linux.resources.blockIO: the guest has no io controller; "
+      "linux.resources.network: the guest has no net_cls or net_prio "
+      "controller; linux.resources.rdma: the UVM has no RDMA device; "
+      "linux.resources.unified[\"cgroup.procs\"]: not a file of the guest's "
+      "cpu, memory or pids controller; linux.resources.unified[\"io.max\"]: "
+      "not a file of the guest's cpu, memory or pids controller; "
+      "linux.resources.unified[\"memory.high\"]: the value is not one line "
+      "of at most 95 bytes");
+  strbuf_release (&bad);
+  oci_spec_free (s);
+  /* Types are checked with the paths named.  */
+  static const char bad_json[]
+      = "{\"memory\":{\"limit\":\"1G\"},\"cpu\":{\"shares\":-5}}";
+  ck_assert_int_eq (
+      oci_resources_parse (bad_json, sizeof bad_json - 1, &s, &err), -1);
+  ck_assert_str_eq (err->msg, "linux.resources.memory.limit: expected "
+                              "number, got string; linux.resources.cpu."
+                              "shares: expected an integer from 0 to 262144, "
+                              "got -5");
+  shim_error_free (err);
+  err = NULL;
+  ck_assert_int_eq (oci_resources_parse ("[]", 2, &s, &err), -1);
+  ck_assert_str_eq (err->msg, "linux.resources: expected object, got array");
+  shim_error_free (err);
+}
+END_TEST
+
 Suite *
 confinement_suite (void)
 {
@@ -432,6 +536,10 @@ confinement_suite (void)
   tcase_add_test (t, devices_listed);
   tcase_add_test (t, devices_rule_semantics);
   tcase_add_test (t, devices_refused_by_name);
+  suite_add_tcase (s, t);
+  t = tcase_create ("resources");
+  tcase_add_test (t, resources_converted);
+  tcase_add_test (t, resources_refused_by_name);
   suite_add_tcase (s, t);
   return s;
 }

@@ -370,6 +370,12 @@ handle_request (struct agent *a, uint32_t id, const char *body, size_t len)
           container_stats (e->c, &reply);
         break;
       }
+    case BRIDGE_REQUEST_UPDATE:
+      {
+        struct entry *e = container_or_fail (a, r.container, &err);
+        v = e == NULL ? -1 : container_update (e->c, r.spec, r.spec_len, &err);
+        break;
+      }
     case BRIDGE_REQUEST_UNSUPPORTED:
       agent_log (L_WARN, "unsupported bridge request", "type", r.type);
       v = shim_error_set (&err, GRPC_UNIMPLEMENTED, "unsupported request %s",

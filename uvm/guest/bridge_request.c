@@ -18,6 +18,7 @@ static const struct
   { "exec", BRIDGE_REQUEST_EXEC },         { "start", BRIDGE_REQUEST_START },
   { "signal", BRIDGE_REQUEST_SIGNAL },     { "resize", BRIDGE_REQUEST_RESIZE },
   { "stats", BRIDGE_REQUEST_STATS },       { "delete", BRIDGE_REQUEST_DELETE },
+  { "update", BRIDGE_REQUEST_UPDATE },
 };
 
 /* Members each kind needs; the decoder reports every one missing.  */
@@ -47,6 +48,8 @@ needs (enum bridge_request_kind k)
     case BRIDGE_REQUEST_STATS:
     case BRIDGE_REQUEST_DELETE:
       return NEED_CONTAINER;
+    case BRIDGE_REQUEST_UPDATE:
+      return NEED_CONTAINER | NEED_SPEC;
     default:
       return 0;
     }

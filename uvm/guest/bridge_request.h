@@ -20,6 +20,7 @@ enum bridge_request_kind
   BRIDGE_REQUEST_RESIZE,
   BRIDGE_REQUEST_STATS,
   BRIDGE_REQUEST_DELETE, /* a container, once its processes are gone */
+  BRIDGE_REQUEST_UPDATE, /* a running container's resources */
 };
 
 /* A file the container sees with this content (a CRI pod file).  */
@@ -37,7 +38,8 @@ struct bridge_request
   char *container;
   uint32_t process;
   uint32_t scsi_target;
-  /* create: the OCI config.json; exec: the OCI process object.  */
+  /* create: the OCI config.json; exec: the OCI process object; update: the
+     OCI LinuxResources object.  */
   char *spec;
   size_t spec_len;
   struct bridge_file *files;

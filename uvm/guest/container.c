@@ -24,6 +24,7 @@
 
 #include "agent_log.h"
 #include "capabilities.h"
+#include "cgroup_resources.h"
 #include "device_filter.h"
 #include "pid_namespace.h"
 #include "pod_namespaces.h"
@@ -170,25 +171,65 @@ write_pod_files (struct container *c, const struct bridge_request *req,
   return 0;
 }
 
-/* The container's devices cgroup, before anything runs in it.  */
+/* The devices cgroup of the spec's rules, before anything runs in it (or
+   replacing the program at Update).  */
 static int
-restrict_devices (const struct container *c, shim_error **err)
+restrict_devices (const struct oci_spec *spec, const char *cgroup,
+                  shim_error **err)
 {
   struct device_rule *rules = NULL;
   size_t nrules = 0;
   cleanup_strbuf strbuf bad = STRBUF_INIT;
-  if (device_rules_from_spec (c->spec, &rules, &nrules, &bad) < 0)
+  if (device_rules_from_spec (spec, &rules, &nrules, &bad) < 0)
     return shim_error_set (err, GRPC_INVALID_ARGUMENT, "devices: %s",
                            bad.data);
   struct bpf_insn *prog = xmalloc (DEVICE_FILTER_MAX_INSNS * sizeof *prog);
   size_t n = device_filter_build (rules, nrules, prog);
-  int r = device_filter_attach (c->cgroup, prog, n);
+  int r = device_filter_attach (cgroup, prog, n);
   free (prog);
   free (rules);
   if (r < 0)
     return shim_error_errno (err, GRPC_INTERNAL, errno,
-                             "attach the devices filter to %s", c->cgroup);
+                             "attach the devices filter to %s", cgroup);
   return 0;
+}
+
+/* linux.resources written into the container's cgroup.  */
+static int
+apply_resources (const struct container *c, const struct oci_resources *r,
+                 shim_error **err)
+{
+  struct cgroup_plan plan;
+  cleanup_strbuf strbuf bad = STRBUF_INIT;
+  const char *failed;
+  if (cgroup_plan_build (r, &plan, &bad) < 0)
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT, "%s", bad.data);
+  if (cgroup_plan_apply (c->cgroup, &plan, &failed) < 0)
+    return shim_error_errno (err, GRPC_INVALID_ARGUMENT, errno, "cgroup %s/%s",
+                             c->cgroup, failed);
+  return 0;
+}
+
+int
+container_update (struct container *c, const char *resources, size_t len,
+                  shim_error **err)
+{
+  struct oci_spec *update = NULL;
+  if (oci_resources_parse (resources, len, &update, err) < 0)
+    return -1;
+  int r = 0;
+  if (update->ndevice_rules > 0)
+    {
+      /* The update's rules with the nodes the container was made with.  */
+      struct oci_spec merged = *c->spec;
+      merged.device_rules = update->device_rules;
+      merged.ndevice_rules = update->ndevice_rules;
+      r = restrict_devices (&merged, c->cgroup, err);
+    }
+  if (r == 0)
+    r = apply_resources (c, &update->resources, err);
+  oci_spec_free (update);
+  return r < 0 ? shim_error_wrap (err, "update container %s", c->id) : 0;
 }
 
 int
@@ -247,7 +288,8 @@ container_create (const struct bridge_request *req, struct container **out,
       shim_error_errno (err, GRPC_INTERNAL, errno, "cgroup %s", c->cgroup);
       goto fail;
     }
-  if (restrict_devices (c, err) < 0)
+  if (restrict_devices (c->spec, c->cgroup, err) < 0
+      || apply_resources (c, &c->spec->resources, err) < 0)
     goto fail;
   agent_log (L_INFO, "container root filesystem mounted", "container", c->id,
              "disk", disk);

@@ -37,6 +37,11 @@ int container_spawn (struct container *c, const struct oci_process *p,
 /* {"type":"stats","cpu_ns":..,"memory_bytes":..,"memory_limit":..,
    "pids":[..]} from the container's cgroup.  */
 void container_stats (const struct container *c, strbuf *out);
+/* Update: an OCI LinuxResources object applied to the running container's
+   cgroup (see cgroup_resources.h); device rules replace the devices
+   program.  */
+int container_update (struct container *c, const char *resources, size_t len,
+                      shim_error **err);
 /* Signals every process in the container's cgroup.  */
 void container_signal_all (const struct container *c, int sig);
 /* Kills what runs in it, unmounts, drops the SCSI device; frees c.  */
