@@ -12,6 +12,7 @@
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
 #include "uvm/kernel_cmdline.h"
+#include "uvm/pod_cgroup.h"
 #include "uvm/vhd_footer.h"
 #include "uvm/vmm.h"
 
@@ -127,6 +128,13 @@ sandbox_plan_build (const char *id, const struct oci_spec *spec,
       return -1;
     }
 
+  if (spec->cgroups_path != NULL && *spec->cgroups_path
+      && pod_cgroup_dir (spec->cgroups_path, &plan->cgroup_dir, err) < 0)
+    {
+      sandbox_plan_release (plan);
+      return -1;
+    }
+
   struct kernel_cmdline_input in;
   sandbox_options_cmdline_input (&plan->opts, &in);
   if (kernel_cmdline_build (&in, &plan->kernel_cmdline, err) < 0)
@@ -144,6 +152,8 @@ sandbox_plan_release (struct sandbox_plan *plan)
   sandbox_options_release (&plan->opts);
   free (plan->kernel_cmdline);
   plan->kernel_cmdline = NULL;
+  free (plan->cgroup_dir);
+  plan->cgroup_dir = NULL;
 }
 
 int

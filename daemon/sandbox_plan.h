@@ -23,6 +23,8 @@ struct sandbox_plan
   /* A fixed rootfs.vhd: its disk bytes, opened as raw; 0 for a dynamic
      one (vpc), which only a sandbox that is not migratable may use.  */
   uint64_t rootfs_raw_size;
+  /* The pod's cgroup for the VMM (uvm/pod_cgroup.h), or NULL.  */
+  char *cgroup_dir;
 };
 
 /* config_path: from the runtime options (NULL if none).  */

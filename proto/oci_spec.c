@@ -320,6 +320,7 @@ read_platform (struct json_reader *r, const json_value *root,
                                        sizeof (struct oci_namespace),
                                        &spec->nnamespaces, read_namespace);
       spec->seccomp = read_seccomp (r, lin);
+      spec->cgroups_path = json_reader_string (r, lin, "cgroupsPath", "linux");
       const json_value *res = json_reader_want (
           r, json_get (lin, "resources"), JSON_OBJECT, "linux.resources");
       if (res != NULL)
@@ -604,6 +605,7 @@ oci_spec_free (struct oci_spec *spec)
   free (spec->resources.cpu_mems);
   free_key_values (spec->resources.unified, spec->resources.nunified);
   seccomp_free (spec->seccomp);
+  free (spec->cgroups_path);
   free_string_array (spec->masked_paths, spec->nmasked_paths);
   free_string_array (spec->readonly_paths, spec->nreadonly_paths);
   for (size_t i = 0; i < spec->nwindows_devices; i++)

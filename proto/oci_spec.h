@@ -205,6 +205,8 @@ struct oci_spec
   struct oci_device_rule *device_rules;
   size_t ndevice_rules;
   struct oci_resources resources;
+  /* linux.cgroupsPath, as written.  */
+  char *cgroups_path;
   /* NULL without linux.seccomp.  */
   struct oci_seccomp *seccomp;
   bool has_linux;

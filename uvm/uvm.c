@@ -2,6 +2,8 @@
    uvm_private.h for the other parts).  */
 #include "uvm_private.h"
 
+#include "pod_cgroup.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -68,6 +70,7 @@ uvm_maybe_free (struct uvm *u)
   free (u->helper_exe);
   bridge_hello_release (&u->guest.hello);
   free (u->kernel_cmdline);
+  free (u->cgroup_dir);
   free (u->qmp_path);
   free (u->id);
   free (u->state_dir);
@@ -151,6 +154,13 @@ uvm_on_vmm_exit (void *data, int64_t status, int term_signal)
   u->vmm_exited = true;
   u->exit_status = status;
   u->term_signal = term_signal;
+  shim_error *err = NULL;
+  if (u->cgroup_dir != NULL
+      && pod_cgroup_remove (POD_CGROUP_MOUNTINFO, u->cgroup_dir, &err) < 0)
+    {
+      log_warn ("uvm %s: %s", u->id, err->msg);
+      shim_error_free (err);
+    }
   uvm_advance (u, UVM_EV_VMM_EXITED);
   uv_timer_stop (&u->grace_timer);
   bridge_conn_close (u->bridge, "the VM exited", false);
@@ -242,6 +252,7 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
   u->qmp_path = xasprintf ("%s/qmp.sock", u->vm_dir);
   u->qmp_operator_path = xasprintf ("%s/qmp-operator.sock", u->vm_dir);
   u->kernel_cmdline = xstrdup (cfg->kernel_cmdline);
+  u->cgroup_dir = cfg->cgroup_dir ? xstrdup (cfg->cgroup_dir) : NULL;
   u->live_migration = cfg->opts->live_migration;
   u->stop_grace_ms = cfg->cfg->stop_grace_ms;
   u->tcg_boot_stall_ms = cfg->cfg->tcg_boot_stall_ms;

@@ -34,6 +34,8 @@ struct uvm_config
   /* Where uvm.json is written.  */
   const char *bundle;
   const struct sandbox_options *opts;
+  /* The pod's cgroup for the VMM (pod_cgroup_dir's), or NULL.  */
+  const char *cgroup_dir;
   /* A fixed rootfs VHD's disk bytes (opened as raw), or 0 (vpc).  */
   uint64_t rootfs_raw_size;
   const char *kernel_cmdline;

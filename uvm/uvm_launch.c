@@ -270,7 +270,7 @@ uvm_spawn_vmm (struct uvm *u, shim_error **err)
 {
   struct vmm_command run = { u->vmm_argv, u->vmm_env };
   u->guest_progress = false;
-  if (vmm_process_spawn (u->loop, u->helper_exe, &run, &u->user,
+  if (vmm_process_spawn (u->loop, u->helper_exe, &run, &u->user, u->cgroup_dir,
                          u->backend->name, uvm_on_vmm_exit, u, &u->vmm, err)
       < 0)
     return -1;

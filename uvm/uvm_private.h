@@ -71,6 +71,8 @@ struct uvm
   uint32_t tcg_boot_stall_ms;
   unsigned boot_attempt;
   char *kernel_cmdline;
+  /* The pod's cgroup the VMM runs in (pod_cgroup.h), or NULL.  */
+  char *cgroup_dir;
   /* The accelerator of the running attempt, and the same VM's argv under
      TCG for a KVM attempt that may fall back.  */
   struct accel_choice accel;

@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proto/base/file_io.h"
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
+#include "pod_cgroup.h"
 #include "vmm_process.h"
 
 /* ---- uvm.json --------------------------------------------------------- */
@@ -50,6 +52,11 @@ uvm_write_record (struct uvm *u, shim_error **err)
   if (u->log_listener_address)
     strbuf_json_string (&sb, u->log_listener_address,
                         strlen (u->log_listener_address));
+  else
+    strbuf_puts (&sb, "null");
+  strbuf_puts (&sb, ",\n  \"cgroup\": ");
+  if (u->cgroup_dir)
+    strbuf_json_string (&sb, u->cgroup_dir, strlen (u->cgroup_dir));
   else
     strbuf_puts (&sb, "null");
   strbuf_puts (&sb, ",\n  \"guest\": ");
@@ -106,13 +113,15 @@ process_start_time (int pid)
   return start;
 }
 
-/* <state_dir>/vmm.pid: "pid start-time", for cleanup without the daemon.  */
+/* <state_dir>/vmm.pid: "pid start-time", then the pod's cgroup directory
+   (an empty line for none), for cleanup without the daemon.  */
 void
 uvm_record_vmm (struct uvm *u)
 {
   int pid = vmm_process_pid (u->vmm);
   char *path = xasprintf ("%s/vmm.pid", u->state_dir);
-  char *text = xasprintf ("%d %llu\n", pid, process_start_time (pid));
+  char *text = xasprintf ("%d %llu\n%s\n", pid, process_start_time (pid),
+                          u->cgroup_dir ? u->cgroup_dir : "");
   write_file_atomic (path, text, strlen (text), NULL);
   free (path);
   free (text);
@@ -131,6 +140,19 @@ uvm_cleanup_orphan (const char *state_dir)
       && sscanf (text, "%d %llu", &pid, &start) == 2 && pid > 1 && start != 0
       && process_start_time (pid) == start)
     kill (pid, SIGKILL);
+  const char *cgroup = text ? strchr (text, '\n') : NULL;
+  if (cgroup != NULL && cgroup[1] != '\n' && cgroup[1] != '\0')
+    {
+      char *dir = xstrndup (cgroup + 1, strcspn (cgroup + 1, "\n"));
+      /* Its cgroup empties once the killed VMM is gone (reaped by whoever
+         inherited it).  */
+      for (int waited = 0;
+           waited < 2000 && start != 0 && process_start_time (pid) == start;
+           waited += 10)
+        usleep (10 * 1000);
+      pod_cgroup_remove (POD_CGROUP_MOUNTINFO, dir, NULL);
+      free (dir);
+    }
   free (text);
   free (path);
   remove_tree (state_dir);

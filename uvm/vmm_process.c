@@ -1,4 +1,5 @@
 #include "vmm_process.h"
+#include "pod_cgroup.h"
 #include "vmm_user.h"
 
 #include <errno.h>
@@ -167,8 +168,9 @@ on_process_exit (uv_process_t *proc, int64_t status, int term_signal)
 int
 vmm_process_spawn (uv_loop_t *loop, const char *helper,
                    const struct vmm_command *cmd, const struct vmm_user *user,
-                   const char *log_name, vmm_exit_fn on_exit, void *data,
-                   struct vmm_process **out, shim_error **err)
+                   const char *cgroup_dir, const char *log_name,
+                   vmm_exit_fn on_exit, void *data, struct vmm_process **out,
+                   shim_error **err)
 {
   size_t nargs = 0, nenv = 0, nextra = 0;
   while (cmd->argv[nargs])
@@ -177,13 +179,19 @@ vmm_process_spawn (uv_loop_t *loop, const char *helper,
     nenv++;
   while (cmd->env && cmd->env[nextra])
     nextra++;
-  char **argv = xzalloc ((nargs + 6) * sizeof (char *));
-  argv[0] = (char *) helper;
-  argv[1] = (char *) "vmm-exec";
-  argv[2] = (char *) "--user";
-  argv[3] = (char *) vmm_user_arg (user);
-  argv[4] = (char *) "--";
-  memcpy (argv + 5, cmd->argv, nargs * sizeof (char *));
+  char **argv = xzalloc ((nargs + 8) * sizeof (char *));
+  size_t a = 0;
+  argv[a++] = (char *) helper;
+  argv[a++] = (char *) "vmm-exec";
+  argv[a++] = (char *) "--user";
+  argv[a++] = (char *) vmm_user_arg (user);
+  if (cgroup_dir != NULL)
+    {
+      argv[a++] = (char *) "--cgroup";
+      argv[a++] = (char *) cgroup_dir;
+    }
+  argv[a++] = (char *) "--";
+  memcpy (argv + a, cmd->argv, nargs * sizeof (char *));
   char **env = xzalloc ((nenv + nextra + 1) * sizeof (char *));
   memcpy (env, environ, nenv * sizeof (char *));
   if (nextra)
@@ -281,15 +289,30 @@ int
 vmm_exec_helper_main (int argc, char **argv)
 {
   struct vmm_user user;
-  if (argc < 5 || strcmp (argv[1], "--user") != 0
-      || vmm_user_parse_arg (argv[2], &user) < 0
-      || strcmp (argv[3], "--") != 0)
+  const char *cgroup_dir = NULL;
+  int dashes = 3;
+  if (argc > 5 && strcmp (argv[3], "--cgroup") == 0)
     {
-      fprintf (stderr, "usage: vmm-exec --user UID:GID:KVMGID -- program "
-                       "[args...]\n");
+      cgroup_dir = argv[4];
+      dashes = 5;
+    }
+  if (argc < dashes + 2 || strcmp (argv[1], "--user") != 0
+      || vmm_user_parse_arg (argv[2], &user) < 0
+      || strcmp (argv[dashes], "--") != 0)
+    {
+      fprintf (stderr, "usage: vmm-exec --user UID:GID:KVMGID [--cgroup DIR] "
+                       "-- program [args...]\n");
       return 2;
     }
-  argv += 2;
+  char **program = argv + dashes + 1;
+  shim_error *err = NULL;
+  if (cgroup_dir != NULL
+      && pod_cgroup_join (POD_CGROUP_MOUNTINFO, cgroup_dir, &err) < 0)
+    {
+      fprintf (stderr, "vmm-exec: %s\n", err->msg);
+      shim_error_free (err);
+      return 1;
+    }
   pid_t parent = getppid ();
   if (vmm_user_become (&user) < 0)
     {
@@ -306,7 +329,7 @@ vmm_exec_helper_main (int argc, char **argv)
     }
   if (getppid () != parent)
     return 1;
-  execv (argv[2], argv + 2);
-  fprintf (stderr, "vmm-exec: execv %s: %s\n", argv[2], strerror (errno));
+  execv (program[0], program);
+  fprintf (stderr, "vmm-exec: execv %s: %s\n", program[0], strerror (errno));
   return 127;
 }

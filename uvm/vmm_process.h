@@ -19,11 +19,12 @@ typedef void (*vmm_exit_fn) (void *data, int64_t exit_status, int term_signal);
 struct vmm_user;
 
 /* helper: the shim executable (argv[0] of the helper process), which
+   joins cgroup_dir (pod_cgroup.h; NULL: stays where the shim is) and
    becomes user before it execs the command.  */
 int vmm_process_spawn (uv_loop_t *loop, const char *helper,
                        const struct vmm_command *cmd,
-                       const struct vmm_user *user, const char *log_name,
-                       vmm_exit_fn on_exit, void *data,
+                       const struct vmm_user *user, const char *cgroup_dir,
+                       const char *log_name, vmm_exit_fn on_exit, void *data,
                        struct vmm_process **out, shim_error **err);
 int vmm_process_pid (const struct vmm_process *p);
 /* The VMM's first stderr line that is not a warning, or NULL.  */
@@ -33,8 +34,8 @@ int vmm_process_kill (struct vmm_process *p, int sig, shim_error **err);
    frees p once libuv lets go; on_exit is not called after this.  */
 void vmm_process_destroy (struct vmm_process *p);
 
-/* The helper's entry point: argv = { "vmm-exec", "--user", "U:G:K", "--",
-   prog, args... }.  Only returns on failure.  */
+/* The helper's entry point: argv = { "vmm-exec", "--user", "U:G:K",
+   ["--cgroup", DIR,] "--", prog, args... }.  Only returns on failure.  */
 int vmm_exec_helper_main (int argc, char **argv);
 
 #endif

@@ -77,4 +77,29 @@ expect "the pod sandbox stops" kill_and_wait pod1 SIGKILL
 expect "the pod is removed" remove pod1
 expect "no shim left after the pod" wait_for 5 no_shims
 
+# --- the pod's cgroup: the VMM joins linux.cgroupsPath in every hierarchy ---
+# As the kubelet's systemd driver names it (containerd passes it on), and
+# as cgroupfs paths are.
+cgroups_of() { awk -F: '{ print $3 }' "/proc/$1/cgroup" | sort -u; }
+hierarchy_dirs() { find /sys/fs/cgroup -mindepth 1 -maxdepth 1 -type d; }
+for case in "kubepods-besteffort-podlcow.slice:cri-containerd:cg1 kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podlcow.slice/cri-containerd-cg1.scope" \
+            "/lcow-kubepods/podlcow/cg1 lcow-kubepods/podlcow/cg1"; do
+  set -- $case
+  expect "a sandbox with cgroupsPath $1 runs" run_sandbox cg1 --cgroup "$1"
+  pid=$(task_pid cg1)
+  expect "its VMM is in /$2 in every hierarchy ($(cgroups_of "$pid" | tr '\n' ' '))" \
+    [ "$(cgroups_of "$pid")" = "/$2" ]
+  expect "uvm.json names the cgroup" grep -q "\"cgroup\": \"$2\"" "$(bundle_of cg1)/uvm.json"
+  expect "cg1 stops" kill_and_wait cg1 SIGKILL
+  remove cg1 >/dev/null
+  expect "its cgroup is removed from every hierarchy" \
+    bash -c 'for h in $(find /sys/fs/cgroup -mindepth 1 -maxdepth 1 -type d); do [ ! -e "$h/$1" ] || exit 1; done' _ "$2"
+  # The parents are the kubelet's to remove; here, the test's.
+  for h in $(hierarchy_dirs); do d=$h/$(dirname "$2"); while [ "$d" != "$h" ]; do rmdir "$d" 2>/dev/null; d=$(dirname "$d"); done; done
+done
+out=$(run_sandbox cg2 --cgroup "kubepods:x" 2>&1) && rc=0 || rc=$?
+expect "a cgroupsPath of neither form is refused, named ($(head -c 200 <<<"$out"))" \
+  bash -c '[ "$1" -ne 0 ] && grep -q "neither an absolute cgroupfs path nor systemd" <<<"$2"' _ "$rc" "$out"
+ctr_ c rm cg2 >/dev/null 2>&1 || true
+
 finish

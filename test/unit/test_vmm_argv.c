@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "uvm/pod_cgroup.h"
 #include "uvm/vhd_footer.h"
 #include "uvm/vmm.h"
 #include "uvm/vmm_user.h"
@@ -379,6 +380,55 @@ START_TEST (vhd_probe_file)
 }
 END_TEST
 
+/* linux.cgroupsPath as the kubelet's two drivers write it.  */
+START_TEST (pod_cgroup_dirs)
+{
+  static const struct
+  {
+    const char *path, *dir;
+  } ok[] = {
+    { "/kubepods/besteffort/pod1/abc", "kubepods/besteffort/pod1/abc" },
+    { "//lcowtest/s1", "lcowtest/s1" },
+    { "kubepods-besteffort-pod1.slice:cri-containerd:abc",
+      "kubepods.slice/kubepods-besteffort.slice/"
+      "kubepods-besteffort-pod1.slice/cri-containerd-abc.scope" },
+    { "system.slice:docker:x", "system.slice/docker-x.scope" },
+    { ":cri:abc", "cri-abc.scope" },
+    { "-.slice::abc", "abc.scope" },
+    { "a-b.slice:p:c-d.slice", "a.slice/a-b.slice/c-d.slice" },
+  };
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+    {
+      char *dir = NULL;
+      shim_error *err = NULL;
+      ck_assert_msg (pod_cgroup_dir (ok[i].path, &dir, &err) == 0, "%s: %s",
+                     ok[i].path, err ? err->msg : "");
+      ck_assert_str_eq (dir, ok[i].dir);
+      free (dir);
+    }
+  static const char *const bad[] = { "/",
+                                     "/a/../b",
+                                     "/a//b",
+                                     "relative/path",
+                                     "a:b",
+                                     "a.slice:p:n:x",
+                                     "a:p:n",
+                                     "-a.slice:p:n",
+                                     "a--b.slice:p:n",
+                                     "a.slice:p:",
+                                     "a.slice:p/q:n" };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    {
+      char *dir = NULL;
+      shim_error *err = NULL;
+      ck_assert_msg (pod_cgroup_dir (bad[i], &dir, &err) == -1, "%s", bad[i]);
+      ck_assert_int_eq (err->code, GRPC_INVALID_ARGUMENT);
+      ck_assert_ptr_null (dir);
+      shim_error_free (err);
+    }
+}
+END_TEST
+
 Suite *
 vmm_argv_suite (void)
 {
@@ -395,9 +445,10 @@ vmm_argv_suite (void)
   TCase *e = tcase_create ("exec");
   tcase_add_test (e, exec_environment);
   tcase_add_test (e, vmm_user_identity);
-  TCase *v = tcase_create ("vhd");
+  TCase *v = tcase_create ("vhd and cgroup");
   tcase_add_test (v, vhd_footers);
   tcase_add_test (v, vhd_probe_file);
+  tcase_add_test (v, pod_cgroup_dirs);
   suite_add_tcase (s, v);
   suite_add_tcase (s, e);
   return s;
