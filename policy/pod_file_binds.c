@@ -3,24 +3,14 @@
 #include <string.h>
 
 #include "container_policy.h"
+#include "proto/base/file_io.h"
 #include "proto/base/strbuf.h"
 
 /* "/" then components, none empty, "." or "..".  */
 static bool
 clean_absolute (const char *p)
 {
-  if (p == NULL || p[0] != '/' || p[1] == '\0')
-    return false;
-  for (const char *c = p + 1;;)
-    {
-      size_t n = strcspn (c, "/");
-      if (n == 0 || (n == 1 && c[0] == '.')
-          || (n == 2 && c[0] == '.' && c[1] == '.'))
-        return false;
-      if (c[n] == '\0')
-        return true;
-      c += n + 1;
-    }
+  return p != NULL && p[0] == '/' && path_is_plain (p + 1);
 }
 
 /* The path below root, if p is beneath it; else NULL.  */

@@ -419,6 +419,59 @@ read_process (struct json_reader *r, const json_value *o, const char *path)
   return proc;
 }
 
+/* One JSON document that must be an object (named path in problems),
+   read by read: its result, or NULL with *err naming every problem (what
+   read built is released).  */
+static void *
+parse_document (const char *buf, size_t len, const char *path,
+                void *(*read) (struct json_reader *, const json_value *),
+                void (*release) (void *), shim_error **err)
+{
+  json_value *root = json_parse (buf, len, &spec_limits, err);
+  if (root == NULL)
+    return NULL;
+  struct json_reader r = JSON_READER_INIT;
+  void *out = NULL;
+  if (json_reader_want (&r, root, JSON_OBJECT, path) != NULL)
+    out = read (&r, root);
+  json_free (root);
+  if (json_reader_finish (&r, "", err) < 0)
+    {
+      release (out);
+      return NULL;
+    }
+  return out;
+}
+
+static void *
+read_spec (struct json_reader *r, const json_value *root)
+{
+  struct oci_spec *spec = xzalloc (sizeof *spec);
+  read_string_map (r, root, "annotations", "annotations", &spec->annotations,
+                   &spec->nannotations);
+  read_mounts (r, root, spec);
+  read_platform (r, root, spec);
+  spec->hostname = json_reader_string (r, root, "hostname", "spec");
+  const json_value *rt
+      = json_reader_want (r, json_get (root, "root"), JSON_OBJECT, "root");
+  if (rt != NULL)
+    {
+      spec->root_path = json_reader_string (r, rt, "path", "root");
+      spec->root_readonly = json_reader_bool (r, rt, "readonly", "root");
+    }
+  const json_value *pr = json_reader_want (r, json_get (root, "process"),
+                                           JSON_OBJECT, "process");
+  if (pr != NULL)
+    spec->process = read_process (r, pr, "process");
+  return spec;
+}
+
+static void
+release_spec (void *spec)
+{
+  oci_spec_free (spec);
+}
+
 int
 oci_spec_parse (const char *buf, size_t len, struct oci_spec **out,
                 shim_error **err)
@@ -427,38 +480,8 @@ oci_spec_parse (const char *buf, size_t len, struct oci_spec **out,
     return shim_error_set (err, GRPC_INVALID_ARGUMENT,
                            "spec is %zu bytes, more than the %u allowed", len,
                            OCI_SPEC_MAX_BYTES);
-  json_value *root = json_parse (buf, len, &spec_limits, err);
-  if (root == NULL)
-    return -1;
-  struct json_reader r = JSON_READER_INIT;
-  struct oci_spec *spec = xzalloc (sizeof *spec);
-  if (json_reader_want (&r, root, JSON_OBJECT, "spec") != NULL)
-    {
-      read_string_map (&r, root, "annotations", "annotations",
-                       &spec->annotations, &spec->nannotations);
-      read_mounts (&r, root, spec);
-      read_platform (&r, root, spec);
-      spec->hostname = json_reader_string (&r, root, "hostname", "spec");
-      const json_value *rt = json_reader_want (&r, json_get (root, "root"),
-                                               JSON_OBJECT, "root");
-      if (rt != NULL)
-        {
-          spec->root_path = json_reader_string (&r, rt, "path", "root");
-          spec->root_readonly = json_reader_bool (&r, rt, "readonly", "root");
-        }
-      const json_value *pr = json_reader_want (&r, json_get (root, "process"),
-                                               JSON_OBJECT, "process");
-      if (pr != NULL)
-        spec->process = read_process (&r, pr, "process");
-    }
-  json_free (root);
-  if (json_reader_finish (&r, "", err) < 0)
-    {
-      oci_spec_free (spec);
-      return -1;
-    }
-  *out = spec;
-  return 0;
+  *out = parse_document (buf, len, "spec", read_spec, release_spec, err);
+  return *out ? 0 : -1;
 }
 
 int
@@ -486,25 +509,21 @@ oci_spec_load_bundle (const char *bundle_dir, struct oci_spec **out,
   return 0;
 }
 
+static void *
+read_resources_document (struct json_reader *r, const json_value *root)
+{
+  struct oci_spec *spec = xzalloc (sizeof *spec);
+  read_resources (r, root, spec);
+  return spec;
+}
+
 int
 oci_resources_parse (const char *buf, size_t len, struct oci_spec **out,
                      shim_error **err)
 {
-  json_value *root = json_parse (buf, len, &spec_limits, err);
-  if (root == NULL)
-    return -1;
-  struct json_reader r = JSON_READER_INIT;
-  struct oci_spec *spec = xzalloc (sizeof *spec);
-  if (json_reader_want (&r, root, JSON_OBJECT, "linux.resources") != NULL)
-    read_resources (&r, root, spec);
-  json_free (root);
-  if (json_reader_finish (&r, "", err) < 0)
-    {
-      oci_spec_free (spec);
-      return -1;
-    }
-  *out = spec;
-  return 0;
+  *out = parse_document (buf, len, "linux.resources", read_resources_document,
+                         release_spec, err);
+  return *out ? 0 : -1;
 }
 
 void
@@ -524,25 +543,25 @@ oci_process_free (struct oci_process *p)
   free (p);
 }
 
+static void *
+read_process_document (struct json_reader *r, const json_value *root)
+{
+  return read_process (r, root, "process");
+}
+
+static void
+release_process (void *p)
+{
+  oci_process_free (p);
+}
+
 int
 oci_process_parse (const char *buf, size_t len, struct oci_process **out,
                    shim_error **err)
 {
-  json_value *root = json_parse (buf, len, &spec_limits, err);
-  if (root == NULL)
-    return -1;
-  struct json_reader r = JSON_READER_INIT;
-  struct oci_process *p = NULL;
-  if (json_reader_want (&r, root, JSON_OBJECT, "process") != NULL)
-    p = read_process (&r, root, "process");
-  json_free (root);
-  if (json_reader_finish (&r, "", err) < 0)
-    {
-      oci_process_free (p);
-      return -1;
-    }
-  *out = p;
-  return 0;
+  *out = parse_document (buf, len, "process", read_process_document,
+                         release_process, err);
+  return *out ? 0 : -1;
 }
 
 static void

@@ -11,26 +11,9 @@
 #include <unistd.h>
 
 #include "proto/base/cleanup.h"
+#include "proto/base/file_io.h"
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
-
-/* No "..", "." or empty component (a cgroupfs path stays below the
-   hierarchy's root).  */
-static bool
-plain_components (const char *path)
-{
-  const char *c = path;
-  for (;;)
-    {
-      size_t n = strcspn (c, "/");
-      if (n == 0 || (n == 1 && c[0] == '.')
-          || (n == 2 && c[0] == '.' && c[1] == '.'))
-        return false;
-      if (c[n] == '\0')
-        return true;
-      c += n + 1;
-    }
-}
 
 /* systemd's slice layout: "a-b-c.slice" lives in a.slice/a-b.slice/.  */
 static int
@@ -72,7 +55,7 @@ pod_cgroup_dir (const char *cgroups_path, char **out, shim_error **err)
       const char *rel = cgroups_path;
       while (*rel == '/')
         rel++;
-      if (*rel == '\0' || !plain_components (rel))
+      if (*rel == '\0' || !path_is_plain (rel))
         return shim_error_set (err, GRPC_INVALID_ARGUMENT,
                                "cgroupsPath \"%s\": not a directory below "
                                "the hierarchy's root",

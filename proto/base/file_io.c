@@ -145,3 +145,18 @@ remove_tree (const char *path)
 {
   return remove_at (AT_FDCWD, path);
 }
+
+bool
+path_is_plain (const char *relative)
+{
+  for (const char *c = relative;;)
+    {
+      size_t n = strcspn (c, "/");
+      if (n == 0 || (n == 1 && c[0] == '.')
+          || (n == 2 && c[0] == '.' && c[1] == '.'))
+        return false;
+      if (c[n] == '\0')
+        return true;
+      c += n + 1;
+    }
+}

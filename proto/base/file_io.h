@@ -4,6 +4,7 @@
 #ifndef LCOW_FILE_IO_H
 #define LCOW_FILE_IO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "error.h"
@@ -20,5 +21,8 @@ int write_file_atomic (const char *path, const void *data, size_t len,
 int mkdir_p (const char *path, unsigned mode, shim_error **err);
 /* rm -rf of a directory tree; missing is fine.  */
 int remove_tree (const char *path);
+/* Pure: a relative path of plain components (none empty, "." or ".."), so
+   that it stays below whatever it is joined to.  */
+bool path_is_plain (const char *relative);
 
 #endif

@@ -398,8 +398,9 @@ START_TEST (devices_refused_by_name)
       bad.data,
       "linux.resources.devices[0]: type \"q\" is not a, b or c; "
       "linux.resources.devices[0]: access \"rx\" is not made of r, w and m; "
-      "linux.devices[0]: path \"/dev/../etc/x\" is not absolute and free of "
-      "\"..\"; linux.devices[1]: type \"z\" is not c, b, u or p");
+      "linux.devices[0]: path \"/dev/../etc/x\" is not absolute, or has an "
+      "empty, \".\" or \"..\" component; linux.devices[1]: type \"z\" is not "
+      "c, b, u or p");
   ck_assert_ptr_null (rules);
   strbuf_release (&bad);
   oci_spec_free (s);

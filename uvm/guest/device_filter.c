@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "proto/base/file_io.h"
 #include "proto/base/xalloc.h"
 
 #define ALL_RIGHTS (DEVICE_MKNOD | DEVICE_READ | DEVICE_WRITE)
@@ -83,13 +84,11 @@ device_rules_from_spec (const struct oci_spec *s, struct device_rule **out,
     {
       const struct oci_linux_device *d = &s->linux_devices[i];
       const char *type = d->type ? d->type : "";
-      if (d->path == NULL || d->path[0] != '/' || strstr (d->path, "/../")
-          || (strlen (d->path) >= 3
-              && strcmp (d->path + strlen (d->path) - 3, "/..") == 0))
+      if (d->path == NULL || d->path[0] != '/' || !path_is_plain (d->path + 1))
         strbuf_list_printf (
             bad,
-            "linux.devices[%zu]: path \"%s\" is not absolute and "
-            "free of \"..\"",
+            "linux.devices[%zu]: path \"%s\" is not absolute, or has an "
+            "empty, \".\" or \"..\" component",
             i, d->path ? d->path : "");
       if (strlen (type) != 1 || strchr ("cbup", type[0]) == NULL)
         strbuf_list_printf (
