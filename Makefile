@@ -35,7 +35,7 @@ TEST_GUEST := $(BUILD)/test/fake-guest
 DEB_PACKAGES := build-essential pkg-config libuv1-dev libprotobuf-c-dev \
 	protobuf-c-compiler libyajl-dev libseccomp-dev check containerd runc clang \
 	libclang-rt-14-dev clang-format clang-tidy cppcheck valgrind qemu-system-x86 qemu-utils cpio e2fsprogs busybox-static \
-	python3 procps
+	python3 procps iproute2 util-linux containernetworking-plugins
 
 .PHONY: all deps check unit-test integration-test demo clean install \
 	bootfiles fuzz fuzz-lib fuzz-smoke bench bench-deps format format-check lint \
@@ -113,7 +113,7 @@ AGENT_SRCS := uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/container.c \
   uvm/guest/capabilities.c uvm/guest/sysctl.c uvm/guest/pid_namespace.c \
   uvm/guest/pod_namespaces.c \
   uvm/guest/seccomp_profile.c uvm/guest/device_filter.c \
-  uvm/guest/cgroup_resources.c \
+  uvm/guest/cgroup_resources.c uvm/guest/network.c \
   proto/base/go_parse.c \
   proto/base/fd_pass.c \
   uvm/guest/held_process.c \
@@ -146,7 +146,7 @@ UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) \
   $(BUILD)/obj/uvm/guest/bridge_request.o $(BUILD)/obj/uvm/guest/capabilities.o \
   $(BUILD)/obj/uvm/guest/sysctl.o $(BUILD)/obj/uvm/guest/seccomp_profile.o \
   $(BUILD)/obj/uvm/guest/device_filter.o $(BUILD)/obj/uvm/guest/cgroup_resources.o \
-  $(BUILD)/obj/uvm/guest/guest_io.o
+  $(BUILD)/obj/uvm/guest/guest_io.o $(BUILD)/obj/uvm/guest/network.o
 UNIT_BIN := $(BUILD)/test/unit-tests
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 INTEGRATION_TESTS := $(sort $(wildcard test/integration/test_*.sh))
@@ -225,7 +225,7 @@ $(FUZZ_BUILD)/fuzz_bridge_guest: EXTRA_FUZZ_SRCS := uvm/guest/bridge_request.c
 $(FUZZ_BUILD)/fuzz_agent: EXTRA_FUZZ_SRCS := -DGUEST_HOST_NO_EXEC \
   uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/bridge_request.c \
   uvm/guest/held_process.c uvm/guest/guest_io.c test/guest_host_containers.c \
-  uvm/guest/cgroup_resources.c \
+  uvm/guest/cgroup_resources.c uvm/guest/network.c \
   -lpthread
 $(FUZZ_BUILD)/fuzz_oci_policy: EXTRA_FUZZ_SRCS := uvm/guest/device_filter.c \
   uvm/guest/seccomp_profile.c uvm/guest/cgroup_resources.c \

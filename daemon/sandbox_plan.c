@@ -128,6 +128,9 @@ sandbox_plan_build (const char *id, const struct oci_spec *spec,
       return -1;
     }
 
+  const struct oci_namespace *net = oci_spec_namespace (spec, "network");
+  if (net != NULL && net->path != NULL)
+    plan->netns_path = xstrdup (net->path);
   if (spec->cgroups_path != NULL && *spec->cgroups_path
       && pod_cgroup_dir (spec->cgroups_path, &plan->cgroup_dir, err) < 0)
     {
@@ -154,6 +157,8 @@ sandbox_plan_release (struct sandbox_plan *plan)
   plan->kernel_cmdline = NULL;
   free (plan->cgroup_dir);
   plan->cgroup_dir = NULL;
+  free (plan->netns_path);
+  plan->netns_path = NULL;
 }
 
 int

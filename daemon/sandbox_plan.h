@@ -25,6 +25,9 @@ struct sandbox_plan
   uint64_t rootfs_raw_size;
   /* The pod's cgroup for the VMM (uvm/pod_cgroup.h), or NULL.  */
   char *cgroup_dir;
+  /* The pod's network namespace (linux.namespaces network path), or NULL:
+     no NIC (uvm/pod_network.h).  */
+  char *netns_path;
 };
 
 /* config_path: from the runtime options (NULL if none).  */

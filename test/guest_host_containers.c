@@ -19,6 +19,7 @@
 #include "proto/base/xalloc.h"
 #include "uvm/guest/cgroup_resources.h"
 #include "uvm/guest/container.h"
+#include "uvm/guest/network.h"
 #include "uvm/guest/guest_io.h"
 
 struct container
@@ -145,6 +146,14 @@ container_stats (const struct container *c, strbuf *out)
                  "{\"type\":\"stats\",\"cpu_ns\":0,\"memory_bytes\":0,"
                  "\"memory_limit\":0,\"pids\":[%d]}",
                  (int) c->init);
+}
+
+/* Read as in the UVM; the host's network is not the guest's to change.  */
+int
+containers_network (const char *config, size_t len, shim_error **err)
+{
+  struct network_config net;
+  return network_config_parse (config, len, &net, err);
 }
 
 /* The resources are read and planned as in the UVM; there is no cgroup to

@@ -126,6 +126,12 @@ qemu_build (const struct vmm_spec *spec, struct vmm_command *out,
             xstrdup ("scsi-hd,drive=rootfs,bus=scsi0.0,channel=0,scsi-id=0,"
                      "lun=0"));
     }
+  if (spec->nic_mac != NULL)
+    {
+      add2 (&b, "-netdev", xasprintf ("tap,id=net0,fd=%d", VMM_TAP_FD));
+      add2 (&b, "-device",
+            xasprintf ("virtio-net-device,netdev=net0,mac=%s", spec->nic_mac));
+    }
   const char *qmp[] = { spec->qmp_socket, spec->qmp_operator_socket };
   for (size_t i = 0; i < sizeof qmp / sizeof *qmp; i++)
     if (qmp[i] != NULL)
@@ -146,5 +152,6 @@ const struct vmm_backend vmm_backend_qemu = {
   .qmp = true,
   .accelerated = true,
   .reads_vhd = true,
+  .nic = true,
   .build = qemu_build,
 };

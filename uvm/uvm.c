@@ -71,6 +71,7 @@ uvm_maybe_free (struct uvm *u)
   bridge_hello_release (&u->guest.hello);
   free (u->kernel_cmdline);
   free (u->cgroup_dir);
+  free (u->netns_path);
   free (u->qmp_path);
   free (u->id);
   free (u->state_dir);
@@ -253,6 +254,9 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
   u->qmp_operator_path = xasprintf ("%s/qmp-operator.sock", u->vm_dir);
   u->kernel_cmdline = xstrdup (cfg->kernel_cmdline);
   u->cgroup_dir = cfg->cgroup_dir ? xstrdup (cfg->cgroup_dir) : NULL;
+  u->netns_path = cfg->netns_path && cfg->backend->nic
+                      ? xstrdup (cfg->netns_path)
+                      : NULL;
   u->live_migration = cfg->opts->live_migration;
   u->stop_grace_ms = cfg->cfg->stop_grace_ms;
   u->tcg_boot_stall_ms = cfg->cfg->tcg_boot_stall_ms;
@@ -272,6 +276,16 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
       || mkdir_p (cfg->state_dir, 0700, err) < 0)
     goto fail;
   uvm_choose_user (u, cfg);
+  if (u->netns_path != NULL)
+    {
+      if (pod_network_connect (u->netns_path, u->user.uid, &u->nic, err) < 0)
+        goto fail;
+      u->nic_connected = true;
+    }
+  else if (u->backend->nic)
+    log_entry (LOG_LEVEL_INFO,
+               "no pod network namespace in the spec: the VM has no NIC",
+               (struct log_field[]){ { "uvm-id", u->id } }, 1);
   if (make_vm_dir (u, err) < 0 || uvm_bind_listeners (u, err) < 0
       || uvm_build_vmm_commands (u, cfg, err) < 0
       || uvm_spawn_vmm (u, err) < 0)
@@ -422,6 +436,8 @@ uvm_destroy (struct uvm *u)
     return;
   uvm_advance (u, UVM_EV_DESTROY);
   uvm_drop_vm (u);
+  if (u->nic_connected)
+    pod_network_disconnect (u->netns_path, &u->nic);
   uv_close ((uv_handle_t *) &u->start_timer, uvm_on_handle_closed);
   uvm_guest_close (u);
   uv_close ((uv_handle_t *) &u->grace_timer, uvm_on_handle_closed);

@@ -36,6 +36,8 @@ struct uvm_config
   const struct sandbox_options *opts;
   /* The pod's cgroup for the VMM (pod_cgroup_dir's), or NULL.  */
   const char *cgroup_dir;
+  /* The pod's network namespace (pod_network.h), or NULL: no NIC.  */
+  const char *netns_path;
   /* A fixed rootfs VHD's disk bytes (opened as raw), or 0 (vpc).  */
   uint64_t rootfs_raw_size;
   const char *kernel_cmdline;

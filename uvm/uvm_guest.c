@@ -29,6 +29,8 @@
 
 #define GUEST_LOG_BURST 1000
 #define LOG_REPORT_MS 1000
+/* How long the guest may take to set the pod's NIC up.  */
+#define NETWORK_TIMEOUT_MS 10000
 
 /* Guest log bytes handled per loop iteration (see read_budget.h).  */
 #define GUEST_LOG_READ_BUDGET (64u << 10)
@@ -232,6 +234,30 @@ on_bridge_read (void *data)
   uvm_note_progress (data);
 }
 
+/* The guest has set the pod's NIC up: the UVM has started.  */
+static void
+on_network_configured (void *data, const char *body, size_t len,
+                       const shim_error *err)
+{
+  struct uvm *u = data;
+  (void) body;
+  (void) len;
+  if (err != NULL)
+    {
+      uvm_fail_start (u, GRPC_FAILED_PRECONDITION, "pod network: %s",
+                      err->msg);
+      return;
+    }
+  log_entry (LOG_LEVEL_INFO, "pod network configured in the guest",
+             (struct log_field[]){
+                 { "uvm-id", u->id },
+                 { "interface", u->nic.ifname },
+                 { "mac", u->nic.mac },
+                 { "address", u->nic.naddresses ? u->nic.addresses[0] : "" } },
+             4);
+  uvm_report_started (u, NULL);
+}
+
 static void
 on_hello (struct uvm *u, struct bridge_hello *hello)
 {
@@ -260,8 +286,23 @@ on_hello (struct uvm *u, struct bridge_hello *hello)
     {
       log_warn ("uvm %s: %s", u->id, err->msg);
       shim_error_free (err);
+      err = NULL;
     }
-  uvm_report_started (u, NULL);
+  if (!u->nic_connected)
+    {
+      uvm_report_started (u, NULL);
+      return;
+    }
+  /* Containers start once the guest has the pod's NIC.  */
+  char *body = pod_nic_guest_body (&u->nic);
+  if (uvm_request (u, body, NETWORK_TIMEOUT_MS, on_network_configured, u, &err)
+      < 0)
+    {
+      uvm_fail_start (u, GRPC_FAILED_PRECONDITION, "pod network: %s",
+                      err->msg);
+      shim_error_free (err);
+    }
+  free (body);
 }
 
 static void

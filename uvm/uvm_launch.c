@@ -270,7 +270,9 @@ uvm_spawn_vmm (struct uvm *u, shim_error **err)
 {
   struct vmm_command run = { u->vmm_argv, u->vmm_env };
   u->guest_progress = false;
-  if (vmm_process_spawn (u->loop, u->helper_exe, &run, &u->user, u->cgroup_dir,
+  struct vmm_placement place = { u->cgroup_dir, u->netns_path,
+                                 u->nic_connected ? POD_NIC_TAP : NULL };
+  if (vmm_process_spawn (u->loop, u->helper_exe, &run, &u->user, &place,
                          u->backend->name, uvm_on_vmm_exit, u, &u->vmm, err)
       < 0)
     return -1;
@@ -478,6 +480,7 @@ uvm_build_vmm_commands (struct uvm *u, const struct uvm_config *cfg,
     .initrd_path = o->rootfs == ROOTFS_INITRD ? o->rootfs_path : NULL,
     .rootfs_vhd_path = o->rootfs == ROOTFS_VHD ? o->rootfs_path : NULL,
     .loader_path = loader,
+    .nic_mac = u->nic_connected ? u->nic.mac : NULL,
     .rootfs_raw_size = cfg->rootfs_raw_size,
     .kernel_cmdline = cfg->kernel_cmdline,
     .cpus = o->processor_count,

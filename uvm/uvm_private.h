@@ -18,6 +18,7 @@
 #include "bridge.h"
 #include "proto/base/rate_limit.h"
 #include "read_budget.h"
+#include "pod_network.h"
 #include "uvm.h"
 #include "uvm_lifecycle.h"
 #include "vcpu_sample.h"
@@ -73,6 +74,11 @@ struct uvm
   char *kernel_cmdline;
   /* The pod's cgroup the VMM runs in (pod_cgroup.h), or NULL.  */
   char *cgroup_dir;
+  /* The pod's network namespace the VMM runs in, and the NIC connected
+     there (pod_network.h); NULL: none.  */
+  char *netns_path;
+  struct pod_nic nic;
+  bool nic_connected;
   /* The accelerator of the running attempt, and the same VM's argv under
      TCG for a KVM attempt that may fall back.  */
   struct accel_choice accel;

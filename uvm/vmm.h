@@ -11,6 +11,9 @@
 #include "shim_config.h"
 #include "vsock_port.h"
 
+/* The fd the VMM finds the pod's TAP on (vmm_process.h).  */
+#define VMM_TAP_FD 3
+
 struct vmm_spec
 {
   const char *sandbox_id;
@@ -34,6 +37,9 @@ struct vmm_spec
   size_t nhost_ports;
   /* QEMU: the shim's control socket, one for operators (QEMU serves one
      client per socket, and the shim's stays connected); KVM or TCG.  */
+  /* The pod's NIC: the MAC the guest's virtio-net device gets (NULL: no
+     NIC); its TAP is VMM_TAP_FD, which the VMM's helper opens.  */
+  const char *nic_mac;
   const char *qmp_socket;
   const char *qmp_operator_socket;
   bool kvm;
@@ -63,6 +69,8 @@ struct vmm_backend
   bool accelerated;
   /* It opens rootfs.vhd itself, by its VHD type (see vhd_footer.h).  */
   bool reads_vhd;
+  /* It can give the VM the pod's NIC (pod_network.h).  */
+  bool nic;
   int (*build) (const struct vmm_spec *spec, struct vmm_command *out,
                 shim_error **err);
 };

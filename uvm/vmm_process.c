@@ -3,11 +3,16 @@
 #include "vmm_user.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -168,7 +173,7 @@ on_process_exit (uv_process_t *proc, int64_t status, int term_signal)
 int
 vmm_process_spawn (uv_loop_t *loop, const char *helper,
                    const struct vmm_command *cmd, const struct vmm_user *user,
-                   const char *cgroup_dir, const char *log_name,
+                   const struct vmm_placement *place, const char *log_name,
                    vmm_exit_fn on_exit, void *data, struct vmm_process **out,
                    shim_error **err)
 {
@@ -179,16 +184,26 @@ vmm_process_spawn (uv_loop_t *loop, const char *helper,
     nenv++;
   while (cmd->env && cmd->env[nextra])
     nextra++;
-  char **argv = xzalloc ((nargs + 8) * sizeof (char *));
+  char **argv = xzalloc ((nargs + 12) * sizeof (char *));
   size_t a = 0;
   argv[a++] = (char *) helper;
   argv[a++] = (char *) "vmm-exec";
   argv[a++] = (char *) "--user";
   argv[a++] = (char *) vmm_user_arg (user);
-  if (cgroup_dir != NULL)
+  if (place->cgroup_dir != NULL)
     {
       argv[a++] = (char *) "--cgroup";
-      argv[a++] = (char *) cgroup_dir;
+      argv[a++] = (char *) place->cgroup_dir;
+    }
+  if (place->netns_path != NULL)
+    {
+      argv[a++] = (char *) "--netns";
+      argv[a++] = (char *) place->netns_path;
+    }
+  if (place->tap != NULL)
+    {
+      argv[a++] = (char *) "--tap";
+      argv[a++] = (char *) place->tap;
     }
   argv[a++] = (char *) "--";
   memcpy (argv + a, cmd->argv, nargs * sizeof (char *));
@@ -285,23 +300,52 @@ vmm_process_destroy (struct vmm_process *p)
   uv_close ((uv_handle_t *) &p->process, on_closed);
 }
 
+/* The TAP of that name, attached as VMM_TAP_FD for the VMM.  */
+static int
+open_tap (const char *name)
+{
+  int fd = open ("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  struct ifreq ifr;
+  memset (&ifr, 0, sizeof ifr);
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+  snprintf (ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+  /* dup2 onto itself would keep close-on-exec: cleared explicitly.  */
+  if (fd < 0 || ioctl (fd, TUNSETIFF, &ifr) < 0
+      || dup2 (fd, VMM_TAP_FD) != VMM_TAP_FD
+      || fcntl (VMM_TAP_FD, F_SETFD, 0) < 0)
+    {
+      int saved = errno;
+      if (fd >= 0)
+        close (fd);
+      errno = saved;
+      return -1;
+    }
+  if (fd != VMM_TAP_FD)
+    close (fd);
+  return 0;
+}
+
 int
 vmm_exec_helper_main (int argc, char **argv)
 {
   struct vmm_user user;
-  const char *cgroup_dir = NULL;
+  const char *cgroup_dir = NULL, *netns_path = NULL, *tap = NULL;
   int dashes = 3;
-  if (argc > 5 && strcmp (argv[3], "--cgroup") == 0)
-    {
-      cgroup_dir = argv[4];
-      dashes = 5;
-    }
+  for (;;)
+    if (argc > dashes + 2 && strcmp (argv[dashes], "--cgroup") == 0)
+      cgroup_dir = argv[dashes + 1], dashes += 2;
+    else if (argc > dashes + 2 && strcmp (argv[dashes], "--netns") == 0)
+      netns_path = argv[dashes + 1], dashes += 2;
+    else if (argc > dashes + 2 && strcmp (argv[dashes], "--tap") == 0)
+      tap = argv[dashes + 1], dashes += 2;
+    else
+      break;
   if (argc < dashes + 2 || strcmp (argv[1], "--user") != 0
       || vmm_user_parse_arg (argv[2], &user) < 0
       || strcmp (argv[dashes], "--") != 0)
     {
       fprintf (stderr, "usage: vmm-exec --user UID:GID:KVMGID [--cgroup DIR] "
-                       "-- program [args...]\n");
+                       "[--netns PATH] [--tap NAME] -- program [args...]\n");
       return 2;
     }
   char **program = argv + dashes + 1;
@@ -311,6 +355,21 @@ vmm_exec_helper_main (int argc, char **argv)
     {
       fprintf (stderr, "vmm-exec: %s\n", err->msg);
       shim_error_free (err);
+      return 1;
+    }
+  int netns = netns_path ? open (netns_path, O_RDONLY | O_CLOEXEC) : -1;
+  if (netns_path != NULL && (netns < 0 || setns (netns, CLONE_NEWNET) < 0))
+    {
+      fprintf (stderr, "vmm-exec: enter the pod's network namespace %s: %s\n",
+               netns_path, strerror (errno));
+      return 1;
+    }
+  if (netns >= 0)
+    close (netns);
+  if (tap != NULL && open_tap (tap) < 0)
+    {
+      fprintf (stderr, "vmm-exec: open the pod's TAP %s: %s\n", tap,
+               strerror (errno));
       return 1;
     }
   pid_t parent = getppid ();

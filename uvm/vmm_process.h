@@ -18,13 +18,23 @@ typedef void (*vmm_exit_fn) (void *data, int64_t exit_status, int term_signal);
 
 struct vmm_user;
 
+/* Where the VMM runs besides its user: the pod's cgroup (pod_cgroup.h)
+   and network namespace (pod_network.h), and the TAP there the helper
+   opens as VMM_TAP_FD (/dev/net/tun is root's); NULL: none.  */
+struct vmm_placement
+{
+  const char *cgroup_dir;
+  const char *netns_path;
+  const char *tap;
+};
+
 /* helper: the shim executable (argv[0] of the helper process), which
-   joins cgroup_dir (pod_cgroup.h; NULL: stays where the shim is) and
-   becomes user before it execs the command.  */
+   takes the placement and becomes user before it execs the command.  */
 int vmm_process_spawn (uv_loop_t *loop, const char *helper,
                        const struct vmm_command *cmd,
-                       const struct vmm_user *user, const char *cgroup_dir,
-                       const char *log_name, vmm_exit_fn on_exit, void *data,
+                       const struct vmm_user *user,
+                       const struct vmm_placement *place, const char *log_name,
+                       vmm_exit_fn on_exit, void *data,
                        struct vmm_process **out, shim_error **err);
 int vmm_process_pid (const struct vmm_process *p);
 /* The VMM's first stderr line that is not a warning, or NULL.  */
@@ -35,7 +45,8 @@ int vmm_process_kill (struct vmm_process *p, int sig, shim_error **err);
 void vmm_process_destroy (struct vmm_process *p);
 
 /* The helper's entry point: argv = { "vmm-exec", "--user", "U:G:K",
-   ["--cgroup", DIR,] "--", prog, args... }.  Only returns on failure.  */
+   ["--cgroup", DIR,] ["--netns", PATH,] ["--tap", NAME,] "--", prog,
+   args... }.  Only returns on failure.  */
 int vmm_exec_helper_main (int argc, char **argv);
 
 #endif

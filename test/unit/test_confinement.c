@@ -4,6 +4,7 @@
    (run by a small interpreter of the instructions it uses, and given to the
    kernel's verifier where the host allows).  */
 #include <check.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +18,12 @@
 #include "policy/namespace_policy.h"
 #include "proto/oci_spec.h"
 #include "suites.h"
+#include "uvm/guest/bridge_request.h"
 #include "uvm/guest/cgroup_resources.h"
 #include "uvm/guest/device_filter.h"
+#include "uvm/guest/network.h"
 #include "uvm/guest/seccomp_profile.h"
+#include "uvm/pod_network.h"
 
 static struct oci_spec *
 spec (const char *json)
@@ -519,6 +523,93 @@ START_TEST (resources_refused_by_name)
 }
 END_TEST
 
+/* ---- the pod's NIC ---------------------------------------------------- */
+
+/* What `ip -json` prints in a pod's namespace after CNI's bridge plugin.  */
+static const char ip_addr[]
+    = "[{\"ifindex\":1,\"ifname\":\"lo\",\"mtu\":65536,\"link_type\":"
+      "\"loopback\",\"address\":\"00:00:00:00:00:00\",\"addr_info\":[{"
+      "\"family\":\"inet\",\"local\":\"127.0.0.1\",\"prefixlen\":8}]},{"
+      "\"ifindex\":3,\"link_index\":9,\"ifname\":\"eth0\",\"mtu\":1450,"
+      "\"link_type\":\"ether\",\"address\":\"8a:1b:2c:3d:4e:5f\","
+      "\"addr_info\":[{\"family\":\"inet\",\"local\":\"10.251.77.2\","
+      "\"prefixlen\":24},{\"family\":\"inet6\",\"local\":\"fe80::1\","
+      "\"prefixlen\":64}]},{\"ifindex\":4,\"ifname\":\"tap0_lcow\",\"mtu\":"
+      "1450,\"link_type\":\"ether\",\"address\":\"02:00:00:00:00:01\","
+      "\"addr_info\":[]}]";
+static const char ip_route[]
+    = "[{\"dst\":\"default\",\"gateway\":\"10.251.77.1\",\"dev\":\"eth0\"},{"
+      "\"dst\":\"10.251.77.0/24\",\"dev\":\"eth0\",\"protocol\":\"kernel\","
+      "\"scope\":\"link\",\"prefsrc\":\"10.251.77.2\"},{\"dst\":"
+      "\"192.168.0.0/16\",\"dev\":\"other0\"}]";
+
+/* The host reads the namespace, the guest reads what the host sends.  */
+START_TEST (pod_nic_round_trip)
+{
+  struct pod_nic nic;
+  shim_error *err = NULL;
+  ck_assert_int_eq (pod_nic_parse (ip_addr, sizeof ip_addr - 1, ip_route,
+                                   sizeof ip_route - 1, &nic, &err),
+                    0);
+  ck_assert_str_eq (nic.ifname, "eth0");
+  ck_assert_str_eq (nic.mac, "8a:1b:2c:3d:4e:5f");
+  ck_assert_uint_eq (nic.mtu, 1450);
+  ck_assert_uint_eq (nic.naddresses, 1);
+  ck_assert_str_eq (nic.addresses[0], "10.251.77.2/24");
+  ck_assert_uint_eq (nic.nroutes, 2);
+  ck_assert_str_eq (nic.routes[0].dst, "default");
+  ck_assert_str_eq (nic.routes[0].gateway, "10.251.77.1");
+  char *body = pod_nic_guest_body (&nic);
+  struct bridge_request r;
+  ck_assert_int_eq (bridge_request_decode (body, strlen (body), &r, &err), 0);
+  ck_assert_int_eq (r.kind, BRIDGE_REQUEST_NETWORK);
+  struct network_config c;
+  ck_assert_msg (network_config_parse (r.spec, r.spec_len, &c, &err) == 0,
+                 "%s", err ? err->msg : "");
+  static const unsigned char mac[6] = { 0x8a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f };
+  ck_assert_mem_eq (c.mac, mac, 6);
+  ck_assert_uint_eq (c.mtu, 1450);
+  ck_assert_uint_eq (c.naddresses, 1);
+  ck_assert_uint_eq (c.prefixes[0], 24);
+  ck_assert_uint_eq (ntohl (c.addresses[0].s_addr), 0x0afb4d02u);
+  ck_assert_uint_eq (c.nroutes, 2);
+  ck_assert (c.routes[0].has_gateway && c.routes[0].dst_len == 0);
+  ck_assert (!c.routes[1].has_gateway && c.routes[1].dst_len == 24);
+  bridge_request_release (&r);
+  free (body);
+}
+END_TEST
+
+START_TEST (pod_nic_refused)
+{
+  struct pod_nic nic;
+  shim_error *err = NULL;
+  static const char only_lo[]
+      = "[{\"ifname\":\"lo\",\"link_type\":\"loopback\",\"addr_info\":[]}]";
+  ck_assert_int_eq (
+      pod_nic_parse (only_lo, sizeof only_lo - 1, "[]", 2, &nic, &err), -1);
+  ck_assert_int_eq (err->code, GRPC_FAILED_PRECONDITION);
+  ck_assert (strstr (err->msg, "no Ethernet interface") != NULL);
+  shim_error_free (err);
+  err = NULL;
+  struct network_config c;
+  static const char bad[]
+      = "{\"mac\":\"8a:1b:2c\",\"mtu\":1500,\"addresses\":[\"10.0.0.300/24\","
+        "\"10.0.0.2/33\"],\"routes\":[{\"dst\":\"nowhere\"},{\"dst\":"
+        "\"default\",\"gateway\":\"10.0.0.0/8\"},{\"gateway\":\"10.0.0.1\"}]}";
+  ck_assert_int_eq (network_config_parse (bad, sizeof bad - 1, &c, &err), -1);
+  ck_assert_str_eq (
+      err->msg,
+      "network.mac: not a MAC address: 8a:1b:2c; network.addresses: not one "
+      "of at most 8 IPv4 addresses with their prefix: 10.0.0.300/24; "
+      "network.addresses: not one of at most 8 IPv4 addresses with their "
+      "prefix: 10.0.0.2/33; network.routes[0]: dst is not an IPv4 network: "
+      "nowhere; network.routes[1]: gateway is not an IPv4 address: "
+      "10.0.0.0/8; network.routes[2].dst: required");
+  shim_error_free (err);
+}
+END_TEST
+
 Suite *
 confinement_suite (void)
 {
@@ -537,6 +628,10 @@ confinement_suite (void)
   tcase_add_test (t, devices_listed);
   tcase_add_test (t, devices_rule_semantics);
   tcase_add_test (t, devices_refused_by_name);
+  suite_add_tcase (s, t);
+  t = tcase_create ("network");
+  tcase_add_test (t, pod_nic_round_trip);
+  tcase_add_test (t, pod_nic_refused);
   suite_add_tcase (s, t);
   t = tcase_create ("resources");
   tcase_add_test (t, resources_converted);

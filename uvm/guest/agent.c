@@ -376,6 +376,9 @@ handle_request (struct agent *a, uint32_t id, const char *body, size_t len)
         v = e == NULL ? -1 : container_update (e->c, r.spec, r.spec_len, &err);
         break;
       }
+    case BRIDGE_REQUEST_NETWORK:
+      v = containers_network (r.spec, r.spec_len, &err);
+      break;
     case BRIDGE_REQUEST_UNSUPPORTED:
       agent_log (L_WARN, "unsupported bridge request", "type", r.type);
       v = shim_error_set (&err, GRPC_UNIMPLEMENTED, "unsupported request %s",

@@ -14,11 +14,16 @@ static const struct
   const char *name;
   enum bridge_request_kind kind;
 } kinds[] = {
-  { "shutdown", BRIDGE_REQUEST_SHUTDOWN }, { "create", BRIDGE_REQUEST_CREATE },
-  { "exec", BRIDGE_REQUEST_EXEC },         { "start", BRIDGE_REQUEST_START },
-  { "signal", BRIDGE_REQUEST_SIGNAL },     { "resize", BRIDGE_REQUEST_RESIZE },
-  { "stats", BRIDGE_REQUEST_STATS },       { "delete", BRIDGE_REQUEST_DELETE },
+  { "shutdown", BRIDGE_REQUEST_SHUTDOWN },
+  { "create", BRIDGE_REQUEST_CREATE },
+  { "exec", BRIDGE_REQUEST_EXEC },
+  { "start", BRIDGE_REQUEST_START },
+  { "signal", BRIDGE_REQUEST_SIGNAL },
+  { "resize", BRIDGE_REQUEST_RESIZE },
+  { "stats", BRIDGE_REQUEST_STATS },
+  { "delete", BRIDGE_REQUEST_DELETE },
   { "update", BRIDGE_REQUEST_UPDATE },
+  { "network", BRIDGE_REQUEST_NETWORK },
 };
 
 /* Members each kind needs; the decoder reports every one missing.  */
@@ -50,6 +55,8 @@ needs (enum bridge_request_kind k)
       return NEED_CONTAINER;
     case BRIDGE_REQUEST_UPDATE:
       return NEED_CONTAINER | NEED_SPEC;
+    case BRIDGE_REQUEST_NETWORK:
+      return NEED_SPEC;
     default:
       return 0;
     }

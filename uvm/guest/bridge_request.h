@@ -19,8 +19,9 @@ enum bridge_request_kind
   BRIDGE_REQUEST_SIGNAL,
   BRIDGE_REQUEST_RESIZE,
   BRIDGE_REQUEST_STATS,
-  BRIDGE_REQUEST_DELETE, /* a container, once its processes are gone */
-  BRIDGE_REQUEST_UPDATE, /* a running container's resources */
+  BRIDGE_REQUEST_DELETE,  /* a container, once its processes are gone */
+  BRIDGE_REQUEST_UPDATE,  /* a running container's resources */
+  BRIDGE_REQUEST_NETWORK, /* the pod's NIC, before any container */
 };
 
 /* A file the container sees with this content (a CRI pod file).  */
@@ -39,7 +40,7 @@ struct bridge_request
   uint32_t process;
   uint32_t scsi_target;
   /* create: the OCI config.json; exec: the OCI process object; update: the
-     OCI LinuxResources object.  */
+     OCI LinuxResources object; network: the NIC's settings (network.h).  */
   char *spec;
   size_t spec_len;
   struct bridge_file *files;

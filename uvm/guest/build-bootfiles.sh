@@ -2,8 +2,9 @@
 # Builds the UVM boot files from Debian's cloud kernel package (downloaded
 # and unpacked, never installed) and the static guest programs:
 #   kernel       the kernel image (bzImage)
-#   initrd.img   cpio rootfs: /init, /bin/vsockexec, /bin/gcs, virtio, SCSI
-#                and overlay modules (containers: hot-added disks, overlays)
+#   initrd.img   cpio rootfs: /init, /bin/vsockexec, /bin/gcs, virtio, SCSI,
+#                overlay and virtio-net modules (containers: hot-added disks,
+#                overlays; the pod's NIC)
 #   rootfs.vhd   the same tree as an ext4 image in a fixed VHD (read-only
 #                /dev/sda), plus the SCSI and overlay modules
 #   loader.img   a small initramfs for the rootfs.vhd boot: the Debian kernel
@@ -46,6 +47,9 @@ console_mods="drivers/char/virtio_console.ko"
 scsi_mods="drivers/scsi/scsi_common.ko drivers/scsi/scsi_mod.ko
   drivers/scsi/virtio_scsi.ko drivers/scsi/sd_mod.ko"
 overlay_mods="fs/overlayfs/overlay.ko"
+# The pod's NIC (virtio-net on virtio-mmio).
+net_mods="net/core/failover.ko drivers/net/net_failover.ko
+  drivers/net/virtio_net.ko"
 
 # stage DIR MODULES... : the guest tree with the given modules
 stage() {
@@ -68,14 +72,14 @@ cpio_of() { (cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --q
 
 cp "$work/pkg/boot/vmlinuz-$kver" "$out/kernel.tmp" && mv "$out/kernel.tmp" "$out/kernel"
 
-stage "$work/initrd" $virtio_mods $console_mods $scsi_mods $overlay_mods
+stage "$work/initrd" $virtio_mods $console_mods $scsi_mods $overlay_mods $net_mods
 install -m 0755 "$guest/vsockexec" "$guest/gcs" "$work/initrd/bin/"
 cpio_of "$work/initrd" "$out/initrd.img.tmp" && mv "$out/initrd.img.tmp" "$out/initrd.img"
 
 stage "$work/loader" $virtio_mods $scsi_mods
 cpio_of "$work/loader" "$out/loader.img.tmp" && mv "$out/loader.img.tmp" "$out/loader.img"
 
-stage "$work/rootfs" $virtio_mods $console_mods $scsi_mods $overlay_mods
+stage "$work/rootfs" $virtio_mods $console_mods $scsi_mods $overlay_mods $net_mods
 install -m 0755 "$guest/vsockexec" "$guest/gcs" "$work/rootfs/bin/"
 mkfs.ext4 -q -F -L lcow-rootfs -E root_owner=0:0 -d "$work/rootfs" "$work/rootfs.ext4" 32M
 # Fixed: the raw disk then a footer, which QEMU opens as raw (a sandbox on

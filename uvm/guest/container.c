@@ -26,6 +26,7 @@
 #include "capabilities.h"
 #include "cgroup_resources.h"
 #include "device_filter.h"
+#include "network.h"
 #include "pid_namespace.h"
 #include "pod_namespaces.h"
 #include "seccomp_profile.h"
@@ -207,6 +208,17 @@ apply_resources (const struct container *c, const struct oci_resources *r,
   if (cgroup_plan_apply (c->cgroup, &plan, &failed) < 0)
     return shim_error_errno (err, GRPC_INVALID_ARGUMENT, errno, "cgroup %s/%s",
                              c->cgroup, failed);
+  return 0;
+}
+
+int
+containers_network (const char *config, size_t len, shim_error **err)
+{
+  struct network_config net;
+  if (network_config_parse (config, len, &net, err) < 0
+      || network_config_apply (&net, err) < 0)
+    return -1;
+  agent_log (L_INFO, "the pod's network is configured");
   return 0;
 }
 

@@ -37,6 +37,8 @@ int container_spawn (struct container *c, const struct oci_process *p,
 /* {"type":"stats","cpu_ns":..,"memory_bytes":..,"memory_limit":..,
    "pids":[..]} from the container's cgroup.  */
 void container_stats (const struct container *c, strbuf *out);
+/* The pod's NIC, which every container shares (network.h).  */
+int containers_network (const char *config, size_t len, shim_error **err);
 /* Update: an OCI LinuxResources object applied to the running container's
    cgroup (see cgroup_resources.h); device rules replace the devices
    program.  */
