@@ -287,6 +287,9 @@ bench: bench-deps
 	set -o pipefail; SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
 	  BOOTFILES_DIR=$(abspath $(BOOTFILES)) EXTRA_CONF='"accel": "tcg"' \
 	  bash test/bench/tcg_boot_load.sh 20 1 | tee $(BENCH_DIR)/tcg_boot_load.txt
+	SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
+	  BOOTFILES_DIR=$(abspath $(BOOTFILES)) BENCH_DIR=$(abspath $(BENCH_DIR)) \
+	  bash test/bench/network_bench.sh
 
 # ---- style and static analysis ------------------------------------------
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h')

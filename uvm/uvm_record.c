@@ -113,15 +113,19 @@ process_start_time (int pid)
   return start;
 }
 
-/* <state_dir>/vmm.pid: "pid start-time", then the pod's cgroup directory
-   (an empty line for none), for cleanup without the daemon.  */
+/* <state_dir>/vmm.pid: "pid start-time", then one line each (empty for
+   none) for the pod's cgroup directory, network namespace and CNI
+   interface, for cleanup without the daemon.  */
 void
 uvm_record_vmm (struct uvm *u)
 {
   int pid = vmm_process_pid (u->vmm);
   char *path = xasprintf ("%s/vmm.pid", u->state_dir);
-  char *text = xasprintf ("%d %llu\n%s\n", pid, process_start_time (pid),
-                          u->cgroup_dir ? u->cgroup_dir : "");
+  char *text
+      = xasprintf ("%d %llu\n%s\n%s\n%s\n", pid, process_start_time (pid),
+                   u->cgroup_dir ? u->cgroup_dir : "",
+                   u->nic_connected ? u->netns_path : "",
+                   u->nic_connected ? u->nic.ifname : "");
   write_file_atomic (path, text, strlen (text), NULL);
   free (path);
   free (text);
@@ -135,23 +139,35 @@ uvm_cleanup_orphan (const char *state_dir)
   size_t len = 0;
   int pid = 0;
   unsigned long long start = 0;
-  if (read_file_capped (-1, path, 128, &text, &len, NULL) == 0
+  if (read_file_capped (-1, path, 8192, &text, &len, NULL) == 0
       /* NOLINTNEXTLINE(cert-err34-c): the shim wrote it, root-only */
       && sscanf (text, "%d %llu", &pid, &start) == 2 && pid > 1 && start != 0
       && process_start_time (pid) == start)
     kill (pid, SIGKILL);
-  const char *cgroup = text ? strchr (text, '\n') : NULL;
-  if (cgroup != NULL && cgroup[1] != '\n' && cgroup[1] != '\0')
+  /* Lines 2 to 4; empty when absent.  */
+  char *lines[4] = { NULL };
+  char *c = text;
+  for (int i = 0; c != NULL && i < 4; i++)
     {
-      char *dir = xstrndup (cgroup + 1, strcspn (cgroup + 1, "\n"));
-      /* Its cgroup empties once the killed VMM is gone (reaped by whoever
-         inherited it).  */
-      for (int waited = 0;
-           waited < 2000 && start != 0 && process_start_time (pid) == start;
-           waited += 10)
-        usleep (10 * 1000);
-      pod_cgroup_remove (POD_CGROUP_MOUNTINFO, dir, NULL);
-      free (dir);
+      char *nl = strchr (c, '\n');
+      if (nl != NULL)
+        *nl = '\0';
+      lines[i] = c;
+      c = nl ? nl + 1 : NULL;
+    }
+  /* The cgroup empties once the killed VMM is gone (reaped by whoever
+     inherited it).  */
+  for (int waited = 0;
+       waited < 2000 && start != 0 && process_start_time (pid) == start;
+       waited += 10)
+    usleep (10 * 1000);
+  if (lines[1] != NULL && *lines[1])
+    pod_cgroup_remove (POD_CGROUP_MOUNTINFO, lines[1], NULL);
+  if (lines[2] != NULL && *lines[2] && lines[3] != NULL)
+    {
+      struct pod_nic nic = { 0 };
+      snprintf (nic.ifname, sizeof nic.ifname, "%s", lines[3]);
+      pod_network_disconnect (lines[2], &nic);
     }
   free (text);
   free (path);
