@@ -38,7 +38,17 @@ client='t0=$(busybox cut -d" " -f1 /proc/uptime)
   echo "$t0 $t1 $rtt" | busybox awk "{ printf \"%.2f %s\\n\", \$2 - \$1, \$3 }"'
 sink='while :; do busybox nc -l -p 5001 >/dev/null; done'
 # A sink on the bridge's host address.
-(while :; do busybox nc -l -p 5002 >/dev/null; done) &
+python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 5002))
+s.listen(4)
+while True:
+    c, _ = s.accept()
+    while c.recv(1 << 20):
+        pass
+    c.close()' "$CNI_NET.1" &
 SINK_PID=$!
 
 # This shim: two pods, a sink in b.
