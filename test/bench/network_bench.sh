@@ -54,10 +54,10 @@ SINK_PID=$!
 # This shim: two pods, a sink in b.
 lcow_pod a; lcow_pod b
 wait_for 60 status_is a RUNNING && wait_for 60 status_is b RUNNING
-in_pod b -d sink-b /bin/sh -c "$sink" >/dev/null
+in_pod b -d -- sink-b /bin/sh -c "$sink" >/dev/null
 wait_for 60 status_is sink-b RUNNING; sleep 1
-lcow_pp=$(in_pod a --rm cli-ab /bin/sh -c "$client" _ "$MIB" "${IP[b]}" 5001 2>&1 | tail -n 1)
-lcow_ph=$(in_pod a --rm cli-ah /bin/sh -c "$client" _ "$MIB" "$CNI_NET.1" 5002 2>&1 | tail -n 1)
+lcow_pp=$(in_pod a --rm -- cli-ab /bin/sh -c "$client" _ "$MIB" "${IP[b]}" 5001 2>&1 | tail -n 1)
+lcow_ph=$(in_pod a --rm -- cli-ah /bin/sh -c "$client" _ "$MIB" "$CNI_NET.1" 5002 2>&1 | tail -n 1)
 
 # runc: two containers, each in its own namespace on the same bridge.
 runc_in() { local n=$1 mode=$2 id=$3; shift 3

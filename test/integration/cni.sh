@@ -45,10 +45,12 @@ lcow_pod() {
     --annotation "io.kubernetes.cri.sandbox-id=$1" --with-ns "network:$(cni_netns "$1")" \
     --rootfs "$ROOTFS" "$1" /bin/true >/dev/null
 }
-# in_pod POD -d|--rm ID CMD...: a container of that pod.
+# in_pod POD [ctr run flags...] -- ID CMD...: a container of that pod.
 in_pod() {
-  local p=$1 mode=$2 id=$3; shift 3
-  "${RUN[@]}" "$mode" --annotation io.kubernetes.cri.container-type=container \
+  local p=$1 flags=(); shift
+  while [ "$1" != "--" ]; do flags+=("$1"); shift; done
+  local id=$2; shift 2
+  "${RUN[@]}" "${flags[@]}" --annotation io.kubernetes.cri.container-type=container \
     --annotation "io.kubernetes.cri.sandbox-id=$p" --with-ns "network:$(cni_netns "$p")" \
     --rootfs "$ROOTFS" "$id" "$@"
 }

@@ -14,8 +14,12 @@ cp "$BOOTFILES_DIR"/* "$T/bootfiles/"
 chmod 0644 "$T"/bootfiles/*
 cat >"$T/qemu.json" <<JSON
 {"vmm": "qemu", "vmm_path": "$QEMU", "boot_files_root_path": "$T/bootfiles",
+ "pod_file_roots": ["$T/cri/io.containerd.grpc.v1.cri/sandboxes"],
  "memory_mb": 512, "gcs_connection_timeout_ms": 90000, "stop_grace_ms": 10000}
 JSON
+# Pod a's resolv.conf where containerd's CRI plugin keeps it.
+PODDIR="$T/cri/io.containerd.grpc.v1.cri/sandboxes/a"
+mkdir -p "$PODDIR" && printf 'nameserver 10.96.0.10\nsearch default.svc.cluster.local\n' >"$PODDIR/resolv.conf"
 ROOTFS="$T/rootfs-net"
 make_rootfs "$ROOTFS"
 mkdir -p "$ROOTFS/www" && echo "served from pod b" >"$ROOTFS/www/index.html"
@@ -49,16 +53,18 @@ expect "QEMU runs in the pod's network namespace" \
 expect "the TAP and its redirect are in pod a's namespace" \
   bash -c 'ip -n lcow-$1-a link show tap0_lcow >/dev/null && ip netns exec lcow-$1-a tc filter show dev eth0 ingress | grep -q "mirred.*tap0_lcow"' _ "$tag"
 
-in_pod b -d srv-b /bin/busybox httpd -f -p 8080 -h /www >/dev/null
+in_pod b -d -- srv-b /bin/busybox httpd -f -p 8080 -h /www >/dev/null
 expect "a TCP server runs in pod b" wait_for 60 status_is srv-b RUNNING
-out=$(in_pod a --rm cli-a /bin/sh -c "busybox ip -4 addr show eth0; busybox ip route" 2>&1) || true
+out=$(in_pod a --rm --mount "type=bind,src=$PODDIR/resolv.conf,dst=/etc/resolv.conf,options=rbind:ro" \
+  -- cli-a /bin/sh -c "busybox ip -4 addr show eth0; busybox ip route; cat /etc/resolv.conf" 2>&1) || true
 echo "$out" | sed 's/^/  pod a: /'
 expect "a container in pod a sees the pod's address on eth0" grep -q "inet ${IP[a]}/24" <<<"$out"
 expect "and its default route through the bridge" grep -q "default via $NET.1" <<<"$out"
+expect "and the pod's DNS settings" grep -q "^nameserver 10.96.0.10" <<<"$out"
 # An HTTP GET by nc (busybox's static wget crashes in its resolver without
 # the NSS libraries this rootfs lacks).
 fetch() { # fetch POD ID ADDRESS PORT: the last line of /index.html's answer
-  in_pod "$1" --rm "$2" /bin/sh -c \
+  in_pod "$1" --rm -- "$2" /bin/sh -c \
     "printf 'GET /index.html HTTP/1.0\r\n\r\n' | busybox nc -w 10 $3 $4" 2>&1 | tail -n 1
 }
 out=$(fetch a get-b "${IP[b]}" 8080) || true
