@@ -10,13 +10,7 @@ BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
 QEMU=${QEMU:-/usr/bin/qemu-system-x86_64}
 MIB=${MIB:-64}
 lcow_setup
-mkdir -m 0755 "$T/bootfiles"
-cp "$BOOTFILES_DIR"/* "$T/bootfiles/"
-chmod 0644 "$T"/bootfiles/*
-cat >"$T/qemu.json" <<JSON
-{"vmm": "qemu", "vmm_path": "$QEMU", "boot_files_root_path": "$T/bootfiles",
- "memory_mb": 512, "gcs_connection_timeout_ms": 90000, "stop_grace_ms": 10000}
-JSON
+qemu_config
 ROOTFS="$T/rootfs-net"
 make_rootfs "$ROOTFS"
 RUN=(ctr_ run --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json")

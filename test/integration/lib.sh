@@ -195,6 +195,20 @@ make_rootfs() {
   for a in sh cat echo uname sleep ls wc head tr hostname id stty tty; do ln -sf busybox "$1/bin/$a"; done
 }
 
+# qemu_config [MEMBERS]: the boot files copied where an unprivileged QEMU
+# can read them, whatever the checkout's own permissions, and $T/qemu.json
+# for the qemu VMM with them (MEMBERS: more JSON members, comma-separated).
+qemu_config() {
+  mkdir -m 0755 "$T/bootfiles"
+  cp "$BOOTFILES_DIR"/* "$T/bootfiles/"
+  chmod 0644 "$T"/bootfiles/*
+  cat >"$T/qemu.json" <<JSON
+{"vmm": "qemu", "vmm_path": "$QEMU", "boot_files_root_path": "$T/bootfiles",${1:+
+ $1,}
+ "memory_mb": 512, "gcs_connection_timeout_ms": 90000, "stop_grace_ms": 10000}
+JSON
+}
+
 # json_get FILE KEY: one top-level value of a JSON file.
 json_get() { python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]; print(json.dumps(v) if not isinstance(v,str) else v)' "$1" "$2"; }
 

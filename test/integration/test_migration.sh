@@ -10,14 +10,7 @@ source "$(dirname "$0")/lib.sh"
 BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
 QEMU=${QEMU:-/usr/bin/qemu-system-x86_64}
 lcow_setup
-# The boot files where an unprivileged QEMU can read them.
-mkdir -m 0755 "$T/bootfiles"
-cp "$BOOTFILES_DIR"/* "$T/bootfiles/"
-chmod 0644 "$T"/bootfiles/*
-cat >"$T/qemu.json" <<JSON
-{"vmm": "qemu", "vmm_path": "$QEMU", "boot_files_root_path": "$T/bootfiles",
- "memory_mb": 512, "gcs_connection_timeout_ms": 90000, "stop_grace_ms": 10000}
-JSON
+qemu_config
 # Under TCG here, single-vCPU guests migrate reliably (the study's runs).
 MIGRATABLE=(--annotation io.microsoft.migration.allowed=true
             --annotation io.microsoft.virtualmachine.lcow.preferredrootfstype=vhd

@@ -9,14 +9,7 @@ source "$(dirname "$0")/lib.sh"
 BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
 QEMU=${QEMU:-/usr/bin/qemu-system-x86_64}
 lcow_setup
-mkdir -m 0755 "$T/bootfiles"
-cp "$BOOTFILES_DIR"/* "$T/bootfiles/"
-chmod 0644 "$T"/bootfiles/*
-cat >"$T/qemu.json" <<JSON
-{"vmm": "qemu", "vmm_path": "$QEMU", "boot_files_root_path": "$T/bootfiles",
- "pod_file_roots": ["$T/cri/io.containerd.grpc.v1.cri/sandboxes"],
- "memory_mb": 512, "gcs_connection_timeout_ms": 90000, "stop_grace_ms": 10000}
-JSON
+qemu_config "\"pod_file_roots\": [\"$T/cri/io.containerd.grpc.v1.cri/sandboxes\"]"
 # Pod a's resolv.conf where containerd's CRI plugin keeps it.
 PODDIR="$T/cri/io.containerd.grpc.v1.cri/sandboxes/a"
 mkdir -p "$PODDIR" && printf 'nameserver 10.96.0.10\nsearch default.svc.cluster.local\n' >"$PODDIR/resolv.conf"
