@@ -9,7 +9,8 @@ shim's host side: the entropy port, the GCS bridge until the agent's
 hello), runs the same argv plus -incoming defer as a destination under
 WORKDIR/dst, migrates over QMP with the return path on, and then proves the
 guest runs on the destination: its agent answers a bridge shutdown request
-there and the destination QEMU exits.  Prints the migration's numbers;
+there (the same guest: its uptime went on; its wall clock is set) and the
+destination QEMU exits.  Prints the migration's numbers;
 exits non-zero with the reason on any failure.  Both QEMUs are killed on
 the way out.
 """
@@ -49,6 +50,25 @@ def read_frame(conn, deadline):
     head = read_exact(conn, 10, deadline)
     length, ident, ftype, _flags = struct.unpack(">IIBB", head)
     return ident, ftype, read_exact(conn, length, deadline)
+
+
+def request(conn, ident, message):
+    """Sends a bridge request and returns its JSON answer (an error answer
+    ends the run)."""
+    body = json.dumps(message).encode()
+    conn.sendall(struct.pack(">IIBB", len(body), ident, 1, 0) + body)
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            got, ftype, answer = read_frame(conn, deadline)
+            if ftype == 2 and got == ident:
+                reply = json.loads(answer)
+                if "error" in reply:
+                    fail("%s on the destination: %s" % (message["type"], reply["error"]))
+                return reply
+    except (socket.timeout, EOFError) as e:
+        fail("no answer to %s from the guest agent on the destination: %s"
+             % (message["type"], e))
 
 
 class Side:
@@ -248,21 +268,21 @@ def main():
             time.sleep(0.05)
         print("  source: %s, destination: running"
               % src.qmp.cmd("query-status")["status"])
-        # The agent answers on the destination's bridge, then powers off.
+        # The same guest answers on the destination's bridge: its uptime
+        # went on from the source's hello; its wall clock is set (it fell
+        # behind by the downtime); then it powers off.
         conn = dst.conns.get(GCS_PORT)
         if conn is None:
             fail("the destination never connected its bridge port")
-        body = json.dumps({"type": "shutdown"}).encode()
-        conn.sendall(struct.pack(">IIBB", len(body), 1, 1, 0) + body)
-        deadline = time.monotonic() + 30
-        try:
-            while True:
-                ident, ftype, body = read_frame(conn, deadline)
-                if ftype == 2 and ident == 1:
-                    break
-        except (socket.timeout, EOFError) as e:
-            fail("no answer from the guest agent on the destination: %s" % e)
-        print("  the guest agent answered on the destination: %s" % body.decode())
+        pong = request(conn, 1, {"type": "ping"})
+        if pong.get("uptime_ms", 0) <= hello.get("uptime_ms", 0):
+            fail("the destination's guest is not the one that booted: %s" % pong)
+        print("  the same guest on the destination: uptime %s ms (hello at %s ms)"
+              % (pong["uptime_ms"], hello.get("uptime_ms")))
+        request(conn, 2, {"type": "settime", "unix_ns": time.time_ns()})
+        print("  its wall clock set")
+        answer = request(conn, 3, {"type": "shutdown"})
+        print("  the guest agent answered on the destination: %s" % json.dumps(answer))
         try:
             dst.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:

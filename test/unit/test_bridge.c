@@ -49,6 +49,31 @@ START_TEST (create_round_trip)
 }
 END_TEST
 
+/* ping and settime: what a host sends a guest that has just moved.  */
+START_TEST (ping_and_settime)
+{
+  struct bridge_request r;
+  shim_error *err = NULL;
+  static const char ping[] = "{\"type\":\"ping\"}";
+  ck_assert_int_eq (bridge_request_decode (ping, sizeof ping - 1, &r, &err),
+                    0);
+  ck_assert_int_eq (r.kind, BRIDGE_REQUEST_PING);
+  bridge_request_release (&r);
+  static const char settime[]
+      = "{\"type\":\"settime\",\"unix_ns\":1795910400123456789}";
+  ck_assert_int_eq (
+      bridge_request_decode (settime, sizeof settime - 1, &r, &err), 0);
+  ck_assert_int_eq (r.kind, BRIDGE_REQUEST_SETTIME);
+  ck_assert_uint_eq (r.unix_ns, 1795910400123456789ull);
+  bridge_request_release (&r);
+  static const char no_time[] = "{\"type\":\"settime\"}";
+  ck_assert_int_eq (
+      bridge_request_decode (no_time, sizeof no_time - 1, &r, &err), -1);
+  ck_assert_str_eq (err->msg, "invalid request: unix_ns: required");
+  shim_error_free (err);
+}
+END_TEST
+
 START_TEST (exec_and_container_bodies)
 {
   char *body = bridge_exec_body ("c\"1", 9, "{\"args\":[\"ls\"]}", 15);
@@ -211,6 +236,7 @@ bridge_suite (void)
   TCase *t = tcase_create ("codec");
   tcase_add_test (t, create_round_trip);
   tcase_add_test (t, exec_and_container_bodies);
+  tcase_add_test (t, ping_and_settime);
   tcase_add_test (t, guest_refuses_naming_every_problem);
   tcase_add_test (t, host_decodes_responses_and_exits);
   tcase_add_test (t, oci_process_rlimits_and_groups);

@@ -322,6 +322,14 @@ do_delete (struct agent *a, const struct bridge_request *r, shim_error **err)
   return 0;
 }
 
+uint64_t
+agent_uptime_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_BOOTTIME, &ts);
+  return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
 /* Returns false when the agent should stop.  */
 static bool
 handle_request (struct agent *a, uint32_t id, const char *body, size_t len)
@@ -378,6 +386,13 @@ handle_request (struct agent *a, uint32_t id, const char *body, size_t len)
       }
     case BRIDGE_REQUEST_NETWORK:
       v = containers_network (r.spec, r.spec_len, &err);
+      break;
+    case BRIDGE_REQUEST_PING:
+      strbuf_printf (&reply, "{\"type\":\"ping\",\"uptime_ms\":%llu}",
+                     (unsigned long long) agent_uptime_ms ());
+      break;
+    case BRIDGE_REQUEST_SETTIME:
+      v = guest_set_time (r.unix_ns, &err);
       break;
     case BRIDGE_REQUEST_UNSUPPORTED:
       agent_log (L_WARN, "unsupported bridge request", "type", r.type);

@@ -24,6 +24,8 @@ static const struct
   { "delete", BRIDGE_REQUEST_DELETE },
   { "update", BRIDGE_REQUEST_UPDATE },
   { "network", BRIDGE_REQUEST_NETWORK },
+  { "ping", BRIDGE_REQUEST_PING },
+  { "settime", BRIDGE_REQUEST_SETTIME },
 };
 
 /* Members each kind needs; the decoder reports every one missing.  */
@@ -34,6 +36,7 @@ enum need
   NEED_SPEC = 4,
   NEED_SIGNAL = 8,
   NEED_SIZE = 16,
+  NEED_TIME = 32,
 };
 
 static unsigned
@@ -57,6 +60,8 @@ needs (enum bridge_request_kind k)
       return NEED_CONTAINER | NEED_SPEC;
     case BRIDGE_REQUEST_NETWORK:
       return NEED_SPEC;
+    case BRIDGE_REQUEST_SETTIME:
+      return NEED_TIME;
     default:
       return 0;
     }
@@ -71,6 +76,7 @@ static const struct
   { NEED_CONTAINER, "container" }, { NEED_PROCESS, "process" },
   { NEED_SPEC, "spec" },           { NEED_SIGNAL, "signal" },
   { NEED_SIZE, "width" },          { NEED_SIZE, "height" },
+  { NEED_TIME, "unix_ns" },
 };
 
 static bool
@@ -145,6 +151,7 @@ bridge_request_decode (const char *body, size_t len,
       out->height
           = (uint32_t) json_reader_uint (&r, root, "height", "", UINT32_MAX);
       out->all = json_reader_bool (&r, root, "all", "");
+      out->unix_ns = json_reader_uint (&r, root, "unix_ns", "", UINT64_MAX);
       out->pod_hostname = json_reader_string (&r, root, "pod_hostname", "");
       if (out->container != NULL && !usable_id (out->container))
         json_reader_problem (&r, "container", "not a usable id");

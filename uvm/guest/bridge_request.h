@@ -22,6 +22,8 @@ enum bridge_request_kind
   BRIDGE_REQUEST_DELETE,  /* a container, once its processes are gone */
   BRIDGE_REQUEST_UPDATE,  /* a running container's resources */
   BRIDGE_REQUEST_NETWORK, /* the pod's NIC, before any container */
+  BRIDGE_REQUEST_PING,    /* the agent reads the bridge: its uptime */
+  BRIDGE_REQUEST_SETTIME, /* the guest's wall clock (after a migration) */
 };
 
 /* A file the container sees with this content (a CRI pod file).  */
@@ -50,6 +52,8 @@ struct bridge_request
   uint32_t signal;
   bool all;
   uint32_t width, height;
+  /* settime: nanoseconds since the Unix epoch.  */
+  uint64_t unix_ns;
 };
 
 /* Returns 0 with *out filled, or -1 (InvalidArgument naming every missing

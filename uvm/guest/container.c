@@ -212,6 +212,17 @@ apply_resources (const struct container *c, const struct oci_resources *r,
 }
 
 int
+guest_set_time (uint64_t unix_ns, shim_error **err)
+{
+  struct timespec ts
+      = { (time_t) (unix_ns / 1000000000u), (long) (unix_ns % 1000000000u) };
+  if (clock_settime (CLOCK_REALTIME, &ts) < 0)
+    return shim_error_errno (err, GRPC_INTERNAL, errno, "settime");
+  agent_log (L_INFO, "wall clock set by the host");
+  return 0;
+}
+
+int
 containers_network (const char *config, size_t len, shim_error **err)
 {
   struct network_config net;

@@ -39,6 +39,9 @@ int container_spawn (struct container *c, const struct oci_process *p,
 void container_stats (const struct container *c, strbuf *out);
 /* The pod's NIC, which every container shares (network.h).  */
 int containers_network (const char *config, size_t len, shim_error **err);
+/* The guest's wall clock, in ns since the epoch (it falls behind by a
+   migration's downtime).  */
+int guest_set_time (uint64_t unix_ns, shim_error **err);
 /* Update: an OCI LinuxResources object applied to the running container's
    cgroup (see cgroup_resources.h); device rules replace the devices
    program.  */

@@ -152,14 +152,6 @@ memory_mb (void)
   return kb / 1024;
 }
 
-static uint64_t
-uptime_ms (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_BOOTTIME, &ts);
-  return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
 static int
 send_hello (int fd)
 {
@@ -179,7 +171,7 @@ send_hello (int fd)
   strbuf_printf (&body, ",\"cpus\":%ld,\"memory_mb\":%llu,\"uptime_ms\":%llu}",
                  sysconf (_SC_NPROCESSORS_ONLN),
                  (unsigned long long) memory_mb (),
-                 (unsigned long long) uptime_ms ());
+                 (unsigned long long) agent_uptime_ms ());
   agent_log (L_INFO, "connected to host", "cmdline", cmdline, "kernel",
              un.release, "root", root);
   int r = bridge_frame_send (fd, 0, BRIDGE_TYPE_NOTIFY, body.data);
