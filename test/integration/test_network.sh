@@ -69,16 +69,16 @@ ctr_ task kill -s SIGKILL srv-b >/dev/null 2>&1; wait_for 20 status_is srv-b STO
 remove srv-b >/dev/null 2>&1 || true
 for p in a b; do kill_and_wait "$p" SIGKILL >/dev/null; remove "$p" >/dev/null 2>&1 || true; done
 expect "the TAP and the redirect are gone with the pods" \
-  bash -c '! ip -n lcow-$1-a link show tap0_lcow 2>/dev/null && ! ip netns exec lcow-$1-a tc qdisc show dev eth0 | grep -q ingress' _ "$tag"
+  wait_for 10 bash -c '! ip -n lcow-$1-a link show tap0_lcow 2>/dev/null && ! ip netns exec lcow-$1-a tc qdisc show dev eth0 | grep -q ingress' _ "$tag"
 # A shim killed with its pod: containerd's delete action takes the TAP and
 # the redirect out of the namespace.
 IP[c]=$(cni_add c) || true
 lcow_pod c
 expect "pod c's sandbox runs" wait_for 60 status_is c RUNNING
 pkill -KILL -f "containerd-shim-lcow-v2 -namespace $NS -id c " || true
-expect "after its shim is killed, the delete action removes the TAP" \
-  wait_for 20 bash -c '! ip -n lcow-$1-c link show tap0_lcow 2>/dev/null' _ "$tag"
-expect "and the redirect" bash -c '! ip netns exec lcow-$1-c tc qdisc show dev eth0 | grep -q ingress' _ "$tag"
+expect "after its shim is killed, the delete action removes the TAP and the redirect" \
+  wait_for 20 bash -c '! ip -n lcow-$1-c link show tap0_lcow 2>/dev/null &&
+    ! ip netns exec lcow-$1-c tc qdisc show dev eth0 | grep -q ingress' _ "$tag"
 ctr_ task delete c >/dev/null 2>&1 || true; ctr_ c rm c >/dev/null 2>&1 || true
 for p in a b c; do expect "CNI DEL of pod $p succeeds" cni_remove "$p"; done
 ip link del "$CNI_BRIDGE" 2>/dev/null || true
