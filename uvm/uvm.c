@@ -429,6 +429,26 @@ uvm_usage (const struct uvm *u, uint64_t *cpu_ns, uint64_t *rss_bytes)
   return 0;
 }
 
+/* The VMM was just killed with its VM running: no exit callback will
+   remove its cgroup, which empties within milliseconds (bounded wait).  */
+static void
+remove_cgroup_of_killed_vmm (struct uvm *u)
+{
+  shim_error *err = NULL;
+  for (int waited = 0;; waited += 5)
+    {
+      if (pod_cgroup_remove (POD_CGROUP_MOUNTINFO, u->cgroup_dir, &err) == 0)
+        return;
+      if (waited >= 1000)
+        break;
+      shim_error_free (err);
+      err = NULL;
+      usleep (5 * 1000);
+    }
+  log_warn ("uvm %s: %s", u->id, err->msg);
+  shim_error_free (err);
+}
+
 void
 uvm_destroy (struct uvm *u)
 {
@@ -436,6 +456,8 @@ uvm_destroy (struct uvm *u)
     return;
   uvm_advance (u, UVM_EV_DESTROY);
   uvm_drop_vm (u);
+  if (u->cgroup_dir != NULL && !u->vmm_exited)
+    remove_cgroup_of_killed_vmm (u);
   if (u->nic_connected)
     pod_network_disconnect (u->netns_path, &u->nic);
   uv_close ((uv_handle_t *) &u->start_timer, uvm_on_handle_closed);

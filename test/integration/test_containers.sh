@@ -15,6 +15,11 @@ cat >"$T/qemu.json" <<JSON
 JSON
 ROOTFS="$T/ctr-rootfs"
 make_rootfs "$ROOTFS"
+# The sandboxes' cgroups (ctr names /<namespace>/<id>), in one hierarchy:
+# what this script made must be gone at its end.
+CG=$(dirname "$(find /sys/fs/cgroup -maxdepth 2 -name cgroup.procs | head -n 1)")
+cgroups_now() { find "$CG/$NS" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | sort; }
+CG_BEFORE=$(cgroups_now)
 RUN=(ctr_ run --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json")
 host_release=$(uname -r)
 guest_release=$(cat "$BOOTFILES_DIR/kernel.release")
@@ -351,4 +356,6 @@ expect "app2 stops when the VM dies" wait_for 20 status_is app2 STOPPED
 expect "the shim log says why" grep -q 'the UVM exited under it' "$T/containerd.log"
 for id in app1 app2 pod1; do ctr_ task delete "$id" >/dev/null 2>&1 || true; ctr_ c rm "$id" >/dev/null 2>&1 || true; done
 expect "nothing is left behind" all_clean 20
+expect "no sandbox's cgroup is left ($(comm -13 <(echo "$CG_BEFORE") <(cgroups_now) | tr '\n' ' '))" \
+  [ -z "$(comm -13 <(echo "$CG_BEFORE") <(cgroups_now))" ]
 finish
