@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -161,20 +162,16 @@ pod_nic_guest_body (const struct pod_nic *nic)
 
 /* ---- in the namespace ------------------------------------------------- */
 
-/* Runs argv then tail (NULL-terminated, tail may be NULL) in the
-   namespace with nsenter; its stdout in *out when out is not NULL.  0 when
-   it exited 0.  */
+/* Runs argv (at most 28 words) in the namespace with nsenter; its stdout
+   in *out when out is not NULL.  0 when it exited 0.  */
 static int
-run_in_netns (const char *netns_path, const char *const *argv,
-              const char *const *tail, strbuf *out)
+run_in_netns (const char *netns_path, const char *const *argv, strbuf *out)
 {
   char *netns_arg = xasprintf ("--net=%s", netns_path);
   const char *full[32] = { "nsenter", netns_arg };
   size_t n = 2;
-  for (size_t i = 0; argv[i] != NULL && n < 24; i++)
+  for (size_t i = 0; argv[i] != NULL && n < 31; i++)
     full[n++] = argv[i];
-  for (size_t i = 0; tail != NULL && tail[i] != NULL && n < 31; i++)
-    full[n++] = tail[i];
   full[n] = NULL;
   int pipefd[2] = { -1, -1 };
   posix_spawn_file_actions_t fa;
@@ -224,17 +221,28 @@ int
 pod_network_connect (const char *netns_path, uid_t vmm_uid,
                      struct pod_nic *out, shim_error **err)
 {
+  /* The host's own namespace is no pod's: redirecting its interface into
+     the VM would take the host off its network.  */
+  struct stat pod, host;
+  if (stat (netns_path, &pod) < 0)
+    return shim_error_errno (err, GRPC_FAILED_PRECONDITION, errno,
+                             "pod network: namespace %s", netns_path);
+  if (stat ("/proc/self/ns/net", &host) == 0 && pod.st_dev == host.st_dev
+      && pod.st_ino == host.st_ino)
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                           "pod network: %s is the host's network namespace, "
+                           "not a pod's",
+                           netns_path);
   strbuf addrs = STRBUF_INIT, routes = STRBUF_INIT;
   int r;
   if (run_in_netns (
           netns_path,
-          (const char *const[]){ "ip", "-json", "addr", "show", NULL }, NULL,
-          &addrs)
+          (const char *const[]){ "ip", "-json", "addr", "show", NULL }, &addrs)
           < 0
       || run_in_netns (netns_path,
                        (const char *const[]){ "ip", "-json", "-4", "route",
                                               "show", NULL },
-                       NULL, &routes)
+                       &routes)
              < 0)
     r = shim_error_errno (err, GRPC_FAILED_PRECONDITION, errno,
                           "pod network: read the namespace %s", netns_path);
@@ -248,30 +256,23 @@ pod_network_connect (const char *netns_path, uid_t vmm_uid,
   char uid[16], mtu[16];
   snprintf (uid, sizeof uid, "%u", (unsigned) vmm_uid);
   snprintf (mtu, sizeof mtu, "%u", out->mtu);
-  const char *const steps[][18] = {
+  const char *const steps[][22] = {
     { "ip", "tuntap", "add", "dev", POD_NIC_TAP, "mode", "tap", "user", uid,
       NULL },
     { "ip", "link", "set", POD_NIC_TAP, "mtu", mtu, "up", NULL },
     { "tc", "qdisc", "add", "dev", out->ifname, "ingress", NULL },
     { "tc", "qdisc", "add", "dev", POD_NIC_TAP, "ingress", NULL },
-    { "tc", "filter", "add", "dev", out->ifname, "parent", "ffff:", "protocol",
-      "all", "u32", "match", "u8", "0", "0", "action", "mirred", "egress",
-      NULL },
-    { "tc", "filter", "add", "dev", POD_NIC_TAP, "parent", "ffff:", "protocol",
-      "all", "u32", "match", "u8", "0", "0", "action", "mirred", "egress",
-      NULL },
-  };
-  /* The filters' last words: where each redirects to.  */
-  const char *const to[][4] = {
-    { NULL },
-    { NULL },
-    { NULL },
-    { NULL },
-    { "redirect", "dev", POD_NIC_TAP, NULL },
-    { "redirect", "dev", out->ifname, NULL },
+    { "tc",    "filter",    "add",    "dev",    out->ifname, "parent",
+      "ffff:", "protocol",  "all",    "u32",    "match",     "u8",
+      "0",     "0",         "action", "mirred", "egress",    "redirect",
+      "dev",   POD_NIC_TAP, NULL },
+    { "tc",    "filter",    "add",    "dev",    POD_NIC_TAP, "parent",
+      "ffff:", "protocol",  "all",    "u32",    "match",     "u8",
+      "0",     "0",         "action", "mirred", "egress",    "redirect",
+      "dev",   out->ifname, NULL },
   };
   for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
-    if (run_in_netns (netns_path, steps[i], to[i], NULL) < 0)
+    if (run_in_netns (netns_path, steps[i], NULL) < 0)
       {
         pod_network_disconnect (netns_path, out);
         return shim_error_errno (err, GRPC_FAILED_PRECONDITION, errno,
@@ -286,11 +287,10 @@ pod_network_disconnect (const char *netns_path, const struct pod_nic *nic)
 {
   run_in_netns (
       netns_path,
-      (const char *const[]){ "ip", "link", "del", POD_NIC_TAP, NULL }, NULL,
-      NULL);
+      (const char *const[]){ "ip", "link", "del", POD_NIC_TAP, NULL }, NULL);
   if (nic->ifname[0])
     run_in_netns (netns_path,
                   (const char *const[]){ "tc", "qdisc", "del", "dev",
                                          nic->ifname, "ingress", NULL },
-                  NULL, NULL);
+                  NULL);
 }

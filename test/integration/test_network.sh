@@ -70,6 +70,16 @@ remove srv-b >/dev/null 2>&1 || true
 for p in a b; do kill_and_wait "$p" SIGKILL >/dev/null; remove "$p" >/dev/null 2>&1 || true; done
 expect "the TAP and the redirect are gone with the pods" \
   wait_for 10 bash -c '! ip -n lcow-$1-a link show tap0_lcow 2>/dev/null && ! ip netns exec lcow-$1-a tc qdisc show dev eth0 | grep -q ingress' _ "$tag"
+# A spec naming the host's own network namespace is refused, and the host's
+# interfaces are left alone.
+out=$("${RUN[@]}" -d --annotation io.kubernetes.cri.container-type=sandbox \
+  --annotation io.kubernetes.cri.sandbox-id=h --with-ns "network:/proc/$$/ns/net" \
+  --rootfs "$ROOTFS" h /bin/true 2>&1) && rc=0 || rc=$?
+expect "the host's network namespace is refused, named ($(head -c 200 <<<"$out"))" \
+  bash -c '[ "$1" -ne 0 ] && grep -q "/proc/$3/ns/net is the host.s network namespace" <<<"$2"' _ "$rc" "$out" "$$"
+expect "and no TAP was made on the host" bash -c '! ip link show tap0_lcow 2>/dev/null'
+ctr_ c rm h >/dev/null 2>&1 || true
+
 # A shim killed with its pod: containerd's delete action takes the TAP and
 # the redirect out of the namespace.
 IP[c]=$(cni_add c) || true
