@@ -198,8 +198,6 @@ container_create_failed (struct task *t, const shim_error *err)
   struct task_service *ts = t->ts;
   task_fail_call (t->create_call, err, "create %s: %s", t->id);
   t->create_call = NULL;
-  if (t->scsi_target != 0 && sandbox_uvm (ts) != NULL)
-    uvm_release_scsi_target (sandbox_uvm (ts), t->scsi_target);
   list_remove (&t->link);
   ts->ntasks--;
   bool standalone = sandbox_task (ts) == t;
@@ -241,48 +239,32 @@ on_guest_created (void *data, const char *body, size_t len,
     deliver_exit (t);
 }
 
+/* Every layer is in the VM: the guest builds the container.  */
 static void
-on_disk_attached (void *data, const shim_error *err)
+on_rootfs_ready (void *data, const uint32_t *targets, size_t ntargets,
+                 const shim_error *err)
 {
   struct task *t = data;
+  struct task_service *ts = t->ts;
   shim_error *rerr = NULL;
-  if (err == NULL && sandbox_uvm (t->ts) == NULL)
+  if (err == NULL && sandbox_uvm (ts) == NULL)
     err = &sandbox_gone;
   if (err != NULL)
     {
       container_create_failed (t, err);
       return;
     }
-  if (uvm_request (sandbox_uvm (t->ts), t->guest_create,
-                   GUEST_REQUEST_TIMEOUT_MS, on_guest_created, t, &rerr)
-      < 0)
-    {
-      container_create_failed (t, rerr);
-      shim_error_free (rerr);
-    }
-  free (t->guest_create);
-  t->guest_create = NULL;
-}
-
-static void
-on_image_built (void *data, const shim_error *err)
-{
-  struct task *t = data;
-  t->job = NULL;
-  shim_error *aerr = NULL;
-  if (err == NULL && sandbox_uvm (t->ts) == NULL)
-    err = &sandbox_gone;
-  if (err == NULL
-      && uvm_attach_disk (sandbox_uvm (t->ts), t->image, t->scsi_target,
-                          on_disk_attached, t, &aerr)
-             == 0)
+  cleanup_free char *body
+      = bridge_create_add_layers (t->guest_create, targets, ntargets);
+  if (uvm_request (sandbox_uvm (ts), body, GUEST_REQUEST_TIMEOUT_MS,
+                   on_guest_created, t, &rerr)
+      == 0)
     return;
-  container_create_failed (t, err ? err : aerr);
-  shim_error_free (aerr);
+  container_create_failed (t, rerr);
+  shim_error_free (rerr);
 }
 
-/* The pod files are read: the guest request, then the image, the disk,
-   the guest container.  */
+/* The pod files are read: the layers, then the guest container.  */
 static void
 on_pod_files_read (void *data, const struct bridge_pod_file *files,
                    size_t nfiles, const shim_error *rerr)
@@ -291,43 +273,51 @@ on_pod_files_read (void *data, const struct bridge_pod_file *files,
   struct task_service *ts = t->ts;
   shim_error *err = NULL;
   t->pod_files = NULL;
-  if (rerr == NULL && sandbox_uvm (ts) == NULL)
+  if (rerr == NULL
+      && (sandbox_uvm (ts) == NULL || sandbox_layers (ts) == NULL))
     rerr = &sandbox_gone;
   if (rerr != NULL)
     {
       container_create_failed (t, rerr);
       return;
     }
-  if (uvm_reserve_scsi_target (sandbox_uvm (ts), &t->scsi_target, &err) < 0)
-    goto fail;
   /* The guest gets the bundle's document as the shim read it.  */
   struct bridge_create bc
-      = { t->id,       t->key, t->scsi_target, t->spec_text,
-          t->spec_len, files,  nfiles,         sandbox_pod_hostname (ts) };
+      = { .container = t->id,
+          .process = t->key,
+          .scratch_mb = sandbox_config (ts)->container_scratch_mb,
+          .spec = t->spec_text,
+          .spec_len = t->spec_len,
+          .files = files,
+          .nfiles = nfiles,
+          .pod_hostname = sandbox_pod_hostname (ts) };
   t->guest_create = bridge_create_body (&bc);
-  if (strlen (t->guest_create) > BRIDGE_MESSAGE_MAX)
+  if (strlen (t->guest_create) + BRIDGE_LAYERS_BYTES (ROOTFS_LAYERS_MAX)
+      > BRIDGE_MESSAGE_MAX)
     {
       shim_error_set (&err, GRPC_INVALID_ARGUMENT,
                       "the spec and pod files are too large for the guest "
                       "bridge (%u bytes at most)",
-                      BRIDGE_MESSAGE_MAX);
-      goto fail;
+                      BRIDGE_MESSAGE_MAX
+                          - BRIDGE_LAYERS_BYTES (ROOTFS_LAYERS_MAX));
+      container_create_failed (t, err);
+      shim_error_free (err);
+      return;
     }
   Pb__CreateTaskRequest *req = t->create_req;
-  t->image = xasprintf ("%s/rootfs.img", t->bundle);
   struct rootfs_mount *mounts = xzalloc ((req->n_rootfs + 1) * sizeof *mounts);
   for (size_t i = 0; i < req->n_rootfs; i++)
     mounts[i]
         = (struct rootfs_mount){ req->rootfs[i]->type, req->rootfs[i]->source,
                                  req->rootfs[i]->options,
                                  req->rootfs[i]->n_options };
-  int r
-      = rootfs_image_build (ts->cfg.loop, t->rootfs_dir, mounts, req->n_rootfs,
-                            t->image, on_image_built, t, &t->job, &err);
+  /* on_rootfs_ready may run (and end t) before this returns.  */
+  int r = container_rootfs_prepare (sandbox_layers (ts), mounts, req->n_rootfs,
+                                    t->rootfs_dir, on_rootfs_ready, t,
+                                    &t->rootfs, &err);
   free (mounts);
   if (r == 0)
     return;
-fail:
   container_create_failed (t, err);
   shim_error_free (err);
 }
@@ -498,9 +488,8 @@ on_guest_stats (void *data, const char *body, size_t len,
 static void
 delete_container (struct task *t, struct ttrpc_call *call)
 {
-  if (sandbox_uvm (t->ts) != NULL && t->scsi_target != 0)
-    uvm_release_scsi_target (sandbox_uvm (t->ts), t->scsi_target);
-  t->scsi_target = 0;
+  container_rootfs_release (t->rootfs);
+  t->rootfs = NULL;
   struct list *pos, *tmp;
   list_for_each_safe (pos, tmp, &t->ts->tasks)
   {
@@ -617,7 +606,5 @@ guest_sandbox_ending (struct task_service *ts)
     struct task *t = list_entry (pos, struct task, link);
     if (t->creating && t->create_call != NULL && t != sandbox_task (ts))
       container_create_failed (t, &sandbox_gone);
-    else
-      t->scsi_target = 0; /* its disk goes with the VM */
   }
 }

@@ -1,9 +1,11 @@
 /* See sandbox.h.  */
 #include "sandbox.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "guest_process.h"
 #include "proto/base/cleanup.h"
@@ -12,6 +14,7 @@
 #include "runtimeoptions.pb-c.h"
 #include "sandbox_plan.h"
 #include "task.h"
+#include "uvm/layer_set.h"
 #include "uvm/uvm.h"
 
 struct sandbox
@@ -29,6 +32,8 @@ struct sandbox
   struct oci_spec *standalone_spec;
   /* A pod sandbox's hostname, which the pod's UTS namespace gets.  */
   char *hostname;
+  /* The layer images its VM has (containers' root filesystems).  */
+  struct layer_set *layers;
 };
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -99,11 +104,14 @@ sandbox_end (struct task_service *ts)
   /* Until the UVM is up the sandbox task is the sandbox's own.  */
   if (sb->state == SANDBOX_CREATING && sb->task != NULL)
     task_free (sb->task);
+  if (sb->layers != NULL)
+    layer_set_forget_vm (sb->layers);
   if (sb->uvm != NULL)
     guest_sandbox_ending (ts);
   advance (sb, SANDBOX_EV_END);
   ts->sandbox = NULL;
   uvm_destroy (sb->uvm);
+  layer_set_close (sb->layers);
   sandbox_plan_release (&sb->plan);
   if (sb->create_call != NULL)
     ttrpc_call_fail_code (sb->create_call, GRPC_UNAVAILABLE,
@@ -135,6 +143,12 @@ struct task *
 sandbox_task (const struct task_service *ts)
 {
   return ts->sandbox ? ts->sandbox->task : NULL;
+}
+
+struct layer_set *
+sandbox_layers (const struct task_service *ts)
+{
+  return ts->sandbox ? ts->sandbox->layers : NULL;
 }
 
 struct uvm *
@@ -258,6 +272,28 @@ runtime_config_path (const Pb__Any *options)
   return path;
 }
 
+/* The sandbox's layer set; its uncached images go under the cache
+   directory (disk, not the state directory's tmpfs), named in the state
+   directory so that the delete action finds them after a crash.  */
+static void
+start_layers (struct task_service *ts, struct sandbox *sb,
+              const char *state_dir)
+{
+  const struct shim_config *cfg = &sb->plan.cfg;
+  cleanup_free char *scratch = xasprintf (
+      "%s/sandboxes/%s-%s", cfg->layer_cache_dir, ts->cfg.ns, sb->id);
+  cleanup_free char *link
+      = xasprintf ("%s/" UVM_LAYER_SCRATCH_LINK, state_dir);
+  if (symlink (scratch, link) < 0)
+    log_warn ("record %s: %s", link, strerror (errno));
+  struct layer_set_config lc = { .loop = ts->cfg.loop,
+                                 .helper_exe = ts->cfg.self_exe,
+                                 .cache_dir = cfg->layer_cache_dir,
+                                 .cache_max_mb = cfg->layer_cache_max_mb,
+                                 .scratch_dir = scratch };
+  sb->layers = layer_set_new (&lc, sb->uvm);
+}
+
 void
 sandbox_create (struct task_service *ts, struct ttrpc_call *call,
                 Pb__CreateTaskRequest *req, struct oci_spec **specp,
@@ -328,5 +364,7 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
       ttrpc_call_fail (call, err);
       shim_error_free (err);
       sandbox_end (ts);
+      return;
     }
+  start_layers (ts, sb, state_dir);
 }

@@ -60,6 +60,8 @@ const char *sandbox_id (const struct task_service *ts);
 const char *sandbox_pod_hostname (const struct task_service *ts);
 struct task *sandbox_task (const struct task_service *ts);
 struct uvm *sandbox_uvm (const struct task_service *ts);
+/* The layer images of its VM (uvm/layer_set.h), or NULL.  */
+struct layer_set *sandbox_layers (const struct task_service *ts);
 /* The sandbox is READY: its VM runs and can be asked.  */
 bool sandbox_ready (const struct task_service *ts);
 bool sandbox_migratable (const struct task_service *ts);

@@ -151,13 +151,10 @@ task_free (struct task *t)
     uvm_close_streams (sandbox_uvm (t->ts), t->key);
   close_stdio (t);
   stdio_relay_close (t->relay);
-  rootfs_image_cancel (t->job);
+  container_rootfs_release (t->rootfs);
   pod_file_reader_cancel (t->pod_files);
   free (t->spec_text);
   free (t->rootfs_dir);
-  if (t->image != NULL)
-    unlink (t->image);
-  free (t->image);
   free (t->exec_id);
   free (t->guest_create);
   if (t->create_req != NULL)

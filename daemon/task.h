@@ -17,7 +17,7 @@
 #include "task.pb-c.h"
 #include "task_service.h"
 #include "ttrpc_server.h"
-#include "uvm/rootfs_image.h"
+#include "uvm/container_rootfs.h"
 #include "uvm/uvm.h"
 
 /* What a task record stands for.  */
@@ -66,10 +66,8 @@ struct task
   char *exec_id;
   uint32_t key;
   struct stdio_relay *relay;
-  /* A container's disk: its image and SCSI target while attached.  */
-  char *image;
-  uint32_t scsi_target;
-  struct rootfs_image_job *job;
+  /* A container's root filesystem: its layers in the VM.  */
+  struct container_rootfs *rootfs;
   /* The create chain's call and request (rootfs mounts, stdio).  */
   struct ttrpc_call *create_call;
   Pb__CreateTaskRequest *create_req;

@@ -156,9 +156,8 @@ bridge_create_body (const struct bridge_create *c)
   strbuf b = STRBUF_INIT;
   strbuf_puts (&b, "{\"type\":\"create\",\"container\":");
   strbuf_json_string (&b, c->container, strlen (c->container));
-  strbuf_printf (&b,
-                 ",\"process\":%u,\"scsi_target\":%u,\"spec\":", c->process,
-                 c->scsi_target);
+  strbuf_printf (&b, ",\"process\":%u,\"scratch_mb\":%u,\"spec\":", c->process,
+                 c->scratch_mb);
   strbuf_json_string (&b, c->spec, c->spec_len);
   strbuf_puts (&b, ",\"files\":[");
   for (size_t i = 0; i < c->nfiles; i++)
@@ -177,6 +176,24 @@ bridge_create_body (const struct bridge_create *c)
     }
   strbuf_putc (&b, '}');
   return strbuf_detach (&b);
+}
+
+char *
+bridge_create_add_layers (const char *body, const uint32_t *layers, size_t n)
+{
+  strbuf b = STRBUF_INIT;
+  strbuf_append (&b, body, strlen (body) - 1); /* without its closing } */
+  strbuf_puts (&b, ",\"layers\":[");
+  for (size_t i = 0; i < n; i++)
+    strbuf_printf (&b, i ? ",%u" : "%u", layers[i]);
+  strbuf_puts (&b, "]}");
+  return strbuf_detach (&b);
+}
+
+char *
+bridge_disk_remove_body (uint32_t target)
+{
+  return xasprintf ("{\"type\":\"disk_remove\",\"scsi_target\":%u}", target);
 }
 
 char *

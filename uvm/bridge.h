@@ -58,7 +58,8 @@ struct bridge_create
 {
   const char *container;
   uint32_t process;
-  uint32_t scsi_target;
+  /* The writable layer's cap.  */
+  uint32_t scratch_mb;
   const char *spec;
   size_t spec_len;
   const struct bridge_pod_file *files;
@@ -77,6 +78,13 @@ char *bridge_start_body (uint32_t process);
 /* update: an OCI LinuxResources JSON document, as containerd sent it.  */
 char *bridge_update_body (const char *container, const char *resources,
                           size_t len);
+/* The create body with its root filesystem's layer disks (top first)
+   added, once they are in the VM: at most BRIDGE_LAYERS_BYTES longer.  */
+char *bridge_create_add_layers (const char *body, const uint32_t *layers,
+                                size_t n);
+#define BRIDGE_LAYERS_BYTES(n) (16 + 11 * (n))
+/* The guest lets go of the layer disk at target (no container uses it).  */
+char *bridge_disk_remove_body (uint32_t target);
 char *bridge_signal_body (uint32_t process, uint32_t signal, bool all);
 char *bridge_resize_body (uint32_t process, uint32_t width, uint32_t height);
 #endif

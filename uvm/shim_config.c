@@ -47,6 +47,9 @@ shim_config_defaults (struct shim_config *cfg)
   cfg->tcg_boot_stall_ms = 5000;
   cfg->accel = ACCEL_AUTO;
   cfg->kvm_progress_timeout_ms = 10000;
+  cfg->layer_cache_dir = xstrdup (DEFAULT_LAYER_CACHE_DIR);
+  cfg->layer_cache_max_mb = 10240;
+  cfg->container_scratch_mb = 1024;
   cfg->source = xstrdup ("built-in defaults");
   static const char *const roots[] = POD_FILE_ROOTS_DEFAULT;
   set_strings (&cfg->pod_file_roots, &cfg->npod_file_roots, roots,
@@ -234,6 +237,31 @@ apply_member (struct shim_config *cfg, const char *key, const json_value *v,
       cfg->kvm_progress_timeout_ms = (uint32_t) n;
       return 0;
     }
+  if (strcmp (key, "layer_cache_dir") == 0)
+    {
+      if (get_string (key, v, &cfg->layer_cache_dir, err) < 0)
+        return -1;
+      if (cfg->layer_cache_dir[0] != '/')
+        return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                               "key \"layer_cache_dir\": \"%s\" is not an "
+                               "absolute path",
+                               cfg->layer_cache_dir);
+      return 0;
+    }
+  if (strcmp (key, "layer_cache_max_mb") == 0)
+    {
+      if (get_uint (key, v, 40, 0, &n, err) < 0)
+        return -1;
+      cfg->layer_cache_max_mb = n;
+      return 0;
+    }
+  if (strcmp (key, "container_scratch_mb") == 0)
+    {
+      if (get_uint (key, v, 20, 1, &n, err) < 0)
+        return -1;
+      cfg->container_scratch_mb = (uint32_t) n;
+      return 0;
+    }
   if (strcmp (key, "tcg_boot_stall_ms") == 0)
     {
       if (get_uint (key, v, 31, 0, &n, err) < 0)
@@ -305,6 +333,7 @@ shim_config_release (struct shim_config *cfg)
   free_strings (&cfg->pod_file_roots, &cfg->npod_file_roots);
   free_strings (&cfg->boot_files_allowed, &cfg->nboot_files_allowed);
   free (cfg->boot_files_root_path);
+  free (cfg->layer_cache_dir);
   free (cfg->log_level);
   free (cfg->source);
   memset (cfg, 0, sizeof *cfg);

@@ -17,6 +17,7 @@
 #define DEFAULT_BOOT_FILES_ROOT_PATH                                          \
   "/usr/local/share/containerd-shim-lcow-v2/bootfiles"
 #define DEFAULT_QEMU_PATH "/usr/bin/qemu-system-x86_64"
+#define DEFAULT_LAYER_CACHE_DIR "/var/lib/containerd-shim-lcow-v2/layers"
 
 enum vmm_kind
 {
@@ -66,6 +67,13 @@ struct shim_config
   /* A KVM boot not yet proven on this host must connect its first port
      within this long, or the attempt has failed.  */
   uint32_t kvm_progress_timeout_ms;
+  /* Read-only layer images, built once per host (see uvm/layer_cache.h):
+     where, and how many MiB of images no sandbox uses may stay.  */
+  char *layer_cache_dir;
+  uint64_t layer_cache_max_mb;
+  /* A container's writable layer: a guest tmpfs of at most this many MiB
+     (a write beyond it fails with ENOSPC).  */
+  uint32_t container_scratch_mb;
   /* Where the configuration came from ("built-in defaults" or a path).  */
   char *source;
 };

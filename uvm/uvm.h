@@ -111,5 +111,8 @@ int uvm_usage (const struct uvm *u, uint64_t *cpu_ns, uint64_t *rss_bytes);
    recorded in state_dir (only if it is still that same process) and removes
    the directory.  Returns the recorded pid, or 0.  */
 int uvm_cleanup_orphan (const char *state_dir);
+/* In the state directory: a symlink to the directory of the sandbox's
+   uncached layer images, which the delete action removes too.  */
+#define UVM_LAYER_SCRATCH_LINK "layer-scratch"
 
 #endif

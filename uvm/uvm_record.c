@@ -171,6 +171,15 @@ uvm_cleanup_orphan (const char *state_dir)
     }
   free (text);
   free (path);
+  char scratch[4096];
+  path = xasprintf ("%s/" UVM_LAYER_SCRATCH_LINK, state_dir);
+  ssize_t n = readlink (path, scratch, sizeof scratch - 1);
+  if (n > 0)
+    {
+      scratch[n] = '\0';
+      remove_tree (scratch);
+    }
+  free (path);
   remove_tree (state_dir);
   return pid > 0 ? pid : 0;
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "daemon/shim_cli.h"
+#include "uvm/layer_convert.h"
 #include "uvm/vmm_process.h"
 
 int
@@ -13,6 +14,8 @@ main (int argc, char **argv)
 {
   if (argc >= 2 && strcmp (argv[1], "vmm-exec") == 0)
     return vmm_exec_helper_main (argc - 1, argv + 1);
+  if (argc >= 2 && strcmp (argv[1], LAYER_CONVERT_COMMAND) == 0)
+    return layer_convert_main (argc - 1, argv + 1);
 
   struct shim_flags flags;
   if (shim_flags_parse (argc, argv, &flags) < 0)

@@ -8,7 +8,7 @@
 
 #include "proto/base/list.h"
 #include "proto/base/xalloc.h"
-#include "uvm/rootfs_image.h"
+#include "uvm/layer_conversion.h"
 #include "uvm/uvm.h"
 
 enum stub_state
@@ -36,10 +36,10 @@ struct uvm
   uint32_t targets_in_use;
 };
 
-struct rootfs_image_job
+struct layer_conversion
 {
   struct list link;
-  rootfs_image_done_fn done;
+  layer_conversion_fn done;
   void *data;
 };
 
@@ -330,31 +330,22 @@ stub_uvm_finish_attach (bool ok)
   free (p);
 }
 
-/* ---- rootfs images ------------------------------------------------------ */
-
-uint64_t
-rootfs_image_size (uint64_t bytes, uint64_t entries)
-{
-  return bytes + entries * 4096;
-}
+/* ---- layer conversions ------------------------------------------------- */
 
 int
-rootfs_image_build (uv_loop_t *loop, const char *dir,
-                    const struct rootfs_mount *mounts, size_t nmounts,
-                    const char *image, rootfs_image_done_fn done, void *data,
-                    struct rootfs_image_job **out, shim_error **err)
+layer_conversion_start (uv_loop_t *loop,
+                        const struct layer_conversion_request *req,
+                        layer_conversion_fn done, void *data,
+                        struct layer_conversion **out, shim_error **err)
 {
   (void) loop;
-  (void) dir;
-  (void) mounts;
-  (void) nmounts;
-  (void) image;
+  (void) req;
   if (fail_build)
     {
       fail_build = false;
-      return shim_error_set (err, GRPC_INTERNAL, "stub: mkfs failed");
+      return shim_error_set (err, GRPC_INTERNAL, "stub: spawn failed");
     }
-  struct rootfs_image_job *j = xzalloc (sizeof *j);
+  struct layer_conversion *j = xzalloc (sizeof *j);
   j->done = done;
   j->data = data;
   list_add_tail (&jobs, &j->link);
@@ -363,7 +354,7 @@ rootfs_image_build (uv_loop_t *loop, const char *dir,
 }
 
 void
-rootfs_image_cancel (struct rootfs_image_job *job)
+layer_conversion_cancel (struct layer_conversion *job)
 {
   if (job == NULL)
     return;
@@ -376,12 +367,12 @@ stub_image_finish_build (bool ok)
 {
   if (list_empty (&jobs))
     return;
-  struct rootfs_image_job *j
-      = list_entry (jobs.next, struct rootfs_image_job, link);
+  struct layer_conversion *j
+      = list_entry (jobs.next, struct layer_conversion, link);
   list_remove (&j->link);
-  rootfs_image_done_fn done = j->done;
+  layer_conversion_fn done = j->done;
   void *data = j->data;
   free (j);
-  shim_error e = { GRPC_INTERNAL, (char *) "stub: mkfs.ext4 failed" };
-  done (data, ok ? NULL : &e);
+  shim_error e = { GRPC_INTERNAL, (char *) "stub: mkfs.erofs failed" };
+  done (data, -1, ok ? NULL : &e);
 }

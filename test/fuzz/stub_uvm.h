@@ -1,9 +1,9 @@
-/* A stand-in for the UVM (uvm/uvm.h) and the rootfs image builder
-   (uvm/rootfs_image.h), linked instead of them into the Task service
+/* A stand-in for the UVM (uvm/uvm.h) and the layer conversions
+   (uvm/layer_conversion.h), linked instead of them into the Task service
    harness: nothing boots, and every event a real VM would send arrives
    when the harness says, in the order it says.  The stand-in checks the
    contracts the daemon relies on: no callback after uvm_destroy, each
-   request answered once, each image build and disk attach finished once
+   request answered once, each conversion and disk attach finished once
    unless cancelled.  */
 #ifndef LCOW_TEST_FUZZ_STUB_UVM_H
 #define LCOW_TEST_FUZZ_STUB_UVM_H
@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The next uvm_start (and rootfs_image_build) fails at once.  */
+/* The next uvm_start (and layer_conversion_start) fails at once.  */
 void stub_uvm_fail_next_start (bool fail);
 void stub_image_fail_next_build (bool fail);
 

@@ -75,6 +75,7 @@ write_shim_config() {
   cat >"$file" <<JSON
 {"vmm": "exec", "vmm_path": "$FAKE_GUEST", "boot_files_root_path": "$T/boot",
  "boot_files_allowed": ["$T/boot-empty", "/nonexistent/boot", "$T/boot-vhd"],
+ "layer_cache_dir": "$T/layers",
  "gcs_connection_timeout_ms": 10000, "stop_grace_ms": 2000$extra}
 JSON
 }
@@ -205,6 +206,7 @@ qemu_config() {
   cat >"$T/qemu.json" <<JSON
 {"vmm": "qemu", "vmm_path": "$QEMU", "boot_files_root_path": "$T/bootfiles",${1:+
  $1,}
+ "layer_cache_dir": "$T/layers",
  "memory_mb": 512, "gcs_connection_timeout_ms": 90000, "stop_grace_ms": 10000}
 JSON
 }

@@ -2,6 +2,7 @@
    refuses, naming every problem); the host's decoding of responses and
    exits; OCI process details the agent applies; rootfs image sizing.  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,10 +10,13 @@
 
 #include "proto/mount_options.h"
 #include "proto/oci_spec.h"
+#include "proto/base/strbuf.h"
+#include "proto/base/xalloc.h"
 #include "suites.h"
 #include "uvm/bridge.h"
 #include "uvm/guest/bridge_request.h"
-#include "uvm/rootfs_image.h"
+#include "uvm/layer_cache.h"
+#include "uvm/rootfs_layers.h"
 
 START_TEST (create_round_trip)
 {
@@ -20,15 +24,28 @@ START_TEST (create_round_trip)
   static const char hosts[] = "127.0.0.1 a\n\0binary";
   struct bridge_pod_file files[] = { { "/etc/hosts", hosts, sizeof hosts } };
   struct bridge_create c
-      = { "ctr-1", 7, 3, spec, sizeof spec - 1, files, 1, "pod-\"host" };
-  char *body = bridge_create_body (&c);
+      = { "ctr-1", 7, 64, spec, sizeof spec - 1, files, 1, "pod-\"host" };
+  static const uint32_t layers[] = { 5, 3, 9 };
+  char *early = bridge_create_body (&c);
   struct bridge_request r;
   shim_error *err = NULL;
+  /* Without its layers the guest refuses it, naming them.  */
+  ck_assert_int_eq (bridge_request_decode (early, strlen (early), &r, &err),
+                    -1);
+  ck_assert_ptr_nonnull (strstr (err->msg, "layers"));
+  shim_error_free (err);
+  err = NULL;
+  char *body = bridge_create_add_layers (early, layers, 3);
+  ck_assert_uint_le (strlen (body), strlen (early) + BRIDGE_LAYERS_BYTES (3));
+  free (early);
   ck_assert_int_eq (bridge_request_decode (body, strlen (body), &r, &err), 0);
   ck_assert_int_eq (r.kind, BRIDGE_REQUEST_CREATE);
   ck_assert_str_eq (r.container, "ctr-1");
   ck_assert_uint_eq (r.process, 7);
-  ck_assert_uint_eq (r.scsi_target, 3);
+  ck_assert_uint_eq (r.nlayers, 3);
+  ck_assert_uint_eq (r.layers[0], 5);
+  ck_assert_uint_eq (r.layers[2], 9);
+  ck_assert_uint_eq (r.scratch_mb, 64);
   ck_assert_uint_eq (r.spec_len, sizeof spec - 1);
   ck_assert_mem_eq (r.spec, spec, sizeof spec - 1);
   ck_assert_uint_eq (r.nfiles, 1);
@@ -40,7 +57,9 @@ START_TEST (create_round_trip)
   free (body);
   /* Without a pod hostname the member is absent.  */
   c.pod_hostname = NULL;
-  body = bridge_create_body (&c);
+  early = bridge_create_body (&c);
+  body = bridge_create_add_layers (early, layers, 1);
+  free (early);
   ck_assert_ptr_null (strstr (body, "pod_hostname"));
   ck_assert_int_eq (bridge_request_decode (body, strlen (body), &r, &err), 0);
   ck_assert_ptr_null (r.pod_hostname);
@@ -123,13 +142,15 @@ START_TEST (guest_refuses_naming_every_problem)
                     -1);
   ck_assert_int_eq (err->code, GRPC_INVALID_ARGUMENT);
   ck_assert_str_eq (err->msg,
-                    "invalid request: spec: required; process: expected an "
+                    "invalid request: spec: required; layers: required; "
+                    "process: expected an "
                     "unsigned 32-bit integer, got -1; container: not a usable "
                     "id");
   shim_error_free (err);
   err = NULL;
   static const char files[]
-      = "{\"type\":\"create\",\"container\":\"c\",\"process\":1,"
+      = "{\"type\":\"create\",\"container\":\"c\",\"process\":1,\"layers\":[1]"
+        ","
         "\"spec\":\"{}\",\"files\":[null,{\"path\":\"rel\",\"content\":\"\"},"
         "{\"content\":1}]}";
   ck_assert_int_eq (bridge_request_decode (files, sizeof files - 1, &r, &err),
@@ -219,13 +240,171 @@ START_TEST (mount_options_split)
 }
 END_TEST
 
-START_TEST (image_size)
+START_TEST (disk_remove_and_layer_limits)
 {
-  /* Empty tree: the 16 MiB floor; always whole MiB; grows with content.  */
-  ck_assert_uint_eq (rootfs_image_size (0, 0), 16u << 20);
-  uint64_t s = rootfs_image_size (100u << 20, 1000);
-  ck_assert_uint_eq (s % (1u << 20), 0);
-  ck_assert_uint_ge (s, (100u << 20) + 1000 * 4096);
+  struct bridge_request r;
+  shim_error *err = NULL;
+  char *body = bridge_disk_remove_body (17);
+  ck_assert_int_eq (bridge_request_decode (body, strlen (body), &r, &err), 0);
+  ck_assert_int_eq (r.kind, BRIDGE_REQUEST_DISK_REMOVE);
+  ck_assert_uint_eq (r.scsi_target, 17);
+  bridge_request_release (&r);
+  free (body);
+  static const char no_target[] = "{\"type\":\"disk_remove\"}";
+  ck_assert_int_eq (
+      bridge_request_decode (no_target, sizeof no_target - 1, &r, &err), -1);
+  ck_assert_ptr_nonnull (strstr (err->msg, "scsi_target"));
+  shim_error_free (err);
+  err = NULL;
+  /* No layer, or more than the guest takes: refused.  */
+  static const char none[]
+      = "{\"type\":\"create\",\"container\":\"c\",\"process\":1,"
+        "\"spec\":\"{}\",\"layers\":[]}";
+  ck_assert_int_eq (bridge_request_decode (none, sizeof none - 1, &r, &err),
+                    -1);
+  ck_assert_ptr_nonnull (strstr (err->msg, "0 layers"));
+  shim_error_free (err);
+  err = NULL;
+  uint32_t many[BRIDGE_LAYERS_MAX + 1] = { 0 };
+  char *head = xstrdup ("{\"type\":\"create\",\"container\":\"c\","
+                        "\"process\":1,\"spec\":\"{}\"}");
+  body = bridge_create_add_layers (head, many, BRIDGE_LAYERS_MAX + 1);
+  ck_assert_int_eq (bridge_request_decode (body, strlen (body), &r, &err), -1);
+  ck_assert_ptr_nonnull (strstr (err->msg, "129 layers"));
+  shim_error_free (err);
+  free (body);
+  body = bridge_create_add_layers (head, many, BRIDGE_LAYERS_MAX);
+  err = NULL;
+  ck_assert_int_eq (bridge_request_decode (body, strlen (body), &r, &err), 0);
+  ck_assert_uint_eq (r.nlayers, BRIDGE_LAYERS_MAX);
+  bridge_request_release (&r);
+  free (body);
+  free (head);
+}
+END_TEST
+
+START_TEST (layer_keys)
+{
+  char a[LAYER_KEY_LEN + 1], b[LAYER_KEY_LEN + 1], k[LAYER_KEY_LEN + 1];
+  layer_cache_key ("/s/1/fs", 2049, 77, 1700000000123456789LL, a);
+  ck_assert_uint_eq (strlen (a), LAYER_KEY_LEN);
+  layer_cache_key ("/s/1/fs", 2049, 77, 1700000000123456789LL, b);
+  ck_assert_str_eq (a, b); /* stable */
+  /* Any part of the identity changes it: path, device, inode, birth.  */
+  layer_cache_key ("/s/2/fs", 2049, 77, 1700000000123456789LL, b);
+  ck_assert_str_ne (a, b);
+  layer_cache_key ("/s/1/fs", 2050, 77, 1700000000123456789LL, b);
+  ck_assert_str_ne (a, b);
+  layer_cache_key ("/s/1/fs", 2049, 78, 1700000000123456789LL, b);
+  ck_assert_str_ne (a, b);
+  layer_cache_key ("/s/1/fs", 2049, 77, 1700000000123456788LL, b);
+  ck_assert_str_ne (a, b);
+  char name[LAYER_KEY_LEN + 16];
+  snprintf (name, sizeof name, "%s.erofs", a);
+  ck_assert (layer_cache_image_name (name, k));
+  ck_assert_str_eq (k, a);
+  snprintf (name, sizeof name, "%s.json", a);
+  ck_assert (!layer_cache_image_name (name, k));
+  snprintf (name, sizeof name, ".%s.erofs", a);
+  ck_assert (!layer_cache_image_name (name, k));
+  snprintf (name, sizeof name, "%s.erofs", a);
+  name[3] = 'G'; /* not hex */
+  ck_assert (!layer_cache_image_name (name, k));
+  ck_assert (!layer_cache_image_name ("../x.erofs", k));
+}
+END_TEST
+
+START_TEST (eviction_choice)
+{
+  /* 4 images of 10 bytes used at t=1..4; 2 and 1 in use.  */
+  struct layer_cache_entry e[] = {
+    { .id = 0, .bytes = 10, .used_ns = 3 },
+    { .id = 1, .bytes = 10, .used_ns = 1, .in_use = true },
+    { .id = 2, .bytes = 10, .used_ns = 4 },
+    { .id = 3, .bytes = 10, .used_ns = 2 },
+  };
+  /* Room for 25: the least recently used not in use go (3, then 0).  */
+  ck_assert_uint_eq (layer_cache_pick_victims (e, 4, 25), 20);
+  bool evicted[4] = { false };
+  for (size_t i = 0; i < 4; i++)
+    evicted[e[i].id] = e[i].evict;
+  ck_assert (evicted[3] && evicted[0] && !evicted[1] && !evicted[2]);
+  /* Room for nothing: everything not in use goes; the one in use stays.  */
+  ck_assert_uint_eq (layer_cache_pick_victims (e, 4, 0), 10);
+  for (size_t i = 0; i < 4; i++)
+    ck_assert (e[i].evict == !e[i].in_use);
+  /* Within the bound: nothing goes.  */
+  ck_assert_uint_eq (layer_cache_pick_victims (e, 4, 40), 40);
+  for (size_t i = 0; i < 4; i++)
+    ck_assert (!e[i].evict);
+  ck_assert_uint_eq (layer_cache_pick_victims (NULL, 0, 0), 0);
+}
+END_TEST
+
+static struct rootfs_plan
+plan_of (const char *type, const char *source, char **opts, size_t nopts,
+         int expect)
+{
+  struct rootfs_mount m = { type, source, opts, nopts };
+  struct rootfs_plan p;
+  shim_error *err = NULL;
+  ck_assert_int_eq (
+      rootfs_layers_plan (&m, type ? 1 : 0, "/b/rootfs", &p, &err), expect);
+  if (expect < 0)
+    {
+      ck_assert_int_eq (err->code, GRPC_INVALID_ARGUMENT);
+      shim_error_free (err);
+    }
+  return p;
+}
+
+START_TEST (rootfs_plans)
+{
+  /* containerd's overlay: upper first (only if not empty), then the lower
+     directories in their order, cached.  */
+  char *ov[]
+      = { (char *) "index=off", (char *) "workdir=/s/9/work",
+          (char *) "upperdir=/s/9/fs", (char *) "lowerdir=/s/2/fs:/s/1/fs" };
+  struct rootfs_plan p = plan_of ("overlay", "overlay", ov, 4, 0);
+  ck_assert_uint_eq (p.nlayers, 3);
+  ck_assert (!p.mount_first);
+  ck_assert_str_eq (p.layers[0].dir, "/s/9/fs");
+  ck_assert (!p.layers[0].cached && p.layers[0].skip_if_empty);
+  ck_assert_str_eq (p.layers[1].dir, "/s/2/fs");
+  ck_assert (p.layers[1].cached && !p.layers[1].skip_if_empty);
+  ck_assert_str_eq (p.layers[2].dir, "/s/1/fs");
+  rootfs_plan_release (&p);
+  /* A read-only view: lower directories only.  */
+  p = plan_of ("overlay", "overlay", ov + 3, 1, 0);
+  ck_assert_uint_eq (p.nlayers, 2);
+  rootfs_plan_release (&p);
+  /* ctr run --rootfs: the spec's root, uncached; a bind: its source.  */
+  p = plan_of (NULL, NULL, NULL, 0, 0);
+  ck_assert_uint_eq (p.nlayers, 1);
+  ck_assert_str_eq (p.layers[0].dir, "/b/rootfs");
+  ck_assert (!p.layers[0].cached);
+  rootfs_plan_release (&p);
+  char *ro[] = { (char *) "rbind", (char *) "ro" };
+  p = plan_of ("bind", "/s/3/fs", ro, 2, 0);
+  ck_assert_str_eq (p.layers[0].dir, "/s/3/fs");
+  ck_assert (!p.layers[0].cached && !p.mount_first);
+  rootfs_plan_release (&p);
+  /* Anything else is mounted on the bundle's rootfs first.  */
+  p = plan_of ("ext4", "/dev/sdz", NULL, 0, 0);
+  ck_assert (p.mount_first);
+  ck_assert_str_eq (p.layers[0].dir, "/b/rootfs");
+  rootfs_plan_release (&p);
+  /* Refused: no lowerdir, a relative layer, too many layers.  */
+  plan_of ("overlay", "overlay", ov, 3, -1);
+  char *rel[] = { (char *) "lowerdir=/s/2/fs:s/1/fs" };
+  plan_of ("overlay", "overlay", rel, 1, -1);
+  strbuf many = STRBUF_INIT;
+  strbuf_puts (&many, "lowerdir=/l0");
+  for (int i = 1; i <= ROOTFS_LAYERS_MAX; i++)
+    strbuf_printf (&many, ":/l%d", i);
+  char *lots[] = { many.data };
+  plan_of ("overlay", "overlay", lots, 1, -1);
+  strbuf_release (&many);
 }
 END_TEST
 
@@ -241,7 +420,10 @@ bridge_suite (void)
   tcase_add_test (t, host_decodes_responses_and_exits);
   tcase_add_test (t, oci_process_rlimits_and_groups);
   tcase_add_test (t, mount_options_split);
-  tcase_add_test (t, image_size);
+  tcase_add_test (t, disk_remove_and_layer_limits);
+  tcase_add_test (t, layer_keys);
+  tcase_add_test (t, eviction_choice);
+  tcase_add_test (t, rootfs_plans);
   suite_add_tcase (s, t);
   return s;
 }

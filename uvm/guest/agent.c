@@ -394,6 +394,9 @@ handle_request (struct agent *a, uint32_t id, const char *body, size_t len)
     case BRIDGE_REQUEST_SETTIME:
       v = guest_set_time (r.unix_ns, &err);
       break;
+    case BRIDGE_REQUEST_DISK_REMOVE:
+      v = container_disk_remove (r.scsi_target, &err);
+      break;
     case BRIDGE_REQUEST_UNSUPPORTED:
       agent_log (L_WARN, "unsupported bridge request", "type", r.type);
       v = shim_error_set (&err, GRPC_UNIMPLEMENTED, "unsupported request %s",

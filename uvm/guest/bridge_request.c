@@ -26,6 +26,7 @@ static const struct
   { "network", BRIDGE_REQUEST_NETWORK },
   { "ping", BRIDGE_REQUEST_PING },
   { "settime", BRIDGE_REQUEST_SETTIME },
+  { "disk_remove", BRIDGE_REQUEST_DISK_REMOVE },
 };
 
 /* Members each kind needs; the decoder reports every one missing.  */
@@ -37,6 +38,8 @@ enum need
   NEED_SIGNAL = 8,
   NEED_SIZE = 16,
   NEED_TIME = 32,
+  NEED_LAYERS = 64,
+  NEED_TARGET = 128,
 };
 
 static unsigned
@@ -45,8 +48,11 @@ needs (enum bridge_request_kind k)
   switch (k)
     {
     case BRIDGE_REQUEST_CREATE:
+      return NEED_CONTAINER | NEED_PROCESS | NEED_SPEC | NEED_LAYERS;
     case BRIDGE_REQUEST_EXEC:
       return NEED_CONTAINER | NEED_PROCESS | NEED_SPEC;
+    case BRIDGE_REQUEST_DISK_REMOVE:
+      return NEED_TARGET;
     case BRIDGE_REQUEST_START:
       return NEED_PROCESS;
     case BRIDGE_REQUEST_SIGNAL:
@@ -76,7 +82,8 @@ static const struct
   { NEED_CONTAINER, "container" }, { NEED_PROCESS, "process" },
   { NEED_SPEC, "spec" },           { NEED_SIGNAL, "signal" },
   { NEED_SIZE, "width" },          { NEED_SIZE, "height" },
-  { NEED_TIME, "unix_ns" },
+  { NEED_TIME, "unix_ns" },        { NEED_LAYERS, "layers" },
+  { NEED_TARGET, "scsi_target" },
 };
 
 static bool
@@ -84,6 +91,28 @@ usable_id (const char *id)
 {
   return id[0] != '\0' && strchr (id, '/') == NULL && strlen (id) <= 128
          && strcmp (id, ".") != 0 && strcmp (id, "..") != 0;
+}
+
+static void
+read_layers (struct json_reader *r, const json_value *root,
+             struct bridge_request *out)
+{
+  const json_value *a
+      = json_reader_want (r, json_get (root, "layers"), JSON_ARRAY, "layers");
+  if (a == NULL)
+    return;
+  if (a->count == 0 || a->count > BRIDGE_LAYERS_MAX)
+    {
+      json_reader_problem (r, "layers", "%zu layers, not 1 to %d", a->count,
+                           BRIDGE_LAYERS_MAX);
+      return;
+    }
+  for (size_t i = 0; i < a->count; i++)
+    {
+      cleanup_free char *p = xasprintf ("layers[%zu]", i);
+      out->layers[out->nlayers++]
+          = (uint32_t) json_reader_number (r, a->items[i], p, UINT32_MAX);
+    }
 }
 
 static void
@@ -155,8 +184,13 @@ bridge_request_decode (const char *body, size_t len,
       out->pod_hostname = json_reader_string (&r, root, "pod_hostname", "");
       if (out->container != NULL && !usable_id (out->container))
         json_reader_problem (&r, "container", "not a usable id");
+      out->scratch_mb = (uint32_t) json_reader_uint (&r, root, "scratch_mb",
+                                                     "", UINT32_MAX);
       if (out->kind == BRIDGE_REQUEST_CREATE)
-        read_files (&r, root, out);
+        {
+          read_files (&r, root, out);
+          read_layers (&r, root, out);
+        }
     }
   json_free (root);
   if (json_reader_finish (&r, "invalid request: ", err) < 0)

@@ -19,12 +19,16 @@ enum bridge_request_kind
   BRIDGE_REQUEST_SIGNAL,
   BRIDGE_REQUEST_RESIZE,
   BRIDGE_REQUEST_STATS,
-  BRIDGE_REQUEST_DELETE,  /* a container, once its processes are gone */
-  BRIDGE_REQUEST_UPDATE,  /* a running container's resources */
-  BRIDGE_REQUEST_NETWORK, /* the pod's NIC, before any container */
-  BRIDGE_REQUEST_PING,    /* the agent reads the bridge: its uptime */
-  BRIDGE_REQUEST_SETTIME, /* the guest's wall clock (after a migration) */
+  BRIDGE_REQUEST_DELETE,      /* a container, once its processes are gone */
+  BRIDGE_REQUEST_UPDATE,      /* a running container's resources */
+  BRIDGE_REQUEST_NETWORK,     /* the pod's NIC, before any container */
+  BRIDGE_REQUEST_PING,        /* the agent reads the bridge: its uptime */
+  BRIDGE_REQUEST_SETTIME,     /* the guest's wall clock (after a migration) */
+  BRIDGE_REQUEST_DISK_REMOVE, /* a layer disk no container uses any more */
 };
+
+/* A container's layers: overlayfs takes more, the host sends no more.  */
+#define BRIDGE_LAYERS_MAX 128
 
 /* A file the container sees with this content (a CRI pod file).  */
 struct bridge_file
@@ -40,7 +44,13 @@ struct bridge_request
   char *type;
   char *container;
   uint32_t process;
+  /* disk_remove: the disk's SCSI target.  */
   uint32_t scsi_target;
+  /* create: the root filesystem's layer disks (SCSI targets), top first,
+     and the writable layer's cap.  */
+  uint32_t layers[BRIDGE_LAYERS_MAX];
+  size_t nlayers;
+  uint32_t scratch_mb;
   /* create: the OCI config.json; exec: the OCI process object; update: the
      OCI LinuxResources object; network: the NIC's settings (network.h).  */
   char *spec;

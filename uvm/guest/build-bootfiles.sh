@@ -3,8 +3,8 @@
 # and unpacked, never installed) and the static guest programs:
 #   kernel       the kernel image (bzImage)
 #   initrd.img   cpio rootfs: /init, /bin/vsockexec, /bin/gcs, virtio, SCSI,
-#                overlay and virtio-net modules (containers: hot-added disks,
-#                overlays; the pod's NIC)
+#                overlay, EROFS and virtio-net modules (containers: hot-added
+#                layer disks, overlays; the pod's NIC)
 #   rootfs.vhd   the same tree as an ext4 image in a fixed VHD (read-only
 #                /dev/sda), plus the SCSI and overlay modules
 #   loader.img   a small initramfs for the rootfs.vhd boot: the Debian kernel
@@ -46,7 +46,8 @@ virtio_mods="drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko
 console_mods="drivers/char/virtio_console.ko"
 scsi_mods="drivers/scsi/scsi_common.ko drivers/scsi/scsi_mod.ko
   drivers/scsi/virtio_scsi.ko drivers/scsi/sd_mod.ko"
-overlay_mods="fs/overlayfs/overlay.ko"
+# Container root filesystems: EROFS layer images stacked with overlayfs.
+overlay_mods="fs/overlayfs/overlay.ko lib/libcrc32c.ko fs/erofs/erofs.ko"
 # The pod's NIC (virtio-net on virtio-mmio).
 net_mods="net/core/failover.ko drivers/net/net_failover.ko
   drivers/net/virtio_net.ko"

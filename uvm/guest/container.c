@@ -36,6 +36,7 @@
 #include "proto/base/fd_pass.h"
 #include "proto/base/file_io.h"
 #include "proto/mount_options.h"
+#include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
 
 #define CONTAINERS_DIR "/run/gcs/c"
@@ -49,7 +50,6 @@ struct container
   char *dir;    /* CONTAINERS_DIR/<id> */
   char *rootfs; /* <dir>/rootfs: the overlay */
   char *cgroup; /* CGROUP_ROOT/<id> */
-  char *disk;   /* "sdb" */
   struct oci_spec *spec;
   /* Pod files: destination in the container, file in <dir>/files.  */
   struct bridge_file *files;
@@ -57,7 +57,7 @@ struct container
   pid_t init_pid;
   /* The pod's hostname, from the create request (or NULL).  */
   char *pod_hostname;
-  bool mounted_lower, mounted_scratch, mounted_rootfs;
+  bool mounted_scratch, mounted_rootfs;
 };
 
 static void
@@ -147,6 +147,60 @@ mount_or_fail (const char *src, const char *dst, const char *type,
   if (mount (src, dst, type, flags, data) < 0)
     return shim_error_errno (err, grpc_code_from_errno (errno), errno,
                              "mount %s on %s", type ? type : src, dst);
+  return 0;
+}
+
+/* ---- layer disks ------------------------------------------------------ */
+
+/* Each layer disk is mounted once, read-only, at LAYERS_DIR/<target>, for
+   every container that stacks it, until the host removes it.  */
+#define LAYERS_DIR "/run/gcs/d"
+#define LAYER_TARGETS 256
+static bool layer_mounted[LAYER_TARGETS];
+
+static int
+layer_mount (uint32_t target, shim_error **err)
+{
+  if (target >= LAYER_TARGETS)
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                           "layer disk at SCSI target %u: out of range",
+                           target);
+  if (layer_mounted[target])
+    return 0;
+  cleanup_free char *name = NULL;
+  cleanup_free char *dir = xasprintf (LAYERS_DIR "/%u", target);
+  if (find_disk (target, &name, err) < 0 || mkdir_p (dir, 0700, err) < 0)
+    return -1;
+  cleanup_free char *dev = xasprintf ("/dev/%s", name);
+  if (mount_or_fail (dev, dir, "erofs", MS_RDONLY | MS_NODEV, NULL, err) < 0)
+    return -1;
+  layer_mounted[target] = true;
+  agent_log (L_INFO, "layer disk mounted", "disk", dev);
+  return 0;
+}
+
+int
+container_disk_remove (uint32_t target, shim_error **err)
+{
+  if (target >= LAYER_TARGETS)
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                           "SCSI target %u: out of range", target);
+  cleanup_free char *dir = xasprintf (LAYERS_DIR "/%u", target);
+  if (layer_mounted[target] && umount2 (dir, 0) < 0
+      && umount2 (dir, MNT_DETACH) < 0)
+    return shim_error_errno (err, GRPC_INTERNAL, errno, "unmount %s", dir);
+  layer_mounted[target] = false;
+  rmdir (dir);
+  cleanup_free char *name = NULL;
+  /* The host unplugs it next: the guest lets go first.  */
+  char pattern[96];
+  snprintf (pattern, sizeof pattern, "/sys/bus/scsi/devices/*:0:%u:0/delete",
+            target);
+  glob_t g;
+  if (glob (pattern, 0, NULL, &g) == 0)
+    for (size_t i = 0; i < g.gl_pathc; i++)
+      write_text (g.gl_pathv[i], "1");
+  globfree (&g);
   return 0;
 }
 
@@ -264,12 +318,12 @@ container_create (const struct bridge_request *req, struct container **out,
   c->dir = xasprintf (CONTAINERS_DIR "/%s", req->container);
   c->rootfs = xasprintf ("%s/rootfs", c->dir);
   c->cgroup = xasprintf (CGROUP_ROOT "/%s", req->container);
-  cleanup_free char *lower = xasprintf ("%s/lower", c->dir);
   cleanup_free char *scratch = xasprintf ("%s/scratch", c->dir);
   cleanup_free char *upper = xasprintf ("%s/upper", scratch);
   cleanup_free char *work = xasprintf ("%s/work", scratch);
-  cleanup_free char *disk = NULL;
   cleanup_free char *opts = NULL;
+  cleanup_free char *scratch_opts = NULL;
+  strbuf lower = STRBUF_INIT;
   if (oci_spec_parse (req->spec, req->spec_len, &c->spec, err) < 0)
     goto fail;
   c->pod_hostname = req->pod_hostname ? xstrdup (req->pod_hostname) : NULL;
@@ -287,19 +341,24 @@ container_create (const struct bridge_request *req, struct container **out,
       c->dir = NULL; /* not ours to remove */
       goto fail;
     }
-  if (find_disk (req->scsi_target, &c->disk, err) < 0)
-    goto fail;
-  disk = xasprintf ("/dev/%s", c->disk);
-  if (mkdir_p (lower, 0755, err) < 0 || mkdir_p (scratch, 0755, err) < 0
-      || mkdir_p (c->rootfs, 0755, err) < 0
-      || mount_or_fail (disk, lower, "ext4", MS_RDONLY, NULL, err) < 0)
-    goto fail;
-  c->mounted_lower = true;
-  if (mount_or_fail ("tmpfs", scratch, "tmpfs", MS_NOSUID, "mode=0755", err)
-      < 0)
+  for (size_t i = 0; i < req->nlayers; i++)
+    {
+      if (layer_mount (req->layers[i], err) < 0)
+        goto fail;
+      strbuf_printf (&lower, i ? ":" LAYERS_DIR "/%u" : LAYERS_DIR "/%u",
+                     req->layers[i]);
+    }
+  /* The writable layer: a tmpfs with a cap, so that a container that
+     writes too much gets ENOSPC, not the guest's memory.  */
+  scratch_opts = xasprintf ("mode=0755,size=%um", req->scratch_mb);
+  if (mkdir_p (scratch, 0755, err) < 0 || mkdir_p (c->rootfs, 0755, err) < 0
+      || mount_or_fail ("tmpfs", scratch, "tmpfs", MS_NOSUID, scratch_opts,
+                        err)
+             < 0)
     goto fail;
   c->mounted_scratch = true;
-  opts = xasprintf ("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+  opts = xasprintf ("lowerdir=%s,upperdir=%s,workdir=%s", lower.data, upper,
+                    work);
   if (mkdir_p (upper, 0755, err) < 0 || mkdir_p (work, 0755, err) < 0
       || mount_or_fail ("overlay", c->rootfs, "overlay", 0, opts, err) < 0)
     goto fail;
@@ -315,10 +374,12 @@ container_create (const struct bridge_request *req, struct container **out,
       || apply_resources (c, &c->spec->resources, err) < 0)
     goto fail;
   agent_log (L_INFO, "container root filesystem mounted", "container", c->id,
-             "disk", disk);
+             "layers", lower.data);
+  strbuf_release (&lower);
   *out = c;
   return 0;
 fail:
+  strbuf_release (&lower);
   shim_error_wrap (err, "create container %s", req->container);
   container_destroy (c);
   return -1;
@@ -1002,23 +1063,13 @@ container_destroy (struct container *c)
         agent_log (L_WARN, "cannot remove a container cgroup", "cgroup",
                    c->cgroup, "error", strerror (errno));
     }
-  cleanup_free char *lower = xasprintf ("%s/lower", c->dir);
   cleanup_free char *scratch = xasprintf ("%s/scratch", c->dir);
   if (c->mounted_rootfs)
     umount2 (c->rootfs, MNT_DETACH);
   if (c->mounted_scratch)
     umount2 (scratch, MNT_DETACH);
-  if (c->mounted_lower && umount2 (lower, 0) < 0)
-    umount2 (lower, MNT_DETACH);
   if (c->dir != NULL)
     remove_tree (c->dir);
-  if (c->disk != NULL)
-    {
-      /* Let go of the disk before the host unplugs it.  */
-      cleanup_free char *del
-          = xasprintf ("/sys/block/%s/device/delete", c->disk);
-      write_text (del, "1");
-    }
   for (size_t i = 0; i < c->nfiles; i++)
     {
       free (c->files[i].path);
@@ -1026,7 +1077,6 @@ container_destroy (struct container *c)
     }
   free (c->files);
   oci_spec_free (c->spec);
-  free (c->disk);
   free (c->cgroup);
   free (c->rootfs);
   free (c->dir);

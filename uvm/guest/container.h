@@ -51,5 +51,8 @@ int container_update (struct container *c, const char *resources, size_t len,
 void container_signal_all (const struct container *c, int sig);
 /* Kills what runs in it, unmounts, drops the SCSI device; frees c.  */
 void container_destroy (struct container *c);
+/* The host is about to unplug the layer disk at target, which no container
+   uses any more: unmounted, and the SCSI device let go of.  */
+int container_disk_remove (uint32_t target, shim_error **err);
 
 #endif
