@@ -29,7 +29,7 @@ say "starting a private containerd ($(containerd --version | awk '{print $3}')) 
 lcow_setup
 log="$T/containerd.log"
 cat >"$T/qemu.json" <<JSON
-{"vmm": "qemu", "vmm_path": "$QEMU", "boot_files_root_path": "$BOOTFILES_DIR",
+{"vmm": "qemu", "layer_cache_dir": "$T/layers", "vmm_path": "$QEMU", "boot_files_root_path": "$BOOTFILES_DIR",
  "memory_mb": 512}
 JSON
 echo "    shim config: $(tr -d '\n' <"$T/qemu.json")"

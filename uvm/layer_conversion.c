@@ -116,8 +116,7 @@ read_answer (const struct layer_conversion *c, char *out, shim_error **err)
                    (struct log_field[]){ { "key", arg } }, 1);
     }
   if (r < 0)
-    shim_error_set (err, GRPC_INTERNAL, "convert layer %s: no answer",
-                    c->dir);
+    shim_error_set (err, GRPC_INTERNAL, "convert layer %s: no answer", c->dir);
   return r;
 }
 
@@ -173,14 +172,19 @@ spawn_helper (struct layer_conversion *c, shim_error **err)
   char max_mb[24];
   snprintf (max_mb, sizeof max_mb, "%llu",
             (unsigned long long) c->cache_max_mb);
-  char *cached_args[] = { c->helper,     (char *) LAYER_CONVERT_COMMAND,
-                          (char *) "--cache", c->cache_dir,
-                          (char *) "--max-mb", max_mb,
-                          (char *) "--key",  c->key,
-                          c->dir,        NULL };
-  char *uncached_args[] = { c->helper,    (char *) LAYER_CONVERT_COMMAND,
+  char *cached_args[] = { c->helper,
+                          (char *) LAYER_CONVERT_COMMAND,
+                          (char *) "--cache",
+                          c->cache_dir,
+                          (char *) "--max-mb",
+                          max_mb,
+                          (char *) "--key",
+                          c->key,
+                          c->dir,
+                          NULL };
+  char *uncached_args[] = { c->helper,        (char *) LAYER_CONVERT_COMMAND,
                             (char *) "--out", c->image,
-                            c->dir,       NULL };
+                            c->dir,           NULL };
   uv_stdio_container_t stdio[3] = { { UV_IGNORE, { 0 } },
                                     { UV_INHERIT_FD, { .fd = fd } },
                                     { UV_INHERIT_FD, { .fd = 2 } } };
@@ -200,9 +204,8 @@ spawn_helper (struct layer_conversion *c, shim_error **err)
     {
       /* A failed spawn's handle still closes through the loop.  */
       uv_close ((uv_handle_t *) &run->proc, run_free);
-      return shim_error_set (err, GRPC_INTERNAL, "spawn %s %s: %s",
-                             c->helper, LAYER_CONVERT_COMMAND,
-                             uv_strerror (r));
+      return shim_error_set (err, GRPC_INTERNAL, "spawn %s %s: %s", c->helper,
+                             LAYER_CONVERT_COMMAND, uv_strerror (r));
     }
   c->run = run;
   c->attempts++;

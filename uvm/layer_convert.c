@@ -41,8 +41,7 @@ mkfs_path (void)
   return NULL;
 }
 
-static int
-fail (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+static int fail (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
 static int
 fail (const char *fmt, ...)
@@ -75,8 +74,8 @@ build_image (const char *image, const char *src)
       if (null >= 0)
         dup2 (null, 1);
       setenv ("SOURCE_DATE_EPOCH", BUILD_EPOCH, 1);
-      execl (mkfs, mkfs, "--quiet", "-U" IMAGE_UUID, "--preserve-mtime",
-             image, src, (char *) NULL);
+      execl (mkfs, mkfs, "--quiet", "-U" IMAGE_UUID, "--preserve-mtime", image,
+             src, (char *) NULL);
       _exit (127);
     }
   int status;
@@ -86,7 +85,8 @@ build_image (const char *image, const char *src)
   if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
     return fail ("mkfs.erofs %s failed (%s %d)", src,
                  WIFEXITED (status) ? "status" : "signal",
-                 WIFEXITED (status) ? WEXITSTATUS (status) : WTERMSIG (status));
+                 WIFEXITED (status) ? WEXITSTATUS (status)
+                                    : WTERMSIG (status));
   return 0;
 }
 
@@ -176,12 +176,11 @@ remove_layer (int dirfd, const char *key)
 static void
 evict (const char *cache, uint64_t max_bytes, const char *keep)
 {
-  cleanup_close int dirfd
-      = open (cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  cleanup_close int dirfd = open (cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0)
     return;
-  cleanup_close int lock = openat (dirfd, ".evict.lock",
-                                   O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+  cleanup_close int lock
+      = openat (dirfd, ".evict.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
   if (lock < 0 || flock (lock, LOCK_EX) < 0)
     return;
   DIR *d = fdopendir (dup (dirfd));
@@ -189,7 +188,7 @@ evict (const char *cache, uint64_t max_bytes, const char *keep)
     return;
   size_t n = 0, cap = 16;
   struct layer_cache_entry *e = xzalloc (cap * sizeof *e);
-  char(*keys)[LAYER_KEY_LEN + 1] = xzalloc (cap * sizeof *keys);
+  char (*keys)[LAYER_KEY_LEN + 1] = xzalloc (cap * sizeof *keys);
   int *fds = xzalloc (cap * sizeof *fds);
   struct dirent *de;
   while ((de = readdir (d)) != NULL)
@@ -222,8 +221,8 @@ evict (const char *cache, uint64_t max_bytes, const char *keep)
       e[n] = (struct layer_cache_entry){
         .id = n,
         .bytes = (uint64_t) st.st_size,
-        .used_ns = (int64_t) st.st_mtim.tv_sec * 1000000000
-                   + st.st_mtim.tv_nsec,
+        .used_ns
+        = (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
         .in_use = !locked || strcmp (key, keep) == 0,
       };
       memcpy (keys[n], key, sizeof keys[n]);

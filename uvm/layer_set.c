@@ -299,8 +299,7 @@ layer_set_acquire (struct layer_set *s, const char *dir, bool cached,
                    layer_ready_fn done, void *data, shim_error **err)
 {
   struct statx stx;
-  if (statx (AT_FDCWD, dir, 0, STATX_TYPE | STATX_INO | STATX_BTIME, &stx)
-      < 0)
+  if (statx (AT_FDCWD, dir, 0, STATX_TYPE | STATX_INO | STATX_BTIME, &stx) < 0)
     {
       shim_error_errno (err, GRPC_INVALID_ARGUMENT, errno, "rootfs layer %s",
                         dir);
@@ -321,8 +320,7 @@ layer_set_acquire (struct layer_set *s, const char *dir, bool cached,
           = (stx.stx_mask & STATX_BTIME) ? stx.stx_btime : stx.stx_ctime;
       layer_cache_key (dir, makedev (stx.stx_dev_major, stx.stx_dev_minor),
                        stx.stx_ino,
-                       (int64_t) born.tv_sec * 1000000000 + born.tv_nsec,
-                       key);
+                       (int64_t) born.tv_sec * 1000000000 + born.tv_nsec, key);
     }
   struct layer_entry *e = cached ? find_entry (s, key) : NULL;
   if (e == NULL)

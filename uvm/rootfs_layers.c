@@ -63,8 +63,7 @@ rootfs_layers_plan (const struct rootfs_mount *mounts, size_t nmounts,
     r = plan_overlay (&mounts[0], out, err);
   else if (nmounts == 1 && strcmp (mounts[0].type, "bind") == 0
            && mounts[0].source[0] == '/')
-    add_layer (out, mounts[0].source, strlen (mounts[0].source), false,
-               false);
+    add_layer (out, mounts[0].source, strlen (mounts[0].source), false, false);
   else
     {
       out->mount_first = true;

@@ -95,7 +95,7 @@ for _ in range(20):
 # --- sandbox create -> RUNNING ----------------------------------------------
 say "sandbox create -> RUNNING (exec VMM: shim cost alone; QEMU: boot included)"
 cat >"$T/qemu.json" <<JSON
-{"vmm": "qemu", "vmm_path": "$QEMU", "boot_files_root_path": "$BOOTFILES_DIR", "memory_mb": 512}
+{"vmm": "qemu", "layer_cache_dir": "$T/layers", "vmm_path": "$QEMU", "boot_files_root_path": "$BOOTFILES_DIR", "memory_mb": 512}
 JSON
 create_ms() {  # create_ms ID [ctr run flags]: time of ctr run -d, then remove
   local id=$1; shift

@@ -13,7 +13,7 @@ BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
 QEMU=${QEMU:-/usr/bin/qemu-system-x86_64}
 lcow_setup
 cat >"$T/boot.json" <<JSON
-{"vmm": "qemu", "vmm_path": "$QEMU", "boot_files_root_path": "$BOOTFILES_DIR",
+{"vmm": "qemu", "layer_cache_dir": "$T/layers", "vmm_path": "$QEMU", "boot_files_root_path": "$BOOTFILES_DIR",
  "memory_mb": 512, "gcs_connection_timeout_ms": 120000${EXTRA_CONF:+, $EXTRA_CONF}}
 JSON
 burners=()

@@ -26,7 +26,7 @@ VMM="$T/qemu-broken-kvm"
 cp "$TOP/test/integration/broken_kvm_qemu.py" "$VMM"
 conf() { # conf FILE ACCEL
   cat >"$1" <<JSON
-{"vmm": "qemu", "vmm_path": "$VMM", "boot_files_root_path": "$BOOTFILES_DIR",
+{"vmm": "qemu", "layer_cache_dir": "$T/layers", "vmm_path": "$VMM", "boot_files_root_path": "$BOOTFILES_DIR",
  "memory_mb": 512, "processor_count": 1, "accel": "$2", "gcs_connection_timeout_ms": 60000}
 JSON
 }

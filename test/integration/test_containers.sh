@@ -10,7 +10,7 @@ BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
 QEMU=${QEMU:-/usr/bin/qemu-system-x86_64}
 lcow_setup
 cat >"$T/qemu.json" <<JSON
-{"vmm": "qemu", "vmm_path": "$QEMU", "boot_files_root_path": "$BOOTFILES_DIR",
+{"vmm": "qemu", "layer_cache_dir": "$T/layers", "vmm_path": "$QEMU", "boot_files_root_path": "$BOOTFILES_DIR",
  "pod_file_roots": ["$T/cri/io.containerd.grpc.v1.cri/sandboxes"], "memory_mb": 512, "gcs_connection_timeout_ms": 90000, "stop_grace_ms": 10000}
 JSON
 ROOTFS="$T/ctr-rootfs"

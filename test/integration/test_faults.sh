@@ -95,7 +95,7 @@ umount "$ns_dir"
 
 # --- QEMU not installed ----------------------------------------------------
 cat >"$T/noqemu.json" <<JSON
-{"vmm": "qemu", "vmm_path": "/nonexistent/qemu-system-x86_64", "boot_files_root_path": "$T/boot"}
+{"vmm": "qemu", "layer_cache_dir": "$T/layers", "vmm_path": "/nonexistent/qemu-system-x86_64", "boot_files_root_path": "$T/boot"}
 JSON
 expect "QEMU not installed: refused, naming the binary, nothing left" \
   refused f5 "VMM /nonexistent/qemu-system-x86_64 is not executable" --runtime-config-path "$T/noqemu.json"

@@ -46,7 +46,7 @@ exec python3 "$GUEST" $1 "\$@"
 SH
   chmod +x "$T/qemu-$1"
   cat >"$T/vm-$1.json" <<JSON
-{"vmm": "qemu", "vmm_path": "$T/qemu-$1", "boot_files_root_path": "$T/boot",
+{"vmm": "qemu", "layer_cache_dir": "$T/layers", "vmm_path": "$T/qemu-$1", "boot_files_root_path": "$T/boot",
  "pod_file_roots": ["$SANDBOXES"],
  "accel": "tcg", "gcs_connection_timeout_ms": 20000, "stop_grace_ms": 1000}
 JSON

@@ -17,7 +17,7 @@ cp "$BOOTFILES_DIR"/* "$T/bootfiles/"
 chmod 0644 "$T"/bootfiles/*
 BOOTFILES_DIR="$T/bootfiles"
 cat >"$T/qemu.json" <<JSON
-{"vmm": "qemu", "vmm_path": "$QEMU", "boot_files_root_path": "$BOOTFILES_DIR",
+{"vmm": "qemu", "layer_cache_dir": "$T/layers", "vmm_path": "$QEMU", "boot_files_root_path": "$BOOTFILES_DIR",
  "memory_mb": 512, "gcs_connection_timeout_ms": 90000, "stop_grace_ms": 10000}
 JSON
 qemu_of() { pgrep -f "^$QEMU -name lcow-$1( |$)" || true; }
@@ -103,7 +103,7 @@ remove q1 && remove q2
 # "stalls" with a first limit (300 ms) shorter than any boot; each attempt
 # waits half as long again, so a later one boots.
 cat >"$T/stall.json" <<JSON
-{"vmm": "qemu", "vmm_path": "$QEMU", "boot_files_root_path": "$BOOTFILES_DIR", "accel": "tcg",
+{"vmm": "qemu", "layer_cache_dir": "$T/layers", "vmm_path": "$QEMU", "boot_files_root_path": "$BOOTFILES_DIR", "accel": "tcg",
  "memory_mb": 512, "gcs_connection_timeout_ms": 90000, "tcg_boot_stall_ms": 300}
 JSON
 expect "a sandbox whose first boots stall still starts" run_sandbox q3 --runtime-config-path "$T/stall.json" \
@@ -131,7 +131,7 @@ exec "$QEMU" "\$@"
 SH
 chmod +x "$T/still-qemu"
 cat >"$T/still.json" <<JSON
-{"vmm": "qemu", "vmm_path": "$T/still-qemu", "boot_files_root_path": "$BOOTFILES_DIR", "accel": "tcg",
+{"vmm": "qemu", "layer_cache_dir": "$T/layers", "vmm_path": "$T/still-qemu", "boot_files_root_path": "$BOOTFILES_DIR", "accel": "tcg",
  "memory_mb": 512, "gcs_connection_timeout_ms": 90000, "tcg_boot_stall_ms": 20000}
 JSON
 start=$(date +%s%N)
