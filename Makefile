@@ -204,6 +204,7 @@ install: all bootfiles
 	install -m 0644 $(BOOTFILES)/kernel $(BOOTFILES)/initrd.img \
 	  $(BOOTFILES)/loader.img $(BOOTFILES)/rootfs.vhd \
 	  $(DESTDIR)$(PREFIX)/share/containerd-shim-lcow-v2/bootfiles/
+	install -d -m 0700 $(DESTDIR)/var/lib/containerd-shim-lcow-v2/layers
 	install -D -m 0644 man/containerd-shim-lcow-v2.8 \
 	  $(DESTDIR)$(PREFIX)/share/man/man8/containerd-shim-lcow-v2.8
 

@@ -120,6 +120,7 @@ entry_fail (struct layer_entry *e, const shim_error *err)
   size_t n = 0;
   struct list *pos, *tmp;
   list_for_each_safe (pos, tmp, &e->uses) n++;
+  /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
   struct layer_use **uses = xzalloc ((n + 1) * sizeof *uses);
   n = 0;
   list_for_each_safe (pos, tmp, &e->uses)

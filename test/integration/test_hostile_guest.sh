@@ -294,12 +294,12 @@ fi
 if want sandbox-gone; then
 expect "sandbox-gone: pod runs" pod sandbox-gone
 BIG="$T/big-rootfs"; mkdir -p "$BIG/bin"
-head -c 300M /dev/urandom >"$BIG/bin/blob"
+head -c 600M /dev/urandom >"$BIG/bin/blob"
 ctr_ run -d --runtime io.containerd.lcow.v2 --runtime-config-path "$T/vm-sandbox-gone.json" \
   --annotation io.kubernetes.cri.container-type=container \
   --annotation io.kubernetes.cri.sandbox-id=p-sandbox-gone --rootfs "$BIG" c-sandbox-gone /bin/sleep \
   >"$T/gone.out" 2>&1 & CREATE=$!
-wait_for 10 pgrep -f "mkfs.ext4.*c-sandbox-gone" >/dev/null || true
+wait_for 10 pgrep -f "mkfs.erofs.*big-rootfs" >/dev/null || true
 ctr_ task kill -s SIGKILL p-sandbox-gone
 wait_for 10 status_is p-sandbox-gone STOPPED
 ctr_ task delete p-sandbox-gone >/dev/null

@@ -248,6 +248,15 @@ static const struct
   { "{\"accel\":true}", "key \"accel\": expected a string, got bool" },
   { "{\"kvm_progress_timeout_ms\":0}", "key \"kvm_progress_timeout_ms\": 0 is "
                                        "not an integer in [1, 2147483647]" },
+  { "{\"layer_cache_dir\":\"/c\",\"layer_cache_max_mb\":0,"
+    "\"container_scratch_mb\":16}",
+    NULL },
+  { "{\"layer_cache_dir\":\"cache\"}",
+    "key \"layer_cache_dir\": \"cache\" is not an absolute path" },
+  { "{\"container_scratch_mb\":0}",
+    "key \"container_scratch_mb\": 0 is not an integer in [1, 1048575]" },
+  { "{\"layer_cache_max_mb\":-1}",
+    "key \"layer_cache_max_mb\": -1 is not an integer" },
   { "[]", "expected a JSON object, got array" },
   { "{\"vmm\":", "parse error" },
 };
