@@ -291,6 +291,10 @@ bench: bench-deps
 	SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
 	  BOOTFILES_DIR=$(abspath $(BOOTFILES)) BENCH_DIR=$(abspath $(BENCH_DIR)) \
 	  bash test/bench/network_bench.sh
+	@# Container start against image size, with runc-v2 (issue 17).
+	set -o pipefail; SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
+	  BOOTFILES_DIR=$(abspath $(BOOTFILES)) OUT=$(abspath $(BENCH_DIR))/layers.json \
+	  bash test/bench/layers_bench.sh | grep -v '^time=' | tee $(BENCH_DIR)/layers.txt
 
 # ---- style and static analysis ------------------------------------------
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h')

@@ -34,22 +34,38 @@ timed() {
   grep -qx ready <<<"$out" || { echo "bench: $* printed: $out" >&2; exit 1; }
   echo $(($(now_ms) - t0))
 }
-# image SIZE_MIB: imports localhost/bench:SIZE (busybox, then SIZE MiB of
-# random data in its own layer); echoes the reference.
+# image SIZE_MIB [TAG]: imports localhost/bench:TAG (busybox, then SIZE MiB
+# of random data in its own layer; TAG defaults to SIZE); echoes the
+# reference.
 image() {
-  local d="$T/img$1"
+  local tag=${2:-$1}
+  local d="$T/img$tag"
   make_rootfs "$d/l1"
   mkdir -p "$d/l2"
   head -c "$1M" /dev/urandom >"$d/l2/pad"
-  python3 "$TOP/test/integration/make_oci_image.py" "$d/img.tar" "localhost/bench:$1" "$d/l1" "$d/l2" >&2
+  python3 "$TOP/test/integration/make_oci_image.py" "$d/img.tar" "localhost/bench:$tag" "$d/l1" "$d/l2" >&2
   ctr_ image import "$d/img.tar" >/dev/null
   rm -rf "$d"
-  echo "localhost/bench:$1"
+  echo "localhost/bench:$tag"
 }
 
 pod podA
 pod podB
 results=()
+# Ten containers of one image across two pods: the disk they use.
+ref=$(image 64 ten)
+for i in 1 2 3 4 5; do
+  for p in podA podB; do "${LCOW[@]}" -d $(in_pod $p) "$ref" "ten$p$i" /bin/sleep 600 >/dev/null; done
+done
+for i in 1 2 3 4 5; do for p in podA podB; do wait_for 120 status_is "ten$p$i" RUNNING; done; done
+cache_mib=$(du -sm "$T/layers" | cut -f1)
+bundles_kib=$(du -sk "$T/state" | cut -f1)
+images=$(find "$T/layers" -name '*.erofs' | wc -l)
+echo "ten containers of a 64 MiB image (2 layers) in two pods: layer cache $cache_mib MiB in $images images, bundles $bundles_kib KiB"
+for i in 1 2 3 4 5; do for p in podA podB; do
+  ctr_ task kill -s SIGKILL "ten$p$i" >/dev/null; wait_for 20 status_is "ten$p$i" STOPPED; remove "ten$p$i" >/dev/null
+done; done
+
 for size in "${SIZES[@]}"; do
   ref=$(image "$size")
   # State on podA's shim, every 20 ms, while the first use converts.
@@ -87,16 +103,6 @@ open(out, "w").write("%.1f %d\n" % (worst, n))
   results+=("{\"mib\": $size, \"lcow_first_ms\": $first, \"lcow_same_pod_ms\": $same, \"lcow_other_pod_ms\": $other, \"state_worst_ms_during_first\": $state_worst, \"runc_first_ms\": $rfirst, \"runc_second_ms\": $rsame, \"runc_third_ms\": $rother}")
 done
 
-# Ten containers of one image across two pods: the disk they use.
-ref=$(image 64)
-for i in 1 2 3 4 5; do
-  for p in podA podB; do "${LCOW[@]}" -d $(in_pod $p) "$ref" "ten$p$i" /bin/sleep 600 >/dev/null; done
-done
-for i in 1 2 3 4 5; do for p in podA podB; do wait_for 120 status_is "ten$p$i" RUNNING; done; done
-cache_mib=$(du -sm "$T/layers" | cut -f1)
-bundles_kib=$(du -sk "$T/state" | cut -f1)
-images=$(find "$T/layers" -name '*.erofs' | wc -l)
-echo "ten containers of a 64 MiB image in two pods: layer cache $cache_mib MiB in $images images (all sizes above included), bundles $bundles_kib KiB"
 printf '{"runs": [%s], "ten_containers": {"cache_mib": %s, "cache_images": %s, "bundles_kib": %s}}\n' \
   "$(IFS=,; echo "${results[*]}")" "$cache_mib" "$images" "$bundles_kib" >"$OUT"
 echo "wrote $OUT"
