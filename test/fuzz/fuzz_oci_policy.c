@@ -1,7 +1,8 @@
 /* libFuzzer: the OCI spec reader, then the migratability decision, the
    annotation policy, the container and namespace checks, and the guest's
    devices program, seccomp filter and cgroup writes builders on whatever
-   it accepted; the same bytes as an Update's resources too.  */
+   it accepted; the same bytes as an Update's resources too; the spec's
+   mounts as a Create's rootfs mounts (which layers).  */
 #include "test/fuzz/fuzz.h"
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "uvm/guest/cgroup_resources.h"
 #include "uvm/guest/device_filter.h"
 #include "uvm/guest/seccomp_profile.h"
+#include "uvm/rootfs_layers.h"
 
 static void
 build_guest_filters (const struct oci_spec *spec)
@@ -69,6 +71,28 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (policy_problems_to_error (&problems, "fuzz", &err) < 0)
     shim_error_free (err);
   build_guest_filters (spec);
+  /* The spec's mounts as a Create's rootfs: each alone, then all.  */
+  struct rootfs_mount *rootfs = calloc (spec->nmounts + 1, sizeof *rootfs);
+  for (size_t i = 0; i < spec->nmounts; i++)
+    {
+      const struct oci_mount *m = &spec->mounts[i];
+      rootfs[i] = (struct rootfs_mount){ m->type ? m->type : "",
+                                         m->source ? m->source : "",
+                                         m->options, m->noptions };
+    }
+  struct rootfs_plan plan;
+  for (size_t i = 0; i <= spec->nmounts; i++)
+    {
+      err = NULL;
+      if (rootfs_layers_plan (i < spec->nmounts ? &rootfs[i] : rootfs,
+                              i < spec->nmounts ? 1 : spec->nmounts,
+                              "/bundle/rootfs", &plan, &err)
+          < 0)
+        shim_error_free (err);
+      else
+        rootfs_plan_release (&plan);
+    }
+  free (rootfs);
   oci_spec_free (spec);
   return 0;
 }
