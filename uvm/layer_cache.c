@@ -51,7 +51,8 @@ layer_cache_pick_victims (struct layer_cache_entry *e, size_t n,
       total += e[i].bytes;
       e[i].evict = false;
     }
-  qsort (e, n, sizeof *e, by_use);
+  if (n > 1)
+    qsort (e, n, sizeof *e, by_use);
   for (size_t i = 0; i < n && total > max_bytes; i++)
     if (!e[i].in_use)
       {
