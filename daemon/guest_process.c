@@ -1,5 +1,6 @@
 #include "guest_process.h"
 #include "pod_file_reader.h"
+#include "pod_volumes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,11 +81,23 @@ guest_on_notify (void *data, const char *body, size_t len)
 {
   struct task_service *ts = data;
   uint32_t key, status;
-  if (!bridge_exit_decode (body, len, &key, &status))
+  cleanup_free char *message = NULL;
+  size_t message_len = 0;
+  if (!bridge_exit_decode (body, len, &key, &status, &message, &message_len))
     return;
   struct task *t = task_find_key (ts, key);
   if (t == NULL || t->exited || t->exit_parked)
     return;
+  /* Where the kubelet reads it, before containerd hears of the exit.  */
+  shim_error *werr = NULL;
+  if (message != NULL && t->volumes != NULL
+      && pod_volumes_write_termination (t->volumes, message, message_len,
+                                        &werr)
+             < 0)
+    {
+      log_warn ("container %s: %s", t->id, werr->msg);
+      shim_error_free (werr);
+    }
   t->exit_status_pending = status;
   /* A process still being created has its exit held until the create
      reply: TaskCreate comes first, and the status never goes back.  */
@@ -291,6 +304,7 @@ on_pod_files_read (void *data, const struct bridge_pod_file *files,
           .files = files,
           .nfiles = nfiles,
           .pod_hostname = sandbox_pod_hostname (ts) };
+  pod_volumes_describe (t->volumes, &bc, files, nfiles);
   t->guest_create = bridge_create_body (&bc);
   if (strlen (t->guest_create) + BRIDGE_LAYERS_BYTES (ROOTFS_LAYERS_MAX)
       > BRIDGE_MESSAGE_MAX)
@@ -359,6 +373,7 @@ guest_container_create (struct task *t, struct ttrpc_call *call,
     t->rootfs_dir = xstrdup (spec->root_path);
   else
     t->rootfs_dir = xasprintf ("%s/%s", t->bundle, spec->root_path);
+  t->volumes = pod_volumes_new (ts, t->id, binds, nbinds);
   pod_file_reader_start (ts->cfg.loop, binds, nbinds, on_pod_files_read, t,
                          &t->pod_files);
   free (binds);

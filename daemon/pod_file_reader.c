@@ -1,5 +1,6 @@
 #include "pod_file_reader.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -12,66 +13,163 @@
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
 
-struct pod_file
+struct pod_bind
 {
+  enum pod_content_kind kind;
   char *destination;
   char *root;
   char *relative;
+  char *error;
+};
+
+struct read_file
+{
+  char *path; /* where the container sees it */
   char *content;
   size_t len;
-  char *error;
 };
 
 struct pod_file_reader
 {
   uv_work_t work;
-  struct pod_file *files;
-  size_t n;
+  struct pod_bind *binds;
+  size_t nbinds;
+  struct read_file *files;
+  size_t nfiles, cap;
+  size_t total; /* bytes read */
   pod_file_reader_done_fn done;
   void *data;
   bool cancelled;
 };
 
-/* Reads f on a pool thread: the result or the error goes into f.  */
-static void
-read_one (struct pod_file *f)
+static int
+open_beneath (int dir, const char *path, uint64_t flags, uint64_t resolve)
 {
-  int dir = open (f->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  struct open_how how = { .flags = flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+                          .resolve = resolve };
+  return (int) syscall (SYS_openat2, dir, path, &how, sizeof how);
+}
+
+/* Reads the regular file fd into a new entry at path; NULL or why not.  */
+static char *
+take_file (struct pod_file_reader *r, int fd, const char *path)
+{
+  struct stat st;
+  if (fstat (fd, &st) < 0)
+    return xstrdup (strerror (errno));
+  if (!S_ISREG (st.st_mode))
+    return xstrdup ("not a regular file");
+  if (st.st_size > (off_t) POD_FILE_MAX)
+    return xasprintf ("%lld bytes, more than the %u allowed",
+                      (long long) st.st_size, POD_FILE_MAX);
+  if (r->total + (size_t) st.st_size > POD_CONTENT_MAX)
+    return xasprintf ("the container's pod content exceeds %u bytes",
+                      POD_CONTENT_MAX);
+  if (r->nfiles == r->cap)
+    {
+      r->cap = r->cap ? 2 * r->cap : 8;
+      r->files = xrealloc (r->files, r->cap * sizeof *r->files);
+    }
+  struct read_file *f = &r->files[r->nfiles++];
+  *f = (struct read_file){ .path = xstrdup (path),
+                           .content = xmalloc ((size_t) st.st_size + 1) };
+  ssize_t n;
+  while (f->len < (size_t) st.st_size
+         && ((n = read (fd, f->content + f->len, (size_t) st.st_size - f->len))
+                 > 0
+             || (n < 0 && errno == EINTR)))
+    if (n > 0)
+      f->len += (size_t) n;
+  f->content[f->len] = '\0';
+  r->total += f->len;
+  return NULL;
+}
+
+/* The files of directory rel (relative to the volume vol) under dest;
+   NULL or why not.  */
+static char *
+take_volume_dir (struct pod_file_reader *r, int vol, const char *rel,
+                 const char *dest, int depth, size_t *count)
+{
+  if (depth > POD_VOLUME_DEPTH)
+    return xasprintf ("more than %d levels of directories", POD_VOLUME_DEPTH);
+  int fd = open_beneath (vol, rel, O_RDONLY | O_DIRECTORY,
+                         RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+  DIR *d = fd >= 0 ? fdopendir (fd) : NULL;
+  if (d == NULL)
+    {
+      if (fd >= 0)
+        close (fd);
+      return xasprintf ("%s: %s", rel, strerror (errno));
+    }
+  char *why = NULL;
+  struct dirent *de;
+  while (why == NULL && (de = readdir (d)) != NULL)
+    {
+      /* ".", "..", and the kubelet's "..data" and "..<timestamp>".  */
+      if (strncmp (de->d_name, "..", 2) == 0 || strcmp (de->d_name, ".") == 0)
+        continue;
+      if (++*count > POD_VOLUME_FILES)
+        {
+          why = xasprintf ("more than %d entries", POD_VOLUME_FILES);
+          break;
+        }
+      char *sub = strcmp (rel, ".") == 0
+                      ? xstrdup (de->d_name)
+                      : xasprintf ("%s/%s", rel, de->d_name);
+      char *path = xasprintf ("%s/%s", dest, de->d_name);
+      int e = open_beneath (vol, sub, O_RDONLY,
+                            RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+      struct stat st;
+      if (e < 0)
+        why = xasprintf ("%s: %s", sub,
+                         errno == EXDEV ? "a symlink out of the volume"
+                                        : strerror (errno));
+      else if (fstat (e, &st) == 0 && S_ISDIR (st.st_mode))
+        why = take_volume_dir (r, vol, sub, path, depth + 1, count);
+      else if ((why = take_file (r, e, path)) != NULL)
+        {
+          char *w = xasprintf ("%s: %s", sub, why);
+          free (why);
+          why = w;
+        }
+      if (e >= 0)
+        close (e);
+      free (sub);
+      free (path);
+    }
+  closedir (d);
+  return why;
+}
+
+/* Reads b on a pool thread; the error goes into b.  */
+static void
+read_bind (struct pod_file_reader *r, struct pod_bind *b)
+{
+  if (b->kind == POD_CONTENT_EMPTY_DIR)
+    return;
+  int dir = open (b->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0)
     {
-      f->error = xasprintf ("open %s: %s", f->root, strerror (errno));
+      b->error = xasprintf ("open %s: %s", b->root, strerror (errno));
       return;
     }
-  struct open_how how = {
-    .flags = O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC,
-    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-  };
-  int fd = (int) syscall (SYS_openat2, dir, f->relative, &how, sizeof how);
+  bool volume = b->kind == POD_CONTENT_VOLUME;
+  int fd = open_beneath (
+      dir, b->relative, O_RDONLY | (volume ? O_DIRECTORY : O_NOFOLLOW),
+      RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
   int e = errno;
   close (dir);
-  struct stat st;
   if (fd < 0)
-    f->error = xstrdup (e == ELOOP ? "a symlink on the way (not followed)"
+    b->error = xstrdup (e == ELOOP ? "a symlink on the way (not followed)"
                                    : strerror (e));
-  else if (fstat (fd, &st) < 0)
-    f->error = xstrdup (strerror (errno));
-  else if (!S_ISREG (st.st_mode))
-    f->error = xstrdup ("not a regular file");
-  else if (st.st_size > (off_t) POD_FILE_MAX)
-    f->error = xasprintf ("%lld bytes, more than the %u allowed",
-                          (long long) st.st_size, POD_FILE_MAX);
-  else
+  else if (volume)
     {
-      f->content = xmalloc (POD_FILE_MAX + 1);
-      ssize_t r;
-      while (
-          f->len < POD_FILE_MAX
-          && ((r = read (fd, f->content + f->len, POD_FILE_MAX - f->len)) > 0
-              || (r < 0 && errno == EINTR)))
-        if (r > 0)
-          f->len += (size_t) r;
-      f->content[f->len] = '\0';
+      size_t count = 0;
+      b->error = take_volume_dir (r, fd, ".", b->destination, 0, &count);
     }
+  else
+    b->error = take_file (r, fd, b->destination);
   if (fd >= 0)
     close (fd);
 }
@@ -80,21 +178,26 @@ static void
 work (uv_work_t *w)
 {
   struct pod_file_reader *r = w->data;
-  for (size_t i = 0; i < r->n; i++)
-    read_one (&r->files[i]);
+  for (size_t i = 0; i < r->nbinds; i++)
+    read_bind (r, &r->binds[i]);
 }
 
 static void
 reader_free (struct pod_file_reader *r)
 {
-  for (size_t i = 0; i < r->n; i++)
+  for (size_t i = 0; i < r->nbinds; i++)
     {
-      free (r->files[i].destination);
-      free (r->files[i].root);
-      free (r->files[i].relative);
-      free (r->files[i].content);
-      free (r->files[i].error);
+      free (r->binds[i].destination);
+      free (r->binds[i].root);
+      free (r->binds[i].relative);
+      free (r->binds[i].error);
     }
+  for (size_t i = 0; i < r->nfiles; i++)
+    {
+      free (r->files[i].path);
+      free (r->files[i].content);
+    }
+  free (r->binds);
   free (r->files);
   free (r);
 }
@@ -106,19 +209,19 @@ after_work (uv_work_t *w, int status)
   (void) status;
   if (!r->cancelled)
     {
-      struct bridge_pod_file *out = xzalloc ((r->n + 1) * sizeof *out);
+      struct bridge_pod_file *out = xzalloc ((r->nfiles + 1) * sizeof *out);
+      for (size_t i = 0; i < r->nfiles; i++)
+        out[i]
+            = (struct bridge_pod_file){ r->files[i].path, r->files[i].content,
+                                        r->files[i].len };
       strbuf bad = STRBUF_INIT;
-      for (size_t i = 0; i < r->n; i++)
-        {
-          const struct pod_file *f = &r->files[i];
-          out[i]
-              = (struct bridge_pod_file){ f->destination, f->content, f->len };
-          if (f->error)
-            strbuf_printf (&bad, "%s%s (from %s/%s): %s", bad.len ? "; " : "",
-                           f->destination, f->root, f->relative, f->error);
-        }
+      for (size_t i = 0; i < r->nbinds; i++)
+        if (r->binds[i].error)
+          strbuf_printf (&bad, "%s%s (from %s/%s): %s", bad.len ? "; " : "",
+                         r->binds[i].destination, r->binds[i].root,
+                         r->binds[i].relative, r->binds[i].error);
       shim_error e = { GRPC_INVALID_ARGUMENT, bad.data };
-      r->done (r->data, out, r->n, bad.len ? &e : NULL);
+      r->done (r->data, out, r->nfiles, bad.len ? &e : NULL);
       strbuf_release (&bad);
       free (out);
     }
@@ -131,13 +234,15 @@ pod_file_reader_start (uv_loop_t *loop, const struct pod_file_bind *binds,
                        struct pod_file_reader **out)
 {
   struct pod_file_reader *r = xzalloc (sizeof *r);
-  r->files = xzalloc ((n + 1) * sizeof *r->files);
-  r->n = n;
+  r->binds = xzalloc ((n + 1) * sizeof *r->binds);
+  r->nbinds = n;
   for (size_t i = 0; i < n; i++)
-    r->files[i]
-        = (struct pod_file){ .destination = xstrdup (binds[i].destination),
-                             .root = xstrdup (binds[i].root),
-                             .relative = xstrdup (binds[i].relative) };
+    r->binds[i] = (struct pod_bind){
+      .kind = binds[i].kind,
+      .destination = xstrdup (binds[i].destination),
+      .root = binds[i].root ? xstrdup (binds[i].root) : NULL,
+      .relative = binds[i].relative ? xstrdup (binds[i].relative) : NULL,
+    };
   r->done = done;
   r->data = data;
   r->work.data = r;

@@ -1,9 +1,14 @@
-/* Reads a container's pod files (policy/pod_file_binds.h) on libuv's
-   thread pool: each opened beneath its root without following a symlink
-   anywhere (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), without
-   blocking (O_NONBLOCK: a FIFO cannot hold the open), a regular file only,
-   at most POD_FILE_MAX bytes.  The event loop never waits for the host's
-   file system.  */
+/* Reads a container's pod content (policy/pod_file_binds.h) on libuv's
+   thread pool.  A file is opened beneath its root without following a
+   symlink anywhere (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS); a
+   volume's directory is reached the same way, and within it the kubelet's
+   own symlinks (key -> ..data/key -> ..<timestamp>/key) are followed only
+   while they stay beneath the volume (RESOLVE_BENEATH); entries whose name
+   starts with ".." are the kubelet's bookkeeping and are skipped.  Without
+   blocking (O_NONBLOCK: a FIFO cannot hold the open), regular files only,
+   at most POD_FILE_MAX bytes each, POD_CONTENT_MAX in all, POD_VOLUME_FILES
+   files and POD_VOLUME_DEPTH levels per volume.  The event loop never
+   waits for the host's file system.  */
 #ifndef LCOW_POD_FILE_READER_H
 #define LCOW_POD_FILE_READER_H
 
@@ -14,19 +19,25 @@
 #include "proto/base/error.h"
 #include "uvm/bridge.h"
 
-/* Largest pod file copied into the guest.  */
-#define POD_FILE_MAX (256u << 10)
+/* Largest pod file copied into the guest (a Kubernetes secret or configMap
+   holds at most 1 MiB).  */
+#define POD_FILE_MAX (1u << 20)
+/* All of a container's pod content: the guest bridge carries 4 MiB.  */
+#define POD_CONTENT_MAX (3u << 20)
+#define POD_VOLUME_FILES 1024
+#define POD_VOLUME_DEPTH 8
 
 struct pod_file_reader;
 
-/* files[i] for binds[i], valid during the call; err names every file that
-   could not be read.  */
+/* Every file read: a file bind's content under its destination, a volume's
+   files under <destination>/<path in the volume>; err names every bind that
+   could not be read.  Valid during the call.  */
 typedef void (*pod_file_reader_done_fn) (void *data,
                                          const struct bridge_pod_file *files,
                                          size_t n, const shim_error *err);
 
-/* Copies what it needs of binds.  done is called once, on the loop, unless
-   cancelled first.  */
+/* Copies what it needs of binds (emptyDir binds read nothing).  done is
+   called once, on the loop, unless cancelled first.  */
 void pod_file_reader_start (uv_loop_t *loop, const struct pod_file_bind *binds,
                             size_t n, pod_file_reader_done_fn done, void *data,
                             struct pod_file_reader **out);

@@ -14,6 +14,7 @@
 #include "runtimeoptions.pb-c.h"
 #include "sandbox_plan.h"
 #include "task.h"
+#include "pod_volumes.h"
 #include "uvm/layer_set.h"
 #include "uvm/uvm.h"
 
@@ -34,6 +35,8 @@ struct sandbox
   char *hostname;
   /* The layer images its VM has (containers' root filesystems).  */
   struct layer_set *layers;
+  /* Its containers' volumes kept in sync.  */
+  struct pod_volume_sync *volume_sync;
 };
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -112,6 +115,7 @@ sandbox_end (struct task_service *ts)
   ts->sandbox = NULL;
   uvm_destroy (sb->uvm);
   layer_set_close (sb->layers);
+  pod_volume_sync_stop (sb->volume_sync);
   sandbox_plan_release (&sb->plan);
   if (sb->create_call != NULL)
     ttrpc_call_fail_code (sb->create_call, GRPC_UNAVAILABLE,
@@ -292,6 +296,7 @@ start_layers (struct task_service *ts, struct sandbox *sb,
                                  .cache_max_mb = cfg->layer_cache_max_mb,
                                  .scratch_dir = scratch };
   sb->layers = layer_set_new (&lc, sb->uvm);
+  sb->volume_sync = pod_volume_sync_start (ts->cfg.loop, ts);
 }
 
 void

@@ -1,4 +1,5 @@
 #include "task.h"
+#include "pod_volumes.h"
 
 #include <fcntl.h>
 #include <errno.h>
@@ -153,6 +154,7 @@ task_free (struct task *t)
   stdio_relay_close (t->relay);
   container_rootfs_release (t->rootfs);
   pod_file_reader_cancel (t->pod_files);
+  pod_volumes_free (t->volumes);
   free (t->spec_text);
   free (t->rootfs_dir);
   free (t->exec_id);

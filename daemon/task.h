@@ -77,6 +77,8 @@ struct task
   size_t spec_len;
   char *rootfs_dir;
   struct pod_file_reader *pod_files;
+  /* Its volumes, emptyDirs and termination log (pod_volumes.h).  */
+  struct pod_volumes *volumes;
   char *guest_create;
   uint32_t exit_status_pending;
   /* The guest reported the exit while the process was being created.  */

@@ -3,7 +3,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "pod_content.h"
+
 #define ANNOTATION_CRI_SANDBOX_ID "io.kubernetes.cri.sandbox-id"
+#define ANNOTATION_CRI_POD_UID "io.kubernetes.cri.sandbox-uid"
 
 static const char *const vhd_mount_types[] = {
   "virtual-disk",
@@ -18,21 +21,6 @@ static const char *const guest_source_prefixes[] = {
   "sandbox-tmp://",
   "uvm://",
 };
-
-/* containerd's CRI plugin binds these from
-   <root or state>/io.containerd.grpc.v1.cri/sandboxes/<sandbox id>/<file>.  */
-static const struct
-{
-  const char *destination;
-  const char *file;
-} cri_pod_files[] = {
-  { "/etc/hosts", "hosts" },
-  { "/etc/hostname", "hostname" },
-  { "/etc/resolv.conf", "resolv.conf" },
-  { "/dev/shm", "shm" },
-};
-
-#define CRI_SANDBOXES_DIR "/io.containerd.grpc.v1.cri/sandboxes/"
 
 static bool
 str_has_suffix_ci (const char *s, const char *suffix)
@@ -53,58 +41,9 @@ mount_is_bind (const struct oci_mount *m)
   return false;
 }
 
-bool
-mount_is_pod_file_destination (const char *destination)
-{
-  for (size_t i = 0; i < sizeof cri_pod_files / sizeof cri_pod_files[0]; i++)
-    if (strcmp (destination, cri_pod_files[i].destination) == 0)
-      return true;
-  return false;
-}
-
-static bool
-path_is_clean_absolute (const char *p)
-{
-  if (p[0] != '/')
-    return false;
-  for (const char *s = p; *s; s++)
-    if (s[0] == '/' && s[1] == '.'
-        && (s[2] == '/' || s[2] == '\0'
-            || (s[2] == '.' && (s[3] == '/' || s[3] == '\0'))))
-      return false;
-  return strstr (p, "//") == NULL;
-}
-
-bool
-mount_is_cri_pod_file (const struct oci_mount *m, const char *sandbox_id)
-{
-  if (sandbox_id == NULL || *sandbox_id == '\0' || strchr (sandbox_id, '/')
-      || m->source == NULL || m->destination == NULL
-      || !path_is_clean_absolute (m->source))
-    return false;
-  for (size_t i = 0; i < sizeof cri_pod_files / sizeof cri_pod_files[0]; i++)
-    {
-      if (strcmp (m->destination, cri_pod_files[i].destination) != 0)
-        continue;
-      /* The source must end in CRI_SANDBOXES_DIR<sandbox id>/<file>.  */
-      size_t tail_len = strlen (CRI_SANDBOXES_DIR) + strlen (sandbox_id) + 1
-                        + strlen (cri_pod_files[i].file);
-      size_t n = strlen (m->source);
-      if (n <= tail_len)
-        return false;
-      const char *t = m->source + n - tail_len;
-      size_t d = strlen (CRI_SANDBOXES_DIR);
-      return strncmp (t, CRI_SANDBOXES_DIR, d) == 0
-             && strncmp (t + d, sandbox_id, strlen (sandbox_id)) == 0
-             && t[d + strlen (sandbox_id)] == '/'
-             && strcmp (t + d + strlen (sandbox_id) + 1, cri_pod_files[i].file)
-                    == 0;
-    }
-  return false;
-}
-
 unsigned
-mount_classify (const struct oci_mount *m, const char *sandbox_id)
+mount_classify (const struct oci_mount *m, const char *sandbox_id,
+                const char *pod_uid)
 {
   unsigned cls = 0;
   const char *type = m->type ? m->type : "";
@@ -126,7 +65,9 @@ mount_classify (const struct oci_mount *m, const char *sandbox_id)
                      strlen (guest_source_prefixes[i]))
             == 0)
           guest_internal = true;
-      if (!guest_internal && !mount_is_cri_pod_file (m, sandbox_id))
+      if (!guest_internal
+          && pod_content_kind (m, sandbox_id, pod_uid, NULL)
+                 == POD_CONTENT_NONE)
         cls |= MOUNT_CLASS_DIRECTORY;
     }
   return cls;
@@ -158,10 +99,11 @@ container_policy_check (const struct oci_spec *spec,
 
   const char *sandbox_id
       = oci_spec_annotation (spec, ANNOTATION_CRI_SANDBOX_ID);
+  const char *pod_uid = oci_spec_annotation (spec, ANNOTATION_CRI_POD_UID);
   for (size_t i = 0; i < spec->nmounts; i++)
     {
       const struct oci_mount *m = &spec->mounts[i];
-      unsigned cls = mount_classify (m, sandbox_id);
+      unsigned cls = mount_classify (m, sandbox_id, pod_uid);
       if (cls == 0)
         continue;
       const char *what = cls == (MOUNT_CLASS_VHD | MOUNT_CLASS_DIRECTORY)

@@ -15,18 +15,13 @@ enum mount_class
 };
 
 /* Bit set of enum mount_class; 0 for mounts that stay allowed.
-   sandbox_id is the pod's CRI sandbox id (NULL if none): the pod files
-   containerd's CRI plugin binds from that sandbox's directory are content
-   the shim copies, not directory shares.  */
-unsigned mount_classify (const struct oci_mount *m, const char *sandbox_id);
-/* True for the CRI pod-file bind mounts (/etc/hosts, /etc/hostname,
-   /etc/resolv.conf, /dev/shm) of the given sandbox.  */
-bool mount_is_cri_pod_file (const struct oci_mount *m, const char *sandbox_id);
+   sandbox_id and pod_uid are the pod's CRI sandbox id and pod uid (NULL if
+   none): pod content (pod_content.h) is copied into the guest, not
+   shared.  */
+unsigned mount_classify (const struct oci_mount *m, const char *sandbox_id,
+                         const char *pod_uid);
 /* A bind mount: type "bind", or a "bind"/"rbind" option.  */
 bool mount_is_bind (const struct oci_mount *m);
-/* /etc/hosts, /etc/hostname, /etc/resolv.conf or /dev/shm: where pod files
-   go, wherever they come from.  */
-bool mount_is_pod_file_destination (const char *destination);
 void container_policy_check (const struct oci_spec *spec,
                              struct policy_problems *problems);
 

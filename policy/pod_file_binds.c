@@ -37,6 +37,8 @@ check_source (const struct oci_mount *m, char *const *roots, size_t nroots,
               const char *sandbox_id, const char *pod_uid,
               struct pod_file_bind *out)
 {
+  if (out->kind == POD_CONTENT_EMPTY_DIR)
+    return NULL; /* made in the guest: nothing of the host's is read */
   if (!clean_absolute (m->source))
     return "the source is not a clean absolute path";
   for (size_t r = 0; r < nroots; r++)
@@ -46,7 +48,8 @@ check_source (const struct oci_mount *m, char *const *roots, size_t nroots,
         continue;
       if (!names_pod (rel, sandbox_id) && !names_pod (rel, pod_uid))
         return "the source is not in this pod's directory";
-      *out = (struct pod_file_bind){ m->destination, roots[r], rel };
+      out->root = roots[r];
+      out->relative = rel;
       return NULL;
     }
   return "the source is not beneath a pod file root of the shim "
@@ -70,10 +73,16 @@ pod_file_binds_plan (const struct oci_spec *spec, char *const *roots,
           || strcmp (m->destination, "/dev/shm") == 0)
         continue;
       const char *why = NULL;
-      if (!mount_is_pod_file_destination (m->destination))
+      const char *name = NULL;
+      enum pod_content_kind kind
+          = pod_content_kind (m, sandbox_id, pod_uid, &name);
+      binds[*n] = (struct pod_file_bind){ .kind = kind,
+                                          .destination = m->destination,
+                                          .name = name };
+      if (kind == POD_CONTENT_NONE || kind == POD_CONTENT_SHM)
         {
           directory = true;
-          why = "a directory share";
+          why = "a host directory or file, which needs a directory share";
         }
       for (size_t j = 0; why == NULL && j < *n; j++)
         if (strcmp (binds[j].destination, m->destination) == 0)
@@ -89,9 +98,12 @@ pod_file_binds_plan (const struct oci_spec *spec, char *const *roots,
   if (bad.len == 0)
     return 0;
   shim_error_set (err, GRPC_INVALID_ARGUMENT, "bind mounts refused%s: %s",
-                  directory ? " (the UVM has no directory share: only "
-                              "/etc/hosts, /etc/hostname, /etc/resolv.conf "
-                              "and /dev/shm are supported)"
+                  directory ? " (the UVM has no directory share: pod content "
+                              "is copied in (containerd's and the kubelet's "
+                              "pod files, the termination log, configMap, "
+                              "secret, projected and downwardAPI volumes), "
+                              "emptyDir is made in the guest, /dev/shm is a "
+                              "guest tmpfs)"
                             : "",
                   bad.data);
   strbuf_release (&bad);

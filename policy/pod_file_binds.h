@@ -1,17 +1,21 @@
-/* Which bind mounts of a container are pod files the shim copies into the
-   UVM (/etc/hosts, /etc/hostname, /etc/resolv.conf), and whether their
-   sources may be read: each destination at most once, each source an
-   absolute path without "." or ".." beneath one of the configured roots
-   (containerd's and the kubelet's pod directories), in the directory of
-   this pod (named by its sandbox id or its pod uid).  /dev/shm binds are
-   a tmpfs in the guest; every other bind needs a directory share the UVM
-   does not have.  Pure: the reading (without following symlinks, regular
-   files only) is daemon/pod_file_reader.c.  */
+/* Which bind mounts of a container are pod content the shim copies into
+   the UVM (pod_content.h: containerd's and the kubelet's pod files, the
+   termination log, the kubelet's configMap, secret, projected and
+   downwardAPI volumes) or a directory the guest makes (emptyDir), and
+   whether their sources may be read: each destination at most once, each
+   source an absolute path without "." or ".." beneath one of the
+   configured roots (containerd's and the kubelet's pod directories), in
+   the directory of this pod (named by its sandbox id or its pod uid).
+   /dev/shm binds are a tmpfs in the guest; every other bind needs a
+   directory share the UVM does not have.  Pure: the reading (files without
+   following symlinks; volumes without leaving them) is
+   daemon/pod_file_reader.c.  */
 #ifndef LCOW_POLICY_POD_FILE_BINDS_H
 #define LCOW_POLICY_POD_FILE_BINDS_H
 
 #include <stddef.h>
 
+#include "pod_content.h"
 #include "proto/base/error.h"
 #include "proto/oci_spec.h"
 
@@ -27,7 +31,10 @@
 
 struct pod_file_bind
 {
+  enum pod_content_kind kind;
   const char *destination;
+  /* An emptyDir's volume name (no source is read).  */
+  const char *name;
   /* The root it is beneath (one of the configured roots), and the path
      below it.  */
   const char *root;

@@ -212,3 +212,18 @@ container_disk_remove (uint32_t target, shim_error **err)
   (void) target, (void) err;
   return 0;
 }
+
+int
+container_volume_update (struct container *c, const struct bridge_request *req,
+                         shim_error **err)
+{
+  /* No volumes on the host: the request is decoded and answered only.  */
+  (void) c, (void) req, (void) err;
+  return 0;
+}
+
+void
+container_termination_message (const struct container *c, strbuf *out)
+{
+  (void) c, (void) out;
+}

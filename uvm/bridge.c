@@ -131,8 +131,10 @@ bridge_response_release (struct bridge_response *r)
 
 int
 bridge_exit_decode (const char *body, size_t len, uint32_t *process,
-                    uint32_t *status)
+                    uint32_t *status, char **message, size_t *message_len)
 {
+  *message = NULL;
+  *message_len = 0;
   shim_error *err = NULL;
   json_value *v = parse_object (body, len, &err);
   shim_error_free (err);
@@ -145,9 +147,60 @@ bridge_exit_decode (const char *body, size_t len, uint32_t *process,
     {
       *process = (uint32_t) json_u64 (v, "process");
       *status = (uint32_t) json_u64 (v, "status");
+      const json_value *m = json_get (v, "termination_message");
+      if (m != NULL && m->type == JSON_STRING)
+        {
+          *message = xmemdup (m->str, m->len + 1);
+          *message_len = m->len;
+        }
     }
   json_free (v);
   return r;
+}
+
+/* ,"files":[{"path":...,"content":...},...]  */
+static void
+put_files (strbuf *b, const struct bridge_pod_file *files, size_t n)
+{
+  strbuf_puts (b, ",\"files\":[");
+  for (size_t i = 0; i < n; i++)
+    {
+      strbuf_puts (b, i ? ",{\"path\":" : "{\"path\":");
+      strbuf_json_string (b, files[i].path, strlen (files[i].path));
+      strbuf_puts (b, ",\"content\":");
+      strbuf_json_string (b, files[i].content, files[i].len);
+      strbuf_putc (b, '}');
+    }
+  strbuf_putc (b, ']');
+}
+
+/* ,"key":["...",...] unless n is 0.  */
+static void
+put_strings (strbuf *b, const char *key, const char *const *items, size_t n)
+{
+  if (n == 0)
+    return;
+  strbuf_printf (b, ",\"%s\":[", key);
+  for (size_t i = 0; i < n; i++)
+    {
+      if (i)
+        strbuf_putc (b, ',');
+      strbuf_json_string (b, items[i], strlen (items[i]));
+    }
+  strbuf_putc (b, ']');
+}
+
+char *
+bridge_volume_update_body (const char *container, const char *volume,
+                           const struct bridge_pod_file *files, size_t nfiles)
+{
+  strbuf b = STRBUF_INIT;
+  strbuf_puts (&b, "{\"type\":\"volume_update\",\"container\":");
+  strbuf_json_string (&b, container, strlen (container));
+  put_strings (&b, "volumes", &volume, 1);
+  put_files (&b, files, nfiles);
+  strbuf_putc (&b, '}');
+  return strbuf_detach (&b);
 }
 
 char *
@@ -159,16 +212,28 @@ bridge_create_body (const struct bridge_create *c)
   strbuf_printf (&b, ",\"process\":%u,\"scratch_mb\":%u,\"spec\":", c->process,
                  c->scratch_mb);
   strbuf_json_string (&b, c->spec, c->spec_len);
-  strbuf_puts (&b, ",\"files\":[");
-  for (size_t i = 0; i < c->nfiles; i++)
+  put_files (&b, c->files, c->nfiles);
+  put_strings (&b, "volumes", c->volumes, c->nvolumes);
+  if (c->nempty_dirs > 0)
     {
-      strbuf_puts (&b, i ? ",{\"path\":" : "{\"path\":");
-      strbuf_json_string (&b, c->files[i].path, strlen (c->files[i].path));
-      strbuf_puts (&b, ",\"content\":");
-      strbuf_json_string (&b, c->files[i].content, c->files[i].len);
-      strbuf_putc (&b, '}');
+      strbuf_puts (&b, ",\"empty_dirs\":[");
+      for (size_t i = 0; i < c->nempty_dirs; i++)
+        {
+          strbuf_puts (&b, i ? ",{\"path\":" : "{\"path\":");
+          strbuf_json_string (&b, c->empty_dir_paths[i],
+                              strlen (c->empty_dir_paths[i]));
+          strbuf_puts (&b, ",\"name\":");
+          strbuf_json_string (&b, c->empty_dir_names[i],
+                              strlen (c->empty_dir_names[i]));
+          strbuf_putc (&b, '}');
+        }
+      strbuf_putc (&b, ']');
     }
-  strbuf_putc (&b, ']');
+  if (c->termination_log != NULL)
+    {
+      strbuf_puts (&b, ",\"termination_log\":");
+      strbuf_json_string (&b, c->termination_log, strlen (c->termination_log));
+    }
   if (c->pod_hostname != NULL)
     {
       strbuf_puts (&b, ",\"pod_hostname\":");

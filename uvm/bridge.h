@@ -44,8 +44,10 @@ int bridge_response_decode (const char *body, size_t len,
                             struct bridge_response *out, shim_error **err);
 void bridge_response_release (struct bridge_response *r);
 /* 1 with the fields for an exit notification, else 0.  */
+/* message: a container init's termination log, if the guest sent one
+   (malloc'd, *message_len bytes; NULL otherwise).  */
 int bridge_exit_decode (const char *body, size_t len, uint32_t *process,
-                        uint32_t *status);
+                        uint32_t *status, char **message, size_t *message_len);
 
 struct bridge_pod_file
 {
@@ -66,6 +68,15 @@ struct bridge_create
   size_t nfiles;
   /* The pod's hostname, for the pod's UTS namespace, or NULL.  */
   const char *pod_hostname;
+  /* Where volumes are seen (their files are in files, beneath them).  */
+  const char *const *volumes;
+  size_t nvolumes;
+  /* emptyDirs: where each is seen, and its volume name.  */
+  const char *const *empty_dir_paths;
+  const char *const *empty_dir_names;
+  size_t nempty_dirs;
+  /* Where the termination log is, or NULL.  */
+  const char *termination_log;
 };
 
 /* Request bodies (malloc'd JSON).  */
@@ -83,6 +94,10 @@ char *bridge_update_body (const char *container, const char *resources,
 char *bridge_create_add_layers (const char *body, const uint32_t *layers,
                                 size_t n);
 #define BRIDGE_LAYERS_BYTES(n) (16 + 11 * (n))
+/* A volume's new content: its files, beneath volume.  */
+char *bridge_volume_update_body (const char *container, const char *volume,
+                                 const struct bridge_pod_file *files,
+                                 size_t nfiles);
 /* The guest lets go of the layer disk at target (no container uses it).  */
 char *bridge_disk_remove_body (uint32_t target);
 char *bridge_signal_body (uint32_t process, uint32_t signal, bool all);

@@ -23,8 +23,14 @@ START_TEST (create_round_trip)
   static const char spec[] = "{\"process\":{\"args\":[\"/bin/sh\"]}}";
   static const char hosts[] = "127.0.0.1 a\n\0binary";
   struct bridge_pod_file files[] = { { "/etc/hosts", hosts, sizeof hosts } };
-  struct bridge_create c
-      = { "ctr-1", 7, 64, spec, sizeof spec - 1, files, 1, "pod-\"host" };
+  struct bridge_create c = { .container = "ctr-1",
+                             .process = 7,
+                             .scratch_mb = 64,
+                             .spec = spec,
+                             .spec_len = sizeof spec - 1,
+                             .files = files,
+                             .nfiles = 1,
+                             .pod_hostname = "pod-\"host" };
   static const uint32_t layers[] = { 5, 3, 9 };
   char *early = bridge_create_body (&c);
   struct bridge_request r;
@@ -195,12 +201,27 @@ START_TEST (host_decodes_responses_and_exits)
   ck_assert_str_eq (err->msg, "guest: container x not found");
   shim_error_free (err);
   uint32_t key = 0, status = 0;
+  char *message = NULL;
+  size_t message_len = 0;
   static const char ex[] = "{\"type\":\"exit\",\"process\":4,\"status\":137}";
-  ck_assert_int_eq (bridge_exit_decode (ex, sizeof ex - 1, &key, &status), 1);
+  ck_assert_int_eq (bridge_exit_decode (ex, sizeof ex - 1, &key, &status,
+                                        &message, &message_len),
+                    1);
   ck_assert_uint_eq (key, 4);
   ck_assert_uint_eq (status, 137);
-  ck_assert_int_eq (
-      bridge_exit_decode ("{\"type\":\"hello\"}", 16, &key, &status), 0);
+  ck_assert_ptr_null (message);
+  ck_assert_int_eq (bridge_exit_decode ("{\"type\":\"hello\"}", 16, &key,
+                                        &status, &message, &message_len),
+                    0);
+  /* A container's termination log comes with its init's exit.  */
+  static const char tl[] = "{\"type\":\"exit\",\"process\":5,\"status\":1,"
+                           "\"termination_message\":\"bad\\u0000config\"}";
+  ck_assert_int_eq (bridge_exit_decode (tl, sizeof tl - 1, &key, &status,
+                                        &message, &message_len),
+                    1);
+  ck_assert_uint_eq (message_len, 10);
+  ck_assert_mem_eq (message, "bad\0config", 10);
+  free (message);
 }
 END_TEST
 
@@ -237,6 +258,67 @@ START_TEST (mount_options_split)
   ck_assert_uint_eq (flags, MS_NOSUID | MS_BIND | MS_REC);
   ck_assert_str_eq (data.data, "lowerdir=/a:/b,mode=755");
   strbuf_release (&data);
+}
+END_TEST
+
+/* Pod volumes: a volume's files beneath its path, emptyDirs, the
+   termination log; and a volume's update.  */
+START_TEST (volumes_round_trip)
+{
+  static const char spec[] = "{\"process\":{\"args\":[\"/bin/sh\"]}}";
+  struct bridge_pod_file files[] = { { "/etc/cfg/a", "1", 1 },
+                                     { "/etc/cfg/sub/b", "22", 2 },
+                                     { "/dev/termination-log", "", 0 } };
+  const char *volumes[] = { "/etc/cfg" };
+  const char *paths[] = { "/cache" }, *names[] = { "cache" };
+  struct bridge_create c = { .container = "c",
+                             .process = 1,
+                             .scratch_mb = 8,
+                             .spec = spec,
+                             .spec_len = sizeof spec - 1,
+                             .files = files,
+                             .nfiles = 3,
+                             .volumes = volumes,
+                             .nvolumes = 1,
+                             .empty_dir_paths = paths,
+                             .empty_dir_names = names,
+                             .nempty_dirs = 1,
+                             .termination_log = "/dev/termination-log" };
+  static const uint32_t layer = 1;
+  char *early = bridge_create_body (&c);
+  char *body = bridge_create_add_layers (early, &layer, 1);
+  free (early);
+  struct bridge_request r;
+  shim_error *err = NULL;
+  ck_assert_msg (bridge_request_decode (body, strlen (body), &r, &err) == 0,
+                 "%s", err ? err->msg : "");
+  ck_assert_uint_eq (r.nvolumes, 1);
+  ck_assert_str_eq (r.volumes[0], "/etc/cfg");
+  ck_assert_uint_eq (r.nempty_dirs, 1);
+  ck_assert_str_eq (r.empty_dirs[0].path, "/cache");
+  ck_assert_str_eq (r.empty_dirs[0].name, "cache");
+  ck_assert_str_eq (r.termination_log, "/dev/termination-log");
+  ck_assert_uint_eq (r.nfiles, 3);
+  ck_assert_str_eq (r.files[1].path, "/etc/cfg/sub/b");
+  bridge_request_release (&r);
+  free (body);
+  body = bridge_volume_update_body ("c", "/etc/cfg", files, 2);
+  ck_assert_int_eq (bridge_request_decode (body, strlen (body), &r, &err), 0);
+  ck_assert_int_eq (r.kind, BRIDGE_REQUEST_VOLUME_UPDATE);
+  ck_assert_str_eq (r.container, "c");
+  ck_assert_uint_eq (r.nfiles, 2);
+  bridge_request_release (&r);
+  free (body);
+  /* An emptyDir named with a path, a relative volume: refused, named.  */
+  static const char bad[]
+      = "{\"type\":\"create\",\"container\":\"c\",\"process\":1,"
+        "\"spec\":\"{}\",\"layers\":[1],\"files\":[],"
+        "\"volumes\":[\"rel\"],\"empty_dirs\":[{\"path\":\"/x\","
+        "\"name\":\"../up\"}]}";
+  ck_assert_int_eq (bridge_request_decode (bad, sizeof bad - 1, &r, &err), -1);
+  ck_assert_ptr_nonnull (strstr (err->msg, "rel is not absolute"));
+  ck_assert_ptr_nonnull (strstr (err->msg, "name ../up is not a plain name"));
+  shim_error_free (err);
 }
 END_TEST
 
@@ -420,6 +502,7 @@ bridge_suite (void)
   tcase_add_test (t, host_decodes_responses_and_exits);
   tcase_add_test (t, oci_process_rlimits_and_groups);
   tcase_add_test (t, mount_options_split);
+  tcase_add_test (t, volumes_round_trip);
   tcase_add_test (t, disk_remove_and_layer_limits);
   tcase_add_test (t, layer_keys);
   tcase_add_test (t, eviction_choice);

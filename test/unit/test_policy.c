@@ -368,6 +368,33 @@ static const struct
   { "bind", "/etc/hosts", "/etc/hosts", "rbind", MOUNT_CLASS_DIRECTORY },
   { "bind", "io.containerd.grpc.v1.cri/sandboxes/pod1/hosts", "/etc/hosts",
     "rbind", MOUNT_CLASS_DIRECTORY },
+  /* The kubelet's pod content of pod uid1: copied, not shared */
+  { "bind", "/var/lib/kubelet/pods/uid1/etc-hosts", "/etc/hosts", "rbind", 0 },
+  { "bind", "/var/lib/kubelet/pods/uid1/containers/app/8f2a",
+    "/dev/termination-log", "rbind", 0 },
+  { "bind", "/var/lib/kubelet/pods/uid1/volumes/kubernetes.io~configmap/cfg",
+    "/etc/cfg", "rbind,ro", 0 },
+  { "bind", "/var/lib/kubelet/pods/uid1/volumes/kubernetes.io~secret/s",
+    "/etc/s", "rbind,ro", 0 },
+  { "bind",
+    "/var/lib/kubelet/pods/uid1/volumes/kubernetes.io~projected/"
+    "kube-api-access-1",
+    "/var/run/secrets/kubernetes.io/serviceaccount", "rbind,ro", 0 },
+  { "bind", "/var/lib/kubelet/pods/uid1/volumes/kubernetes.io~downward-api/d",
+    "/etc/podinfo", "rbind,ro", 0 },
+  { "bind", "/var/lib/kubelet/pods/uid1/volumes/kubernetes.io~empty-dir/c",
+    "/cache", "rbind", 0 },
+  /* ... and what stays a host directory */
+  { "bind", "/var/lib/kubelet/pods/uid1/volumes/kubernetes.io~host-path/h",
+    "/h", "rbind", MOUNT_CLASS_DIRECTORY },
+  { "bind", "/var/lib/kubelet/pods/uid2/volumes/kubernetes.io~configmap/cfg",
+    "/etc/cfg", "rbind", MOUNT_CLASS_DIRECTORY },
+  { "bind", "/var/lib/kubelet/pods/uid1/volume-subpaths/cfg/app/0",
+    "/etc/cfg/one", "rbind", MOUNT_CLASS_DIRECTORY },
+  { "bind", "/var/lib/kubelet/pods/uid1/volumes/kubernetes.io~configmap/cfg/x",
+    "/etc/cfg", "rbind", MOUNT_CLASS_DIRECTORY },
+  { "bind", "/var/lib/kubelet/pods/uid1/etc-hosts/../../uid2/etc-hosts",
+    "/etc/hosts", "rbind", MOUNT_CLASS_DIRECTORY },
 };
 
 START_TEST (test_mount_classes)
@@ -380,10 +407,10 @@ START_TEST (test_mount_classes)
     list[n++] = t;
   struct oci_mount m = { (char *) mounts[_i].dest, (char *) mounts[_i].type,
                          (char *) mounts[_i].source, list, n };
-  ck_assert_msg (mount_classify (&m, "pod1") == mounts[_i].cls,
+  ck_assert_msg (mount_classify (&m, "pod1", "uid1") == mounts[_i].cls,
                  "mount %zu (%s %s -> %s): got %u want %u", (size_t) _i,
                  mounts[_i].type, mounts[_i].source, mounts[_i].dest,
-                 mount_classify (&m, "pod1"), mounts[_i].cls);
+                 mount_classify (&m, "pod1", "uid1"), mounts[_i].cls);
   free (opts);
 }
 END_TEST
@@ -427,42 +454,52 @@ static const struct
   const char *accepted;
   const char *error;
 } pod_binds[] = {
-  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod1/"
-    "hosts\"},"
-    "{\"destination\":\"/etc/hostname\",\"options\":[\"rbind\"],\"source\":\"/"
-    "r/k/uid-9/etc-hostname\"},"
-    "{\"destination\":\"/dev/shm\",\"type\":\"bind\",\"source\":\"/"
-    "anywhere\"},"
-    "{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"}",
-    "\"io.kubernetes.cri.sandbox-uid\":\"uid-9\"", "/etc/hosts,/etc/hostname",
+  { "{\"destination\":\"/etc/hostname\",\"type\":\"bind\",\"source\":\"/r/c/"
+    "io.containerd.grpc.v1.cri/sandboxes/pod1/hostname\"},{\"destination\":\"/"
+    "etc/hosts\",\"type\":\"bind\",\"source\":\"/r/k/pods/uid-9/"
+    "etc-hosts\"},{\"destination\":\"/dev/"
+    "termination-log\",\"type\":\"bind\",\"source\":\"/r/k/pods/uid-9/"
+    "containers/app/0a1b2c\"},{\"destination\":\"/etc/"
+    "config\",\"type\":\"bind\",\"source\":\"/r/k/pods/uid-9/volumes/"
+    "kubernetes.io~configmap/cfg\"},{\"destination\":\"/var/run/secrets/"
+    "kubernetes.io/serviceaccount\",\"type\":\"bind\",\"source\":\"/r/k/pods/"
+    "uid-9/volumes/kubernetes.io~projected/"
+    "kube-api-access-x\"},{\"destination\":\"/"
+    "cache\",\"type\":\"bind\",\"source\":\"/r/k/pods/uid-9/volumes/"
+    "kubernetes.io~empty-dir/cache\"},{\"destination\":\"/dev/"
+    "shm\",\"type\":\"bind\",\"source\":\"/anywhere\"},{\"destination\":\"/"
+    "proc\",\"type\":\"proc\",\"source\":\"proc\"}",
+    "\"io.kubernetes.cri.sandbox-uid\":\"uid-9\"",
+    "/etc/hostname,/etc/hosts,/dev/termination-log,/etc/config,/var/run/"
+    "secrets/kubernetes.io/serviceaccount,/cache",
     NULL },
   { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/etc/"
     "shadow\"}",
     "", NULL,
-    "/etc/hosts (from /etc/shadow): the source is not beneath a pod file "
-    "root" },
-  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod2/"
-    "hosts\"}",
-    "", NULL,
-    "/etc/hosts (from /r/c/pod2/hosts): the source is not in this pod's "
-    "directory" },
-  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod1/"
-    "../pod2/hosts\"}",
-    "", NULL, "not a clean absolute path" },
-  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/"
-    "pod1\"}",
-    "", NULL, "not in this pod's directory" },
-  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod1/"
-    "hosts\"},"
-    "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/pod1/"
-    "hosts\"},"
-    "{\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"/r/c/pod1\"}",
-    "", NULL,
-    "(the UVM has no directory share: only /etc/hosts, /etc/hostname, "
-    "/etc/resolv.conf and /dev/shm are "
-    "supported): /etc/hosts (from /r/c/pod1/hosts): bound more than once; "
-    "/data (from /r/c/pod1): a "
+    "/etc/hosts (from /etc/shadow): a host directory or file, which needs a "
     "directory share" },
+  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/"
+    "io.containerd.grpc.v1.cri/sandboxes/pod2/hosts\"}",
+    "", NULL, "a host directory or file" },
+  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/"
+    "io.containerd.grpc.v1.cri/sandboxes/pod1/../pod2/hosts\"}",
+    "", NULL, "a host directory or file" },
+  { "{\"destination\":\"/etc/config\",\"type\":\"bind\",\"source\":\"/"
+    "elsewhere/pods/uid-9/volumes/kubernetes.io~secret/s\"}",
+    "\"io.kubernetes.cri.sandbox-uid\":\"uid-9\"", NULL,
+    "not beneath a pod file root" },
+  { "{\"destination\":\"/etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/"
+    "io.containerd.grpc.v1.cri/sandboxes/pod1/hosts\"},{\"destination\":\"/"
+    "etc/hosts\",\"type\":\"bind\",\"source\":\"/r/c/"
+    "io.containerd.grpc.v1.cri/sandboxes/pod1/hosts\"},{\"destination\":\"/"
+    "data\",\"type\":\"bind\",\"source\":\"/r/k/pods/uid-9/volumes/"
+    "kubernetes.io~host-path/d\"}",
+    "\"io.kubernetes.cri.sandbox-uid\":\"uid-9\"", NULL,
+    "emptyDir is made in the guest, /dev/shm is a guest tmpfs): /etc/hosts "
+    "(from /r/c/io.containerd.grpc.v1.cri/sandboxes/pod1/hosts): bound more "
+    "than once; /data (from "
+    "/r/k/pods/uid-9/volumes/kubernetes.io~host-path/d): a host directory or "
+    "file" },
 };
 
 START_TEST (test_pod_file_binds)
@@ -480,7 +517,8 @@ START_TEST (test_pod_file_binds)
   shim_error *err = NULL;
   ck_assert_msg (oci_spec_parse (doc, strlen (doc), &spec, &err) == 0, "%s",
                  err ? err->msg : "");
-  char *roots[] = { (char *) "/r/c", (char *) "/r/k/" };
+  char *roots[] = { (char *) "/r/c/io.containerd.grpc.v1.cri/sandboxes",
+                    (char *) "/r/k/pods/" };
   struct pod_file_bind binds[8];
   size_t n = 0;
   int r = pod_file_binds_plan (spec, roots, 2, "pod1", binds, &n, &err);

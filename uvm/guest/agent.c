@@ -174,12 +174,18 @@ maybe_report_exit (struct agent *a, struct process *p, bool force)
 {
   if (!p->exited || (!force && (p->out_fd[0] >= 0 || p->out_fd[1] >= 0)))
     return false;
-  char body[128];
-  snprintf (body, sizeof body,
-            "{\"type\":\"exit\",\"process\":%u,\"status\":%d}", p->key,
-            p->status);
+  cleanup_strbuf strbuf body = STRBUF_INIT;
+  strbuf_printf (&body, "{\"type\":\"exit\",\"process\":%u,\"status\":%d",
+                 p->key, p->status);
+  /* A container's init: its termination log goes back to the host.  */
+  cleanup_strbuf strbuf message = STRBUF_INIT;
+  if (p->container != NULL && container_init_pid (p->container) == p->held.pid)
+    container_termination_message (p->container, &message);
+  if (message.len > 0)
+    strbuf_printf (&body, ",\"termination_message\":%s", message.data);
+  strbuf_putc (&body, '}');
   process_free (a, p);
-  bridge_frame_send (a->bridge, 0, BRIDGE_TYPE_NOTIFY, body);
+  bridge_frame_send (a->bridge, 0, BRIDGE_TYPE_NOTIFY, body.data);
   return true;
 }
 
@@ -397,6 +403,12 @@ handle_request (struct agent *a, uint32_t id, const char *body, size_t len)
     case BRIDGE_REQUEST_DISK_REMOVE:
       v = container_disk_remove (r.scsi_target, &err);
       break;
+    case BRIDGE_REQUEST_VOLUME_UPDATE:
+      {
+        struct entry *e = container_or_fail (a, r.container, &err);
+        v = e == NULL ? -1 : container_volume_update (e->c, &r, &err);
+        break;
+      }
     case BRIDGE_REQUEST_UNSUPPORTED:
       agent_log (L_WARN, "unsupported bridge request", "type", r.type);
       v = shim_error_set (&err, GRPC_UNIMPLEMENTED, "unsupported request %s",

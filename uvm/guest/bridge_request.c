@@ -27,6 +27,7 @@ static const struct
   { "ping", BRIDGE_REQUEST_PING },
   { "settime", BRIDGE_REQUEST_SETTIME },
   { "disk_remove", BRIDGE_REQUEST_DISK_REMOVE },
+  { "volume_update", BRIDGE_REQUEST_VOLUME_UPDATE },
 };
 
 /* Members each kind needs; the decoder reports every one missing.  */
@@ -40,6 +41,7 @@ enum need
   NEED_TIME = 32,
   NEED_LAYERS = 64,
   NEED_TARGET = 128,
+  NEED_VOLUMES = 256,
 };
 
 static unsigned
@@ -53,6 +55,8 @@ needs (enum bridge_request_kind k)
       return NEED_CONTAINER | NEED_PROCESS | NEED_SPEC;
     case BRIDGE_REQUEST_DISK_REMOVE:
       return NEED_TARGET;
+    case BRIDGE_REQUEST_VOLUME_UPDATE:
+      return NEED_CONTAINER | NEED_VOLUMES;
     case BRIDGE_REQUEST_START:
       return NEED_PROCESS;
     case BRIDGE_REQUEST_SIGNAL:
@@ -83,7 +87,7 @@ static const struct
   { NEED_SPEC, "spec" },           { NEED_SIGNAL, "signal" },
   { NEED_SIZE, "width" },          { NEED_SIZE, "height" },
   { NEED_TIME, "unix_ns" },        { NEED_LAYERS, "layers" },
-  { NEED_TARGET, "scsi_target" },
+  { NEED_TARGET, "scsi_target" },  { NEED_VOLUMES, "volumes" },
 };
 
 static bool
@@ -112,6 +116,32 @@ read_layers (struct json_reader *r, const json_value *root,
       cleanup_free char *p = xasprintf ("layers[%zu]", i);
       out->layers[out->nlayers++]
           = (uint32_t) json_reader_number (r, a->items[i], p, UINT32_MAX);
+    }
+}
+
+static void
+read_empty_dirs (struct json_reader *r, const json_value *root,
+                 struct bridge_request *out)
+{
+  const json_value *a = json_get (root, "empty_dirs");
+  if (a == NULL || json_reader_want (r, a, JSON_ARRAY, "empty_dirs") == NULL)
+    return;
+  out->empty_dirs = xzalloc ((a->count + 1) * sizeof *out->empty_dirs);
+  for (size_t i = 0; i < a->count; i++)
+    {
+      cleanup_free char *p = xasprintf ("empty_dirs[%zu]", i);
+      const json_value *o = json_reader_want (r, a->items[i], JSON_OBJECT, p);
+      if (o == NULL)
+        continue;
+      json_reader_require (r, o, "path", p);
+      json_reader_require (r, o, "name", p);
+      struct bridge_empty_dir *d = &out->empty_dirs[out->nempty_dirs++];
+      d->path = json_reader_string (r, o, "path", p);
+      d->name = json_reader_string (r, o, "name", p);
+      if (d->path != NULL && d->path[0] != '/')
+        json_reader_problem (r, p, "path %s is not absolute", d->path);
+      if (d->name != NULL && !usable_id (d->name))
+        json_reader_problem (r, p, "name %s is not a plain name", d->name);
     }
 }
 
@@ -186,10 +216,24 @@ bridge_request_decode (const char *body, size_t len,
         json_reader_problem (&r, "container", "not a usable id");
       out->scratch_mb = (uint32_t) json_reader_uint (&r, root, "scratch_mb",
                                                      "", UINT32_MAX);
+      out->termination_log
+          = json_reader_string (&r, root, "termination_log", "");
+      if (json_get (root, "volumes") != NULL)
+        out->volumes = json_reader_string_array (&r, root, "volumes", "",
+                                                 &out->nvolumes);
+      for (size_t i = 0; i < out->nvolumes; i++)
+        if (out->volumes[i][0] != '/')
+          json_reader_problem (&r, "volumes", "%s is not absolute",
+                               out->volumes[i]);
+      if (out->kind == BRIDGE_REQUEST_VOLUME_UPDATE && out->nvolumes != 1)
+        json_reader_problem (&r, "volumes", "one volume per update");
+      if (out->kind == BRIDGE_REQUEST_CREATE
+          || out->kind == BRIDGE_REQUEST_VOLUME_UPDATE)
+        read_files (&r, root, out);
       if (out->kind == BRIDGE_REQUEST_CREATE)
         {
-          read_files (&r, root, out);
           read_layers (&r, root, out);
+          read_empty_dirs (&r, root, out);
         }
     }
   json_free (root);
@@ -214,5 +258,15 @@ bridge_request_release (struct bridge_request *r)
       free (r->files[i].content);
     }
   free (r->files);
+  for (size_t i = 0; i < r->nvolumes; i++)
+    free (r->volumes[i]);
+  free (r->volumes);
+  for (size_t i = 0; i < r->nempty_dirs; i++)
+    {
+      free (r->empty_dirs[i].path);
+      free (r->empty_dirs[i].name);
+    }
+  free (r->empty_dirs);
+  free (r->termination_log);
   *r = (struct bridge_request){ 0 };
 }

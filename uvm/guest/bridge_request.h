@@ -25,12 +25,21 @@ enum bridge_request_kind
   BRIDGE_REQUEST_PING,        /* the agent reads the bridge: its uptime */
   BRIDGE_REQUEST_SETTIME,     /* the guest's wall clock (after a migration) */
   BRIDGE_REQUEST_DISK_REMOVE, /* a layer disk no container uses any more */
+  BRIDGE_REQUEST_VOLUME_UPDATE, /* a volume's new content (kept in sync) */
 };
 
 /* A container's layers: overlayfs takes more, the host sends no more.  */
 #define BRIDGE_LAYERS_MAX 128
 
-/* A file the container sees with this content (a CRI pod file).  */
+/* An emptyDir: the pod's guest directory `name`, seen at path.  */
+struct bridge_empty_dir
+{
+  char *path;
+  char *name;
+};
+
+/* A file the container sees with this content (a CRI pod file, or a file
+   of a volume, beneath the volume's path).  */
 struct bridge_file
 {
   char *path;
@@ -59,6 +68,14 @@ struct bridge_request
   size_t nfiles;
   /* create: the pod's hostname, for the pod's UTS namespace (or NULL).  */
   char *pod_hostname;
+  /* create: where volumes are seen (their files are in files, beneath
+     them), the emptyDirs, and where the termination log is (or NULL);
+     volume_update: files of the volume at volumes[0].  */
+  char **volumes;
+  size_t nvolumes;
+  struct bridge_empty_dir *empty_dirs;
+  size_t nempty_dirs;
+  char *termination_log;
   uint32_t signal;
   bool all;
   uint32_t width, height;

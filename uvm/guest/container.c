@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <grp.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -54,6 +55,15 @@ struct container
   /* Pod files: destination in the container, file in <dir>/files.  */
   struct bridge_file *files;
   size_t nfiles;
+  /* Volumes: destination in the container, copy in <dir>/v<i>, at its
+     version (see write_volume).  */
+  char **volumes;
+  unsigned *volume_versions;
+  size_t nvolumes;
+  /* emptyDirs: destination, and the pod's directory for it.  */
+  struct bridge_empty_dir *empty_dirs;
+  size_t nempty_dirs;
+  char *termination_log; /* its destination, or NULL */
   pid_t init_pid;
   /* The pod's hostname, from the create request (or NULL).  */
   char *pod_hostname;
@@ -204,6 +214,131 @@ container_disk_remove (uint32_t target, shim_error **err)
   return 0;
 }
 
+/* ---- pod volumes ---------------------------------------------------------
+ */
+
+/* emptyDirs live here, one directory per volume name, shared by the pod's
+   containers.  */
+#define EMPTY_DIRS "/run/gcs/pod/empty"
+
+/* The volume of c whose destination is dest, or -1.  */
+static int
+volume_index (const struct container *c, const char *dest)
+{
+  for (size_t i = 0; i < c->nvolumes; i++)
+    if (strcmp (c->volumes[i], dest) == 0)
+      return (int) i;
+  return -1;
+}
+
+/* The path of f below volume dest, or NULL if f is not in it.  */
+static const char *
+in_volume (const struct bridge_file *f, const char *dest)
+{
+  size_t n = strlen (dest);
+  return strncmp (f->path, dest, n) == 0 && f->path[n] == '/' ? f->path + n + 1
+                                                              : NULL;
+}
+
+/* Writes version `version` of volume i of c from files, laid out as the
+   kubelet lays out its own volumes: <dir>/..v<N>/<files>, <dir>/..data ->
+   ..v<N>, and each top-level name <dir>/<name> -> ..data/<name>.  A new
+   version replaces ..data with one rename: the container sees the old
+   content or the new, never a mix.  */
+static int
+write_volume (struct container *c, size_t i, const struct bridge_file *files,
+              size_t nfiles, shim_error **err)
+{
+  unsigned version = c->volume_versions[i] + 1;
+  cleanup_free char *dir = xasprintf ("%s/v%zu", c->dir, i);
+  cleanup_free char *vdir = xasprintf ("%s/..v%u", dir, version);
+  remove_tree (vdir);
+  if (mkdir_p (vdir, 0755, err) < 0)
+    return -1;
+  for (size_t f = 0; f < nfiles; f++)
+    {
+      const char *rel = in_volume (&files[f], c->volumes[i]);
+      if (rel == NULL)
+        continue;
+      if (!path_is_plain (rel) || strncmp (rel, "..", 2) == 0)
+        return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                               "volume %s: file %s is not a plain path",
+                               c->volumes[i], rel);
+      cleanup_free char *path = xasprintf ("%s/%s", vdir, rel);
+      cleanup_free char *parent = xstrdup (path);
+      *strrchr (parent, '/') = '\0';
+      if (mkdir_p (parent, 0755, err) < 0
+          || write_file_atomic (path, files[f].content, files[f].len, err) < 0)
+        return -1;
+      chmod (path, 0644);
+      cleanup_free char *top = xstrndup (rel, strcspn (rel, "/"));
+      cleanup_free char *link = xasprintf ("%s/%s", dir, top);
+      cleanup_free char *target = xasprintf ("..data/%s", top);
+      if (symlink (target, link) < 0 && errno != EEXIST)
+        return shim_error_errno (err, GRPC_INTERNAL, errno, "symlink %s",
+                                 link);
+    }
+  cleanup_free char *tmp = xasprintf ("%s/..data_tmp", dir);
+  cleanup_free char *data = xasprintf ("%s/..data", dir);
+  cleanup_free char *name = xasprintf ("..v%u", version);
+  unlink (tmp);
+  if (symlink (name, tmp) < 0 || rename (tmp, data) < 0)
+    return shim_error_errno (err, GRPC_INTERNAL, errno, "switch %s", data);
+  c->volume_versions[i] = version;
+  /* What the old version had and the new has not goes.  */
+  cleanup_free char *old = xasprintf ("%s/..v%u", dir, version - 1);
+  remove_tree (old);
+  DIR *d = opendir (dir);
+  struct dirent *de;
+  while (d != NULL && (de = readdir (d)) != NULL)
+    {
+      if (strncmp (de->d_name, "..", 2) == 0 || strcmp (de->d_name, ".") == 0)
+        continue;
+      cleanup_free char *now = xasprintf ("%s/%s", vdir, de->d_name);
+      struct stat st;
+      if (lstat (now, &st) < 0)
+        unlinkat (dirfd (d), de->d_name, 0);
+    }
+  if (d != NULL)
+    closedir (d);
+  return 0;
+}
+
+int
+container_volume_update (struct container *c, const struct bridge_request *req,
+                         shim_error **err)
+{
+  int i = volume_index (c, req->volumes[0]);
+  if (i < 0)
+    return shim_error_set (err, GRPC_NOT_FOUND,
+                           "container %s has no volume at %s", c->id,
+                           req->volumes[0]);
+  if (write_volume (c, (size_t) i, req->files, req->nfiles, err) < 0)
+    return shim_error_wrap (err, "update volume %s of %s", req->volumes[0],
+                            c->id);
+  agent_log (L_INFO, "volume updated", "container", c->id, "volume",
+             req->volumes[0]);
+  return 0;
+}
+
+void
+container_termination_message (const struct container *c, strbuf *out)
+{
+  if (c->termination_log == NULL)
+    return;
+  for (size_t i = 0; i < c->nfiles; i++)
+    if (strcmp (c->files[i].path, c->termination_log) == 0)
+      {
+        char buf[CONTAINER_TERMINATION_MESSAGE_MAX];
+        int fd = open (c->files[i].content, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read (fd, buf, sizeof buf) : -1;
+        if (fd >= 0)
+          close (fd);
+        if (n > 0)
+          strbuf_json_string (out, buf, (size_t) n);
+      }
+}
+
 static int
 write_pod_files (struct container *c, const struct bridge_request *req,
                  shim_error **err)
@@ -211,9 +346,36 @@ write_pod_files (struct container *c, const struct bridge_request *req,
   cleanup_free char *dir = xasprintf ("%s/files", c->dir);
   if (mkdir_p (dir, 0755, err) < 0)
     return -1;
+  c->nvolumes = req->nvolumes;
+  c->volumes = xzalloc ((req->nvolumes + 1) * sizeof *c->volumes);
+  c->volume_versions
+      = xzalloc ((req->nvolumes + 1) * sizeof *c->volume_versions);
+  for (size_t i = 0; i < req->nvolumes; i++)
+    {
+      c->volumes[i] = xstrdup (req->volumes[i]);
+      if (write_volume (c, i, req->files, req->nfiles, err) < 0)
+        return -1;
+    }
+  c->empty_dirs = xzalloc ((req->nempty_dirs + 1) * sizeof *c->empty_dirs);
+  for (size_t i = 0; i < req->nempty_dirs; i++)
+    {
+      struct bridge_empty_dir *d = &c->empty_dirs[c->nempty_dirs++];
+      d->path = xstrdup (req->empty_dirs[i].path);
+      d->name = xasprintf (EMPTY_DIRS "/%s", req->empty_dirs[i].name);
+      if (mkdir_p (d->name, 0777, err) < 0)
+        return -1;
+      chmod (d->name, 0777); /* as the kubelet makes it */
+    }
+  if (req->termination_log != NULL)
+    c->termination_log = xstrdup (req->termination_log);
   c->files = xzalloc ((req->nfiles + 1) * sizeof *c->files);
   for (size_t i = 0; i < req->nfiles; i++)
     {
+      bool in_a_volume = false;
+      for (size_t v = 0; v < req->nvolumes; v++)
+        in_a_volume |= in_volume (&req->files[i], req->volumes[v]) != NULL;
+      if (in_a_volume)
+        continue;
       cleanup_free char *path = xasprintf ("%s/%zu", dir, i);
       if (write_file_atomic (path, req->files[i].content, req->files[i].len,
                              err)
@@ -415,6 +577,23 @@ pod_file (const struct container *c, const char *destination)
   return NULL;
 }
 
+/* The guest directory behind a volume or emptyDir destination, or NULL.  */
+static const char *
+pod_dir (const struct container *c, const char *destination)
+{
+  static char path[PATH_MAX];
+  int v = volume_index (c, destination);
+  if (v >= 0)
+    {
+      snprintf (path, sizeof path, "%s/v%d", c->dir, v);
+      return path;
+    }
+  for (size_t i = 0; i < c->nempty_dirs; i++)
+    if (strcmp (c->empty_dirs[i].path, destination) == 0)
+      return c->empty_dirs[i].name;
+  return NULL;
+}
+
 /* Creates the mount point: a file for a file bind, else a directory.  */
 static void
 make_target (const char *target, bool file)
@@ -443,8 +622,17 @@ mount_spec (const struct container *c, int status_fd)
           = mount_options_parse (m->options, m->noptions, &data);
       const char *type = m->type ? m->type : "";
       const char *file = pod_file (c, m->destination);
+      const char *dir = pod_dir (c, m->destination);
       int r;
-      if (file != NULL)
+      if (dir != NULL)
+        {
+          make_target (target, false);
+          r = mount (dir, target, NULL, MS_BIND, NULL);
+          if (r == 0 && (flags & MS_RDONLY))
+            r = mount (NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY,
+                       NULL);
+        }
+      else if (file != NULL)
         {
           make_target (target, true);
           r = mount (file, target, NULL, MS_BIND, NULL);
@@ -459,7 +647,10 @@ mount_spec (const struct container *c, int status_fd)
           if (strcmp (m->destination, "/dev/shm") != 0)
             {
               errno = EINVAL;
-              child_fail (status_fd, "bind mounts need a directory share");
+              cleanup_free char *what
+                  = xasprintf ("bind mount %s: the UVM has no directory share",
+                               m->destination);
+              child_fail (status_fd, what);
             }
           make_target (target, false);
           r = mount ("shm", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
@@ -1076,6 +1267,17 @@ container_destroy (struct container *c)
       free (c->files[i].content);
     }
   free (c->files);
+  for (size_t i = 0; i < c->nvolumes; i++)
+    free (c->volumes[i]);
+  free (c->volumes);
+  free (c->volume_versions);
+  for (size_t i = 0; i < c->nempty_dirs; i++)
+    {
+      free (c->empty_dirs[i].path);
+      free (c->empty_dirs[i].name);
+    }
+  free (c->empty_dirs);
+  free (c->termination_log);
   oci_spec_free (c->spec);
   free (c->cgroup);
   free (c->rootfs);

@@ -51,6 +51,16 @@ int container_update (struct container *c, const char *resources, size_t len,
 void container_signal_all (const struct container *c, int sig);
 /* Kills what runs in it, unmounts, drops the SCSI device; frees c.  */
 void container_destroy (struct container *c);
+/* A volume's new content (volume_update): swapped in atomically.  */
+int container_volume_update (struct container *c,
+                             const struct bridge_request *req,
+                             shim_error **err);
+/* Bytes of the termination log the host copies back (the kubelet reads at
+   most 4096).  */
+#define CONTAINER_TERMINATION_MESSAGE_MAX 4096
+/* The termination log's content as a JSON string (nothing if the container
+   has none, or it is empty).  */
+void container_termination_message (const struct container *c, strbuf *out);
 /* The host is about to unplug the layer disk at target, which no container
    uses any more: unmounted, and the SCSI device let go of.  */
 int container_disk_remove (uint32_t target, shim_error **err);

@@ -1,0 +1,278 @@
+#include "pod_volumes.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "pod_file_reader.h"
+#include "proto/base/cleanup.h"
+#include "proto/base/log.h"
+#include "proto/base/sha256.h"
+#include "proto/base/strbuf.h"
+#include "proto/base/xalloc.h"
+#include "sandbox.h"
+#include "task.h"
+#include "uvm/uvm.h"
+
+#define VOLUME_UPDATE_TIMEOUT_MS 10000
+
+struct pod_volumes
+{
+  struct task_service *ts;
+  char *container;
+  struct pod_file_bind *binds; /* owned strings */
+  size_t nbinds;
+  /* The create's members, pointing into binds.  */
+  const char **volumes;
+  size_t nvolumes;
+  const char **empty_paths, **empty_names;
+  size_t nempty;
+  const struct pod_file_bind *termination;
+  /* The volume binds alone (for the sync's reads), and each volume's
+     content digest as the guest has it.  */
+  struct pod_file_bind *volume_binds;
+  uint8_t (*digests)[SHA256_DIGEST_LEN];
+  struct pod_file_reader *reader; /* a sync read in flight */
+};
+
+static char *
+dup_or_null (const char *s)
+{
+  return s ? xstrdup (s) : NULL;
+}
+
+struct pod_volumes *
+pod_volumes_new (struct task_service *ts, const char *container,
+                 const struct pod_file_bind *binds, size_t n)
+{
+  struct pod_volumes *v = xzalloc (sizeof *v);
+  v->ts = ts;
+  v->container = xstrdup (container);
+  v->nbinds = n;
+  v->binds = xzalloc ((n + 1) * sizeof *v->binds);
+  v->volumes = xzalloc ((n + 1) * sizeof *v->volumes);
+  v->volume_binds = xzalloc ((n + 1) * sizeof *v->volume_binds);
+  v->digests = xzalloc ((n + 1) * sizeof *v->digests);
+  v->empty_paths = xzalloc ((n + 1) * sizeof *v->empty_paths);
+  v->empty_names = xzalloc ((n + 1) * sizeof *v->empty_names);
+  for (size_t i = 0; i < n; i++)
+    {
+      struct pod_file_bind *b = &v->binds[i];
+      *b = (struct pod_file_bind){ .kind = binds[i].kind,
+                                   .destination
+                                   = xstrdup (binds[i].destination),
+                                   .name = dup_or_null (binds[i].name),
+                                   .root = dup_or_null (binds[i].root),
+                                   .relative
+                                   = dup_or_null (binds[i].relative) };
+      if (b->kind == POD_CONTENT_VOLUME)
+        {
+          v->volume_binds[v->nvolumes] = *b;
+          v->volumes[v->nvolumes++] = b->destination;
+        }
+      else if (b->kind == POD_CONTENT_EMPTY_DIR)
+        {
+          v->empty_paths[v->nempty] = b->destination;
+          v->empty_names[v->nempty++] = b->name;
+        }
+      else if (b->kind == POD_CONTENT_TERMINATION_LOG)
+        v->termination = b;
+    }
+  return v;
+}
+
+void
+pod_volumes_free (struct pod_volumes *v)
+{
+  if (v == NULL)
+    return;
+  pod_file_reader_cancel (v->reader);
+  for (size_t i = 0; i < v->nbinds; i++)
+    {
+      free ((char *) v->binds[i].destination);
+      free ((char *) v->binds[i].name);
+      free ((char *) v->binds[i].root);
+      free ((char *) v->binds[i].relative);
+    }
+  free (v->binds);
+  free (v->volumes);
+  free (v->volume_binds);
+  free (v->digests);
+  free (v->empty_paths);
+  free (v->empty_names);
+  free (v->container);
+  free (v);
+}
+
+/* The files of volume dest among files.  */
+static bool
+in_volume (const struct bridge_pod_file *f, const char *dest)
+{
+  size_t n = strlen (dest);
+  return strncmp (f->path, dest, n) == 0 && f->path[n] == '/';
+}
+
+static void
+volume_digest (const char *dest, const struct bridge_pod_file *files,
+               size_t n, uint8_t out[SHA256_DIGEST_LEN])
+{
+  strbuf b = STRBUF_INIT;
+  for (size_t i = 0; i < n; i++)
+    if (in_volume (&files[i], dest))
+      {
+        strbuf_printf (&b, "%s%c%zu%c", files[i].path, 0, files[i].len, 0);
+        strbuf_append (&b, files[i].content, files[i].len);
+      }
+  sha256 (b.data ? b.data : "", b.len, out);
+  strbuf_release (&b);
+}
+
+void
+pod_volumes_describe (struct pod_volumes *v, struct bridge_create *bc,
+                      const struct bridge_pod_file *files, size_t n)
+{
+  bc->volumes = v->volumes;
+  bc->nvolumes = v->nvolumes;
+  bc->empty_dir_paths = v->empty_paths;
+  bc->empty_dir_names = v->empty_names;
+  bc->nempty_dirs = v->nempty;
+  bc->termination_log = v->termination ? v->termination->destination : NULL;
+  for (size_t i = 0; i < v->nvolumes; i++)
+    volume_digest (v->volumes[i], files, n, v->digests[i]);
+}
+
+int
+pod_volumes_write_termination (const struct pod_volumes *v,
+                               const char *message, size_t len,
+                               shim_error **err)
+{
+  const struct pod_file_bind *b = v->termination;
+  if (b == NULL)
+    return 0;
+  cleanup_close int dir = open (b->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  struct open_how how = {
+    .flags = O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY
+             | O_CLOEXEC,
+    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+  };
+  cleanup_close int fd
+      = dir < 0 ? -1
+                : (int) syscall (SYS_openat2, dir, b->relative, &how,
+                                 sizeof how);
+  struct stat st;
+  if (fd < 0 || fstat (fd, &st) < 0)
+    return shim_error_errno (err, GRPC_INTERNAL, errno,
+                             "termination log %s/%s", b->root, b->relative);
+  if (!S_ISREG (st.st_mode))
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                           "termination log %s/%s: not a regular file",
+                           b->root, b->relative);
+  if (write (fd, message, len) != (ssize_t) len)
+    return shim_error_errno (err, GRPC_INTERNAL, errno,
+                             "write the termination log %s/%s", b->root,
+                             b->relative);
+  return 0;
+}
+
+/* ---- keeping volumes in sync -------------------------------------------- */
+
+static void
+on_update_reply (void *data, const char *body, size_t len,
+                 const shim_error *err)
+{
+  (void) data, (void) body, (void) len;
+  if (err != NULL)
+    log_warn ("volume update: %s", err->msg);
+}
+
+static void
+on_volumes_read (void *data, const struct bridge_pod_file *files, size_t n,
+                 const shim_error *err)
+{
+  struct pod_volumes *v = data;
+  v->reader = NULL;
+  struct uvm *u = sandbox_uvm (v->ts);
+  if (err != NULL)
+    {
+      log_warn ("volumes of %s not read again: %s", v->container, err->msg);
+      return;
+    }
+  for (size_t i = 0; u != NULL && i < v->nvolumes; i++)
+    {
+      uint8_t digest[SHA256_DIGEST_LEN];
+      volume_digest (v->volumes[i], files, n, digest);
+      if (memcmp (digest, v->digests[i], sizeof digest) == 0)
+        continue;
+      cleanup_free char *body
+          = bridge_volume_update_body (v->container, v->volumes[i], files, n);
+      shim_error *rerr = NULL;
+      if (uvm_request (u, body, VOLUME_UPDATE_TIMEOUT_MS, on_update_reply,
+                       NULL, &rerr)
+          < 0)
+        {
+          log_warn ("volume update of %s: %s", v->container, rerr->msg);
+          shim_error_free (rerr);
+          continue;
+        }
+      memcpy (v->digests[i], digest, sizeof digest);
+      log_entry (LOG_LEVEL_INFO, "volume changed on the host: sent to the guest",
+                 (struct log_field[]){ { "container", v->container },
+                                       { "volume", v->volumes[i] } },
+                 2);
+    }
+}
+
+struct pod_volume_sync
+{
+  uv_timer_t timer;
+  struct task_service *ts;
+};
+
+static void
+on_sync_tick (uv_timer_t *timer)
+{
+  struct pod_volume_sync *s = timer->data;
+  if (!sandbox_ready (s->ts))
+    return;
+  struct list *pos, *tmp;
+  list_for_each_safe (pos, tmp, &s->ts->tasks)
+  {
+    struct task *t = list_entry (pos, struct task, link);
+    struct pod_volumes *v = t->volumes;
+    if (v == NULL || v->nvolumes == 0 || v->reader != NULL || t->creating
+        || t->exited)
+      continue;
+    pod_file_reader_start (s->ts->cfg.loop, v->volume_binds, v->nvolumes,
+                           on_volumes_read, v, &v->reader);
+  }
+}
+
+struct pod_volume_sync *
+pod_volume_sync_start (uv_loop_t *loop, struct task_service *ts)
+{
+  struct pod_volume_sync *s = xzalloc (sizeof *s);
+  s->ts = ts;
+  uv_timer_init (loop, &s->timer);
+  s->timer.data = s;
+  uv_timer_start (&s->timer, on_sync_tick, POD_VOLUME_SYNC_MS,
+                  POD_VOLUME_SYNC_MS);
+  return s;
+}
+
+static void
+sync_free (uv_handle_t *h)
+{
+  free (h->data);
+}
+
+void
+pod_volume_sync_stop (struct pod_volume_sync *s)
+{
+  if (s != NULL)
+    uv_close ((uv_handle_t *) &s->timer, sync_free);
+}

@@ -1,0 +1,47 @@
+/* A container's pod content after the create has read it
+   (policy/pod_file_binds.h): which volumes, emptyDirs and termination log
+   the guest makes, the termination log written back to its host file when
+   the container exits (the kubelet reads the termination message there),
+   and volumes kept in sync: every POD_VOLUME_SYNC_MS each running
+   container's volumes are read again on the thread pool, and a change goes
+   to the guest as a volume_update, which swaps it in atomically (the
+   kubelet updates its volumes the same way: configMap edits, rotated
+   service-account tokens).  */
+#ifndef LCOW_DAEMON_POD_VOLUMES_H
+#define LCOW_DAEMON_POD_VOLUMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "policy/pod_file_binds.h"
+#include "uvm/bridge.h"
+
+#define POD_VOLUME_SYNC_MS 1000
+
+struct task_service;
+struct pod_volumes;
+struct pod_volume_sync;
+
+/* Copies binds (the create's plan).  */
+struct pod_volumes *pod_volumes_new (struct task_service *ts,
+                                     const char *container,
+                                     const struct pod_file_bind *binds,
+                                     size_t n);
+void pod_volumes_free (struct pod_volumes *v);
+/* The create's volume, emptyDir and termination-log members (pointing into
+   v), and v remembers the volumes' content as read for the create.  */
+void pod_volumes_describe (struct pod_volumes *v, struct bridge_create *bc,
+                           const struct bridge_pod_file *files, size_t n);
+/* Writes a container's termination message to its termination log on the
+   host (beneath its pod root, no symlink followed, a regular file).  */
+int pod_volumes_write_termination (const struct pod_volumes *v,
+                                   const char *message, size_t len,
+                                   shim_error **err);
+
+/* The sandbox's sync timer over the service's containers.  */
+struct pod_volume_sync *pod_volume_sync_start (uv_loop_t *loop,
+                                               struct task_service *ts);
+void pod_volume_sync_stop (struct pod_volume_sync *s);
+
+#endif
