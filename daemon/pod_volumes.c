@@ -118,8 +118,8 @@ in_volume (const struct bridge_pod_file *f, const char *dest)
 }
 
 static void
-volume_digest (const char *dest, const struct bridge_pod_file *files,
-               size_t n, uint8_t out[SHA256_DIGEST_LEN])
+volume_digest (const char *dest, const struct bridge_pod_file *files, size_t n,
+               uint8_t out[SHA256_DIGEST_LEN])
 {
   strbuf b = STRBUF_INIT;
   for (size_t i = 0; i < n; i++)
@@ -156,14 +156,14 @@ pod_volumes_write_termination (const struct pod_volumes *v,
     return 0;
   cleanup_close int dir = open (b->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
   struct open_how how = {
-    .flags = O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY
-             | O_CLOEXEC,
+    .flags
+    = O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
     .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
   };
   cleanup_close int fd
-      = dir < 0 ? -1
-                : (int) syscall (SYS_openat2, dir, b->relative, &how,
-                                 sizeof how);
+      = dir < 0
+            ? -1
+            : (int) syscall (SYS_openat2, dir, b->relative, &how, sizeof how);
   struct stat st;
   if (fd < 0 || fstat (fd, &st) < 0)
     return shim_error_errno (err, GRPC_INTERNAL, errno,
@@ -220,7 +220,8 @@ on_volumes_read (void *data, const struct bridge_pod_file *files, size_t n,
           continue;
         }
       memcpy (v->digests[i], digest, sizeof digest);
-      log_entry (LOG_LEVEL_INFO, "volume changed on the host: sent to the guest",
+      log_entry (LOG_LEVEL_INFO,
+                 "volume changed on the host: sent to the guest",
                  (struct log_field[]){ { "container", v->container },
                                        { "volume", v->volumes[i] } },
                  2);

@@ -67,8 +67,7 @@ kubelet_kind (const char *rel, const char **name)
   const char *plugin = rel + 8;
   const char *vol = strchr (plugin, '/') + 1;
   size_t n = (size_t) (vol - 1 - plugin);
-  for (size_t i = 0; i < sizeof content_volumes / sizeof *content_volumes;
-       i++)
+  for (size_t i = 0; i < sizeof content_volumes / sizeof *content_volumes; i++)
     if (strlen (content_volumes[i]) == n
         && strncmp (plugin, content_volumes[i], n) == 0)
       return POD_CONTENT_VOLUME;

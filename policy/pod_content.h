@@ -13,10 +13,10 @@
 
 enum pod_content_kind
 {
-  POD_CONTENT_NONE,      /* a host directory or file: needs a share */
-  POD_CONTENT_CRI_FILE,  /* containerd's hosts, hostname, resolv.conf */
-  POD_CONTENT_SHM,       /* containerd's shm: a tmpfs in the guest */
-  POD_CONTENT_FILE,      /* the kubelet's etc-hosts */
+  POD_CONTENT_NONE,            /* a host directory or file: needs a share */
+  POD_CONTENT_CRI_FILE,        /* containerd's hosts, hostname, resolv.conf */
+  POD_CONTENT_SHM,             /* containerd's shm: a tmpfs in the guest */
+  POD_CONTENT_FILE,            /* the kubelet's etc-hosts */
   POD_CONTENT_TERMINATION_LOG, /* pods/<uid>/containers/<name>/<n> */
   /* A volume whose content the kubelet writes (configMap, secret,
      projected, downwardAPI): copied as a directory, kept in sync.  */
