@@ -35,7 +35,7 @@ TEST_GUEST := $(BUILD)/test/fake-guest
 DEB_PACKAGES := build-essential pkg-config libuv1-dev libprotobuf-c-dev \
 	protobuf-c-compiler libyajl-dev libseccomp-dev check containerd runc clang \
 	libclang-rt-14-dev clang-format clang-tidy cppcheck valgrind qemu-system-x86 qemu-utils cpio e2fsprogs erofs-utils busybox-static \
-	python3 procps iproute2 util-linux containernetworking-plugins
+	python3 python3-grpcio procps iproute2 util-linux containernetworking-plugins
 
 .PHONY: all deps check unit-test integration-test demo clean install \
 	bootfiles fuzz fuzz-lib fuzz-smoke bench bench-deps format format-check lint \

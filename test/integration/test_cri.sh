@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Issue 19: Kubernetes pods through CRI, as a kubelet drives them: a private
+# containerd with its CRI plugin and a runtime "lcow" (the README's snippet),
+# a CRI client (cri_client.py), pods shaped as the kubelet shapes them (cgroup
+# parent, log directory, the kubelet's mounts from <root>/pods/<uid>/), in a
+# migratable and a non-migratable sandbox: ExecSync, the service-account
+# token, a configMap updated while the container runs, a termination
+# message, PodSandboxStats, UpdateContainerResources, a hostPath refused in
+# the migratable pod, containerd restarted with pods running.
+source "$(dirname "$0")/lib.sh"
+BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
+QEMU=${QEMU:-/usr/bin/qemu-system-x86_64}
+PY=/usr/bin/python3
+lcow_setup
+stop_containerd
+PODS="$T/kubelet/pods"
+CGP="/lcowtest-cri-$$"
+qemu_config "\"pod_file_roots\": [\"$PODS\", \"$T/root/io.containerd.grpc.v1.cri/sandboxes\"]"
+mkdir -p "$T/cni-conf"
+cat >"$T/containerd.toml" <<TOML
+version = 2
+root = "$T/root"
+state = "$T/state"
+[grpc]
+  address = "$T/containerd.sock"
+[ttrpc]
+  address = "$T/containerd.sock.ttrpc"
+[debug]
+  level = "debug"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "localhost/pause:1"
+  disable_apparmor = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$T/cni-conf"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.lcow]
+    runtime_type = "io.containerd.lcow.v2"
+    pod_annotations = ["io.microsoft.migration.*"]
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.lcow.options]
+      ConfigPath = "$T/qemu.json"
+TOML
+start_containerd
+CRI_SOCK="$T/containerd.sock"
+cri() { "$PY" "$TOP/test/integration/cri_client.py" "$CRI_SOCK" "$@"; }
+k8s() { ctr -a "$T/containerd.sock" -n k8s.io "$@"; }
+cri_cleanup() {
+  local rc=$?
+  for p in $(k8s task ls -q 2>/dev/null); do k8s task kill -s SIGKILL "$p" >/dev/null 2>&1 || true; done
+  for pod in "${PODIDS[@]}"; do cri stop-pod "$pod" >/dev/null 2>&1 || true; cri rm-pod "$pod" >/dev/null 2>&1 || true; done
+  for d in /sys/fs/cgroup/*"$CGP" /sys/fs/cgroup/*/"${CGP#/}"; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
+  (exit "$rc") # the script's own status, for the teardown
+  lcow_teardown
+}
+trap cri_cleanup EXIT
+PODIDS=()
+
+make_rootfs "$T/rootfs"
+"$PY" "$TOP/test/integration/make_oci_image.py" "$T/pause.tar" localhost/pause:1 "$T/rootfs"
+"$PY" "$TOP/test/integration/make_oci_image.py" "$T/app.tar" localhost/app:1 "$T/rootfs"
+k8s image import "$T/pause.tar" >/dev/null
+k8s image import "$T/app.tar" >/dev/null
+
+# pod NAME UID MIGRATABLE: the kubelet's pod directory and RunPodSandbox.
+pod() {
+  local name=$1 uid=$2 lm=$3 dir="$PODS/$2"
+  mkdir -p "$dir/containers/app" "$dir/volumes/kubernetes.io~empty-dir/scratch" "$T/logs/default_${name}_$uid"
+  printf '127.0.0.1 localhost\n10.1.1.1 %s\n' "$name" >"$dir/etc-hosts"
+  : >"$dir/containers/app/1a2b"
+  atomic "$dir/volumes/kubernetes.io~configmap/settings" v1 color=blue
+  atomic "$dir/volumes/kubernetes.io~projected/kube-api-access-abcde" v1 token=token-of-"$name" namespace=default ca.crt=CA
+  cat >"$T/$name.pod.json" <<JSON
+{"name": "$name", "uid": "$uid", "namespace": "default", "hostname": "$name",
+ "log_directory": "$T/logs/default_${name}_$uid", "cgroup_parent": "$CGP", "host_network": true,
+ "runtime_handler": "lcow", "labels": {"app": "$name"},
+ "annotations": {$([ "$lm" = yes ] && echo '"io.microsoft.migration.allowed": "true"')}}
+JSON
+  cri run-pod "$T/$name.pod.json"
+}
+# atomic DIR VERSION KEY=VALUE...: a volume as the kubelet's atomic writer makes it.
+atomic() {
+  local dir=$1 v=$2; shift 2
+  mkdir -p "$dir/..$v"
+  for kv in "$@"; do printf '%s' "${kv#*=}" >"$dir/..$v/${kv%%=*}"; done
+  ln -sfn "..$v" "$dir/..data_tmp" && mv -T "$dir/..data_tmp" "$dir/..data"
+  for kv in "$@"; do [ -L "$dir/${kv%%=*}" ] || ln -s "..data/${kv%%=*}" "$dir/${kv%%=*}"; done
+}
+# ctr_json NAME UID CMD [EXTRA MOUNTS JSON]: a container as the kubelet shapes it.
+ctr_json() {
+  local name=$1 uid=$2 cmd=$3 extra=${4:-} dir="$PODS/$2"
+  cat <<JSON
+{"name": "app", "image": "localhost/app:1", "command": ["/bin/sh", "-c", "$cmd"],
+ "log_path": "app/0.log", "labels": {"io.kubernetes.container.name": "app"},
+ "mounts": [
+  {"container_path": "/etc/hosts", "host_path": "$dir/etc-hosts"},
+  {"container_path": "/dev/termination-log", "host_path": "$dir/containers/app/1a2b"},
+  {"container_path": "/var/run/secrets/kubernetes.io/serviceaccount", "host_path": "$dir/volumes/kubernetes.io~projected/kube-api-access-abcde", "readonly": true},
+  {"container_path": "/etc/settings", "host_path": "$dir/volumes/kubernetes.io~configmap/settings", "readonly": true},
+  {"container_path": "/scratch", "host_path": "$dir/volumes/kubernetes.io~empty-dir/scratch"}$extra]}
+JSON
+}
+
+UID_plain='' UID_migratable='' PID_plain='' PID_migratable='' CID_plain='' CID_migratable=''
+for kind in plain migratable; do
+  uid=$(cat /proc/sys/kernel/random/uuid); name="web-$kind"
+  lm=no; [ $kind = migratable ] && lm=yes
+  t0=$(date +%s%3N)
+  out=$(pod "$name" "$uid" "$lm" 2>&1) && pid=$out || pid=""
+  t_run=$(($(date +%s%3N) - t0))
+  expect "$kind: RunPodSandbox ($t_run ms)" [ -n "$pid" ]
+  [ -n "$pid" ] || { echo "    $out"; continue; }
+  PODIDS+=("$pid")
+  ctr_json "$name" "$uid" 'echo started; sleep 600' >"$T/$name.ctr.json"
+  t0=$(date +%s%3N)
+  cid=$(cri create "$pid" "$T/$name.pod.json" "$T/$name.ctr.json" 2>&1) && cri start "$cid" >/tmp/cri-start.$$ 2>&1 && rc=0 || rc=$?
+  t_start=$(($(date +%s%3N) - t0))
+  expect "$kind: CreateContainer + StartContainer with the kubelet's default mounts ($t_start ms) $(cat /tmp/cri-start.$$ 2>/dev/null)" [ "$rc" -eq 0 ]
+  rm -f /tmp/cri-start.$$
+  t0=$(date +%s%3N)
+  out=$(cri exec "$cid" 30 /bin/cat /var/run/secrets/kubernetes.io/serviceaccount/token 2>&1 || true)
+  t_exec=$(($(date +%s%3N) - t0))
+  expect "$kind: ExecSync reads the service-account token ($t_exec ms: $out)" [ "$out" = "token-of-$name" ]
+  out=$(cri exec "$cid" 30 /bin/sh -c 'hostname; cat /etc/hosts' 2>&1 || true)
+  expect "$kind: the pod's hostname and the kubelet's /etc/hosts" bash -c 'grep -qx "$1" <<<"$2" && grep -q "10.1.1.1 $1" <<<"$2"' _ "$name" "$out"
+  # The configMap, updated on the host as the kubelet updates it.
+  t0=$(date +%s%3N)
+  atomic "$PODS/$uid/volumes/kubernetes.io~configmap/settings" v2 color=green
+  seen() { [ "$(cri exec "$cid" 10 /bin/cat /etc/settings/color 2>/dev/null)" = green ]; }
+  wait_for 15 seen && t_cm=$(($(date +%s%3N) - t0)) || t_cm=none
+  expect "$kind: a configMap update reaches the running container ($t_cm ms)" [ "$t_cm" != none ]
+  stats=$(cri pod-stats "$pid" 2>&1 || true)
+  expect "$kind: PodSandboxStats answers with the VM's usage ($stats)" bash -c '[ "$(wc -w <<<"$1")" -eq 2 ] && [ "${1#* }" -gt 0 ]' _ "$stats"
+  out=$(cri update "$cid" 134217728 512 2>&1 || true)
+  # Without a cgroup namespace (a cgroup v1 host), the guest's whole
+  # hierarchy is seen: the container's cgroup is named by its id.
+  limit=$(cri exec "$cid" 10 /bin/cat "/sys/fs/cgroup/$cid/memory.max" 2>&1 || true)
+  expect "$kind: UpdateContainerResources applies a memory limit ($out, memory.max $limit)" \
+    bash -c '[ "$1" = ok ] && [ "$2" = 134217728 ]' _ "$out" "$limit"
+  echo "  $kind: RunPodSandbox $t_run ms, Create+Start $t_start ms, ExecSync $t_exec ms, configMap $t_cm ms"
+  eval "CID_$kind=$cid PID_$kind=$pid UID_$kind=$uid"
+done
+
+# --- a hostPath: refused in the migratable pod, with the reason -----------------
+mkdir -p "$T/host-data"
+uid=$UID_migratable
+ctr_json web-migratable "$uid" 'sleep 600' ", {\"container_path\": \"/data\", \"host_path\": \"$T/host-data\"}" \
+  | sed 's/"name": "app"/"name": "hostpath"/' >"$T/hp.ctr.json"
+cid=$(cri create "$PID_migratable" "$T/web-migratable.pod.json" "$T/hp.ctr.json" 2>&1) || true
+out=$(cri start "$cid" 2>&1 || true)
+expect "a hostPath is refused in the migratable pod, naming it ($(head -c 160 <<<"$out"))" grep -q "/data.*directory mount" <<<"$out"
+cri rm-ctr "$cid" >/dev/null 2>&1 || true
+
+# --- the termination message ------------------------------------------------------
+uid=$UID_plain
+: >"$PODS/$uid/containers/app/1a2b"
+ctr_json web-plain "$uid" 'echo the config is missing > /dev/termination-log; exit 2' \
+  | sed 's/"name": "app"/"name": "finisher"/' >"$T/fin.ctr.json"
+cid=$(cri create "$PID_plain" "$T/web-plain.pod.json" "$T/fin.ctr.json" 2>&1) && cri start "$cid" >/dev/null 2>&1 || true
+exited() { cri status "$cid" | grep -q "^EXITED 2 "; }
+expect "a container that exits 2 is EXITED 2 ($(cri status "$cid" 2>&1))" wait_for 60 exited
+expect "its termination message is in the kubelet's file" grep -qx "the config is missing" "$PODS/$uid/containers/app/1a2b"
+
+# --- containerd restarted with the pods running ----------------------------------
+stop_containerd
+start_containerd
+for kind in plain migratable; do
+  eval "pid=\$PID_$kind cid=\$CID_$kind"
+  expect "$kind: the pod is READY after containerd's restart" wait_for 30 bash -c '[ "$("$1" "$2" "$3" pod-status "$4" 2>&1)" = READY ]' _ "$PY" "$TOP/test/integration/cri_client.py" "$CRI_SOCK" "$pid"
+  out=$(cri exec "$cid" 30 /bin/echo still here 2>&1 || true)
+  expect "$kind: and its container answers ExecSync ($out)" [ "$out" = "still here" ]
+done
+
+for pod in "${PODIDS[@]}"; do
+  expect "StopPodSandbox" cri stop-pod "$pod"
+  expect "RemovePodSandbox" cri rm-pod "$pod"
+done
+PODIDS=()
+no_cri_left() { ! pgrep -f "^$SHIM_BIN_DIR/containerd-shim-lcow-v2 -namespace k8s.io" >/dev/null && ! pgrep -f "^$QEMU -name lcow-" >/dev/null; }
+expect "no shim or VM is left" wait_for 20 no_cri_left
