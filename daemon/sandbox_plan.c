@@ -98,6 +98,12 @@ sandbox_plan_build (const char *id, const struct oci_spec *spec,
   if (shim_config_load (config_path, &plan->cfg, err) < 0)
     return -1;
 
+  if (spec->cgroups_path != NULL && *spec->cgroups_path
+      && pod_cgroup_dir (spec->cgroups_path, &plan->cgroup_dir, err) < 0)
+    {
+      shim_config_release (&plan->cfg);
+      return -1;
+    }
   strbuf warnings = STRBUF_INIT;
   struct sandbox_options_env env = {
     .host_cpus = (unsigned) sysconf (_SC_NPROCESSORS_ONLN),
@@ -105,6 +111,11 @@ sandbox_plan_build (const char *id, const struct oci_spec *spec,
     = (uint64_t) sysconf (_SC_PHYS_PAGES) * (uint64_t) sysconf (_SC_PAGESIZE)
       >> 20,
     .exists = path_exists,
+    .pod_memory_limit_mb
+    = plan->cgroup_dir
+          ? pod_cgroup_memory_limit (POD_CGROUP_MOUNTINFO, plan->cgroup_dir)
+                >> 20
+          : 0,
   };
   int r = sandbox_options_parse (spec, &plan->cfg, plan->migratable, &env,
                                  &plan->opts, &warnings, err);
@@ -115,6 +126,8 @@ sandbox_plan_build (const char *id, const struct oci_spec *spec,
   if (r < 0)
     {
       shim_config_release (&plan->cfg);
+      free (plan->cgroup_dir);
+      plan->cgroup_dir = NULL;
       return shim_error_wrap (err, "sandbox options");
     }
 
@@ -131,12 +144,6 @@ sandbox_plan_build (const char *id, const struct oci_spec *spec,
   const struct oci_namespace *net = oci_spec_namespace (spec, "network");
   if (net != NULL && net->path != NULL)
     plan->netns_path = xstrdup (net->path);
-  if (spec->cgroups_path != NULL && *spec->cgroups_path
-      && pod_cgroup_dir (spec->cgroups_path, &plan->cgroup_dir, err) < 0)
-    {
-      sandbox_plan_release (plan);
-      return -1;
-    }
 
   struct kernel_cmdline_input in;
   sandbox_options_cmdline_input (&plan->opts, &in);

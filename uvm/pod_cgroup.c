@@ -13,6 +13,7 @@
 #include "proto/base/cleanup.h"
 #include "proto/base/file_io.h"
 #include "proto/base/strbuf.h"
+#include "proto/base/go_parse.h"
 #include "proto/base/xalloc.h"
 
 /* systemd's slice layout: "a-b-c.slice" lives in a.slice/a-b.slice/.  */
@@ -245,4 +246,36 @@ pod_cgroup_remove (const char *mountinfo, const char *dir, shim_error **err)
     }
   free_hierarchies (h, n);
   return r;
+}
+
+uint64_t
+pod_cgroup_memory_limit (const char *mountinfo, const char *dir)
+{
+  static const char *const files[] = { "memory.max", "memory.limit_in_bytes" };
+  cleanup_free char *parent = xstrdup (dir);
+  char *slash = strrchr (parent, '/');
+  if (slash == NULL)
+    return 0; /* a pod cgroup at the root: nothing above it to read */
+  *slash = '\0';
+  struct hierarchy *h;
+  size_t n = hierarchies (mountinfo, &h);
+  uint64_t limit = 0;
+  for (size_t i = 0; i < n && limit == 0; i++)
+    for (size_t f = 0; f < 2 && limit == 0; f++)
+      {
+        cleanup_free char *path
+            = xasprintf ("%s/%s/%s", h[i].dir, parent, files[f]);
+        cleanup_free char *text = NULL;
+        size_t len = 0;
+        uint64_t v;
+        if (read_file_capped (-1, path, 64, &text, &len, NULL) == 0)
+          {
+            text[strcspn (text, "\n")] = '\0';
+            /* "max", or v1's page-rounded INT64_MAX: no limit.  */
+            if (go_parse_uint (text, 64, &v) == 0 && v < (1ull << 62))
+              limit = v;
+          }
+      }
+  free_hierarchies (h, n);
+  return limit;
 }

@@ -7,6 +7,8 @@
 #ifndef LCOW_UVM_POD_CGROUP_H
 #define LCOW_UVM_POD_CGROUP_H
 
+#include <stdint.h>
+
 #include "proto/base/error.h"
 
 /* Pure: the directory, relative to a hierarchy's root, for cgroupsPath:
@@ -24,6 +26,10 @@ int pod_cgroup_dir (const char *cgroups_path, char **out, shim_error **err);
    hierarchy mounted per mountinfo, creating the directories as needed
    (a new v1 cpuset directory gets its parent's cpus and mems).  */
 int pod_cgroup_join (const char *mountinfo, const char *dir, shim_error **err);
+/* The memory limit (bytes; 0 if none) of dir's parent, the pod's own
+   cgroup (the kubelet sets the pod's limit there), from the memory
+   hierarchy of mountinfo (v2 memory.max or v1 memory.limit_in_bytes).  */
+uint64_t pod_cgroup_memory_limit (const char *mountinfo, const char *dir);
 /* Removes dir's last component in every hierarchy (it must be empty: the
    VMM has exited); errors other than absence are returned.  */
 int pod_cgroup_remove (const char *mountinfo, const char *dir,

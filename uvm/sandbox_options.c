@@ -198,6 +198,25 @@ sandbox_options_parse (const struct oci_spec *spec,
                      (unsigned long long) env->host_memory_mb);
       mem = env->host_memory_mb;
     }
+  /* The VMM is in the pod's cgroup: a UVM bigger than the pod's limit
+     would get QEMU killed by the pod's OOM, not the guest's.  */
+  if (oci_spec_annotation (spec, ANN_MEMORY_SIZE_MB) == NULL
+      && env->pod_memory_limit_mb > 0
+      && mem + VMM_MEMORY_OVERHEAD_MB > env->pod_memory_limit_mb)
+    {
+      uint64_t fit = env->pod_memory_limit_mb
+                             > VMM_MEMORY_OVERHEAD_MB + UVM_MEMORY_MIN_MB
+                         ? env->pod_memory_limit_mb - VMM_MEMORY_OVERHEAD_MB
+                         : UVM_MEMORY_MIN_MB;
+      strbuf_printf (c.warnings,
+                     "%sthe pod's memory limit is %llu MB: the UVM gets %llu "
+                     "MB (%d MB are left for the VMM)",
+                     c.warnings->len ? "; " : "",
+                     (unsigned long long) env->pod_memory_limit_mb,
+                     (unsigned long long) (fit - (fit & 1)),
+                     VMM_MEMORY_OVERHEAD_MB);
+      mem = fit - (fit & 1);
+    }
   o->memory_mb = mem + (mem & 1);
 
   if (ann_uint (&c, ANN_VPMEM_COUNT, 32, 0) > 0)

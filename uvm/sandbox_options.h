@@ -70,7 +70,17 @@ struct sandbox_options_env
   uint64_t host_memory_mb;
   /* Whether dir/name exists (dir alone when name is NULL).  */
   bool (*exists) (const char *dir, const char *name);
+  /* The pod's memory limit (MB, 0 if none), which the VMM is charged to:
+     without a memory annotation the UVM gets what fits under it.  */
+  uint64_t pod_memory_limit_mb;
 };
+
+/* What the VMM itself needs beside the guest's memory (QEMU, its TCG
+   translation cache, the shim's share of the pod): left out of the pod's
+   limit when the UVM is sized from it.  */
+#define VMM_MEMORY_OVERHEAD_MB 192
+/* The smallest UVM sized from a pod's limit.  */
+#define UVM_MEMORY_MIN_MB 128
 
 int sandbox_options_parse (const struct oci_spec *spec,
                            const struct shim_config *cfg, bool live_migration,

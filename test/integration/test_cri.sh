@@ -39,7 +39,9 @@ state = "$T/state"
     runtime_type = "io.containerd.runc.v2"
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.lcow]
     runtime_type = "io.containerd.lcow.v2"
-    pod_annotations = ["io.microsoft.migration.*"]
+    pod_annotations = ["io.microsoft.migration.*",
+      "io.microsoft.virtualmachine.computetopology.processor.count",
+      "io.microsoft.virtualmachine.computetopology.memory.sizeinmb"]
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.lcow.options]
       ConfigPath = "$T/qemu.json"
 TOML
@@ -51,7 +53,7 @@ cri_cleanup() {
   local rc=$?
   for p in $(k8s task ls -q 2>/dev/null); do k8s task kill -s SIGKILL "$p" >/dev/null 2>&1 || true; done
   for pod in "${PODIDS[@]}"; do cri stop-pod "$pod" >/dev/null 2>&1 || true; cri rm-pod "$pod" >/dev/null 2>&1 || true; done
-  for d in /sys/fs/cgroup/*"$CGP" /sys/fs/cgroup/*/"${CGP#/}"; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
+  for d in /sys/fs/cgroup/"${CGP#/}"-* /sys/fs/cgroup/*/"${CGP#/}"-*; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
   (exit "$rc") # the script's own status, for the teardown
   lcow_teardown
 }
@@ -74,7 +76,7 @@ pod() {
   atomic "$dir/volumes/kubernetes.io~projected/kube-api-access-abcde" v1 token=token-of-"$name" namespace=default ca.crt=CA
   cat >"$T/$name.pod.json" <<JSON
 {"name": "$name", "uid": "$uid", "namespace": "default", "hostname": "$name",
- "log_directory": "$T/logs/default_${name}_$uid", "cgroup_parent": "$CGP", "host_network": true,
+ "log_directory": "$T/logs/default_${name}_$uid", "cgroup_parent": "$CGP-$name", "host_network": true,
  "runtime_handler": "lcow", "labels": {"app": "$name"},
  "annotations": {$([ "$lm" = yes ] && echo '"io.microsoft.migration.allowed": "true"')}}
 JSON
@@ -107,6 +109,17 @@ UID_plain='' UID_migratable='' PID_plain='' PID_migratable='' CID_plain='' CID_m
 for kind in plain migratable; do
   uid=$(cat /proc/sys/kernel/random/uuid); name="web-$kind"
   lm=no; [ $kind = migratable ] && lm=yes
+  if [ $kind = plain ]; then
+    # The kubelet's pod cgroup with the pod's memory limit (600 MiB), before
+    # RunPodSandbox: the VMM is charged there, so the UVM must fit under it.
+    if [ -d /sys/fs/cgroup/memory ]; then
+      mkdir -p "/sys/fs/cgroup/memory$CGP-$name"
+      echo 629145600 >"/sys/fs/cgroup/memory$CGP-$name/memory.limit_in_bytes"
+    else
+      mkdir -p "/sys/fs/cgroup$CGP-$name"
+      echo 629145600 >"/sys/fs/cgroup$CGP-$name/memory.max"
+    fi
+  fi
   t0=$(date +%s%3N)
   out=$(pod "$name" "$uid" "$lm" 2>&1) && pid=$out || pid=""
   t_run=$(($(date +%s%3N) - t0))
@@ -123,6 +136,11 @@ for kind in plain migratable; do
   out=$(cri exec "$cid" 30 /bin/cat /var/run/secrets/kubernetes.io/serviceaccount/token 2>&1 || true)
   t_exec=$(($(date +%s%3N) - t0))
   expect "$kind: ExecSync reads the service-account token ($t_exec ms: $out)" [ "$out" = "token-of-$name" ]
+  if [ $kind = plain ]; then
+    kb=$(cri exec "$cid" 30 /bin/sh -c "grep MemTotal /proc/meminfo" 2>&1 | tr -dc 0-9 || true)
+    expect "plain: the UVM is sized to fit the pod's 600 MiB limit (guest MemTotal ${kb:-?} kB)" \
+      bash -c '[ "${1:-0}" -gt 250000 ] && [ "$1" -lt 420000 ]' _ "$kb"
+  fi
   out=$(cri exec "$cid" 30 /bin/sh -c 'hostname; cat /etc/hosts' 2>&1 || true)
   expect "$kind: the pod's hostname and the kubelet's /etc/hosts" bash -c 'grep -qx "$1" <<<"$2" && grep -q "10.1.1.1 $1" <<<"$2"' _ "$name" "$out"
   # The configMap, updated on the host as the kubelet updates it.
@@ -151,6 +169,9 @@ ctr_json web-migratable "$uid" 'sleep 600' ", {\"container_path\": \"/data\", \"
 cid=$(cri create "$PID_migratable" "$T/web-migratable.pod.json" "$T/hp.ctr.json" 2>&1) || true
 out=$(cri start "$cid" 2>&1 || true)
 expect "a hostPath is refused in the migratable pod, naming it ($(head -c 160 <<<"$out"))" grep -q "/data.*directory mount" <<<"$out"
+st=$(cri status "$cid" 2>&1 || true)
+expect "the kubelet sees it EXITED 128, StartError, with the shim's reason ($(head -c 120 <<<"$st"))" \
+  grep -q "^EXITED 128 StartError|.*directory mount" <<<"$st"
 cri rm-ctr "$cid" >/dev/null 2>&1 || true
 
 # --- the termination message ------------------------------------------------------

@@ -34,6 +34,8 @@ fake_exists (const char *dir, const char *name)
   return false;
 }
 
+static uint64_t pod_limit_mb; /* the next parse's pod memory limit */
+
 static int
 parse (const char *annotations_json, unsigned host_cpus,
        struct sandbox_options *o, strbuf *warn, shim_error **err)
@@ -51,12 +53,50 @@ parse (const char *annotations_json, unsigned host_cpus,
   cfg.boot_files_allowed[1] = strdup ("/nope");
   cfg.boot_files_allowed[2] = strdup ("/boot-nok");
   cfg.nboot_files_allowed = 3;
-  struct sandbox_options_env env = { host_cpus, 4096, fake_exists };
+  struct sandbox_options_env env
+      = { host_cpus, 4096, fake_exists, pod_limit_mb };
   int r = sandbox_options_parse (spec, &cfg, false, &env, o, warn, err);
   shim_config_release (&cfg);
   oci_spec_free (spec);
   return r;
 }
+
+/* The VMM is charged to the pod's cgroup: without a memory annotation the
+   UVM fits under the pod's limit, the VMM's share left out.  */
+START_TEST (test_pod_memory_limit)
+{
+  struct sandbox_options o;
+  strbuf w = STRBUF_INIT;
+  pod_limit_mb = 600;
+  ck_assert_int_eq (parse ("", 8, &o, &w, NULL), 0);
+  ck_assert_uint_eq (o.memory_mb, 600 - VMM_MEMORY_OVERHEAD_MB);
+  ck_assert_ptr_nonnull (strstr (w.data, "the pod's memory limit is 600 MB"));
+  sandbox_options_release (&o);
+  strbuf_reset (&w);
+  /* A limit with room for the default: the default.  */
+  pod_limit_mb = 4096;
+  ck_assert_int_eq (parse ("", 8, &o, &w, NULL), 0);
+  ck_assert_uint_eq (o.memory_mb, 1024);
+  ck_assert_uint_eq (w.len, 0);
+  sandbox_options_release (&o);
+  /* A tiny limit: the floor.  */
+  pod_limit_mb = 200;
+  ck_assert_int_eq (parse ("", 8, &o, &w, NULL), 0);
+  ck_assert_uint_eq (o.memory_mb, UVM_MEMORY_MIN_MB);
+  sandbox_options_release (&o);
+  strbuf_reset (&w);
+  /* The annotation decides when it is there.  */
+  pod_limit_mb = 600;
+  ck_assert_int_eq (parse ("\"io.microsoft.virtualmachine.computetopology."
+                           "memory.sizeinmb\":\"2048\"",
+                           8, &o, &w, NULL),
+                    0);
+  ck_assert_uint_eq (o.memory_mb, 2048);
+  sandbox_options_release (&o);
+  pod_limit_mb = 0;
+  strbuf_release (&w);
+}
+END_TEST
 
 START_TEST (test_defaults)
 {
@@ -307,6 +347,7 @@ options_suite (void)
   Suite *s = suite_create ("options");
   TCase *tc = tcase_create ("sandbox");
   tcase_add_test (tc, test_defaults);
+  tcase_add_test (tc, test_pod_memory_limit);
   tcase_add_test (tc, test_values_and_fallbacks);
   tcase_add_test (tc, test_rootfs_and_kernel_selection);
   tcase_add_loop_test (tc, test_errors, 0, sizeof errors / sizeof errors[0]);

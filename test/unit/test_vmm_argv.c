@@ -3,6 +3,7 @@
 #include <check.h>
 
 #include "suites.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -380,6 +381,40 @@ START_TEST (vhd_probe_file)
 }
 END_TEST
 
+/* The pod's memory limit, from a memory hierarchy of a mountinfo: v1's
+   limit file, v2's memory.max ("max" is no limit).  */
+START_TEST (pod_cgroup_memory_limits)
+{
+  char root[] = "/tmp/lcow-unit-memcg.XXXXXX";
+  ck_assert_ptr_nonnull (mkdtemp (root));
+  char path[512], mountinfo[300];
+  snprintf (mountinfo, sizeof mountinfo, "%s/mountinfo", root);
+  FILE *f = fopen (mountinfo, "w");
+  fprintf (f, "30 1 0:26 / %s/proc rw - proc proc rw\n", root);
+  fprintf (f, "31 1 0:27 / %s/v1 rw - cgroup cgroup rw,memory\n", root);
+  fclose (f);
+  snprintf (path, sizeof path, "mkdir -p %s/v1/kubepods/pod1", root);
+  ck_assert_int_eq (system (path), 0);
+  snprintf (path, sizeof path, "%s/v1/kubepods/pod1/memory.limit_in_bytes",
+            root);
+  f = fopen (path, "w");
+  fputs ("629145600\n", f);
+  fclose (f);
+  ck_assert_uint_eq (pod_cgroup_memory_limit (mountinfo, "kubepods/pod1/abc"),
+                     629145600u);
+  /* Unlimited (v1's page-rounded INT64_MAX), no parent, no file: none.  */
+  f = fopen (path, "w");
+  fputs ("9223372036854771712\n", f);
+  fclose (f);
+  ck_assert_uint_eq (pod_cgroup_memory_limit (mountinfo, "kubepods/pod1/abc"),
+                     0);
+  ck_assert_uint_eq (pod_cgroup_memory_limit (mountinfo, "abc"), 0);
+  ck_assert_uint_eq (pod_cgroup_memory_limit (mountinfo, "nope/abc"), 0);
+  snprintf (path, sizeof path, "rm -rf %s", root);
+  ck_assert_int_eq (system (path), 0);
+}
+END_TEST
+
 /* linux.cgroupsPath as the kubelet's two drivers write it.  */
 START_TEST (pod_cgroup_dirs)
 {
@@ -449,6 +484,7 @@ vmm_argv_suite (void)
   tcase_add_test (v, vhd_footers);
   tcase_add_test (v, vhd_probe_file);
   tcase_add_test (v, pod_cgroup_dirs);
+  tcase_add_test (v, pod_cgroup_memory_limits);
   suite_add_tcase (s, v);
   suite_add_tcase (s, e);
   return s;
