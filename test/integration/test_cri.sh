@@ -174,6 +174,22 @@ expect "the kubelet sees it EXITED 128, StartError, with the shim's reason ($(he
   grep -q "^EXITED 128 StartError|.*directory mount" <<<"$st"
 cri rm-ctr "$cid" >/dev/null 2>&1 || true
 
+# --- an emptyDir shared by two containers of a pod; a hostPath in a pod that is
+# not migratable (no directory share: refused too, saying why) -------------------
+cri exec "$CID_plain" 10 /bin/sh -c 'echo from-app > /scratch/note' >/dev/null 2>&1 || true
+ctr_json web-plain "$UID_plain" 'sleep 600' | sed 's/"name": "app"/"name": "reader"/' >"$T/rd.ctr.json"
+cid=$(cri create "$PID_plain" "$T/web-plain.pod.json" "$T/rd.ctr.json" 2>&1) && cri start "$cid" >/dev/null 2>&1 || true
+out=$(cri exec "$cid" 10 /bin/cat /scratch/note 2>&1 || true)
+expect "a second container sees what the first wrote in their emptyDir ($out)" [ "$out" = from-app ]
+cri stop-ctr "$cid" 0 >/dev/null 2>&1 || true; cri rm-ctr "$cid" >/dev/null 2>&1 || true
+ctr_json web-plain "$UID_plain" 'sleep 600' ", {\"container_path\": \"/data\", \"host_path\": \"$T/host-data\"}" \
+  | sed 's/"name": "app"/"name": "hostpath"/' >"$T/hp2.ctr.json"
+cid=$(cri create "$PID_plain" "$T/web-plain.pod.json" "$T/hp2.ctr.json" 2>&1) || true
+out=$(cri start "$cid" 2>&1 || true)
+expect "a hostPath in the non-migratable pod is refused, saying why ($(head -c 160 <<<"$out"))" \
+  grep -q "/data.*needs a directory share" <<<"$out"
+cri rm-ctr "$cid" >/dev/null 2>&1 || true
+
 # --- the termination message ------------------------------------------------------
 uid=$UID_plain
 : >"$PODS/$uid/containers/app/1a2b"
