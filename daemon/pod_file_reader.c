@@ -27,6 +27,7 @@ struct read_file
   char *path; /* where the container sees it */
   char *content;
   size_t len;
+  unsigned mode;
 };
 
 struct pod_file_reader
@@ -72,7 +73,8 @@ take_file (struct pod_file_reader *r, int fd, const char *path)
     }
   struct read_file *f = &r->files[r->nfiles++];
   *f = (struct read_file){ .path = xstrdup (path),
-                           .content = xmalloc ((size_t) st.st_size + 1) };
+                           .content = xmalloc ((size_t) st.st_size + 1),
+                           .mode = (unsigned) st.st_mode & 07777 };
   ssize_t n;
   while (f->len < (size_t) st.st_size
          && ((n = read (fd, f->content + f->len, (size_t) st.st_size - f->len))
@@ -213,7 +215,7 @@ after_work (uv_work_t *w, int status)
       for (size_t i = 0; i < r->nfiles; i++)
         out[i]
             = (struct bridge_pod_file){ r->files[i].path, r->files[i].content,
-                                        r->files[i].len };
+                                        r->files[i].len, r->files[i].mode };
       strbuf bad = STRBUF_INIT;
       for (size_t i = 0; i < r->nbinds; i++)
         if (r->binds[i].error)

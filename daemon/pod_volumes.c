@@ -125,7 +125,8 @@ volume_digest (const char *dest, const struct bridge_pod_file *files, size_t n,
   for (size_t i = 0; i < n; i++)
     if (in_volume (&files[i], dest))
       {
-        strbuf_printf (&b, "%s%c%zu%c", files[i].path, 0, files[i].len, 0);
+        strbuf_printf (&b, "%s%c%zu%c%o%c", files[i].path, 0, files[i].len, 0,
+                       files[i].mode, 0);
         strbuf_append (&b, files[i].content, files[i].len);
       }
   sha256 (b.data ? b.data : "", b.len, out);

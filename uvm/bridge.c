@@ -169,6 +169,8 @@ put_files (strbuf *b, const struct bridge_pod_file *files, size_t n)
       strbuf_json_string (b, files[i].path, strlen (files[i].path));
       strbuf_puts (b, ",\"content\":");
       strbuf_json_string (b, files[i].content, files[i].len);
+      if (files[i].mode != 0)
+        strbuf_printf (b, ",\"mode\":%u", files[i].mode);
       strbuf_putc (b, '}');
     }
   strbuf_putc (b, ']');

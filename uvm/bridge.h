@@ -54,6 +54,8 @@ struct bridge_pod_file
   const char *path;
   const char *content;
   size_t len;
+  /* Permission bits as on the host (a secret's defaultMode), 0: 0644.  */
+  unsigned mode;
 };
 
 struct bridge_create

@@ -35,6 +35,9 @@ CFG="$POD/volumes/kubernetes.io~configmap/cfg"
 atomic_volume "$CFG" 2026_11_29_01.000000001 greeting=hello mode=blue
 SA="$POD/volumes/kubernetes.io~projected/kube-api-access-q7x"
 atomic_volume "$SA" 2026_11_29_01.000000002 token=eyJhbGciOiJSUzI1NiJ9.first namespace=default ca.crt=CERT
+KEY="$POD/volumes/kubernetes.io~secret/ssh"
+atomic_volume "$KEY" 2026_11_29_01.000000004 id_ed25519=PRIVATE
+chmod 0400 "$KEY/..2026_11_29_01.000000004/id_ed25519" # defaultMode: 0400
 EVIL="$POD/volumes/kubernetes.io~secret/evil"
 atomic_volume "$EVIL" 2026_11_29_01.000000003 ok=1
 ln -s /etc/shadow "$EVIL/..2026_11_29_01.000000003/shadow"; ln -s ..data/shadow "$EVIL/shadow"
@@ -50,7 +53,7 @@ bind() { echo "--mount" "type=bind,src=$1,dst=$2,options=rbind:${3:-ro}"; }
 # shellcheck disable=SC2046
 "${RUN[@]}" "${ctr_annotations[@]}" $(bind "$POD/etc-hosts" /etc/hosts) \
   $(bind "$POD/containers/app1/5f1c" /dev/termination-log rw) $(bind "$CFG" /etc/config) \
-  $(bind "$SA" /var/run/secrets/kubernetes.io/serviceaccount) \
+  $(bind "$SA" /var/run/secrets/kubernetes.io/serviceaccount) $(bind "$KEY" /etc/ssh-key) \
   $(bind "$POD/volumes/kubernetes.io~empty-dir/cache" /cache rw) \
   --rootfs "$T/rootfs" app1 /bin/sleep 600 >/dev/null
 expect "a container with the kubelet's default mounts runs in the migratable pod" wait_for 60 status_is app1 RUNNING
@@ -60,6 +63,8 @@ echo "  app1 sees: $(tr '\n' '|' <<<"$out")"
 expect "the kubelet's /etc/hosts" grep -q "10.9.8.7 kpod" <<<"$out"
 expect "the configMap's keys and values" bash -c 'grep -qx hello <<<"$1" && grep -qx greeting <<<"$1" && grep -qx mode <<<"$1"' _ "$out"
 expect "the service-account token" grep -q "eyJhbGciOiJSUzI1NiJ9.first" <<<"$out"
+out=$(x app1 /bin/busybox stat -L -c %a /etc/ssh-key/id_ed25519)
+expect "a secret keeps its mode (defaultMode 0400: $out)" [ "$out" = 400 ]
 out=$(x app1 /bin/sh -c 'echo x > /etc/config/greeting' )
 expect "a read-only volume stays read-only" grep -qi "read-only" <<<"$out"
 

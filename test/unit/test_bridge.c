@@ -22,7 +22,8 @@ START_TEST (create_round_trip)
 {
   static const char spec[] = "{\"process\":{\"args\":[\"/bin/sh\"]}}";
   static const char hosts[] = "127.0.0.1 a\n\0binary";
-  struct bridge_pod_file files[] = { { "/etc/hosts", hosts, sizeof hosts } };
+  struct bridge_pod_file files[]
+      = { { "/etc/hosts", hosts, sizeof hosts, 0 } };
   struct bridge_create c = { .container = "ctr-1",
                              .process = 7,
                              .scratch_mb = 64,
@@ -266,9 +267,9 @@ END_TEST
 START_TEST (volumes_round_trip)
 {
   static const char spec[] = "{\"process\":{\"args\":[\"/bin/sh\"]}}";
-  struct bridge_pod_file files[] = { { "/etc/cfg/a", "1", 1 },
-                                     { "/etc/cfg/sub/b", "22", 2 },
-                                     { "/dev/termination-log", "", 0 } };
+  struct bridge_pod_file files[] = { { "/etc/cfg/a", "1", 1, 0 },
+                                     { "/etc/cfg/sub/b", "22", 2, 0400 },
+                                     { "/dev/termination-log", "", 0, 0 } };
   const char *volumes[] = { "/etc/cfg" };
   const char *paths[] = { "/cache" }, *names[] = { "cache" };
   struct bridge_create c = { .container = "c",
@@ -300,6 +301,8 @@ START_TEST (volumes_round_trip)
   ck_assert_str_eq (r.termination_log, "/dev/termination-log");
   ck_assert_uint_eq (r.nfiles, 3);
   ck_assert_str_eq (r.files[1].path, "/etc/cfg/sub/b");
+  ck_assert_uint_eq (r.files[1].mode, 0400); /* a secret's defaultMode */
+  ck_assert_uint_eq (r.files[0].mode, 0);
   bridge_request_release (&r);
   free (body);
   body = bridge_volume_update_body ("c", "/etc/cfg", files, 2);

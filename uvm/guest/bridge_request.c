@@ -169,6 +169,7 @@ read_files (struct json_reader *r, const json_value *root,
       struct bridge_file *f = &out->files[out->nfiles++];
       f->path = json_reader_string (r, o, "path", p);
       f->content = json_reader_bytes (r, o, "content", p, &f->len);
+      f->mode = (unsigned) json_reader_uint (r, o, "mode", p, 07777);
       if (f->path != NULL && f->path[0] != '/')
         json_reader_problem (r, p, "path %s is not absolute", f->path);
     }

@@ -45,6 +45,7 @@ struct bridge_file
   char *path;
   char *content;
   size_t len;
+  unsigned mode; /* permission bits, 0: 0644 */
 };
 
 struct bridge_request

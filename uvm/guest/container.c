@@ -270,7 +270,7 @@ write_volume (struct container *c, size_t i, const struct bridge_file *files,
       if (mkdir_p (parent, 0755, err) < 0
           || write_file_atomic (path, files[f].content, files[f].len, err) < 0)
         return -1;
-      chmod (path, 0644);
+      chmod (path, files[f].mode ? files[f].mode : 0644);
       cleanup_free char *top = xstrndup (rel, strcspn (rel, "/"));
       cleanup_free char *link = xasprintf ("%s/%s", dir, top);
       cleanup_free char *target = xasprintf ("..data/%s", top);
