@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "proto/base/file_io.h"
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
 
@@ -43,12 +43,19 @@ struct pod_file_reader
   bool cancelled;
 };
 
-static int
-open_beneath (int dir, const char *path, uint64_t flags, uint64_t resolve)
+int
+pod_file_open (const char *root, const char *relative, int flags)
 {
-  struct open_how how = { .flags = flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
-                          .resolve = resolve };
-  return (int) syscall (SYS_openat2, dir, path, &how, sizeof how);
+  int dir = open (root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0)
+    return -1;
+  int fd = open_beneath (dir, relative, flags,
+                         RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
+                             | RESOLVE_NO_MAGICLINKS);
+  int e = errno;
+  close (dir);
+  errno = e;
+  return fd;
 }
 
 /* Reads the regular file fd into a new entry at path; NULL or why not.  */
@@ -150,18 +157,10 @@ read_bind (struct pod_file_reader *r, struct pod_bind *b)
 {
   if (b->kind == POD_CONTENT_EMPTY_DIR)
     return;
-  int dir = open (b->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0)
-    {
-      b->error = xasprintf ("open %s: %s", b->root, strerror (errno));
-      return;
-    }
   bool volume = b->kind == POD_CONTENT_VOLUME;
-  int fd = open_beneath (
-      dir, b->relative, O_RDONLY | (volume ? O_DIRECTORY : O_NOFOLLOW),
-      RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+  int fd = pod_file_open (b->root, b->relative,
+                          O_RDONLY | (volume ? O_DIRECTORY : O_NOFOLLOW));
   int e = errno;
-  close (dir);
   if (fd < 0)
     b->error = xstrdup (e == ELOOP ? "a symlink on the way (not followed)"
                                    : strerror (e));

@@ -29,6 +29,10 @@
 
 struct pod_file_reader;
 
+/* A pod file opened beneath its root (one of pod_file_roots) without
+   following a symlink anywhere on the way; -1 with errno.  */
+int pod_file_open (const char *root, const char *relative, int flags);
+
 /* Every file read: a file bind's content under its destination, a volume's
    files under <destination>/<path in the volume>; err names every bind that
    could not be read.  Valid during the call.  */

@@ -2,11 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "pod_file_reader.h"
@@ -155,16 +153,8 @@ pod_volumes_write_termination (const struct pod_volumes *v,
   const struct pod_file_bind *b = v->termination;
   if (b == NULL)
     return 0;
-  cleanup_close int dir = open (b->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  struct open_how how = {
-    .flags
-    = O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
-    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-  };
   cleanup_close int fd
-      = dir < 0
-            ? -1
-            : (int) syscall (SYS_openat2, dir, b->relative, &how, sizeof how);
+      = pod_file_open (b->root, b->relative, O_WRONLY | O_TRUNC | O_NOFOLLOW);
   struct stat st;
   if (fd < 0 || fstat (fd, &st) < 0)
     return shim_error_errno (err, GRPC_INTERNAL, errno,

@@ -17,7 +17,6 @@ struct slot
 
 struct container_rootfs
 {
-  struct layer_set *set;
   struct slot *slots;
   uint32_t *targets;
   size_t n, pending;
@@ -73,7 +72,6 @@ container_rootfs_prepare (struct layer_set *s,
   if (rootfs_layers_plan (mounts, nmounts, rootfs_dir, &plan, err) < 0)
     return -1;
   struct container_rootfs *r = xzalloc (sizeof *r);
-  r->set = s;
   r->ready = ready;
   r->data = data;
   r->slots = xzalloc ((plan.nlayers + 1) * sizeof *r->slots);
@@ -120,7 +118,7 @@ container_rootfs_release (struct container_rootfs *r)
     return;
   for (size_t i = 0; i < r->n; i++)
     if (r->slots[i].use != NULL)
-      layer_set_release (r->set, r->slots[i].use);
+      layer_set_release (r->slots[i].use);
   if (r->mounted != NULL)
     snapshot_unmount (r->mounted);
   free (r->mounted);

@@ -95,7 +95,7 @@ read_answer (const struct layer_conversion *c, char *out, shim_error **err)
           char bytes[24] = "", ms[24] = "";
           /* NOLINTNEXTLINE(cert-err34-c): two words, kept as text */
           sscanf (arg, "%23s %23s", bytes, ms);
-          bool converted = line[1] == 'o';
+          bool converted = strcmp (line, "converted") == 0;
           log_entry (LOG_LEVEL_INFO,
                      converted ? "layer converted"
                                : "layer found in the host's cache",

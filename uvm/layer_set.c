@@ -92,13 +92,6 @@ set_free (struct layer_set *s)
   free (s);
 }
 
-/* A short name for the log.  */
-static const char *
-entry_name (const struct layer_entry *e)
-{
-  return e->dir;
-}
-
 static void
 entry_free (struct layer_entry *e)
 {
@@ -133,10 +126,9 @@ entry_fail (struct layer_entry *e, const shim_error *err)
   }
   if (e->has_target && e->set->uvm != NULL)
     uvm_release_scsi_target (e->set->uvm, e->target);
-  log_entry (LOG_LEVEL_WARN, "layer unavailable",
-             (struct log_field[]){ { "layer", entry_name (e) },
-                                   { "error", err->msg } },
-             2);
+  log_entry (
+      LOG_LEVEL_WARN, "layer unavailable",
+      (struct log_field[]){ { "layer", e->dir }, { "error", err->msg } }, 2);
   entry_free (e);
   /* A callback may release any use: each is called from the copy.  */
   for (size_t i = 0; i < n; i++)
@@ -151,10 +143,9 @@ on_disk_removed (void *data, const char *body, size_t len,
   (void) body, (void) len;
   struct layer_entry *e = data;
   if (err != NULL)
-    log_entry (LOG_LEVEL_WARN, "the guest did not let go of a layer disk",
-               (struct log_field[]){ { "layer", entry_name (e) },
-                                     { "error", err->msg } },
-               2);
+    log_entry (
+        LOG_LEVEL_WARN, "the guest did not let go of a layer disk",
+        (struct log_field[]){ { "layer", e->dir }, { "error", err->msg } }, 2);
   if (e->set->uvm != NULL)
     uvm_release_scsi_target (e->set->uvm, e->target);
   entry_free (e);
@@ -222,10 +213,10 @@ on_attached (void *data, const shim_error *err)
   e->state = ENTRY_READY;
   char target[16];
   snprintf (target, sizeof target, "%u", e->target);
-  log_entry (LOG_LEVEL_INFO, "layer disk attached",
-             (struct log_field[]){ { "layer", entry_name (e) },
-                                   { "scsi-target", target } },
-             2);
+  log_entry (
+      LOG_LEVEL_INFO, "layer disk attached",
+      (struct log_field[]){ { "layer", e->dir }, { "scsi-target", target } },
+      2);
   entry_notify (e);
 }
 
@@ -360,9 +351,8 @@ layer_set_acquire (struct layer_set *s, const char *dir, bool cached,
 }
 
 void
-layer_set_release (struct layer_set *s, struct layer_use *u)
+layer_set_release (struct layer_use *u)
 {
-  (void) s;
   struct layer_entry *e = u->entry;
   list_remove (&u->link);
   free (u);

@@ -45,7 +45,7 @@ struct layer_use *layer_set_acquire (struct layer_set *s, const char *dir,
                                      bool cached, layer_ready_fn done,
                                      void *data, shim_error **err);
 /* Lets go of a use (answered or not); frees it.  */
-void layer_set_release (struct layer_set *s, struct layer_use *use);
+void layer_set_release (struct layer_use *use);
 
 /* The VM is going: its disks go with it, nothing more is asked of it.  */
 void layer_set_forget_vm (struct layer_set *s);

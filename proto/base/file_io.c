@@ -3,10 +3,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -94,6 +96,16 @@ write_file_atomic (const char *path, const void *data, size_t len,
                                tmp);
     }
   return 0;
+}
+
+int
+open_beneath (int dirfd, const char *path, int flags, uint64_t resolve)
+{
+  struct open_how how = {
+    .flags = (uint64_t) flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+    .resolve = resolve,
+  };
+  return (int) syscall (SYS_openat2, dirfd, path, &how, sizeof how);
 }
 
 int

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -17,6 +18,10 @@ int read_file_capped (int dirfd, const char *path, size_t max, char **out,
 /* Writes path.tmp then renames it over path (mode 0644).  */
 int write_file_atomic (const char *path, const void *data, size_t len,
                        shim_error **err);
+/* openat2 of path beneath dirfd with the given RESOLVE_* flags, never
+   waiting on a FIFO (O_NONBLOCK), no controlling terminal, close-on-exec;
+   -1 with errno.  */
+int open_beneath (int dirfd, const char *path, int flags, uint64_t resolve);
 /* mkdir -p with the given mode for created components.  */
 int mkdir_p (const char *path, unsigned mode, shim_error **err);
 /* rm -rf of a directory tree; missing is fine.  */
