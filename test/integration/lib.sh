@@ -28,18 +28,7 @@ lcow_setup() {
   # Boot files for the exec VMM: only their presence matters to it.
   : >"$T/boot/kernel"
   : >"$T/boot/initrd.img"
-  cat >"$T/containerd.toml" <<TOML
-version = 2
-root = "$T/root"
-state = "$T/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$T/containerd.sock"
-[ttrpc]
-  address = "$T/containerd.sock.ttrpc"
-[debug]
-  level = "debug"
-TOML
+  write_containerd_toml
   write_shim_config "$T/shim.json"
   # Sanitizer reports of the shim (whose stderr is /dev/null) go to files
   # that teardown checks.
@@ -47,6 +36,36 @@ TOML
   export UBSAN_OPTIONS="log_path=$T/sanitizer:print_stacktrace=1:halt_on_error=1"
   trap lcow_teardown EXIT
   start_containerd
+}
+
+# write_containerd_toml [CRI_SECTION]: the private containerd's config; its
+# CRI plugin is disabled unless a [plugins."io.containerd.grpc.v1.cri"]
+# section is given (start_containerd again for it to take effect).
+write_containerd_toml() {
+  local no_cri='disabled_plugins = ["io.containerd.grpc.v1.cri"]'
+  cat >"$T/containerd.toml" <<TOML
+version = 2
+root = "$T/root"
+state = "$T/state"
+${1:-$no_cri}
+[grpc]
+  address = "$T/containerd.sock"
+[ttrpc]
+  address = "$T/containerd.sock.ttrpc"
+[debug]
+  level = "debug"
+TOML
+}
+
+# kubelet_volume DIR VERSION KEY=VALUE...: a volume as the kubelet's atomic
+# writer makes it: ..<version>/<key>, ..data -> ..<version>, <key> ->
+# ..data/<key>; a new version replaces ..data in one rename.
+kubelet_volume() {
+  local dir=$1 version=$2; shift 2
+  mkdir -p "$dir/..$version"
+  for kv in "$@"; do printf '%s' "${kv#*=}" >"$dir/..$version/${kv%%=*}"; done
+  ln -sfn "..$version" "$dir/..data_tmp" && mv -T "$dir/..data_tmp" "$dir/..data"
+  for kv in "$@"; do [ -L "$dir/${kv%%=*}" ] || ln -s "..data/${kv%%=*}" "$dir/${kv%%=*}"; done
 }
 
 start_containerd() {

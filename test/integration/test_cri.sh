@@ -17,16 +17,7 @@ PODS="$T/kubelet/pods"
 CGP="/lcowtest-cri-$$"
 qemu_config "\"pod_file_roots\": [\"$PODS\", \"$T/root/io.containerd.grpc.v1.cri/sandboxes\"]"
 mkdir -p "$T/cni-conf"
-cat >"$T/containerd.toml" <<TOML
-version = 2
-root = "$T/root"
-state = "$T/state"
-[grpc]
-  address = "$T/containerd.sock"
-[ttrpc]
-  address = "$T/containerd.sock.ttrpc"
-[debug]
-  level = "debug"
+write_containerd_toml "$(cat <<TOML
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "localhost/pause:1"
   disable_apparmor = true
@@ -45,6 +36,7 @@ state = "$T/state"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.lcow.options]
       ConfigPath = "$T/qemu.json"
 TOML
+)"
 start_containerd
 CRI_SOCK="$T/containerd.sock"
 cri() { "$PY" "$TOP/test/integration/cri_client.py" "$CRI_SOCK" "$@"; }
@@ -72,8 +64,8 @@ pod() {
   mkdir -p "$dir/containers/app" "$dir/volumes/kubernetes.io~empty-dir/scratch" "$T/logs/default_${name}_$uid"
   printf '127.0.0.1 localhost\n10.1.1.1 %s\n' "$name" >"$dir/etc-hosts"
   : >"$dir/containers/app/1a2b"
-  atomic "$dir/volumes/kubernetes.io~configmap/settings" v1 color=blue
-  atomic "$dir/volumes/kubernetes.io~projected/kube-api-access-abcde" v1 token=token-of-"$name" namespace=default ca.crt=CA
+  kubelet_volume "$dir/volumes/kubernetes.io~configmap/settings" v1 color=blue
+  kubelet_volume "$dir/volumes/kubernetes.io~projected/kube-api-access-abcde" v1 token=token-of-"$name" namespace=default ca.crt=CA
   cat >"$T/$name.pod.json" <<JSON
 {"name": "$name", "uid": "$uid", "namespace": "default", "hostname": "$name",
  "log_directory": "$T/logs/default_${name}_$uid", "cgroup_parent": "$CGP-$name", "host_network": true,
@@ -81,14 +73,6 @@ pod() {
  "annotations": {$([ "$lm" = yes ] && echo '"io.microsoft.migration.allowed": "true"')}}
 JSON
   cri run-pod "$T/$name.pod.json"
-}
-# atomic DIR VERSION KEY=VALUE...: a volume as the kubelet's atomic writer makes it.
-atomic() {
-  local dir=$1 v=$2; shift 2
-  mkdir -p "$dir/..$v"
-  for kv in "$@"; do printf '%s' "${kv#*=}" >"$dir/..$v/${kv%%=*}"; done
-  ln -sfn "..$v" "$dir/..data_tmp" && mv -T "$dir/..data_tmp" "$dir/..data"
-  for kv in "$@"; do [ -L "$dir/${kv%%=*}" ] || ln -s "..data/${kv%%=*}" "$dir/${kv%%=*}"; done
 }
 # ctr_json NAME UID CMD [EXTRA MOUNTS JSON]: a container as the kubelet shapes it.
 ctr_json() {
@@ -145,7 +129,7 @@ for kind in plain migratable; do
   expect "$kind: the pod's hostname and the kubelet's /etc/hosts" bash -c 'grep -qx "$1" <<<"$2" && grep -q "10.1.1.1 $1" <<<"$2"' _ "$name" "$out"
   # The configMap, updated on the host as the kubelet updates it.
   t0=$(date +%s%3N)
-  atomic "$PODS/$uid/volumes/kubernetes.io~configmap/settings" v2 color=green
+  kubelet_volume "$PODS/$uid/volumes/kubernetes.io~configmap/settings" v2 color=green
   seen() { [ "$(cri exec "$cid" 10 /bin/cat /etc/settings/color 2>/dev/null)" = green ]; }
   wait_for 15 seen && t_cm=$(($(date +%s%3N) - t0)) || t_cm=none
   expect "$kind: a configMap update reaches the running container ($t_cm ms)" [ "$t_cm" != none ]

@@ -18,28 +18,19 @@ make_rootfs "$T/rootfs"
 RUN=(ctr_ run -d --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json")
 LM=io.microsoft.migration.allowed=true
 
-# atomic_volume DIR VERSION KEY=VALUE...: a volume as the kubelet's atomic
-# writer makes it: ..<version>/<key>, ..data -> ..<version>, <key> -> ..data/<key>.
-atomic_volume() {
-  local dir=$1 version=$2; shift 2
-  mkdir -p "$dir/..$version"
-  for kv in "$@"; do printf '%s' "${kv#*=}" >"$dir/..$version/${kv%%=*}"; done
-  ln -sfn "..$version" "$dir/..data_tmp" && mv -T "$dir/..data_tmp" "$dir/..data"
-  for kv in "$@"; do [ -L "$dir/${kv%%=*}" ] || ln -s "..data/${kv%%=*}" "$dir/${kv%%=*}"; done
-}
 mkdir -p "$POD/containers/app1" "$POD/containers/app3" "$POD/volumes/kubernetes.io~empty-dir/cache"
 printf '127.0.0.1 localhost\n10.9.8.7 kpod\n' >"$POD/etc-hosts"
 : >"$POD/containers/app1/5f1c"
 : >"$POD/containers/app3/77ab"
 CFG="$POD/volumes/kubernetes.io~configmap/cfg"
-atomic_volume "$CFG" 2026_11_29_01.000000001 greeting=hello mode=blue
+kubelet_volume "$CFG" 2026_11_29_01.000000001 greeting=hello mode=blue
 SA="$POD/volumes/kubernetes.io~projected/kube-api-access-q7x"
-atomic_volume "$SA" 2026_11_29_01.000000002 token=eyJhbGciOiJSUzI1NiJ9.first namespace=default ca.crt=CERT
+kubelet_volume "$SA" 2026_11_29_01.000000002 token=eyJhbGciOiJSUzI1NiJ9.first namespace=default ca.crt=CERT
 KEY="$POD/volumes/kubernetes.io~secret/ssh"
-atomic_volume "$KEY" 2026_11_29_01.000000004 id_ed25519=PRIVATE
+kubelet_volume "$KEY" 2026_11_29_01.000000004 id_ed25519=PRIVATE
 chmod 0400 "$KEY/..2026_11_29_01.000000004/id_ed25519" # defaultMode: 0400
 EVIL="$POD/volumes/kubernetes.io~secret/evil"
-atomic_volume "$EVIL" 2026_11_29_01.000000003 ok=1
+kubelet_volume "$EVIL" 2026_11_29_01.000000003 ok=1
 ln -s /etc/shadow "$EVIL/..2026_11_29_01.000000003/shadow"; ln -s ..data/shadow "$EVIL/shadow"
 mkdir -p "$T/host-data"
 
@@ -80,14 +71,14 @@ expect "nothing of it on the host's emptyDir" bash -c '[ -z "$(ls -A "$1")" ]' _
 
 # --- the configMap updated on the host, as the kubelet updates it -------------
 t0=$(date +%s%3N)
-atomic_volume "$CFG" 2026_11_29_02.000000001 greeting=bonjour mode=green
+kubelet_volume "$CFG" 2026_11_29_02.000000001 greeting=bonjour mode=green
 rm -rf "$CFG/..2026_11_29_01.000000001"
 seen() { [ "$(x app1 /bin/cat /etc/config/greeting)" = bonjour ]; }
 wait_for 15 seen && ms=$(($(date +%s%3N) - t0)) || ms=none
 expect "a configMap update reaches the running container (after $ms ms)" [ "$ms" != none ]
 out=$(x app1 /bin/cat /etc/config/mode)
 expect "every key of the new version ($out)" [ "$out" = green ]
-atomic_volume "$SA" 2026_11_29_02.000000002 token=eyJhbGciOiJSUzI1NiJ9.rotated namespace=default ca.crt=CERT
+kubelet_volume "$SA" 2026_11_29_02.000000002 token=eyJhbGciOiJSUzI1NiJ9.rotated namespace=default ca.crt=CERT
 expect "a rotated token reaches it too" wait_for 15 bash -c 'ctr -a "$1" -n "$2" task exec --exec-id tok$RANDOM app1 /bin/cat /var/run/secrets/kubernetes.io/serviceaccount/token | grep -q rotated' _ "$T/containerd.sock" "$NS"
 
 # --- the termination message --------------------------------------------------
