@@ -153,6 +153,8 @@ pod_volumes_write_termination (const struct pod_volumes *v,
   const struct pod_file_bind *b = v->termination;
   if (b == NULL)
     return 0;
+  if (len > POD_TERMINATION_MESSAGE_MAX)
+    len = POD_TERMINATION_MESSAGE_MAX;
   cleanup_close int fd
       = pod_file_open (b->root, b->relative, O_WRONLY | O_TRUNC | O_NOFOLLOW);
   struct stat st;

@@ -33,8 +33,12 @@ void pod_volumes_free (struct pod_volumes *v);
    v), and v remembers the volumes' content as read for the create.  */
 void pod_volumes_describe (struct pod_volumes *v, struct bridge_create *bc,
                            const struct bridge_pod_file *files, size_t n);
-/* Writes a container's termination message to its termination log on the
-   host (beneath its pod root, no symlink followed, a regular file).  */
+/* The termination message's bytes the kubelet reads; the guest is not
+   trusted to send no more.  */
+#define POD_TERMINATION_MESSAGE_MAX 4096
+/* Writes a container's termination message (its first
+   POD_TERMINATION_MESSAGE_MAX bytes) to its termination log on the host
+   (beneath its pod root, no symlink followed, a regular file).  */
 int pod_volumes_write_termination (const struct pod_volumes *v,
                                    const char *message, size_t len,
                                    shim_error **err);

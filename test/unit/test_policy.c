@@ -8,11 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "policy/annotation_policy.h"
 #include "policy/container_policy.h"
 #include "proto/base/go_parse.h"
 #include "policy/migration.h"
+#include "daemon/pod_volumes.h"
 #include "policy/pod_file_binds.h"
 #include "proto/oci_spec.h"
 
@@ -545,6 +548,50 @@ START_TEST (test_pod_file_binds)
 }
 END_TEST
 
+/* A hostile guest's termination message goes to the kubelet's file cut to
+   what the kubelet reads, and never through a symlink.  */
+START_TEST (test_termination_message_capped)
+{
+  char root[] = "/tmp/lcow-unit-pods.XXXXXX";
+  ck_assert_ptr_nonnull (mkdtemp (root));
+  char path[256];
+  snprintf (path, sizeof path, "%s/uid1", root);
+  ck_assert_int_eq (mkdir (path, 0755), 0);
+  snprintf (path, sizeof path, "%s/uid1/log", root);
+  FILE *f = fopen (path, "w");
+  fclose (f);
+  struct pod_file_bind b = { .kind = POD_CONTENT_TERMINATION_LOG,
+                             .destination = "/dev/termination-log",
+                             .root = root,
+                             .relative = "uid1/log" };
+  struct pod_volumes *v = pod_volumes_new (NULL, "c", &b, 1);
+  static char big[3 * POD_TERMINATION_MESSAGE_MAX];
+  memset (big, 'x', sizeof big);
+  shim_error *err = NULL;
+  ck_assert_int_eq (pod_volumes_write_termination (v, big, sizeof big, &err),
+                    0);
+  struct stat st;
+  ck_assert_int_eq (stat (path, &st), 0);
+  ck_assert_int_eq (st.st_size, POD_TERMINATION_MESSAGE_MAX);
+  pod_volumes_free (v);
+  /* The log replaced by a symlink: refused, nothing written through it.  */
+  char target[256];
+  snprintf (target, sizeof target, "%s/elsewhere", root);
+  f = fopen (target, "w");
+  fclose (f);
+  ck_assert_int_eq (unlink (path), 0);
+  ck_assert_int_eq (symlink (target, path), 0);
+  v = pod_volumes_new (NULL, "c", &b, 1);
+  ck_assert_int_eq (pod_volumes_write_termination (v, "m", 1, &err), -1);
+  shim_error_free (err);
+  ck_assert_int_eq (stat (target, &st), 0);
+  ck_assert_int_eq (st.st_size, 0);
+  pod_volumes_free (v);
+  snprintf (path, sizeof path, "rm -rf %s", root);
+  ck_assert_int_eq (system (path), 0);
+}
+END_TEST
+
 Suite *
 policy_suite (void)
 {
@@ -567,6 +614,7 @@ policy_suite (void)
   tcase_add_test (mc, test_container_check_message);
   tcase_add_loop_test (mc, test_pod_file_binds, 0,
                        sizeof pod_binds / sizeof pod_binds[0]);
+  tcase_add_test (mc, test_termination_message_capped);
   suite_add_tcase (s, mc);
   return s;
 }
