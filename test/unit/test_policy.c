@@ -5,6 +5,8 @@
 #include <check.h>
 
 #include "suites.h"
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "proto/base/go_parse.h"
 #include "policy/migration.h"
 #include "daemon/pod_volumes.h"
+#include "proto/base/file_io.h"
 #include "policy/pod_file_binds.h"
 #include "proto/oci_spec.h"
 
@@ -552,6 +555,14 @@ END_TEST
    what the kubelet reads, and never through a symlink.  */
 START_TEST (test_termination_message_capped)
 {
+  /* valgrind does not know openat2, which the shim needs for pod files.  */
+  int probe = open_beneath (AT_FDCWD, ".", O_RDONLY | O_DIRECTORY, 0);
+  if (probe < 0 && errno == ENOSYS)
+    {
+      fprintf (stderr, "termination message: skipped, no openat2 here\n");
+      return;
+    }
+  close (probe);
   char root[] = "/tmp/lcow-unit-pods.XXXXXX";
   ck_assert_ptr_nonnull (mkdtemp (root));
   char path[256];
