@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "guest_process.h"
+#include "migration_service.h"
+#include "policy/migration.h"
 #include "proto/base/cleanup.h"
 #include "proto/base/log.h"
 #include "proto/base/xalloc.h"
@@ -111,6 +113,7 @@ sandbox_end (struct task_service *ts)
     layer_set_forget_vm (sb->layers);
   if (sb->uvm != NULL)
     guest_sandbox_ending (ts);
+  migration_sandbox_ending (ts);
   advance (sb, SANDBOX_EV_END);
   ts->sandbox = NULL;
   uvm_destroy (sb->uvm);
@@ -187,19 +190,12 @@ sandbox_config (const struct task_service *ts)
 
 /* ---- the UVM's events --------------------------------------------------- */
 
+/* The UVM is up (or, for a migration's destination, its VMM waits): the
+   sandbox task is created.  */
 static void
-on_uvm_started (void *data, const shim_error *err)
+sandbox_created (struct task_service *ts, struct ttrpc_call *call)
 {
-  struct task_service *ts = data;
   struct sandbox *sb = ts->sandbox;
-  struct ttrpc_call *call = sb->create_call;
-  sb->create_call = NULL;
-  if (err != NULL)
-    {
-      task_fail_call (call, err, "create sandbox %s: start UVM: %s", sb->id);
-      sandbox_end (ts);
-      return;
-    }
   advance (sb, SANDBOX_EV_UVM_STARTED);
   struct task *t = sb->task;
   list_add_tail (&ts->tasks, &t->link);
@@ -226,11 +222,35 @@ on_uvm_started (void *data, const shim_error *err)
 }
 
 static void
+on_uvm_started (void *data, const shim_error *err)
+{
+  struct task_service *ts = data;
+  struct sandbox *sb = ts->sandbox;
+  struct ttrpc_call *call = sb->create_call;
+  sb->create_call = NULL;
+  if (err != NULL)
+    {
+      task_fail_call (call, err, "create sandbox %s: start UVM: %s", sb->id);
+      sandbox_end (ts);
+      return;
+    }
+  sandbox_created (ts, call);
+}
+
+static void
 on_uvm_exited (void *data, int64_t exit_status, int term_signal)
 {
   struct task_service *ts = data;
   struct sandbox *sb = ts->sandbox;
   advance (sb, SANDBOX_EV_UVM_EXITED);
+  if (ts->migration_moved)
+    {
+      /* Not a fault: the VM runs on at the destination.  */
+      log_entry (LOG_LEVEL_INFO, "sandbox moved to the destination",
+                 (struct log_field[]){ { "sandbox", sb->id } }, 1);
+      task_moved (sb->task);
+      return;
+    }
   uint32_t status
       = term_signal ? 128u + (uint32_t) term_signal : (uint32_t) exit_status;
   /* Every container process of the sandbox goes with its VM.  Creates in
@@ -329,6 +349,19 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
       sandbox_end (ts);
       return;
     }
+  bool incoming
+      = oci_spec_annotation (spec, ANNOTATION_MIGRATION_INCOMING) != NULL;
+  if (incoming && (standalone || !sb->plan.migratable))
+    {
+      ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT,
+                            "create sandbox %s: %s needs a live-migratable "
+                            "pod sandbox (%s=true and CRI's sandbox "
+                            "annotations)",
+                            sb->id, ANNOTATION_MIGRATION_INCOMING,
+                            ANNOTATION_MIGRATION_ALLOWED);
+      sandbox_end (ts);
+      return;
+    }
   if (standalone)
     {
       sb->standalone_spec = *specp;
@@ -358,6 +391,7 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
     .backend = vmm_backend_for (sb->plan.cfg.vmm),
     .cfg = &sb->plan.cfg,
     .helper_exe = ts->cfg.self_exe,
+    .incoming = incoming,
   };
   sb->create_call = call;
   if (uvm_start (ts->cfg.loop, &uc, &uvm_events, ts, &sb->uvm, &err) < 0)
@@ -372,4 +406,13 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
       return;
     }
   start_layers (ts, sb, state_dir);
+  if (incoming)
+    {
+      /* Its VMM waits for the source's VM (Import, Finalize).  */
+      ts->migration_role = MIGRATION_DESTINATION;
+      sb->create_call = NULL;
+      log_entry (LOG_LEVEL_INFO, "sandbox created to receive a live migration",
+                 (struct log_field[]){ { "sandbox", sb->id } }, 1);
+      sandbox_created (ts, call);
+    }
 }

@@ -24,6 +24,7 @@
 #include "shim_address.h"
 #include "shim_cli.h"
 #include "shim_socket.h"
+#include "migration_service.h"
 #include "task_service.h"
 #include "ttrpc_server.h"
 
@@ -184,6 +185,7 @@ shim_daemon_main (const struct shim_flags *f, const char *self_exe)
   };
   d.tasks = task_service_new (&tc);
   task_service_register (d.tasks, d.server);
+  migration_service_register (d.tasks, d.server);
   shim_error *err = NULL;
   if (ttrpc_server_serve_fd (d.server, listen_fd, &err) < 0)
     {

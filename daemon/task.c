@@ -299,9 +299,10 @@ task_reply_started (struct task *t, struct ttrpc_call *call)
   ttrpc_call_reply (call, &resp.base);
 }
 
-/* The one place a task's exit is recorded: one TaskExit, every waiter.  */
-void
-task_exited (struct task *t, uint32_t exit_status)
+/* The one place a task's end is recorded: its status, one TaskExit
+   (unless it moved), every waiter.  */
+static void
+record_end (struct task *t, uint32_t exit_status, bool publish)
 {
   if (t->exited)
     return;
@@ -321,10 +322,12 @@ task_exited (struct task *t, uint32_t exit_status)
   ev.pid = t->pid;
   ev.exit_status = exit_status;
   ev.exited_at = &ts;
-  task_publish (t->ts, "/tasks/exit", "containerd.events.TaskExit", &ev.base);
+  if (publish)
+    task_publish (t->ts, "/tasks/exit", "containerd.events.TaskExit",
+                  &ev.base);
   char status[16];
   snprintf (status, sizeof status, "%u", exit_status);
-  log_entry (LOG_LEVEL_INFO, "task exited",
+  log_entry (LOG_LEVEL_INFO, publish ? "task exited" : "task moved away",
              (struct log_field[]){ { "task", t->id },
                                    { "exec", t->exec_id ? t->exec_id : "" },
                                    { "status", status } },
@@ -350,6 +353,18 @@ task_exited (struct task *t, uint32_t exit_status)
       return;
     }
   task_fail_parked (&t->deleters, GRPC_NOT_FOUND, "task not found");
+}
+
+void
+task_exited (struct task *t, uint32_t exit_status)
+{
+  record_end (t, exit_status, true);
+}
+
+void
+task_moved (struct task *t)
+{
+  record_end (t, 0, false);
 }
 
 void

@@ -32,6 +32,16 @@ enum task_kind
   TASK_EXEC,
 };
 
+/* This shim's part in a live migration of its sandbox.  */
+enum migration_role
+{
+  MIGRATION_NONE,
+  /* Exported: mutating calls are refused until it ends.  */
+  MIGRATION_SOURCE,
+  /* The incoming sandbox, until the VM runs here.  */
+  MIGRATION_DESTINATION,
+};
+
 /* A call answered later (Wait, or Delete of a task still running).  */
 struct parked
 {
@@ -97,6 +107,12 @@ struct task_service
   uint32_t next_process_key;
   uint64_t next_serial;
   bool closing;
+  /* Live migration (migration_service.h).  */
+  enum migration_role migration_role;
+  /* The source's VM went on at the destination.  */
+  bool migration_moved;
+  /* A migration call waiting for the VM (migration_service.c).  */
+  struct migration_op *migration_op;
 };
 
 /* A task record (a task, or with exec_id an exec'd process of task id),
@@ -125,6 +141,9 @@ void task_set_status (struct task *t, Pb__TaskStatus status);
 /* The one place a task's exit is recorded: one TaskExit, every waiter
    answered, every parked Delete carried out.  */
 void task_exited (struct task *t, uint32_t exit_status);
+/* The task's process went on elsewhere (a live migration's source): it
+   ends with status 0 and no TaskExit; waiters are answered.  */
+void task_moved (struct task *t);
 /* TaskCreate (from its Create request) and the Create reply.  */
 void task_reply_created (struct task *t, struct ttrpc_call *call,
                          const Pb__CreateTaskRequest *r);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "guest_process.h"
+#include "migration_service.h"
 #include "policy/container_policy.h"
 #include "policy/namespace_policy.h"
 #include "proto/base/cleanup.h"
@@ -46,30 +47,6 @@ lookup (struct task_service *ts, struct ttrpc_call *call, const char *id,
   return t;
 }
 
-/* The unpacked request, or NULL with the call failed.  */
-static ProtobufCMessage *
-decode (struct ttrpc_call *call, const ProtobufCMessageDescriptor *desc,
-        const uint8_t *payload, size_t len)
-{
-  ProtobufCMessage *m = protobuf_c_message_unpack (desc, NULL, len, payload);
-  if (m == NULL)
-    ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT,
-                          "ttrpc: error unmarshalling payload: invalid "
-                          "protobuf");
-  return m;
-}
-
-/* h_<method>: the ttrpc handler that decodes the request, calls
-   handle_<method> and frees the request unless that kept it.  */
-#define TASK_HANDLER(method, type, prefix)                                    \
-  static void h_##method (struct ttrpc_call *call, void *data,                \
-                          const uint8_t *payload, size_t len)                 \
-  {                                                                           \
-    type *req = (type *) decode (call, &prefix##__descriptor, payload, len);  \
-    if (req != NULL && !handle_##method (data, call, req))                    \
-      protobuf_c_message_free_unpacked (&req->base, NULL);                    \
-  }
-
 /* ---- Task API handlers ------------------------------------------------ */
 
 /* The container's namespaces as the guest agent can give them (pod_ns_dir:
@@ -107,6 +84,8 @@ handle_create (struct task_service *ts, struct ttrpc_call *call,
                             "create: id and bundle are required");
       return false;
     }
+  if (migration_refuses (ts, call, "Create"))
+    return false;
   if (task_find (ts, req->id) != NULL
       || (sandbox_task (ts) && strcmp (sandbox_task (ts)->id, req->id) == 0))
     {
@@ -193,14 +172,16 @@ handle_create (struct task_service *ts, struct ttrpc_call *call,
   oci_spec_free (spec);
   return kept;
 }
-TASK_HANDLER (create, Pb__CreateTaskRequest, pb__create_task_request)
+TTRPC_HANDLER (create, Pb__CreateTaskRequest, pb__create_task_request)
 
 static bool
 handle_start (struct task_service *ts, struct ttrpc_call *call,
               Pb__StartRequest *req)
 {
   struct task *t = lookup (ts, call, req->id, req->exec_id);
-  if (t == NULL)
+  if (t == NULL
+      || (t->kind != TASK_POD_SANDBOX
+          && migration_refuses (ts, call, "Start")))
     ;
   else if (t->status != PB__TASK_STATUS__CREATED)
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
@@ -212,7 +193,7 @@ handle_start (struct task_service *ts, struct ttrpc_call *call,
     task_reply_started (t, call);
   return false;
 }
-TASK_HANDLER (start, Pb__StartRequest, pb__start_request)
+TTRPC_HANDLER (start, Pb__StartRequest, pb__start_request)
 
 static bool
 handle_state (struct task_service *ts, struct ttrpc_call *call,
@@ -241,7 +222,7 @@ handle_state (struct task_service *ts, struct ttrpc_call *call,
     }
   return false;
 }
-TASK_HANDLER (state, Pb__StateRequest, pb__state_request)
+TTRPC_HANDLER (state, Pb__StateRequest, pb__state_request)
 
 static bool
 handle_wait (struct task_service *ts, struct ttrpc_call *call,
@@ -257,7 +238,7 @@ handle_wait (struct task_service *ts, struct ttrpc_call *call,
     }
   return false;
 }
-TASK_HANDLER (wait, Pb__WaitRequest, pb__wait_request)
+TTRPC_HANDLER (wait, Pb__WaitRequest, pb__wait_request)
 
 static bool
 handle_kill (struct task_service *ts, struct ttrpc_call *call,
@@ -265,7 +246,11 @@ handle_kill (struct task_service *ts, struct ttrpc_call *call,
 {
   struct task *t = lookup (ts, call, req->id, req->exec_id);
   shim_error *err = NULL;
-  if (t == NULL)
+  /* The destination may give up its incoming VM; the source's is in
+     flight.  */
+  if (t == NULL
+      || (ts->migration_role == MIGRATION_SOURCE
+          && migration_refuses (ts, call, "Kill")))
     ;
   else if (t->exited)
     ttrpc_call_fail_code (call, GRPC_NOT_FOUND,
@@ -296,7 +281,7 @@ handle_kill (struct task_service *ts, struct ttrpc_call *call,
     }
   return false;
 }
-TASK_HANDLER (kill, Pb__KillRequest, pb__kill_request)
+TTRPC_HANDLER (kill, Pb__KillRequest, pb__kill_request)
 
 /* An exec'd process: answered from its record (its exit was reported).  */
 static void
@@ -319,7 +304,9 @@ handle_delete (struct task_service *ts, struct ttrpc_call *call,
                Pb__DeleteRequest *req)
 {
   struct task *t = lookup (ts, call, req->id, req->exec_id);
-  if (t == NULL)
+  if (t == NULL
+      || (ts->migration_role == MIGRATION_SOURCE
+          && migration_refuses (ts, call, "Delete")))
     ;
   else if (t->creating)
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
@@ -342,7 +329,7 @@ handle_delete (struct task_service *ts, struct ttrpc_call *call,
                           "task %s: cannot delete a running task", t->id);
   return false;
 }
-TASK_HANDLER (delete, Pb__DeleteRequest, pb__delete_request)
+TTRPC_HANDLER (delete, Pb__DeleteRequest, pb__delete_request)
 
 static bool
 handle_pids (struct task_service *ts, struct ttrpc_call *call,
@@ -363,7 +350,7 @@ handle_pids (struct task_service *ts, struct ttrpc_call *call,
     }
   return false;
 }
-TASK_HANDLER (pids, Pb__PidsRequest, pb__pids_request)
+TTRPC_HANDLER (pids, Pb__PidsRequest, pb__pids_request)
 
 static bool
 handle_stats (struct task_service *ts, struct ttrpc_call *call,
@@ -383,7 +370,7 @@ handle_stats (struct task_service *ts, struct ttrpc_call *call,
     task_reply_metrics (call, cpu_ns, rss, sandbox_memory_bytes (ts), rss, 1);
   return false;
 }
-TASK_HANDLER (stats, Pb__StatsRequest, pb__stats_request)
+TTRPC_HANDLER (stats, Pb__StatsRequest, pb__stats_request)
 
 static bool
 handle_connect (struct task_service *ts, struct ttrpc_call *call,
@@ -397,7 +384,7 @@ handle_connect (struct task_service *ts, struct ttrpc_call *call,
   ttrpc_call_reply (call, &resp.base);
   return false;
 }
-TASK_HANDLER (connect, Pb__ConnectRequest, pb__connect_request)
+TTRPC_HANDLER (connect, Pb__ConnectRequest, pb__connect_request)
 
 static bool
 handle_shutdown (struct task_service *ts, struct ttrpc_call *call,
@@ -410,12 +397,14 @@ handle_shutdown (struct task_service *ts, struct ttrpc_call *call,
     ts->cfg.on_shutdown (ts->cfg.data);
   return false;
 }
-TASK_HANDLER (shutdown, Pb__ShutdownRequest, pb__shutdown_request)
+TTRPC_HANDLER (shutdown, Pb__ShutdownRequest, pb__shutdown_request)
 
 static bool
 handle_close_io (struct task_service *ts, struct ttrpc_call *call,
                  Pb__CloseIORequest *req)
 {
+  if (migration_refuses (ts, call, "CloseIO"))
+    return false;
   struct task *t = lookup (ts, call, req->id, req->exec_id);
   if (t != NULL && t->kind != TASK_POD_SANDBOX)
     {
@@ -434,12 +423,14 @@ handle_close_io (struct task_service *ts, struct ttrpc_call *call,
     }
   return false;
 }
-TASK_HANDLER (close_io, Pb__CloseIORequest, pb__close_iorequest)
+TTRPC_HANDLER (close_io, Pb__CloseIORequest, pb__close_iorequest)
 
 static bool
 handle_resize_pty (struct task_service *ts, struct ttrpc_call *call,
                    Pb__ResizePtyRequest *req)
 {
+  if (migration_refuses (ts, call, "ResizePty"))
+    return false;
   struct task *t = lookup (ts, call, req->id, req->exec_id);
   if (t != NULL)
     {
@@ -455,12 +446,14 @@ handle_resize_pty (struct task_service *ts, struct ttrpc_call *call,
     }
   return false;
 }
-TASK_HANDLER (resize_pty, Pb__ResizePtyRequest, pb__resize_pty_request)
+TTRPC_HANDLER (resize_pty, Pb__ResizePtyRequest, pb__resize_pty_request)
 
 static bool
 handle_exec (struct task_service *ts, struct ttrpc_call *call,
              Pb__ExecProcessRequest *req)
 {
+  if (migration_refuses (ts, call, "Exec"))
+    return false;
   struct task *c = task_find (ts, req->id);
   if (c == NULL)
     ttrpc_call_fail_code (call, GRPC_NOT_FOUND,
@@ -488,7 +481,7 @@ handle_exec (struct task_service *ts, struct ttrpc_call *call,
     guest_process_exec (c, call, req);
   return false;
 }
-TASK_HANDLER (exec, Pb__ExecProcessRequest, pb__exec_process_request)
+TTRPC_HANDLER (exec, Pb__ExecProcessRequest, pb__exec_process_request)
 
 /* containerd's type for the OCI LinuxResources it sends in Update.  */
 #define LINUX_RESOURCES_URL                                                   \
@@ -498,6 +491,8 @@ static bool
 handle_update (struct task_service *ts, struct ttrpc_call *call,
                Pb__UpdateTaskRequest *req)
 {
+  if (migration_refuses (ts, call, "Update"))
+    return false;
   struct task *t = lookup (ts, call, req->id, NULL);
   if (t == NULL)
     ;
@@ -522,7 +517,7 @@ handle_update (struct task_service *ts, struct ttrpc_call *call,
                             req->resources->value.len);
   return false;
 }
-TASK_HANDLER (update, Pb__UpdateTaskRequest, pb__update_task_request)
+TTRPC_HANDLER (update, Pb__UpdateTaskRequest, pb__update_task_request)
 
 /* Methods that are answered but not supported, with the reason.  */
 static void

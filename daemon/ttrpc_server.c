@@ -579,3 +579,16 @@ ttrpc_server_close (struct ttrpc_server *s, void (*done) (void *), void *data)
       conn_close (list_entry (pos, struct ttrpc_conn, link));
   maybe_finish_close (s);
 }
+
+ProtobufCMessage *
+ttrpc_call_decode (struct ttrpc_call *call,
+                   const ProtobufCMessageDescriptor *desc,
+                   const uint8_t *payload, size_t len)
+{
+  ProtobufCMessage *m = protobuf_c_message_unpack (desc, NULL, len, payload);
+  if (m == NULL)
+    ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT,
+                          "ttrpc: error unmarshalling payload: invalid "
+                          "protobuf");
+  return m;
+}

@@ -68,5 +68,22 @@ void ttrpc_call_fail_code (struct ttrpc_call *call, int code, const char *fmt,
 /* True when the client is gone: the reply will be discarded.  */
 bool ttrpc_call_orphaned (const struct ttrpc_call *call);
 const char *ttrpc_call_method (const struct ttrpc_call *call);
+/* The unpacked request, or NULL with the call failed (InvalidArgument).  */
+ProtobufCMessage *ttrpc_call_decode (struct ttrpc_call *call,
+                                     const ProtobufCMessageDescriptor *desc,
+                                     const uint8_t *payload, size_t len);
+
+/* h_<method>: the ttrpc handler that decodes the request, calls
+   handle_<method> (service data, call, request) and frees the request
+   unless that returned true (it kept it).  */
+#define TTRPC_HANDLER(method, type, prefix)                                   \
+  static void h_##method (struct ttrpc_call *call, void *data,                \
+                          const uint8_t *payload, size_t len)                 \
+  {                                                                           \
+    type *req = (type *) ttrpc_call_decode (call, &prefix##__descriptor,      \
+                                            payload, len);                    \
+    if (req != NULL && !handle_##method (data, call, req))                    \
+      protobuf_c_message_free_unpacked (&req->base, NULL);                    \
+  }
 
 #endif

@@ -11,6 +11,11 @@
 #define ANNOTATION_MIGRATION_ALLOWED "io.microsoft.migration.allowed"
 #define ANNOTATION_MIGRATION_SUPPORT_ENABLED                                  \
   "io.microsoft.migration.support-enabled"
+/* This project's own: the sandbox task is a live migration's destination
+   (its Create starts a VMM that waits for the source's VM; see
+   daemon/migration_service.h).  Outside io.microsoft.virtualmachine.*, so
+   the UVM-shape policy does not see it.  */
+#define ANNOTATION_MIGRATION_INCOMING "io.containerd.lcow.migration.incoming"
 
 struct migration_decision
 {

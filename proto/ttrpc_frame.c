@@ -137,6 +137,14 @@ ttrpc_decoder_buffered (const struct ttrpc_decoder *d)
 }
 
 void
+ttrpc_decoder_copy_partial (const struct ttrpc_decoder *d, strbuf *out)
+{
+  strbuf_append (out, d->hdr_bytes, d->hdr_have);
+  if (d->hdr_have == TTRPC_HEADER_LEN && d->body_have > 0)
+    strbuf_append (out, d->body, d->body_have);
+}
+
+void
 ttrpc_decoder_release (struct ttrpc_decoder *d)
 {
   free (d->body);

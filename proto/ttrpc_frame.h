@@ -66,6 +66,9 @@ size_t ttrpc_decoder_feed (struct ttrpc_decoder *d, const uint8_t *buf,
 uint8_t *ttrpc_decoder_take_body (struct ttrpc_decoder *d);
 /* Bytes the decoder currently holds for an unfinished frame.  */
 size_t ttrpc_decoder_buffered (const struct ttrpc_decoder *d);
+/* Appends those bytes, as they came (the unfinished frame's start), to
+   out: what another decoder fed them continues where this one stopped.  */
+void ttrpc_decoder_copy_partial (const struct ttrpc_decoder *d, strbuf *out);
 void ttrpc_decoder_release (struct ttrpc_decoder *d);
 
 #endif

@@ -107,6 +107,7 @@ bridge_response_decode (const char *body, size_t len,
       out->cpu_ns = json_u64 (v, "cpu_ns");
       out->memory_bytes = json_u64 (v, "memory_bytes");
       out->memory_limit = json_u64 (v, "memory_limit");
+      out->uptime_ms = json_u64 (v, "uptime_ms");
       const json_value *pids = json_get (v, "pids");
       if (pids != NULL && pids->type == JSON_ARRAY)
         {

@@ -34,6 +34,8 @@ struct bridge_response
   uint64_t cpu_ns;
   uint64_t memory_bytes;
   uint64_t memory_limit;
+  /* ping: the guest's CLOCK_BOOTTIME.  */
+  uint64_t uptime_ms;
   uint32_t *pids;
   size_t npids;
 };

@@ -76,6 +76,13 @@ struct bridge_conn
   int handles;
   bool closing;
   bool quiet;
+
+  /* Live migration: frames written while held wait here (counted in
+     out_bytes); the guest's EOF hands everything over.  */
+  bool held;
+  strbuf held_out;
+  bridge_handover_fn handover;
+  void *handover_data;
 };
 
 static void update_reading (struct bridge_conn *c);
@@ -95,6 +102,7 @@ maybe_free (struct bridge_conn *c)
       free (s);
     }
   ttrpc_decoder_release (&c->decoder);
+  strbuf_release (&c->held_out);
   free (c->ignored_reason);
   free (c->uvm_id);
   free (c);
@@ -227,22 +235,24 @@ on_written (uv_write_t *w, int status)
     }
 }
 
+/* Writes bytes of whole frames (or holds them: see bridge_conn_hold).  */
 static int
-write_frame (struct bridge_conn *c, uint32_t id, uint8_t type, uint8_t flags,
-             const void *body, size_t len)
+write_bytes (struct bridge_conn *c, const uint8_t *bytes, size_t total)
 {
   if (c->closing)
     return -1;
-  size_t total = TTRPC_HEADER_LEN + len;
+  if (c->held)
+    {
+      strbuf_append (&c->held_out, bytes, total);
+      c->out_bytes += total;
+      return 0;
+    }
   struct out_frame *f = xmalloc (sizeof *f + total);
   f->owner = c;
   /* What the frame costs in memory, not on the wire: the limit is about
      memory, and a credit frame is mostly its write request.  */
   f->len = sizeof *f + total;
-  struct ttrpc_header h = { (uint32_t) len, id, type, flags };
-  ttrpc_header_encode (f->bytes, &h);
-  if (len)
-    memcpy (f->bytes + TTRPC_HEADER_LEN, body, len);
+  memcpy (f->bytes, bytes, total);
   uv_buf_t b = uv_buf_init ((char *) f->bytes, (unsigned) total);
   if (uv_write (&f->req, (uv_stream_t *) &c->pipe, &b, 1, on_written) < 0)
     {
@@ -251,6 +261,23 @@ write_frame (struct bridge_conn *c, uint32_t id, uint8_t type, uint8_t flags,
     }
   c->out_bytes += f->len;
   return 0;
+}
+
+static int
+write_frame (struct bridge_conn *c, uint32_t id, uint8_t type, uint8_t flags,
+             const void *body, size_t len)
+{
+  uint8_t small[TTRPC_HEADER_LEN + 16];
+  size_t total = TTRPC_HEADER_LEN + len;
+  uint8_t *bytes = total <= sizeof small ? small : xmalloc (total);
+  struct ttrpc_header h = { (uint32_t) len, id, type, flags };
+  ttrpc_header_encode (bytes, &h);
+  if (len)
+    memcpy (bytes + TTRPC_HEADER_LEN, body, len);
+  int r = write_bytes (c, bytes, total);
+  if (bytes != small)
+    free (bytes);
+  return r;
 }
 
 static struct stream *
@@ -270,7 +297,7 @@ find_stream (struct bridge_conn *c, uint32_t process)
 static void
 flush_credit (struct bridge_conn *c)
 {
-  if (c->in_read)
+  if (c->in_read || c->held)
     return;
   struct list *pos, *tmp;
   list_for_each_safe (pos, tmp, &c->streams)
@@ -492,6 +519,83 @@ on_frame (struct bridge_conn *c, const struct ttrpc_header *h,
     }
 }
 
+/* The credit still due, as the frames that would have carried it.  */
+static void
+append_credit_due (struct bridge_conn *c, strbuf *out)
+{
+  struct list *pos, *tmp;
+  list_for_each_safe (pos, tmp, &c->streams)
+  {
+    struct stream *s = list_entry (pos, struct stream, link);
+    for (int i = 0; i < 2; i++)
+      if (s->credit_due[i] != 0)
+        {
+          uint32_t n = s->credit_due[i];
+          uint8_t b[4] = { (uint8_t) (n >> 24), (uint8_t) (n >> 16),
+                           (uint8_t) (n >> 8), (uint8_t) n };
+          ttrpc_frame_append (out, s->process, BRIDGE_TYPE_CREDIT,
+                              (uint8_t) (BRIDGE_STDOUT + i), b, sizeof b);
+        }
+  }
+}
+
+static void
+hand_over (struct bridge_conn *c)
+{
+  strbuf tail = { 0 }, out = { 0 };
+  ttrpc_decoder_copy_partial (&c->decoder, &tail);
+  strbuf_append (&out, c->held_out.data, c->held_out.len);
+  append_credit_due (c, &out);
+  struct bridge_handover h = { .next_id = c->next_id };
+  h.inbound_len = tail.len;
+  h.inbound_tail = (uint8_t *) strbuf_detach (&tail);
+  h.outbound_len = out.len;
+  h.outbound = (uint8_t *) strbuf_detach (&out);
+  bridge_handover_fn fn = c->handover;
+  void *data = c->handover_data;
+  bridge_conn_close (c, "the bridge was handed over", true);
+  fn (data, &h);
+  bridge_handover_release (&h);
+}
+
+void
+bridge_conn_hold (struct bridge_conn *c)
+{
+  c->held = true;
+}
+
+void
+bridge_conn_release (struct bridge_conn *c)
+{
+  if (!c->held || c->closing)
+    return;
+  c->held = false;
+  strbuf out = c->held_out;
+  c->held_out = (strbuf){ 0 };
+  c->out_bytes -= out.len;
+  if (out.len > 0)
+    write_bytes (c, (const uint8_t *) out.data, out.len);
+  strbuf_release (&out);
+  flush_credit (c);
+  update_reading (c);
+}
+
+void
+bridge_conn_hand_over (struct bridge_conn *c, bridge_handover_fn fn,
+                       void *data)
+{
+  c->handover = fn;
+  c->handover_data = data;
+}
+
+void
+bridge_handover_release (struct bridge_handover *h)
+{
+  free (h->inbound_tail);
+  free (h->outbound);
+  *h = (struct bridge_handover){ 0 };
+}
+
 static void
 on_alloc (uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
@@ -504,6 +608,11 @@ static void
 on_read (uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
   struct bridge_conn *c = s->data;
+  if (n < 0 && c->handover != NULL)
+    {
+      hand_over (c);
+      return;
+    }
   if (n < 0)
     {
       end (c, NULL);
@@ -592,5 +701,43 @@ bridge_conn_new (uv_loop_t *loop, int fd, const char *uvm_id,
       return NULL;
     }
   update_reading (c);
+  return c;
+}
+
+struct bridge_conn *
+bridge_conn_adopt (uv_loop_t *loop, int fd, const char *uvm_id,
+                   const struct bridge_conn_events *events, void *data,
+                   const struct bridge_handover *h, shim_error **err)
+{
+  struct bridge_conn *c
+      = bridge_conn_new (loop, fd, uvm_id, events, data, err);
+  if (c == NULL)
+    return NULL;
+  c->next_id = h->next_id;
+  enum ttrpc_decode_event ev = TTRPC_DECODE_NEED_MORE;
+  size_t used
+      = ttrpc_decoder_feed (&c->decoder, h->inbound_tail, h->inbound_len, &ev);
+  char why[160];
+  bool have_header = c->decoder.hdr_have == TTRPC_HEADER_LEN;
+  if (ev != TTRPC_DECODE_NEED_MORE || used != h->inbound_len
+      || (have_header && check_header (&c->decoder.header, why, sizeof why)))
+    {
+      shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                      "bridge handover: the %zu-byte tail is not the start of "
+                      "one frame",
+                      h->inbound_len);
+      bridge_conn_close (c, NULL, true);
+      return NULL;
+    }
+  if (h->outbound_len > BRIDGE_OUT_MAX)
+    {
+      shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                      "bridge handover: %zu bytes to send, more than %u",
+                      h->outbound_len, BRIDGE_OUT_MAX);
+      bridge_conn_close (c, NULL, true);
+      return NULL;
+    }
+  if (h->outbound_len > 0)
+    write_bytes (c, h->outbound, h->outbound_len);
   return c;
 }

@@ -83,6 +83,34 @@ int bridge_conn_send_stdin (struct bridge_conn *c, uint32_t process,
 /* n bytes of an open stream's output were passed on.  */
 void bridge_conn_credit (struct bridge_conn *c, uint32_t process,
                          uint8_t stream, uint32_t n);
+/* Live migration.  On the source, hold: frames written from now on are
+   kept (bounded as any output), while the guest is still read; release
+   writes them (the migration was cancelled).  hand_over: at the guest's
+   EOF (its VMM quit after the switchover) fn gets what the connection
+   held, instead of on_closed, and the connection closes quietly.  On the
+   destination, adopt goes on from there: the tail is fed to the decoder
+   first and outbound written before anything else (takes fd).  */
+struct bridge_handover
+{
+  /* The start of a frame the guest had begun to send.  */
+  uint8_t *inbound_tail;
+  size_t inbound_len;
+  /* Whole frames the host had not sent (held frames, credit due).  */
+  uint8_t *outbound;
+  size_t outbound_len;
+  uint32_t next_id;
+};
+typedef void (*bridge_handover_fn) (void *data, struct bridge_handover *h);
+void bridge_conn_hold (struct bridge_conn *c);
+void bridge_conn_release (struct bridge_conn *c);
+void bridge_conn_hand_over (struct bridge_conn *c, bridge_handover_fn fn,
+                            void *data);
+struct bridge_conn *
+bridge_conn_adopt (uv_loop_t *loop, int fd, const char *uvm_id,
+                   const struct bridge_conn_events *events, void *data,
+                   const struct bridge_handover *h, shim_error **err);
+void bridge_handover_release (struct bridge_handover *h);
+
 /* Frames dropped so far (see above).  */
 uint64_t bridge_conn_ignored (const struct bridge_conn *c);
 /* Ends the connection: pending requests fail with Unavailable (why), or

@@ -140,6 +140,13 @@ qemu_build (const struct vmm_spec *spec, struct vmm_command *out,
         add2 (&b, "-qmp", xasprintf ("unix:%s,server=on,wait=off", q));
         free (q);
       }
+  /* A live migration's destination: the VM's state comes over QMP's
+     migrate-incoming, to a VM with the same shape.  */
+  if (spec->incoming)
+    {
+      add (&b, xstrdup ("-incoming"));
+      add (&b, xstrdup ("defer"));
+    }
   out->argv = b.v;
   out->env = xzalloc (sizeof (char *));
   return 0;

@@ -50,6 +50,10 @@ shim_config_defaults (struct shim_config *cfg)
   cfg->layer_cache_dir = xstrdup (DEFAULT_LAYER_CACHE_DIR);
   cfg->layer_cache_max_mb = 10240;
   cfg->container_scratch_mb = 1024;
+  /* QEMU's own bandwidth default (128 MiB/s) throttles a local link.  */
+  cfg->migration_max_bandwidth_mb = 1024;
+  cfg->migration_downtime_limit_ms = 300;
+  cfg->migration_timeout_ms = 60000;
   cfg->source = xstrdup ("built-in defaults");
   static const char *const roots[] = POD_FILE_ROOTS_DEFAULT;
   set_strings (&cfg->pod_file_roots, &cfg->npod_file_roots, roots,
@@ -262,6 +266,24 @@ apply_member (struct shim_config *cfg, const char *key, const json_value *v,
       cfg->container_scratch_mb = (uint32_t) n;
       return 0;
     }
+  struct
+  {
+    const char *key;
+    uint32_t *field;
+    uint64_t min;
+  } migration[] = {
+    { "migration_max_bandwidth_mb", &cfg->migration_max_bandwidth_mb, 1 },
+    { "migration_downtime_limit_ms", &cfg->migration_downtime_limit_ms, 1 },
+    { "migration_timeout_ms", &cfg->migration_timeout_ms, 1000 },
+  };
+  for (size_t i = 0; i < sizeof migration / sizeof *migration; i++)
+    if (strcmp (key, migration[i].key) == 0)
+      {
+        if (get_uint (key, v, 31, migration[i].min, &n, err) < 0)
+          return -1;
+        *migration[i].field = (uint32_t) n;
+        return 0;
+      }
   if (strcmp (key, "tcg_boot_stall_ms") == 0)
     {
       if (get_uint (key, v, 31, 0, &n, err) < 0)

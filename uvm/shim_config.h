@@ -74,6 +74,12 @@ struct shim_config
   /* A container's writable layer: a guest tmpfs of at most this many MiB
      (a write beyond it fails with ENOSPC).  */
   uint32_t container_scratch_mb;
+  /* Live migration (uvm_migration.h): QEMU's max-bandwidth (MiB/s) and
+     downtime-limit, and how long a transfer may take before it is
+     cancelled (the source keeps running).  */
+  uint32_t migration_max_bandwidth_mb;
+  uint32_t migration_downtime_limit_ms;
+  uint32_t migration_timeout_ms;
   /* Where the configuration came from ("built-in defaults" or a path).  */
   char *source;
 };

@@ -164,8 +164,13 @@ uvm_on_vmm_exit (void *data, int64_t status, int term_signal)
     }
   uvm_advance (u, UVM_EV_VMM_EXITED);
   uv_timer_stop (&u->grace_timer);
-  bridge_conn_close (u->bridge, "the VM exited", false);
-  u->bridge = NULL;
+  /* A bridge being handed over reads on to its EOF.  */
+  if (u->migration.phase != UVM_MIGRATION_HANDING_OVER)
+    {
+      bridge_conn_close (u->bridge, "the VM exited", false);
+      u->bridge = NULL;
+    }
+  uvm_migration_vmm_exited (u);
   log_entry (
       LOG_LEVEL_INFO, "VMM exited",
       (struct log_field[]){
@@ -258,6 +263,9 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
                       ? xstrdup (cfg->netns_path)
                       : NULL;
   u->live_migration = cfg->opts->live_migration;
+  u->incoming = cfg->incoming;
+  u->memory_mb = cfg->opts->memory_mb;
+  u->cpus = cfg->opts->processor_count;
   u->stop_grace_ms = cfg->cfg->stop_grace_ms;
   u->tcg_boot_stall_ms = cfg->cfg->tcg_boot_stall_ms;
   u->kvm_progress_timeout_ms = cfg->cfg->kvm_progress_timeout_ms;
@@ -271,7 +279,15 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
   uvm_init_timer (u, &u->stall_timer);
   uvm_init_timer (u, &u->sample_timer);
   uvm_init_timer (u, &u->progress_timer);
+  uvm_migration_init (u, cfg->cfg);
 
+  if (u->incoming && !u->backend->qmp)
+    {
+      shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                      "the %s VMM cannot receive a live migration",
+                      u->backend->name);
+      goto fail;
+    }
   if (uvm_choose_accel (u, cfg->cfg->accel, err) < 0
       || mkdir_p (cfg->state_dir, 0700, err) < 0)
     goto fail;
@@ -290,6 +306,13 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
       || uvm_build_vmm_commands (u, cfg, err) < 0
       || uvm_spawn_vmm (u, err) < 0)
     goto fail;
+  if (u->incoming)
+    {
+      /* Nothing boots: the VM's state comes from the source.  */
+      uvm_advance (u, UVM_EV_INCOMING);
+      *out = u;
+      return 0;
+    }
   uv_timer_start (&u->start_timer, on_start_timeout,
                   cfg->cfg->gcs_connection_timeout_ms, 0);
   uv_timer_set_repeat (&u->start_timer, cfg->cfg->gcs_connection_timeout_ms);
@@ -466,6 +489,7 @@ uvm_destroy (struct uvm *u)
   uv_close ((uv_handle_t *) &u->stall_timer, uvm_on_handle_closed);
   uv_close ((uv_handle_t *) &u->sample_timer, uvm_on_handle_closed);
   uv_close ((uv_handle_t *) &u->progress_timer, uvm_on_handle_closed);
+  uvm_migration_close (u);
   unlink (u->uvm_json_path);
   remove_tree (u->state_dir);
 }

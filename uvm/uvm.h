@@ -45,6 +45,9 @@ struct uvm_config
   const struct shim_config *cfg;
   /* The shim executable, for the vmm-exec helper.  */
   const char *helper_exe;
+  /* A live migration's destination (uvm_migration.h): the VMM waits for
+     the source's state; nothing boots.  */
+  bool incoming;
 };
 
 struct uvm_events

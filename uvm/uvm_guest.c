@@ -101,6 +101,13 @@ on_entropy_conn (void *data, int fd)
 {
   struct uvm *u = data;
   u->entropy_listener = NULL;
+  if (u->incoming)
+    {
+      /* The guest read its entropy at its boot, on the source.  */
+      close_entropy (u);
+      u->entropy_fd = fd;
+      return;
+    }
   uint8_t buf[LINUX_ENTROPY_BYTES];
   size_t have = 0;
   while (have < sizeof buf)
@@ -373,6 +380,13 @@ static const struct bridge_conn_events bridge_events = {
 };
 
 struct bridge_conn *
+uvm_guest_adopt_bridge (struct uvm *u, int fd, const struct bridge_handover *h,
+                        shim_error **err)
+{
+  return bridge_conn_adopt (u->loop, fd, u->id, &bridge_events, u, h, err);
+}
+
+struct bridge_conn *
 uvm_connected_bridge (struct uvm *u)
 {
   return u->guest.present ? u->bridge : NULL;
@@ -427,6 +441,12 @@ on_gcs_conn (void *data, int fd)
   struct uvm *u = data;
   shim_error *err = NULL;
   u->gcs_listener = NULL;
+  if (u->incoming)
+    {
+      /* Unread until the bridge is adopted from the source.  */
+      uvm_migration_hold_gcs (u, fd);
+      return;
+    }
   u->bridge = bridge_conn_new (u->loop, fd, u->id, &bridge_events, u, &err);
   if (u->bridge == NULL)
     {

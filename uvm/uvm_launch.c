@@ -148,6 +148,10 @@ on_run_state (void *data, const json_value *ret, const shim_error *err)
   if (status == NULL || status->type != JSON_STRING
       || !json_string_is_c (status))
     return;
+  /* A migration stops the source at the switchover and starts the
+     destination stopped; uvm_migration.c follows those.  */
+  if (u->state == UVM_MIGRATING_OUT || u->state == UVM_MIGRATING_IN)
+    return;
   if (strcmp (status->str, "running") != 0
       && strcmp (status->str, "prelaunch") != 0)
     vm_stopped (u, status->str);
@@ -292,6 +296,9 @@ uvm_spawn_vmm (struct uvm *u, shim_error **err)
   if (uvm_write_record (u, err) < 0)
     return -1;
   u->attempt_started_ms = uv_now (u->loop);
+  /* A migration's destination boots nothing: no boot to watch.  */
+  if (u->incoming)
+    return 0;
   bool tcg_watched
       = u->backend->accelerated && !u->accel.kvm && u->tcg_boot_stall_ms > 0;
   if (u->accel.kvm && u->accel.on_trial)
@@ -491,10 +498,15 @@ uvm_build_vmm_commands (struct uvm *u, const struct uvm_config *cfg,
     .qmp_socket = u->qmp_path,
     .qmp_operator_socket = u->qmp_operator_path,
     .kvm = u->accel.kvm,
+    .incoming = u->incoming,
     .vmm_path = cfg->cfg->vmm_path,
     .vmm_args = cfg->cfg->vmm_args,
     .nvmm_args = cfg->cfg->nvmm_args,
   };
+  const char *boot[] = { o->kernel_path, o->rootfs_path, loader };
+  for (size_t i = 0; i < sizeof boot / sizeof *boot; i++)
+    if (boot[i] != NULL && u->nboot_paths < VM_BOOT_FILES_MAX)
+      u->boot_paths[u->nboot_paths++] = xstrdup (boot[i]);
   struct vmm_command cmd = { 0 };
   if (cfg->backend->build (&spec, &cmd, err) < 0)
     return -1;

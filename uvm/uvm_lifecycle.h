@@ -5,16 +5,16 @@
 
      BOOTING --hello--> RUNNING --vmm-exited--> STOPPED --exit-reported-->
    EXITED BOOTING --attempt-failed--> RELAUNCHING --vmm-exited--> BOOTING
-     BOOTING, RELAUNCHING, MIGRATING_IN --start-failed--> START_FAILED
+     BOOTING, RELAUNCHING --start-failed--> START_FAILED
      RUNNING --pause--> PAUSED --resume--> RUNNING
      RUNNING, PAUSED --migrate-out--> MIGRATING_OUT
      MIGRATING_OUT --migration-failed--> RUNNING, --vmm-exited--> STOPPED
-     BOOTING --incoming--> MIGRATING_IN --migrated-in--> RUNNING
+     BOOTING --incoming--> MIGRATING_IN --migrated-in--> RUNNING,
+   --vmm-exited--> STOPPED
      any state but DESTROYED --destroy--> DESTROYED
 
-   PAUSED and the MIGRATING states are live migration's (issue 18): the
-   table holds their transitions so that adding them changes no other
-   state's.  */
+   PAUSED is not used yet (Pause answers Unimplemented); the MIGRATING
+   states are live migration's (uvm_migration.h).  */
 #ifndef LCOW_UVM_UVM_LIFECYCLE_H
 #define LCOW_UVM_UVM_LIFECYCLE_H
 

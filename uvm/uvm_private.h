@@ -21,6 +21,8 @@
 #include "pod_network.h"
 #include "uvm.h"
 #include "uvm_lifecycle.h"
+#include "uvm_migration.h"
+#include "vm_description.h"
 #include "vcpu_sample.h"
 #include "vmm_user.h"
 
@@ -39,9 +41,59 @@ struct guest_info
   struct bridge_hello hello;
 };
 
+enum uvm_migration_phase
+{
+  UVM_MIGRATION_NONE,
+  /* Source: the ping barrier, then QEMU's transfer, until the switchover;
+     then the VMM quits and the bridge is handed over.  */
+  UVM_MIGRATION_BARRIER,
+  UVM_MIGRATION_SENDING,
+  UVM_MIGRATION_COMPLETED,
+  UVM_MIGRATION_HANDING_OVER,
+  /* Destination: waiting for the source's connection, then its state,
+     then the adoption of the bridge.  */
+  UVM_MIGRATION_LISTENING,
+  UVM_MIGRATION_RECEIVING,
+  UVM_MIGRATION_ADOPTING,
+};
+
+/* Live migration's part of the record (uvm_migration.c).  */
+struct uvm_migration
+{
+  enum uvm_migration_phase phase;
+  struct uvm_migration_progress progress;
+  bool cancel_requested;
+  /* The connection to the other side, until QEMU takes it (getfd).  */
+  int stream_fd;
+  uv_timer_t poll_timer;
+  uint64_t deadline_ms;
+  struct vsock_listener *listener;
+  /* Destination: the guest's bridge connection, unread until adopted.  */
+  int gcs_fd;
+  uvm_handover_fn handover_done;
+  void *handover_data;
+  struct bridge_handover handover;
+  bool handed_over;
+  struct bridge_handover adopt;
+  uvm_adopted_fn adopted;
+  void *adopted_data;
+  uint64_t adopted_uptime_ms;
+  uint32_t max_bandwidth_mb;
+  uint32_t downtime_limit_ms;
+  uint32_t timeout_ms;
+};
+
 struct uvm
 {
   uv_loop_t *loop;
+  /* Started for a live migration's destination (uvm_config.incoming).  */
+  bool incoming;
+  struct uvm_migration migration;
+  /* The boot files the VMM reads (for uvm_describe).  */
+  char *boot_paths[VM_BOOT_FILES_MAX];
+  size_t nboot_paths;
+  uint64_t memory_mb;
+  uint32_t cpus;
   char *id;
   char *state_dir;
   char *uvm_json_path;
@@ -164,10 +216,23 @@ void uvm_note_progress (struct uvm *u);
 void uvm_guest_init (struct uvm *u);
 int uvm_bind_listeners (struct uvm *u, shim_error **err);
 struct bridge_conn *uvm_connected_bridge (struct uvm *u);
+/* A live migration's destination: the bridge goes on from the source's
+   handover over the guest's connection fd (taken).  */
+struct bridge_conn *uvm_guest_adopt_bridge (struct uvm *u, int fd,
+                                            const struct bridge_handover *h,
+                                            shim_error **err);
 void uvm_guest_vmm_exited (struct uvm *u);
 /* Closes the listeners and connections of a launch.  */
 void uvm_guest_disconnect (struct uvm *u, bool destroyed);
 void uvm_guest_close (struct uvm *u);
+
+/* uvm_migration.c */
+void uvm_migration_init (struct uvm *u, const struct shim_config *cfg);
+void uvm_migration_close (struct uvm *u);
+/* The VMM exited: a handover in progress completes, any other phase ends.  */
+void uvm_migration_vmm_exited (struct uvm *u);
+/* Destination: the guest's connections arrive before its state; held.  */
+void uvm_migration_hold_gcs (struct uvm *u, int fd);
 
 /* uvm_record.c */
 const char *uvm_accel_name (const struct uvm *u);

@@ -43,6 +43,8 @@ struct vmm_spec
   const char *qmp_socket;
   const char *qmp_operator_socket;
   bool kvm;
+  /* QEMU: waits for a live migration's state (-incoming defer).  */
+  bool incoming;
   const char *vmm_path;
   char *const *vmm_args;
   size_t nvmm_args;

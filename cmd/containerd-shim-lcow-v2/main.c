@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon/migrate_command.h"
 #include "daemon/shim_cli.h"
 #include "uvm/layer_convert.h"
 #include "uvm/vmm_process.h"
@@ -16,6 +17,8 @@ main (int argc, char **argv)
     return vmm_exec_helper_main (argc - 1, argv + 1);
   if (argc >= 2 && strcmp (argv[1], LAYER_CONVERT_COMMAND) == 0)
     return layer_convert_main (argc - 1, argv + 1);
+  if (argc >= 2 && strcmp (argv[1], MIGRATE_COMMAND) == 0)
+    return migrate_command_main (argc - 1, argv + 1);
 
   struct shim_flags flags;
   if (shim_flags_parse (argc, argv, &flags) < 0)

@@ -99,8 +99,9 @@ write_shim_config() {
 JSON
 }
 
+# lcow_teardown [STATUS]: the script's status (default: the last command's).
 lcow_teardown() {
-  local rc=$?
+  local rc=${1:-$?}
   for id in $(ctr_ task ls -q 2>/dev/null); do ctr_ task kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
   sleep 0.3
   for id in $(ctr_ task ls -q 2>/dev/null); do ctr_ task delete -f "$id" >/dev/null 2>&1 || true; done

@@ -291,6 +291,205 @@ START_TEST (output_queued_for_the_fifos_is_capped)
 }
 END_TEST
 
+/* ---- live migration: hold, hand over, adopt ---------------------------- */
+
+struct side
+{
+  struct seen seen;
+  int guest;
+  struct bridge_handover handover;
+  bool handed_over;
+};
+
+/* The host's end of a new socket pair; the guest's is sd->guest.  */
+static int
+side_open (struct side *sd)
+{
+  int fds[2];
+  ck_assert_int_eq (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds),
+                    0);
+  memset (sd, 0, sizeof *sd);
+  sd->guest = fds[1];
+  fcntl (sd->guest, F_SETFL, O_NONBLOCK);
+  return fds[0];
+}
+
+static void
+on_handed_over (void *data, struct bridge_handover *h)
+{
+  struct side *sd = data;
+  sd->handover = *h;
+  *h = (struct bridge_handover){ 0 };
+  sd->handed_over = true;
+}
+
+/* Everything the guest end can read now, decoded: how many frames of
+   each type, in order (types[0..n)), and the last request's id.  */
+static int
+guest_frames (int fd, uint8_t *types, int max, uint32_t *last_id)
+{
+  uint8_t buf[65536];
+  struct ttrpc_decoder d;
+  ttrpc_decoder_init (&d);
+  int frames = 0;
+  ssize_t n;
+  while ((n = read (fd, buf, sizeof buf)) > 0)
+    for (size_t off = 0; off < (size_t) n;)
+      {
+        enum ttrpc_decode_event ev;
+        off += ttrpc_decoder_feed (&d, buf + off, (size_t) n - off, &ev);
+        if (ev != TTRPC_DECODE_FRAME)
+          continue;
+        free (ttrpc_decoder_take_body (&d));
+        if (frames < max)
+          types[frames] = d.header.type;
+        frames++;
+        if (d.header.type == BRIDGE_TYPE_REQUEST)
+          *last_id = d.header.stream_id;
+      }
+  ttrpc_decoder_release (&d);
+  return frames;
+}
+
+static void
+write_all (int fd, const char *p, size_t n)
+{
+  while (n > 0)
+    {
+      ssize_t w = write (fd, p, n);
+      ck_assert (w > 0 || errno == EAGAIN);
+      if (w > 0)
+        {
+          p += w;
+          n -= (size_t) w;
+        }
+      spin (1);
+    }
+}
+
+/* What the guest sends across a switchover, split at every byte: each
+   frame is heard exactly once, by one side or the other; what the source
+   held reaches the guest through the destination first; request ids go
+   on.  */
+START_TEST (a_handover_splits_anywhere)
+{
+  strbuf stream = STRBUF_INIT;
+  ttrpc_frame_append (&stream, 0, BRIDGE_TYPE_NOTIFY, 0, "{\"type\":\"a\"}",
+                      12);
+  ttrpc_frame_append (&stream, 5, BRIDGE_TYPE_DATA, BRIDGE_STDOUT, "hello", 5);
+  ttrpc_frame_append (&stream, 0, BRIDGE_TYPE_NOTIFY, 0, "{\"type\":\"b\"}",
+                      12);
+  ttrpc_frame_append (&stream, 5, BRIDGE_TYPE_DATA, BRIDGE_STDERR, "world!",
+                      6);
+  for (size_t split = 0; split <= stream.len; split++)
+    {
+      uv_loop_init (&loop);
+      struct side src, dst;
+      shim_error *err = NULL;
+      int host = side_open (&src);
+      struct bridge_conn *a
+          = bridge_conn_new (&loop, host, "vm1", &events, &src.seen, &err);
+      src.seen.c = a;
+      bridge_conn_open_streams (a, 5);
+      /* The barrier goes out, then the host's frames are held.  */
+      ck_assert_int_eq (bridge_conn_post (a, "{\"type\":\"ping\"}"), 0);
+      bridge_conn_hold (a);
+      ck_assert_int_eq (bridge_conn_send_stdin (a, 5, "in", 2), 0);
+      bridge_conn_hand_over (a, on_handed_over, &src);
+      write_all (src.guest, stream.data, split);
+      spin (5);
+      /* Only the barrier reached the guest.  */
+      uint32_t id = 0;
+      uint8_t types[4];
+      ck_assert_int_eq (guest_frames (src.guest, types, 4, &id), 1);
+      ck_assert_uint_eq (types[0], BRIDGE_TYPE_REQUEST);
+      ck_assert_uint_eq (id, 1);
+      shutdown (src.guest, SHUT_WR);
+      for (int i = 0; i < 50 && !src.handed_over; i++)
+        spin (1);
+      ck_assert_msg (src.handed_over, "split %zu: no handover", split);
+      ck_assert (!src.seen.closed);
+
+      int host_b = side_open (&dst);
+      struct bridge_conn *b = bridge_conn_adopt (
+          &loop, host_b, "vm1", &events, &dst.seen, &src.handover, &err);
+      ck_assert_msg (b != NULL, "split %zu: %s", split, err ? err->msg : "");
+      dst.seen.c = b;
+      bridge_conn_open_streams (b, 5);
+      ck_assert_int_eq (bridge_conn_post (b, "{\"type\":\"ping\"}"), 0);
+      write_all (dst.guest, stream.data + split, stream.len - split);
+      spin (5);
+      ck_assert_uint_eq (src.seen.notifies + dst.seen.notifies, 2);
+      ck_assert_uint_eq (src.seen.stream_bytes + dst.seen.stream_bytes, 11);
+      ck_assert_msg (!dst.seen.closed, "split %zu: %s", split,
+                     dst.seen.violation);
+      /* The held stdin first, then the destination's own request, whose id
+         follows the source's.  */
+      ck_assert_int_eq (guest_frames (dst.guest, types, 4, &id), 2);
+      ck_assert_uint_eq (types[0], BRIDGE_TYPE_DATA);
+      ck_assert_uint_eq (types[1], BRIDGE_TYPE_REQUEST);
+      ck_assert_uint_eq (id, 2);
+
+      bridge_handover_release (&src.handover);
+      bridge_conn_close (b, NULL, true);
+      close (src.guest);
+      close (dst.guest);
+      uv_run (&loop, UV_RUN_DEFAULT);
+      ck_assert_int_eq (uv_loop_close (&loop), 0);
+    }
+  strbuf_release (&stream);
+}
+END_TEST
+
+/* Released (the migration was cancelled), the held frames go out.  */
+START_TEST (a_released_hold_sends_what_it_held)
+{
+  bridge_conn_hold (seen.c);
+  ck_assert_int_eq (bridge_conn_send_stdin (seen.c, 5, "abc", 3), 0);
+  ck_assert_int_eq (bridge_conn_post (seen.c, "{\"type\":\"ping\"}"), 0);
+  spin (3);
+  uint32_t id = 0;
+  uint8_t types[4];
+  ck_assert_int_eq (guest_frames (guest_fd, types, 4, &id), 0);
+  bridge_conn_release (seen.c);
+  spin (3);
+  /* Both frames, in the order they were written.  */
+  ck_assert_int_eq (guest_frames (guest_fd, types, 4, &id), 2);
+  ck_assert_uint_eq (types[0], BRIDGE_TYPE_DATA);
+  ck_assert_uint_eq (types[1], BRIDGE_TYPE_REQUEST);
+  ck_assert_uint_eq (id, 1);
+}
+END_TEST
+
+/* A handover's tail must be the start of one frame within the limits.  */
+START_TEST (an_adopted_tail_is_checked)
+{
+  strbuf whole = STRBUF_INIT;
+  ttrpc_frame_append (&whole, 0, BRIDGE_TYPE_NOTIFY, 0, "{}", 2);
+  uint8_t huge[TTRPC_HEADER_LEN];
+  struct ttrpc_header h = { BRIDGE_MESSAGE_MAX + 1, 0, BRIDGE_TYPE_NOTIFY, 0 };
+  ttrpc_header_encode (huge, &h);
+  struct bridge_handover cases[] = {
+    { .inbound_tail = (uint8_t *) whole.data, .inbound_len = whole.len },
+    { .inbound_tail = huge, .inbound_len = sizeof huge },
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    {
+      int fds[2];
+      ck_assert_int_eq (socketpair (AF_UNIX, SOCK_STREAM, 0, fds), 0);
+      shim_error *err = NULL;
+      struct seen other = { 0 };
+      ck_assert_ptr_null (bridge_conn_adopt (&loop, fds[0], "vm1", &events,
+                                             &other, &cases[i], &err));
+      ck_assert_int_eq (err->code, GRPC_INVALID_ARGUMENT);
+      ck_assert (strstr (err->msg, "is not the start of one frame") != NULL);
+      shim_error_free (err);
+      close (fds[1]);
+    }
+  strbuf_release (&whole);
+}
+END_TEST
+
 Suite *
 bridge_conn_suite (void)
 {
@@ -304,6 +503,11 @@ bridge_conn_suite (void)
   tcase_add_test (tc, meaningless_frames_are_counted);
   tcase_add_test (tc, a_guest_that_stops_reading_is_not_heard);
   tcase_add_test (tc, output_queued_for_the_fifos_is_capped);
+  tcase_add_test (tc, a_released_hold_sends_what_it_held);
+  tcase_add_test (tc, an_adopted_tail_is_checked);
   suite_add_tcase (s, tc);
+  TCase *mig = tcase_create ("migration");
+  tcase_add_test (mig, a_handover_splits_anywhere);
+  suite_add_tcase (s, mig);
   return s;
 }

@@ -295,6 +295,15 @@ static const struct
     "key \"layer_cache_dir\": \"cache\" is not an absolute path" },
   { "{\"container_scratch_mb\":0}",
     "key \"container_scratch_mb\": 0 is not an integer in [1, 1048575]" },
+  { "{\"migration_max_bandwidth_mb\":64,\"migration_downtime_limit_ms\":50,"
+    "\"migration_timeout_ms\":1000}",
+    NULL },
+  { "{\"migration_timeout_ms\":999}",
+    "key \"migration_timeout_ms\": 999 is not an integer in [1000, "
+    "2147483647]" },
+  { "{\"migration_max_bandwidth_mb\":0}",
+    "key \"migration_max_bandwidth_mb\": 0 is not an integer in [1, "
+    "2147483647]" },
   { "{\"layer_cache_max_mb\":-1}",
     "key \"layer_cache_max_mb\": -1 is not an integer" },
   { "[]", "expected a JSON object, got array" },

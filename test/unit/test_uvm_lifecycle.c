@@ -33,7 +33,7 @@ static const struct expected legal[] = {
   { UVM_MIGRATING_OUT, UVM_EV_MIGRATION_FAILED, UVM_RUNNING },
   { UVM_MIGRATING_OUT, UVM_EV_VMM_EXITED, UVM_STOPPED },
   { UVM_MIGRATING_IN, UVM_EV_MIGRATED_IN, UVM_RUNNING },
-  { UVM_MIGRATING_IN, UVM_EV_START_FAILED, UVM_START_FAILED },
+  { UVM_MIGRATING_IN, UVM_EV_VMM_EXITED, UVM_STOPPED },
   { UVM_STOPPED, UVM_EV_EXIT_REPORTED, UVM_EXITED },
 };
 
@@ -124,6 +124,11 @@ START_TEST (paths)
                           UVM_EV_VMM_EXITED, UVM_EV_EXIT_REPORTED),
                     UVM_EXITED);
   ck_assert_int_eq (WALK (UVM_EV_INCOMING, UVM_EV_MIGRATED_IN), UVM_RUNNING);
+  /* A destination whose VMM died before the VM ran there: its exit is
+     reported like any other.  */
+  ck_assert_int_eq (
+      WALK (UVM_EV_INCOMING, UVM_EV_VMM_EXITED, UVM_EV_EXIT_REPORTED),
+      UVM_EXITED);
 }
 END_TEST
 

@@ -10,6 +10,7 @@
 
 #include "uvm/pod_cgroup.h"
 #include "uvm/vhd_footer.h"
+#include "uvm/vm_description.h"
 #include "uvm/vmm.h"
 #include "uvm/vmm_user.h"
 
@@ -104,6 +105,107 @@ START_TEST (qemu_kvm)
   ck_assert (strstr (opt_value (a, "-machine", 0), "accel=kvm,") != NULL);
   ck_assert_str_eq (opt_value (a, "-cpu", 0), "host");
   vmm_command_release (&cmd);
+}
+END_TEST
+
+/* A migration's destination: the same argv, waiting for the state.  */
+START_TEST (qemu_incoming)
+{
+  struct vmm_spec spec = base_spec ();
+  struct vmm_command plain = { 0 }, in = { 0 };
+  char **a = build (&vmm_backend_qemu, &spec, &plain);
+  spec.incoming = true;
+  char **b = build (&vmm_backend_qemu, &spec, &in);
+  size_t n = 0;
+  while (a[n] != NULL)
+    {
+      ck_assert_str_eq (a[n], b[n]);
+      n++;
+    }
+  ck_assert_str_eq (b[n], "-incoming");
+  ck_assert_str_eq (b[n + 1], "defer");
+  ck_assert_ptr_null (b[n + 2]);
+  char *cpu, *machine;
+  vm_description_from_argv (b, &cpu, &machine);
+  ck_assert_str_eq (cpu, "max");
+  ck_assert_str_eq (machine, "microvm");
+  free (cpu);
+  free (machine);
+  vmm_command_release (&plain);
+  vmm_command_release (&in);
+}
+END_TEST
+
+static struct vm_description
+description (void)
+{
+  struct vm_description d = {
+    .vmm = strdup ("qemu"),
+    .qemu_version = strdup ("7.2.22 Debian 1:7.2+dfsg-7+deb12u18"),
+    .accel = strdup ("tcg"),
+    .cpu_model = strdup ("max"),
+    .machine = strdup ("microvm"),
+    .cpus = 1,
+    .memory_mb = 512,
+    .kernel_cmdline = strdup ("root=/dev/sda ro -- -e 1 /bin/gcs"),
+    .nboot_files = 2,
+  };
+  d.boot_files[0].name = strdup ("kernel");
+  strcpy (d.boot_files[0].sha256, "aa");
+  d.boot_files[1].name = strdup ("rootfs.vhd");
+  strcpy (d.boot_files[1].sha256, "bb");
+  return d;
+}
+
+static void
+replace (char **field, const char *value)
+{
+  free (*field);
+  *field = strdup (value);
+}
+
+START_TEST (vm_descriptions_compared)
+{
+  struct vm_description src = description (), dst = description ();
+  shim_error *err = NULL;
+  ck_assert_int_eq (vm_description_compare (&src, &dst, &err), 0);
+  /* Paths and the guest's uptime are not compared.  */
+  dst.guest_uptime_ms = 99;
+  ck_assert_int_eq (vm_description_compare (&src, &dst, &err), 0);
+  /* Every difference is named, with both values.  */
+  replace (&dst.qemu_version, "8.0.0");
+  replace (&dst.accel, "kvm");
+  replace (&dst.cpu_model, "host");
+  dst.cpus = 2;
+  dst.memory_mb = 1024;
+  replace (&dst.kernel_cmdline, "root=/dev/sda ro");
+  strcpy (dst.boot_files[1].sha256, "cc");
+  replace (&dst.boot_files[0].name, "vmlinuz");
+  dst.network = true;
+  ck_assert_int_eq (vm_description_compare (&src, &dst, &err), -1);
+  ck_assert_int_eq (err->code, GRPC_FAILED_PRECONDITION);
+  const char *want[] = {
+    "10 problems",
+    "qemu_version: source \"7.2.22 Debian 1:7.2+dfsg-7+deb12u18\", "
+    "destination \"8.0.0\"",
+    "accel: source \"tcg\", destination \"kvm\"",
+    "cpu_model: source \"max\", destination \"host\"",
+    "cpus: source 1, destination 2",
+    "memory_mb: source 512, destination 1024",
+    "kernel_cmdline: source \"root=/dev/sda ro -- -e 1 /bin/gcs\", "
+    "destination \"root=/dev/sda ro\"",
+    "boot file kernel: the destination has none",
+    "boot file rootfs.vhd: source sha256 bb (0 bytes), destination sha256 cc",
+    "boot file vmlinuz: the source has none",
+    "network: the destination VM has the pod's NIC, the source one has none",
+  };
+  for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+    ck_assert_msg (strstr (err->msg, want[i]) != NULL, "%s\nlacks %s",
+                   err->msg, want[i]);
+  shim_error_free (err);
+  vm_description_release (&src);
+  vm_description_release (&dst);
+  ck_assert_ptr_null (dst.vmm);
 }
 END_TEST
 
@@ -471,6 +573,8 @@ vmm_argv_suite (void)
   TCase *q = tcase_create ("qemu");
   tcase_add_test (q, qemu_base_machine);
   tcase_add_test (q, qemu_kvm);
+  tcase_add_test (q, qemu_incoming);
+  tcase_add_test (q, vm_descriptions_compared);
   tcase_add_test (q, qemu_cpus_memory);
   tcase_add_test (q, qemu_vsock_ports);
   tcase_add_test (q, qemu_vhd_rootfs);

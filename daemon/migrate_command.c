@@ -1,0 +1,270 @@
+/* See migrate_command.h.  */
+#include "migrate_command.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "migration.pb-c.h"
+#include "ttrpc_client.h"
+
+#define SERVICE "lcow.migration.v1.Migration"
+/* Calls that wait for the VM (describe: boot file hashes; finalize: QEMU
+   quitting, the destination's first round trips).  */
+#define CALL_MS 60000
+#define PROGRESS_EVERY_MS 100
+
+static volatile sig_atomic_t interrupted;
+
+static void
+on_signal (int sig)
+{
+  (void) sig;
+  interrupted = 1;
+}
+
+struct side
+{
+  const char *what;
+  const char *id;
+  struct ttrpc_client client;
+};
+
+static int
+call (struct side *s, const char *method, const ProtobufCMessage *req,
+      const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp)
+{
+  shim_error *err = NULL;
+  if (ttrpc_client_call (&s->client, SERVICE, method, req, desc, resp, CALL_MS,
+                         &err)
+      == 0)
+    return 0;
+  fprintf (stderr, "migrate: %s %s: %s (code %d)\n", s->what, method, err->msg,
+           err->code);
+  shim_error_free (err);
+  return -1;
+}
+
+/* Before the switchover: the source keeps its VM, the destination stops
+   the one that waited.  */
+static void
+cancel (struct side *s)
+{
+  Pb__CancelRequest req = PB__CANCEL_REQUEST__INIT;
+  req.id = (char *) s->id;
+  ProtobufCMessage *resp = NULL;
+  if (call (s, "Cancel", &req.base, &pb__cancel_response__descriptor, &resp)
+      == 0)
+    protobuf_c_message_free_unpacked (resp, NULL);
+}
+
+static uint64_t
+now_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms (unsigned ms)
+{
+  struct timespec ts = { ms / 1000, (long) (ms % 1000) * 1000000 };
+  nanosleep (&ts, NULL);
+}
+
+/* Polls the source until QEMU's migration ends: the final progress, or
+   NULL when the migration failed or was interrupted.  */
+static Pb__ProgressResponse *
+follow (struct side *src)
+{
+  char last[32] = "";
+  for (;;)
+    {
+      if (interrupted)
+        {
+          fprintf (stderr, "migrate: interrupted: cancelling\n");
+          return NULL;
+        }
+      Pb__ProgressRequest req = PB__PROGRESS_REQUEST__INIT;
+      req.id = (char *) src->id;
+      Pb__ProgressResponse *p = NULL;
+      if (call (src, "Progress", &req.base, &pb__progress_response__descriptor,
+                (ProtobufCMessage **) &p)
+          < 0)
+        return NULL;
+      if (strcmp (p->status, last) != 0 || strcmp (p->status, "active") == 0)
+        printf ("transfer: %s, %llu of %llu bytes sent, %llu remaining\n",
+                p->status, (unsigned long long) p->transferred_bytes,
+                (unsigned long long) p->total_bytes,
+                (unsigned long long) p->remaining_bytes);
+      fflush (stdout);
+      snprintf (last, sizeof last, "%s", p->status);
+      if (strcmp (p->status, "completed") == 0)
+        return p;
+      if (strcmp (p->status, "failed") == 0
+          || strcmp (p->status, "cancelled") == 0)
+        {
+          fprintf (stderr, "migrate: the transfer %s: %s\n", p->status,
+                   p->error[0] ? p->error : "no reason given");
+          pb__progress_response__free_unpacked (p, NULL);
+          return NULL;
+        }
+      pb__progress_response__free_unpacked (p, NULL);
+      sleep_ms (PROGRESS_EVERY_MS);
+    }
+}
+
+static void
+usage (void)
+{
+  fprintf (stderr,
+           "usage: containerd-shim-lcow-v2 migrate SOURCE_SOCKET SOURCE_ID "
+           "DESTINATION_SOCKET DESTINATION_ID\n"
+           "  Moves the running VM of sandbox SOURCE_ID (a live-migratable "
+           "sandbox without containers)\n"
+           "  to DESTINATION_ID, a sandbox task created with the annotation "
+           "io.containerd.lcow.migration.incoming=true.\n"
+           "  Sockets are shim addresses (a path or unix://PATH).  SIGINT or "
+           "SIGTERM before the switchover cancels.\n");
+}
+
+/* The steps after Transfer started; 0 when the VM runs at the
+   destination.  */
+static int
+switch_over (struct side *src, struct side *dst, uint64_t src_uptime,
+             uint64_t started)
+{
+  Pb__ProgressResponse *done = follow (src);
+  if (done == NULL)
+    return -1;
+  printf ("switchover: %llu ms, downtime %llu ms, %llu bytes sent\n",
+          (unsigned long long) done->total_ms,
+          (unsigned long long) done->downtime_ms,
+          (unsigned long long) done->transferred_bytes);
+  /* From here the destination runs the VM: nothing is cancelled.  */
+  Pb__FinalizeRequest fin = PB__FINALIZE_REQUEST__INIT;
+  fin.id = (char *) src->id;
+  Pb__FinalizeResponse *out = NULL;
+  if (call (src, "Finalize", &fin.base, &pb__finalize_response__descriptor,
+            (ProtobufCMessage **) &out)
+      < 0)
+    {
+      pb__progress_response__free_unpacked (done, NULL);
+      return -2;
+    }
+  Pb__FinalizeRequest adopt = PB__FINALIZE_REQUEST__INIT;
+  adopt.id = (char *) dst->id;
+  adopt.handover = out->handover;
+  Pb__FinalizeResponse *in = NULL;
+  int r = call (dst, "Finalize", &adopt.base,
+                &pb__finalize_response__descriptor, (ProtobufCMessage **) &in);
+  if (r == 0)
+    {
+      uint64_t total = now_ms () - started;
+      printf ("finalize: the guest runs on the destination, up %llu ms (%llu "
+              "ms at export)\n",
+              (unsigned long long) in->guest_uptime_ms,
+              (unsigned long long) src_uptime);
+      printf ("migrated %s -> %s: total_ms=%llu transfer_ms=%llu "
+              "downtime_ms=%llu bytes=%llu source_uptime_ms=%llu "
+              "destination_uptime_ms=%llu\n",
+              src->id, dst->id, (unsigned long long) total,
+              (unsigned long long) done->total_ms,
+              (unsigned long long) done->downtime_ms,
+              (unsigned long long) done->transferred_bytes,
+              (unsigned long long) src_uptime,
+              (unsigned long long) in->guest_uptime_ms);
+      pb__finalize_response__free_unpacked (in, NULL);
+    }
+  pb__finalize_response__free_unpacked (out, NULL);
+  pb__progress_response__free_unpacked (done, NULL);
+  return r < 0 ? -2 : 0;
+}
+
+int
+migrate_command_main (int argc, char **argv)
+{
+  if (argc != 5)
+    {
+      usage ();
+      return 2;
+    }
+  struct sigaction sa = { .sa_handler = on_signal };
+  sigaction (SIGINT, &sa, NULL);
+  sigaction (SIGTERM, &sa, NULL);
+  signal (SIGPIPE, SIG_IGN);
+  setvbuf (stdout, NULL, _IOLBF, 0);
+  struct side src = { "source", argv[2], { .fd = -1 } };
+  struct side dst = { "destination", argv[4], { .fd = -1 } };
+  shim_error *err = NULL;
+  if (ttrpc_client_connect (argv[1], &src.client, &err) < 0
+      || ttrpc_client_connect (argv[3], &dst.client, &err) < 0)
+    {
+      fprintf (stderr, "migrate: %s\n", err->msg);
+      shim_error_free (err);
+      ttrpc_client_close (&src.client);
+      return 1;
+    }
+  uint64_t started = now_ms ();
+  int rc = 1;
+  Pb__ExportRequest ex = PB__EXPORT_REQUEST__INIT;
+  ex.id = (char *) src.id;
+  Pb__ExportResponse *exported = NULL;
+  Pb__ImportResponse *imported = NULL;
+  if (call (&src, "Export", &ex.base, &pb__export_response__descriptor,
+            (ProtobufCMessage **) &exported)
+      < 0)
+    goto out;
+  const Pb__VmDescription *vm = exported->vm;
+  printf ("export: sandbox %s, qemu %s, %s, %u vCPU, %llu MiB, guest up "
+          "%llu ms\n",
+          src.id, vm->qemu_version, vm->accel, vm->cpus,
+          (unsigned long long) vm->memory_mb,
+          (unsigned long long) vm->guest_uptime_ms);
+  Pb__ImportRequest im = PB__IMPORT_REQUEST__INIT;
+  im.id = (char *) dst.id;
+  im.source = exported->vm;
+  if (call (&dst, "Import", &im.base, &pb__import_response__descriptor,
+            (ProtobufCMessage **) &imported)
+      < 0)
+    {
+      cancel (&src);
+      cancel (&dst);
+      goto out;
+    }
+  printf ("import: the destination accepts the VM; its state goes to %s\n",
+          imported->uri);
+  fflush (stdout);
+  Pb__TransferRequest tr = PB__TRANSFER_REQUEST__INIT;
+  tr.id = (char *) src.id;
+  tr.uri = imported->uri;
+  ProtobufCMessage *ignored = NULL;
+  if (call (&src, "Transfer", &tr.base, &pb__transfer_response__descriptor,
+            &ignored)
+      < 0)
+    {
+      cancel (&src);
+      cancel (&dst);
+      goto out;
+    }
+  protobuf_c_message_free_unpacked (ignored, NULL);
+  int r = switch_over (&src, &dst, vm->guest_uptime_ms, started);
+  if (r == -1)
+    {
+      cancel (&src);
+      cancel (&dst);
+    }
+  rc = r == 0 ? 0 : 1;
+
+out:
+  if (imported != NULL)
+    pb__import_response__free_unpacked (imported, NULL);
+  if (exported != NULL)
+    pb__export_response__free_unpacked (exported, NULL);
+  ttrpc_client_close (&src.client);
+  ttrpc_client_close (&dst.client);
+  return rc;
+}

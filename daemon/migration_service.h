@@ -1,0 +1,30 @@
+/* lcow.migration.v1.Migration (proto/migration.proto), served on the shim
+   socket next to the Task API: the live migration of a sandbox's VM from
+   this shim to another one (uvm/uvm_migration.h has the VM's side).
+
+   Source:      Export (migratable, ready, no container: it describes the
+                VM and freezes mutating Task calls), Transfer, Progress,
+                Finalize (after the switchover: the VMM quits, the bridge's
+                tail is answered, the sandbox task ends as moved), Cancel.
+   Destination: a sandbox task created with ANNOTATION_MIGRATION_INCOMING,
+                then Import (compatibility, listener), Progress, Finalize
+                (the bridge adopted, a round trip, the guest's clock set),
+                Cancel (its VMM is stopped).  */
+#ifndef LCOW_DAEMON_MIGRATION_SERVICE_H
+#define LCOW_DAEMON_MIGRATION_SERVICE_H
+
+#include <stdbool.h>
+
+#include "task_service.h"
+#include "ttrpc_server.h"
+
+void migration_service_register (struct task_service *ts,
+                                 struct ttrpc_server *s);
+/* During a migration, a Task call that would change what migrates: fails
+   the call with FailedPrecondition and returns true.  what: the method.  */
+bool migration_refuses (struct task_service *ts, struct ttrpc_call *call,
+                        const char *what);
+/* The sandbox ends: a migration call waiting for its VM is failed.  */
+void migration_sandbox_ending (struct task_service *ts);
+
+#endif

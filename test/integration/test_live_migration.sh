@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Issue 18: a live-migratable sandbox's VM moves from one shim to another,
+# each driven by its own containerd (two roots, two shim socket directories,
+# two namespaces: one host stands in for two).  The shim binary's `migrate`
+# command drives the Migration service of both shims.  One source VM is
+# booted; three destinations refuse or lose the migration first, and after
+# each the source still runs and its bridge still works; then the VM moves,
+# and the destination answers State and Kill, powers the guest off through
+# the bridge and publishes the exit, while the source's task ends without
+# an exit event.
+source "$(dirname "$0")/lib.sh"
+BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
+QEMU=${QEMU:-/usr/bin/qemu-system-x86_64}
+SHIM="$SHIM_BIN_DIR/containerd-shim-lcow-v2"
+NSB=lcowtest-b
+lcow_setup
+# A bandwidth low enough that an idle 512 MiB guest takes seconds to move:
+# time to cancel it, or to kill the destination, while it moves.
+qemu_config '"migration_max_bandwidth_mb": 24'
+# Under TCG here, single-vCPU guests migrate reliably (the study's runs).
+MIGRATABLE=(--annotation io.microsoft.migration.allowed=true
+            --annotation io.microsoft.virtualmachine.lcow.preferredrootfstype=vhd
+            --annotation io.microsoft.virtualmachine.computetopology.processor.count=1)
+INCOMING=(--annotation io.containerd.lcow.migration.incoming=true)
+
+# ---- the destination's containerd -------------------------------------------
+B="$T/B"
+mkdir -p "$B/root" "$B/state"
+ctr_b() { ctr -a "$B/containerd.sock" -n "$NSB" "$@"; }
+cat >"$B/containerd.toml" <<TOML
+version = 2
+root = "$B/root"
+state = "$B/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$B/containerd.sock"
+[ttrpc]
+  address = "$B/containerd.sock.ttrpc"
+[debug]
+  level = "debug"
+TOML
+PATH="$SHIM_BIN_DIR:$PATH" CONTAINERD_SHIM_LCOW_CONFIG="$T/shim.json" \
+  CONTAINERD_SHIM_LCOW_SOCKET_DIR="$B/s" containerd --config "$B/containerd.toml" >>"$B/containerd.log" 2>&1 &
+B_PID=$!
+teardown_b() {
+  for id in $(ctr_b task ls -q 2>/dev/null); do ctr_b task kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
+  sleep 0.3
+  for id in $(ctr_b task ls -q 2>/dev/null); do ctr_b task delete -f "$id" >/dev/null 2>&1 || true; done
+  for id in $(ctr_b c ls -q 2>/dev/null); do ctr_b c rm "$id" >/dev/null 2>&1 || true; done
+  kill "$B_PID" 2>/dev/null || true
+  wait "$B_PID" 2>/dev/null || true
+  wait_for 5 b_clean || fail "the destination left shims or sockets: $(b_shims | tr '\n' ' ') $(find "$B/s" -type s 2>/dev/null)"
+  if [ "$FAILED" -ne 0 ]; then echo "---- destination containerd log ----"; tail -n 60 "$B/containerd.log"; fi
+}
+trap 'rc=$?; set +e; teardown_b; lcow_teardown "$rc"' EXIT
+for _ in $(seq 100); do ctr_b version >/dev/null 2>&1 && break; sleep 0.1; done
+
+b_shims() { pgrep -f "^$SHIM_BIN_DIR/containerd-shim-lcow-v2 -namespace $NSB " || true; }
+b_clean() { [ -z "$(b_shims)" ] && [ -z "$(find "$B/s" -type s 2>/dev/null)" ]; }
+b_status() { ctr_b task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
+b_pid() { ctr_b task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $2 }'; }
+b_status_is() { [ "$(b_status "$1")" = "$2" ]; }
+address_a() { sed 's|^unix://||' "$(bundle_of "$1")/address"; }
+address_b() { sed 's|^unix://||' "$B/state/io.containerd.runtime.v2.task/$NSB/$1/address"; }
+incoming() {
+  local id=$1; shift
+  ctr_b run -d --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json" \
+    --annotation io.kubernetes.cri.container-type=sandbox --annotation "io.kubernetes.cri.sandbox-id=$id" \
+    "${MIGRATABLE[@]}" "${INCOMING[@]}" "$@" --rootfs "$T/rootfs" "$id"
+}
+remove_b() { ctr_b task delete "$1" >/dev/null 2>&1; ctr_b c rm "$1" >/dev/null; }
+# The source's bridge works: a Kill of SIGTERM later powers the guest off
+# through it; here, the source's shim answers State as RUNNING.
+source_runs() { status_is m1 RUNNING && kill -0 "$SRC_QEMU" 2>/dev/null; }
+migrate() { "$SHIM" migrate "$(address_a m1)" m1 "$(address_b "$1")" "$1"; }
+# Waits for the migration in the background to be under way (QEMU active).
+wait_active() { wait_for 60 grep -q "transfer: active" "$1"; }
+
+ctr_ events >"$T/events-a" 2>&1 &
+EVENTS_A=$!
+ctr_b events >"$T/events-b" 2>&1 &
+EVENTS_B=$!
+
+expect "the source sandbox boots (1 vCPU, 512 MiB)" run_sandbox m1 --runtime-config-path "$T/qemu.json" "${MIGRATABLE[@]}"
+SRC_QEMU=$(task_pid m1)
+
+# ---- a destination that cannot take the VM ------------------------------------
+out=$(incoming d1 --annotation io.microsoft.virtualmachine.computetopology.memory.sizeinmb=1024 2>&1) && rc=0 || rc=$?
+expect "a destination sandbox is created without booting ($out)" [ "$rc" -eq 0 ]
+D1_QEMU=$(b_pid d1)
+expect "its QEMU waits for the VM's state (-incoming defer)" \
+  bash -c 'tr "\0" " " <"/proc/$1/cmdline" | grep -q -- "-incoming defer"' _ "$D1_QEMU"
+out=$(migrate d1 2>&1) && rc=0 || rc=$?
+echo "$out" | sed 's/^/  /'
+expect "an incompatible destination is refused before anything moves, naming the difference" \
+  bash -c '[ "$1" -eq 1 ] && grep -q "memory_mb: source 512, destination 1024" <<<"$2" && ! grep -q "^transfer:" <<<"$2"' _ "$rc" "$out"
+expect "the refused destination's VMM is stopped and its task exits" wait_for 20 b_status_is d1 STOPPED
+expect "the source still runs" source_runs
+remove_b d1
+
+# ---- cancelled mid-way ---------------------------------------------------------
+expect "a second destination is created" incoming d2
+# The command itself in the background (not a function's subshell), so
+# that the signal reaches it.
+"$SHIM" migrate "$(address_a m1)" m1 "$(address_b d2)" d2 >"$T/mig-d2" 2>&1 &
+MIG=$!
+expect "the transfer gets under way" wait_active "$T/mig-d2"
+kill -INT "$MIG"
+wait "$MIG" && rc=0 || rc=$?
+sed 's/^/  /' "$T/mig-d2"
+expect "an interrupted migrate cancels (exit 1)" bash -c '[ "$1" -eq 1 ] && grep -q "interrupted: cancelling" "$2"' _ "$rc" "$T/mig-d2"
+expect "the source keeps running after the cancel" source_runs
+expect "the cancelled destination's task exits" wait_for 20 b_status_is d2 STOPPED
+remove_b d2
+
+# ---- the destination's QEMU killed mid-way --------------------------------------
+expect "a third destination is created" incoming d3
+D3_QEMU=$(b_pid d3)
+"$SHIM" migrate "$(address_a m1)" m1 "$(address_b d3)" d3 >"$T/mig-d3" 2>&1 &
+MIG=$!
+expect "the transfer gets under way" wait_active "$T/mig-d3"
+kill -KILL "$D3_QEMU"
+wait "$MIG" && rc=0 || rc=$?
+sed 's/^/  /' "$T/mig-d3"
+expect "the migration fails (exit 1) when the destination's QEMU dies" \
+  bash -c '[ "$1" -eq 1 ] && grep -q "the transfer failed" "$2"' _ "$rc" "$T/mig-d3"
+expect "the source keeps running after losing its destination" source_runs
+expect "the killed destination's task exits" wait_for 20 b_status_is d3 STOPPED
+remove_b d3
+
+# ---- the VM moves ---------------------------------------------------------------
+expect "the real destination is created" incoming m1
+DST_QEMU=$(b_pid m1)
+out=$(migrate m1 2>&1) && rc=0 || rc=$?
+echo "$out" | sed 's/^/  /'
+expect "the VM migrates from A's shim to B's" [ "$rc" -eq 0 ]
+line=$(grep '^migrated ' <<<"$out" || true)
+num() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$line"; }
+expect "with its total time, downtime and bytes sent ($line)" \
+  bash -c '[ -n "$1" ] && [ "$2" -gt 0 ] && [ "$3" -gt 1000000 ]' _ "$line" "$(num total_ms)" "$(num bytes)"
+# Its uptime went on by about the migration's own duration: the same
+# guest, not one booted again.
+expect "the guest on the destination is the same running guest (uptime $(num source_uptime_ms) ms at export, $(num destination_uptime_ms) ms after, $(num total_ms) ms later)" \
+  bash -c 'd=$(($2 - $1)); [ "$1" -gt 0 ] && [ "$d" -ge $(($3 / 2)) ] && [ "$d" -le $(($3 + 2000)) ]' _ \
+  "$(num source_uptime_ms)" "$(num destination_uptime_ms)" "$(num total_ms)"
+expect "the destination set the guest's clock" grep -q '"live migration finalized: the sandbox runs here"' "$B/containerd.log"
+expect "the source's QEMU is gone" wait_for 10 pid_gone "$SRC_QEMU"
+expect "the source's task ended as moved (STOPPED, status 0)" \
+  bash -c 'ctr -a "$1" -n "$2" task ls | awk '"'"'$1 == "m1" { print $3 }'"'"' | grep -qx STOPPED' _ "$T/containerd.sock" "$NS"
+expect "the source's shim logged the move, not a fault" grep -q '"sandbox moved to the destination"' "$T/containerd.log"
+expect "B's shim answers State: RUNNING with the destination's QEMU" \
+  bash -c '[ "$1" = RUNNING ] && [ "$2" = "$3" ] && kill -0 "$3"' _ "$(b_status m1)" "$(b_pid m1)" "$DST_QEMU"
+expect "B's shim takes a Kill of SIGTERM" ctr_b task kill -s SIGTERM m1
+expect "which powers the guest off" wait_for 30 b_status_is m1 STOPPED
+expect "through the guest agent (asked over the adopted bridge)" grep -q '"asked the guest to power off"' "$B/containerd.log"
+expect "B's QEMU exited" wait_for 10 pid_gone "$DST_QEMU"
+sleep 1
+kill "$EVENTS_A" "$EVENTS_B" 2>/dev/null || true
+expect "B published the exit ($(event_topics "$T/events-b"))" grep -q "/tasks/exit.*m1" "$T/events-b"
+expect "A published no exit for the sandbox that moved ($(event_topics "$T/events-a"))" \
+  bash -c '! grep "/tasks/exit" "$1" | grep -q m1' _ "$T/events-a"
+expect "A's moved task is deleted" remove m1
+expect "B's task is deleted" remove_b m1
+expect "nothing is left on the source" all_clean 20
+expect "nothing is left on the destination" wait_for 20 b_clean
+expect "no QEMU of the migrations is left" bash -c '! pgrep -f "^$1 -name lcow-" >/dev/null' _ "$QEMU"
+finish

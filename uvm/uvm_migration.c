@@ -1,0 +1,917 @@
+/* Live migration of the UVM (see uvm_migration.h).  */
+#include "uvm_private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bridge_conn.h"
+#include "proto/base/cleanup.h"
+#include "proto/base/json.h"
+#include "proto/base/log.h"
+#include "proto/base/sha256.h"
+#include "proto/base/xalloc.h"
+#include "qmp_client.h"
+#include "vmm_process.h"
+#include "vsock_port.h"
+
+/* How often QEMU is asked how a migration goes.  */
+#define POLL_MS 50
+/* Bridge round trips of a migration (the barrier, the destination's
+   first request, settime).  */
+#define ROUND_TRIP_MS 10000
+/* How long the destination waits for its VM to run after the source said
+   the migration completed.  */
+#define RESUME_WAIT_MS 30000
+/* The name both QEMUs know their migration connection by (QMP getfd).  */
+#define STREAM_FD_NAME "migration"
+
+static void
+set_status (struct uvm *u, const char *status)
+{
+  snprintf (u->migration.progress.status, sizeof u->migration.progress.status,
+            "%s", status);
+}
+
+void
+uvm_migration_init (struct uvm *u, const struct shim_config *cfg)
+{
+  struct uvm_migration *m = &u->migration;
+  m->stream_fd = -1;
+  m->gcs_fd = -1;
+  m->max_bandwidth_mb = cfg->migration_max_bandwidth_mb;
+  m->downtime_limit_ms = cfg->migration_downtime_limit_ms;
+  m->timeout_ms = cfg->migration_timeout_ms;
+  uvm_init_timer (u, &m->poll_timer);
+}
+
+static void
+close_fd (int *fd)
+{
+  if (*fd >= 0)
+    close (*fd);
+  *fd = -1;
+}
+
+void
+uvm_migration_close (struct uvm *u)
+{
+  struct uvm_migration *m = &u->migration;
+  close_fd (&m->stream_fd);
+  close_fd (&m->gcs_fd);
+  vsock_listener_close (m->listener);
+  m->listener = NULL;
+  bridge_handover_release (&m->handover);
+  bridge_handover_release (&m->adopt);
+  for (size_t i = 0; i < u->nboot_paths; i++)
+    free (u->boot_paths[i]);
+  u->nboot_paths = 0;
+  if (!uv_is_closing ((uv_handle_t *) &m->poll_timer))
+    uv_close ((uv_handle_t *) &m->poll_timer, uvm_on_handle_closed);
+}
+
+void
+uvm_migration_hold_gcs (struct uvm *u, int fd)
+{
+  close_fd (&u->migration.gcs_fd);
+  u->migration.gcs_fd = fd;
+}
+
+static bool
+qmp_usable (const struct uvm *u, shim_error **err)
+{
+  if (!u->backend->qmp)
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                           "the %s VMM cannot migrate a VM (the qemu VMM "
+                           "can)",
+                           u->backend->name)
+           == 0;
+  if (u->qmp == NULL || u->vmm == NULL || u->vmm_exited)
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION, "the VM is gone")
+           == 0;
+  return true;
+}
+
+/* ---- describe ----------------------------------------------------------- */
+
+struct describe
+{
+  uv_work_t work;
+  struct uvm *u;
+  struct vm_description d;
+  char *paths[VM_BOOT_FILES_MAX];
+  size_t npaths;
+  /* Set on the thread pool: the first file that could not be read.  */
+  char *hash_error;
+  uvm_describe_fn done;
+  void *data;
+};
+
+static void
+describe_finish (struct describe *ds, const shim_error *err)
+{
+  struct uvm *u = ds->u;
+  if (u->state != UVM_DESTROYED)
+    ds->done (ds->data, err ? NULL : &ds->d, err);
+  vm_description_release (&ds->d);
+  for (size_t i = 0; i < ds->npaths; i++)
+    free (ds->paths[i]);
+  free (ds->hash_error);
+  free (ds);
+  u->open_handles--;
+  uvm_maybe_free (u);
+}
+
+static int
+hash_file (const char *path, struct vm_boot_file *out)
+{
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat (fd, &st) < 0)
+    {
+      if (fd >= 0)
+        close (fd);
+      return -1;
+    }
+  out->bytes = (uint64_t) st.st_size;
+  void *p = st.st_size > 0 ? mmap (NULL, (size_t) st.st_size, PROT_READ,
+                                   MAP_PRIVATE, fd, 0)
+                           : NULL;
+  close (fd);
+  if (p == MAP_FAILED)
+    return -1;
+  sha256_hex (p, (size_t) st.st_size, out->sha256);
+  if (p != NULL)
+    munmap (p, (size_t) st.st_size);
+  return 0;
+}
+
+static void
+hash_boot_files (uv_work_t *w)
+{
+  struct describe *ds = w->data;
+  for (size_t i = 0; i < ds->npaths; i++)
+    {
+      struct vm_boot_file *f = &ds->d.boot_files[ds->d.nboot_files];
+      if (hash_file (ds->paths[i], f) < 0)
+        {
+          ds->hash_error = xasprintf ("read boot file %s: %s", ds->paths[i],
+                                      strerror (errno));
+          return;
+        }
+      const char *slash = strrchr (ds->paths[i], '/');
+      f->name = xstrdup (slash ? slash + 1 : ds->paths[i]);
+      ds->d.nboot_files++;
+    }
+}
+
+static void
+boot_files_hashed (uv_work_t *w, int status)
+{
+  struct describe *ds = w->data;
+  (void) status;
+  shim_error e = { GRPC_INTERNAL, ds->hash_error };
+  describe_finish (ds, ds->hash_error ? &e : NULL);
+}
+
+static void
+describe_hash (struct describe *ds)
+{
+  ds->work.data = ds;
+  uv_queue_work (ds->u->loop, &ds->work, hash_boot_files, boot_files_hashed);
+}
+
+static void
+on_uptime (void *data, const char *body, size_t len, const shim_error *err)
+{
+  struct describe *ds = data;
+  struct bridge_response r = { 0 };
+  shim_error *derr = NULL;
+  if (err == NULL && bridge_response_decode (body, len, &r, &derr) == 0)
+    ds->d.guest_uptime_ms = r.uptime_ms;
+  bridge_response_release (&r);
+  shim_error_free (derr);
+  /* The uptime is for the operator; the description stands without it.  */
+  describe_hash (ds);
+}
+
+static void
+on_version (void *data, const json_value *ret, const shim_error *err)
+{
+  struct describe *ds = data;
+  if (err != NULL)
+    {
+      shim_error e
+          = { err->code, xasprintf ("QMP query-version: %s", err->msg) };
+      describe_finish (ds, &e);
+      free (e.msg);
+      return;
+    }
+  const json_value *q = json_get (ret, "qemu");
+  const json_value *pkg = json_get (ret, "package");
+  const char *parts[] = { "major", "minor", "micro" };
+  unsigned long long n[3] = { 0, 0, 0 };
+  for (int i = 0; i < 3; i++)
+    {
+      const json_value *v = q ? json_get (q, parts[i]) : NULL;
+      if (v != NULL && v->type == JSON_NUMBER)
+        n[i] = strtoull (v->str, NULL, 10);
+    }
+  ds->d.qemu_version = xasprintf (
+      "%llu.%llu.%llu%s%s", n[0], n[1], n[2],
+      pkg && pkg->type == JSON_STRING && pkg->len ? " " : "",
+      pkg && pkg->type == JSON_STRING && json_string_is_c (pkg) ? pkg->str
+                                                                : "");
+  struct uvm *u = ds->u;
+  shim_error *rerr = NULL;
+  if (uvm_connected_bridge (u) != NULL
+      && uvm_request (u, "{\"type\":\"ping\"}", ROUND_TRIP_MS, on_uptime, ds,
+                      &rerr)
+             == 0)
+    return;
+  shim_error_free (rerr);
+  describe_hash (ds);
+}
+
+int
+uvm_describe (struct uvm *u, uvm_describe_fn done, void *data,
+              shim_error **err)
+{
+  if (!qmp_usable (u, err))
+    return -1;
+  struct describe *ds = xzalloc (sizeof *ds);
+  ds->u = u;
+  ds->done = done;
+  ds->data = data;
+  ds->d.vmm = xstrdup (u->backend->name);
+  ds->d.accel = xstrdup (uvm_accel_name (u));
+  vm_description_from_argv (u->vmm_argv, &ds->d.cpu_model, &ds->d.machine);
+  ds->d.cpus = u->cpus;
+  ds->d.memory_mb = u->memory_mb;
+  ds->d.kernel_cmdline = xstrdup (u->kernel_cmdline);
+  ds->d.network = u->nic_connected;
+  for (size_t i = 0; i < u->nboot_paths; i++)
+    ds->paths[ds->npaths++] = xstrdup (u->boot_paths[i]);
+  /* Counted as a handle: u outlives the work on the thread pool.  */
+  u->open_handles++;
+  qmp_client_execute (u->qmp, "query-version", "{}", on_version, ds);
+  return 0;
+}
+
+/* ---- source ------------------------------------------------------------- */
+
+void
+uvm_migration_progress (const struct uvm *u,
+                        struct uvm_migration_progress *out)
+{
+  *out = u->migration.progress;
+}
+
+bool
+uvm_migration_completed (const struct uvm *u)
+{
+  return u->migration.phase == UVM_MIGRATION_COMPLETED
+         || u->migration.phase == UVM_MIGRATION_HANDING_OVER;
+}
+
+static void
+log_migration (struct uvm *u, int level, const char *msg)
+{
+  const struct uvm_migration_progress *p = &u->migration.progress;
+  char total[24], down[24], sent[24];
+  snprintf (total, sizeof total, "%llu", (unsigned long long) p->total_ms);
+  snprintf (down, sizeof down, "%llu", (unsigned long long) p->downtime_ms);
+  snprintf (sent, sizeof sent, "%llu",
+            (unsigned long long) p->transferred_bytes);
+  log_entry (level, msg,
+             (struct log_field[]){ { "uvm-id", u->id },
+                                   { "status", p->status },
+                                   { "total_ms", total },
+                                   { "downtime_ms", down },
+                                   { "bytes", sent },
+                                   { "error", p->error } },
+             6);
+}
+
+static void
+on_continued (void *data, const json_value *ret, const shim_error *err)
+{
+  struct uvm *u = data;
+  (void) ret;
+  if (err != NULL && u->qmp != NULL)
+    log_warn ("uvm %s: resume the source VM after a failed migration: %s",
+              u->id, err->msg);
+}
+
+/* QEMU resumes the source itself after a failed or cancelled migration
+   (return-path on); a VM still paused is resumed.  */
+static void
+on_status_after_failure (void *data, const json_value *ret,
+                         const shim_error *err)
+{
+  struct uvm *u = data;
+  const json_value *st = ret ? json_get (ret, "status") : NULL;
+  if (err == NULL && u->qmp != NULL && st != NULL && st->type == JSON_STRING
+      && json_string_is_c (st) && strcmp (st->str, "running") != 0)
+    qmp_client_execute (u->qmp, "cont", "{}", on_continued, u);
+}
+
+/* Before the switchover: the source keeps its VM, its bridge writes what
+   it held, and the sandbox is the source's again.  */
+static void
+migration_failed (struct uvm *u, const char *why)
+{
+  struct uvm_migration *m = &u->migration;
+  if (m->phase != UVM_MIGRATION_BARRIER && m->phase != UVM_MIGRATION_SENDING)
+    return;
+  m->phase = UVM_MIGRATION_NONE;
+  uv_timer_stop (&m->poll_timer);
+  close_fd (&m->stream_fd);
+  if (strcmp (m->progress.status, "cancelled") != 0
+      && strcmp (m->progress.status, "failed") != 0)
+    set_status (u, m->cancel_requested ? "cancelled" : "failed");
+  if (why != NULL && m->progress.error[0] == '\0')
+    snprintf (m->progress.error, sizeof m->progress.error, "%s", why);
+  if (u->bridge != NULL)
+    bridge_conn_release (u->bridge);
+  uvm_advance (u, UVM_EV_MIGRATION_FAILED);
+  log_migration (u, LOG_LEVEL_WARN,
+                 "live migration failed; the source VM keeps running");
+  if (u->qmp != NULL)
+    qmp_client_execute (u->qmp, "query-status", "{}", on_status_after_failure,
+                        u);
+}
+
+static uint64_t
+member_u64 (const json_value *obj, const char *key)
+{
+  const json_value *v = obj ? json_get (obj, key) : NULL;
+  return v != NULL && v->type == JSON_NUMBER ? strtoull (v->str, NULL, 10) : 0;
+}
+
+static void
+on_query_migrate (void *data, const json_value *ret, const shim_error *err)
+{
+  struct uvm *u = data;
+  struct uvm_migration *m = &u->migration;
+  if (m->phase != UVM_MIGRATION_SENDING)
+    return;
+  if (err != NULL)
+    {
+      migration_failed (u, err->msg);
+      return;
+    }
+  const json_value *st = json_get (ret, "status");
+  if (st == NULL || st->type != JSON_STRING || !json_string_is_c (st))
+    return;
+  set_status (u, st->str);
+  struct uvm_migration_progress *p = &m->progress;
+  p->total_ms = member_u64 (ret, "total-time");
+  p->downtime_ms = member_u64 (ret, "downtime");
+  const json_value *ram = json_get (ret, "ram");
+  p->transferred_bytes = member_u64 (ram, "transferred");
+  p->remaining_bytes = member_u64 (ram, "remaining");
+  p->total_bytes = member_u64 (ram, "total");
+  p->dirty_sync_count = member_u64 (ram, "dirty-sync-count");
+  const json_value *desc = json_get (ret, "error-desc");
+  if (desc != NULL && desc->type == JSON_STRING && json_string_is_c (desc))
+    snprintf (p->error, sizeof p->error, "QEMU: %s", desc->str);
+  if (strcmp (st->str, "completed") == 0)
+    {
+      m->phase = UVM_MIGRATION_COMPLETED;
+      uv_timer_stop (&m->poll_timer);
+      log_migration (u, LOG_LEVEL_INFO,
+                     "live migration completed: the destination runs the VM");
+    }
+  else if (strcmp (st->str, "failed") == 0
+           || strcmp (st->str, "cancelled") == 0)
+    migration_failed (u, NULL);
+}
+
+static void
+on_cancel_sent (void *data, const json_value *ret, const shim_error *err)
+{
+  struct uvm *u = data;
+  (void) ret;
+  if (err != NULL)
+    migration_failed (u, err->msg);
+}
+
+static void
+on_poll (uv_timer_t *t)
+{
+  struct uvm *u = t->data;
+  struct uvm_migration *m = &u->migration;
+  if (m->phase != UVM_MIGRATION_SENDING || u->qmp == NULL)
+    return;
+  if (m->deadline_ms != 0 && uv_now (u->loop) >= m->deadline_ms
+      && !m->cancel_requested)
+    {
+      m->cancel_requested = true;
+      snprintf (m->progress.error, sizeof m->progress.error,
+                "the transfer did not complete within %u ms "
+                "(migration_timeout_ms); cancelled",
+                m->timeout_ms);
+      qmp_client_execute (u->qmp, "migrate_cancel", "{}", on_cancel_sent, u);
+    }
+  qmp_client_execute (u->qmp, "query-migrate", "{}", on_query_migrate, u);
+}
+
+static void
+on_migrate_step (void *data, const json_value *ret, const shim_error *err)
+{
+  struct uvm *u = data;
+  (void) ret;
+  if (err != NULL)
+    {
+      cleanup_free char *why = xasprintf ("QMP: %s", err->msg);
+      migration_failed (u, why);
+    }
+}
+
+static void
+on_barrier (void *data, const char *body, size_t len, const shim_error *err)
+{
+  struct uvm *u = data;
+  struct uvm_migration *m = &u->migration;
+  (void) body;
+  (void) len;
+  if (m->phase != UVM_MIGRATION_BARRIER)
+    return;
+  if (err != NULL || m->cancel_requested || u->qmp == NULL)
+    {
+      cleanup_free char *why
+          = err ? xasprintf ("the guest agent did not answer the barrier "
+                             "ping: %s",
+                             err->msg)
+                : xstrdup (m->cancel_requested ? "cancelled"
+                                               : "the VM is gone");
+      migration_failed (u, why);
+      return;
+    }
+  m->phase = UVM_MIGRATION_SENDING;
+  set_status (u, "setup");
+  int fd = m->stream_fd;
+  m->stream_fd = -1;
+  qmp_client_execute_fd (u->qmp, "getfd",
+                         "{\"fdname\":\"" STREAM_FD_NAME "\"}", fd,
+                         on_migrate_step, u);
+  /* return-path: a destination that fails to load tells the source, which
+     then keeps running instead of staying paused.  */
+  qmp_client_execute (u->qmp, "migrate-set-capabilities",
+                      "{\"capabilities\":[{\"capability\":\"events\","
+                      "\"state\":true},{\"capability\":\"return-path\","
+                      "\"state\":true}]}",
+                      on_migrate_step, u);
+  cleanup_free char *params
+      = xasprintf ("{\"max-bandwidth\":%llu,\"downtime-limit\":%u}",
+                   (unsigned long long) m->max_bandwidth_mb * 1024 * 1024,
+                   m->downtime_limit_ms);
+  qmp_client_execute (u->qmp, "migrate-set-parameters", params,
+                      on_migrate_step, u);
+  qmp_client_execute (u->qmp, "migrate", "{\"uri\":\"fd:" STREAM_FD_NAME "\"}",
+                      on_migrate_step, u);
+  m->deadline_ms = uv_now (u->loop) + m->timeout_ms;
+  uv_timer_start (&m->poll_timer, on_poll, POLL_MS, POLL_MS);
+}
+
+/* "unix:PATH" connected; -1 with err.  */
+static int
+connect_uri (const char *uri, int *out, shim_error **err)
+{
+  if (strncmp (uri, "unix:", 5) != 0)
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                           "migration URI \"%s\": only unix:PATH is "
+                           "supported",
+                           uri);
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  if (strlen (uri + 5) >= sizeof sa.sun_path || uri[5] != '/')
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                           "migration URI \"%s\": not an absolute socket "
+                           "path that fits in sun_path",
+                           uri);
+  strcpy (sa.sun_path, uri + 5);
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+    {
+      int e = errno;
+      if (fd >= 0)
+        close (fd);
+      return shim_error_errno (err, GRPC_UNAVAILABLE, e,
+                               "connect to the destination at %s", uri + 5);
+    }
+  *out = fd;
+  return 0;
+}
+
+int
+uvm_migrate_out (struct uvm *u, const char *uri, shim_error **err)
+{
+  struct uvm_migration *m = &u->migration;
+  if (!qmp_usable (u, err))
+    return -1;
+  if (!u->live_migration)
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                           "the sandbox is not live-migratable");
+  if (u->state != UVM_RUNNING || m->phase != UVM_MIGRATION_NONE
+      || uvm_connected_bridge (u) == NULL)
+    return shim_error_set (
+        err, GRPC_FAILED_PRECONDITION, "the VM is %s%s: it cannot migrate now",
+        uvm_state_name (u->state),
+        m->phase != UVM_MIGRATION_NONE ? " and migrating" : "");
+  int fd = -1;
+  if (connect_uri (uri, &fd, err) < 0)
+    return -1;
+  /* The last frame the guest gets from this side: its answer proves the
+     agent read everything before it.  Later frames wait in the bridge.  */
+  if (bridge_conn_request (u->bridge, "{\"type\":\"ping\"}", ROUND_TRIP_MS,
+                           on_barrier, u, err)
+      < 0)
+    {
+      close (fd);
+      return -1;
+    }
+  bridge_conn_hold (u->bridge);
+  m->stream_fd = fd;
+  m->cancel_requested = false;
+  m->progress = (struct uvm_migration_progress){ 0 };
+  set_status (u, "barrier");
+  m->phase = UVM_MIGRATION_BARRIER;
+  uvm_advance (u, UVM_EV_MIGRATE_OUT);
+  log_entry (LOG_LEVEL_INFO, "live migration started",
+             (struct log_field[]){ { "uvm-id", u->id }, { "to", uri } }, 2);
+  return 0;
+}
+
+int
+uvm_migration_cancel (struct uvm *u, shim_error **err)
+{
+  struct uvm_migration *m = &u->migration;
+  if (u->state == UVM_MIGRATING_IN)
+    {
+      /* The destination gives up its VM, which never ran here.  */
+      if (u->vmm != NULL && !u->vmm_exited)
+        vmm_process_kill (u->vmm, SIGKILL, NULL);
+      return 0;
+    }
+  switch (m->phase)
+    {
+    case UVM_MIGRATION_BARRIER:
+      m->cancel_requested = true;
+      return 0;
+    case UVM_MIGRATION_SENDING:
+      if (!m->cancel_requested && u->qmp != NULL)
+        {
+          m->cancel_requested = true;
+          snprintf (m->progress.error, sizeof m->progress.error, "cancelled");
+          qmp_client_execute (u->qmp, "migrate_cancel", "{}", on_cancel_sent,
+                              u);
+        }
+      return 0;
+    case UVM_MIGRATION_COMPLETED:
+    case UVM_MIGRATION_HANDING_OVER:
+      return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                             "the VM has switched over to the destination: "
+                             "the migration can no longer be cancelled");
+    default:
+      break;
+    }
+  return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                         "no live migration is in progress");
+}
+
+static void
+maybe_handed_over (struct uvm *u)
+{
+  struct uvm_migration *m = &u->migration;
+  if (m->phase != UVM_MIGRATION_HANDING_OVER || !m->handed_over
+      || !u->vmm_exited || m->handover_done == NULL)
+    return;
+  uvm_handover_fn done = m->handover_done;
+  m->handover_done = NULL;
+  char tail[24], out[24];
+  snprintf (tail, sizeof tail, "%zu", m->handover.inbound_len);
+  snprintf (out, sizeof out, "%zu", m->handover.outbound_len);
+  log_entry (LOG_LEVEL_INFO, "bridge handed over to the destination",
+             (struct log_field[]){ { "uvm-id", u->id },
+                                   { "inbound_tail_bytes", tail },
+                                   { "outbound_bytes", out } },
+             3);
+  done (m->handover_data, &m->handover, NULL);
+}
+
+static void
+on_bridge_handed_over (void *data, struct bridge_handover *h)
+{
+  struct uvm *u = data;
+  struct uvm_migration *m = &u->migration;
+  u->bridge = NULL;
+  bridge_handover_release (&m->handover);
+  m->handover = *h;
+  *h = (struct bridge_handover){ 0 };
+  m->handed_over = true;
+  maybe_handed_over (u);
+}
+
+static void
+on_quit (void *data, const json_value *ret, const shim_error *err)
+{
+  struct uvm *u = data;
+  (void) ret;
+  /* QEMU may close QMP before it answers quit; its exit is what counts.  */
+  if (err != NULL && u->vmm != NULL && !u->vmm_exited)
+    vmm_process_kill (u->vmm, SIGKILL, NULL);
+}
+
+int
+uvm_migration_hand_over (struct uvm *u, uvm_handover_fn done, void *data,
+                         shim_error **err)
+{
+  struct uvm_migration *m = &u->migration;
+  if (m->phase != UVM_MIGRATION_COMPLETED)
+    return shim_error_set (
+        err, GRPC_FAILED_PRECONDITION, "the migration has not completed (%s)",
+        m->progress.status[0] ? m->progress.status : "not started");
+  if (u->bridge == NULL || u->qmp == NULL)
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                           "the source's bridge or QEMU is gone");
+  m->phase = UVM_MIGRATION_HANDING_OVER;
+  m->handover_done = done;
+  m->handover_data = data;
+  /* The paused VMM quits; its bridge socket then reaches EOF after the
+     last bytes the guest sent through it.  */
+  bridge_conn_hand_over (u->bridge, on_bridge_handed_over, u);
+  qmp_client_execute (u->qmp, "quit", "{}", on_quit, u);
+  return 0;
+}
+
+void
+uvm_migration_vmm_exited (struct uvm *u)
+{
+  struct uvm_migration *m = &u->migration;
+  uv_timer_stop (&m->poll_timer);
+  if (m->phase == UVM_MIGRATION_HANDING_OVER)
+    {
+      maybe_handed_over (u);
+      return;
+    }
+  if (m->phase == UVM_MIGRATION_BARRIER || m->phase == UVM_MIGRATION_SENDING)
+    snprintf (m->progress.error, sizeof m->progress.error,
+              "the source VMM exited");
+  if (m->phase != UVM_MIGRATION_NONE && m->phase != UVM_MIGRATION_COMPLETED)
+    set_status (u, "failed");
+  if (m->adopted != NULL)
+    {
+      uvm_adopted_fn done = m->adopted;
+      m->adopted = NULL;
+      shim_error e
+          = { GRPC_UNAVAILABLE, (char *) "the destination VMM exited" };
+      done (m->adopted_data, 0, &e);
+    }
+}
+
+/* ---- destination -------------------------------------------------------- */
+
+static void
+on_incoming_step (void *data, const json_value *ret, const shim_error *err)
+{
+  struct uvm *u = data;
+  (void) ret;
+  if (err == NULL || u->vmm == NULL || u->vmm_exited)
+    return;
+  /* QEMU cannot take the state: this VM has nothing to run.  */
+  log_entry (
+      LOG_LEVEL_ERROR, "incoming migration failed; stopping the VMM",
+      (struct log_field[]){ { "uvm-id", u->id }, { "reason", err->msg } }, 2);
+  snprintf (u->migration.progress.error, sizeof u->migration.progress.error,
+            "QMP: %s", err->msg);
+  vmm_process_kill (u->vmm, SIGKILL, NULL);
+}
+
+static void
+on_source_connected (void *data, int fd)
+{
+  struct uvm *u = data;
+  struct uvm_migration *m = &u->migration;
+  m->listener = NULL;
+  if (m->phase != UVM_MIGRATION_LISTENING || u->qmp == NULL)
+    {
+      close (fd);
+      return;
+    }
+  m->phase = UVM_MIGRATION_RECEIVING;
+  set_status (u, "receiving");
+  qmp_client_execute_fd (u->qmp, "getfd",
+                         "{\"fdname\":\"" STREAM_FD_NAME "\"}", fd,
+                         on_incoming_step, u);
+  qmp_client_execute (u->qmp, "migrate-set-capabilities",
+                      "{\"capabilities\":[{\"capability\":\"events\","
+                      "\"state\":true},{\"capability\":\"return-path\","
+                      "\"state\":true}]}",
+                      on_incoming_step, u);
+  qmp_client_execute (u->qmp, "migrate-incoming",
+                      "{\"uri\":\"fd:" STREAM_FD_NAME "\"}", on_incoming_step,
+                      u);
+  log_entry (LOG_LEVEL_INFO, "live migration: the source connected",
+             (struct log_field[]){ { "uvm-id", u->id } }, 1);
+}
+
+int
+uvm_migration_listen (struct uvm *u, char **uri, shim_error **err)
+{
+  struct uvm_migration *m = &u->migration;
+  if (!qmp_usable (u, err))
+    return -1;
+  if (u->state != UVM_MIGRATING_IN || m->phase != UVM_MIGRATION_NONE)
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                           "the VM is not waiting for a migration (%s)",
+                           uvm_state_name (u->state));
+  /* A single-connection unix listener in the state directory, of the
+     same kind as the guest's ports: <state>/migration_0.  */
+  cleanup_free char *base = xasprintf ("%s/migration", u->state_dir);
+  struct vsock_listener_config lc = {
+    .transport = VSOCK_TRANSPORT_HYBRID, .uds = base, .port = 0, .single = true
+  };
+  if (vsock_listener_open (u->loop, &lc, on_source_connected, u, &m->listener,
+                           err)
+      < 0)
+    return -1;
+  m->phase = UVM_MIGRATION_LISTENING;
+  set_status (u, "listening");
+  *uri = xasprintf ("unix:%s_0", base);
+  return 0;
+}
+
+static void
+adopt_done (struct uvm *u, const shim_error *err)
+{
+  struct uvm_migration *m = &u->migration;
+  uvm_adopted_fn done = m->adopted;
+  m->adopted = NULL;
+  if (done != NULL)
+    done (m->adopted_data, m->adopted_uptime_ms, err);
+}
+
+static void
+on_settime (void *data, const char *body, size_t len, const shim_error *err)
+{
+  struct uvm *u = data;
+  shim_error *gerr = NULL;
+  struct bridge_response r = { 0 };
+  if (err == NULL && bridge_response_decode (body, len, &r, &gerr) < 0)
+    err = gerr;
+  bridge_response_release (&r);
+  if (err != NULL)
+    {
+      cleanup_free char *why = xasprintf ("settime: %s", err->msg);
+      shim_error e = { err->code, why };
+      adopt_done (u, &e);
+    }
+  else
+    adopt_done (u, NULL);
+  shim_error_free (gerr);
+}
+
+/* The first round trip on this side: the bridge goes on; then the guest's
+   clock, which fell behind by the downtime.  */
+static void
+on_first_ping (void *data, const char *body, size_t len, const shim_error *err)
+{
+  struct uvm *u = data;
+  if (err != NULL)
+    {
+      cleanup_free char *why
+          = xasprintf ("the guest agent did not answer on the destination: "
+                       "%s",
+                       err->msg);
+      shim_error e = { err->code, why };
+      adopt_done (u, &e);
+      return;
+    }
+  struct bridge_response r = { 0 };
+  shim_error *perr = NULL;
+  if (bridge_response_decode (body, len, &r, &perr) == 0)
+    u->migration.adopted_uptime_ms = r.uptime_ms;
+  bridge_response_release (&r);
+  shim_error_free (perr);
+  struct timespec now;
+  clock_gettime (CLOCK_REALTIME, &now);
+  cleanup_free char *req
+      = xasprintf ("{\"type\":\"settime\",\"unix_ns\":%llu}",
+                   (unsigned long long) now.tv_sec * 1000000000ull
+                       + (unsigned long long) now.tv_nsec);
+  shim_error *rerr = NULL;
+  if (uvm_request (u, req, ROUND_TRIP_MS, on_settime, u, &rerr) < 0)
+    {
+      adopt_done (u, rerr);
+      shim_error_free (rerr);
+    }
+}
+
+static void adopt_when_running (struct uvm *u);
+
+static void
+on_adopt_retry (uv_timer_t *t)
+{
+  adopt_when_running (t->data);
+}
+
+static void
+on_incoming_status (void *data, const json_value *ret, const shim_error *err)
+{
+  struct uvm *u = data;
+  struct uvm_migration *m = &u->migration;
+  if (m->phase != UVM_MIGRATION_ADOPTING || m->adopted == NULL)
+    return;
+  const json_value *st = ret ? json_get (ret, "status") : NULL;
+  bool running = err == NULL && st != NULL && st->type == JSON_STRING
+                 && json_string_is_c (st) && strcmp (st->str, "running") == 0;
+  if (!running)
+    {
+      if (err == NULL && uv_now (u->loop) < m->deadline_ms)
+        {
+          uv_timer_start (&m->poll_timer, on_adopt_retry, POLL_MS, 0);
+          return;
+        }
+      cleanup_free char *why = xasprintf (
+          "the destination VM did not run within %u ms (QEMU: %s)",
+          RESUME_WAIT_MS,
+          err ? err->msg
+              : (st && st->type == JSON_STRING && json_string_is_c (st)
+                     ? st->str
+                     : "no status"));
+      shim_error e = { GRPC_FAILED_PRECONDITION, why };
+      adopt_done (u, &e);
+      return;
+    }
+  shim_error *aerr = NULL;
+  int fd = m->gcs_fd;
+  m->gcs_fd = -1;
+  u->bridge = fd < 0 ? NULL : uvm_guest_adopt_bridge (u, fd, &m->adopt, &aerr);
+  if (u->bridge == NULL)
+    {
+      if (aerr == NULL)
+        shim_error_set (&aerr, GRPC_FAILED_PRECONDITION,
+                        "the guest's bridge never connected on the "
+                        "destination");
+      adopt_done (u, aerr);
+      shim_error_free (aerr);
+      return;
+    }
+  u->guest.present = true;
+  uvm_advance (u, UVM_EV_MIGRATED_IN);
+  m->phase = UVM_MIGRATION_NONE;
+  set_status (u, "completed");
+  log_entry (LOG_LEVEL_INFO, "live migration: the VM runs here",
+             (struct log_field[]){ { "uvm-id", u->id } }, 1);
+  if (uvm_request (u, "{\"type\":\"ping\"}", ROUND_TRIP_MS, on_first_ping, u,
+                   &aerr)
+      < 0)
+    {
+      adopt_done (u, aerr);
+      shim_error_free (aerr);
+    }
+}
+
+static void
+adopt_when_running (struct uvm *u)
+{
+  if (u->qmp != NULL)
+    qmp_client_execute (u->qmp, "query-status", "{}", on_incoming_status, u);
+}
+
+int
+uvm_migration_adopt (struct uvm *u, const struct bridge_handover *h,
+                     uvm_adopted_fn done, void *data, shim_error **err)
+{
+  struct uvm_migration *m = &u->migration;
+  if (!qmp_usable (u, err))
+    return -1;
+  if (m->phase != UVM_MIGRATION_RECEIVING)
+    return shim_error_set (
+        err, GRPC_FAILED_PRECONDITION, "no migration was received (%s)",
+        m->progress.status[0] ? m->progress.status : "not imported");
+  bridge_handover_release (&m->adopt);
+  m->adopt.inbound_len = h->inbound_len;
+  m->adopt.inbound_tail = xmalloc (h->inbound_len + 1);
+  memcpy (m->adopt.inbound_tail, h->inbound_tail, h->inbound_len);
+  m->adopt.outbound_len = h->outbound_len;
+  m->adopt.outbound = xmalloc (h->outbound_len + 1);
+  memcpy (m->adopt.outbound, h->outbound, h->outbound_len);
+  m->adopt.next_id = h->next_id;
+  m->phase = UVM_MIGRATION_ADOPTING;
+  m->adopted = done;
+  m->adopted_data = data;
+  m->deadline_ms = uv_now (u->loop) + RESUME_WAIT_MS;
+  m->poll_timer.data = u;
+  adopt_when_running (u);
+  return 0;
+}
