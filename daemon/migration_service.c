@@ -125,6 +125,8 @@ description_to_pb (const struct vm_description *d, const char *sandbox,
   out->kernel_cmdline = d->kernel_cmdline;
   out->network = d->network;
   out->guest_uptime_ms = d->guest_uptime_ms;
+  out->bridge_next_request_id = d->bridge_next_request_id;
+  out->bridge_open_streams = d->bridge_open_streams;
   for (size_t i = 0; i < d->nboot_files; i++)
     {
       pb__boot_file__init (&files[i]);

@@ -218,6 +218,33 @@ bridge_conn_ignored (const struct bridge_conn *c)
   return c->ignored;
 }
 
+static size_t
+list_length (const struct list *l)
+{
+  size_t n = 0;
+  for (const struct list *p = l->next; p != l; p = p->next)
+    n++;
+  return n;
+}
+
+size_t
+bridge_conn_pending (const struct bridge_conn *c)
+{
+  return list_length (&c->pending);
+}
+
+uint32_t
+bridge_conn_next_id (const struct bridge_conn *c)
+{
+  return c->next_id + 1;
+}
+
+size_t
+bridge_conn_open_stream_count (const struct bridge_conn *c)
+{
+  return list_length (&c->streams);
+}
+
 /* ---- writing ------------------------------------------------------------ */
 
 static void

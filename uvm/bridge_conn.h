@@ -111,6 +111,12 @@ bridge_conn_adopt (uv_loop_t *loop, int fd, const char *uvm_id,
                    const struct bridge_handover *h, shim_error **err);
 void bridge_handover_release (struct bridge_handover *h);
 
+/* Requests waiting for their response; the id the next one gets; the
+   processes whose streams are open.  */
+size_t bridge_conn_pending (const struct bridge_conn *c);
+uint32_t bridge_conn_next_id (const struct bridge_conn *c);
+size_t bridge_conn_open_stream_count (const struct bridge_conn *c);
+
 /* Frames dropped so far (see above).  */
 uint64_t bridge_conn_ignored (const struct bridge_conn *c);
 /* Ends the connection: pending requests fail with Unavailable (why), or

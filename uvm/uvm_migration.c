@@ -258,6 +258,12 @@ uvm_describe (struct uvm *u, uvm_describe_fn done, void *data,
   ds->d.memory_mb = u->memory_mb;
   ds->d.kernel_cmdline = xstrdup (u->kernel_cmdline);
   ds->d.network = u->nic_connected;
+  if (u->bridge != NULL)
+    {
+      ds->d.bridge_next_request_id = bridge_conn_next_id (u->bridge);
+      ds->d.bridge_open_streams
+          = (uint32_t) bridge_conn_open_stream_count (u->bridge);
+    }
   for (size_t i = 0; i < u->nboot_paths; i++)
     ds->paths[ds->npaths++] = xstrdup (u->boot_paths[i]);
   /* Counted as a handle: u outlives the work on the thread pool.  */
@@ -527,6 +533,13 @@ uvm_migrate_out (struct uvm *u, const char *uri, shim_error **err)
         err, GRPC_FAILED_PRECONDITION, "the VM is %s%s: it cannot migrate now",
         uvm_state_name (u->state),
         m->phase != UVM_MIGRATION_NONE ? " and migrating" : "");
+  /* A response that arrived after the switchover would reach nobody.  */
+  size_t pending = bridge_conn_pending (u->bridge);
+  if (pending > 0)
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                           "%zu request(s) to the guest agent are in flight: "
+                           "the VM is not quiescent",
+                           pending);
   int fd = -1;
   if (connect_uri (uri, &fd, err) < 0)
     return -1;

@@ -34,7 +34,10 @@ struct vm_description
   struct vm_boot_file boot_files[VM_BOOT_FILES_MAX];
   size_t nboot_files;
   bool network;
+  /* Facts about this side, not compared.  */
   uint64_t guest_uptime_ms;
+  uint32_t bridge_next_request_id;
+  uint32_t bridge_open_streams;
 };
 
 /* The -cpu model and the -machine type of a QEMU argv (malloc'd; "" when

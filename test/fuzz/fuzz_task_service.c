@@ -1,9 +1,9 @@
 /* libFuzzer: the shim's own Task service driven end to end.  Each input is
-   a script: Task API calls (built from the input's bytes, sent as ttrpc
-   frames over a socketpair to the real server and handlers) interleaved
-   with what a VM would do (the stand-in of stub_uvm.h: the boot ends, the
-   VM exits, the guest answers or fails a request, reports a process exit,
-   sends output; an image build or a disk attach finishes).  After the
+   a script: Task API and Migration calls (built from the input's bytes, sent
+   as ttrpc frames over a socketpair to the real server and handlers)
+   interleaved with what a VM would do (the stand-in of stub_uvm.h: the boot
+   ends, the VM exits, the guest answers or fails a request, reports a process
+   exit, sends output; an image build or a disk attach finishes).  After the
    script the service is closed as the daemon closes it, and the loop must
    be empty: every handle closed, every VM and image job let go of.  */
 #include "test/fuzz/fuzz.h"
@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "daemon/event_publisher.h"
+#include "daemon/migration_service.h"
 #include "daemon/task_service.h"
 #include "daemon/ttrpc_server.h"
 #include "proto/base/file_io.h"
@@ -26,6 +27,7 @@
 #include "proto/base/xalloc.h"
 #include "proto/pb_pack.h"
 #include "proto/ttrpc_frame.h"
+#include "migration.pb-c.h"
 #include "runtimeoptions.pb-c.h"
 #include "task.pb-c.h"
 #include "test/fuzz/stub_uvm.h"
@@ -41,6 +43,7 @@ enum bundle
   B_CONTAINER,
   B_CONTAINER_DIR_MOUNT,
   B_CONTAINER_OTHER_POD,
+  B_INCOMING,
   B_COUNT,
 };
 
@@ -81,6 +84,13 @@ static const char *const bundle_specs[B_COUNT] = {
     "\"root\":{\"path\":\"rootfs\"},\"annotations\":{"
     "\"io.kubernetes.cri.container-type\":\"container\","
     "\"io.kubernetes.cri.sandbox-id\":\"other\"}}",
+  [B_INCOMING]
+  = "{\"ociVersion\":\"1.1.0\",\"process\":{\"args\":[\"/pause\"]},"
+    "\"root\":{\"path\":\"rootfs\"},\"annotations\":{"
+    "\"io.kubernetes.cri.container-type\":\"sandbox\","
+    "\"io.kubernetes.cri.sandbox-id\":\"s\","
+    "\"io.microsoft.migration.allowed\":\"true\","
+    "\"io.containerd.lcow.migration.incoming\":\"true\"}}",
 };
 
 static const char *const task_ids[] = { "s", "c0", "c1", "c2", "solo" };
@@ -207,10 +217,11 @@ send_frame (struct harness *h, const uint8_t *body, size_t len)
 }
 
 static void
-call (struct harness *h, const char *method, const ProtobufCMessage *msg)
+call_service (struct harness *h, const char *service, const char *method,
+              const ProtobufCMessage *msg)
 {
   Pb__Request req = PB__REQUEST__INIT;
-  req.service = "containerd.task.v2.Task";
+  req.service = (char *) service;
   req.method = (char *) method;
   if (msg != NULL)
     req.payload = pb_pack (msg);
@@ -218,6 +229,12 @@ call (struct harness *h, const char *method, const ProtobufCMessage *msg)
   send_frame (h, body.data, body.len);
   free (body.data);
   free (req.payload.data);
+}
+
+static void
+call (struct harness *h, const char *method, const ProtobufCMessage *msg)
+{
+  call_service (h, "containerd.task.v2.Task", method, msg);
 }
 
 /* A request whose payload is the script's next bytes, undecoded.  */
@@ -371,6 +388,79 @@ task_call (struct harness *h, struct script *s, uint8_t op)
     }
 }
 
+/* The Migration service: each method with ids and payloads from the
+   script (the handover's bytes too).  */
+static void
+migration_call (struct harness *h, struct script *s, uint8_t op)
+{
+  char *id = (char *) task_ids[next (s) % 5];
+  const char *svc = "lcow.migration.v1.Migration";
+  switch (op)
+    {
+    case 0:
+      {
+        Pb__ExportRequest r = PB__EXPORT_REQUEST__INIT;
+        r.id = id;
+        call_service (h, svc, "Export", &r.base);
+        break;
+      }
+    case 1:
+      {
+        Pb__BootFile f = PB__BOOT_FILE__INIT;
+        f.name = "kernel";
+        f.sha256 = "00";
+        Pb__BootFile *files[] = { &f, &f, &f, &f, &f };
+        Pb__VmDescription vm = PB__VM_DESCRIPTION__INIT;
+        vm.vmm = "qemu";
+        vm.accel = "tcg";
+        vm.memory_mb = (next (s) & 1) ? 512 : 1024;
+        vm.n_boot_files = next (s) % 6;
+        vm.boot_files = files;
+        Pb__ImportRequest r = PB__IMPORT_REQUEST__INIT;
+        r.id = id;
+        r.source = (next (s) & 3) ? &vm : NULL;
+        call_service (h, svc, "Import", &r.base);
+        break;
+      }
+    case 2:
+      {
+        Pb__TransferRequest r = PB__TRANSFER_REQUEST__INIT;
+        r.id = id;
+        r.uri = "unix:/stub/migration_0";
+        call_service (h, svc, "Transfer", &r.base);
+        break;
+      }
+    case 3:
+      {
+        Pb__ProgressRequest r = PB__PROGRESS_REQUEST__INIT;
+        r.id = id;
+        call_service (h, svc, "Progress", &r.base);
+        break;
+      }
+    case 4:
+      {
+        Pb__BridgeHandover ho = PB__BRIDGE_HANDOVER__INIT;
+        size_t len = next (s) % 32;
+        ho.inbound_tail.data = (uint8_t *) s->data + s->at;
+        ho.inbound_tail.len = s->at + len <= s->size ? len : s->size - s->at;
+        s->at += ho.inbound_tail.len;
+        ho.next_request_id = next (s);
+        Pb__FinalizeRequest r = PB__FINALIZE_REQUEST__INIT;
+        r.id = id;
+        r.handover = (next (s) & 1) ? &ho : NULL;
+        call_service (h, svc, "Finalize", &r.base);
+        break;
+      }
+    default:
+      {
+        Pb__CancelRequest r = PB__CANCEL_REQUEST__INIT;
+        r.id = id;
+        call_service (h, svc, "Cancel", &r.base);
+        break;
+      }
+    }
+}
+
 static void
 vm_event (struct harness *h, struct script *s, uint8_t op)
 {
@@ -407,6 +497,9 @@ vm_event (struct harness *h, struct script *s, uint8_t op)
       break;
     case 8:
       stub_uvm_fail_next_start (arg & 1);
+      break;
+    case 9:
+      stub_uvm_migration_step (arg & 1);
       break;
     default:
       stub_image_fail_next_build (arg & 1);
@@ -452,6 +545,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   struct ttrpc_server_limits lim = { 64, 1 << 20 };
   h.server = ttrpc_server_new (&h.loop, &lim);
   task_service_register (h.tasks, h.server);
+  migration_service_register (h.tasks, h.server);
   shim_error *err = NULL;
   if (ttrpc_server_adopt_conn (h.server, sv[1], &err) < 0)
     abort ();
@@ -462,10 +556,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       uint8_t op = next (&s);
       if (op < 48)
         create (&h, &s);
-      else if (op < 160)
+      else if (op < 140)
         task_call (&h, &s, (uint8_t) ((op - 48) % 13));
+      else if (op < 160)
+        migration_call (&h, &s, (uint8_t) ((op - 140) % 6));
       else
-        vm_event (&h, &s, (uint8_t) ((op - 160) % 10));
+        vm_event (&h, &s, (uint8_t) ((op - 160) % 11));
     }
 
   /* As the daemon stops: the service, then the server and the publisher.  */

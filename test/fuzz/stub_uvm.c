@@ -10,12 +10,25 @@
 #include "proto/base/xalloc.h"
 #include "uvm/layer_conversion.h"
 #include "uvm/uvm.h"
+#include "uvm/uvm_migration.h"
 
 enum stub_state
 {
   STUB_BOOTING,
+  /* A migration's destination: its VMM waits for the source's VM.  */
+  STUB_INCOMING,
   STUB_RUNNING,
   STUB_EXITED,
+};
+
+enum stub_migration
+{
+  MIG_NONE,
+  MIG_SENDING,
+  MIG_COMPLETED,
+  MIG_HANDING_OVER,
+  MIG_RECEIVING,
+  MIG_ADOPTING,
 };
 
 struct pending
@@ -34,6 +47,12 @@ struct uvm
   struct list requests;
   struct list attaches;
   uint32_t targets_in_use;
+  enum stub_migration migration;
+  /* The one migration call waiting for the VM, if any.  */
+  uvm_describe_fn describe;
+  uvm_handover_fn handover;
+  uvm_adopted_fn adopted;
+  void *migration_data;
 };
 
 struct layer_conversion
@@ -87,6 +106,7 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
   u->data = data;
   list_init (&u->requests);
   list_init (&u->attaches);
+  u->state = cfg->incoming ? STUB_INCOMING : STUB_BOOTING;
   live = u;
   *out = u;
   return 0;
@@ -262,13 +282,18 @@ stub_uvm_started (bool ok)
   u->events->on_started (u->data, &e); /* the daemon destroys it */
 }
 
+static void migration_gone (struct uvm *u);
+
 void
 stub_uvm_exited (int64_t status)
 {
   struct uvm *u = live;
-  if (u == NULL || u->state != STUB_RUNNING)
+  if (u == NULL || (u->state != STUB_RUNNING && u->state != STUB_INCOMING))
     return;
   u->state = STUB_EXITED;
+  migration_gone (u);
+  if (live != u)
+    return;
   /* As the real VM: requests in flight fail before the exit is reported.  */
   fail_pending (u, &u->requests, true);
   fail_pending (u, &u->attaches, true);
@@ -375,4 +400,160 @@ stub_image_finish_build (bool ok)
   free (j);
   shim_error e = { GRPC_INTERNAL, (char *) "stub: mkfs.erofs failed" };
   done (data, -1, ok ? NULL : &e);
+}
+
+/* ---- live migration ----------------------------------------------------- */
+
+static void
+check_one_call (const struct uvm *u)
+{
+  if (u->describe != NULL || u->handover != NULL || u->adopted != NULL)
+    abort (); /* the daemon runs one migration call at a time */
+}
+
+int
+uvm_describe (struct uvm *u, uvm_describe_fn done, void *data,
+              shim_error **err)
+{
+  if (u->state == STUB_EXITED)
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION, "the VM is gone");
+  check_one_call (u);
+  u->describe = done;
+  u->migration_data = data;
+  return 0;
+}
+
+int
+uvm_migrate_out (struct uvm *u, const char *uri, shim_error **err)
+{
+  (void) uri;
+  if (u->state != STUB_RUNNING || u->migration != MIG_NONE)
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                           "stub: cannot migrate now");
+  u->migration = MIG_SENDING;
+  return 0;
+}
+
+void
+uvm_migration_progress (const struct uvm *u,
+                        struct uvm_migration_progress *out)
+{
+  static const char *const names[]
+      = { "", "active", "completed", "completed", "receiving", "receiving" };
+  *out = (struct uvm_migration_progress){ 0 };
+  snprintf (out->status, sizeof out->status, "%s", names[u->migration]);
+}
+
+bool
+uvm_migration_completed (const struct uvm *u)
+{
+  return u->migration == MIG_COMPLETED || u->migration == MIG_HANDING_OVER;
+}
+
+int
+uvm_migration_cancel (struct uvm *u, shim_error **err)
+{
+  if (u->state == STUB_INCOMING || u->migration == MIG_SENDING)
+    {
+      u->migration = MIG_NONE;
+      return 0;
+    }
+  return shim_error_set (err, GRPC_FAILED_PRECONDITION, "stub: nothing");
+}
+
+int
+uvm_migration_hand_over (struct uvm *u, uvm_handover_fn done, void *data,
+                         shim_error **err)
+{
+  if (u->migration != MIG_COMPLETED)
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                           "stub: not completed");
+  check_one_call (u);
+  u->migration = MIG_HANDING_OVER;
+  u->handover = done;
+  u->migration_data = data;
+  return 0;
+}
+
+int
+uvm_migration_listen (struct uvm *u, char **uri, shim_error **err)
+{
+  if (u->state != STUB_INCOMING || u->migration != MIG_NONE)
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION, "stub: not waiting");
+  u->migration = MIG_RECEIVING;
+  *uri = xstrdup ("unix:/stub/migration_0");
+  return 0;
+}
+
+int
+uvm_migration_adopt (struct uvm *u, const struct bridge_handover *h,
+                     uvm_adopted_fn done, void *data, shim_error **err)
+{
+  (void) h;
+  if (u->migration != MIG_RECEIVING)
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                           "stub: nothing received");
+  check_one_call (u);
+  u->migration = MIG_ADOPTING;
+  u->adopted = done;
+  u->migration_data = data;
+  return 0;
+}
+
+/* The VM went away: the call waiting for it fails, as the real one's.  */
+static void
+migration_gone (struct uvm *u)
+{
+  shim_error gone = { GRPC_UNAVAILABLE, (char *) "stub: the VMM exited" };
+  void *data = u->migration_data;
+  uvm_describe_fn describe = u->describe;
+  uvm_adopted_fn adopted = u->adopted;
+  uvm_handover_fn handover = u->handover;
+  u->describe = NULL;
+  u->adopted = NULL;
+  u->handover = NULL;
+  if (describe != NULL)
+    describe (data, NULL, &gone);
+  else if (adopted != NULL)
+    adopted (data, 0, &gone);
+  else if (handover != NULL)
+    {
+      /* The source's VMM quit after the switchover: the bridge's tail.  */
+      struct bridge_handover h = { .next_id = 7 };
+      handover (data, &h, NULL);
+    }
+}
+
+void
+stub_uvm_migration_step (bool ok)
+{
+  struct uvm *u = live;
+  if (u == NULL)
+    return;
+  void *data = u->migration_data;
+  if (u->describe != NULL)
+    {
+      uvm_describe_fn done = u->describe;
+      u->describe = NULL;
+      struct vm_description d = { .vmm = (char *) "qemu",
+                                  .accel = (char *) "tcg",
+                                  .memory_mb = ok ? 512 : 1024 };
+      shim_error e = { GRPC_INTERNAL, (char *) "stub: no description" };
+      done (data, ok ? &d : NULL, ok ? NULL : &e);
+    }
+  else if (u->adopted != NULL)
+    {
+      uvm_adopted_fn done = u->adopted;
+      u->adopted = NULL;
+      shim_error e = { GRPC_FAILED_PRECONDITION, (char *) "stub: no ping" };
+      u->migration = MIG_NONE;
+      if (ok)
+        u->state = STUB_RUNNING;
+      done (data, 1234, ok ? NULL : &e);
+    }
+  else if (u->handover != NULL)
+    /* The VMM quits; its exit hands the bridge over.  */
+    stub_uvm_exited (0);
+  else if (u->migration == MIG_SENDING)
+    u->migration = ok ? MIG_COMPLETED : MIG_NONE;
 }

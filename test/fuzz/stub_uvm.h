@@ -27,6 +27,10 @@ void stub_uvm_credit (uint32_t process, uint32_t n);
 void stub_uvm_reply (bool ok, uint32_t pid);
 void stub_uvm_finish_attach (bool ok);
 void stub_image_finish_build (bool ok);
+/* Live migration: the call waiting for the VM is answered (a description,
+   the adopted bridge, the source's VMM quitting), or a transfer ends
+   (completed, or failed).  */
+void stub_uvm_migration_step (bool ok);
 
 /* Nothing of the stand-in's is left (between inputs).  */
 bool stub_uvm_idle (void);
