@@ -2,7 +2,8 @@
 # make demo: a private containerd drives the shim through real UVMs under
 # QEMU: a non-migratable sandbox whose guest logs stream into the shim log,
 # a migratable one (no log listener, no vsockexec, booted from rootfs.vhd)
-# running a container, and a migratable sandbox refused by the policy.  Everything is cleaned up.
+# running a container and then live-migrated to a second containerd, and a
+# migratable sandbox refused by the policy.  Everything is cleaned up.
 source "$(dirname "$0")/integration/lib.sh"
 TEST_NAME=demo
 BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
@@ -48,7 +49,8 @@ say "2. a live-migratable sandbox (io.microsoft.migration.allowed=true, rootfs.v
 start=$(date +%s%N)
 run_sandbox demo-lm --runtime-config-path "$T/qemu.json" \
   --annotation io.microsoft.migration.allowed=true \
-  --annotation io.microsoft.virtualmachine.lcow.preferredrootfstype=vhd
+  --annotation io.microsoft.virtualmachine.lcow.preferredrootfstype=vhd \
+  --annotation io.microsoft.virtualmachine.computetopology.processor.count=1
 echo "    RUNNING after $(ms_since "$start") ms"
 show_cmdlines "$(bundle_of demo-lm)/uvm.json"
 grep 'uvm-id=demo-lm' "$log" | grep -E 'skipping GCS log listener' | sed 's/^/      /' | cut -c1-160
@@ -66,7 +68,20 @@ echo "      $out   (the host runs $(uname -r))"
 wait_for 5 grep -q 'msg="disk removed from the VM" uvm-id=demo-lm' "$log" || true
 grep -E 'task=demo-app|uvm-id=demo-lm scsi' "$log" | grep -E 'created in the UVM|disk removed' | sed 's/^/      /' | cut -c1-160
 
-say "4. a live-migratable sandbox that asks for host-bound things: refused"
+say "4. live migration: the migratable sandbox's running VM moves to a second containerd"
+start_destination_containerd
+trap 'rc=$?; set +e; stop_destination_containerd; lcow_teardown "$rc"' EXIT
+echo "    destination: containerd in $T/B, namespace $NSB"
+incoming_sandbox demo-lm "$T/qemu.json" --annotation io.microsoft.migration.allowed=true \
+  --annotation io.microsoft.virtualmachine.lcow.preferredrootfstype=vhd \
+  --annotation io.microsoft.virtualmachine.computetopology.processor.count=1
+echo "    its sandbox task waits for the VM: pid $(b_pid demo-lm) is QEMU started with -incoming defer"
+echo "    containerd-shim-lcow-v2 migrate <source shim> demo-lm <destination shim> demo-lm:"
+"$SHIM_BIN_DIR/containerd-shim-lcow-v2" migrate "$(address_a demo-lm)" demo-lm "$(address_b demo-lm)" demo-lm |
+  grep -v '^transfer: active' | sed 's/^/      /'
+echo "    source task: $(task_status demo-lm) (moved: no exit event); destination task: $(b_status demo-lm), pid $(b_pid demo-lm)"
+
+say "5. a live-migratable sandbox that asks for host-bound things: refused"
 out=$(run_sandbox demo-bad --runtime-config-path "$T/qemu.json" \
   --annotation io.microsoft.migration.allowed=true \
   --annotation io.microsoft.virtualmachine.lcow.vpcienabled=true \
@@ -77,14 +92,18 @@ echo "    ctr run said:"
 fold -w 110 <<<"$out" | sed 's/^/      /'
 ctr_ c rm demo-bad >/dev/null 2>&1 || true
 
-say "5. stopping: SIGTERM asks each guest to power off"
-for id in demo-logs demo-lm; do
-  start=$(date +%s%N)
-  ctr_ task kill "$id"
-  wait_for 30 status_is "$id" STOPPED
-  echo "    $id STOPPED after $(ms_since "$start") ms"
-  remove "$id"
-done
-wait_for 10 nothing_left && echo "    no shim, no QEMU, no socket, no state left" || echo "    something was left behind"
+say "6. stopping: SIGTERM asks each guest to power off (demo-lm's on the destination)"
+start=$(date +%s%N)
+ctr_ task kill demo-logs
+wait_for 30 status_is demo-logs STOPPED
+echo "    demo-logs STOPPED after $(ms_since "$start") ms"
+remove demo-logs
+start=$(date +%s%N)
+ctr_b task kill demo-lm
+wait_for 30 b_status_is demo-lm STOPPED
+echo "    demo-lm STOPPED on the destination after $(ms_since "$start") ms"
+remove_b demo-lm
+remove demo-lm
+wait_for 10 nothing_left && wait_for 10 b_clean && echo "    no shim, no QEMU, no socket, no state left on either side" || echo "    something was left behind"
 pass "demo finished"
 finish

@@ -789,7 +789,12 @@ on_settime (void *data, const char *body, size_t len, const shim_error *err)
       adopt_done (u, &e);
     }
   else
-    adopt_done (u, NULL);
+    {
+      log_entry (LOG_LEVEL_INFO,
+                 "guest clock set (it fell behind by the downtime)",
+                 (struct log_field[]){ { "uvm-id", u->id } }, 1);
+      adopt_done (u, NULL);
+    }
   shim_error_free (gerr);
 }
 

@@ -41,17 +41,20 @@ lcow_setup() {
 # write_containerd_toml [CRI_SECTION]: the private containerd's config; its
 # CRI plugin is disabled unless a [plugins."io.containerd.grpc.v1.cri"]
 # section is given (start_containerd again for it to take effect).
+# write_containerd_toml [CRI_SECTION [DIR]]: the configuration of a
+# private containerd kept in DIR (default $T).
 write_containerd_toml() {
   local no_cri='disabled_plugins = ["io.containerd.grpc.v1.cri"]'
-  cat >"$T/containerd.toml" <<TOML
+  local dir=${2:-$T}
+  cat >"$dir/containerd.toml" <<TOML
 version = 2
-root = "$T/root"
-state = "$T/state"
+root = "$dir/root"
+state = "$dir/state"
 ${1:-$no_cri}
 [grpc]
-  address = "$T/containerd.sock"
+  address = "$dir/containerd.sock"
 [ttrpc]
-  address = "$T/containerd.sock.ttrpc"
+  address = "$dir/containerd.sock.ttrpc"
 [debug]
   level = "debug"
 TOML
@@ -68,16 +71,63 @@ kubelet_volume() {
   for kv in "$@"; do [ -L "$dir/${kv%%=*}" ] || ln -s "..data/${kv%%=*}" "$dir/${kv%%=*}"; done
 }
 
-start_containerd() {
-  # The shims' sockets go to a directory of this test's own.
+# launch_containerd DIR: the containerd configured in DIR, its log there
+# and its shims' sockets in DIR/s; LAUNCHED_PID is its pid.
+launch_containerd() {
+  local dir=$1
   PATH="$SHIM_BIN_DIR:$PATH" CONTAINERD_SHIM_LCOW_CONFIG="$T/shim.json" \
-    CONTAINERD_SHIM_LCOW_SOCKET_DIR="$T/s" containerd --config "$T/containerd.toml" >>"$T/containerd.log" 2>&1 &
-  CONTAINERD_PID=$!
+    CONTAINERD_SHIM_LCOW_SOCKET_DIR="$dir/s" containerd --config "$dir/containerd.toml" >>"$dir/containerd.log" 2>&1 &
+  LAUNCHED_PID=$!
   for _ in $(seq 100); do
-    [ -S "$T/containerd.sock" ] && ctr_ version >/dev/null 2>&1 && return 0
+    [ -S "$dir/containerd.sock" ] && ctr -a "$dir/containerd.sock" version >/dev/null 2>&1 && return 0
     sleep 0.1
   done
-  echo "containerd did not start:"; cat "$T/containerd.log"; exit 1
+  echo "containerd did not start:"; cat "$dir/containerd.log"; exit 1
+}
+start_containerd() {
+  launch_containerd "$T"
+  CONTAINERD_PID=$LAUNCHED_PID
+}
+
+# ---- live migration: a second host ------------------------------------------
+# Another private containerd in $T/B with its own namespace (a shim's state
+# directory is named by namespace and id, and both run on this host).
+NSB=lcowtest-b
+ctr_b() { ctr -a "$T/B/containerd.sock" -n "$NSB" "$@"; }
+start_destination_containerd() {
+  mkdir -p "$T/B/root" "$T/B/state"
+  write_containerd_toml "" "$T/B"
+  launch_containerd "$T/B"
+  B_PID=$LAUNCHED_PID
+}
+b_shims() { pgrep -f "^$SHIM_BIN_DIR/containerd-shim-lcow-v2 -namespace $NSB " || true; }
+b_clean() { [ -z "$(b_shims)" ] && [ -z "$(find "$T/B/s" -type s 2>/dev/null)" ]; }
+b_status() { ctr_b task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
+b_pid() { ctr_b task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $2 }'; }
+b_status_is() { [ "$(b_status "$1")" = "$2" ]; }
+remove_b() { ctr_b task delete "$1" >/dev/null 2>&1; ctr_b c rm "$1" >/dev/null; }
+# Before lcow_teardown: B's tasks, then B.
+stop_destination_containerd() {
+  [ -n "${B_PID:-}" ] || return 0
+  for id in $(ctr_b task ls -q 2>/dev/null); do ctr_b task kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
+  sleep 0.3
+  for id in $(ctr_b task ls -q 2>/dev/null); do ctr_b task delete -f "$id" >/dev/null 2>&1 || true; done
+  for id in $(ctr_b c ls -q 2>/dev/null); do ctr_b c rm "$id" >/dev/null 2>&1 || true; done
+  kill "$B_PID" 2>/dev/null || true
+  wait "$B_PID" 2>/dev/null || true
+  wait_for 5 b_clean || fail "the destination left shims or sockets: $(b_shims | tr '\n' ' ') $(find "$T/B/s" -type s 2>/dev/null)"
+  if [ "$FAILED" -ne 0 ]; then echo "---- destination containerd log ----"; tail -n 60 "$T/B/containerd.log"; fi
+}
+# The shim sockets of a sandbox on either host.
+address_a() { sed 's|^unix://||' "$(bundle_of "$1")/address"; }
+address_b() { sed 's|^unix://||' "$T/B/state/io.containerd.runtime.v2.task/$NSB/$1/address"; }
+# incoming_sandbox ID CONFIG [ctr run options...]: a sandbox task on B that
+# waits for a migration (its QEMU started with -incoming defer).
+incoming_sandbox() {
+  local id=$1 config=$2; shift 2
+  ctr_b run -d --runtime io.containerd.lcow.v2 --runtime-config-path "$config" \
+    --annotation io.kubernetes.cri.container-type=sandbox --annotation "io.kubernetes.cri.sandbox-id=$id" \
+    --annotation io.containerd.lcow.migration.incoming=true "$@" --rootfs "$T/rootfs" "$id"
 }
 
 # stop_containerd: containerd exits; the shims it started keep running.
