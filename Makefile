@@ -295,6 +295,10 @@ bench: bench-deps
 	set -o pipefail; SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
 	  BOOTFILES_DIR=$(abspath $(BOOTFILES)) OUT=$(abspath $(BENCH_DIR))/layers.json \
 	  bash test/bench/layers_bench.sh | grep -v '^time=' | tee $(BENCH_DIR)/layers.txt
+	@# Live migration of idle 512 MiB and 1 GiB sandboxes (issue 18).
+	set -o pipefail; SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
+	  BOOTFILES_DIR=$(abspath $(BOOTFILES)) OUT=$(abspath $(BENCH_DIR))/migration.json \
+	  bash test/bench/migration_bench.sh 5 | grep -v '^time=' | tee $(BENCH_DIR)/migration.txt
 
 # ---- style and static analysis ------------------------------------------
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h')
