@@ -270,6 +270,9 @@ write_bytes (struct bridge_conn *c, const uint8_t *bytes, size_t total)
     return -1;
   if (c->held)
     {
+      /* Held frames are bounded as frames in flight are.  */
+      if (c->held_out.len + total > BRIDGE_OUT_MAX)
+        return -1;
       strbuf_append (&c->held_out, bytes, total);
       c->out_bytes += total;
       return 0;
@@ -756,11 +759,11 @@ bridge_conn_adopt (uv_loop_t *loop, int fd, const char *uvm_id,
       bridge_conn_close (c, NULL, true);
       return NULL;
     }
-  if (h->outbound_len > BRIDGE_OUT_MAX)
+  if (h->outbound_len > BRIDGE_HANDOVER_OUT_MAX)
     {
       shim_error_set (err, GRPC_INVALID_ARGUMENT,
                       "bridge handover: %zu bytes to send, more than %u",
-                      h->outbound_len, BRIDGE_OUT_MAX);
+                      h->outbound_len, BRIDGE_HANDOVER_OUT_MAX);
       bridge_conn_close (c, NULL, true);
       return NULL;
     }

@@ -100,6 +100,9 @@ struct bridge_handover
   size_t outbound_len;
   uint32_t next_id;
 };
+/* At most BRIDGE_OUT_MAX bytes are held; the credit due adds a frame per
+   open stream.  A handover (tail and outbound) fits a 4 MiB ttrpc frame.  */
+#define BRIDGE_HANDOVER_OUT_MAX (2 * BRIDGE_OUT_MAX)
 typedef void (*bridge_handover_fn) (void *data, struct bridge_handover *h);
 void bridge_conn_hold (struct bridge_conn *c);
 void bridge_conn_release (struct bridge_conn *c);

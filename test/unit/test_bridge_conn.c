@@ -461,6 +461,22 @@ START_TEST (a_released_hold_sends_what_it_held)
 }
 END_TEST
 
+/* What the host holds is bounded as what it sends is: beyond
+   BRIDGE_OUT_MAX a frame is refused.  */
+START_TEST (holding_is_bounded)
+{
+  static char chunk[BRIDGE_DATA_MAX];
+  bridge_conn_hold (seen.c);
+  size_t held = 0;
+  while (bridge_conn_send_stdin (seen.c, 5, chunk, sizeof chunk) == 0)
+    {
+      held += sizeof chunk;
+      ck_assert_uint_le (held, BRIDGE_OUT_MAX);
+    }
+  ck_assert_uint_gt (held + sizeof chunk + TTRPC_HEADER_LEN, BRIDGE_OUT_MAX);
+}
+END_TEST
+
 /* A handover's tail must be the start of one frame within the limits.  */
 START_TEST (an_adopted_tail_is_checked)
 {
@@ -505,6 +521,7 @@ bridge_conn_suite (void)
   tcase_add_test (tc, output_queued_for_the_fifos_is_capped);
   tcase_add_test (tc, a_released_hold_sends_what_it_held);
   tcase_add_test (tc, an_adopted_tail_is_checked);
+  tcase_add_test (tc, holding_is_bounded);
   suite_add_tcase (s, tc);
   TCase *mig = tcase_create ("migration");
   tcase_add_test (mig, a_handover_splits_anywhere);
