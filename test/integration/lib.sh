@@ -109,10 +109,7 @@ remove_b() { ctr_b task delete "$1" >/dev/null 2>&1; ctr_b c rm "$1" >/dev/null;
 # Before lcow_teardown: B's tasks, then B.
 stop_destination_containerd() {
   [ -n "${B_PID:-}" ] || return 0
-  for id in $(ctr_b task ls -q 2>/dev/null); do ctr_b task kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
-  sleep 0.3
-  for id in $(ctr_b task ls -q 2>/dev/null); do ctr_b task delete -f "$id" >/dev/null 2>&1 || true; done
-  for id in $(ctr_b c ls -q 2>/dev/null); do ctr_b c rm "$id" >/dev/null 2>&1 || true; done
+  remove_everything ctr_b
   kill "$B_PID" 2>/dev/null || true
   wait "$B_PID" 2>/dev/null || true
   wait_for 5 b_clean || fail "the destination left shims or sockets: $(b_shims | tr '\n' ' ') $(find "$T/B/s" -type s 2>/dev/null)"
@@ -149,13 +146,20 @@ write_shim_config() {
 JSON
 }
 
+# remove_everything CTR: every task killed and deleted, every container
+# removed, through the ctr wrapper CTR (ctr_ or ctr_b).
+remove_everything() {
+  local c=$1
+  for id in $($c task ls -q 2>/dev/null); do $c task kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
+  sleep 0.3
+  for id in $($c task ls -q 2>/dev/null); do $c task delete -f "$id" >/dev/null 2>&1 || true; done
+  for id in $($c c ls -q 2>/dev/null); do $c c rm "$id" >/dev/null 2>&1 || true; done
+}
+
 # lcow_teardown [STATUS]: the script's status (default: the last command's).
 lcow_teardown() {
   local rc=${1:-$?}
-  for id in $(ctr_ task ls -q 2>/dev/null); do ctr_ task kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
-  sleep 0.3
-  for id in $(ctr_ task ls -q 2>/dev/null); do ctr_ task delete -f "$id" >/dev/null 2>&1 || true; done
-  for id in $(ctr_ c ls -q 2>/dev/null); do ctr_ c rm "$id" >/dev/null 2>&1 || true; done
+  remove_everything ctr_
   kill "$CONTAINERD_PID" 2>/dev/null || true
   wait "$CONTAINERD_PID" 2>/dev/null || true
   wait_for 5 no_shims || true

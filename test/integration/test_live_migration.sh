@@ -29,8 +29,19 @@ incoming() { local id=$1; shift; incoming_sandbox "$id" "$T/qemu.json" "${MIGRAT
 # lives (the next migration's barrier ping proves its bridge again).
 source_runs() { status_is m1 RUNNING && kill -0 "$SRC_QEMU" 2>/dev/null; }
 migrate() { "$SHIM" migrate "$(address_a m1)" m1 "$(address_b "$1")" "$1"; }
-# Waits for the migration in the background to be under way (QEMU active).
-wait_active() { wait_for 60 grep -q "transfer: active" "$1"; }
+# interrupted_migration DEST ACTION...: migrates to DEST in the background
+# (the command itself, not a function's subshell, so that a signal reaches
+# it), runs ACTION once QEMU's transfer is under way, and sets rc and the
+# output file $T/mig-DEST.
+interrupted_migration() {
+  local dest=$1; shift
+  "$SHIM" migrate "$(address_a m1)" m1 "$(address_b "$dest")" "$dest" >"$T/mig-$dest" 2>&1 &
+  MIG=$!
+  expect "the transfer to $dest gets under way" wait_for 60 grep -q "transfer: active" "$T/mig-$dest"
+  "$@"
+  wait "$MIG" && rc=0 || rc=$?
+  sed 's/^/  /' "$T/mig-$dest"
+}
 
 ctr_ events >"$T/events-a" 2>&1 &
 EVENTS_A=$!
@@ -56,14 +67,7 @@ remove_b d1
 
 # ---- cancelled mid-way ---------------------------------------------------------
 expect "a second destination is created" incoming d2
-# The command itself in the background (not a function's subshell), so
-# that the signal reaches it.
-"$SHIM" migrate "$(address_a m1)" m1 "$(address_b d2)" d2 >"$T/mig-d2" 2>&1 &
-MIG=$!
-expect "the transfer gets under way" wait_active "$T/mig-d2"
-kill -INT "$MIG"
-wait "$MIG" && rc=0 || rc=$?
-sed 's/^/  /' "$T/mig-d2"
+interrupted_migration d2 eval 'kill -INT "$MIG"'
 expect "an interrupted migrate cancels (exit 1)" bash -c '[ "$1" -eq 1 ] && grep -q "interrupted: cancelling" "$2"' _ "$rc" "$T/mig-d2"
 expect "the source keeps running after the cancel" source_runs
 expect "the cancelled destination's task exits" wait_for 20 b_status_is d2 STOPPED
@@ -72,12 +76,7 @@ remove_b d2
 # ---- the destination's QEMU killed mid-way --------------------------------------
 expect "a third destination is created" incoming d3
 D3_QEMU=$(b_pid d3)
-"$SHIM" migrate "$(address_a m1)" m1 "$(address_b d3)" d3 >"$T/mig-d3" 2>&1 &
-MIG=$!
-expect "the transfer gets under way" wait_active "$T/mig-d3"
-kill -KILL "$D3_QEMU"
-wait "$MIG" && rc=0 || rc=$?
-sed 's/^/  /' "$T/mig-d3"
+interrupted_migration d3 kill -KILL "$D3_QEMU"
 expect "the migration fails (exit 1) when the destination's QEMU dies" \
   bash -c '[ "$1" -eq 1 ] && grep -q "the transfer failed" "$2"' _ "$rc" "$T/mig-d3"
 expect "the source keeps running after losing its destination" source_runs

@@ -136,17 +136,18 @@ guest_send (uint32_t id, uint8_t type, uint8_t flags, const void *body,
   strbuf_release (&b);
 }
 
-/* Total credit and CREDIT frames the guest received for process.  */
+/* Each frame the guest end fd can read now, to fn.  */
 static void
-guest_credit (uint32_t process, uint32_t *total, int *frames)
+read_guest_frames (int fd,
+                   void (*fn) (void *data, const struct ttrpc_header *h,
+                               const uint8_t *body),
+                   void *data)
 {
-  *total = 0;
-  *frames = 0;
   uint8_t buf[65536];
   struct ttrpc_decoder d;
   ttrpc_decoder_init (&d);
   ssize_t n;
-  while ((n = read (guest_fd, buf, sizeof buf)) > 0)
+  while ((n = read (fd, buf, sizeof buf)) > 0)
     for (size_t off = 0; off < (size_t) n;)
       {
         enum ttrpc_decode_event ev;
@@ -154,15 +155,39 @@ guest_credit (uint32_t process, uint32_t *total, int *frames)
         if (ev != TTRPC_DECODE_FRAME)
           continue;
         uint8_t *b = ttrpc_decoder_take_body (&d);
-        if (d.header.type == 5 && d.header.stream_id == process)
-          {
-            *total += (uint32_t) b[0] << 24 | (uint32_t) b[1] << 16
-                      | (uint32_t) b[2] << 8 | b[3];
-            (*frames)++;
-          }
+        fn (data, &d.header, b);
         free (b);
       }
   ttrpc_decoder_release (&d);
+}
+
+struct credit_seen
+{
+  uint32_t process;
+  uint32_t total;
+  int frames;
+};
+
+static void
+count_credit (void *data, const struct ttrpc_header *h, const uint8_t *b)
+{
+  struct credit_seen *c = data;
+  if (h->type == BRIDGE_TYPE_CREDIT && h->stream_id == c->process)
+    {
+      c->total += (uint32_t) b[0] << 24 | (uint32_t) b[1] << 16
+                  | (uint32_t) b[2] << 8 | b[3];
+      c->frames++;
+    }
+}
+
+/* Total credit and CREDIT frames the guest received for process.  */
+static void
+guest_credit (uint32_t process, uint32_t *total, int *frames)
+{
+  struct credit_seen c = { process, 0, 0 };
+  read_guest_frames (guest_fd, count_credit, &c);
+  *total = c.total;
+  *frames = c.frames;
 }
 
 START_TEST (credit_is_merged_per_stream)
@@ -323,32 +348,34 @@ on_handed_over (void *data, struct bridge_handover *h)
   sd->handed_over = true;
 }
 
-/* Everything the guest end can read now, decoded: how many frames of
-   each type, in order (types[0..n)), and the last request's id.  */
+struct frames_seen
+{
+  uint8_t *types;
+  int max;
+  int count;
+  uint32_t *last_id;
+};
+
+static void
+note_frame (void *data, const struct ttrpc_header *h, const uint8_t *b)
+{
+  struct frames_seen *f = data;
+  (void) b;
+  if (f->count < f->max)
+    f->types[f->count] = h->type;
+  f->count++;
+  if (h->type == BRIDGE_TYPE_REQUEST)
+    *f->last_id = h->stream_id;
+}
+
+/* Everything the guest end can read now: how many frames, their types in
+   order (types[0..max)), and the last request's id.  */
 static int
 guest_frames (int fd, uint8_t *types, int max, uint32_t *last_id)
 {
-  uint8_t buf[65536];
-  struct ttrpc_decoder d;
-  ttrpc_decoder_init (&d);
-  int frames = 0;
-  ssize_t n;
-  while ((n = read (fd, buf, sizeof buf)) > 0)
-    for (size_t off = 0; off < (size_t) n;)
-      {
-        enum ttrpc_decode_event ev;
-        off += ttrpc_decoder_feed (&d, buf + off, (size_t) n - off, &ev);
-        if (ev != TTRPC_DECODE_FRAME)
-          continue;
-        free (ttrpc_decoder_take_body (&d));
-        if (frames < max)
-          types[frames] = d.header.type;
-        frames++;
-        if (d.header.type == BRIDGE_TYPE_REQUEST)
-          *last_id = d.header.stream_id;
-      }
-  ttrpc_decoder_release (&d);
-  return frames;
+  struct frames_seen f = { types, max, 0, last_id };
+  read_guest_frames (fd, note_frame, &f);
+  return f.count;
 }
 
 static void
