@@ -294,6 +294,12 @@ on_pod_files_read (void *data, const struct bridge_pod_file *files,
       container_create_failed (t, rerr);
       return;
     }
+  if (pod_volumes_share (t->volumes, &err) < 0)
+    {
+      container_create_failed (t, err);
+      shim_error_free (err);
+      return;
+    }
   /* The guest gets the bundle's document as the shim read it.  */
   struct bridge_create bc
       = { .container = t->id,
@@ -356,7 +362,8 @@ guest_container_create (struct task *t, struct ttrpc_call *call,
   size_t nbinds = 0;
   struct pod_file_bind *binds = xzalloc ((spec->nmounts + 1) * sizeof *binds);
   if (pod_file_binds_plan (spec, cfg->pod_file_roots, cfg->npod_file_roots,
-                           sandbox_id (ts), binds, &nbinds, &err)
+                           sandbox_id (ts), sandbox_host_share (ts), binds,
+                           &nbinds, &err)
       < 0)
     goto fail;
   if (spec->process == NULL || spec->process->nargs == 0)

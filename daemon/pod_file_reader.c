@@ -155,7 +155,8 @@ take_volume_dir (struct pod_file_reader *r, int vol, const char *rel,
 static void
 read_bind (struct pod_file_reader *r, struct pod_bind *b)
 {
-  if (b->kind == POD_CONTENT_EMPTY_DIR)
+  /* Made in the guest, or a host path shared into it: nothing to read.  */
+  if (b->kind == POD_CONTENT_EMPTY_DIR || b->kind == POD_CONTENT_NONE)
     return;
   bool volume = b->kind == POD_CONTENT_VOLUME;
   int fd = pod_file_open (b->root, b->relative,

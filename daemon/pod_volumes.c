@@ -31,6 +31,12 @@ struct pod_volumes
   const char **empty_paths, **empty_names;
   size_t nempty;
   const struct pod_file_bind *termination;
+  /* Host paths shared into the VM: the binds, and where the guest sees
+     each once bound (NULL before).  */
+  const struct pod_file_bind **shared;
+  const char **share_paths;
+  char **share_guest;
+  size_t nshared;
   /* The volume binds alone (for the sync's reads), and each volume's
      content digest as the guest has it.  */
   struct pod_file_bind *volume_binds;
@@ -58,6 +64,9 @@ pod_volumes_new (struct task_service *ts, const char *container,
   v->digests = xzalloc ((n + 1) * sizeof *v->digests);
   v->empty_paths = xzalloc ((n + 1) * sizeof *v->empty_paths);
   v->empty_names = xzalloc ((n + 1) * sizeof *v->empty_names);
+  v->shared = xzalloc ((n + 1) * sizeof *v->shared);
+  v->share_paths = xzalloc ((n + 1) * sizeof *v->share_paths);
+  v->share_guest = xzalloc ((n + 1) * sizeof *v->share_guest);
   for (size_t i = 0; i < n; i++)
     {
       struct pod_file_bind *b = &v->binds[i];
@@ -66,8 +75,10 @@ pod_volumes_new (struct task_service *ts, const char *container,
                                    = xstrdup (binds[i].destination),
                                    .name = dup_or_null (binds[i].name),
                                    .root = dup_or_null (binds[i].root),
-                                   .relative
-                                   = dup_or_null (binds[i].relative) };
+                                   .relative = dup_or_null (binds[i].relative),
+                                   .host_source
+                                   = dup_or_null (binds[i].host_source),
+                                   .readonly = binds[i].readonly };
       if (b->kind == POD_CONTENT_VOLUME)
         {
           v->volume_binds[v->nvolumes] = *b;
@@ -80,6 +91,11 @@ pod_volumes_new (struct task_service *ts, const char *container,
         }
       else if (b->kind == POD_CONTENT_TERMINATION_LOG)
         v->termination = b;
+      else if (b->kind == POD_CONTENT_NONE)
+        {
+          v->share_paths[v->nshared] = b->destination;
+          v->shared[v->nshared++] = b;
+        }
     }
   return v;
 }
@@ -90,13 +106,25 @@ pod_volumes_free (struct pod_volumes *v)
   if (v == NULL)
     return;
   pod_file_reader_cancel (v->reader);
+  /* A VM gone took its share with it.  */
+  struct uvm *u = v->nshared > 0 ? sandbox_uvm (v->ts) : NULL;
+  for (size_t i = 0; i < v->nshared; i++)
+    {
+      if (u != NULL && v->share_guest[i] != NULL)
+        uvm_share_unbind (u, v->share_guest[i]);
+      free (v->share_guest[i]);
+    }
   for (size_t i = 0; i < v->nbinds; i++)
     {
       free ((char *) v->binds[i].destination);
       free ((char *) v->binds[i].name);
       free ((char *) v->binds[i].root);
       free ((char *) v->binds[i].relative);
+      free ((char *) v->binds[i].host_source);
     }
+  free (v->shared);
+  free (v->share_paths);
+  free (v->share_guest);
   free (v->binds);
   free (v->volumes);
   free (v->volume_binds);
@@ -131,10 +159,34 @@ volume_digest (const char *dest, const struct bridge_pod_file *files, size_t n,
   strbuf_release (&b);
 }
 
+int
+pod_volumes_share (struct pod_volumes *v, shim_error **err)
+{
+  struct uvm *u = sandbox_uvm (v->ts);
+  for (size_t i = 0; i < v->nshared; i++)
+    {
+      const struct pod_file_bind *b = v->shared[i];
+      if (u == NULL
+          || uvm_share_bind (u, b->host_source, b->readonly,
+                             &v->share_guest[i], err)
+                 < 0)
+        {
+          if (u == NULL)
+            shim_error_set (err, GRPC_UNAVAILABLE, "the sandbox is gone");
+          return shim_error_wrap (err, "host path %s for %s", b->host_source,
+                                  b->destination);
+        }
+    }
+  return 0;
+}
+
 void
 pod_volumes_describe (struct pod_volumes *v, struct bridge_create *bc,
                       const struct bridge_pod_file *files, size_t n)
 {
+  bc->share_paths = v->share_paths;
+  bc->share_sources = (const char *const *) v->share_guest;
+  bc->nshares = v->nshared;
   bc->volumes = v->volumes;
   bc->nvolumes = v->nvolumes;
   bc->empty_dir_paths = v->empty_paths;

@@ -1,12 +1,13 @@
 /* A container's pod content after the create has read it
    (policy/pod_file_binds.h): which volumes, emptyDirs and termination log
-   the guest makes, the termination log written back to its host file when
-   the container exits (the kubelet reads the termination message there),
-   and volumes kept in sync: every POD_VOLUME_SYNC_MS each running
-   container's volumes are read again on the thread pool, and a change goes
-   to the guest as a volume_update, which swaps it in atomically (the
-   kubelet updates its volumes the same way: configMap edits, rotated
-   service-account tokens).  */
+   the guest makes, the host paths bound into the VM's host share for it
+   (uvm/host_share.h; let go of with the container), the termination log
+   written back to its host file when the container exits (the kubelet reads
+   the termination message there), and volumes kept in sync: every
+   POD_VOLUME_SYNC_MS each running container's volumes are read again on the
+   thread pool, and a change goes to the guest as a volume_update, which swaps
+   it in atomically (the kubelet updates its volumes the same way: configMap
+   edits, rotated service-account tokens).  */
 #ifndef LCOW_DAEMON_POD_VOLUMES_H
 #define LCOW_DAEMON_POD_VOLUMES_H
 
@@ -29,8 +30,11 @@ struct pod_volumes *pod_volumes_new (struct task_service *ts,
                                      const struct pod_file_bind *binds,
                                      size_t n);
 void pod_volumes_free (struct pod_volumes *v);
-/* The create's volume, emptyDir and termination-log members (pointing into
-   v), and v remembers the volumes' content as read for the create.  */
+/* Binds the container's host paths into the VM's host share.  */
+int pod_volumes_share (struct pod_volumes *v, shim_error **err);
+/* The create's volume, emptyDir, host share and termination-log members
+   (pointing into v), and v remembers the volumes' content as read for the
+   create.  */
 void pod_volumes_describe (struct pod_volumes *v, struct bridge_create *bc,
                            const struct bridge_pod_file *files, size_t n);
 /* The termination message's bytes the kubelet reads; the guest is not

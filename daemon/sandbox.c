@@ -176,6 +176,12 @@ sandbox_migratable (const struct task_service *ts)
   return ts->sandbox != NULL && ts->sandbox->plan.migratable;
 }
 
+bool
+sandbox_host_share (const struct task_service *ts)
+{
+  return ts->sandbox != NULL && ts->sandbox->plan.host_share;
+}
+
 uint64_t
 sandbox_memory_bytes (const struct task_service *ts)
 {
@@ -392,6 +398,7 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
     .cfg = &sb->plan.cfg,
     .helper_exe = ts->cfg.self_exe,
     .incoming = incoming,
+    .host_share = sb->plan.host_share,
   };
   sb->create_call = call;
   if (uvm_start (ts->cfg.loop, &uc, &uvm_events, ts, &sb->uvm, &err) < 0)

@@ -65,6 +65,8 @@ struct layer_set *sandbox_layers (const struct task_service *ts);
 /* The sandbox is READY: its VM runs and can be asked.  */
 bool sandbox_ready (const struct task_service *ts);
 bool sandbox_migratable (const struct task_service *ts);
+/* Its VM has a host directory share (uvm/host_share.h).  */
+bool sandbox_host_share (const struct task_service *ts);
 /* The UVM's memory, for the sandbox task's Stats.  */
 uint64_t sandbox_memory_bytes (const struct task_service *ts);
 /* The shim configuration the sandbox was planned with.  */

@@ -49,6 +49,23 @@ rootfs_vhd_plan (const char *path, bool migratable, uint64_t *raw_size,
   return 0;
 }
 
+/* Host directories are shared into a VM that stays on this host, when the
+   VMM can share them.  */
+static void
+plan_host_share (const char *id, struct sandbox_plan *plan)
+{
+  const char *daemon = plan->cfg.virtiofsd_path;
+  if (plan->migratable || plan->cfg.vmm != VMM_KIND_QEMU || *daemon == '\0')
+    return;
+  plan->host_share = access (daemon, X_OK) == 0;
+  if (!plan->host_share)
+    log_entry (LOG_LEVEL_WARN,
+               "no host directory share: virtiofsd is not executable",
+               (struct log_field[]){ { "sandbox", id },
+                                     { "virtiofsd_path", daemon } },
+               2);
+}
+
 int
 sandbox_plan_build (const char *id, const struct oci_spec *spec,
                     const char *config_path, struct sandbox_plan *plan,
@@ -144,6 +161,7 @@ sandbox_plan_build (const char *id, const struct oci_spec *spec,
   const struct oci_namespace *net = oci_spec_namespace (spec, "network");
   if (net != NULL && net->path != NULL)
     plan->netns_path = xstrdup (net->path);
+  plan_host_share (id, plan);
 
   struct kernel_cmdline_input in;
   sandbox_options_cmdline_input (&plan->opts, &in);

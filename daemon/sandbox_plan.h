@@ -28,6 +28,9 @@ struct sandbox_plan
   /* The pod's network namespace (linux.namespaces network path), or NULL:
      no NIC (uvm/pod_network.h).  */
   char *netns_path;
+  /* Host directories shared into the VM (uvm/host_share.h): a sandbox
+     that is not migratable, under QEMU, with virtiofsd.  */
+  bool host_share;
 };
 
 /* config_path: from the runtime options (NULL if none).  */

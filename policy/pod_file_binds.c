@@ -56,9 +56,22 @@ check_source (const struct oci_mount *m, char *const *roots, size_t nroots,
          "configuration (pod_file_roots)";
 }
 
+/* The mount's options say read-only (the last of ro and rw wins).  */
+static bool
+mount_readonly (const struct oci_mount *m)
+{
+  bool ro = false;
+  for (size_t i = 0; i < m->noptions; i++)
+    if (strcmp (m->options[i], "ro") == 0)
+      ro = true;
+    else if (strcmp (m->options[i], "rw") == 0)
+      ro = false;
+  return ro;
+}
+
 int
 pod_file_binds_plan (const struct oci_spec *spec, char *const *roots,
-                     size_t nroots, const char *sandbox_id,
+                     size_t nroots, const char *sandbox_id, bool host_share,
                      struct pod_file_bind *binds, size_t *n, shim_error **err)
 {
   const char *pod_uid
@@ -79,7 +92,8 @@ pod_file_binds_plan (const struct oci_spec *spec, char *const *roots,
       binds[*n] = (struct pod_file_bind){ .kind = kind,
                                           .destination = m->destination,
                                           .name = name };
-      if (kind == POD_CONTENT_NONE || kind == POD_CONTENT_SHM)
+      bool host_path = kind == POD_CONTENT_NONE || kind == POD_CONTENT_SHM;
+      if (host_path && !host_share)
         {
           directory = true;
           why = "a host directory or file, which needs a directory share";
@@ -87,7 +101,15 @@ pod_file_binds_plan (const struct oci_spec *spec, char *const *roots,
       for (size_t j = 0; why == NULL && j < *n; j++)
         if (strcmp (binds[j].destination, m->destination) == 0)
           why = "bound more than once";
-      if (why == NULL)
+      if (why == NULL && host_path)
+        {
+          binds[*n].kind = POD_CONTENT_NONE;
+          binds[*n].host_source = m->source;
+          binds[*n].readonly = mount_readonly (m);
+          if (!clean_absolute (m->source))
+            why = "the source is not a clean absolute path";
+        }
+      else if (why == NULL)
         why = check_source (m, roots, nroots, sandbox_id, pod_uid, &binds[*n]);
       if (why == NULL)
         (*n)++;
@@ -98,13 +120,15 @@ pod_file_binds_plan (const struct oci_spec *spec, char *const *roots,
   if (bad.len == 0)
     return 0;
   shim_error_set (err, GRPC_INVALID_ARGUMENT, "bind mounts refused%s: %s",
-                  directory ? " (the UVM has no directory share: pod content "
-                              "is copied in (containerd's and the kubelet's "
-                              "pod files, the termination log, configMap, "
-                              "secret, projected and downwardAPI volumes), "
-                              "emptyDir is made in the guest, /dev/shm is a "
-                              "guest tmpfs)"
-                            : "",
+                  directory
+                      ? " (the UVM has no directory share: a "
+                        "live-migratable pod, or no virtiofsd; pod content "
+                        "is copied in (containerd's and the kubelet's "
+                        "pod files, the termination log, configMap, "
+                        "secret, projected and downwardAPI volumes), "
+                        "emptyDir is made in the guest, /dev/shm is a "
+                        "guest tmpfs)"
+                      : "",
                   bad.data);
   strbuf_release (&bad);
   return -1;

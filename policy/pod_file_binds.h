@@ -6,13 +6,15 @@
    source an absolute path without "." or ".." beneath one of the
    configured roots (containerd's and the kubelet's pod directories), in
    the directory of this pod (named by its sandbox id or its pod uid).
-   /dev/shm binds are a tmpfs in the guest; every other bind needs a
-   directory share the UVM does not have.  Pure: the reading (files without
-   following symlinks; volumes without leaving them) is
-   daemon/pod_file_reader.c.  */
+   /dev/shm binds are a tmpfs in the guest; every other bind (a hostPath,
+   any host directory or file) goes through the VM's host share
+   (uvm/host_share.h) when it has one, and is refused otherwise.  Pure: the
+   reading (files without following symlinks; volumes without leaving
+   them) is daemon/pod_file_reader.c.  */
 #ifndef LCOW_POLICY_POD_FILE_BINDS_H
 #define LCOW_POLICY_POD_FILE_BINDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "pod_content.h"
@@ -39,13 +41,17 @@ struct pod_file_bind
      below it.  */
   const char *root;
   const char *relative;
+  /* POD_CONTENT_NONE: the host path shared into the VM, and whether the
+     container's mount is read-only.  */
+  const char *host_source;
+  bool readonly;
 };
 
 /* Fills binds (room for spec->nmounts) and *n; -1 (InvalidArgument) naming
    every bind refused.  Pointers are into spec and roots.  */
 int pod_file_binds_plan (const struct oci_spec *spec, char *const *roots,
                          size_t nroots, const char *sandbox_id,
-                         struct pod_file_bind *binds, size_t *n,
-                         shim_error **err);
+                         bool host_share, struct pod_file_bind *binds,
+                         size_t *n, shim_error **err);
 
 #endif

@@ -232,6 +232,21 @@ bridge_create_body (const struct bridge_create *c)
         }
       strbuf_putc (&b, ']');
     }
+  if (c->nshares > 0)
+    {
+      strbuf_puts (&b, ",\"shares\":[");
+      for (size_t i = 0; i < c->nshares; i++)
+        {
+          strbuf_puts (&b, i ? ",{\"path\":" : "{\"path\":");
+          strbuf_json_string (&b, c->share_paths[i],
+                              strlen (c->share_paths[i]));
+          strbuf_puts (&b, ",\"source\":");
+          strbuf_json_string (&b, c->share_sources[i],
+                              strlen (c->share_sources[i]));
+          strbuf_putc (&b, '}');
+        }
+      strbuf_putc (&b, ']');
+    }
   if (c->termination_log != NULL)
     {
       strbuf_puts (&b, ",\"termination_log\":");

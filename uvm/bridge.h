@@ -81,6 +81,11 @@ struct bridge_create
   size_t nempty_dirs;
   /* Where the termination log is, or NULL.  */
   const char *termination_log;
+  /* Host paths shared into the VM (host_share.h): where each is seen, and
+     where the guest has it.  */
+  const char *const *share_paths;
+  const char *const *share_sources;
+  size_t nshares;
 };
 
 /* Request bodies (malloc'd JSON).  */

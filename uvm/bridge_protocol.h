@@ -22,5 +22,9 @@
    stream: the receiver credits what it has passed on.  */
 #define BRIDGE_DATA_MAX (64u << 10)
 #define BRIDGE_WINDOW (256u << 10)
+/* The host directory share (uvm/host_share.h): its virtio-fs tag, and
+   where the guest mounts it; a create's "shares" name paths beneath.  */
+#define BRIDGE_SHARE_TAG "lcowshare"
+#define BRIDGE_SHARE_DIR "/run/gcs/share"
 
 #endif

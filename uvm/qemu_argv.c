@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host_share.h"
 #include "proto/base/xalloc.h"
 #include "vmm.h"
 
@@ -70,15 +71,19 @@ qemu_build (const struct vmm_spec *spec, struct vmm_command *out,
   add2 (&b, "-sandbox",
         xstrdup ("on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
                  "resourcecontrol=deny"));
-  /* Seccomp: no obsolete system calls, no set*id, no fork or exec, no
-     scheduler or affinity changes (QEMU 7.2's deny options).  */
   add2 (&b, "-display", xstrdup ("none"));
   /* A guest reboot (panic=-1) stops the VM, as HCS StopOnReset does.  */
   add (&b, xstrdup ("-no-reboot"));
+  /* A virtio-fs share needs guest RAM virtiofsd can map: a shared memfd.  */
   add2 (&b, "-machine",
         xasprintf ("microvm,accel=%s,pcie=off,isa-serial=off,"
-                   "auto-kernel-cmdline=off",
-                   spec->kvm ? "kvm" : "tcg"));
+                   "auto-kernel-cmdline=off%s",
+                   spec->kvm ? "kvm" : "tcg",
+                   spec->share_socket ? ",memory-backend=mem" : ""));
+  if (spec->share_socket != NULL)
+    add2 (&b, "-object",
+          xasprintf ("memory-backend-memfd,id=mem,size=%lluM,share=on",
+                     (unsigned long long) spec->memory_mb));
   add2 (&b, "-cpu", xstrdup (spec->kvm ? "host" : "max"));
   add2 (&b, "-smp", xasprintf ("%u", spec->cpus));
   add2 (&b, "-m", xasprintf ("%llu", (unsigned long long) spec->memory_mb));
@@ -131,6 +136,15 @@ qemu_build (const struct vmm_spec *spec, struct vmm_command *out,
       add2 (&b, "-netdev", xasprintf ("tap,id=net0,fd=%d", VMM_TAP_FD));
       add2 (&b, "-device",
             xasprintf ("virtio-net-device,netdev=net0,mac=%s", spec->nic_mac));
+    }
+  if (spec->share_socket != NULL)
+    {
+      char *path = qemu_escape (spec->share_socket);
+      add2 (&b, "-chardev", xasprintf ("socket,id=share,path=%s", path));
+      free (path);
+      add2 (&b, "-device",
+            xstrdup (
+                "vhost-user-fs-device,chardev=share,tag=" BRIDGE_SHARE_TAG));
     }
   const char *qmp[] = { spec->qmp_socket, spec->qmp_operator_socket };
   for (size_t i = 0; i < sizeof qmp / sizeof *qmp; i++)

@@ -40,6 +40,7 @@ shim_config_defaults (struct shim_config *cfg)
   memset (cfg, 0, sizeof *cfg);
   cfg->vmm = VMM_KIND_QEMU;
   cfg->vmm_path = xstrdup (DEFAULT_QEMU_PATH);
+  cfg->virtiofsd_path = xstrdup (DEFAULT_VIRTIOFSD_PATH);
   cfg->boot_files_root_path = xstrdup (DEFAULT_BOOT_FILES_ROOT_PATH);
   cfg->scrub_logs = -1;
   cfg->gcs_connection_timeout_ms = 120000;
@@ -144,6 +145,8 @@ apply_member (struct shim_config *cfg, const char *key, const json_value *v,
     }
   if (strcmp (key, "vmm_path") == 0)
     return get_string (key, v, &cfg->vmm_path, err);
+  if (strcmp (key, "virtiofsd_path") == 0)
+    return get_string (key, v, &cfg->virtiofsd_path, err);
   if (strcmp (key, "vmm_user") == 0)
     {
       uint32_t ids[2];
@@ -351,6 +354,7 @@ void
 shim_config_release (struct shim_config *cfg)
 {
   free (cfg->vmm_path);
+  free (cfg->virtiofsd_path);
   free_strings (&cfg->vmm_args, &cfg->nvmm_args);
   free_strings (&cfg->pod_file_roots, &cfg->npod_file_roots);
   free_strings (&cfg->boot_files_allowed, &cfg->nboot_files_allowed);

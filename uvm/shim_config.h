@@ -17,6 +17,8 @@
 #define DEFAULT_BOOT_FILES_ROOT_PATH                                          \
   "/usr/local/share/containerd-shim-lcow-v2/bootfiles"
 #define DEFAULT_QEMU_PATH "/usr/bin/qemu-system-x86_64"
+/* Debian 12's qemu-system-common.  */
+#define DEFAULT_VIRTIOFSD_PATH "/usr/lib/qemu/virtiofsd"
 #define DEFAULT_LAYER_CACHE_DIR "/var/lib/containerd-shim-lcow-v2/layers"
 
 enum vmm_kind
@@ -37,6 +39,9 @@ struct shim_config
 {
   enum vmm_kind vmm;
   char *vmm_path;
+  /* virtiofsd, for host directory shares in pods that are not migratable
+     (host_share.h); "": no shares.  */
+  char *virtiofsd_path;
   enum vmm_user_mode vmm_user;
   uint32_t vmm_uid, vmm_gid;
   char **vmm_args;

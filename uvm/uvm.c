@@ -16,6 +16,7 @@
 #include "bridge_conn.h"
 #include "disk_hotplug.h"
 #include "gcs_log_parser.h"
+#include "host_share.h"
 #include "proto/base/file_io.h"
 #include "proto/base/log.h"
 #include "proto/base/xalloc.h"
@@ -73,6 +74,7 @@ uvm_maybe_free (struct uvm *u)
   free (u->cgroup_dir);
   free (u->netns_path);
   free (u->qmp_path);
+  free (u->share_socket);
   free (u->id);
   free (u->state_dir);
   free (u->uvm_json_path);
@@ -212,6 +214,53 @@ make_vm_dir (struct uvm *u, shim_error **err)
   return vmm_user_own (&u->user, u->vm_dir, err);
 }
 
+/* The host share, when the sandbox has one: its directory now, its
+   virtiofsd with each VMM (uvm_spawn_vmm).  */
+static int
+open_share (struct uvm *u, const struct uvm_config *cfg, shim_error **err)
+{
+  if (!cfg->host_share)
+    return 0;
+  u->share_socket = xasprintf ("%s/virtiofs.sock", u->vm_dir);
+  struct host_share_config hc = {
+    .loop = u->loop,
+    .state_dir = u->state_dir,
+    .virtiofsd = cfg->cfg->virtiofsd_path,
+    .helper_exe = cfg->helper_exe,
+    .cgroup_dir = cfg->cgroup_dir,
+    .socket_path = u->share_socket,
+    .vmm_uid = u->user.uid,
+    .vmm_gid = u->user.gid,
+    .id = u->id,
+  };
+  if (host_share_open (&hc, &u->share, err) < 0)
+    return shim_error_wrap (err, "host directory share");
+  return 0;
+}
+
+int
+uvm_share_bind (struct uvm *u, const char *source, bool readonly,
+                char **guest_path, shim_error **err)
+{
+  if (u->share == NULL)
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                           "the UVM has no host directory share");
+  char *name = NULL;
+  if (host_share_bind (u->share, source, readonly, &name, err) < 0)
+    return -1;
+  *guest_path = xasprintf (BRIDGE_SHARE_DIR "/%s", name);
+  free (name);
+  return 0;
+}
+
+void
+uvm_share_unbind (struct uvm *u, const char *guest_path)
+{
+  const char *slash = strrchr (guest_path, '/');
+  if (u->share != NULL && slash != NULL)
+    host_share_unbind (u->share, slash + 1);
+}
+
 void
 uvm_init_timer (struct uvm *u, uv_timer_t *t)
 {
@@ -302,7 +351,8 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
     log_entry (LOG_LEVEL_INFO,
                "no pod network namespace in the spec: the VM has no NIC",
                (struct log_field[]){ { "uvm-id", u->id } }, 1);
-  if (make_vm_dir (u, err) < 0 || uvm_bind_listeners (u, err) < 0
+  if (make_vm_dir (u, err) < 0 || open_share (u, cfg, err) < 0
+      || uvm_bind_listeners (u, err) < 0
       || uvm_build_vmm_commands (u, cfg, err) < 0
       || uvm_spawn_vmm (u, err) < 0)
     goto fail;
@@ -490,6 +540,8 @@ uvm_destroy (struct uvm *u)
   uv_close ((uv_handle_t *) &u->sample_timer, uvm_on_handle_closed);
   uv_close ((uv_handle_t *) &u->progress_timer, uvm_on_handle_closed);
   uvm_migration_close (u);
+  host_share_close (u->share);
+  u->share = NULL;
   unlink (u->uvm_json_path);
   remove_tree (u->state_dir);
 }

@@ -6,6 +6,7 @@
 #ifndef LCOW_UVM_UVM_H
 #define LCOW_UVM_UVM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -48,6 +49,9 @@ struct uvm_config
   /* A live migration's destination (uvm_migration.h): the VMM waits for
      the source's state; nothing boots.  */
   bool incoming;
+  /* Host directories shared into the VM (host_share.h; never for a
+     migratable sandbox).  */
+  bool host_share;
 };
 
 struct uvm_events
@@ -106,6 +110,13 @@ int uvm_reserve_scsi_target (struct uvm *u, uint32_t *target,
 int uvm_attach_disk (struct uvm *u, const char *image, uint32_t target,
                      uvm_done_fn done, void *data, shim_error **err);
 void uvm_release_scsi_target (struct uvm *u, uint32_t target);
+
+/* A host path bound into the VM's host share (read-only when asked):
+   *guest_path is where the guest sees it.  FailedPrecondition when the VM
+   has no share.  */
+int uvm_share_bind (struct uvm *u, const char *source, bool readonly,
+                    char **guest_path, shim_error **err);
+void uvm_share_unbind (struct uvm *u, const char *guest_path);
 
 /* The VMM process's CPU time (ns) and resident memory (bytes).  */
 int uvm_usage (const struct uvm *u, uint64_t *cpu_ns, uint64_t *rss_bytes);

@@ -13,6 +13,7 @@
 
 #include "disk_hotplug.h"
 #include "gcs_log_parser.h"
+#include "host_share.h"
 #include "proto/base/cleanup.h"
 #include "proto/base/json.h"
 #include "proto/base/log.h"
@@ -274,8 +275,11 @@ uvm_spawn_vmm (struct uvm *u, shim_error **err)
 {
   struct vmm_command run = { u->vmm_argv, u->vmm_env };
   u->guest_progress = false;
+  /* QEMU connects to the share's daemon as it starts.  */
+  if (u->share != NULL && host_share_start_daemon (u->share, err) < 0)
+    return shim_error_wrap (err, "start virtiofsd");
   struct vmm_placement place = { u->cgroup_dir, u->netns_path,
-                                 u->nic_connected ? POD_NIC_TAP : NULL };
+                                 u->nic_connected ? POD_NIC_TAP : NULL, -1 };
   if (vmm_process_spawn (u->loop, u->helper_exe, &run, &u->user, &place,
                          u->backend->name, uvm_on_vmm_exit, u, &u->vmm, err)
       < 0)
@@ -499,6 +503,7 @@ uvm_build_vmm_commands (struct uvm *u, const struct uvm_config *cfg,
     .qmp_operator_socket = u->qmp_operator_path,
     .kvm = u->accel.kvm,
     .incoming = u->incoming,
+    .share_socket = u->share_socket,
     .vmm_path = cfg->cfg->vmm_path,
     .vmm_args = cfg->cfg->vmm_args,
     .nvmm_args = cfg->cfg->nvmm_args,

@@ -28,6 +28,7 @@
 
 struct bridge_conn;
 struct disk_hotplug;
+struct host_share;
 struct gcs_log_parser;
 struct qmp_client;
 struct stream_conn;
@@ -153,6 +154,9 @@ struct uvm
   struct vmm_user user;
   char *user_reason;
   char *vm_dir;
+  /* Host directories shared into the VM (host_share.h), or NULL.  */
+  struct host_share *share;
+  char *share_socket;
   /* QEMU's QMP connection: run-state events, and the disks' commands.  */
   struct qmp_client *qmp;
   struct disk_hotplug *disks;

@@ -1,5 +1,6 @@
 /* The UVM's state on disk: uvm.json (what was started, and what the guest
    said), and vmm.pid for the delete action when the daemon is gone.  */
+#include "host_share.h"
 #include "uvm_private.h"
 
 #include <signal.h>
@@ -171,6 +172,7 @@ uvm_cleanup_orphan (const char *state_dir)
     }
   free (text);
   free (path);
+  host_share_cleanup_orphan (state_dir);
   char scratch[4096];
   path = xasprintf ("%s/" UVM_LAYER_SCRATCH_LINK, state_dir);
   ssize_t n = readlink (path, scratch, sizeof scratch - 1);

@@ -45,6 +45,9 @@ struct vmm_spec
   bool kvm;
   /* QEMU: waits for a live migration's state (-incoming defer).  */
   bool incoming;
+  /* QEMU: virtiofsd's vhost-user socket for the host share (host_share.h),
+     or NULL: none.  */
+  const char *share_socket;
   const char *vmm_path;
   char *const *vmm_args;
   size_t nvmm_args;

@@ -225,19 +225,20 @@ vmm_process_spawn (uv_loop_t *loop, const char *helper,
   p->out.pipe.data = p->err.pipe.data = p->process.data = p;
   p->drain_timer.data = p;
 
-  uv_stdio_container_t stdio[3] = {
+  uv_stdio_container_t stdio[4] = {
     { .flags = UV_IGNORE },
     { .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
       .data.stream = (uv_stream_t *) &p->out.pipe },
     { .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
       .data.stream = (uv_stream_t *) &p->err.pipe },
+    { .flags = UV_INHERIT_FD, .data.fd = place->inherit_fd },
   };
   uv_process_options_t opts = {
     .exit_cb = on_process_exit,
     .file = helper,
     .args = argv,
     .env = env,
-    .stdio_count = 3,
+    .stdio_count = place->inherit_fd >= 0 ? 4 : 3,
     .stdio = stdio,
   };
   int r = uv_spawn (loop, &p->process, &opts);

@@ -26,6 +26,9 @@ struct vmm_placement
   const char *cgroup_dir;
   const char *netns_path;
   const char *tap;
+  /* An fd the command gets as fd 3 (a helper daemon's listening socket:
+     virtiofsd's --fd), or -1; not with tap.  */
+  int inherit_fd;
 };
 
 /* helper: the shim executable (argv[0] of the helper process), which

@@ -272,6 +272,7 @@ START_TEST (volumes_round_trip)
                                      { "/dev/termination-log", "", 0, 0 } };
   const char *volumes[] = { "/etc/cfg" };
   const char *paths[] = { "/cache" }, *names[] = { "cache" };
+  const char *shared[] = { "/data" }, *share_src[] = { "/run/gcs/share/b1" };
   struct bridge_create c = { .container = "c",
                              .process = 1,
                              .scratch_mb = 8,
@@ -284,7 +285,10 @@ START_TEST (volumes_round_trip)
                              .empty_dir_paths = paths,
                              .empty_dir_names = names,
                              .nempty_dirs = 1,
-                             .termination_log = "/dev/termination-log" };
+                             .termination_log = "/dev/termination-log",
+                             .share_paths = shared,
+                             .share_sources = share_src,
+                             .nshares = 1 };
   static const uint32_t layer = 1;
   char *early = bridge_create_body (&c);
   char *body = bridge_create_add_layers (early, &layer, 1);
@@ -299,6 +303,9 @@ START_TEST (volumes_round_trip)
   ck_assert_str_eq (r.empty_dirs[0].path, "/cache");
   ck_assert_str_eq (r.empty_dirs[0].name, "cache");
   ck_assert_str_eq (r.termination_log, "/dev/termination-log");
+  ck_assert_uint_eq (r.nshares, 1);
+  ck_assert_str_eq (r.shares[0].path, "/data");
+  ck_assert_str_eq (r.shares[0].name, "/run/gcs/share/b1");
   ck_assert_uint_eq (r.nfiles, 3);
   ck_assert_str_eq (r.files[1].path, "/etc/cfg/sub/b");
   ck_assert_uint_eq (r.files[1].mode, 0400); /* a secret's defaultMode */
@@ -312,15 +319,21 @@ START_TEST (volumes_round_trip)
   ck_assert_uint_eq (r.nfiles, 2);
   bridge_request_release (&r);
   free (body);
-  /* An emptyDir named with a path, a relative volume: refused, named.  */
+  /* An emptyDir named with a path, a relative volume, a share outside the
+     share: refused, named.  */
   static const char bad[]
       = "{\"type\":\"create\",\"container\":\"c\",\"process\":1,"
         "\"spec\":\"{}\",\"layers\":[1],\"files\":[],"
         "\"volumes\":[\"rel\"],\"empty_dirs\":[{\"path\":\"/x\","
-        "\"name\":\"../up\"}]}";
+        "\"name\":\"../up\"}],\"shares\":[{\"path\":\"/d\",\"source\":"
+        "\"/etc\"},{\"path\":\"/e\",\"source\":\"/run/gcs/share/../x\"}]}";
   ck_assert_int_eq (bridge_request_decode (bad, sizeof bad - 1, &r, &err), -1);
   ck_assert_ptr_nonnull (strstr (err->msg, "rel is not absolute"));
   ck_assert_ptr_nonnull (strstr (err->msg, "name ../up is not a plain name"));
+  ck_assert_ptr_nonnull (strstr (
+      err->msg, "source /etc is not a plain name beneath /run/gcs/share"));
+  ck_assert_ptr_nonnull (strstr (
+      err->msg, "source /run/gcs/share/../x is not a plain name beneath"));
   shim_error_free (err);
 }
 END_TEST

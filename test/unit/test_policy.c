@@ -527,7 +527,7 @@ START_TEST (test_pod_file_binds)
                     (char *) "/r/k/pods/" };
   struct pod_file_bind binds[8];
   size_t n = 0;
-  int r = pod_file_binds_plan (spec, roots, 2, "pod1", binds, &n, &err);
+  int r = pod_file_binds_plan (spec, roots, 2, "pod1", false, binds, &n, &err);
   if (pod_binds[_i].accepted)
     {
       ck_assert_msg (r == 0, "%s", err ? err->msg : "");
@@ -548,6 +548,61 @@ START_TEST (test_pod_file_binds)
     }
   oci_spec_free (spec);
   free (doc);
+}
+END_TEST
+
+/* With a host share, host binds go through it (read-only as their options
+   say); pod content is still copied; a source that is not a clean
+   absolute path is refused.  */
+START_TEST (test_pod_file_binds_shared)
+{
+  static const char doc[]
+      = "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"x\"]},"
+        "\"root\":{\"path\":\"rootfs\"},\"mounts\":["
+        "{\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"/srv/"
+        "data\",\"options\":[\"rbind\",\"rw\"]},"
+        "{\"destination\":\"/conf\",\"type\":\"bind\",\"source\":\"/etc/"
+        "app.conf\",\"options\":[\"rw\",\"ro\"]},"
+        "{\"destination\":\"/etc/hostname\",\"type\":\"bind\",\"source\":"
+        "\"/r/c/io.containerd.grpc.v1.cri/sandboxes/pod1/hostname\"}]}";
+  char *roots[] = { (char *) "/r/c/io.containerd.grpc.v1.cri/sandboxes" };
+  struct oci_spec *spec = NULL;
+  shim_error *err = NULL;
+  ck_assert_int_eq (oci_spec_parse (doc, strlen (doc), &spec, &err), 0);
+  struct pod_file_bind binds[4];
+  size_t n = 0;
+  ck_assert_int_eq (
+      pod_file_binds_plan (spec, roots, 1, "pod1", true, binds, &n, &err), 0);
+  ck_assert_uint_eq (n, 3);
+  ck_assert_int_eq (binds[0].kind, POD_CONTENT_NONE);
+  ck_assert_str_eq (binds[0].host_source, "/srv/data");
+  ck_assert (!binds[0].readonly);
+  ck_assert_str_eq (binds[1].host_source, "/etc/app.conf");
+  ck_assert (binds[1].readonly);
+  ck_assert_int_eq (binds[2].kind, POD_CONTENT_CRI_FILE);
+  /* Without the share the same spec is refused, saying why.  */
+  ck_assert_int_eq (
+      pod_file_binds_plan (spec, roots, 1, "pod1", false, binds, &n, &err),
+      -1);
+  ck_assert (strstr (err->msg, "no virtiofsd") != NULL);
+  ck_assert (strstr (err->msg, "/data (from /srv/data)") != NULL);
+  shim_error_free (err);
+  err = NULL;
+  oci_spec_free (spec);
+  static const char unclean[]
+      = "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"x\"]},"
+        "\"root\":{\"path\":\"rootfs\"},\"mounts\":["
+        "{\"destination\":\"/data\",\"type\":\"bind\",\"source\":\"/srv/"
+        "../etc\"}]}";
+  ck_assert_int_eq (oci_spec_parse (unclean, strlen (unclean), &spec, &err),
+                    0);
+  ck_assert_int_eq (
+      pod_file_binds_plan (spec, roots, 1, "pod1", true, binds, &n, &err), -1);
+  ck_assert (strstr (err->msg, "/data (from /srv/../etc): the source is not "
+                               "a clean absolute path")
+             != NULL);
+  shim_error_free (err);
+  oci_spec_free (spec);
 }
 END_TEST
 
@@ -625,6 +680,7 @@ policy_suite (void)
   tcase_add_test (mc, test_container_check_message);
   tcase_add_loop_test (mc, test_pod_file_binds, 0,
                        sizeof pod_binds / sizeof pod_binds[0]);
+  tcase_add_test (mc, test_pod_file_binds_shared);
   tcase_add_test (mc, test_termination_message_capped);
   suite_add_tcase (s, mc);
   return s;

@@ -108,6 +108,34 @@ START_TEST (qemu_kvm)
 }
 END_TEST
 
+/* A host directory share: the virtio-fs device on virtiofsd's socket, and
+   guest RAM virtiofsd can map.  */
+START_TEST (qemu_host_share)
+{
+  struct vmm_spec spec = base_spec ();
+  spec.share_socket = "/run/x/vm/virtiofs.sock";
+  struct vmm_command cmd = { 0 };
+  char **a = build (&vmm_backend_qemu, &spec, &cmd);
+  ck_assert (strstr (opt_value (a, "-machine", 0), ",memory-backend=mem")
+             != NULL);
+  ck_assert_str_eq (opt_value (a, "-object", 0),
+                    "memory-backend-memfd,id=mem,size=1024M,share=on");
+  ck_assert_str_eq (opt_value (a, "-m", 0), "1024");
+  ck_assert_str_eq (opt_value (a, "-chardev", count (a, "-chardev") - 1),
+                    "socket,id=share,path=/run/x/vm/virtiofs.sock");
+  ck_assert_int_eq (count (a, "vhost-user-fs-device,chardev=share,tag="
+                              "lcowshare"),
+                    1);
+  vmm_command_release (&cmd);
+  /* Without a share: none of it.  */
+  spec.share_socket = NULL;
+  a = build (&vmm_backend_qemu, &spec, &cmd);
+  ck_assert_ptr_null (opt_value (a, "-object", 0));
+  ck_assert (strstr (opt_value (a, "-machine", 0), "memory-backend") == NULL);
+  vmm_command_release (&cmd);
+}
+END_TEST
+
 /* A migration's destination: the same argv, waiting for the state.  */
 START_TEST (qemu_incoming)
 {
@@ -574,6 +602,7 @@ vmm_argv_suite (void)
   tcase_add_test (q, qemu_base_machine);
   tcase_add_test (q, qemu_kvm);
   tcase_add_test (q, qemu_incoming);
+  tcase_add_test (q, qemu_host_share);
   tcase_add_test (q, vm_descriptions_compared);
   tcase_add_test (q, qemu_cpus_memory);
   tcase_add_test (q, qemu_vsock_ports);

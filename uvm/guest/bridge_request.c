@@ -6,6 +6,7 @@
 #include "proto/base/cleanup.h"
 #include "proto/base/json_reader.h"
 #include "proto/base/xalloc.h"
+#include "uvm/bridge_protocol.h"
 
 static const struct json_limits request_limits = { 64, 4u << 20 };
 
@@ -119,30 +120,39 @@ read_layers (struct json_reader *r, const json_value *root,
     }
 }
 
-static void
-read_empty_dirs (struct json_reader *r, const json_value *root,
-                 struct bridge_request *out)
+/* An array of {"path": absolute, key: what is behind it}: emptyDirs (a
+   plain name) or host shares (BRIDGE_SHARE_DIR/<plain name>).  */
+static struct bridge_empty_dir *
+read_bound_dirs (struct json_reader *r, const json_value *root,
+                 const char *array, const char *key, const char *prefix,
+                 size_t *n)
 {
-  const json_value *a = json_get (root, "empty_dirs");
-  if (a == NULL || json_reader_want (r, a, JSON_ARRAY, "empty_dirs") == NULL)
-    return;
-  out->empty_dirs = xzalloc ((a->count + 1) * sizeof *out->empty_dirs);
+  const json_value *a = json_get (root, array);
+  if (a == NULL || json_reader_want (r, a, JSON_ARRAY, array) == NULL)
+    return NULL;
+  struct bridge_empty_dir *out = xzalloc ((a->count + 1) * sizeof *out);
+  size_t plen = strlen (prefix);
   for (size_t i = 0; i < a->count; i++)
     {
-      cleanup_free char *p = xasprintf ("empty_dirs[%zu]", i);
+      cleanup_free char *p = xasprintf ("%s[%zu]", array, i);
       const json_value *o = json_reader_want (r, a->items[i], JSON_OBJECT, p);
       if (o == NULL)
         continue;
       json_reader_require (r, o, "path", p);
-      json_reader_require (r, o, "name", p);
-      struct bridge_empty_dir *d = &out->empty_dirs[out->nempty_dirs++];
+      json_reader_require (r, o, key, p);
+      struct bridge_empty_dir *d = &out[(*n)++];
       d->path = json_reader_string (r, o, "path", p);
-      d->name = json_reader_string (r, o, "name", p);
+      d->name = json_reader_string (r, o, key, p);
       if (d->path != NULL && d->path[0] != '/')
         json_reader_problem (r, p, "path %s is not absolute", d->path);
-      if (d->name != NULL && !usable_id (d->name))
-        json_reader_problem (r, p, "name %s is not a plain name", d->name);
+      if (d->name != NULL
+          && (strncmp (d->name, prefix, plen) != 0
+              || !usable_id (d->name + plen)))
+        json_reader_problem (r, p, "%s %s is not a plain name%s%.*s", key,
+                             d->name, plen ? " beneath " : "",
+                             plen ? (int) plen - 1 : 0, prefix);
     }
+  return out;
 }
 
 static void
@@ -234,7 +244,10 @@ bridge_request_decode (const char *body, size_t len,
       if (out->kind == BRIDGE_REQUEST_CREATE)
         {
           read_layers (&r, root, out);
-          read_empty_dirs (&r, root, out);
+          out->empty_dirs = read_bound_dirs (&r, root, "empty_dirs", "name",
+                                             "", &out->nempty_dirs);
+          out->shares = read_bound_dirs (&r, root, "shares", "source",
+                                         BRIDGE_SHARE_DIR "/", &out->nshares);
         }
     }
   json_free (root);
@@ -268,6 +281,12 @@ bridge_request_release (struct bridge_request *r)
       free (r->empty_dirs[i].name);
     }
   free (r->empty_dirs);
+  for (size_t i = 0; i < r->nshares; i++)
+    {
+      free (r->shares[i].path);
+      free (r->shares[i].name);
+    }
+  free (r->shares);
   free (r->termination_log);
   *r = (struct bridge_request){ 0 };
 }

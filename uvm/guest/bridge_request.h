@@ -76,6 +76,10 @@ struct bridge_request
   size_t nvolumes;
   struct bridge_empty_dir *empty_dirs;
   size_t nempty_dirs;
+  /* create: host paths shared into the VM, as (path, name): where each is
+     seen, and its path beneath BRIDGE_SHARE_DIR.  */
+  struct bridge_empty_dir *shares;
+  size_t nshares;
   char *termination_log;
   uint32_t signal;
   bool all;

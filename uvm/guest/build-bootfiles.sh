@@ -51,6 +51,8 @@ overlay_mods="fs/overlayfs/overlay.ko lib/libcrc32c.ko fs/erofs/erofs.ko"
 # The pod's NIC (virtio-net on virtio-mmio).
 net_mods="net/core/failover.ko drivers/net/net_failover.ko
   drivers/net/virtio_net.ko"
+# The host's directory share (virtio-fs, a FUSE transport).
+share_mods="fs/fuse/fuse.ko fs/fuse/virtiofs.ko"
 
 # stage DIR MODULES... : the guest tree with the given modules
 stage() {
@@ -73,14 +75,14 @@ cpio_of() { (cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --q
 
 cp "$work/pkg/boot/vmlinuz-$kver" "$out/kernel.tmp" && mv "$out/kernel.tmp" "$out/kernel"
 
-stage "$work/initrd" $virtio_mods $console_mods $scsi_mods $overlay_mods $net_mods
+stage "$work/initrd" $virtio_mods $console_mods $scsi_mods $overlay_mods $net_mods $share_mods
 install -m 0755 "$guest/vsockexec" "$guest/gcs" "$work/initrd/bin/"
 cpio_of "$work/initrd" "$out/initrd.img.tmp" && mv "$out/initrd.img.tmp" "$out/initrd.img"
 
 stage "$work/loader" $virtio_mods $scsi_mods
 cpio_of "$work/loader" "$out/loader.img.tmp" && mv "$out/loader.img.tmp" "$out/loader.img"
 
-stage "$work/rootfs" $virtio_mods $console_mods $scsi_mods $overlay_mods $net_mods
+stage "$work/rootfs" $virtio_mods $console_mods $scsi_mods $overlay_mods $net_mods $share_mods
 install -m 0755 "$guest/vsockexec" "$guest/gcs" "$work/rootfs/bin/"
 mkfs.ext4 -q -F -L lcow-rootfs -E root_owner=0:0 -d "$work/rootfs" "$work/rootfs.ext4" 32M
 # Fixed: the raw disk then a footer, which QEMU opens as raw (a sandbox on

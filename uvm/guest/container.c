@@ -60,9 +60,10 @@ struct container
   char **volumes;
   unsigned *volume_versions;
   size_t nvolumes;
-  /* emptyDirs: destination, and the pod's directory for it.  */
-  struct bridge_empty_dir *empty_dirs;
-  size_t nempty_dirs;
+  /* emptyDirs and host shares: destination, and the guest directory (or
+     file) bound there (the pod's emptyDir, or beneath BRIDGE_SHARE_DIR).  */
+  struct bridge_empty_dir *bound_dirs;
+  size_t nbound_dirs;
   char *termination_log; /* its destination, or NULL */
   pid_t init_pid;
   /* The pod's hostname, from the create request (or NULL).  */
@@ -356,15 +357,27 @@ write_pod_files (struct container *c, const struct bridge_request *req,
       if (write_volume (c, i, req->files, req->nfiles, err) < 0)
         return -1;
     }
-  c->empty_dirs = xzalloc ((req->nempty_dirs + 1) * sizeof *c->empty_dirs);
+  c->bound_dirs = xzalloc ((req->nempty_dirs + req->nshares + 1)
+                           * sizeof *c->bound_dirs);
   for (size_t i = 0; i < req->nempty_dirs; i++)
     {
-      struct bridge_empty_dir *d = &c->empty_dirs[c->nempty_dirs++];
+      struct bridge_empty_dir *d = &c->bound_dirs[c->nbound_dirs++];
       d->path = xstrdup (req->empty_dirs[i].path);
       d->name = xasprintf (EMPTY_DIRS "/%s", req->empty_dirs[i].name);
       if (mkdir_p (d->name, 0777, err) < 0)
         return -1;
       chmod (d->name, 0777); /* as the kubelet makes it */
+    }
+  for (size_t i = 0; i < req->nshares; i++)
+    {
+      struct bridge_empty_dir *d = &c->bound_dirs[c->nbound_dirs++];
+      d->path = xstrdup (req->shares[i].path);
+      d->name = xstrdup (req->shares[i].name);
+      struct stat st;
+      if (lstat (d->name, &st) < 0)
+        return shim_error_errno (err, GRPC_FAILED_PRECONDITION, errno,
+                                 "host share %s for %s is not in the VM",
+                                 d->name, d->path);
     }
   if (req->termination_log != NULL)
     c->termination_log = xstrdup (req->termination_log);
@@ -577,7 +590,8 @@ pod_file (const struct container *c, const char *destination)
   return NULL;
 }
 
-/* The guest directory behind a volume or emptyDir destination, or NULL.  */
+/* The guest directory behind a volume, emptyDir or host share destination
+   (a share may be a file), or NULL.  */
 static const char *
 pod_dir (const struct container *c, const char *destination)
 {
@@ -588,9 +602,9 @@ pod_dir (const struct container *c, const char *destination)
       snprintf (path, sizeof path, "%s/v%d", c->dir, v);
       return path;
     }
-  for (size_t i = 0; i < c->nempty_dirs; i++)
-    if (strcmp (c->empty_dirs[i].path, destination) == 0)
-      return c->empty_dirs[i].name;
+  for (size_t i = 0; i < c->nbound_dirs; i++)
+    if (strcmp (c->bound_dirs[i].path, destination) == 0)
+      return c->bound_dirs[i].name;
   return NULL;
 }
 
@@ -624,10 +638,13 @@ mount_spec (const struct container *c, int status_fd)
       const char *file = pod_file (c, m->destination);
       const char *dir = pod_dir (c, m->destination);
       int r;
+      struct stat dir_st;
       if (dir != NULL)
         {
-          make_target (target, false);
-          r = mount (dir, target, NULL, MS_BIND, NULL);
+          /* A host share may be a file (a hostPath of type File).  */
+          make_target (target,
+                       stat (dir, &dir_st) == 0 && !S_ISDIR (dir_st.st_mode));
+          r = mount (dir, target, NULL, MS_BIND | MS_REC, NULL);
           if (r == 0 && (flags & MS_RDONLY))
             r = mount (NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY,
                        NULL);
@@ -1271,12 +1288,12 @@ container_destroy (struct container *c)
     free (c->volumes[i]);
   free (c->volumes);
   free (c->volume_versions);
-  for (size_t i = 0; i < c->nempty_dirs; i++)
+  for (size_t i = 0; i < c->nbound_dirs; i++)
     {
-      free (c->empty_dirs[i].path);
-      free (c->empty_dirs[i].name);
+      free (c->bound_dirs[i].path);
+      free (c->bound_dirs[i].name);
     }
-  free (c->empty_dirs);
+  free (c->bound_dirs);
   free (c->termination_log);
   oci_spec_free (c->spec);
   free (c->cgroup);

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "guest_port.h"
+#include "uvm/bridge_protocol.h"
 
 #define MODULE_DIR "/lib/modules"
 #define MODULE_ORDER MODULE_DIR "/lcow.order"
@@ -254,6 +255,19 @@ seed_entropy (uint32_t port)
   free (seed);
 }
 
+/* The host's directory share (a pod that is not live-migratable): the
+   virtio-fs device is there only then, so its absence is not an error.  */
+static void
+mount_host_share (void)
+{
+  mkdir ("/run/gcs", 0755);
+  mkdir (BRIDGE_SHARE_DIR, 0755);
+  if (mount (BRIDGE_SHARE_TAG, BRIDGE_SHARE_DIR, "virtiofs",
+             MS_NOSUID | MS_NODEV, NULL)
+      < 0)
+    rmdir (BRIDGE_SHARE_DIR);
+}
+
 /* -w: writable /etc and /var over a read-only root, upper layers on a
    tmpfs under /run.  */
 static void
@@ -293,6 +307,7 @@ main (int argc, char **argv)
   free (root);
 
   load_modules ();
+  mount_host_share ();
   int64_t entropy_port = -1;
   bool overlay = false;
   int opt;

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Issue 19: host directories (a pod's hostPath volumes, any host bind) in a
+# pod that is not live-migratable reach its containers through a real
+# directory share: virtio-fs, one virtiofsd per sandbox, guest RAM in a
+# shared memfd.  A container reads and writes a host directory, a
+# read-only one stays read-only (in the guest and on the host side of the
+# share), a single file can be bound; nothing of the share outlives the
+# container or the sandbox.  A migratable pod still refuses host binds.
+source "$(dirname "$0")/lib.sh"
+BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
+QEMU=${QEMU:-/usr/bin/qemu-system-x86_64}
+lcow_setup
+qemu_config
+ONE_CPU=(--annotation io.microsoft.virtualmachine.computetopology.processor.count=1)
+in_pod() { echo --annotation io.kubernetes.cri.container-type=container --annotation "io.kubernetes.cri.sandbox-id=$1"; }
+make_rootfs "$T/ctr-rootfs"
+mkdir -p "$T/host/rw" "$T/host/ro"
+echo "from the host" >"$T/host/rw/hello"
+echo "read only" >"$T/host/ro/file"
+echo "key=value" >"$T/host/extra.conf"
+
+expect "a sandbox that is not migratable boots" run_sandbox p1 --runtime-config-path "$T/qemu.json" "${ONE_CPU[@]}"
+uvm="$(bundle_of p1)/uvm.json"
+expect "its QEMU has the virtio-fs device" grep -q 'vhost-user-fs-device,chardev=share,tag=lcowshare' "$uvm"
+expect "and its RAM in a shared memfd" grep -q 'memory-backend-memfd,id=mem,size=512M,share=on' "$uvm"
+sock=$(python3 -c 'import json,sys,re; a=json.load(open(sys.argv[1]))["vmm_argv"]; print([re.sub(r".*path=","",x) for x in a if x.startswith("socket,id=share,")][0])' "$uvm")
+state=$(dirname "$(dirname "$sock")")
+expect "one virtiofsd serves the sandbox's share ($state/share)" \
+  bash -c '[ "$(pgrep -fc -- "virtiofsd --fd=3 -o source=$1/share")" -eq 1 ]' _ "$state"
+vfsd=$(pgrep -f -- "virtiofsd --fd=3 -o source=$state/share")
+expect "virtiofsd runs sandboxed: namespaces of its own" \
+  bash -c '[ "$(readlink /proc/$1/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ] && [ "$(readlink /proc/$1/ns/net)" != "$(readlink /proc/self/ns/net)" ]' _ "$vfsd"
+
+out=$(ctr_ run --rm --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json" $(in_pod p1) \
+  --mount "type=bind,src=$T/host/rw,dst=/data,options=rbind:rw" \
+  --mount "type=bind,src=$T/host/ro,dst=/ro,options=rbind:ro" \
+  --mount "type=bind,src=$T/host/extra.conf,dst=/etc/extra.conf,options=rbind:ro" \
+  --rootfs "$T/ctr-rootfs" c1 /bin/sh -c '
+    cat /data/hello; echo "from the guest" >/data/written && echo wrote-rw
+    touch /ro/new 2>&1 || echo ro-refused
+    cat /ro/file; cat /etc/extra.conf
+    grep " /data " /proc/mounts | cut -d" " -f3' 2>&1) && rc=0 || rc=$?
+echo "$out" | sed 's/^/  /'
+expect "the container ran" [ "$rc" -eq 0 ]
+expect "it read a host file through the share" grep -qx "from the host" <<<"$out"
+expect "its write reached the host directory" bash -c 'grep -q wrote-rw <<<"$1" && [ "$(cat "$2")" = "from the guest" ]' _ "$out" "$T/host/rw/written"
+expect "a read-only host directory is read-only in the container" grep -q "ro-refused" <<<"$out"
+expect "and nothing was created in it on the host" bash -c '[ ! -e "$1" ]' _ "$T/host/ro/new"
+expect "its files are read" grep -qx "read only" <<<"$out"
+expect "a single host file is bound" grep -qx "key=value" <<<"$out"
+expect "over virtio-fs" grep -qx "virtiofs" <<<"$out"
+expect "the container's binds left the share with it" \
+  wait_for 10 bash -c '! grep -q " $1/share/b" /proc/self/mountinfo' _ "$state"
+
+# ---- a migratable pod: host binds stay refused ------------------------------
+expect "a migratable sandbox boots, without a share" run_sandbox m1 --runtime-config-path "$T/qemu.json" \
+  --annotation io.microsoft.migration.allowed=true "${ONE_CPU[@]}"
+expect "no virtio-fs device in it" bash -c '! grep -q vhost-user-fs-device "$1"' _ "$(bundle_of m1)/uvm.json"
+out=$(ctr_ run --rm --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json" $(in_pod m1) \
+  --annotation io.microsoft.migration.allowed=true \
+  --mount "type=bind,src=$T/host/rw,dst=/data,options=rbind:rw" \
+  --rootfs "$T/ctr-rootfs" c2 /bin/true 2>&1) && rc=0 || rc=$?
+expect "a host bind in it is refused as a directory mount ($(head -c 200 <<<"$out"))" \
+  bash -c '[ "$1" -ne 0 ] && grep -q "/data (bind from .*) is a directory mount" <<<"$2"' _ "$rc" "$out"
+ctr_ c rm c2 >/dev/null 2>&1 || true
+
+# ---- the end of the sandbox ---------------------------------------------------
+expect "the sandbox stops" kill_and_wait p1 SIGTERM
+expect "virtiofsd is gone" wait_for 10 pid_gone "$vfsd"
+expect "no mount of the share is left" bash -c '! grep -q " $1/share" /proc/self/mountinfo' _ "$state"
+remove p1 >/dev/null
+kill_and_wait m1 SIGKILL && remove m1 >/dev/null
+expect "the host directories are intact" bash -c '[ "$(cat "$1/rw/hello")" = "from the host" ] && [ "$(cat "$1/ro/file")" = "read only" ]' _ "$T/host"
+expect "nothing is left behind" all_clean 20
+finish
