@@ -72,6 +72,22 @@ migration_refuses (struct task_service *ts, struct ttrpc_call *call,
   return true;
 }
 
+void
+migration_give_up (struct task_service *ts, const char *why)
+{
+  struct uvm *u = sandbox_uvm (ts);
+  if (ts->migration_role == MIGRATION_NONE || u == NULL)
+    return;
+  shim_error *err = NULL;
+  if (uvm_migration_cancel (u, &err) < 0)
+    shim_error_free (err);
+  ts->migration_role = MIGRATION_NONE;
+  log_entry (
+      LOG_LEVEL_WARN, "live migration given up",
+      (struct log_field[]){ { "sandbox", sandbox_id (ts) }, { "by", why } },
+      2);
+}
+
 /* The sandbox task id, or the call failed.  */
 static struct uvm *
 sandbox_vm (struct task_service *ts, struct ttrpc_call *call, const char *id,

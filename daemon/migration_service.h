@@ -24,6 +24,9 @@ void migration_service_register (struct task_service *ts,
    the call with FailedPrecondition and returns true.  what: the method.  */
 bool migration_refuses (struct task_service *ts, struct ttrpc_call *call,
                         const char *what);
+/* A Kill of the sandbox task: a migration under way is cancelled first
+   (an orchestrator that died must not leave the sandbox unkillable).  */
+void migration_give_up (struct task_service *ts, const char *why);
 /* The sandbox ends: a migration call waiting for its VM is failed.  */
 void migration_sandbox_ending (struct task_service *ts);
 

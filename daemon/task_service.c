@@ -240,17 +240,34 @@ handle_wait (struct task_service *ts, struct ttrpc_call *call,
 }
 TTRPC_HANDLER (wait, Pb__WaitRequest, pb__wait_request)
 
+/* The pod sandbox's task is its VM.  A migration under way is given up
+   first: an orchestrator that died must not leave it unkillable.  */
+static void
+signal_sandbox (struct task_service *ts, struct task *t,
+                struct ttrpc_call *call, uint32_t signal)
+{
+  shim_error *err = NULL;
+  migration_give_up (ts, "Kill");
+  if (uvm_signal (sandbox_uvm (ts), (int) signal, &err) < 0)
+    {
+      shim_error_wrap (&err, "kill %s", t->id);
+      ttrpc_call_fail (call, err);
+      shim_error_free (err);
+      return;
+    }
+  char sig[16];
+  snprintf (sig, sizeof sig, "%u", signal);
+  log_entry (LOG_LEVEL_INFO, "signalled the VMM",
+             (struct log_field[]){ { "task", t->id }, { "signal", sig } }, 2);
+  ttrpc_call_reply (call, NULL);
+}
+
 static bool
 handle_kill (struct task_service *ts, struct ttrpc_call *call,
              Pb__KillRequest *req)
 {
   struct task *t = lookup (ts, call, req->id, req->exec_id);
-  shim_error *err = NULL;
-  /* The destination may give up its incoming VM; the source's is in
-     flight.  */
-  if (t == NULL
-      || (ts->migration_role == MIGRATION_SOURCE
-          && migration_refuses (ts, call, "Kill")))
+  if (t == NULL)
     ;
   else if (t->exited)
     ttrpc_call_fail_code (call, GRPC_NOT_FOUND,
@@ -264,21 +281,8 @@ handle_kill (struct task_service *ts, struct ttrpc_call *call,
                           "task %s is being created", t->id);
   else if (t->kind != TASK_POD_SANDBOX)
     guest_process_kill (t, call, req->signal, req->all);
-  else if (uvm_signal (sandbox_uvm (ts), (int) req->signal, &err) < 0)
-    {
-      shim_error_wrap (&err, "kill %s", t->id);
-      ttrpc_call_fail (call, err);
-      shim_error_free (err);
-    }
   else
-    {
-      char sig[16];
-      snprintf (sig, sizeof sig, "%u", req->signal);
-      log_entry (LOG_LEVEL_INFO, "signalled the VMM",
-                 (struct log_field[]){ { "task", t->id }, { "signal", sig } },
-                 2);
-      ttrpc_call_reply (call, NULL);
-    }
+    signal_sandbox (ts, t, call, req->signal);
   return false;
 }
 TTRPC_HANDLER (kill, Pb__KillRequest, pb__kill_request)
