@@ -557,3 +557,26 @@ stub_uvm_migration_step (bool ok)
   else if (u->migration == MIG_SENDING)
     u->migration = ok ? MIG_COMPLETED : MIG_NONE;
 }
+
+/* ---- host share --------------------------------------------------------- */
+
+/* The harness's sandboxes run the exec VMM: no share, no bind.  */
+int
+uvm_share_bind (struct uvm *u, const char *source, bool readonly,
+                char **guest_path, shim_error **err)
+{
+  (void) u;
+  (void) source;
+  (void) readonly;
+  (void) guest_path;
+  return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                         "stub: no host directory share");
+}
+
+void
+uvm_share_unbind (struct uvm *u, const char *guest_path)
+{
+  (void) u;
+  (void) guest_path;
+  abort (); /* nothing was bound */
+}
