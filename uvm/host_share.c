@@ -143,10 +143,12 @@ host_share_bind (struct host_share *s, const char *source, bool readonly,
                              source);
   char *n = xasprintf ("b%u", ++s->next_bind);
   cleanup_free char *target = xasprintf ("%s/%s", s->dir, n);
-  int made = S_ISDIR (st.st_mode)
-                 ? mkdir (target, 0700)
-                 : close (open (
-                     target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  bool dir = S_ISDIR (st.st_mode);
+  int made
+      = dir ? mkdir (target, 0700)
+            : open (target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (!dir && made >= 0)
+    made = close (made);
   if (made < 0 || mount (source, target, NULL, MS_BIND | MS_REC, NULL) < 0
       || (readonly
           && mount (NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL)
@@ -154,7 +156,10 @@ host_share_bind (struct host_share *s, const char *source, bool readonly,
     {
       int e = errno;
       umount2 (target, MNT_DETACH);
-      S_ISDIR (st.st_mode) ? rmdir (target) : unlink (target);
+      if (dir)
+        rmdir (target);
+      else
+        unlink (target);
       free (n);
       return shim_error_errno (err, GRPC_INTERNAL, e, "bind %s into %s",
                                source, target);
