@@ -270,11 +270,11 @@ write_bytes (struct bridge_conn *c, const uint8_t *bytes, size_t total)
     return -1;
   if (c->held)
     {
-      /* Held frames are bounded as frames in flight are.  */
+      /* Held frames are bounded as frames in flight are, on their own:
+         the guest keeps being read (its EOF ends a handover).  */
       if (c->held_out.len + total > BRIDGE_OUT_MAX)
         return -1;
       strbuf_append (&c->held_out, bytes, total);
-      c->out_bytes += total;
       return 0;
     }
   struct out_frame *f = xmalloc (sizeof *f + total);
@@ -602,7 +602,6 @@ bridge_conn_release (struct bridge_conn *c)
   c->held = false;
   strbuf out = c->held_out;
   c->held_out = (strbuf){ 0 };
-  c->out_bytes -= out.len;
   if (out.len > 0)
     write_bytes (c, (const uint8_t *) out.data, out.len);
   strbuf_release (&out);

@@ -307,14 +307,14 @@ log_migration (struct uvm *u, int level, const char *msg)
              6);
 }
 
+/* A command of the clean-up after a failed migration (cancel, resume).  */
 static void
-on_continued (void *data, const json_value *ret, const shim_error *err)
+on_cleanup_step (void *data, const json_value *ret, const shim_error *err)
 {
   struct uvm *u = data;
   (void) ret;
   if (err != NULL && u->qmp != NULL)
-    log_warn ("uvm %s: resume the source VM after a failed migration: %s",
-              u->id, err->msg);
+    log_warn ("uvm %s: after a failed migration: %s", u->id, err->msg);
 }
 
 /* QEMU resumes the source itself after a failed or cancelled migration
@@ -327,7 +327,7 @@ on_status_after_failure (void *data, const json_value *ret,
   const json_value *st = ret ? json_get (ret, "status") : NULL;
   if (err == NULL && u->qmp != NULL && st != NULL && st->type == JSON_STRING
       && json_string_is_c (st) && strcmp (st->str, "running") != 0)
-    qmp_client_execute (u->qmp, "cont", "{}", on_continued, u);
+    qmp_client_execute (u->qmp, "cont", "{}", on_cleanup_step, u);
 }
 
 /* Before the switchover: the source keeps its VM, its bridge writes what
@@ -349,6 +349,10 @@ migration_failed (struct uvm *u, const char *why)
   if (u->bridge != NULL)
     bridge_conn_release (u->bridge);
   uvm_advance (u, UVM_EV_MIGRATION_FAILED);
+  /* A step that failed may have left QEMU migrating (a later command of
+     the sequence went through): nothing may go on behind the failure.  */
+  if (u->qmp != NULL)
+    qmp_client_execute (u->qmp, "migrate_cancel", "{}", on_cleanup_step, u);
   log_migration (u, LOG_LEVEL_WARN,
                  "live migration failed; the source VM keeps running");
   if (u->qmp != NULL)
