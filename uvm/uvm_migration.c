@@ -922,13 +922,14 @@ uvm_migration_adopt (struct uvm *u, const struct bridge_handover *h,
         err, GRPC_FAILED_PRECONDITION, "no migration was received (%s)",
         m->progress.status[0] ? m->progress.status : "not imported");
   bridge_handover_release (&m->adopt);
-  m->adopt.inbound_len = h->inbound_len;
-  m->adopt.inbound_tail = xmalloc (h->inbound_len + 1);
-  memcpy (m->adopt.inbound_tail, h->inbound_tail, h->inbound_len);
-  m->adopt.outbound_len = h->outbound_len;
-  m->adopt.outbound = xmalloc (h->outbound_len + 1);
-  memcpy (m->adopt.outbound, h->outbound, h->outbound_len);
-  m->adopt.next_id = h->next_id;
+  /* Kept until the VM runs here (empty members are NULL on the wire).  */
+  m->adopt = (struct bridge_handover){
+    .inbound_tail = xmemdup (h->inbound_tail, h->inbound_len),
+    .inbound_len = h->inbound_len,
+    .outbound = xmemdup (h->outbound, h->outbound_len),
+    .outbound_len = h->outbound_len,
+    .next_id = h->next_id,
+  };
   m->phase = UVM_MIGRATION_ADOPTING;
   m->adopted = done;
   m->adopted_data = data;
