@@ -180,7 +180,23 @@ inherit_cpuset (const char *dir)
   return 0;
 }
 
-/* mkdir -p root/dir, a cpuset hierarchy's new directories inheriting.  */
+/* A cpuset directory with no cpus yet: just made, here or by a process
+   joining at the same time (the VMM and its virtiofsd start together).  */
+static bool
+cpuset_empty (const char *dir)
+{
+  cleanup_free char *path = xasprintf ("%s/cpuset.cpus", dir);
+  char value[8] = "";
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? read (fd, value, sizeof value - 1) : -1;
+  if (fd >= 0)
+    close (fd);
+  return n == 0 || (n == 1 && value[0] == '\n');
+}
+
+/* mkdir -p root/dir, a cpuset hierarchy's new directories inheriting (a
+   directory someone else made inherits too while it is empty; one already
+   set up, as the kubelet's CPU manager sets it, is left as it is).  */
 static int
 make_dirs (const struct hierarchy *h, const char *dir)
 {
@@ -193,13 +209,11 @@ make_dirs (const struct hierarchy *h, const char *dir)
       size_t n = strcspn (c, "/");
       strbuf_putc (&path, '/');
       strbuf_append (&path, c, n);
-      if (mkdir (path.data, 0755) == 0)
-        {
-          if (h->cpuset)
-            r = inherit_cpuset (path.data);
-        }
-      else if (errno != EEXIST)
+      bool made = mkdir (path.data, 0755) == 0;
+      if (!made && errno != EEXIST)
         r = -1;
+      else if (h->cpuset && (made || cpuset_empty (path.data)))
+        r = inherit_cpuset (path.data);
       c += n;
       while (*c == '/')
         c++;

@@ -81,9 +81,14 @@ qemu_build (const struct vmm_spec *spec, struct vmm_command *out,
                    spec->kvm ? "kvm" : "tcg",
                    spec->share_socket ? ",memory-backend=mem" : ""));
   if (spec->share_socket != NULL)
-    add2 (&b, "-object",
-          xasprintf ("memory-backend-memfd,id=mem,size=%lluM,share=on",
-                     (unsigned long long) spec->memory_mb));
+    {
+      add2 (&b, "-object",
+            xasprintf ("memory-backend-memfd,id=mem,size=%lluM,share=on",
+                       (unsigned long long) spec->memory_mb));
+      /* virtiofsd (libvhost-user) serves modern virtio only; microvm's
+         virtio-mmio transports are legacy unless told otherwise.  */
+      add2 (&b, "-global", xstrdup ("virtio-mmio.force-legacy=false"));
+    }
   add2 (&b, "-cpu", xstrdup (spec->kvm ? "host" : "max"));
   add2 (&b, "-smp", xasprintf ("%u", spec->cpus));
   add2 (&b, "-m", xasprintf ("%llu", (unsigned long long) spec->memory_mb));

@@ -120,6 +120,8 @@ START_TEST (qemu_host_share)
              != NULL);
   ck_assert_str_eq (opt_value (a, "-object", 0),
                     "memory-backend-memfd,id=mem,size=1024M,share=on");
+  ck_assert_str_eq (opt_value (a, "-global", 0),
+                    "virtio-mmio.force-legacy=false");
   ck_assert_str_eq (opt_value (a, "-m", 0), "1024");
   ck_assert_str_eq (opt_value (a, "-chardev", count (a, "-chardev") - 1),
                     "socket,id=share,path=/run/x/vm/virtiofs.sock");
