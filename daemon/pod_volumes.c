@@ -33,7 +33,7 @@ struct pod_volumes
   const struct pod_file_bind *termination;
   /* Host paths shared into the VM: the binds, and where the guest sees
      each once bound (NULL before).  */
-  const struct pod_file_bind **shared;
+  size_t *shared; /* indexes into binds */
   const char **share_paths;
   char **share_guest;
   size_t nshared;
@@ -64,7 +64,7 @@ pod_volumes_new (struct task_service *ts, const char *container,
   v->digests = xzalloc ((n + 1) * sizeof *v->digests);
   v->empty_paths = xzalloc ((n + 1) * sizeof *v->empty_paths);
   v->empty_names = xzalloc ((n + 1) * sizeof *v->empty_names);
-  v->shared = xzalloc ((n + 1) * sizeof *v->shared);
+  v->shared = xzalloc ((n + 1) * sizeof (size_t));
   v->share_paths = xzalloc ((n + 1) * sizeof *v->share_paths);
   v->share_guest = xzalloc ((n + 1) * sizeof *v->share_guest);
   for (size_t i = 0; i < n; i++)
@@ -94,7 +94,7 @@ pod_volumes_new (struct task_service *ts, const char *container,
       else if (b->kind == POD_CONTENT_NONE)
         {
           v->share_paths[v->nshared] = b->destination;
-          v->shared[v->nshared++] = b;
+          v->shared[v->nshared++] = i;
         }
     }
   return v;
@@ -165,7 +165,7 @@ pod_volumes_share (struct pod_volumes *v, shim_error **err)
   struct uvm *u = sandbox_uvm (v->ts);
   for (size_t i = 0; i < v->nshared; i++)
     {
-      const struct pod_file_bind *b = v->shared[i];
+      const struct pod_file_bind *b = &v->binds[v->shared[i]];
       if (u == NULL
           || uvm_share_bind (u, b->host_source, b->readonly,
                              &v->share_guest[i], err)
