@@ -206,6 +206,25 @@ bridge_volume_update_body (const char *container, const char *volume,
   return strbuf_detach (&b);
 }
 
+/* ,"array":[{"path":P,"key":V},...] (nothing when n is 0).  */
+static void
+put_bound_dirs (strbuf *b, const char *array, const char *key,
+                const char *const *paths, const char *const *values, size_t n)
+{
+  if (n == 0)
+    return;
+  strbuf_printf (b, ",\"%s\":[", array);
+  for (size_t i = 0; i < n; i++)
+    {
+      strbuf_puts (b, i ? ",{\"path\":" : "{\"path\":");
+      strbuf_json_string (b, paths[i], strlen (paths[i]));
+      strbuf_printf (b, ",\"%s\":", key);
+      strbuf_json_string (b, values[i], strlen (values[i]));
+      strbuf_putc (b, '}');
+    }
+  strbuf_putc (b, ']');
+}
+
 char *
 bridge_create_body (const struct bridge_create *c)
 {
@@ -217,36 +236,10 @@ bridge_create_body (const struct bridge_create *c)
   strbuf_json_string (&b, c->spec, c->spec_len);
   put_files (&b, c->files, c->nfiles);
   put_strings (&b, "volumes", c->volumes, c->nvolumes);
-  if (c->nempty_dirs > 0)
-    {
-      strbuf_puts (&b, ",\"empty_dirs\":[");
-      for (size_t i = 0; i < c->nempty_dirs; i++)
-        {
-          strbuf_puts (&b, i ? ",{\"path\":" : "{\"path\":");
-          strbuf_json_string (&b, c->empty_dir_paths[i],
-                              strlen (c->empty_dir_paths[i]));
-          strbuf_puts (&b, ",\"name\":");
-          strbuf_json_string (&b, c->empty_dir_names[i],
-                              strlen (c->empty_dir_names[i]));
-          strbuf_putc (&b, '}');
-        }
-      strbuf_putc (&b, ']');
-    }
-  if (c->nshares > 0)
-    {
-      strbuf_puts (&b, ",\"shares\":[");
-      for (size_t i = 0; i < c->nshares; i++)
-        {
-          strbuf_puts (&b, i ? ",{\"path\":" : "{\"path\":");
-          strbuf_json_string (&b, c->share_paths[i],
-                              strlen (c->share_paths[i]));
-          strbuf_puts (&b, ",\"source\":");
-          strbuf_json_string (&b, c->share_sources[i],
-                              strlen (c->share_sources[i]));
-          strbuf_putc (&b, '}');
-        }
-      strbuf_putc (&b, ']');
-    }
+  put_bound_dirs (&b, "empty_dirs", "name", c->empty_dir_paths,
+                  c->empty_dir_names, c->nempty_dirs);
+  put_bound_dirs (&b, "shares", "source", c->share_paths, c->share_sources,
+                  c->nshares);
   if (c->termination_log != NULL)
     {
       strbuf_puts (&b, ",\"termination_log\":");
