@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "pod_file_reader.h"
@@ -29,6 +31,8 @@ struct pod_volumes
   const char **volumes;
   size_t nvolumes;
   const char **empty_paths, **empty_names;
+  /* Each emptyDir's cap in bytes (0: none; see empty_dir_limit).  */
+  uint64_t *empty_sizes;
   size_t nempty;
   const struct pod_file_bind *termination;
   /* Host paths shared into the VM: the binds, and where the guest sees
@@ -50,6 +54,23 @@ dup_or_null (const char *s)
   return s ? xstrdup (s) : NULL;
 }
 
+/* The kubelet makes an emptyDir of medium Memory a tmpfs sized by its
+   sizeLimit: the guest's directory gets the same cap (0: none, the guest's
+   memory bounds it).  An O_PATH open beneath the pod root: nothing is
+   read, nothing can block.  */
+static uint64_t
+empty_dir_limit (const struct pod_file_bind *b)
+{
+  if (b->root == NULL)
+    return 0;
+  cleanup_close int fd
+      = pod_file_open (b->root, b->relative, O_PATH | O_DIRECTORY);
+  struct statfs st;
+  if (fd < 0 || fstatfs (fd, &st) < 0 || st.f_type != TMPFS_MAGIC)
+    return 0;
+  return (uint64_t) st.f_blocks * (uint64_t) st.f_bsize;
+}
+
 struct pod_volumes *
 pod_volumes_new (struct task_service *ts, const char *container,
                  const struct pod_file_bind *binds, size_t n)
@@ -64,6 +85,7 @@ pod_volumes_new (struct task_service *ts, const char *container,
   v->digests = xzalloc ((n + 1) * sizeof *v->digests);
   v->empty_paths = xzalloc ((n + 1) * sizeof *v->empty_paths);
   v->empty_names = xzalloc ((n + 1) * sizeof *v->empty_names);
+  v->empty_sizes = xzalloc ((n + 1) * sizeof *v->empty_sizes);
   v->shared = xzalloc ((n + 1) * sizeof (size_t));
   v->share_paths = xzalloc ((n + 1) * sizeof *v->share_paths);
   v->share_guest = xzalloc ((n + 1) * sizeof *v->share_guest);
@@ -87,6 +109,7 @@ pod_volumes_new (struct task_service *ts, const char *container,
       else if (b->kind == POD_CONTENT_EMPTY_DIR)
         {
           v->empty_paths[v->nempty] = b->destination;
+          v->empty_sizes[v->nempty] = empty_dir_limit (b);
           v->empty_names[v->nempty++] = b->name;
         }
       else if (b->kind == POD_CONTENT_TERMINATION_LOG)
@@ -131,6 +154,7 @@ pod_volumes_free (struct pod_volumes *v)
   free (v->digests);
   free (v->empty_paths);
   free (v->empty_names);
+  free (v->empty_sizes);
   free (v->container);
   free (v);
 }
@@ -191,6 +215,7 @@ pod_volumes_describe (struct pod_volumes *v, struct bridge_create *bc,
   bc->nvolumes = v->nvolumes;
   bc->empty_dir_paths = v->empty_paths;
   bc->empty_dir_names = v->empty_names;
+  bc->empty_dir_sizes = v->empty_sizes;
   bc->nempty_dirs = v->nempty;
   bc->termination_log = v->termination ? v->termination->destination : NULL;
   for (size_t i = 0; i < v->nvolumes; i++)

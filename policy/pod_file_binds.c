@@ -37,23 +37,25 @@ check_source (const struct oci_mount *m, char *const *roots, size_t nroots,
               const char *sandbox_id, const char *pod_uid,
               struct pod_file_bind *out)
 {
-  if (out->kind == POD_CONTENT_EMPTY_DIR)
-    return NULL; /* made in the guest: nothing of the host's is read */
+  /* An emptyDir is made in the guest: only its medium is looked at (a
+     kubelet's tmpfs for medium Memory), when it is where pod files are.  */
+  bool empty_dir = out->kind == POD_CONTENT_EMPTY_DIR;
   if (!clean_absolute (m->source))
-    return "the source is not a clean absolute path";
+    return empty_dir ? NULL : "the source is not a clean absolute path";
   for (size_t r = 0; r < nroots; r++)
     {
       const char *rel = beneath (m->source, roots[r]);
       if (rel == NULL)
         continue;
       if (!names_pod (rel, sandbox_id) && !names_pod (rel, pod_uid))
-        return "the source is not in this pod's directory";
+        return empty_dir ? NULL : "the source is not in this pod's directory";
       out->root = roots[r];
       out->relative = rel;
       return NULL;
     }
-  return "the source is not beneath a pod file root of the shim "
-         "configuration (pod_file_roots)";
+  return empty_dir ? NULL
+                   : "the source is not beneath a pod file root of the shim "
+                     "configuration (pod_file_roots)";
 }
 
 /* The mount's options say read-only (the last of ro and rw wins).  */

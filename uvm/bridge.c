@@ -206,10 +206,12 @@ bridge_volume_update_body (const char *container, const char *volume,
   return strbuf_detach (&b);
 }
 
-/* ,"array":[{"path":P,"key":V},...] (nothing when n is 0).  */
+/* ,"array":[{"path":P,"key":V[,"size":S]},...] (nothing when n is 0;
+   sizes may be NULL, a size of 0 is left out).  */
 static void
 put_bound_dirs (strbuf *b, const char *array, const char *key,
-                const char *const *paths, const char *const *values, size_t n)
+                const char *const *paths, const char *const *values,
+                const uint64_t *sizes, size_t n)
 {
   if (n == 0)
     return;
@@ -220,6 +222,8 @@ put_bound_dirs (strbuf *b, const char *array, const char *key,
       strbuf_json_string (b, paths[i], strlen (paths[i]));
       strbuf_printf (b, ",\"%s\":", key);
       strbuf_json_string (b, values[i], strlen (values[i]));
+      if (sizes != NULL && sizes[i] > 0)
+        strbuf_printf (b, ",\"size\":%llu", (unsigned long long) sizes[i]);
       strbuf_putc (b, '}');
     }
   strbuf_putc (b, ']');
@@ -237,9 +241,9 @@ bridge_create_body (const struct bridge_create *c)
   put_files (&b, c->files, c->nfiles);
   put_strings (&b, "volumes", c->volumes, c->nvolumes);
   put_bound_dirs (&b, "empty_dirs", "name", c->empty_dir_paths,
-                  c->empty_dir_names, c->nempty_dirs);
+                  c->empty_dir_names, c->empty_dir_sizes, c->nempty_dirs);
   put_bound_dirs (&b, "shares", "source", c->share_paths, c->share_sources,
-                  c->nshares);
+                  NULL, c->nshares);
   if (c->termination_log != NULL)
     {
       strbuf_puts (&b, ",\"termination_log\":");

@@ -75,9 +75,11 @@ struct bridge_create
   /* Where volumes are seen (their files are in files, beneath them).  */
   const char *const *volumes;
   size_t nvolumes;
-  /* emptyDirs: where each is seen, and its volume name.  */
+  /* emptyDirs: where each is seen, its volume name, and its cap in bytes
+     (0: none).  */
   const char *const *empty_dir_paths;
   const char *const *empty_dir_names;
+  const uint64_t *empty_dir_sizes;
   size_t nempty_dirs;
   /* Where the termination log is, or NULL.  */
   const char *termination_log;

@@ -18,7 +18,11 @@ make_rootfs "$T/rootfs"
 RUN=(ctr_ run -d --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json")
 LM=io.microsoft.migration.allowed=true
 
-mkdir -p "$POD/containers/app1" "$POD/containers/app3" "$POD/volumes/kubernetes.io~empty-dir/cache"
+mkdir -p "$POD/containers/app1" "$POD/containers/app3" "$POD/volumes/kubernetes.io~empty-dir/cache" \
+  "$POD/volumes/kubernetes.io~empty-dir/ram"
+# medium: Memory, sizeLimit: 2Mi, as the kubelet makes it: a tmpfs of that size.
+mount -t tmpfs -o size=2m tmpfs "$POD/volumes/kubernetes.io~empty-dir/ram"
+trap 'rc=$?; umount "$POD/volumes/kubernetes.io~empty-dir/ram" 2>/dev/null; lcow_teardown "$rc"' EXIT
 printf '127.0.0.1 localhost\n10.9.8.7 kpod\n' >"$POD/etc-hosts"
 : >"$POD/containers/app1/5f1c"
 : >"$POD/containers/app3/77ab"
@@ -68,6 +72,13 @@ expect "a second container with the emptyDir runs" wait_for 60 status_is app2 RU
 out=$(x app2 /bin/cat /cache/note)
 expect "it sees what the first wrote ($out)" [ "$out" = from-app1 ]
 expect "nothing of it on the host's emptyDir" bash -c '[ -z "$(ls -A "$1")" ]' _ "$POD/volumes/kubernetes.io~empty-dir/cache"
+# An emptyDir of medium Memory with a sizeLimit: the same cap in the guest.
+out=$(ctr_ run --rm --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json" "${ctr_annotations[@]}" \
+  $(bind "$POD/volumes/kubernetes.io~empty-dir/ram" /ram rw) --rootfs "$T/rootfs" ram1 /bin/sh -c '
+    dd if=/dev/zero of=/ram/one bs=1M count=1 2>/dev/null && echo one-mib-ok
+    dd if=/dev/zero of=/ram/three bs=1M count=3 2>&1 | grep -o "No space left on device" | head -1' 2>&1)
+expect "a 2 MiB memory emptyDir takes 1 MiB and refuses 3 ($(tr '\n' ' ' <<<"$out"))" \
+  bash -c 'grep -q one-mib-ok <<<"$1" && grep -q "No space left on device" <<<"$1"' _ "$out"
 
 # --- the configMap updated on the host, as the kubelet updates it -------------
 t0=$(date +%s%3N)

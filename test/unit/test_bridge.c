@@ -272,6 +272,7 @@ START_TEST (volumes_round_trip)
                                      { "/dev/termination-log", "", 0, 0 } };
   const char *volumes[] = { "/etc/cfg" };
   const char *paths[] = { "/cache" }, *names[] = { "cache" };
+  const uint64_t sizes[] = { 2097152 };
   const char *shared[] = { "/data" }, *share_src[] = { "/run/gcs/share/b1" };
   struct bridge_create c = { .container = "c",
                              .process = 1,
@@ -284,6 +285,7 @@ START_TEST (volumes_round_trip)
                              .nvolumes = 1,
                              .empty_dir_paths = paths,
                              .empty_dir_names = names,
+                             .empty_dir_sizes = sizes,
                              .nempty_dirs = 1,
                              .termination_log = "/dev/termination-log",
                              .share_paths = shared,
@@ -302,6 +304,7 @@ START_TEST (volumes_round_trip)
   ck_assert_uint_eq (r.nempty_dirs, 1);
   ck_assert_str_eq (r.empty_dirs[0].path, "/cache");
   ck_assert_str_eq (r.empty_dirs[0].name, "cache");
+  ck_assert_uint_eq (r.empty_dirs[0].size, 2097152);
   ck_assert_str_eq (r.termination_log, "/dev/termination-log");
   ck_assert_uint_eq (r.nshares, 1);
   ck_assert_str_eq (r.shares[0].path, "/data");

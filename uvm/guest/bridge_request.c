@@ -143,6 +143,7 @@ read_bound_dirs (struct json_reader *r, const json_value *root,
       struct bridge_empty_dir *d = &out[(*n)++];
       d->path = json_reader_string (r, o, "path", p);
       d->name = json_reader_string (r, o, key, p);
+      d->size = json_reader_uint (r, o, "size", p, UINT64_MAX);
       if (d->path != NULL && d->path[0] != '/')
         json_reader_problem (r, p, "path %s is not absolute", d->path);
       if (d->name != NULL

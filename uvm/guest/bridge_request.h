@@ -31,11 +31,13 @@ enum bridge_request_kind
 /* A container's layers: overlayfs takes more, the host sends no more.  */
 #define BRIDGE_LAYERS_MAX 128
 
-/* An emptyDir: the pod's guest directory `name`, seen at path.  */
+/* An emptyDir: the pod's guest directory `name`, seen at path, capped at
+   size bytes (0: none; medium Memory with a sizeLimit).  */
 struct bridge_empty_dir
 {
   char *path;
   char *name;
+  uint64_t size;
 };
 
 /* A file the container sees with this content (a CRI pod file, or a file

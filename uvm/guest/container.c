@@ -222,6 +222,26 @@ container_disk_remove (uint32_t target, shim_error **err)
    containers.  */
 #define EMPTY_DIRS "/run/gcs/pod/empty"
 
+/* An emptyDir with a cap is a tmpfs of that size, mounted by the pod's
+   first container that names it (the others find the mount).  */
+static int
+cap_empty_dir (const char *dir, uint64_t size, shim_error **err)
+{
+  struct stat mine, parent;
+  cleanup_free char *up = xasprintf ("%s/..", dir);
+  if (size == 0
+      || (stat (dir, &mine) == 0 && stat (up, &parent) == 0
+          && mine.st_dev != parent.st_dev))
+    return 0;
+  cleanup_free char *opts
+      = xasprintf ("mode=0777,size=%llu", (unsigned long long) size);
+  if (mount ("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+    return shim_error_errno (err, GRPC_INTERNAL, errno,
+                             "emptyDir %s: tmpfs of %llu bytes", dir,
+                             (unsigned long long) size);
+  return 0;
+}
+
 /* The volume of c whose destination is dest, or -1.  */
 static int
 volume_index (const struct container *c, const char *dest)
@@ -364,7 +384,8 @@ write_pod_files (struct container *c, const struct bridge_request *req,
       struct bridge_empty_dir *d = &c->bound_dirs[c->nbound_dirs++];
       d->path = xstrdup (req->empty_dirs[i].path);
       d->name = xasprintf (EMPTY_DIRS "/%s", req->empty_dirs[i].name);
-      if (mkdir_p (d->name, 0777, err) < 0)
+      if (mkdir_p (d->name, 0777, err) < 0
+          || cap_empty_dir (d->name, req->empty_dirs[i].size, err) < 0)
         return -1;
       chmod (d->name, 0777); /* as the kubelet makes it */
     }
