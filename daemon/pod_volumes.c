@@ -56,15 +56,15 @@ dup_or_null (const char *s)
 
 /* The kubelet makes an emptyDir of medium Memory a tmpfs sized by its
    sizeLimit: the guest's directory gets the same cap (0: none, the guest's
-   memory bounds it).  An O_PATH open beneath the pod root: nothing is
-   read, nothing can block.  */
+   memory bounds it).  A directory opened beneath the pod root (openat2
+   takes no O_PATH with the flags it adds): nothing is read.  */
 static uint64_t
 empty_dir_limit (const struct pod_file_bind *b)
 {
   if (b->root == NULL)
     return 0;
   cleanup_close int fd
-      = pod_file_open (b->root, b->relative, O_PATH | O_DIRECTORY);
+      = pod_file_open (b->root, b->relative, O_RDONLY | O_DIRECTORY);
   struct statfs st;
   if (fd < 0 || fstatfs (fd, &st) < 0 || st.f_type != TMPFS_MAGIC)
     return 0;

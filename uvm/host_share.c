@@ -107,11 +107,19 @@ listen_socket (struct host_share *s, shim_error **err)
   return fd;
 }
 
+void
+host_share_stop_daemon (struct host_share *s)
+{
+  if (s == NULL)
+    return;
+  vmm_process_destroy (s->daemon);
+  s->daemon = NULL;
+}
+
 int
 host_share_start_daemon (struct host_share *s, shim_error **err)
 {
-  vmm_process_destroy (s->daemon);
-  s->daemon = NULL;
+  host_share_stop_daemon (s);
   int fd = listen_socket (s, err);
   if (fd < 0)
     return -1;

@@ -47,6 +47,8 @@ int host_share_open (const struct host_share_config *c,
 /* A fresh virtiofsd for the next VMM (one serves one connection); the
    previous one, if any, is stopped.  */
 int host_share_start_daemon (struct host_share *s, shim_error **err);
+/* Its VMM is gone: virtiofsd is killed (s may be NULL).  */
+void host_share_stop_daemon (struct host_share *s);
 /* source (an absolute host path) bound beneath the share, read-only when
    asked: *name is where, beneath BRIDGE_SHARE_DIR in the guest.  */
 int host_share_bind (struct host_share *s, const char *source, bool readonly,

@@ -134,6 +134,8 @@ uvm_maybe_report_exit (struct uvm *u)
   u->events->on_exited (u->data, u->exit_status, u->term_signal);
 }
 
+static void remove_cgroup (struct uvm *u);
+
 void
 uvm_on_vmm_exit (void *data, int64_t status, int term_signal)
 {
@@ -157,13 +159,10 @@ uvm_on_vmm_exit (void *data, int64_t status, int term_signal)
   u->vmm_exited = true;
   u->exit_status = status;
   u->term_signal = term_signal;
-  shim_error *err = NULL;
-  if (u->cgroup_dir != NULL
-      && pod_cgroup_remove (POD_CGROUP_MOUNTINFO, u->cgroup_dir, &err) < 0)
-    {
-      log_warn ("uvm %s: %s", u->id, err->msg);
-      shim_error_free (err);
-    }
+  /* virtiofsd served that VMM only, and shares the pod's cgroup.  */
+  host_share_stop_daemon (u->share);
+  if (u->cgroup_dir != NULL)
+    remove_cgroup (u);
   uvm_advance (u, UVM_EV_VMM_EXITED);
   uv_timer_stop (&u->grace_timer);
   /* A bridge being handed over reads on to its EOF.  */
@@ -502,10 +501,11 @@ uvm_usage (const struct uvm *u, uint64_t *cpu_ns, uint64_t *rss_bytes)
   return 0;
 }
 
-/* The VMM was just killed with its VM running: no exit callback will
-   remove its cgroup, which empties within milliseconds (bounded wait).  */
+/* The pod's cgroup, once what ran in it is gone: the VMM (exited, or
+   just killed with its VM running) and virtiofsd (just killed) leave it
+   within milliseconds (bounded wait).  */
 static void
-remove_cgroup_of_killed_vmm (struct uvm *u)
+remove_cgroup (struct uvm *u)
 {
   shim_error *err = NULL;
   for (int waited = 0;; waited += 5)
@@ -529,8 +529,10 @@ uvm_destroy (struct uvm *u)
     return;
   uvm_advance (u, UVM_EV_DESTROY);
   uvm_drop_vm (u);
+  host_share_close (u->share);
+  u->share = NULL;
   if (u->cgroup_dir != NULL && !u->vmm_exited)
-    remove_cgroup_of_killed_vmm (u);
+    remove_cgroup (u);
   if (u->nic_connected)
     pod_network_disconnect (u->netns_path, &u->nic);
   uv_close ((uv_handle_t *) &u->start_timer, uvm_on_handle_closed);
@@ -540,8 +542,6 @@ uvm_destroy (struct uvm *u)
   uv_close ((uv_handle_t *) &u->sample_timer, uvm_on_handle_closed);
   uv_close ((uv_handle_t *) &u->progress_timer, uvm_on_handle_closed);
   uvm_migration_close (u);
-  host_share_close (u->share);
-  u->share = NULL;
   unlink (u->uvm_json_path);
   remove_tree (u->state_dir);
 }

@@ -130,6 +130,10 @@ def qmp_session(conn):
 def port_paths():
     paths = {}
     for spec in opt_values("-chardev"):
+        # The guest's vsock ports only (a host share's socket is virtiofsd's,
+        # which this guest does not use).
+        if not spec.startswith("socket,id=vsock"):
+            continue
         fields = dict(f.split("=", 1) for f in spec.split(",")[1:] if "=" in f)
         path = fields.get("path", "")
         port = int(path.rsplit("_", 1)[1])

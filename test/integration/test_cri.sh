@@ -46,7 +46,9 @@ cri_cleanup() {
   local rc=$?
   for p in $(k8s task ls -q 2>/dev/null); do k8s task kill -s SIGKILL "$p" >/dev/null 2>&1 || true; done
   for pod in "${PODIDS[@]}"; do cri stop-pod "$pod" >/dev/null 2>&1 || true; cri rm-pod "$pod" >/dev/null 2>&1 || true; done
-  for d in /sys/fs/cgroup/"${CGP#/}"-* /sys/fs/cgroup/*/"${CGP#/}"-*; do [ -d "$d" ] && rmdir "$d" 2>/dev/null; done
+  for d in /sys/fs/cgroup/"${CGP#/}"-* /sys/fs/cgroup/*/"${CGP#/}"-*; do
+    if [ -d "$d" ]; then rmdir "$d" 2>/dev/null || fail "a pod cgroup is left: $d"; fi
+  done
   (exit "$rc") # the script's own status, for the teardown
   lcow_teardown
 }

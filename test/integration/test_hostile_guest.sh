@@ -37,7 +37,9 @@ SANDBOXES="$T/cri/io.containerd.grpc.v1.cri/sandboxes"
 mkdir -p "$ROOTFS/bin"; echo hostile >"$ROOTFS/bin/marker"
 printf '%-15s %10s %10s %12s  %s\n' attack "peak KiB" "after KiB" "max State ms" outcome >"$RESULTS"
 
-# vm_config ATTACK: a runtime config whose QEMU is the hostile guest.
+# vm_config ATTACK: a runtime config whose QEMU is the hostile guest (no
+# host directory share: this guest serves none, and without one every
+# host bind but pod content is refused, which pod-files checks).
 vm_config() {
   cat >"$T/qemu-$1" <<SH
 #!/bin/sh
@@ -47,7 +49,7 @@ SH
   chmod +x "$T/qemu-$1"
   cat >"$T/vm-$1.json" <<JSON
 {"vmm": "qemu", "layer_cache_dir": "$T/layers", "vmm_path": "$T/qemu-$1", "boot_files_root_path": "$T/boot",
- "pod_file_roots": ["$SANDBOXES"],
+ "pod_file_roots": ["$SANDBOXES"], "virtiofsd_path": "",
  "accel": "tcg", "gcs_connection_timeout_ms": 20000, "stop_grace_ms": 1000}
 JSON
 }
