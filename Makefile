@@ -295,6 +295,10 @@ bench: bench-deps
 	set -o pipefail; SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
 	  BOOTFILES_DIR=$(abspath $(BOOTFILES)) OUT=$(abspath $(BENCH_DIR))/layers.json \
 	  bash test/bench/layers_bench.sh | grep -v '^time=' | tee $(BENCH_DIR)/layers.txt
+	@# A host directory through virtio-fs against the guest's own tmpfs (issue 19).
+	set -o pipefail; SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
+	  BOOTFILES_DIR=$(abspath $(BOOTFILES)) OUT=$(abspath $(BENCH_DIR))/host_share.json \
+	  bash test/bench/host_share_bench.sh | grep -v '^time=' | tee $(BENCH_DIR)/host_share.txt
 	@# Live migration of idle 512 MiB and 1 GiB sandboxes (issue 18).
 	set -o pipefail; SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
 	  BOOTFILES_DIR=$(abspath $(BOOTFILES)) OUT=$(abspath $(BENCH_DIR))/migration.json \

@@ -144,6 +144,11 @@ shim_daemon_main (const struct shim_flags *f, const char *self_exe)
   /* containerd created the log FIFO; O_RDWR never blocks or gets EPIPE.  */
   int log_fd = open ("log", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   log_set_fd (log_fd >= 0 ? log_fd : dup (STDERR_FILENO));
+  /* What writes to stderr itself (a sanitizer's report: GCC's UBSan
+     ignores log_path next to ASan) reaches the shim log too, not the
+     /dev/null containerd gives the daemon.  */
+  if (log_fd >= 0)
+    dup2 (log_fd, STDERR_FILENO);
   log_set_level (f->debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
   log_add_context ("namespace", f->ns);
   log_add_context ("runtime", "io.containerd.lcow.v2");

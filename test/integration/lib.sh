@@ -178,6 +178,10 @@ lcow_teardown() {
     fail "sanitizer reports from the shim"
     cat "$T"/sanitizer.*
   fi
+  # GCC's UBSan writes to stderr whatever log_path says: the shim log.
+  if grep -h "runtime error:" "$T/containerd.log" "$T/B/containerd.log" 2>/dev/null; then
+    fail "UBSan reports in the shim log"
+  fi
   echo "$TEST_NAME: $PASSED passed, $FAILED failed"
   if [ "$rc" -ne 0 ] || [ "$FAILED" -ne 0 ]; then
     echo "---- containerd log ($T/containerd.log) ----"; tail -n 80 "$T/containerd.log"
