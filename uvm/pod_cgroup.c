@@ -180,18 +180,25 @@ inherit_cpuset (const char *dir)
   return 0;
 }
 
-/* A cpuset directory with no cpus yet: just made, here or by a process
-   joining at the same time (the VMM and its virtiofsd start together).  */
+/* A cpuset directory with no cpus or no mems yet: just made, here or by a
+   process joining at the same time (the VMM and its virtiofsd start
+   together; the other may have written cpus and not yet mems).  */
 static bool
 cpuset_empty (const char *dir)
 {
-  cleanup_free char *path = xasprintf ("%s/cpuset.cpus", dir);
-  char value[8] = "";
-  int fd = open (path, O_RDONLY | O_CLOEXEC);
-  ssize_t n = fd >= 0 ? read (fd, value, sizeof value - 1) : -1;
-  if (fd >= 0)
-    close (fd);
-  return n == 0 || (n == 1 && value[0] == '\n');
+  static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
+  for (size_t i = 0; i < 2; i++)
+    {
+      cleanup_free char *path = xasprintf ("%s/%s", dir, files[i]);
+      char value[8] = "";
+      int fd = open (path, O_RDONLY | O_CLOEXEC);
+      ssize_t n = fd >= 0 ? read (fd, value, sizeof value - 1) : -1;
+      if (fd >= 0)
+        close (fd);
+      if (n == 0 || (n == 1 && value[0] == '\n'))
+        return true;
+    }
+  return false;
 }
 
 /* mkdir -p root/dir, a cpuset hierarchy's new directories inheriting (a

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "uvm/pod_cgroup.h"
@@ -596,6 +597,69 @@ START_TEST (pod_cgroup_dirs)
 }
 END_TEST
 
+static void
+write_text (const char *dir, const char *name, const char *text)
+{
+  char path[512];
+  snprintf (path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen (path, "w");
+  ck_assert_ptr_nonnull (f);
+  fputs (text, f);
+  fclose (f);
+}
+
+static void
+read_text (const char *dir, const char *name, char *out, size_t len)
+{
+  char path[512];
+  snprintf (path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen (path, "r");
+  ck_assert_ptr_nonnull (f);
+  size_t n = fread (out, 1, len - 1, f);
+  out[n] = '\0';
+  fclose (f);
+}
+
+/* Two processes join a new cpuset cgroup at once (the VMM and its
+   virtiofsd): the one that did not make it finds cpus written and mems
+   not yet, and inherits both rather than join an empty cpuset (ENOSPC);
+   a cpuset already set up (the kubelet's CPU manager) is left alone.  */
+START_TEST (pod_cgroup_half_made_cpuset)
+{
+  char root[] = "/tmp/lcow-unit-cpuset.XXXXXX";
+  ck_assert_ptr_nonnull (mkdtemp (root));
+  char mountinfo[600], pod[600], other[600], text[64];
+  write_text (root, "cpuset.cpus", "0-1\n");
+  write_text (root, "cpuset.mems", "0\n");
+  snprintf (pod, sizeof pod, "%s/pod", root);
+  ck_assert_int_eq (mkdir (pod, 0755), 0);
+  write_text (pod, "cpuset.cpus", "0-1\n");
+  write_text (pod, "cpuset.mems", "");
+  write_text (pod, "cgroup.procs", "");
+  snprintf (other, sizeof other, "%s/pinned", root);
+  ck_assert_int_eq (mkdir (other, 0755), 0);
+  write_text (other, "cpuset.cpus", "1\n");
+  write_text (other, "cpuset.mems", "0\n");
+  write_text (other, "cgroup.procs", "");
+  snprintf (mountinfo, sizeof mountinfo, "%s/mountinfo", root);
+  FILE *f = fopen (mountinfo, "w");
+  ck_assert_ptr_nonnull (f);
+  fprintf (f, "30 20 0:27 / %s rw,nosuid - cgroup cgroup rw,cpuset\n", root);
+  fclose (f);
+  shim_error *err = NULL;
+  ck_assert_msg (pod_cgroup_join (mountinfo, "pod", &err) == 0, "%s",
+                 err ? err->msg : "");
+  read_text (pod, "cpuset.mems", text, sizeof text);
+  ck_assert_str_eq (text, "0\n");
+  ck_assert_int_eq (pod_cgroup_join (mountinfo, "pinned", &err), 0);
+  read_text (other, "cpuset.cpus", text, sizeof text);
+  ck_assert_str_eq (text, "1\n");
+  char cmd[700];
+  snprintf (cmd, sizeof cmd, "rm -rf %s", root);
+  ck_assert_int_eq (system (cmd), 0);
+}
+END_TEST
+
 Suite *
 vmm_argv_suite (void)
 {
@@ -619,6 +683,7 @@ vmm_argv_suite (void)
   tcase_add_test (v, vhd_footers);
   tcase_add_test (v, vhd_probe_file);
   tcase_add_test (v, pod_cgroup_dirs);
+  tcase_add_test (v, pod_cgroup_half_made_cpuset);
   tcase_add_test (v, pod_cgroup_memory_limits);
   suite_add_tcase (s, v);
   suite_add_tcase (s, e);
