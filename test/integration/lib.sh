@@ -163,6 +163,10 @@ lcow_teardown() {
   kill "$CONTAINERD_PID" 2>/dev/null || true
   wait "$CONTAINERD_PID" 2>/dev/null || true
   wait_for 5 no_shims || true
+  # ctr's cgroupsPath is /<namespace>/<id>: the shim removes <id>, the
+  # namespace's directory is ctr's (empty by now; a busy one stays).
+  rmdir /sys/fs/cgroup/*/"$NS" /sys/fs/cgroup/*/"$NSB" /sys/fs/cgroup/"$NS" \
+    /sys/fs/cgroup/"$NSB" 2>/dev/null || true
   local left
   left=$(shim_sockets)
   if [ -n "$left" ]; then
