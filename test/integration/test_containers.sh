@@ -18,7 +18,8 @@ make_rootfs "$ROOTFS"
 # The sandboxes' cgroups (ctr names /<namespace>/<id>), in one hierarchy:
 # what this script made must be gone at its end.
 CG=$(dirname "$(find /sys/fs/cgroup -maxdepth 2 -name cgroup.procs | head -n 1)")
-cgroups_now() { find "$CG/$NS" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | sort; }
+# (the namespace's directory itself may not exist yet: nothing then)
+cgroups_now() { { find "$CG/$NS" -mindepth 1 -maxdepth 1 -type d 2>/dev/null || true; } | sort; }
 CG_BEFORE=$(cgroups_now)
 RUN=(ctr_ run --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json")
 host_release=$(uname -r)
