@@ -164,14 +164,6 @@ host_verdict_format (const char *host_id, enum kvm_verdict kvm,
   return strbuf_detach (&sb);
 }
 
-static const char *
-string_member (const json_value *root, const char *key)
-{
-  const json_value *v = json_get (root, key);
-  return v != NULL && v->type == JSON_STRING && json_string_is_c (v) ? v->str
-                                                                     : NULL;
-}
-
 int
 host_verdict_parse (const char *text, size_t len, const char *host_id,
                     struct host_verdict *out)
@@ -181,9 +173,9 @@ host_verdict_parse (const char *text, size_t len, const char *host_id,
   json_value *root = json_parse (text, len, &limits, NULL);
   if (root == NULL)
     return -1;
-  const char *host = string_member (root, "host");
-  const char *kvm = string_member (root, "kvm");
-  const char *reason = string_member (root, "reason");
+  const char *host = json_get_string (root, "host");
+  const char *kvm = json_get_string (root, "kvm");
+  const char *reason = json_get_string (root, "reason");
   int r = -1;
   if (host != NULL && kvm != NULL && reason != NULL)
     {

@@ -15,18 +15,8 @@ static const struct json_limits message_limits
 static char *
 json_str (const json_value *obj, const char *key)
 {
-  const json_value *v = json_get (obj, key);
-  return xstrdup (v && v->type == JSON_STRING && json_string_is_c (v) ? v->str
-                                                                      : "");
-}
-
-static uint64_t
-json_u64 (const json_value *obj, const char *key)
-{
-  const json_value *v = json_get (obj, key);
-  return v && v->type == JSON_NUMBER && v->str[0] != '-'
-             ? strtoull (v->str, NULL, 10)
-             : 0;
+  const char *s = json_get_string (obj, key);
+  return xstrdup (s ? s : "");
 }
 
 int
@@ -47,9 +37,9 @@ bridge_hello_decode (uint8_t frame_type, const uint8_t *body, size_t len,
       out->cmdline = json_str (v, "cmdline");
       out->kernel_release = json_str (v, "kernel_release");
       out->root = json_str (v, "root");
-      out->cpus = json_u64 (v, "cpus");
-      out->memory_mb = json_u64 (v, "memory_mb");
-      out->uptime_ms = json_u64 (v, "uptime_ms");
+      out->cpus = json_get_u64 (v, "cpus");
+      out->memory_mb = json_get_u64 (v, "memory_mb");
+      out->uptime_ms = json_get_u64 (v, "uptime_ms");
       r = 1;
     }
   else
@@ -92,7 +82,7 @@ bridge_response_decode (const char *body, size_t len,
   int r = 0;
   if (e != NULL)
     {
-      uint64_t code = json_u64 (v, "code");
+      uint64_t code = json_get_u64 (v, "code");
       r = shim_error_set (
           err,
           code > 0 && code <= GRPC_UNAUTHENTICATED ? (int) code
@@ -103,11 +93,11 @@ bridge_response_decode (const char *body, size_t len,
     }
   else
     {
-      out->pid = (uint32_t) json_u64 (v, "pid");
-      out->cpu_ns = json_u64 (v, "cpu_ns");
-      out->memory_bytes = json_u64 (v, "memory_bytes");
-      out->memory_limit = json_u64 (v, "memory_limit");
-      out->uptime_ms = json_u64 (v, "uptime_ms");
+      out->pid = (uint32_t) json_get_u64 (v, "pid");
+      out->cpu_ns = json_get_u64 (v, "cpu_ns");
+      out->memory_bytes = json_get_u64 (v, "memory_bytes");
+      out->memory_limit = json_get_u64 (v, "memory_limit");
+      out->uptime_ms = json_get_u64 (v, "uptime_ms");
       const json_value *pids = json_get (v, "pids");
       if (pids != NULL && pids->type == JSON_ARRAY)
         {
@@ -146,8 +136,8 @@ bridge_exit_decode (const char *body, size_t len, uint32_t *process,
           && json_get (v, "process") && json_get (v, "status");
   if (r)
     {
-      *process = (uint32_t) json_u64 (v, "process");
-      *status = (uint32_t) json_u64 (v, "status");
+      *process = (uint32_t) json_get_u64 (v, "process");
+      *status = (uint32_t) json_get_u64 (v, "status");
       const json_value *m = json_get (v, "termination_message");
       if (m != NULL && m->type == JSON_STRING)
         {

@@ -145,17 +145,14 @@ on_run_state (void *data, const json_value *ret, const shim_error *err)
                 err->msg);
       return;
     }
-  const json_value *status = json_get (ret, "status");
-  if (status == NULL || status->type != JSON_STRING
-      || !json_string_is_c (status))
-    return;
+  const char *status = json_get_string (ret, "status");
   /* A migration stops the source at the switchover and starts the
      destination stopped; uvm_migration.c follows those.  */
-  if (u->state == UVM_MIGRATING_OUT || u->state == UVM_MIGRATING_IN)
+  if (status == NULL || u->state == UVM_MIGRATING_OUT
+      || u->state == UVM_MIGRATING_IN)
     return;
-  if (strcmp (status->str, "running") != 0
-      && strcmp (status->str, "prelaunch") != 0)
-    vm_stopped (u, status->str);
+  if (strcmp (status, "running") != 0 && strcmp (status, "prelaunch") != 0)
+    vm_stopped (u, status);
 }
 
 static void
@@ -176,12 +173,9 @@ on_qmp_event (void *data, const char *event, const json_value *event_data)
            && !uvm_state_start_reported (u->state))
     {
       /* After the start a shutdown is the guest powering off (Kill).  */
-      const json_value *r = json_get (event_data, "reason");
+      const char *r = json_get_string (event_data, "reason");
       cleanup_free char *what
-          = xasprintf ("shutdown (%s)", r != NULL && r->type == JSON_STRING
-                                                && json_string_is_c (r)
-                                            ? r->str
-                                            : "no reason given");
+          = xasprintf ("shutdown (%s)", r ? r : "no reason given");
       vm_stopped (u, what);
     }
 }

@@ -216,20 +216,12 @@ on_version (void *data, const json_value *ret, const shim_error *err)
       return;
     }
   const json_value *q = json_get (ret, "qemu");
-  const json_value *pkg = json_get (ret, "package");
-  const char *parts[] = { "major", "minor", "micro" };
-  unsigned long long n[3] = { 0, 0, 0 };
-  for (int i = 0; i < 3; i++)
-    {
-      const json_value *v = q ? json_get (q, parts[i]) : NULL;
-      if (v != NULL && v->type == JSON_NUMBER)
-        n[i] = strtoull (v->str, NULL, 10);
-    }
+  const char *pkg = json_get_string (ret, "package");
   ds->d.qemu_version = xasprintf (
-      "%llu.%llu.%llu%s%s", n[0], n[1], n[2],
-      pkg && pkg->type == JSON_STRING && pkg->len ? " " : "",
-      pkg && pkg->type == JSON_STRING && json_string_is_c (pkg) ? pkg->str
-                                                                : "");
+      "%llu.%llu.%llu%s%s", (unsigned long long) json_get_u64 (q, "major"),
+      (unsigned long long) json_get_u64 (q, "minor"),
+      (unsigned long long) json_get_u64 (q, "micro"), pkg && *pkg ? " " : "",
+      pkg ? pkg : "");
   struct uvm *u = ds->u;
   shim_error *rerr = NULL;
   if (uvm_connected_bridge (u) != NULL
@@ -324,9 +316,9 @@ on_status_after_failure (void *data, const json_value *ret,
                          const shim_error *err)
 {
   struct uvm *u = data;
-  const json_value *st = ret ? json_get (ret, "status") : NULL;
-  if (err == NULL && u->qmp != NULL && st != NULL && st->type == JSON_STRING
-      && json_string_is_c (st) && strcmp (st->str, "running") != 0)
+  const char *st = json_get_string (ret, "status");
+  if (err == NULL && u->qmp != NULL && st != NULL
+      && strcmp (st, "running") != 0)
     qmp_client_execute (u->qmp, "cont", "{}", on_cleanup_step, u);
 }
 
@@ -360,13 +352,6 @@ migration_failed (struct uvm *u, const char *why)
                         u);
 }
 
-static uint64_t
-member_u64 (const json_value *obj, const char *key)
-{
-  const json_value *v = obj ? json_get (obj, key) : NULL;
-  return v != NULL && v->type == JSON_NUMBER ? strtoull (v->str, NULL, 10) : 0;
-}
-
 static void
 on_query_migrate (void *data, const json_value *ret, const shim_error *err)
 {
@@ -379,30 +364,29 @@ on_query_migrate (void *data, const json_value *ret, const shim_error *err)
       migration_failed (u, err->msg);
       return;
     }
-  const json_value *st = json_get (ret, "status");
-  if (st == NULL || st->type != JSON_STRING || !json_string_is_c (st))
+  const char *st = json_get_string (ret, "status");
+  if (st == NULL)
     return;
-  set_status (u, st->str);
+  set_status (u, st);
   struct uvm_migration_progress *p = &m->progress;
-  p->total_ms = member_u64 (ret, "total-time");
-  p->downtime_ms = member_u64 (ret, "downtime");
+  p->total_ms = json_get_u64 (ret, "total-time");
+  p->downtime_ms = json_get_u64 (ret, "downtime");
   const json_value *ram = json_get (ret, "ram");
-  p->transferred_bytes = member_u64 (ram, "transferred");
-  p->remaining_bytes = member_u64 (ram, "remaining");
-  p->total_bytes = member_u64 (ram, "total");
-  p->dirty_sync_count = member_u64 (ram, "dirty-sync-count");
-  const json_value *desc = json_get (ret, "error-desc");
-  if (desc != NULL && desc->type == JSON_STRING && json_string_is_c (desc))
-    snprintf (p->error, sizeof p->error, "QEMU: %s", desc->str);
-  if (strcmp (st->str, "completed") == 0)
+  p->transferred_bytes = json_get_u64 (ram, "transferred");
+  p->remaining_bytes = json_get_u64 (ram, "remaining");
+  p->total_bytes = json_get_u64 (ram, "total");
+  p->dirty_sync_count = json_get_u64 (ram, "dirty-sync-count");
+  const char *desc = json_get_string (ret, "error-desc");
+  if (desc != NULL)
+    snprintf (p->error, sizeof p->error, "QEMU: %s", desc);
+  if (strcmp (st, "completed") == 0)
     {
       m->phase = UVM_MIGRATION_COMPLETED;
       uv_timer_stop (&m->poll_timer);
       log_migration (u, LOG_LEVEL_INFO,
                      "live migration completed: the destination runs the VM");
     }
-  else if (strcmp (st->str, "failed") == 0
-           || strcmp (st->str, "cancelled") == 0)
+  else if (strcmp (st, "failed") == 0 || strcmp (st, "cancelled") == 0)
     migration_failed (u, NULL);
 }
 
@@ -853,9 +837,8 @@ on_incoming_status (void *data, const json_value *ret, const shim_error *err)
   struct uvm_migration *m = &u->migration;
   if (m->phase != UVM_MIGRATION_ADOPTING || m->adopted == NULL)
     return;
-  const json_value *st = ret ? json_get (ret, "status") : NULL;
-  bool running = err == NULL && st != NULL && st->type == JSON_STRING
-                 && json_string_is_c (st) && strcmp (st->str, "running") == 0;
+  const char *st = err == NULL ? json_get_string (ret, "status") : NULL;
+  bool running = st != NULL && strcmp (st, "running") == 0;
   if (!running)
     {
       if (err == NULL && uv_now (u->loop) < m->deadline_ms)
@@ -865,11 +848,7 @@ on_incoming_status (void *data, const json_value *ret, const shim_error *err)
         }
       cleanup_free char *why = xasprintf (
           "the destination VM did not run within %u ms (QEMU: %s)",
-          RESUME_WAIT_MS,
-          err ? err->msg
-              : (st && st->type == JSON_STRING && json_string_is_c (st)
-                     ? st->str
-                     : "no status"));
+          RESUME_WAIT_MS, err ? err->msg : (st ? st : "no status"));
       shim_error e = { GRPC_FAILED_PRECONDITION, why };
       adopt_done (u, &e);
       return;

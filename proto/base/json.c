@@ -351,6 +351,23 @@ json_get (const json_value *obj, const char *key)
 }
 
 const char *
+json_get_string (const json_value *obj, const char *key)
+{
+  const json_value *v = json_get (obj, key);
+  return v != NULL && v->type == JSON_STRING && json_string_is_c (v) ? v->str
+                                                                     : NULL;
+}
+
+uint64_t
+json_get_u64 (const json_value *obj, const char *key)
+{
+  const json_value *v = json_get (obj, key);
+  return v != NULL && v->type == JSON_NUMBER && v->str[0] != '-'
+             ? strtoull (v->str, NULL, 10)
+             : 0;
+}
+
+const char *
 json_type_name (enum json_type t)
 {
   static const char *const names[]

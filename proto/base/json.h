@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -79,6 +80,11 @@ void json_free (json_value *v);
 
 /* Last member with this key (JSON objects decode "last one wins").  */
 const json_value *json_get (const json_value *obj, const char *key);
+/* That member as a C string (a string without NUL), else NULL.  */
+const char *json_get_string (const json_value *obj, const char *key);
+/* That member as an unsigned integer, else 0 (absent, not a number,
+   negative).  */
+uint64_t json_get_u64 (const json_value *obj, const char *key);
 const char *json_type_name (enum json_type t);
 /* True when the string holds no NUL byte, so it is usable as a C string.  */
 bool json_string_is_c (const json_value *v);
