@@ -77,8 +77,8 @@ struct bridge_conn
   bool closing;
   bool quiet;
 
-  /* Live migration: frames written while held wait here (counted in
-     out_bytes); the guest's EOF hands everything over.  */
+  /* Live migration: frames written while held wait here (bounded on their
+     own, not in out_bytes); the guest's EOF hands everything over.  */
   bool held;
   strbuf held_out;
   bridge_handover_fn handover;
@@ -262,19 +262,23 @@ on_written (uv_write_t *w, int status)
     }
 }
 
-/* Writes bytes of whole frames (or holds them: see bridge_conn_hold).  */
+/* Writes whole frames, given as a head and a body (either may be empty),
+   copied once; or holds them (see bridge_conn_hold).  */
 static int
-write_bytes (struct bridge_conn *c, const uint8_t *bytes, size_t total)
+write_bytes (struct bridge_conn *c, const void *head, size_t head_len,
+             const void *body, size_t body_len)
 {
   if (c->closing)
     return -1;
+  size_t total = head_len + body_len;
   if (c->held)
     {
       /* Held frames are bounded as frames in flight are, on their own:
          the guest keeps being read (its EOF ends a handover).  */
       if (c->held_out.len + total > BRIDGE_OUT_MAX)
         return -1;
-      strbuf_append (&c->held_out, bytes, total);
+      strbuf_append (&c->held_out, head, head_len);
+      strbuf_append (&c->held_out, body, body_len);
       return 0;
     }
   struct out_frame *f = xmalloc (sizeof *f + total);
@@ -282,7 +286,10 @@ write_bytes (struct bridge_conn *c, const uint8_t *bytes, size_t total)
   /* What the frame costs in memory, not on the wire: the limit is about
      memory, and a credit frame is mostly its write request.  */
   f->len = sizeof *f + total;
-  memcpy (f->bytes, bytes, total);
+  if (head_len)
+    memcpy (f->bytes, head, head_len);
+  if (body_len)
+    memcpy (f->bytes + head_len, body, body_len);
   uv_buf_t b = uv_buf_init ((char *) f->bytes, (unsigned) total);
   if (uv_write (&f->req, (uv_stream_t *) &c->pipe, &b, 1, on_written) < 0)
     {
@@ -297,17 +304,20 @@ static int
 write_frame (struct bridge_conn *c, uint32_t id, uint8_t type, uint8_t flags,
              const void *body, size_t len)
 {
-  uint8_t small[TTRPC_HEADER_LEN + 16];
-  size_t total = TTRPC_HEADER_LEN + len;
-  uint8_t *bytes = total <= sizeof small ? small : xmalloc (total);
+  uint8_t head[TTRPC_HEADER_LEN];
   struct ttrpc_header h = { (uint32_t) len, id, type, flags };
-  ttrpc_header_encode (bytes, &h);
-  if (len)
-    memcpy (bytes + TTRPC_HEADER_LEN, body, len);
-  int r = write_bytes (c, bytes, total);
-  if (bytes != small)
-    free (bytes);
-  return r;
+  ttrpc_header_encode (head, &h);
+  return write_bytes (c, head, sizeof head, body, len);
+}
+
+/* A CREDIT frame's body: n, big-endian.  */
+static void
+credit_body (uint32_t n, uint8_t out[4])
+{
+  out[0] = (uint8_t) (n >> 24);
+  out[1] = (uint8_t) (n >> 16);
+  out[2] = (uint8_t) (n >> 8);
+  out[3] = (uint8_t) n;
 }
 
 static struct stream *
@@ -339,9 +349,8 @@ flush_credit (struct bridge_conn *c)
           continue;
         if (c->out_bytes > BRIDGE_OUT_MAX)
           return;
-        uint32_t n = s->credit_due[i];
-        uint8_t b[4] = { (uint8_t) (n >> 24), (uint8_t) (n >> 16),
-                         (uint8_t) (n >> 8), (uint8_t) n };
+        uint8_t b[4];
+        credit_body (s->credit_due[i], b);
         if (write_frame (c, s->process, BRIDGE_TYPE_CREDIT,
                          (uint8_t) (BRIDGE_STDOUT + i), b, sizeof b)
             < 0)
@@ -560,9 +569,8 @@ append_credit_due (struct bridge_conn *c, strbuf *out)
     for (int i = 0; i < 2; i++)
       if (s->credit_due[i] != 0)
         {
-          uint32_t n = s->credit_due[i];
-          uint8_t b[4] = { (uint8_t) (n >> 24), (uint8_t) (n >> 16),
-                           (uint8_t) (n >> 8), (uint8_t) n };
+          uint8_t b[4];
+          credit_body (s->credit_due[i], b);
           ttrpc_frame_append (out, s->process, BRIDGE_TYPE_CREDIT,
                               (uint8_t) (BRIDGE_STDOUT + i), b, sizeof b);
         }
@@ -572,15 +580,15 @@ append_credit_due (struct bridge_conn *c, strbuf *out)
 static void
 hand_over (struct bridge_conn *c)
 {
-  strbuf tail = { 0 }, out = { 0 };
+  strbuf tail = { 0 };
   ttrpc_decoder_copy_partial (&c->decoder, &tail);
-  strbuf_append (&out, c->held_out.data, c->held_out.len);
-  append_credit_due (c, &out);
+  /* What was held, then the credit due: all the host had not sent.  */
+  append_credit_due (c, &c->held_out);
   struct bridge_handover h = { .next_id = c->next_id };
   h.inbound_len = tail.len;
   h.inbound_tail = (uint8_t *) strbuf_detach (&tail);
-  h.outbound_len = out.len;
-  h.outbound = (uint8_t *) strbuf_detach (&out);
+  h.outbound_len = c->held_out.len;
+  h.outbound = (uint8_t *) strbuf_detach (&c->held_out);
   bridge_handover_fn fn = c->handover;
   void *data = c->handover_data;
   bridge_conn_close (c, "the bridge was handed over", true);
@@ -603,7 +611,7 @@ bridge_conn_release (struct bridge_conn *c)
   strbuf out = c->held_out;
   c->held_out = (strbuf){ 0 };
   if (out.len > 0)
-    write_bytes (c, (const uint8_t *) out.data, out.len);
+    write_bytes (c, out.data, out.len, NULL, 0);
   strbuf_release (&out);
   flush_credit (c);
   update_reading (c);
@@ -767,6 +775,6 @@ bridge_conn_adopt (uv_loop_t *loop, int fd, const char *uvm_id,
       return NULL;
     }
   if (h->outbound_len > 0)
-    write_bytes (c, h->outbound, h->outbound_len);
+    write_bytes (c, h->outbound, h->outbound_len, NULL, 0);
   return c;
 }
