@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "migration.pb-c.h"
+#include "proto/base/clock.h"
 #include "ttrpc_client.h"
 
 #define SERVICE "lcow.migration.v1.Migration"
@@ -58,14 +59,6 @@ cancel (struct side *s)
   if (call (s, "Cancel", &req.base, &pb__cancel_response__descriptor, &resp)
       == 0)
     protobuf_c_message_free_unpacked (resp, NULL);
-}
-
-static uint64_t
-now_ms (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
 static void
@@ -163,7 +156,7 @@ switch_over (struct side *src, struct side *dst, uint64_t src_uptime,
                 &pb__finalize_response__descriptor, (ProtobufCMessage **) &in);
   if (r == 0)
     {
-      uint64_t total = now_ms () - started;
+      uint64_t total = monotonic_ms () - started;
       printf ("finalize: the guest runs on the destination, up %llu ms (%llu "
               "ms at export)\n",
               (unsigned long long) in->guest_uptime_ms,
@@ -208,7 +201,7 @@ migrate_command_main (int argc, char **argv)
       ttrpc_client_close (&src.client);
       return 1;
     }
-  uint64_t started = now_ms ();
+  uint64_t started = monotonic_ms ();
   int rc = 1;
   Pb__ExportRequest ex = PB__EXPORT_REQUEST__INIT;
   ex.id = (char *) src.id;

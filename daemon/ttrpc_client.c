@@ -7,10 +7,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "proto/base/cleanup.h"
+#include "proto/base/clock.h"
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
 #include "proto/ttrpc_frame.h"
@@ -42,14 +42,6 @@ ttrpc_client_connect (const char *address, struct ttrpc_client *c,
   return 0;
 }
 
-static uint64_t
-now_ms (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
 static int
 write_all (int fd, const char *p, size_t n)
 {
@@ -76,7 +68,7 @@ read_response (struct ttrpc_client *c, uint32_t stream, uint64_t deadline,
   uint8_t buf[16384];
   for (;;)
     {
-      uint64_t now = now_ms ();
+      uint64_t now = monotonic_ms ();
       if (now >= deadline)
         {
           ttrpc_decoder_release (&d);
@@ -154,7 +146,8 @@ ttrpc_client_call (struct ttrpc_client *c, const char *service,
                              c->address);
   uint8_t *body = NULL;
   size_t len = 0;
-  if (read_response (c, stream, now_ms () + timeout_ms, &body, &len, err) < 0)
+  if (read_response (c, stream, monotonic_ms () + timeout_ms, &body, &len, err)
+      < 0)
     return -1;
   Pb__Response *answer = pb__response__unpack (NULL, len, body);
   free (body);

@@ -18,6 +18,7 @@
 
 #include "layer_cache.h"
 #include "proto/base/cleanup.h"
+#include "proto/base/clock.h"
 #include "proto/base/file_io.h"
 #include "proto/base/go_parse.h"
 #include "proto/base/sha256.h"
@@ -108,20 +109,10 @@ digest_image (const char *image, char hex[2 * SHA256_DIGEST_LEN + 1],
   return 0;
 }
 
-static int64_t
-elapsed_ms (const struct timespec *since)
-{
-  struct timespec now;
-  clock_gettime (CLOCK_MONOTONIC, &now);
-  return (now.tv_sec - since->tv_sec) * 1000
-         + (now.tv_nsec - since->tv_nsec) / 1000000;
-}
-
 static int
 convert_uncached (const char *image, const char *src)
 {
-  struct timespec t0;
-  clock_gettime (CLOCK_MONOTONIC, &t0);
+  uint64_t t0 = monotonic_ms ();
   cleanup_free char *parent = xstrdup (image);
   char *slash = strrchr (parent, '/');
   shim_error *err = NULL;
@@ -143,7 +134,7 @@ convert_uncached (const char *image, const char *src)
   if (stat (image, &st) < 0)
     return fail ("%s: %s", image, strerror (errno));
   printf ("converted %llu %lld\n", (unsigned long long) st.st_size,
-          (long long) elapsed_ms (&t0));
+          (long long) (monotonic_ms () - t0));
   return 0;
 }
 
@@ -248,8 +239,7 @@ static int
 convert_cached (const char *cache, uint64_t max_bytes, const char *key,
                 const char *src)
 {
-  struct timespec t0;
-  clock_gettime (CLOCK_MONOTONIC, &t0);
+  uint64_t t0 = monotonic_ms ();
   shim_error *err = NULL;
   if (mkdir_p (cache, 0700, &err) < 0)
     {
@@ -299,7 +289,8 @@ convert_cached (const char *cache, uint64_t max_bytes, const char *key,
           return r;
         }
       printf ("converted %llu %lld\ndigest sha256:%s\n",
-              (unsigned long long) bytes, (long long) elapsed_ms (&t0), hex);
+              (unsigned long long) bytes, (long long) (monotonic_ms () - t0),
+              hex);
     }
   /* Unlocked, so that a shim waiting for this layer goes on.  */
   close (lock);
