@@ -151,25 +151,36 @@ free_hierarchies (struct hierarchy *h, size_t n)
   free (h);
 }
 
+/* The two files a cpuset needs set before any task may join it.  */
+static const char *const cpuset_files[] = { "cpuset.cpus", "cpuset.mems" };
+
+/* A cgroup file's short value (at most len - 1 bytes): its length, or -1.  */
+static ssize_t
+read_value (const char *dir, const char *file, char *value, size_t len)
+{
+  cleanup_free char *path = xasprintf ("%s/%s", dir, file);
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? read (fd, value, len - 1) : -1;
+  if (fd >= 0)
+    close (fd);
+  value[n > 0 ? n : 0] = '\0';
+  return n;
+}
+
 /* A new cpuset directory takes its parent's cpus and mems (else no task
    may join it).  */
 static int
 inherit_cpuset (const char *dir)
 {
-  static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
+  cleanup_free char *parent = xasprintf ("%s/..", dir);
   for (size_t i = 0; i < 2; i++)
     {
-      cleanup_free char *mine = xasprintf ("%s/%s", dir, files[i]);
-      cleanup_free char *parent = xasprintf ("%s/../%s", dir, files[i]);
-      char value[256] = "";
-      int fd = open (parent, O_RDONLY | O_CLOEXEC);
-      ssize_t n = fd >= 0 ? read (fd, value, sizeof value - 1) : -1;
-      if (fd >= 0)
-        close (fd);
+      char value[256];
+      ssize_t n = read_value (parent, cpuset_files[i], value, sizeof value);
       if (n <= 0)
         return -1;
-      value[n] = '\0';
-      fd = open (mine, O_WRONLY | O_CLOEXEC);
+      cleanup_free char *mine = xasprintf ("%s/%s", dir, cpuset_files[i]);
+      int fd = open (mine, O_WRONLY | O_CLOEXEC);
       /* A cgroup file takes a short value in one write.  */
       int r = fd >= 0 && write (fd, value, (size_t) n) == n ? 0 : -1;
       if (fd >= 0)
@@ -186,15 +197,10 @@ inherit_cpuset (const char *dir)
 static bool
 cpuset_empty (const char *dir)
 {
-  static const char *const files[] = { "cpuset.cpus", "cpuset.mems" };
   for (size_t i = 0; i < 2; i++)
     {
-      cleanup_free char *path = xasprintf ("%s/%s", dir, files[i]);
-      char value[8] = "";
-      int fd = open (path, O_RDONLY | O_CLOEXEC);
-      ssize_t n = fd >= 0 ? read (fd, value, sizeof value - 1) : -1;
-      if (fd >= 0)
-        close (fd);
+      char value[8];
+      ssize_t n = read_value (dir, cpuset_files[i], value, sizeof value);
       if (n == 0 || (n == 1 && value[0] == '\n'))
         return true;
     }
