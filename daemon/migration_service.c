@@ -22,7 +22,6 @@ struct migration_op
   struct ttrpc_call *call;
   /* Import: the source's description, to compare with ours.  */
   struct vm_description source;
-  bool importing;
 };
 
 static struct migration_op *
@@ -88,22 +87,28 @@ migration_give_up (struct task_service *ts, const char *why)
       2);
 }
 
-/* The sandbox task id, or the call failed.  */
+/* The VM of the sandbox task id (stopped or not), or the call failed.  */
+static struct uvm *
+sandbox_named (struct task_service *ts, struct ttrpc_call *call,
+               const char *id, const char *what)
+{
+  struct task *t = sandbox_task (ts);
+  struct uvm *u = sandbox_uvm (ts);
+  if (t != NULL && u != NULL && strcmp (t->id, id) == 0)
+    return u;
+  ttrpc_call_fail_code (call, GRPC_NOT_FOUND,
+                        "%s %s: no sandbox of that id in this shim: not found",
+                        what, id);
+  return NULL;
+}
+
+/* The VM of the sandbox task id, running, or the call failed.  */
 static struct uvm *
 sandbox_vm (struct task_service *ts, struct ttrpc_call *call, const char *id,
             const char *what)
 {
-  struct task *t = sandbox_task (ts);
-  struct uvm *u = sandbox_uvm (ts);
-  if (t == NULL || u == NULL || strcmp (t->id, id) != 0)
-    {
-      ttrpc_call_fail_code (call, GRPC_NOT_FOUND,
-                            "%s %s: no sandbox of that id in this shim: not "
-                            "found",
-                            what, id);
-      return NULL;
-    }
-  if (t->exited)
+  struct uvm *u = sandbox_named (ts, call, id, what);
+  if (u != NULL && sandbox_task (ts)->exited)
     {
       ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                             "%s %s: the sandbox has stopped", what, id);
@@ -358,16 +363,9 @@ static bool
 handle_progress (struct task_service *ts, struct ttrpc_call *call,
                  Pb__ProgressRequest *req)
 {
-  struct task *t = sandbox_task (ts);
-  struct uvm *u = sandbox_uvm (ts);
-  if (t == NULL || u == NULL || strcmp (t->id, req->id) != 0)
-    {
-      ttrpc_call_fail_code (call, GRPC_NOT_FOUND,
-                            "progress %s: no sandbox of that id in this "
-                            "shim: not found",
-                            req->id);
-      return false;
-    }
+  struct uvm *u = sandbox_named (ts, call, req->id, "progress");
+  if (u == NULL)
+    return false;
   struct uvm_migration_progress p;
   uvm_migration_progress (u, &p);
   Pb__ProgressResponse resp = PB__PROGRESS_RESPONSE__INIT;
@@ -388,18 +386,14 @@ static bool
 handle_cancel (struct task_service *ts, struct ttrpc_call *call,
                Pb__CancelRequest *req)
 {
-  struct task *t = sandbox_task (ts);
-  /* A stopped sandbox has nothing left to stop.  */
-  bool stopped = t != NULL && t->exited && strcmp (t->id, req->id) == 0;
-  struct uvm *u = stopped ? NULL : sandbox_vm (ts, call, req->id, "cancel");
+  struct uvm *u = sandbox_named (ts, call, req->id, "cancel");
   shim_error *err = NULL;
-  if (stopped)
-    {
-      Pb__CancelResponse resp = PB__CANCEL_RESPONSE__INIT;
-      ttrpc_call_reply (call, &resp.base);
-    }
-  else if (u == NULL)
+  Pb__CancelResponse resp = PB__CANCEL_RESPONSE__INIT;
+  if (u == NULL)
     ;
+  else if (sandbox_task (ts)->exited)
+    /* A stopped sandbox has nothing left to stop.  */
+    ttrpc_call_reply (call, &resp.base);
   else if (ts->migration_role == MIGRATION_NONE)
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "cancel %s: no migration is in progress", req->id);
@@ -418,7 +412,6 @@ handle_cancel (struct task_service *ts, struct ttrpc_call *call,
                  (struct log_field[]){ { "sandbox", req->id } }, 1);
       if (ts->migration_role == MIGRATION_SOURCE)
         ts->migration_role = MIGRATION_NONE;
-      Pb__CancelResponse resp = PB__CANCEL_RESPONSE__INIT;
       ttrpc_call_reply (call, &resp.base);
     }
   return false;
