@@ -100,7 +100,7 @@ pod_volumes_new (struct task_service *ts, const char *container,
                                    .relative = dup_or_null (binds[i].relative),
                                    .host_source
                                    = dup_or_null (binds[i].host_source),
-                                   .readonly = binds[i].readonly };
+                                   .options = binds[i].options };
       if (b->kind == POD_CONTENT_VOLUME)
         {
           v->volume_binds[v->nvolumes] = *b;
@@ -191,7 +191,7 @@ pod_volumes_share (struct pod_volumes *v, shim_error **err)
     {
       const struct pod_file_bind *b = &v->binds[v->shared[i]];
       if (u == NULL
-          || uvm_share_bind (u, b->host_source, b->readonly,
+          || uvm_share_bind (u, b->host_source, &b->options,
                              &v->share_guest[i], err)
                  < 0)
         {

@@ -58,19 +58,6 @@ check_source (const struct oci_mount *m, char *const *roots, size_t nroots,
                      "configuration (pod_file_roots)";
 }
 
-/* The mount's options say read-only (the last of ro and rw wins).  */
-static bool
-mount_readonly (const struct oci_mount *m)
-{
-  bool ro = false;
-  for (size_t i = 0; i < m->noptions; i++)
-    if (strcmp (m->options[i], "ro") == 0)
-      ro = true;
-    else if (strcmp (m->options[i], "rw") == 0)
-      ro = false;
-  return ro;
-}
-
 int
 pod_file_binds_plan (const struct oci_spec *spec, char *const *roots,
                      size_t nroots, const char *sandbox_id, bool host_share,
@@ -95,7 +82,11 @@ pod_file_binds_plan (const struct oci_spec *spec, char *const *roots,
                                           .destination = m->destination,
                                           .name = name };
       bool host_path = kind == POD_CONTENT_NONE || kind == POD_CONTENT_SHM;
-      if (host_path && !host_share)
+      mount_options_bind (m->options, m->noptions, &binds[*n].options);
+      if (binds[*n].options.propagation == MOUNT_PROPAGATION_SHARED)
+        why = "propagation rshared (Bidirectional) is refused: a mount made "
+              "in the VM cannot reach the host";
+      else if (host_path && !host_share)
         {
           directory = true;
           why = "a host directory or file, which needs a directory share";
@@ -107,7 +98,6 @@ pod_file_binds_plan (const struct oci_spec *spec, char *const *roots,
         {
           binds[*n].kind = POD_CONTENT_NONE;
           binds[*n].host_source = m->source;
-          binds[*n].readonly = mount_readonly (m);
           if (!clean_absolute (m->source))
             why = "the source is not a clean absolute path";
         }

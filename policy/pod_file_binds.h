@@ -8,7 +8,9 @@
    the directory of this pod (named by its sandbox id or its pod uid).
    /dev/shm binds are a tmpfs in the guest; every other bind (a hostPath,
    any host directory or file) goes through the VM's host share
-   (uvm/host_share.h) when it has one, and is refused otherwise.  Pure: the
+   (uvm/host_share.h) when it has one, and is refused otherwise.  No bind
+   may ask for shared propagation (Bidirectional): a mount made in the VM
+   cannot reach the host.  Pure: the
    reading (files without following symlinks; volumes without leaving
    them) is daemon/pod_file_reader.c.  */
 #ifndef LCOW_POLICY_POD_FILE_BINDS_H
@@ -19,6 +21,7 @@
 
 #include "pod_content.h"
 #include "proto/base/error.h"
+#include "proto/mount_options.h"
 #include "proto/oci_spec.h"
 
 /* containerd 1.6's CRI plugin: <root>/io.containerd.grpc.v1.cri/sandboxes/
@@ -41,10 +44,10 @@ struct pod_file_bind
      below it.  */
   const char *root;
   const char *relative;
-  /* POD_CONTENT_NONE: the host path shared into the VM, and whether the
-     container's mount is read-only.  */
+  /* POD_CONTENT_NONE: the host path shared into the VM, and how the
+     container's mount asks for it (read-only, recursive, propagation).  */
   const char *host_source;
-  bool readonly;
+  struct bind_options options;
 };
 
 /* Fills binds (room for spec->nmounts) and *n; -1 (InvalidArgument) naming

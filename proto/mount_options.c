@@ -53,3 +53,30 @@ mount_options_parse (char *const *options, size_t n, strbuf *data)
     }
   return flags;
 }
+
+void
+mount_options_bind (char *const *options, size_t n, struct bind_options *out)
+{
+  strbuf data = STRBUF_INIT;
+  unsigned long flags = mount_options_parse (options, n, &data);
+  strbuf_release (&data);
+  *out = (struct bind_options){ .readonly = (flags & MS_RDONLY) != 0,
+                                .recursive = (flags & MS_REC) != 0 };
+  for (size_t i = 0; i < n; i++)
+    {
+      const char *o = options[i] + (options[i][0] == 'r');
+      if (strcmp (o, "private") == 0)
+        out->propagation = MOUNT_PROPAGATION_PRIVATE;
+      else if (strcmp (o, "slave") == 0)
+        out->propagation = MOUNT_PROPAGATION_SLAVE;
+      else if (strcmp (o, "shared") == 0)
+        out->propagation = MOUNT_PROPAGATION_SHARED;
+    }
+}
+
+const char *
+mount_propagation_name (enum mount_propagation p)
+{
+  static const char *const names[] = { "rprivate", "rslave", "rshared" };
+  return names[p];
+}

@@ -1,7 +1,6 @@
 /* See host_share.h.  */
 #include "host_share.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -33,6 +32,10 @@ struct host_share
   char *id;
   struct vmm_process *daemon;
   unsigned next_bind;
+  /* The share's root (read-only, where binds are attached) and its
+     staging clone (read-write, where their mount points are made).  */
+  int root;
+  int staging;
 };
 
 static void
@@ -46,6 +49,76 @@ on_daemon_exit (void *data, int64_t status, int term_signal)
              (struct log_field[]){ { "uvm-id", s->id }, { "how", st } }, 2);
 }
 
+/* The share's root: a small tmpfs of its own, mounted read-only at s->dir
+   (what virtiofsd exports, so the guest can neither write nor plant
+   anything there) and shared (so binds made beneath it reach virtiofsd's
+   namespace, a slave of the shim's).  Its mount points are made only
+   through s->staging, a private read-write clone of the same tmpfs that is
+   attached nowhere: no path leads to it.  */
+static int
+mount_share_root (struct host_share *s, shim_error **err)
+{
+  const char *step = "fsopen tmpfs";
+  int fs = fsopen ("tmpfs", FSOPEN_CLOEXEC);
+  int tmpfs = -1;
+  if (fs >= 0)
+    {
+      step = "configure the share's tmpfs";
+      if (fsconfig (fs, FSCONFIG_SET_STRING, "size", HOST_SHARE_ROOT_SIZE, 0)
+              == 0
+          && fsconfig (fs, FSCONFIG_SET_STRING, "nr_inodes",
+                       HOST_SHARE_ROOT_INODES, 0)
+                 == 0
+          && fsconfig (fs, FSCONFIG_SET_STRING, "mode", "0700", 0) == 0
+          && fsconfig (fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
+        {
+          step = "fsmount";
+          tmpfs = fsmount (fs, FSMOUNT_CLOEXEC,
+                           MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV
+                               | MOUNT_ATTR_NOEXEC);
+        }
+    }
+  if (tmpfs >= 0)
+    {
+      step = "attach";
+      if (move_mount (tmpfs, "", AT_FDCWD, s->dir, MOVE_MOUNT_F_EMPTY_PATH)
+          == 0)
+        {
+          /* A clone is made from an attached mount only (before 6.15).  */
+          step = "clone the staging mount";
+          s->staging = open_tree (AT_FDCWD, s->dir,
+                                  OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        }
+    }
+  struct mount_attr private = { .propagation = MS_PRIVATE };
+  struct mount_attr ro_shared
+      = { .attr_set = MOUNT_ATTR_RDONLY, .propagation = MS_SHARED };
+  if (s->staging >= 0)
+    step = "make the share read-only and shared";
+  int e = s->staging < 0
+                  || mount_setattr (s->staging, "", AT_EMPTY_PATH, &private,
+                                    sizeof private)
+                         < 0
+                  || mount_setattr (AT_FDCWD, s->dir, AT_SYMLINK_NOFOLLOW,
+                                    &ro_shared, sizeof ro_shared)
+                         < 0
+              ? errno
+              : 0;
+  if (fs >= 0)
+    close (fs);
+  if (tmpfs >= 0)
+    close (tmpfs);
+  if (e == 0)
+    {
+      step = "open";
+      s->root = open (s->dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      e = s->root < 0 ? errno : 0;
+    }
+  if (e != 0)
+    return shim_error_errno (err, GRPC_INTERNAL, e, "%s: %s", s->dir, step);
+  return 0;
+}
+
 int
 host_share_open (const struct host_share_config *c, struct host_share **out,
                  shim_error **err)
@@ -53,6 +126,7 @@ host_share_open (const struct host_share_config *c, struct host_share **out,
   struct host_share *s = xzalloc (sizeof *s);
   s->loop = c->loop;
   s->dir = xasprintf ("%s/" HOST_SHARE_DIR_NAME, c->state_dir);
+  s->root = s->staging = -1;
   s->virtiofsd = xstrdup (c->virtiofsd);
   s->helper_exe = xstrdup (c->helper_exe);
   s->cgroup_dir = c->cgroup_dir ? xstrdup (c->cgroup_dir) : NULL;
@@ -60,19 +134,12 @@ host_share_open (const struct host_share_config *c, struct host_share **out,
   s->vmm_uid = c->vmm_uid;
   s->vmm_gid = c->vmm_gid;
   s->id = xstrdup (c->id);
-  /* A mount point of its own with shared propagation: binds made beneath
-     it later reach virtiofsd's namespace, a slave of the shim's.  */
   if (mkdir (s->dir, 0700) < 0 && errno != EEXIST)
+    shim_error_errno (err, GRPC_INTERNAL, errno, "mkdir %s", s->dir);
+  else
+    mount_share_root (s, err);
+  if (*err != NULL)
     {
-      shim_error_errno (err, GRPC_INTERNAL, errno, "mkdir %s", s->dir);
-      host_share_close (s);
-      return -1;
-    }
-  if (mount (s->dir, s->dir, NULL, MS_BIND, NULL) < 0
-      || mount (NULL, s->dir, NULL, MS_SHARED, NULL) < 0)
-    {
-      shim_error_errno (err, GRPC_INTERNAL, errno,
-                        "make %s a shared mount point", s->dir);
       host_share_close (s);
       return -1;
     }
@@ -140,37 +207,85 @@ host_share_start_daemon (struct host_share *s, shim_error **err)
   return r;
 }
 
-int
-host_share_bind (struct host_share *s, const char *source, bool readonly,
-                 char **name, shim_error **err)
+/* A detached copy of the tree at src, with the flags and propagation
+   asked, set on the copy before it is attached anywhere: it never joins
+   the source's peer group, so nothing done to it (its unmount above all)
+   reaches the host's mounts, and a private one does not see the host's
+   later mounts either.  */
+static int
+detached_bind (int src, const struct bind_options *o, shim_error **err)
 {
-  struct stat st;
-  if (source[0] != '/' || stat (source, &st) < 0)
-    return shim_error_errno (err, GRPC_INVALID_ARGUMENT,
-                             source[0] != '/' ? EINVAL : errno, "host path %s",
-                             source);
-  char *n = xasprintf ("b%u", ++s->next_bind);
-  cleanup_free char *target = xasprintf ("%s/%s", s->dir, n);
-  bool dir = S_ISDIR (st.st_mode);
-  int made
-      = dir ? mkdir (target, 0700)
-            : open (target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (!dir && made >= 0)
-    made = close (made);
-  if (made < 0 || mount (source, target, NULL, MS_BIND | MS_REC, NULL) < 0
-      || (readonly
-          && mount (NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL)
-                 < 0))
+  int tree = open_tree (src, "",
+                        OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH
+                            | (o->recursive ? AT_RECURSIVE : 0));
+  if (tree < 0)
+    return shim_error_errno (err, GRPC_INTERNAL, errno, "open_tree");
+  struct mount_attr attr
+      = { .attr_set = o->readonly ? MOUNT_ATTR_RDONLY : 0,
+          .propagation = o->propagation == MOUNT_PROPAGATION_SLAVE
+                             ? MS_SLAVE
+                             : MS_PRIVATE };
+  if (mount_setattr (tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+                     sizeof attr)
+      < 0)
     {
       int e = errno;
-      umount2 (target, MNT_DETACH);
-      if (dir)
-        rmdir (target);
-      else
-        unlink (target);
+      close (tree);
+      return shim_error_errno (err, GRPC_INTERNAL, e, "mount_setattr %s %s",
+                               o->readonly ? "ro" : "rw",
+                               mount_propagation_name (o->propagation));
+    }
+  return tree;
+}
+
+/* Removes the mount point name from the staging mount, where nothing is
+   ever mounted: a name still mounted in the share is EBUSY, not crossed.  */
+static void
+remove_mount_point (struct host_share *s, const char *name)
+{
+  if (unlinkat (s->staging, name, AT_REMOVEDIR) < 0 && errno == ENOTDIR
+      && unlinkat (s->staging, name, 0) < 0)
+    log_warn ("uvm %s: remove share mount point %s: %s", s->id, name,
+              strerror (errno));
+}
+
+int
+host_share_bind (struct host_share *s, const char *source,
+                 const struct bind_options *options, char **name,
+                 shim_error **err)
+{
+  if (source[0] != '/')
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                           "host path %s is not absolute", source);
+  /* Symlinks in the source are followed, as runc follows them; what is
+     looked at is what is bound (by fd).  */
+  cleanup_close int src = open (source, O_PATH | O_CLOEXEC);
+  struct stat st;
+  if (src < 0 || fstat (src, &st) < 0)
+    return shim_error_errno (err, GRPC_INVALID_ARGUMENT, errno, "host path %s",
+                             source);
+  cleanup_close int tree = detached_bind (src, options, err);
+  if (tree < 0)
+    return shim_error_wrap (err, "bind %s", source);
+  char *n = xasprintf ("b%u", ++s->next_bind);
+  bool dir = S_ISDIR (st.st_mode);
+  int made
+      = dir ? mkdirat (s->staging, n, 0700)
+            : openat (s->staging, n,
+                      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                      0600);
+  if (!dir && made >= 0)
+    made = close (made);
+  if (made < 0
+      || move_mount (tree, "", s->root, n, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    {
+      int e = errno;
+      if (made == 0)
+        remove_mount_point (s, n);
+      shim_error_errno (err, GRPC_INTERNAL, e, "bind %s into %s/%s", source,
+                        s->dir, n);
       free (n);
-      return shim_error_errno (err, GRPC_INTERNAL, e, "bind %s into %s",
-                               source, target);
+      return -1;
     }
   *name = n;
   return 0;
@@ -179,30 +294,20 @@ host_share_bind (struct host_share *s, const char *source, bool readonly,
 void
 host_share_unbind (struct host_share *s, const char *name)
 {
+  /* The guest cannot write the share's root: the path is the shim's.  */
   cleanup_free char *target = xasprintf ("%s/%s", s->dir, name);
-  if (umount2 (target, MNT_DETACH) < 0)
+  if (umount2 (target, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
     log_warn ("uvm %s: unmount %s: %s", s->id, target, strerror (errno));
-  if (rmdir (target) < 0 && errno == ENOTDIR)
-    unlink (target);
+  remove_mount_point (s, name);
 }
 
-/* Detaching the share's own mount takes every bind beneath it; what is
-   left are the empty mount points, removed one level deep only, so that
-   nothing beneath a bind that is somehow still there is touched.  */
+/* Detaching the share's root takes every bind beneath it; its tmpfs,
+   mount points and all, is gone with its last mount: nothing is removed
+   beneath it, so nothing beneath a bind is ever touched.  */
 static void
 detach_share (const char *dir)
 {
-  umount2 (dir, MNT_DETACH);
-  DIR *d = opendir (dir);
-  if (d != NULL)
-    {
-      struct dirent *e;
-      while ((e = readdir (d)) != NULL)
-        if (strcmp (e->d_name, ".") != 0 && strcmp (e->d_name, "..") != 0
-            && unlinkat (dirfd (d), e->d_name, AT_REMOVEDIR) < 0)
-          unlinkat (dirfd (d), e->d_name, 0);
-      closedir (d);
-    }
+  umount2 (dir, MNT_DETACH | UMOUNT_NOFOLLOW);
   rmdir (dir);
 }
 
@@ -212,6 +317,10 @@ host_share_close (struct host_share *s)
   if (s == NULL)
     return;
   vmm_process_destroy (s->daemon);
+  if (s->staging >= 0)
+    close (s->staging);
+  if (s->root >= 0)
+    close (s->root);
   detach_share (s->dir);
   unlink (s->socket_path);
   free (s->dir);

@@ -1,15 +1,20 @@
 /* Host directories shared into one sandbox's VM (virtio-fs), for a pod
    that is not live-migratable: the pod's hostPath volumes and other host
-   binds.  One directory per sandbox (<state>/share, a mount point of its
-   own with shared propagation), exported by one virtiofsd, which runs as
+   binds.  One directory per sandbox (<state>/share: a small tmpfs of its
+   own, read-only, with shared propagation), exported by one virtiofsd,
+   which runs as
    root in its own mount, pid and network namespaces (its default sandbox)
    with the shim's vmm-exec helper (the pod's cgroup, the parent-death
    signal), and serves one VMM connection: each boot attempt gets a fresh
    one, on a vhost-user socket the shim makes for the VMM's uid.  Each host
-   path a container binds is bind-mounted beneath the directory (read-only
-   when the container's mount is), and so appears in virtiofsd's namespace
-   and in the guest at BRIDGE_SHARE_DIR/<name> (the virtio-fs tag is
-   BRIDGE_SHARE_TAG).  */
+   path a container binds is copied as a detached mount tree, made
+   read-only (recursively) when the container's mount is and private or
+   slave (never a peer of the host's mounts, so nothing done to it
+   propagates back), then attached beneath the directory on a mount point
+   made where the guest cannot reach; it so appears in virtiofsd's
+   namespace and in the guest at BRIDGE_SHARE_DIR/<name> (the virtio-fs
+   tag is BRIDGE_SHARE_TAG).  The guest can write only beneath a writable
+   bind, into that bind's own filesystem.  */
 #ifndef LCOW_UVM_HOST_SHARE_H
 #define LCOW_UVM_HOST_SHARE_H
 
@@ -19,9 +24,13 @@
 
 #include "bridge_protocol.h"
 #include "proto/base/error.h"
+#include "proto/mount_options.h"
 
 /* In the state directory.  */
 #define HOST_SHARE_DIR_NAME "share"
+/* The share's root holds only mount points (an inode each).  */
+#define HOST_SHARE_ROOT_SIZE "64k"
+#define HOST_SHARE_ROOT_INODES "4096"
 
 struct host_share;
 
@@ -49,10 +58,12 @@ int host_share_open (const struct host_share_config *c,
 int host_share_start_daemon (struct host_share *s, shim_error **err);
 /* Its VMM is gone: virtiofsd is killed (s may be NULL).  */
 void host_share_stop_daemon (struct host_share *s);
-/* source (an absolute host path) bound beneath the share, read-only when
-   asked: *name is where, beneath BRIDGE_SHARE_DIR in the guest.  */
-int host_share_bind (struct host_share *s, const char *source, bool readonly,
-                     char **name, shim_error **err);
+/* source (an absolute host path) bound beneath the share as options ask
+   (shared propagation is the caller's to refuse; it is made private):
+   *name is where, beneath BRIDGE_SHARE_DIR in the guest.  */
+int host_share_bind (struct host_share *s, const char *source,
+                     const struct bind_options *options, char **name,
+                     shim_error **err);
 void host_share_unbind (struct host_share *s, const char *name);
 /* Stops virtiofsd, detaches every bind and the share, removes it; frees
    s.  */

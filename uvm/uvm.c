@@ -238,14 +238,15 @@ open_share (struct uvm *u, const struct uvm_config *cfg, shim_error **err)
 }
 
 int
-uvm_share_bind (struct uvm *u, const char *source, bool readonly,
-                char **guest_path, shim_error **err)
+uvm_share_bind (struct uvm *u, const char *source,
+                const struct bind_options *options, char **guest_path,
+                shim_error **err)
 {
   if (u->share == NULL)
     return shim_error_set (err, GRPC_FAILED_PRECONDITION,
                            "the UVM has no host directory share");
   char *name = NULL;
-  if (host_share_bind (u->share, source, readonly, &name, err) < 0)
+  if (host_share_bind (u->share, source, options, &name, err) < 0)
     return -1;
   *guest_path = xasprintf (BRIDGE_SHARE_DIR "/%s", name);
   free (name);

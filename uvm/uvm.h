@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "proto/base/error.h"
+#include "proto/mount_options.h"
 #include "sandbox_options.h"
 #include "shim_config.h"
 #include "vmm.h"
@@ -111,11 +112,12 @@ int uvm_attach_disk (struct uvm *u, const char *image, uint32_t target,
                      uvm_done_fn done, void *data, shim_error **err);
 void uvm_release_scsi_target (struct uvm *u, uint32_t target);
 
-/* A host path bound into the VM's host share (read-only when asked):
+/* A host path bound into the VM's host share as options ask:
    *guest_path is where the guest sees it.  FailedPrecondition when the VM
    has no share.  */
-int uvm_share_bind (struct uvm *u, const char *source, bool readonly,
-                    char **guest_path, shim_error **err);
+int uvm_share_bind (struct uvm *u, const char *source,
+                    const struct bind_options *options, char **guest_path,
+                    shim_error **err);
 void uvm_share_unbind (struct uvm *u, const char *guest_path);
 
 /* The VMM process's CPU time (ns) and resident memory (bytes).  */

@@ -562,12 +562,13 @@ stub_uvm_migration_step (bool ok)
 
 /* The harness's sandboxes run the exec VMM: no share, no bind.  */
 int
-uvm_share_bind (struct uvm *u, const char *source, bool readonly,
-                char **guest_path, shim_error **err)
+uvm_share_bind (struct uvm *u, const char *source,
+                const struct bind_options *options, char **guest_path,
+                shim_error **err)
 {
   (void) u;
   (void) source;
-  (void) readonly;
+  (void) options;
   (void) guest_path;
   return shim_error_set (err, GRPC_FAILED_PRECONDITION,
                          "stub: no host directory share");

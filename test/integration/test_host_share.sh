@@ -54,6 +54,64 @@ expect "over virtio-fs" grep -qx "virtiofs" <<<"$out"
 expect "the container's binds left the share with it" \
   wait_for 10 bash -c '! grep -q " $1/share/b" /proc/self/mountinfo' _ "$state"
 
+# ---- issue 27: nothing a pod or its guest does through the share reaches the host
+# A node as systemd mounts it: a shared tmpfs with a mount beneath the
+# directory a pod binds.
+mkdir -p "$T/node"
+mount -t tmpfs node "$T/node" && mount --make-private "$T/node" && mount --make-shared "$T/node"
+trap 'rc=$?; umount -R -l "$T/node" 2>/dev/null; lcow_teardown $rc' EXIT
+mkdir -p "$T/node/src/sub"
+echo top >"$T/node/src/top"
+mount -t tmpfs sub "$T/node/src/sub"
+echo in-sub >"$T/node/src/sub/file"
+host_mounted() { findmnt -n "$1" >/dev/null; }
+ctr_ run -d --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json" $(in_pod p1) \
+  --mount "type=bind,src=$T/node/src,dst=/host,options=rbind:ro" \
+  --mount "type=bind,src=$T/node/src,dst=/follow,options=rbind:rw:rslave" \
+  --rootfs "$T/ctr-rootfs" c3 /bin/sleep 600 >/dev/null
+in_c3() { ctr_ task exec --exec-id "e$RANDOM" c3 /bin/sh -c "$1" 2>&1; }
+expect "a read-only bind shows the host's submount" grep -qx in-sub <<<"$(in_c3 'cat /host/sub/file')"
+expect "and its submount is read-only too (recursive, as runc's rro)" \
+  grep -q "Read-only file system" <<<"$(in_c3 'touch /host/sub/new')"
+expect "nothing was written in the host's submount" bash -c '[ ! -e "$1" ]' _ "$T/node/src/sub/new"
+mkdir "$T/node/src/later"
+mount -t tmpfs later "$T/node/src/later"
+echo later >"$T/node/src/later/file"
+expect "a host mount made later reaches an rslave bind (HostToContainer)" \
+  wait_for 5 bash -c 'grep -qx later <<<"$1"' _ "$(sleep 0.5; in_c3 'cat /follow/later/file')"
+expect "but not an rprivate one (mountPropagation None)" \
+  bash -c '! grep -qx later <<<"$1"' _ "$(in_c3 'cat /host/later/file')"
+kill_and_wait c3 SIGKILL >/dev/null && remove c3 >/dev/null
+expect "deleting the container left the host's submounts mounted" \
+  bash -c 'findmnt -n "$1" >/dev/null && findmnt -n "$2" >/dev/null' _ "$T/node/src/sub" "$T/node/src/later"
+out=$(ctr_ run --rm --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json" $(in_pod p1) \
+  --mount "type=bind,src=$T/node/src,dst=/both,options=rbind:rw:rshared" \
+  --rootfs "$T/ctr-rootfs" c4 /bin/sh -c : 2>&1) && rc=0 || rc=$?
+ctr_ c rm c4 >/dev/null 2>&1 || true
+expect "rshared (Bidirectional) is refused, saying why ($(head -c 300 <<<"$out"))" \
+  bash -c '[ "$1" -ne 0 ] && grep -q "/both.*rshared.*cannot reach the host" <<<"$2"' _ "$rc" "$out"
+
+# A container that became root in the guest mounts the share itself: it can
+# neither write its root (64 MiB landed in the host's /run) nor plant
+# symlinks where the next bind goes (its error path followed them).
+out=$(ctr_ run --rm --privileged --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json" $(in_pod p1) \
+  --rootfs "$T/ctr-rootfs" c5 /bin/sh -c "
+    mkdir -p /mnt/s && mount -t virtiofs lcowshare /mnt/s && echo share-mounted
+    dd if=/dev/zero of=/mnt/s/big bs=1M count=64 2>&1 | tail -1
+    for i in \$(busybox seq 1 20); do ln -s $T/node/src/sub /mnt/s/b\$i 2>/dev/null && echo planted; done
+    echo done" 2>&1) && rc=0 || rc=$?
+echo "$out" | sed 's/^/  /'
+expect "a privileged container mounted the share" grep -qx share-mounted <<<"$out"
+expect "it could not write the share's root" \
+  bash -c 'grep -q "Read-only file system" <<<"$1" && [ ! -e "$2/share/big" ]' _ "$out" "$state"
+expect "nor plant a symlink in it" bash -c '! grep -q planted <<<"$1"' _ "$out"
+out=$(ctr_ run --rm --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json" $(in_pod p1) \
+  --mount "type=bind,src=$T/host/rw,dst=/data,options=rbind:rw" \
+  --rootfs "$T/ctr-rootfs" c6 /bin/cat /data/hello 2>&1) && rc=0 || rc=$?
+expect "the next bind works" grep -qx "from the host" <<<"$out"
+expect "and the host's mounts are all there" \
+  bash -c 'findmnt -n "$1" >/dev/null && findmnt -n "$2" >/dev/null' _ "$T/node/src/sub" "$T/node/src/later"
+
 # ---- a migratable pod: host binds stay refused ------------------------------
 expect "a migratable sandbox boots, without a share" run_sandbox m1 --runtime-config-path "$T/qemu.json" \
   --annotation io.microsoft.migration.allowed=true "${ONE_CPU[@]}"

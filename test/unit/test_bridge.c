@@ -262,6 +262,26 @@ START_TEST (mount_options_split)
 }
 END_TEST
 
+/* A bind's options: the last ro/rw, rbind, the last propagation.  */
+START_TEST (mount_options_of_a_bind)
+{
+  struct bind_options o;
+  char *none[] = { "bind" };
+  mount_options_bind (none, 1, &o);
+  ck_assert (!o.readonly && !o.recursive);
+  ck_assert_int_eq (o.propagation, MOUNT_PROPAGATION_PRIVATE);
+  char *slave[] = { "rbind", "ro", "rshared", "rslave" };
+  mount_options_bind (slave, 4, &o);
+  ck_assert (o.readonly && o.recursive);
+  ck_assert_int_eq (o.propagation, MOUNT_PROPAGATION_SLAVE);
+  ck_assert_str_eq (mount_propagation_name (o.propagation), "rslave");
+  char *shared[] = { "ro", "rw", "private", "shared" };
+  mount_options_bind (shared, 4, &o);
+  ck_assert (!o.readonly);
+  ck_assert_int_eq (o.propagation, MOUNT_PROPAGATION_SHARED);
+}
+END_TEST
+
 /* Pod volumes: a volume's files beneath its path, emptyDirs, the
    termination log; and a volume's update.  */
 START_TEST (volumes_round_trip)
@@ -521,6 +541,7 @@ bridge_suite (void)
   tcase_add_test (t, host_decodes_responses_and_exits);
   tcase_add_test (t, oci_process_rlimits_and_groups);
   tcase_add_test (t, mount_options_split);
+  tcase_add_test (t, mount_options_of_a_bind);
   tcase_add_test (t, volumes_round_trip);
   tcase_add_test (t, disk_remove_and_layer_limits);
   tcase_add_test (t, layer_keys);

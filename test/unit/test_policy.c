@@ -576,9 +576,12 @@ START_TEST (test_pod_file_binds_shared)
   ck_assert_uint_eq (n, 3);
   ck_assert_int_eq (binds[0].kind, POD_CONTENT_NONE);
   ck_assert_str_eq (binds[0].host_source, "/srv/data");
-  ck_assert (!binds[0].readonly);
+  ck_assert (!binds[0].options.readonly);
+  ck_assert (binds[0].options.recursive);
+  ck_assert_int_eq (binds[0].options.propagation, MOUNT_PROPAGATION_PRIVATE);
   ck_assert_str_eq (binds[1].host_source, "/etc/app.conf");
-  ck_assert (binds[1].readonly);
+  ck_assert (binds[1].options.readonly);
+  ck_assert (!binds[1].options.recursive);
   ck_assert_int_eq (binds[2].kind, POD_CONTENT_CRI_FILE);
   /* Without the share the same spec is refused, saying why.  */
   ck_assert_int_eq (
@@ -601,6 +604,29 @@ START_TEST (test_pod_file_binds_shared)
   ck_assert (strstr (err->msg, "/data (from /srv/../etc): the source is not "
                                "a clean absolute path")
              != NULL);
+  shim_error_free (err);
+  err = NULL;
+  oci_spec_free (spec);
+  /* Bidirectional propagation is refused for every bind, naming each.  */
+  static const char bidirectional[]
+      = "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"x\"]},"
+        "\"root\":{\"path\":\"rootfs\"},\"mounts\":["
+        "{\"destination\":\"/a\",\"type\":\"bind\",\"source\":\"/srv/"
+        "a\",\"options\":[\"rbind\",\"rshared\"]},"
+        "{\"destination\":\"/b\",\"type\":\"bind\",\"source\":\"/srv/"
+        "b\",\"options\":[\"rbind\",\"rslave\"]},"
+        "{\"destination\":\"/c\",\"type\":\"bind\",\"source\":\"/srv/"
+        "c\",\"options\":[\"shared\"]}]}";
+  ck_assert_int_eq (
+      oci_spec_parse (bidirectional, strlen (bidirectional), &spec, &err), 0);
+  ck_assert_int_eq (
+      pod_file_binds_plan (spec, roots, 1, "pod1", true, binds, &n, &err), -1);
+  ck_assert_int_eq (err->code, GRPC_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull (strstr (err->msg, "/a (from /srv/a): propagation "
+                                           "rshared (Bidirectional) is "
+                                           "refused"));
+  ck_assert_ptr_nonnull (strstr (err->msg, "/c (from /srv/c): propagation"));
+  ck_assert_ptr_null (strstr (err->msg, "/b (from"));
   shim_error_free (err);
   oci_spec_free (spec);
 }
