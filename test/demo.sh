@@ -28,6 +28,7 @@ ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
 say "starting a private containerd ($(containerd --version | awk '{print $3}')) with the shim on its PATH"
 lcow_setup
+readable_bootfiles
 log="$T/containerd.log"
 cat >"$T/qemu.json" <<JSON
 {"vmm": "qemu", "layer_cache_dir": "$T/layers", "vmm_path": "$QEMU", "boot_files_root_path": "$BOOTFILES_DIR",

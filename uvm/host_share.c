@@ -134,11 +134,11 @@ host_share_open (const struct host_share_config *c, struct host_share **out,
   s->vmm_uid = c->vmm_uid;
   s->vmm_gid = c->vmm_gid;
   s->id = xstrdup (c->id);
-  if (mkdir (s->dir, 0700) < 0 && errno != EEXIST)
-    shim_error_errno (err, GRPC_INTERNAL, errno, "mkdir %s", s->dir);
-  else
-    mount_share_root (s, err);
-  if (*err != NULL)
+  int r
+      = mkdir (s->dir, 0700) < 0 && errno != EEXIST
+            ? shim_error_errno (err, GRPC_INTERNAL, errno, "mkdir %s", s->dir)
+            : mount_share_root (s, err);
+  if (r < 0)
     {
       host_share_close (s);
       return -1;
@@ -163,13 +163,16 @@ listen_socket (struct host_share *s, shim_error **err)
   mode_t old = umask (0177);
   int r = bind (fd, (struct sockaddr *) &sa, sizeof sa);
   umask (old);
-  if (r < 0 || chown (s->socket_path, s->vmm_uid, s->vmm_gid) < 0
-      || listen (fd, 1) < 0)
+  struct vmm_user vmm = { s->vmm_uid, s->vmm_gid, 0 };
+  if (r < 0 || listen (fd, 1) < 0)
+    r = shim_error_errno (err, GRPC_INTERNAL, errno, "listen on %s",
+                          s->socket_path);
+  else
+    r = vmm_user_give (&vmm, s->socket_path, err);
+  if (r < 0)
     {
-      int e = errno;
       close (fd);
-      return shim_error_errno (err, GRPC_INTERNAL, e, "listen on %s",
-                               s->socket_path);
+      return -1;
     }
   return fd;
 }

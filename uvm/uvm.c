@@ -56,6 +56,7 @@ uvm_maybe_free (struct uvm *u)
   if (u->state != UVM_DESTROYED || u->open_handles > 0)
     return;
   gcs_log_parser_free (u->log_parser);
+  vmm_user_lease_release (&u->user_lease);
   free (u->user_reason);
   free (u->vm_dir);
   uvm_free_argv (u->vmm_argv);
@@ -296,6 +297,7 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
 {
   struct uvm *u = xzalloc (sizeof *u);
   u->entropy_fd = -1;
+  u->user_lease.fd = -1;
   u->loop = loop;
   u->id = xstrdup (cfg->id);
   u->state_dir = xstrdup (cfg->state_dir);
@@ -338,9 +340,9 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
       goto fail;
     }
   if (uvm_choose_accel (u, cfg->cfg->accel, err) < 0
-      || mkdir_p (cfg->state_dir, 0700, err) < 0)
+      || mkdir_p (cfg->state_dir, 0700, err) < 0
+      || uvm_choose_user (u, cfg, err) < 0)
     goto fail;
-  uvm_choose_user (u, cfg);
   if (u->netns_path != NULL)
     {
       if (pod_network_connect (u->netns_path, u->user.uid, &u->nic, err) < 0)

@@ -470,8 +470,8 @@ listen_port (struct uvm *u, uint32_t port, vsock_accept_fn fn,
   /* The VMM connects as its own uid.  */
   cleanup_free char *path = xasprintf ("%s_%u", u->vsock_uds, port);
   if (lc.transport == VSOCK_TRANSPORT_HYBRID
-      && chown (path, u->user.uid, u->user.gid) < 0)
-    return shim_error_errno (err, GRPC_INTERNAL, errno, "chown %s", path);
+      && vmm_user_give (&u->user, path, err) < 0)
+    return -1;
   return 0;
 }
 

@@ -444,31 +444,41 @@ loader_path (const struct sandbox_options *o)
   return NULL;
 }
 
-/* Who the VMM runs as: its own uid where it can read what it opens
-   itself, else root (logged, and in uvm.json).  */
-void
-uvm_choose_user (struct uvm *u, const struct uvm_config *cfg)
+/* Who the VMM runs as: a uid of its own, leased while the sandbox lives;
+   root only when configured so.  */
+int
+uvm_choose_user (struct uvm *u, const struct uvm_config *cfg, shim_error **err)
 {
-  const struct sandbox_options *o = cfg->opts;
-  cleanup_free char *loader = loader_path (o);
-  const char *reads[]
-      = { cfg->cfg->vmm_path, o->kernel_path, o->rootfs_path, loader };
-  size_t n = sizeof reads / sizeof *reads;
   const char *slash = strrchr (u->state_dir, '/');
-  vmm_user_choose (cfg->cfg, slash ? slash + 1 : u->state_dir, &u->user);
-  char *why = NULL;
-  if (!vmm_user_can_read (&u->user, reads, n, &why))
-    {
-      log_entry (
-          LOG_LEVEL_WARN, "the VMM runs as root",
-          (struct log_field[]){ { "uvm-id", u->id }, { "reason", why } }, 2);
-      u->user = (struct vmm_user){ 0, 0, 0 };
-    }
+  cleanup_free char *leases
+      = xasprintf ("%s/" VMM_USER_LEASE_DIR, u->state_root);
+  if (vmm_user_lease (cfg->cfg, slash ? slash + 1 : u->state_dir, leases,
+                      &u->user, &u->user_lease, err)
+      < 0)
+    return shim_error_wrap (err, "VMM user");
   free (u->user_reason);
-  u->user_reason = why ? why
-                       : xstrdup (u->user.uid ? "its own uid"
-                                              : "vmm_user \"root\" in the "
-                                                "shim configuration");
+  u->user_reason = xstrdup (u->user.uid ? "its own uid"
+                                        : "vmm_user \"root\" in the "
+                                          "shim configuration");
+  return 0;
+}
+
+/* What the VMM opens itself must be readable by its uid: it never runs as
+   root unless configured so.  */
+static int
+check_user_reads (const struct uvm *u, const char *const *paths, size_t n,
+                  shim_error **err)
+{
+  char *why = NULL;
+  if (vmm_user_can_read (&u->user, paths, n, &why))
+    return 0;
+  shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                  "VMM user: %s (the VMM runs as its own uid: make what it "
+                  "opens readable to it, or set vmm_user \"root\" in the "
+                  "shim configuration)",
+                  why);
+  free (why);
+  return -1;
 }
 
 /* The VMM's command line under the chosen accelerator, and under TCG too
@@ -514,6 +524,10 @@ uvm_build_vmm_commands (struct uvm *u, const struct uvm_config *cfg,
   if (access (cmd.argv[0], X_OK) < 0)
     return shim_error_errno (err, GRPC_FAILED_PRECONDITION, errno,
                              "VMM %s is not executable", cmd.argv[0]);
+  const char *reads[]
+      = { cmd.argv[0], o->kernel_path, o->rootfs_path, loader };
+  if (check_user_reads (u, reads, sizeof reads / sizeof *reads, err) < 0)
+    return -1;
   if (!(u->accel.kvm && u->accel.may_fall_back))
     return 0;
   struct vmm_command tcg = { 0 };

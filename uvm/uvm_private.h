@@ -152,6 +152,7 @@ struct uvm
   bool fell_back;
   /* Who the VMM runs as, and why; its private directory (sockets).  */
   struct vmm_user user;
+  struct vmm_user_lease user_lease;
   char *user_reason;
   char *vm_dir;
   /* Host directories shared into the VM (host_share.h), or NULL.  */
@@ -204,7 +205,8 @@ void uvm_drop_vm (struct uvm *u);
 /* uvm_launch.c */
 void uvm_free_argv (char **argv);
 int uvm_choose_accel (struct uvm *u, enum accel_mode mode, shim_error **err);
-void uvm_choose_user (struct uvm *u, const struct uvm_config *cfg);
+int uvm_choose_user (struct uvm *u, const struct uvm_config *cfg,
+                     shim_error **err);
 int uvm_build_vmm_commands (struct uvm *u, const struct uvm_config *cfg,
                             shim_error **err);
 int uvm_spawn_vmm (struct uvm *u, shim_error **err);

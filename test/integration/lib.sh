@@ -20,7 +20,7 @@ lcow_setup() {
   # that the socket's own mode is what keeps them out.
   chmod 0711 "$T"
   mkdir -p "$T/root" "$T/state" "$T/rootfs" "$T/boot"
-  find "$STATE_ROOT" -mindepth 1 -maxdepth 1 >"$T/state-before" 2>/dev/null || true
+  find "$STATE_ROOT" -mindepth 1 -maxdepth 1 ! -name vmm-uids >"$T/state-before" 2>/dev/null || true
   if [ -s "$T/state-before" ] && grep -qv '/accel-' "$T/state-before"; then
     echo "# sandbox state left by an earlier run (not counted here):"
     grep -v '/accel-' "$T/state-before" | sed 's/^/#   /'
@@ -29,6 +29,9 @@ lcow_setup() {
   : >"$T/boot/kernel"
   : >"$T/boot/initrd.img"
   write_containerd_toml
+  # The fake guest where the sandboxes' own uids can read it.
+  install -m 0755 "$FAKE_GUEST" "$T/fake-guest"
+  FAKE_GUEST=$T/fake-guest
   write_shim_config "$T/shim.json"
   # Sanitizer reports of the shim (whose stderr is /dev/null) go to files
   # that teardown checks.
@@ -231,7 +234,7 @@ event_topics() { grep -o '/tasks/[a-z-]*' "$1" | tr '\n' ' '; }
 # this script made; the host's KVM verdict files beside them are meant to
 # stay, and what an earlier run left is that run's failure, not this one's.
 state_dirs() {
-  find "$STATE_ROOT" -mindepth 1 -maxdepth 1 ! -name 'accel-*.json' 2>/dev/null |
+  find "$STATE_ROOT" -mindepth 1 -maxdepth 1 ! -name 'accel-*.json' ! -name vmm-uids 2>/dev/null |
     grep -vxF -f "$T/state-before" || true
 }
 state_dir_count() { state_dirs | wc -l; }
@@ -278,13 +281,22 @@ make_rootfs() {
   for a in sh cat echo uname sleep ls wc head tr hostname id stty tty; do ln -sf busybox "$1/bin/$a"; done
 }
 
-# qemu_config [MEMBERS]: the boot files copied where an unprivileged QEMU
-# can read them, whatever the checkout's own permissions, and $T/qemu.json
-# for the qemu VMM with them (MEMBERS: more JSON members, comma-separated).
-qemu_config() {
+# readable_bootfiles: the boot files copied to $T/bootfiles, where a VMM
+# running as its sandbox's own uid can read them whatever the checkout's
+# own permissions (a VMM that cannot read them fails its sandbox);
+# BOOTFILES_DIR then names the copy.
+readable_bootfiles() {
+  [ -d "$T/bootfiles" ] && return 0
   mkdir -m 0755 "$T/bootfiles"
   cp "$BOOTFILES_DIR"/* "$T/bootfiles/"
   chmod 0644 "$T"/bootfiles/*
+  BOOTFILES_DIR="$T/bootfiles"
+}
+
+# qemu_config [MEMBERS]: $T/qemu.json for the qemu VMM with the readable
+# boot files (MEMBERS: more JSON members, comma-separated).
+qemu_config() {
+  readable_bootfiles
   cat >"$T/qemu.json" <<JSON
 {"vmm": "qemu", "vmm_path": "$QEMU", "boot_files_root_path": "$T/bootfiles",${1:+
  $1,}

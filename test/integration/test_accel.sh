@@ -15,6 +15,7 @@ chmod 0777 "$ACCEL_LOG_DIR"
 export BROKEN_KVM_LOG=$ACCEL_LOG_DIR/launches
 trap 'rm -rf "$ACCEL_LOG_DIR"' EXIT
 lcow_setup
+readable_bootfiles
 log="$T/containerd.log"
 if [ ! -e /dev/kvm ]; then
   echo "ok - test_accel: # SKIP the fallback needs /dev/kvm to exist (it is never used to run a guest here)"

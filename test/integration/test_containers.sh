@@ -9,6 +9,7 @@ source "$(dirname "$0")/lib.sh"
 BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
 QEMU=${QEMU:-/usr/bin/qemu-system-x86_64}
 lcow_setup
+readable_bootfiles
 cat >"$T/qemu.json" <<JSON
 {"vmm": "qemu", "layer_cache_dir": "$T/layers", "vmm_path": "$QEMU", "boot_files_root_path": "$BOOTFILES_DIR",
  "pod_file_roots": ["$T/cri/io.containerd.grpc.v1.cri/sandboxes"], "memory_mb": 512, "gcs_connection_timeout_ms": 90000, "stop_grace_ms": 10000}

@@ -106,7 +106,7 @@ write_shim_config "$T/nogcs.json" '"vmm_args": ["--no-gcs"]' '"gcs_connection_ti
 (run_sandbox f4 --runtime-config-path "$T/nogcs.json" >/dev/null 2>&1 || true) &
 RUN=$!
 wait_for 5 bash -c 'compgen -G "$1/*/vm/vsock_1073741824" >/dev/null' _ "$STATE_ROOT" || true
-sd=$(find "$STATE_ROOT" -mindepth 1 -maxdepth 1 -type d | head -1)
+sd=$(dirname "$(dirname "$(compgen -G "$STATE_ROOT/*/vm/vsock_1073741824" | head -1)")")
 vmm_uid=$(json_get "$(bundle_of f4)/uvm.json" vmm_uid)
 expect "state root is root-owned and not writable by others" \
   bash -c '[ "$(stat -c %U "$1")" = root ] && [ $(( 0$(stat -c %a "$1") & 022 )) -eq 0 ]' _ "$STATE_ROOT"
@@ -116,8 +116,37 @@ expect "the VMM's own directory is 0700, its uid's ($vmm_uid)" \
   bash -c '[ "$(stat -c %u:%a "$1/vm")" = "$2:700" ]' _ "$sd" "$vmm_uid"
 expect "the listening hybrid vsock socket is 0600, the VMM's uid's" \
   bash -c '[ "$(stat -c %u:%a "$1/vm/vsock_1073741824")" = "$2:600" ]' _ "$sd" "$vmm_uid"
+lease="$STATE_ROOT/vmm-uids/$vmm_uid.lock"
+expect "its uid is leased while it lives ($lease)" [ -e "$lease" ]
 wait "$RUN"
 ctr_ c rm f4 >/dev/null 2>&1 || true
+expect "and let go with it" wait_for 5 bash -c '[ ! -e "$1" ]' _ "$lease"
+
+# --- VMM identities: one live sandbox per uid, never root by surprise ------
+write_shim_config "$T/fixed.json" '"vmm_user": "4242:4242"'
+expect "a configured VMM uid runs one sandbox" run_sandbox f6 --runtime-config-path "$T/fixed.json"
+out=$(run_sandbox f7 --runtime-config-path "$T/fixed.json" 2>&1) && rc=0 || rc=$?
+ctr_ c rm f7 >/dev/null 2>&1 || true
+expect "a second sandbox on it is refused, naming it ($out)" \
+  bash -c '[ "$1" -ne 0 ] && grep -q "vmm_user 4242:4242 is held by another live sandbox" <<<"$2"' _ "$rc" "$out"
+kill_and_wait f6 SIGKILL && remove f6 >/dev/null
+expect "once the first is gone the uid serves another" run_sandbox f7 --runtime-config-path "$T/fixed.json"
+kill_and_wait f7 SIGKILL && remove f7 >/dev/null
+mkdir -m 0700 "$T/private-boot"
+cp "$T/boot/kernel" "$T/boot/initrd.img" "$T/private-boot/"
+private_config() { # private_config FILE [MEMBER]: boot files only root reads
+  cat >"$1" <<JSON
+{"vmm": "exec", "vmm_path": "$FAKE_GUEST", "boot_files_root_path": "$T/private-boot",
+ "layer_cache_dir": "$T/layers", "gcs_connection_timeout_ms": 10000${2:+, $2}}
+JSON
+}
+private_config "$T/private.json"
+expect "boot files the VMM's uid cannot read fail the sandbox (no silent root)" \
+  refused f8 "cannot read $T/private-boot/kernel" --runtime-config-path "$T/private.json"
+private_config "$T/root.json" '"vmm_user": "root"'
+expect "unless vmm_user says root" run_sandbox f8 --runtime-config-path "$T/root.json"
+expect "and then it is root" test "$(json_get "$(bundle_of f8)/uvm.json" vmm_uid)" = 0
+kill_and_wait f8 SIGKILL && remove f8 >/dev/null
 kill "$EVENTS" 2>/dev/null || true
 expect "clean at the end" all_clean 10
 finish

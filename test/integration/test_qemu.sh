@@ -10,12 +10,7 @@ BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
 QEMU=${QEMU:-/usr/bin/qemu-system-x86_64}
 lcow_setup
 log="$T/containerd.log"
-# The boot files where an unprivileged QEMU can read them, whatever the
-# checkout's own permissions are.
-mkdir -m 0755 "$T/bootfiles"
-cp "$BOOTFILES_DIR"/* "$T/bootfiles/"
-chmod 0644 "$T"/bootfiles/*
-BOOTFILES_DIR="$T/bootfiles"
+readable_bootfiles
 cat >"$T/qemu.json" <<JSON
 {"vmm": "qemu", "layer_cache_dir": "$T/layers", "vmm_path": "$QEMU", "boot_files_root_path": "$BOOTFILES_DIR",
  "memory_mb": 512, "gcs_connection_timeout_ms": 90000, "stop_grace_ms": 10000}

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "proto/base/cleanup.h"
+#include "proto/base/xalloc.h"
 #include "uvm/pod_cgroup.h"
 #include "uvm/vhd_footer.h"
 #include "uvm/vm_description.h"
@@ -434,6 +436,55 @@ START_TEST (vmm_user_identity)
 }
 END_TEST
 
+/* Leases: two live sandboxes never hold one uid (a hash collision takes
+   the next free one), a configured uid serves one sandbox at a time, and a
+   uid let go serves again.  */
+START_TEST (vmm_user_leases)
+{
+  char dir[] = "/tmp/lcow-unit-leases.XXXXXX";
+  ck_assert_ptr_nonnull (mkdtemp (dir));
+  cleanup_free char *locks = xasprintf ("%s/l", dir);
+  struct shim_config cfg;
+  shim_config_defaults (&cfg);
+  struct vmm_user a, b, c;
+  struct vmm_user_lease la, lb, lc;
+  shim_error *err = NULL;
+  ck_assert_int_eq (vmm_user_lease (&cfg, "0a0b0cff", locks, &a, &la, &err),
+                    0);
+  ck_assert_uint_eq (a.uid, VMM_USER_UID_BASE + 0x0a0b0c);
+  ck_assert_int_eq (vmm_user_lease (&cfg, "0a0b0c00", locks, &b, &lb, &err),
+                    0);
+  ck_assert_uint_eq (b.uid, a.uid + 1);
+  ck_assert_uint_eq (b.gid, b.uid);
+  vmm_user_lease_release (&la);
+  ck_assert_int_eq (la.fd, -1);
+  ck_assert_int_eq (vmm_user_lease (&cfg, "0a0b0c11", locks, &c, &lc, &err),
+                    0);
+  ck_assert_uint_eq (c.uid, a.uid);
+  vmm_user_lease_release (&lb);
+  vmm_user_lease_release (&lc);
+  cfg.vmm_user = VMM_USER_FIXED;
+  cfg.vmm_uid = cfg.vmm_gid = 4242;
+  ck_assert_int_eq (vmm_user_lease (&cfg, "aa", locks, &a, &la, &err), 0);
+  ck_assert_int_eq (vmm_user_lease (&cfg, "bb", locks, &b, &lb, &err), -1);
+  ck_assert_int_eq (err->code, GRPC_FAILED_PRECONDITION);
+  ck_assert_ptr_nonnull (strstr (err->msg, "vmm_user 4242:4242 is held"));
+  shim_error_free (err);
+  err = NULL;
+  vmm_user_lease_release (&la);
+  ck_assert_int_eq (vmm_user_lease (&cfg, "bb", locks, &b, &lb, &err), 0);
+  vmm_user_lease_release (&lb);
+  cfg.vmm_user = VMM_USER_ROOT;
+  ck_assert_int_eq (vmm_user_lease (&cfg, "cc", locks, &c, &lc, &err), 0);
+  ck_assert_uint_eq (c.uid, 0);
+  ck_assert_int_eq (lc.fd, -1);
+  /* Every lock file went with its lease.  */
+  ck_assert_int_eq (rmdir (locks), 0);
+  ck_assert_int_eq (rmdir (dir), 0);
+  shim_config_release (&cfg);
+}
+END_TEST
+
 /* A VHD footer as the specification lays it out: cookie, disk type,
    current size, checksum (one's complement of the byte sum).  */
 static void
@@ -679,6 +730,7 @@ vmm_argv_suite (void)
   TCase *e = tcase_create ("exec");
   tcase_add_test (e, exec_environment);
   tcase_add_test (e, vmm_user_identity);
+  tcase_add_test (e, vmm_user_leases);
   TCase *v = tcase_create ("vhd and cgroup");
   tcase_add_test (v, vhd_footers);
   tcase_add_test (v, vhd_probe_file);
