@@ -346,7 +346,9 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
   sb->create_req = req;
   ts->sandbox = sb;
   cleanup_free char *config_path = runtime_config_path (req->options);
-  if (sandbox_plan_build (sb->id, spec, config_path, &sb->plan, &err) < 0)
+  bool incoming = false;
+  if (sandbox_plan_build (sb->id, spec, config_path, &sb->plan, &err) < 0
+      || migration_incoming (spec, &incoming, &err) < 0)
     {
       shim_error_wrap (&err, "create sandbox %s", sb->id);
       log_error ("%s", err->msg);
@@ -355,8 +357,6 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
       sandbox_end (ts);
       return;
     }
-  bool incoming
-      = oci_spec_annotation (spec, ANNOTATION_MIGRATION_INCOMING) != NULL;
   if (incoming && (standalone || !sb->plan.migratable))
     {
       ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT,

@@ -1,6 +1,7 @@
 #include "migration.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "proto/base/go_parse.h"
 #include "proto/base/strbuf.h"
@@ -51,4 +52,18 @@ migration_decision_release (struct migration_decision *d)
 {
   free (d->warning);
   d->warning = NULL;
+}
+
+int
+migration_incoming (const struct oci_spec *spec, bool *incoming,
+                    shim_error **err)
+{
+  const char *v = oci_spec_annotation (spec, ANNOTATION_MIGRATION_INCOMING);
+  *incoming = v != NULL && strcmp (v, "true") == 0;
+  if (v == NULL || *incoming || strcmp (v, "false") == 0)
+    return 0;
+  return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                         "annotation %s=\"%s\": expected \"true\" or "
+                         "\"false\"",
+                         ANNOTATION_MIGRATION_INCOMING, v);
 }

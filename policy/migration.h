@@ -29,5 +29,9 @@ struct migration_decision
 int migration_resolve (const struct oci_spec *spec,
                        struct migration_decision *out, shim_error **err);
 void migration_decision_release (struct migration_decision *d);
+/* Whether the spec makes a migration destination: its annotation "true";
+   absent or "false": not; any other value is InvalidArgument, named.  */
+int migration_incoming (const struct oci_spec *spec, bool *incoming,
+                        shim_error **err);
 
 #endif

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "proto/base/json.h"
+#include "proto/base/log.h"
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
 
@@ -134,6 +135,21 @@ pod_nic_parse (const char *addr_json, size_t addr_len, const char *route_json,
   return r;
 }
 
+bool
+pod_nic_has_ingress (const char *tc_json, size_t len)
+{
+  json_value *qdiscs = json_parse (tc_json, len, &ip_limits, NULL);
+  bool found = false;
+  for (size_t i = 0;
+       qdiscs != NULL && qdiscs->type == JSON_ARRAY && i < qdiscs->count; i++)
+    {
+      const char *kind = member_string (qdiscs->items[i], "kind");
+      found = found || (kind != NULL && strcmp (kind, "ingress") == 0);
+    }
+  json_free (qdiscs);
+  return found;
+}
+
 char *
 pod_nic_guest_body (const struct pod_nic *nic)
 {
@@ -206,10 +222,11 @@ run_in_netns (const char *netns_path, const char *const *argv, strbuf *out)
       break;
   if (pipefd[0] >= 0)
     close (pipefd[0]);
-  int status;
-  while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+  int status = 0;
+  pid_t waited;
+  while ((waited = waitpid (pid, &status, 0)) < 0 && errno == EINTR)
     ;
-  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+  if (waited < 0 || !WIFEXITED (status) || WEXITSTATUS (status) != 0)
     {
       errno = EIO;
       return -1;
@@ -217,12 +234,12 @@ run_in_netns (const char *netns_path, const char *const *argv, strbuf *out)
   return 0;
 }
 
-int
-pod_network_connect (const char *netns_path, uid_t vmm_uid,
-                     struct pod_nic *out, shim_error **err)
+/* The host's own namespace is no pod's: redirecting its interface into
+   the VM would take the host off its network, and tearing down there
+   would touch the host's.  */
+static int
+check_pod_netns (const char *netns_path, shim_error **err)
 {
-  /* The host's own namespace is no pod's: redirecting its interface into
-     the VM would take the host off its network.  */
   struct stat pod, host;
   if (stat (netns_path, &pod) < 0)
     return shim_error_errno (err, GRPC_FAILED_PRECONDITION, errno,
@@ -233,7 +250,16 @@ pod_network_connect (const char *netns_path, uid_t vmm_uid,
                            "pod network: %s is the host's network namespace, "
                            "not a pod's",
                            netns_path);
-  strbuf addrs = STRBUF_INIT, routes = STRBUF_INIT;
+  return 0;
+}
+
+int
+pod_network_connect (const char *netns_path, uid_t vmm_uid,
+                     struct pod_nic *out, shim_error **err)
+{
+  if (check_pod_netns (netns_path, err) < 0)
+    return -1;
+  strbuf addrs = STRBUF_INIT, routes = STRBUF_INIT, qdiscs = STRBUF_INIT;
   int r;
   if (run_in_netns (
           netns_path,
@@ -249,31 +275,49 @@ pod_network_connect (const char *netns_path, uid_t vmm_uid,
   else
     r = pod_nic_parse (addrs.data, addrs.len, routes.data, routes.len, out,
                        err);
+  if (r == 0
+      && run_in_netns (netns_path,
+                       (const char *const[]){ "tc", "-json", "qdisc", "show",
+                                              "dev", out->ifname, "ingress",
+                                              NULL },
+                       &qdiscs)
+             < 0)
+    r = shim_error_errno (err, GRPC_FAILED_PRECONDITION, errno,
+                          "pod network: read the qdiscs of %s in %s",
+                          out->ifname, netns_path);
+  out->ingress_ours = r == 0 && !pod_nic_has_ingress (qdiscs.data, qdiscs.len);
   strbuf_release (&addrs);
   strbuf_release (&routes);
+  strbuf_release (&qdiscs);
   if (r < 0)
     return -1;
   char uid[16], mtu[16];
   snprintf (uid, sizeof uid, "%u", (unsigned) vmm_uid);
   snprintf (mtu, sizeof mtu, "%u", out->mtu);
-  const char *const steps[][22] = {
+  const char *const steps[][24] = {
     { "ip", "tuntap", "add", "dev", POD_NIC_TAP, "mode", "tap", "user", uid,
       NULL },
     { "ip", "link", "set", POD_NIC_TAP, "mtu", mtu, "up", NULL },
     { "tc", "qdisc", "add", "dev", out->ifname, "ingress", NULL },
     { "tc", "qdisc", "add", "dev", POD_NIC_TAP, "ingress", NULL },
-    { "tc",    "filter",    "add",    "dev",    out->ifname, "parent",
-      "ffff:", "protocol",  "all",    "u32",    "match",     "u8",
-      "0",     "0",         "action", "mirred", "egress",    "redirect",
-      "dev",   POD_NIC_TAP, NULL },
+    { "tc",        "filter",    "add",
+      "dev",       out->ifname, "parent",
+      "ffff:",     "pref",      POD_NIC_FILTER_PREF,
+      "protocol",  "all",       "u32",
+      "match",     "u8",        "0",
+      "0",         "action",    "mirred",
+      "egress",    "redirect",  "dev",
+      POD_NIC_TAP, NULL },
     { "tc",    "filter",    "add",    "dev",    POD_NIC_TAP, "parent",
       "ffff:", "protocol",  "all",    "u32",    "match",     "u8",
       "0",     "0",         "action", "mirred", "egress",    "redirect",
       "dev",   out->ifname, NULL },
   };
   for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
-    if (run_in_netns (netns_path, steps[i], NULL) < 0)
+    if ((i != 2 || out->ingress_ours)
+        && run_in_netns (netns_path, steps[i], NULL) < 0)
       {
+        out->ingress_ours = out->ingress_ours && i > 2;
         pod_network_disconnect (netns_path, out);
         return shim_error_errno (err, GRPC_FAILED_PRECONDITION, errno,
                                  "pod network: %s %s %s in %s", steps[i][0],
@@ -285,10 +329,24 @@ pod_network_connect (const char *netns_path, uid_t vmm_uid,
 void
 pod_network_disconnect (const char *netns_path, const struct pod_nic *nic)
 {
+  shim_error *err = NULL;
+  if (check_pod_netns (netns_path, &err) < 0)
+    {
+      log_warn ("pod network teardown skipped: %s", err->msg);
+      shim_error_free (err);
+      return;
+    }
   run_in_netns (
       netns_path,
       (const char *const[]){ "ip", "link", "del", POD_NIC_TAP, NULL }, NULL);
-  if (nic->ifname[0])
+  if (!nic->ifname[0])
+    return;
+  run_in_netns (netns_path,
+                (const char *const[]){ "tc", "filter", "del", "dev",
+                                       nic->ifname, "parent", "ffff:", "pref",
+                                       POD_NIC_FILTER_PREF, NULL },
+                NULL);
+  if (nic->ingress_ours)
     run_in_netns (netns_path,
                   (const char *const[]){ "tc", "qdisc", "del", "dev",
                                          nic->ifname, "ingress", NULL },

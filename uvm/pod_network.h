@@ -12,6 +12,7 @@
 #ifndef LCOW_UVM_POD_NETWORK_H
 #define LCOW_UVM_POD_NETWORK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -19,6 +20,9 @@
 #include "proto/base/error.h"
 
 #define POD_NIC_TAP "tap0_lcow"
+/* The priority of the shim's redirect on CNI's interface: what teardown
+   removes there, and nothing else of CNI's.  */
+#define POD_NIC_FILTER_PREF "49152"
 #define POD_NIC_MAX_ADDRESSES 8
 #define POD_NIC_MAX_ROUTES 32
 
@@ -37,6 +41,8 @@ struct pod_nic
     char gateway[48];
   } routes[POD_NIC_MAX_ROUTES];
   size_t nroutes;
+  /* The interface's ingress qdisc is the shim's (CNI made none).  */
+  bool ingress_ours;
 };
 
 /* Pure: the interface from `ip -json addr show` and `ip -json route show`
@@ -46,6 +52,9 @@ struct pod_nic
 int pod_nic_parse (const char *addr_json, size_t addr_len,
                    const char *route_json, size_t route_len,
                    struct pod_nic *out, shim_error **err);
+/* Pure: whether `tc -json qdisc show dev IF ingress` lists an ingress
+   qdisc.  */
+bool pod_nic_has_ingress (const char *tc_json, size_t len);
 /* Pure: the guest agent's network request body (uvm/guest/network.h).  */
 char *pod_nic_guest_body (const struct pod_nic *nic);
 
@@ -53,7 +62,9 @@ char *pod_nic_guest_body (const struct pod_nic *nic);
    it for the VMM's uid.  */
 int pod_network_connect (const char *netns_path, uid_t vmm_uid,
                          struct pod_nic *out, shim_error **err);
-/* Removes the TAP and the interface's redirect (missing ones are fine).  */
+/* Removes the TAP, the shim's redirect on the interface and its ingress
+   qdisc if the shim made it (missing ones are fine); never in the host's
+   own namespace.  */
 void pod_network_disconnect (const char *netns_path,
                              const struct pod_nic *nic);
 

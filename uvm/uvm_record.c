@@ -9,7 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "proto/base/cleanup.h"
 #include "proto/base/file_io.h"
+#include "proto/base/json.h"
+#include "proto/base/log.h"
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
 #include "pod_cgroup.h"
@@ -114,23 +117,41 @@ process_start_time (int pid)
   return start;
 }
 
-/* <state_dir>/vmm.pid: "pid start-time", then one line each (empty for
-   none) for the pod's cgroup directory, network namespace and CNI
-   interface, for cleanup without the daemon.  */
+/* <state_dir>/vmm.pid, JSON: the VMM's pid and start time, the pod's
+   cgroup directory, network namespace, CNI interface and whether its
+   ingress qdisc is the shim's, the VMM's uid (its lease), for cleanup
+   without the daemon.  */
 void
 uvm_record_vmm (struct uvm *u)
 {
   int pid = vmm_process_pid (u->vmm);
-  char *path = xasprintf ("%s/vmm.pid", u->state_dir);
-  char *text
-      = xasprintf ("%d %llu\n%s\n%s\n%s\n", pid, process_start_time (pid),
-                   u->cgroup_dir ? u->cgroup_dir : "",
-                   u->nic_connected ? u->netns_path : "",
-                   u->nic_connected ? u->nic.ifname : "");
-  write_file_atomic (path, text, strlen (text), NULL);
-  free (path);
-  free (text);
+  strbuf sb = STRBUF_INIT;
+  strbuf_printf (&sb, "{\"pid\": %d, \"start_time\": %llu, \"cgroup\": ", pid,
+                 process_start_time (pid));
+  const char *cgroup = u->cgroup_dir ? u->cgroup_dir : "";
+  const char *netns = u->nic_connected ? u->netns_path : "";
+  const char *ifname = u->nic_connected ? u->nic.ifname : "";
+  strbuf_json_string (&sb, cgroup, strlen (cgroup));
+  strbuf_puts (&sb, ", \"netns\": ");
+  strbuf_json_string (&sb, netns, strlen (netns));
+  strbuf_puts (&sb, ", \"ifname\": ");
+  strbuf_json_string (&sb, ifname, strlen (ifname));
+  strbuf_printf (&sb, ", \"ingress_ours\": %s, \"vmm_uid\": %u}\n",
+                 u->nic_connected && u->nic.ingress_ours ? "true" : "false",
+                 (unsigned) u->user.uid);
+  cleanup_free char *path = xasprintf ("%s/vmm.pid", u->state_dir);
+  shim_error *err = NULL;
+  if (write_file_atomic (path, sb.data, sb.len, &err) < 0)
+    {
+      log_warn ("uvm %s: %s (the delete action cannot clean up after a "
+                "crash)",
+                u->id, err->msg);
+      shim_error_free (err);
+    }
+  strbuf_release (&sb);
 }
+
+static const struct json_limits record_limits = { 4, 16384 };
 
 int
 uvm_cleanup_orphan (const char *state_dir)
@@ -138,38 +159,44 @@ uvm_cleanup_orphan (const char *state_dir)
   char *path = xasprintf ("%s/vmm.pid", state_dir);
   char *text = NULL;
   size_t len = 0;
-  int pid = 0;
-  unsigned long long start = 0;
-  if (read_file_capped (-1, path, 8192, &text, &len, NULL) == 0
-      /* NOLINTNEXTLINE(cert-err34-c): the shim wrote it, root-only */
-      && sscanf (text, "%d %llu", &pid, &start) == 2 && pid > 1 && start != 0
-      && process_start_time (pid) == start)
+  json_value *rec = NULL;
+  if (read_file_capped (-1, path, 8192, &text, &len, NULL) == 0)
+    rec = json_parse (text, len, &record_limits, NULL);
+  int pid = rec ? (int) json_get_u64 (rec, "pid") : 0;
+  unsigned long long start = rec ? json_get_u64 (rec, "start_time") : 0;
+  if (pid > 1 && start != 0 && process_start_time (pid) == start)
     kill (pid, SIGKILL);
-  /* Lines 2 to 4; empty when absent.  */
-  char *lines[4] = { NULL };
-  char *c = text;
-  for (int i = 0; c != NULL && i < 4; i++)
-    {
-      char *nl = strchr (c, '\n');
-      if (nl != NULL)
-        *nl = '\0';
-      lines[i] = c;
-      c = nl ? nl + 1 : NULL;
-    }
   /* The cgroup empties once the killed VMM is gone (reaped by whoever
      inherited it).  */
   for (int waited = 0;
        waited < 2000 && start != 0 && process_start_time (pid) == start;
        waited += 10)
     usleep (10 * 1000);
-  if (lines[1] != NULL && *lines[1])
-    pod_cgroup_remove (POD_CGROUP_MOUNTINFO, lines[1], NULL);
-  if (lines[2] != NULL && *lines[2] && lines[3] != NULL)
+  const char *cgroup = rec ? json_get_string (rec, "cgroup") : NULL;
+  if (cgroup != NULL && *cgroup)
+    pod_cgroup_remove (POD_CGROUP_MOUNTINFO, cgroup, NULL);
+  const char *netns = rec ? json_get_string (rec, "netns") : NULL;
+  const char *ifname = rec ? json_get_string (rec, "ifname") : NULL;
+  const json_value *ours = rec ? json_get (rec, "ingress_ours") : NULL;
+  if (netns != NULL && *netns && ifname != NULL)
     {
-      struct pod_nic nic = { 0 };
-      snprintf (nic.ifname, sizeof nic.ifname, "%s", lines[3]);
-      pod_network_disconnect (lines[2], &nic);
+      struct pod_nic nic
+          = { .ingress_ours
+              = ours != NULL && ours->type == JSON_BOOL && ours->boolean };
+      snprintf (nic.ifname, sizeof nic.ifname, "%s", ifname);
+      pod_network_disconnect (netns, &nic);
     }
+  if (rec != NULL)
+    {
+      cleanup_free char *root = xstrdup (state_dir);
+      char *slash = strrchr (root, '/');
+      if (slash != NULL)
+        *slash = '\0';
+      cleanup_free char *leases = xasprintf ("%s/" VMM_USER_LEASE_DIR, root);
+      vmm_user_lease_cleanup_orphan (leases,
+                                     (uid_t) json_get_u64 (rec, "vmm_uid"));
+    }
+  json_free (rec);
   free (text);
   free (path);
   host_share_cleanup_orphan (state_dir);

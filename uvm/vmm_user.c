@@ -120,6 +120,17 @@ vmm_user_lease_release (struct vmm_user_lease *lease)
   *lease = (struct vmm_user_lease){ -1, NULL };
 }
 
+void
+vmm_user_lease_cleanup_orphan (const char *lock_dir, uid_t uid)
+{
+  if (uid == 0)
+    return;
+  cleanup_free char *path = xasprintf ("%s/%u.lock", lock_dir, (unsigned) uid);
+  struct vmm_user_lease lease = { -1, NULL };
+  if (try_lease (path, &lease, NULL) == 1)
+    vmm_user_lease_release (&lease);
+}
+
 bool
 vmm_user_can_read (const struct vmm_user *u, const char *const *paths,
                    size_t n, char **why)

@@ -56,6 +56,9 @@ int vmm_user_lease (const struct shim_config *cfg, const char *state_name,
                     struct vmm_user_lease *lease, shim_error **err);
 /* Lets the uid go (its VMM is gone); the lock file is removed.  */
 void vmm_user_lease_release (struct vmm_user_lease *lease);
+/* For the delete action after a crash: uid's lock file removed if no
+   sandbox holds it (a crashed shim's lock went with its fds).  */
+void vmm_user_lease_cleanup_orphan (const char *lock_dir, uid_t uid);
 /* Whether every path is readable by u (an open under its fs ids); if not,
  *why names the first that is not.  */
 bool vmm_user_can_read (const struct vmm_user *u, const char *const *paths,

@@ -33,6 +33,21 @@ mkdir -p "$T/www" && echo "served from the host" >"$T/www/index.html"
 busybox httpd -f -p "$NET.1:18080" -h "$T/www" &
 HTTPD_PID=$!
 
+# CNI's own ingress qdisc and filter (as a bandwidth or firewall plugin
+# leaves them) on pod b's and pod c's interface: the shim's redirect joins
+# them, and teardown removes only the shim's.
+cni_ingress() {
+  ip netns exec "lcow-$tag-$1" tc qdisc add dev eth0 ingress &&
+    ip netns exec "lcow-$tag-$1" tc filter add dev eth0 parent ffff: pref 1 protocol ip \
+      u32 match ip src 192.0.2.1/32 flowid ffff:1
+}
+cni_ingress_intact() { # only CNI's filter is left on the pod's interface
+  local f
+  f=$(ip netns exec "lcow-$tag-$1" tc filter show dev eth0 ingress)
+  grep -q "pref 1 " <<<"$f" && ! grep -q mirred <<<"$f"
+}
+expect "pod b's interface has CNI's own ingress filter" cni_ingress b
+
 start=$(date +%s%N)
 lcow_pod a
 expect "pod a's sandbox runs" wait_for 60 status_is a RUNNING
@@ -70,6 +85,7 @@ remove srv-b >/dev/null 2>&1 || true
 for p in a b; do kill_and_wait "$p" SIGKILL >/dev/null; remove "$p" >/dev/null 2>&1 || true; done
 expect "the TAP and the redirect are gone with the pods" \
   wait_for 10 bash -c '! ip -n lcow-$1-a link show tap0_lcow 2>/dev/null && ! ip netns exec lcow-$1-a tc qdisc show dev eth0 | grep -q ingress' _ "$tag"
+expect "CNI's own ingress qdisc and filter in pod b are left as CNI made them" cni_ingress_intact b
 # A spec naming the host's own network namespace is refused, and the host's
 # interfaces are left alone.
 out=$("${RUN[@]}" -d --annotation io.kubernetes.cri.container-type=sandbox \
@@ -83,12 +99,16 @@ ctr_ c rm h >/dev/null 2>&1 || true
 # A shim killed with its pod: containerd's delete action takes the TAP and
 # the redirect out of the namespace.
 IP[c]=$(cni_add c) || true
+cni_ingress c
 lcow_pod c
 expect "pod c's sandbox runs" wait_for 60 status_is c RUNNING
+uid_c=$(json_get "$(bundle_of c)/uvm.json" vmm_uid)
 pkill -KILL -f "containerd-shim-lcow-v2 -namespace $NS -id c " || true
 expect "after its shim is killed, the delete action removes the TAP and the redirect" \
-  wait_for 20 bash -c '! ip -n lcow-$1-c link show tap0_lcow 2>/dev/null &&
-    ! ip netns exec lcow-$1-c tc qdisc show dev eth0 | grep -q ingress' _ "$tag"
+  wait_for 20 bash -c '! ip -n lcow-$1-c link show tap0_lcow >/dev/null 2>&1 &&
+    ! ip netns exec lcow-$1-c tc filter show dev eth0 ingress | grep -q mirred' _ "$tag"
+expect "and leaves CNI's own ingress qdisc and filter" cni_ingress_intact c
+expect "and lets its VMM's uid go ($uid_c)" wait_for 10 bash -c '[ ! -e "$1/vmm-uids/$2.lock" ]' _ "$STATE_ROOT" "$uid_c"
 ctr_ task delete c >/dev/null 2>&1 || true; ctr_ c rm c >/dev/null 2>&1 || true
 for p in a b c; do expect "CNI DEL of pod $p succeeds" cni_remove "$p"; done
 ip link del "$CNI_BRIDGE" 2>/dev/null || true

@@ -103,5 +103,14 @@ kill_and_wait nm1 SIGKILL && remove nm1
 expect "allowed=false is not migratable" run_sandbox nm2 \
   --annotation io.microsoft.migration.allowed=false --annotation "$VM.console.pipe=x"
 kill_and_wait nm2 SIGKILL && remove nm2
+
+# --- a migration destination is made by "true" only -------------------------
+expect "incoming=false is an ordinary migratable sandbox (the exec VMM could not receive one)" \
+  run_sandbox in1 --annotation io.microsoft.migration.allowed=true \
+  --annotation io.containerd.lcow.migration.incoming=false
+kill_and_wait in1 SIGKILL && remove in1
+expect "any other value is refused, naming it" \
+  refused in2 'io.containerd.lcow.migration.incoming="yes": expected "true" or "false"' \
+  --annotation io.microsoft.migration.allowed=true --annotation io.containerd.lcow.migration.incoming=yes
 expect "clean at the end" all_clean 5
 finish

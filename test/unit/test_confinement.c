@@ -580,6 +580,23 @@ START_TEST (pod_nic_round_trip)
 }
 END_TEST
 
+/* Whether CNI made an ingress qdisc already (`tc -json qdisc show dev IF
+   ingress`, as iproute2 6.1 prints it): then it is CNI's, and teardown
+   leaves it.  */
+START_TEST (pod_nic_ingress_seen)
+{
+  static const char cni[]
+      = "[{\"kind\":\"ingress\",\"handle\":\"ffff:\",\"parent\":"
+        "\"ffff:fff1\",\"options\":{}}]";
+  ck_assert (pod_nic_has_ingress (cni, sizeof cni - 1));
+  ck_assert (!pod_nic_has_ingress ("[]", 2));
+  static const char other[] = "[{\"kind\":\"noqueue\",\"handle\":\"0:\"}]";
+  ck_assert (!pod_nic_has_ingress (other, sizeof other - 1));
+  ck_assert (!pod_nic_has_ingress ("", 0));
+  ck_assert (!pod_nic_has_ingress ("[{\"kind\":", 10));
+}
+END_TEST
+
 START_TEST (pod_nic_refused)
 {
   struct pod_nic nic;
@@ -632,6 +649,7 @@ confinement_suite (void)
   t = tcase_create ("network");
   tcase_add_test (t, pod_nic_round_trip);
   tcase_add_test (t, pod_nic_refused);
+  tcase_add_test (t, pod_nic_ingress_seen);
   suite_add_tcase (s, t);
   t = tcase_create ("resources");
   tcase_add_test (t, resources_converted);

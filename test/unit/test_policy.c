@@ -246,6 +246,46 @@ static const struct
   { "f", "F", 0, 0 },
 };
 
+/* Only "true" makes a migration destination; "false" and no annotation
+   do not; any other value is refused, naming it.  */
+static const struct
+{
+  const char *value;
+  int result;
+  bool incoming;
+} incoming_cases[] = {
+  { NULL, 0, false },    { "true", 0, true }, { "false", 0, false },
+  { "True", -1, false }, { "", -1, false },   { "1", -1, false },
+  { "yes", -1, false },
+};
+
+START_TEST (test_migration_incoming)
+{
+  char json[256];
+  if (incoming_cases[_i].value != NULL)
+    snprintf (json, sizeof json,
+              "{\"annotations\":{\"" ANNOTATION_MIGRATION_INCOMING
+              "\":\"%s\"}}",
+              incoming_cases[_i].value);
+  else
+    snprintf (json, sizeof json, "{}");
+  struct oci_spec *s = NULL;
+  shim_error *err = NULL;
+  ck_assert_int_eq (oci_spec_parse (json, strlen (json), &s, &err), 0);
+  bool incoming = !incoming_cases[_i].incoming;
+  ck_assert_int_eq (migration_incoming (s, &incoming, &err),
+                    incoming_cases[_i].result);
+  ck_assert (incoming == incoming_cases[_i].incoming);
+  if (incoming_cases[_i].result < 0)
+    {
+      ck_assert_int_eq (err->code, GRPC_INVALID_ARGUMENT);
+      ck_assert_ptr_nonnull (strstr (err->msg, ANNOTATION_MIGRATION_INCOMING));
+      shim_error_free (err);
+    }
+  oci_spec_free (s);
+}
+END_TEST
+
 START_TEST (test_opt_in)
 {
   char json[512];
@@ -698,6 +738,8 @@ policy_suite (void)
   tcase_add_test (tc, test_outside_namespace_ignored);
   tcase_add_test (tc, test_check_lists_every_problem);
   tcase_add_loop_test (tc, test_opt_in, 0, sizeof optin / sizeof optin[0]);
+  tcase_add_loop_test (tc, test_migration_incoming, 0,
+                       sizeof incoming_cases / sizeof incoming_cases[0]);
   tcase_add_test (tc, test_go_parse);
   suite_add_tcase (s, tc);
   TCase *mc = tcase_create ("mounts");
