@@ -310,8 +310,13 @@ start_layers (struct task_service *ts, struct sandbox *sb,
               const char *state_dir)
 {
   const struct shim_config *cfg = &sb->plan.cfg;
-  cleanup_free char *scratch = xasprintf (
-      "%s/sandboxes/%s-%s", cfg->layer_cache_dir, ts->cfg.ns, sb->id);
+  /* Named as the state directory is (a digest of namespace and id): two
+     sandboxes' names cannot collide, as "<ns>-<id>" could ("a-b"/"c" and
+     "a"/"b-c").  */
+  const char *slash = strrchr (state_dir, '/');
+  cleanup_free char *scratch
+      = xasprintf ("%s/sandboxes/%s", cfg->layer_cache_dir,
+                   slash != NULL ? slash + 1 : state_dir);
   cleanup_free char *link
       = xasprintf ("%s/" UVM_LAYER_SCRATCH_LINK, state_dir);
   if (symlink (scratch, link) < 0)
