@@ -5,6 +5,7 @@
    handle is closed and the loop is proven empty.  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +142,11 @@ int
 shim_daemon_main (const struct shim_flags *f, const char *self_exe)
 {
   signal (SIGPIPE, SIG_IGN);
+  /* A fixed threshold: every buffer of 128 KiB or more (a frame being
+     read, a reply queue) is its own mapping, returned when freed; glibc's
+     sliding threshold would put the next ones in the heap after the first
+     free, where they pin what is below them.  */
+  mallopt (M_MMAP_THRESHOLD, 128 * 1024);
   /* containerd created the log FIFO; O_RDWR never blocks or gets EPIPE.  */
   int log_fd = open ("log", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   log_set_fd (log_fd >= 0 ? log_fd : dup (STDERR_FILENO));

@@ -19,9 +19,9 @@
 #define READ_BUFFER_SIZE (64 * 1024)
 /* Request flag: the client will stream Data frames.  */
 #define TTRPC_FLAG_REMOTE_OPEN 0x02
-/* A burst of at least this many connections trims the heap once it is over
-   (see on_conn_closed).  */
-#define TRIM_AFTER_CONNS 64
+/* How long after a connection closes the heap is trimmed (see
+   schedule_trim).  */
+#define TRIM_DELAY_MS 200
 
 struct ttrpc_conn
 {
@@ -34,7 +34,6 @@ struct ttrpc_conn
   uint32_t last_stream_id;
   bool closing;
   bool read_paused;
-  bool backlogged; /* read_paused at least once */
 };
 
 struct ttrpc_call
@@ -52,8 +51,7 @@ struct ttrpc_server
   bool listening;
   struct list conns;
   size_t nconns;
-  /* The most connections open since the heap was last trimmed.  */
-  size_t nconns_peak;
+  uv_timer_t trim_timer;
   const struct ttrpc_service **services;
   size_t nservices;
   struct ttrpc_server_limits limits;
@@ -84,6 +82,9 @@ ttrpc_server_new (uv_loop_t *loop, const struct ttrpc_server_limits *lim)
   s->loop = loop;
   s->limits = *lim;
   list_init (&s->conns);
+  uv_timer_init (loop, &s->trim_timer);
+  s->trim_timer.data = s;
+  s->open_handles++;
   return s;
 }
 
@@ -416,9 +417,27 @@ on_read (uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
              > c->server->limits.max_queued_reply_bytes)
     {
       c->read_paused = true;
-      c->backlogged = true;
       uv_read_stop (stream);
     }
+}
+
+static void
+on_trim (uv_timer_t *t)
+{
+  (void) t;
+  malloc_trim (0);
+}
+
+/* Freed memory goes back to the system soon after connections close,
+   whatever the heap's shape: glibc returns it by itself only from the
+   heap's top, and a burst of connections, a client that stopped reading or
+   a half frame's buffer leave it spread below records still in use.  Once
+   per TRIM_DELAY_MS at most.  */
+static void
+schedule_trim (struct ttrpc_server *s)
+{
+  if (s->done == NULL && !uv_is_active ((uv_handle_t *) &s->trim_timer))
+    uv_timer_start (&s->trim_timer, on_trim, TRIM_DELAY_MS, 0);
 }
 
 static void
@@ -426,20 +445,9 @@ on_conn_closed (uv_handle_t *h)
 {
   struct ttrpc_conn *c = (struct ttrpc_conn *) h;
   struct ttrpc_server *s = c->server;
-  bool backlogged = c->backlogged;
   ttrpc_decoder_release (&c->decoder);
   free (c);
-  /* A client that stopped reading left megabytes of small freed replies,
-     a burst of connections gone again left their records spread over the
-     heap: give the memory back to the system now rather than whenever the
-     heap top happens to be free.  */
-  bool burst_over
-      = s->nconns_peak >= TRIM_AFTER_CONNS && s->nconns <= s->nconns_peak / 8;
-  if (backlogged || burst_over)
-    {
-      malloc_trim (0);
-      s->nconns_peak = s->nconns;
-    }
+  schedule_trim (s);
   s->open_handles--;
   maybe_finish_close (s);
 }
@@ -472,8 +480,6 @@ conn_start (struct ttrpc_server *s, struct ttrpc_conn *c)
   list_init (&c->calls);
   list_add_tail (&s->conns, &c->link);
   s->nconns++;
-  if (s->nconns > s->nconns_peak)
-    s->nconns_peak = s->nconns;
   s->open_handles++;
   return uv_read_start ((uv_stream_t *) &c->pipe, on_alloc, on_read);
 }
@@ -522,8 +528,9 @@ on_connection (uv_stream_t *listener, int status)
     conn_close (c);
 }
 
+/* The listener's and the trim timer's.  */
 static void
-on_listener_closed (uv_handle_t *h)
+on_server_handle_closed (uv_handle_t *h)
 {
   struct ttrpc_server *s = h->data;
   s->open_handles--;
@@ -572,8 +579,9 @@ ttrpc_server_close (struct ttrpc_server *s, void (*done) (void *), void *data)
   if (s->listening)
     {
       s->listening = false;
-      uv_close ((uv_handle_t *) &s->listener, on_listener_closed);
+      uv_close ((uv_handle_t *) &s->listener, on_server_handle_closed);
     }
+  uv_close ((uv_handle_t *) &s->trim_timer, on_server_handle_closed);
   struct list *pos, *tmp;
   list_for_each_safe (pos, tmp, &s->conns)
       conn_close (list_entry (pos, struct ttrpc_conn, link));

@@ -22,6 +22,7 @@ hostile() { python3 "$client" "$sock" "$1" h1 "$pid" "${@:2}" | sed 's/^/    /';
 for c in giant-header half-frame unknown-type reused-stream many-connections burst no-reader; do
   expect "hostile client: $c" hostile "$c"
 done
+expect "the heap goes back after the hostile client, every run" hostile rss-after 3
 expect "another uid cannot even open the socket" \
   bash -c '! setpriv --reuid=65534 --regid=65534 --clear-groups python3 "$1" "$2" giant-header h1 "$3" 2>/dev/null' _ "$client" "$sock" "$pid"
 expect "another uid that can open it is refused by its credentials" \

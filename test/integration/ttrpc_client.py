@@ -3,6 +3,8 @@
 the hostile ones of issue 7.
 usage: ttrpc_client.py SOCKET CASE TASK_ID SHIM_PID [extra...]
 Each case prints what it saw and exits non-zero when the shim misbehaved."""
+import contextlib
+import io
 import os
 import socket
 import struct
@@ -379,7 +381,30 @@ def case_update(path, task_id, pid, resources, type_url=None):
     print("code %d: %s" % (code, msg))
 
 
+def case_rss_after(path, task_id, pid, runs="1"):
+    """The hostile client's whole repertoire (a 4 GiB header, a half frame,
+    a client that never reads, 5000 connections dropped at once), then the
+    shim's RSS one second later: within 4 MiB of its baseline, every run."""
+    state(Conn(path), task_id)
+    base = shim_stats(pid)[0]
+    for run in range(int(runs)):
+        quiet = io.StringIO()
+        with contextlib.redirect_stdout(quiet):
+            for case in (case_giant_header, case_half_frame, case_no_reader,
+                         case_burst):
+                try:
+                    case(path, task_id, pid)
+                except SystemExit:
+                    pass  # RSS is what this case measures
+        time.sleep(1.0)
+        after = shim_stats(pid)[0]
+        check_memory(after - base < 4 * 1024,
+                     "run %d: RSS %d KiB -> %d KiB one second after the hostile "
+                     "client" % (run + 1, base, after))
+
+
 CASES = {
+    "rss-after": case_rss_after,
     "update": case_update,
     "watch": case_watch,
     "giant-header": case_giant_header,
