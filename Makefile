@@ -303,6 +303,9 @@ bench: bench-deps
 	set -o pipefail; SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
 	  BOOTFILES_DIR=$(abspath $(BOOTFILES)) OUT=$(abspath $(BENCH_DIR))/migration.json \
 	  bash test/bench/migration_bench.sh 5 | grep -v '^time=' | tee $(BENCH_DIR)/migration.txt
+	@# The pod volume sync's loop time with 50 and 100 containers (issue 27).
+	set -o pipefail; SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
+	  bash test/bench/volume_sync_bench.sh | grep -v '^time=' | tee $(BENCH_DIR)/volume_sync.txt
 
 # ---- style and static analysis ------------------------------------------
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h')

@@ -280,7 +280,8 @@ on_rootfs_ready (void *data, const uint32_t *targets, size_t ntargets,
 /* The pod files are read: the layers, then the guest container.  */
 static void
 on_pod_files_read (void *data, const struct bridge_pod_file *files,
-                   size_t nfiles, const shim_error *rerr)
+                   size_t nfiles, const pod_volume_stamp *stamps,
+                   const shim_error *rerr)
 {
   struct task *t = data;
   struct task_service *ts = t->ts;
@@ -310,7 +311,7 @@ on_pod_files_read (void *data, const struct bridge_pod_file *files,
           .files = files,
           .nfiles = nfiles,
           .pod_hostname = sandbox_pod_hostname (ts) };
-  pod_volumes_describe (t->volumes, &bc, files, nfiles);
+  pod_volumes_describe (t->volumes, &bc, stamps);
   t->guest_create = bridge_create_body (&bc);
   if (strlen (t->guest_create) + BRIDGE_LAYERS_BYTES (ROOTFS_LAYERS_MAX)
       > BRIDGE_MESSAGE_MAX)
@@ -381,8 +382,8 @@ guest_container_create (struct task *t, struct ttrpc_call *call,
   else
     t->rootfs_dir = xasprintf ("%s/%s", t->bundle, spec->root_path);
   t->volumes = pod_volumes_new (ts, t->id, binds, nbinds);
-  pod_file_reader_start (ts->cfg.loop, binds, nbinds, on_pod_files_read, t,
-                         &t->pod_files);
+  pod_file_reader_start (ts->cfg.loop, binds, nbinds, true, on_pod_files_read,
+                         t, &t->pod_files);
   free (binds);
   return;
 fail:

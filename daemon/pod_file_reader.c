@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "proto/base/file_io.h"
+#include "proto/base/sha256.h"
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
 
@@ -20,6 +21,7 @@ struct pod_bind
   char *root;
   char *relative;
   char *error;
+  pod_volume_stamp stamp;
 };
 
 struct read_file
@@ -40,6 +42,7 @@ struct pod_file_reader
   size_t total; /* bytes read */
   pod_file_reader_done_fn done;
   void *data;
+  bool content;
   bool cancelled;
 };
 
@@ -151,14 +154,72 @@ take_volume_dir (struct pod_file_reader *r, int vol, const char *rel,
   return why;
 }
 
+/* Every entry of the directory dir (closed here) and beneath, into b; the
+   kubelet's ".."-named bookkeeping left out, as when reading.  */
+static void
+stamp_dir (int dir, strbuf *b, int depth, size_t *count)
+{
+  DIR *d = fdopendir (dir);
+  if (d == NULL)
+    {
+      close (dir);
+      return;
+    }
+  struct dirent *de;
+  while ((de = readdir (d)) != NULL && *count < POD_VOLUME_FILES)
+    {
+      struct stat st;
+      if (strncmp (de->d_name, "..", 2) == 0 || strcmp (de->d_name, ".") == 0
+          || fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        continue;
+      ++*count;
+      strbuf_printf (b, "%s%c%llu %lld %o %lld.%09ld %lld.%09ld%c", de->d_name,
+                     0, (unsigned long long) st.st_ino, (long long) st.st_size,
+                     (unsigned) st.st_mode, (long long) st.st_mtim.tv_sec,
+                     st.st_mtim.tv_nsec, (long long) st.st_ctim.tv_sec,
+                     st.st_ctim.tv_nsec, 0);
+      int sub = S_ISDIR (st.st_mode) && depth < POD_VOLUME_DEPTH
+                    ? openat (dirfd (d), de->d_name,
+                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                    : -1;
+      if (sub >= 0)
+        stamp_dir (sub, b, depth + 1, count);
+    }
+  closedir (d);
+}
+
+static void
+volume_stamp (int vol, pod_volume_stamp out)
+{
+  strbuf b = STRBUF_INIT;
+  char target[4096];
+  ssize_t n = readlinkat (vol, "..data", target, sizeof target);
+  if (n > 0 && (size_t) n < sizeof target)
+    {
+      strbuf_puts (&b, "..data -> ");
+      strbuf_append (&b, target, (size_t) n);
+    }
+  else
+    {
+      size_t count = 0;
+      int dir = openat (vol, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dir >= 0)
+        stamp_dir (dir, &b, 0, &count);
+    }
+  sha256 (b.data ? b.data : "", b.len, out);
+  strbuf_release (&b);
+}
+
 /* Reads b on a pool thread; the error goes into b.  */
 static void
 read_bind (struct pod_file_reader *r, struct pod_bind *b)
 {
-  /* Made in the guest, or a host path shared into it: nothing to read.  */
-  if (b->kind == POD_CONTENT_EMPTY_DIR || b->kind == POD_CONTENT_NONE)
-    return;
   bool volume = b->kind == POD_CONTENT_VOLUME;
+  /* Made in the guest, or a host path shared into it: nothing to read;
+     only a volume has a stamp.  */
+  if (b->kind == POD_CONTENT_EMPTY_DIR || b->kind == POD_CONTENT_NONE
+      || (!r->content && !volume))
+    return;
   int fd = pod_file_open (b->root, b->relative,
                           O_RDONLY | (volume ? O_DIRECTORY : O_NOFOLLOW));
   int e = errno;
@@ -167,8 +228,10 @@ read_bind (struct pod_file_reader *r, struct pod_bind *b)
                                    : strerror (e));
   else if (volume)
     {
+      volume_stamp (fd, b->stamp);
       size_t count = 0;
-      b->error = take_volume_dir (r, fd, ".", b->destination, 0, &count);
+      if (r->content)
+        b->error = take_volume_dir (r, fd, ".", b->destination, 0, &count);
     }
   else
     b->error = take_file (r, fd, b->destination);
@@ -211,6 +274,9 @@ after_work (uv_work_t *w, int status)
   (void) status;
   if (!r->cancelled)
     {
+      pod_volume_stamp *stamps = xzalloc ((r->nbinds + 1) * sizeof *stamps);
+      for (size_t i = 0; i < r->nbinds; i++)
+        memcpy (stamps[i], r->binds[i].stamp, sizeof stamps[i]);
       struct bridge_pod_file *out = xzalloc ((r->nfiles + 1) * sizeof *out);
       for (size_t i = 0; i < r->nfiles; i++)
         out[i]
@@ -223,19 +289,21 @@ after_work (uv_work_t *w, int status)
                          r->binds[i].destination, r->binds[i].root,
                          r->binds[i].relative, r->binds[i].error);
       shim_error e = { GRPC_INVALID_ARGUMENT, bad.data };
-      r->done (r->data, out, r->nfiles, bad.len ? &e : NULL);
+      r->done (r->data, out, r->nfiles, stamps, bad.len ? &e : NULL);
       strbuf_release (&bad);
       free (out);
+      free (stamps);
     }
   reader_free (r);
 }
 
 void
 pod_file_reader_start (uv_loop_t *loop, const struct pod_file_bind *binds,
-                       size_t n, pod_file_reader_done_fn done, void *data,
-                       struct pod_file_reader **out)
+                       size_t n, bool content, pod_file_reader_done_fn done,
+                       void *data, struct pod_file_reader **out)
 {
   struct pod_file_reader *r = xzalloc (sizeof *r);
+  r->content = content;
   r->binds = xzalloc ((n + 1) * sizeof *r->binds);
   r->nbinds = n;
   for (size_t i = 0; i < n; i++)

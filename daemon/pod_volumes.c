@@ -42,10 +42,10 @@ struct pod_volumes
   char **share_guest;
   size_t nshared;
   /* The volume binds alone (for the sync's reads), and each volume's
-     content digest as the guest has it.  */
+     stamp as of the content the guest has.  */
   struct pod_file_bind *volume_binds;
-  uint8_t (*digests)[SHA256_DIGEST_LEN];
-  struct pod_file_reader *reader; /* a sync read in flight */
+  pod_volume_stamp *stamps;
+  struct pod_file_reader *reader; /* a sync's look or read in flight */
 };
 
 static char *
@@ -82,7 +82,7 @@ pod_volumes_new (struct task_service *ts, const char *container,
   v->binds = xzalloc ((n + 1) * sizeof *v->binds);
   v->volumes = xzalloc ((n + 1) * sizeof *v->volumes);
   v->volume_binds = xzalloc ((n + 1) * sizeof *v->volume_binds);
-  v->digests = xzalloc ((n + 1) * sizeof *v->digests);
+  v->stamps = xzalloc ((n + 1) * sizeof *v->stamps);
   v->empty_paths = xzalloc ((n + 1) * sizeof *v->empty_paths);
   v->empty_names = xzalloc ((n + 1) * sizeof *v->empty_names);
   v->empty_sizes = xzalloc ((n + 1) * sizeof *v->empty_sizes);
@@ -151,36 +151,12 @@ pod_volumes_free (struct pod_volumes *v)
   free (v->binds);
   free (v->volumes);
   free (v->volume_binds);
-  free (v->digests);
+  free (v->stamps);
   free (v->empty_paths);
   free (v->empty_names);
   free (v->empty_sizes);
   free (v->container);
   free (v);
-}
-
-/* The files of volume dest among files.  */
-static bool
-in_volume (const struct bridge_pod_file *f, const char *dest)
-{
-  size_t n = strlen (dest);
-  return strncmp (f->path, dest, n) == 0 && f->path[n] == '/';
-}
-
-static void
-volume_digest (const char *dest, const struct bridge_pod_file *files, size_t n,
-               uint8_t out[SHA256_DIGEST_LEN])
-{
-  strbuf b = STRBUF_INIT;
-  for (size_t i = 0; i < n; i++)
-    if (in_volume (&files[i], dest))
-      {
-        strbuf_printf (&b, "%s%c%zu%c%o%c", files[i].path, 0, files[i].len, 0,
-                       files[i].mode, 0);
-        strbuf_append (&b, files[i].content, files[i].len);
-      }
-  sha256 (b.data ? b.data : "", b.len, out);
-  strbuf_release (&b);
 }
 
 int
@@ -206,7 +182,7 @@ pod_volumes_share (struct pod_volumes *v, shim_error **err)
 
 void
 pod_volumes_describe (struct pod_volumes *v, struct bridge_create *bc,
-                      const struct bridge_pod_file *files, size_t n)
+                      const pod_volume_stamp *stamps)
 {
   bc->share_paths = v->share_paths;
   bc->share_sources = (const char *const *) v->share_guest;
@@ -218,8 +194,9 @@ pod_volumes_describe (struct pod_volumes *v, struct bridge_create *bc,
   bc->empty_dir_sizes = v->empty_sizes;
   bc->nempty_dirs = v->nempty;
   bc->termination_log = v->termination ? v->termination->destination : NULL;
-  for (size_t i = 0; i < v->nvolumes; i++)
-    volume_digest (v->volumes[i], files, n, v->digests[i]);
+  for (size_t i = 0, k = 0; i < v->nbinds; i++)
+    if (v->binds[i].kind == POD_CONTENT_VOLUME)
+      memcpy (v->stamps[k++], stamps[i], sizeof *stamps);
 }
 
 int
@@ -260,9 +237,13 @@ on_update_reply (void *data, const char *body, size_t len,
     log_warn ("volume update: %s", err->msg);
 }
 
+/* The content read after a volume's stamp changed: each volume whose
+   stamp differs from the guest's goes to the guest, and its stamp is
+   recorded (taken before the content: a change in between is seen at the
+   next look, and sent again).  */
 static void
 on_volumes_read (void *data, const struct bridge_pod_file *files, size_t n,
-                 const shim_error *err)
+                 const pod_volume_stamp *stamps, const shim_error *err)
 {
   struct pod_volumes *v = data;
   v->reader = NULL;
@@ -274,9 +255,7 @@ on_volumes_read (void *data, const struct bridge_pod_file *files, size_t n,
     }
   for (size_t i = 0; u != NULL && i < v->nvolumes; i++)
     {
-      uint8_t digest[SHA256_DIGEST_LEN];
-      volume_digest (v->volumes[i], files, n, digest);
-      if (memcmp (digest, v->digests[i], sizeof digest) == 0)
+      if (memcmp (stamps[i], v->stamps[i], sizeof *stamps) == 0)
         continue;
       cleanup_free char *body
           = bridge_volume_update_body (v->container, v->volumes[i], files, n);
@@ -289,13 +268,32 @@ on_volumes_read (void *data, const struct bridge_pod_file *files, size_t n,
           shim_error_free (rerr);
           continue;
         }
-      memcpy (v->digests[i], digest, sizeof digest);
+      memcpy (v->stamps[i], stamps[i], sizeof *stamps);
       log_entry (LOG_LEVEL_INFO,
                  "volume changed on the host: sent to the guest",
                  (struct log_field[]){ { "container", v->container },
                                        { "volume", v->volumes[i] } },
                  2);
     }
+}
+
+/* A look at the volumes' stamps: their content is read (on the thread
+   pool) only when one changed.  */
+static void
+on_volumes_stamped (void *data, const struct bridge_pod_file *files, size_t n,
+                    const pod_volume_stamp *stamps, const shim_error *err)
+{
+  struct pod_volumes *v = data;
+  (void) files, (void) n;
+  v->reader = NULL;
+  bool changed = false;
+  for (size_t i = 0; err == NULL && i < v->nvolumes; i++)
+    changed = changed || memcmp (stamps[i], v->stamps[i], sizeof *stamps) != 0;
+  if (changed)
+    pod_file_reader_start (v->ts->cfg.loop, v->volume_binds, v->nvolumes, true,
+                           on_volumes_read, v, &v->reader);
+  else if (err != NULL)
+    log_warn ("volumes of %s not looked at: %s", v->container, err->msg);
 }
 
 struct pod_volume_sync
@@ -319,7 +317,7 @@ on_sync_tick (uv_timer_t *timer)
         || t->exited)
       continue;
     pod_file_reader_start (s->ts->cfg.loop, v->volume_binds, v->nvolumes,
-                           on_volumes_read, v, &v->reader);
+                           false, on_volumes_stamped, v, &v->reader);
   }
 }
 

@@ -4,10 +4,13 @@
    (uvm/host_share.h; let go of with the container), the termination log
    written back to its host file when the container exits (the kubelet reads
    the termination message there), and volumes kept in sync: every
-   POD_VOLUME_SYNC_MS each running container's volumes are read again on the
-   thread pool, and a change goes to the guest as a volume_update, which swaps
-   it in atomically (the kubelet updates its volumes the same way: configMap
-   edits, rotated service-account tokens).  */
+   POD_VOLUME_SYNC_MS each running container's volumes are looked at on the
+   thread pool (their stamps: the kubelet's ..data link, or the entries'
+   inodes and times; no file read), and only a volume whose stamp changed
+   is read again, also on the pool, and goes to the guest as a
+   volume_update, which swaps it in atomically (the kubelet updates its
+   volumes the same way: configMap edits, rotated service-account tokens).
+   The loop's share is a compare of stamps per container.  */
 #ifndef LCOW_DAEMON_POD_VOLUMES_H
 #define LCOW_DAEMON_POD_VOLUMES_H
 
@@ -15,6 +18,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "daemon/pod_file_reader.h"
 #include "policy/pod_file_binds.h"
 #include "uvm/bridge.h"
 
@@ -33,10 +37,10 @@ void pod_volumes_free (struct pod_volumes *v);
 /* Binds the container's host paths into the VM's host share.  */
 int pod_volumes_share (struct pod_volumes *v, shim_error **err);
 /* The create's volume, emptyDir, host share and termination-log members
-   (pointing into v), and v remembers the volumes' content as read for the
-   create.  */
+   (pointing into v), and v remembers the volumes' stamps as read for the
+   create (stamps: one per bind of pod_volumes_new).  */
 void pod_volumes_describe (struct pod_volumes *v, struct bridge_create *bc,
-                           const struct bridge_pod_file *files, size_t n);
+                           const pod_volume_stamp *stamps);
 /* The termination message's bytes the kubelet reads; the guest is not
    trusted to send no more.  */
 #define POD_TERMINATION_MESSAGE_MAX 4096

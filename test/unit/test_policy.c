@@ -17,8 +17,11 @@
 #include "policy/container_policy.h"
 #include "proto/base/go_parse.h"
 #include "policy/migration.h"
+#include "daemon/pod_file_reader.h"
 #include "daemon/pod_volumes.h"
+#include "proto/base/cleanup.h"
 #include "proto/base/file_io.h"
+#include "proto/base/xalloc.h"
 #include "policy/pod_file_binds.h"
 #include "proto/oci_spec.h"
 
@@ -672,6 +675,110 @@ START_TEST (test_pod_file_binds_shared)
 }
 END_TEST
 
+/* The sync's look at a volume: its stamp, and no file read.  */
+struct stamp_result
+{
+  pod_volume_stamp stamp;
+  size_t nfiles;
+  bool failed;
+};
+
+static void
+on_stamped (void *data, const struct bridge_pod_file *files, size_t n,
+            const pod_volume_stamp *stamps, const shim_error *err)
+{
+  struct stamp_result *r = data;
+  (void) files;
+  memcpy (r->stamp, stamps[0], sizeof r->stamp);
+  r->nfiles = n;
+  r->failed = err != NULL;
+}
+
+static void
+look (const char *root, const char *relative, struct stamp_result *r)
+{
+  uv_loop_t loop;
+  uv_loop_init (&loop);
+  struct pod_file_bind b = { .kind = POD_CONTENT_VOLUME,
+                             .destination = "/etc/config",
+                             .root = root,
+                             .relative = relative };
+  struct pod_file_reader *reader = NULL;
+  *r = (struct stamp_result){ .failed = true };
+  pod_file_reader_start (&loop, &b, 1, false, on_stamped, r, &reader);
+  uv_run (&loop, UV_RUN_DEFAULT);
+  uv_loop_close (&loop);
+}
+
+static void
+write_text (const char *path, const char *text)
+{
+  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ck_assert_int_ge (fd, 0);
+  ck_assert_int_eq (write (fd, text, strlen (text)), (ssize_t) strlen (text));
+  close (fd);
+}
+
+/* A volume's stamp changes with the kubelet's ..data link, or (without
+   one) with any entry's inode, size or times, and with nothing else.  */
+START_TEST (test_volume_stamps)
+{
+  int probe = open_beneath (AT_FDCWD, ".", O_RDONLY | O_DIRECTORY, 0);
+  if (probe < 0 && errno == ENOSYS)
+    {
+      fprintf (stderr, "volume stamps: skipped, no openat2 here\n");
+      return;
+    }
+  close (probe);
+  char root[] = "/tmp/lcow-unit-stamps.XXXXXX";
+  ck_assert_ptr_nonnull (mkdtemp (root));
+  cleanup_free char *vol = xasprintf ("%s/pod/cfg", root);
+  cleanup_free char *v1 = xasprintf ("%s/..v1", vol);
+  cleanup_free char *v2 = xasprintf ("%s/..v2", vol);
+  cleanup_free char *data = xasprintf ("%s/..data", vol);
+  cleanup_free char *tmp = xasprintf ("%s/..data_tmp", vol);
+  cleanup_free char *pod = xasprintf ("%s/pod", root);
+  ck_assert_int_eq (mkdir (pod, 0755), 0);
+  ck_assert_int_eq (mkdir (vol, 0755), 0);
+  ck_assert_int_eq (mkdir (v1, 0755), 0);
+  cleanup_free char *key1 = xasprintf ("%s/key", v1);
+  write_text (key1, "one");
+  ck_assert_int_eq (symlink ("..v1", data), 0);
+  cleanup_free char *key = xasprintf ("%s/key", vol);
+  ck_assert_int_eq (symlink ("..data/key", key), 0);
+  struct stamp_result a, b;
+  look (root, "pod/cfg", &a);
+  ck_assert (!a.failed);
+  ck_assert_uint_eq (a.nfiles, 0);
+  look (root, "pod/cfg", &b);
+  ck_assert_mem_eq (a.stamp, b.stamp, sizeof a.stamp);
+  /* The atomic writer's update: a new ..<version>, ..data swapped.  */
+  ck_assert_int_eq (mkdir (v2, 0755), 0);
+  cleanup_free char *key2 = xasprintf ("%s/key", v2);
+  write_text (key2, "two");
+  ck_assert_int_eq (symlink ("..v2", tmp), 0);
+  ck_assert_int_eq (rename (tmp, data), 0);
+  look (root, "pod/cfg", &b);
+  ck_assert (memcmp (a.stamp, b.stamp, sizeof a.stamp) != 0);
+  /* A plain directory: a file rewritten changes the stamp.  */
+  cleanup_free char *plain = xasprintf ("%s/pod/plain", root);
+  cleanup_free char *file = xasprintf ("%s/file", plain);
+  ck_assert_int_eq (mkdir (plain, 0755), 0);
+  write_text (file, "a");
+  look (root, "pod/plain", &a);
+  look (root, "pod/plain", &b);
+  ck_assert_mem_eq (a.stamp, b.stamp, sizeof a.stamp);
+  write_text (file, "bb");
+  look (root, "pod/plain", &b);
+  ck_assert (memcmp (a.stamp, b.stamp, sizeof a.stamp) != 0);
+  /* A volume that is not there: the look fails.  */
+  look (root, "pod/absent", &b);
+  ck_assert (b.failed);
+  cleanup_free char *rm = xasprintf ("rm -rf %s", root);
+  ck_assert_int_eq (system (rm), 0);
+}
+END_TEST
+
 /* A hostile guest's termination message goes to the kubelet's file cut to
    what the kubelet reads, and never through a symlink.  */
 START_TEST (test_termination_message_capped)
@@ -750,6 +857,7 @@ policy_suite (void)
                        sizeof pod_binds / sizeof pod_binds[0]);
   tcase_add_test (mc, test_pod_file_binds_shared);
   tcase_add_test (mc, test_termination_message_capped);
+  tcase_add_test (mc, test_volume_stamps);
   suite_add_tcase (s, mc);
   return s;
 }
