@@ -111,7 +111,7 @@ GUEST_LIB := uvm/guest/guest_port.c $(GUEST_IO)
 # The agent's own code, with the shim's JSON, error and OCI spec readers.
 AGENT_SRCS := uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/container.c \
   uvm/guest/capabilities.c uvm/guest/sysctl.c uvm/guest/pid_namespace.c \
-  uvm/guest/pod_namespaces.c \
+  uvm/guest/pod_namespaces.c uvm/guest/rootfs_path.c \
   uvm/guest/seccomp_profile.c uvm/guest/device_filter.c \
   uvm/guest/cgroup_resources.c uvm/guest/network.c \
   proto/base/go_parse.c \
@@ -146,7 +146,8 @@ UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) \
   $(BUILD)/obj/uvm/guest/bridge_request.o $(BUILD)/obj/uvm/guest/capabilities.o \
   $(BUILD)/obj/uvm/guest/sysctl.o $(BUILD)/obj/uvm/guest/seccomp_profile.o \
   $(BUILD)/obj/uvm/guest/device_filter.o $(BUILD)/obj/uvm/guest/cgroup_resources.o \
-  $(BUILD)/obj/uvm/guest/guest_io.o $(BUILD)/obj/uvm/guest/network.o
+  $(BUILD)/obj/uvm/guest/guest_io.o $(BUILD)/obj/uvm/guest/network.o \
+  $(BUILD)/obj/uvm/guest/rootfs_path.o
 UNIT_BIN := $(BUILD)/test/unit-tests
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 INTEGRATION_TESTS := $(sort $(wildcard test/integration/test_*.sh))

@@ -125,6 +125,17 @@ finish_attach (struct disk_op *op, const shim_error *err)
     target_idle (h, target);
 }
 
+/* A step of a removal failed: the target stays out of use.  Unavailable:
+   QEMU is gone, and the disk with it (its exit is reported as such).  */
+static void
+removal_failed (struct disk_hotplug *h, const char *step, uint32_t target,
+                const shim_error *err)
+{
+  if (err->code != GRPC_UNAVAILABLE)
+    log_warn ("uvm %s: %s disk%u: %s", h->uvm_id, step, target, err->msg);
+  h->targets[target] |= TARGET_STUCK;
+}
+
 static void
 on_node_deleted (void *data, const json_value *ret, const shim_error *err)
 {
@@ -136,10 +147,7 @@ on_node_deleted (void *data, const json_value *ret, const shim_error *err)
   if (h->closing)
     ; /* the VM goes, and its disks with it */
   else if (err != NULL)
-    {
-      log_warn ("uvm %s: remove disk%u: %s", h->uvm_id, op->target, err->msg);
-      h->targets[op->target] |= TARGET_STUCK;
-    }
+    removal_failed (h, "remove", op->target, err);
   else
     {
       h->targets[op->target] &= (uint8_t) ~TARGET_PRESENT;
@@ -216,13 +224,7 @@ on_device_deleted (void *data, const json_value *ret, const shim_error *err)
   uint32_t target = op->target;
   bool unplugged = !h->closing && err == NULL;
   if (!h->closing && err != NULL)
-    {
-      /* Unavailable: QEMU is gone, and the disk with it (its exit is
-         reported as such).  */
-      if (err->code != GRPC_UNAVAILABLE)
-        log_warn ("uvm %s: unplug disk%u: %s", h->uvm_id, target, err->msg);
-      h->targets[target] |= TARGET_STUCK;
-    }
+    removal_failed (h, "unplug", target, err);
   bool closing = h->closing;
   disk_op_free (op);
   if (unplugged)

@@ -151,6 +151,20 @@ ro='touch /x 2>&1 | sed "s/.*: //"; mount -t tmpfs none /tmp 2>/dev/null && echo
 compare "read-only root, mount" "$(ctr_ run --rm --read-only --rootfs "$ROOTFS" runc-ro /bin/sh -c "$ro" 2>&1)" \
   "$("${RUN[@]}" --rm --read-only --rootfs "$ROOTFS" ro /bin/sh -c "$ro" 2>&1)"
 
+# An image whose symlinks point out of its root (absolute, and up with
+# ".."): a mount through them lands in the container's root, as runc
+# resolves it, not on the guest's own directories.
+cp -a "$ROOTFS" "$T/rootfs-links"
+mkdir -p "$T/rootfs-links/tmp/target"
+ln -s /tmp/target "$T/rootfs-links/evil"
+ln -s ../../../../.. "$T/rootfs-links/up"
+links='stat -f -c %T /evil/planted; stat -f -c %T /up/tmp/target/up-planted'
+mounts=(--mount type=tmpfs,src=tmpfs,dst=/evil/planted,options=size=1m
+        --mount type=tmpfs,src=tmpfs,dst=/up/tmp/target/up-planted,options=size=1m)
+compare "mounts through the image's symlinks" \
+  "$(ctr_ run --rm "${mounts[@]}" --rootfs "$T/rootfs-links" runc-links /bin/sh -c "$links" 2>&1)" \
+  "$("${RUN[@]}" --rm "${mounts[@]}" --rootfs "$T/rootfs-links" links /bin/sh -c "$links" 2>&1)"
+
 # Devices: the nodes in /dev, and mknod then open of nodes the spec does
 # not list (memory, disks, a terminal): made, but refused by the devices
 # cgroup.

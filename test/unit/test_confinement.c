@@ -5,6 +5,8 @@
    kernel's verifier where the host allows).  */
 #include <check.h>
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,12 +18,16 @@
 #include <unistd.h>
 
 #include "policy/namespace_policy.h"
+#include "proto/base/cleanup.h"
+#include "proto/base/file_io.h"
+#include "proto/base/xalloc.h"
 #include "proto/oci_spec.h"
 #include "suites.h"
 #include "uvm/guest/bridge_request.h"
 #include "uvm/guest/cgroup_resources.h"
 #include "uvm/guest/device_filter.h"
 #include "uvm/guest/network.h"
+#include "uvm/guest/rootfs_path.h"
 #include "uvm/guest/seccomp_profile.h"
 #include "uvm/pod_network.h"
 
@@ -583,6 +589,90 @@ END_TEST
 /* Whether CNI made an ingress qdisc already (`tc -json qdisc show dev IF
    ingress`, as iproute2 6.1 prints it): then it is CNI's, and teardown
    leaves it.  */
+/* An image's symlinks cannot take a mount point or a device node out of
+   the container's root: absolute and ".." links resolve within it.  */
+START_TEST (rootfs_paths_stay_in_root)
+{
+  char dir[] = "/tmp/lcow-unit-rootfs.XXXXXX";
+  ck_assert_ptr_nonnull (mkdtemp (dir));
+  cleanup_free char *outside = xasprintf ("%s/outside", dir);
+  cleanup_free char *inside = xasprintf ("%s/root", dir);
+  char *path = NULL;
+  ck_assert_int_eq (mkdir (outside, 0755), 0);
+  ck_assert_int_eq (mkdir (inside, 0755), 0);
+  free (path);
+  path = xasprintf ("%s/abs", inside);
+  ck_assert_int_eq (symlink (outside, path), 0);
+  free (path);
+  path = xasprintf ("%s/up", inside);
+  ck_assert_int_eq (symlink ("../../../..", path), 0);
+  free (path);
+  path = xasprintf ("%s/node", inside);
+  ck_assert_int_eq (symlink (outside, path), 0);
+  free (path);
+  path = xasprintf ("%s/dangling", inside);
+  ck_assert_int_eq (symlink ("/nowhere", path), 0);
+  /* Where the absolute link points when read within the root (a link
+     to nowhere is refused, not followed out).  */
+  free (path);
+  path = xasprintf ("%s%s", inside, outside);
+  ck_assert_int_eq (mkdir_p (path, 0755, NULL), 0);
+  int root = open (inside, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  ck_assert_int_ge (root, 0);
+  char *last = NULL;
+  int parent = rootfs_path_parent (root, "/abs/made/dev", &last);
+  if (parent < 0 && errno == ENOSYS)
+    {
+      fprintf (stderr, "rootfs paths: skipped, no openat2 here\n");
+      close (root);
+      free (path);
+      return;
+    }
+  ck_assert_int_ge (parent, 0);
+  ck_assert_str_eq (last, "dev");
+  free (last);
+  close (parent);
+  /* The absolute link was followed within the root.  */
+  free (path);
+  path = xasprintf ("%s%s/made", inside, outside);
+  ck_assert_int_eq (access (path, F_OK), 0);
+  free (path);
+  path = xasprintf ("%s/made", outside);
+  ck_assert_int_eq (access (path, F_OK), -1);
+  int t = rootfs_path_mount_point (root, "/up/etc/hosts", true);
+  ck_assert_int_ge (t, 0);
+  close (t);
+  free (path);
+  path = xasprintf ("%s/etc/hosts", inside);
+  ck_assert_int_eq (access (path, F_OK), 0);
+  /* A last component that is a link resolves within the root too.  */
+  t = rootfs_path_mount_point (root, "/node", false);
+  ck_assert_int_ge (t, 0);
+  close (t);
+  free (path);
+  path = xasprintf ("%s%s", inside, outside);
+  struct stat st;
+  ck_assert_int_eq (stat (path, &st), 0);
+  ck_assert (S_ISDIR (st.st_mode));
+  ck_assert_int_eq (rootfs_path_parent (root, "/dangling/x", &last), -1);
+  ck_assert_int_eq (errno, ENOENT);
+  ck_assert_int_eq (rootfs_path_parent (root, "/", &last), -1);
+  ck_assert_int_eq (errno, EINVAL);
+  ck_assert_int_eq (rootfs_path_parent (root, "/a/..", &last), -1);
+  /* Nothing was made outside.  */
+  DIR *d = opendir (outside);
+  int entries = 0;
+  while (readdir (d) != NULL)
+    entries++;
+  closedir (d);
+  ck_assert_int_eq (entries, 2);
+  close (root);
+  free (path);
+  cleanup_free char *rm = xasprintf ("rm -rf %s", dir);
+  ck_assert_int_eq (system (rm), 0);
+}
+END_TEST
+
 START_TEST (pod_nic_ingress_seen)
 {
   static const char cni[]
@@ -650,6 +740,7 @@ confinement_suite (void)
   tcase_add_test (t, pod_nic_round_trip);
   tcase_add_test (t, pod_nic_refused);
   tcase_add_test (t, pod_nic_ingress_seen);
+  tcase_add_test (t, rootfs_paths_stay_in_root);
   suite_add_tcase (s, t);
   t = tcase_create ("resources");
   tcase_add_test (t, resources_converted);

@@ -30,6 +30,7 @@
 #include "network.h"
 #include "pid_namespace.h"
 #include "pod_namespaces.h"
+#include "rootfs_path.h"
 #include "seccomp_profile.h"
 #include "sysctl.h"
 #include "guest_io.h"
@@ -629,93 +630,118 @@ pod_dir (const struct container *c, const char *destination)
   return NULL;
 }
 
-/* Creates the mount point: a file for a file bind, else a directory.  */
-static void
-make_target (const char *target, bool file)
+/* mount(2) onto dest, a path in the container resolved within its root
+   (root: an fd of it), the mount point made as a file when file; a bind
+   asked read-only is remounted so through a fresh lookup (the first fd
+   names what lies beneath the new mount).  */
+static int
+mount_in_root (int root, const char *dest, bool file, const char *src,
+               const char *type, unsigned long flags, const char *data,
+               bool readonly_bind)
 {
-  cleanup_free char *parent = xstrdup (target);
-  *strrchr (parent, '/') = '\0';
-  mkdir_p (parent, 0755, NULL);
-  if (file)
-    close (open (target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-  else
-    mkdir (target, 0755);
+  char at[32];
+  int target = rootfs_path_mount_point (root, dest, file);
+  if (target < 0)
+    return -1;
+  snprintf (at, sizeof at, "/proc/self/fd/%d", target);
+  int r = mount (src, at, type, flags, data);
+  close (target);
+  if (r < 0 || !readonly_bind)
+    return r;
+  target = rootfs_path_mount_point (root, dest, file);
+  if (target < 0)
+    return -1;
+  snprintf (at, sizeof at, "/proc/self/fd/%d", target);
+  r = mount (NULL, at, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
+  close (target);
+  return r;
 }
 
 static void
-mount_spec (const struct container *c, int status_fd)
+mount_spec (const struct container *c, int root, int status_fd)
 {
   for (size_t i = 0; i < c->spec->nmounts; i++)
     {
       const struct oci_mount *m = &c->spec->mounts[i];
       if (m->destination == NULL || m->destination[0] != '/')
         continue;
-      cleanup_free char *target
-          = xasprintf ("%s%s", c->rootfs, m->destination);
       cleanup_strbuf strbuf data = STRBUF_INIT;
       unsigned long flags
           = mount_options_parse (m->options, m->noptions, &data);
+      bool ro = (flags & MS_RDONLY) != 0;
       const char *type = m->type ? m->type : "";
       const char *file = pod_file (c, m->destination);
       const char *dir = pod_dir (c, m->destination);
+      const char *dest = m->destination;
       int r;
       struct stat dir_st;
       if (dir != NULL)
-        {
-          /* A host share may be a file (a hostPath of type File).  */
-          make_target (target,
-                       stat (dir, &dir_st) == 0 && !S_ISDIR (dir_st.st_mode));
-          r = mount (dir, target, NULL, MS_BIND | MS_REC, NULL);
-          if (r == 0 && (flags & MS_RDONLY))
-            r = mount (NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY,
-                       NULL);
-        }
+        /* A host share may be a file (a hostPath of type File).  */
+        r = mount_in_root (
+            root, dest, stat (dir, &dir_st) == 0 && !S_ISDIR (dir_st.st_mode),
+            dir, NULL, MS_BIND | MS_REC, NULL, ro);
       else if (file != NULL)
-        {
-          make_target (target, true);
-          r = mount (file, target, NULL, MS_BIND, NULL);
-          if (r == 0 && (flags & MS_RDONLY))
-            r = mount (NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY,
-                       NULL);
-        }
+        r = mount_in_root (root, dest, true, file, NULL, MS_BIND, NULL, ro);
       else if ((flags & MS_BIND) || strcmp (type, "bind") == 0)
         {
           /* Only /dev/shm is known without a share: it is the pod's
              shared memory, a tmpfs in the guest.  */
-          if (strcmp (m->destination, "/dev/shm") != 0)
+          if (strcmp (dest, "/dev/shm") != 0)
             {
               errno = EINVAL;
-              cleanup_free char *what
-                  = xasprintf ("bind mount %s: the UVM has no directory share",
-                               m->destination);
+              cleanup_free char *what = xasprintf (
+                  "bind mount %s: the UVM has no directory share", dest);
               child_fail (status_fd, what);
             }
-          make_target (target, false);
-          r = mount ("shm", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                     "mode=1777,size=65536k");
+          r = mount_in_root (root, dest, false, "shm", "tmpfs",
+                             MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                             "mode=1777,size=65536k", false);
         }
       else
         {
-          make_target (target, false);
           /* The guest has the unified hierarchy only.  */
           bool cgroup = strcmp (type, "cgroup") == 0;
-          r = mount (cgroup ? "cgroup2" : m->source, target,
-                     cgroup ? "cgroup2" : type, flags & ~MS_REC,
-                     cgroup ? NULL : (data.len ? data.data : NULL));
+          r = mount_in_root (root, dest, false, cgroup ? "cgroup2" : m->source,
+                             cgroup ? "cgroup2" : type, flags & ~MS_REC,
+                             cgroup ? NULL : (data.len ? data.data : NULL),
+                             false);
         }
       if (r < 0)
         {
           char what[512];
-          snprintf (what, sizeof what, "mount %s", m->destination);
+          snprintf (what, sizeof what, "mount %s", dest);
           child_fail (status_fd, what);
         }
     }
 }
 
+/* A device node at path in the container (resolved within root),
+   replacing what the image has there, with its mode and owner.  */
+static int
+make_node (int root, const char *path, mode_t mode, dev_t dev, uid_t uid,
+           gid_t gid)
+{
+  char *last = NULL;
+  int parent = rootfs_path_parent (root, path, &last);
+  if (parent < 0)
+    return -1;
+  unlinkat (parent, last, 0);
+  int r = mknodat (parent, last, mode, dev) < 0
+                  || fchownat (parent, last, uid, gid, AT_SYMLINK_NOFOLLOW) < 0
+                  || fchmodat (parent, last, mode & 07777, 0) < 0
+              ? -1
+              : 0;
+  int e = errno;
+  close (parent);
+  free (last);
+  errno = e;
+  return r;
+}
+
 /* linux.devices: each node made (replacing what the image has there) with
    its mode and owner.  */
 static void
-make_spec_devices (const struct container *c, int status_fd)
+make_spec_devices (const struct container *c, int root, int status_fd)
 {
   for (size_t i = 0; i < c->spec->nlinux_devices; i++)
     {
@@ -724,45 +750,46 @@ make_spec_devices (const struct container *c, int status_fd)
                     : d->type[0] == 'p' ? S_IFIFO
                                         : S_IFCHR;
       mode_t perm = d->has_file_mode ? d->file_mode & 07777 : 0666;
-      cleanup_free char *p = xasprintf ("%s%s", c->rootfs, d->path);
-      make_target (p, true);
-      unlink (p);
-      if (mknod (p, type | perm, makedev (d->major, d->minor)) < 0
-          || chown (p, d->uid, d->gid) < 0 || chmod (p, perm) < 0)
+      if (make_node (root, d->path, type | perm, makedev (d->major, d->minor),
+                     d->uid, d->gid)
+          < 0)
         child_fail (status_fd, d->path);
     }
 }
 
 /* The devices every container has, as runc makes them.  */
 static void
-make_devices (const char *rootfs)
+make_devices (int root)
 {
   static const struct
   {
-    const char *name;
+    const char *path;
     unsigned maj, min;
-  } devs[] = { { "null", 1, 3 },   { "zero", 1, 5 },    { "full", 1, 7 },
-               { "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 } };
+  } devs[] = { { "/dev/null", 1, 3 },    { "/dev/zero", 1, 5 },
+               { "/dev/full", 1, 7 },    { "/dev/random", 1, 8 },
+               { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 } };
   for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++)
-    {
-      cleanup_free char *p = xasprintf ("%s/dev/%s", rootfs, devs[i].name);
-      mknod (p, S_IFCHR | 0666, makedev (devs[i].maj, devs[i].min));
-      chmod (p, 0666);
-    }
-  static const char *const links[][2] = { { "/proc/self/fd", "fd" },
-                                          { "/proc/self/fd/0", "stdin" },
-                                          { "/proc/self/fd/1", "stdout" },
-                                          { "/proc/self/fd/2", "stderr" },
-                                          { "pts/ptmx", "ptmx" } };
+    make_node (root, devs[i].path, S_IFCHR | 0666,
+               makedev (devs[i].maj, devs[i].min), 0, 0);
+  static const char *const links[][2] = { { "/proc/self/fd", "/dev/fd" },
+                                          { "/proc/self/fd/0", "/dev/stdin" },
+                                          { "/proc/self/fd/1", "/dev/stdout" },
+                                          { "/proc/self/fd/2", "/dev/stderr" },
+                                          { "pts/ptmx", "/dev/ptmx" } };
   for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
     {
-      cleanup_free char *p = xasprintf ("%s/dev/%s", rootfs, links[i][1]);
-      if (symlink (links[i][0], p) < 0 && errno == EEXIST
-          && strcmp (links[i][1], "ptmx") == 0)
+      char *last = NULL;
+      int parent = rootfs_path_parent (root, links[i][1], &last);
+      if (parent < 0)
+        continue;
+      if (symlinkat (links[i][0], parent, last) < 0 && errno == EEXIST
+          && strcmp (last, "ptmx") == 0)
         {
-          unlink (p);
-          symlink (links[i][0], p);
+          unlinkat (parent, last, 0);
+          symlinkat (links[i][0], parent, last);
         }
+      close (parent);
+      free (last);
     }
 }
 
@@ -1036,9 +1063,13 @@ child_main (struct container *c, const struct oci_process *p,
       if (c->spec->hostname != NULL
           && sethostname (c->spec->hostname, strlen (c->spec->hostname)) < 0)
         child_fail (status_fd, "set the hostname");
-      mount_spec (c, status_fd);
-      make_devices (c->rootfs);
-      make_spec_devices (c, status_fd);
+      int root = open (c->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (root < 0)
+        child_fail (status_fd, "open the root filesystem");
+      mount_spec (c, root, status_fd);
+      make_devices (root);
+      make_spec_devices (c, root, status_fd);
+      close (root);
       enter_root (c->rootfs, c->spec->root_readonly, status_fd);
       /* As runc: the sysctls before /proc/sys is made read-only.  */
       const char *key;
