@@ -76,10 +76,9 @@ rootfs_path_mount_point (int root, const char *path, bool file)
   /* What is there already (a symlink of the image's too) stays.  */
   if (file)
     {
-      int fd = openat (parent, last,
-                       O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK
-                           | O_CLOEXEC,
-                       0644);
+      int fd = openat (
+          parent, last,
+          O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
       if (fd >= 0)
         close (fd);
     }
