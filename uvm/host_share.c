@@ -200,10 +200,15 @@ host_share_start_daemon (struct host_share *s, shim_error **err)
                    (char *) "-o", (char *) "log_level=warn",
                    NULL };
   struct vmm_command cmd = { argv, NULL };
-  /* Root: its sandbox is namespaces of its own and a pivot_root into the
-     share, which takes CAP_SYS_ADMIN.  */
+  /* Root, as its sandbox (namespaces of its own, a pivot_root into the
+     share) and serving files as their owners need, but only in a user
+     namespace of its own with every id mapped to itself: no capability in
+     the host's namespaces (no open_by_handle_at, mount, module or device
+     of the host's).  */
   struct vmm_user root = { 0, 0, 0 };
-  struct vmm_placement place = { s->cgroup_dir, NULL, NULL, fd };
+  struct vmm_placement place = { .cgroup_dir = s->cgroup_dir,
+                                 .inherit_fd = fd,
+                                 .own_user_namespace = true };
   int r = vmm_process_spawn (s->loop, s->helper_exe, &cmd, &root, &place,
                              "virtiofsd", on_daemon_exit, s, &s->daemon, err);
   close (fd);

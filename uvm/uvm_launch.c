@@ -272,8 +272,13 @@ uvm_spawn_vmm (struct uvm *u, shim_error **err)
   /* QEMU connects to the share's daemon as it starts.  */
   if (u->share != NULL && host_share_start_daemon (u->share, err) < 0)
     return shim_error_wrap (err, "start virtiofsd");
-  struct vmm_placement place = { u->cgroup_dir, u->netns_path,
-                                 u->nic_connected ? POD_NIC_TAP : NULL, -1 };
+  struct vmm_placement place = {
+    .cgroup_dir = u->cgroup_dir,
+    .netns_path = u->netns_path,
+    .tap = u->nic_connected ? POD_NIC_TAP : NULL,
+    .inherit_fd = -1,
+    .own_mount_namespace = true,
+  };
   if (vmm_process_spawn (u->loop, u->helper_exe, &run, &u->user, &place,
                          u->backend->name, uvm_on_vmm_exit, u, &u->vmm, err)
       < 0)

@@ -13,7 +13,10 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "proto/base/log.h"
@@ -205,6 +208,10 @@ vmm_process_spawn (uv_loop_t *loop, const char *helper,
       argv[a++] = (char *) "--tap";
       argv[a++] = (char *) place->tap;
     }
+  if (place->own_user_namespace)
+    argv[a++] = (char *) "--userns";
+  if (place->own_mount_namespace)
+    argv[a++] = (char *) "--mountns";
   argv[a++] = (char *) "--";
   memcpy (argv + a, cmd->argv, nargs * sizeof (char *));
   char **env = xzalloc ((nenv + nextra + 1) * sizeof (char *));
@@ -326,11 +333,85 @@ open_tap (const char *name)
   return 0;
 }
 
+/* Every uid and gid, mapped to itself.  */
+/* The descriptors a command in its own user namespace may open (virtiofsd
+   holds one per inode the guest looked up, and would raise its own limit
+   to this, which needs the host's CAP_SYS_RESOURCE).  */
+#define USERNS_NOFILE 1000000
+#define IDENTITY_MAP "0 0 4294967295\n"
+
+static int
+write_identity_map (pid_t pid, const char *which)
+{
+  char path[64];
+  snprintf (path, sizeof path, "/proc/%d/%s", (int) pid, which);
+  int fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  ssize_t n = write (fd, IDENTITY_MAP, strlen (IDENTITY_MAP));
+  close (fd);
+  return n == (ssize_t) strlen (IDENTITY_MAP) ? 0 : -1;
+}
+
+/* Enters a mount namespace of its own (host mounts still reach it; its
+   own reach nothing) with a /proc instance of its own that shows a
+   process only to its uid ("invisible": kernels before 5.8, whose proc
+   options were shared by every mount, refuse the word, and so fail safe).  */
+static int
+enter_private_proc (void)
+{
+  if (unshare (CLONE_NEWNS) < 0
+      || mount (NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
+    return -1;
+  return mount ("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                "hidepid=invisible");
+}
+
+/* Enters a user namespace of its own with every id mapped to itself.  A
+   process may map only its own id from inside; the full map is written by
+   a child that stays in the host's namespace, as root.  */
+static int
+enter_identity_userns (void)
+{
+  int sync[2];
+  if (pipe2 (sync, O_CLOEXEC) < 0)
+    return -1;
+  pid_t self = getpid ();
+  pid_t writer = fork ();
+  if (writer < 0)
+    return -1;
+  if (writer == 0)
+    {
+      char c;
+      close (sync[1]);
+      if (read (sync[0], &c, 1) != 1)
+        _exit (1);
+      _exit (write_identity_map (self, "uid_map") == 0
+                     && write_identity_map (self, "gid_map") == 0
+                 ? 0
+                 : 1);
+    }
+  close (sync[0]);
+  int r = unshare (CLONE_NEWUSER);
+  int e = errno;
+  if (r == 0 && write (sync[1], "u", 1) != 1)
+    r = -1, e = errno;
+  close (sync[1]);
+  int status = 0;
+  while (waitpid (writer, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (r == 0 && !(WIFEXITED (status) && WEXITSTATUS (status) == 0))
+    r = -1, e = EPERM;
+  errno = e;
+  return r;
+}
+
 int
 vmm_exec_helper_main (int argc, char **argv)
 {
   struct vmm_user user;
   const char *cgroup_dir = NULL, *netns_path = NULL, *tap = NULL;
+  bool userns = false, mountns = false;
   int dashes = 3;
   for (;;)
     if (argc > dashes + 2 && strcmp (argv[dashes], "--cgroup") == 0)
@@ -339,6 +420,10 @@ vmm_exec_helper_main (int argc, char **argv)
       netns_path = argv[dashes + 1], dashes += 2;
     else if (argc > dashes + 2 && strcmp (argv[dashes], "--tap") == 0)
       tap = argv[dashes + 1], dashes += 2;
+    else if (argc > dashes + 1 && strcmp (argv[dashes], "--userns") == 0)
+      userns = true, dashes += 1;
+    else if (argc > dashes + 1 && strcmp (argv[dashes], "--mountns") == 0)
+      mountns = true, dashes += 1;
     else
       break;
   if (argc < dashes + 2 || strcmp (argv[1], "--user") != 0
@@ -346,7 +431,8 @@ vmm_exec_helper_main (int argc, char **argv)
       || strcmp (argv[dashes], "--") != 0)
     {
       fprintf (stderr, "usage: vmm-exec --user UID:GID:KVMGID [--cgroup DIR] "
-                       "[--netns PATH] [--tap NAME] -- program [args...]\n");
+                       "[--netns PATH] [--tap NAME] [--userns] [--mountns] "
+                       "-- program [args...]\n");
       return 2;
     }
   char **program = argv + dashes + 1;
@@ -372,6 +458,24 @@ vmm_exec_helper_main (int argc, char **argv)
       fprintf (stderr, "vmm-exec: open the pod's TAP %s: %s\n", tap,
                strerror (errno));
       return 1;
+    }
+  if (mountns && enter_private_proc () < 0)
+    {
+      fprintf (stderr, "vmm-exec: a mount namespace of its own: %s\n",
+               strerror (errno));
+      return 1;
+    }
+  if (userns)
+    {
+      /* Raised while it is still the host's root: its namespace cannot.  */
+      struct rlimit files = { USERNS_NOFILE, USERNS_NOFILE };
+      setrlimit (RLIMIT_NOFILE, &files);
+      if (enter_identity_userns () < 0)
+        {
+          fprintf (stderr, "vmm-exec: a user namespace of its own: %s\n",
+                   strerror (errno));
+          return 1;
+        }
     }
   pid_t parent = getppid ();
   if (vmm_user_become (&user) < 0)

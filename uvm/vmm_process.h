@@ -6,6 +6,7 @@
 #ifndef LCOW_UVM_VMM_PROCESS_H
 #define LCOW_UVM_VMM_PROCESS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -29,6 +30,14 @@ struct vmm_placement
   /* An fd the command gets as fd 3 (a helper daemon's listening socket:
      virtiofsd's --fd), or -1; not with tap.  */
   int inherit_fd;
+  /* A user namespace of its own, every id mapped to itself: a command
+     that must stay root (files keep their owners) holds no capability in
+     the host's namespaces.  */
+  bool own_user_namespace;
+  /* A mount namespace of its own whose /proc shows only the processes of
+     the command's own uid (hidepid): it cannot see the host's other
+     processes, their command lines or their namespaces.  */
+  bool own_mount_namespace;
 };
 
 /* helper: the shim executable (argv[0] of the helper process), which
@@ -48,8 +57,8 @@ int vmm_process_kill (struct vmm_process *p, int sig, shim_error **err);
 void vmm_process_destroy (struct vmm_process *p);
 
 /* The helper's entry point: argv = { "vmm-exec", "--user", "U:G:K",
-   ["--cgroup", DIR,] ["--netns", PATH,] ["--tap", NAME,] "--", prog,
-   args... }.  Only returns on failure.  */
+   ["--cgroup", DIR,] ["--netns", PATH,] ["--tap", NAME,] ["--userns",]
+   ["--mountns",] "--", prog, args... }.  Only returns on failure.  */
 int vmm_exec_helper_main (int argc, char **argv);
 
 #endif

@@ -18,6 +18,7 @@ mkdir -p "$T/host/rw" "$T/host/ro"
 echo "from the host" >"$T/host/rw/hello"
 echo "read only" >"$T/host/ro/file"
 echo "key=value" >"$T/host/extra.conf"
+echo "root's only" >"$T/host/rw/private" && chmod 0600 "$T/host/rw/private"
 
 expect "a sandbox that is not migratable boots" run_sandbox p1 --runtime-config-path "$T/qemu.json" "${ONE_CPU[@]}"
 uvm="$(bundle_of p1)/uvm.json"
@@ -32,6 +33,8 @@ expect "a virtiofsd serves the sandbox's share ($state/share)" pgrep -f -- "$vfs
 vfsd=$(pgrep -f -- "$vfsd_pattern" | head -1)
 expect "virtiofsd runs sandboxed: namespaces of its own" \
   bash -c '[ "$(readlink /proc/$1/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ] && [ "$(readlink /proc/$1/ns/net)" != "$(readlink /proc/self/ns/net)" ]' _ "$vfsd"
+expect "root only in a user namespace of its own, every id mapped to itself" \
+  bash -c '[ "$(readlink /proc/$1/ns/user)" != "$(readlink /proc/self/ns/user)" ] && [ "$(awk "{ print \$1, \$2, \$3 }" /proc/$1/uid_map)" = "0 0 4294967295" ]' _ "$vfsd"
 
 out=$(ctr_ run --rm --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json" $(in_pod p1) \
   --mount "type=bind,src=$T/host/rw,dst=/data,options=rbind:rw" \
@@ -39,6 +42,7 @@ out=$(ctr_ run --rm --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qe
   --mount "type=bind,src=$T/host/extra.conf,dst=/etc/extra.conf,options=rbind:ro" \
   --rootfs "$T/ctr-rootfs" c1 /bin/sh -c '
     cat /data/hello; echo "from the guest" >/data/written && echo wrote-rw
+    cat /data/private
     touch /ro/new 2>&1 || echo ro-refused
     cat /ro/file; cat /etc/extra.conf
     grep " /data " /proc/mounts | cut -d" " -f3' 2>&1) && rc=0 || rc=$?
@@ -46,6 +50,8 @@ echo "$out" | sed 's/^/  /'
 expect "the container ran" [ "$rc" -eq 0 ]
 expect "it read a host file through the share" grep -qx "from the host" <<<"$out"
 expect "its write reached the host directory" bash -c 'grep -q wrote-rw <<<"$1" && [ "$(cat "$2")" = "from the guest" ]' _ "$out" "$T/host/rw/written"
+expect "files keep their owners: root's 0600 file is read by the container's root" grep -qx "root's only" <<<"$out"
+expect "and what it writes is root's on the host, as under runc" test "$(stat -c %u "$T/host/rw/written")" = 0
 expect "a read-only host directory is read-only in the container" grep -q "ro-refused" <<<"$out"
 expect "and nothing was created in it on the host" bash -c '[ ! -e "$1" ]' _ "$T/host/ro/new"
 expect "its files are read" grep -qx "read only" <<<"$out"

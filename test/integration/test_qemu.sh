@@ -50,6 +50,20 @@ expect "QEMU runs as its own uid ($vmm_uid), not root" \
 expect "QEMU has no capabilities" grep -q '^CapEff:[[:space:]]*0000000000000000$' "$status"
 expect "QEMU cannot gain privileges" grep -q '^NoNewPrivs:[[:space:]]*1$' "$status"
 expect "QEMU runs under a seccomp filter (-sandbox on)" grep -q '^Seccomp:[[:space:]]*2$' "$status"
+qpid=$(qemu_of q1)
+# What QEMU's uid sees in /proc: in QEMU's own mount namespace, its own
+# processes only; on the host, the host's init too.
+sees() { # sees QEMU_PID UID PID [own]: whether UID sees /proc/PID
+  local run=(setpriv --reuid="$2" --regid="$2" --clear-groups)
+  [ -n "${4:-}" ] && run=(nsenter -t "$1" -m "${run[@]}")
+  "${run[@]}" test -e "/proc/$3"
+}
+expect "QEMU has a mount namespace of its own" \
+  bash -c '[ "$(readlink /proc/$1/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ]' _ "$qpid"
+expect "whose /proc shows QEMU's uid its own process" sees "$qpid" "$vmm_uid" "$qpid" own
+not() { ! "$@"; }
+expect "and none of the host's (its init)" not sees "$qpid" "$vmm_uid" 1 own
+expect "(the host's /proc shows that uid the host's init)" sees "$qpid" "$vmm_uid" 1
 expect "guest /proc/cmdline equals the computed command line" same_cmdline "$uvm"
 expect "the computed line runs vsockexec -e 109" grep -q '/bin/vsockexec -e 109 /bin/gcs' "$uvm"
 expect "guest booted the initramfs" test "$(guest_field "$uvm" root)" = rootfs

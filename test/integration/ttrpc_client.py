@@ -194,6 +194,21 @@ def case_half_frame(path, task_id, pid):
     s.close()
 
 
+def case_big_half_frames(path, task_id, pid):
+    """8 connections each announce a 4 MiB frame and send all of it but its
+    last byte, then go: 32 MiB the shim held for them must go back."""
+    size = 4 << 20
+    socks = []
+    for _ in range(8):
+        s = connect(path)
+        s.sendall(struct.pack(">IIBB", size, 1, 1, 0) + b"x" * (size - 1))
+        socks.append(s)
+    ms = timed_state(path, task_id)
+    check(ms < 1000, "8 frames of 4 MiB held unfinished block nobody (State in %.1f ms)" % ms)
+    for s in socks:
+        s.close()
+
+
 def case_many_connections(path, task_id, pid):
     before = shim_stats(pid)
     opened = 0
@@ -382,16 +397,17 @@ def case_update(path, task_id, pid, resources, type_url=None):
 
 
 def case_rss_after(path, task_id, pid, runs="1"):
-    """The hostile client's whole repertoire (a 4 GiB header, a half frame,
-    a client that never reads, 5000 connections dropped at once), then the
-    shim's RSS one second later: within 4 MiB of its baseline, every run."""
+    """The hostile client's whole repertoire (a 4 GiB header, half frames
+    small and of 4 MiB, a client that never reads, 5000 connections dropped
+    at once), then the shim's RSS one second later: within 4 MiB of its
+    baseline, every run."""
     state(Conn(path), task_id)
     base = shim_stats(pid)[0]
     for run in range(int(runs)):
         quiet = io.StringIO()
         with contextlib.redirect_stdout(quiet):
-            for case in (case_giant_header, case_half_frame, case_no_reader,
-                         case_burst):
+            for case in (case_giant_header, case_half_frame,
+                         case_big_half_frames, case_no_reader, case_burst):
                 try:
                     case(path, task_id, pid)
                 except SystemExit:
@@ -409,6 +425,7 @@ CASES = {
     "watch": case_watch,
     "giant-header": case_giant_header,
     "half-frame": case_half_frame,
+    "big-half-frames": case_big_half_frames,
     "many-connections": case_many_connections,
     "burst": case_burst,
     "unknown-type": case_unknown_type,
