@@ -399,8 +399,8 @@ def case_update(path, task_id, pid, resources, type_url=None):
 def case_rss_after(path, task_id, pid, runs="1"):
     """The hostile client's whole repertoire (a 4 GiB header, half frames
     small and of 4 MiB, a client that never reads, 5000 connections dropped
-    at once), then the shim's RSS one second later: within 4 MiB of its
-    baseline, every run."""
+    at once), then the shim's RSS one second later: within 1 MiB of its
+    baseline, every run (the heap trimmed: 1.2-1.7 MiB stayed without)."""
     state(Conn(path), task_id)
     base = shim_stats(pid)[0]
     for run in range(int(runs)):
@@ -414,7 +414,7 @@ def case_rss_after(path, task_id, pid, runs="1"):
                     pass  # RSS is what this case measures
         time.sleep(1.0)
         after = shim_stats(pid)[0]
-        check_memory(after - base < 4 * 1024,
+        check_memory(after - base < 1024,
                      "run %d: RSS %d KiB -> %d KiB one second after the hostile "
                      "client" % (run + 1, base, after))
 
