@@ -252,6 +252,13 @@ all_clean() {
   shim_sockets | sed 's/^/    socket: /'
   return 1
 }
+# answered_code ID METHOD CODE: the shim answered containerd's Task METHOD
+# for ID with the gRPC status CODE (InvalidArgument...), as its log says
+# (ctr's own wording of a status differs between containerd 1.6 and 2.x).
+answered_code() {
+  grep 'msg="ttrpc call failed"' "$T/containerd.log" |
+    grep "method=containerd.task.v[23].Task/$2 code=$3 " | grep -q "$1"
+}
 # refused ID PATTERN [ctr run flags...]: ctr run fails with PATTERN in its
 # output and leaves nothing behind.
 refused() {

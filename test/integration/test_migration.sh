@@ -58,7 +58,7 @@ expect "qemu-img made a dynamic VHD" \
 out=$(run_sandbox d1 --runtime-config-path "$T/dyn.json" "${MIGRATABLE[@]}" 2>&1) && rc=0 || rc=$?
 expect "a migratable sandbox on a dynamic VHD is refused, saying why ($(head -c 240 <<<"$out"))" \
   bash -c '[ "$1" -ne 0 ] && grep -q "is a dynamic VHD, which QEMU opens with its vpc driver, and that blocks live migration" <<<"$2"' _ "$rc" "$out"
-expect "at FailedPrecondition" grep -q "failed precondition" <<<"$out"
+expect "at FailedPrecondition" answered_code d1 Create FailedPrecondition
 ctr_ c rm d1 >/dev/null 2>&1 || true
 expect "a sandbox that is not migratable boots from the dynamic VHD" run_sandbox d2 \
   --runtime-config-path "$T/dyn.json" --annotation io.microsoft.virtualmachine.lcow.preferredrootfstype=vhd
