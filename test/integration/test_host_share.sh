@@ -101,8 +101,10 @@ expect "rshared (Bidirectional) is refused, saying why ($(head -c 300 <<<"$out")
 # neither write its root (64 MiB landed in the host's /run) nor plant
 # symlinks where the next bind goes (its error path followed them).
 out=$(ctr_ run --rm --privileged --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json" $(in_pod p1) \
+  --mount "type=bind,src=$T/node/src,dst=/host,options=rbind:ro" \
   --rootfs "$T/ctr-rootfs" c5 /bin/sh -c "
     mkdir -p /mnt/s && mount -t virtiofs lcowshare /mnt/s && echo share-mounted
+    for b in /mnt/s/b*; do touch \$b/sub/escaped 2>/dev/null && echo wrote-beneath-ro; done
     dd if=/dev/zero of=/mnt/s/big bs=1M count=64 2>&1 | tail -1
     for i in \$(busybox seq 1 20); do ln -s $T/node/src/sub /mnt/s/b\$i 2>/dev/null && echo planted; done
     echo done" 2>&1) && rc=0 || rc=$?
@@ -111,6 +113,8 @@ expect "a privileged container mounted the share" grep -qx share-mounted <<<"$ou
 expect "it could not write the share's root" \
   bash -c 'grep -q "Read-only file system" <<<"$1" && [ ! -e "$2/share/big" ]' _ "$out" "$state"
 expect "nor plant a symlink in it" bash -c '! grep -q planted <<<"$1"' _ "$out"
+expect "nor write beneath a read-only bind through the raw share (its submount is read-only on the host too)" \
+  bash -c '! grep -q wrote-beneath-ro <<<"$1" && [ ! -e "$2/sub/escaped" ]' _ "$out" "$T/node/src"
 out=$(ctr_ run --rm --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json" $(in_pod p1) \
   --mount "type=bind,src=$T/host/rw,dst=/data,options=rbind:rw" \
   --rootfs "$T/ctr-rootfs" c6 /bin/cat /data/hello 2>&1) && rc=0 || rc=$?
