@@ -252,6 +252,15 @@ all_clean() {
   shim_sockets | sed 's/^/    socket: /'
   return 1
 }
+# shim_sanitized: the shim under test is the ASan build.  (ldd's whole
+# output is read: with pipefail, `ldd | grep -q` fails whenever grep exits
+# before ldd has written everything.)
+shim_sanitized() {
+  case "$(ldd "$SHIM_BIN_DIR/containerd-shim-lcow-v2" 2>/dev/null)" in
+    *libasan*) return 0 ;;
+  esac
+  return 1
+}
 # answered_code ID METHOD CODE: the shim answered containerd's Task METHOD
 # for ID with the gRPC status CODE (InvalidArgument...), as its log says
 # (ctr's own wording of a status differs between containerd 1.6 and 2.x).

@@ -8,7 +8,7 @@ client="$TOP/test/integration/ttrpc_client.py"
 LOAD_SECONDS=${LOAD_SECONDS:-60}
 # ASan's allocator keeps freed memory on purpose: memory is then reported,
 # not asserted.
-if ldd "$SHIM_BIN_DIR/containerd-shim-lcow-v2" | grep -q libasan; then export LCOW_SANITIZED=1; fi
+if shim_sanitized; then export LCOW_SANITIZED=1; fi
 
 expect "target sandbox runs" run_sandbox h1
 addr=$(cat "$(bundle_of h1)/address"); sock=${addr#unix://}

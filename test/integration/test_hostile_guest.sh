@@ -31,7 +31,7 @@ mkdir -p "$(dirname "$RESULTS")"
 # ASan's allocator keeps freed memory and doubles what is live: memory and
 # latency are then reported, not asserted.
 SANITIZED=0
-if ldd "$SHIM_BIN_DIR/containerd-shim-lcow-v2" 2>/dev/null | grep -q libasan 2>/dev/null; then SANITIZED=1; fi
+if shim_sanitized; then SANITIZED=1; fi
 ROOTFS="$T/ctr-rootfs"
 SANDBOXES="$T/cri/io.containerd.grpc.v1.cri/sandboxes"
 mkdir -p "$ROOTFS/bin"; echo hostile >"$ROOTFS/bin/marker"
