@@ -333,11 +333,11 @@ open_tap (const char *name)
   return 0;
 }
 
-/* Every uid and gid, mapped to itself.  */
 /* The descriptors a command in its own user namespace may open (virtiofsd
    holds one per inode the guest looked up, and would raise its own limit
    to this, which needs the host's CAP_SYS_RESOURCE).  */
 #define USERNS_NOFILE 1000000
+/* Every uid and gid, mapped to itself.  */
 #define IDENTITY_MAP "0 0 4294967295\n"
 
 static int
