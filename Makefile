@@ -26,7 +26,15 @@ LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 PROTOS := $(wildcard proto/*.proto)
 GEN_C := $(PROTOS:proto/%.proto=$(BUILD)/gen/proto/%.pb-c.c)
 GEN_H := $(GEN_C:.c=.h)
-LIB_SRCS := $(wildcard proto/*.c proto/base/*.c policy/*.c uvm/*.c daemon/*.c)
+# One source list per layer, and per wing of uvm/ (docs/architecture.md).
+PROTO_SRCS := $(wildcard proto/*.c proto/base/*.c)
+POLICY_SRCS := $(wildcard policy/*.c)
+UVM_WINGS := config vmm bridge vsock storage share podnet migration
+UVM_CORE_SRCS := $(wildcard uvm/*.c)
+UVM_WING_SRCS := $(foreach w,$(UVM_WINGS),$(wildcard uvm/$(w)/*.c))
+DAEMON_SRCS := $(wildcard daemon/*.c)
+LIB_SRCS := $(PROTO_SRCS) $(POLICY_SRCS) $(UVM_WING_SRCS) $(UVM_CORE_SRCS) \
+  $(DAEMON_SRCS)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(GEN_C:%.c=%.o)
 SHIM := $(BINDIR)/containerd-shim-lcow-v2
 TEST_GUEST := $(BUILD)/test/fake-guest
@@ -34,7 +42,7 @@ TEST_GUEST := $(BUILD)/test/fake-guest
 # Debian packages: build, tests, QEMU boot files and the integration tests.
 DEB_PACKAGES := build-essential pkg-config libuv1-dev libprotobuf-c-dev \
 	protobuf-c-compiler libyajl-dev libseccomp-dev check containerd runc clang \
-	libclang-rt-14-dev clang-format clang-tidy cppcheck valgrind qemu-system-x86 qemu-utils cpio e2fsprogs erofs-utils busybox-static \
+	libclang-rt-14-dev clang-format clang-tidy cppcheck shellcheck valgrind qemu-system-x86 qemu-utils cpio e2fsprogs erofs-utils busybox-static \
 	python3 python3-grpcio procps iproute2 util-linux containernetworking-plugins
 
 .PHONY: all deps check unit-test integration-test demo clean install \
@@ -119,7 +127,7 @@ AGENT_SRCS := uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/container.c \
   uvm/guest/held_process.c \
   uvm/guest/bridge_request.c proto/base/json.c proto/base/json_reader.c proto/base/error.c \
   proto/oci_spec.c proto/base/file_io.c proto/mount_options.c
-GUEST_COMMON := $(GUEST_LIB) $(GUEST_LIB:.c=.h) uvm/bridge_protocol.h \
+GUEST_COMMON := $(GUEST_LIB) $(GUEST_LIB:.c=.h) uvm/bridge/bridge_protocol.h \
   $(AGENT_SRCS) $(AGENT_SRCS:.c=.h)
 BOOTFILES := build/bootfiles
 
@@ -332,12 +340,17 @@ TIDY_CHECKS := -*,bugprone-*,-bugprone-easily-swappable-parameters,$\
 	misc-redundant-expression
 TIDY_SRCS = $(LIB_SRCS) $(wildcard cmd/*/*.c uvm/guest/*.c)
 
+# Every shell script of the repository (.shellcheckrc says what is off, and why).
+SHELL_SCRIPTS = $(shell git ls-files '*.sh' .ci/run 2>/dev/null || find . -name '*.sh' -not -path './build/*')
+
 lint: $(GEN_STAMP)
 	cppcheck $(CPPCHECK_FLAGS) -I. -I$(BUILD)/gen/proto -j2 cmd daemon proto policy uvm
 	clang-tidy --quiet --warnings-as-errors='*' -checks='$(TIDY_CHECKS)' \
 	  $(TIDY_SRCS) -- -std=gnu11 -D_GNU_SOURCE -I. -I$(BUILD)/gen \
 	  -I$(BUILD)/gen/proto $(shell pkg-config --cflags $(PKGS))
-	@echo "lint: cppcheck and clang-tidy found nothing"
+	shellcheck -x $(SHELL_SCRIPTS)
+	bash test/layering_check.sh
+	@echo "lint: cppcheck, clang-tidy, shellcheck and the layering rules found nothing"
 
 check: deps
 	$(MAKE) format-check lint

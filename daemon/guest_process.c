@@ -15,7 +15,7 @@
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
 #include "sandbox.h"
-#include "uvm/bridge.h"
+#include "uvm/bridge/bridge.h"
 
 /* How long the guest agent may take over one request.  */
 #define GUEST_REQUEST_TIMEOUT_MS 30000

@@ -20,7 +20,7 @@
 #include "policy/pod_file_binds.h"
 #include "proto/base/error.h"
 #include "proto/base/sha256.h"
-#include "uvm/bridge.h"
+#include "uvm/bridge/bridge.h"
 
 /* Largest pod file copied into the guest (a Kubernetes secret or configMap
    holds at most 1 MiB).  */

@@ -20,7 +20,7 @@
 
 #include "daemon/pod_file_reader.h"
 #include "policy/pod_file_binds.h"
-#include "uvm/bridge.h"
+#include "uvm/bridge/bridge.h"
 
 #define POD_VOLUME_SYNC_MS 1000
 

@@ -11,10 +11,10 @@
 #include "proto/base/log.h"
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
-#include "uvm/kernel_cmdline.h"
-#include "uvm/pod_cgroup.h"
-#include "uvm/vhd_footer.h"
-#include "uvm/vmm.h"
+#include "uvm/config/kernel_cmdline.h"
+#include "uvm/podnet/pod_cgroup.h"
+#include "uvm/storage/vhd_footer.h"
+#include "uvm/vmm/vmm.h"
 
 static bool
 path_exists (const char *dir, const char *name)

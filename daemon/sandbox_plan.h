@@ -11,8 +11,8 @@
 
 #include "proto/base/error.h"
 #include "proto/oci_spec.h"
-#include "uvm/sandbox_options.h"
-#include "uvm/shim_config.h"
+#include "uvm/config/sandbox_options.h"
+#include "uvm/config/shim_config.h"
 
 struct sandbox_plan
 {

@@ -9,7 +9,7 @@
 
 #include "proto/base/log.h"
 #include "proto/base/xalloc.h"
-#include "uvm/bridge_protocol.h"
+#include "uvm/bridge/bridge_protocol.h"
 
 struct fifo
 {

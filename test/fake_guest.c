@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "proto/base/strbuf.h"
-#include "uvm/bridge_protocol.h"
+#include "uvm/bridge/bridge_protocol.h"
 #include "uvm/guest/guest_io.h"
 
 static int

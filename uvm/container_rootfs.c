@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "proto/base/xalloc.h"
-#include "snapshot_mount.h"
+#include "uvm/storage/snapshot_mount.h"
 
 struct slot
 {

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "layer_set.h"
-#include "rootfs_layers.h"
+#include "uvm/storage/rootfs_layers.h"
 
 struct container_rootfs;
 

@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bridge.h"
-#include "layer_cache.h"
-#include "layer_conversion.h"
+#include "uvm/bridge/bridge.h"
+#include "uvm/storage/layer_cache.h"
+#include "uvm/storage/layer_conversion.h"
 #include "proto/base/cleanup.h"
 #include "proto/base/file_io.h"
 #include "proto/base/list.h"

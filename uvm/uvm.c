@@ -2,7 +2,7 @@
    uvm_private.h for the other parts).  */
 #include "uvm_private.h"
 
-#include "pod_cgroup.h"
+#include "uvm/podnet/pod_cgroup.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -13,16 +13,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bridge_conn.h"
-#include "disk_hotplug.h"
-#include "gcs_log_parser.h"
-#include "host_share.h"
+#include "uvm/bridge/bridge_conn.h"
+#include "uvm/storage/disk_hotplug.h"
+#include "uvm/vsock/gcs_log_parser.h"
+#include "uvm/share/host_share.h"
 #include "proto/base/file_io.h"
 #include "proto/base/log.h"
 #include "proto/base/xalloc.h"
-#include "qmp_client.h"
-#include "vmm_process.h"
-#include "vsock_port.h"
+#include "uvm/vmm/qmp_client.h"
+#include "uvm/vmm/vmm_process.h"
+#include "uvm/vsock/vsock_port.h"
 
 /* Moves the lifecycle (uvm_lifecycle.h) and logs it; false, changing
    nothing, for an event the current state does not take.  */

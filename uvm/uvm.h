@@ -12,9 +12,9 @@
 
 #include "proto/base/error.h"
 #include "proto/mount_options.h"
-#include "sandbox_options.h"
-#include "shim_config.h"
-#include "vmm.h"
+#include "uvm/config/sandbox_options.h"
+#include "uvm/config/shim_config.h"
+#include "uvm/vmm/vmm.h"
 
 struct uvm;
 

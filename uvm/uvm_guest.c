@@ -12,13 +12,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bridge_conn.h"
-#include "gcs_log_parser.h"
+#include "uvm/bridge/bridge_conn.h"
+#include "uvm/vsock/gcs_log_parser.h"
 #include "proto/base/cleanup.h"
 #include "proto/base/log.h"
 #include "proto/base/xalloc.h"
-#include "vmm_process.h"
-#include "vsock_port.h"
+#include "uvm/vmm/vmm_process.h"
+#include "uvm/vsock/vsock_port.h"
 
 /* After the VMM exits, how long its log connection may take to end.  */
 #define LOG_DRAIN_MS 2000

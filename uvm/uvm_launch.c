@@ -11,15 +11,15 @@
 #include <linux/sockios.h>
 #include <unistd.h>
 
-#include "disk_hotplug.h"
-#include "gcs_log_parser.h"
-#include "host_share.h"
+#include "uvm/storage/disk_hotplug.h"
+#include "uvm/vsock/gcs_log_parser.h"
+#include "uvm/share/host_share.h"
 #include "proto/base/cleanup.h"
 #include "proto/base/json.h"
 #include "proto/base/log.h"
 #include "proto/base/xalloc.h"
-#include "qmp_client.h"
-#include "vmm_process.h"
+#include "uvm/vmm/qmp_client.h"
+#include "uvm/vmm/vmm_process.h"
 
 /* Until the guest shows progress, its vCPUs are sampled this often; this
    many samples in a row without movement make a livelock.  */

@@ -13,15 +13,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bridge_conn.h"
+#include "uvm/bridge/bridge_conn.h"
 #include "proto/base/cleanup.h"
 #include "proto/base/json.h"
 #include "proto/base/log.h"
 #include "proto/base/sha256.h"
 #include "proto/base/xalloc.h"
-#include "qmp_client.h"
-#include "vmm_process.h"
-#include "vsock_port.h"
+#include "uvm/vmm/qmp_client.h"
+#include "uvm/vmm/vmm_process.h"
+#include "uvm/vsock/vsock_port.h"
 
 /* How often QEMU is asked how a migration goes.  */
 #define POLL_MS 50

@@ -21,9 +21,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "bridge_conn.h"
+#include "uvm/bridge/bridge_conn.h"
 #include "uvm.h"
-#include "vm_description.h"
+#include "uvm/migration/vm_description.h"
 
 /* QEMU's view of a migration (query-migrate), or the shim's own status
    before and around it: "barrier" (waiting for the guest's ping),

@@ -14,17 +14,17 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "accel.h"
-#include "bridge.h"
+#include "uvm/vmm/accel.h"
+#include "uvm/bridge/bridge.h"
 #include "proto/base/rate_limit.h"
-#include "read_budget.h"
-#include "pod_network.h"
+#include "uvm/bridge/read_budget.h"
+#include "uvm/podnet/pod_network.h"
 #include "uvm.h"
 #include "uvm_lifecycle.h"
 #include "uvm_migration.h"
-#include "vm_description.h"
-#include "vcpu_sample.h"
-#include "vmm_user.h"
+#include "uvm/migration/vm_description.h"
+#include "uvm/vmm/vcpu_sample.h"
+#include "uvm/vmm/vmm_user.h"
 
 struct bridge_conn;
 struct disk_hotplug;

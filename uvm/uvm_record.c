@@ -1,6 +1,6 @@
 /* The UVM's state on disk: uvm.json (what was started, and what the guest
    said), and vmm.pid for the delete action when the daemon is gone.  */
-#include "host_share.h"
+#include "uvm/share/host_share.h"
 #include "uvm_private.h"
 
 #include <signal.h>
@@ -15,8 +15,8 @@
 #include "proto/base/log.h"
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
-#include "pod_cgroup.h"
-#include "vmm_process.h"
+#include "uvm/podnet/pod_cgroup.h"
+#include "uvm/vmm/vmm_process.h"
 
 /* ---- uvm.json --------------------------------------------------------- */
 

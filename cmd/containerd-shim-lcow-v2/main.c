@@ -7,8 +7,8 @@
 
 #include "daemon/migrate_command.h"
 #include "daemon/shim_cli.h"
-#include "uvm/layer_convert.h"
-#include "uvm/vmm_process.h"
+#include "uvm/storage/layer_convert.h"
+#include "uvm/vmm/vmm_process.h"
 
 int
 main (int argc, char **argv)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2046 # in_pod and bind print several ctr flags
 # Container start against image size (issue 17): `ctr run --rm` of a static
 # program from images of 2 MiB to 1 GiB (a busybox layer and a layer of
 # incompressible data), for this shim (two pods running) and runc-v2:

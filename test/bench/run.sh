@@ -43,8 +43,8 @@ done
 
 # --- memory: idle (started, nothing created) and with one sandbox --------
 mem_of() { awk '/^Rss:/ {r=$2} /^Pss:/ {p=$2} END {print r, p}' "/proc/$1/smaps_rollup"; }
-echo "$(mem_of "$LPID")" >"$R/lcow-mem-one.txt"
-echo "$(mem_of "$RPID")" >"$R/runc-mem-one.txt"
+mem_of "$LPID" >"$R/lcow-mem-one.txt"
+mem_of "$RPID" >"$R/runc-mem-one.txt"
 idle_bundle() {
   local d="$T/idle-$1"; mkdir -p "$d"
   echo '{"ociVersion":"1.0.2","process":{"args":["/pause"],"cwd":"/"},"root":{"path":"rootfs"}}' >"$d/config.json"
@@ -75,7 +75,7 @@ for shim in lcow runc lcow-dynamic; do
   start_shim "$bin" "$shim-idle" >/dev/null
   sleep 1
   pid=$(pgrep -f -- "-namespace benchidle -id $shim-idle( |$)" | head -1)
-  echo "$(mem_of "$pid")" >"$R/$shim-mem-idle.txt"
+  mem_of "$pid" >"$R/$shim-mem-idle.txt"
   stop_idle "$shim-idle"
   : >"$R/$shim-start.txt"
   for i in $(seq 20); do

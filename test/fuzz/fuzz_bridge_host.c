@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "uvm/bridge.h"
+#include "uvm/bridge/bridge.h"
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)

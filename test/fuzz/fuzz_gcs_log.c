@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "uvm/gcs_log_parser.h"
+#include "uvm/vsock/gcs_log_parser.h"
 
 static void
 check_entry (void *data, const struct gcs_log_entry *e)

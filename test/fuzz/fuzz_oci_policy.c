@@ -16,7 +16,7 @@
 #include "uvm/guest/cgroup_resources.h"
 #include "uvm/guest/device_filter.h"
 #include "uvm/guest/seccomp_profile.h"
-#include "uvm/rootfs_layers.h"
+#include "uvm/storage/rootfs_layers.h"
 
 static void
 build_guest_filters (const struct oci_spec *spec)

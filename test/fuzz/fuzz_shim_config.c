@@ -2,7 +2,7 @@
 #include "test/fuzz/fuzz.h"
 #include <stdint.h>
 
-#include "uvm/shim_config.h"
+#include "uvm/config/shim_config.h"
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "uvm/vcpu_sample.h"
+#include "uvm/vmm/vcpu_sample.h"
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)

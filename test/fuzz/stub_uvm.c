@@ -8,7 +8,7 @@
 
 #include "proto/base/list.h"
 #include "proto/base/xalloc.h"
-#include "uvm/layer_conversion.h"
+#include "uvm/storage/layer_conversion.h"
 #include "uvm/uvm.h"
 #include "uvm/uvm_migration.h"
 

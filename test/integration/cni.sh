@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced after lib.sh by the scripts that put sandboxes on a network: a
 # private CNI bridge and subnet named after the run (Debian's bridge and
 # host-local plugins, run as containerd's CRI plugin runs them), network

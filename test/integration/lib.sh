@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for the integration tests: a private containerd 1.6 (own root,
 # state, sockets; CRI disabled) driving the shim from this tree.
 # Each test sources this file, calls lcow_setup, and uses ctr_ / expect_.

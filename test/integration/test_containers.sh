@@ -80,6 +80,7 @@ expect "masked and read-only paths mounted as under runc ($(both "$runc_out" | w
 # the sysrq help, were it ever let through).
 out=$("${RUN[@]}" --rm --rootfs "$ROOTFS" masked /bin/sh -c \
   'wc -c </proc/kcore; echo h 2>/dev/null >/proc/sysrq-trigger && echo written || echo refused' 2>&1)
+# shellcheck disable=SC2086,SC2116 # echo joins the lines into words
 expect "in the UVM /proc/kcore reads empty and /proc/sysrq-trigger refuses writes" \
   [ "$(echo $out)" = "0 refused" ]
 
@@ -99,6 +100,7 @@ echo "  oomScoreAdj, kernel.shmmax, fs.mqueue.msg_max: runc | UVM"
 paste -d'|' <(echo "$runc_out") <(echo "$lcow_out") | sed 's/^/    /'
 expect "oomScoreAdj and namespaced sysctls as under runc" \
   [ "${runc_out:-nothing from runc}" = "$lcow_out" ]
+# shellcheck disable=SC2086,SC2116 # echo joins the lines into words
 expect "the values are the spec's (123 65536 20)" [ "$(echo $lcow_out)" = "123 65536 20" ]
 python3 -c '
 import json, sys
@@ -159,6 +161,7 @@ mkdir -p "$T/rootfs-links/tmp/target"
 ln -s /tmp/target "$T/rootfs-links/evil"
 ln -s ../../../../.. "$T/rootfs-links/up"
 links='stat -f -c %T /evil/planted; stat -f -c %T /up/tmp/target/up-planted'
+# shellcheck disable=SC2054 # commas separate mount options, not elements
 mounts=(--mount type=tmpfs,src=tmpfs,dst=/evil/planted,options=size=1m
         --mount type=tmpfs,src=tmpfs,dst=/up/tmp/target/up-planted,options=size=1m)
 compare "mounts through the image's symlinks" \

@@ -92,6 +92,8 @@ ctr_json() {
 JSON
 }
 
+# Read through eval (below) too: shellcheck cannot see that.
+# shellcheck disable=SC2034
 UID_plain='' UID_migratable='' PID_plain='' PID_migratable='' CID_plain='' CID_migratable=''
 for kind in plain migratable; do
   uid=$(cat /proc/sys/kernel/random/uuid); name="web-$kind"
@@ -165,7 +167,9 @@ cri rm-ctr "$cid" >/dev/null 2>&1 || true
 # not migratable (through the VM's virtio-fs share) ------------------------------
 cri exec "$CID_plain" 10 /bin/sh -c 'echo from-app > /scratch/note' >/dev/null 2>&1 || true
 ctr_json web-plain "$UID_plain" 'sleep 600' | sed 's/"name": "app"/"name": "reader"/' >"$T/rd.ctr.json"
-cid=$(cri create "$PID_plain" "$T/web-plain.pod.json" "$T/rd.ctr.json" 2>&1) && cri start "$cid" >/dev/null 2>&1 || true
+if cid=$(cri create "$PID_plain" "$T/web-plain.pod.json" "$T/rd.ctr.json" 2>&1); then
+  cri start "$cid" >/dev/null 2>&1 || true
+fi
 out=$(cri exec "$cid" 10 /bin/cat /scratch/note 2>&1 || true)
 expect "a second container sees what the first wrote in their emptyDir ($out)" [ "$out" = from-app ]
 cri stop-ctr "$cid" 0 >/dev/null 2>&1 || true; cri rm-ctr "$cid" >/dev/null 2>&1 || true
@@ -185,7 +189,9 @@ uid=$UID_plain
 : >"$PODS/$uid/containers/app/1a2b"
 ctr_json web-plain "$uid" 'echo the config is missing > /dev/termination-log; exit 2' \
   | sed 's/"name": "app"/"name": "finisher"/' >"$T/fin.ctr.json"
-cid=$(cri create "$PID_plain" "$T/web-plain.pod.json" "$T/fin.ctr.json" 2>&1) && cri start "$cid" >/dev/null 2>&1 || true
+if cid=$(cri create "$PID_plain" "$T/web-plain.pod.json" "$T/fin.ctr.json" 2>&1); then
+  cri start "$cid" >/dev/null 2>&1 || true
+fi
 exited() { cri status "$cid" | grep -q "^EXITED 2 "; }
 expect "a container that exits 2 is EXITED 2 ($(cri status "$cid" 2>&1))" wait_for 60 exited
 expect "its termination message is in the kubelet's file" grep -qx "the config is missing" "$PODS/$uid/containers/app/1a2b"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2046 # in_pod and bind print several ctr flags
 # Issue 19: host directories (a pod's hostPath volumes, any host bind) in a
 # pod that is not live-migratable reach its containers through a real
 # directory share: virtio-fs, one virtiofsd per sandbox, guest RAM in a

@@ -84,6 +84,7 @@ cgroups_of() { awk -F: '{ print $3 }' "/proc/$1/cgroup" | sort -u; }
 hierarchy_dirs() { find /sys/fs/cgroup -mindepth 1 -maxdepth 1 -type d; }
 for case in "kubepods-besteffort-podlcow.slice:cri-containerd:cg1 kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podlcow.slice/cri-containerd-cg1.scope" \
             "/lcow-kubepods/podlcow/cg1 lcow-kubepods/podlcow/cg1"; do
+  # shellcheck disable=SC2086 # two words: the path given and the one expected
   set -- $case
   expect "a sandbox with cgroupsPath $1 runs" run_sandbox cg1 --cgroup "$1"
   pid=$(task_pid cg1)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2046 # in_pod and bind print several ctr flags
 # Issue 19, item 1: the kubelet's mounts in a live-migratable pod, laid out
 # as the kubelet lays them out (<root>/pods/<uid>/...): its /etc/hosts, the
 # termination log (copied back when the container exits), a configMap

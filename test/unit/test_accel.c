@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "suites.h"
-#include "uvm/accel.h"
+#include "uvm/vmm/accel.h"
 
 static const struct host_verdict unknown = { KVM_UNKNOWN, NULL };
 static const struct host_verdict works

@@ -13,10 +13,10 @@
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
 #include "suites.h"
-#include "uvm/bridge.h"
+#include "uvm/bridge/bridge.h"
 #include "uvm/guest/bridge_request.h"
-#include "uvm/layer_cache.h"
-#include "uvm/rootfs_layers.h"
+#include "uvm/storage/layer_cache.h"
+#include "uvm/storage/rootfs_layers.h"
 
 START_TEST (create_round_trip)
 {

@@ -14,7 +14,7 @@
 #include "proto/base/strbuf.h"
 #include "proto/ttrpc_frame.h"
 #include "suites.h"
-#include "uvm/bridge_conn.h"
+#include "uvm/bridge/bridge_conn.h"
 
 struct seen
 {

@@ -29,7 +29,7 @@
 #include "uvm/guest/network.h"
 #include "uvm/guest/rootfs_path.h"
 #include "uvm/guest/seccomp_profile.h"
-#include "uvm/pod_network.h"
+#include "uvm/podnet/pod_network.h"
 
 static struct oci_spec *
 spec (const char *json)

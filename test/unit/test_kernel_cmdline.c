@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "proto/base/error.h"
-#include "uvm/kernel_cmdline.h"
+#include "uvm/config/kernel_cmdline.h"
 
 #define DVA                                                                   \
   "dmverity,,,ro,0 196744 verity 1 /dev/sda /dev/sdb 4096 4096 24593 0 "      \

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "proto/oci_spec.h"
-#include "uvm/sandbox_options.h"
-#include "uvm/shim_config.h"
+#include "uvm/config/sandbox_options.h"
+#include "uvm/config/shim_config.h"
 
 #define VM "io.microsoft.virtualmachine."
 

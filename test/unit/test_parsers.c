@@ -14,7 +14,7 @@
 #include "proto/oci_spec.h"
 #include "proto/base/rate_limit.h"
 #include "proto/base/strbuf.h"
-#include "uvm/gcs_log_parser.h"
+#include "uvm/vsock/gcs_log_parser.h"
 
 static void
 expect_spec_error (const char *json, const char *msg)

@@ -13,7 +13,7 @@
 #include <uv.h>
 
 #include "suites.h"
-#include "uvm/qmp_client.h"
+#include "uvm/vmm/qmp_client.h"
 
 struct fake_qemu
 {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "suites.h"
-#include "uvm/vcpu_sample.h"
+#include "uvm/vmm/vcpu_sample.h"
 
 static const char hung[]
     = "CPU#0\r\n"

@@ -11,11 +11,11 @@
 
 #include "proto/base/cleanup.h"
 #include "proto/base/xalloc.h"
-#include "uvm/pod_cgroup.h"
-#include "uvm/vhd_footer.h"
-#include "uvm/vm_description.h"
-#include "uvm/vmm.h"
-#include "uvm/vmm_user.h"
+#include "uvm/podnet/pod_cgroup.h"
+#include "uvm/storage/vhd_footer.h"
+#include "uvm/migration/vm_description.h"
+#include "uvm/vmm/vmm.h"
+#include "uvm/vmm/vmm_user.h"
 
 static const uint32_t ports3[] = { 1, 109, 0x40000000 };
 static const uint32_t ports2[] = { 1, 0x40000000 };

@@ -16,7 +16,7 @@
 
 #include "daemon/shim_address.h"
 #include "daemon/shim_cli.h"
-#include "uvm/vsock_port.h"
+#include "uvm/vsock/vsock_port.h"
 
 static int accepted_fd = -1;
 

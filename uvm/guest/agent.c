@@ -22,7 +22,7 @@
 #include "proto/base/strbuf.h"
 #include "proto/ttrpc_frame.h"
 #include "proto/base/xalloc.h"
-#include "uvm/bridge_protocol.h"
+#include "uvm/bridge/bridge_protocol.h"
 
 /* After a process exits, how long its output may stay open (a background
    child holding the pipe) before the exit is reported anyway.  */

@@ -6,7 +6,7 @@
 #include "proto/base/cleanup.h"
 #include "proto/base/json_reader.h"
 #include "proto/base/xalloc.h"
-#include "uvm/bridge_protocol.h"
+#include "uvm/bridge/bridge_protocol.h"
 
 static const struct json_limits request_limits = { 64, 4u << 20 };
 

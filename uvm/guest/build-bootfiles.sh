@@ -29,11 +29,14 @@ if [ -z "$pkg" ]; then
   pkg=$(resolve_pkg)
 fi
 [ -n "$pkg" ] || { echo "bootfiles: cannot resolve $kernel_pkg_meta" >&2; exit 1; }
-deb=$(ls "$cache"/"${pkg}"_*.deb 2>/dev/null | head -1 || true)
+debs=("$cache"/"${pkg}"_*.deb)
+deb=${debs[0]}
+[ -e "$deb" ] || deb=""
 if [ -z "$deb" ]; then
   echo "bootfiles: downloading $pkg"
   (cd "$cache" && apt-get download -qq "$pkg")
-  deb=$(ls "$cache"/"${pkg}"_*.deb | head -1)
+  debs=("$cache"/"${pkg}"_*.deb)
+  deb=${debs[0]}
 fi
 dpkg-deb -x "$deb" "$work/pkg"
 kver=${pkg#linux-image-}
@@ -41,18 +44,18 @@ moddir="$work/pkg/lib/modules/$kver/kernel"
 
 # Module load order: dependencies first (the package ships no modules.dep
 # we could use without depmod).
-virtio_mods="drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko
-  drivers/virtio/virtio_mmio.ko"
-console_mods="drivers/char/virtio_console.ko"
-scsi_mods="drivers/scsi/scsi_common.ko drivers/scsi/scsi_mod.ko
-  drivers/scsi/virtio_scsi.ko drivers/scsi/sd_mod.ko"
+virtio_mods=(drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko
+  drivers/virtio/virtio_mmio.ko)
+console_mods=(drivers/char/virtio_console.ko)
+scsi_mods=(drivers/scsi/scsi_common.ko drivers/scsi/scsi_mod.ko
+  drivers/scsi/virtio_scsi.ko drivers/scsi/sd_mod.ko)
 # Container root filesystems: EROFS layer images stacked with overlayfs.
-overlay_mods="fs/overlayfs/overlay.ko lib/libcrc32c.ko fs/erofs/erofs.ko"
+overlay_mods=(fs/overlayfs/overlay.ko lib/libcrc32c.ko fs/erofs/erofs.ko)
 # The pod's NIC (virtio-net on virtio-mmio).
-net_mods="net/core/failover.ko drivers/net/net_failover.ko
-  drivers/net/virtio_net.ko"
+net_mods=(net/core/failover.ko drivers/net/net_failover.ko
+  drivers/net/virtio_net.ko)
 # The host's directory share (virtio-fs, a FUSE transport).
-share_mods="fs/fuse/fuse.ko fs/fuse/virtiofs.ko"
+share_mods=(fs/fuse/fuse.ko fs/fuse/virtiofs.ko)
 
 # stage DIR MODULES... : the guest tree with the given modules
 stage() {
@@ -62,11 +65,10 @@ stage() {
   : > "$dir/lib/modules/lcow.order"
   for m in "$@"; do
     local src="$moddir/$m"
-    case $(ls "$src"* | head -1) in
-      *.xz) xz -dc "$src.xz" > "$dir/lib/modules/$(basename "$m")" ;;
-      *.zst) zstd -qdc "$src.zst" > "$dir/lib/modules/$(basename "$m")" ;;
-      *) cp "$src" "$dir/lib/modules/" ;;
-    esac
+    if [ -e "$src.xz" ]; then xz -dc "$src.xz" > "$dir/lib/modules/$(basename "$m")"
+    elif [ -e "$src.zst" ]; then zstd -qdc "$src.zst" > "$dir/lib/modules/$(basename "$m")"
+    else cp "$src" "$dir/lib/modules/"
+    fi
     basename "$m" >> "$dir/lib/modules/lcow.order"
   done
   echo "lcow-uvm" > "$dir/etc/hostname"
@@ -75,14 +77,14 @@ cpio_of() { (cd "$1" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --q
 
 cp "$work/pkg/boot/vmlinuz-$kver" "$out/kernel.tmp" && mv "$out/kernel.tmp" "$out/kernel"
 
-stage "$work/initrd" $virtio_mods $console_mods $scsi_mods $overlay_mods $net_mods $share_mods
+stage "$work/initrd" "${virtio_mods[@]}" "${console_mods[@]}" "${scsi_mods[@]}" "${overlay_mods[@]}" "${net_mods[@]}" "${share_mods[@]}"
 install -m 0755 "$guest/vsockexec" "$guest/gcs" "$work/initrd/bin/"
 cpio_of "$work/initrd" "$out/initrd.img.tmp" && mv "$out/initrd.img.tmp" "$out/initrd.img"
 
-stage "$work/loader" $virtio_mods $scsi_mods
+stage "$work/loader" "${virtio_mods[@]}" "${scsi_mods[@]}"
 cpio_of "$work/loader" "$out/loader.img.tmp" && mv "$out/loader.img.tmp" "$out/loader.img"
 
-stage "$work/rootfs" $virtio_mods $console_mods $scsi_mods $overlay_mods $net_mods $share_mods
+stage "$work/rootfs" "${virtio_mods[@]}" "${console_mods[@]}" "${scsi_mods[@]}" "${overlay_mods[@]}" "${net_mods[@]}" "${share_mods[@]}"
 install -m 0755 "$guest/vsockexec" "$guest/gcs" "$work/rootfs/bin/"
 mkfs.ext4 -q -F -L lcow-rootfs -E root_owner=0:0 -d "$work/rootfs" "$work/rootfs.ext4" 32M
 # Fixed: the raw disk then a footer, which QEMU opens as raw (a sandbox on

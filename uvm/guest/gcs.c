@@ -21,7 +21,7 @@
 #include "guest_port.h"
 #include "proto/base/strbuf.h"
 #include "proto/ttrpc_frame.h"
-#include "uvm/bridge_protocol.h"
+#include "uvm/bridge/bridge_protocol.h"
 
 #define GCS_PORT 0x40000000u
 #define CONNECT_TRIES 100

@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 #include "guest_port.h"
-#include "uvm/bridge_protocol.h"
+#include "uvm/bridge/bridge_protocol.h"
 
 #define MODULE_DIR "/lib/modules"
 #define MODULE_ORDER MODULE_DIR "/lcow.order"

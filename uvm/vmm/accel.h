@@ -11,13 +11,7 @@
 #include <stddef.h>
 
 #include "proto/base/error.h"
-
-enum accel_mode
-{
-  ACCEL_AUTO,
-  ACCEL_KVM,
-  ACCEL_TCG,
-};
+#include "uvm/config/shim_config.h"
 
 enum kvm_verdict
 {
@@ -49,9 +43,6 @@ int accel_choose (enum accel_mode mode, int kvm_errno,
                   const struct host_verdict *verdict, struct accel_choice *out,
                   shim_error **err);
 void accel_choice_release (struct accel_choice *c);
-
-const char *accel_mode_name (enum accel_mode mode);
-int accel_mode_parse (const char *s, enum accel_mode *out);
 
 /* 0 or the errno of opening /dev/kvm read-write.  */
 int accel_kvm_errno (void);

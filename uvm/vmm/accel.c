@@ -18,35 +18,11 @@
 
 #define VERDICT_MAX_BYTES 8192
 
-static const char *const mode_names[] = {
-  [ACCEL_AUTO] = "auto",
-  [ACCEL_KVM] = "kvm",
-  [ACCEL_TCG] = "tcg",
-};
-
 static const char *const verdict_names[] = {
   [KVM_UNKNOWN] = "unknown",
   [KVM_WORKS] = "works",
   [KVM_BROKEN] = "broken",
 };
-
-const char *
-accel_mode_name (enum accel_mode mode)
-{
-  return mode_names[mode];
-}
-
-int
-accel_mode_parse (const char *s, enum accel_mode *out)
-{
-  for (size_t i = 0; i < sizeof mode_names / sizeof *mode_names; i++)
-    if (strcmp (s, mode_names[i]) == 0)
-      {
-        *out = (enum accel_mode) i;
-        return 0;
-      }
-  return -1;
-}
 
 int
 accel_choose (enum accel_mode mode, int kvm_errno,

@@ -22,7 +22,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
-#include "bridge_protocol.h"
+#include "uvm/bridge/bridge_protocol.h"
 #include "proto/base/error.h"
 #include "proto/mount_options.h"
 

@@ -1,5 +1,5 @@
 #include "vmm_process.h"
-#include "pod_cgroup.h"
+#include "uvm/podnet/pod_cgroup.h"
 #include "vmm_user.h"
 
 #include <errno.h>

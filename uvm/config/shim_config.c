@@ -14,6 +14,30 @@
 #include "proto/base/log.h"
 #include "proto/base/xalloc.h"
 
+static const char *const mode_names[] = {
+  [ACCEL_AUTO] = "auto",
+  [ACCEL_KVM] = "kvm",
+  [ACCEL_TCG] = "tcg",
+};
+
+const char *
+accel_mode_name (enum accel_mode mode)
+{
+  return mode_names[mode];
+}
+
+int
+accel_mode_parse (const char *s, enum accel_mode *out)
+{
+  for (size_t i = 0; i < sizeof mode_names / sizeof *mode_names; i++)
+    if (strcmp (s, mode_names[i]) == 0)
+      {
+        *out = (enum accel_mode) i;
+        return 0;
+      }
+  return -1;
+}
+
 static void
 free_strings (char ***items, size_t *n)
 {

@@ -19,7 +19,7 @@
 #include <sys/types.h>
 
 #include "proto/base/error.h"
-#include "shim_config.h"
+#include "uvm/config/shim_config.h"
 
 #define VMM_USER_UID_BASE 0x7f000000u
 

@@ -11,7 +11,7 @@
 #include "proto/base/log.h"
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
-#include "qmp_client.h"
+#include "uvm/vmm/qmp_client.h"
 
 /* What a target is to its owner and to QEMU; a target is free when none
    of these is set.  */

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host_share.h"
+#include "uvm/bridge/bridge_protocol.h"
 #include "proto/base/xalloc.h"
 #include "vmm.h"
 

@@ -8,8 +8,8 @@
 #include <stdint.h>
 
 #include "proto/base/error.h"
-#include "shim_config.h"
-#include "vsock_port.h"
+#include "uvm/config/shim_config.h"
+#include "uvm/vsock/vsock_port.h"
 
 /* The fd the VMM finds the pod's TAP on (vmm_process.h).  */
 #define VMM_TAP_FD 3

@@ -8,8 +8,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "accel.h"
 #include "proto/base/error.h"
+
+/* QEMU's accelerator as configured (uvm/vmm/accel.h decides).  */
+enum accel_mode
+{
+  ACCEL_AUTO,
+  ACCEL_KVM,
+  ACCEL_TCG,
+};
+
+const char *accel_mode_name (enum accel_mode mode);
+int accel_mode_parse (const char *s, enum accel_mode *out);
 
 #define SHIM_CONFIG_DEFAULT_PATH "/etc/containerd-shim-lcow-v2/config.json"
 #define SHIM_CONFIG_ENV "CONTAINERD_SHIM_LCOW_CONFIG"

@@ -16,8 +16,8 @@
 #include "proto/base/cleanup.h"
 #include "proto/base/log.h"
 #include "proto/base/xalloc.h"
-#include "vmm_process.h"
-#include "vmm_user.h"
+#include "uvm/vmm/vmm_process.h"
+#include "uvm/vmm/vmm_user.h"
 
 struct host_share
 {
