@@ -29,7 +29,7 @@ GEN_H := $(GEN_C:.c=.h)
 # One source list per layer, and per wing of uvm/ (docs/architecture.md).
 PROTO_SRCS := $(wildcard proto/*.c proto/base/*.c)
 POLICY_SRCS := $(wildcard policy/*.c)
-UVM_WINGS := config vmm bridge vsock storage share podnet migration
+UVM_WINGS := config helper vmm bridge vsock storage share podnet migration
 UVM_CORE_SRCS := $(wildcard uvm/*.c)
 UVM_WING_SRCS := $(foreach w,$(UVM_WINGS),$(wildcard uvm/$(w)/*.c))
 DAEMON_SRCS := $(wildcard daemon/*.c)
@@ -121,7 +121,7 @@ AGENT_SRCS := uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/container.c \
   uvm/guest/capabilities.c uvm/guest/sysctl.c uvm/guest/pid_namespace.c \
   uvm/guest/pod_namespaces.c uvm/guest/rootfs_path.c \
   uvm/guest/seccomp_profile.c uvm/guest/device_filter.c \
-  uvm/guest/cgroup_resources.c uvm/guest/network.c \
+  uvm/guest/cgroup_resources.c uvm/guest/network.c proto/base/rtnl.c \
   proto/base/go_parse.c \
   proto/base/fd_pass.c \
   uvm/guest/held_process.c \

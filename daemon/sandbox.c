@@ -240,6 +240,13 @@ on_uvm_started (void *data, const shim_error *err)
       sandbox_end (ts);
       return;
     }
+  if (uvm_incoming (sb->uvm))
+    {
+      /* Its VMM waits for the source's VM (Import, Finalize).  */
+      ts->migration_role = MIGRATION_DESTINATION;
+      log_entry (LOG_LEVEL_INFO, "sandbox created to receive a live migration",
+                 (struct log_field[]){ { "sandbox", sb->id } }, 1);
+    }
   sandbox_created (ts, call);
 }
 
@@ -418,13 +425,4 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
       return;
     }
   start_layers (ts, sb, state_dir);
-  if (incoming)
-    {
-      /* Its VMM waits for the source's VM (Import, Finalize).  */
-      ts->migration_role = MIGRATION_DESTINATION;
-      sb->create_call = NULL;
-      log_entry (LOG_LEVEL_INFO, "sandbox created to receive a live migration",
-                 (struct log_field[]){ { "sandbox", sb->id } }, 1);
-      sandbox_created (ts, call);
-    }
 }

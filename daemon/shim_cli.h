@@ -32,7 +32,7 @@ int shim_flags_parse (int argc, char **argv, struct shim_flags *out);
 
 /* Each returns the process exit status.  */
 int shim_start_main (const struct shim_flags *f, const char *self_exe);
-int shim_delete_main (const struct shim_flags *f);
+int shim_delete_main (const struct shim_flags *f, const char *self_exe);
 int shim_daemon_main (const struct shim_flags *f, const char *self_exe);
 
 #endif

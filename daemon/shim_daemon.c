@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "event_publisher.h"
+#include "loop_watch.h"
 #include "proto/base/file_io.h"
 #include "proto/base/log.h"
 #include "proto/base/xalloc.h"
@@ -47,6 +48,7 @@ struct shim_daemon
   uv_signal_t sigterm, sigint;
   uv_timer_t log_timer;
   uv_timer_t idle_timer;
+  struct loop_watch watch;
   uint64_t idle_ms;
   char *socket_path;
   bool stopping;
@@ -69,6 +71,7 @@ on_part_closed (void *data)
   uv_close ((uv_handle_t *) &d->sigint, on_handle_closed);
   uv_close ((uv_handle_t *) &d->log_timer, on_handle_closed);
   uv_close ((uv_handle_t *) &d->idle_timer, on_handle_closed);
+  loop_watch_close (&d->watch);
 }
 
 static void
@@ -161,6 +164,7 @@ shim_daemon_main (const struct shim_flags *f, const char *self_exe)
 
   struct shim_daemon d = { 0 };
   uv_loop_init (&d.loop);
+  loop_watch_start (&d.loop, &d.watch);
   int listen_fd = 3;
   /* start clears close-on-exec so we inherit the listener; set it again,
      or every VMM would hold the shim's socket (and keep it "served" for

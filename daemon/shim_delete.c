@@ -23,7 +23,7 @@
 #include "uvm/uvm.h"
 
 int
-shim_delete_main (const struct shim_flags *f)
+shim_delete_main (const struct shim_flags *f, const char *self_exe)
 {
   if (f->id == NULL)
     {
@@ -55,7 +55,7 @@ shim_delete_main (const struct shim_flags *f)
     {
       char *state_dir
           = task_service_state_dir (STATE_ROOT_DEFAULT, f->ns, f->id);
-      pid = uvm_cleanup_orphan (state_dir);
+      pid = uvm_cleanup_orphan (state_dir, self_exe);
       free (state_dir);
     }
   char *uvm_json = xasprintf ("%s/uvm.json", bundle);

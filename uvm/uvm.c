@@ -3,6 +3,7 @@
 #include "uvm_private.h"
 
 #include "uvm/podnet/pod_cgroup.h"
+#include "uvm/podnet/pod_cgroup_removal.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -135,8 +136,6 @@ uvm_maybe_report_exit (struct uvm *u)
   u->events->on_exited (u->data, u->exit_status, u->term_signal);
 }
 
-static void remove_cgroup (struct uvm *u);
-
 void
 uvm_on_vmm_exit (void *data, int64_t status, int term_signal)
 {
@@ -163,7 +162,7 @@ uvm_on_vmm_exit (void *data, int64_t status, int term_signal)
   /* virtiofsd served that VMM only, and shares the pod's cgroup.  */
   host_share_stop_daemon (u->share);
   if (u->cgroup_dir != NULL)
-    remove_cgroup (u);
+    pod_cgroup_remove_when_empty (u->loop, u->cgroup_dir, u->id);
   uvm_advance (u, UVM_EV_VMM_EXITED);
   uv_timer_stop (&u->grace_timer);
   /* A bridge being handed over reads on to its EOF.  */
@@ -290,6 +289,69 @@ uvm_drop_vm (struct uvm *u)
   qmp_client_close (qmp);
 }
 
+/* A live migration's destination is "started" once its VMM waits (after
+   uvm_start has returned: the caller has its UVM by then).  */
+static void
+on_incoming_ready (uv_timer_t *t)
+{
+  struct uvm *u = t->data;
+  if (u->state == UVM_MIGRATING_IN)
+    {
+      u->events->on_started (u->data, NULL);
+      return;
+    }
+  shim_error e = { GRPC_UNAVAILABLE,
+                   (char *) "the VMM exited before it could receive the VM" };
+  u->events->on_started (u->data, &e);
+}
+
+/* The first attempt's VMM, once everything it needs is there.  */
+static int
+launch_first (struct uvm *u, shim_error **err)
+{
+  if (uvm_build_vmm_commands (u, err) < 0 || uvm_spawn_vmm (u, err) < 0)
+    return -1;
+  if (u->incoming)
+    {
+      /* Nothing boots: the VM's state comes from the source.  */
+      uvm_advance (u, UVM_EV_INCOMING);
+      uv_timer_start (&u->start_timer, on_incoming_ready, 0, 0);
+      return 0;
+    }
+  uint64_t timeout = u->launch.cfg->gcs_connection_timeout_ms;
+  uv_timer_start (&u->start_timer, on_start_timeout, timeout, 0);
+  uv_timer_set_repeat (&u->start_timer, timeout);
+  return 0;
+}
+
+static void
+on_network_connected (void *data, const struct pod_nic *nic,
+                      const shim_error *err)
+{
+  struct uvm *u = data;
+  u->open_handles--;
+  if (u->state == UVM_DESTROYED)
+    {
+      /* Destroyed meanwhile: what the helper made goes too.  */
+      if (nic != NULL)
+        pod_network_disconnect (u->loop, u->helper_exe, u->netns_path, nic);
+      uvm_maybe_free (u);
+      return;
+    }
+  shim_error *failed = NULL;
+  if (err == NULL)
+    {
+      u->nic = *nic;
+      u->nic_connected = true;
+      if (launch_first (u, &failed) == 0)
+        return;
+      err = failed;
+    }
+  log_error ("uvm %s: %s", u->id, err->msg);
+  uvm_report_started (u, err);
+  shim_error_free (failed);
+}
+
 int
 uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
            const struct uvm_events *events, void *data, struct uvm **out,
@@ -314,6 +376,9 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
                       ? xstrdup (cfg->netns_path)
                       : NULL;
   u->live_migration = cfg->opts->live_migration;
+  u->launch.opts = cfg->opts;
+  u->launch.cfg = cfg->cfg;
+  u->launch.rootfs_raw_size = cfg->rootfs_raw_size;
   u->incoming = cfg->incoming;
   u->memory_mb = cfg->opts->memory_mb;
   u->cpus = cfg->opts->processor_count;
@@ -341,39 +406,39 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
     }
   if (uvm_choose_accel (u, cfg->cfg->accel, err) < 0
       || mkdir_p (cfg->state_dir, 0700, err) < 0
-      || uvm_choose_user (u, cfg, err) < 0)
+      || uvm_choose_user (u, cfg, err) < 0 || make_vm_dir (u, err) < 0
+      || open_share (u, cfg, err) < 0 || uvm_bind_listeners (u, err) < 0)
     goto fail;
   if (u->netns_path != NULL)
     {
-      if (pod_network_connect (u->netns_path, u->user.uid, &u->nic, err) < 0)
+      /* The VMM's command line needs the interface's MAC: it is built
+         when the helper answers.  */
+      if (pod_network_connect (u->loop, u->helper_exe, u->netns_path,
+                               u->user.uid, on_network_connected, u, err)
+          < 0)
         goto fail;
-      u->nic_connected = true;
-    }
-  else if (u->backend->nic)
-    log_entry (LOG_LEVEL_INFO,
-               "no pod network namespace in the spec: the VM has no NIC",
-               (struct log_field[]){ { "uvm-id", u->id } }, 1);
-  if (make_vm_dir (u, err) < 0 || open_share (u, cfg, err) < 0
-      || uvm_bind_listeners (u, err) < 0
-      || uvm_build_vmm_commands (u, cfg, err) < 0
-      || uvm_spawn_vmm (u, err) < 0)
-    goto fail;
-  if (u->incoming)
-    {
-      /* Nothing boots: the VM's state comes from the source.  */
-      uvm_advance (u, UVM_EV_INCOMING);
+      u->open_handles++; /* until the helper answers */
       *out = u;
       return 0;
     }
-  uv_timer_start (&u->start_timer, on_start_timeout,
-                  cfg->cfg->gcs_connection_timeout_ms, 0);
-  uv_timer_set_repeat (&u->start_timer, cfg->cfg->gcs_connection_timeout_ms);
+  if (u->backend->nic)
+    log_entry (LOG_LEVEL_INFO,
+               "no pod network namespace in the spec: the VM has no NIC",
+               (struct log_field[]){ { "uvm-id", u->id } }, 1);
+  if (launch_first (u, err) < 0)
+    goto fail;
   *out = u;
   return 0;
 
 fail:
   uvm_destroy (u);
   return -1;
+}
+
+bool
+uvm_incoming (const struct uvm *u)
+{
+  return u->incoming;
 }
 
 int
@@ -504,27 +569,6 @@ uvm_usage (const struct uvm *u, uint64_t *cpu_ns, uint64_t *rss_bytes)
   return 0;
 }
 
-/* The pod's cgroup, once what ran in it is gone: the VMM (exited, or
-   just killed with its VM running) and virtiofsd (just killed) leave it
-   within milliseconds (bounded wait).  */
-static void
-remove_cgroup (struct uvm *u)
-{
-  shim_error *err = NULL;
-  for (int waited = 0;; waited += 5)
-    {
-      if (pod_cgroup_remove (POD_CGROUP_MOUNTINFO, u->cgroup_dir, &err) == 0)
-        return;
-      if (waited >= 1000)
-        break;
-      shim_error_free (err);
-      err = NULL;
-      usleep (5 * 1000);
-    }
-  log_warn ("uvm %s: %s", u->id, err->msg);
-  shim_error_free (err);
-}
-
 void
 uvm_destroy (struct uvm *u)
 {
@@ -535,9 +579,9 @@ uvm_destroy (struct uvm *u)
   host_share_close (u->share);
   u->share = NULL;
   if (u->cgroup_dir != NULL && !u->vmm_exited)
-    remove_cgroup (u);
+    pod_cgroup_remove_when_empty (u->loop, u->cgroup_dir, u->id);
   if (u->nic_connected)
-    pod_network_disconnect (u->netns_path, &u->nic);
+    pod_network_disconnect (u->loop, u->helper_exe, u->netns_path, &u->nic);
   uv_close ((uv_handle_t *) &u->start_timer, uvm_on_handle_closed);
   uvm_guest_close (u);
   uv_close ((uv_handle_t *) &u->grace_timer, uvm_on_handle_closed);

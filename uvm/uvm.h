@@ -57,8 +57,9 @@ struct uvm_config
 
 struct uvm_events
 {
-  /* The agent said hello (err NULL), or the start failed (the VMM is
-     being stopped; call uvm_destroy).  */
+  /* The agent said hello (err NULL; for an incoming UVM: its VMM waits
+     for the source's state), or the start failed (the VMM is being
+     stopped; call uvm_destroy).  Always after uvm_start returned.  */
   void (*on_started) (void *data, const shim_error *err);
   /* After a successful start: the VMM exited and its log ended.  */
   void (*on_exited) (void *data, int64_t exit_status, int term_signal);
@@ -81,6 +82,8 @@ int uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
                const struct uvm_events *events, void *data, struct uvm **out,
                shim_error **err);
 int uvm_pid (const struct uvm *u);
+/* Started to receive a live migration (uvm_config.incoming).  */
+bool uvm_incoming (const struct uvm *u);
 /* Signals the VMM.  SIGTERM asks for a stop and escalates to SIGKILL after
    the configured grace period.  */
 int uvm_signal (struct uvm *u, int sig, shim_error **err);
@@ -125,8 +128,9 @@ int uvm_usage (const struct uvm *u, uint64_t *cpu_ns, uint64_t *rss_bytes);
 
 /* For the shim's delete action, when the daemon is gone: kills the VMM
    recorded in state_dir (only if it is still that same process) and removes
-   the directory.  Returns the recorded pid, or 0.  */
-int uvm_cleanup_orphan (const char *state_dir);
+   the directory.  Returns the recorded pid, or 0.  helper_exe is the
+   shim's executable (the pod network's teardown runs in its helper).  */
+int uvm_cleanup_orphan (const char *state_dir, const char *helper_exe);
 /* In the state directory: a symlink to the directory of the sandbox's
    uncached layer images, which the delete action removes too.  */
 #define UVM_LAYER_SCRATCH_LINK "layer-scratch"

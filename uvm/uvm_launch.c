@@ -487,22 +487,23 @@ check_user_reads (const struct uvm *u, const char *const *paths, size_t n,
 }
 
 /* The VMM's command line under the chosen accelerator, and under TCG too
-   when a KVM attempt may fall back.  */
+   when a KVM attempt may fall back (from u->launch, with the NIC once
+   connected).  */
 int
-uvm_build_vmm_commands (struct uvm *u, const struct uvm_config *cfg,
-                        shim_error **err)
+uvm_build_vmm_commands (struct uvm *u, shim_error **err)
 {
-  const struct sandbox_options *o = cfg->opts;
+  const struct sandbox_options *o = u->launch.opts;
+  const struct shim_config *sc = u->launch.cfg;
   cleanup_free char *loader = loader_path (o);
   struct vmm_spec spec = {
-    .sandbox_id = cfg->id,
+    .sandbox_id = u->id,
     .kernel_path = o->kernel_path,
     .initrd_path = o->rootfs == ROOTFS_INITRD ? o->rootfs_path : NULL,
     .rootfs_vhd_path = o->rootfs == ROOTFS_VHD ? o->rootfs_path : NULL,
     .loader_path = loader,
     .nic_mac = u->nic_connected ? u->nic.mac : NULL,
-    .rootfs_raw_size = cfg->rootfs_raw_size,
-    .kernel_cmdline = cfg->kernel_cmdline,
+    .rootfs_raw_size = u->launch.rootfs_raw_size,
+    .kernel_cmdline = u->kernel_cmdline,
     .cpus = o->processor_count,
     .memory_mb = o->memory_mb,
     .vsock_uds = u->vsock_uds,
@@ -513,16 +514,16 @@ uvm_build_vmm_commands (struct uvm *u, const struct uvm_config *cfg,
     .kvm = u->accel.kvm,
     .incoming = u->incoming,
     .share_socket = u->share_socket,
-    .vmm_path = cfg->cfg->vmm_path,
-    .vmm_args = cfg->cfg->vmm_args,
-    .nvmm_args = cfg->cfg->nvmm_args,
+    .vmm_path = sc->vmm_path,
+    .vmm_args = sc->vmm_args,
+    .nvmm_args = sc->nvmm_args,
   };
   const char *boot[] = { o->kernel_path, o->rootfs_path, loader };
   for (size_t i = 0; i < sizeof boot / sizeof *boot; i++)
     if (boot[i] != NULL && u->nboot_paths < VM_BOOT_FILES_MAX)
       u->boot_paths[u->nboot_paths++] = xstrdup (boot[i]);
   struct vmm_command cmd = { 0 };
-  if (cfg->backend->build (&spec, &cmd, err) < 0)
+  if (u->backend->build (&spec, &cmd, err) < 0)
     return -1;
   u->vmm_argv = cmd.argv;
   u->vmm_env = cmd.env;
@@ -537,7 +538,7 @@ uvm_build_vmm_commands (struct uvm *u, const struct uvm_config *cfg,
     return 0;
   struct vmm_command tcg = { 0 };
   spec.kvm = false;
-  if (cfg->backend->build (&spec, &tcg, err) < 0)
+  if (u->backend->build (&spec, &tcg, err) < 0)
     return -1;
   u->tcg_argv = tcg.argv;
   tcg.argv = NULL;

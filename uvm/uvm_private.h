@@ -132,6 +132,15 @@ struct uvm
   char *netns_path;
   struct pod_nic nic;
   bool nic_connected;
+  /* What the first launch builds the VMM's command line from, kept while
+     the pod network is being connected: the sandbox's, which outlive the
+     UVM (uvm_config).  */
+  struct
+  {
+    const struct sandbox_options *opts;
+    const struct shim_config *cfg;
+    uint64_t rootfs_raw_size;
+  } launch;
   /* The accelerator of the running attempt, and the same VM's argv under
      TCG for a KVM attempt that may fall back.  */
   struct accel_choice accel;
@@ -207,8 +216,7 @@ void uvm_free_argv (char **argv);
 int uvm_choose_accel (struct uvm *u, enum accel_mode mode, shim_error **err);
 int uvm_choose_user (struct uvm *u, const struct uvm_config *cfg,
                      shim_error **err);
-int uvm_build_vmm_commands (struct uvm *u, const struct uvm_config *cfg,
-                            shim_error **err);
+int uvm_build_vmm_commands (struct uvm *u, shim_error **err);
 int uvm_spawn_vmm (struct uvm *u, shim_error **err);
 /* This attempt's boot cannot succeed: relaunch under TCG or fail.  */
 void uvm_attempt_failed (struct uvm *u, const char *what);

@@ -154,7 +154,7 @@ uvm_record_vmm (struct uvm *u)
 static const struct json_limits record_limits = { 4, 16384 };
 
 int
-uvm_cleanup_orphan (const char *state_dir)
+uvm_cleanup_orphan (const char *state_dir, const char *helper_exe)
 {
   char *path = xasprintf ("%s/vmm.pid", state_dir);
   char *text = NULL;
@@ -184,7 +184,12 @@ uvm_cleanup_orphan (const char *state_dir)
           = { .ingress_ours
               = ours != NULL && ours->type == JSON_BOOL && ours->boolean };
       snprintf (nic.ifname, sizeof nic.ifname, "%s", ifname);
-      pod_network_disconnect (netns, &nic);
+      /* The delete action has no loop of its own: one for the helper.  */
+      uv_loop_t loop;
+      uv_loop_init (&loop);
+      pod_network_disconnect (&loop, helper_exe, netns, &nic);
+      uv_run (&loop, UV_RUN_DEFAULT);
+      uv_loop_close (&loop);
     }
   if (rec != NULL)
     {

@@ -7,6 +7,7 @@
 
 #include "daemon/migrate_command.h"
 #include "daemon/shim_cli.h"
+#include "uvm/podnet/pod_network_helper.h"
 #include "uvm/storage/layer_convert.h"
 #include "uvm/vmm/vmm_process.h"
 
@@ -17,6 +18,8 @@ main (int argc, char **argv)
     return vmm_exec_helper_main (argc - 1, argv + 1);
   if (argc >= 2 && strcmp (argv[1], LAYER_CONVERT_COMMAND) == 0)
     return layer_convert_main (argc - 1, argv + 1);
+  if (argc >= 2 && strcmp (argv[1], POD_NETWORK_COMMAND) == 0)
+    return pod_network_main (argc - 1, argv + 1);
   if (argc >= 2 && strcmp (argv[1], MIGRATE_COMMAND) == 0)
     return migrate_command_main (argc - 1, argv + 1);
 
@@ -46,7 +49,7 @@ main (int argc, char **argv)
   if (strcmp (flags.action, "start") == 0)
     return shim_start_main (&flags, self);
   if (strcmp (flags.action, "delete") == 0)
-    return shim_delete_main (&flags);
+    return shim_delete_main (&flags, self);
   fprintf (stderr, "unknown action \"%s\" (want start or delete)\n",
            flags.action);
   return 2;

@@ -4,8 +4,6 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +14,7 @@
 #include "proto/base/cleanup.h"
 #include "proto/base/json.h"
 #include "proto/base/json_reader.h"
+#include "proto/base/rtnl.h"
 #include "proto/base/xalloc.h"
 
 static const struct json_limits config_limits = { 8, 64 * 1024 };
@@ -141,121 +140,62 @@ network_config_parse (const char *json, size_t len, struct network_config *out,
   return json_reader_finish (&r, "", err);
 }
 
-/* ---- netlink -------------------------------------------------------------
- */
+/* ---- netlink (proto/base/rtnl.h) ------------------------------------- */
 
-/* One request: a netlink header, its message and attributes.  */
-struct nl_request
-{
-  _Alignas(struct nlmsghdr) char buf[512];
-  struct nlmsghdr *h;
-};
-
-static void
-nl_start (struct nl_request *q, unsigned short type, unsigned short flags,
-          size_t message)
-{
-  memset (q->buf, 0, sizeof q->buf);
-  q->h = (struct nlmsghdr *) q->buf;
-  q->h->nlmsg_len = NLMSG_LENGTH (message);
-  q->h->nlmsg_type = type;
-  q->h->nlmsg_flags = flags;
-}
-
-static void
-add_attr (struct nl_request *q, unsigned short type, const void *data,
-          size_t len)
-{
-  size_t at = NLMSG_ALIGN (q->h->nlmsg_len);
-  if (at + RTA_SPACE (len) > sizeof q->buf)
-    abort (); /* the callers' attributes fit by construction */
-  struct rtattr *a = (struct rtattr *) (q->buf + at);
-  a->rta_type = type;
-  a->rta_len = (unsigned short) RTA_LENGTH (len);
-  memcpy (q->buf + at + RTA_LENGTH (0), data, len);
-  q->h->nlmsg_len = (uint32_t) (at + RTA_ALIGN (a->rta_len));
-}
-
-/* Sends q and waits for its acknowledgement; 0, or -1 with errno (EEXIST
-   is success: the kernel made it already).  */
+/* EEXIST is success: the kernel made it already.  */
 static int
-nl_talk (int fd, struct nl_request *q)
+talk (int fd, struct rtnl_msg *m)
 {
-  static uint32_t seq;
-  q->h->nlmsg_seq = ++seq;
-  q->h->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
-  if (send (fd, q->buf, q->h->nlmsg_len, 0) < 0)
-    return -1;
-  char buf[4096];
-  for (;;)
-    {
-      ssize_t n = recv (fd, buf, sizeof buf, 0);
-      if (n < 0)
-        return -1;
-      for (struct nlmsghdr *h = (struct nlmsghdr *) buf;
-           NLMSG_OK (h, (unsigned) n); h = NLMSG_NEXT (h, n))
-        if (h->nlmsg_seq == q->h->nlmsg_seq && h->nlmsg_type == NLMSG_ERROR)
-          {
-            const struct nlmsgerr *e = NLMSG_DATA (h);
-            if (e->error == 0 || e->error == -EEXIST)
-              return 0;
-            errno = -e->error;
-            return -1;
-          }
-    }
+  return rtnl_talk (fd, m) < 0 && errno != EEXIST ? -1 : 0;
 }
 
 static int
 link_up (int fd, int ifindex, uint32_t mtu)
 {
-  struct nl_request q;
-  nl_start (&q, RTM_NEWLINK, 0, sizeof (struct ifinfomsg));
-  struct ifinfomsg *i = NLMSG_DATA (q.h);
+  struct rtnl_msg m;
+  struct ifinfomsg *i = rtnl_start (&m, RTM_NEWLINK, 0, sizeof *i);
   i->ifi_family = AF_UNSPEC;
   i->ifi_index = ifindex;
   i->ifi_flags = IFF_UP;
   i->ifi_change = IFF_UP;
   if (mtu != 0)
-    add_attr (&q, IFLA_MTU, &mtu, sizeof mtu);
-  return nl_talk (fd, &q);
+    rtnl_put_u32 (&m, IFLA_MTU, mtu);
+  return talk (fd, &m);
 }
 
 static int
 add_address (int fd, int ifindex, struct in_addr addr, unsigned prefix)
 {
-  struct nl_request q;
-  nl_start (&q, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL,
-            sizeof (struct ifaddrmsg));
-  struct ifaddrmsg *a = NLMSG_DATA (q.h);
+  struct rtnl_msg m;
+  struct ifaddrmsg *a
+      = rtnl_start (&m, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, sizeof *a);
   a->ifa_family = AF_INET;
   a->ifa_prefixlen = (unsigned char) prefix;
   a->ifa_scope = RT_SCOPE_UNIVERSE;
   a->ifa_index = (unsigned) ifindex;
-  add_attr (&q, IFA_LOCAL, &addr, sizeof addr);
-  add_attr (&q, IFA_ADDRESS, &addr, sizeof addr);
-  return nl_talk (fd, &q);
+  rtnl_put (&m, IFA_LOCAL, &addr, sizeof addr);
+  rtnl_put (&m, IFA_ADDRESS, &addr, sizeof addr);
+  return talk (fd, &m);
 }
 
 static int
 add_route (int fd, int ifindex, const struct network_route *rt)
 {
-  struct nl_request q;
-  nl_start (&q, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL,
-            sizeof (struct rtmsg));
-  struct rtmsg *m = NLMSG_DATA (q.h);
-  m->rtm_family = AF_INET;
-  m->rtm_dst_len = (unsigned char) rt->dst_len;
-  m->rtm_table = RT_TABLE_MAIN;
-  m->rtm_protocol = RTPROT_BOOT;
-  m->rtm_scope = rt->has_gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
-  m->rtm_type = RTN_UNICAST;
+  struct rtnl_msg m;
+  struct rtmsg *r
+      = rtnl_start (&m, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, sizeof *r);
+  r->rtm_family = AF_INET;
+  r->rtm_dst_len = (unsigned char) rt->dst_len;
+  r->rtm_table = RT_TABLE_MAIN;
+  r->rtm_protocol = RTPROT_BOOT;
+  r->rtm_scope = rt->has_gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+  r->rtm_type = RTN_UNICAST;
   if (rt->dst_len > 0)
-    add_attr (&q, RTA_DST, &rt->dst, sizeof rt->dst);
+    rtnl_put (&m, RTA_DST, &rt->dst, sizeof rt->dst);
   if (rt->has_gateway)
-    add_attr (&q, RTA_GATEWAY, &rt->gateway, sizeof rt->gateway);
-  uint32_t oif = (uint32_t) ifindex;
-  add_attr (&q, RTA_OIF, &oif, sizeof oif);
-  return nl_talk (fd, &q);
+    rtnl_put (&m, RTA_GATEWAY, &rt->gateway, sizeof rt->gateway);
+  rtnl_put_u32 (&m, RTA_OIF, (uint32_t) ifindex);
+  return talk (fd, &m);
 }
 
 /* The interface with that MAC, by /sys/class/net/<name>/address.  */
@@ -295,7 +235,7 @@ network_config_apply (const struct network_config *c, shim_error **err)
                            "%02x:%02x:%02x:%02x:%02x:%02x in the guest",
                            c->mac[0], c->mac[1], c->mac[2], c->mac[3],
                            c->mac[4], c->mac[5]);
-  int fd = socket (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  int fd = rtnl_open ();
   if (fd < 0)
     return shim_error_errno (err, GRPC_INTERNAL, errno, "network: netlink");
   const char *what = NULL;
