@@ -72,7 +72,8 @@ static void
 parse_attrs (const struct rtattr *a, size_t len, const struct rtattr **tb,
              size_t max)
 {
-  memset (tb, 0, (max + 1) * sizeof *tb);
+  for (size_t i = 0; i <= max; i++)
+    tb[i] = NULL;
   unsigned int left = (unsigned int) len;
   for (; RTA_OK (a, left); a = RTA_NEXT (a, left))
     {

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/if_arp.h>
+#include <linux/pkt_sched.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -748,6 +749,47 @@ START_TEST (rootfs_paths_stay_in_root)
 }
 END_TEST
 
+/* A request with nested attributes reads back as it was built; one that
+   outgrows the buffer is never sent.  */
+START_TEST (rtnl_messages)
+{
+  struct rtnl_msg m;
+  struct tcmsg *t = rtnl_start (&m, RTM_NEWTFILTER, NLM_F_CREATE, sizeof *t);
+  t->tcm_ifindex = 7;
+  rtnl_put_str (&m, TCA_KIND, "u32");
+  struct rtattr *options = rtnl_nest_begin (&m, TCA_OPTIONS);
+  rtnl_put_u32 (&m, 1, 0xdeadbeefu);
+  rtnl_put_str (&m, 2, "inner");
+  rtnl_nest_end (&m, options);
+  rtnl_put_u32 (&m, TCA_CHAIN, 3);
+  ck_assert (!m.overflow);
+  ck_assert_uint_eq (m.h->nlmsg_flags, NLM_F_CREATE | NLM_F_REQUEST);
+  const struct rtattr *tb[TCA_MAX + 1];
+  rtnl_attrs (m.h, sizeof *t, tb, TCA_MAX);
+  ck_assert_str_eq (rtnl_str (tb[TCA_KIND]), "u32");
+  ck_assert_ptr_nonnull (tb[TCA_CHAIN]);
+  ck_assert_ptr_null (tb[TCA_RATE]);
+  const struct rtattr *inner[3];
+  rtnl_nested (tb[TCA_OPTIONS], inner, 2);
+  uint32_t v;
+  memcpy (&v, RTA_DATA (inner[1]), sizeof v);
+  ck_assert_uint_eq (v, 0xdeadbeefu);
+  ck_assert_str_eq (rtnl_str (inner[2]), "inner");
+  /* Not NUL-terminated: no string.  */
+  rtnl_start (&m, RTM_NEWLINK, 0, sizeof (struct ifinfomsg));
+  rtnl_put (&m, IFLA_IFNAME, "eth0", 4);
+  const struct rtattr *link[IFLA_MAX + 1];
+  rtnl_attrs (m.h, sizeof (struct ifinfomsg), link, IFLA_MAX);
+  ck_assert_ptr_null (rtnl_str (link[IFLA_IFNAME]));
+  char big[RTNL_MSG_MAX];
+  memset (big, 'x', sizeof big);
+  rtnl_put (&m, IFLA_IFALIAS, big, sizeof big);
+  ck_assert (m.overflow);
+  ck_assert_int_eq (rtnl_talk (-1, &m), -1);
+  ck_assert_int_eq (errno, EMSGSIZE);
+}
+END_TEST
+
 /* A helper's answer is read with care: it crossed a process boundary.  */
 START_TEST (pod_nic_answer_checked)
 {
@@ -832,6 +874,7 @@ confinement_suite (void)
   tcase_add_test (t, pod_nic_round_trip);
   tcase_add_test (t, pod_nic_refused);
   tcase_add_test (t, pod_nic_answer_checked);
+  tcase_add_test (t, rtnl_messages);
   tcase_add_test (t, rootfs_paths_stay_in_root);
   suite_add_tcase (s, t);
   t = tcase_create ("resources");
