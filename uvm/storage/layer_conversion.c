@@ -2,31 +2,20 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "layer_convert.h"
 #include "proto/base/log.h"
 #include "proto/base/xalloc.h"
+#include "uvm/helper/helper_run.h"
 
-/* What the helper may print (evictions included) that is read.  */
-#define CONVERT_OUTPUT_MAX (64u << 10)
 #define CONVERT_ATTEMPTS 3
-
-/* One run of the helper; frees itself when its handle is closed.  */
-struct helper_run
-{
-  uv_process_t proc;
-  int out_fd; /* its stdout: a memfd */
-  struct layer_conversion *c;
-};
 
 struct layer_conversion
 {
@@ -35,19 +24,9 @@ struct layer_conversion
   char *helper, *dir, *image, *key, *cache_dir;
   uint64_t cache_max_mb;
   int attempts;
-  bool cancelled;
   layer_conversion_fn done;
   void *data;
 };
-
-static void
-run_free (uv_handle_t *h)
-{
-  struct helper_run *run = h->data;
-  if (run->out_fd >= 0)
-    close (run->out_fd);
-  free (run);
-}
 
 static void
 conversion_free (struct layer_conversion *c)
@@ -75,77 +54,51 @@ lock_cached_image (const char *image)
   return -1;
 }
 
-/* The helper's answer, logged; 0 if the image is there.  */
-static int
-read_answer (const struct layer_conversion *c, char *out, shim_error **err)
+/* The helper's answer, logged.  */
+static void
+log_answer (const struct layer_conversion *c, const json_value *answer)
 {
-  int r = -1;
-  for (char *save = NULL, *line = strtok_r (out, "\n", &save); line;
-       line = strtok_r (NULL, "\n", &save))
+  const char *outcome = json_get_string (answer, "outcome");
+  bool converted = outcome != NULL && strcmp (outcome, "converted") == 0;
+  char bytes[24], ms[24];
+  snprintf (bytes, sizeof bytes, "%llu",
+            (unsigned long long) json_get_u64 (answer, "bytes"));
+  snprintf (ms, sizeof ms, "%llu",
+            (unsigned long long) json_get_u64 (answer, "ms"));
+  const char *digest = json_get_string (answer, "digest");
+  log_entry (LOG_LEVEL_INFO,
+             converted ? "layer converted" : "layer found in the host's cache",
+             (struct log_field[]){ { "layer", c->dir },
+                                   { "key", c->key ? c->key : "-" },
+                                   { "bytes", bytes },
+                                   { "ms", ms },
+                                   { "digest", digest ? digest : "" } },
+             converted ? 5 : 4);
+  const json_value *evicted = json_get (answer, "evicted");
+  for (size_t i = 0;
+       evicted != NULL && evicted->type == JSON_ARRAY && i < evicted->count;
+       i++)
     {
-      char *arg = strchr (line, ' ');
-      if (arg == NULL)
-        continue;
-      *arg++ = '\0';
-      if (strcmp (line, "error") == 0)
-        return shim_error_set (err, GRPC_INTERNAL, "convert layer %s: %s",
-                               c->dir, arg);
-      if (strcmp (line, "converted") == 0 || strcmp (line, "cached") == 0)
-        {
-          char bytes[24] = "", ms[24] = "";
-          /* NOLINTNEXTLINE(cert-err34-c): two words, kept as text */
-          sscanf (arg, "%23s %23s", bytes, ms);
-          bool converted = strcmp (line, "converted") == 0;
-          log_entry (LOG_LEVEL_INFO,
-                     converted ? "layer converted"
-                               : "layer found in the host's cache",
-                     (struct log_field[]){ { "layer", c->dir },
-                                           { "key", c->key ? c->key : "-" },
-                                           { "bytes", bytes },
-                                           { "ms", ms } },
-                     converted ? 4 : 3);
-          r = 0;
-        }
-      else if (strcmp (line, "digest") == 0)
-        log_entry (LOG_LEVEL_INFO, "layer digest",
-                   (struct log_field[]){ { "key", c->key ? c->key : "-" },
-                                         { "digest", arg } },
-                   2);
-      else if (strcmp (line, "evicted") == 0)
-        log_entry (LOG_LEVEL_INFO, "layer image evicted from the host's cache",
-                   (struct log_field[]){ { "key", arg } }, 1);
+      const char *key = json_get_string (evicted->items[i], "key");
+      log_entry (LOG_LEVEL_INFO, "layer image evicted from the host's cache",
+                 (struct log_field[]){ { "key", key ? key : "?" } }, 1);
     }
-  if (r < 0)
-    shim_error_set (err, GRPC_INTERNAL, "convert layer %s: no answer", c->dir);
-  return r;
 }
 
 static int spawn_helper (struct layer_conversion *c, shim_error **err);
 
 static void
-on_helper_exit (uv_process_t *proc, int64_t status, int term_signal)
+on_answer (void *data, const json_value *answer, const shim_error *failed)
 {
-  struct helper_run *run = proc->data;
-  struct layer_conversion *c = run->c;
-  char *out = xzalloc (CONVERT_OUTPUT_MAX + 1);
-  ssize_t n = pread (run->out_fd, out, CONVERT_OUTPUT_MAX, 0);
-  out[n > 0 ? n : 0] = '\0';
-  uv_close ((uv_handle_t *) proc, run_free);
+  struct layer_conversion *c = data;
   c->run = NULL;
-  if (c->cancelled)
-    {
-      free (out);
-      conversion_free (c);
-      return;
-    }
   shim_error *err = NULL;
   int lock_fd = -1;
-  if (read_answer (c, out, &err) == 0 && (status != 0 || term_signal != 0))
-    shim_error_set (&err, GRPC_INTERNAL,
-                    "convert layer %s: the helper ended with status %lld, "
-                    "signal %d",
-                    c->dir, (long long) status, term_signal);
-  free (out);
+  if (failed != NULL)
+    shim_error_set (&err, failed->code, "convert layer %s: %s", c->dir,
+                    failed->msg);
+  else
+    log_answer (c, answer);
   if (err == NULL && c->key != NULL
       && (lock_fd = lock_cached_image (c->image)) < 0)
     {
@@ -166,48 +119,27 @@ on_helper_exit (uv_process_t *proc, int64_t status, int term_signal)
 static int
 spawn_helper (struct layer_conversion *c, shim_error **err)
 {
-  int fd = memfd_create ("layer-convert", MFD_CLOEXEC);
-  if (fd < 0)
-    return shim_error_errno (err, GRPC_INTERNAL, errno, "memfd_create");
   char max_mb[24];
   snprintf (max_mb, sizeof max_mb, "%llu",
             (unsigned long long) c->cache_max_mb);
-  char *cached_args[] = { c->helper,
-                          (char *) LAYER_CONVERT_COMMAND,
-                          (char *) "--cache",
-                          c->cache_dir,
-                          (char *) "--max-mb",
-                          max_mb,
-                          (char *) "--key",
-                          c->key,
-                          c->dir,
-                          NULL };
-  char *uncached_args[] = { c->helper,        (char *) LAYER_CONVERT_COMMAND,
-                            (char *) "--out", c->image,
-                            c->dir,           NULL };
-  uv_stdio_container_t stdio[3] = { { UV_IGNORE, { 0 } },
-                                    { UV_INHERIT_FD, { .fd = fd } },
-                                    { UV_INHERIT_FD, { .fd = 2 } } };
-  uv_process_options_t opts = {
-    .exit_cb = on_helper_exit,
-    .file = c->helper,
-    .args = c->key ? cached_args : uncached_args,
-    .stdio_count = 3,
-    .stdio = stdio,
-  };
-  struct helper_run *run = xzalloc (sizeof *run);
-  run->out_fd = fd;
-  run->c = c;
-  run->proc.data = run;
-  int r = uv_spawn (c->loop, &run->proc, &opts);
-  if (r < 0)
-    {
-      /* A failed spawn's handle still closes through the loop.  */
-      uv_close ((uv_handle_t *) &run->proc, run_free);
-      return shim_error_set (err, GRPC_INTERNAL, "spawn %s %s: %s", c->helper,
-                             LAYER_CONVERT_COMMAND, uv_strerror (r));
-    }
-  c->run = run;
+  char *const cached_args[] = { c->helper,
+                                (char *) LAYER_CONVERT_COMMAND,
+                                (char *) "--cache",
+                                c->cache_dir,
+                                (char *) "--max-mb",
+                                max_mb,
+                                (char *) "--key",
+                                c->key,
+                                c->dir,
+                                NULL };
+  char *const uncached_args[]
+      = { c->helper,        (char *) LAYER_CONVERT_COMMAND,
+          (char *) "--out", c->image,
+          c->dir,           NULL };
+  if (helper_run_start (c->loop, c->key ? cached_args : uncached_args,
+                        on_answer, c, &c->run, err)
+      < 0)
+    return -1;
   c->attempts++;
   return 0;
 }
@@ -242,6 +174,6 @@ layer_conversion_cancel (struct layer_conversion *c)
 {
   if (c == NULL)
     return;
-  c->cancelled = true;
-  uv_process_kill (&c->run->proc, SIGKILL);
+  helper_run_kill (c->run);
+  conversion_free (c);
 }

@@ -24,6 +24,7 @@
 #include "proto/base/sha256.h"
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
+#include "uvm/helper/helper_run.h"
 
 /* Images are reproducible: the same tree gives the same bytes (a fixed
    UUID, and a build time that clamps no file's mtime), so the digest names
@@ -42,31 +43,43 @@ mkfs_path (void)
   return NULL;
 }
 
-static int fail (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+/* What the helper answers once it is done (uvm/helper/helper_run.h).  */
+struct convert_answer
+{
+  const char *outcome; /* "converted" or "cached" */
+  uint64_t bytes;
+  int64_t ms;
+  char digest[7 + 2 * SHA256_DIGEST_LEN + 1]; /* converted and cached */
+  strbuf evicted;                             /* JSON objects, comma-led */
+  shim_error *err;
+};
+
+static int fail (struct convert_answer *a, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
 
 static int
-fail (const char *fmt, ...)
+fail (struct convert_answer *a, const char *fmt, ...)
 {
   va_list ap;
   va_start (ap, fmt);
-  fputs ("error ", stdout);
-  vprintf (fmt, ap);
-  putchar ('\n');
+  cleanup_free char *msg = xvasprintf (fmt, ap);
   va_end (ap);
+  if (a->err == NULL)
+    shim_error_set (&a->err, GRPC_INTERNAL, "%s", msg);
   return 1;
 }
 
 /* Runs mkfs.erofs IMAGE SRC; 0 or the failure printed.  */
 static int
-build_image (const char *image, const char *src)
+build_image (struct convert_answer *a, const char *image, const char *src)
 {
   const char *mkfs = mkfs_path ();
   if (mkfs == NULL)
-    return fail ("mkfs.erofs not found (install erofs-utils)");
+    return fail (a, "mkfs.erofs not found (install erofs-utils)");
   fflush (stdout);
   pid_t pid = fork ();
   if (pid < 0)
-    return fail ("fork: %s", strerror (errno));
+    return fail (a, "fork: %s", strerror (errno));
   if (pid == 0)
     {
       /* The shim kills this helper when nobody needs the layer any more.  */
@@ -82,9 +95,9 @@ build_image (const char *image, const char *src)
   int status;
   while (waitpid (pid, &status, 0) < 0)
     if (errno != EINTR)
-      return fail ("wait for mkfs.erofs: %s", strerror (errno));
+      return fail (a, "wait for mkfs.erofs: %s", strerror (errno));
   if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
-    return fail ("mkfs.erofs %s failed (%s %d)", src,
+    return fail (a, "mkfs.erofs %s failed (%s %d)", src,
                  WIFEXITED (status) ? "status" : "signal",
                  WIFEXITED (status) ? WEXITSTATUS (status)
                                     : WTERMSIG (status));
@@ -93,16 +106,16 @@ build_image (const char *image, const char *src)
 
 /* The image's sha256 (hex), its size; 0 or the failure printed.  */
 static int
-digest_image (const char *image, char hex[2 * SHA256_DIGEST_LEN + 1],
-              uint64_t *bytes)
+digest_image (struct convert_answer *a, const char *image,
+              char hex[2 * SHA256_DIGEST_LEN + 1], uint64_t *bytes)
 {
   cleanup_close int fd = open (image, O_RDONLY | O_CLOEXEC);
   struct stat st;
   if (fd < 0 || fstat (fd, &st) < 0 || fsync (fd) < 0)
-    return fail ("read %s: %s", image, strerror (errno));
+    return fail (a, "read %s: %s", image, strerror (errno));
   void *m = mmap (NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
   if (m == MAP_FAILED)
-    return fail ("map %s: %s", image, strerror (errno));
+    return fail (a, "map %s: %s", image, strerror (errno));
   sha256_hex (m, (size_t) st.st_size, hex);
   munmap (m, (size_t) st.st_size);
   *bytes = (uint64_t) st.st_size;
@@ -110,7 +123,7 @@ digest_image (const char *image, char hex[2 * SHA256_DIGEST_LEN + 1],
 }
 
 static int
-convert_uncached (const char *image, const char *src)
+convert_uncached (struct convert_answer *a, const char *image, const char *src)
 {
   uint64_t t0 = monotonic_ms ();
   cleanup_free char *parent = xstrdup (image);
@@ -120,21 +133,22 @@ convert_uncached (const char *image, const char *src)
     *slash = '\0';
   if (slash != NULL && slash != parent && mkdir_p (parent, 0700, &err) < 0)
     {
-      int r = fail ("image directory: %s", err->msg);
+      int r = fail (a, "image directory: %s", err->msg);
       shim_error_free (err);
       return r;
     }
   unlink (image);
-  if (build_image (image, src) != 0)
+  if (build_image (a, image, src) != 0)
     {
       unlink (image);
       return 1;
     }
   struct stat st;
   if (stat (image, &st) < 0)
-    return fail ("%s: %s", image, strerror (errno));
-  printf ("converted %llu %lld\n", (unsigned long long) st.st_size,
-          (long long) (monotonic_ms () - t0));
+    return fail (a, "%s: %s", image, strerror (errno));
+  a->outcome = "converted";
+  a->bytes = (uint64_t) st.st_size;
+  a->ms = (int64_t) (monotonic_ms () - t0);
   return 0;
 }
 
@@ -165,7 +179,8 @@ remove_layer (int dirfd, const char *key)
 /* Removes the least recently used images no sandbox holds until at most
    max_bytes stay; keep (the layer just asked for) stays whatever happens.  */
 static void
-evict (const char *cache, uint64_t max_bytes, const char *keep)
+evict (struct convert_answer *a, const char *cache, uint64_t max_bytes,
+       const char *keep)
 {
   cleanup_close int dirfd = open (cache, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0)
@@ -225,8 +240,8 @@ evict (const char *cache, uint64_t max_bytes, const char *keep)
     if (e[i].evict)
       {
         remove_layer (dirfd, keys[e[i].id]);
-        printf ("evicted %s %llu\n", keys[e[i].id],
-                (unsigned long long) e[i].bytes);
+        strbuf_printf (&a->evicted, ",{\"key\":\"%s\",\"bytes\":%llu}",
+                       keys[e[i].id], (unsigned long long) e[i].bytes);
       }
   for (size_t i = 0; i < n; i++)
     close (fds[i]);
@@ -236,14 +251,14 @@ evict (const char *cache, uint64_t max_bytes, const char *keep)
 }
 
 static int
-convert_cached (const char *cache, uint64_t max_bytes, const char *key,
-                const char *src)
+convert_cached (struct convert_answer *a, const char *cache,
+                uint64_t max_bytes, const char *key, const char *src)
 {
   uint64_t t0 = monotonic_ms ();
   shim_error *err = NULL;
   if (mkdir_p (cache, 0700, &err) < 0)
     {
-      int r = fail ("cache directory: %s", err->msg);
+      int r = fail (a, "cache directory: %s", err->msg);
       shim_error_free (err);
       return r;
     }
@@ -252,12 +267,14 @@ convert_cached (const char *cache, uint64_t max_bytes, const char *key,
   cleanup_close int lock
       = open (lock_path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
   if (lock < 0 || flock (lock, LOCK_EX) < 0)
-    return fail ("lock %s: %s", lock_path, strerror (errno));
+    return fail (a, "lock %s: %s", lock_path, strerror (errno));
   struct stat st;
   if (stat (image, &st) == 0)
     {
       utimensat (AT_FDCWD, image, NULL, 0); /* most recently used */
-      printf ("cached %llu\n", (unsigned long long) st.st_size);
+      a->outcome = "cached";
+      a->bytes = (uint64_t) st.st_size;
+      a->ms = (int64_t) (monotonic_ms () - t0);
     }
   else
     {
@@ -265,7 +282,8 @@ convert_cached (const char *cache, uint64_t max_bytes, const char *key,
           = xasprintf ("%s/.%s.%d.tmp", cache, key, (int) getpid ());
       char hex[2 * SHA256_DIGEST_LEN + 1];
       uint64_t bytes = 0;
-      if (build_image (tmp, src) != 0 || digest_image (tmp, hex, &bytes) != 0)
+      if (build_image (a, tmp, src) != 0
+          || digest_image (a, tmp, hex, &bytes) != 0)
         {
           unlink (tmp);
           return 1;
@@ -283,19 +301,21 @@ convert_cached (const char *cache, uint64_t max_bytes, const char *key,
       strbuf_release (&meta);
       if (r < 0 || rename (tmp, image) < 0)
         {
-          r = fail ("store %s: %s", image, err ? err->msg : strerror (errno));
+          r = fail (a, "store %s: %s", image,
+                    err ? err->msg : strerror (errno));
           shim_error_free (err);
           unlink (tmp);
           return r;
         }
-      printf ("converted %llu %lld\ndigest sha256:%s\n",
-              (unsigned long long) bytes, (long long) (monotonic_ms () - t0),
-              hex);
+      a->outcome = "converted";
+      a->bytes = bytes;
+      a->ms = (int64_t) (monotonic_ms () - t0);
+      snprintf (a->digest, sizeof a->digest, "sha256:%s", hex);
     }
   /* Unlocked, so that a shim waiting for this layer goes on.  */
   close (lock);
   lock = -1;
-  evict (cache, max_bytes, key);
+  evict (a, cache, max_bytes, key);
   return 0;
 }
 
@@ -329,8 +349,17 @@ layer_convert_main (int argc, char **argv)
       return 2;
     }
   signal (SIGPIPE, SIG_IGN);
-  int r = cached_form ? convert_cached (cache, max_mb << 20, key, argv[i])
-                      : convert_uncached (out, argv[i]);
-  fflush (stdout);
-  return r;
+  struct convert_answer a = { .evicted = STRBUF_INIT };
+  int r = cached_form ? convert_cached (&a, cache, max_mb << 20, key, argv[i])
+                      : convert_uncached (&a, out, argv[i]);
+  if (r != 0)
+    helper_answer_error (stdout, a.err);
+  else
+    printf ("{\"outcome\":\"%s\",\"bytes\":%llu,\"ms\":%lld,\"digest\":\"%s\","
+            "\"evicted\":[%s]}\n",
+            a.outcome, (unsigned long long) a.bytes, (long long) a.ms,
+            a.digest, a.evicted.len ? a.evicted.data + 1 : "");
+  shim_error_free (a.err);
+  strbuf_release (&a.evicted);
+  return fflush (stdout) == 0 ? r : 1;
 }

@@ -9,9 +9,10 @@
      layer-convert --out IMAGE SRC
          builds IMAGE from SRC, uncached
 
-   It answers on stdout, one line each: "converted BYTES MS" or
-   "cached BYTES", then "digest sha256:HEX" (converted only), then
-   "evicted K BYTES" per removed image; or "error MESSAGE" with status 1.  */
+   It answers one JSON value on stdout (uvm/helper/helper_run.h):
+   {"outcome": "converted" | "cached", "bytes": N, "ms": N,
+    "digest": "sha256:HEX" (converted; "" when found cached),
+    "evicted": [{"key": K, "bytes": N}, ...]}, or an error with status 1.  */
 #ifndef LCOW_UVM_LAYER_CONVERT_H
 #define LCOW_UVM_LAYER_CONVERT_H
 
