@@ -10,6 +10,7 @@
 #include "proto/base/log.h"
 #include "proto/base/xalloc.h"
 #include "sandbox.h"
+#include "migration_state.h"
 #include "task.h"
 #include "uvm/uvm_migration.h"
 
@@ -43,6 +44,60 @@ op_free (struct migration_op *op)
   free (op);
 }
 
+/* The one place the state moves; an event the table does not take in
+   the current state changes nothing and is logged (a bug).  */
+static bool
+advance (struct task_service *ts, enum migration_event ev)
+{
+  enum migration_state next;
+  if (!migration_state_next (ts->migration, ev, &next))
+    {
+      log_error ("migration: event %s refused in state %s",
+                 migration_event_name (ev),
+                 migration_state_name (ts->migration));
+      return false;
+    }
+  log_entry (LOG_LEVEL_DEBUG, "migration state",
+             (struct log_field[]){
+                 { "sandbox", sandbox_id (ts) ? sandbox_id (ts) : "?" },
+                 { "from", migration_state_name (ts->migration) },
+                 { "to", migration_state_name (next) },
+                 { "event", migration_event_name (ev) } },
+             4);
+  ts->migration = next;
+  return true;
+}
+
+/* The end of a call that waited for the VM: a Cancel or a Kill may have
+   moved the state meanwhile, and then it stays where they put it.  */
+static void
+settle (struct task_service *ts, enum migration_event ev)
+{
+  enum migration_state next;
+  if (migration_state_next (ts->migration, ev, &next))
+    advance (ts, ev);
+}
+
+/* Whether the table takes ev now (nothing moves).  */
+static bool
+takes (const struct task_service *ts, enum migration_event ev)
+{
+  enum migration_state next;
+  return migration_state_next (ts->migration, ev, &next);
+}
+
+void
+migration_incoming_created (struct task_service *ts)
+{
+  advance (ts, MIGRATION_EV_CREATED_INCOMING);
+}
+
+bool
+migration_moved (const struct task_service *ts)
+{
+  return ts->migration == MIGRATION_MOVED;
+}
+
 void
 migration_sandbox_ending (struct task_service *ts)
 {
@@ -56,16 +111,21 @@ migration_sandbox_ending (struct task_service *ts)
 
 bool
 migration_refuses (struct task_service *ts, struct ttrpc_call *call,
-                   const char *what)
+                   const struct task *t)
 {
-  if (ts->migration_role == MIGRATION_NONE)
+  enum migration_call_rule rule = ttrpc_call_policy (call);
+  if (!migration_call_refused (rule, ts->migration,
+                               t != NULL && t->kind == TASK_POD_SANDBOX))
     return false;
+  const char *method = ttrpc_call_method (call);
+  const char *what
+      = strrchr (method, '/') ? strrchr (method, '/') + 1 : method;
   ttrpc_call_fail_code (
       call, GRPC_FAILED_PRECONDITION,
       "sandbox %s is migrating (%s): %s is refused until the migration is "
       "finalized or cancelled",
       sandbox_id (ts) ? sandbox_id (ts) : "?",
-      ts->migration_role == MIGRATION_SOURCE ? "exported to another shim"
+      migration_state_source (ts->migration) ? "exported to another shim"
                                              : "incoming from another shim",
       what);
   return true;
@@ -75,12 +135,12 @@ void
 migration_give_up (struct task_service *ts, const char *why)
 {
   struct uvm *u = sandbox_uvm (ts);
-  if (ts->migration_role == MIGRATION_NONE || u == NULL)
+  if (u == NULL || !takes (ts, MIGRATION_EV_GIVE_UP))
     return;
   shim_error *err = NULL;
   if (uvm_migration_cancel (u, &err) < 0)
     shim_error_free (err);
-  ts->migration_role = MIGRATION_NONE;
+  advance (ts, MIGRATION_EV_GIVE_UP);
   log_entry (
       LOG_LEVEL_WARN, "live migration given up",
       (struct log_field[]){ { "sandbox", sandbox_id (ts) }, { "by", why } },
@@ -202,11 +262,12 @@ on_exported (void *data, struct vm_description *d, const shim_error *err)
   const char *id = sandbox_task (ts)->id;
   if (err != NULL)
     {
-      ts->migration_role = MIGRATION_NONE;
+      settle (ts, MIGRATION_EV_FAILED);
       fail_wrapped (op->call, err, "export", id);
       op_free (op);
       return;
     }
+  settle (ts, MIGRATION_EV_DESCRIBED);
   Pb__VmDescription vm;
   Pb__BootFile files[VM_BOOT_FILES_MAX];
   Pb__BootFile *ptrs[VM_BOOT_FILES_MAX];
@@ -235,7 +296,7 @@ handle_export (struct task_service *ts, struct ttrpc_call *call,
                           "export %s: the sandbox is not live-migratable (%s "
                           "is not true)",
                           req->id, "io.microsoft.migration.allowed");
-  else if (ts->migration_role != MIGRATION_NONE || ts->migration_op != NULL)
+  else if (!takes (ts, MIGRATION_EV_EXPORT))
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "export %s: a migration is already in progress",
                           req->id);
@@ -252,10 +313,10 @@ handle_export (struct task_service *ts, struct ttrpc_call *call,
     {
       struct migration_op *op = op_new (ts, call);
       /* Frozen from here: what is described is what moves.  */
-      ts->migration_role = MIGRATION_SOURCE;
+      advance (ts, MIGRATION_EV_EXPORT);
       if (uvm_describe (u, on_exported, op, &err) < 0)
         {
-          ts->migration_role = MIGRATION_NONE;
+          advance (ts, MIGRATION_EV_REFUSED);
           fail_wrapped (call, err, "export", req->id);
           shim_error_free (err);
           op_free (op);
@@ -276,15 +337,20 @@ on_described_here (void *data, struct vm_description *d, const shim_error *err)
   shim_error *cerr = NULL;
   char *uri = NULL;
   if (err != NULL)
-    fail_wrapped (op->call, err, "import", id);
+    {
+      settle (ts, MIGRATION_EV_FAILED);
+      fail_wrapped (op->call, err, "import", id);
+    }
   else if (vm_description_compare (&op->source, d, &cerr) < 0
            || uvm_migration_listen (sandbox_uvm (ts), &uri, &cerr) < 0)
     {
+      settle (ts, MIGRATION_EV_FAILED);
       fail_wrapped (op->call, cerr, "import", id);
       shim_error_free (cerr);
     }
   else
     {
+      settle (ts, MIGRATION_EV_DESCRIBED);
       Pb__VmDescription vm;
       Pb__BootFile files[VM_BOOT_FILES_MAX];
       Pb__BootFile *ptrs[VM_BOOT_FILES_MAX];
@@ -309,7 +375,7 @@ handle_import (struct task_service *ts, struct ttrpc_call *call,
   struct uvm *u = sandbox_vm (ts, call, req->id, "import");
   if (u == NULL)
     return false;
-  if (ts->migration_role != MIGRATION_DESTINATION || ts->migration_op != NULL)
+  if (!takes (ts, MIGRATION_EV_IMPORT))
     {
       ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                             "import %s: the sandbox was not created to "
@@ -320,9 +386,11 @@ handle_import (struct task_service *ts, struct ttrpc_call *call,
     }
   struct migration_op *op = op_new (ts, call);
   shim_error *err = NULL;
+  advance (ts, MIGRATION_EV_IMPORT);
   if (description_from_pb (req->source, &op->source, &err) < 0
       || uvm_describe (u, on_described_here, op, &err) < 0)
     {
+      advance (ts, MIGRATION_EV_REFUSED);
       fail_wrapped (call, err, "import", req->id);
       shim_error_free (err);
       op_free (op);
@@ -341,7 +409,7 @@ handle_transfer (struct task_service *ts, struct ttrpc_call *call,
   shim_error *err = NULL;
   if (u == NULL)
     ;
-  else if (ts->migration_role != MIGRATION_SOURCE || ts->migration_op != NULL)
+  else if (ts->migration != MIGRATION_EXPORTED)
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "transfer %s: the sandbox was not exported",
                           req->id);
@@ -394,11 +462,12 @@ handle_cancel (struct task_service *ts, struct ttrpc_call *call,
   else if (sandbox_task (ts)->exited)
     /* A stopped sandbox has nothing left to stop.  */
     ttrpc_call_reply (call, &resp.base);
-  else if (ts->migration_role == MIGRATION_NONE)
+  else if (ts->migration == MIGRATION_NONE || ts->migration == MIGRATION_MOVED)
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "cancel %s: no migration is in progress", req->id);
-  else if (ts->migration_role == MIGRATION_SOURCE
-           && uvm_migration_completed (u))
+  else if (!takes (ts, MIGRATION_EV_CANCEL)
+           || (migration_state_source (ts->migration)
+               && uvm_migration_completed (u)))
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "cancel %s: the VM has switched over to the "
                           "destination; it can no longer be cancelled",
@@ -410,8 +479,7 @@ handle_cancel (struct task_service *ts, struct ttrpc_call *call,
         shim_error_free (err);
       log_entry (LOG_LEVEL_INFO, "live migration cancelled",
                  (struct log_field[]){ { "sandbox", req->id } }, 1);
-      if (ts->migration_role == MIGRATION_SOURCE)
-        ts->migration_role = MIGRATION_NONE;
+      advance (ts, MIGRATION_EV_CANCEL);
       ttrpc_call_reply (call, &resp.base);
     }
   return false;
@@ -426,7 +494,7 @@ on_handed_over (void *data, struct bridge_handover *h, const shim_error *err)
   struct migration_op *op = data;
   struct task_service *ts = op->ts;
   const char *id = sandbox_task (ts)->id;
-  ts->migration_role = MIGRATION_NONE;
+  settle (ts, err != NULL ? MIGRATION_EV_FAILED : MIGRATION_EV_HANDED_OVER);
   if (err != NULL)
     fail_wrapped (op->call, err, "finalize", id);
   else
@@ -450,7 +518,7 @@ on_adopted (void *data, uint64_t uptime_ms, const shim_error *err)
   struct migration_op *op = data;
   struct task_service *ts = op->ts;
   const char *id = sandbox_task (ts)->id;
-  ts->migration_role = MIGRATION_NONE;
+  settle (ts, err != NULL ? MIGRATION_EV_FAILED : MIGRATION_EV_ADOPTED);
   if (err != NULL)
     {
       fail_wrapped (op->call, err, "finalize", id);
@@ -478,21 +546,19 @@ handle_finalize (struct task_service *ts, struct ttrpc_call *call,
   shim_error *err = NULL;
   if (u == NULL)
     return false;
-  if (ts->migration_op != NULL || ts->migration_role == MIGRATION_NONE)
+  if (!takes (ts, MIGRATION_EV_FINALIZE))
     {
       ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                             "finalize %s: no migration to finalize", req->id);
       return false;
     }
   struct migration_op *op = op_new (ts, call);
+  bool source = migration_state_source (ts->migration);
+  advance (ts, MIGRATION_EV_FINALIZE);
   int r;
-  if (ts->migration_role == MIGRATION_SOURCE)
-    {
-      r = uvm_migration_hand_over (u, on_handed_over, op, &err);
-      /* Its VMM exits next: the sandbox task ends as moved.  */
-      if (r == 0)
-        ts->migration_moved = true;
-    }
+  if (source)
+    /* Its VMM exits next: the sandbox task ends as moved.  */
+    r = uvm_migration_hand_over (u, on_handed_over, op, &err);
   else
     {
       const Pb__BridgeHandover *ho = req->handover;
@@ -512,6 +578,7 @@ handle_finalize (struct task_service *ts, struct ttrpc_call *call,
     }
   if (r < 0)
     {
+      advance (ts, MIGRATION_EV_REFUSED);
       fail_wrapped (call, err, "finalize", req->id);
       shim_error_free (err);
       op_free (op);
@@ -521,9 +588,9 @@ handle_finalize (struct task_service *ts, struct ttrpc_call *call,
 TTRPC_HANDLER (finalize, Pb__FinalizeRequest, pb__finalize_request)
 
 static const struct ttrpc_method migration_methods[] = {
-  { "Export", h_export },     { "Import", h_import },
-  { "Transfer", h_transfer }, { "Progress", h_progress },
-  { "Finalize", h_finalize }, { "Cancel", h_cancel },
+  { "Export", h_export, 0 },     { "Import", h_import, 0 },
+  { "Transfer", h_transfer, 0 }, { "Progress", h_progress, 0 },
+  { "Finalize", h_finalize, 0 }, { "Cancel", h_cancel, 0 },
 };
 
 void

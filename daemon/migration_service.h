@@ -15,15 +15,24 @@
 
 #include <stdbool.h>
 
+struct task;
+
+#include "migration_state.h"
 #include "task_service.h"
 #include "ttrpc_server.h"
 
 void migration_service_register (struct task_service *ts,
                                  struct ttrpc_server *s);
-/* During a migration, a Task call that would change what migrates: fails
-   the call with FailedPrecondition and returns true.  what: the method.  */
+/* During a migration, a Task call its method's rule refuses (the
+   ttrpc_method.policy of the Task service's table, a migration_call_rule;
+   t: the task it names, or NULL): fails the call with FailedPrecondition
+   and returns true.  */
 bool migration_refuses (struct task_service *ts, struct ttrpc_call *call,
-                        const char *what);
+                        const struct task *t);
+/* The sandbox was created to receive a migration (its VMM waits).  */
+void migration_incoming_created (struct task_service *ts);
+/* The sandbox's VM went on at the destination: its exit is no fault.  */
+bool migration_moved (const struct task_service *ts);
 /* A Kill of the sandbox task: a migration under way is cancelled first
    (an orchestrator that died must not leave the sandbox unkillable).  */
 void migration_give_up (struct task_service *ts, const char *why);

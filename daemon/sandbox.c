@@ -243,7 +243,7 @@ on_uvm_started (void *data, const shim_error *err)
   if (uvm_incoming (sb->uvm))
     {
       /* Its VMM waits for the source's VM (Import, Finalize).  */
-      ts->migration_role = MIGRATION_DESTINATION;
+      migration_incoming_created (ts);
       log_entry (LOG_LEVEL_INFO, "sandbox created to receive a live migration",
                  (struct log_field[]){ { "sandbox", sb->id } }, 1);
     }
@@ -256,7 +256,7 @@ on_uvm_exited (void *data, int64_t exit_status, int term_signal)
   struct task_service *ts = data;
   struct sandbox *sb = ts->sandbox;
   advance (sb, SANDBOX_EV_UVM_EXITED);
-  if (ts->migration_moved)
+  if (migration_moved (ts))
     {
       /* Not a fault: the VM runs on at the destination.  */
       log_entry (LOG_LEVEL_INFO, "sandbox moved to the destination",

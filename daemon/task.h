@@ -11,6 +11,7 @@
 
 #include "proto/base/error.h"
 #include "proto/base/list.h"
+#include "migration_state.h"
 #include "pod_file_reader.h"
 #include "proto/oci_spec.h"
 #include "stdio_relay.h"
@@ -33,15 +34,6 @@ enum task_kind
 };
 
 /* This shim's part in a live migration of its sandbox.  */
-enum migration_role
-{
-  MIGRATION_NONE,
-  /* Exported: mutating calls are refused until it ends.  */
-  MIGRATION_SOURCE,
-  /* The incoming sandbox, until the VM runs here.  */
-  MIGRATION_DESTINATION,
-};
-
 /* A call answered later (Wait, or Delete of a task still running).  */
 struct parked
 {
@@ -107,11 +99,9 @@ struct task_service
   uint32_t next_process_key;
   uint64_t next_serial;
   bool closing;
-  /* Live migration (migration_service.h).  */
-  enum migration_role migration_role;
-  /* The source's VM went on at the destination.  */
-  bool migration_moved;
-  /* A migration call waiting for the VM (migration_service.c).  */
+  /* Live migration: owned by migration_service.c (migration_state.h).  */
+  enum migration_state migration;
+  /* The migration call waiting for the VM (migration_service.c).  */
   struct migration_op *migration_op;
 };
 

@@ -84,7 +84,7 @@ handle_create (struct task_service *ts, struct ttrpc_call *call,
                             "create: id and bundle are required");
       return false;
     }
-  if (migration_refuses (ts, call, "Create"))
+  if (migration_refuses (ts, call, NULL))
     return false;
   if (task_find (ts, req->id) != NULL
       || (sandbox_task (ts) && strcmp (sandbox_task (ts)->id, req->id) == 0))
@@ -179,9 +179,7 @@ handle_start (struct task_service *ts, struct ttrpc_call *call,
               Pb__StartRequest *req)
 {
   struct task *t = lookup (ts, call, req->id, req->exec_id);
-  if (t == NULL
-      || (t->kind != TASK_POD_SANDBOX
-          && migration_refuses (ts, call, "Start")))
+  if (t == NULL || migration_refuses (ts, call, t))
     ;
   else if (t->status != PB__TASK_STATUS__CREATED)
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
@@ -308,9 +306,7 @@ handle_delete (struct task_service *ts, struct ttrpc_call *call,
                Pb__DeleteRequest *req)
 {
   struct task *t = lookup (ts, call, req->id, req->exec_id);
-  if (t == NULL
-      || (ts->migration_role == MIGRATION_SOURCE
-          && migration_refuses (ts, call, "Delete")))
+  if (t == NULL || migration_refuses (ts, call, t))
     ;
   else if (t->creating)
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
@@ -407,7 +403,7 @@ static bool
 handle_close_io (struct task_service *ts, struct ttrpc_call *call,
                  Pb__CloseIORequest *req)
 {
-  if (migration_refuses (ts, call, "CloseIO"))
+  if (migration_refuses (ts, call, NULL))
     return false;
   struct task *t = lookup (ts, call, req->id, req->exec_id);
   if (t != NULL && t->kind != TASK_POD_SANDBOX)
@@ -433,7 +429,7 @@ static bool
 handle_resize_pty (struct task_service *ts, struct ttrpc_call *call,
                    Pb__ResizePtyRequest *req)
 {
-  if (migration_refuses (ts, call, "ResizePty"))
+  if (migration_refuses (ts, call, NULL))
     return false;
   struct task *t = lookup (ts, call, req->id, req->exec_id);
   if (t != NULL)
@@ -456,7 +452,7 @@ static bool
 handle_exec (struct task_service *ts, struct ttrpc_call *call,
              Pb__ExecProcessRequest *req)
 {
-  if (migration_refuses (ts, call, "Exec"))
+  if (migration_refuses (ts, call, NULL))
     return false;
   struct task *c = task_find (ts, req->id);
   if (c == NULL)
@@ -495,7 +491,7 @@ static bool
 handle_update (struct task_service *ts, struct ttrpc_call *call,
                Pb__UpdateTaskRequest *req)
 {
-  if (migration_refuses (ts, call, "Update"))
+  if (migration_refuses (ts, call, NULL))
     return false;
   struct task *t = lookup (ts, call, req->id, NULL);
   if (t == NULL)
@@ -540,24 +536,29 @@ h_unsupported (struct ttrpc_call *call, void *data, const uint8_t *payload,
   ttrpc_call_fail_code (call, GRPC_UNIMPLEMENTED, "%s: %s", m, why);
 }
 
+/* The methods, and what each does while the sandbox migrates
+   (migration_state.h; the handlers ask migration_refuses).  A Kill of the
+   sandbox's task is served and gives the migration up first
+   (signal_sandbox): an orchestrator that died must not leave the sandbox
+   unkillable.  */
 static const struct ttrpc_method task_methods[] = {
-  { "Create", h_create },
-  { "Start", h_start },
-  { "State", h_state },
-  { "Wait", h_wait },
-  { "Kill", h_kill },
-  { "Delete", h_delete },
-  { "Pids", h_pids },
-  { "Stats", h_stats },
-  { "Connect", h_connect },
-  { "Shutdown", h_shutdown },
-  { "CloseIO", h_close_io },
-  { "ResizePty", h_resize_pty },
-  { "Exec", h_exec },
-  { "Update", h_update },
-  { "Pause", h_unsupported },
-  { "Resume", h_unsupported },
-  { "Checkpoint", h_unsupported },
+  { "Create", h_create, MIGRATION_CALL_REFUSED },
+  { "Start", h_start, MIGRATION_CALL_REFUSED_BUT_SANDBOX },
+  { "State", h_state, MIGRATION_CALL_SERVED },
+  { "Wait", h_wait, MIGRATION_CALL_SERVED },
+  { "Kill", h_kill, MIGRATION_CALL_SERVED },
+  { "Delete", h_delete, MIGRATION_CALL_REFUSED_AT_SOURCE },
+  { "Pids", h_pids, MIGRATION_CALL_SERVED },
+  { "Stats", h_stats, MIGRATION_CALL_SERVED },
+  { "Connect", h_connect, MIGRATION_CALL_SERVED },
+  { "Shutdown", h_shutdown, MIGRATION_CALL_SERVED },
+  { "CloseIO", h_close_io, MIGRATION_CALL_REFUSED },
+  { "ResizePty", h_resize_pty, MIGRATION_CALL_REFUSED },
+  { "Exec", h_exec, MIGRATION_CALL_REFUSED },
+  { "Update", h_update, MIGRATION_CALL_REFUSED },
+  { "Pause", h_unsupported, MIGRATION_CALL_SERVED },
+  { "Resume", h_unsupported, MIGRATION_CALL_SERVED },
+  { "Checkpoint", h_unsupported, MIGRATION_CALL_SERVED },
 };
 
 struct task_service *

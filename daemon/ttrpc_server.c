@@ -42,6 +42,7 @@ struct ttrpc_call
   struct ttrpc_conn *conn;
   uint32_t stream_id;
   char *method;
+  int policy;
 };
 
 struct ttrpc_server
@@ -289,6 +290,12 @@ ttrpc_call_method (const struct ttrpc_call *call)
   return call->method;
 }
 
+int
+ttrpc_call_policy (const struct ttrpc_call *call)
+{
+  return call->policy;
+}
+
 /* ---- reading and dispatch --------------------------------------------- */
 
 static const struct ttrpc_service *
@@ -363,6 +370,7 @@ dispatch (struct ttrpc_conn *c, const struct ttrpc_header *h, uint8_t *body)
   call->conn = c;
   call->stream_id = h->stream_id;
   call->method = xasprintf ("%s/%s", req->service, req->method);
+  call->policy = m->policy;
   list_add_tail (&c->calls, &call->link);
   c->ncalls++;
   log_entry (LOG_LEVEL_TRACE, "ttrpc request",

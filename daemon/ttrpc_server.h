@@ -25,6 +25,9 @@ struct ttrpc_method
 {
   const char *name;
   ttrpc_handler handler;
+  /* What the service declares about the method, read back during the call
+   (ttrpc_call_policy); the server gives it no meaning.  */
+  int policy;
 };
 
 struct ttrpc_service
@@ -68,6 +71,8 @@ void ttrpc_call_fail_code (struct ttrpc_call *call, int code, const char *fmt,
 /* True when the client is gone: the reply will be discarded.  */
 bool ttrpc_call_orphaned (const struct ttrpc_call *call);
 const char *ttrpc_call_method (const struct ttrpc_call *call);
+/* The called method's ttrpc_method.policy.  */
+int ttrpc_call_policy (const struct ttrpc_call *call);
 /* The unpacked request, or NULL with the call failed (InvalidArgument).  */
 ProtobufCMessage *ttrpc_call_decode (struct ttrpc_call *call,
                                      const ProtobufCMessageDescriptor *desc,

@@ -44,6 +44,8 @@ struct uvm
   const struct uvm_events *events;
   void *data;
   enum stub_state state;
+  /* Started to receive a migration, and said so to the daemon.  */
+  bool incoming, incoming_reported;
   struct list requests;
   struct list attaches;
   uint32_t targets_in_use;
@@ -107,9 +109,16 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
   list_init (&u->requests);
   list_init (&u->attaches);
   u->state = cfg->incoming ? STUB_INCOMING : STUB_BOOTING;
+  u->incoming = cfg->incoming;
   live = u;
   *out = u;
   return 0;
+}
+
+bool
+uvm_incoming (const struct uvm *u)
+{
+  return u->incoming;
 }
 
 int
@@ -269,6 +278,13 @@ void
 stub_uvm_started (bool ok)
 {
   struct uvm *u = live;
+  if (u != NULL && u->state == STUB_INCOMING && !u->incoming_reported)
+    {
+      /* An incoming VM is "started" once its VMM waits.  */
+      u->incoming_reported = true;
+      u->events->on_started (u->data, NULL);
+      return;
+    }
   if (u == NULL || u->state != STUB_BOOTING)
     return;
   if (ok)

@@ -18,6 +18,7 @@ Suite *accel_suite (void);
 Suite *vcpu_sample_suite (void);
 Suite *uvm_lifecycle_suite (void);
 Suite *sandbox_lifecycle_suite (void);
+Suite *migration_state_suite (void);
 Suite *task_status_suite (void);
 Suite *capabilities_suite (void);
 Suite *sysctl_suite (void);
@@ -38,6 +39,7 @@ static Suite *(*const unit_suites[]) (void) = {
   vcpu_sample_suite,
   uvm_lifecycle_suite,
   sandbox_lifecycle_suite,
+  migration_state_suite,
   task_status_suite,
   capabilities_suite,
   sysctl_suite,

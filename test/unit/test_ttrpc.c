@@ -271,9 +271,9 @@ h_huge (struct ttrpc_call *call, void *data, const uint8_t *payload,
 }
 
 static const struct ttrpc_method test_methods[] = {
-  { "Echo", h_echo },
-  { "Park", h_park },
-  { "Huge", h_huge },
+  { "Echo", h_echo, 0 },
+  { "Park", h_park, 0 },
+  { "Huge", h_huge, 0 },
 };
 static struct ttrpc_service test_service
     = { "test.Service", test_methods, 3, NULL };

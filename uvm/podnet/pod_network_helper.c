@@ -221,12 +221,13 @@ add_redirect (int fd, int from, int to)
   rtnl_put_str (&m, TCA_KIND, "u32");
   struct rtattr *options = rtnl_nest_begin (&m, TCA_OPTIONS);
   /* One key that matches every packet: mask 0 at offset 0.  */
-  struct
-  {
-    struct tc_u32_sel sel;
-    struct tc_u32_key key;
-  } sel = { .sel = { .flags = TC_U32_TERMINAL, .nkeys = 1 } };
-  rtnl_put (&m, TCA_U32_SEL, &sel, sizeof sel);
+  _Alignas(struct tc_u32_sel) unsigned char
+      sel[sizeof (struct tc_u32_sel) + sizeof (struct tc_u32_key)]
+      = { 0 };
+  struct tc_u32_sel *selector = (struct tc_u32_sel *) sel;
+  selector->flags = TC_U32_TERMINAL;
+  selector->nkeys = 1;
+  rtnl_put (&m, TCA_U32_SEL, sel, sizeof sel);
   struct rtattr *actions = rtnl_nest_begin (&m, TCA_U32_ACT);
   struct rtattr *first = rtnl_nest_begin (&m, 1);
   rtnl_put_str (&m, TCA_ACT_KIND, "mirred");
