@@ -41,6 +41,30 @@ set_status (struct uvm *u, const char *status)
             "%s", status);
 }
 
+/* The one place the phase moves (migration_phase.h); an event the table
+   does not take changes nothing and is logged (a bug).  */
+static bool
+phase_advance (struct uvm *u, enum uvm_migration_event ev)
+{
+  enum uvm_migration_phase next;
+  if (!uvm_migration_phase_next (u->migration.phase, ev, &next))
+    {
+      log_error ("uvm %s: migration event %s refused in phase %s", u->id,
+                 uvm_migration_event_name (ev),
+                 uvm_migration_phase_name (u->migration.phase));
+      return false;
+    }
+  log_entry (LOG_LEVEL_DEBUG, "uvm migration phase",
+             (struct log_field[]){
+                 { "uvm-id", u->id },
+                 { "from", uvm_migration_phase_name (u->migration.phase) },
+                 { "to", uvm_migration_phase_name (next) },
+                 { "event", uvm_migration_event_name (ev) } },
+             4);
+  u->migration.phase = next;
+  return true;
+}
+
 void
 uvm_migration_init (struct uvm *u, const struct shim_config *cfg)
 {
@@ -325,17 +349,18 @@ on_status_after_failure (void *data, const json_value *ret,
 /* Before the switchover: the source keeps its VM, its bridge writes what
    it held, and the sandbox is the source's again.  */
 static void
-migration_failed (struct uvm *u, const char *why)
+migration_failed (struct uvm *u, const char *why, const char *qemu_status)
 {
   struct uvm_migration *m = &u->migration;
   if (m->phase != UVM_MIGRATION_BARRIER && m->phase != UVM_MIGRATION_SENDING)
     return;
-  m->phase = UVM_MIGRATION_NONE;
+  phase_advance (u, UVM_MIG_EV_FAILED);
   uv_timer_stop (&m->poll_timer);
   close_fd (&m->stream_fd);
-  if (strcmp (m->progress.status, "cancelled") != 0
-      && strcmp (m->progress.status, "failed") != 0)
-    set_status (u, m->cancel_requested ? "cancelled" : "failed");
+  /* QEMU's own word for its end, else ours.  */
+  set_status (u, qemu_status           ? qemu_status
+                 : m->cancel_requested ? "cancelled"
+                                       : "failed");
   if (why != NULL && m->progress.error[0] == '\0')
     snprintf (m->progress.error, sizeof m->progress.error, "%s", why);
   if (u->bridge != NULL)
@@ -361,7 +386,7 @@ on_query_migrate (void *data, const json_value *ret, const shim_error *err)
     return;
   if (err != NULL)
     {
-      migration_failed (u, err->msg);
+      migration_failed (u, err->msg, NULL);
       return;
     }
   const char *st = json_get_string (ret, "status");
@@ -381,13 +406,13 @@ on_query_migrate (void *data, const json_value *ret, const shim_error *err)
     snprintf (p->error, sizeof p->error, "QEMU: %s", desc);
   if (strcmp (st, "completed") == 0)
     {
-      m->phase = UVM_MIGRATION_COMPLETED;
+      phase_advance (u, UVM_MIG_EV_SWITCHED_OVER);
       uv_timer_stop (&m->poll_timer);
       log_migration (u, LOG_LEVEL_INFO,
                      "live migration completed: the destination runs the VM");
     }
   else if (strcmp (st, "failed") == 0 || strcmp (st, "cancelled") == 0)
-    migration_failed (u, NULL);
+    migration_failed (u, NULL, st);
 }
 
 static void
@@ -396,7 +421,7 @@ on_cancel_sent (void *data, const json_value *ret, const shim_error *err)
   struct uvm *u = data;
   (void) ret;
   if (err != NULL)
-    migration_failed (u, err->msg);
+    migration_failed (u, err->msg, NULL);
 }
 
 static void
@@ -427,7 +452,7 @@ on_migrate_step (void *data, const json_value *ret, const shim_error *err)
   if (err != NULL)
     {
       cleanup_free char *why = xasprintf ("QMP: %s", err->msg);
-      migration_failed (u, why);
+      migration_failed (u, why, NULL);
     }
 }
 
@@ -448,10 +473,10 @@ on_barrier (void *data, const char *body, size_t len, const shim_error *err)
                              err->msg)
                 : xstrdup (m->cancel_requested ? "cancelled"
                                                : "the VM is gone");
-      migration_failed (u, why);
+      migration_failed (u, why, NULL);
       return;
     }
-  m->phase = UVM_MIGRATION_SENDING;
+  phase_advance (u, UVM_MIG_EV_BARRIER_PASSED);
   set_status (u, "setup");
   int fd = m->stream_fd;
   m->stream_fd = -1;
@@ -545,7 +570,7 @@ uvm_migrate_out (struct uvm *u, const char *uri, shim_error **err)
   m->cancel_requested = false;
   m->progress = (struct uvm_migration_progress){ 0 };
   set_status (u, "barrier");
-  m->phase = UVM_MIGRATION_BARRIER;
+  phase_advance (u, UVM_MIG_EV_EXPORT);
   uvm_advance (u, UVM_EV_MIGRATE_OUT);
   log_entry (LOG_LEVEL_INFO, "live migration started",
              (struct log_field[]){ { "uvm-id", u->id }, { "to", uri } }, 2);
@@ -644,7 +669,7 @@ uvm_migration_hand_over (struct uvm *u, uvm_handover_fn done, void *data,
   if (u->bridge == NULL || u->qmp == NULL)
     return shim_error_set (err, GRPC_FAILED_PRECONDITION,
                            "the source's bridge or QEMU is gone");
-  m->phase = UVM_MIGRATION_HANDING_OVER;
+  phase_advance (u, UVM_MIG_EV_HAND_OVER);
   m->handover_done = done;
   m->handover_data = data;
   /* The paused VMM quits; its bridge socket then reaches EOF after the
@@ -708,7 +733,7 @@ on_source_connected (void *data, int fd)
       close (fd);
       return;
     }
-  m->phase = UVM_MIGRATION_RECEIVING;
+  phase_advance (u, UVM_MIG_EV_CONNECTED);
   set_status (u, "receiving");
   qmp_client_execute_fd (u->qmp, "getfd",
                          "{\"fdname\":\"" STREAM_FD_NAME "\"}", fd,
@@ -745,7 +770,7 @@ uvm_migration_listen (struct uvm *u, char **uri, shim_error **err)
                            err)
       < 0)
     return -1;
-  m->phase = UVM_MIGRATION_LISTENING;
+  phase_advance (u, UVM_MIG_EV_LISTEN);
   set_status (u, "listening");
   *uri = xasprintf ("unix:%s_0", base);
   return 0;
@@ -869,7 +894,7 @@ on_incoming_status (void *data, const json_value *ret, const shim_error *err)
     }
   u->guest.present = true;
   uvm_advance (u, UVM_EV_MIGRATED_IN);
-  m->phase = UVM_MIGRATION_NONE;
+  phase_advance (u, UVM_MIG_EV_ADOPTED);
   set_status (u, "completed");
   log_entry (LOG_LEVEL_INFO, "live migration: the VM runs here",
              (struct log_field[]){ { "uvm-id", u->id } }, 1);
@@ -909,7 +934,7 @@ uvm_migration_adopt (struct uvm *u, const struct bridge_handover *h,
     .outbound_len = h->outbound_len,
     .next_id = h->next_id,
   };
-  m->phase = UVM_MIGRATION_ADOPTING;
+  phase_advance (u, UVM_MIG_EV_ADOPT);
   m->adopted = done;
   m->adopted_data = data;
   m->deadline_ms = uv_now (u->loop) + RESUME_WAIT_MS;

@@ -22,6 +22,7 @@
 #include "uvm.h"
 #include "uvm_lifecycle.h"
 #include "uvm_migration.h"
+#include "uvm/migration/migration_phase.h"
 #include "uvm/migration/vm_description.h"
 #include "uvm/vmm/vcpu_sample.h"
 #include "uvm/vmm/vmm_user.h"
@@ -40,22 +41,6 @@ struct guest_info
 {
   bool present;
   struct bridge_hello hello;
-};
-
-enum uvm_migration_phase
-{
-  UVM_MIGRATION_NONE,
-  /* Source: the ping barrier, then QEMU's transfer, until the switchover;
-     then the VMM quits and the bridge is handed over.  */
-  UVM_MIGRATION_BARRIER,
-  UVM_MIGRATION_SENDING,
-  UVM_MIGRATION_COMPLETED,
-  UVM_MIGRATION_HANDING_OVER,
-  /* Destination: waiting for the source's connection, then its state,
-     then the adoption of the bridge.  */
-  UVM_MIGRATION_LISTENING,
-  UVM_MIGRATION_RECEIVING,
-  UVM_MIGRATION_ADOPTING,
 };
 
 /* Live migration's part of the record (uvm_migration.c).  */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "daemon/migration_state.h"
+#include "uvm/migration/migration_phase.h"
 #include "suites.h"
 
 struct expected
@@ -162,6 +163,50 @@ START_TEST (call_rules)
 }
 END_TEST
 
+/* The VM's phases, from the diagram in uvm/migration/migration_phase.h.  */
+static const struct
+{
+  enum uvm_migration_phase from;
+  enum uvm_migration_event event;
+  enum uvm_migration_phase to;
+} phase_legal[] = {
+  { UVM_MIGRATION_NONE, UVM_MIG_EV_EXPORT, UVM_MIGRATION_BARRIER },
+  { UVM_MIGRATION_BARRIER, UVM_MIG_EV_BARRIER_PASSED, UVM_MIGRATION_SENDING },
+  { UVM_MIGRATION_SENDING, UVM_MIG_EV_SWITCHED_OVER, UVM_MIGRATION_COMPLETED },
+  { UVM_MIGRATION_COMPLETED, UVM_MIG_EV_HAND_OVER,
+    UVM_MIGRATION_HANDING_OVER },
+  { UVM_MIGRATION_BARRIER, UVM_MIG_EV_FAILED, UVM_MIGRATION_NONE },
+  { UVM_MIGRATION_SENDING, UVM_MIG_EV_FAILED, UVM_MIGRATION_NONE },
+  { UVM_MIGRATION_NONE, UVM_MIG_EV_LISTEN, UVM_MIGRATION_LISTENING },
+  { UVM_MIGRATION_LISTENING, UVM_MIG_EV_CONNECTED, UVM_MIGRATION_RECEIVING },
+  { UVM_MIGRATION_RECEIVING, UVM_MIG_EV_ADOPT, UVM_MIGRATION_ADOPTING },
+  { UVM_MIGRATION_ADOPTING, UVM_MIG_EV_ADOPTED, UVM_MIGRATION_NONE },
+};
+
+START_TEST (vm_phases)
+{
+  unsigned taken = 0;
+  for (int p = 0; p < UVM_MIGRATION_PHASE_COUNT; p++)
+    for (int e = 0; e < UVM_MIGRATION_EVENT_COUNT; e++)
+      {
+        int want = -1;
+        for (size_t i = 0; i < sizeof phase_legal / sizeof *phase_legal; i++)
+          if (phase_legal[i].from == (enum uvm_migration_phase) p
+              && phase_legal[i].event == (enum uvm_migration_event) e)
+            want = (int) phase_legal[i].to;
+        enum uvm_migration_phase got = (enum uvm_migration_phase) 99;
+        bool ok = uvm_migration_phase_next (p, e, &got);
+        ck_assert_msg (ok == (want >= 0), "%s --%s--> %s",
+                       uvm_migration_phase_name (p),
+                       uvm_migration_event_name (e),
+                       ok ? "taken, want refused" : "refused, want taken");
+        ck_assert_int_eq (got, ok ? want : 99);
+        taken += ok;
+      }
+  ck_assert_uint_eq (taken, sizeof phase_legal / sizeof *phase_legal);
+}
+END_TEST
+
 Suite *
 migration_state_suite (void)
 {
@@ -170,6 +215,7 @@ migration_state_suite (void)
   tcase_add_test (t, every_pair);
   tcase_add_test (t, paths);
   tcase_add_test (t, call_rules);
+  tcase_add_test (t, vm_phases);
   suite_add_tcase (s, t);
   return s;
 }
