@@ -1,6 +1,7 @@
 #include "shim_config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,177 +148,214 @@ get_uint (const char *key, const json_value *v, int bits, uint64_t min,
   return 0;
 }
 
+/* Keys whose value is an unsigned integer of at most `bits` bits and at
+   least min, stored in a uint32_t or (wide) a uint64_t member.  */
+struct uint_key
+{
+  const char *key;
+  int bits;
+  uint64_t min;
+  size_t offset;
+  bool wide;
+};
+
+#define U32_KEY(name, bits, min)                                              \
+  {                                                                           \
+#name, bits, min, offsetof(struct shim_config, name), false               \
+  }
+#define U64_KEY(name, bits, min)                                              \
+  {                                                                           \
+#name, bits, min, offsetof(struct shim_config, name), true                \
+  }
+
+static const struct uint_key uint_keys[] = {
+  U32_KEY (processor_count, 31, 1),
+  U64_KEY (memory_mb, 40, 2),
+  U32_KEY (gcs_connection_timeout_ms, 31, 1),
+  U32_KEY (stop_grace_ms, 31, 0),
+  U32_KEY (kvm_progress_timeout_ms, 31, 1),
+  U64_KEY (layer_cache_max_mb, 40, 0),
+  U32_KEY (container_scratch_mb, 20, 1),
+  U32_KEY (migration_max_bandwidth_mb, 31, 1),
+  U32_KEY (migration_downtime_limit_ms, 31, 1),
+  U32_KEY (migration_timeout_ms, 31, 1000),
+  U32_KEY (tcg_boot_stall_ms, 31, 0),
+};
+
+/* Keys whose value is a string kept as it is.  */
+static const struct
+{
+  const char *key;
+  size_t offset;
+} string_keys[] = {
+  { "vmm_path", offsetof (struct shim_config, vmm_path) },
+  { "virtiofsd_path", offsetof (struct shim_config, virtiofsd_path) },
+  { "boot_files_root_path",
+    offsetof (struct shim_config, boot_files_root_path) },
+};
+
+static int
+parse_vmm (struct shim_config *cfg, const json_value *v, shim_error **err)
+{
+  if (v->type != JSON_STRING)
+    return type_error (err, "vmm", "a string", v);
+  if (strcmp (v->str, "qemu") == 0)
+    cfg->vmm = VMM_KIND_QEMU;
+  else if (strcmp (v->str, "exec") == 0)
+    cfg->vmm = VMM_KIND_EXEC;
+  else
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                           "key \"vmm\": \"%s\" is neither \"qemu\" nor "
+                           "\"exec\"",
+                           v->str);
+  return 0;
+}
+
+static int
+parse_vmm_user (struct shim_config *cfg, const json_value *v, shim_error **err)
+{
+  uint32_t ids[2];
+  if (v->type != JSON_STRING)
+    return type_error (err, "vmm_user", "a string", v);
+  if (strcmp (v->str, "auto") == 0)
+    cfg->vmm_user = VMM_USER_AUTO;
+  else if (strcmp (v->str, "root") == 0)
+    cfg->vmm_user = VMM_USER_ROOT;
+  else if (go_parse_u32_fields (v->str, ':', ids, 2) == 0 && ids[0] != 0)
+    {
+      cfg->vmm_user = VMM_USER_FIXED;
+      cfg->vmm_uid = ids[0];
+      cfg->vmm_gid = ids[1];
+    }
+  else
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                           "key \"vmm_user\": expected \"auto\", "
+                           "\"root\" or \"UID:GID\" (UID not 0), got "
+                           "\"%s\"",
+                           json_string_is_c (v) ? v->str : "?");
+  return 0;
+}
+
+static int
+parse_log_level (struct shim_config *cfg, const json_value *v,
+                 shim_error **err)
+{
+  enum log_level lvl;
+  if (get_string ("log_level", v, &cfg->log_level, err) < 0)
+    return -1;
+  if (log_level_parse (cfg->log_level, &lvl) < 0)
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                           "key \"log_level\": unknown level \"%s\"",
+                           cfg->log_level);
+  return 0;
+}
+
+static int
+parse_scrub_logs (struct shim_config *cfg, const json_value *v,
+                  shim_error **err)
+{
+  if (v->type != JSON_BOOL)
+    return type_error (err, "scrub_logs", "a boolean", v);
+  cfg->scrub_logs = v->boolean;
+  return 0;
+}
+
+static int
+parse_accel (struct shim_config *cfg, const json_value *v, shim_error **err)
+{
+  if (v->type != JSON_STRING || !json_string_is_c (v))
+    return type_error (err, "accel", "a string", v);
+  if (accel_mode_parse (v->str, &cfg->accel) < 0)
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                           "key \"accel\": \"%s\" is none of \"auto\", "
+                           "\"kvm\", \"tcg\"",
+                           v->str);
+  return 0;
+}
+
+static int
+parse_layer_cache_dir (struct shim_config *cfg, const json_value *v,
+                       shim_error **err)
+{
+  if (get_string ("layer_cache_dir", v, &cfg->layer_cache_dir, err) < 0)
+    return -1;
+  if (cfg->layer_cache_dir[0] != '/')
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                           "key \"layer_cache_dir\": \"%s\" is not an "
+                           "absolute path",
+                           cfg->layer_cache_dir);
+  return 0;
+}
+
+static int
+parse_vmm_args (struct shim_config *cfg, const json_value *v, shim_error **err)
+{
+  return get_strings ("vmm_args", v, false, &cfg->vmm_args, &cfg->nvmm_args,
+                      err);
+}
+
+static int
+parse_pod_file_roots (struct shim_config *cfg, const json_value *v,
+                      shim_error **err)
+{
+  return get_strings ("pod_file_roots", v, true, &cfg->pod_file_roots,
+                      &cfg->npod_file_roots, err);
+}
+
+static int
+parse_boot_files_allowed (struct shim_config *cfg, const json_value *v,
+                          shim_error **err)
+{
+  return get_strings ("boot_files_allowed", v, true, &cfg->boot_files_allowed,
+                      &cfg->nboot_files_allowed, err);
+}
+
+/* Keys with rules of their own.  */
+static const struct
+{
+  const char *key;
+  int (*parse) (struct shim_config *cfg, const json_value *v,
+                shim_error **err);
+} special_keys[] = {
+  { "vmm", parse_vmm },
+  { "vmm_user", parse_vmm_user },
+  { "vmm_args", parse_vmm_args },
+  { "pod_file_roots", parse_pod_file_roots },
+  { "boot_files_allowed", parse_boot_files_allowed },
+  { "log_level", parse_log_level },
+  { "scrub_logs", parse_scrub_logs },
+  { "accel", parse_accel },
+  { "layer_cache_dir", parse_layer_cache_dir },
+};
+
 static int
 apply_member (struct shim_config *cfg, const char *key, const json_value *v,
               shim_error **err)
 {
-  uint64_t n;
-  if (strcmp (key, "vmm") == 0)
-    {
-      if (v->type != JSON_STRING)
-        return type_error (err, key, "a string", v);
-      if (strcmp (v->str, "qemu") == 0)
-        cfg->vmm = VMM_KIND_QEMU;
-      else if (strcmp (v->str, "exec") == 0)
-        cfg->vmm = VMM_KIND_EXEC;
-      else
-        return shim_error_set (err, GRPC_INVALID_ARGUMENT,
-                               "key \"vmm\": \"%s\" is neither \"qemu\" nor "
-                               "\"exec\"",
-                               v->str);
-      return 0;
-    }
-  if (strcmp (key, "vmm_path") == 0)
-    return get_string (key, v, &cfg->vmm_path, err);
-  if (strcmp (key, "virtiofsd_path") == 0)
-    return get_string (key, v, &cfg->virtiofsd_path, err);
-  if (strcmp (key, "vmm_user") == 0)
-    {
-      uint32_t ids[2];
-      if (v->type != JSON_STRING)
-        return type_error (err, key, "a string", v);
-      if (strcmp (v->str, "auto") == 0)
-        cfg->vmm_user = VMM_USER_AUTO;
-      else if (strcmp (v->str, "root") == 0)
-        cfg->vmm_user = VMM_USER_ROOT;
-      else if (go_parse_u32_fields (v->str, ':', ids, 2) == 0 && ids[0] != 0)
-        {
-          cfg->vmm_user = VMM_USER_FIXED;
-          cfg->vmm_uid = ids[0];
-          cfg->vmm_gid = ids[1];
-        }
-      else
-        return shim_error_set (err, GRPC_INVALID_ARGUMENT,
-                               "key \"vmm_user\": expected \"auto\", "
-                               "\"root\" or \"UID:GID\" (UID not 0), got "
-                               "\"%s\"",
-                               json_string_is_c (v) ? v->str : "?");
-      return 0;
-    }
-  if (strcmp (key, "vmm_args") == 0)
-    return get_strings (key, v, false, &cfg->vmm_args, &cfg->nvmm_args, err);
-  if (strcmp (key, "pod_file_roots") == 0)
-    return get_strings (key, v, true, &cfg->pod_file_roots,
-                        &cfg->npod_file_roots, err);
-  if (strcmp (key, "boot_files_allowed") == 0)
-    return get_strings (key, v, true, &cfg->boot_files_allowed,
-                        &cfg->nboot_files_allowed, err);
-  if (strcmp (key, "boot_files_root_path") == 0)
-    return get_string (key, v, &cfg->boot_files_root_path, err);
-  if (strcmp (key, "processor_count") == 0)
-    {
-      if (get_uint (key, v, 31, 1, &n, err) < 0)
-        return -1;
-      cfg->processor_count = (uint32_t) n;
-      return 0;
-    }
-  if (strcmp (key, "memory_mb") == 0)
-    {
-      if (get_uint (key, v, 40, 2, &n, err) < 0)
-        return -1;
-      cfg->memory_mb = n;
-      return 0;
-    }
-  if (strcmp (key, "log_level") == 0)
-    {
-      enum log_level lvl;
-      if (get_string (key, v, &cfg->log_level, err) < 0)
-        return -1;
-      if (log_level_parse (cfg->log_level, &lvl) < 0)
-        return shim_error_set (err, GRPC_INVALID_ARGUMENT,
-                               "key \"log_level\": unknown level \"%s\"",
-                               cfg->log_level);
-      return 0;
-    }
-  if (strcmp (key, "scrub_logs") == 0)
-    {
-      if (v->type != JSON_BOOL)
-        return type_error (err, key, "a boolean", v);
-      cfg->scrub_logs = v->boolean;
-      return 0;
-    }
-  if (strcmp (key, "gcs_connection_timeout_ms") == 0)
-    {
-      if (get_uint (key, v, 31, 1, &n, err) < 0)
-        return -1;
-      cfg->gcs_connection_timeout_ms = (uint32_t) n;
-      return 0;
-    }
-  if (strcmp (key, "stop_grace_ms") == 0)
-    {
-      if (get_uint (key, v, 31, 0, &n, err) < 0)
-        return -1;
-      cfg->stop_grace_ms = (uint32_t) n;
-      return 0;
-    }
-  if (strcmp (key, "accel") == 0)
-    {
-      if (v->type != JSON_STRING || !json_string_is_c (v))
-        return type_error (err, key, "a string", v);
-      if (accel_mode_parse (v->str, &cfg->accel) < 0)
-        return shim_error_set (err, GRPC_INVALID_ARGUMENT,
-                               "key \"accel\": \"%s\" is none of \"auto\", "
-                               "\"kvm\", \"tcg\"",
-                               v->str);
-      return 0;
-    }
-  if (strcmp (key, "kvm_progress_timeout_ms") == 0)
-    {
-      if (get_uint (key, v, 31, 1, &n, err) < 0)
-        return -1;
-      cfg->kvm_progress_timeout_ms = (uint32_t) n;
-      return 0;
-    }
-  if (strcmp (key, "layer_cache_dir") == 0)
-    {
-      if (get_string (key, v, &cfg->layer_cache_dir, err) < 0)
-        return -1;
-      if (cfg->layer_cache_dir[0] != '/')
-        return shim_error_set (err, GRPC_INVALID_ARGUMENT,
-                               "key \"layer_cache_dir\": \"%s\" is not an "
-                               "absolute path",
-                               cfg->layer_cache_dir);
-      return 0;
-    }
-  if (strcmp (key, "layer_cache_max_mb") == 0)
-    {
-      if (get_uint (key, v, 40, 0, &n, err) < 0)
-        return -1;
-      cfg->layer_cache_max_mb = n;
-      return 0;
-    }
-  if (strcmp (key, "container_scratch_mb") == 0)
-    {
-      if (get_uint (key, v, 20, 1, &n, err) < 0)
-        return -1;
-      cfg->container_scratch_mb = (uint32_t) n;
-      return 0;
-    }
-  struct
-  {
-    const char *key;
-    uint32_t *field;
-    uint64_t min;
-  } migration[] = {
-    { "migration_max_bandwidth_mb", &cfg->migration_max_bandwidth_mb, 1 },
-    { "migration_downtime_limit_ms", &cfg->migration_downtime_limit_ms, 1 },
-    { "migration_timeout_ms", &cfg->migration_timeout_ms, 1000 },
-  };
-  for (size_t i = 0; i < sizeof migration / sizeof *migration; i++)
-    if (strcmp (key, migration[i].key) == 0)
+  char *base = (char *) cfg;
+  for (size_t i = 0; i < sizeof uint_keys / sizeof *uint_keys; i++)
+    if (strcmp (key, uint_keys[i].key) == 0)
       {
-        if (get_uint (key, v, 31, migration[i].min, &n, err) < 0)
+        uint64_t n = 0;
+        if (get_uint (key, v, uint_keys[i].bits, uint_keys[i].min, &n, err)
+            < 0)
           return -1;
-        *migration[i].field = (uint32_t) n;
+        if (uint_keys[i].wide)
+          memcpy (base + uint_keys[i].offset, &n, sizeof n);
+        else
+          {
+            uint32_t n32 = (uint32_t) n;
+            memcpy (base + uint_keys[i].offset, &n32, sizeof n32);
+          }
         return 0;
       }
-  if (strcmp (key, "tcg_boot_stall_ms") == 0)
-    {
-      if (get_uint (key, v, 31, 0, &n, err) < 0)
-        return -1;
-      cfg->tcg_boot_stall_ms = (uint32_t) n;
-      return 0;
-    }
+  for (size_t i = 0; i < sizeof string_keys / sizeof *string_keys; i++)
+    if (strcmp (key, string_keys[i].key) == 0)
+      return get_string (key, v, (char **) (base + string_keys[i].offset),
+                         err);
+  for (size_t i = 0; i < sizeof special_keys / sizeof *special_keys; i++)
+    if (strcmp (key, special_keys[i].key) == 0)
+      return special_keys[i].parse (cfg, v, err);
   return shim_error_set (err, GRPC_INVALID_ARGUMENT, "unknown key \"%s\"",
                          key);
 }
