@@ -128,6 +128,141 @@ join (const char *dir, const char *name)
   return xasprintf ("%s/%s", dir, name);
 }
 
+static int
+refuse_unsupported (const struct oci_spec *spec, shim_error **err)
+{
+  static const char *const unsupported[]
+      = { ANN_NCPROXY, ANN_VPMEM_NO_MULTI_MAPPING, ANN_KERNEL_DRIVERS };
+  for (size_t i = 0; i < sizeof unsupported / sizeof *unsupported; i++)
+    {
+      const char *v = oci_spec_annotation (spec, unsupported[i]);
+      if (v != NULL && *v != '\0')
+        return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                               "%s annotation is not supported",
+                               unsupported[i]);
+    }
+  return 0;
+}
+
+/* Processors: default 2 (1 on a one-CPU host), clamped to the host.  */
+static int
+choose_processors (struct parse_ctx *c, const struct shim_config *cfg,
+                   const struct sandbox_options_env *env,
+                   struct sandbox_options *o, shim_error **err)
+{
+  int64_t def_cpus = cfg->processor_count  ? cfg->processor_count
+                     : env->host_cpus == 1 ? 1
+                                           : 2;
+  int64_t cpus = ann_int (c, ANN_PROCESSOR_COUNT, 32, def_cpus);
+  if (cpus < 1)
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                           "annotation %s: processor count must be at least "
+                           "1, got %lld",
+                           ANN_PROCESSOR_COUNT, (long long) cpus);
+  if (env->host_cpus > 0 && cpus > (int64_t) env->host_cpus)
+    cpus = env->host_cpus;
+  o->processor_count = (uint32_t) cpus;
+  return 0;
+}
+
+/* Memory: the annotation or the configuration's default, no more than the
+   host has, and (unless the annotation asks) within the pod's limit.  */
+static int
+choose_memory (struct parse_ctx *c, const struct shim_config *cfg,
+               const struct sandbox_options_env *env,
+               struct sandbox_options *o, shim_error **err)
+{
+  uint64_t mem = ann_uint (c, ANN_MEMORY_SIZE_MB, 64,
+                           cfg->memory_mb ? cfg->memory_mb : 1024);
+  if (mem == 0 || mem > (1ull << 40))
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                           "annotation %s: memory size %llu MB is out of "
+                           "range",
+                           ANN_MEMORY_SIZE_MB, (unsigned long long) mem);
+  if (env->host_memory_mb > 0 && mem > env->host_memory_mb)
+    {
+      strbuf_printf (c->warnings,
+                     "%sannotation %s: %llu MB is more than the host's %llu "
+                     "MB; the UVM gets %llu MB",
+                     c->warnings->len ? "; " : "", ANN_MEMORY_SIZE_MB,
+                     (unsigned long long) mem,
+                     (unsigned long long) env->host_memory_mb,
+                     (unsigned long long) env->host_memory_mb);
+      mem = env->host_memory_mb;
+    }
+  /* The VMM is in the pod's cgroup: a UVM bigger than the pod's limit
+     would get QEMU killed by the pod's OOM, not the guest's.  */
+  if (oci_spec_annotation (c->spec, ANN_MEMORY_SIZE_MB) == NULL
+      && env->pod_memory_limit_mb > 0
+      && mem + VMM_MEMORY_OVERHEAD_MB > env->pod_memory_limit_mb)
+    {
+      uint64_t fit = env->pod_memory_limit_mb
+                             > VMM_MEMORY_OVERHEAD_MB + UVM_MEMORY_MIN_MB
+                         ? env->pod_memory_limit_mb - VMM_MEMORY_OVERHEAD_MB
+                         : UVM_MEMORY_MIN_MB;
+      strbuf_printf (c->warnings,
+                     "%sthe pod's memory limit is %llu MB: the UVM gets %llu "
+                     "MB (%d MB are left for the VMM)",
+                     c->warnings->len ? "; " : "",
+                     (unsigned long long) env->pod_memory_limit_mb,
+                     (unsigned long long) (fit - (fit & 1)),
+                     VMM_MEMORY_OVERHEAD_MB);
+      mem = fit - (fit & 1);
+    }
+  o->memory_mb = mem + (mem & 1);
+  return 0;
+}
+
+/* Rootfs: the initrd unless rootfs.vhd exists; the annotation decides.  */
+static int
+choose_rootfs (struct parse_ctx *c, const struct sandbox_options_env *env,
+               struct sandbox_options *o, shim_error **err)
+{
+  o->rootfs = env->exists (o->boot_files_root_path, VHD_FILE) ? ROOTFS_VHD
+                                                              : ROOTFS_INITRD;
+  const char *pref = oci_spec_annotation (c->spec, ANN_PREFERRED_ROOTFS_TYPE);
+  if (pref != NULL && strcmp (pref, "initrd") == 0)
+    o->rootfs = ROOTFS_INITRD;
+  else if (pref != NULL && strcmp (pref, "vhd") == 0)
+    o->rootfs = ROOTFS_VHD;
+  else if (pref != NULL)
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                           "invalid PreferredRootFSType: %s", pref);
+  const char *rootfs_name = o->rootfs == ROOTFS_VHD ? VHD_FILE : INITRD_FILE;
+  if (!env->exists (o->boot_files_root_path, rootfs_name))
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                           "\"%s\" not found in boot files path %s",
+                           rootfs_name, o->boot_files_root_path);
+  o->rootfs_path = join (o->boot_files_root_path, rootfs_name);
+  if (o->writable_overlay && o->rootfs == ROOTFS_INITRD)
+    strbuf_printf (c->warnings,
+                   "%swritable overlay is ignored for the initrd "
+                   "rootfs",
+                   c->warnings->len ? "; " : "");
+  return 0;
+}
+
+/* Kernel-direct prefers the uncompressed kernel; UEFI needs "kernel".  */
+static int
+choose_kernel (const struct sandbox_options_env *env,
+               struct sandbox_options *o, shim_error **err)
+{
+  if (o->kernel_direct
+      && env->exists (o->boot_files_root_path, UNCOMPRESSED_KERNEL_FILE))
+    o->kernel_path = join (o->boot_files_root_path, UNCOMPRESSED_KERNEL_FILE);
+  else if (env->exists (o->boot_files_root_path, KERNEL_FILE))
+    o->kernel_path = join (o->boot_files_root_path, KERNEL_FILE);
+  else
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                           o->kernel_direct
+                               ? "kernel file not found in boot files path "
+                                 "for kernel direct boot: %s"
+                               : "kernel file \"kernel\" not found in boot "
+                                 "files path: %s",
+                           o->boot_files_root_path);
+  return 0;
+}
+
 int
 sandbox_options_parse (const struct oci_spec *spec,
                        const struct shim_config *cfg, bool live_migration,
@@ -138,18 +273,8 @@ sandbox_options_parse (const struct oci_spec *spec,
   struct parse_ctx c = { spec, warnings };
   memset (o, 0, sizeof *o);
   o->live_migration = live_migration;
-
-  static const char *const unsupported[]
-      = { ANN_NCPROXY, ANN_VPMEM_NO_MULTI_MAPPING, ANN_KERNEL_DRIVERS };
-  for (size_t i = 0; i < 3; i++)
-    {
-      const char *v = oci_spec_annotation (spec, unsupported[i]);
-      if (v != NULL && *v != '\0')
-        return shim_error_set (err, GRPC_INVALID_ARGUMENT,
-                               "%s annotation is not supported",
-                               unsupported[i]);
-    }
-
+  if (refuse_unsupported (spec, err) < 0)
+    return -1;
   if (boot_files_path (&c, cfg, &o->boot_files_root_path, err) < 0)
     goto fail;
   if (!env->exists (o->boot_files_root_path, NULL))
@@ -159,73 +284,15 @@ sandbox_options_parse (const struct oci_spec *spec,
                       o->boot_files_root_path);
       goto fail;
     }
-
-  /* Processors: default 2 (1 on a one-CPU host), clamped to the host.  */
-  int64_t def_cpus = cfg->processor_count  ? cfg->processor_count
-                     : env->host_cpus == 1 ? 1
-                                           : 2;
-  int64_t cpus = ann_int (&c, ANN_PROCESSOR_COUNT, 32, def_cpus);
-  if (cpus < 1)
-    {
-      shim_error_set (err, GRPC_INVALID_ARGUMENT,
-                      "annotation %s: processor count must be at least 1, got "
-                      "%lld",
-                      ANN_PROCESSOR_COUNT, (long long) cpus);
-      goto fail;
-    }
-  if (env->host_cpus > 0 && cpus > (int64_t) env->host_cpus)
-    cpus = env->host_cpus;
-  o->processor_count = (uint32_t) cpus;
-
-  uint64_t mem = ann_uint (&c, ANN_MEMORY_SIZE_MB, 64,
-                           cfg->memory_mb ? cfg->memory_mb : 1024);
-  if (mem == 0 || mem > (1ull << 40))
-    {
-      shim_error_set (err, GRPC_INVALID_ARGUMENT,
-                      "annotation %s: memory size %llu MB is out of range",
-                      ANN_MEMORY_SIZE_MB, (unsigned long long) mem);
-      goto fail;
-    }
-  /* Like the processors, no more than the host has.  */
-  if (env->host_memory_mb > 0 && mem > env->host_memory_mb)
-    {
-      strbuf_printf (c.warnings,
-                     "%sannotation %s: %llu MB is more than the host's %llu "
-                     "MB; the UVM gets %llu MB",
-                     c.warnings->len ? "; " : "", ANN_MEMORY_SIZE_MB,
-                     (unsigned long long) mem,
-                     (unsigned long long) env->host_memory_mb,
-                     (unsigned long long) env->host_memory_mb);
-      mem = env->host_memory_mb;
-    }
-  /* The VMM is in the pod's cgroup: a UVM bigger than the pod's limit
-     would get QEMU killed by the pod's OOM, not the guest's.  */
-  if (oci_spec_annotation (spec, ANN_MEMORY_SIZE_MB) == NULL
-      && env->pod_memory_limit_mb > 0
-      && mem + VMM_MEMORY_OVERHEAD_MB > env->pod_memory_limit_mb)
-    {
-      uint64_t fit = env->pod_memory_limit_mb
-                             > VMM_MEMORY_OVERHEAD_MB + UVM_MEMORY_MIN_MB
-                         ? env->pod_memory_limit_mb - VMM_MEMORY_OVERHEAD_MB
-                         : UVM_MEMORY_MIN_MB;
-      strbuf_printf (c.warnings,
-                     "%sthe pod's memory limit is %llu MB: the UVM gets %llu "
-                     "MB (%d MB are left for the VMM)",
-                     c.warnings->len ? "; " : "",
-                     (unsigned long long) env->pod_memory_limit_mb,
-                     (unsigned long long) (fit - (fit & 1)),
-                     VMM_MEMORY_OVERHEAD_MB);
-      mem = fit - (fit & 1);
-    }
-  o->memory_mb = mem + (mem & 1);
-
+  if (choose_processors (&c, cfg, env, o, err) < 0
+      || choose_memory (&c, cfg, env, o, err) < 0)
+    goto fail;
   if (ann_uint (&c, ANN_VPMEM_COUNT, 32, 0) > 0)
     {
       shim_error_set (err, GRPC_INVALID_ARGUMENT,
                       "v2 shims do not support vPMem devices");
       goto fail;
     }
-
   o->kernel_direct = ann_bool (&c, ANN_KERNEL_DIRECT_BOOT, true);
   o->vpci_enabled = ann_bool (&c, ANN_VPCI_ENABLED, false);
   o->writable_overlay = ann_bool (&c, ANN_WRITABLE_OVERLAY, false);
@@ -237,56 +304,8 @@ sandbox_options_parse (const struct oci_spec *spec,
   o->core_dump_location = ann_string (&c, ANN_PROCESS_DUMP_LOCATION);
   o->log_level = xstrdup (cfg->log_level ? cfg->log_level : "info");
   o->scrub_logs = cfg->scrub_logs;
-
-  /* Rootfs: the initrd unless rootfs.vhd exists; the annotation decides.  */
-  o->rootfs = env->exists (o->boot_files_root_path, VHD_FILE) ? ROOTFS_VHD
-                                                              : ROOTFS_INITRD;
-  const char *pref = oci_spec_annotation (spec, ANN_PREFERRED_ROOTFS_TYPE);
-  if (pref != NULL)
-    {
-      if (strcmp (pref, "initrd") == 0)
-        o->rootfs = ROOTFS_INITRD;
-      else if (strcmp (pref, "vhd") == 0)
-        o->rootfs = ROOTFS_VHD;
-      else
-        {
-          shim_error_set (err, GRPC_INVALID_ARGUMENT,
-                          "invalid PreferredRootFSType: %s", pref);
-          goto fail;
-        }
-    }
-  const char *rootfs_name = o->rootfs == ROOTFS_VHD ? VHD_FILE : INITRD_FILE;
-  if (!env->exists (o->boot_files_root_path, rootfs_name))
-    {
-      shim_error_set (err, GRPC_FAILED_PRECONDITION,
-                      "\"%s\" not found in boot files path %s", rootfs_name,
-                      o->boot_files_root_path);
-      goto fail;
-    }
-  o->rootfs_path = join (o->boot_files_root_path, rootfs_name);
-  if (o->writable_overlay && o->rootfs == ROOTFS_INITRD)
-    strbuf_printf (warnings,
-                   "%swritable overlay is ignored for the initrd "
-                   "rootfs",
-                   warnings->len ? "; " : "");
-
-  /* Kernel-direct prefers the uncompressed kernel; UEFI needs "kernel".  */
-  if (o->kernel_direct
-      && env->exists (o->boot_files_root_path, UNCOMPRESSED_KERNEL_FILE))
-    o->kernel_path = join (o->boot_files_root_path, UNCOMPRESSED_KERNEL_FILE);
-  else if (env->exists (o->boot_files_root_path, KERNEL_FILE))
-    o->kernel_path = join (o->boot_files_root_path, KERNEL_FILE);
-  else
-    {
-      shim_error_set (err, GRPC_FAILED_PRECONDITION,
-                      o->kernel_direct
-                          ? "kernel file not found in boot files path for "
-                            "kernel direct boot: %s"
-                          : "kernel file \"kernel\" not found in boot files "
-                            "path: %s",
-                      o->boot_files_root_path);
-      goto fail;
-    }
+  if (choose_rootfs (&c, env, o, err) < 0 || choose_kernel (env, o, err) < 0)
+    goto fail;
   return 0;
 
 fail:
