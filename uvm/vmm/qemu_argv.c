@@ -54,6 +54,112 @@ qemu_escape (const char *s)
   return out;
 }
 
+/* The machine, its memory and CPUs, and what it boots.  */
+static void
+add_machine (struct argv_builder *b, const struct vmm_spec *spec)
+{
+  /* A virtio-fs share needs guest RAM virtiofsd can map: a shared memfd.  */
+  add2 (b, "-machine",
+        xasprintf ("microvm,accel=%s,pcie=off,isa-serial=off,"
+                   "auto-kernel-cmdline=off%s",
+                   spec->kvm ? "kvm" : "tcg",
+                   spec->share_socket ? ",memory-backend=mem" : ""));
+  if (spec->share_socket != NULL)
+    {
+      add2 (b, "-object",
+            xasprintf ("memory-backend-memfd,id=mem,size=%lluM,share=on",
+                       (unsigned long long) spec->memory_mb));
+      /* virtiofsd (libvhost-user) serves modern virtio only; microvm's
+         virtio-mmio transports are legacy unless told otherwise.  */
+      add2 (b, "-global", xstrdup ("virtio-mmio.force-legacy=false"));
+    }
+  add2 (b, "-cpu", xstrdup (spec->kvm ? "host" : "max"));
+  add2 (b, "-smp", xasprintf ("%u", spec->cpus));
+  add2 (b, "-m", xasprintf ("%llu", (unsigned long long) spec->memory_mb));
+  /* -kernel and -initrd take the path verbatim (no option parsing).  */
+  add2 (b, "-kernel", xstrdup (spec->kernel_path));
+  if (spec->initrd_path != NULL)
+    add2 (b, "-initrd", xstrdup (spec->initrd_path));
+  else if (spec->rootfs_vhd_path != NULL && spec->loader_path != NULL)
+    add2 (b, "-initrd", xstrdup (spec->loader_path));
+  add2 (b, "-append", xstrdup (spec->kernel_cmdline));
+}
+
+/* The guest's vsock ports, as virtio-serial ports on the host's sockets.  */
+static void
+add_vsock_ports (struct argv_builder *b, const struct vmm_spec *spec)
+{
+  if (spec->nhost_ports > 0)
+    add2 (b, "-device", xstrdup ("virtio-serial-device,id=vsock-serial"));
+  for (size_t i = 0; i < spec->nhost_ports; i++)
+    {
+      uint32_t port = spec->host_ports[i];
+      char *path = qemu_escape (spec->vsock_uds);
+      add2 (b, "-chardev",
+            xasprintf ("socket,id=vsock%u,path=%s_%u", port, path, port));
+      free (path);
+      add2 (b, "-device",
+            xasprintf ("virtserialport,bus=vsock-serial.0,chardev=vsock%u,"
+                       "name=vsock.%u",
+                       port, port));
+    }
+}
+
+/* The SCSI controller (container root filesystems are hot-added to it)
+   and the rootfs VHD on it.  */
+static void
+add_disks (struct argv_builder *b, const struct vmm_spec *spec)
+{
+  add2 (b, "-device", xstrdup ("virtio-scsi-device,id=scsi0"));
+  if (spec->rootfs_vhd_path == NULL)
+    return;
+  char *vhd = qemu_escape (spec->rootfs_vhd_path);
+  /* A fixed VHD as raw bytes without its footer: the vpc driver blocks
+     migration.  */
+  char *format = spec->rootfs_raw_size > 0
+                     ? xasprintf ("raw,size=%llu",
+                                  (unsigned long long) spec->rootfs_raw_size)
+                     : xstrdup ("vpc");
+  add2 (b, "-drive",
+        xasprintf ("file=%s,format=%s,if=none,id=rootfs,readonly=on,"
+                   "cache=none,aio=threads",
+                   vhd, format));
+  free (format);
+  free (vhd);
+  add2 (b, "-device",
+        xstrdup ("scsi-hd,drive=rootfs,bus=scsi0.0,channel=0,scsi-id=0,"
+                 "lun=0"));
+}
+
+/* The pod's NIC, the host directory share, the QMP sockets.  */
+static void
+add_host_links (struct argv_builder *b, const struct vmm_spec *spec)
+{
+  if (spec->nic_mac != NULL)
+    {
+      add2 (b, "-netdev", xasprintf ("tap,id=net0,fd=%d", VMM_TAP_FD));
+      add2 (b, "-device",
+            xasprintf ("virtio-net-device,netdev=net0,mac=%s", spec->nic_mac));
+    }
+  if (spec->share_socket != NULL)
+    {
+      char *path = qemu_escape (spec->share_socket);
+      add2 (b, "-chardev", xasprintf ("socket,id=share,path=%s", path));
+      free (path);
+      add2 (b, "-device",
+            xstrdup (
+                "vhost-user-fs-device,chardev=share,tag=" BRIDGE_SHARE_TAG));
+    }
+  const char *qmp[] = { spec->qmp_socket, spec->qmp_operator_socket };
+  for (size_t i = 0; i < sizeof qmp / sizeof *qmp; i++)
+    if (qmp[i] != NULL)
+      {
+        char *q = qemu_escape (qmp[i]);
+        add2 (b, "-qmp", xasprintf ("unix:%s,server=on,wait=off", q));
+        free (q);
+      }
+}
+
 static int
 qemu_build (const struct vmm_spec *spec, struct vmm_command *out,
             shim_error **err)
@@ -74,91 +180,10 @@ qemu_build (const struct vmm_spec *spec, struct vmm_command *out,
   add2 (&b, "-display", xstrdup ("none"));
   /* A guest reboot (panic=-1) stops the VM, as HCS StopOnReset does.  */
   add (&b, xstrdup ("-no-reboot"));
-  /* A virtio-fs share needs guest RAM virtiofsd can map: a shared memfd.  */
-  add2 (&b, "-machine",
-        xasprintf ("microvm,accel=%s,pcie=off,isa-serial=off,"
-                   "auto-kernel-cmdline=off%s",
-                   spec->kvm ? "kvm" : "tcg",
-                   spec->share_socket ? ",memory-backend=mem" : ""));
-  if (spec->share_socket != NULL)
-    {
-      add2 (&b, "-object",
-            xasprintf ("memory-backend-memfd,id=mem,size=%lluM,share=on",
-                       (unsigned long long) spec->memory_mb));
-      /* virtiofsd (libvhost-user) serves modern virtio only; microvm's
-         virtio-mmio transports are legacy unless told otherwise.  */
-      add2 (&b, "-global", xstrdup ("virtio-mmio.force-legacy=false"));
-    }
-  add2 (&b, "-cpu", xstrdup (spec->kvm ? "host" : "max"));
-  add2 (&b, "-smp", xasprintf ("%u", spec->cpus));
-  add2 (&b, "-m", xasprintf ("%llu", (unsigned long long) spec->memory_mb));
-  /* -kernel and -initrd take the path verbatim (no option parsing).  */
-  add2 (&b, "-kernel", xstrdup (spec->kernel_path));
-  if (spec->initrd_path != NULL)
-    add2 (&b, "-initrd", xstrdup (spec->initrd_path));
-  else if (spec->rootfs_vhd_path != NULL && spec->loader_path != NULL)
-    add2 (&b, "-initrd", xstrdup (spec->loader_path));
-  add2 (&b, "-append", xstrdup (spec->kernel_cmdline));
-
-  if (spec->nhost_ports > 0)
-    add2 (&b, "-device", xstrdup ("virtio-serial-device,id=vsock-serial"));
-  for (size_t i = 0; i < spec->nhost_ports; i++)
-    {
-      uint32_t port = spec->host_ports[i];
-      char *path = qemu_escape (spec->vsock_uds);
-      add2 (&b, "-chardev",
-            xasprintf ("socket,id=vsock%u,path=%s_%u", port, path, port));
-      free (path);
-      add2 (&b, "-device",
-            xasprintf ("virtserialport,bus=vsock-serial.0,chardev=vsock%u,"
-                       "name=vsock.%u",
-                       port, port));
-    }
-
-  /* Always there: container root filesystems are hot-added to it.  */
-  add2 (&b, "-device", xstrdup ("virtio-scsi-device,id=scsi0"));
-  if (spec->rootfs_vhd_path != NULL)
-    {
-      char *vhd = qemu_escape (spec->rootfs_vhd_path);
-      /* A fixed VHD as raw bytes without its footer: the vpc driver
-         blocks migration.  */
-      char *format
-          = spec->rootfs_raw_size > 0 ? xasprintf (
-                "raw,size=%llu", (unsigned long long) spec->rootfs_raw_size)
-                                      : xstrdup ("vpc");
-      add2 (&b, "-drive",
-            xasprintf ("file=%s,format=%s,if=none,id=rootfs,readonly=on,"
-                       "cache=none,aio=threads",
-                       vhd, format));
-      free (format);
-      free (vhd);
-      add2 (&b, "-device",
-            xstrdup ("scsi-hd,drive=rootfs,bus=scsi0.0,channel=0,scsi-id=0,"
-                     "lun=0"));
-    }
-  if (spec->nic_mac != NULL)
-    {
-      add2 (&b, "-netdev", xasprintf ("tap,id=net0,fd=%d", VMM_TAP_FD));
-      add2 (&b, "-device",
-            xasprintf ("virtio-net-device,netdev=net0,mac=%s", spec->nic_mac));
-    }
-  if (spec->share_socket != NULL)
-    {
-      char *path = qemu_escape (spec->share_socket);
-      add2 (&b, "-chardev", xasprintf ("socket,id=share,path=%s", path));
-      free (path);
-      add2 (&b, "-device",
-            xstrdup (
-                "vhost-user-fs-device,chardev=share,tag=" BRIDGE_SHARE_TAG));
-    }
-  const char *qmp[] = { spec->qmp_socket, spec->qmp_operator_socket };
-  for (size_t i = 0; i < sizeof qmp / sizeof *qmp; i++)
-    if (qmp[i] != NULL)
-      {
-        char *q = qemu_escape (qmp[i]);
-        add2 (&b, "-qmp", xasprintf ("unix:%s,server=on,wait=off", q));
-        free (q);
-      }
+  add_machine (&b, spec);
+  add_vsock_ports (&b, spec);
+  add_disks (&b, spec);
+  add_host_links (&b, spec);
   /* A live migration's destination: the VM's state comes over QMP's
      migrate-incoming, to a VM with the same shape.  */
   if (spec->incoming)
