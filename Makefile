@@ -116,8 +116,12 @@ $(TEST_GUEST): test/fake_guest.c $(GUEST_IO)
 GUEST_DIR := build/guest
 GUEST_PROGS := $(GUEST_DIR)/init $(GUEST_DIR)/vsockexec $(GUEST_DIR)/gcs
 GUEST_LIB := uvm/guest/guest_port.c $(GUEST_IO)
+# A container in the guest, one concern per file (container_private.h).
+CONTAINER_SRCS := uvm/guest/container.c uvm/guest/container_disks.c \
+  uvm/guest/container_files.c uvm/guest/container_mounts.c \
+  uvm/guest/container_process.c uvm/guest/container_resources.c
 # The agent's own code, with the shim's JSON, error and OCI spec readers.
-AGENT_SRCS := uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/container.c \
+AGENT_SRCS := uvm/guest/agent.c uvm/guest/agent_log.c $(CONTAINER_SRCS) \
   uvm/guest/capabilities.c uvm/guest/sysctl.c uvm/guest/pid_namespace.c \
   uvm/guest/pod_namespaces.c uvm/guest/rootfs_path.c \
   uvm/guest/seccomp_profile.c uvm/guest/device_filter.c \
@@ -127,8 +131,8 @@ AGENT_SRCS := uvm/guest/agent.c uvm/guest/agent_log.c uvm/guest/container.c \
   uvm/guest/held_process.c \
   uvm/guest/bridge_request.c proto/base/json.c proto/base/json_reader.c proto/base/error.c \
   proto/oci_spec.c proto/base/file_io.c proto/mount_options.c
-GUEST_COMMON := $(GUEST_LIB) $(GUEST_LIB:.c=.h) uvm/bridge/bridge_protocol.h \
-  $(AGENT_SRCS) $(AGENT_SRCS:.c=.h)
+GUEST_COMMON := $(GUEST_LIB) uvm/bridge/bridge_protocol.h $(AGENT_SRCS) \
+  $(wildcard $(GUEST_LIB:.c=.h) $(AGENT_SRCS:.c=.h) uvm/guest/*.h)
 BOOTFILES := build/bootfiles
 
 $(GUEST_DIR)/gcs: GUEST_EXTRA := $(AGENT_SRCS) -lseccomp
@@ -176,7 +180,7 @@ unit-test: $(UNIT_BIN) $(TEST_GUEST)
 GUEST_ASAN := $(BUILD)/test/guest-asan
 GUEST_ASAN_PROGS := $(GUEST_ASAN)/gcs $(GUEST_ASAN)/vsockexec
 $(GUEST_ASAN)/gcs: GUEST_ASAN_EXTRA := \
-  $(filter-out uvm/guest/container.c,$(AGENT_SRCS)) test/guest_host_containers.c -lseccomp
+  $(filter-out $(CONTAINER_SRCS),$(AGENT_SRCS)) test/guest_host_containers.c -lseccomp
 $(GUEST_ASAN)/%: uvm/guest/%.c $(GUEST_COMMON) test/guest_host_containers.c
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(SAN_FLAGS) -D_GNU_SOURCE -I. -I/usr/include/yajl -o $@ $< \

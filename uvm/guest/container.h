@@ -1,5 +1,6 @@
-/* A container in the guest: its root filesystem (the ext4 image the host
-   hot-added as SCSI target N, mounted read-only under a tmpfs overlay),
+/* A container in the guest: its root filesystem (the EROFS layer images
+   the host hot-added as SCSI targets, each mounted read-only once per pod,
+   stacked with overlayfs over a writable scratch),
    its pod files, its cgroup, and the processes started in it.  A process
    is forked held: set up (namespaces, mounts, root, cwd, rlimits, user)
    and waiting, so setup errors fail Create and exec errors fail Start.  */
