@@ -380,10 +380,14 @@ static const struct bridge_conn_events bridge_events = {
 };
 
 struct bridge_conn *
-uvm_guest_adopt_bridge (struct uvm *u, int fd, const struct bridge_handover *h,
+uvm_guest_adopt_bridge (struct uvm *u, const struct bridge_handover *h,
                         shim_error **err)
 {
-  return bridge_conn_adopt (u->loop, fd, u->id, &bridge_events, u, h, err);
+  int fd = u->guest.held_fd;
+  u->guest.held_fd = -1;
+  return fd < 0 ? NULL
+                : bridge_conn_adopt (u->loop, fd, u->id, &bridge_events, u, h,
+                                     err);
 }
 
 struct bridge_conn *
@@ -444,7 +448,9 @@ on_gcs_conn (void *data, int fd)
   if (u->incoming)
     {
       /* Unread until the bridge is adopted from the source.  */
-      uvm_migration_hold_gcs (u, fd);
+      if (u->guest.held_fd >= 0)
+        close (u->guest.held_fd);
+      u->guest.held_fd = fd;
       return;
     }
   u->bridge = bridge_conn_new (u->loop, fd, u->id, &bridge_events, u, &err);
@@ -515,6 +521,7 @@ uvm_bind_listeners (struct uvm *u, shim_error **err)
 void
 uvm_guest_init (struct uvm *u)
 {
+  u->guest.held_fd = -1;
   uvm_init_timer (u, &u->drain_timer);
   uvm_init_timer (u, &u->log_report_timer);
   read_budget_init (u->loop, &u->log_budget, GUEST_LOG_READ_BUDGET,
@@ -551,6 +558,9 @@ uvm_guest_disconnect (struct uvm *u, bool destroyed)
 void
 uvm_guest_close (struct uvm *u)
 {
+  if (u->guest.held_fd >= 0)
+    close (u->guest.held_fd);
+  u->guest.held_fd = -1;
   uv_close ((uv_handle_t *) &u->drain_timer, uvm_on_handle_closed);
   uv_close ((uv_handle_t *) &u->log_report_timer, uvm_on_handle_closed);
   read_budget_close (&u->log_budget, uvm_on_handle_closed);

@@ -11,6 +11,7 @@
 #include <linux/sockios.h>
 #include <unistd.h>
 
+#include "uvm/podnet/pod_cgroup_removal.h"
 #include "uvm/storage/disk_hotplug.h"
 #include "uvm/vsock/gcs_log_parser.h"
 #include "uvm/share/host_share.h"
@@ -30,14 +31,6 @@
 static bool guest_progressed (struct uvm *u);
 static void on_boot_stall (uv_timer_t *t);
 static void on_sample_tick (uv_timer_t *t);
-
-void
-uvm_free_argv (char **argv)
-{
-  for (size_t i = 0; argv && argv[i]; i++)
-    free (argv[i]);
-  free (argv);
-}
 
 /* ---- accelerator and run state ------------------------------------------ */
 
@@ -88,14 +81,6 @@ on_progress_timeout (uv_timer_t *t)
             "entropy, sent nothing)",
             u->kvm_progress_timeout_ms);
   uvm_attempt_failed (u, what);
-}
-
-/* A guest that sent bytes on a port runs.  */
-void
-uvm_note_progress (struct uvm *u)
-{
-  u->guest_progress = true;
-  uv_timer_stop (&u->progress_timer);
 }
 
 /* Whether this attempt's guest code has run: it sent bytes, or read its
@@ -178,40 +163,6 @@ on_qmp_event (void *data, const char *event, const json_value *event_data)
           = xasprintf ("shutdown (%s)", r ? r : "no reason given");
       vm_stopped (u, what);
     }
-}
-
-/* The host's verdict on KVM, once a boot has decided it: a guest ran
-   under KVM on trial, or the same VM booted under TCG after KVM failed.  */
-void
-uvm_record_verdict (struct uvm *u)
-{
-  enum kvm_verdict v;
-  const char *why;
-  if (u->accel.kvm && u->accel.on_trial)
-    {
-      v = KVM_WORKS;
-      why = "a guest booted under KVM on this host";
-    }
-  else if (u->fell_back)
-    {
-      v = KVM_BROKEN;
-      why = u->accel.reason;
-    }
-  else
-    return;
-  shim_error *err = NULL;
-  if (host_verdict_store (u->state_root, u->vmm_path, v, why, &err) < 0)
-    {
-      log_warn ("uvm %s: %s", u->id, err->msg);
-      shim_error_free (err);
-      return;
-    }
-  log_entry (
-      LOG_LEVEL_INFO, "host KVM verdict recorded",
-      (struct log_field[]){ { "uvm-id", u->id },
-                            { "kvm", v == KVM_WORKS ? "works" : "broken" },
-                            { "reason", why } },
-      3);
 }
 
 int
@@ -544,4 +495,70 @@ uvm_build_vmm_commands (struct uvm *u, shim_error **err)
   tcg.argv = NULL;
   vmm_command_release (&tcg);
   return 0;
+}
+
+void
+uvm_on_vmm_exit (void *data, int64_t status, int term_signal)
+{
+  struct uvm *u = data;
+  if (u->state == UVM_BOOTING)
+    {
+      char what[64];
+      if (term_signal)
+        snprintf (what, sizeof what, "QEMU was killed by signal %d",
+                  term_signal);
+      else
+        snprintf (what, sizeof what, "QEMU exited with status %lld",
+                  (long long) status);
+      uvm_attempt_failed (u, what);
+    }
+  if (u->state == UVM_RELAUNCHING)
+    {
+      uvm_relaunch (u);
+      return;
+    }
+  u->vmm_exited = true;
+  u->exit_status = status;
+  u->term_signal = term_signal;
+  /* virtiofsd served that VMM only, and shares the pod's cgroup.  */
+  host_share_stop_daemon (u->share);
+  if (u->cgroup_dir != NULL)
+    pod_cgroup_remove_when_empty (u->loop, u->cgroup_dir, u->id);
+  uvm_advance (u, UVM_EV_VMM_EXITED);
+  uv_timer_stop (&u->grace_timer);
+  /* A bridge being handed over reads on to its EOF.  */
+  if (u->migration.phase != UVM_MIGRATION_HANDING_OVER)
+    {
+      bridge_conn_close (u->bridge, "the VM exited", false);
+      u->bridge = NULL;
+    }
+  uvm_migration_vmm_exited (u);
+  log_entry (
+      LOG_LEVEL_INFO, "VMM exited",
+      (struct log_field[]){
+          { "uvm-id", u->id },
+          { "status", term_signal ? strsignal (term_signal) : "exit" } },
+      2);
+  uvm_guest_vmm_exited (u);
+  uvm_maybe_report_exit (u);
+}
+
+/* Kills what is left of the VMM and closes the listeners and connections
+   of its launch.  */
+void
+uvm_drop_vm (struct uvm *u)
+{
+  vmm_process_destroy (u->vmm);
+  u->vmm = NULL;
+  bool destroyed = u->state == UVM_DESTROYED;
+  uvm_guest_disconnect (u, destroyed);
+  uv_timer_stop (&u->progress_timer);
+  uv_timer_stop (&u->sample_timer);
+  /* No callback once destroyed; a relaunch fails attaches in flight (they
+     end as the client closes).  */
+  disk_hotplug_close (u->disks, destroyed);
+  u->disks = NULL;
+  struct qmp_client *qmp = u->qmp;
+  u->qmp = NULL; /* its failing commands find the VM gone */
+  qmp_client_close (qmp);
 }

@@ -70,7 +70,6 @@ uvm_migration_init (struct uvm *u, const struct shim_config *cfg)
 {
   struct uvm_migration *m = &u->migration;
   m->stream_fd = -1;
-  m->gcs_fd = -1;
   m->max_bandwidth_mb = cfg->migration_max_bandwidth_mb;
   m->downtime_limit_ms = cfg->migration_downtime_limit_ms;
   m->timeout_ms = cfg->migration_timeout_ms;
@@ -90,7 +89,6 @@ uvm_migration_close (struct uvm *u)
 {
   struct uvm_migration *m = &u->migration;
   close_fd (&m->stream_fd);
-  close_fd (&m->gcs_fd);
   vsock_listener_close (m->listener);
   m->listener = NULL;
   bridge_handover_release (&m->handover);
@@ -100,13 +98,6 @@ uvm_migration_close (struct uvm *u)
   u->nboot_paths = 0;
   if (!uv_is_closing ((uv_handle_t *) &m->poll_timer))
     uv_close ((uv_handle_t *) &m->poll_timer, uvm_on_handle_closed);
-}
-
-void
-uvm_migration_hold_gcs (struct uvm *u, int fd)
-{
-  close_fd (&u->migration.gcs_fd);
-  u->migration.gcs_fd = fd;
 }
 
 static bool
@@ -879,9 +870,7 @@ on_incoming_status (void *data, const json_value *ret, const shim_error *err)
       return;
     }
   shim_error *aerr = NULL;
-  int fd = m->gcs_fd;
-  m->gcs_fd = -1;
-  u->bridge = fd < 0 ? NULL : uvm_guest_adopt_bridge (u, fd, &m->adopt, &aerr);
+  u->bridge = uvm_guest_adopt_bridge (u, &m->adopt, &aerr);
   if (u->bridge == NULL)
     {
       if (aerr == NULL)

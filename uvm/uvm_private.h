@@ -41,6 +41,9 @@ struct guest_info
 {
   bool present;
   struct bridge_hello hello;
+  /* An incoming VM's GCS connection, unread until a live migration adopts
+     it (uvm_guest_adopt_bridge), or -1.  */
+  int held_fd;
 };
 
 /* Live migration's part of the record (uvm_migration.c).  */
@@ -54,8 +57,6 @@ struct uvm_migration
   uv_timer_t poll_timer;
   uint64_t deadline_ms;
   struct vsock_listener *listener;
-  /* Destination: the guest's bridge connection, unread until adopted.  */
-  int gcs_fd;
   uvm_handover_fn handover_done;
   void *handover_data;
   struct bridge_handover handover;
@@ -178,7 +179,12 @@ struct uvm
   int term_signal;
 };
 
-/* uvm.c */
+/* The core's files, lowest first: each calls only those before it
+   (uvm_lifecycle.c and uvm_record.c, uvm_state.c, uvm_guest.c,
+   uvm_migration.c, uvm_launch.c, uvm.c; layer_set.c and
+   container_rootfs.c use uvm.h only).  */
+
+/* uvm_state.c */
 /* Moves the lifecycle and logs it; false, changing nothing, for an event
    the current state does not take.  */
 bool uvm_advance (struct uvm *u, enum uvm_event event);
@@ -192,32 +198,19 @@ void uvm_fail_start (struct uvm *u, int code, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 /* Reports the exit once the VMM exited and the guest log ended.  */
 void uvm_maybe_report_exit (struct uvm *u);
-void uvm_on_vmm_exit (void *data, int64_t status, int term_signal);
-/* Kills what is left of the VMM and closes what its launch opened.  */
-void uvm_drop_vm (struct uvm *u);
-
-/* uvm_launch.c */
-void uvm_free_argv (char **argv);
-int uvm_choose_accel (struct uvm *u, enum accel_mode mode, shim_error **err);
-int uvm_choose_user (struct uvm *u, const struct uvm_config *cfg,
-                     shim_error **err);
-int uvm_build_vmm_commands (struct uvm *u, shim_error **err);
-int uvm_spawn_vmm (struct uvm *u, shim_error **err);
-/* This attempt's boot cannot succeed: relaunch under TCG or fail.  */
-void uvm_attempt_failed (struct uvm *u, const char *what);
-/* After an attempt's VMM exited: the next attempt.  */
-void uvm_relaunch (struct uvm *u);
-void uvm_record_verdict (struct uvm *u);
 /* The guest sent bytes: its code runs.  */
 void uvm_note_progress (struct uvm *u);
+void uvm_record_verdict (struct uvm *u);
+void uvm_free_argv (char **argv);
 
 /* uvm_guest.c */
 void uvm_guest_init (struct uvm *u);
 int uvm_bind_listeners (struct uvm *u, shim_error **err);
 struct bridge_conn *uvm_connected_bridge (struct uvm *u);
 /* A live migration's destination: the bridge goes on from the source's
-   handover over the guest's connection fd (taken).  */
-struct bridge_conn *uvm_guest_adopt_bridge (struct uvm *u, int fd,
+   handover over the guest's held connection; NULL (err unset) when the
+   guest never connected.  */
+struct bridge_conn *uvm_guest_adopt_bridge (struct uvm *u,
                                             const struct bridge_handover *h,
                                             shim_error **err);
 void uvm_guest_vmm_exited (struct uvm *u);
@@ -230,8 +223,20 @@ void uvm_migration_init (struct uvm *u, const struct shim_config *cfg);
 void uvm_migration_close (struct uvm *u);
 /* The VMM exited: a handover in progress completes, any other phase ends.  */
 void uvm_migration_vmm_exited (struct uvm *u);
-/* Destination: the guest's connections arrive before its state; held.  */
-void uvm_migration_hold_gcs (struct uvm *u, int fd);
+
+/* uvm_launch.c */
+int uvm_choose_accel (struct uvm *u, enum accel_mode mode, shim_error **err);
+int uvm_choose_user (struct uvm *u, const struct uvm_config *cfg,
+                     shim_error **err);
+int uvm_build_vmm_commands (struct uvm *u, shim_error **err);
+int uvm_spawn_vmm (struct uvm *u, shim_error **err);
+/* This attempt's boot cannot succeed: relaunch under TCG or fail.  */
+void uvm_attempt_failed (struct uvm *u, const char *what);
+/* After an attempt's VMM exited: the next attempt.  */
+void uvm_relaunch (struct uvm *u);
+void uvm_on_vmm_exit (void *data, int64_t status, int term_signal);
+/* Kills what is left of the VMM and closes what its launch opened.  */
+void uvm_drop_vm (struct uvm *u);
 
 /* uvm_record.c */
 const char *uvm_accel_name (const struct uvm *u);
