@@ -29,18 +29,6 @@ str_has_suffix_ci (const char *s, const char *suffix)
   return n >= m && strcasecmp (s + n - m, suffix) == 0;
 }
 
-bool
-mount_is_bind (const struct oci_mount *m)
-{
-  if (m->type != NULL && strcmp (m->type, "bind") == 0)
-    return true;
-  for (size_t i = 0; i < m->noptions; i++)
-    if (strcmp (m->options[i], "bind") == 0
-        || strcmp (m->options[i], "rbind") == 0)
-      return true;
-  return false;
-}
-
 unsigned
 mount_classify (const struct oci_mount *m, const char *sandbox_id,
                 const char *pod_uid)
@@ -55,7 +43,7 @@ mount_classify (const struct oci_mount *m, const char *sandbox_id,
   if (str_has_suffix_ci (source, ".vhd")
       || str_has_suffix_ci (source, ".vhdx"))
     cls |= MOUNT_CLASS_VHD;
-  if (mount_is_bind (m))
+  if (oci_mount_is_bind (m))
     {
       bool guest_internal = false;
       for (size_t i = 0;

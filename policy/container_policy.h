@@ -20,8 +20,6 @@ enum mount_class
    shared.  */
 unsigned mount_classify (const struct oci_mount *m, const char *sandbox_id,
                          const char *pod_uid);
-/* A bind mount: type "bind", or a "bind"/"rbind" option.  */
-bool mount_is_bind (const struct oci_mount *m);
 void container_policy_check (const struct oci_spec *spec,
                              struct policy_problems *problems);
 

@@ -85,7 +85,7 @@ enum pod_content_kind
 pod_content_kind (const struct oci_mount *m, const char *sandbox_id,
                   const char *pod_uid, const char **name)
 {
-  if (!mount_is_bind (m) || m->source == NULL || m->destination == NULL
+  if (!oci_mount_is_bind (m) || m->source == NULL || m->destination == NULL
       || m->source[0] != '/' || !path_is_plain (m->source + 1))
     return POD_CONTENT_NONE;
   const char *rel = after_dir (m->source, CRI_SANDBOXES_DIR, sandbox_id);

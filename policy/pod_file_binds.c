@@ -71,7 +71,7 @@ pod_file_binds_plan (const struct oci_spec *spec, char *const *roots,
   for (size_t i = 0; i < spec->nmounts; i++)
     {
       const struct oci_mount *m = &spec->mounts[i];
-      if (!mount_is_bind (m) || m->destination == NULL
+      if (!oci_mount_is_bind (m) || m->destination == NULL
           || strcmp (m->destination, "/dev/shm") == 0)
         continue;
       const char *why = NULL;

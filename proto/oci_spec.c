@@ -657,3 +657,15 @@ oci_spec_namespace (const struct oci_spec *spec, const char *type)
       return &spec->namespaces[i];
   return NULL;
 }
+
+bool
+oci_mount_is_bind (const struct oci_mount *m)
+{
+  if (m->type != NULL && strcmp (m->type, "bind") == 0)
+    return true;
+  for (size_t i = 0; i < m->noptions; i++)
+    if (strcmp (m->options[i], "bind") == 0
+        || strcmp (m->options[i], "rbind") == 0)
+      return true;
+  return false;
+}

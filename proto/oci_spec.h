@@ -240,4 +240,7 @@ int oci_process_parse (const char *buf, size_t len, struct oci_process **out,
                        shim_error **err);
 void oci_process_free (struct oci_process *p);
 
+/* A bind mount: type "bind", or a "bind" or "rbind" option.  */
+bool oci_mount_is_bind (const struct oci_mount *m);
+
 #endif
