@@ -1,5 +1,6 @@
 /* See sandbox.h.  */
 #include "sandbox.h"
+#include "sandbox_private.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,63 +20,6 @@
 #include "pod_volumes.h"
 #include "uvm/layer_set.h"
 #include "uvm/uvm.h"
-
-struct sandbox
-{
-  char *id;
-  enum sandbox_state state;
-  struct sandbox_plan plan;
-  struct uvm *uvm;
-  struct task *task;
-  struct ttrpc_call *create_call;
-  /* The Create request's rootfs, for the TaskCreate event.  */
-  Pb__CreateTaskRequest *create_req;
-  /* A standalone task (no CRI annotations) runs its own process in the
-     UVM: its spec, until the UVM is up.  */
-  struct oci_spec *standalone_spec;
-  /* A pod sandbox's hostname, which the pod's UTS namespace gets.  */
-  char *hostname;
-  /* The layer images its VM has (containers' root filesystems).  */
-  struct layer_set *layers;
-  /* Its containers' volumes kept in sync.  */
-  struct pod_volume_sync *volume_sync;
-};
-
-/* ---- lifecycle ---------------------------------------------------------- */
-
-bool
-sandbox_state_next (enum sandbox_state state, enum sandbox_event event,
-                    enum sandbox_state *next)
-{
-  enum sandbox_state to;
-  if (event == SANDBOX_EV_END && state != SANDBOX_ENDED)
-    to = SANDBOX_ENDED;
-  else if (event == SANDBOX_EV_UVM_STARTED && state == SANDBOX_CREATING)
-    to = SANDBOX_READY;
-  else if (event == SANDBOX_EV_UVM_EXITED && state == SANDBOX_READY)
-    to = SANDBOX_STOPPED;
-  else
-    return false;
-  *next = to;
-  return true;
-}
-
-const char *
-sandbox_state_name (enum sandbox_state state)
-{
-  switch (state)
-    {
-    case SANDBOX_CREATING:
-      return "creating";
-    case SANDBOX_READY:
-      return "ready";
-    case SANDBOX_STOPPED:
-      return "stopped";
-    case SANDBOX_ENDED:
-      return "ended";
-    }
-  return "?";
-}
 
 /* Moves the sandbox on and logs it; an event its state does not take is
    logged and changes nothing.  */
@@ -100,8 +44,9 @@ advance (struct sandbox *sb, enum sandbox_event event)
   return true;
 }
 
-void
-sandbox_end (struct task_service *ts)
+/* sandbox_end's work (sandbox_record.c calls it through sb->end).  */
+static void
+end_sandbox (struct task_service *ts)
 {
   struct sandbox *sb = ts->sandbox;
   if (sb == NULL)
@@ -130,68 +75,6 @@ sandbox_end (struct task_service *ts)
   free (sb->hostname);
   free (sb->id);
   free (sb);
-}
-
-/* ---- accessors ---------------------------------------------------------- */
-
-const char *
-sandbox_id (const struct task_service *ts)
-{
-  return ts->sandbox ? ts->sandbox->id : NULL;
-}
-
-const char *
-sandbox_pod_hostname (const struct task_service *ts)
-{
-  return ts->sandbox ? ts->sandbox->hostname : NULL;
-}
-
-struct task *
-sandbox_task (const struct task_service *ts)
-{
-  return ts->sandbox ? ts->sandbox->task : NULL;
-}
-
-struct layer_set *
-sandbox_layers (const struct task_service *ts)
-{
-  return ts->sandbox ? ts->sandbox->layers : NULL;
-}
-
-struct uvm *
-sandbox_uvm (const struct task_service *ts)
-{
-  return ts->sandbox ? ts->sandbox->uvm : NULL;
-}
-
-bool
-sandbox_ready (const struct task_service *ts)
-{
-  return ts->sandbox != NULL && ts->sandbox->state == SANDBOX_READY;
-}
-
-bool
-sandbox_migratable (const struct task_service *ts)
-{
-  return ts->sandbox != NULL && ts->sandbox->plan.migratable;
-}
-
-bool
-sandbox_host_share (const struct task_service *ts)
-{
-  return ts->sandbox != NULL && ts->sandbox->plan.host_share;
-}
-
-uint64_t
-sandbox_memory_bytes (const struct task_service *ts)
-{
-  return ts->sandbox ? ts->sandbox->plan.opts.memory_mb * 1024 * 1024 : 0;
-}
-
-const struct shim_config *
-sandbox_config (const struct task_service *ts)
-{
-  return ts->sandbox ? &ts->sandbox->plan.cfg : NULL;
 }
 
 /* ---- the UVM's events --------------------------------------------------- */
@@ -237,7 +120,7 @@ on_uvm_started (void *data, const shim_error *err)
   if (err != NULL)
     {
       task_fail_call (call, err, "create sandbox %s: start UVM: %s", sb->id);
-      sandbox_end (ts);
+      end_sandbox (ts);
       return;
     }
   if (uvm_incoming (sb->uvm))
@@ -354,6 +237,7 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
       return;
     }
   struct sandbox *sb = xzalloc (sizeof *sb);
+  sb->end = end_sandbox;
   sb->id = xstrdup (sandbox_id);
   sb->create_req = req;
   ts->sandbox = sb;
@@ -366,7 +250,7 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
       log_error ("%s", err->msg);
       ttrpc_call_fail (call, err);
       shim_error_free (err);
-      sandbox_end (ts);
+      end_sandbox (ts);
       return;
     }
   if (incoming && (standalone || !sb->plan.migratable))
@@ -377,7 +261,7 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
                             "annotations)",
                             sb->id, ANNOTATION_MIGRATION_INCOMING,
                             ANNOTATION_MIGRATION_ALLOWED);
-      sandbox_end (ts);
+      end_sandbox (ts);
       return;
     }
   if (standalone)
@@ -421,7 +305,7 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
       log_error ("%s", err->msg);
       ttrpc_call_fail (call, err);
       shim_error_free (err);
-      sandbox_end (ts);
+      end_sandbox (ts);
       return;
     }
   start_layers (ts, sb, state_dir);
