@@ -354,7 +354,9 @@ lint: $(GEN_STAMP)
 	  -I$(BUILD)/gen/proto $(shell pkg-config --cflags $(PKGS))
 	shellcheck -x $(SHELL_SCRIPTS)
 	bash test/layering_check.sh
-	@echo "lint: cppcheck, clang-tidy, shellcheck and the layering rules found nothing"
+	$(MAKE) $(LIB_OBJS)
+	python3 test/call_circles_check.py $(BUILD)/obj $(filter $(BUILD)/obj/%,$(LIB_OBJS))
+	@echo "lint: cppcheck, clang-tidy, shellcheck, the layering rules and the call graph found nothing"
 
 check: deps
 	$(MAKE) format-check lint
