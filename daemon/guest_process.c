@@ -1,4 +1,5 @@
 #include "guest_process.h"
+#include "service_record.h"
 #include "pod_file_reader.h"
 #include "pod_volumes.h"
 
@@ -46,8 +47,9 @@ static void
 open_relay (struct task *t)
 {
   shim_error *err = NULL;
-  if (stdio_relay_open (t->ts->cfg.loop, t->stdin_path, t->stdout_path,
-                        t->stderr_path, &relay_ops, t, &t->relay, &err)
+  if (stdio_relay_open (service_config (t->ts)->loop, t->stdin_path,
+                        t->stdout_path, t->stderr_path, &relay_ops, t,
+                        &t->relay, &err)
       < 0)
     {
       log_warn ("task %s: %s; its output is discarded", t->id, err->msg);
@@ -137,7 +139,7 @@ static const shim_error sandbox_gone
    record).  */
 struct guest_op
 {
-  struct list link; /* in ts->guest_ops */
+  struct list link; /* in the service's guest table */
   struct task_service *ts;
   char *id;
   char *exec_id;
@@ -156,7 +158,7 @@ guest_op_new (struct task *t, struct ttrpc_call *call)
   op->exec_id = t->exec_id ? xstrdup (t->exec_id) : NULL;
   op->serial = t->serial;
   op->call = call;
-  list_add_tail (&op->ts->guest_ops, &op->link);
+  list_add_tail (&service_guest (op->ts)->ops, &op->link);
   return op;
 }
 
@@ -212,7 +214,7 @@ container_create_failed (struct task *t, const shim_error *err)
   task_fail_call (t->create_call, err, "create %s: %s", t->id);
   t->create_call = NULL;
   list_remove (&t->link);
-  ts->ntasks--;
+  service_tasks (ts)->count--;
   bool standalone = sandbox_task (ts) == t;
   task_free (t);
   if (standalone)
@@ -356,7 +358,7 @@ guest_container_create (struct task *t, struct ttrpc_call *call,
   const struct shim_config *cfg = sandbox_config (ts);
   shim_error *err = NULL;
   t->creating = true;
-  t->key = ++ts->next_process_key;
+  t->key = ++service_guest (ts)->next_process_key;
   uvm_open_streams (sandbox_uvm (ts), t->key);
   t->create_call = call;
   t->create_req = req;
@@ -382,8 +384,8 @@ guest_container_create (struct task *t, struct ttrpc_call *call,
   else
     t->rootfs_dir = xasprintf ("%s/%s", t->bundle, spec->root_path);
   t->volumes = pod_volumes_new (ts, t->id, binds, nbinds);
-  pod_file_reader_start (ts->cfg.loop, binds, nbinds, true, on_pod_files_read,
-                         t, &t->pod_files);
+  pod_file_reader_start (service_config (ts)->loop, binds, nbinds, true,
+                         on_pod_files_read, t, &t->pod_files);
   free (binds);
   return;
 fail:
@@ -514,7 +516,7 @@ delete_container (struct task *t, struct ttrpc_call *call)
   container_rootfs_release (t->rootfs);
   t->rootfs = NULL;
   struct list *pos, *tmp;
-  list_for_each_safe (pos, tmp, &t->ts->tasks)
+  list_for_each_safe (pos, tmp, &service_tasks (t->ts)->list)
   {
     struct task *e = list_entry (pos, struct task, link);
     if (e->exec_id != NULL && strcmp (e->id, t->id) == 0)
@@ -599,10 +601,10 @@ guest_process_exec (struct task *c, struct ttrpc_call *call,
   e->pod_serial = c->pod_serial;
   e->kind = TASK_EXEC;
   e->creating = true;
-  e->key = ++ts->next_process_key;
+  e->key = ++service_guest (ts)->next_process_key;
   if (sandbox_uvm (ts) != NULL)
     uvm_open_streams (sandbox_uvm (ts), e->key);
-  list_add_tail (&ts->tasks, &e->link);
+  list_add_tail (&service_tasks (ts)->list, &e->link);
   guest_call (e, call, "exec",
               bridge_exec_body (c->id, e->key,
                                 (const char *) req->spec->value.data,
@@ -613,10 +615,10 @@ guest_process_exec (struct task *c, struct ttrpc_call *call,
 void
 guest_sandbox_ending (struct task_service *ts)
 {
-  while (!list_empty (&ts->guest_ops))
+  while (!list_empty (&service_guest (ts)->ops))
     {
       struct guest_op *op
-          = list_entry (ts->guest_ops.next, struct guest_op, link);
+          = list_entry (service_guest (ts)->ops.next, struct guest_op, link);
       struct task *t = guest_op_task (op);
       ttrpc_call_fail (op->call, &sandbox_gone);
       guest_op_free (op);
@@ -624,7 +626,7 @@ guest_sandbox_ending (struct task_service *ts)
         task_drop_exec (t);
     }
   struct list *pos, *tmp;
-  list_for_each_safe (pos, tmp, &ts->tasks)
+  list_for_each_safe (pos, tmp, &service_tasks (ts)->list)
   {
     struct task *t = list_entry (pos, struct task, link);
     if (t->creating && t->create_call != NULL && t != sandbox_task (ts))

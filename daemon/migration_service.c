@@ -1,5 +1,6 @@
 /* See migration_service.h.  */
 #include "migration_service.h"
+#include "service_record.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,15 +32,15 @@ op_new (struct task_service *ts, struct ttrpc_call *call)
   struct migration_op *op = xzalloc (sizeof *op);
   op->ts = ts;
   op->call = call;
-  ts->migration_op = op;
+  service_migration (ts)->op = op;
   return op;
 }
 
 static void
 op_free (struct migration_op *op)
 {
-  if (op->ts->migration_op == op)
-    op->ts->migration_op = NULL;
+  if (service_migration (op->ts)->op == op)
+    service_migration (op->ts)->op = NULL;
   vm_description_release (&op->source);
   free (op);
 }
@@ -50,21 +51,22 @@ static bool
 advance (struct task_service *ts, enum migration_event ev)
 {
   enum migration_state next;
-  if (!migration_state_next (ts->migration, ev, &next))
+  if (!migration_state_next (service_migration (ts)->state, ev, &next))
     {
       log_error ("migration: event %s refused in state %s",
                  migration_event_name (ev),
-                 migration_state_name (ts->migration));
+                 migration_state_name (service_migration (ts)->state));
       return false;
     }
-  log_entry (LOG_LEVEL_DEBUG, "migration state",
-             (struct log_field[]){
-                 { "sandbox", sandbox_id (ts) ? sandbox_id (ts) : "?" },
-                 { "from", migration_state_name (ts->migration) },
-                 { "to", migration_state_name (next) },
-                 { "event", migration_event_name (ev) } },
-             4);
-  ts->migration = next;
+  log_entry (
+      LOG_LEVEL_DEBUG, "migration state",
+      (struct log_field[]){
+          { "sandbox", sandbox_id (ts) ? sandbox_id (ts) : "?" },
+          { "from", migration_state_name (service_migration (ts)->state) },
+          { "to", migration_state_name (next) },
+          { "event", migration_event_name (ev) } },
+      4);
+  service_migration (ts)->state = next;
   return true;
 }
 
@@ -74,7 +76,7 @@ static void
 settle (struct task_service *ts, enum migration_event ev)
 {
   enum migration_state next;
-  if (migration_state_next (ts->migration, ev, &next))
+  if (migration_state_next (service_migration (ts)->state, ev, &next))
     advance (ts, ev);
 }
 
@@ -83,7 +85,7 @@ static bool
 takes (const struct task_service *ts, enum migration_event ev)
 {
   enum migration_state next;
-  return migration_state_next (ts->migration, ev, &next);
+  return migration_state_next (service_migration (ts)->state, ev, &next);
 }
 
 void
@@ -95,13 +97,13 @@ migration_incoming_created (struct task_service *ts)
 bool
 migration_moved (const struct task_service *ts)
 {
-  return ts->migration == MIGRATION_MOVED;
+  return service_migration (ts)->state == MIGRATION_MOVED;
 }
 
 void
 migration_sandbox_ending (struct task_service *ts)
 {
-  struct migration_op *op = ts->migration_op;
+  struct migration_op *op = service_migration (ts)->op;
   if (op == NULL)
     return;
   ttrpc_call_fail_code (op->call, GRPC_UNAVAILABLE,
@@ -114,7 +116,7 @@ migration_refuses (struct task_service *ts, struct ttrpc_call *call,
                    const struct task *t)
 {
   enum migration_call_rule rule = ttrpc_call_policy (call);
-  if (!migration_call_refused (rule, ts->migration,
+  if (!migration_call_refused (rule, service_migration (ts)->state,
                                t != NULL && t->kind == TASK_POD_SANDBOX))
     return false;
   const char *method = ttrpc_call_method (call);
@@ -125,8 +127,9 @@ migration_refuses (struct task_service *ts, struct ttrpc_call *call,
       "sandbox %s is migrating (%s): %s is refused until the migration is "
       "finalized or cancelled",
       sandbox_id (ts) ? sandbox_id (ts) : "?",
-      migration_state_source (ts->migration) ? "exported to another shim"
-                                             : "incoming from another shim",
+      migration_state_source (service_migration (ts)->state)
+          ? "exported to another shim"
+          : "incoming from another shim",
       what);
   return true;
 }
@@ -304,11 +307,11 @@ handle_export (struct task_service *ts, struct ttrpc_call *call,
            || sandbox_task (ts)->status != PB__TASK_STATUS__RUNNING)
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "export %s: the sandbox is not running", req->id);
-  else if (ts->ntasks > 1)
+  else if (service_tasks (ts)->count > 1)
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "export %s: the sandbox has %zu container(s); only "
                           "a sandbox without containers migrates so far",
-                          req->id, ts->ntasks - 1);
+                          req->id, service_tasks (ts)->count - 1);
   else
     {
       struct migration_op *op = op_new (ts, call);
@@ -409,7 +412,7 @@ handle_transfer (struct task_service *ts, struct ttrpc_call *call,
   shim_error *err = NULL;
   if (u == NULL)
     ;
-  else if (ts->migration != MIGRATION_EXPORTED)
+  else if (service_migration (ts)->state != MIGRATION_EXPORTED)
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "transfer %s: the sandbox was not exported",
                           req->id);
@@ -462,11 +465,12 @@ handle_cancel (struct task_service *ts, struct ttrpc_call *call,
   else if (sandbox_task (ts)->exited)
     /* A stopped sandbox has nothing left to stop.  */
     ttrpc_call_reply (call, &resp.base);
-  else if (ts->migration == MIGRATION_NONE || ts->migration == MIGRATION_MOVED)
+  else if (service_migration (ts)->state == MIGRATION_NONE
+           || service_migration (ts)->state == MIGRATION_MOVED)
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "cancel %s: no migration is in progress", req->id);
   else if (!takes (ts, MIGRATION_EV_CANCEL)
-           || (migration_state_source (ts->migration)
+           || (migration_state_source (service_migration (ts)->state)
                && uvm_migration_completed (u)))
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "cancel %s: the VM has switched over to the "
@@ -553,7 +557,7 @@ handle_finalize (struct task_service *ts, struct ttrpc_call *call,
       return false;
     }
   struct migration_op *op = op_new (ts, call);
-  bool source = migration_state_source (ts->migration);
+  bool source = migration_state_source (service_migration (ts)->state);
   advance (ts, MIGRATION_EV_FINALIZE);
   int r;
   if (source)

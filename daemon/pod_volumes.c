@@ -1,4 +1,5 @@
 #include "pod_volumes.h"
+#include "service_record.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -290,8 +291,8 @@ on_volumes_stamped (void *data, const struct bridge_pod_file *files, size_t n,
   for (size_t i = 0; err == NULL && i < v->nvolumes; i++)
     changed = changed || memcmp (stamps[i], v->stamps[i], sizeof *stamps) != 0;
   if (changed)
-    pod_file_reader_start (v->ts->cfg.loop, v->volume_binds, v->nvolumes, true,
-                           on_volumes_read, v, &v->reader);
+    pod_file_reader_start (service_config (v->ts)->loop, v->volume_binds,
+                           v->nvolumes, true, on_volumes_read, v, &v->reader);
   else if (err != NULL)
     log_warn ("volumes of %s not looked at: %s", v->container, err->msg);
 }
@@ -309,15 +310,16 @@ on_sync_tick (uv_timer_t *timer)
   if (!sandbox_ready (s->ts))
     return;
   struct list *pos, *tmp;
-  list_for_each_safe (pos, tmp, &s->ts->tasks)
+  list_for_each_safe (pos, tmp, &service_tasks (s->ts)->list)
   {
     struct task *t = list_entry (pos, struct task, link);
     struct pod_volumes *v = t->volumes;
     if (v == NULL || v->nvolumes == 0 || v->reader != NULL || t->creating
         || t->exited)
       continue;
-    pod_file_reader_start (s->ts->cfg.loop, v->volume_binds, v->nvolumes,
-                           false, on_volumes_stamped, v, &v->reader);
+    pod_file_reader_start (service_config (s->ts)->loop, v->volume_binds,
+                           v->nvolumes, false, on_volumes_stamped, v,
+                           &v->reader);
   }
 }
 

@@ -1,5 +1,6 @@
 /* See sandbox.h.  */
 #include "sandbox.h"
+#include "service_record.h"
 #include "sandbox_private.h"
 
 #include <errno.h>
@@ -48,7 +49,7 @@ advance (struct sandbox *sb, enum sandbox_event event)
 static void
 end_sandbox (struct task_service *ts)
 {
-  struct sandbox *sb = ts->sandbox;
+  struct sandbox *sb = service_sandbox (ts);
   if (sb == NULL)
     return;
   /* Until the UVM is up the sandbox task is the sandbox's own.  */
@@ -60,7 +61,7 @@ end_sandbox (struct task_service *ts)
     guest_sandbox_ending (ts);
   migration_sandbox_ending (ts);
   advance (sb, SANDBOX_EV_END);
-  ts->sandbox = NULL;
+  service_set_sandbox (ts, NULL);
   uvm_destroy (sb->uvm);
   layer_set_close (sb->layers);
   pod_volume_sync_stop (sb->volume_sync);
@@ -84,11 +85,11 @@ end_sandbox (struct task_service *ts)
 static void
 sandbox_created (struct task_service *ts, struct ttrpc_call *call)
 {
-  struct sandbox *sb = ts->sandbox;
+  struct sandbox *sb = service_sandbox (ts);
   advance (sb, SANDBOX_EV_UVM_STARTED);
   struct task *t = sb->task;
-  list_add_tail (&ts->tasks, &t->link);
-  ts->ntasks++;
+  list_add_tail (&service_tasks (ts)->list, &t->link);
+  service_tasks (ts)->count++;
   if (sb->standalone_spec != NULL)
     {
       /* The task's own process, in its UVM.  */
@@ -114,7 +115,7 @@ static void
 on_uvm_started (void *data, const shim_error *err)
 {
   struct task_service *ts = data;
-  struct sandbox *sb = ts->sandbox;
+  struct sandbox *sb = service_sandbox (ts);
   struct ttrpc_call *call = sb->create_call;
   sb->create_call = NULL;
   if (err != NULL)
@@ -137,7 +138,7 @@ static void
 on_uvm_exited (void *data, int64_t exit_status, int term_signal)
 {
   struct task_service *ts = data;
-  struct sandbox *sb = ts->sandbox;
+  struct sandbox *sb = service_sandbox (ts);
   advance (sb, SANDBOX_EV_UVM_EXITED);
   if (migration_moved (ts))
     {
@@ -152,7 +153,7 @@ on_uvm_exited (void *data, int64_t exit_status, int term_signal)
   /* Every container process of the sandbox goes with its VM.  Creates in
      flight fail on their own (their requests fail).  */
   struct list *pos, *tmp;
-  list_for_each_safe (pos, tmp, &ts->tasks)
+  list_for_each_safe (pos, tmp, &service_tasks (ts)->list)
   {
     struct task *t = list_entry (pos, struct task, link);
     if (t == sb->task || t->creating || t->exited)
@@ -211,13 +212,13 @@ start_layers (struct task_service *ts, struct sandbox *sb,
       = xasprintf ("%s/" UVM_LAYER_SCRATCH_LINK, state_dir);
   if (symlink (scratch, link) < 0)
     log_warn ("record %s: %s", link, strerror (errno));
-  struct layer_set_config lc = { .loop = ts->cfg.loop,
-                                 .helper_exe = ts->cfg.self_exe,
+  struct layer_set_config lc = { .loop = service_config (ts)->loop,
+                                 .helper_exe = service_config (ts)->self_exe,
                                  .cache_dir = cfg->layer_cache_dir,
                                  .cache_max_mb = cfg->layer_cache_max_mb,
                                  .scratch_dir = scratch };
   sb->layers = layer_set_new (&lc, sb->uvm);
-  sb->volume_sync = pod_volume_sync_start (ts->cfg.loop, ts);
+  sb->volume_sync = pod_volume_sync_start (service_config (ts)->loop, ts);
 }
 
 void
@@ -227,12 +228,12 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
 {
   const struct oci_spec *spec = *specp;
   shim_error *err = NULL;
-  if (ts->sandbox != NULL)
+  if (service_sandbox (ts) != NULL)
     {
       ttrpc_call_fail_code (call, GRPC_ALREADY_EXISTS,
                             "sandbox %s already exists in this shim: already "
                             "exists",
-                            ts->sandbox->id);
+                            service_sandbox (ts)->id);
       pb__create_task_request__free_unpacked (req, NULL);
       return;
     }
@@ -240,7 +241,7 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
   sb->end = end_sandbox;
   sb->id = xstrdup (sandbox_id);
   sb->create_req = req;
-  ts->sandbox = sb;
+  service_set_sandbox (ts, sb);
   cleanup_free char *config_path = runtime_config_path (req->options);
   bool incoming = false;
   if (sandbox_plan_build (sb->id, spec, config_path, &sb->plan, &err) < 0
@@ -278,12 +279,12 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
   t->pod_serial = t->serial;
   sb->task = t;
 
-  cleanup_free char *state_dir
-      = task_service_state_dir (ts->cfg.state_root, ts->cfg.ns, req->id);
+  cleanup_free char *state_dir = task_service_state_dir (
+      service_config (ts)->state_root, service_config (ts)->ns, req->id);
   struct uvm_config uc = {
     .id = sb->id,
     .state_dir = state_dir,
-    .state_root = ts->cfg.state_root,
+    .state_root = service_config (ts)->state_root,
     .bundle = req->bundle,
     .opts = &sb->plan.opts,
     .rootfs_raw_size = sb->plan.rootfs_raw_size,
@@ -292,12 +293,14 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
     .kernel_cmdline = sb->plan.kernel_cmdline,
     .backend = vmm_backend_for (sb->plan.cfg.vmm),
     .cfg = &sb->plan.cfg,
-    .helper_exe = ts->cfg.self_exe,
+    .helper_exe = service_config (ts)->self_exe,
     .incoming = incoming,
     .host_share = sb->plan.host_share,
   };
   sb->create_call = call;
-  if (uvm_start (ts->cfg.loop, &uc, &uvm_events, ts, &sb->uvm, &err) < 0)
+  if (uvm_start (service_config (ts)->loop, &uc, &uvm_events, ts, &sb->uvm,
+                 &err)
+      < 0)
     {
       sb->uvm = NULL;
       sb->create_call = NULL;

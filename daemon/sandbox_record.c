@@ -2,6 +2,7 @@
    table (pure), its accessors, and sandbox_end, which reaches sandbox.c
    through the record so that the files below sandbox.c never call it.  */
 #include "sandbox.h"
+#include "service_record.h"
 #include "sandbox_private.h"
 
 #include "task.h"
@@ -47,66 +48,69 @@ sandbox_state_name (enum sandbox_state state)
 const char *
 sandbox_id (const struct task_service *ts)
 {
-  return ts->sandbox ? ts->sandbox->id : NULL;
+  return service_sandbox (ts) ? service_sandbox (ts)->id : NULL;
 }
 
 const char *
 sandbox_pod_hostname (const struct task_service *ts)
 {
-  return ts->sandbox ? ts->sandbox->hostname : NULL;
+  return service_sandbox (ts) ? service_sandbox (ts)->hostname : NULL;
 }
 
 struct task *
 sandbox_task (const struct task_service *ts)
 {
-  return ts->sandbox ? ts->sandbox->task : NULL;
+  return service_sandbox (ts) ? service_sandbox (ts)->task : NULL;
 }
 
 struct layer_set *
 sandbox_layers (const struct task_service *ts)
 {
-  return ts->sandbox ? ts->sandbox->layers : NULL;
+  return service_sandbox (ts) ? service_sandbox (ts)->layers : NULL;
 }
 
 struct uvm *
 sandbox_uvm (const struct task_service *ts)
 {
-  return ts->sandbox ? ts->sandbox->uvm : NULL;
+  return service_sandbox (ts) ? service_sandbox (ts)->uvm : NULL;
 }
 
 bool
 sandbox_ready (const struct task_service *ts)
 {
-  return ts->sandbox != NULL && ts->sandbox->state == SANDBOX_READY;
+  return service_sandbox (ts) != NULL
+         && service_sandbox (ts)->state == SANDBOX_READY;
 }
 
 bool
 sandbox_migratable (const struct task_service *ts)
 {
-  return ts->sandbox != NULL && ts->sandbox->plan.migratable;
+  return service_sandbox (ts) != NULL && service_sandbox (ts)->plan.migratable;
 }
 
 bool
 sandbox_host_share (const struct task_service *ts)
 {
-  return ts->sandbox != NULL && ts->sandbox->plan.host_share;
+  return service_sandbox (ts) != NULL && service_sandbox (ts)->plan.host_share;
 }
 
 uint64_t
 sandbox_memory_bytes (const struct task_service *ts)
 {
-  return ts->sandbox ? ts->sandbox->plan.opts.memory_mb * 1024 * 1024 : 0;
+  return service_sandbox (ts)
+             ? service_sandbox (ts)->plan.opts.memory_mb * 1024 * 1024
+             : 0;
 }
 
 const struct shim_config *
 sandbox_config (const struct task_service *ts)
 {
-  return ts->sandbox ? &ts->sandbox->plan.cfg : NULL;
+  return service_sandbox (ts) ? &service_sandbox (ts)->plan.cfg : NULL;
 }
 
 void
 sandbox_end (struct task_service *ts)
 {
-  if (ts->sandbox != NULL)
-    ts->sandbox->end (ts);
+  if (service_sandbox (ts) != NULL)
+    service_sandbox (ts)->end (ts);
 }

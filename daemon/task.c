@@ -1,4 +1,5 @@
 #include "task.h"
+#include "service_record.h"
 #include "pod_volumes.h"
 
 #include <fcntl.h>
@@ -32,7 +33,7 @@ struct task *
 task_find (struct task_service *ts, const char *id)
 {
   struct list *pos, *tmp;
-  list_for_each_safe (pos, tmp, &ts->tasks)
+  list_for_each_safe (pos, tmp, &service_tasks (ts)->list)
   {
     struct task *t = list_entry (pos, struct task, link);
     if (strcmp (t->id, id) == 0 && t->exec_id == NULL)
@@ -45,7 +46,7 @@ struct task *
 task_find_exec (struct task_service *ts, const char *id, const char *exec_id)
 {
   struct list *pos, *tmp;
-  list_for_each_safe (pos, tmp, &ts->tasks)
+  list_for_each_safe (pos, tmp, &service_tasks (ts)->list)
   {
     struct task *t = list_entry (pos, struct task, link);
     if (t->exec_id != NULL && strcmp (t->id, id) == 0
@@ -59,7 +60,7 @@ struct task *
 task_find_key (struct task_service *ts, uint32_t key)
 {
   struct list *pos, *tmp;
-  list_for_each_safe (pos, tmp, &ts->tasks)
+  list_for_each_safe (pos, tmp, &service_tasks (ts)->list)
   {
     struct task *t = list_entry (pos, struct task, link);
     if (key != 0 && t->key == key)
@@ -79,7 +80,7 @@ void
 task_publish (struct task_service *ts, const char *topic, const char *type,
               const ProtobufCMessage *msg)
 {
-  event_publisher_publish (ts->cfg.events, topic, type, msg);
+  event_publisher_publish (service_config (ts)->events, topic, type, msg);
 }
 
 static void
@@ -121,7 +122,7 @@ task_new (struct task_service *ts, const char *id, const char *exec_id,
 {
   struct task *t = xzalloc (sizeof *t);
   t->ts = ts;
-  t->serial = ++ts->next_serial;
+  t->serial = ++service_tasks (ts)->next_serial;
   t->id = xstrdup (id);
   t->exec_id = exec_id ? xstrdup (exec_id) : NULL;
   t->bundle = xstrdup (bundle);
@@ -412,7 +413,7 @@ task_delete_exited (struct task *t, struct ttrpc_call *call)
   task_reply_delete (t, call);
 
   list_remove (&t->link);
-  ts->ntasks--;
+  service_tasks (ts)->count--;
   log_entry (LOG_LEVEL_INFO, "task deleted",
              (struct log_field[]){ { "task", t->id } }, 1);
   if (sandbox_task (ts) == t)

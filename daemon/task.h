@@ -87,24 +87,6 @@ struct task
   bool exit_parked;
 };
 
-struct task_service
-{
-  struct task_service_config cfg;
-  struct list tasks;
-  size_t ntasks;
-  /* Owned by sandbox.c (see sandbox.h); NULL when there is none.  */
-  struct sandbox *sandbox;
-  /* Requests to the guest waiting for its reply (guest_process.c).  */
-  struct list guest_ops;
-  uint32_t next_process_key;
-  uint64_t next_serial;
-  bool closing;
-  /* Live migration: owned by migration_service.c (migration_state.h).  */
-  enum migration_state migration;
-  /* The migration call waiting for the VM (migration_service.c).  */
-  struct migration_op *migration_op;
-};
-
 /* A task record (a task, or with exec_id an exec'd process of task id),
    not yet in the list.  */
 struct task *task_new (struct task_service *ts, const char *id,

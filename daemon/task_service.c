@@ -1,4 +1,5 @@
 #include "task_service.h"
+#include "service_record.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -160,8 +161,8 @@ handle_create (struct task_service *ts, struct ttrpc_call *call,
                           req->stdout, req->stderr, req->terminal);
           t->kind = TASK_CONTAINER;
           t->pod_serial = sandbox_task (ts)->serial;
-          list_add_tail (&ts->tasks, &t->link);
-          ts->ntasks++;
+          list_add_tail (&service_tasks (ts)->list, &t->link);
+          service_tasks (ts)->count++;
           guest_container_create (t, call, req, spec);
           kept = true;
         }
@@ -393,8 +394,9 @@ handle_shutdown (struct task_service *ts, struct ttrpc_call *call,
   (void) req; /* the shim decides by what is left, not by the id */
   ttrpc_call_reply (call, NULL);
   /* Grouped shims get one Shutdown per task: exit with the last one.  */
-  if (ts->ntasks == 0 && ts->sandbox == NULL && !ts->closing)
-    ts->cfg.on_shutdown (ts->cfg.data);
+  if (service_tasks (ts)->count == 0 && service_sandbox (ts) == NULL
+      && !service_closing (ts))
+    service_config (ts)->on_shutdown (service_config (ts)->data);
   return false;
 }
 TTRPC_HANDLER (shutdown, Pb__ShutdownRequest, pb__shutdown_request)
@@ -564,11 +566,7 @@ static const struct ttrpc_method task_methods[] = {
 struct task_service *
 task_service_new (const struct task_service_config *c)
 {
-  struct task_service *ts = xzalloc (sizeof *ts);
-  ts->cfg = *c;
-  list_init (&ts->tasks);
-  list_init (&ts->guest_ops);
-  return ts;
+  return service_record_new (c);
 }
 
 void
@@ -588,15 +586,15 @@ task_service_register (struct task_service *ts, struct ttrpc_server *s)
 bool
 task_service_is_empty (const struct task_service *ts)
 {
-  return ts->ntasks == 0 && ts->sandbox == NULL;
+  return service_tasks (ts)->count == 0 && service_sandbox (ts) == NULL;
 }
 
 void
 task_service_close (struct task_service *ts)
 {
-  ts->closing = true;
+  service_set_closing (ts);
   struct list *pos, *tmp;
-  list_for_each_safe (pos, tmp, &ts->tasks)
+  list_for_each_safe (pos, tmp, &service_tasks (ts)->list)
   {
     struct task *t = list_entry (pos, struct task, link);
     task_fail_parked (&t->waiters, GRPC_UNAVAILABLE, "shim shutting down");
@@ -605,5 +603,5 @@ task_service_close (struct task_service *ts)
     task_free (t);
   }
   sandbox_end (ts);
-  free (ts);
+  service_record_free (ts);
 }

@@ -2,6 +2,7 @@
    UNKNOWN before any); every pair of statuses, and the record's serials.  */
 #include <check.h>
 
+#include "daemon/service_record.h"
 #include "daemon/task.h"
 #include "suites.h"
 
@@ -29,8 +30,9 @@ START_TEST (forward_only)
     [4] = { P, C, R, S, P, P }, /* from PAUSED (never entered) */
     [5] = { G, C, R, S, G, G }, /* from PAUSING (never entered) */
   };
-  struct task_service ts = { 0 };
-  struct task *t = task_new (&ts, "t", NULL, "/b", "", "", "", false);
+  struct task_service *ts
+      = service_record_new (&(struct task_service_config){ 0 });
+  struct task *t = task_new (ts, "t", NULL, "/b", "", "", "", false);
   for (int from = 0; from < 6; from++)
     for (int to = 0; to < 6; to++)
       {
@@ -40,19 +42,22 @@ START_TEST (forward_only)
                        statuses[from], statuses[to], t->status);
       }
   task_free (t);
+  service_record_free (ts);
 }
 END_TEST
 
 START_TEST (records_have_their_own_serials)
 {
-  struct task_service ts = { 0 };
-  struct task *a = task_new (&ts, "c0", NULL, "/b", "", "", "", false);
-  struct task *b = task_new (&ts, "c0", NULL, "/b", "", "", "", false);
+  struct task_service *ts
+      = service_record_new (&(struct task_service_config){ 0 });
+  struct task *a = task_new (ts, "c0", NULL, "/b", "", "", "", false);
+  struct task *b = task_new (ts, "c0", NULL, "/b", "", "", "", false);
   ck_assert_uint_ne (a->serial, 0);
   ck_assert_uint_gt (b->serial, a->serial);
   ck_assert_int_eq (a->status, PB__TASK_STATUS__UNKNOWN);
   task_free (a);
   task_free (b);
+  service_record_free (ts);
 }
 END_TEST
 
