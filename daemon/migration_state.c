@@ -3,14 +3,9 @@
 
 #include <stddef.h>
 
-struct transition
-{
-  enum migration_state from;
-  enum migration_event event;
-  enum migration_state to;
-};
+#include "proto/base/state_table.h"
 
-static const struct transition transitions[] = {
+static const struct state_transition transitions[] = {
   { MIGRATION_NONE, MIGRATION_EV_EXPORT, MIGRATION_EXPORTING },
   { MIGRATION_EXPORTING, MIGRATION_EV_DESCRIBED, MIGRATION_EXPORTED },
   { MIGRATION_EXPORTING, MIGRATION_EV_REFUSED, MIGRATION_NONE },
@@ -49,13 +44,12 @@ bool
 migration_state_next (enum migration_state state, enum migration_event event,
                       enum migration_state *next)
 {
-  for (size_t i = 0; i < sizeof transitions / sizeof *transitions; i++)
-    if (transitions[i].from == state && transitions[i].event == event)
-      {
-        *next = transitions[i].to;
-        return true;
-      }
-  return false;
+  int to;
+  if (!state_table_next (transitions, sizeof transitions / sizeof *transitions,
+                         (int) state, (int) event, &to))
+    return false;
+  *next = (enum migration_state) to;
+  return true;
 }
 
 const char *

@@ -3,14 +3,9 @@
 
 #include <stddef.h>
 
-struct transition
-{
-  enum uvm_state from;
-  enum uvm_event event;
-  enum uvm_state to;
-};
+#include "proto/base/state_table.h"
 
-static const struct transition transitions[] = {
+static const struct state_transition transitions[] = {
   { UVM_BOOTING, UVM_EV_HELLO, UVM_RUNNING },
   { UVM_BOOTING, UVM_EV_ATTEMPT_FAILED, UVM_RELAUNCHING },
   { UVM_BOOTING, UVM_EV_START_FAILED, UVM_START_FAILED },
@@ -44,13 +39,12 @@ uvm_lifecycle_next (enum uvm_state state, enum uvm_event event,
       *next = UVM_DESTROYED;
       return true;
     }
-  for (size_t i = 0; i < sizeof transitions / sizeof *transitions; i++)
-    if (transitions[i].from == state && transitions[i].event == event)
-      {
-        *next = transitions[i].to;
-        return true;
-      }
-  return false;
+  int to;
+  if (!state_table_next (transitions, sizeof transitions / sizeof *transitions,
+                         (int) state, (int) event, &to))
+    return false;
+  *next = (enum uvm_state) to;
+  return true;
 }
 
 const char *

@@ -2,6 +2,7 @@
 #include "rtnl.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -106,6 +107,20 @@ rtnl_str (const struct rtattr *a)
   size_t n = a != NULL ? RTA_PAYLOAD (a) : 0;
   const char *s = a != NULL ? RTA_DATA (a) : NULL;
   return n > 0 && memchr (s, '\0', n) != NULL ? s : NULL;
+}
+
+int
+rtnl_link_up (int fd, int ifindex, uint32_t mtu)
+{
+  struct rtnl_msg m;
+  struct ifinfomsg *i = rtnl_start (&m, RTM_NEWLINK, 0, sizeof *i);
+  i->ifi_family = AF_UNSPEC;
+  i->ifi_index = ifindex;
+  i->ifi_flags = IFF_UP;
+  i->ifi_change = IFF_UP;
+  if (mtu != 0)
+    rtnl_put_u32 (&m, IFLA_MTU, mtu);
+  return rtnl_talk (fd, &m);
 }
 
 int

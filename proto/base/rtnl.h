@@ -49,6 +49,9 @@ void rtnl_nested (const struct rtattr *nest, const struct rtattr **tb,
 /* The attribute's payload as a string, when it is NUL-terminated.  */
 const char *rtnl_str (const struct rtattr *a);
 
+/* Sets the link up, with that MTU unless mtu is 0: 0, or -1 with errno.  */
+int rtnl_link_up (int fd, int ifindex, uint32_t mtu);
+
 /* A NETLINK_ROUTE socket, or -1 with errno.  */
 int rtnl_open (void);
 /* Sends m asking for an acknowledgement and waits for it: 0, or -1 with

@@ -150,20 +150,6 @@ talk (int fd, struct rtnl_msg *m)
 }
 
 static int
-link_up (int fd, int ifindex, uint32_t mtu)
-{
-  struct rtnl_msg m;
-  struct ifinfomsg *i = rtnl_start (&m, RTM_NEWLINK, 0, sizeof *i);
-  i->ifi_family = AF_UNSPEC;
-  i->ifi_index = ifindex;
-  i->ifi_flags = IFF_UP;
-  i->ifi_change = IFF_UP;
-  if (mtu != 0)
-    rtnl_put_u32 (&m, IFLA_MTU, mtu);
-  return talk (fd, &m);
-}
-
-static int
 add_address (int fd, int ifindex, struct in_addr addr, unsigned prefix)
 {
   struct rtnl_msg m;
@@ -239,9 +225,9 @@ network_config_apply (const struct network_config *c, shim_error **err)
   if (fd < 0)
     return shim_error_errno (err, GRPC_INTERNAL, errno, "network: netlink");
   const char *what = NULL;
-  if (link_up (fd, (int) if_nametoindex ("lo"), 0) < 0)
+  if (rtnl_link_up (fd, (int) if_nametoindex ("lo"), 0) < 0)
     what = "lo up";
-  else if (link_up (fd, nic, c->mtu) < 0)
+  else if (rtnl_link_up (fd, nic, c->mtu) < 0)
     what = "NIC up";
   for (size_t i = 0; what == NULL && i < c->naddresses; i++)
     if (add_address (fd, nic, c->addresses[i], c->prefixes[i]) < 0)

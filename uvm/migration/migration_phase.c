@@ -3,14 +3,9 @@
 
 #include <stddef.h>
 
-struct transition
-{
-  enum uvm_migration_phase from;
-  enum uvm_migration_event event;
-  enum uvm_migration_phase to;
-};
+#include "proto/base/state_table.h"
 
-static const struct transition transitions[] = {
+static const struct state_transition transitions[] = {
   { UVM_MIGRATION_NONE, UVM_MIG_EV_EXPORT, UVM_MIGRATION_BARRIER },
   { UVM_MIGRATION_BARRIER, UVM_MIG_EV_BARRIER_PASSED, UVM_MIGRATION_SENDING },
   { UVM_MIGRATION_BARRIER, UVM_MIG_EV_FAILED, UVM_MIGRATION_NONE },
@@ -29,13 +24,12 @@ uvm_migration_phase_next (enum uvm_migration_phase phase,
                           enum uvm_migration_event event,
                           enum uvm_migration_phase *next)
 {
-  for (size_t i = 0; i < sizeof transitions / sizeof *transitions; i++)
-    if (transitions[i].from == phase && transitions[i].event == event)
-      {
-        *next = transitions[i].to;
-        return true;
-      }
-  return false;
+  int to;
+  if (!state_table_next (transitions, sizeof transitions / sizeof *transitions,
+                         (int) phase, (int) event, &to))
+    return false;
+  *next = (enum uvm_migration_phase) to;
+  return true;
 }
 
 const char *

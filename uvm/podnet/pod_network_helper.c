@@ -173,19 +173,6 @@ make_tap (uid_t uid)
   return r;
 }
 
-static int
-link_up (int fd, int ifindex, uint32_t mtu)
-{
-  struct rtnl_msg m;
-  struct ifinfomsg *i = rtnl_start (&m, RTM_NEWLINK, 0, sizeof *i);
-  i->ifi_family = AF_UNSPEC;
-  i->ifi_index = ifindex;
-  i->ifi_flags = IFF_UP;
-  i->ifi_change = IFF_UP;
-  rtnl_put_u32 (&m, IFLA_MTU, mtu);
-  return rtnl_talk (fd, &m);
-}
-
 static struct tcmsg *
 tc_start (struct rtnl_msg *m, uint16_t type, uint16_t flags, int ifindex)
 {
@@ -285,7 +272,7 @@ connect_tap (int fd, uid_t uid, struct pod_nic *nic, shim_error **err)
   const char *step = "make the TAP";
   int tap = 0;
   if (make_tap (uid) == 0 && (tap = (int) if_nametoindex (POD_NIC_TAP)) > 0
-      && (step = "set the TAP up", link_up (fd, tap, nic->mtu) == 0)
+      && (step = "set the TAP up", rtnl_link_up (fd, tap, nic->mtu) == 0)
       && (step = "add an ingress qdisc to the interface",
           !nic->ingress_ours
               || ingress_qdisc (fd, RTM_NEWQDISC, nic->ifindex) == 0)
