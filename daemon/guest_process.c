@@ -559,8 +559,9 @@ guest_process_resize (struct task *t, struct ttrpc_call *call, uint32_t width,
 void
 guest_container_stats (struct task *t, struct ttrpc_call *call)
 {
-  guest_call (t, call, "stats", bridge_container_body ("stats", t->id),
-              on_guest_stats, NULL);
+  guest_call (t, call, "stats",
+              bridge_container_body (BRIDGE_REQ_STATS, t->id), on_guest_stats,
+              NULL);
 }
 
 void
@@ -587,8 +588,9 @@ guest_container_delete (struct task *t, struct ttrpc_call *call)
   if (!vm_running (t))
     delete_container (t, call);
   else
-    guest_call (t, call, "delete", bridge_container_body ("delete", t->id),
-                on_guest_ack, delete_container);
+    guest_call (t, call, "delete",
+                bridge_container_body (BRIDGE_REQ_DELETE, t->id), on_guest_ack,
+                delete_container);
 }
 
 void

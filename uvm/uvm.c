@@ -281,8 +281,7 @@ request_guest_shutdown (struct uvm *u)
   if (!u->backend->stop_via_guest)
     return false;
   struct bridge_conn *c = uvm_connected_bridge (u);
-  bool sent
-      = c != NULL && bridge_conn_post (c, "{\"type\":\"shutdown\"}") == 0;
+  bool sent = c != NULL && bridge_conn_post (c, BRIDGE_SHUTDOWN_BODY) == 0;
   log_entry (sent ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
              sent ? "asked the guest to power off"
                   : "cannot ask the guest to power off; signalling the VMM",

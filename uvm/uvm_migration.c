@@ -240,8 +240,7 @@ on_version (void *data, const json_value *ret, const shim_error *err)
   struct uvm *u = ds->u;
   shim_error *rerr = NULL;
   if (uvm_connected_bridge (u) != NULL
-      && uvm_request (u, "{\"type\":\"ping\"}", ROUND_TRIP_MS, on_uptime, ds,
-                      &rerr)
+      && uvm_request (u, BRIDGE_PING_BODY, ROUND_TRIP_MS, on_uptime, ds, &rerr)
              == 0)
     return;
   shim_error_free (rerr);
@@ -549,7 +548,7 @@ uvm_migrate_out (struct uvm *u, const char *uri, shim_error **err)
     return -1;
   /* The last frame the guest gets from this side: its answer proves the
      agent read everything before it.  Later frames wait in the bridge.  */
-  if (bridge_conn_request (u->bridge, "{\"type\":\"ping\"}", ROUND_TRIP_MS,
+  if (bridge_conn_request (u->bridge, BRIDGE_PING_BODY, ROUND_TRIP_MS,
                            on_barrier, u, err)
       < 0)
     {
@@ -826,10 +825,8 @@ on_first_ping (void *data, const char *body, size_t len, const shim_error *err)
   shim_error_free (perr);
   struct timespec now;
   clock_gettime (CLOCK_REALTIME, &now);
-  cleanup_free char *req
-      = xasprintf ("{\"type\":\"settime\",\"unix_ns\":%llu}",
-                   (unsigned long long) now.tv_sec * 1000000000ull
-                       + (unsigned long long) now.tv_nsec);
+  cleanup_free char *req = bridge_settime_body (
+      (uint64_t) now.tv_sec * 1000000000ull + (uint64_t) now.tv_nsec);
   shim_error *rerr = NULL;
   if (uvm_request (u, req, ROUND_TRIP_MS, on_settime, u, &rerr) < 0)
     {
@@ -887,8 +884,7 @@ on_incoming_status (void *data, const json_value *ret, const shim_error *err)
   set_status (u, "completed");
   log_entry (LOG_LEVEL_INFO, "live migration: the VM runs here",
              (struct log_field[]){ { "uvm-id", u->id } }, 1);
-  if (uvm_request (u, "{\"type\":\"ping\"}", ROUND_TRIP_MS, on_first_ping, u,
-                   &aerr)
+  if (uvm_request (u, BRIDGE_PING_BODY, ROUND_TRIP_MS, on_first_ping, u, &aerr)
       < 0)
     {
       adopt_done (u, aerr);

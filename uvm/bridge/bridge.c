@@ -188,7 +188,8 @@ bridge_volume_update_body (const char *container, const char *volume,
                            const struct bridge_pod_file *files, size_t nfiles)
 {
   strbuf b = STRBUF_INIT;
-  strbuf_puts (&b, "{\"type\":\"volume_update\",\"container\":");
+  strbuf_puts (&b,
+               "{\"type\":\"" BRIDGE_REQ_VOLUME_UPDATE "\",\"container\":");
   strbuf_json_string (&b, container, strlen (container));
   put_strings (&b, "volumes", &volume, 1);
   put_files (&b, files, nfiles);
@@ -223,7 +224,7 @@ char *
 bridge_create_body (const struct bridge_create *c)
 {
   strbuf b = STRBUF_INIT;
-  strbuf_puts (&b, "{\"type\":\"create\",\"container\":");
+  strbuf_puts (&b, "{\"type\":\"" BRIDGE_REQ_CREATE "\",\"container\":");
   strbuf_json_string (&b, c->container, strlen (c->container));
   strbuf_printf (&b, ",\"process\":%u,\"scratch_mb\":%u,\"spec\":", c->process,
                  c->scratch_mb);
@@ -263,14 +264,15 @@ bridge_create_add_layers (const char *body, const uint32_t *layers, size_t n)
 char *
 bridge_disk_remove_body (uint32_t target)
 {
-  return xasprintf ("{\"type\":\"disk_remove\",\"scsi_target\":%u}", target);
+  return xasprintf (
+      "{\"type\":\"" BRIDGE_REQ_DISK_REMOVE "\",\"scsi_target\":%u}", target);
 }
 
 char *
 bridge_update_body (const char *container, const char *resources, size_t len)
 {
   strbuf b = STRBUF_INIT;
-  strbuf_puts (&b, "{\"type\":\"update\",\"container\":");
+  strbuf_puts (&b, "{\"type\":\"" BRIDGE_REQ_UPDATE "\",\"container\":");
   strbuf_json_string (&b, container, strlen (container));
   strbuf_puts (&b, ",\"spec\":");
   strbuf_json_string (&b, resources, len);
@@ -283,7 +285,7 @@ bridge_exec_body (const char *container, uint32_t process, const char *spec,
                   size_t spec_len)
 {
   strbuf b = STRBUF_INIT;
-  strbuf_puts (&b, "{\"type\":\"exec\",\"container\":");
+  strbuf_puts (&b, "{\"type\":\"" BRIDGE_REQ_EXEC "\",\"container\":");
   strbuf_json_string (&b, container, strlen (container));
   strbuf_printf (&b, ",\"process\":%u,\"spec\":", process);
   strbuf_json_string (&b, spec, spec_len);
@@ -304,13 +306,15 @@ bridge_container_body (const char *type, const char *container)
 char *
 bridge_start_body (uint32_t process)
 {
-  return xasprintf ("{\"type\":\"start\",\"process\":%u}", process);
+  return xasprintf ("{\"type\":\"" BRIDGE_REQ_START "\",\"process\":%u}",
+                    process);
 }
 
 char *
 bridge_signal_body (uint32_t process, uint32_t signal, bool all)
 {
-  return xasprintf ("{\"type\":\"signal\",\"process\":%u,\"signal\":%u,"
+  return xasprintf ("{\"type\":\"" BRIDGE_REQ_SIGNAL
+                    "\",\"process\":%u,\"signal\":%u,"
                     "\"all\":%s}",
                     process, signal, all ? "true" : "false");
 }
@@ -318,7 +322,25 @@ bridge_signal_body (uint32_t process, uint32_t signal, bool all)
 char *
 bridge_resize_body (uint32_t process, uint32_t width, uint32_t height)
 {
-  return xasprintf ("{\"type\":\"resize\",\"process\":%u,\"width\":%u,"
+  return xasprintf ("{\"type\":\"" BRIDGE_REQ_RESIZE
+                    "\",\"process\":%u,\"width\":%u,"
                     "\"height\":%u}",
                     process, width, height);
+}
+
+char *
+bridge_settime_body (uint64_t unix_ns)
+{
+  return xasprintf ("{\"type\":\"" BRIDGE_REQ_SETTIME "\",\"unix_ns\":%llu}",
+                    (unsigned long long) unix_ns);
+}
+
+char *
+bridge_network_body (const char *config, size_t len)
+{
+  strbuf b = STRBUF_INIT;
+  strbuf_puts (&b, "{\"type\":\"" BRIDGE_REQ_NETWORK "\",\"spec\":");
+  strbuf_json_string (&b, config, len);
+  strbuf_putc (&b, '}');
+  return strbuf_detach (&b);
 }

@@ -113,4 +113,12 @@ char *bridge_volume_update_body (const char *container, const char *volume,
 char *bridge_disk_remove_body (uint32_t target);
 char *bridge_signal_body (uint32_t process, uint32_t signal, bool all);
 char *bridge_resize_body (uint32_t process, uint32_t width, uint32_t height);
+/* A round trip (the guest answers its uptime).  */
+#define BRIDGE_PING_BODY "{\"type\":\"" BRIDGE_REQ_PING "\"}"
+/* The guest powers the VM off.  */
+#define BRIDGE_SHUTDOWN_BODY "{\"type\":\"" BRIDGE_REQ_SHUTDOWN "\"}"
+/* The guest's wall clock (after a live migration's downtime).  */
+char *bridge_settime_body (uint64_t unix_ns);
+/* The pod's NIC: config is the network document (uvm/guest/network.h).  */
+char *bridge_network_body (const char *config, size_t len);
 #endif

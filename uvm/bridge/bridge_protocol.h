@@ -14,6 +14,22 @@
 #define BRIDGE_TYPE_NOTIFY 3
 #define BRIDGE_TYPE_DATA 4
 #define BRIDGE_TYPE_CREDIT 5
+/* The requests' "type" names: the host builds them (uvm/bridge/bridge.c),
+   the guest decodes them (uvm/guest/bridge_request.c).  */
+#define BRIDGE_REQ_SHUTDOWN "shutdown"
+#define BRIDGE_REQ_CREATE "create"
+#define BRIDGE_REQ_EXEC "exec"
+#define BRIDGE_REQ_START "start"
+#define BRIDGE_REQ_SIGNAL "signal"
+#define BRIDGE_REQ_RESIZE "resize"
+#define BRIDGE_REQ_STATS "stats"
+#define BRIDGE_REQ_DELETE "delete"
+#define BRIDGE_REQ_UPDATE "update"
+#define BRIDGE_REQ_NETWORK "network"
+#define BRIDGE_REQ_PING "ping"
+#define BRIDGE_REQ_SETTIME "settime"
+#define BRIDGE_REQ_DISK_REMOVE "disk_remove"
+#define BRIDGE_REQ_VOLUME_UPDATE "volume_update"
 /* Streams of a process (the flags byte of DATA and CREDIT frames).  */
 #define BRIDGE_STDIN 0
 #define BRIDGE_STDOUT 1

@@ -12,6 +12,7 @@
 #include "proto/base/rtnl.h"
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
+#include "uvm/bridge/bridge.h"
 
 static int
 copy_text (char *dst, size_t cap, const char *src)
@@ -242,10 +243,7 @@ pod_nic_guest_body (const struct pod_nic *nic)
   strbuf_putc (&cfg, '{');
   put_addressing (&cfg, nic);
   strbuf_putc (&cfg, '}');
-  strbuf body = STRBUF_INIT;
-  strbuf_puts (&body, "{\"type\":\"network\",\"spec\":");
-  strbuf_json_string (&body, cfg.data, cfg.len);
-  strbuf_putc (&body, '}');
+  char *body = bridge_network_body (cfg.data, cfg.len);
   strbuf_release (&cfg);
-  return strbuf_detach (&body);
+  return body;
 }
