@@ -305,6 +305,52 @@ close_fd (int *fd)
   *fd = -1;
 }
 
+/* What is refused before anything starts, naming every item at fault:
+   capabilities, sysctls, the seccomp profile; and the pod's namespaces an
+   init joins, made if they are not yet.  */
+static int
+check_process (struct container *c, const struct oci_process *p, bool init,
+               unsigned last_cap, struct capability_plan *caps,
+               shim_error **err)
+{
+  if (p->nargs == 0)
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT, "process has no args");
+  strbuf bad = STRBUF_INIT;
+  int r = 0;
+  if (capability_plan_build (p, last_cap, caps, &bad) < 0)
+    r = shim_error_set (err, GRPC_INVALID_ARGUMENT, "process.capabilities: %s",
+                        bad.data);
+  else if (init && sysctl_check (c->spec, &bad) < 0)
+    r = shim_error_set (err, GRPC_INVALID_ARGUMENT, "linux.sysctl: %s",
+                        bad.data);
+  else if (c->spec->seccomp != NULL
+           && seccomp_profile_check (c->spec->seccomp, &bad) < 0)
+    r = shim_error_set (err, GRPC_INVALID_ARGUMENT, "linux.seccomp: %s",
+                        bad.data);
+  strbuf_release (&bad);
+  if (r == 0 && init
+      && (in_pod_namespace (c, "pid") || in_pod_namespace (c, "uts")
+          || in_pod_namespace (c, "ipc")))
+    r = pod_namespaces_ensure (c->pod_hostname, err);
+  return r;
+}
+
+/* The held child reports ready (one NUL byte) or why its setup failed.  */
+static int
+await_setup (int status_fd, const char *what, shim_error **err)
+{
+  char msg[1024];
+  ssize_t n;
+  do
+    n = read (status_fd, msg, sizeof msg - 1);
+  while (n < 0 && errno == EINTR);
+  if (n == 1 && msg[0] == '\0')
+    return 0;
+  msg[n > 0 ? n : 0] = '\0';
+  return shim_error_set (err, GRPC_FAILED_PRECONDITION, "set up %s: %s", what,
+                         n > 0 ? msg : "the process died");
+}
+
 int
 container_spawn (struct container *c, const struct oci_process *p,
                  struct held_process *out, shim_error **err)
@@ -315,38 +361,9 @@ container_spawn (struct container *c, const struct oci_process *p,
   if (!init && c->init_pid == 0)
     return shim_error_set (err, GRPC_FAILED_PRECONDITION,
                            "container %s has no running init process", c->id);
-  if (p->nargs == 0)
-    return shim_error_set (err, GRPC_INVALID_ARGUMENT, "process has no args");
-  /* Refused before anything starts, naming every capability at fault.  */
   struct capability_plan caps;
   unsigned last_cap = capability_last_cap ();
-  strbuf bad = STRBUF_INIT;
-  if (capability_plan_build (p, last_cap, &caps, &bad) < 0)
-    {
-      shim_error_set (err, GRPC_INVALID_ARGUMENT, "process.capabilities: %s",
-                      bad.data);
-      strbuf_release (&bad);
-      return -1;
-    }
-  if (init && sysctl_check (c->spec, &bad) < 0)
-    {
-      shim_error_set (err, GRPC_INVALID_ARGUMENT, "linux.sysctl: %s",
-                      bad.data);
-      strbuf_release (&bad);
-      return -1;
-    }
-  if (c->spec->seccomp != NULL
-      && seccomp_profile_check (c->spec->seccomp, &bad) < 0)
-    {
-      shim_error_set (err, GRPC_INVALID_ARGUMENT, "linux.seccomp: %s",
-                      bad.data);
-      strbuf_release (&bad);
-      return -1;
-    }
-  if (init
-      && (in_pod_namespace (c, "pid") || in_pod_namespace (c, "uts")
-          || in_pod_namespace (c, "ipc"))
-      && pod_namespaces_ensure (c->pod_hostname, err) < 0)
+  if (check_process (c, p, init, last_cap, &caps, err) < 0)
     return -1;
 
   *out = (struct held_process){ .pid = -1,
@@ -409,21 +426,12 @@ container_spawn (struct container *c, const struct oci_process *p,
         shim_error_errno (err, GRPC_INTERNAL, errno, "fork %s", p->args[0]);
       goto fail;
     }
-  /* The child reports ready (one NUL byte) or why its setup failed.  */
-  char msg[1024];
-  ssize_t n;
-  do
-    n = read (out->status_fd, msg, sizeof msg - 1);
-  while (n < 0 && errno == EINTR);
-  if (n == 1 && msg[0] == '\0')
+  if (await_setup (out->status_fd, p->args[0], err) == 0)
     {
       if (init)
         c->init_pid = pid;
       return 0;
     }
-  msg[n > 0 ? n : 0] = '\0';
-  shim_error_set (err, GRPC_FAILED_PRECONDITION, "set up %s: %s", p->args[0],
-                  n > 0 ? msg : "the process died");
 fail:
   /* The agent reaps a failed child with the others (it is not reported:
      no process record holds its pid).  */
