@@ -66,13 +66,13 @@ plan_host_share (const char *id, struct sandbox_plan *plan)
                2);
 }
 
-int
-sandbox_plan_build (const char *id, const struct oci_spec *spec,
-                    const char *config_path, struct sandbox_plan *plan,
-                    shim_error **err)
+/* Migratable or not, from the annotations exactly as sent; a migratable
+   sandbox must then pass the annotation and container policies, every
+   problem named in one error.  */
+static int
+decide_migratability (const char *id, const struct oci_spec *spec,
+                      struct sandbox_plan *plan, shim_error **err)
 {
-  memset (plan, 0, sizeof *plan);
-
   struct migration_decision md;
   if (migration_resolve (spec, &md, err) < 0)
     {
@@ -111,16 +111,15 @@ sandbox_plan_build (const char *id, const struct oci_spec *spec,
                  { "sandbox", id },
                  { "migratable", plan->migratable ? "true" : "false" } },
              2);
+  return 0;
+}
 
-  if (shim_config_load (config_path, &plan->cfg, err) < 0)
-    return -1;
-
-  if (spec->cgroups_path != NULL && *spec->cgroups_path
-      && pod_cgroup_dir (spec->cgroups_path, &plan->cgroup_dir, err) < 0)
-    {
-      shim_config_release (&plan->cfg);
-      return -1;
-    }
+/* The sandbox options: the annotations within the shim configuration, the
+   host and the pod's memory limit; warnings are logged.  */
+static int
+plan_options (const char *id, const struct oci_spec *spec,
+              struct sandbox_plan *plan, shim_error **err)
+{
   strbuf warnings = STRBUF_INIT;
   struct sandbox_options_env env = {
     .host_cpus = (unsigned) sysconf (_SC_NPROCESSORS_ONLN),
@@ -140,7 +139,28 @@ sandbox_plan_build (const char *id, const struct oci_spec *spec,
     log_entry (LOG_LEVEL_WARN, warnings.data,
                (struct log_field[]){ { "sandbox", id } }, 1);
   strbuf_release (&warnings);
-  if (r < 0)
+  return r;
+}
+
+int
+sandbox_plan_build (const char *id, const struct oci_spec *spec,
+                    const char *config_path, struct sandbox_plan *plan,
+                    shim_error **err)
+{
+  memset (plan, 0, sizeof *plan);
+
+  if (decide_migratability (id, spec, plan, err) < 0)
+    return -1;
+  if (shim_config_load (config_path, &plan->cfg, err) < 0)
+    return -1;
+
+  if (spec->cgroups_path != NULL && *spec->cgroups_path
+      && pod_cgroup_dir (spec->cgroups_path, &plan->cgroup_dir, err) < 0)
+    {
+      shim_config_release (&plan->cfg);
+      return -1;
+    }
+  if (plan_options (id, spec, plan, err) < 0)
     {
       shim_config_release (&plan->cfg);
       free (plan->cgroup_dir);
