@@ -141,15 +141,11 @@ our_socket_path (const struct shim_flags *f, int inherited_fd)
   return xstrndup (sa.sun_path, len - offsetof (struct sockaddr_un, sun_path));
 }
 
-int
-shim_daemon_main (const struct shim_flags *f, const char *self_exe)
+/* The shim log: the FIFO containerd made in the bundle (else stderr),
+   stderr itself too, the level and the fields every line carries.  */
+static void
+open_shim_log (const struct shim_flags *f)
 {
-  signal (SIGPIPE, SIG_IGN);
-  /* A fixed threshold: every buffer of 128 KiB or more (a frame being
-     read, a reply queue) is its own mapping, returned when freed; glibc's
-     sliding threshold would put the next ones in the heap after the first
-     free, where they pin what is below them.  */
-  mallopt (M_MMAP_THRESHOLD, 128 * 1024);
   /* containerd created the log FIFO; O_RDWR never blocks or gets EPIPE.  */
   int log_fd = open ("log", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   log_set_fd (log_fd >= 0 ? log_fd : dup (STDERR_FILENO));
@@ -161,26 +157,67 @@ shim_daemon_main (const struct shim_flags *f, const char *self_exe)
   log_set_level (f->debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
   log_add_context ("namespace", f->ns);
   log_add_context ("runtime", "io.containerd.lcow.v2");
+}
 
-  struct shim_daemon d = { 0 };
-  uv_loop_init (&d.loop);
-  loop_watch_start (&d.loop, &d.watch);
+/* The listening socket: inherited from start (fd 3), or made at -socket;
+   -1 (logged) when it cannot be.  */
+static int
+take_listener (const struct shim_flags *f, struct shim_daemon *d)
+{
   int listen_fd = 3;
   /* start clears close-on-exec so we inherit the listener; set it again,
      or every VMM would hold the shim's socket (and keep it "served" for
      delete after the shim died).  */
   fcntl (listen_fd, F_SETFD, FD_CLOEXEC);
-  d.socket_path = our_socket_path (f, listen_fd);
+  d->socket_path = our_socket_path (f, listen_fd);
   if (f->socket != NULL)
     {
-      unlink (d.socket_path);
-      listen_fd = shim_socket_listen (d.socket_path);
+      unlink (d->socket_path);
+      listen_fd = shim_socket_listen (d->socket_path);
       if (listen_fd < 0)
         {
-          log_error ("listen on %s: %s", d.socket_path, strerror (errno));
-          return 1;
+          log_error ("listen on %s: %s", d->socket_path, strerror (errno));
+          return -1;
         }
     }
+  return listen_fd;
+}
+
+/* Signals that stop the shim, the log's flush, the idle check.  */
+static void
+start_watchers (struct shim_daemon *d)
+{
+  uv_signal_init (&d->loop, &d->sigterm);
+  uv_signal_init (&d->loop, &d->sigint);
+  d->sigterm.data = d->sigint.data = d;
+  uv_signal_start (&d->sigterm, on_signal, SIGTERM);
+  uv_signal_start (&d->sigint, on_signal, SIGINT);
+  uv_timer_init (&d->loop, &d->log_timer);
+  uv_timer_start (&d->log_timer, on_log_timer, LOG_FLUSH_MS, LOG_FLUSH_MS);
+  uv_unref ((uv_handle_t *) &d->log_timer);
+  uv_timer_init (&d->loop, &d->idle_timer);
+  d->idle_timer.data = d;
+  uv_timer_start (&d->idle_timer, on_idle_timer, IDLE_CHECK_MS, IDLE_CHECK_MS);
+  uv_unref ((uv_handle_t *) &d->idle_timer);
+}
+
+int
+shim_daemon_main (const struct shim_flags *f, const char *self_exe)
+{
+  signal (SIGPIPE, SIG_IGN);
+  /* A fixed threshold: every buffer of 128 KiB or more (a frame being
+     read, a reply queue) is its own mapping, returned when freed; glibc's
+     sliding threshold would put the next ones in the heap after the first
+     free, where they pin what is below them.  */
+  mallopt (M_MMAP_THRESHOLD, 128 * 1024);
+  open_shim_log (f);
+
+  struct shim_daemon d = { 0 };
+  uv_loop_init (&d.loop);
+  loop_watch_start (&d.loop, &d.watch);
+  int listen_fd = take_listener (f, &d);
+  if (listen_fd < 0)
+    return 1;
 
   const char *ttrpc_address = getenv ("TTRPC_ADDRESS");
   d.events = event_publisher_new (&d.loop, ttrpc_address, f->ns);
@@ -209,18 +246,7 @@ shim_daemon_main (const struct shim_flags *f, const char *self_exe)
       return 1;
     }
 
-  uv_signal_init (&d.loop, &d.sigterm);
-  uv_signal_init (&d.loop, &d.sigint);
-  d.sigterm.data = d.sigint.data = &d;
-  uv_signal_start (&d.sigterm, on_signal, SIGTERM);
-  uv_signal_start (&d.sigint, on_signal, SIGINT);
-  uv_timer_init (&d.loop, &d.log_timer);
-  uv_timer_start (&d.log_timer, on_log_timer, LOG_FLUSH_MS, LOG_FLUSH_MS);
-  uv_unref ((uv_handle_t *) &d.log_timer);
-  uv_timer_init (&d.loop, &d.idle_timer);
-  d.idle_timer.data = &d;
-  uv_timer_start (&d.idle_timer, on_idle_timer, IDLE_CHECK_MS, IDLE_CHECK_MS);
-  uv_unref ((uv_handle_t *) &d.idle_timer);
+  start_watchers (&d);
 
   log_entry (
       LOG_LEVEL_INFO, "shim started",
