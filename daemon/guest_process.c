@@ -213,8 +213,7 @@ container_create_failed (struct task *t, const shim_error *err)
   struct task_service *ts = t->ts;
   task_fail_call (t->create_call, err, "create %s: %s", t->id);
   t->create_call = NULL;
-  list_remove (&t->link);
-  service_tasks (ts)->count--;
+  task_remove (t);
   bool standalone = sandbox_task (ts) == t;
   task_free (t);
   if (standalone)
@@ -606,7 +605,7 @@ guest_process_exec (struct task *c, struct ttrpc_call *call,
   e->key = ++service_guest (ts)->next_process_key;
   if (sandbox_uvm (ts) != NULL)
     uvm_open_streams (sandbox_uvm (ts), e->key);
-  list_add_tail (&service_tasks (ts)->list, &e->link);
+  task_add (e);
   guest_call (e, call, "exec",
               bridge_exec_body (c->id, e->key,
                                 (const char *) req->spec->value.data,

@@ -88,8 +88,7 @@ sandbox_created (struct task_service *ts, struct ttrpc_call *call)
   struct sandbox *sb = service_sandbox (ts);
   advance (sb, SANDBOX_EV_UVM_STARTED);
   struct task *t = sb->task;
-  list_add_tail (&service_tasks (ts)->list, &t->link);
-  service_tasks (ts)->count++;
+  task_add (t);
   if (sb->standalone_spec != NULL)
     {
       /* The task's own process, in its UVM.  */

@@ -391,9 +391,26 @@ task_park (struct list *l, struct ttrpc_call *call)
 
 /* Forgets an exec'd process record (not counted in ntasks).  */
 void
+task_add (struct task *t)
+{
+  struct task_table *table = service_tasks (t->ts);
+  list_add_tail (&table->list, &t->link);
+  if (t->exec_id == NULL)
+    table->count++;
+}
+
+void
+task_remove (struct task *t)
+{
+  list_remove (&t->link);
+  if (t->exec_id == NULL)
+    service_tasks (t->ts)->count--;
+}
+
+void
 task_drop_exec (struct task *e)
 {
-  list_remove (&e->link);
+  task_remove (e);
   task_free (e);
 }
 
@@ -412,8 +429,7 @@ task_delete_exited (struct task *t, struct ttrpc_call *call)
   task_publish (ts, "/tasks/delete", "containerd.events.TaskDelete", &ev.base);
   task_reply_delete (t, call);
 
-  list_remove (&t->link);
-  service_tasks (ts)->count--;
+  task_remove (t);
   log_entry (LOG_LEVEL_INFO, "task deleted",
              (struct log_field[]){ { "task", t->id } }, 1);
   if (sandbox_task (ts) == t)

@@ -100,7 +100,11 @@ struct task *task_find_exec (struct task_service *ts, const char *id,
                              const char *exec_id);
 /* The process in the guest with bridge key `key` (never 0), or NULL.  */
 struct task *task_find_key (struct task_service *ts, uint32_t key);
-/* Forgets an exec'd process record (not counted in ntasks).  */
+/* Puts a task record (t->exec_id NULL: counted) or an exec'd process in
+   the service's table, and takes it out (task.c owns the table).  */
+void task_add (struct task *t);
+void task_remove (struct task *t);
+/* Forgets an exec'd process record (not counted).  */
 void task_drop_exec (struct task *e);
 
 void task_publish (struct task_service *ts, const char *topic,

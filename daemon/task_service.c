@@ -73,36 +73,74 @@ check_pod_namespaces (struct task_service *ts, const char *id,
   return check_namespaces (id, spec, pod_ns_dir, err);
 }
 
+/* The checks every Create passes first; false when the call was failed.  */
+static bool
+create_allowed (struct task_service *ts, struct ttrpc_call *call,
+                const Pb__CreateTaskRequest *req)
+{
+  if (*req->id == '\0' || *req->bundle == '\0')
+    ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT,
+                          "create: id and bundle are required");
+  else if (migration_refuses (ts, call, NULL))
+    ;
+  else if (task_find (ts, req->id) != NULL
+           || (sandbox_task (ts)
+               && strcmp (sandbox_task (ts)->id, req->id) == 0))
+    ttrpc_call_fail_code (call, GRPC_ALREADY_EXISTS, "task %s: already exists",
+                          req->id);
+  else if (*req->checkpoint != '\0')
+    ttrpc_call_fail_code (call, GRPC_UNIMPLEMENTED,
+                          "create %s: restoring from a checkpoint is not "
+                          "supported for UVM sandboxes",
+                          req->id);
+  else
+    return true;
+  return false;
+}
+
+/* A container joining the sandbox pod_id of this shim; true when the
+   guest's create took req and spec.  */
+static bool
+join_container (struct task_service *ts, struct ttrpc_call *call,
+                Pb__CreateTaskRequest *req, struct oci_spec *spec,
+                const char *pod_id)
+{
+  shim_error *err = NULL;
+  if (!sandbox_ready (ts) || strcmp (sandbox_id (ts), pod_id) != 0
+      || sandbox_task (ts)->exited)
+    {
+      ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
+                            "create %s: sandbox %s is not running in this "
+                            "shim",
+                            req->id, pod_id);
+      return false;
+    }
+  if ((sandbox_migratable (ts)
+       && sandbox_check_container (pod_id, req->id, spec, &err) < 0)
+      || check_pod_namespaces (ts, req->id, spec, &err) < 0)
+    {
+      log_error ("%s", err->msg);
+      ttrpc_call_fail (call, err);
+      shim_error_free (err);
+      return false;
+    }
+  struct task *t = task_new (ts, req->id, NULL, req->bundle, req->stdin,
+                             req->stdout, req->stderr, req->terminal);
+  t->kind = TASK_CONTAINER;
+  t->pod_serial = sandbox_task (ts)->serial;
+  task_add (t);
+  guest_container_create (t, call, req, spec);
+  return true;
+}
+
 /* Keeps req (returns true) when a sandbox or a container create takes
    it.  */
 static bool
 handle_create (struct task_service *ts, struct ttrpc_call *call,
                Pb__CreateTaskRequest *req)
 {
-  if (*req->id == '\0' || *req->bundle == '\0')
-    {
-      ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT,
-                            "create: id and bundle are required");
-      return false;
-    }
-  if (migration_refuses (ts, call, NULL))
+  if (!create_allowed (ts, call, req))
     return false;
-  if (task_find (ts, req->id) != NULL
-      || (sandbox_task (ts) && strcmp (sandbox_task (ts)->id, req->id) == 0))
-    {
-      ttrpc_call_fail_code (call, GRPC_ALREADY_EXISTS,
-                            "task %s: already exists", req->id);
-      return false;
-    }
-  if (*req->checkpoint != '\0')
-    {
-      ttrpc_call_fail_code (call, GRPC_UNIMPLEMENTED,
-                            "create %s: restoring from a checkpoint is not "
-                            "supported for UVM sandboxes",
-                            req->id);
-      return false;
-    }
-
   struct oci_spec *spec = NULL;
   shim_error *err = NULL;
   bool kept = false;
@@ -115,18 +153,14 @@ handle_create (struct task_service *ts, struct ttrpc_call *call,
       shim_error_free (err);
       return false;
     }
-
   /* CRI annotations decide between a sandbox and a container joining one.  */
   const char *type = oci_spec_annotation (spec, ANN_CRI_CONTAINER_TYPE);
   const char *pod_id = oci_spec_annotation (spec, ANN_CRI_SANDBOX_ID);
-  if (type != NULL && pod_id == NULL)
+  if ((type == NULL) != (pod_id == NULL))
     ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT,
                           "cannot specify '%s' without '%s'",
-                          ANN_CRI_CONTAINER_TYPE, ANN_CRI_SANDBOX_ID);
-  else if (type == NULL && pod_id != NULL)
-    ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT,
-                          "cannot specify '%s' without '%s'",
-                          ANN_CRI_SANDBOX_ID, ANN_CRI_CONTAINER_TYPE);
+                          type ? ANN_CRI_CONTAINER_TYPE : ANN_CRI_SANDBOX_ID,
+                          type ? ANN_CRI_SANDBOX_ID : ANN_CRI_CONTAINER_TYPE);
   else if (type == NULL && check_namespaces (req->id, spec, NULL, &err) < 0)
     {
       ttrpc_call_fail (call, err);
@@ -139,34 +173,7 @@ handle_create (struct task_service *ts, struct ttrpc_call *call,
       kept = true;
     }
   else if (strcmp (type, "container") == 0)
-    {
-      if (!sandbox_ready (ts) || strcmp (sandbox_id (ts), pod_id) != 0
-          || sandbox_task (ts)->exited)
-        ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
-                              "create %s: sandbox %s is not running in this "
-                              "shim",
-                              req->id, pod_id);
-      else if ((sandbox_migratable (ts)
-                && sandbox_check_container (pod_id, req->id, spec, &err) < 0)
-               || check_pod_namespaces (ts, req->id, spec, &err) < 0)
-        {
-          log_error ("%s", err->msg);
-          ttrpc_call_fail (call, err);
-          shim_error_free (err);
-        }
-      else
-        {
-          struct task *t
-              = task_new (ts, req->id, NULL, req->bundle, req->stdin,
-                          req->stdout, req->stderr, req->terminal);
-          t->kind = TASK_CONTAINER;
-          t->pod_serial = sandbox_task (ts)->serial;
-          list_add_tail (&service_tasks (ts)->list, &t->link);
-          service_tasks (ts)->count++;
-          guest_container_create (t, call, req, spec);
-          kept = true;
-        }
-    }
+    kept = join_container (ts, call, req, spec, pod_id);
   else
     ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT, "invalid '%s': '%s'",
                           ANN_CRI_CONTAINER_TYPE, type);
