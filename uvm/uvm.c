@@ -35,7 +35,7 @@ on_start_timeout (uv_timer_t *t)
             "%llu ms",
             LINUX_GCS_VSOCK_PORT,
             (unsigned long long) uv_timer_get_repeat (t));
-  if (u->accel.kvm && u->accel.may_fall_back)
+  if (u->launch.accel.kvm && u->launch.accel.may_fall_back)
     {
       /* The TCG attempt gets the whole timeout again.  */
       uvm_attempt_failed (u, what);
@@ -53,7 +53,7 @@ make_vm_dir (struct uvm *u, shim_error **err)
   if (chmod (u->state_root, 0711) < 0 || chmod (u->state_dir, 0711) < 0)
     return shim_error_errno (err, GRPC_INTERNAL, errno, "chmod %s",
                              u->state_dir);
-  return vmm_user_own (&u->user, u->vm_dir, err);
+  return vmm_user_own (&u->launch.user, u->vm_dir, err);
 }
 
 /* The host share, when the sandbox has one: its directory now, its
@@ -71,8 +71,8 @@ open_share (struct uvm *u, const struct uvm_config *cfg, shim_error **err)
     .helper_exe = cfg->helper_exe,
     .cgroup_dir = cfg->cgroup_dir,
     .socket_path = u->share_socket,
-    .vmm_uid = u->user.uid,
-    .vmm_gid = u->user.gid,
+    .vmm_uid = u->launch.user.uid,
+    .vmm_gid = u->launch.user.gid,
     .id = u->id,
   };
   if (host_share_open (&hc, &u->share, err) < 0)
@@ -130,12 +130,12 @@ launch_first (struct uvm *u, shim_error **err)
     {
       /* Nothing boots: the VM's state comes from the source.  */
       uvm_advance (u, UVM_EV_INCOMING);
-      uv_timer_start (&u->start_timer, on_incoming_ready, 0, 0);
+      uv_timer_start (&u->launch.start_timer, on_incoming_ready, 0, 0);
       return 0;
     }
   uint64_t timeout = u->launch.cfg->gcs_connection_timeout_ms;
-  uv_timer_start (&u->start_timer, on_start_timeout, timeout, 0);
-  uv_timer_set_repeat (&u->start_timer, timeout);
+  uv_timer_start (&u->launch.start_timer, on_start_timeout, timeout, 0);
+  uv_timer_set_repeat (&u->launch.start_timer, timeout);
   return 0;
 }
 
@@ -149,15 +149,16 @@ on_network_connected (void *data, const struct pod_nic *nic,
     {
       /* Destroyed meanwhile: what the helper made goes too.  */
       if (nic != NULL)
-        pod_network_disconnect (u->loop, u->helper_exe, u->netns_path, nic);
+        pod_network_disconnect (u->loop, u->helper_exe, u->net.netns_path,
+                                nic);
       uvm_maybe_free (u);
       return;
     }
   shim_error *failed = NULL;
   if (err == NULL)
     {
-      u->nic = *nic;
-      u->nic_connected = true;
+      u->net.nic = *nic;
+      u->net.nic_connected = true;
       if (launch_first (u, &failed) == 0)
         return;
       err = failed;
@@ -173,8 +174,8 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
            shim_error **err)
 {
   struct uvm *u = xzalloc (sizeof *u);
-  u->entropy_fd = -1;
-  u->user_lease.fd = -1;
+  u->guest.entropy_fd = -1;
+  u->launch.user_lease.fd = -1;
   u->loop = loop;
   u->id = xstrdup (cfg->id);
   u->state_dir = xstrdup (cfg->state_dir);
@@ -183,13 +184,13 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
   u->uvm_json_path = xasprintf ("%s/uvm.json", cfg->bundle);
   u->vm_dir = xasprintf ("%s/vm", cfg->state_dir);
   u->vsock_uds = xasprintf ("%s/vsock", u->vm_dir);
-  u->qmp_path = xasprintf ("%s/qmp.sock", u->vm_dir);
-  u->qmp_operator_path = xasprintf ("%s/qmp-operator.sock", u->vm_dir);
+  u->launch.qmp_path = xasprintf ("%s/qmp.sock", u->vm_dir);
+  u->launch.qmp_operator_path = xasprintf ("%s/qmp-operator.sock", u->vm_dir);
   u->kernel_cmdline = xstrdup (cfg->kernel_cmdline);
   u->cgroup_dir = cfg->cgroup_dir ? xstrdup (cfg->cgroup_dir) : NULL;
-  u->netns_path = cfg->netns_path && cfg->backend->nic
-                      ? xstrdup (cfg->netns_path)
-                      : NULL;
+  u->net.netns_path = cfg->netns_path && cfg->backend->nic
+                          ? xstrdup (cfg->netns_path)
+                          : NULL;
   u->live_migration = cfg->opts->live_migration;
   u->launch.opts = cfg->opts;
   u->launch.cfg = cfg->cfg;
@@ -198,18 +199,18 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
   u->memory_mb = cfg->opts->memory_mb;
   u->cpus = cfg->opts->processor_count;
   u->stop_grace_ms = cfg->cfg->stop_grace_ms;
-  u->tcg_boot_stall_ms = cfg->cfg->tcg_boot_stall_ms;
-  u->kvm_progress_timeout_ms = cfg->cfg->kvm_progress_timeout_ms;
+  u->launch.tcg_boot_stall_ms = cfg->cfg->tcg_boot_stall_ms;
+  u->launch.kvm_progress_timeout_ms = cfg->cfg->kvm_progress_timeout_ms;
   u->events = events;
   u->data = data;
   u->helper_exe = xstrdup (cfg->helper_exe);
   u->backend = cfg->backend;
-  uvm_init_timer (u, &u->start_timer);
+  uvm_init_timer (u, &u->launch.start_timer);
   uvm_guest_init (u);
   uvm_init_timer (u, &u->grace_timer);
-  uvm_init_timer (u, &u->stall_timer);
-  uvm_init_timer (u, &u->sample_timer);
-  uvm_init_timer (u, &u->progress_timer);
+  uvm_init_timer (u, &u->launch.stall_timer);
+  uvm_init_timer (u, &u->launch.sample_timer);
+  uvm_init_timer (u, &u->launch.progress_timer);
   uvm_migration_init (u, cfg->cfg);
 
   if (u->incoming && !u->backend->qmp)
@@ -224,12 +225,13 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
       || uvm_choose_user (u, cfg, err) < 0 || make_vm_dir (u, err) < 0
       || open_share (u, cfg, err) < 0 || uvm_bind_listeners (u, err) < 0)
     goto fail;
-  if (u->netns_path != NULL)
+  if (u->net.netns_path != NULL)
     {
       /* The VMM's command line needs the interface's MAC: it is built
          when the helper answers.  */
-      if (pod_network_connect (u->loop, u->helper_exe, u->netns_path,
-                               u->user.uid, on_network_connected, u, err)
+      if (pod_network_connect (u->loop, u->helper_exe, u->net.netns_path,
+                               u->launch.user.uid, on_network_connected, u,
+                               err)
           < 0)
         goto fail;
       u->open_handles++; /* until the helper answers */
@@ -259,18 +261,18 @@ uvm_incoming (const struct uvm *u)
 int
 uvm_pid (const struct uvm *u)
 {
-  return u->vmm ? vmm_process_pid (u->vmm) : 0;
+  return u->launch.vmm ? vmm_process_pid (u->launch.vmm) : 0;
 }
 
 static void
 on_grace_expired (uv_timer_t *t)
 {
   struct uvm *u = t->data;
-  if (!u->vmm_exited)
+  if (!u->launch.vmm_exited)
     {
       log_warn ("uvm %s: VMM still running %u ms after SIGTERM; killing it",
                 u->id, u->stop_grace_ms);
-      vmm_process_kill (u->vmm, SIGKILL, NULL);
+      vmm_process_kill (u->launch.vmm, SIGKILL, NULL);
     }
 }
 
@@ -300,7 +302,7 @@ disks_usable (const struct uvm *u, shim_error **err)
                            "the %s VMM cannot hot-add disks; containers need "
                            "the qemu VMM",
                            u->backend->name);
-  if (u->vmm == NULL || u->vmm_exited || u->disks == NULL)
+  if (u->launch.vmm == NULL || u->launch.vmm_exited || u->launch.disks == NULL)
     return shim_error_set (err, GRPC_FAILED_PRECONDITION, "the VM is gone");
   return 0;
 }
@@ -311,16 +313,16 @@ uvm_attach_disk (struct uvm *u, const char *image, uint32_t target,
 {
   if (disks_usable (u, err) < 0)
     return -1;
-  return disk_hotplug_attach (u->disks, image, target, done, data, err);
+  return disk_hotplug_attach (u->launch.disks, image, target, done, data, err);
 }
 
 void
 uvm_release_scsi_target (struct uvm *u, uint32_t target)
 {
   /* A VM that is gone took its disks with it.  */
-  if (u->disks != NULL && u->state != UVM_DESTROYED && u->vmm != NULL
-      && !u->vmm_exited)
-    disk_hotplug_release (u->disks, target);
+  if (u->launch.disks != NULL && u->state != UVM_DESTROYED
+      && u->launch.vmm != NULL && !u->launch.vmm_exited)
+    disk_hotplug_release (u->launch.disks, target);
 }
 
 int
@@ -328,7 +330,7 @@ uvm_reserve_scsi_target (struct uvm *u, uint32_t *target, shim_error **err)
 {
   if (disks_usable (u, err) < 0)
     return -1;
-  if (disk_hotplug_reserve (u->disks, target) < 0)
+  if (disk_hotplug_reserve (u->launch.disks, target) < 0)
     return shim_error_set (err, GRPC_RESOURCE_EXHAUSTED,
                            "the UVM has no SCSI target left for another "
                            "container (%u in use or not yet unplugged)",
@@ -339,11 +341,11 @@ uvm_reserve_scsi_target (struct uvm *u, uint32_t *target, shim_error **err)
 int
 uvm_signal (struct uvm *u, int sig, shim_error **err)
 {
-  if (u->vmm == NULL || u->vmm_exited)
+  if (u->launch.vmm == NULL || u->launch.vmm_exited)
     return shim_error_set (err, GRPC_NOT_FOUND,
                            "process already finished: not found");
   if (!(sig == SIGTERM && request_guest_shutdown (u))
-      && vmm_process_kill (u->vmm, sig, err) < 0)
+      && vmm_process_kill (u->launch.vmm, sig, err) < 0)
     return -1;
   if (sig == SIGTERM && !uv_is_active ((uv_handle_t *) &u->grace_timer))
     uv_timer_start (&u->grace_timer, on_grace_expired, u->stop_grace_ms, 0);
@@ -353,10 +355,11 @@ uvm_signal (struct uvm *u, int sig, shim_error **err)
 int
 uvm_usage (const struct uvm *u, uint64_t *cpu_ns, uint64_t *rss_bytes)
 {
-  if (u->vmm == NULL || u->vmm_exited)
+  if (u->launch.vmm == NULL || u->launch.vmm_exited)
     return -1;
   char path[64];
-  snprintf (path, sizeof path, "/proc/%d/stat", vmm_process_pid (u->vmm));
+  snprintf (path, sizeof path, "/proc/%d/stat",
+            vmm_process_pid (u->launch.vmm));
   FILE *f = fopen (path, "re");
   if (f == NULL)
     return -1;
@@ -392,16 +395,17 @@ uvm_destroy (struct uvm *u)
   uvm_drop_vm (u);
   host_share_close (u->share);
   u->share = NULL;
-  if (u->cgroup_dir != NULL && !u->vmm_exited)
+  if (u->cgroup_dir != NULL && !u->launch.vmm_exited)
     pod_cgroup_remove_when_empty (u->loop, u->cgroup_dir, u->id);
-  if (u->nic_connected)
-    pod_network_disconnect (u->loop, u->helper_exe, u->netns_path, &u->nic);
-  uv_close ((uv_handle_t *) &u->start_timer, uvm_on_handle_closed);
+  if (u->net.nic_connected)
+    pod_network_disconnect (u->loop, u->helper_exe, u->net.netns_path,
+                            &u->net.nic);
+  uv_close ((uv_handle_t *) &u->launch.start_timer, uvm_on_handle_closed);
   uvm_guest_close (u);
   uv_close ((uv_handle_t *) &u->grace_timer, uvm_on_handle_closed);
-  uv_close ((uv_handle_t *) &u->stall_timer, uvm_on_handle_closed);
-  uv_close ((uv_handle_t *) &u->sample_timer, uvm_on_handle_closed);
-  uv_close ((uv_handle_t *) &u->progress_timer, uvm_on_handle_closed);
+  uv_close ((uv_handle_t *) &u->launch.stall_timer, uvm_on_handle_closed);
+  uv_close ((uv_handle_t *) &u->launch.sample_timer, uvm_on_handle_closed);
+  uv_close ((uv_handle_t *) &u->launch.progress_timer, uvm_on_handle_closed);
   uvm_migration_close (u);
   unlink (u->uvm_json_path);
   remove_tree (u->state_dir);

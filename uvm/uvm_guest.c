@@ -91,21 +91,21 @@ on_alloc (uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void
 close_entropy (struct uvm *u)
 {
-  if (u->entropy_fd >= 0)
-    close (u->entropy_fd);
-  u->entropy_fd = -1;
+  if (u->guest.entropy_fd >= 0)
+    close (u->guest.entropy_fd);
+  u->guest.entropy_fd = -1;
 }
 
 static void
 on_entropy_conn (void *data, int fd)
 {
   struct uvm *u = data;
-  u->entropy_listener = NULL;
+  u->guest.entropy_listener = NULL;
   if (u->incoming)
     {
       /* The guest read its entropy at its boot, on the source.  */
       close_entropy (u);
-      u->entropy_fd = fd;
+      u->guest.entropy_fd = fd;
       return;
     }
   uint8_t buf[LINUX_ENTROPY_BYTES];
@@ -130,7 +130,7 @@ on_entropy_conn (void *data, int fd)
      guest has read the bytes, while an EOF arrives after them.  */
   shutdown (fd, SHUT_WR);
   close_entropy (u);
-  u->entropy_fd = fd;
+  u->guest.entropy_fd = fd;
 }
 
 /* ---- guest log -------------------------------------------------------- */
@@ -138,7 +138,7 @@ on_entropy_conn (void *data, int fd)
 static void
 report_log_drops (struct uvm *u)
 {
-  uint64_t n = rate_limit_take_dropped (&u->log_rate);
+  uint64_t n = rate_limit_take_dropped (&u->guest.log_rate);
   if (n == 0)
     return;
   char count[24];
@@ -157,17 +157,17 @@ on_log_report (uv_timer_t *t)
 static void
 finish_log (struct uvm *u)
 {
-  if (u->log_finished)
+  if (u->guest.log_finished)
     return;
-  u->log_finished = true;
-  if (u->log_parser != NULL)
-    gcs_log_parser_finish (u->log_parser);
-  uv_timer_stop (&u->log_report_timer);
+  u->guest.log_finished = true;
+  if (u->guest.log_parser != NULL)
+    gcs_log_parser_finish (u->guest.log_parser);
+  uv_timer_stop (&u->guest.log_report_timer);
   report_log_drops (u);
-  vsock_listener_close (u->log_listener);
-  u->log_listener = NULL;
-  close_conn (&u->log_conn);
-  uv_timer_stop (&u->drain_timer);
+  vsock_listener_close (u->guest.log_listener);
+  u->guest.log_listener = NULL;
+  close_conn (&u->guest.log_conn);
+  uv_timer_stop (&u->guest.drain_timer);
   uvm_maybe_report_exit (u);
 }
 
@@ -186,10 +186,11 @@ static void
 emit_guest_log (void *data, const struct gcs_log_entry *e)
 {
   struct uvm *u = data;
-  if (rate_limit_take (&u->log_rate, uv_now (u->loop)))
+  if (rate_limit_take (&u->guest.log_rate, uv_now (u->loop)))
     log_entry (e->level, e->msg, e->fields, e->nfields);
-  else if (!uv_is_active ((uv_handle_t *) &u->log_report_timer))
-    uv_timer_start (&u->log_report_timer, on_log_report, LOG_REPORT_MS, 0);
+  else if (!uv_is_active ((uv_handle_t *) &u->guest.log_report_timer))
+    uv_timer_start (&u->guest.log_report_timer, on_log_report, LOG_REPORT_MS,
+                    0);
 }
 
 static void
@@ -203,8 +204,8 @@ on_log_read (uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
       return;
     }
   uvm_note_progress (u);
-  gcs_log_parser_feed (u->log_parser, buf->base, (size_t) n);
-  if (!read_budget_spend (&u->log_budget, (size_t) n))
+  gcs_log_parser_feed (u->guest.log_parser, buf->base, (size_t) n);
+  if (!read_budget_spend (&u->guest.log_budget, (size_t) n))
     uv_read_stop (s);
 }
 
@@ -212,25 +213,27 @@ static void
 on_log_budget_refill (void *data)
 {
   struct uvm *u = data;
-  if (u->log_conn != NULL)
-    uv_read_start ((uv_stream_t *) &u->log_conn->pipe, on_alloc, on_log_read);
+  if (u->guest.log_conn != NULL)
+    uv_read_start ((uv_stream_t *) &u->guest.log_conn->pipe, on_alloc,
+                   on_log_read);
 }
 
 static void
 on_log_conn (void *data, int fd)
 {
   struct uvm *u = data;
-  u->log_listener = NULL;
-  u->log_conn = adopt (u, fd);
-  if (u->log_conn == NULL)
+  u->guest.log_listener = NULL;
+  u->guest.log_conn = adopt (u, fd);
+  if (u->guest.log_conn == NULL)
     {
       finish_log (u);
       return;
     }
-  u->log_parser = gcs_log_parser_new (u->id, emit_guest_log, u);
-  rate_limit_init (&u->log_rate, GUEST_LOG_LINES_PER_S, GUEST_LOG_BURST,
+  u->guest.log_parser = gcs_log_parser_new (u->id, emit_guest_log, u);
+  rate_limit_init (&u->guest.log_rate, GUEST_LOG_LINES_PER_S, GUEST_LOG_BURST,
                    uv_now (u->loop));
-  uv_read_start ((uv_stream_t *) &u->log_conn->pipe, on_alloc, on_log_read);
+  uv_read_start ((uv_stream_t *) &u->guest.log_conn->pipe, on_alloc,
+                 on_log_read);
 }
 
 /* ---- GCS bridge ------------------------------------------------------- */
@@ -256,11 +259,12 @@ on_network_configured (void *data, const char *body, size_t len,
       return;
     }
   log_entry (LOG_LEVEL_INFO, "pod network configured in the guest",
-             (struct log_field[]){
-                 { "uvm-id", u->id },
-                 { "interface", u->nic.ifname },
-                 { "mac", u->nic.mac },
-                 { "address", u->nic.naddresses ? u->nic.addresses[0] : "" } },
+             (struct log_field[]){ { "uvm-id", u->id },
+                                   { "interface", u->net.nic.ifname },
+                                   { "mac", u->net.nic.mac },
+                                   { "address", u->net.nic.naddresses
+                                                    ? u->net.nic.addresses[0]
+                                                    : "" } },
              4);
   uvm_report_started (u, NULL);
 }
@@ -295,13 +299,13 @@ on_hello (struct uvm *u, struct bridge_hello *hello)
       shim_error_free (err);
       err = NULL;
     }
-  if (!u->nic_connected)
+  if (!u->net.nic_connected)
     {
       uvm_report_started (u, NULL);
       return;
     }
   /* Containers start once the guest has the pod's NIC.  */
-  char *body = pod_nic_guest_body (&u->nic);
+  char *body = pod_nic_guest_body (&u->net.nic);
   if (uvm_request (u, body, NETWORK_TIMEOUT_MS, on_network_configured, u, &err)
       < 0)
     {
@@ -358,7 +362,7 @@ static void
 on_bridge_closed (void *data, const char *violation)
 {
   struct uvm *u = data;
-  u->bridge = NULL;
+  u->guest.bridge = NULL;
   if (violation == NULL)
     {
       log_entry (LOG_LEVEL_INFO, "guest agent connection closed",
@@ -370,8 +374,8 @@ on_bridge_closed (void *data, const char *violation)
       (struct log_field[]){ { "uvm-id", u->id }, { "reason", violation } }, 2);
   if (!uvm_state_start_reported (u->state))
     uvm_fail_start (u, GRPC_INTERNAL, "%s", violation);
-  else if (u->vmm != NULL && !u->vmm_exited)
-    vmm_process_kill (u->vmm, SIGKILL, NULL);
+  else if (u->launch.vmm != NULL && !u->launch.vmm_exited)
+    vmm_process_kill (u->launch.vmm, SIGKILL, NULL);
 }
 
 static const struct bridge_conn_events bridge_events = {
@@ -393,7 +397,7 @@ uvm_guest_adopt_bridge (struct uvm *u, const struct bridge_handover *h,
 struct bridge_conn *
 uvm_connected_bridge (struct uvm *u)
 {
-  return u->guest.present ? u->bridge : NULL;
+  return u->guest.present ? u->guest.bridge : NULL;
 }
 
 int
@@ -410,15 +414,15 @@ uvm_request (struct uvm *u, const char *body, uint32_t timeout_ms,
 void
 uvm_open_streams (struct uvm *u, uint32_t process)
 {
-  if (u->bridge != NULL)
-    bridge_conn_open_streams (u->bridge, process);
+  if (u->guest.bridge != NULL)
+    bridge_conn_open_streams (u->guest.bridge, process);
 }
 
 void
 uvm_close_streams (struct uvm *u, uint32_t process)
 {
-  if (u->bridge != NULL)
-    bridge_conn_close_streams (u->bridge, process);
+  if (u->guest.bridge != NULL)
+    bridge_conn_close_streams (u->guest.bridge, process);
 }
 
 int
@@ -444,7 +448,7 @@ on_gcs_conn (void *data, int fd)
 {
   struct uvm *u = data;
   shim_error *err = NULL;
-  u->gcs_listener = NULL;
+  u->guest.gcs_listener = NULL;
   if (u->incoming)
     {
       /* Unread until the bridge is adopted from the source.  */
@@ -453,8 +457,9 @@ on_gcs_conn (void *data, int fd)
       u->guest.held_fd = fd;
       return;
     }
-  u->bridge = bridge_conn_new (u->loop, fd, u->id, &bridge_events, u, &err);
-  if (u->bridge == NULL)
+  u->guest.bridge
+      = bridge_conn_new (u->loop, fd, u->id, &bridge_events, u, &err);
+  if (u->guest.bridge == NULL)
     {
       log_warn ("uvm %s: %s", u->id, err->msg);
       shim_error_free (err);
@@ -476,7 +481,7 @@ listen_port (struct uvm *u, uint32_t port, vsock_accept_fn fn,
   /* The VMM connects as its own uid.  */
   cleanup_free char *path = xasprintf ("%s_%u", u->vsock_uds, port);
   if (lc.transport == VSOCK_TRANSPORT_HYBRID
-      && vmm_user_give (&u->user, path, err) < 0)
+      && vmm_user_give (&u->launch.user, path, err) < 0)
     return -1;
   return 0;
 }
@@ -485,36 +490,37 @@ listen_port (struct uvm *u, uint32_t port, vsock_accept_fn fn,
 int
 uvm_bind_listeners (struct uvm *u, shim_error **err)
 {
-  u->nports = 0;
+  u->guest.nports = 0;
   if (listen_port (u, LINUX_ENTROPY_VSOCK_PORT, on_entropy_conn,
-                   &u->entropy_listener, err)
+                   &u->guest.entropy_listener, err)
       < 0)
     return -1;
-  u->ports[u->nports++] = LINUX_ENTROPY_VSOCK_PORT;
+  u->guest.ports[u->guest.nports++] = LINUX_ENTROPY_VSOCK_PORT;
   if (u->live_migration)
     {
       /* Host-local state that cannot follow the VM: bind nothing.  */
-      if (u->boot_attempt == 0)
+      if (u->launch.boot_attempt == 0)
         log_entry (LOG_LEVEL_INFO,
                    "skipping GCS log listener: sandbox is live-migratable",
                    (struct log_field[]){ { "uvm-id", u->id } }, 1);
-      u->log_finished = true;
+      u->guest.log_finished = true;
     }
   else
     {
-      if (listen_port (u, LINUX_LOG_VSOCK_PORT, on_log_conn, &u->log_listener,
-                       err)
+      if (listen_port (u, LINUX_LOG_VSOCK_PORT, on_log_conn,
+                       &u->guest.log_listener, err)
           < 0)
         return -1;
-      free (u->log_listener_address);
+      free (u->guest.log_listener_address);
       vsock_hybrid_path (u->vsock_uds, LINUX_LOG_VSOCK_PORT,
-                         &u->log_listener_address, NULL);
-      u->ports[u->nports++] = LINUX_LOG_VSOCK_PORT;
+                         &u->guest.log_listener_address, NULL);
+      u->guest.ports[u->guest.nports++] = LINUX_LOG_VSOCK_PORT;
     }
-  if (listen_port (u, LINUX_GCS_VSOCK_PORT, on_gcs_conn, &u->gcs_listener, err)
+  if (listen_port (u, LINUX_GCS_VSOCK_PORT, on_gcs_conn,
+                   &u->guest.gcs_listener, err)
       < 0)
     return -1;
-  u->ports[u->nports++] = LINUX_GCS_VSOCK_PORT;
+  u->guest.ports[u->guest.nports++] = LINUX_GCS_VSOCK_PORT;
   return 0;
 }
 
@@ -522,9 +528,9 @@ void
 uvm_guest_init (struct uvm *u)
 {
   u->guest.held_fd = -1;
-  uvm_init_timer (u, &u->drain_timer);
-  uvm_init_timer (u, &u->log_report_timer);
-  read_budget_init (u->loop, &u->log_budget, GUEST_LOG_READ_BUDGET,
+  uvm_init_timer (u, &u->guest.drain_timer);
+  uvm_init_timer (u, &u->guest.log_report_timer);
+  read_budget_init (u->loop, &u->guest.log_budget, GUEST_LOG_READ_BUDGET,
                     on_log_budget_refill, u);
   u->open_handles++;
 }
@@ -533,26 +539,27 @@ uvm_guest_init (struct uvm *u)
 void
 uvm_guest_vmm_exited (struct uvm *u)
 {
-  vsock_listener_close (u->entropy_listener);
-  u->entropy_listener = NULL;
+  vsock_listener_close (u->guest.entropy_listener);
+  u->guest.entropy_listener = NULL;
   close_entropy (u);
-  if (u->log_conn == NULL)
+  if (u->guest.log_conn == NULL)
     finish_log (u);
   else
-    uv_timer_start (&u->drain_timer, on_drain_timeout, LOG_DRAIN_MS, 0);
+    uv_timer_start (&u->guest.drain_timer, on_drain_timeout, LOG_DRAIN_MS, 0);
 }
 
 void
 uvm_guest_disconnect (struct uvm *u, bool destroyed)
 {
   close_entropy (u);
-  vsock_listener_close (u->entropy_listener);
-  vsock_listener_close (u->log_listener);
-  vsock_listener_close (u->gcs_listener);
-  u->entropy_listener = u->log_listener = u->gcs_listener = NULL;
-  close_conn (&u->log_conn);
-  bridge_conn_close (u->bridge, "the VM is gone", destroyed);
-  u->bridge = NULL;
+  vsock_listener_close (u->guest.entropy_listener);
+  vsock_listener_close (u->guest.log_listener);
+  vsock_listener_close (u->guest.gcs_listener);
+  u->guest.entropy_listener = u->guest.log_listener = u->guest.gcs_listener
+      = NULL;
+  close_conn (&u->guest.log_conn);
+  bridge_conn_close (u->guest.bridge, "the VM is gone", destroyed);
+  u->guest.bridge = NULL;
 }
 
 void
@@ -561,7 +568,7 @@ uvm_guest_close (struct uvm *u)
   if (u->guest.held_fd >= 0)
     close (u->guest.held_fd);
   u->guest.held_fd = -1;
-  uv_close ((uv_handle_t *) &u->drain_timer, uvm_on_handle_closed);
-  uv_close ((uv_handle_t *) &u->log_report_timer, uvm_on_handle_closed);
-  read_budget_close (&u->log_budget, uvm_on_handle_closed);
+  uv_close ((uv_handle_t *) &u->guest.drain_timer, uvm_on_handle_closed);
+  uv_close ((uv_handle_t *) &u->guest.log_report_timer, uvm_on_handle_closed);
+  read_budget_close (&u->guest.log_budget, uvm_on_handle_closed);
 }

@@ -38,7 +38,8 @@ static void on_sample_tick (uv_timer_t *t);
 static char *
 with_vmm_reason (const struct uvm *u, const char *what)
 {
-  const char *why = u->vmm ? vmm_process_first_error (u->vmm) : NULL;
+  const char *why
+      = u->launch.vmm ? vmm_process_first_error (u->launch.vmm) : NULL;
   return why ? xasprintf ("%s (QEMU: %s)", what, why) : xstrdup (what);
 }
 
@@ -51,18 +52,18 @@ uvm_attempt_failed (struct uvm *u, const char *what)
   if (u->state != UVM_BOOTING)
     return;
   cleanup_free char *why = with_vmm_reason (u, what);
-  if (u->accel.kvm && u->accel.may_fall_back)
+  if (u->launch.accel.kvm && u->launch.accel.may_fall_back)
     {
       log_entry (
           LOG_LEVEL_WARN,
           "KVM does not run guests on this host; relaunching the VM "
           "under TCG",
           (struct log_field[]){ { "uvm-id", u->id }, { "reason", why } }, 2);
-      free (u->kvm_failure);
-      u->kvm_failure = xasprintf ("kvm attempt failed: %s", why);
+      free (u->launch.kvm_failure);
+      u->launch.kvm_failure = xasprintf ("kvm attempt failed: %s", why);
       uvm_advance (u, UVM_EV_ATTEMPT_FAILED);
-      if (!u->vmm_exited)
-        vmm_process_kill (u->vmm, SIGKILL, NULL);
+      if (!u->launch.vmm_exited)
+        vmm_process_kill (u->launch.vmm, SIGKILL, NULL);
       return;
     }
   uvm_fail_start (u, GRPC_FAILED_PRECONDITION,
@@ -79,7 +80,7 @@ on_progress_timeout (uv_timer_t *t)
   snprintf (what, sizeof what,
             "no guest progress under KVM within %u ms (the guest read no "
             "entropy, sent nothing)",
-            u->kvm_progress_timeout_ms);
+            u->launch.kvm_progress_timeout_ms);
   uvm_attempt_failed (u, what);
 }
 
@@ -92,10 +93,10 @@ static bool
 guest_progressed (struct uvm *u)
 {
   int queued;
-  if (!u->guest_progress && u->entropy_fd >= 0
-      && ioctl (u->entropy_fd, SIOCOUTQ, &queued) == 0 && queued == 0)
+  if (!u->launch.guest_progress && u->guest.entropy_fd >= 0
+      && ioctl (u->guest.entropy_fd, SIOCOUTQ, &queued) == 0 && queued == 0)
     uvm_note_progress (u);
-  return u->guest_progress;
+  return u->launch.guest_progress;
 }
 
 /* Stopped VMs do not resume by themselves: before the start that fails the
@@ -109,20 +110,20 @@ vm_stopped (struct uvm *u, const char *state)
       uvm_attempt_failed (u, what);
       return;
     }
-  if (!uvm_state_started (u->state) || u->vmm_exited)
+  if (!uvm_state_started (u->state) || u->launch.vmm_exited)
     return;
   cleanup_free char *why = with_vmm_reason (u, what);
   log_entry (LOG_LEVEL_ERROR, "VM stopped; ending the sandbox",
              (struct log_field[]){ { "uvm-id", u->id }, { "reason", why } },
              2);
-  vmm_process_kill (u->vmm, SIGKILL, NULL);
+  vmm_process_kill (u->launch.vmm, SIGKILL, NULL);
 }
 
 static void
 on_run_state (void *data, const json_value *ret, const shim_error *err)
 {
   struct uvm *u = data;
-  if (u->qmp == NULL)
+  if (u->launch.qmp == NULL)
     return; /* closed with its VM */
   if (err != NULL)
     {
@@ -143,7 +144,7 @@ on_run_state (void *data, const json_value *ret, const shim_error *err)
 static void
 query_run_state (struct uvm *u)
 {
-  qmp_client_execute (u->qmp, "query-status", "{}", on_run_state, u);
+  qmp_client_execute (u->launch.qmp, "query-status", "{}", on_run_state, u);
 }
 
 static void
@@ -170,12 +171,13 @@ uvm_choose_accel (struct uvm *u, enum accel_mode mode, shim_error **err)
 {
   if (!u->backend->accelerated)
     {
-      u->accel.reason = xstrdup ("the VMM runs no guest code of its own");
+      u->launch.accel.reason
+          = xstrdup ("the VMM runs no guest code of its own");
       return 0;
     }
   struct host_verdict v;
   host_verdict_load (u->state_root, u->vmm_path, &v);
-  int r = accel_choose (mode, accel_kvm_errno (), &v, &u->accel, err);
+  int r = accel_choose (mode, accel_kvm_errno (), &v, &u->launch.accel, err);
   host_verdict_release (&v);
   return r;
 }
@@ -184,13 +186,13 @@ uvm_choose_accel (struct uvm *u, enum accel_mode mode, shim_error **err)
 static void
 switch_to_tcg (struct uvm *u)
 {
-  uvm_free_argv (u->vmm_argv);
-  u->vmm_argv = u->tcg_argv;
-  u->tcg_argv = NULL;
-  accel_choice_release (&u->accel);
-  u->accel = (struct accel_choice){ .reason = u->kvm_failure };
-  u->kvm_failure = NULL;
-  u->fell_back = true;
+  uvm_free_argv (u->launch.vmm_argv);
+  u->launch.vmm_argv = u->launch.tcg_argv;
+  u->launch.tcg_argv = NULL;
+  accel_choice_release (&u->launch.accel);
+  u->launch.accel = (struct accel_choice){ .reason = u->launch.kvm_failure };
+  u->launch.kvm_failure = NULL;
+  u->launch.fell_back = true;
 }
 
 /* Each attempt waits half as long again as the previous one: a host slow
@@ -198,8 +200,8 @@ switch_to_tcg (struct uvm *u)
 static uint64_t
 stall_limit_ms (const struct uvm *u)
 {
-  uint64_t ms = u->tcg_boot_stall_ms;
-  for (unsigned i = 0; i < u->boot_attempt; i++)
+  uint64_t ms = u->launch.tcg_boot_stall_ms;
+  for (unsigned i = 0; i < u->launch.boot_attempt; i++)
     ms += ms / 2;
   return ms;
 }
@@ -208,9 +210,9 @@ stall_limit_ms (const struct uvm *u)
 static void
 watch_vmm (struct uvm *u)
 {
-  u->qmp = qmp_client_new (u->loop, u->qmp_path);
-  u->disks = disk_hotplug_new (u->qmp, u->id);
-  qmp_client_watch (u->qmp, on_qmp_event, u);
+  u->launch.qmp = qmp_client_new (u->loop, u->launch.qmp_path);
+  u->launch.disks = disk_hotplug_new (u->launch.qmp, u->id);
+  qmp_client_watch (u->launch.qmp, on_qmp_event, u);
   /* A VM stopped before the connection sent no event that reached us.  */
   query_run_state (u);
 }
@@ -218,54 +220,57 @@ watch_vmm (struct uvm *u)
 int
 uvm_spawn_vmm (struct uvm *u, shim_error **err)
 {
-  struct vmm_command run = { u->vmm_argv, u->vmm_env };
-  u->guest_progress = false;
+  struct vmm_command run = { u->launch.vmm_argv, u->launch.vmm_env };
+  u->launch.guest_progress = false;
   /* QEMU connects to the share's daemon as it starts.  */
   if (u->share != NULL && host_share_start_daemon (u->share, err) < 0)
     return shim_error_wrap (err, "start virtiofsd");
   struct vmm_placement place = {
     .cgroup_dir = u->cgroup_dir,
-    .netns_path = u->netns_path,
-    .tap = u->nic_connected ? POD_NIC_TAP : NULL,
+    .netns_path = u->net.netns_path,
+    .tap = u->net.nic_connected ? POD_NIC_TAP : NULL,
     .inherit_fd = -1,
     .own_mount_namespace = true,
   };
-  if (vmm_process_spawn (u->loop, u->helper_exe, &run, &u->user, &place,
-                         u->backend->name, uvm_on_vmm_exit, u, &u->vmm, err)
+  if (vmm_process_spawn (u->loop, u->helper_exe, &run, &u->launch.user, &place,
+                         u->backend->name, uvm_on_vmm_exit, u, &u->launch.vmm,
+                         err)
       < 0)
     return -1;
   uvm_record_vmm (u);
   char attempt[16];
-  snprintf (attempt, sizeof attempt, "%u", u->boot_attempt + 1);
-  log_entry (LOG_LEVEL_INFO, "VMM started",
-             (struct log_field[]){ { "uvm-id", u->id },
-                                   { "vmm", u->backend->name },
-                                   { "accel", uvm_accel_name (u) },
-                                   { "attempt", attempt },
-                                   { "accel_reason", u->accel.reason } },
-             5);
+  snprintf (attempt, sizeof attempt, "%u", u->launch.boot_attempt + 1);
+  log_entry (
+      LOG_LEVEL_INFO, "VMM started",
+      (struct log_field[]){ { "uvm-id", u->id },
+                            { "vmm", u->backend->name },
+                            { "accel", uvm_accel_name (u) },
+                            { "attempt", attempt },
+                            { "accel_reason", u->launch.accel.reason } },
+      5);
   if (u->backend->qmp)
     watch_vmm (u);
   /* The record of what was started is part of starting it.  */
   if (uvm_write_record (u, err) < 0)
     return -1;
-  u->attempt_started_ms = uv_now (u->loop);
+  u->launch.attempt_started_ms = uv_now (u->loop);
   /* A migration's destination boots nothing: no boot to watch.  */
   if (u->incoming)
     return 0;
-  bool tcg_watched
-      = u->backend->accelerated && !u->accel.kvm && u->tcg_boot_stall_ms > 0;
-  if (u->accel.kvm && u->accel.on_trial)
-    uv_timer_start (&u->progress_timer, on_progress_timeout,
-                    u->kvm_progress_timeout_ms, 0);
+  bool tcg_watched = u->backend->accelerated && !u->launch.accel.kvm
+                     && u->launch.tcg_boot_stall_ms > 0;
+  if (u->launch.accel.kvm && u->launch.accel.on_trial)
+    uv_timer_start (&u->launch.progress_timer, on_progress_timeout,
+                    u->launch.kvm_progress_timeout_ms, 0);
   if (tcg_watched)
-    uv_timer_start (&u->stall_timer, on_boot_stall, stall_limit_ms (u), 0);
-  if (u->backend->qmp && (tcg_watched || u->accel.on_trial))
+    uv_timer_start (&u->launch.stall_timer, on_boot_stall, stall_limit_ms (u),
+                    0);
+  if (u->backend->qmp && (tcg_watched || u->launch.accel.on_trial))
     {
-      u->last_sample.ncpus = 0;
-      u->still_samples = 0;
-      u->sampling = false;
-      uv_timer_start (&u->sample_timer, on_sample_tick, HANG_SAMPLE_MS,
+      u->launch.last_sample.ncpus = 0;
+      u->launch.still_samples = 0;
+      u->launch.sampling = false;
+      uv_timer_start (&u->launch.sample_timer, on_sample_tick, HANG_SAMPLE_MS,
                       HANG_SAMPLE_MS);
     }
   return 0;
@@ -289,7 +294,7 @@ uvm_spawn_vmm (struct uvm *u, shim_error **err)
 static void
 relaunch_stalled (struct uvm *u, const char *after_ms, const char *why)
 {
-  if (u->boot_attempt + 1 >= UVM_BOOT_ATTEMPTS)
+  if (u->launch.boot_attempt + 1 >= UVM_BOOT_ATTEMPTS)
     return; /* the start timeout reports it */
   log_entry (LOG_LEVEL_WARN, "guest made no progress; relaunching the VM",
              (struct log_field[]){ { "uvm-id", u->id },
@@ -297,14 +302,14 @@ relaunch_stalled (struct uvm *u, const char *after_ms, const char *why)
                                    { "reason", why } },
              3);
   uvm_advance (u, UVM_EV_ATTEMPT_FAILED);
-  vmm_process_kill (u->vmm, SIGKILL, NULL);
+  vmm_process_kill (u->launch.vmm, SIGKILL, NULL);
 }
 
 static void
 on_boot_stall (uv_timer_t *t)
 {
   struct uvm *u = t->data;
-  if (u->state != UVM_BOOTING || u->vmm_exited || guest_progressed (u))
+  if (u->state != UVM_BOOTING || u->launch.vmm_exited || guest_progressed (u))
     return;
   char ms[24];
   snprintf (ms, sizeof ms, "%llu", (unsigned long long) stall_limit_ms (u));
@@ -320,32 +325,34 @@ static void
 on_vcpu_sample (void *data, const json_value *ret, const shim_error *err)
 {
   struct uvm *u = data;
-  if (u->qmp == NULL)
+  if (u->launch.qmp == NULL)
     return; /* closed with its VM */
-  u->sampling = false;
+  u->launch.sampling = false;
   struct vcpu_sample now;
   if (err != NULL || ret == NULL || ret->type != JSON_STRING
       || !json_string_is_c (ret) || vcpu_sample_parse (ret->str, &now) < 0
-      || u->state != UVM_BOOTING || u->guest_progress)
+      || u->state != UVM_BOOTING || u->launch.guest_progress)
     return;
-  u->still_samples
-      = vcpu_sample_stuck (&u->last_sample, &now) ? u->still_samples + 1 : 0;
-  u->last_sample = now;
-  if (u->still_samples + 1 < HANG_SAMPLES)
+  u->launch.still_samples = vcpu_sample_stuck (&u->launch.last_sample, &now)
+                                ? u->launch.still_samples + 1
+                                : 0;
+  u->launch.last_sample = now;
+  if (u->launch.still_samples + 1 < HANG_SAMPLES)
     return;
-  uv_timer_stop (&u->sample_timer);
+  uv_timer_stop (&u->launch.sample_timer);
   char what[96], ms[24];
   snprintf (what, sizeof what,
             "the guest's vCPUs stood still for %d ms (CPU 0 at 0x%llx)",
             (HANG_SAMPLES - 1) * HANG_SAMPLE_MS,
             (unsigned long long) now.ip[0]);
-  if (u->accel.kvm)
+  if (u->launch.accel.kvm)
     {
       uvm_attempt_failed (u, what);
       return;
     }
-  snprintf (ms, sizeof ms, "%llu",
-            (unsigned long long) (uv_now (u->loop) - u->attempt_started_ms));
+  snprintf (
+      ms, sizeof ms, "%llu",
+      (unsigned long long) (uv_now (u->loop) - u->launch.attempt_started_ms));
   relaunch_stalled (u, ms, what);
 }
 
@@ -353,15 +360,15 @@ static void
 on_sample_tick (uv_timer_t *t)
 {
   struct uvm *u = t->data;
-  if (u->state != UVM_BOOTING || u->vmm_exited || guest_progressed (u))
+  if (u->state != UVM_BOOTING || u->launch.vmm_exited || guest_progressed (u))
     {
       uv_timer_stop (t);
       return;
     }
-  if (u->sampling || u->qmp == NULL)
+  if (u->launch.sampling || u->launch.qmp == NULL)
     return;
-  u->sampling = true;
-  qmp_client_execute (u->qmp, "human-monitor-command",
+  u->launch.sampling = true;
+  qmp_client_execute (u->launch.qmp, "human-monitor-command",
                       "{\"command-line\":\"info registers -a\"}",
                       on_vcpu_sample, u);
 }
@@ -372,17 +379,17 @@ void
 uvm_relaunch (struct uvm *u)
 {
   uvm_advance (u, UVM_EV_VMM_EXITED);
-  u->boot_attempt++;
+  u->launch.boot_attempt++;
   uvm_drop_vm (u);
-  gcs_log_parser_free (u->log_parser);
-  u->log_parser = NULL;
-  if (u->kvm_failure != NULL)
+  gcs_log_parser_free (u->guest.log_parser);
+  u->guest.log_parser = NULL;
+  if (u->launch.kvm_failure != NULL)
     switch_to_tcg (u);
   shim_error *err = NULL;
   if (uvm_bind_listeners (u, &err) < 0 || uvm_spawn_vmm (u, &err) < 0)
     {
       /* A VMM that did start is killed by fail_start.  */
-      u->vmm_exited = u->vmm == NULL;
+      u->launch.vmm_exited = u->launch.vmm == NULL;
       uvm_fail_start (u, GRPC_FAILED_PRECONDITION, "relaunch the VM: %s",
                       err->msg);
       shim_error_free (err);
@@ -409,13 +416,14 @@ uvm_choose_user (struct uvm *u, const struct uvm_config *cfg, shim_error **err)
   cleanup_free char *leases
       = xasprintf ("%s/" VMM_USER_LEASE_DIR, u->state_root);
   if (vmm_user_lease (cfg->cfg, slash ? slash + 1 : u->state_dir, leases,
-                      &u->user, &u->user_lease, err)
+                      &u->launch.user, &u->launch.user_lease, err)
       < 0)
     return shim_error_wrap (err, "VMM user");
-  free (u->user_reason);
-  u->user_reason = xstrdup (u->user.uid ? "its own uid"
-                                        : "vmm_user \"root\" in the "
-                                          "shim configuration");
+  free (u->launch.user_reason);
+  u->launch.user_reason
+      = xstrdup (u->launch.user.uid ? "its own uid"
+                                    : "vmm_user \"root\" in the "
+                                      "shim configuration");
   return 0;
 }
 
@@ -426,7 +434,7 @@ check_user_reads (const struct uvm *u, const char *const *paths, size_t n,
                   shim_error **err)
 {
   char *why = NULL;
-  if (vmm_user_can_read (&u->user, paths, n, &why))
+  if (vmm_user_can_read (&u->launch.user, paths, n, &why))
     return 0;
   shim_error_set (err, GRPC_FAILED_PRECONDITION,
                   "VMM user: %s (the VMM runs as its own uid: make what it "
@@ -452,17 +460,17 @@ uvm_build_vmm_commands (struct uvm *u, shim_error **err)
     .initrd_path = o->rootfs == ROOTFS_INITRD ? o->rootfs_path : NULL,
     .rootfs_vhd_path = o->rootfs == ROOTFS_VHD ? o->rootfs_path : NULL,
     .loader_path = loader,
-    .nic_mac = u->nic_connected ? u->nic.mac : NULL,
+    .nic_mac = u->net.nic_connected ? u->net.nic.mac : NULL,
     .rootfs_raw_size = u->launch.rootfs_raw_size,
     .kernel_cmdline = u->kernel_cmdline,
     .cpus = o->processor_count,
     .memory_mb = o->memory_mb,
     .vsock_uds = u->vsock_uds,
-    .host_ports = u->ports,
-    .nhost_ports = u->nports,
-    .qmp_socket = u->qmp_path,
-    .qmp_operator_socket = u->qmp_operator_path,
-    .kvm = u->accel.kvm,
+    .host_ports = u->guest.ports,
+    .nhost_ports = u->guest.nports,
+    .qmp_socket = u->launch.qmp_path,
+    .qmp_operator_socket = u->launch.qmp_operator_path,
+    .kvm = u->launch.accel.kvm,
     .incoming = u->incoming,
     .share_socket = u->share_socket,
     .vmm_path = sc->vmm_path,
@@ -476,8 +484,8 @@ uvm_build_vmm_commands (struct uvm *u, shim_error **err)
   struct vmm_command cmd = { 0 };
   if (u->backend->build (&spec, &cmd, err) < 0)
     return -1;
-  u->vmm_argv = cmd.argv;
-  u->vmm_env = cmd.env;
+  u->launch.vmm_argv = cmd.argv;
+  u->launch.vmm_env = cmd.env;
   if (access (cmd.argv[0], X_OK) < 0)
     return shim_error_errno (err, GRPC_FAILED_PRECONDITION, errno,
                              "VMM %s is not executable", cmd.argv[0]);
@@ -485,13 +493,13 @@ uvm_build_vmm_commands (struct uvm *u, shim_error **err)
       = { cmd.argv[0], o->kernel_path, o->rootfs_path, loader };
   if (check_user_reads (u, reads, sizeof reads / sizeof *reads, err) < 0)
     return -1;
-  if (!(u->accel.kvm && u->accel.may_fall_back))
+  if (!(u->launch.accel.kvm && u->launch.accel.may_fall_back))
     return 0;
   struct vmm_command tcg = { 0 };
   spec.kvm = false;
   if (u->backend->build (&spec, &tcg, err) < 0)
     return -1;
-  u->tcg_argv = tcg.argv;
+  u->launch.tcg_argv = tcg.argv;
   tcg.argv = NULL;
   vmm_command_release (&tcg);
   return 0;
@@ -517,9 +525,9 @@ uvm_on_vmm_exit (void *data, int64_t status, int term_signal)
       uvm_relaunch (u);
       return;
     }
-  u->vmm_exited = true;
-  u->exit_status = status;
-  u->term_signal = term_signal;
+  u->launch.vmm_exited = true;
+  u->launch.exit_status = status;
+  u->launch.term_signal = term_signal;
   /* virtiofsd served that VMM only, and shares the pod's cgroup.  */
   host_share_stop_daemon (u->share);
   if (u->cgroup_dir != NULL)
@@ -529,8 +537,8 @@ uvm_on_vmm_exit (void *data, int64_t status, int term_signal)
   /* A bridge being handed over reads on to its EOF.  */
   if (u->migration.phase != UVM_MIGRATION_HANDING_OVER)
     {
-      bridge_conn_close (u->bridge, "the VM exited", false);
-      u->bridge = NULL;
+      bridge_conn_close (u->guest.bridge, "the VM exited", false);
+      u->guest.bridge = NULL;
     }
   uvm_migration_vmm_exited (u);
   log_entry (
@@ -548,17 +556,17 @@ uvm_on_vmm_exit (void *data, int64_t status, int term_signal)
 void
 uvm_drop_vm (struct uvm *u)
 {
-  vmm_process_destroy (u->vmm);
-  u->vmm = NULL;
+  vmm_process_destroy (u->launch.vmm);
+  u->launch.vmm = NULL;
   bool destroyed = u->state == UVM_DESTROYED;
   uvm_guest_disconnect (u, destroyed);
-  uv_timer_stop (&u->progress_timer);
-  uv_timer_stop (&u->sample_timer);
+  uv_timer_stop (&u->launch.progress_timer);
+  uv_timer_stop (&u->launch.sample_timer);
   /* No callback once destroyed; a relaunch fails attaches in flight (they
      end as the client closes).  */
-  disk_hotplug_close (u->disks, destroyed);
-  u->disks = NULL;
-  struct qmp_client *qmp = u->qmp;
-  u->qmp = NULL; /* its failing commands find the VM gone */
+  disk_hotplug_close (u->launch.disks, destroyed);
+  u->launch.disks = NULL;
+  struct qmp_client *qmp = u->launch.qmp;
+  u->launch.qmp = NULL; /* its failing commands find the VM gone */
   qmp_client_close (qmp);
 }

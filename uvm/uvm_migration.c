@@ -109,7 +109,7 @@ qmp_usable (const struct uvm *u, shim_error **err)
                            "can)",
                            u->backend->name)
            == 0;
-  if (u->qmp == NULL || u->vmm == NULL || u->vmm_exited)
+  if (u->launch.qmp == NULL || u->launch.vmm == NULL || u->launch.vmm_exited)
     return shim_error_set (err, GRPC_FAILED_PRECONDITION, "the VM is gone")
            == 0;
   return true;
@@ -259,22 +259,23 @@ uvm_describe (struct uvm *u, uvm_describe_fn done, void *data,
   ds->data = data;
   ds->d.vmm = xstrdup (u->backend->name);
   ds->d.accel = xstrdup (uvm_accel_name (u));
-  vm_description_from_argv (u->vmm_argv, &ds->d.cpu_model, &ds->d.machine);
+  vm_description_from_argv (u->launch.vmm_argv, &ds->d.cpu_model,
+                            &ds->d.machine);
   ds->d.cpus = u->cpus;
   ds->d.memory_mb = u->memory_mb;
   ds->d.kernel_cmdline = xstrdup (u->kernel_cmdline);
-  ds->d.network = u->nic_connected;
-  if (u->bridge != NULL)
+  ds->d.network = u->net.nic_connected;
+  if (u->guest.bridge != NULL)
     {
-      ds->d.bridge_next_request_id = bridge_conn_next_id (u->bridge);
+      ds->d.bridge_next_request_id = bridge_conn_next_id (u->guest.bridge);
       ds->d.bridge_open_streams
-          = (uint32_t) bridge_conn_open_stream_count (u->bridge);
+          = (uint32_t) bridge_conn_open_stream_count (u->guest.bridge);
     }
   for (size_t i = 0; i < u->nboot_paths; i++)
     ds->paths[ds->npaths++] = xstrdup (u->boot_paths[i]);
   /* Counted as a handle: u outlives the work on the thread pool.  */
   u->open_handles++;
-  qmp_client_execute (u->qmp, "query-version", "{}", on_version, ds);
+  qmp_client_execute (u->launch.qmp, "query-version", "{}", on_version, ds);
   return 0;
 }
 
@@ -319,7 +320,7 @@ on_cleanup_step (void *data, const json_value *ret, const shim_error *err)
 {
   struct uvm *u = data;
   (void) ret;
-  if (err != NULL && u->qmp != NULL)
+  if (err != NULL && u->launch.qmp != NULL)
     log_warn ("uvm %s: after a failed migration: %s", u->id, err->msg);
 }
 
@@ -331,9 +332,9 @@ on_status_after_failure (void *data, const json_value *ret,
 {
   struct uvm *u = data;
   const char *st = json_get_string (ret, "status");
-  if (err == NULL && u->qmp != NULL && st != NULL
+  if (err == NULL && u->launch.qmp != NULL && st != NULL
       && strcmp (st, "running") != 0)
-    qmp_client_execute (u->qmp, "cont", "{}", on_cleanup_step, u);
+    qmp_client_execute (u->launch.qmp, "cont", "{}", on_cleanup_step, u);
 }
 
 /* Before the switchover: the source keeps its VM, its bridge writes what
@@ -353,18 +354,19 @@ migration_failed (struct uvm *u, const char *why, const char *qemu_status)
                                        : "failed");
   if (why != NULL && m->progress.error[0] == '\0')
     snprintf (m->progress.error, sizeof m->progress.error, "%s", why);
-  if (u->bridge != NULL)
-    bridge_conn_release (u->bridge);
+  if (u->guest.bridge != NULL)
+    bridge_conn_release (u->guest.bridge);
   uvm_advance (u, UVM_EV_MIGRATION_FAILED);
   /* A step that failed may have left QEMU migrating (a later command of
      the sequence went through): nothing may go on behind the failure.  */
-  if (u->qmp != NULL)
-    qmp_client_execute (u->qmp, "migrate_cancel", "{}", on_cleanup_step, u);
+  if (u->launch.qmp != NULL)
+    qmp_client_execute (u->launch.qmp, "migrate_cancel", "{}", on_cleanup_step,
+                        u);
   log_migration (u, LOG_LEVEL_WARN,
                  "live migration failed; the source VM keeps running");
-  if (u->qmp != NULL)
-    qmp_client_execute (u->qmp, "query-status", "{}", on_status_after_failure,
-                        u);
+  if (u->launch.qmp != NULL)
+    qmp_client_execute (u->launch.qmp, "query-status", "{}",
+                        on_status_after_failure, u);
 }
 
 static void
@@ -419,7 +421,7 @@ on_poll (uv_timer_t *t)
 {
   struct uvm *u = t->data;
   struct uvm_migration *m = &u->migration;
-  if (m->phase != UVM_MIGRATION_SENDING || u->qmp == NULL)
+  if (m->phase != UVM_MIGRATION_SENDING || u->launch.qmp == NULL)
     return;
   if (m->deadline_ms != 0 && uv_now (u->loop) >= m->deadline_ms
       && !m->cancel_requested)
@@ -429,9 +431,11 @@ on_poll (uv_timer_t *t)
                 "the transfer did not complete within %u ms "
                 "(migration_timeout_ms); cancelled",
                 m->timeout_ms);
-      qmp_client_execute (u->qmp, "migrate_cancel", "{}", on_cancel_sent, u);
+      qmp_client_execute (u->launch.qmp, "migrate_cancel", "{}",
+                          on_cancel_sent, u);
     }
-  qmp_client_execute (u->qmp, "query-migrate", "{}", on_query_migrate, u);
+  qmp_client_execute (u->launch.qmp, "query-migrate", "{}", on_query_migrate,
+                      u);
 }
 
 static void
@@ -455,7 +459,7 @@ on_barrier (void *data, const char *body, size_t len, const shim_error *err)
   (void) len;
   if (m->phase != UVM_MIGRATION_BARRIER)
     return;
-  if (err != NULL || m->cancel_requested || u->qmp == NULL)
+  if (err != NULL || m->cancel_requested || u->launch.qmp == NULL)
     {
       cleanup_free char *why
           = err ? xasprintf ("the guest agent did not answer the barrier "
@@ -470,12 +474,12 @@ on_barrier (void *data, const char *body, size_t len, const shim_error *err)
   set_status (u, "setup");
   int fd = m->stream_fd;
   m->stream_fd = -1;
-  qmp_client_execute_fd (u->qmp, "getfd",
+  qmp_client_execute_fd (u->launch.qmp, "getfd",
                          "{\"fdname\":\"" STREAM_FD_NAME "\"}", fd,
                          on_migrate_step, u);
   /* return-path: a destination that fails to load tells the source, which
      then keeps running instead of staying paused.  */
-  qmp_client_execute (u->qmp, "migrate-set-capabilities",
+  qmp_client_execute (u->launch.qmp, "migrate-set-capabilities",
                       "{\"capabilities\":[{\"capability\":\"events\","
                       "\"state\":true},{\"capability\":\"return-path\","
                       "\"state\":true}]}",
@@ -484,10 +488,11 @@ on_barrier (void *data, const char *body, size_t len, const shim_error *err)
       = xasprintf ("{\"max-bandwidth\":%llu,\"downtime-limit\":%u}",
                    (unsigned long long) m->max_bandwidth_mb * 1024 * 1024,
                    m->downtime_limit_ms);
-  qmp_client_execute (u->qmp, "migrate-set-parameters", params,
+  qmp_client_execute (u->launch.qmp, "migrate-set-parameters", params,
                       on_migrate_step, u);
-  qmp_client_execute (u->qmp, "migrate", "{\"uri\":\"fd:" STREAM_FD_NAME "\"}",
-                      on_migrate_step, u);
+  qmp_client_execute (u->launch.qmp, "migrate",
+                      "{\"uri\":\"fd:" STREAM_FD_NAME "\"}", on_migrate_step,
+                      u);
   m->deadline_ms = uv_now (u->loop) + m->timeout_ms;
   uv_timer_start (&m->poll_timer, on_poll, POLL_MS, POLL_MS);
 }
@@ -537,7 +542,7 @@ uvm_migrate_out (struct uvm *u, const char *uri, shim_error **err)
         uvm_state_name (u->state),
         m->phase != UVM_MIGRATION_NONE ? " and migrating" : "");
   /* A response that arrived after the switchover would reach nobody.  */
-  size_t pending = bridge_conn_pending (u->bridge);
+  size_t pending = bridge_conn_pending (u->guest.bridge);
   if (pending > 0)
     return shim_error_set (err, GRPC_FAILED_PRECONDITION,
                            "%zu request(s) to the guest agent are in flight: "
@@ -548,14 +553,14 @@ uvm_migrate_out (struct uvm *u, const char *uri, shim_error **err)
     return -1;
   /* The last frame the guest gets from this side: its answer proves the
      agent read everything before it.  Later frames wait in the bridge.  */
-  if (bridge_conn_request (u->bridge, BRIDGE_PING_BODY, ROUND_TRIP_MS,
+  if (bridge_conn_request (u->guest.bridge, BRIDGE_PING_BODY, ROUND_TRIP_MS,
                            on_barrier, u, err)
       < 0)
     {
       close (fd);
       return -1;
     }
-  bridge_conn_hold (u->bridge);
+  bridge_conn_hold (u->guest.bridge);
   m->stream_fd = fd;
   m->cancel_requested = false;
   m->progress = (struct uvm_migration_progress){ 0 };
@@ -574,8 +579,8 @@ uvm_migration_cancel (struct uvm *u, shim_error **err)
   if (u->state == UVM_MIGRATING_IN)
     {
       /* The destination gives up its VM, which never ran here.  */
-      if (u->vmm != NULL && !u->vmm_exited)
-        vmm_process_kill (u->vmm, SIGKILL, NULL);
+      if (u->launch.vmm != NULL && !u->launch.vmm_exited)
+        vmm_process_kill (u->launch.vmm, SIGKILL, NULL);
       return 0;
     }
   switch (m->phase)
@@ -584,12 +589,12 @@ uvm_migration_cancel (struct uvm *u, shim_error **err)
       m->cancel_requested = true;
       return 0;
     case UVM_MIGRATION_SENDING:
-      if (!m->cancel_requested && u->qmp != NULL)
+      if (!m->cancel_requested && u->launch.qmp != NULL)
         {
           m->cancel_requested = true;
           snprintf (m->progress.error, sizeof m->progress.error, "cancelled");
-          qmp_client_execute (u->qmp, "migrate_cancel", "{}", on_cancel_sent,
-                              u);
+          qmp_client_execute (u->launch.qmp, "migrate_cancel", "{}",
+                              on_cancel_sent, u);
         }
       return 0;
     case UVM_MIGRATION_COMPLETED:
@@ -609,7 +614,7 @@ maybe_handed_over (struct uvm *u)
 {
   struct uvm_migration *m = &u->migration;
   if (m->phase != UVM_MIGRATION_HANDING_OVER || !m->handed_over
-      || !u->vmm_exited || m->handover_done == NULL)
+      || !u->launch.vmm_exited || m->handover_done == NULL)
     return;
   uvm_handover_fn done = m->handover_done;
   m->handover_done = NULL;
@@ -629,7 +634,7 @@ on_bridge_handed_over (void *data, struct bridge_handover *h)
 {
   struct uvm *u = data;
   struct uvm_migration *m = &u->migration;
-  u->bridge = NULL;
+  u->guest.bridge = NULL;
   bridge_handover_release (&m->handover);
   m->handover = *h;
   *h = (struct bridge_handover){ 0 };
@@ -643,8 +648,8 @@ on_quit (void *data, const json_value *ret, const shim_error *err)
   struct uvm *u = data;
   (void) ret;
   /* QEMU may close QMP before it answers quit; its exit is what counts.  */
-  if (err != NULL && u->vmm != NULL && !u->vmm_exited)
-    vmm_process_kill (u->vmm, SIGKILL, NULL);
+  if (err != NULL && u->launch.vmm != NULL && !u->launch.vmm_exited)
+    vmm_process_kill (u->launch.vmm, SIGKILL, NULL);
 }
 
 int
@@ -656,7 +661,7 @@ uvm_migration_hand_over (struct uvm *u, uvm_handover_fn done, void *data,
     return shim_error_set (
         err, GRPC_FAILED_PRECONDITION, "the migration has not completed (%s)",
         m->progress.status[0] ? m->progress.status : "not started");
-  if (u->bridge == NULL || u->qmp == NULL)
+  if (u->guest.bridge == NULL || u->launch.qmp == NULL)
     return shim_error_set (err, GRPC_FAILED_PRECONDITION,
                            "the source's bridge or QEMU is gone");
   phase_advance (u, UVM_MIG_EV_HAND_OVER);
@@ -664,8 +669,8 @@ uvm_migration_hand_over (struct uvm *u, uvm_handover_fn done, void *data,
   m->handover_data = data;
   /* The paused VMM quits; its bridge socket then reaches EOF after the
      last bytes the guest sent through it.  */
-  bridge_conn_hand_over (u->bridge, on_bridge_handed_over, u);
-  qmp_client_execute (u->qmp, "quit", "{}", on_quit, u);
+  bridge_conn_hand_over (u->guest.bridge, on_bridge_handed_over, u);
+  qmp_client_execute (u->launch.qmp, "quit", "{}", on_quit, u);
   return 0;
 }
 
@@ -701,7 +706,7 @@ on_incoming_step (void *data, const json_value *ret, const shim_error *err)
 {
   struct uvm *u = data;
   (void) ret;
-  if (err == NULL || u->vmm == NULL || u->vmm_exited)
+  if (err == NULL || u->launch.vmm == NULL || u->launch.vmm_exited)
     return;
   /* QEMU cannot take the state: this VM has nothing to run.  */
   log_entry (
@@ -709,7 +714,7 @@ on_incoming_step (void *data, const json_value *ret, const shim_error *err)
       (struct log_field[]){ { "uvm-id", u->id }, { "reason", err->msg } }, 2);
   snprintf (u->migration.progress.error, sizeof u->migration.progress.error,
             "QMP: %s", err->msg);
-  vmm_process_kill (u->vmm, SIGKILL, NULL);
+  vmm_process_kill (u->launch.vmm, SIGKILL, NULL);
 }
 
 static void
@@ -718,22 +723,22 @@ on_source_connected (void *data, int fd)
   struct uvm *u = data;
   struct uvm_migration *m = &u->migration;
   m->listener = NULL;
-  if (m->phase != UVM_MIGRATION_LISTENING || u->qmp == NULL)
+  if (m->phase != UVM_MIGRATION_LISTENING || u->launch.qmp == NULL)
     {
       close (fd);
       return;
     }
   phase_advance (u, UVM_MIG_EV_CONNECTED);
   set_status (u, "receiving");
-  qmp_client_execute_fd (u->qmp, "getfd",
+  qmp_client_execute_fd (u->launch.qmp, "getfd",
                          "{\"fdname\":\"" STREAM_FD_NAME "\"}", fd,
                          on_incoming_step, u);
-  qmp_client_execute (u->qmp, "migrate-set-capabilities",
+  qmp_client_execute (u->launch.qmp, "migrate-set-capabilities",
                       "{\"capabilities\":[{\"capability\":\"events\","
                       "\"state\":true},{\"capability\":\"return-path\","
                       "\"state\":true}]}",
                       on_incoming_step, u);
-  qmp_client_execute (u->qmp, "migrate-incoming",
+  qmp_client_execute (u->launch.qmp, "migrate-incoming",
                       "{\"uri\":\"fd:" STREAM_FD_NAME "\"}", on_incoming_step,
                       u);
   log_entry (LOG_LEVEL_INFO, "live migration: the source connected",
@@ -867,8 +872,8 @@ on_incoming_status (void *data, const json_value *ret, const shim_error *err)
       return;
     }
   shim_error *aerr = NULL;
-  u->bridge = uvm_guest_adopt_bridge (u, &m->adopt, &aerr);
-  if (u->bridge == NULL)
+  u->guest.bridge = uvm_guest_adopt_bridge (u, &m->adopt, &aerr);
+  if (u->guest.bridge == NULL)
     {
       if (aerr == NULL)
         shim_error_set (&aerr, GRPC_FAILED_PRECONDITION,
@@ -895,8 +900,9 @@ on_incoming_status (void *data, const json_value *ret, const shim_error *err)
 static void
 adopt_when_running (struct uvm *u)
 {
-  if (u->qmp != NULL)
-    qmp_client_execute (u->qmp, "query-status", "{}", on_incoming_status, u);
+  if (u->launch.qmp != NULL)
+    qmp_client_execute (u->launch.qmp, "query-status", "{}",
+                        on_incoming_status, u);
 }
 
 int

@@ -36,16 +36,6 @@ struct stream_conn;
 struct vmm_process;
 struct vsock_listener;
 
-/* What the guest agent reported in its hello, once it has.  */
-struct guest_info
-{
-  bool present;
-  struct bridge_hello hello;
-  /* An incoming VM's GCS connection, unread until a live migration adopts
-     it (uvm_guest_adopt_bridge), or -1.  */
-  int held_fd;
-};
-
 /* Live migration's part of the record (uvm_migration.c).  */
 struct uvm_migration
 {
@@ -70,27 +60,15 @@ struct uvm_migration
   uint32_t timeout_ms;
 };
 
-struct uvm
+/* The guest's side (uvm_guest.c): its vsock listeners and connections,
+   the bridge, the guest log, what the agent reported in its hello.  */
+struct uvm_guest_part
 {
-  uv_loop_t *loop;
-  /* Started for a live migration's destination (uvm_config.incoming).  */
-  bool incoming;
-  struct uvm_migration migration;
-  /* The boot files the VMM reads (for uvm_describe).  */
-  char *boot_paths[VM_BOOT_FILES_MAX];
-  size_t nboot_paths;
-  uint64_t memory_mb;
-  uint32_t cpus;
-  char *id;
-  char *state_dir;
-  char *uvm_json_path;
-  char *vsock_uds;
-  char *log_listener_address;
-  bool live_migration;
-  uint32_t stop_grace_ms;
-  const struct uvm_events *events;
-  void *data;
-
+  bool present;
+  struct bridge_hello hello;
+  /* An incoming VM's GCS connection, unread until a live migration adopts
+     it (uvm_guest_adopt_bridge), or -1.  */
+  int held_fd;
   struct vsock_listener *entropy_listener;
   /* Half-closed after the write; kept until the VMM exits (see
      on_entropy_conn).  */
@@ -100,39 +78,36 @@ struct uvm
   struct stream_conn *log_conn;
   struct gcs_log_parser *log_parser;
   struct bridge_conn *bridge;
-
-  struct vmm_process *vmm;
-  char **vmm_argv;
-  char **vmm_env;
-  char *helper_exe;
-  const struct vmm_backend *backend;
+  char *log_listener_address;
   uint32_t ports[3];
   size_t nports;
-  uint32_t tcg_boot_stall_ms;
-  unsigned boot_attempt;
-  char *kernel_cmdline;
-  /* The pod's cgroup the VMM runs in (pod_cgroup.h), or NULL.  */
-  char *cgroup_dir;
-  /* The pod's network namespace the VMM runs in, and the NIC connected
-     there (pod_network.h); NULL: none.  */
-  char *netns_path;
-  struct pod_nic nic;
-  bool nic_connected;
+  uv_timer_t drain_timer;
+  uv_timer_t log_report_timer;
+  struct rate_limit log_rate;
+  struct read_budget log_budget;
+  /* The guest log ended (the exit waits for it).  */
+  bool log_finished;
+};
+
+/* The VMM's side (uvm_launch.c): its process and QMP connection, each
+   boot attempt under its accelerator, the watches on it, its exit.  */
+struct uvm_launch_part
+{
   /* What the first launch builds the VMM's command line from, kept while
      the pod network is being connected: the sandbox's, which outlive the
      UVM (uvm_config).  */
-  struct
-  {
-    const struct sandbox_options *opts;
-    const struct shim_config *cfg;
-    uint64_t rootfs_raw_size;
-  } launch;
+  const struct sandbox_options *opts;
+  const struct shim_config *cfg;
+  uint64_t rootfs_raw_size;
+  struct vmm_process *vmm;
+  char **vmm_argv;
+  char **vmm_env;
   /* The accelerator of the running attempt, and the same VM's argv under
      TCG for a KVM attempt that may fall back.  */
   struct accel_choice accel;
   char **tcg_argv;
-  char *state_root;
-  char *vmm_path;
+  unsigned boot_attempt;
+  uint32_t tcg_boot_stall_ms;
   uint32_t kvm_progress_timeout_ms;
   /* This attempt's guest has run code (see guest_progressed).  */
   bool guest_progress;
@@ -145,38 +120,76 @@ struct uvm
      fell_back.  */
   char *kvm_failure;
   bool fell_back;
-  /* Who the VMM runs as, and why; its private directory (sockets).  */
+  /* Who the VMM runs as, and why.  */
   struct vmm_user user;
   struct vmm_user_lease user_lease;
   char *user_reason;
-  char *vm_dir;
-  /* Host directories shared into the VM (host_share.h), or NULL.  */
-  struct host_share *share;
-  char *share_socket;
   /* QEMU's QMP connection: run-state events, and the disks' commands.  */
   struct qmp_client *qmp;
   struct disk_hotplug *disks;
   char *qmp_path;
   char *qmp_operator_path;
-  struct guest_info guest;
-
   uv_timer_t start_timer;
-  uv_timer_t drain_timer;
-  uv_timer_t log_report_timer;
-  struct rate_limit log_rate;
-  struct read_budget log_budget;
-  uv_timer_t grace_timer;
   uv_timer_t stall_timer;
   uv_timer_t sample_timer;
   uv_timer_t progress_timer;
-  int open_handles;
-
-  enum uvm_state state;
-  /* The exit is reported once both have happened, in either order.  */
+  /* The exit is reported once the VMM exited and the guest log ended, in
+     either order.  */
   bool vmm_exited;
-  bool log_finished;
   int64_t exit_status;
   int term_signal;
+};
+
+/* The pod's network (uvm.c through uvm/podnet/): the namespace the VMM runs
+   in, and the NIC connected there; NULL: none.  */
+struct uvm_net_part
+{
+  char *netns_path;
+  struct pod_nic nic;
+  bool nic_connected;
+};
+
+/* The record: what the UVM is (uvm.c), its lifecycle state and handles
+   (uvm_state.c), and one part per owner.  */
+struct uvm
+{
+  uv_loop_t *loop;
+  char *id;
+  /* Started for a live migration's destination (uvm_config.incoming).  */
+  bool incoming;
+  bool live_migration;
+  uint64_t memory_mb;
+  uint32_t cpus;
+  uint32_t stop_grace_ms;
+  char *state_dir;
+  char *state_root;
+  /* The VMM's private directory (its sockets).  */
+  char *vm_dir;
+  char *uvm_json_path;
+  char *vsock_uds;
+  char *helper_exe;
+  const struct vmm_backend *backend;
+  char *vmm_path;
+  char *kernel_cmdline;
+  /* The boot files the VMM reads (for uvm_describe).  */
+  char *boot_paths[VM_BOOT_FILES_MAX];
+  size_t nboot_paths;
+  /* The pod's cgroup the VMM runs in (pod_cgroup.h), or NULL.  */
+  char *cgroup_dir;
+  /* Host directories shared into the VM (host_share.h), or NULL.  */
+  struct host_share *share;
+  char *share_socket;
+  const struct uvm_events *events;
+  void *data;
+  uv_timer_t grace_timer;
+
+  enum uvm_state state;
+  int open_handles;
+
+  struct uvm_guest_part guest;
+  struct uvm_launch_part launch;
+  struct uvm_net_part net;
+  struct uvm_migration migration;
 };
 
 /* The core's files, lowest first: each calls only those before it

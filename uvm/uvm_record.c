@@ -25,7 +25,7 @@ uvm_accel_name (const struct uvm *u)
 {
   if (!u->backend->accelerated)
     return "none";
-  return u->accel.kvm ? "kvm" : "tcg";
+  return u->launch.accel.kvm ? "kvm" : "tcg";
 }
 
 int
@@ -37,25 +37,28 @@ uvm_write_record (struct uvm *u, shim_error **err)
   strbuf_puts (&sb, ",\n  \"kernel_cmdline\": ");
   strbuf_json_string (&sb, u->kernel_cmdline, strlen (u->kernel_cmdline));
   strbuf_puts (&sb, ",\n  \"vmm_argv\": [");
-  for (size_t i = 0; u->vmm_argv && u->vmm_argv[i]; i++)
+  for (size_t i = 0; u->launch.vmm_argv && u->launch.vmm_argv[i]; i++)
     {
       strbuf_puts (&sb, i ? ", " : "");
-      strbuf_json_string (&sb, u->vmm_argv[i], strlen (u->vmm_argv[i]));
+      strbuf_json_string (&sb, u->launch.vmm_argv[i],
+                          strlen (u->launch.vmm_argv[i]));
     }
   strbuf_printf (&sb, "],\n  \"vmm_pid\": %d,\n  \"accel\": \"%s\",\n",
-                 u->vmm ? vmm_process_pid (u->vmm) : 0, uvm_accel_name (u));
+                 u->launch.vmm ? vmm_process_pid (u->launch.vmm) : 0,
+                 uvm_accel_name (u));
   strbuf_puts (&sb, "  \"accel_reason\": ");
-  strbuf_json_string (&sb, u->accel.reason, strlen (u->accel.reason));
+  strbuf_json_string (&sb, u->launch.accel.reason,
+                      strlen (u->launch.accel.reason));
   strbuf_printf (&sb, ",\n  \"vmm_uid\": %u,\n  \"vmm_user_reason\": ",
-                 (unsigned) u->user.uid);
-  const char *ur = u->user_reason ? u->user_reason : "";
+                 (unsigned) u->launch.user.uid);
+  const char *ur = u->launch.user_reason ? u->launch.user_reason : "";
   strbuf_json_string (&sb, ur, strlen (ur));
   strbuf_puts (&sb, ",\n");
   strbuf_printf (&sb, "  \"live_migration\": %s,\n  \"log_listener\": ",
                  u->live_migration ? "true" : "false");
-  if (u->log_listener_address)
-    strbuf_json_string (&sb, u->log_listener_address,
-                        strlen (u->log_listener_address));
+  if (u->guest.log_listener_address)
+    strbuf_json_string (&sb, u->guest.log_listener_address,
+                        strlen (u->guest.log_listener_address));
   else
     strbuf_puts (&sb, "null");
   strbuf_puts (&sb, ",\n  \"cgroup\": ");
@@ -124,21 +127,22 @@ process_start_time (int pid)
 void
 uvm_record_vmm (struct uvm *u)
 {
-  int pid = vmm_process_pid (u->vmm);
+  int pid = vmm_process_pid (u->launch.vmm);
   strbuf sb = STRBUF_INIT;
   strbuf_printf (&sb, "{\"pid\": %d, \"start_time\": %llu, \"cgroup\": ", pid,
                  process_start_time (pid));
   const char *cgroup = u->cgroup_dir ? u->cgroup_dir : "";
-  const char *netns = u->nic_connected ? u->netns_path : "";
-  const char *ifname = u->nic_connected ? u->nic.ifname : "";
+  const char *netns = u->net.nic_connected ? u->net.netns_path : "";
+  const char *ifname = u->net.nic_connected ? u->net.nic.ifname : "";
   strbuf_json_string (&sb, cgroup, strlen (cgroup));
   strbuf_puts (&sb, ", \"netns\": ");
   strbuf_json_string (&sb, netns, strlen (netns));
   strbuf_puts (&sb, ", \"ifname\": ");
   strbuf_json_string (&sb, ifname, strlen (ifname));
   strbuf_printf (&sb, ", \"ingress_ours\": %s, \"vmm_uid\": %u}\n",
-                 u->nic_connected && u->nic.ingress_ours ? "true" : "false",
-                 (unsigned) u->user.uid);
+                 u->net.nic_connected && u->net.nic.ingress_ours ? "true"
+                                                                 : "false",
+                 (unsigned) u->launch.user.uid);
   cleanup_free char *path = xasprintf ("%s/vmm.pid", u->state_dir);
   shim_error *err = NULL;
   if (write_file_atomic (path, sb.data, sb.len, &err) < 0)

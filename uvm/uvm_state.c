@@ -44,32 +44,32 @@ uvm_maybe_free (struct uvm *u)
 {
   if (u->state != UVM_DESTROYED || u->open_handles > 0)
     return;
-  gcs_log_parser_free (u->log_parser);
-  vmm_user_lease_release (&u->user_lease);
-  free (u->user_reason);
+  gcs_log_parser_free (u->guest.log_parser);
+  vmm_user_lease_release (&u->launch.user_lease);
+  free (u->launch.user_reason);
   free (u->vm_dir);
-  uvm_free_argv (u->vmm_argv);
-  uvm_free_argv (u->tcg_argv);
-  accel_choice_release (&u->accel);
+  uvm_free_argv (u->launch.vmm_argv);
+  uvm_free_argv (u->launch.tcg_argv);
+  accel_choice_release (&u->launch.accel);
   free (u->state_root);
   free (u->vmm_path);
-  free (u->qmp_operator_path);
-  free (u->kvm_failure);
-  for (size_t i = 0; u->vmm_env && u->vmm_env[i]; i++)
-    free (u->vmm_env[i]);
-  free (u->vmm_env);
+  free (u->launch.qmp_operator_path);
+  free (u->launch.kvm_failure);
+  for (size_t i = 0; u->launch.vmm_env && u->launch.vmm_env[i]; i++)
+    free (u->launch.vmm_env[i]);
+  free (u->launch.vmm_env);
   free (u->helper_exe);
   bridge_hello_release (&u->guest.hello);
   free (u->kernel_cmdline);
   free (u->cgroup_dir);
-  free (u->netns_path);
-  free (u->qmp_path);
+  free (u->net.netns_path);
+  free (u->launch.qmp_path);
   free (u->share_socket);
   free (u->id);
   free (u->state_dir);
   free (u->uvm_json_path);
   free (u->vsock_uds);
-  free (u->log_listener_address);
+  free (u->guest.log_listener_address);
   free (u);
 }
 
@@ -87,14 +87,14 @@ uvm_report_started (struct uvm *u, const shim_error *err)
   if (uvm_state_start_reported (u->state)
       || !uvm_advance (u, err == NULL ? UVM_EV_HELLO : UVM_EV_START_FAILED))
     return;
-  uv_timer_stop (&u->start_timer);
-  uv_timer_stop (&u->stall_timer);
-  uv_timer_stop (&u->sample_timer);
-  uv_timer_stop (&u->progress_timer);
+  uv_timer_stop (&u->launch.start_timer);
+  uv_timer_stop (&u->launch.stall_timer);
+  uv_timer_stop (&u->launch.sample_timer);
+  uv_timer_stop (&u->launch.progress_timer);
   if (err == NULL)
     uvm_record_verdict (u);
-  else if (u->vmm && !u->vmm_exited)
-    vmm_process_kill (u->vmm, SIGKILL, NULL);
+  else if (u->launch.vmm && !u->launch.vmm_exited)
+    vmm_process_kill (u->launch.vmm, SIGKILL, NULL);
   u->events->on_started (u->data, err);
 }
 
@@ -113,10 +113,10 @@ uvm_fail_start (struct uvm *u, int code, const char *fmt, ...)
 void
 uvm_maybe_report_exit (struct uvm *u)
 {
-  if (u->state != UVM_STOPPED || !u->log_finished
+  if (u->state != UVM_STOPPED || !u->guest.log_finished
       || !uvm_advance (u, UVM_EV_EXIT_REPORTED))
     return;
-  u->events->on_exited (u->data, u->exit_status, u->term_signal);
+  u->events->on_exited (u->data, u->launch.exit_status, u->launch.term_signal);
 }
 
 void
@@ -131,8 +131,8 @@ uvm_init_timer (struct uvm *u, uv_timer_t *t)
 void
 uvm_note_progress (struct uvm *u)
 {
-  u->guest_progress = true;
-  uv_timer_stop (&u->progress_timer);
+  u->launch.guest_progress = true;
+  uv_timer_stop (&u->launch.progress_timer);
 }
 
 void
@@ -150,15 +150,15 @@ uvm_record_verdict (struct uvm *u)
 {
   enum kvm_verdict v;
   const char *why;
-  if (u->accel.kvm && u->accel.on_trial)
+  if (u->launch.accel.kvm && u->launch.accel.on_trial)
     {
       v = KVM_WORKS;
       why = "a guest booted under KVM on this host";
     }
-  else if (u->fell_back)
+  else if (u->launch.fell_back)
     {
       v = KVM_BROKEN;
-      why = u->accel.reason;
+      why = u->launch.accel.reason;
     }
   else
     return;
