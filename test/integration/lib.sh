@@ -224,6 +224,17 @@ bundle_of() { echo "$T/state/io.containerd.runtime.v2.task/$NS/$1"; }
 shim_pids() { pgrep -f "^$SHIM_BIN_DIR/containerd-shim-lcow-v2 -namespace $NS " || true; }
 no_shims() { [ -z "$(shim_pids)" ]; }
 status_is() { [ "$(task_status "$1")" = "$2" ]; }
+# task_forgotten ID: containerd lists no task ID.
+task_forgotten() { ! ctr_ task ls 2>/dev/null | awk -v id="$1" '$1 == id { f = 1 } END { exit !f }'; }
+# containerd_version: the daemon's version (1.6.20, 2.1.5, ...);
+# containerd_at_least MAJOR MINOR: whether it is that or later.
+containerd_version() { containerd --version | awk '{ sub(/^v/, "", $3); print $3 }'; }
+containerd_at_least() {
+  local v major minor
+  v=$(containerd_version)
+  major=${v%%.*}; minor=${v#*.}; minor=${minor%%.*}
+  [ "$major" -gt "$1" ] || { [ "$major" -eq "$1" ] && [ "$minor" -ge "$2" ]; }
+}
 no_fake_guest() { ! pgrep -f "^$FAKE_GUEST" >/dev/null; }
 pid_gone() { ! kill -0 "$1" 2>/dev/null; }
 # kill_and_wait ID SIGNAL: signal the task and wait until it is STOPPED.
