@@ -319,6 +319,11 @@ bench: bench-deps
 	@# The pod volume sync's loop time with 50 and 100 containers (issue 27).
 	set -o pipefail; SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
 	  bash test/bench/volume_sync_bench.sh | grep -v '^time=' | tee $(BENCH_DIR)/volume_sync.txt
+	@# The longest event-loop iteration over a pod's life, with and without a
+	@# pod network (issue 28).
+	set -o pipefail; SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
+	  BOOTFILES_DIR=$(abspath $(BOOTFILES)) BENCH_DIR=$(abspath $(BENCH_DIR)) \
+	  bash test/bench/loop_stall_bench.sh | grep -v '^time=' | tee $(BENCH_DIR)/loop_stall.txt
 
 # ---- style and static analysis ------------------------------------------
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h')
