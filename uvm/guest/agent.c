@@ -336,6 +336,59 @@ agent_uptime_ms (void)
   return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
+/* One request's work, other than shutdown: 0 (reply, when not empty, is
+   the answer) or -1 with err.  */
+static int
+serve_request (struct agent *a, struct bridge_request *r, strbuf *reply,
+               shim_error **err)
+{
+  struct entry *e = NULL;
+  switch (r->kind)
+    {
+    case BRIDGE_REQUEST_CREATE:
+    case BRIDGE_REQUEST_EXEC:
+      return do_create_or_exec (a, r, err);
+    case BRIDGE_REQUEST_START:
+      return do_start (a, r, err);
+    case BRIDGE_REQUEST_SIGNAL:
+      return do_signal (a, r, err);
+    case BRIDGE_REQUEST_RESIZE:
+      return do_resize (a, r, err);
+    case BRIDGE_REQUEST_DELETE:
+      return do_delete (a, r, err);
+    case BRIDGE_REQUEST_STATS:
+      if ((e = container_or_fail (a, r->container, err)) == NULL)
+        return -1;
+      container_stats (e->c, reply);
+      return 0;
+    case BRIDGE_REQUEST_UPDATE:
+      if ((e = container_or_fail (a, r->container, err)) == NULL)
+        return -1;
+      return container_update (e->c, r->spec, r->spec_len, err);
+    case BRIDGE_REQUEST_NETWORK:
+      return containers_network (r->spec, r->spec_len, err);
+    case BRIDGE_REQUEST_PING:
+      strbuf_printf (reply,
+                     "{\"type\":\"" BRIDGE_REQ_PING "\",\"uptime_ms\":%llu}",
+                     (unsigned long long) agent_uptime_ms ());
+      return 0;
+    case BRIDGE_REQUEST_SETTIME:
+      return guest_set_time (r->unix_ns, err);
+    case BRIDGE_REQUEST_DISK_REMOVE:
+      return container_disk_remove (r->scsi_target, err);
+    case BRIDGE_REQUEST_VOLUME_UPDATE:
+      if ((e = container_or_fail (a, r->container, err)) == NULL)
+        return -1;
+      return container_volume_update (e->c, r, err);
+    case BRIDGE_REQUEST_SHUTDOWN:
+    case BRIDGE_REQUEST_UNSUPPORTED:
+      break;
+    }
+  agent_log (L_WARN, "unsupported bridge request", "type", r->type);
+  return shim_error_set (err, GRPC_UNIMPLEMENTED, "unsupported request %s",
+                         r->type);
+}
+
 /* Returns false when the agent should stop.  */
 static bool
 handle_request (struct agent *a, uint32_t id, const char *body, size_t len)
@@ -349,72 +402,16 @@ handle_request (struct agent *a, uint32_t id, const char *body, size_t len)
       shim_error_free (err);
       return true;
     }
-  int v = 0;
-  cleanup_strbuf strbuf reply = STRBUF_INIT;
-  switch (r.kind)
+  if (r.kind == BRIDGE_REQUEST_SHUTDOWN)
     {
-    case BRIDGE_REQUEST_SHUTDOWN:
       agent_log (L_INFO, "shutdown requested by the host");
       bridge_frame_send (a->bridge, id, BRIDGE_TYPE_RESPONSE,
-                         "{\"type\":\"shutdown\"}");
+                         "{\"type\":\"" BRIDGE_REQ_SHUTDOWN "\"}");
       bridge_request_release (&r);
       return false;
-    case BRIDGE_REQUEST_CREATE:
-    case BRIDGE_REQUEST_EXEC:
-      v = do_create_or_exec (a, &r, &err);
-      break;
-    case BRIDGE_REQUEST_START:
-      v = do_start (a, &r, &err);
-      break;
-    case BRIDGE_REQUEST_SIGNAL:
-      v = do_signal (a, &r, &err);
-      break;
-    case BRIDGE_REQUEST_RESIZE:
-      v = do_resize (a, &r, &err);
-      break;
-    case BRIDGE_REQUEST_DELETE:
-      v = do_delete (a, &r, &err);
-      break;
-    case BRIDGE_REQUEST_STATS:
-      {
-        struct entry *e = container_or_fail (a, r.container, &err);
-        if (e == NULL)
-          v = -1;
-        else
-          container_stats (e->c, &reply);
-        break;
-      }
-    case BRIDGE_REQUEST_UPDATE:
-      {
-        struct entry *e = container_or_fail (a, r.container, &err);
-        v = e == NULL ? -1 : container_update (e->c, r.spec, r.spec_len, &err);
-        break;
-      }
-    case BRIDGE_REQUEST_NETWORK:
-      v = containers_network (r.spec, r.spec_len, &err);
-      break;
-    case BRIDGE_REQUEST_PING:
-      strbuf_printf (&reply, "{\"type\":\"ping\",\"uptime_ms\":%llu}",
-                     (unsigned long long) agent_uptime_ms ());
-      break;
-    case BRIDGE_REQUEST_SETTIME:
-      v = guest_set_time (r.unix_ns, &err);
-      break;
-    case BRIDGE_REQUEST_DISK_REMOVE:
-      v = container_disk_remove (r.scsi_target, &err);
-      break;
-    case BRIDGE_REQUEST_VOLUME_UPDATE:
-      {
-        struct entry *e = container_or_fail (a, r.container, &err);
-        v = e == NULL ? -1 : container_volume_update (e->c, &r, &err);
-        break;
-      }
-    case BRIDGE_REQUEST_UNSUPPORTED:
-      agent_log (L_WARN, "unsupported bridge request", "type", r.type);
-      v = shim_error_set (&err, GRPC_UNIMPLEMENTED, "unsupported request %s",
-                          r.type);
-      break;
     }
+  cleanup_strbuf strbuf reply = STRBUF_INIT;
+  int v = serve_request (a, &r, &reply, &err);
   if (v < 0)
     {
       agent_log (L_WARN, "bridge request failed", "type", r.type, "error",
