@@ -577,6 +577,80 @@ read_bridge (struct agent *a)
   return 1;
 }
 
+/* This round's poll set: the bridge, SIGCHLD, then each process's two
+   outputs (while its window is open) and its stdin (while input waits);
+   the timeout is the nearest end of an exited process's drain.  */
+static size_t
+poll_set (struct agent *a, int *timeout)
+{
+  size_t n = 2;
+  if (a->fds_cap < 2 + 3 * a->nprocesses)
+    {
+      a->fds_cap = 2 * (2 + 3 * a->nprocesses);
+      a->fds = xrealloc (a->fds, a->fds_cap * sizeof *a->fds);
+    }
+  struct pollfd *fds = a->fds;
+  fds[0] = (struct pollfd){ a->bridge, POLLIN, 0 };
+  fds[1] = (struct pollfd){ a->sigchld, POLLIN, 0 };
+  *timeout = -1;
+  struct list *pos, *tmp;
+  list_for_each_safe (pos, tmp, &a->processes)
+  {
+    struct process *p = list_entry (pos, struct process, link);
+    for (int i = 0; i < 2; i++)
+      fds[n++] = (struct pollfd){ p->unacked[i] < BRIDGE_WINDOW && p->started
+                                      ? p->out_fd[i]
+                                      : -1,
+                                  POLLIN, 0 };
+    fds[n++]
+        = (struct pollfd){ p->in.len > 0 ? p->held.stdin_fd : -1, POLLOUT, 0 };
+    if (p->exited)
+      {
+        int64_t left = p->exited_ms + OUTPUT_DRAIN_MS - now_ms ();
+        if (left < 0)
+          left = 0;
+        if (*timeout < 0 || left < *timeout)
+          *timeout = (int) left;
+      }
+  }
+  return n;
+}
+
+/* After a poll of n entries: output first (read in this round, it goes
+   before exits), then stdin, and the exits whose output never ended.  */
+static void
+pump_processes (struct agent *a, size_t n)
+{
+  struct pollfd *fds = a->fds;
+  size_t k = 2;
+  struct list *pos, *tmp;
+  list_for_each_safe (pos, tmp, &a->processes)
+  {
+    struct process *p = list_entry (pos, struct process, link);
+    if (k + 3 > n)
+      break; /* added by this round's request */
+    short o0 = fds[k].revents, o1 = fds[k + 1].revents;
+    k += 3;
+    /* Its stdout ending may report its exit and free it.  */
+    if (o0 && p->out_fd[0] >= 0 && pump_output (a, p, 0))
+      continue;
+    if (o1 && p->out_fd[1] >= 0)
+      pump_output (a, p, 1);
+  }
+  list_for_each_safe (pos, tmp, &a->processes)
+  {
+    struct process *p = list_entry (pos, struct process, link);
+    if (p->in.len > 0 || (p->in_eof && p->held.stdin_fd >= 0))
+      pump_stdin (a, p);
+    if (p->exited && now_ms () - p->exited_ms >= OUTPUT_DRAIN_MS)
+      {
+        agent_log (L_WARN, "output still open after the process exited; "
+                           "reporting the exit");
+        maybe_report_exit (a, p, true);
+      }
+  }
+}
+
 int
 agent_serve (int fd)
 {
@@ -600,69 +674,13 @@ agent_serve (int fd)
   int rc = 1;
   for (;;)
     {
-      size_t n = 2;
-      if (a.fds_cap < 2 + 3 * a.nprocesses)
-        {
-          a.fds_cap = 2 * (2 + 3 * a.nprocesses);
-          a.fds = xrealloc (a.fds, a.fds_cap * sizeof *a.fds);
-        }
-      struct pollfd *fds = a.fds;
-      fds[0] = (struct pollfd){ a.bridge, POLLIN, 0 };
-      fds[1] = (struct pollfd){ a.sigchld, POLLIN, 0 };
-      int timeout = -1;
-      struct list *pos, *tmp;
-      list_for_each_safe (pos, tmp, &a.processes)
-      {
-        struct process *p = list_entry (pos, struct process, link);
-        for (int i = 0; i < 2; i++)
-          fds[n++] = (struct pollfd){
-            p->unacked[i] < BRIDGE_WINDOW && p->started ? p->out_fd[i] : -1,
-            POLLIN, 0
-          };
-        fds[n++] = (struct pollfd){ p->in.len > 0 ? p->held.stdin_fd : -1,
-                                    POLLOUT, 0 };
-        if (p->exited)
-          {
-            int64_t left = p->exited_ms + OUTPUT_DRAIN_MS - now_ms ();
-            if (left < 0)
-              left = 0;
-            if (timeout < 0 || left < timeout)
-              timeout = (int) left;
-          }
-      }
-      if (poll (fds, n, timeout) < 0 && errno != EINTR)
+      int timeout;
+      size_t n = poll_set (&a, &timeout);
+      if (poll (a.fds, n, timeout) < 0 && errno != EINTR)
         break;
-      int r = 1;
-      if (fds[0].revents)
-        r = read_bridge (&a);
-      /* Streams before exits: output read in this round goes first.  */
-      size_t k = 2;
-      list_for_each_safe (pos, tmp, &a.processes)
-      {
-        struct process *p = list_entry (pos, struct process, link);
-        if (k + 3 > n)
-          break; /* added by this round's request */
-        short o0 = fds[k].revents, o1 = fds[k + 1].revents;
-        k += 3;
-        /* Its stdout ending may report its exit and free it.  */
-        if (o0 && p->out_fd[0] >= 0 && pump_output (&a, p, 0))
-          continue;
-        if (o1 && p->out_fd[1] >= 0)
-          pump_output (&a, p, 1);
-      }
-      list_for_each_safe (pos, tmp, &a.processes)
-      {
-        struct process *p = list_entry (pos, struct process, link);
-        if (p->in.len > 0 || (p->in_eof && p->held.stdin_fd >= 0))
-          pump_stdin (&a, p);
-        if (p->exited && now_ms () - p->exited_ms >= OUTPUT_DRAIN_MS)
-          {
-            agent_log (L_WARN, "output still open after the process exited; "
-                               "reporting the exit");
-            maybe_report_exit (&a, p, true);
-          }
-      }
-      if (fds[1].revents)
+      int r = a.fds[0].revents ? read_bridge (&a) : 1;
+      pump_processes (&a, n);
+      if (a.fds[1].revents)
         reap (&a);
       if (r <= 0)
         {
