@@ -406,82 +406,106 @@ enter_identity_userns (void)
   return r;
 }
 
-int
-vmm_exec_helper_main (int argc, char **argv)
+/* The helper's command line: where the VMM goes, and what it runs.  */
+struct exec_plan
 {
   struct vmm_user user;
-  const char *cgroup_dir = NULL, *netns_path = NULL, *tap = NULL;
-  bool userns = false, mountns = false;
+  const char *cgroup_dir, *netns_path, *tap;
+  bool userns, mountns;
+  char **program;
+};
+
+static int
+parse_exec_args (int argc, char **argv, struct exec_plan *plan)
+{
+  *plan = (struct exec_plan){ 0 };
   int dashes = 3;
   for (;;)
     if (argc > dashes + 2 && strcmp (argv[dashes], "--cgroup") == 0)
-      cgroup_dir = argv[dashes + 1], dashes += 2;
+      plan->cgroup_dir = argv[dashes + 1], dashes += 2;
     else if (argc > dashes + 2 && strcmp (argv[dashes], "--netns") == 0)
-      netns_path = argv[dashes + 1], dashes += 2;
+      plan->netns_path = argv[dashes + 1], dashes += 2;
     else if (argc > dashes + 2 && strcmp (argv[dashes], "--tap") == 0)
-      tap = argv[dashes + 1], dashes += 2;
+      plan->tap = argv[dashes + 1], dashes += 2;
     else if (argc > dashes + 1 && strcmp (argv[dashes], "--userns") == 0)
-      userns = true, dashes += 1;
+      plan->userns = true, dashes += 1;
     else if (argc > dashes + 1 && strcmp (argv[dashes], "--mountns") == 0)
-      mountns = true, dashes += 1;
+      plan->mountns = true, dashes += 1;
     else
       break;
   if (argc < dashes + 2 || strcmp (argv[1], "--user") != 0
-      || vmm_user_parse_arg (argv[2], &user) < 0
+      || vmm_user_parse_arg (argv[2], &plan->user) < 0
       || strcmp (argv[dashes], "--") != 0)
+    return -1;
+  plan->program = argv + dashes + 1;
+  return 0;
+}
+
+/* Into the pod's cgroup and network namespace, the TAP opened there, then
+   a mount and a user namespace of its own, as the plan asks; 0, or -1
+   with the reason on stderr.  */
+static int
+enter_places (const struct exec_plan *plan)
+{
+  shim_error *err = NULL;
+  if (plan->cgroup_dir != NULL
+      && pod_cgroup_join (POD_CGROUP_MOUNTINFO, plan->cgroup_dir, &err) < 0)
+    {
+      fprintf (stderr, "vmm-exec: %s\n", err->msg);
+      shim_error_free (err);
+      return -1;
+    }
+  int netns
+      = plan->netns_path ? open (plan->netns_path, O_RDONLY | O_CLOEXEC) : -1;
+  if (plan->netns_path != NULL
+      && (netns < 0 || setns (netns, CLONE_NEWNET) < 0))
+    {
+      fprintf (stderr, "vmm-exec: enter the pod's network namespace %s: %s\n",
+               plan->netns_path, strerror (errno));
+      return -1;
+    }
+  if (netns >= 0)
+    close (netns);
+  const char *what = NULL;
+  char tap_what[64];
+  snprintf (tap_what, sizeof tap_what, "open the pod's TAP %s",
+            plan->tap ? plan->tap : "");
+  if (plan->tap != NULL && open_tap (plan->tap) < 0)
+    what = tap_what;
+  else if (plan->mountns && enter_private_proc () < 0)
+    what = "a mount namespace of its own";
+  else if (plan->userns)
+    {
+      /* Raised while it is still the host's root: its namespace cannot.  */
+      struct rlimit files = { USERNS_NOFILE, USERNS_NOFILE };
+      setrlimit (RLIMIT_NOFILE, &files);
+      if (enter_identity_userns () < 0)
+        what = "a user namespace of its own";
+    }
+  if (what == NULL)
+    return 0;
+  fprintf (stderr, "vmm-exec: %s: %s\n", what, strerror (errno));
+  return -1;
+}
+
+int
+vmm_exec_helper_main (int argc, char **argv)
+{
+  struct exec_plan plan;
+  if (parse_exec_args (argc, argv, &plan) < 0)
     {
       fprintf (stderr, "usage: vmm-exec --user UID:GID:KVMGID [--cgroup DIR] "
                        "[--netns PATH] [--tap NAME] [--userns] [--mountns] "
                        "-- program [args...]\n");
       return 2;
     }
-  char **program = argv + dashes + 1;
-  shim_error *err = NULL;
-  if (cgroup_dir != NULL
-      && pod_cgroup_join (POD_CGROUP_MOUNTINFO, cgroup_dir, &err) < 0)
-    {
-      fprintf (stderr, "vmm-exec: %s\n", err->msg);
-      shim_error_free (err);
-      return 1;
-    }
-  int netns = netns_path ? open (netns_path, O_RDONLY | O_CLOEXEC) : -1;
-  if (netns_path != NULL && (netns < 0 || setns (netns, CLONE_NEWNET) < 0))
-    {
-      fprintf (stderr, "vmm-exec: enter the pod's network namespace %s: %s\n",
-               netns_path, strerror (errno));
-      return 1;
-    }
-  if (netns >= 0)
-    close (netns);
-  if (tap != NULL && open_tap (tap) < 0)
-    {
-      fprintf (stderr, "vmm-exec: open the pod's TAP %s: %s\n", tap,
-               strerror (errno));
-      return 1;
-    }
-  if (mountns && enter_private_proc () < 0)
-    {
-      fprintf (stderr, "vmm-exec: a mount namespace of its own: %s\n",
-               strerror (errno));
-      return 1;
-    }
-  if (userns)
-    {
-      /* Raised while it is still the host's root: its namespace cannot.  */
-      struct rlimit files = { USERNS_NOFILE, USERNS_NOFILE };
-      setrlimit (RLIMIT_NOFILE, &files);
-      if (enter_identity_userns () < 0)
-        {
-          fprintf (stderr, "vmm-exec: a user namespace of its own: %s\n",
-                   strerror (errno));
-          return 1;
-        }
-    }
+  if (enter_places (&plan) < 0)
+    return 1;
   pid_t parent = getppid ();
-  if (vmm_user_become (&user) < 0)
+  if (vmm_user_become (&plan.user) < 0)
     {
-      fprintf (stderr, "vmm-exec: become uid %u: %s\n", (unsigned) user.uid,
-               strerror (errno));
+      fprintf (stderr, "vmm-exec: become uid %u: %s\n",
+               (unsigned) plan.user.uid, strerror (errno));
       return 1;
     }
   /* The VMM dies with the shim, whatever way the shim goes (set after the
@@ -493,7 +517,8 @@ vmm_exec_helper_main (int argc, char **argv)
     }
   if (getppid () != parent)
     return 1;
-  execv (program[0], program);
-  fprintf (stderr, "vmm-exec: execv %s: %s\n", program[0], strerror (errno));
+  execv (plan.program[0], plan.program);
+  fprintf (stderr, "vmm-exec: execv %s: %s\n", plan.program[0],
+           strerror (errno));
   return 127;
 }
