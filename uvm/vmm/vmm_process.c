@@ -173,6 +173,55 @@ on_process_exit (uv_process_t *proc, int64_t status, int term_signal)
     uv_timer_start (&p->drain_timer, on_drain_timeout, OUTPUT_DRAIN_MS, 0);
 }
 
+/* The vmm-exec helper's argv for cmd placed as place asks (the strings
+   are the caller's; free the array).  */
+static char **
+helper_argv (const char *helper, const struct vmm_command *cmd,
+             const struct vmm_user *user, const struct vmm_placement *place)
+{
+  size_t nargs = 0;
+  while (cmd->argv[nargs])
+    nargs++;
+  char **argv = xzalloc ((nargs + 12) * sizeof (char *));
+  size_t a = 0;
+  argv[a++] = (char *) helper;
+  argv[a++] = (char *) "vmm-exec";
+  argv[a++] = (char *) "--user";
+  argv[a++] = (char *) vmm_user_arg (user);
+  const char *const flags[][2] = { { "--cgroup", place->cgroup_dir },
+                                   { "--netns", place->netns_path },
+                                   { "--tap", place->tap } };
+  for (size_t i = 0; i < sizeof flags / sizeof *flags; i++)
+    if (flags[i][1] != NULL)
+      {
+        argv[a++] = (char *) flags[i][0];
+        argv[a++] = (char *) flags[i][1];
+      }
+  if (place->own_user_namespace)
+    argv[a++] = (char *) "--userns";
+  if (place->own_mount_namespace)
+    argv[a++] = (char *) "--mountns";
+  argv[a++] = (char *) "--";
+  memcpy (argv + a, cmd->argv, nargs * sizeof (char *));
+  return argv;
+}
+
+/* The shim's environment and cmd's additions (free the array).  */
+static char **
+vmm_env (const struct vmm_command *cmd)
+{
+  size_t nenv = 0, nextra = 0;
+  while (environ[nenv])
+    nenv++;
+  while (cmd->env && cmd->env[nextra])
+    nextra++;
+  char **env = xzalloc ((nenv + nextra + 1) * sizeof (char *));
+  memcpy (env, environ, nenv * sizeof (char *));
+  if (nextra)
+    memcpy (env + nenv, cmd->env, nextra * sizeof (char *));
+  return env;
+}
+
 int
 vmm_process_spawn (uv_loop_t *loop, const char *helper,
                    const struct vmm_command *cmd, const struct vmm_user *user,
@@ -180,44 +229,8 @@ vmm_process_spawn (uv_loop_t *loop, const char *helper,
                    vmm_exit_fn on_exit, void *data, struct vmm_process **out,
                    shim_error **err)
 {
-  size_t nargs = 0, nenv = 0, nextra = 0;
-  while (cmd->argv[nargs])
-    nargs++;
-  while (environ[nenv])
-    nenv++;
-  while (cmd->env && cmd->env[nextra])
-    nextra++;
-  char **argv = xzalloc ((nargs + 12) * sizeof (char *));
-  size_t a = 0;
-  argv[a++] = (char *) helper;
-  argv[a++] = (char *) "vmm-exec";
-  argv[a++] = (char *) "--user";
-  argv[a++] = (char *) vmm_user_arg (user);
-  if (place->cgroup_dir != NULL)
-    {
-      argv[a++] = (char *) "--cgroup";
-      argv[a++] = (char *) place->cgroup_dir;
-    }
-  if (place->netns_path != NULL)
-    {
-      argv[a++] = (char *) "--netns";
-      argv[a++] = (char *) place->netns_path;
-    }
-  if (place->tap != NULL)
-    {
-      argv[a++] = (char *) "--tap";
-      argv[a++] = (char *) place->tap;
-    }
-  if (place->own_user_namespace)
-    argv[a++] = (char *) "--userns";
-  if (place->own_mount_namespace)
-    argv[a++] = (char *) "--mountns";
-  argv[a++] = (char *) "--";
-  memcpy (argv + a, cmd->argv, nargs * sizeof (char *));
-  char **env = xzalloc ((nenv + nextra + 1) * sizeof (char *));
-  memcpy (env, environ, nenv * sizeof (char *));
-  if (nextra)
-    memcpy (env + nenv, cmd->env, nextra * sizeof (char *));
+  char **argv = helper_argv (helper, cmd, user, place);
+  char **env = vmm_env (cmd);
 
   struct vmm_process *p = xzalloc (sizeof *p);
   p->log_name = xstrdup (log_name);
