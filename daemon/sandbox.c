@@ -220,6 +220,49 @@ start_layers (struct task_service *ts, struct sandbox *sb,
   sb->volume_sync = pod_volume_sync_start (service_config (ts)->loop, ts);
 }
 
+/* The sandbox's UVM from its plan, and its layer set; on failure the call
+   is failed (the caller ends the sandbox).  */
+static int
+start_uvm (struct task_service *ts, struct sandbox *sb,
+           struct ttrpc_call *call, const Pb__CreateTaskRequest *req,
+           bool incoming)
+{
+  shim_error *err = NULL;
+  cleanup_free char *state_dir = task_service_state_dir (
+      service_config (ts)->state_root, service_config (ts)->ns, req->id);
+  struct uvm_config uc = {
+    .id = sb->id,
+    .state_dir = state_dir,
+    .state_root = service_config (ts)->state_root,
+    .bundle = req->bundle,
+    .opts = &sb->plan.opts,
+    .rootfs_raw_size = sb->plan.rootfs_raw_size,
+    .cgroup_dir = sb->plan.cgroup_dir,
+    .netns_path = sb->plan.netns_path,
+    .kernel_cmdline = sb->plan.kernel_cmdline,
+    .backend = vmm_backend_for (sb->plan.cfg.vmm),
+    .cfg = &sb->plan.cfg,
+    .helper_exe = service_config (ts)->self_exe,
+    .incoming = incoming,
+    .host_share = sb->plan.host_share,
+  };
+  sb->create_call = call;
+  if (uvm_start (service_config (ts)->loop, &uc, &uvm_events, ts, &sb->uvm,
+                 &err)
+      < 0)
+    {
+      sb->uvm = NULL;
+      sb->create_call = NULL;
+      shim_error_wrap (&err, "create sandbox %s: start UVM", sb->id);
+      log_error ("%s", err->msg);
+      ttrpc_call_fail (call, err);
+      shim_error_free (err);
+      return -1;
+    }
+  start_layers (ts, sb, state_dir);
+  return 0;
+}
+
 void
 sandbox_create (struct task_service *ts, struct ttrpc_call *call,
                 Pb__CreateTaskRequest *req, struct oci_spec **specp,
@@ -278,37 +321,6 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
   t->pod_serial = t->serial;
   sb->task = t;
 
-  cleanup_free char *state_dir = task_service_state_dir (
-      service_config (ts)->state_root, service_config (ts)->ns, req->id);
-  struct uvm_config uc = {
-    .id = sb->id,
-    .state_dir = state_dir,
-    .state_root = service_config (ts)->state_root,
-    .bundle = req->bundle,
-    .opts = &sb->plan.opts,
-    .rootfs_raw_size = sb->plan.rootfs_raw_size,
-    .cgroup_dir = sb->plan.cgroup_dir,
-    .netns_path = sb->plan.netns_path,
-    .kernel_cmdline = sb->plan.kernel_cmdline,
-    .backend = vmm_backend_for (sb->plan.cfg.vmm),
-    .cfg = &sb->plan.cfg,
-    .helper_exe = service_config (ts)->self_exe,
-    .incoming = incoming,
-    .host_share = sb->plan.host_share,
-  };
-  sb->create_call = call;
-  if (uvm_start (service_config (ts)->loop, &uc, &uvm_events, ts, &sb->uvm,
-                 &err)
-      < 0)
-    {
-      sb->uvm = NULL;
-      sb->create_call = NULL;
-      shim_error_wrap (&err, "create sandbox %s: start UVM", sb->id);
-      log_error ("%s", err->msg);
-      ttrpc_call_fail (call, err);
-      shim_error_free (err);
-      end_sandbox (ts);
-      return;
-    }
-  start_layers (ts, sb, state_dir);
+  if (start_uvm (ts, sb, call, req, incoming) < 0)
+    end_sandbox (ts);
 }
