@@ -88,6 +88,15 @@ takes (const struct task_service *ts, enum migration_event ev)
   return migration_state_next (service_migration (ts)->state, ev, &next);
 }
 
+/* Whether a call may start that waits for the VM: the table takes ev, and
+   no other such call is under way (a Cancel moves the state at once, the
+   call it interrupted still ends in its own time).  */
+static bool
+may_start (const struct task_service *ts, enum migration_event ev)
+{
+  return takes (ts, ev) && service_migration (ts)->op == NULL;
+}
+
 void
 migration_incoming_created (struct task_service *ts)
 {
@@ -299,7 +308,7 @@ handle_export (struct task_service *ts, struct ttrpc_call *call,
                           "export %s: the sandbox is not live-migratable (%s "
                           "is not true)",
                           req->id, "io.microsoft.migration.allowed");
-  else if (!takes (ts, MIGRATION_EV_EXPORT))
+  else if (!may_start (ts, MIGRATION_EV_EXPORT))
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "export %s: a migration is already in progress",
                           req->id);
@@ -378,7 +387,7 @@ handle_import (struct task_service *ts, struct ttrpc_call *call,
   struct uvm *u = sandbox_vm (ts, call, req->id, "import");
   if (u == NULL)
     return false;
-  if (!takes (ts, MIGRATION_EV_IMPORT))
+  if (!may_start (ts, MIGRATION_EV_IMPORT))
     {
       ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                             "import %s: the sandbox was not created to "
@@ -412,7 +421,8 @@ handle_transfer (struct task_service *ts, struct ttrpc_call *call,
   shim_error *err = NULL;
   if (u == NULL)
     ;
-  else if (service_migration (ts)->state != MIGRATION_EXPORTED)
+  else if (service_migration (ts)->state != MIGRATION_EXPORTED
+           || service_migration (ts)->op != NULL)
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "transfer %s: the sandbox was not exported",
                           req->id);
@@ -550,7 +560,7 @@ handle_finalize (struct task_service *ts, struct ttrpc_call *call,
   shim_error *err = NULL;
   if (u == NULL)
     return false;
-  if (!takes (ts, MIGRATION_EV_FINALIZE))
+  if (!may_start (ts, MIGRATION_EV_FINALIZE))
     {
       ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                             "finalize %s: no migration to finalize", req->id);
