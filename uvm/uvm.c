@@ -168,10 +168,10 @@ on_network_connected (void *data, const struct pod_nic *nic,
   shim_error_free (failed);
 }
 
-int
-uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
-           const struct uvm_events *events, void *data, struct uvm **out,
-           shim_error **err)
+/* The record from cfg, with its timers (not started).  */
+static struct uvm *
+uvm_new (uv_loop_t *loop, const struct uvm_config *cfg,
+         const struct uvm_events *events, void *data)
 {
   struct uvm *u = xzalloc (sizeof *u);
   u->guest.entropy_fd = -1;
@@ -212,7 +212,15 @@ uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
   uvm_init_timer (u, &u->launch.sample_timer);
   uvm_init_timer (u, &u->launch.progress_timer);
   uvm_migration_init (u, cfg->cfg);
+  return u;
+}
 
+int
+uvm_start (uv_loop_t *loop, const struct uvm_config *cfg,
+           const struct uvm_events *events, void *data, struct uvm **out,
+           shim_error **err)
+{
+  struct uvm *u = uvm_new (loop, cfg, events, data);
   if (u->incoming && !u->backend->qmp)
     {
       shim_error_set (err, GRPC_FAILED_PRECONDITION,
