@@ -177,6 +177,42 @@ switch_over (struct side *src, struct side *dst, uint64_t src_uptime,
   return r < 0 ? -2 : 0;
 }
 
+/* Export from the source, Import at the destination (both cancelled if
+   the destination refuses); 0 with both answers, or -1 (said on stderr;
+   *exported may be set, the caller frees it).  */
+static int
+prepare (struct side *src, struct side *dst, Pb__ExportResponse **exported,
+         Pb__ImportResponse **imported)
+{
+  Pb__ExportRequest ex = PB__EXPORT_REQUEST__INIT;
+  ex.id = (char *) src->id;
+  if (call (src, "Export", &ex.base, &pb__export_response__descriptor,
+            (ProtobufCMessage **) exported)
+      < 0)
+    return -1;
+  const Pb__VmDescription *vm = (*exported)->vm;
+  printf ("export: sandbox %s, qemu %s, %s, %u vCPU, %llu MiB, guest up "
+          "%llu ms\n",
+          src->id, vm->qemu_version, vm->accel, vm->cpus,
+          (unsigned long long) vm->memory_mb,
+          (unsigned long long) vm->guest_uptime_ms);
+  Pb__ImportRequest im = PB__IMPORT_REQUEST__INIT;
+  im.id = (char *) dst->id;
+  im.source = (*exported)->vm;
+  if (call (dst, "Import", &im.base, &pb__import_response__descriptor,
+            (ProtobufCMessage **) imported)
+      < 0)
+    {
+      cancel (src);
+      cancel (dst);
+      return -1;
+    }
+  printf ("import: the destination accepts the VM; its state goes to %s\n",
+          (*imported)->uri);
+  fflush (stdout);
+  return 0;
+}
+
 int
 migrate_command_main (int argc, char **argv)
 {
@@ -203,34 +239,11 @@ migrate_command_main (int argc, char **argv)
     }
   uint64_t started = monotonic_ms ();
   int rc = 1;
-  Pb__ExportRequest ex = PB__EXPORT_REQUEST__INIT;
-  ex.id = (char *) src.id;
   Pb__ExportResponse *exported = NULL;
   Pb__ImportResponse *imported = NULL;
-  if (call (&src, "Export", &ex.base, &pb__export_response__descriptor,
-            (ProtobufCMessage **) &exported)
-      < 0)
+  if (prepare (&src, &dst, &exported, &imported) < 0)
     goto out;
   const Pb__VmDescription *vm = exported->vm;
-  printf ("export: sandbox %s, qemu %s, %s, %u vCPU, %llu MiB, guest up "
-          "%llu ms\n",
-          src.id, vm->qemu_version, vm->accel, vm->cpus,
-          (unsigned long long) vm->memory_mb,
-          (unsigned long long) vm->guest_uptime_ms);
-  Pb__ImportRequest im = PB__IMPORT_REQUEST__INIT;
-  im.id = (char *) dst.id;
-  im.source = exported->vm;
-  if (call (&dst, "Import", &im.base, &pb__import_response__descriptor,
-            (ProtobufCMessage **) &imported)
-      < 0)
-    {
-      cancel (&src);
-      cancel (&dst);
-      goto out;
-    }
-  printf ("import: the destination accepts the VM; its state goes to %s\n",
-          imported->uri);
-  fflush (stdout);
   Pb__TransferRequest tr = PB__TRANSFER_REQUEST__INIT;
   tr.id = (char *) src.id;
   tr.uri = imported->uri;
