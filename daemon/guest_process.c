@@ -269,7 +269,7 @@ on_rootfs_ready (void *data, const uint32_t *targets, size_t ntargets,
       return;
     }
   cleanup_free char *body
-      = bridge_create_add_layers (t->guest_create, targets, ntargets);
+      = bridge_create_body (t->guest_create, targets, ntargets);
   if (uvm_request (sandbox_uvm (ts), body, GUEST_REQUEST_TIMEOUT_MS,
                    on_guest_created, t, &rerr)
       == 0)
@@ -313,15 +313,15 @@ on_pod_files_read (void *data, const struct bridge_pod_file *files,
           .nfiles = nfiles,
           .pod_hostname = sandbox_pod_hostname (ts) };
   pod_volumes_describe (t->volumes, &bc, stamps);
-  t->guest_create = bridge_create_body (&bc);
-  if (strlen (t->guest_create) + BRIDGE_LAYERS_BYTES (ROOTFS_LAYERS_MAX)
+  t->guest_create = bridge_create_members (&bc);
+  if (strlen (t->guest_create) + BRIDGE_CREATE_LAYERS_BYTES (ROOTFS_LAYERS_MAX)
       > BRIDGE_MESSAGE_MAX)
     {
       shim_error_set (&err, GRPC_INVALID_ARGUMENT,
                       "the spec and pod files are too large for the guest "
                       "bridge (%u bytes at most)",
                       BRIDGE_MESSAGE_MAX
-                          - BRIDGE_LAYERS_BYTES (ROOTFS_LAYERS_MAX));
+                          - BRIDGE_CREATE_LAYERS_BYTES (ROOTFS_LAYERS_MAX));
       container_create_failed (t, err);
       shim_error_free (err);
       return;

@@ -33,17 +33,19 @@ START_TEST (create_round_trip)
                              .nfiles = 1,
                              .pod_hostname = "pod-\"host" };
   static const uint32_t layers[] = { 5, 3, 9 };
-  char *early = bridge_create_body (&c);
+  char *early = bridge_create_members (&c);
   struct bridge_request r;
   shim_error *err = NULL;
   /* Without its layers the guest refuses it, naming them.  */
-  ck_assert_int_eq (bridge_request_decode (early, strlen (early), &r, &err),
-                    -1);
+  char *body = bridge_create_body (early, layers, 0);
+  ck_assert_int_eq (bridge_request_decode (body, strlen (body), &r, &err), -1);
   ck_assert_ptr_nonnull (strstr (err->msg, "layers"));
   shim_error_free (err);
+  free (body);
   err = NULL;
-  char *body = bridge_create_add_layers (early, layers, 3);
-  ck_assert_uint_le (strlen (body), strlen (early) + BRIDGE_LAYERS_BYTES (3));
+  body = bridge_create_body (early, layers, 3);
+  ck_assert_uint_le (strlen (body),
+                     strlen (early) + BRIDGE_CREATE_LAYERS_BYTES (3));
   free (early);
   ck_assert_int_eq (bridge_request_decode (body, strlen (body), &r, &err), 0);
   ck_assert_int_eq (r.kind, BRIDGE_REQUEST_CREATE);
@@ -64,8 +66,8 @@ START_TEST (create_round_trip)
   free (body);
   /* Without a pod hostname the member is absent.  */
   c.pod_hostname = NULL;
-  early = bridge_create_body (&c);
-  body = bridge_create_add_layers (early, layers, 1);
+  early = bridge_create_members (&c);
+  body = bridge_create_body (early, layers, 1);
   free (early);
   ck_assert_ptr_null (strstr (body, "pod_hostname"));
   ck_assert_int_eq (bridge_request_decode (body, strlen (body), &r, &err), 0);
@@ -312,8 +314,8 @@ START_TEST (volumes_round_trip)
                              .share_sources = share_src,
                              .nshares = 1 };
   static const uint32_t layer = 1;
-  char *early = bridge_create_body (&c);
-  char *body = bridge_create_add_layers (early, &layer, 1);
+  char *early = bridge_create_members (&c);
+  char *body = bridge_create_body (early, &layer, 1);
   free (early);
   struct bridge_request r;
   shim_error *err = NULL;
@@ -387,14 +389,14 @@ START_TEST (disk_remove_and_layer_limits)
   shim_error_free (err);
   err = NULL;
   uint32_t many[BRIDGE_LAYERS_MAX + 1] = { 0 };
-  char *head = xstrdup ("{\"type\":\"create\",\"container\":\"c\","
-                        "\"process\":1,\"spec\":\"{}\"}");
-  body = bridge_create_add_layers (head, many, BRIDGE_LAYERS_MAX + 1);
+  char *head = xstrdup ("\"type\":\"create\",\"container\":\"c\","
+                        "\"process\":1,\"spec\":\"{}\"");
+  body = bridge_create_body (head, many, BRIDGE_LAYERS_MAX + 1);
   ck_assert_int_eq (bridge_request_decode (body, strlen (body), &r, &err), -1);
   ck_assert_ptr_nonnull (strstr (err->msg, "129 layers"));
   shim_error_free (err);
   free (body);
-  body = bridge_create_add_layers (head, many, BRIDGE_LAYERS_MAX);
+  body = bridge_create_body (head, many, BRIDGE_LAYERS_MAX);
   err = NULL;
   ck_assert_int_eq (bridge_request_decode (body, strlen (body), &r, &err), 0);
   ck_assert_uint_eq (r.nlayers, BRIDGE_LAYERS_MAX);

@@ -221,10 +221,10 @@ put_bound_dirs (strbuf *b, const char *array, const char *key,
 }
 
 char *
-bridge_create_body (const struct bridge_create *c)
+bridge_create_members (const struct bridge_create *c)
 {
   strbuf b = STRBUF_INIT;
-  strbuf_puts (&b, "{\"type\":\"" BRIDGE_REQ_CREATE "\",\"container\":");
+  strbuf_puts (&b, "\"type\":\"" BRIDGE_REQ_CREATE "\",\"container\":");
   strbuf_json_string (&b, c->container, strlen (c->container));
   strbuf_printf (&b, ",\"process\":%u,\"scratch_mb\":%u,\"spec\":", c->process,
                  c->scratch_mb);
@@ -245,15 +245,15 @@ bridge_create_body (const struct bridge_create *c)
       strbuf_puts (&b, ",\"pod_hostname\":");
       strbuf_json_string (&b, c->pod_hostname, strlen (c->pod_hostname));
     }
-  strbuf_putc (&b, '}');
   return strbuf_detach (&b);
 }
 
 char *
-bridge_create_add_layers (const char *body, const uint32_t *layers, size_t n)
+bridge_create_body (const char *members, const uint32_t *layers, size_t n)
 {
   strbuf b = STRBUF_INIT;
-  strbuf_append (&b, body, strlen (body) - 1); /* without its closing } */
+  strbuf_putc (&b, '{');
+  strbuf_puts (&b, members);
   strbuf_puts (&b, ",\"layers\":[");
   for (size_t i = 0; i < n; i++)
     strbuf_printf (&b, i ? ",%u" : "%u", layers[i]);

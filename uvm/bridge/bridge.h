@@ -90,8 +90,15 @@ struct bridge_create
   size_t nshares;
 };
 
-/* Request bodies (malloc'd JSON).  */
-char *bridge_create_body (const struct bridge_create *c);
+/* Request bodies (malloc'd JSON).  A create request is made in two steps,
+   as the host learns it: its members, all but the root filesystem's layers
+   (bridge_create_members, as text to keep), then the request with the
+   layer disks, top first, once they are in the VM (bridge_create_body: at
+   most BRIDGE_CREATE_LAYERS_BYTES (n) longer than the members).  */
+char *bridge_create_members (const struct bridge_create *c);
+char *bridge_create_body (const char *members, const uint32_t *layers,
+                          size_t n);
+#define BRIDGE_CREATE_LAYERS_BYTES(n) (18 + 11 * (n))
 char *bridge_exec_body (const char *container, uint32_t process,
                         const char *spec, size_t spec_len);
 /* {"type": type, "container": container}: stats, delete.  */
@@ -100,11 +107,6 @@ char *bridge_start_body (uint32_t process);
 /* update: an OCI LinuxResources JSON document, as containerd sent it.  */
 char *bridge_update_body (const char *container, const char *resources,
                           size_t len);
-/* The create body with its root filesystem's layer disks (top first)
-   added, once they are in the VM: at most BRIDGE_LAYERS_BYTES longer.  */
-char *bridge_create_add_layers (const char *body, const uint32_t *layers,
-                                size_t n);
-#define BRIDGE_LAYERS_BYTES(n) (16 + 11 * (n))
 /* A volume's new content: its files, beneath volume.  */
 char *bridge_volume_update_body (const char *container, const char *volume,
                                  const struct bridge_pod_file *files,
