@@ -307,44 +307,53 @@ find_service (struct ttrpc_server *s, const char *name)
   return NULL;
 }
 
-static void
-dispatch (struct ttrpc_conn *c, const struct ttrpc_header *h, uint8_t *body)
+/* The frame rules a request meets before it is read (ttrpc's stream ids,
+   no streaming, the calls in flight); false when it was answered here or
+   is ignored.  */
+static bool
+frame_accepted (struct ttrpc_conn *c, const struct ttrpc_header *h)
 {
   if (h->type != TTRPC_TYPE_REQUEST)
     {
       /* ttrpc 1.1 ignores other frame types for forward compatibility.  */
       log_debug ("ttrpc: ignoring frame of type %u on stream %u", h->type,
                  h->stream_id);
-      return;
+      return false;
     }
+  const char *refusal = NULL;
+  int code = GRPC_INVALID_ARGUMENT;
+  char msg[96];
   if (h->stream_id % 2 == 0)
+    refusal = "StreamID must be odd for client initiated streams";
+  else if (h->stream_id <= c->last_stream_id)
+    refusal = "StreamID cannot be re-used and must increment";
+  else
+    c->last_stream_id = h->stream_id;
+  if (refusal == NULL && (h->flags & TTRPC_FLAG_REMOTE_OPEN))
     {
-      send_status (c, h->stream_id, GRPC_INVALID_ARGUMENT,
-                   "StreamID must be odd for client initiated streams");
-      return;
+      code = GRPC_UNIMPLEMENTED;
+      refusal = "streaming requests are not supported by this shim";
     }
-  if (h->stream_id <= c->last_stream_id)
+  else if (refusal == NULL
+           && c->ncalls >= c->server->limits.max_calls_per_conn)
     {
-      send_status (c, h->stream_id, GRPC_INVALID_ARGUMENT,
-                   "StreamID cannot be re-used and must increment");
-      return;
-    }
-  c->last_stream_id = h->stream_id;
-  if (h->flags & TTRPC_FLAG_REMOTE_OPEN)
-    {
-      send_status (c, h->stream_id, GRPC_UNIMPLEMENTED,
-                   "streaming requests are not supported by this shim");
-      return;
-    }
-  if (c->ncalls >= c->server->limits.max_calls_per_conn)
-    {
-      char msg[96];
       snprintf (msg, sizeof msg,
                 "too many requests in flight on this connection (%zu)",
                 c->ncalls);
-      send_status (c, h->stream_id, GRPC_RESOURCE_EXHAUSTED, msg);
-      return;
+      code = GRPC_RESOURCE_EXHAUSTED;
+      refusal = msg;
     }
+  if (refusal == NULL)
+    return true;
+  send_status (c, h->stream_id, code, refusal);
+  return false;
+}
+
+static void
+dispatch (struct ttrpc_conn *c, const struct ttrpc_header *h, uint8_t *body)
+{
+  if (!frame_accepted (c, h))
+    return;
   Pb__Request *req = pb__request__unpack (NULL, h->length, body);
   if (req == NULL)
     {
