@@ -271,11 +271,15 @@ connect_tap (int fd, uid_t uid, struct pod_nic *nic, shim_error **err)
 {
   const char *step = "make the TAP";
   int tap = 0;
+  /* The interface's qdisc is removed on failure only once the shim made
+     it: one that is there already is CNI's.  */
+  bool qdisc_made = false;
   if (make_tap (uid) == 0 && (tap = (int) if_nametoindex (POD_NIC_TAP)) > 0
       && (step = "set the TAP up", rtnl_link_up (fd, tap, nic->mtu) == 0)
       && (step = "add an ingress qdisc to the interface",
           !nic->ingress_ours
-              || ingress_qdisc (fd, RTM_NEWQDISC, nic->ifindex) == 0)
+              || (qdisc_made
+                  = ingress_qdisc (fd, RTM_NEWQDISC, nic->ifindex) == 0))
       && (step = "add an ingress qdisc to the TAP",
           ingress_qdisc (fd, RTM_NEWQDISC, tap) == 0)
       && (step = "redirect the interface to the TAP",
@@ -285,7 +289,7 @@ connect_tap (int fd, uid_t uid, struct pod_nic *nic, shim_error **err)
     return 0;
   int e = errno;
   strbuf removed = STRBUF_INIT;
-  tear_down (fd, nic->ifindex, nic->ingress_ours, &removed);
+  tear_down (fd, nic->ifindex, qdisc_made, &removed);
   strbuf_release (&removed);
   return shim_error_errno (err, GRPC_FAILED_PRECONDITION, e,
                            "pod network: %s (%s, %s)", step, nic->ifname,
