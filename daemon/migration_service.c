@@ -70,22 +70,21 @@ advance (struct task_service *ts, enum migration_event ev)
   return true;
 }
 
-/* The end of a call that waited for the VM: a Cancel or a Kill may have
-   moved the state meanwhile, and then it stays where they put it.  */
-static void
-settle (struct task_service *ts, enum migration_event ev)
-{
-  enum migration_state next;
-  if (migration_state_next (service_migration (ts)->state, ev, &next))
-    advance (ts, ev);
-}
-
 /* Whether the table takes ev now (nothing moves).  */
 static bool
 takes (const struct task_service *ts, enum migration_event ev)
 {
   enum migration_state next;
   return migration_state_next (service_migration (ts)->state, ev, &next);
+}
+
+/* The end of a call that waited for the VM: a Cancel or a Kill may have
+   moved the state meanwhile, and then it stays where they put it.  */
+static void
+settle (struct task_service *ts, enum migration_event ev)
+{
+  if (takes (ts, ev))
+    advance (ts, ev);
 }
 
 /* Whether a call may start that waits for the VM: the table takes ev, and
