@@ -42,9 +42,8 @@ relay_credit (void *ctx, uint8_t stream, uint32_t n)
 static const struct stdio_relay_ops relay_ops
     = { relay_send_stdin, relay_credit };
 
-/* Connects the process's FIFOs; without them its output is discarded.  */
-static void
-open_relay (struct task *t)
+void
+guest_process_open_relay (struct task *t, bool start)
 {
   shim_error *err = NULL;
   if (stdio_relay_open (service_config (t->ts)->loop, t->stdin_path,
@@ -55,9 +54,10 @@ open_relay (struct task *t)
       log_warn ("task %s: %s; its output is discarded", t->id, err->msg);
       shim_error_free (err);
       t->relay = NULL;
-      uvm_send_stream (sandbox_uvm (t->ts), t->key, BRIDGE_STDIN, NULL, 0);
+      if (start)
+        uvm_send_stream (sandbox_uvm (t->ts), t->key, BRIDGE_STDIN, NULL, 0);
     }
-  else
+  else if (start)
     stdio_relay_start (t->relay);
 }
 
@@ -68,9 +68,8 @@ finish_guest_exit (void *data)
   task_exited (t, t->exit_status_pending);
 }
 
-/* Everything the process wrote reaches the FIFOs before its exit.  */
-static void
-deliver_exit (struct task *t)
+void
+guest_process_deliver_exit (struct task *t)
 {
   if (t->relay != NULL)
     stdio_relay_when_drained (t->relay, finish_guest_exit, t);
@@ -88,7 +87,7 @@ guest_on_notify (void *data, const char *body, size_t len)
   if (!bridge_exit_decode (body, len, &key, &status, &message, &message_len))
     return;
   struct task *t = task_find_key (ts, key);
-  if (t == NULL || t->exited || t->exit_parked)
+  if (t == NULL || t->exited || t->exit_parked || t->exit_held)
     return;
   /* Where the kubelet reads it, before containerd hears of the exit.  */
   shim_error *werr = NULL;
@@ -102,11 +101,15 @@ guest_on_notify (void *data, const char *body, size_t len)
     }
   t->exit_status_pending = status;
   /* A process still being created has its exit held until the create
-     reply: TaskCreate comes first, and the status never goes back.  */
-  if (t->creating)
+     reply: TaskCreate comes first, and the status never goes back.  A
+     migration's source holds exits until it knows which side delivers
+     them.  */
+  if (service_guest (ts)->holding_exits)
+    t->exit_held = true;
+  else if (t->creating)
     t->exit_parked = true;
   else
-    deliver_exit (t);
+    guest_process_deliver_exit (t);
 }
 
 void
@@ -205,10 +208,8 @@ guest_call (struct task *t, struct ttrpc_call *call, const char *what,
   free (body);
 }
 
-/* Undoes a create in flight and fails its call; a standalone task takes its
-   sandbox with it.  */
-static void
-container_create_failed (struct task *t, const shim_error *err)
+void
+guest_container_create_failed (struct task *t, const shim_error *err)
 {
   struct task_service *ts = t->ts;
   task_fail_call (t->create_call, err, "create %s: %s", t->id);
@@ -231,7 +232,7 @@ on_guest_created (void *data, const char *body, size_t len,
     err = derr;
   if (err != NULL)
     {
-      container_create_failed (t, err);
+      guest_container_create_failed (t, err);
       shim_error_free (derr);
       return;
     }
@@ -239,7 +240,7 @@ on_guest_created (void *data, const char *body, size_t len,
   t->pid = resp.pid;
   t->creating = false;
   task_set_status (t, PB__TASK_STATUS__CREATED);
-  open_relay (t);
+  guest_process_open_relay (t, true);
   char pid[16];
   snprintf (pid, sizeof pid, "%u", t->pid);
   log_entry (LOG_LEVEL_INFO, "container created in the UVM",
@@ -250,7 +251,7 @@ on_guest_created (void *data, const char *body, size_t len,
   pb__create_task_request__free_unpacked (t->create_req, NULL);
   t->create_req = NULL;
   if (t->exit_parked)
-    deliver_exit (t);
+    guest_process_deliver_exit (t);
 }
 
 /* Every layer is in the VM: the guest builds the container.  */
@@ -265,7 +266,7 @@ on_rootfs_ready (void *data, const uint32_t *targets, size_t ntargets,
     err = &sandbox_gone;
   if (err != NULL)
     {
-      container_create_failed (t, err);
+      guest_container_create_failed (t, err);
       return;
     }
   cleanup_free char *body
@@ -274,7 +275,7 @@ on_rootfs_ready (void *data, const uint32_t *targets, size_t ntargets,
                    on_guest_created, t, &rerr)
       == 0)
     return;
-  container_create_failed (t, rerr);
+  guest_container_create_failed (t, rerr);
   shim_error_free (rerr);
 }
 
@@ -293,12 +294,12 @@ on_pod_files_read (void *data, const struct bridge_pod_file *files,
     rerr = &sandbox_gone;
   if (rerr != NULL)
     {
-      container_create_failed (t, rerr);
+      guest_container_create_failed (t, rerr);
       return;
     }
   if (pod_volumes_share (t->volumes, &err) < 0)
     {
-      container_create_failed (t, err);
+      guest_container_create_failed (t, err);
       shim_error_free (err);
       return;
     }
@@ -322,7 +323,7 @@ on_pod_files_read (void *data, const struct bridge_pod_file *files,
                       "bridge (%u bytes at most)",
                       BRIDGE_MESSAGE_MAX
                           - BRIDGE_CREATE_LAYERS_BYTES (ROOTFS_LAYERS_MAX));
-      container_create_failed (t, err);
+      guest_container_create_failed (t, err);
       shim_error_free (err);
       return;
     }
@@ -335,13 +336,50 @@ on_pod_files_read (void *data, const struct bridge_pod_file *files,
                                  req->rootfs[i]->n_options };
   /* on_rootfs_ready may run (and end t) before this returns.  */
   int r = container_rootfs_prepare (sandbox_layers (ts), mounts, req->n_rootfs,
-                                    t->rootfs_dir, on_rootfs_ready, t,
-                                    &t->rootfs, &err);
+                                    t->rootfs_dir, NULL, 0, on_rootfs_ready,
+                                    t, &t->rootfs, &err);
   free (mounts);
   if (r == 0)
     return;
-  container_create_failed (t, err);
+  guest_container_create_failed (t, err);
   shim_error_free (err);
+}
+
+int
+guest_container_begin (struct task *t, struct ttrpc_call *call,
+                       Pb__CreateTaskRequest *req, const struct oci_spec *spec)
+{
+  struct task_service *ts = t->ts;
+  const struct shim_config *cfg = sandbox_config (ts);
+  shim_error *err = NULL;
+  t->creating = true;
+  t->create_call = call;
+  t->create_req = req;
+  size_t nbinds = 0;
+  struct pod_file_bind *binds = xzalloc ((spec->nmounts + 1) * sizeof *binds);
+  if (pod_file_binds_plan (spec, cfg->pod_file_roots, cfg->npod_file_roots,
+                           sandbox_id (ts), sandbox_host_share (ts), binds,
+                           &nbinds, &err)
+          == 0
+      && (spec->process == NULL || spec->process->nargs == 0))
+    shim_error_set (&err, GRPC_INVALID_ARGUMENT,
+                    "spec: process.args is empty");
+  if (err != NULL)
+    {
+      free (binds);
+      guest_container_create_failed (t, err);
+      shim_error_free (err);
+      return -1;
+    }
+  if (spec->root_path == NULL || spec->root_path[0] == '\0')
+    t->rootfs_dir = xasprintf ("%s/rootfs", t->bundle);
+  else if (spec->root_path[0] == '/')
+    t->rootfs_dir = xstrdup (spec->root_path);
+  else
+    t->rootfs_dir = xasprintf ("%s/%s", t->bundle, spec->root_path);
+  t->volumes = pod_volumes_new (ts, task_guest_id (t), binds, nbinds);
+  free (binds);
+  return 0;
 }
 
 /* Starts the create chain for t (in the task list, creating): checks what
@@ -354,43 +392,16 @@ guest_container_create (struct task *t, struct ttrpc_call *call,
                         const struct oci_spec *spec)
 {
   struct task_service *ts = t->ts;
-  const struct shim_config *cfg = sandbox_config (ts);
-  shim_error *err = NULL;
-  t->creating = true;
   t->key = ++service_guest (ts)->next_process_key;
   uvm_open_streams (sandbox_uvm (ts), t->key);
-  t->create_call = call;
-  t->create_req = req;
-  size_t nbinds = 0;
-  struct pod_file_bind *binds = xzalloc ((spec->nmounts + 1) * sizeof *binds);
-  if (pod_file_binds_plan (spec, cfg->pod_file_roots, cfg->npod_file_roots,
-                           sandbox_id (ts), sandbox_host_share (ts), binds,
-                           &nbinds, &err)
-      < 0)
-    goto fail;
-  if (spec->process == NULL || spec->process->nargs == 0)
-    {
-      shim_error_set (&err, GRPC_INVALID_ARGUMENT,
-                      "spec: process.args is empty");
-      goto fail;
-    }
+  if (guest_container_begin (t, call, req, spec) < 0)
+    return;
   t->spec_text = xmemdup (spec->document, spec->document_len);
   t->spec_len = spec->document_len;
-  if (spec->root_path == NULL || spec->root_path[0] == '\0')
-    t->rootfs_dir = xasprintf ("%s/rootfs", t->bundle);
-  else if (spec->root_path[0] == '/')
-    t->rootfs_dir = xstrdup (spec->root_path);
-  else
-    t->rootfs_dir = xasprintf ("%s/%s", t->bundle, spec->root_path);
-  t->volumes = pod_volumes_new (ts, t->id, binds, nbinds);
-  pod_file_reader_start (service_config (ts)->loop, binds, nbinds, true,
+  pod_file_reader_start (service_config (ts)->loop,
+                         pod_volumes_binds (t->volumes),
+                         pod_volumes_bind_count (t->volumes), true,
                          on_pod_files_read, t, &t->pod_files);
-  free (binds);
-  return;
-fail:
-  free (binds);
-  container_create_failed (t, err);
-  shim_error_free (err);
 }
 
 /* Decodes a reply for op; fails its call and returns NULL on an error or a
@@ -460,7 +471,7 @@ on_guest_exec_added (void *data, const char *body, size_t len,
   t->creating = false;
   t->pid = resp.pid;
   task_set_status (t, PB__TASK_STATUS__CREATED);
-  open_relay (t);
+  guest_process_open_relay (t, true);
   Pb__TaskExecAdded ev = PB__TASK_EXEC_ADDED__INIT;
   ev.container_id = t->id;
   ev.exec_id = t->exec_id;
@@ -470,7 +481,7 @@ on_guest_exec_added (void *data, const char *body, size_t len,
   bridge_response_release (&resp);
   guest_op_free (op);
   if (t->exit_parked)
-    deliver_exit (t);
+    guest_process_deliver_exit (t);
 }
 
 static void
@@ -559,7 +570,7 @@ void
 guest_container_stats (struct task *t, struct ttrpc_call *call)
 {
   guest_call (t, call, "stats",
-              bridge_container_body (BRIDGE_REQ_STATS, t->id), on_guest_stats,
+              bridge_container_body (BRIDGE_REQ_STATS, task_guest_id (t)), on_guest_stats,
               NULL);
 }
 
@@ -567,7 +578,7 @@ void
 guest_container_update (struct task *t, struct ttrpc_call *call,
                         const char *resources, size_t len)
 {
-  char *body = bridge_update_body (t->id, resources, len);
+  char *body = bridge_update_body (task_guest_id (t), resources, len);
   if (strlen (body) > BRIDGE_MESSAGE_MAX)
     {
       ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT,
@@ -588,7 +599,7 @@ guest_container_delete (struct task *t, struct ttrpc_call *call)
     delete_container (t, call);
   else
     guest_call (t, call, "delete",
-                bridge_container_body (BRIDGE_REQ_DELETE, t->id), on_guest_ack,
+                bridge_container_body (BRIDGE_REQ_DELETE, task_guest_id (t)), on_guest_ack,
                 delete_container);
 }
 
@@ -607,7 +618,7 @@ guest_process_exec (struct task *c, struct ttrpc_call *call,
     uvm_open_streams (sandbox_uvm (ts), e->key);
   task_add (e);
   guest_call (e, call, "exec",
-              bridge_exec_body (c->id, e->key,
+              bridge_exec_body (task_guest_id (c), e->key,
                                 (const char *) req->spec->value.data,
                                 req->spec->value.len),
               on_guest_exec_added, NULL);
@@ -631,6 +642,6 @@ guest_sandbox_ending (struct task_service *ts)
   {
     struct task *t = list_entry (pos, struct task, link);
     if (t->creating && t->create_call != NULL && t != sandbox_task (ts))
-      container_create_failed (t, &sandbox_gone);
+      guest_container_create_failed (t, &sandbox_gone);
   }
 }

@@ -20,6 +20,16 @@
 void guest_container_create (struct task *t, struct ttrpc_call *call,
                              Pb__CreateTaskRequest *req,
                              const struct oci_spec *spec);
+/* The start every container create shares (its own, or a live
+   migration's adoption, guest_adoption.h): the call and req kept, the pod
+   files' binds planned into t->volumes, the process checked, the root
+   directory found.  -1 when the call was failed and t freed.  */
+int guest_container_begin (struct task *t, struct ttrpc_call *call,
+                           Pb__CreateTaskRequest *req,
+                           const struct oci_spec *spec);
+/* Undoes a create in flight and fails its call; a standalone task takes
+   its sandbox with it.  */
+void guest_container_create_failed (struct task *t, const shim_error *err);
 void guest_process_start (struct task *t, struct ttrpc_call *call);
 void guest_process_kill (struct task *t, struct ttrpc_call *call,
                          uint32_t signal, bool all);
@@ -43,6 +53,12 @@ void guest_process_exec (struct task *c, struct ttrpc_call *call,
    forgotten (a later sandbox's SCSI targets are not theirs).  */
 void guest_sandbox_ending (struct task_service *ts);
 
+/* Connects the process's FIFOs (without them its output is discarded);
+   with start, stdin is read (or ended) at once.  */
+void guest_process_open_relay (struct task *t, bool start);
+/* Delivers t->exit_status_pending once everything the process wrote has
+   reached the FIFOs.  */
+void guest_process_deliver_exit (struct task *t);
 /* The guest agent's exit notifications, process output and stdin credits
    (struct uvm_events; data is the task service).  */
 void guest_on_notify (void *data, const char *body, size_t len);

@@ -2,6 +2,7 @@
 #include "migrate_command.h"
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,15 +114,27 @@ follow (struct side *src)
 static void
 usage (void)
 {
-  fprintf (stderr,
-           "usage: containerd-shim-lcow-v2 migrate SOURCE_SOCKET SOURCE_ID "
-           "DESTINATION_SOCKET DESTINATION_ID\n"
-           "  Moves the running VM of sandbox SOURCE_ID (a live-migratable "
-           "sandbox without containers)\n"
-           "  to DESTINATION_ID, a sandbox task created with the annotation "
-           "io.containerd.lcow.migration.incoming=true.\n"
-           "  Sockets are shim addresses (a path or unix://PATH).  SIGINT or "
-           "SIGTERM before the switchover cancels.\n");
+  fprintf (
+      stderr,
+      "usage: containerd-shim-lcow-v2 migrate [prepare|transfer|cancel] "
+      "SOURCE_SOCKET SOURCE_ID DESTINATION_SOCKET DESTINATION_ID\n"
+      "  Moves the running VM of sandbox SOURCE_ID (a live-migratable pod) "
+      "and its containers\n"
+      "  to DESTINATION_ID, a sandbox task created with the annotation "
+      "io.containerd.lcow.migration.incoming=true.\n"
+      "  prepare   exports the source (frozen from here) and imports it at "
+      "the destination;\n"
+      "            prints \"adopt CONTAINER_ID\" for each container to "
+      "create on the destination with\n"
+      "            the annotation io.containerd.lcow.migration.source-"
+      "container=CONTAINER_ID\n"
+      "  transfer  once every container is adopted: moves the VM; rerun "
+      "after a switchover it finalizes\n"
+      "  cancel    cancels both sides (before the switchover)\n"
+      "  (none)    prepare, then transfer; exits 3 after prepare when there "
+      "are containers to adopt\n"
+      "  Sockets are shim addresses (a path or unix://PATH).  SIGINT or "
+      "SIGTERM before the switchover cancels.\n");
 }
 
 /* The steps after Transfer started; 0 when the VM runs at the
@@ -179,7 +192,8 @@ switch_over (struct side *src, struct side *dst, uint64_t src_uptime,
 
 /* Export from the source, Import at the destination (both cancelled if
    the destination refuses); 0 with both answers, or -1 (said on stderr;
-   *exported may be set, the caller frees it).  */
+   *exported may be set, the caller frees it).  Prints the containers the
+   destination's containerd is to create ("adopt ID").  */
 static int
 prepare (struct side *src, struct side *dst, Pb__ExportResponse **exported,
          Pb__ImportResponse **imported)
@@ -199,6 +213,9 @@ prepare (struct side *src, struct side *dst, Pb__ExportResponse **exported,
   Pb__ImportRequest im = PB__IMPORT_REQUEST__INIT;
   im.id = (char *) dst->id;
   im.source = (*exported)->vm;
+  im.n_containers = (*exported)->n_containers;
+  im.containers = (*exported)->containers;
+  im.next_process_key = (*exported)->next_process_key;
   if (call (dst, "Import", &im.base, &pb__import_response__descriptor,
             (ProtobufCMessage **) imported)
       < 0)
@@ -207,16 +224,94 @@ prepare (struct side *src, struct side *dst, Pb__ExportResponse **exported,
       cancel (dst);
       return -1;
     }
-  printf ("import: the destination accepts the VM; its state goes to %s\n",
-          (*imported)->uri);
+  printf ("import: the destination accepts the VM\n");
+  for (size_t i = 0; i < (*exported)->n_containers; i++)
+    printf ("adopt %s\n", (*exported)->containers[i]->id);
   fflush (stdout);
   return 0;
+}
+
+/* The source's migration status ("" when it has none to tell).  */
+static char *
+source_status (struct side *src)
+{
+  Pb__ProgressRequest req = PB__PROGRESS_REQUEST__INIT;
+  req.id = (char *) src->id;
+  Pb__ProgressResponse *p = NULL;
+  if (call (src, "Progress", &req.base, &pb__progress_response__descriptor,
+            (ProtobufCMessage **) &p)
+      < 0)
+    return NULL;
+  char *st = strdup (p->status);
+  pb__progress_response__free_unpacked (p, NULL);
+  return st;
+}
+
+/* Prepare at the destination (every container adopted), Transfer from
+   the source, then the switchover; a source whose transfer completed
+   already (an orchestrator that died) is only finalized.  src_uptime:
+   the guest's at export, 0 when this step runs alone (not known).  0, or
+   1.  */
+static int
+transfer (struct side *src, struct side *dst, uint64_t src_uptime,
+          uint64_t started)
+{
+  char *st = source_status (src);
+  if (st == NULL)
+    return 1;
+  bool completed = strcmp (st, "completed") == 0;
+  free (st);
+  if (completed)
+    {
+      printf ("transfer: completed before; finalizing\n");
+      return switch_over (src, dst, src_uptime, started) == 0 ? 0 : 1;
+    }
+  Pb__PrepareRequest pr = PB__PREPARE_REQUEST__INIT;
+  pr.id = (char *) dst->id;
+  Pb__PrepareResponse *prepared = NULL;
+  if (call (dst, "Prepare", &pr.base, &pb__prepare_response__descriptor,
+            (ProtobufCMessage **) &prepared)
+      < 0)
+    return 1;
+  printf ("prepare: the destination waits for the VM's state at %s\n",
+          prepared->uri);
+  Pb__TransferRequest tr = PB__TRANSFER_REQUEST__INIT;
+  tr.id = (char *) src->id;
+  tr.uri = prepared->uri;
+  ProtobufCMessage *ignored = NULL;
+  int r = call (src, "Transfer", &tr.base, &pb__transfer_response__descriptor,
+                &ignored);
+  pb__prepare_response__free_unpacked (prepared, NULL);
+  if (r < 0)
+    {
+      cancel (src);
+      cancel (dst);
+      return 1;
+    }
+  protobuf_c_message_free_unpacked (ignored, NULL);
+  r = switch_over (src, dst, src_uptime, started);
+  if (r == -1)
+    {
+      cancel (src);
+      cancel (dst);
+    }
+  return r == 0 ? 0 : 1;
 }
 
 int
 migrate_command_main (int argc, char **argv)
 {
-  if (argc != 5)
+  const char *step = "";
+  /* argv[0] is "migrate"; a step comes first.  */
+  if (argc == 6)
+    {
+      step = argv[1];
+      argv++;
+      argc--;
+    }
+  if (argc != 5
+      || (strcmp (step, "") != 0 && strcmp (step, "prepare") != 0
+          && strcmp (step, "transfer") != 0 && strcmp (step, "cancel") != 0))
     {
       usage ();
       return 2;
@@ -241,31 +336,28 @@ migrate_command_main (int argc, char **argv)
   int rc = 1;
   Pb__ExportResponse *exported = NULL;
   Pb__ImportResponse *imported = NULL;
-  if (prepare (&src, &dst, &exported, &imported) < 0)
-    goto out;
-  const Pb__VmDescription *vm = exported->vm;
-  Pb__TransferRequest tr = PB__TRANSFER_REQUEST__INIT;
-  tr.id = (char *) src.id;
-  tr.uri = imported->uri;
-  ProtobufCMessage *ignored = NULL;
-  if (call (&src, "Transfer", &tr.base, &pb__transfer_response__descriptor,
-            &ignored)
-      < 0)
+  if (strcmp (step, "cancel") == 0)
     {
       cancel (&src);
       cancel (&dst);
-      goto out;
+      rc = 0;
     }
-  protobuf_c_message_free_unpacked (ignored, NULL);
-  int r = switch_over (&src, &dst, vm->guest_uptime_ms, started);
-  if (r == -1)
+  else if (strcmp (step, "transfer") == 0)
+    rc = transfer (&src, &dst, 0, started);
+  else if (prepare (&src, &dst, &exported, &imported) < 0)
+    rc = 1;
+  else if (strcmp (step, "prepare") == 0)
+    rc = 0;
+  else if (exported->n_containers > 0)
     {
-      cancel (&src);
-      cancel (&dst);
+      printf ("migrate: create each container above on the destination "
+              "with the annotation "
+              "io.containerd.lcow.migration.source-container=ID, then run "
+              "`migrate transfer`\n");
+      rc = 3;
     }
-  rc = r == 0 ? 0 : 1;
-
-out:
+  else
+    rc = transfer (&src, &dst, exported->vm->guest_uptime_ms, started);
   if (imported != NULL)
     pb__import_response__free_unpacked (imported, NULL);
   if (exported != NULL)

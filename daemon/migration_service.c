@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guest_adoption.h"
 #include "migration.pb-c.h"
+#include "migration_containers.h"
 #include "policy/migration.h"
 #include "proto/base/log.h"
 #include "proto/base/xalloc.h"
@@ -14,6 +16,9 @@
 #include "migration_state.h"
 #include "task.h"
 #include "uvm/uvm_migration.h"
+
+/* Streams and exits one handover may carry: a pod's processes.  */
+#define HANDOVER_STREAMS_MAX (4 * MIGRATION_CONTAINERS_MAX)
 
 /* The one call waiting for the VM (describe, hand over, adopt), answered
    by its callback, or failed when the sandbox ends first (no callback
@@ -24,6 +29,13 @@ struct migration_op
   struct ttrpc_call *call;
   /* Import: the source's description, to compare with ours.  */
   struct vm_description source;
+  /* Export: the containers that move.  */
+  struct migrating_set moving;
+  /* Finalize at the destination: the source's streams and held exits.  */
+  struct stream_handover *streams;
+  size_t nstreams;
+  struct held_exit *exits;
+  size_t nexits;
 };
 
 static struct migration_op *
@@ -42,7 +54,38 @@ op_free (struct migration_op *op)
   if (service_migration (op->ts)->op == op)
     service_migration (op->ts)->op = NULL;
   vm_description_release (&op->source);
+  migrating_set_release (&op->moving);
+  free (op->streams);
+  free (op->exits);
   free (op);
+}
+
+static bool
+destination_imported (enum migration_state s)
+{
+  return s == MIGRATION_IMPORTING || s == MIGRATION_IMPORTED
+         || s == MIGRATION_PREPARED || s == MIGRATION_ADOPTING;
+}
+
+/* What follows a change of state for the pod's processes: a source holds
+   the guest's exits while its VM may go, and delivers them when the
+   migration ends here; a destination whose migration ends without a
+   switchover lets its adopted containers go.  */
+static void
+on_state_changed (struct task_service *ts, enum migration_state was,
+                  enum migration_event ev)
+{
+  struct migration_part *m = service_migration (ts);
+  if (!migration_state_source (was) && migration_state_source (m->state))
+    guest_hold_exits (ts, true);
+  else if (migration_state_source (was) && m->state == MIGRATION_NONE)
+    guest_hold_exits (ts, false);
+  if (destination_imported (was) && !destination_imported (m->state))
+    {
+      if (ev != MIGRATION_EV_ADOPTED)
+        guest_adoption_abandon (ts);
+      migrating_set_release (&m->incoming);
+    }
 }
 
 /* The one place the state moves; an event the table does not take in
@@ -66,7 +109,9 @@ advance (struct task_service *ts, enum migration_event ev)
           { "to", migration_state_name (next) },
           { "event", migration_event_name (ev) } },
       4);
+  enum migration_state was = service_migration (ts)->state;
   service_migration (ts)->state = next;
+  on_state_changed (ts, was, ev);
   return true;
 }
 
@@ -112,6 +157,7 @@ void
 migration_sandbox_ending (struct task_service *ts)
 {
   struct migration_op *op = service_migration (ts)->op;
+  migrating_set_release (&service_migration (ts)->incoming);
   if (op == NULL)
     return;
   ttrpc_call_fail_code (op->call, GRPC_UNAVAILABLE,
@@ -124,22 +170,81 @@ migration_refuses (struct task_service *ts, struct ttrpc_call *call,
                    const struct task *t)
 {
   enum migration_call_rule rule = ttrpc_call_policy (call);
-  if (!migration_call_refused (rule, service_migration (ts)->state,
-                               t != NULL && t->kind == TASK_POD_SANDBOX))
+  enum migration_subject subject
+      = t == NULL                    ? MIGRATION_SUBJECT_OTHER
+        : t->kind == TASK_POD_SANDBOX ? MIGRATION_SUBJECT_SANDBOX
+        : t->adopted                  ? MIGRATION_SUBJECT_ADOPTED
+                                      : MIGRATION_SUBJECT_OTHER;
+  if (!migration_call_refused (rule, service_migration (ts)->state, subject))
     return false;
   const char *method = ttrpc_call_method (call);
   const char *what
       = strrchr (method, '/') ? strrchr (method, '/') + 1 : method;
-  ttrpc_call_fail_code (
-      call, GRPC_FAILED_PRECONDITION,
-      "sandbox %s is migrating (%s): %s is refused until the migration is "
-      "finalized or cancelled",
-      sandbox_id (ts) ? sandbox_id (ts) : "?",
-      migration_state_source (service_migration (ts)->state)
-          ? "exported to another shim"
-          : "incoming from another shim",
-      what);
+  if (subject == MIGRATION_SUBJECT_ADOPTED)
+    ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
+                          "container %s is adopted from a live migration's "
+                          "source, where it runs until the migration is "
+                          "finalized: %s is refused until then",
+                          t->id, what);
+  else
+    ttrpc_call_fail_code (
+        call, GRPC_FAILED_PRECONDITION,
+        "sandbox %s is migrating (%s): %s is refused until the migration is "
+        "finalized or cancelled",
+        sandbox_id (ts) ? sandbox_id (ts) : "?",
+        migration_state_source (service_migration (ts)->state)
+            ? "exported to another shim"
+            : "incoming from another shim",
+        what);
   return true;
+}
+
+/* Claims of Creates that failed since, or that are still attaching their
+   layers, do not count.  */
+static bool
+adoption_done (struct task_service *ts, const struct migrating_container *c)
+{
+  struct task *t = c->adopted_by ? task_find (ts, c->adopted_by) : NULL;
+  return t != NULL && t->adopted && !t->creating;
+}
+
+static void
+forget_failed_claims (struct task_service *ts)
+{
+  struct migrating_set *set = &service_migration (ts)->incoming;
+  for (size_t i = 0; i < set->n; i++)
+    if (set->items[i].adopted_by != NULL
+        && task_find (ts, set->items[i].adopted_by) == NULL)
+      migrating_set_unclaim (set, set->items[i].adopted_by);
+}
+
+const struct migrating_container *
+migration_adoption_claim (struct task_service *ts, struct ttrpc_call *call,
+                          const char *task_id, const char *source_id,
+                          const char *process_digest)
+{
+  shim_error *err = NULL;
+  const struct migrating_container *c = NULL;
+  if (service_migration (ts)->state != MIGRATION_IMPORTED)
+    shim_error_set (&err, GRPC_FAILED_PRECONDITION,
+                    "this sandbox adopts containers only between a "
+                    "migration's Import and Prepare (it is %s)",
+                    migration_state_name (service_migration (ts)->state));
+  else
+    {
+      forget_failed_claims (ts);
+      c = migrating_set_claim (&service_migration (ts)->incoming, source_id,
+                               task_id, process_digest, &err);
+    }
+  if (c == NULL)
+    {
+      shim_error_wrap (&err, "create %s: adopt (annotation %s)", task_id,
+                       ANNOTATION_MIGRATION_SOURCE_CONTAINER);
+      log_error ("%s", err->msg);
+      ttrpc_call_fail (call, err);
+      shim_error_free (err);
+    }
+  return c;
 }
 
 void
@@ -238,11 +343,10 @@ description_from_pb (const Pb__VmDescription *in, struct vm_description *d,
   if (in == NULL)
     return shim_error_set (err, GRPC_INVALID_ARGUMENT,
                            "source: the VM's description is missing");
-  if (in->n_boot_files > VM_BOOT_FILES_MAX || in->n_disks > 0)
+  if (in->n_boot_files > VM_BOOT_FILES_MAX)
     return shim_error_set (err, GRPC_INVALID_ARGUMENT,
-                           "source: %zu boot files (at most %d) and %zu "
-                           "disks (containers do not migrate yet)",
-                           in->n_boot_files, VM_BOOT_FILES_MAX, in->n_disks);
+                           "source: %zu boot files (at most %d)",
+                           in->n_boot_files, VM_BOOT_FILES_MAX);
   d->vmm = xstrdup (in->vmm);
   d->qemu_version = xstrdup (in->qemu_version);
   d->accel = xstrdup (in->accel);
@@ -285,12 +389,17 @@ on_exported (void *data, struct vm_description *d, const shim_error *err)
   description_to_pb (d, id, &vm, files, ptrs);
   Pb__ExportResponse resp = PB__EXPORT_RESPONSE__INIT;
   resp.vm = &vm;
+  migrating_set_to_pb (&op->moving, &resp);
+  char n[16];
+  snprintf (n, sizeof n, "%zu", op->moving.n);
   log_entry (LOG_LEVEL_INFO, "sandbox exported for live migration",
              (struct log_field[]){ { "sandbox", id },
                                    { "qemu", d->qemu_version },
-                                   { "accel", d->accel } },
-             3);
+                                   { "accel", d->accel },
+                                   { "containers", n } },
+             4);
   ttrpc_call_reply (op->call, &resp.base);
+  migrating_set_pb_free (&resp);
   op_free (op);
 }
 
@@ -315,14 +424,17 @@ handle_export (struct task_service *ts, struct ttrpc_call *call,
            || sandbox_task (ts)->status != PB__TASK_STATUS__RUNNING)
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "export %s: the sandbox is not running", req->id);
-  else if (service_tasks (ts)->count > 1)
-    ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
-                          "export %s: the sandbox has %zu container(s); only "
-                          "a sandbox without containers migrates so far",
-                          req->id, service_tasks (ts)->count - 1);
   else
     {
+      struct migrating_set moving;
+      if (migrating_set_collect (ts, &moving, &err) < 0)
+        {
+          fail_wrapped (call, err, "export", req->id);
+          shim_error_free (err);
+          return false;
+        }
       struct migration_op *op = op_new (ts, call);
+      op->moving = moving;
       /* Frozen from here: what is described is what moves.  */
       advance (ts, MIGRATION_EV_EXPORT);
       if (uvm_describe (u, on_exported, op, &err) < 0)
@@ -346,14 +458,12 @@ on_described_here (void *data, struct vm_description *d, const shim_error *err)
   struct task_service *ts = op->ts;
   const char *id = sandbox_task (ts)->id;
   shim_error *cerr = NULL;
-  char *uri = NULL;
   if (err != NULL)
     {
       settle (ts, MIGRATION_EV_FAILED);
       fail_wrapped (op->call, err, "import", id);
     }
-  else if (vm_description_compare (&op->source, d, &cerr) < 0
-           || uvm_migration_listen (sandbox_uvm (ts), &uri, &cerr) < 0)
+  else if (vm_description_compare (&op->source, d, &cerr) < 0)
     {
       settle (ts, MIGRATION_EV_FAILED);
       fail_wrapped (op->call, cerr, "import", id);
@@ -367,14 +477,15 @@ on_described_here (void *data, struct vm_description *d, const shim_error *err)
       Pb__BootFile *ptrs[VM_BOOT_FILES_MAX];
       description_to_pb (d, id, &vm, files, ptrs);
       Pb__ImportResponse resp = PB__IMPORT_RESPONSE__INIT;
-      resp.uri = uri;
       resp.vm = &vm;
+      char n[16];
+      snprintf (n, sizeof n, "%zu", service_migration (ts)->incoming.n);
       log_entry (LOG_LEVEL_INFO,
-                 "live migration imported: waiting for the "
-                 "source",
-                 (struct log_field[]){ { "sandbox", id }, { "uri", uri } }, 2);
+                 "live migration imported: waiting for the containers' "
+                 "adoption",
+                 (struct log_field[]){ { "sandbox", id }, { "containers", n } },
+                 2);
       ttrpc_call_reply (op->call, &resp.base);
-      free (uri);
     }
   op_free (op);
 }
@@ -398,8 +509,17 @@ handle_import (struct task_service *ts, struct ttrpc_call *call,
   struct migration_op *op = op_new (ts, call);
   shim_error *err = NULL;
   advance (ts, MIGRATION_EV_IMPORT);
-  if (description_from_pb (req->source, &op->source, &err) < 0
-      || uvm_describe (u, on_described_here, op, &err) < 0)
+  struct migration_part *m = service_migration (ts);
+  if (description_from_pb (req->source, &op->source, &err) == 0
+      && migrating_set_from_pb (req->containers, req->n_containers,
+                                req->next_process_key, &m->incoming, &err)
+             == 0)
+    {
+      /* The guest knows the source's keys: new ones start above them.  */
+      if (service_guest (ts)->next_process_key < req->next_process_key)
+        service_guest (ts)->next_process_key = req->next_process_key;
+    }
+  if (err != NULL || uvm_describe (u, on_described_here, op, &err) < 0)
     {
       advance (ts, MIGRATION_EV_REFUSED);
       fail_wrapped (call, err, "import", req->id);
@@ -409,6 +529,63 @@ handle_import (struct task_service *ts, struct ttrpc_call *call,
   return false;
 }
 TTRPC_HANDLER (import, Pb__ImportRequest, pb__import_request)
+
+/* ---- Prepare ------------------------------------------------------------ */
+
+/* FailedPrecondition naming every imported container whose adoption is
+   missing or still attaching its layers.  */
+static int
+check_adopted (struct task_service *ts, shim_error **err)
+{
+  forget_failed_claims (ts);
+  struct migrating_set *set = &service_migration (ts)->incoming;
+  if (migrating_set_all_adopted (set, err) < 0)
+    return -1;
+  for (size_t i = 0; i < set->n; i++)
+    if (!adoption_done (ts, &set->items[i]))
+      return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                             "source container %s: its adoption by %s is "
+                             "still attaching its layers",
+                             set->items[i].id, set->items[i].adopted_by);
+  return 0;
+}
+
+static bool
+handle_prepare (struct task_service *ts, struct ttrpc_call *call,
+                Pb__PrepareRequest *req)
+{
+  struct uvm *u = sandbox_vm (ts, call, req->id, "prepare");
+  shim_error *err = NULL;
+  char *uri = NULL;
+  if (u == NULL)
+    return false;
+  if (!may_start (ts, MIGRATION_EV_PREPARE))
+    ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
+                          "prepare %s: the sandbox has not imported a "
+                          "migration (or is prepared already)",
+                          req->id);
+  else if (check_adopted (ts, &err) < 0
+           || uvm_migration_listen (u, &uri, &err) < 0)
+    {
+      fail_wrapped (call, err, "prepare", req->id);
+      shim_error_free (err);
+    }
+  else
+    {
+      advance (ts, MIGRATION_EV_PREPARE);
+      Pb__PrepareResponse resp = PB__PREPARE_RESPONSE__INIT;
+      resp.uri = uri;
+      log_entry (LOG_LEVEL_INFO,
+                 "live migration prepared: waiting for the source",
+                 (struct log_field[]){ { "sandbox", req->id },
+                                       { "uri", uri } },
+                 2);
+      ttrpc_call_reply (call, &resp.base);
+      free (uri);
+    }
+  return false;
+}
+TTRPC_HANDLER (prepare, Pb__PrepareRequest, pb__prepare_request)
 
 /* ---- Transfer, Progress, Cancel ----------------------------------------- */
 
@@ -501,6 +678,60 @@ TTRPC_HANDLER (cancel, Pb__CancelRequest, pb__cancel_request)
 
 /* ---- Finalize ----------------------------------------------------------- */
 
+/* The source's Finalize answer: the bridge's handover, with each open
+   stream's stdin state and the exits held here.  */
+static void
+reply_handover (struct task_service *ts, struct ttrpc_call *call,
+                const struct bridge_handover *h)
+{
+  struct stream_handover *streams
+      = xzalloc ((h->nstreams + 1) * sizeof *streams);
+  struct held_exit *exits = NULL;
+  size_t nexits = 0;
+  guest_handover_state (ts, h->streams, h->nstreams, streams, &exits,
+                        &nexits);
+  Pb__StreamHandover *ps = xzalloc ((h->nstreams + 1) * sizeof *ps);
+  /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
+  Pb__StreamHandover **psp = xzalloc ((h->nstreams + 1) * sizeof *psp);
+  for (size_t i = 0; i < h->nstreams; i++)
+    {
+      pb__stream_handover__init (&ps[i]);
+      ps[i].process_key = streams[i].key;
+      ps[i].stdin_unacked = streams[i].stdin_unacked;
+      ps[i].stdin_closed = streams[i].stdin_closed;
+      psp[i] = &ps[i];
+    }
+  Pb__QueuedExit *pe = xzalloc ((nexits + 1) * sizeof *pe);
+  /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
+  Pb__QueuedExit **pep = xzalloc ((nexits + 1) * sizeof *pep);
+  for (size_t i = 0; i < nexits; i++)
+    {
+      pb__queued_exit__init (&pe[i]);
+      pe[i].process_key = exits[i].key;
+      pe[i].status = exits[i].status;
+      pep[i] = &pe[i];
+    }
+  Pb__BridgeHandover ho = PB__BRIDGE_HANDOVER__INIT;
+  ho.inbound_tail.data = h->inbound_tail;
+  ho.inbound_tail.len = h->inbound_len;
+  ho.outbound.data = h->outbound;
+  ho.outbound.len = h->outbound_len;
+  ho.next_request_id = h->next_id;
+  ho.n_streams = h->nstreams;
+  ho.streams = psp;
+  ho.n_exits = nexits;
+  ho.exits = pep;
+  Pb__FinalizeResponse resp = PB__FINALIZE_RESPONSE__INIT;
+  resp.handover = &ho;
+  ttrpc_call_reply (call, &resp.base);
+  free (psp);
+  free (ps);
+  free (pep);
+  free (pe);
+  free (exits);
+  free (streams);
+}
+
 static void
 on_handed_over (void *data, struct bridge_handover *h, const shim_error *err)
 {
@@ -511,17 +742,7 @@ on_handed_over (void *data, struct bridge_handover *h, const shim_error *err)
   if (err != NULL)
     fail_wrapped (op->call, err, "finalize", id);
   else
-    {
-      Pb__BridgeHandover ho = PB__BRIDGE_HANDOVER__INIT;
-      ho.inbound_tail.data = h->inbound_tail;
-      ho.inbound_tail.len = h->inbound_len;
-      ho.outbound.data = h->outbound;
-      ho.outbound.len = h->outbound_len;
-      ho.next_request_id = h->next_id;
-      Pb__FinalizeResponse resp = PB__FINALIZE_RESPONSE__INIT;
-      resp.handover = &ho;
-      ttrpc_call_reply (op->call, &resp.base);
-    }
+    reply_handover (ts, op->call, h);
   op_free (op);
 }
 
@@ -538,6 +759,8 @@ on_adopted (void *data, uint64_t uptime_ms, const shim_error *err)
       op_free (op);
       return;
     }
+  guest_adoption_finalized (ts, op->streams, op->nstreams, op->exits,
+                            op->nexits);
   char up[24];
   snprintf (up, sizeof up, "%llu", (unsigned long long) uptime_ms);
   log_entry (
@@ -549,6 +772,48 @@ on_adopted (void *data, uint64_t uptime_ms, const shim_error *err)
   resp.guest_uptime_ms = uptime_ms;
   ttrpc_call_reply (op->call, &resp.base);
   op_free (op);
+}
+
+/* The source's handover as the destination takes it: the bridge's part
+   (pointing into ho, h->streams allocated), the streams' stdin and the
+   held exits kept in op for the end of the adoption.  */
+static int
+handover_from_pb (const Pb__BridgeHandover *ho, struct migration_op *op,
+                  struct bridge_handover *h, shim_error **err)
+{
+  if (ho == NULL)
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                           "the source's bridge handover is missing");
+  if (ho->n_streams > HANDOVER_STREAMS_MAX || ho->n_exits > HANDOVER_STREAMS_MAX)
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                           "the handover has %zu streams and %zu exits (at "
+                           "most %d each)",
+                           ho->n_streams, ho->n_exits, HANDOVER_STREAMS_MAX);
+  *h = (struct bridge_handover){
+    .inbound_tail = ho->inbound_tail.data,
+    .inbound_len = ho->inbound_tail.len,
+    .outbound = ho->outbound.data,
+    .outbound_len = ho->outbound.len,
+    .next_id = ho->next_request_id,
+    .streams = xzalloc ((ho->n_streams + 1) * sizeof *h->streams),
+    .nstreams = ho->n_streams,
+  };
+  op->streams = xzalloc ((ho->n_streams + 1) * sizeof *op->streams);
+  op->nstreams = ho->n_streams;
+  for (size_t i = 0; i < ho->n_streams; i++)
+    {
+      h->streams[i] = ho->streams[i]->process_key;
+      op->streams[i] = (struct stream_handover){
+        ho->streams[i]->process_key, ho->streams[i]->stdin_unacked,
+        ho->streams[i]->stdin_closed
+      };
+    }
+  op->exits = xzalloc ((ho->n_exits + 1) * sizeof *op->exits);
+  op->nexits = ho->n_exits;
+  for (size_t i = 0; i < ho->n_exits; i++)
+    op->exits[i]
+        = (struct held_exit){ ho->exits[i]->process_key, ho->exits[i]->status };
+  return 0;
 }
 
 static bool
@@ -574,20 +839,11 @@ handle_finalize (struct task_service *ts, struct ttrpc_call *call,
     r = uvm_migration_hand_over (u, on_handed_over, op, &err);
   else
     {
-      const Pb__BridgeHandover *ho = req->handover;
       struct bridge_handover h = { 0 };
-      if (ho != NULL)
-        {
-          h.inbound_tail = ho->inbound_tail.data;
-          h.inbound_len = ho->inbound_tail.len;
-          h.outbound = ho->outbound.data;
-          h.outbound_len = ho->outbound.len;
-          h.next_id = ho->next_request_id;
-        }
-      r = ho == NULL ? shim_error_set (&err, GRPC_INVALID_ARGUMENT,
-                                       "the source's bridge handover is "
-                                       "missing")
-                     : uvm_migration_adopt (u, &h, on_adopted, op, &err);
+      r = handover_from_pb (req->handover, op, &h, &err);
+      if (r == 0)
+        r = uvm_migration_adopt (u, &h, on_adopted, op, &err);
+      free (h.streams);
     }
   if (r < 0)
     {
@@ -602,6 +858,7 @@ TTRPC_HANDLER (finalize, Pb__FinalizeRequest, pb__finalize_request)
 
 static const struct ttrpc_method migration_methods[] = {
   { "Export", h_export, 0 },     { "Import", h_import, 0 },
+  { "Prepare", h_prepare, 0 },
   { "Transfer", h_transfer, 0 }, { "Progress", h_progress, 0 },
   { "Finalize", h_finalize, 0 }, { "Cancel", h_cancel, 0 },
 };

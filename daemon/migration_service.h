@@ -2,14 +2,18 @@
    socket next to the Task API: the live migration of a sandbox's VM from
    this shim to another one (uvm/uvm_migration.h has the VM's side).
 
-   Source:      Export (migratable, ready, no container: it describes the
-                VM and freezes mutating Task calls), Transfer, Progress,
-                Finalize (after the switchover: the VMM quits, the bridge's
-                tail is answered, the sandbox task ends as moved), Cancel.
+   Source:      Export (migratable, ready: it describes the VM and the
+                containers that move, and freezes mutating Task calls),
+                Transfer, Progress, Finalize (after the switchover: the VMM
+                quits, the bridge's tail, streams and held exits are
+                answered, the tasks end as moved), Cancel.
    Destination: a sandbox task created with ANNOTATION_MIGRATION_INCOMING,
-                then Import (compatibility, listener), Progress, Finalize
-                (the bridge adopted, a round trip, the guest's clock set),
-                Cancel (its VMM is stopped).  */
+                then Import (compatibility, the containers to adopt),
+                Creates with ANNOTATION_MIGRATION_SOURCE_CONTAINER (adopted,
+                guest_adoption.h), Prepare (every container adopted: the
+                listener), Progress, Finalize (the bridge adopted, a round
+                trip, the guest's clock set, the containers' relays
+                started), Cancel (its VMM is stopped).  */
 #ifndef LCOW_DAEMON_MIGRATION_SERVICE_H
 #define LCOW_DAEMON_MIGRATION_SERVICE_H
 
@@ -17,6 +21,7 @@
 
 struct task;
 
+#include "migration_containers.h"
 #include "migration_state.h"
 #include "task_service.h"
 #include "ttrpc_server.h"
@@ -29,6 +34,13 @@ void migration_service_register (struct task_service *ts,
    and returns true.  */
 bool migration_refuses (struct task_service *ts, struct ttrpc_call *call,
                         const struct task *t);
+/* Destination: a Create (task task_id, its process's digest) naming
+   source container source_id claims it, between Import and Prepare; or
+   the call is failed (NULL).  */
+const struct migrating_container *
+migration_adoption_claim (struct task_service *ts, struct ttrpc_call *call,
+                          const char *task_id, const char *source_id,
+                          const char *process_digest);
 /* The sandbox was created to receive a migration (its VMM waits).  */
 void migration_incoming_created (struct task_service *ts);
 /* The sandbox's VM went on at the destination: its exit is no fault.  */

@@ -22,7 +22,6 @@ static const struct state_transition transitions[] = {
   { MIGRATION_HANDING_OVER, MIGRATION_EV_GIVE_UP, MIGRATION_MOVED },
   { MIGRATION_NONE, MIGRATION_EV_CREATED_INCOMING, MIGRATION_INCOMING },
   { MIGRATION_INCOMING, MIGRATION_EV_IMPORT, MIGRATION_IMPORTING },
-  { MIGRATION_INCOMING, MIGRATION_EV_FINALIZE, MIGRATION_ADOPTING },
   { MIGRATION_INCOMING, MIGRATION_EV_CANCEL, MIGRATION_INCOMING },
   { MIGRATION_INCOMING, MIGRATION_EV_GIVE_UP, MIGRATION_NONE },
   { MIGRATION_IMPORTING, MIGRATION_EV_DESCRIBED, MIGRATION_IMPORTED },
@@ -30,11 +29,14 @@ static const struct state_transition transitions[] = {
   { MIGRATION_IMPORTING, MIGRATION_EV_FAILED, MIGRATION_INCOMING },
   { MIGRATION_IMPORTING, MIGRATION_EV_CANCEL, MIGRATION_IMPORTING },
   { MIGRATION_IMPORTING, MIGRATION_EV_GIVE_UP, MIGRATION_NONE },
-  { MIGRATION_IMPORTED, MIGRATION_EV_FINALIZE, MIGRATION_ADOPTING },
+  { MIGRATION_IMPORTED, MIGRATION_EV_PREPARE, MIGRATION_PREPARED },
   { MIGRATION_IMPORTED, MIGRATION_EV_CANCEL, MIGRATION_INCOMING },
   { MIGRATION_IMPORTED, MIGRATION_EV_GIVE_UP, MIGRATION_NONE },
+  { MIGRATION_PREPARED, MIGRATION_EV_FINALIZE, MIGRATION_ADOPTING },
+  { MIGRATION_PREPARED, MIGRATION_EV_CANCEL, MIGRATION_INCOMING },
+  { MIGRATION_PREPARED, MIGRATION_EV_GIVE_UP, MIGRATION_NONE },
   { MIGRATION_ADOPTING, MIGRATION_EV_ADOPTED, MIGRATION_NONE },
-  { MIGRATION_ADOPTING, MIGRATION_EV_REFUSED, MIGRATION_IMPORTED },
+  { MIGRATION_ADOPTING, MIGRATION_EV_REFUSED, MIGRATION_PREPARED },
   { MIGRATION_ADOPTING, MIGRATION_EV_FAILED, MIGRATION_NONE },
   { MIGRATION_ADOPTING, MIGRATION_EV_CANCEL, MIGRATION_ADOPTING },
   { MIGRATION_ADOPTING, MIGRATION_EV_GIVE_UP, MIGRATION_NONE },
@@ -64,6 +66,7 @@ migration_state_name (enum migration_state state)
     [MIGRATION_INCOMING] = "incoming",
     [MIGRATION_IMPORTING] = "importing",
     [MIGRATION_IMPORTED] = "imported",
+    [MIGRATION_PREPARED] = "prepared",
     [MIGRATION_ADOPTING] = "adopting",
   };
   return (unsigned) state < MIGRATION_STATE_COUNT ? names[state] : "?";
@@ -77,6 +80,7 @@ migration_event_name (enum migration_event event)
     [MIGRATION_EV_CREATED_INCOMING] = "created-incoming",
     [MIGRATION_EV_IMPORT] = "import",
     [MIGRATION_EV_DESCRIBED] = "described",
+    [MIGRATION_EV_PREPARE] = "prepare",
     [MIGRATION_EV_FINALIZE] = "finalize",
     [MIGRATION_EV_HANDED_OVER] = "handed-over",
     [MIGRATION_EV_ADOPTED] = "adopted",
@@ -97,21 +101,25 @@ migration_state_source (enum migration_state state)
 
 bool
 migration_call_refused (enum migration_call_rule rule,
-                        enum migration_state state, bool sandbox_task)
+                        enum migration_state state,
+                        enum migration_subject subject)
 {
   /* A moved VM's shim serves what is left (its task's end).  */
   if (state == MIGRATION_NONE || state == MIGRATION_MOVED)
     return false;
+  bool adopted = subject == MIGRATION_SUBJECT_ADOPTED;
   switch (rule)
     {
     case MIGRATION_CALL_SERVED:
       return false;
+    case MIGRATION_CALL_SERVED_BUT_ADOPTED:
+      return adopted;
     case MIGRATION_CALL_REFUSED:
       return true;
     case MIGRATION_CALL_REFUSED_BUT_SANDBOX:
-      return !sandbox_task;
+      return subject == MIGRATION_SUBJECT_OTHER;
     case MIGRATION_CALL_REFUSED_AT_SOURCE:
-      return migration_state_source (state);
+      return adopted || migration_state_source (state);
     }
   return true;
 }

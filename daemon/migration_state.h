@@ -7,15 +7,18 @@
    Source:       NONE --export--> EXPORTING --described--> EXPORTED
                  EXPORTED --finalize--> HANDING_OVER --handed-over--> MOVED
    Destination:  NONE --created-incoming--> INCOMING --import--> IMPORTING
-                 IMPORTING --described--> IMPORTED
-                 INCOMING, IMPORTED --finalize--> ADOPTING --adopted--> NONE
+                 IMPORTING --described--> IMPORTED (containers are adopted
+                 here) --prepare--> PREPARED (listening)
+                 PREPARED --finalize--> ADOPTING --adopted--> NONE
    Failures:     a call that could not start ("refused") returns to where
-                 it was asked; one that failed later ("failed"): EXPORTING
-                 -> NONE, IMPORTING -> INCOMING, ADOPTING -> NONE and
+                 it was asked (ADOPTING -> PREPARED); one that failed later
+                 ("failed"): EXPORTING -> NONE, IMPORTING -> INCOMING,
+                 ADOPTING -> NONE and
                  HANDING_OVER -> MOVED (the VM's state went to the
                  destination and the source's VMM quits either way).
-   Cancel:       EXPORTING, EXPORTED -> NONE; INCOMING, IMPORTED ->
-                 INCOMING (the destination may import again); IMPORTING and
+   Cancel:       EXPORTING, EXPORTED -> NONE; INCOMING, IMPORTED,
+                 PREPARED -> INCOMING (the destination may import again);
+                 IMPORTING and
                  ADOPTING stay (their call ends on its own); never once
                  HANDING_OVER.
    Give up (a Kill of the sandbox): every migrating state -> NONE, but
@@ -40,8 +43,10 @@ enum migration_state
   MIGRATION_INCOMING,
   /* Destination: Import waits for our own description.  */
   MIGRATION_IMPORTING,
-  /* Destination: listening for the source's stream.  */
+  /* Destination: the source's containers are adopted by Creates.  */
   MIGRATION_IMPORTED,
+  /* Destination: every container adopted, listening for the stream.  */
+  MIGRATION_PREPARED,
   /* Destination: Finalize waits for the bridge's adoption.  */
   MIGRATION_ADOPTING,
 };
@@ -52,6 +57,7 @@ enum migration_event
   MIGRATION_EV_CREATED_INCOMING,
   MIGRATION_EV_IMPORT,
   MIGRATION_EV_DESCRIBED,
+  MIGRATION_EV_PREPARE,
   MIGRATION_EV_FINALIZE,
   MIGRATION_EV_HANDED_OVER,
   MIGRATION_EV_ADOPTED,
@@ -74,22 +80,36 @@ const char *migration_event_name (enum migration_event event);
 bool migration_state_source (enum migration_state state);
 
 /* What a Task method does while a migration is under way, declared once
-   per method beside the Task service's method table.  */
+   per method beside the Task service's method table.  A destination's
+   adopted container (created from a source container, running at the
+   source until Finalize) is served only State, Wait, its Start and the
+   shim's own calls.  */
 enum migration_call_rule
 {
   /* Reads, waits, the shim's own lifetime: always served.  */
   MIGRATION_CALL_SERVED,
+  /* Served, but they need the guest: refused for an adopted container.  */
+  MIGRATION_CALL_SERVED_BUT_ADOPTED,
   /* Anything that would change what moves: refused.  */
   MIGRATION_CALL_REFUSED,
-  /* Refused but for the pod sandbox's own task (its Start).  */
+  /* Refused but for the pod sandbox's own task and an adopted container
+     (their Start).  */
   MIGRATION_CALL_REFUSED_BUT_SANDBOX,
   /* Refused at the source only (a destination that failed is deleted).  */
   MIGRATION_CALL_REFUSED_AT_SOURCE,
 };
 
-/* Whether a call under that rule is refused in state, for the pod
-   sandbox's task or another.  */
+/* Whom a Task call names.  */
+enum migration_subject
+{
+  MIGRATION_SUBJECT_OTHER,
+  MIGRATION_SUBJECT_SANDBOX,
+  MIGRATION_SUBJECT_ADOPTED,
+};
+
+/* Whether a call under that rule is refused in state, for its subject.  */
 bool migration_call_refused (enum migration_call_rule rule,
-                             enum migration_state state, bool sandbox_task);
+                             enum migration_state state,
+                             enum migration_subject subject);
 
 #endif

@@ -124,6 +124,18 @@ pod_volumes_new (struct task_service *ts, const char *container,
   return v;
 }
 
+const struct pod_file_bind *
+pod_volumes_binds (const struct pod_volumes *v)
+{
+  return v->binds;
+}
+
+size_t
+pod_volumes_bind_count (const struct pod_volumes *v)
+{
+  return v->nbinds;
+}
+
 void
 pod_volumes_free (struct pod_volumes *v)
 {
@@ -314,8 +326,10 @@ on_sync_tick (uv_timer_t *timer)
   {
     struct task *t = list_entry (pos, struct task, link);
     struct pod_volumes *v = t->volumes;
+    /* An adopted container runs at a migration's source until Finalize;
+       a source holds its guest for the destination.  */
     if (v == NULL || v->nvolumes == 0 || v->reader != NULL || t->creating
-        || t->exited)
+        || t->exited || t->adopted || service_guest (s->ts)->holding_exits)
       continue;
     pod_file_reader_start (service_config (s->ts)->loop, v->volume_binds,
                            v->nvolumes, false, on_volumes_stamped, v,

@@ -34,6 +34,9 @@ struct pod_volumes *pod_volumes_new (struct task_service *ts,
                                      const struct pod_file_bind *binds,
                                      size_t n);
 void pod_volumes_free (struct pod_volumes *v);
+/* The binds it copied.  */
+const struct pod_file_bind *pod_volumes_binds (const struct pod_volumes *v);
+size_t pod_volumes_bind_count (const struct pod_volumes *v);
 /* Binds the container's host paths into the VM's host share.  */
 int pod_volumes_share (struct pod_volumes *v, shim_error **err);
 /* The create's volume, emptyDir, host share and termination-log members

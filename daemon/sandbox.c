@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "guest_adoption.h"
 #include "guest_process.h"
 #include "migration_service.h"
 #include "policy/migration.h"
@@ -144,6 +145,7 @@ on_uvm_exited (void *data, int64_t exit_status, int term_signal)
       /* Not a fault: the VM runs on at the destination.  */
       log_entry (LOG_LEVEL_INFO, "sandbox moved to the destination",
                  (struct log_field[]){ { "sandbox", sb->id } }, 1);
+      guest_processes_moved (ts);
       task_moved (sb->task);
       return;
     }

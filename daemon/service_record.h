@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "migration_containers.h"
 #include "migration_state.h"
 #include "proto/base/list.h"
 #include "task_service.h"
@@ -35,6 +36,8 @@ struct guest_table
   /* Requests to the guest waiting for its reply.  */
   struct list ops;
   uint32_t next_process_key;
+  /* A live migration's source: exits are held (guest_adoption.h).  */
+  bool holding_exits;
 };
 
 struct migration_part
@@ -42,6 +45,8 @@ struct migration_part
   enum migration_state state;
   /* The migration call waiting for the VM.  */
   struct migration_op *op;
+  /* Destination: the source's containers, adopted by Creates.  */
+  struct migrating_set incoming;
 };
 
 struct task_service *service_record_new (const struct task_service_config *c);

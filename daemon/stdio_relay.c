@@ -37,6 +37,8 @@ struct stdio_relay
   /* Stdin bytes sent that the guest has not credited.  */
   uint32_t in_unacked;
   bool in_reading, in_close_requested, in_done;
+  /* The end of stdin was sent by a migration's source.  */
+  bool in_end_sent;
   int handles;
   bool closing;
   void (*drained_fn) (void *data);
@@ -277,10 +279,29 @@ stdio_relay_open (uv_loop_t *loop, const char *stdin_path,
 void
 stdio_relay_start (struct stdio_relay *r)
 {
-  if (r->in_done)
+  if (r->in_done && !r->in_end_sent)
     r->ops->send_stdin (r->ctx, NULL, 0);
   else
     update_stdin (r);
+}
+
+void
+stdio_relay_stdin_state (const struct stdio_relay *r, uint32_t *unacked,
+                         bool *ended)
+{
+  *unacked = r->in_unacked;
+  *ended = r->in_done;
+}
+
+void
+stdio_relay_take_stdin (struct stdio_relay *r, uint32_t unacked, bool ended)
+{
+  r->in_unacked = unacked < BRIDGE_WINDOW ? unacked : BRIDGE_WINDOW;
+  if (!ended)
+    return;
+  r->in_end_sent = true;
+  r->in_done = true;
+  close_fifo (&r->in);
 }
 
 void

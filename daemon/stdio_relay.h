@@ -39,6 +39,14 @@ void stdio_relay_output (struct stdio_relay *r, uint8_t stream,
 void stdio_relay_stdin_credit (struct stdio_relay *r, uint32_t n);
 /* The client closed stdin: forward what the FIFO holds, then the end.  */
 void stdio_relay_close_stdin (struct stdio_relay *r);
+/* Live migration: the stdin a relay hands over (bytes the guest has not
+   credited; whether its end was sent), and a relay taking it over before
+   it starts (the end is not sent twice; reading waits for the guest's
+   room).  */
+void stdio_relay_stdin_state (const struct stdio_relay *r, uint32_t *unacked,
+                              bool *ended);
+void stdio_relay_take_stdin (struct stdio_relay *r, uint32_t unacked,
+                             bool ended);
 /* Calls fn once every output byte received so far is written.  */
 void stdio_relay_when_drained (struct stdio_relay *r, void (*fn) (void *data),
                                void *data);

@@ -138,6 +138,12 @@ task_new (struct task_service *ts, const char *id, const char *exec_id,
   return t;
 }
 
+const char *
+task_guest_id (const struct task *t)
+{
+  return t->guest_id != NULL ? t->guest_id : t->id;
+}
+
 void
 task_free (struct task *t)
 {
@@ -160,6 +166,7 @@ task_free (struct task *t)
   free (t->rootfs_dir);
   free (t->exec_id);
   free (t->guest_create);
+  free (t->guest_id);
   if (t->create_req != NULL)
     pb__create_task_request__free_unpacked (t->create_req, NULL);
   free (t->id);

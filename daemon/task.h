@@ -85,6 +85,19 @@ struct task
   uint32_t exit_status_pending;
   /* The guest reported the exit while the process was being created.  */
   bool exit_parked;
+  /* Source of a live migration: the guest reported the exit from the
+     export on; held until the migration ends (delivered here when it is
+     cancelled, by the destination after the switchover).  */
+  bool exit_held;
+  /* The id the guest knows the container by: the source's for one adopted
+     from a live migration (NULL: id).  */
+  char *guest_id;
+  /* Of the container's process (oci_process_digest): a migration's
+     destination must ask for the same process.  */
+  char process_digest[2 * 32 + 1];
+  /* Destination of a live migration: created from a source container
+     whose process runs at the source until Finalize.  */
+  bool adopted;
 };
 
 /* A task record (a task, or with exec_id an exec'd process of task id),
@@ -94,6 +107,8 @@ struct task *task_new (struct task_service *ts, const char *id,
                        const char *stdin_path, const char *stdout_path,
                        const char *stderr_path, bool terminal);
 void task_free (struct task *t);
+/* The id the guest knows t's container by.  */
+const char *task_guest_id (const struct task *t);
 /* The task `id` (not an exec'd process), or NULL.  */
 struct task *task_find (struct task_service *ts, const char *id);
 struct task *task_find_exec (struct task_service *ts, const char *id,

@@ -8,9 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "guest_adoption.h"
 #include "guest_process.h"
 #include "migration_service.h"
 #include "policy/container_policy.h"
+#include "policy/migration.h"
 #include "policy/namespace_policy.h"
 #include "proto/base/cleanup.h"
 #include "proto/base/log.h"
@@ -81,8 +83,6 @@ create_allowed (struct task_service *ts, struct ttrpc_call *call,
   if (*req->id == '\0' || *req->bundle == '\0')
     ttrpc_call_fail_code (call, GRPC_INVALID_ARGUMENT,
                           "create: id and bundle are required");
-  else if (migration_refuses (ts, call, NULL))
-    ;
   else if (task_find (ts, req->id) != NULL
            || (sandbox_task (ts)
                && strcmp (sandbox_task (ts)->id, req->id) == 0))
@@ -124,12 +124,26 @@ join_container (struct task_service *ts, struct ttrpc_call *call,
       shim_error_free (err);
       return false;
     }
+  char digest[sizeof ((struct task *) 0)->process_digest] = "";
+  if (spec->process != NULL)
+    oci_process_digest (spec->process, digest);
+  const char *source
+      = oci_spec_annotation (spec, ANNOTATION_MIGRATION_SOURCE_CONTAINER);
+  const struct migrating_container *adopted
+      = source ? migration_adoption_claim (ts, call, req->id, source, digest)
+               : NULL;
+  if (source != NULL && adopted == NULL)
+    return false;
   struct task *t = task_new (ts, req->id, NULL, req->bundle, req->stdin,
                              req->stdout, req->stderr, req->terminal);
   t->kind = TASK_CONTAINER;
   t->pod_serial = sandbox_task (ts)->serial;
+  memcpy (t->process_digest, digest, sizeof digest);
   task_add (t);
-  guest_container_create (t, call, req, spec);
+  if (adopted != NULL)
+    guest_container_adopt (t, call, req, spec, adopted);
+  else
+    guest_container_create (t, call, req, spec);
   return true;
 }
 
@@ -166,6 +180,13 @@ handle_create (struct task_service *ts, struct ttrpc_call *call,
       ttrpc_call_fail (call, err);
       shim_error_free (err);
     }
+  /* Between a migration's Import and Prepare a container may join to
+     adopt a source's container; nothing else is created.  */
+  else if (!(type != NULL && strcmp (type, "container") == 0
+             && oci_spec_annotation (spec,
+                                     ANNOTATION_MIGRATION_SOURCE_CONTAINER))
+           && migration_refuses (ts, call, NULL))
+    ;
   else if (type == NULL || strcmp (type, "sandbox") == 0)
     {
       sandbox_create (ts, call, req, &spec, pod_id ? pod_id : req->id,
@@ -193,7 +214,9 @@ handle_start (struct task_service *ts, struct ttrpc_call *call,
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "task %s: cannot start a task that is %s", t->id,
                           t->exited ? "stopped" : "already running");
-  else if (t->kind != TASK_POD_SANDBOX)
+  /* An adopted container's process runs already (at the source until
+     Finalize).  */
+  else if (t->kind != TASK_POD_SANDBOX && !t->adopted)
     guest_process_start (t, call);
   else
     task_reply_started (t, call);
@@ -273,7 +296,7 @@ handle_kill (struct task_service *ts, struct ttrpc_call *call,
              Pb__KillRequest *req)
 {
   struct task *t = lookup (ts, call, req->id, req->exec_id);
-  if (t == NULL)
+  if (t == NULL || migration_refuses (ts, call, t))
     ;
   else if (t->exited)
     ttrpc_call_fail_code (call, GRPC_NOT_FOUND,
@@ -344,9 +367,11 @@ handle_pids (struct task_service *ts, struct ttrpc_call *call,
              Pb__PidsRequest *req)
 {
   struct task *t = lookup (ts, call, req->id, NULL);
-  if (t != NULL && t->kind != TASK_POD_SANDBOX && !t->exited && !t->creating)
+  if (t == NULL || migration_refuses (ts, call, t))
+    ;
+  else if (t->kind != TASK_POD_SANDBOX && !t->exited && !t->creating)
     guest_container_stats (t, call);
-  else if (t != NULL)
+  else
     {
       Pb__ProcessInfo pi = PB__PROCESS_INFO__INIT;
       Pb__ProcessInfo *list[] = { &pi };
@@ -366,7 +391,7 @@ handle_stats (struct task_service *ts, struct ttrpc_call *call,
 {
   struct task *t = lookup (ts, call, req->id, NULL);
   uint64_t cpu_ns = 0, rss = 0;
-  if (t == NULL)
+  if (t == NULL || migration_refuses (ts, call, t))
     ;
   else if (t->kind != TASK_POD_SANDBOX && !t->exited && !t->creating)
     guest_container_stats (t, call);
@@ -555,10 +580,10 @@ static const struct ttrpc_method task_methods[] = {
   { "Start", h_start, MIGRATION_CALL_REFUSED_BUT_SANDBOX },
   { "State", h_state, MIGRATION_CALL_SERVED },
   { "Wait", h_wait, MIGRATION_CALL_SERVED },
-  { "Kill", h_kill, MIGRATION_CALL_SERVED },
+  { "Kill", h_kill, MIGRATION_CALL_SERVED_BUT_ADOPTED },
   { "Delete", h_delete, MIGRATION_CALL_REFUSED_AT_SOURCE },
-  { "Pids", h_pids, MIGRATION_CALL_SERVED },
-  { "Stats", h_stats, MIGRATION_CALL_SERVED },
+  { "Pids", h_pids, MIGRATION_CALL_SERVED_BUT_ADOPTED },
+  { "Stats", h_stats, MIGRATION_CALL_SERVED_BUT_ADOPTED },
   { "Connect", h_connect, MIGRATION_CALL_SERVED },
   { "Shutdown", h_shutdown, MIGRATION_CALL_SERVED },
   { "CloseIO", h_close_io, MIGRATION_CALL_REFUSED },

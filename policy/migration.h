@@ -16,6 +16,10 @@
    daemon/migration_service.h).  Outside io.microsoft.virtualmachine.*, so
    the UVM-shape policy does not see it.  */
 #define ANNOTATION_MIGRATION_INCOMING "io.containerd.lcow.migration.incoming"
+/* A container created in such a sandbox with this annotation adopts the
+   source's container of that id (daemon/guest_adoption.h).  */
+#define ANNOTATION_MIGRATION_SOURCE_CONTAINER                                 \
+  "io.containerd.lcow.migration.source-container"
 
 struct migration_decision
 {

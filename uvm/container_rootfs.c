@@ -22,6 +22,8 @@ struct container_rootfs
   size_t n, pending;
   char *mounted; /* the directory the snapshot is mounted on */
   bool claiming, answered;
+  /* A layer refused while they were being claimed: prepare returns it.  */
+  shim_error *claim_err;
   container_rootfs_fn ready;
   void *data;
 };
@@ -47,6 +49,12 @@ on_layer (void *data, uint32_t target, const shim_error *err)
   struct container_rootfs *r = sl->r;
   if (r->answered)
     return;
+  if (err != NULL && r->claiming)
+    {
+      if (r->claim_err == NULL)
+        shim_error_set (&r->claim_err, err->code, "%s", err->msg);
+      return;
+    }
   if (err != NULL)
     {
       r->answered = true;
@@ -64,7 +72,9 @@ on_layer (void *data, uint32_t target, const shim_error *err)
 int
 container_rootfs_prepare (struct layer_set *s,
                           const struct rootfs_mount *mounts, size_t nmounts,
-                          const char *rootfs_dir, container_rootfs_fn ready,
+                          const char *rootfs_dir,
+                          const struct layer_expectation *expect,
+                          size_t nexpect, container_rootfs_fn ready,
                           void *data, struct container_rootfs **out,
                           shim_error **err)
 {
@@ -88,13 +98,37 @@ container_rootfs_prepare (struct layer_set *s,
       const struct rootfs_layer *l = &plan.layers[i];
       if (l->skip_if_empty && dir_is_empty (l->dir))
         continue;
+      if (expect != NULL && r->n == nexpect)
+        {
+          shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                          "the root filesystem has more layers than the "
+                          "source container's %zu",
+                          nexpect);
+          goto fail;
+        }
       struct slot *sl = &r->slots[r->n];
       *sl = (struct slot){ r, r->n, NULL };
       r->n++;
       r->pending++;
-      sl->use = layer_set_acquire (s, l->dir, l->cached, on_layer, sl, err);
+      sl->use = layer_set_acquire (s, l->dir, l->cached,
+                                   expect ? &expect[sl->index] : NULL,
+                                   on_layer, sl, err);
       if (sl->use == NULL)
         goto fail;
+    }
+  if (r->claim_err != NULL)
+    {
+      *err = r->claim_err;
+      r->claim_err = NULL;
+      goto fail;
+    }
+  if (expect != NULL && r->n != nexpect)
+    {
+      shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                      "the root filesystem has %zu layer(s), the source "
+                      "container's had %zu",
+                      r->n, nexpect);
+      goto fail;
     }
   r->claiming = false;
   rootfs_plan_release (&plan);
@@ -109,6 +143,20 @@ fail:
   rootfs_plan_release (&plan);
   container_rootfs_release (r);
   return -1;
+}
+
+size_t
+container_rootfs_layer_count (const struct container_rootfs *r)
+{
+  return r->n;
+}
+
+void
+container_rootfs_layer (const struct container_rootfs *r, size_t i,
+                        uint32_t *target, const char **digest)
+{
+  *target = r->targets[i];
+  *digest = layer_use_digest (r->slots[i].use);
 }
 
 void

@@ -20,6 +20,8 @@
 #include "uvm.h"
 
 #define DISK_REMOVE_TIMEOUT_MS 10000
+/* "sha256:" and 64 hex digits.  */
+#define LAYER_DIGEST_LEN 71
 
 enum entry_state
 {
@@ -41,6 +43,9 @@ struct layer_entry
   int lock_fd; /* a shared flock on a cached image while we use it */
   uint32_t target;
   bool has_target;
+  /* The target to attach at (a migration's destination), or 0.  */
+  uint32_t want_target;
+  char digest[LAYER_DIGEST_LEN + 1];
   struct list uses;
   struct layer_conversion *conv;
   /* Uses are being answered: a release leaves the entry alone.  */
@@ -54,6 +59,9 @@ struct layer_use
   layer_ready_fn done;
   void *data;
   bool answered;
+  bool has_expectation;
+  uint32_t expect_target;
+  char expect_digest[LAYER_DIGEST_LEN + 1];
 };
 
 struct layer_set
@@ -175,6 +183,30 @@ entry_remove (struct layer_entry *e)
   entry_free (e);
 }
 
+/* Answers u from a ready entry: its target, or why the image or target is
+   not the one a migration's source had.  */
+static void
+answer_use (struct layer_entry *e, struct layer_use *u)
+{
+  u->answered = true;
+  if (!u->has_expectation
+      || (strcmp (u->expect_digest, e->digest) == 0
+          && u->expect_target == e->target))
+    {
+      u->done (u->data, e->target, NULL);
+      return;
+    }
+  shim_error err = {
+    GRPC_FAILED_PRECONDITION,
+    xasprintf ("layer %s: image %s at SCSI target %u here, the source had "
+               "%s at %u",
+               e->dir, e->digest, e->target, u->expect_digest,
+               u->expect_target),
+  };
+  u->done (u->data, 0, &err);
+  free (err.msg);
+}
+
 /* Answers every use not answered yet; a callback may release uses (its
    own or others').  */
 static void
@@ -190,8 +222,7 @@ entry_notify (struct layer_entry *e)
         struct layer_use *u = list_entry (pos, struct layer_use, link);
         if (u->answered)
           continue;
-        u->answered = true;
-        u->done (u->data, e->target, NULL);
+        answer_use (e, u);
         again = true;
         break;
       }
@@ -225,6 +256,7 @@ attach (struct layer_entry *e)
 {
   struct layer_set *s = e->set;
   shim_error *err = NULL;
+  e->target = e->want_target;
   if (s->uvm == NULL)
     shim_error_set (&err, GRPC_UNAVAILABLE, "the sandbox's VM is gone");
   else if (uvm_reserve_scsi_target (s->uvm, &e->target, &err) == 0)
@@ -240,7 +272,8 @@ attach (struct layer_entry *e)
 }
 
 static void
-on_converted (void *data, int lock_fd, const shim_error *err)
+on_converted (void *data, int lock_fd, const char *digest,
+              const shim_error *err)
 {
   struct layer_entry *e = data;
   e->conv = NULL;
@@ -250,6 +283,7 @@ on_converted (void *data, int lock_fd, const shim_error *err)
       return;
     }
   e->lock_fd = lock_fd;
+  snprintf (e->digest, sizeof e->digest, "%s", digest);
   attach (e);
 }
 
@@ -288,7 +322,8 @@ find_entry (struct layer_set *s, const char *key)
 
 struct layer_use *
 layer_set_acquire (struct layer_set *s, const char *dir, bool cached,
-                   layer_ready_fn done, void *data, shim_error **err)
+                   const struct layer_expectation *expect, layer_ready_fn done,
+                   void *data, shim_error **err)
 {
   struct statx stx;
   if (statx (AT_FDCWD, dir, 0, STATX_TYPE | STATX_INO | STATX_BTIME, &stx) < 0)
@@ -323,6 +358,7 @@ layer_set_acquire (struct layer_set *s, const char *dir, bool cached,
       e->cached = cached;
       e->dir = xstrdup (dir);
       memcpy (e->key, key, sizeof key);
+      e->want_target = expect ? expect->target : 0;
       list_init (&e->uses);
       if (cached)
         e->image = xasprintf ("%s/%s.erofs", s->cache_dir, key);
@@ -340,14 +376,24 @@ layer_set_acquire (struct layer_set *s, const char *dir, bool cached,
   u->entry = e;
   u->done = done;
   u->data = data;
+  if (expect != NULL)
+    {
+      u->has_expectation = true;
+      u->expect_target = expect->target;
+      snprintf (u->expect_digest, sizeof u->expect_digest, "%s",
+                expect->digest);
+    }
   list_add_tail (&e->uses, &u->link);
   if (e->state == ENTRY_READY)
-    {
-      /* Answered now, from the caller's own call.  */
-      u->answered = true;
-      done (data, e->target, NULL);
-    }
+    /* Answered now, from the caller's own call.  */
+    answer_use (e, u);
   return u;
+}
+
+const char *
+layer_use_digest (const struct layer_use *u)
+{
+  return u->entry != NULL ? u->entry->digest : "";
 }
 
 void

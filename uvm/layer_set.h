@@ -33,6 +33,13 @@ struct layer_set_config
 struct layer_set *layer_set_new (const struct layer_set_config *cfg,
                                  struct uvm *u);
 
+/* A live migration's destination: the layer must be the source's image
+   (its digest, "sha256:<hex>") at the source's SCSI target.  */
+struct layer_expectation
+{
+  uint32_t target;
+  const char *digest;
+};
 /* The layer's SCSI target in the VM, or why it cannot be had.  */
 typedef void (*layer_ready_fn) (void *data, uint32_t target,
                                 const shim_error *err);
@@ -40,10 +47,15 @@ typedef void (*layer_ready_fn) (void *data, uint32_t target,
 /* Claims the layer at dir (cached: a committed snapshot) for a container;
    done is called once unless the use is released first: later, or before
    this returns when the VM has the layer already.  NULL with *err when dir
-   cannot be a layer.  */
+   cannot be a layer.  With expect (copied), a use whose image or target
+   differs is answered with FailedPrecondition naming both.  */
 struct layer_use *layer_set_acquire (struct layer_set *s, const char *dir,
-                                     bool cached, layer_ready_fn done,
-                                     void *data, shim_error **err);
+                                     bool cached,
+                                     const struct layer_expectation *expect,
+                                     layer_ready_fn done, void *data,
+                                     shim_error **err);
+/* The image digest of an answered use ("sha256:<hex>"), or "".  */
+const char *layer_use_digest (const struct layer_use *use);
 /* Lets go of a use (answered or not); frees it.  */
 void layer_set_release (struct layer_use *use);
 

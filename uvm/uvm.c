@@ -338,6 +338,13 @@ uvm_reserve_scsi_target (struct uvm *u, uint32_t *target, shim_error **err)
 {
   if (disks_usable (u, err) < 0)
     return -1;
+  if (*target != 0)
+    return disk_hotplug_reserve_at (u->launch.disks, *target) == 0
+               ? 0
+               : shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                                 "SCSI target %u is taken or out of range "
+                                 "(1-%u)",
+                                 *target, DISK_HOTPLUG_TARGET_MAX);
   if (disk_hotplug_reserve (u->launch.disks, target) < 0)
     return shim_error_set (err, GRPC_RESOURCE_EXHAUSTED,
                            "the UVM has no SCSI target left for another "

@@ -106,7 +106,8 @@ int uvm_send_stream (struct uvm *u, uint32_t process, uint8_t stream,
 void uvm_send_credit (struct uvm *u, uint32_t process, uint8_t stream,
                       uint32_t n);
 /* Container disks over QMP (only the QEMU backend has disks to add): a
-   SCSI target held by the caller (the lowest free one), a raw image
+   SCSI target held by the caller (the lowest free one; *target itself
+   when it is not 0, for a live migration's destination), a raw image
    hot-added there read-only (LUN 0), and the target let go of again (a
    disk there is removed; the target is reused once QEMU let go of it).  */
 int uvm_reserve_scsi_target (struct uvm *u, uint32_t *target,

@@ -924,6 +924,8 @@ uvm_migration_adopt (struct uvm *u, const struct bridge_handover *h,
     .outbound = xmemdup (h->outbound, h->outbound_len),
     .outbound_len = h->outbound_len,
     .next_id = h->next_id,
+    .streams = xmemdup (h->streams, h->nstreams * sizeof *h->streams),
+    .nstreams = h->nstreams,
   };
   phase_advance (u, UVM_MIG_EV_ADOPT);
   m->adopted = done;

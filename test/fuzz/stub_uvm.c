@@ -241,6 +241,13 @@ uvm_reserve_scsi_target (struct uvm *u, uint32_t *target, shim_error **err)
 {
   if (u->state != STUB_RUNNING)
     return shim_error_set (err, GRPC_FAILED_PRECONDITION, "the VM is gone");
+  if (*target != 0)
+    {
+      if (*target >= 32 || (u->targets_in_use & (1u << *target)))
+        return shim_error_set (err, GRPC_FAILED_PRECONDITION, "taken");
+      u->targets_in_use |= 1u << *target;
+      return 0;
+    }
   for (uint32_t t = 1; t < 32; t++)
     if (!(u->targets_in_use & (1u << t)))
       {

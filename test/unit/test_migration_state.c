@@ -26,14 +26,14 @@ static const struct expected legal[] = {
   { MIGRATION_NONE, MIGRATION_EV_CREATED_INCOMING, MIGRATION_INCOMING },
   { MIGRATION_INCOMING, MIGRATION_EV_IMPORT, MIGRATION_IMPORTING },
   { MIGRATION_IMPORTING, MIGRATION_EV_DESCRIBED, MIGRATION_IMPORTED },
-  { MIGRATION_INCOMING, MIGRATION_EV_FINALIZE, MIGRATION_ADOPTING },
-  { MIGRATION_IMPORTED, MIGRATION_EV_FINALIZE, MIGRATION_ADOPTING },
+  { MIGRATION_IMPORTED, MIGRATION_EV_PREPARE, MIGRATION_PREPARED },
+  { MIGRATION_PREPARED, MIGRATION_EV_FINALIZE, MIGRATION_ADOPTING },
   { MIGRATION_ADOPTING, MIGRATION_EV_ADOPTED, MIGRATION_NONE },
   /* refused: back to where the call was asked */
   { MIGRATION_EXPORTING, MIGRATION_EV_REFUSED, MIGRATION_NONE },
   { MIGRATION_HANDING_OVER, MIGRATION_EV_REFUSED, MIGRATION_EXPORTED },
   { MIGRATION_IMPORTING, MIGRATION_EV_REFUSED, MIGRATION_INCOMING },
-  { MIGRATION_ADOPTING, MIGRATION_EV_REFUSED, MIGRATION_IMPORTED },
+  { MIGRATION_ADOPTING, MIGRATION_EV_REFUSED, MIGRATION_PREPARED },
   /* failed later */
   { MIGRATION_EXPORTING, MIGRATION_EV_FAILED, MIGRATION_NONE },
   { MIGRATION_IMPORTING, MIGRATION_EV_FAILED, MIGRATION_INCOMING },
@@ -44,6 +44,7 @@ static const struct expected legal[] = {
   { MIGRATION_EXPORTED, MIGRATION_EV_CANCEL, MIGRATION_NONE },
   { MIGRATION_INCOMING, MIGRATION_EV_CANCEL, MIGRATION_INCOMING },
   { MIGRATION_IMPORTED, MIGRATION_EV_CANCEL, MIGRATION_INCOMING },
+  { MIGRATION_PREPARED, MIGRATION_EV_CANCEL, MIGRATION_INCOMING },
   { MIGRATION_IMPORTING, MIGRATION_EV_CANCEL, MIGRATION_IMPORTING },
   { MIGRATION_ADOPTING, MIGRATION_EV_CANCEL, MIGRATION_ADOPTING },
   /* give up */
@@ -53,6 +54,7 @@ static const struct expected legal[] = {
   { MIGRATION_INCOMING, MIGRATION_EV_GIVE_UP, MIGRATION_NONE },
   { MIGRATION_IMPORTING, MIGRATION_EV_GIVE_UP, MIGRATION_NONE },
   { MIGRATION_IMPORTED, MIGRATION_EV_GIVE_UP, MIGRATION_NONE },
+  { MIGRATION_PREPARED, MIGRATION_EV_GIVE_UP, MIGRATION_NONE },
   { MIGRATION_ADOPTING, MIGRATION_EV_GIVE_UP, MIGRATION_NONE },
 };
 
@@ -112,8 +114,13 @@ START_TEST (paths)
   /* Its destination.  */
   ck_assert_int_eq (WALK (MIGRATION_NONE, MIGRATION_EV_CREATED_INCOMING,
                           MIGRATION_EV_IMPORT, MIGRATION_EV_DESCRIBED,
-                          MIGRATION_EV_FINALIZE, MIGRATION_EV_ADOPTED),
+                          MIGRATION_EV_PREPARE, MIGRATION_EV_FINALIZE,
+                          MIGRATION_EV_ADOPTED),
                     MIGRATION_NONE);
+  /* A destination finalizes only once it listens (Prepare).  */
+  enum migration_state next;
+  ck_assert (
+      !migration_state_next (MIGRATION_IMPORTED, MIGRATION_EV_FINALIZE, &next));
   /* A source cancelled after its transfer started runs on, and may be
      exported again.  */
   ck_assert_int_eq (WALK (MIGRATION_NONE, MIGRATION_EV_EXPORT,
@@ -142,19 +149,26 @@ START_TEST (call_rules)
       bool source = s == MIGRATION_EXPORTING || s == MIGRATION_EXPORTED
                     || s == MIGRATION_HANDING_OVER;
       ck_assert (migration_state_source (s) == source);
-      for (int sandbox = 0; sandbox < 2; sandbox++)
+      for (int who = MIGRATION_SUBJECT_OTHER; who <= MIGRATION_SUBJECT_ADOPTED;
+           who++)
         {
+          enum migration_subject subject = (enum migration_subject) who;
+          bool other = subject == MIGRATION_SUBJECT_OTHER;
+          bool adopted = subject == MIGRATION_SUBJECT_ADOPTED;
           ck_assert (
-              !migration_call_refused (MIGRATION_CALL_SERVED, s, sandbox));
+              !migration_call_refused (MIGRATION_CALL_SERVED, s, subject));
+          ck_assert (migration_call_refused (MIGRATION_CALL_SERVED_BUT_ADOPTED,
+                                             s, subject)
+                     == (migrating && adopted));
           ck_assert (
-              migration_call_refused (MIGRATION_CALL_REFUSED, s, sandbox)
+              migration_call_refused (MIGRATION_CALL_REFUSED, s, subject)
               == migrating);
           ck_assert (migration_call_refused (
-                         MIGRATION_CALL_REFUSED_BUT_SANDBOX, s, sandbox)
-                     == (migrating && !sandbox));
+                         MIGRATION_CALL_REFUSED_BUT_SANDBOX, s, subject)
+                     == (migrating && other));
           ck_assert (migration_call_refused (MIGRATION_CALL_REFUSED_AT_SOURCE,
-                                             s, sandbox)
-                     == (migrating && source));
+                                             s, subject)
+                     == (migrating && (source || adopted)));
         }
     }
   ck_assert_str_eq (migration_state_name (MIGRATION_HANDING_OVER),

@@ -582,9 +582,25 @@ hand_over (struct bridge_conn *c)
 {
   strbuf tail = { 0 };
   ttrpc_decoder_copy_partial (&c->decoder, &tail);
+  struct bridge_handover h = { .next_id = c->next_id };
+  size_t n = bridge_conn_open_stream_count (c);
+  h.streams = xzalloc ((n + 1) * sizeof *h.streams);
+  struct list *pos, *tmp;
+  list_for_each_safe (pos, tmp, &c->streams)
+  {
+    struct stream *s = list_entry (pos, struct stream, link);
+    h.streams[h.nstreams++] = s->process;
+    /* What this side received is as good as passed on: it still reaches
+       this side's FIFOs.  */
+    for (int i = 0; i < 2; i++)
+      {
+        s->credit_due[i] += s->unacked[i];
+        c->queued -= s->unacked[i];
+        s->unacked[i] = 0;
+      }
+  }
   /* What was held, then the credit due: all the host had not sent.  */
   append_credit_due (c, &c->held_out);
-  struct bridge_handover h = { .next_id = c->next_id };
   h.inbound_len = tail.len;
   h.inbound_tail = (uint8_t *) strbuf_detach (&tail);
   h.outbound_len = c->held_out.len;
@@ -630,6 +646,7 @@ bridge_handover_release (struct bridge_handover *h)
 {
   free (h->inbound_tail);
   free (h->outbound);
+  free (h->streams);
   *h = (struct bridge_handover){ 0 };
 }
 
@@ -751,6 +768,8 @@ bridge_conn_adopt (uv_loop_t *loop, int fd, const char *uvm_id,
   if (c == NULL)
     return NULL;
   c->next_id = h->next_id;
+  for (size_t i = 0; i < h->nstreams; i++)
+    bridge_conn_open_streams (c, h->streams[i]);
   enum ttrpc_decode_event ev = TTRPC_DECODE_NEED_MORE;
   size_t used
       = ttrpc_decoder_feed (&c->decoder, h->inbound_tail, h->inbound_len, &ev);

@@ -87,9 +87,11 @@ void bridge_conn_credit (struct bridge_conn *c, uint32_t process,
    kept (bounded as any output), while the guest is still read; release
    writes them (the migration was cancelled).  hand_over: at the guest's
    EOF (its VMM quit after the switchover) fn gets what the connection
-   held, instead of on_closed, and the connection closes quietly.  On the
-   destination, adopt goes on from there: the tail is fed to the decoder
-   first and outbound written before anything else (takes fd).  */
+   held, instead of on_closed, and the connection closes quietly; all
+   output received is credited in it (the source still writes that to its
+   FIFOs).  On the destination, adopt goes on from there: the streams are
+   opened, the tail is fed to the decoder first and outbound written before
+   anything else (takes fd).  */
 struct bridge_handover
 {
   /* The start of a frame the guest had begun to send.  */
@@ -99,6 +101,9 @@ struct bridge_handover
   uint8_t *outbound;
   size_t outbound_len;
   uint32_t next_id;
+  /* The process keys whose streams were open.  */
+  uint32_t *streams;
+  size_t nstreams;
 };
 /* At most BRIDGE_OUT_MAX bytes are held; the credit due adds a frame per
    open stream.  A handover (tail and outbound) fits a 4 MiB ttrpc frame.  */

@@ -257,6 +257,15 @@ disk_hotplug_reserve (struct disk_hotplug *h, uint32_t *target)
   return -1;
 }
 
+int
+disk_hotplug_reserve_at (struct disk_hotplug *h, uint32_t target)
+{
+  if (target < 1 || target > DISK_HOTPLUG_TARGET_MAX || h->targets[target] != 0)
+    return -1;
+  h->targets[target] = TARGET_RESERVED;
+  return 0;
+}
+
 /* QEMU holds the image in an fd set: add the node on it.  */
 static void
 on_fd_added (void *data, const json_value *ret, const shim_error *err)

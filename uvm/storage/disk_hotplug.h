@@ -30,6 +30,9 @@ struct disk_hotplug *disk_hotplug_new (struct qmp_client *qmp,
    whatever was attached there: one that cannot be unplugged is never
    reused.  */
 int disk_hotplug_reserve (struct disk_hotplug *h, uint32_t *target);
+/* Reserves exactly target (a live migration's destination attaches each
+   disk where the source had it); -1 if it is out of range or held.  */
+int disk_hotplug_reserve_at (struct disk_hotplug *h, uint32_t target);
 /* Attaches image at a target the caller holds: the shim opens it and
    passes the fd (add-fd; the node reads /dev/fdset/N), so QEMU needs no
    access to the bundle.  -1 if the image cannot be opened; else done is

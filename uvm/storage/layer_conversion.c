@@ -73,7 +73,7 @@ log_answer (const struct layer_conversion *c, const json_value *answer)
                                    { "bytes", bytes },
                                    { "ms", ms },
                                    { "digest", digest ? digest : "" } },
-             converted ? 5 : 4);
+             5);
   const json_value *evicted = json_get (answer, "evicted");
   for (size_t i = 0;
        evicted != NULL && evicted->type == JSON_ARRAY && i < evicted->count;
@@ -94,11 +94,19 @@ on_answer (void *data, const json_value *answer, const shim_error *failed)
   c->run = NULL;
   shim_error *err = NULL;
   int lock_fd = -1;
+  const char *digest = NULL;
   if (failed != NULL)
     shim_error_set (&err, failed->code, "convert layer %s: %s", c->dir,
                     failed->msg);
   else
-    log_answer (c, answer);
+    {
+      log_answer (c, answer);
+      digest = json_get_string (answer, "digest");
+      if (digest == NULL || strncmp (digest, "sha256:", 7) != 0)
+        shim_error_set (&err, GRPC_INTERNAL,
+                        "convert layer %s: the helper named no image digest",
+                        c->dir);
+    }
   if (err == NULL && c->key != NULL
       && (lock_fd = lock_cached_image (c->image)) < 0)
     {
@@ -110,7 +118,7 @@ on_answer (void *data, const json_value *answer, const shim_error *failed)
                         "while it was being converted",
                         c->dir, CONVERT_ATTEMPTS);
     }
-  c->done (c->data, lock_fd, err);
+  c->done (c->data, lock_fd, digest, err);
   shim_error_free (err);
   conversion_free (c);
 }

@@ -25,8 +25,10 @@ struct layer_conversion_request
 };
 
 /* The image is there: lock_fd holds a cached one (the caller closes it to
-   let go), -1 for an uncached one; or why not.  */
+   let go), -1 for an uncached one; digest is its "sha256:<hex>"; or why
+   not.  */
 typedef void (*layer_conversion_fn) (void *data, int lock_fd,
+                                     const char *digest,
                                      const shim_error *err);
 
 int layer_conversion_start (uv_loop_t *loop,

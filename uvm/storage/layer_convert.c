@@ -21,6 +21,7 @@
 #include "proto/base/clock.h"
 #include "proto/base/file_io.h"
 #include "proto/base/go_parse.h"
+#include "proto/base/json.h"
 #include "proto/base/sha256.h"
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
@@ -49,7 +50,7 @@ struct convert_answer
   const char *outcome; /* "converted" or "cached" */
   uint64_t bytes;
   int64_t ms;
-  char digest[7 + 2 * SHA256_DIGEST_LEN + 1]; /* converted and cached */
+  char digest[7 + 2 * SHA256_DIGEST_LEN + 1]; /* "sha256:..." of the image */
   strbuf evicted;                             /* JSON objects, comma-led */
   shim_error *err;
 };
@@ -138,17 +139,16 @@ convert_uncached (struct convert_answer *a, const char *image, const char *src)
       return r;
     }
   unlink (image);
-  if (build_image (a, image, src) != 0)
+  char hex[2 * SHA256_DIGEST_LEN + 1];
+  if (build_image (a, image, src) != 0
+      || digest_image (a, image, hex, &a->bytes) != 0)
     {
       unlink (image);
       return 1;
     }
-  struct stat st;
-  if (stat (image, &st) < 0)
-    return fail (a, "%s: %s", image, strerror (errno));
   a->outcome = "converted";
-  a->bytes = (uint64_t) st.st_size;
   a->ms = (int64_t) (monotonic_ms () - t0);
+  snprintf (a->digest, sizeof a->digest, "sha256:%s", hex);
   return 0;
 }
 
@@ -250,6 +250,39 @@ evict (struct convert_answer *a, const char *cache, uint64_t max_bytes,
   free (fds);
 }
 
+/* The digest K.json recorded when the image was made (a live migration
+   compares it with the source's disk).  */
+static int
+read_cached_digest (struct convert_answer *a, const char *cache,
+                    const char *key)
+{
+  cleanup_free char *path = xasprintf ("%s/%s.json", cache, key);
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  shim_error *err = NULL;
+  if (read_file_capped (-1, path, 4096, &text, &len, &err) < 0)
+    {
+      int r = fail (a, "%s", err->msg);
+      shim_error_free (err);
+      return r;
+    }
+  static const struct json_limits meta_limits = { 4, 16384 };
+  json_value *meta = json_parse (text, len, &meta_limits, &err);
+  const char *digest = meta ? json_get_string (meta, "digest") : NULL;
+  if (digest == NULL || strlen (digest) != sizeof a->digest - 1
+      || strncmp (digest, "sha256:", 7) != 0)
+    {
+      int r = fail (a, "%s: no image digest in it%s%s", path,
+                    err ? ": " : "", err ? err->msg : "");
+      shim_error_free (err);
+      json_free (meta);
+      return r;
+    }
+  memcpy (a->digest, digest, sizeof a->digest);
+  json_free (meta);
+  return 0;
+}
+
 static int
 convert_cached (struct convert_answer *a, const char *cache,
                 uint64_t max_bytes, const char *key, const char *src)
@@ -275,6 +308,8 @@ convert_cached (struct convert_answer *a, const char *cache,
       a->outcome = "cached";
       a->bytes = (uint64_t) st.st_size;
       a->ms = (int64_t) (monotonic_ms () - t0);
+      if (read_cached_digest (a, cache, key) != 0)
+        return 1;
     }
   else
     {

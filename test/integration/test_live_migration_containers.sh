@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Issue 29: a pod moves with its containers running.  A's pod runs a
+# container that prints a numbered line every 50 ms (read by a `ctr run` in
+# the foreground) and one that keeps a counter in its guest memory.
+# `migrate prepare` exports A and imports at B and names the containers;
+# B's containerd creates each with the annotation naming the source
+# container (`ctr run`), which the shim adopts instead of creating; then
+# `migrate transfer` moves the VM.  Before that, the refusals: another
+# process, other layers, a container not adopted; and a cancel, after
+# which A runs on and B's adopted containers exit.
+source "$(dirname "$0")/lib.sh"
+BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
+QEMU=${QEMU:-/usr/bin/qemu-system-x86_64}
+SHIM="$SHIM_BIN_DIR/containerd-shim-lcow-v2"
+lcow_setup
+qemu_config
+MIGRATABLE=(--annotation io.microsoft.migration.allowed=true
+            --annotation io.microsoft.virtualmachine.lcow.preferredrootfstype=vhd
+            --annotation io.microsoft.virtualmachine.computetopology.processor.count=1)
+ROOTFS="$T/ctr-rootfs"
+make_rootfs "$ROOTFS"
+OTHER_ROOTFS="$T/ctr-rootfs-other"
+make_rootfs "$OTHER_ROOTFS"
+echo "not the source's layer" >"$OTHER_ROOTFS/etc/marker"
+
+start_destination_containerd
+trap 'rc=$?; set +e; kill $(jobs -p) 2>/dev/null; stop_destination_containerd; lcow_teardown "$rc"' EXIT
+
+PRINTER='i=0; while :; do i=$((i+1)); echo "line $i"; sleep 0.05; done'
+COUNTER='i=0; while :; do i=$((i+1)); echo $i >/tmp/count; sleep 0.1; done'
+# in_pod SANDBOX: the annotations of a container joining that pod.
+in_pod() { echo "--annotation io.kubernetes.cri.container-type=container --annotation io.kubernetes.cri.sandbox-id=$1"; }
+RUN_A=(ctr_ run --runtime io.containerd.lcow.v2)
+RUN_B=(ctr_b run --runtime io.containerd.lcow.v2)
+adopting() { echo "--annotation io.containerd.lcow.migration.source-container=$1"; }
+migrate() { "$SHIM" migrate "$1" "$(address_a m1)" m1 "$(address_b "$2")" "$2"; }
+last_line() { grep -o 'line [0-9]*' "$1" | tail -n 1 | cut -d' ' -f2; }
+
+expect "the source pod boots (1 vCPU, 512 MiB)" run_sandbox m1 --runtime-config-path "$T/qemu.json" "${MIGRATABLE[@]}"
+# shellcheck disable=SC2046
+"${RUN_A[@]}" $(in_pod m1) --rootfs "$ROOTFS" printer /bin/sh -c "$PRINTER" >"$T/out-a" 2>&1 &
+PRINTER_A=$!
+# shellcheck disable=SC2046
+"${RUN_A[@]}" -d $(in_pod m1) --rootfs "$ROOTFS" counter /bin/sh -c "$COUNTER" >/dev/null
+expect "both containers run on A" wait_for 60 bash -c 'grep -q "line 5" "$1"' _ "$T/out-a"
+PID_PRINTER=$(task_pid printer)
+PID_COUNTER=$(task_pid counter)
+
+# ---- refusals, then a cancel: A runs on --------------------------------------
+expect "a destination pod is created" incoming_sandbox d1 "$T/qemu.json" "${MIGRATABLE[@]}"
+out=$(migrate prepare d1 2>&1) && rc=0 || rc=$?
+echo "$out" | sed 's/^/  /'
+expect "prepare exports and imports, naming each container to adopt" \
+  bash -c '[ "$1" -eq 0 ] && grep -qx "adopt printer" <<<"$2" && grep -qx "adopt counter" <<<"$2"' _ "$rc" "$out"
+# shellcheck disable=SC2046
+out=$("${RUN_B[@]}" -d $(in_pod d1) $(adopting printer) --rootfs "$ROOTFS" p-other /bin/sh -c 'echo another process' 2>&1) && rc=0 || rc=$?
+expect "an adoption asking for another process is refused, naming the container ($(head -c 200 <<<"$out"))" \
+  bash -c '[ "$1" -ne 0 ] && grep -q "the process differs from source container printer" <<<"$2"' _ "$rc" "$out"
+# shellcheck disable=SC2046
+out=$("${RUN_B[@]}" -d $(in_pod d1) $(adopting printer) --rootfs "$OTHER_ROOTFS" p-layers /bin/sh -c "$PRINTER" 2>&1) && rc=0 || rc=$?
+expect "an adoption from other layers is refused, naming the layer and both digests ($(head -c 300 <<<"$out"))" \
+  bash -c '[ "$1" -ne 0 ] && grep -q "image sha256:[0-9a-f]\{64\} at SCSI target [0-9]* here, the source had sha256:[0-9a-f]\{64\}" <<<"$2"' _ "$rc" "$out"
+ctr_b c rm p-other p-layers >/dev/null 2>&1 || true
+# shellcheck disable=SC2046
+"${RUN_B[@]}" $(in_pod d1) $(adopting printer) --rootfs "$ROOTFS" p1 /bin/sh -c "$PRINTER" >"$T/out-b1" 2>&1 &
+P1_CTR=$!
+expect "the printer is adopted on B: RUNNING with the guest pid it has on A ($PID_PRINTER)" \
+  wait_for 60 bash -c '[ "$(ctr -a "$1" -n "$2" task ls | awk '"'"'$1 == "p1" { print $2, $3 }'"'"')" = "$3 RUNNING" ]' _ \
+  "$T/B/containerd.sock" "$NSB" "$PID_PRINTER"
+out=$(ctr_b task kill -s SIGTERM p1 2>&1) && rc=0 || rc=$?
+expect "until Finalize, B refuses a Kill of the adopted container ($(head -c 200 <<<"$out"))" \
+  bash -c '[ "$1" -ne 0 ] && grep -q "adopted from a live migration" <<<"$2"' _ "$rc" "$out"
+out=$(migrate transfer d1 2>&1) && rc=0 || rc=$?
+echo "$out" | sed 's/^/  /'
+expect "transfer refuses while a container is not adopted, naming it" \
+  bash -c '[ "$1" -ne 0 ] && grep -q "source container counter is not adopted" <<<"$2" && ! grep -q "^transfer:" <<<"$2"' _ "$rc" "$out"
+out=$(migrate cancel d1 2>&1) && rc=0 || rc=$?
+expect "cancel cancels both sides" [ "$rc" -eq 0 ]
+expect "B's adopted container exits (it runs on at the source)" wait_for 20 bash -c '! kill -0 "$1" 2>/dev/null' _ "$P1_CTR"
+wait "$P1_CTR" && rc=0 || rc=$?
+expect "with status 255, and nothing of its output reached B (ctr: $rc, $(head -c 200 "$T/out-b1"))" \
+  bash -c '[ "$1" -eq 255 ] && ! grep -q "^line" "$2"' _ "$rc" "$T/out-b1"
+expect "B logged why" grep -q '"the migration ended without a switchover: the container runs on at the source"' "$T/B/containerd.log"
+before=$(last_line "$T/out-a")
+expect "A's printer runs on after the cancel (line $before, then more)" \
+  wait_for 10 bash -c '[ "$(grep -o "line [0-9]*" "$1" | tail -n 1 | cut -d" " -f2)" -gt "$2" ]' _ "$T/out-a" "$before"
+expect "A's containers are RUNNING with the same pids" \
+  bash -c '[ "$1" = "$2" ] && [ "$3" = RUNNING ]' _ "$(task_pid printer)" "$PID_PRINTER" "$(task_status counter)"
+ctr_b c rm p1 >/dev/null 2>&1 || true
+ctr_b task kill -s SIGKILL d1 >/dev/null 2>&1 || true
+expect "the cancelled destination's sandbox stops" wait_for 20 b_status_is d1 STOPPED
+remove_b d1
+
+# ---- the pod moves ----------------------------------------------------------------
+expect "a second destination pod is created" incoming_sandbox d2 "$T/qemu.json" "${MIGRATABLE[@]}"
+# (an exec'd process that is not deleted would keep the pod from moving:
+# ctr deletes it)
+count_before=$(ctr_ task exec --exec-id before counter cat /tmp/count 2>&1 || true)
+out=$(migrate prepare d2 2>&1) && rc=0 || rc=$?
+expect "prepare again" [ "$rc" -eq 0 ]
+# shellcheck disable=SC2046
+"${RUN_B[@]}" $(in_pod d2) $(adopting printer) --rootfs "$ROOTFS" printer-b /bin/sh -c "$PRINTER" >"$T/out-b" 2>&1 &
+PRINTER_B=$!
+# shellcheck disable=SC2046
+"${RUN_B[@]}" -d $(in_pod d2) $(adopting counter) --rootfs "$ROOTFS" counter-b /bin/sh -c "$COUNTER" >/dev/null
+expect "both containers are adopted on B" wait_for 60 bash -c \
+  '[ "$(ctr -a "$1" -n "$2" task ls | grep -c RUNNING)" -ge 3 ]' _ "$T/B/containerd.sock" "$NSB"
+out=$(migrate transfer d2 2>&1) && rc=0 || rc=$?
+echo "$out" | sed 's/^/  /'
+expect "the pod migrates with its containers" [ "$rc" -eq 0 ]
+expect "A's printer ends as moved (its ctr exits 0)" wait_for 20 bash -c '! kill -0 "$1" 2>/dev/null' _ "$PRINTER_A"
+wait "$PRINTER_A" && rc=0 || rc=$?
+expect "with status 0" [ "$rc" -eq 0 ]
+expect "B's printer goes on" wait_for 20 bash -c 'grep -q "^line" "$1"' _ "$T/out-b"
+sleep 1
+a_last=$(last_line "$T/out-a")
+b_first=$(grep -o 'line [0-9]*' "$T/out-b" | head -n 1 | cut -d' ' -f2)
+seq_ok() { cat "$T/out-a" "$T/out-b" | grep -o 'line [0-9]*' | cut -d' ' -f2 | awk 'NR != $1 { bad = 1 } END { exit bad || NR < 10 }'; }
+expect "A's output then B's is 1..N with no gap and no duplicate (A ends at $a_last, B starts at $b_first)" seq_ok
+expect "the printer has the same guest pid on B ($PID_PRINTER)" [ "$(b_pid printer-b)" = "$PID_PRINTER" ]
+expect "so has the counter ($PID_COUNTER)" [ "$(b_pid counter-b)" = "$PID_COUNTER" ]
+count_after=$(ctr_b task exec --exec-id after counter-b cat /tmp/count 2>&1 || true)
+expect "an Exec on B reads the counter, which went on ($count_before before, $count_after after)" \
+  bash -c '[ "$1" -gt 0 ] && [ "$2" -gt "$1" ]' _ "${count_before:-0}" "${count_after:-0}"
+expect "B answers Stats for the adopted container" bash -c 'ctr -a "$1" -n "$2" task metrics counter-b | grep -q .' _ "$T/B/containerd.sock" "$NSB"
+expect "B's Kill stops the printer" ctr_b task kill -s SIGKILL printer-b
+expect "its ctr sees the exit" wait_for 20 bash -c '! kill -0 "$1" 2>/dev/null' _ "$PRINTER_B"
+expect "A's counter ended as moved" wait_for 20 status_is counter STOPPED
+expect "A's tasks are deleted" bash -c 'ctr -a "$1" -n "$2" task delete counter >/dev/null 2>&1; ctr -a "$1" -n "$2" task delete m1 >/dev/null' _ "$T/containerd.sock" "$NS"
+ctr_ c rm printer counter m1 >/dev/null 2>&1 || true
+expect "B's Kill stops the counter" ctr_b task kill -s SIGKILL counter-b
+expect "which exits" wait_for 20 b_status_is counter-b STOPPED
+expect "B deletes it (the printer's ctr deleted its own)" ctr_b task delete counter-b
+expect "B unplugged the adopted containers' disks (two layers)" \
+  bash -c '[ "$(grep -c "\"disk removed from the VM\"" "$1")" -ge 2 ]' _ "$T/B/containerd.log"
+ctr_b c rm printer-b counter-b >/dev/null 2>&1 || true
+ctr_b task kill -s SIGKILL d2 >/dev/null 2>&1 || true
+expect "B's sandbox stops" wait_for 20 b_status_is d2 STOPPED
+remove_b d2
+expect "nothing is left on the source" all_clean 20
+expect "nothing is left on the destination" wait_for 20 b_clean
+finish
