@@ -109,8 +109,7 @@ on_adopted_rootfs (void *data, const uint32_t *targets, size_t ntargets,
   guest_process_open_relay (t, false);
   char pid[16];
   snprintf (pid, sizeof pid, "%u", t->pid);
-  log_entry (LOG_LEVEL_INFO,
-             "container adopted from the migration's source",
+  log_entry (LOG_LEVEL_INFO, "container adopted from the migration's source",
              (struct log_field[]){ { "task", t->id },
                                    { "source-container", t->guest_id },
                                    { "guest-pid", pid } },

@@ -336,8 +336,8 @@ on_pod_files_read (void *data, const struct bridge_pod_file *files,
                                  req->rootfs[i]->n_options };
   /* on_rootfs_ready may run (and end t) before this returns.  */
   int r = container_rootfs_prepare (sandbox_layers (ts), mounts, req->n_rootfs,
-                                    t->rootfs_dir, NULL, 0, on_rootfs_ready,
-                                    t, &t->rootfs, &err);
+                                    t->rootfs_dir, NULL, 0, on_rootfs_ready, t,
+                                    &t->rootfs, &err);
   free (mounts);
   if (r == 0)
     return;
@@ -570,8 +570,8 @@ void
 guest_container_stats (struct task *t, struct ttrpc_call *call)
 {
   guest_call (t, call, "stats",
-              bridge_container_body (BRIDGE_REQ_STATS, task_guest_id (t)), on_guest_stats,
-              NULL);
+              bridge_container_body (BRIDGE_REQ_STATS, task_guest_id (t)),
+              on_guest_stats, NULL);
 }
 
 void
@@ -599,8 +599,8 @@ guest_container_delete (struct task *t, struct ttrpc_call *call)
     delete_container (t, call);
   else
     guest_call (t, call, "delete",
-                bridge_container_body (BRIDGE_REQ_DELETE, task_guest_id (t)), on_guest_ack,
-                delete_container);
+                bridge_container_body (BRIDGE_REQ_DELETE, task_guest_id (t)),
+                on_guest_ack, delete_container);
 }
 
 void

@@ -161,8 +161,9 @@ check_container (const Pb__Container *c, size_t i, Pb__Container *const *in,
 {
   if (!valid_id (c->id) || !valid_id (c->guest_id))
     {
-      policy_problem_add (p, "container %zu: its id and guest id must be 1 "
-                             "to %d bytes",
+      policy_problem_add (p,
+                          "container %zu: its id and guest id must be 1 "
+                          "to %d bytes",
                           i, MIGRATION_ID_MAX);
       return;
     }
@@ -180,8 +181,9 @@ check_container (const Pb__Container *c, size_t i, Pb__Container *const *in,
                         "key %u",
                         c->id, c->process_key, next_key);
   if (!is_hex (c->process_digest, 64))
-    policy_problem_add (p, "container %s: the process digest is not 64 hex "
-                           "digits",
+    policy_problem_add (p,
+                        "container %s: the process digest is not 64 hex "
+                        "digits",
                         c->id);
   if (c->n_layers == 0 || c->n_layers > MIGRATION_LAYERS_MAX)
     policy_problem_add (p, "container %s: %zu layers (1 to %d)", c->id,
@@ -190,13 +192,15 @@ check_container (const Pb__Container *c, size_t i, Pb__Container *const *in,
     {
       const Pb__Disk *d = c->layers[j];
       if (d->scsi_target < 1 || d->scsi_target > DISK_HOTPLUG_TARGET_MAX)
-        policy_problem_add (p, "container %s: layer %zu at SCSI target %u "
-                               "(1 to %d)",
-                            c->id, j, d->scsi_target,
-                            DISK_HOTPLUG_TARGET_MAX);
-      if (strncmp (d->sha256, "sha256:", 7) != 0 || !is_hex (d->sha256 + 7, 64))
-        policy_problem_add (p, "container %s: layer %zu: digest is not "
-                               "sha256:<64 hex digits>",
+        policy_problem_add (p,
+                            "container %s: layer %zu at SCSI target %u "
+                            "(1 to %d)",
+                            c->id, j, d->scsi_target, DISK_HOTPLUG_TARGET_MAX);
+      if (strncmp (d->sha256, "sha256:", 7) != 0
+          || !is_hex (d->sha256 + 7, 64))
+        policy_problem_add (p,
+                            "container %s: layer %zu: digest is not "
+                            "sha256:<64 hex digits>",
                             c->id, j);
     }
 }

@@ -69,10 +69,11 @@ void migrating_set_release (struct migrating_set *set);
 /* Destination: the imported container source_id, for task task_id whose
    process has process_digest; or FailedPrecondition: unknown, adopted
    already, or another process.  */
-struct migrating_container *
-migrating_set_claim (struct migrating_set *set, const char *source_id,
-                     const char *task_id, const char *process_digest,
-                     shim_error **err);
+struct migrating_container *migrating_set_claim (struct migrating_set *set,
+                                                 const char *source_id,
+                                                 const char *task_id,
+                                                 const char *process_digest,
+                                                 shim_error **err);
 /* A claim undone (the adopting Create failed).  */
 void migrating_set_unclaim (struct migrating_set *set, const char *task_id);
 /* Destination: FailedPrecondition naming every container not adopted.  */

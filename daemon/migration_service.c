@@ -170,11 +170,11 @@ migration_refuses (struct task_service *ts, struct ttrpc_call *call,
                    const struct task *t)
 {
   enum migration_call_rule rule = ttrpc_call_policy (call);
-  enum migration_subject subject
-      = t == NULL                    ? MIGRATION_SUBJECT_OTHER
-        : t->kind == TASK_POD_SANDBOX ? MIGRATION_SUBJECT_SANDBOX
-        : t->adopted                  ? MIGRATION_SUBJECT_ADOPTED
-                                      : MIGRATION_SUBJECT_OTHER;
+  enum migration_subject subject = t == NULL ? MIGRATION_SUBJECT_OTHER
+                                   : t->kind == TASK_POD_SANDBOX
+                                       ? MIGRATION_SUBJECT_SANDBOX
+                                   : t->adopted ? MIGRATION_SUBJECT_ADOPTED
+                                                : MIGRATION_SUBJECT_OTHER;
   if (!migration_call_refused (rule, service_migration (ts)->state, subject))
     return false;
   const char *method = ttrpc_call_method (call);
@@ -480,11 +480,11 @@ on_described_here (void *data, struct vm_description *d, const shim_error *err)
       resp.vm = &vm;
       char n[16];
       snprintf (n, sizeof n, "%zu", service_migration (ts)->incoming.n);
-      log_entry (LOG_LEVEL_INFO,
-                 "live migration imported: waiting for the containers' "
-                 "adoption",
-                 (struct log_field[]){ { "sandbox", id }, { "containers", n } },
-                 2);
+      log_entry (
+          LOG_LEVEL_INFO,
+          "live migration imported: waiting for the containers' "
+          "adoption",
+          (struct log_field[]){ { "sandbox", id }, { "containers", n } }, 2);
       ttrpc_call_reply (op->call, &resp.base);
     }
   op_free (op);
@@ -575,11 +575,9 @@ handle_prepare (struct task_service *ts, struct ttrpc_call *call,
       advance (ts, MIGRATION_EV_PREPARE);
       Pb__PrepareResponse resp = PB__PREPARE_RESPONSE__INIT;
       resp.uri = uri;
-      log_entry (LOG_LEVEL_INFO,
-                 "live migration prepared: waiting for the source",
-                 (struct log_field[]){ { "sandbox", req->id },
-                                       { "uri", uri } },
-                 2);
+      log_entry (
+          LOG_LEVEL_INFO, "live migration prepared: waiting for the source",
+          (struct log_field[]){ { "sandbox", req->id }, { "uri", uri } }, 2);
       ttrpc_call_reply (call, &resp.base);
       free (uri);
     }
@@ -688,8 +686,7 @@ reply_handover (struct task_service *ts, struct ttrpc_call *call,
       = xzalloc ((h->nstreams + 1) * sizeof *streams);
   struct held_exit *exits = NULL;
   size_t nexits = 0;
-  guest_handover_state (ts, h->streams, h->nstreams, streams, &exits,
-                        &nexits);
+  guest_handover_state (ts, h->streams, h->nstreams, streams, &exits, &nexits);
   Pb__StreamHandover *ps = xzalloc ((h->nstreams + 1) * sizeof *ps);
   /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
   Pb__StreamHandover **psp = xzalloc ((h->nstreams + 1) * sizeof *psp);
@@ -784,7 +781,8 @@ handover_from_pb (const Pb__BridgeHandover *ho, struct migration_op *op,
   if (ho == NULL)
     return shim_error_set (err, GRPC_INVALID_ARGUMENT,
                            "the source's bridge handover is missing");
-  if (ho->n_streams > HANDOVER_STREAMS_MAX || ho->n_exits > HANDOVER_STREAMS_MAX)
+  if (ho->n_streams > HANDOVER_STREAMS_MAX
+      || ho->n_exits > HANDOVER_STREAMS_MAX)
     return shim_error_set (err, GRPC_INVALID_ARGUMENT,
                            "the handover has %zu streams and %zu exits (at "
                            "most %d each)",
@@ -803,16 +801,16 @@ handover_from_pb (const Pb__BridgeHandover *ho, struct migration_op *op,
   for (size_t i = 0; i < ho->n_streams; i++)
     {
       h->streams[i] = ho->streams[i]->process_key;
-      op->streams[i] = (struct stream_handover){
-        ho->streams[i]->process_key, ho->streams[i]->stdin_unacked,
-        ho->streams[i]->stdin_closed
-      };
+      op->streams[i]
+          = (struct stream_handover){ ho->streams[i]->process_key,
+                                      ho->streams[i]->stdin_unacked,
+                                      ho->streams[i]->stdin_closed };
     }
   op->exits = xzalloc ((ho->n_exits + 1) * sizeof *op->exits);
   op->nexits = ho->n_exits;
   for (size_t i = 0; i < ho->n_exits; i++)
-    op->exits[i]
-        = (struct held_exit){ ho->exits[i]->process_key, ho->exits[i]->status };
+    op->exits[i] = (struct held_exit){ ho->exits[i]->process_key,
+                                       ho->exits[i]->status };
   return 0;
 }
 
@@ -858,9 +856,9 @@ TTRPC_HANDLER (finalize, Pb__FinalizeRequest, pb__finalize_request)
 
 static const struct ttrpc_method migration_methods[] = {
   { "Export", h_export, 0 },     { "Import", h_import, 0 },
-  { "Prepare", h_prepare, 0 },
-  { "Transfer", h_transfer, 0 }, { "Progress", h_progress, 0 },
-  { "Finalize", h_finalize, 0 }, { "Cancel", h_cancel, 0 },
+  { "Prepare", h_prepare, 0 },   { "Transfer", h_transfer, 0 },
+  { "Progress", h_progress, 0 }, { "Finalize", h_finalize, 0 },
+  { "Cancel", h_cancel, 0 },
 };
 
 void

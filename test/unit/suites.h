@@ -23,18 +23,30 @@ Suite *task_status_suite (void);
 Suite *capabilities_suite (void);
 Suite *sysctl_suite (void);
 Suite *confinement_suite (void);
+Suite *migration_containers_suite (void);
 
 static Suite *(*const unit_suites[]) (void) = {
-  kernel_cmdline_suite,  ttrpc_suite,
-  policy_suite,          options_suite,
-  parsers_suite,         vsock_suite,
-  vmm_argv_suite,        bridge_suite,
-  bridge_conn_suite,     qmp_suite,
-  accel_suite,           vcpu_sample_suite,
-  uvm_lifecycle_suite,   sandbox_lifecycle_suite,
-  migration_state_suite, task_status_suite,
-  capabilities_suite,    sysctl_suite,
-  confinement_suite,     NULL,
+  kernel_cmdline_suite,
+  ttrpc_suite,
+  policy_suite,
+  options_suite,
+  parsers_suite,
+  vsock_suite,
+  vmm_argv_suite,
+  bridge_suite,
+  bridge_conn_suite,
+  qmp_suite,
+  accel_suite,
+  vcpu_sample_suite,
+  uvm_lifecycle_suite,
+  sandbox_lifecycle_suite,
+  migration_state_suite,
+  task_status_suite,
+  capabilities_suite,
+  sysctl_suite,
+  confinement_suite,
+  migration_containers_suite,
+  NULL,
 };
 
 #endif

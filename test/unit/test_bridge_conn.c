@@ -354,28 +354,44 @@ struct frames_seen
   int max;
   int count;
   uint32_t *last_id;
+  /* Credit for stdout and stderr, summed.  */
+  uint32_t credited[2];
 };
 
 static void
 note_frame (void *data, const struct ttrpc_header *h, const uint8_t *b)
 {
   struct frames_seen *f = data;
-  (void) b;
   if (f->count < f->max)
     f->types[f->count] = h->type;
   f->count++;
   if (h->type == BRIDGE_TYPE_REQUEST)
     *f->last_id = h->stream_id;
+  if (h->type == BRIDGE_TYPE_CREDIT && h->length == 4
+      && (h->flags == BRIDGE_STDOUT || h->flags == BRIDGE_STDERR))
+    f->credited[h->flags - BRIDGE_STDOUT] += (uint32_t) b[0] << 24
+                                             | (uint32_t) b[1] << 16
+                                             | (uint32_t) b[2] << 8 | b[3];
 }
 
 /* Everything the guest end can read now: how many frames, their types in
-   order (types[0..max)), and the last request's id.  */
+   order (types[0..max)), the last request's id, and the credit per output
+   stream (credited, when not NULL).  */
+static int
+guest_frames_credit (int fd, uint8_t *types, int max, uint32_t *last_id,
+                     uint32_t *credited)
+{
+  struct frames_seen f = { types, max, 0, last_id, { 0, 0 } };
+  read_guest_frames (fd, note_frame, &f);
+  if (credited != NULL)
+    memcpy (credited, f.credited, sizeof f.credited);
+  return f.count;
+}
+
 static int
 guest_frames (int fd, uint8_t *types, int max, uint32_t *last_id)
 {
-  struct frames_seen f = { types, max, 0, last_id };
-  read_guest_frames (fd, note_frame, &f);
-  return f.count;
+  return guest_frames_credit (fd, types, max, last_id, NULL);
 }
 
 static void
@@ -396,7 +412,9 @@ write_all (int fd, const char *p, size_t n)
 
 /* What the guest sends across a switchover, split at every byte: each
    frame is heard exactly once, by one side or the other; what the source
-   held reaches the guest through the destination first; request ids go
+   held reaches the guest through the destination first, with credit for
+   all the output the source received (it passes that on itself); the
+   streams are open at the destination without asking; request ids go
    on.  */
 START_TEST (a_handover_splits_anywhere)
 {
@@ -442,7 +460,9 @@ START_TEST (a_handover_splits_anywhere)
           &loop, host_b, "vm1", &events, &dst.seen, &src.handover, &err);
       ck_assert_msg (b != NULL, "split %zu: %s", split, err ? err->msg : "");
       dst.seen.c = b;
-      bridge_conn_open_streams (b, 5);
+      ck_assert_uint_eq (src.handover.nstreams, 1);
+      ck_assert_uint_eq (src.handover.streams[0], 5);
+      ck_assert_uint_eq (bridge_conn_open_stream_count (b), 1);
       ck_assert_int_eq (bridge_conn_post (b, "{\"type\":\"ping\"}"), 0);
       write_all (dst.guest, stream.data + split, stream.len - split);
       spin (5);
@@ -450,11 +470,19 @@ START_TEST (a_handover_splits_anywhere)
       ck_assert_uint_eq (src.seen.stream_bytes + dst.seen.stream_bytes, 11);
       ck_assert_msg (!dst.seen.closed, "split %zu: %s", split,
                      dst.seen.violation);
-      /* The held stdin first, then the destination's own request, whose id
-         follows the source's.  */
-      ck_assert_int_eq (guest_frames (dst.guest, types, 4, &id), 2);
+      /* The held stdin first, the credit for what the source received
+         (nothing of it was credited there), then the destination's own
+         request, whose id follows the source's.  */
+      size_t src_out = src.seen.stream_bytes;
+      uint32_t credited[2];
+      int want = 2 + (src_out >= 5) + (src_out > 5);
+      ck_assert_int_eq (
+          guest_frames_credit (dst.guest, types, 4, &id, credited), want);
       ck_assert_uint_eq (types[0], BRIDGE_TYPE_DATA);
-      ck_assert_uint_eq (types[1], BRIDGE_TYPE_REQUEST);
+      for (int i = 1; i < want - 1; i++)
+        ck_assert_uint_eq (types[i], BRIDGE_TYPE_CREDIT);
+      ck_assert_uint_eq (types[want - 1], BRIDGE_TYPE_REQUEST);
+      ck_assert_uint_eq (credited[0] + credited[1], src_out);
       ck_assert_uint_eq (id, 2);
 
       bridge_handover_release (&src.handover);

@@ -119,8 +119,8 @@ START_TEST (paths)
                     MIGRATION_NONE);
   /* A destination finalizes only once it listens (Prepare).  */
   enum migration_state next;
-  ck_assert (
-      !migration_state_next (MIGRATION_IMPORTED, MIGRATION_EV_FINALIZE, &next));
+  ck_assert (!migration_state_next (MIGRATION_IMPORTED, MIGRATION_EV_FINALIZE,
+                                    &next));
   /* A source cancelled after its transfer started runs on, and may be
      exported again.  */
   ck_assert_int_eq (WALK (MIGRATION_NONE, MIGRATION_EV_EXPORT,

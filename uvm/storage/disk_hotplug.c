@@ -260,7 +260,8 @@ disk_hotplug_reserve (struct disk_hotplug *h, uint32_t *target)
 int
 disk_hotplug_reserve_at (struct disk_hotplug *h, uint32_t target)
 {
-  if (target < 1 || target > DISK_HOTPLUG_TARGET_MAX || h->targets[target] != 0)
+  if (target < 1 || target > DISK_HOTPLUG_TARGET_MAX
+      || h->targets[target] != 0)
     return -1;
   h->targets[target] = TARGET_RESERVED;
   return 0;

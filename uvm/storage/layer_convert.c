@@ -272,8 +272,8 @@ read_cached_digest (struct convert_answer *a, const char *cache,
   if (digest == NULL || strlen (digest) != sizeof a->digest - 1
       || strncmp (digest, "sha256:", 7) != 0)
     {
-      int r = fail (a, "%s: no image digest in it%s%s", path,
-                    err ? ": " : "", err ? err->msg : "");
+      int r = fail (a, "%s: no image digest in it%s%s", path, err ? ": " : "",
+                    err ? err->msg : "");
       shim_error_free (err);
       json_free (meta);
       return r;
