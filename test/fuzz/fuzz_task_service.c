@@ -23,6 +23,7 @@
 #include "daemon/ttrpc_server.h"
 #include "proto/base/file_io.h"
 #include "proto/base/log.h"
+#include "proto/oci_spec.h"
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
 #include "proto/pb_pack.h"
@@ -44,6 +45,7 @@ enum bundle
   B_CONTAINER_DIR_MOUNT,
   B_CONTAINER_OTHER_POD,
   B_INCOMING,
+  B_ADOPTING,
   B_COUNT,
 };
 
@@ -91,9 +93,20 @@ static const char *const bundle_specs[B_COUNT] = {
     "\"io.kubernetes.cri.sandbox-id\":\"s\","
     "\"io.microsoft.migration.allowed\":\"true\","
     "\"io.containerd.lcow.migration.incoming\":\"true\"}}",
+  [B_ADOPTING]
+  = "{\"ociVersion\":\"1.1.0\",\"process\":{\"args\":[\"/bin/sh\"],"
+    "\"cwd\":\"/\"},\"root\":{\"path\":\"rootfs\"}," PID_NS
+    ",\"annotations\":{"
+    "\"io.kubernetes.cri.container-type\":\"container\","
+    "\"io.kubernetes.cri.sandbox-id\":\"s\","
+    "\"io.containerd.lcow.migration.source-container\":\"c1\"}}",
 };
 
 static const char *const task_ids[] = { "s", "c0", "c1", "c2", "solo" };
+/* The stub images' digest (stub_uvm.c), and B_ADOPTING's process's.  */
+#define HEX64_ZERO                                                            \
+  "0000000000000000000000000000000000000000000000000000000000000000"
+static char adopting_digest[65];
 static const char *const exec_ids[] = { "", "e0", "e1" };
 
 static char root[64];
@@ -143,6 +156,14 @@ make_world (void)
       snprintf (path, sizeof path, "%s/config.json", bundles[b]);
       write_text (path, bundle_specs[b]);
     }
+  struct oci_spec *adopting = NULL;
+  shim_error *err = NULL;
+  if (oci_spec_parse (bundle_specs[B_ADOPTING],
+                      strlen (bundle_specs[B_ADOPTING]), &adopting, &err)
+      < 0)
+    abort ();
+  oci_process_digest (adopting->process, adopting_digest);
+  oci_spec_free (adopting);
   /* The daemon's log is part of what runs; its output is wanted only to
      read a crash (FUZZ_LOG=1).  */
   log_set_fd (getenv ("FUZZ_LOG") ? dup (2) : -1);
@@ -416,9 +437,29 @@ migration_call (struct harness *h, struct script *s, uint8_t op)
         vm.memory_mb = (next (s) & 1) ? 512 : 1024;
         vm.n_boot_files = next (s) % 6;
         vm.boot_files = files;
+        /* Source containers: c1 with B_ADOPTING's process or not, the
+           stub images' digest or not, the first target or not.  */
+        Pb__Disk layer = PB__DISK__INIT;
+        layer.scsi_target = 1 + next (s) % 3;
+        layer.sha256 = (next (s) & 1) ? "sha256:" HEX64_ZERO : "sha256:00";
+        Pb__Disk *layers[] = { &layer };
+        Pb__Container c[2] = { PB__CONTAINER__INIT, PB__CONTAINER__INIT };
+        Pb__Container *cs[] = { &c[0], &c[1] };
+        for (int i = 0; i < 2; i++)
+          {
+            c[i].id = (char *) task_ids[1 + (next (s) + i) % 4];
+            c[i].guest_id = c[i].id;
+            c[i].process_key = 1 + next (s) % 4;
+            c[i].process_digest = adopting_digest;
+            c[i].n_layers = next (s) % 2;
+            c[i].layers = layers;
+          }
         Pb__ImportRequest r = PB__IMPORT_REQUEST__INIT;
         r.id = id;
         r.source = (next (s) & 3) ? &vm : NULL;
+        r.n_containers = next (s) % 3;
+        r.containers = cs;
+        r.next_process_key = next (s) % 8;
         call_service (h, svc, "Import", &r.base);
         break;
       }
@@ -445,10 +486,30 @@ migration_call (struct harness *h, struct script *s, uint8_t op)
         ho.inbound_tail.len = s->at + len <= s->size ? len : s->size - s->at;
         s->at += ho.inbound_tail.len;
         ho.next_request_id = next (s);
+        Pb__StreamHandover st = PB__STREAM_HANDOVER__INIT;
+        st.process_key = next (s) % 4;
+        st.stdin_unacked = (uint32_t) next (s) << 16;
+        st.stdin_closed = next (s) & 1;
+        Pb__StreamHandover *sts[] = { &st, &st };
+        Pb__QueuedExit ex = PB__QUEUED_EXIT__INIT;
+        ex.process_key = next (s) % 4;
+        ex.status = next (s);
+        Pb__QueuedExit *exs[] = { &ex, &ex };
+        ho.n_streams = next (s) % 3;
+        ho.streams = sts;
+        ho.n_exits = next (s) % 3;
+        ho.exits = exs;
         Pb__FinalizeRequest r = PB__FINALIZE_REQUEST__INIT;
         r.id = id;
         r.handover = (next (s) & 1) ? &ho : NULL;
         call_service (h, svc, "Finalize", &r.base);
+        break;
+      }
+    case 5:
+      {
+        Pb__PrepareRequest r = PB__PREPARE_REQUEST__INIT;
+        r.id = id;
+        call_service (h, svc, "Prepare", &r.base);
         break;
       }
     default:
@@ -559,7 +620,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       else if (op < 140)
         task_call (&h, &s, (uint8_t) ((op - 48) % 13));
       else if (op < 160)
-        migration_call (&h, &s, (uint8_t) ((op - 140) % 6));
+        migration_call (&h, &s, (uint8_t) ((op - 140) % 7));
       else
         vm_event (&h, &s, (uint8_t) ((op - 160) % 11));
     }

@@ -410,6 +410,10 @@ layer_conversion_cancel (struct layer_conversion *job)
   free (job);
 }
 
+/* Every stub image has this digest: an adoption names it or another.  */
+#define STUB_IMAGE_DIGEST                                                     \
+  "0000000000000000000000000000000000000000000000000000000000000000"
+
 void
 stub_image_finish_build (bool ok)
 {
@@ -422,7 +426,7 @@ stub_image_finish_build (bool ok)
   void *data = j->data;
   free (j);
   shim_error e = { GRPC_INTERNAL, (char *) "stub: mkfs.erofs failed" };
-  done (data, -1, ok ? NULL : &e);
+  done (data, -1, ok ? "sha256:" STUB_IMAGE_DIGEST : NULL, ok ? NULL : &e);
 }
 
 /* ---- live migration ----------------------------------------------------- */

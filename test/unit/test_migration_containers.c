@@ -12,7 +12,8 @@
 #include "proto/oci_spec.h"
 #include "suites.h"
 
-#define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define HEX64                                                                 \
+  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static void
 add_container (struct migrating_set *set, const char *id, uint32_t key,
@@ -97,7 +98,7 @@ START_TEST (bad_sources_are_named)
 {
   struct migrating_set src = { .next_process_key = 5 };
   add_container (&src, "a", 3, 1);
-  add_container (&src, "a", 3, 1);   /* the same id and key again */
+  add_container (&src, "a", 3, 1);    /* the same id and key again */
   add_container (&src, "late", 7, 1); /* a key the guest never gave out */
   add_container (&src, "bare", 4, 0); /* no layer */
   add_container (&src, "far", 2, 1);
@@ -147,12 +148,12 @@ START_TEST (claims)
   add_container (&set, "printer", 3, 1);
   add_container (&set, "counter", 4, 1);
   shim_error *err = NULL;
-  ck_assert_ptr_null (
-      migrating_set_claim (&set, "nobody", "t0", HEX64, &err));
+  ck_assert_ptr_null (migrating_set_claim (&set, "nobody", "t0", HEX64, &err));
   ck_assert (strstr (err->msg, "no source container nobody") != NULL);
   shim_error_free (err);
   err = NULL;
-  ck_assert_ptr_null (migrating_set_claim (&set, "printer", "t1", HEX64, &err));
+  ck_assert_ptr_null (
+      migrating_set_claim (&set, "printer", "t1", HEX64, &err));
   ck_assert_int_eq (err->code, GRPC_FAILED_PRECONDITION);
   ck_assert (strstr (err->msg, "the process differs") != NULL);
   shim_error_free (err);
@@ -184,8 +185,8 @@ START_TEST (claims)
 END_TEST
 
 static void
-digest_of (char **args, size_t nargs, char **env, size_t nenv,
-           const char *cwd, uint32_t uid, char out[65])
+digest_of (char **args, size_t nargs, char **env, size_t nenv, const char *cwd,
+           uint32_t uid, char out[65])
 {
   struct oci_process p = { .args = args,
                            .nargs = nargs,
