@@ -2,7 +2,8 @@
 # make demo: a private containerd drives the shim through real UVMs under
 # QEMU: a non-migratable sandbox whose guest logs stream into the shim log,
 # a migratable one (no log listener, no vsockexec, booted from rootfs.vhd)
-# running a container and then live-migrated to a second containerd, and a
+# running a container and then live-migrated with a running container to a
+# second containerd (its output goes on from B's FIFOs), and a
 # migratable sandbox refused by the policy.  Everything is cleaned up.
 source "$(dirname "$0")/integration/lib.sh"
 TEST_NAME=demo
@@ -69,18 +70,41 @@ echo "      $out   (the host runs $(uname -r))"
 wait_for 5 grep -q 'msg="disk removed from the VM" uvm-id=demo-lm' "$log" || true
 grep -E 'task=demo-app|uvm-id=demo-lm scsi' "$log" | grep -E 'created in the UVM|disk removed' | sed 's/^/      /' | cut -c1-160
 
-say "4. live migration: the migratable sandbox's running VM moves to a second containerd"
+say "4. live migration: the pod's running VM and its container move to a second containerd"
+TICKER='i=0; while :; do i=$((i+1)); echo "tick $i"; sleep 0.2; done'
+ctr_ run --runtime io.containerd.lcow.v2 \
+  --annotation io.kubernetes.cri.container-type=container --annotation io.kubernetes.cri.sandbox-id=demo-lm \
+  --rootfs "$T/ctr-rootfs" demo-ticker /bin/sh -c "$TICKER" >"$T/ticker-a" 2>&1 &
+TICKER_A=$!
+wait_for 60 grep -q "tick 3" "$T/ticker-a" || true
+echo "    on A, container demo-ticker (ctr run in the foreground) prints: $(tail -n 1 "$T/ticker-a")"
 start_destination_containerd
-trap 'rc=$?; set +e; stop_destination_containerd; lcow_teardown "$rc"' EXIT
+trap 'rc=$?; set +e; kill "$TICKER_A" "${TICKER_B:-}" 2>/dev/null; stop_destination_containerd; lcow_teardown "$rc"' EXIT
 echo "    destination: containerd in $T/B, namespace $NSB"
 incoming_sandbox demo-lm "$T/qemu.json" --annotation io.microsoft.migration.allowed=true \
   --annotation io.microsoft.virtualmachine.lcow.preferredrootfstype=vhd \
   --annotation io.microsoft.virtualmachine.computetopology.processor.count=1
 echo "    its sandbox task waits for the VM: pid $(b_pid demo-lm) is QEMU started with -incoming defer"
-echo "    containerd-shim-lcow-v2 migrate <source shim> demo-lm <destination shim> demo-lm:"
-"$SHIM_BIN_DIR/containerd-shim-lcow-v2" migrate "$(address_a demo-lm)" demo-lm "$(address_b demo-lm)" demo-lm |
+echo "    containerd-shim-lcow-v2 migrate prepare <source shim> demo-lm <destination shim> demo-lm:"
+"$SHIM_BIN_DIR/containerd-shim-lcow-v2" migrate prepare "$(address_a demo-lm)" demo-lm "$(address_b demo-lm)" demo-lm |
+  sed 's/^/      /'
+echo "    B's containerd creates the container, naming the source's (ctr run ... --annotation"
+echo "    io.containerd.lcow.migration.source-container=demo-ticker): the shim adopts it"
+ctr_b run --runtime io.containerd.lcow.v2 \
+  --annotation io.kubernetes.cri.container-type=container --annotation io.kubernetes.cri.sandbox-id=demo-lm \
+  --annotation io.containerd.lcow.migration.source-container=demo-ticker \
+  --rootfs "$T/ctr-rootfs" demo-ticker /bin/sh -c "$TICKER" >"$T/ticker-b" 2>&1 &
+TICKER_B=$!
+wait_for 60 b_status_is demo-ticker RUNNING || true
+echo "    adopted: $(b_status demo-ticker) on B with guest pid $(b_pid demo-ticker) (on A: $(task_pid demo-ticker))"
+echo "    containerd-shim-lcow-v2 migrate transfer <source shim> demo-lm <destination shim> demo-lm:"
+"$SHIM_BIN_DIR/containerd-shim-lcow-v2" migrate transfer "$(address_a demo-lm)" demo-lm "$(address_b demo-lm)" demo-lm |
   grep -v '^transfer: active' | sed 's/^/      /'
+wait_for 20 grep -q tick "$T/ticker-b" || true
 echo "    source task: $(task_status demo-lm) (moved: no exit event); destination task: $(b_status demo-lm), pid $(b_pid demo-lm)"
+echo "    demo-ticker's last line on A: $(tail -n 1 "$T/ticker-a")"
+echo "    and its next line, on B:      $(head -n 1 "$T/ticker-b")"
+wait "$TICKER_A" || true
 
 say "5. a live-migratable sandbox that asks for host-bound things: refused"
 out=$(run_sandbox demo-bad --runtime-config-path "$T/qemu.json" \
@@ -99,6 +123,10 @@ ctr_ task kill demo-logs
 wait_for 30 status_is demo-logs STOPPED
 echo "    demo-logs STOPPED after $(ms_since "$start") ms"
 remove demo-logs
+ctr_b task kill -s SIGKILL demo-ticker
+wait "$TICKER_B" || true
+ctr_b c rm demo-ticker >/dev/null 2>&1 || true
+ctr_ c rm demo-ticker >/dev/null 2>&1 || true
 start=$(date +%s%N)
 ctr_b task kill demo-lm
 wait_for 30 b_status_is demo-lm STOPPED
