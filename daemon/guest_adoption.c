@@ -59,10 +59,20 @@ guest_handover_state (struct task_service *ts, const uint32_t *keys, size_t n,
   }
 }
 
+/* How long a moved container's output may take to reach the source's
+   FIFOs (a reader that went away would hold it for ever).  */
+#define MOVED_DRAIN_MS 10000
+
 static void
 moved_when_drained (void *data)
 {
-  task_moved (data);
+  struct task *t = data;
+  if (t->relay != NULL && !stdio_relay_drained (t->relay))
+    log_entry (LOG_LEVEL_WARN,
+               "moved container: output not written to its FIFO within the "
+               "bound is dropped here",
+               (struct log_field[]){ { "task", t->id } }, 1);
+  task_moved (t);
 }
 
 void
@@ -79,7 +89,8 @@ guest_processes_moved (struct task_service *ts)
                "container moved to the destination with its VM",
                (struct log_field[]){ { "task", t->id } }, 1);
     if (t->relay != NULL)
-      stdio_relay_when_drained (t->relay, moved_when_drained, t);
+      stdio_relay_when_drained_within (t->relay, MOVED_DRAIN_MS,
+                                       moved_when_drained, t);
     else
       task_moved (t);
   }

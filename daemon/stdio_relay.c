@@ -43,6 +43,10 @@ struct stdio_relay
   bool closing;
   void (*drained_fn) (void *data);
   void *drained_data;
+  uv_loop_t *loop;
+  /* Bounds a drain (stdio_relay_when_drained_within); made when asked.  */
+  uv_timer_t drain_timer;
+  bool has_drain_timer;
   char in_buf[BRIDGE_DATA_MAX];
 };
 
@@ -104,15 +108,43 @@ drained (const struct stdio_relay *r)
   return r->pending[0] == 0 && r->pending[1] == 0;
 }
 
+bool
+stdio_relay_drained (const struct stdio_relay *r)
+{
+  return drained (r);
+}
+
+static void
+call_drained (struct stdio_relay *r)
+{
+  void (*fn) (void *) = r->drained_fn;
+  r->drained_fn = NULL;
+  if (r->has_drain_timer)
+    uv_timer_stop (&r->drain_timer);
+  fn (r->drained_data);
+}
+
 static void
 check_drained (struct stdio_relay *r)
 {
   if (r->drained_fn != NULL && drained (r))
-    {
-      void (*fn) (void *) = r->drained_fn;
-      r->drained_fn = NULL;
-      fn (r->drained_data);
-    }
+    call_drained (r);
+}
+
+static void
+on_drain_timeout (uv_timer_t *t)
+{
+  struct stdio_relay *r = t->data;
+  if (r->drained_fn != NULL && !r->closing)
+    call_drained (r);
+}
+
+static void
+on_timer_closed (uv_handle_t *h)
+{
+  struct stdio_relay *r = h->data;
+  r->handles--;
+  maybe_free (r);
 }
 
 /* ---- output ----------------------------------------------------------- */
@@ -263,6 +295,7 @@ stdio_relay_open (uv_loop_t *loop, const char *stdin_path,
   struct stdio_relay *r = xzalloc (sizeof *r);
   r->ops = ops;
   r->ctx = ctx;
+  r->loop = loop;
   if (open_fifo (loop, r, &r->out[0], stdout_path, false, err) < 0
       || open_fifo (loop, r, &r->out[1], stderr_path, false, err) < 0
       || open_fifo (loop, r, &r->in, stdin_path, true, err) < 0)
@@ -314,12 +347,32 @@ stdio_relay_when_drained (struct stdio_relay *r, void (*fn) (void *data),
 }
 
 void
+stdio_relay_when_drained_within (struct stdio_relay *r, uint64_t ms,
+                                 void (*fn) (void *data), void *data)
+{
+  if (!r->has_drain_timer)
+    {
+      uv_timer_init (r->loop, &r->drain_timer);
+      r->drain_timer.data = r;
+      r->has_drain_timer = true;
+      r->handles++;
+    }
+  uv_timer_start (&r->drain_timer, on_drain_timeout, ms, 0);
+  stdio_relay_when_drained (r, fn, data);
+}
+
+void
 stdio_relay_close (struct stdio_relay *r)
 {
   if (r == NULL)
     return;
   r->closing = true;
   r->drained_fn = NULL;
+  if (r->has_drain_timer)
+    {
+      r->has_drain_timer = false;
+      uv_close ((uv_handle_t *) &r->drain_timer, on_timer_closed);
+    }
   close_fifo (&r->in);
   close_fifo (&r->out[0]);
   close_fifo (&r->out[1]);

@@ -50,6 +50,11 @@ void stdio_relay_take_stdin (struct stdio_relay *r, uint32_t unacked,
 /* Calls fn once every output byte received so far is written.  */
 void stdio_relay_when_drained (struct stdio_relay *r, void (*fn) (void *data),
                                void *data);
+/* The same, but fn is called after ms at the latest (a FIFO nobody reads
+   any more would hold it for ever); stdio_relay_drained then tells.  */
+void stdio_relay_when_drained_within (struct stdio_relay *r, uint64_t ms,
+                                      void (*fn) (void *data), void *data);
+bool stdio_relay_drained (const struct stdio_relay *r);
 /* Closes the FIFOs (pending writes are dropped); frees r when libuv lets
    go.  No callback after this.  */
 void stdio_relay_close (struct stdio_relay *r);

@@ -7,7 +7,9 @@
 # container (`ctr run`), which the shim adopts instead of creating; then
 # `migrate transfer` moves the VM.  Before that, the refusals: another
 # process, other layers, a container not adopted; and a cancel, after
-# which A runs on and B's adopted containers exit.
+# which A runs on and B's adopted containers exit.  Exits the guest reports
+# while a pod is exported are held: delivered by A when the migration is
+# cancelled, by B (once) when it went through.
 source "$(dirname "$0")/lib.sh"
 BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
 QEMU=${QEMU:-/usr/bin/qemu-system-x86_64}
@@ -45,13 +47,27 @@ PRINTER_A=$!
 expect "both containers run on A" wait_for 60 bash -c 'grep -q "line 5" "$1"' _ "$T/out-a"
 PID_PRINTER=$(task_pid printer)
 PID_COUNTER=$(task_pid counter)
+ctr_ events >"$T/events-a" 2>&1 &
+ctr_b events >"$T/events-b" 2>&1 &
+# victim ID: a container that waits to be killed.
+victim() {
+  # shellcheck disable=SC2046
+  "${RUN_A[@]}" -d $(in_pod m1) --rootfs "$ROOTFS" "$1" /bin/sleep 600 >/dev/null
+  wait_for 60 status_is "$1" RUNNING
+}
+exits_of() { grep -c "/tasks/exit.*\"$2\"" "$1" || true; }
+expect "a third container, to be killed while the pod is exported, runs" victim v1
 
 # ---- refusals, then a cancel: A runs on --------------------------------------
 expect "a destination pod is created" incoming_sandbox d1 "$T/qemu.json" "${MIGRATABLE[@]}"
 out=$(migrate prepare d1 2>&1) && rc=0 || rc=$?
 echo "$out" | sed 's/^/  /'
 expect "prepare exports and imports, naming each container to adopt" \
-  bash -c '[ "$1" -eq 0 ] && grep -qx "adopt printer" <<<"$2" && grep -qx "adopt counter" <<<"$2"' _ "$rc" "$out"
+  bash -c '[ "$1" -eq 0 ] && grep -qx "adopt printer" <<<"$2" && grep -qx "adopt counter" <<<"$2" && grep -qx "adopt v1" <<<"$2"' _ "$rc" "$out"
+expect "A still takes a Kill of an exported container" ctr_ task kill -s SIGKILL v1
+sleep 2
+expect "but holds its exit while the pod may move (still RUNNING, no exit event)" \
+  bash -c '[ "$1" = RUNNING ] && [ "$2" -eq 0 ]' _ "$(task_status v1)" "$(exits_of "$T/events-a" v1)"
 # shellcheck disable=SC2046
 out=$("${RUN_B[@]}" -d $(in_pod d1) $(adopting printer) --rootfs "$ROOTFS" p-other /bin/sh -c 'echo another process' 2>&1) && rc=0 || rc=$?
 expect "an adoption asking for another process is refused, naming the container ($(head -c 200 <<<"$out"))" \
@@ -81,6 +97,9 @@ wait "$P1_CTR" && rc=0 || rc=$?
 expect "with status 255, and nothing of its output reached B (ctr: $rc, $(head -c 200 "$T/out-b1"))" \
   bash -c '[ "$1" -eq 255 ] && ! grep -q "^line" "$2"' _ "$rc" "$T/out-b1"
 expect "B logged why" grep -q '"the migration ended without a switchover: the container runs on at the source"' "$T/B/containerd.log"
+expect "A delivers the held exit once the migration is cancelled" wait_for 10 status_is v1 STOPPED
+expect "once ($(exits_of "$T/events-a" v1) exit event)" [ "$(exits_of "$T/events-a" v1)" -eq 1 ]
+ctr_ task delete v1 >/dev/null && ctr_ c rm v1 >/dev/null
 before=$(last_line "$T/out-a")
 expect "A's printer runs on after the cancel (line $before, then more)" \
   wait_for 10 bash -c '[ "$(grep -o "line [0-9]*" "$1" | tail -n 1 | cut -d" " -f2)" -gt "$2" ]' _ "$T/out-a" "$before"
@@ -96,15 +115,19 @@ expect "a second destination pod is created" incoming_sandbox d2 "$T/qemu.json" 
 # (an exec'd process that is not deleted would keep the pod from moving:
 # ctr deletes it)
 count_before=$(ctr_ task exec --exec-id before counter cat /tmp/count 2>&1 || true)
+expect "another container to be killed while exported runs" victim v2
 out=$(migrate prepare d2 2>&1) && rc=0 || rc=$?
 expect "prepare again" [ "$rc" -eq 0 ]
+expect "it is killed on A after the export" ctr_ task kill -s SIGKILL v2
+# shellcheck disable=SC2046
+"${RUN_B[@]}" -d $(in_pod d2) $(adopting v2) --rootfs "$ROOTFS" v2-b /bin/sleep 600 >/dev/null
 # shellcheck disable=SC2046
 "${RUN_B[@]}" $(in_pod d2) $(adopting printer) --rootfs "$ROOTFS" printer-b /bin/sh -c "$PRINTER" >"$T/out-b" 2>&1 &
 PRINTER_B=$!
 # shellcheck disable=SC2046
 "${RUN_B[@]}" -d $(in_pod d2) $(adopting counter) --rootfs "$ROOTFS" counter-b /bin/sh -c "$COUNTER" >/dev/null
-expect "both containers are adopted on B" wait_for 60 bash -c \
-  '[ "$(ctr -a "$1" -n "$2" task ls | grep -c RUNNING)" -ge 3 ]' _ "$T/B/containerd.sock" "$NSB"
+expect "the three containers are adopted on B" wait_for 60 bash -c \
+  '[ "$(ctr -a "$1" -n "$2" task ls | grep -c RUNNING)" -ge 4 ]' _ "$T/B/containerd.sock" "$NSB"
 out=$(migrate transfer d2 2>&1) && rc=0 || rc=$?
 echo "$out" | sed 's/^/  /'
 expect "the pod migrates with its containers" [ "$rc" -eq 0 ]
@@ -122,12 +145,18 @@ expect "so has the counter ($PID_COUNTER)" [ "$(b_pid counter-b)" = "$PID_COUNTE
 count_after=$(ctr_b task exec --exec-id after counter-b cat /tmp/count 2>&1 || true)
 expect "an Exec on B reads the counter, which went on ($count_before before, $count_after after)" \
   bash -c '[ "$1" -gt 0 ] && [ "$2" -gt "$1" ]' _ "${count_before:-0}" "${count_after:-0}"
+expect "B delivered the exit held across the switchover: v2-b STOPPED" \
+  wait_for 10 b_status_is v2-b STOPPED
+expect "with the status of A's SIGKILL (137)" grep -q '/tasks/exit.*"v2-b".*"exit_status":137' "$T/events-b"
+expect "exactly once, by B; A published none for v2 (B: $(exits_of "$T/events-b" v2-b), A: $(exits_of "$T/events-a" v2))" \
+  bash -c '[ "$1" -eq 1 ] && [ "$2" -eq 0 ]' _ "$(exits_of "$T/events-b" v2-b)" "$(exits_of "$T/events-a" v2)"
+ctr_b task delete v2-b >/dev/null && ctr_b c rm v2-b >/dev/null
 expect "B answers Stats for the adopted container" bash -c 'ctr -a "$1" -n "$2" task metrics counter-b | grep -q .' _ "$T/B/containerd.sock" "$NSB"
 expect "B's Kill stops the printer" ctr_b task kill -s SIGKILL printer-b
 expect "its ctr sees the exit" wait_for 20 bash -c '! kill -0 "$1" 2>/dev/null' _ "$PRINTER_B"
 expect "A's counter ended as moved" wait_for 20 status_is counter STOPPED
-expect "A's tasks are deleted" bash -c 'ctr -a "$1" -n "$2" task delete counter >/dev/null 2>&1; ctr -a "$1" -n "$2" task delete m1 >/dev/null' _ "$T/containerd.sock" "$NS"
-ctr_ c rm printer counter m1 >/dev/null 2>&1 || true
+expect "A's tasks are deleted" bash -c 'ctr -a "$1" -n "$2" task delete counter >/dev/null 2>&1; ctr -a "$1" -n "$2" task delete v2 >/dev/null 2>&1; ctr -a "$1" -n "$2" task delete m1 >/dev/null' _ "$T/containerd.sock" "$NS"
+ctr_ c rm printer counter v2 m1 >/dev/null 2>&1 || true
 expect "B's Kill stops the counter" ctr_b task kill -s SIGKILL counter-b
 expect "which exits" wait_for 20 b_status_is counter-b STOPPED
 expect "B deletes it (the printer's ctr deleted its own)" ctr_b task delete counter-b
