@@ -15,6 +15,7 @@
 #include "sandbox.h"
 #include "migration_state.h"
 #include "task.h"
+#include "uvm/config/shim_config.h"
 #include "uvm/uvm_migration.h"
 
 /* Streams and exits one handover may carry: a pod's processes.  */
@@ -60,6 +61,83 @@ op_free (struct migration_op *op)
   free (op);
 }
 
+/* An exported source or an importing destination waits this long for the
+   transfer to begin (migration_prepare_timeout_ms); then the migration
+   is given up as a Cancel would: a source runs on, unfrozen, a
+   destination stops its VMM.  Its own allocation: the timer closes after
+   the service record may be gone.  */
+struct migration_deadline
+{
+  uv_timer_t timer;
+  struct task_service *ts;
+};
+
+static void
+on_deadline_closed (uv_handle_t *h)
+{
+  free (h->data);
+}
+
+static void
+deadline_stop (struct task_service *ts)
+{
+  struct migration_deadline *d = service_migration (ts)->deadline;
+  if (d == NULL)
+    return;
+  service_migration (ts)->deadline = NULL;
+  d->timer.data = d;
+  uv_close ((uv_handle_t *) &d->timer, on_deadline_closed);
+}
+
+static bool advance (struct task_service *ts, enum migration_event ev);
+static bool takes (const struct task_service *ts, enum migration_event ev);
+
+static void
+on_deadline (uv_timer_t *t)
+{
+  struct migration_deadline *d = t->data;
+  struct task_service *ts = d->ts;
+  struct uvm *u = sandbox_uvm (ts);
+  uint32_t ms = sandbox_config (ts)->migration_prepare_timeout_ms;
+  /* A transfer under way has its own bound (migration_timeout_ms).  */
+  if (u != NULL && uvm_migration_under_way (u))
+    {
+      uv_timer_start (t, on_deadline, ms, 0);
+      return;
+    }
+  char wait[24];
+  snprintf (wait, sizeof wait, "%u", ms);
+  log_entry (
+      LOG_LEVEL_WARN,
+      "live migration given up: no transfer began within "
+      "migration_prepare_timeout_ms",
+      (struct log_field[]){
+          { "sandbox", sandbox_id (ts) },
+          { "state", migration_state_name (service_migration (ts)->state) },
+          { "timeout_ms", wait } },
+      3);
+  shim_error *err = NULL;
+  if (u != NULL && uvm_migration_cancel (u, &err) < 0)
+    shim_error_free (err);
+  if (takes (ts, MIGRATION_EV_CANCEL))
+    advance (ts, MIGRATION_EV_CANCEL);
+}
+
+static void
+deadline_start (struct task_service *ts)
+{
+  struct migration_part *m = service_migration (ts);
+  if (m->deadline == NULL)
+    {
+      m->deadline = xzalloc (sizeof *m->deadline);
+      m->deadline->ts = ts;
+      uv_timer_init (service_config (ts)->loop, &m->deadline->timer);
+      m->deadline->timer.data = m->deadline;
+    }
+  uv_timer_start (&m->deadline->timer, on_deadline,
+                  sandbox_config (ts)->migration_prepare_timeout_ms, 0);
+}
+
 static bool
 destination_imported (enum migration_state s)
 {
@@ -76,6 +154,11 @@ on_state_changed (struct task_service *ts, enum migration_state was,
                   enum migration_event ev)
 {
   struct migration_part *m = service_migration (ts);
+  if (m->state == MIGRATION_EXPORTED || m->state == MIGRATION_IMPORTED)
+    deadline_start (ts);
+  else if (m->state != MIGRATION_PREPARED && m->state != MIGRATION_HANDING_OVER
+           && m->state != MIGRATION_ADOPTING)
+    deadline_stop (ts);
   if (!migration_state_source (was) && migration_state_source (m->state))
     guest_hold_exits (ts, true);
   else if (migration_state_source (was) && m->state == MIGRATION_NONE)
@@ -158,6 +241,7 @@ migration_sandbox_ending (struct task_service *ts)
 {
   struct migration_op *op = service_migration (ts)->op;
   migrating_set_release (&service_migration (ts)->incoming);
+  deadline_stop (ts);
   if (op == NULL)
     return;
   ttrpc_call_fail_code (op->call, GRPC_UNAVAILABLE,

@@ -21,6 +21,7 @@
 
 struct sandbox;
 struct migration_op;
+struct migration_deadline;
 
 struct task_table
 {
@@ -47,6 +48,8 @@ struct migration_part
   struct migration_op *op;
   /* Destination: the source's containers, adopted by Creates.  */
   struct migrating_set incoming;
+  /* Between Export or Import and the transfer: the orchestrator's time.  */
+  struct migration_deadline *deadline;
 };
 
 struct task_service *service_record_new (const struct task_service_config *c);

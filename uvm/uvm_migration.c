@@ -289,6 +289,13 @@ uvm_migration_progress (const struct uvm *u,
 }
 
 bool
+uvm_migration_under_way (const struct uvm *u)
+{
+  return u->migration.phase != UVM_MIGRATION_NONE
+         && u->migration.phase != UVM_MIGRATION_LISTENING;
+}
+
+bool
 uvm_migration_completed (const struct uvm *u)
 {
   return u->migration.phase == UVM_MIGRATION_COMPLETED

@@ -52,6 +52,8 @@ int uvm_describe (struct uvm *u, uvm_describe_fn done, void *data,
 int uvm_migrate_out (struct uvm *u, const char *uri, shim_error **err);
 void uvm_migration_progress (const struct uvm *u,
                              struct uvm_migration_progress *out);
+/* QEMU's part has begun (sending or receiving the VM, or past it).  */
+bool uvm_migration_under_way (const struct uvm *u);
 /* The migration has switched over: the destination runs the VM.  */
 bool uvm_migration_completed (const struct uvm *u);
 /* Before the switchover: the source VM keeps running.  */

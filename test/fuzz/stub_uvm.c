@@ -472,6 +472,12 @@ uvm_migration_progress (const struct uvm *u,
 }
 
 bool
+uvm_migration_under_way (const struct uvm *u)
+{
+  return u->migration != MIG_NONE;
+}
+
+bool
 uvm_migration_completed (const struct uvm *u)
 {
   return u->migration == MIG_COMPLETED || u->migration == MIG_HANDING_OVER;

@@ -6,8 +6,9 @@
 # B's containerd creates each with the annotation naming the source
 # container (`ctr run`), which the shim adopts instead of creating; then
 # `migrate transfer` moves the VM.  Before that, the refusals: another
-# process, other layers, a container not adopted; and a cancel, after
-# which A runs on and B's adopted containers exit.  Exits the guest reports
+# process, other layers, a container not adopted; then the orchestrator
+# goes away (migration_prepare_timeout_ms): A runs on and B's adopted
+# containers exit; and `migrate cancel` after a prepare.  Exits the guest reports
 # while a pod is exported are held: delivered by A when the migration is
 # cancelled, by B (once) when it went through.
 source "$(dirname "$0")/lib.sh"
@@ -15,7 +16,9 @@ BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
 QEMU=${QEMU:-/usr/bin/qemu-system-x86_64}
 SHIM="$SHIM_BIN_DIR/containerd-shim-lcow-v2"
 lcow_setup
-qemu_config
+# An orchestrator that is gone between prepare and transfer: both sides
+# give the migration up after this long (the first attempt below ends so).
+qemu_config '"migration_prepare_timeout_ms": 30000'
 MIGRATABLE=(--annotation io.microsoft.migration.allowed=true
             --annotation io.microsoft.virtualmachine.lcow.preferredrootfstype=vhd
             --annotation io.microsoft.virtualmachine.computetopology.processor.count=1)
@@ -58,7 +61,7 @@ victim() {
 exits_of() { grep -c "/tasks/exit.*\"$2\"" "$1" || true; }
 expect "a third container, to be killed while the pod is exported, runs" victim v1
 
-# ---- refusals, then a cancel: A runs on --------------------------------------
+# ---- refusals, then the orchestrator is gone: A runs on ---------------------
 expect "a destination pod is created" incoming_sandbox d1 "$T/qemu.json" "${MIGRATABLE[@]}"
 out=$(migrate prepare d1 2>&1) && rc=0 || rc=$?
 echo "$out" | sed 's/^/  /'
@@ -90,25 +93,39 @@ out=$(migrate transfer d1 2>&1) && rc=0 || rc=$?
 echo "$out" | sed 's/^/  /'
 expect "transfer refuses while a container is not adopted, naming it" \
   bash -c '[ "$1" -ne 0 ] && grep -q "source container counter is not adopted" <<<"$2" && ! grep -q "^transfer:" <<<"$2"' _ "$rc" "$out"
-out=$(migrate cancel d1 2>&1) && rc=0 || rc=$?
-expect "cancel cancels both sides" [ "$rc" -eq 0 ]
+# The orchestrator goes away here: nothing calls transfer or cancel.
+given_up() { grep -q '"live migration given up: no transfer began within migration_prepare_timeout_ms"' "$1"; }
+expect "past migration_prepare_timeout_ms the source gives the migration up" wait_for 45 given_up "$T/containerd.log"
+expect "and so does the destination" wait_for 10 given_up "$T/B/containerd.log"
 expect "B's adopted container exits (it runs on at the source)" wait_for 20 bash -c '! kill -0 "$1" 2>/dev/null' _ "$P1_CTR"
 wait "$P1_CTR" && rc=0 || rc=$?
 expect "with status 255, and nothing of its output reached B (ctr: $rc, $(head -c 200 "$T/out-b1"))" \
   bash -c '[ "$1" -eq 255 ] && ! grep -q "^line" "$2"' _ "$rc" "$T/out-b1"
 expect "B logged why" grep -q '"the migration ended without a switchover: the container runs on at the source"' "$T/B/containerd.log"
-expect "A delivers the held exit once the migration is cancelled" wait_for 10 status_is v1 STOPPED
+expect "A delivers the held exit once the migration is given up" wait_for 10 status_is v1 STOPPED
 expect "once ($(exits_of "$T/events-a" v1) exit event)" [ "$(exits_of "$T/events-a" v1)" -eq 1 ]
 ctr_ task delete v1 >/dev/null && ctr_ c rm v1 >/dev/null
 before=$(last_line "$T/out-a")
-expect "A's printer runs on after the cancel (line $before, then more)" \
+expect "A's printer runs on after it (line $before, then more)" \
   wait_for 10 bash -c '[ "$(grep -o "line [0-9]*" "$1" | tail -n 1 | cut -d" " -f2)" -gt "$2" ]' _ "$T/out-a" "$before"
 expect "A's containers are RUNNING with the same pids" \
   bash -c '[ "$1" = "$2" ] && [ "$3" = RUNNING ]' _ "$(task_pid printer)" "$PID_PRINTER" "$(task_status counter)"
 ctr_b c rm p1 >/dev/null 2>&1 || true
 ctr_b task kill -s SIGKILL d1 >/dev/null 2>&1 || true
-expect "the cancelled destination's sandbox stops" wait_for 20 b_status_is d1 STOPPED
+expect "the destination's sandbox stopped (its VMM was killed)" wait_for 20 b_status_is d1 STOPPED
 remove_b d1
+
+# ---- a cancel after prepare --------------------------------------------------------
+expect "another destination pod is created" incoming_sandbox dc "$T/qemu.json" "${MIGRATABLE[@]}"
+out=$(migrate prepare dc 2>&1) && rc=0 || rc=$?
+expect "prepare" [ "$rc" -eq 0 ]
+out=$(migrate cancel dc 2>&1) && rc=0 || rc=$?
+expect "migrate cancel cancels both sides ($out)" [ "$rc" -eq 0 ]
+expect "the destination's VMM stops" wait_for 20 b_status_is dc STOPPED
+expect "the source is not frozen any more: it exports again at once" \
+  bash -c '"$1" migrate prepare "$2" m1 "$3" dc 2>&1 | grep -q "destination Import"' _ "$SHIM" "$(address_a m1)" "$(address_b dc)"
+"$SHIM" migrate cancel "$(address_a m1)" m1 "$(address_b dc)" dc >/dev/null 2>&1 || true
+remove_b dc
 
 # ---- the pod moves ----------------------------------------------------------------
 expect "a second destination pod is created" incoming_sandbox d2 "$T/qemu.json" "${MIGRATABLE[@]}"

@@ -298,6 +298,9 @@ static const struct
   { "{\"migration_max_bandwidth_mb\":64,\"migration_downtime_limit_ms\":50,"
     "\"migration_timeout_ms\":1000}",
     NULL },
+  { "{\"migration_prepare_timeout_ms\":999}",
+    "key \"migration_prepare_timeout_ms\": 999 is not an integer in [1000, "
+    "2147483647]" },
   { "{\"migration_timeout_ms\":999}",
     "key \"migration_timeout_ms\": 999 is not an integer in [1000, "
     "2147483647]" },

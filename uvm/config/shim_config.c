@@ -80,6 +80,7 @@ shim_config_defaults (struct shim_config *cfg)
   cfg->migration_max_bandwidth_mb = 1024;
   cfg->migration_downtime_limit_ms = 300;
   cfg->migration_timeout_ms = 60000;
+  cfg->migration_prepare_timeout_ms = 300000;
   cfg->source = xstrdup ("built-in defaults");
   static const char *const roots[] = POD_FILE_ROOTS_DEFAULT;
   set_strings (&cfg->pod_file_roots, &cfg->npod_file_roots, roots,
@@ -179,6 +180,7 @@ static const struct uint_key uint_keys[] = {
   U32_KEY (migration_max_bandwidth_mb, 31, 1),
   U32_KEY (migration_downtime_limit_ms, 31, 1),
   U32_KEY (migration_timeout_ms, 31, 1000),
+  U32_KEY (migration_prepare_timeout_ms, 31, 1000),
   U32_KEY (tcg_boot_stall_ms, 31, 0),
 };
 

@@ -95,6 +95,10 @@ struct shim_config
   uint32_t migration_max_bandwidth_mb;
   uint32_t migration_downtime_limit_ms;
   uint32_t migration_timeout_ms;
+  /* How long an exported source (frozen) or an importing destination
+     waits for the transfer to start: an orchestrator that died must not
+     leave the pod frozen (the source runs on, the destination stops).  */
+  uint32_t migration_prepare_timeout_ms;
   /* Where the configuration came from ("built-in defaults" or a path).  */
   char *source;
 };
