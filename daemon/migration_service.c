@@ -259,11 +259,27 @@ migration_refuses (struct task_service *ts, struct ttrpc_call *call,
                                        ? MIGRATION_SUBJECT_SANDBOX
                                    : t->adopted ? MIGRATION_SUBJECT_ADOPTED
                                                 : MIGRATION_SUBJECT_OTHER;
-  if (!migration_call_refused (rule, service_migration (ts)->state, subject))
-    return false;
   const char *method = ttrpc_call_method (call);
   const char *what
       = strrchr (method, '/') ? strrchr (method, '/') + 1 : method;
+  /* From the barrier on, a request to the source's guest would be held
+     and answered at the destination: a caller that retries gets it from
+     whichever side runs the pod then.  */
+  struct uvm *u = sandbox_uvm (ts);
+  if (rule == MIGRATION_CALL_SERVED_BUT_ADOPTED
+      && subject == MIGRATION_SUBJECT_OTHER
+      && migration_state_source (service_migration (ts)->state) && u != NULL
+      && uvm_migration_under_way (u))
+    {
+      ttrpc_call_fail_code (call, GRPC_UNAVAILABLE,
+                            "sandbox %s is being transferred to another "
+                            "shim: %s is unavailable until the migration "
+                            "ends",
+                            sandbox_id (ts), what);
+      return true;
+    }
+  if (!migration_call_refused (rule, service_migration (ts)->state, subject))
+    return false;
   if (subject == MIGRATION_SUBJECT_ADOPTED)
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "container %s is adopted from a live migration's "
