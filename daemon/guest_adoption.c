@@ -205,8 +205,14 @@ guest_adoption_abandon (struct task_service *ts)
   list_for_each_safe (pos, tmp, &service_tasks (ts)->list)
   {
     struct task *t = list_entry (pos, struct task, link);
-    if (!t->adopted || t->exited)
+    if (!t->adopted)
       continue;
+    if (t->exited)
+      {
+        /* Its end is recorded (its VM went); it is an ordinary record.  */
+        t->adopted = false;
+        continue;
+      }
     if (t->creating)
       {
         shim_error e = { GRPC_FAILED_PRECONDITION,

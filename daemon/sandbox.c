@@ -149,6 +149,8 @@ on_uvm_exited (void *data, int64_t exit_status, int term_signal)
       task_moved (sb->task);
       return;
     }
+  /* A migration cannot outlive the VM it was moving.  */
+  migration_give_up (ts, "the VM exited");
   uint32_t status
       = term_signal ? 128u + (uint32_t) term_signal : (uint32_t) exit_status;
   /* Every container process of the sandbox goes with its VM.  Creates in

@@ -18,7 +18,9 @@ SHIM="$SHIM_BIN_DIR/containerd-shim-lcow-v2"
 lcow_setup
 # An orchestrator that is gone between prepare and transfer: both sides
 # give the migration up after this long (the first attempt below ends so).
-qemu_config '"migration_prepare_timeout_ms": 30000'
+# A bandwidth low enough that the transfer takes seconds: time to kill the
+# destination's QEMU while it runs.
+qemu_config '"migration_prepare_timeout_ms": 30000, "migration_max_bandwidth_mb": 24'
 MIGRATABLE=(--annotation io.microsoft.migration.allowed=true
             --annotation io.microsoft.virtualmachine.lcow.preferredrootfstype=vhd
             --annotation io.microsoft.virtualmachine.computetopology.processor.count=1)
@@ -126,6 +128,34 @@ expect "the source is not frozen any more: it exports again at once" \
   bash -c '"$1" migrate prepare "$2" m1 "$3" dc 2>&1 | grep -q "destination Import"' _ "$SHIM" "$(address_a m1)" "$(address_b dc)"
 "$SHIM" migrate cancel "$(address_a m1)" m1 "$(address_b dc)" dc >/dev/null 2>&1 || true
 remove_b dc
+
+# ---- the destination's QEMU killed mid-transfer ----------------------------------
+expect "a destination pod for a transfer that fails" incoming_sandbox dk "$T/qemu.json" "${MIGRATABLE[@]}"
+out=$(migrate prepare dk 2>&1) && rc=0 || rc=$?
+expect "prepare" [ "$rc" -eq 0 ]
+# shellcheck disable=SC2046
+"${RUN_B[@]}" -d $(in_pod dk) $(adopting printer) --rootfs "$ROOTFS" pk /bin/sh -c "$PRINTER" >/dev/null
+# shellcheck disable=SC2046
+"${RUN_B[@]}" -d $(in_pod dk) $(adopting counter) --rootfs "$ROOTFS" ck /bin/sh -c "$COUNTER" >/dev/null
+expect "both adopted" wait_for 60 bash -c '[ "$(ctr -a "$1" -n "$2" task ls | grep -c RUNNING)" -ge 3 ]' _ "$T/B/containerd.sock" "$NSB"
+DK_QEMU=$(b_pid dk)
+migrate transfer dk >"$T/mig-dk" 2>&1 &
+MIG=$!
+expect "the transfer gets under way" wait_for 60 grep -q "transfer: active" "$T/mig-dk"
+before=$(last_line "$T/out-a")
+kill -KILL "$DK_QEMU"
+wait "$MIG" && rc=0 || rc=$?
+sed 's/^/  /' "$T/mig-dk"
+expect "the transfer fails when the destination's QEMU dies (exit 1)" \
+  bash -c '[ "$1" -eq 1 ] && grep -q "the transfer failed" "$2"' _ "$rc" "$T/mig-dk"
+expect "A's printer goes on (line $before, then more), its output still A's" \
+  wait_for 10 bash -c '[ "$(grep -o "line [0-9]*" "$1" | tail -n 1 | cut -d" " -f2)" -gt "$2" ]' _ "$T/out-a" "$before"
+expect "with the same pids" bash -c '[ "$1" = "$2" ] && [ "$3" = "$4" ]' _ \
+  "$(task_pid printer)" "$PID_PRINTER" "$(task_pid counter)" "$PID_COUNTER"
+expect "A takes calls again: Stats of the counter" ctr_ task metrics counter
+expect "B's adopted containers exited with their VM" \
+  wait_for 20 bash -c '[ "$(ctr -a "$1" -n "$2" task ls | grep -c STOPPED)" -ge 3 ]' _ "$T/B/containerd.sock" "$NSB"
+for id in pk ck dk; do remove_b "$id"; done
 
 # ---- the pod moves ----------------------------------------------------------------
 expect "a second destination pod is created" incoming_sandbox d2 "$T/qemu.json" "${MIGRATABLE[@]}"
