@@ -10,6 +10,7 @@
 
 #include "migration.pb-c.h"
 #include "proto/base/clock.h"
+#include "shim_address.h"
 #include "ttrpc_client.h"
 
 #define SERVICE "lcow.migration.v1.Migration"
@@ -118,6 +119,9 @@ usage (void)
       stderr,
       "usage: containerd-shim-lcow-v2 migrate [prepare|transfer|cancel] "
       "SOURCE_SOCKET SOURCE_ID DESTINATION_SOCKET DESTINATION_ID\n"
+      "       containerd-shim-lcow-v2 migrate [prepare|transfer|cancel] "
+      "--from ADDRESS[,NAMESPACE[,SOCKET_DIR]] SOURCE_ID\n"
+      "           --to ADDRESS[,NAMESPACE[,SOCKET_DIR]] DESTINATION_ID\n"
       "  Moves the running VM of sandbox SOURCE_ID (a live-migratable pod) "
       "and its containers\n"
       "  to DESTINATION_ID, a sandbox task created with the annotation "
@@ -133,8 +137,13 @@ usage (void)
       "  cancel    cancels both sides (before the switchover)\n"
       "  (none)    prepare, then transfer; exits 3 after prepare when there "
       "are containers to adopt\n"
-      "  Sockets are shim addresses (a path or unix://PATH).  SIGINT or "
-      "SIGTERM before the switchover cancels.\n");
+      "  Sockets are shim addresses (a path or unix://PATH); or each side is "
+      "named as ctr names a pod:\n"
+      "  containerd's address, its namespace (default k8s.io) and the "
+      "sandbox id; the shim's socket is\n"
+      "  found where containerd puts it (SOCKET_DIR, default "
+      "$CONTAINERD_SHIM_LCOW_SOCKET_DIR or /run/containerd/s).\n"
+      "  SIGINT or SIGTERM before the switchover cancels.\n");
 }
 
 /* The steps after Transfer started; 0 when the VM runs at the
@@ -298,23 +307,63 @@ transfer (struct side *src, struct side *dst, uint64_t src_uptime,
   return r == 0 ? 0 : 1;
 }
 
+/* A side named as ctr names a pod: "ADDRESS[,NAMESPACE[,SOCKET_DIR]]"
+   and the sandbox id; its shim's socket, as containerd computes it.  */
+static char *
+socket_of (const char *spec, const char *id)
+{
+  char *copy = strdup (spec);
+  char *ns = strchr (copy, ',');
+  char *dir = NULL;
+  if (ns != NULL)
+    {
+      *ns++ = '\0';
+      dir = strchr (ns, ',');
+      if (dir != NULL)
+        *dir++ = '\0';
+    }
+  char *address
+      = shim_socket_address_in (dir && *dir ? dir : shim_socket_dir (), copy,
+                                ns && *ns ? ns : "k8s.io", id);
+  char *path = strdup (shim_socket_path (address));
+  free (address);
+  free (copy);
+  return path;
+}
+
 int
 migrate_command_main (int argc, char **argv)
 {
   const char *step = "";
   /* argv[0] is "migrate"; a step comes first.  */
-  if (argc == 6)
+  if (argc == 6 || argc == 8)
     {
       step = argv[1];
       argv++;
       argc--;
     }
-  if (argc != 5
+  bool named = argc == 7 && strcmp (argv[1], "--from") == 0
+               && strcmp (argv[4], "--to") == 0;
+  if ((argc != 5 && !named)
       || (strcmp (step, "") != 0 && strcmp (step, "prepare") != 0
           && strcmp (step, "transfer") != 0 && strcmp (step, "cancel") != 0))
     {
       usage ();
       return 2;
+    }
+  char *sockets[2] = { NULL, NULL };
+  if (named)
+    {
+      /* --from SPEC ID --to SPEC ID, as SOCKET ID SOCKET ID.  */
+      sockets[0] = socket_of (argv[2], argv[3]);
+      sockets[1] = socket_of (argv[5], argv[6]);
+      static char *positional[5];
+      positional[0] = argv[0];
+      positional[1] = sockets[0];
+      positional[2] = argv[3];
+      positional[3] = sockets[1];
+      positional[4] = argv[6];
+      argv = positional;
     }
   struct sigaction sa = { .sa_handler = on_signal };
   sigaction (SIGINT, &sa, NULL);
@@ -330,6 +379,8 @@ migrate_command_main (int argc, char **argv)
       fprintf (stderr, "migrate: %s\n", err->msg);
       shim_error_free (err);
       ttrpc_client_close (&src.client);
+      free (sockets[0]);
+      free (sockets[1]);
       return 1;
     }
   uint64_t started = monotonic_ms ();
@@ -364,5 +415,7 @@ migrate_command_main (int argc, char **argv)
     pb__export_response__free_unpacked (exported, NULL);
   ttrpc_client_close (&src.client);
   ttrpc_client_close (&dst.client);
+  free (sockets[0]);
+  free (sockets[1]);
   return rc;
 }

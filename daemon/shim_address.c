@@ -59,13 +59,21 @@ char *
 shim_socket_address (const char *containerd_address, const char *ns,
                      const char *group_id)
 {
+  return shim_socket_address_in (shim_socket_dir (), containerd_address, ns,
+                                 group_id);
+}
+
+char *
+shim_socket_address_in (const char *socket_dir, const char *containerd_address,
+                        const char *ns, const char *group_id)
+{
   char *joined = xasprintf ("%s/%s/%s", containerd_address, ns, group_id);
   char *clean = path_clean (joined);
   char hex[2 * SHA256_DIGEST_LEN + 1];
   sha256_hex (clean, strlen (clean), hex);
   free (joined);
   free (clean);
-  return xasprintf ("unix://%s/%s", shim_socket_dir (), hex);
+  return xasprintf ("unix://%s/%s", socket_dir, hex);
 }
 
 const char *

@@ -18,6 +18,10 @@ char *path_clean (const char *path);
 /* "unix://<socket dir>/<hash>"; caller frees.  */
 char *shim_socket_address (const char *containerd_address, const char *ns,
                            const char *group_id);
+/* The same in another socket directory (another containerd's).  */
+char *shim_socket_address_in (const char *socket_dir,
+                              const char *containerd_address, const char *ns,
+                              const char *group_id);
 /* The socket path of an address (strips "unix://").  */
 const char *shim_socket_path (const char *address);
 

@@ -175,7 +175,10 @@ PRINTER_B=$!
 "${RUN_B[@]}" -d $(in_pod d2) $(adopting counter) --rootfs "$ROOTFS" counter-b /bin/sh -c "$COUNTER" >/dev/null
 expect "the three containers are adopted on B" wait_for 60 bash -c \
   '[ "$(ctr -a "$1" -n "$2" task ls | grep -c RUNNING)" -ge 4 ]' _ "$T/B/containerd.sock" "$NSB"
-out=$(migrate transfer d2 2>&1) && rc=0 || rc=$?
+# This step names each side as ctr names a pod: containerd's address,
+# namespace and socket directory, and the sandbox id.
+out=$("$SHIM" migrate transfer --from "$T/containerd.sock,$NS,$T/s" m1 \
+  --to "$T/B/containerd.sock,$NSB,$T/B/s" d2 2>&1) && rc=0 || rc=$?
 echo "$out" | sed 's/^/  /'
 expect "the pod migrates with its containers" [ "$rc" -eq 0 ]
 expect "A's printer ends as moved (its ctr exits 0)" wait_for 20 bash -c '! kill -0 "$1" 2>/dev/null' _ "$PRINTER_A"

@@ -142,6 +142,13 @@ START_TEST (test_address_and_flags)
       a, "unix:///tmp/lcow-sockets/"
          "12117510a54ae87cb9f59e68c4b6897783ff70cec968b5b5967a0a0cd503057e");
   free (a);
+  /* Another containerd's directory, named (migrate --from/--to).  */
+  a = shim_socket_address_in ("/other/s", "/run/containerd/containerd.sock",
+                              "default", "demo");
+  ck_assert_str_eq (
+      a, "unix:///other/s/"
+         "12117510a54ae87cb9f59e68c4b6897783ff70cec968b5b5967a0a0cd503057e");
+  free (a);
   setenv (SHIM_SOCKET_DIR_ENV, "relative/dir", 1);
   ck_assert_str_eq (shim_socket_dir (), "/run/containerd/s");
   unsetenv (SHIM_SOCKET_DIR_ENV);
