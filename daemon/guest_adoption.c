@@ -114,21 +114,9 @@ on_adopted_rootfs (void *data, const uint32_t *targets, size_t ntargets,
       guest_container_create_failed (t, err);
       return;
     }
-  t->creating = false;
-  task_set_status (t, PB__TASK_STATUS__CREATED);
   /* Its output flows from Finalize on; stdin is read from then.  */
-  guest_process_open_relay (t, false);
-  char pid[16];
-  snprintf (pid, sizeof pid, "%u", t->pid);
-  log_entry (LOG_LEVEL_INFO, "container adopted from the migration's source",
-             (struct log_field[]){ { "task", t->id },
-                                   { "source-container", t->guest_id },
-                                   { "guest-pid", pid } },
-             3);
-  task_reply_created (t, t->create_call, t->create_req);
-  t->create_call = NULL;
-  pb__create_task_request__free_unpacked (t->create_req, NULL);
-  t->create_req = NULL;
+  guest_container_created (t, false,
+                           "container adopted from the migration's source");
 }
 
 void

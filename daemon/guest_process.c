@@ -221,6 +221,25 @@ guest_container_create_failed (struct task *t, const shim_error *err)
     sandbox_end (ts);
 }
 
+void
+guest_container_created (struct task *t, bool start, const char *what)
+{
+  t->creating = false;
+  task_set_status (t, PB__TASK_STATUS__CREATED);
+  guest_process_open_relay (t, start);
+  char pid[16];
+  snprintf (pid, sizeof pid, "%u", t->pid);
+  log_entry (LOG_LEVEL_INFO, what,
+             (struct log_field[]){ { "task", t->id },
+                                   { "guest-id", task_guest_id (t) },
+                                   { "guest-pid", pid } },
+             3);
+  task_reply_created (t, t->create_call, t->create_req);
+  t->create_call = NULL;
+  pb__create_task_request__free_unpacked (t->create_req, NULL);
+  t->create_req = NULL;
+}
+
 static void
 on_guest_created (void *data, const char *body, size_t len,
                   const shim_error *err)
@@ -238,18 +257,7 @@ on_guest_created (void *data, const char *body, size_t len,
     }
   bridge_response_release (&resp);
   t->pid = resp.pid;
-  t->creating = false;
-  task_set_status (t, PB__TASK_STATUS__CREATED);
-  guest_process_open_relay (t, true);
-  char pid[16];
-  snprintf (pid, sizeof pid, "%u", t->pid);
-  log_entry (LOG_LEVEL_INFO, "container created in the UVM",
-             (struct log_field[]){ { "task", t->id }, { "guest-pid", pid } },
-             2);
-  task_reply_created (t, t->create_call, t->create_req);
-  t->create_call = NULL;
-  pb__create_task_request__free_unpacked (t->create_req, NULL);
-  t->create_req = NULL;
+  guest_container_created (t, true, "container created in the UVM");
   if (t->exit_parked)
     guest_process_deliver_exit (t);
 }

@@ -27,6 +27,9 @@ void guest_container_create (struct task *t, struct ttrpc_call *call,
 int guest_container_begin (struct task *t, struct ttrpc_call *call,
                            Pb__CreateTaskRequest *req,
                            const struct oci_spec *spec);
+/* A create's end: CREATED, the relay connected (stdin read at once with
+   start), what logged, the Create answered.  */
+void guest_container_created (struct task *t, bool start, const char *what);
 /* Undoes a create in flight and fails its call; a standalone task takes
    its sandbox with it.  */
 void guest_container_create_failed (struct task *t, const shim_error *err);

@@ -70,6 +70,20 @@ sleep_ms (unsigned ms)
   nanosleep (&ts, NULL);
 }
 
+/* The source's Progress answer, or NULL (said on stderr).  */
+static Pb__ProgressResponse *
+progress (struct side *src)
+{
+  Pb__ProgressRequest req = PB__PROGRESS_REQUEST__INIT;
+  req.id = (char *) src->id;
+  Pb__ProgressResponse *p = NULL;
+  if (call (src, "Progress", &req.base, &pb__progress_response__descriptor,
+            (ProtobufCMessage **) &p)
+      < 0)
+    return NULL;
+  return p;
+}
+
 /* Polls the source until QEMU's migration ends: the final progress, or
    NULL when the migration failed or was interrupted.  */
 static Pb__ProgressResponse *
@@ -83,12 +97,8 @@ follow (struct side *src)
           fprintf (stderr, "migrate: interrupted: cancelling\n");
           return NULL;
         }
-      Pb__ProgressRequest req = PB__PROGRESS_REQUEST__INIT;
-      req.id = (char *) src->id;
-      Pb__ProgressResponse *p = NULL;
-      if (call (src, "Progress", &req.base, &pb__progress_response__descriptor,
-                (ProtobufCMessage **) &p)
-          < 0)
+      Pb__ProgressResponse *p = progress (src);
+      if (p == NULL)
         return NULL;
       if (strcmp (p->status, last) != 0 || strcmp (p->status, "active") == 0)
         printf ("transfer: %s, %llu of %llu bytes sent, %llu remaining\n",
@@ -240,16 +250,12 @@ prepare (struct side *src, struct side *dst, Pb__ExportResponse **exported,
   return 0;
 }
 
-/* The source's migration status ("" when it has none to tell).  */
+/* The source's migration status ("" when it has none to tell), or NULL.  */
 static char *
 source_status (struct side *src)
 {
-  Pb__ProgressRequest req = PB__PROGRESS_REQUEST__INIT;
-  req.id = (char *) src->id;
-  Pb__ProgressResponse *p = NULL;
-  if (call (src, "Progress", &req.base, &pb__progress_response__descriptor,
-            (ProtobufCMessage **) &p)
-      < 0)
+  Pb__ProgressResponse *p = progress (src);
+  if (p == NULL)
     return NULL;
   char *st = strdup (p->status);
   pb__progress_response__free_unpacked (p, NULL);
