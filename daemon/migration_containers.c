@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "policy/problems.h"
+#include "proto/base/sha256.h"
+#include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
 #include "sandbox.h"
 #include "task.h"
@@ -303,4 +305,29 @@ migrating_set_all_adopted (const struct migrating_set *set, shim_error **err)
     return 0;
   (*err)->code = GRPC_FAILED_PRECONDITION;
   return -1;
+}
+
+/* Each string length-prefixed, so that no two lists serialize alike.  */
+static void
+digest_strings (strbuf *b, const char *what, char *const *v, size_t n)
+{
+  strbuf_printf (b, "%s %zu\n", what, n);
+  for (size_t i = 0; i < n; i++)
+    {
+      strbuf_printf (b, "%zu:", strlen (v[i]));
+      strbuf_puts (b, v[i]);
+    }
+}
+
+void
+migration_process_digest (const struct oci_process *p, char hex[65])
+{
+  strbuf b = STRBUF_INIT;
+  digest_strings (&b, "args", p->args, p->nargs);
+  digest_strings (&b, "env", p->env, p->nenv);
+  const char *cwd = p->cwd ? p->cwd : "";
+  strbuf_printf (&b, "cwd %zu:%s\nuser %u:%u\nterminal %d\n", strlen (cwd),
+                 cwd, p->uid, p->gid, p->terminal ? 1 : 0);
+  sha256_hex (b.data, b.len, hex);
+  strbuf_release (&b);
 }

@@ -14,6 +14,7 @@
 
 #include "migration.pb-c.h"
 #include "proto/base/error.h"
+#include "proto/oci_spec.h"
 
 struct task_service;
 
@@ -50,6 +51,11 @@ struct migrating_set
   size_t n;
   uint32_t next_process_key;
 };
+
+/* sha256 (hex) of what makes a container's process itself: args, env,
+   cwd, uid, gid, terminal.  Two specs with equal digests ask for the same
+   process (a destination adopts only that).  */
+void migration_process_digest (const struct oci_process *p, char hex[65]);
 
 /* Source: every container of the pod, or FailedPrecondition naming each
    task that cannot move and why.  */

@@ -12,6 +12,7 @@
 #include "policy/migration.h"
 #include "proto/base/log.h"
 #include "proto/base/xalloc.h"
+#include "proto/pb_pack.h"
 #include "sandbox.h"
 #include "migration_state.h"
 #include "task.h"
@@ -241,6 +242,8 @@ migration_sandbox_ending (struct task_service *ts)
 {
   struct migration_op *op = service_migration (ts)->op;
   migrating_set_release (&service_migration (ts)->incoming);
+  free (service_migration (ts)->handover_reply.data);
+  service_migration (ts)->handover_reply = (ProtobufCBinaryData){ 0 };
   deadline_stop (ts);
   if (op == NULL)
     return;
@@ -820,6 +823,11 @@ reply_handover (struct task_service *ts, struct ttrpc_call *call,
   ho.exits = pep;
   Pb__FinalizeResponse resp = PB__FINALIZE_RESPONSE__INIT;
   resp.handover = &ho;
+  /* Kept: an orchestrator that died before the destination had it asks
+     again (migrate transfer, rerun).  */
+  struct migration_part *m = service_migration (ts);
+  free (m->handover_reply.data);
+  m->handover_reply = pb_pack (&resp.base);
   ttrpc_call_reply (call, &resp.base);
   free (psp);
   free (ps);
@@ -827,6 +835,28 @@ reply_handover (struct task_service *ts, struct ttrpc_call *call,
   free (pe);
   free (exits);
   free (streams);
+}
+
+/* A moved source's Finalize again: the handover it answered before.  */
+static void
+reply_kept_handover (struct task_service *ts, struct ttrpc_call *call)
+{
+  const ProtobufCBinaryData *kept = &service_migration (ts)->handover_reply;
+  Pb__FinalizeResponse *resp
+      = pb__finalize_response__unpack (NULL, kept->len, kept->data);
+  if (resp == NULL)
+    {
+      ttrpc_call_fail_code (call, GRPC_INTERNAL,
+                            "finalize %s: the kept handover does not unpack",
+                            sandbox_id (ts));
+      return;
+    }
+  log_entry (LOG_LEVEL_INFO,
+             "live migration: the handover answered again (the "
+             "orchestrator asked twice)",
+             (struct log_field[]){ { "sandbox", sandbox_id (ts) } }, 1);
+  ttrpc_call_reply (call, &resp->base);
+  pb__finalize_response__free_unpacked (resp, NULL);
 }
 
 static void
@@ -918,6 +948,13 @@ static bool
 handle_finalize (struct task_service *ts, struct ttrpc_call *call,
                  Pb__FinalizeRequest *req)
 {
+  struct migration_part *m = service_migration (ts);
+  if (m->state == MIGRATION_MOVED && m->handover_reply.data != NULL)
+    {
+      if (sandbox_named (ts, call, req->id, "finalize") != NULL)
+        reply_kept_handover (ts, call);
+      return false;
+    }
   struct uvm *u = sandbox_vm (ts, call, req->id, "finalize");
   shim_error *err = NULL;
   if (u == NULL)

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #include "migration_containers.h"
 #include "migration_state.h"
 #include "proto/base/list.h"
@@ -50,6 +52,9 @@ struct migration_part
   struct migrating_set incoming;
   /* Between Export or Import and the transfer: the orchestrator's time.  */
   struct migration_deadline *deadline;
+  /* Source, moved: its Finalize answer (packed), for an orchestrator that
+     asks again.  */
+  ProtobufCBinaryData handover_reply;
 };
 
 struct task_service *service_record_new (const struct task_service_config *c);

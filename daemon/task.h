@@ -92,7 +92,7 @@ struct task
   /* The id the guest knows the container by: the source's for one adopted
      from a live migration (NULL: id).  */
   char *guest_id;
-  /* Of the container's process (oci_process_digest): a migration's
+  /* Of the container's process (migration_process_digest): a migration's
      destination must ask for the same process.  */
   char process_digest[2 * 32 + 1];
   /* Destination of a live migration: created from a source container

@@ -126,7 +126,7 @@ join_container (struct task_service *ts, struct ttrpc_call *call,
     }
   char digest[sizeof ((struct task *) 0)->process_digest] = "";
   if (spec->process != NULL)
-    oci_process_digest (spec->process, digest);
+    migration_process_digest (spec->process, digest);
   const char *source
       = oci_spec_annotation (spec, ANNOTATION_MIGRATION_SOURCE_CONTAINER);
   const struct migrating_container *adopted

@@ -10,7 +10,6 @@
 #include "base/file_io.h"
 #include "base/go_parse.h"
 #include "base/json_reader.h"
-#include "base/sha256.h"
 #include "base/strbuf.h"
 #include "base/xalloc.h"
 
@@ -669,29 +668,4 @@ oci_mount_is_bind (const struct oci_mount *m)
         || strcmp (m->options[i], "rbind") == 0)
       return true;
   return false;
-}
-
-/* Each string length-prefixed, so that no two lists serialize alike.  */
-static void
-digest_strings (strbuf *b, const char *what, char *const *v, size_t n)
-{
-  strbuf_printf (b, "%s %zu\n", what, n);
-  for (size_t i = 0; i < n; i++)
-    {
-      strbuf_printf (b, "%zu:", strlen (v[i]));
-      strbuf_puts (b, v[i]);
-    }
-}
-
-void
-oci_process_digest (const struct oci_process *p, char hex[65])
-{
-  strbuf b = STRBUF_INIT;
-  digest_strings (&b, "args", p->args, p->nargs);
-  digest_strings (&b, "env", p->env, p->nenv);
-  const char *cwd = p->cwd ? p->cwd : "";
-  strbuf_printf (&b, "cwd %zu:%s\nuser %u:%u\nterminal %d\n", strlen (cwd),
-                 cwd, p->uid, p->gid, p->terminal ? 1 : 0);
-  sha256_hex (b.data, b.len, hex);
-  strbuf_release (&b);
 }

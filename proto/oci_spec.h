@@ -219,10 +219,6 @@ struct oci_spec
 
 int oci_spec_parse (const char *buf, size_t len, struct oci_spec **out,
                     shim_error **err);
-/* sha256 (hex) of what makes the process itself: args, env, cwd, uid,
-   gid, terminal.  Two specs with equal digests ask for the same process
-   (a live migration's destination adopts only that).  */
-void oci_process_digest (const struct oci_process *p, char hex[65]);
 /* Reads <dir>/config.json without following a symlink there; the spec
    keeps the document.  */
 int oci_spec_load_bundle (const char *bundle_dir, struct oci_spec **out,

@@ -162,7 +162,7 @@ make_world (void)
                       strlen (bundle_specs[B_ADOPTING]), &adopting, &err)
       < 0)
     abort ();
-  oci_process_digest (adopting->process, adopting_digest);
+  migration_process_digest (adopting->process, adopting_digest);
   oci_spec_free (adopting);
   /* The daemon's log is part of what runs; its output is wanted only to
      read a crash (FUZZ_LOG=1).  */

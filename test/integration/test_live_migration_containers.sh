@@ -175,12 +175,19 @@ PRINTER_B=$!
 "${RUN_B[@]}" -d $(in_pod d2) $(adopting counter) --rootfs "$ROOTFS" counter-b /bin/sh -c "$COUNTER" >/dev/null
 expect "the three containers are adopted on B" wait_for 60 bash -c \
   '[ "$(ctr -a "$1" -n "$2" task ls | grep -c RUNNING)" -ge 4 ]' _ "$T/B/containerd.sock" "$NSB"
-# This step names each side as ctr names a pod: containerd's address,
+# The orchestrator dies past the switchover: the source handed over, the
+# destination was never told.
+out=$(python3 "$TOP/test/integration/ttrpc_client.py" "$(address_a m1)" transfer-then-vanish m1 0 \
+  "$(address_b d2)" d2 2>&1) && rc=0 || rc=$?
+expect "a transfer whose orchestrator dies after the source's Finalize ($out)" [ "$rc" -eq 0 ]
+# Rerun, naming each side as ctr names a pod: containerd's address,
 # namespace and socket directory, and the sandbox id.
 out=$("$SHIM" migrate transfer --from "$T/containerd.sock,$NS,$T/s" m1 \
   --to "$T/B/containerd.sock,$NSB,$T/B/s" d2 2>&1) && rc=0 || rc=$?
 echo "$out" | sed 's/^/  /'
-expect "the pod migrates with its containers" [ "$rc" -eq 0 ]
+expect "a rerun of migrate transfer finishes it: the pod runs on B with its containers" \
+  bash -c '[ "$1" -eq 0 ] && grep -q "completed before; finalizing" <<<"$2"' _ "$rc" "$out"
+expect "A answered its handover again" grep -q '"live migration: the handover answered again' "$T/containerd.log"
 expect "A's printer ends as moved (its ctr exits 0)" wait_for 20 bash -c '! kill -0 "$1" 2>/dev/null' _ "$PRINTER_A"
 wait "$PRINTER_A" && rc=0 || rc=$?
 expect "with status 0" [ "$rc" -eq 0 ]

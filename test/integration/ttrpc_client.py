@@ -111,11 +111,11 @@ class Conn:
         self.s = connect(path)
         self.next_id = 1
 
-    def call(self, method, payload, timeout=5.0):
+    def call(self, method, payload, timeout=5.0, service=TASK):
         sid = self.next_id
         self.next_id += 2
         self.s.settimeout(timeout)
-        self.s.sendall(request(sid, method, payload))
+        self.s.sendall(request(sid, method, payload, service))
         rsid, code, msg, body = read_response(self.s)
         if rsid != sid:
             raise ValueError("reply on stream %d, expected %d" % (rsid, sid))
@@ -419,7 +419,40 @@ def case_rss_after(path, task_id, pid, runs="1"):
                      "client" % (run + 1, base, after))
 
 
+MIGRATION = "lcow.migration.v1.Migration"
+
+
+def case_transfer_then_vanish(path, task_id, pid, dst_path, dst_id):
+    """An orchestrator that dies past the switchover: Prepare at the
+    destination, Transfer from the source until QEMU says completed, the
+    source's Finalize, and nothing more (its answer, the handover, is
+    dropped)."""
+    del pid
+    src, dst = Conn(path), Conn(dst_path)
+
+    def call(conn, method, payload, what):
+        code, msg, body = conn.call(method, payload, timeout=60.0, service=MIGRATION)
+        if code != OK:
+            check(False, "%s %s: code %d: %s" % (what, method, code, msg))
+        return parse_fields(body)
+
+    uri = call(dst, "Prepare", field_bytes(1, dst_id), "destination")[1][0]
+    call(src, "Transfer", field_bytes(1, task_id) + field_bytes(2, uri), "source")
+    deadline = time.time() + 120
+    while True:
+        status = call(src, "Progress", field_bytes(1, task_id), "source").get(1, [b""])[0]
+        if status == b"completed":
+            break
+        if status in (b"failed", b"cancelled") or time.time() > deadline:
+            check(False, "the transfer ended %s" % status.decode())
+        time.sleep(0.1)
+    ho = call(src, "Finalize", field_bytes(1, task_id), "source")
+    print("the source handed over (%d bytes dropped); the orchestrator is gone"
+          % len(ho.get(1, [b""])[0]))
+
+
 CASES = {
+    "transfer-then-vanish": case_transfer_then_vanish,
     "rss-after": case_rss_after,
     "update": case_update,
     "watch": case_watch,

@@ -194,7 +194,7 @@ digest_of (char **args, size_t nargs, char **env, size_t nenv, const char *cwd,
                            .nenv = nenv,
                            .cwd = (char *) cwd,
                            .uid = uid };
-  oci_process_digest (&p, out);
+  migration_process_digest (&p, out);
 }
 
 START_TEST (process_digest)
