@@ -14,11 +14,8 @@
 /* ---- source ------------------------------------------------------------- */
 
 void
-guest_hold_exits (struct task_service *ts, bool hold)
+guest_deliver_held_exits (struct task_service *ts)
 {
-  service_guest (ts)->holding_exits = hold;
-  if (hold)
-    return;
   struct list *pos, *tmp;
   list_for_each_safe (pos, tmp, &service_tasks (ts)->list)
   {
@@ -124,7 +121,6 @@ guest_container_adopt (struct task *t, struct ttrpc_call *call,
                        Pb__CreateTaskRequest *req, const struct oci_spec *spec,
                        const struct migrating_container *mc)
 {
-  struct task_service *ts = t->ts;
   t->adopted = true;
   t->guest_id = xstrdup (mc->guest_id);
   t->key = mc->key;
@@ -136,18 +132,10 @@ guest_container_adopt (struct task *t, struct ttrpc_call *call,
   for (size_t i = 0; i < mc->nlayers; i++)
     expect[i] = (struct layer_expectation){ mc->layers[i].target,
                                             mc->layers[i].digest };
-  struct rootfs_mount *mounts = xzalloc ((req->n_rootfs + 1) * sizeof *mounts);
-  for (size_t i = 0; i < req->n_rootfs; i++)
-    mounts[i]
-        = (struct rootfs_mount){ req->rootfs[i]->type, req->rootfs[i]->source,
-                                 req->rootfs[i]->options,
-                                 req->rootfs[i]->n_options };
   shim_error *err = NULL;
   /* on_adopted_rootfs may run (and end t) before this returns.  */
-  int r = container_rootfs_prepare (sandbox_layers (ts), mounts, req->n_rootfs,
-                                    t->rootfs_dir, expect, mc->nlayers,
-                                    on_adopted_rootfs, t, &t->rootfs, &err);
-  free (mounts);
+  int r = guest_container_prepare_rootfs (t, expect, mc->nlayers,
+                                          on_adopted_rootfs, &err);
   free (expect);
   if (r == 0)
     return;

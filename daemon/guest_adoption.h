@@ -36,9 +36,10 @@ struct held_exit
   uint32_t status;
 };
 
-/* Source.  hold: exits are held from now on; release (hold false, the
-   migration ended here): the held ones are delivered.  */
-void guest_hold_exits (struct task_service *ts, bool hold);
+/* Source.  Exits are held while the migration's state says so
+   (migration_state_holds_exits); when the migration ended here, the held
+   ones are delivered.  */
+void guest_deliver_held_exits (struct task_service *ts);
 /* The stdin state of the streams keys[0..n) into streams, and the held
    exits (*exits allocated, the caller frees it).  */
 void guest_handover_state (struct task_service *ts, const uint32_t *keys,

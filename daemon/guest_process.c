@@ -104,7 +104,7 @@ guest_on_notify (void *data, const char *body, size_t len)
      reply: TaskCreate comes first, and the status never goes back.  A
      migration's source holds exits until it knows which side delivers
      them.  */
-  if (service_guest (ts)->holding_exits)
+  if (migration_state_holds_exits (service_migration (ts)->state))
     t->exit_held = true;
   else if (t->creating)
     t->exit_parked = true;
@@ -221,6 +221,26 @@ guest_container_create_failed (struct task *t, const shim_error *err)
     sandbox_end (ts);
 }
 
+int
+guest_container_prepare_rootfs (struct task *t,
+                                const struct layer_expectation *expect,
+                                size_t nexpect, container_rootfs_fn ready,
+                                shim_error **err)
+{
+  const Pb__CreateTaskRequest *req = t->create_req;
+  struct rootfs_mount *mounts = xzalloc ((req->n_rootfs + 1) * sizeof *mounts);
+  for (size_t i = 0; i < req->n_rootfs; i++)
+    mounts[i]
+        = (struct rootfs_mount){ req->rootfs[i]->type, req->rootfs[i]->source,
+                                 req->rootfs[i]->options,
+                                 req->rootfs[i]->n_options };
+  int r = container_rootfs_prepare (sandbox_layers (t->ts), mounts,
+                                    req->n_rootfs, t->rootfs_dir, expect,
+                                    nexpect, ready, t, &t->rootfs, err);
+  free (mounts);
+  return r;
+}
+
 void
 guest_container_created (struct task *t, bool start, const char *what)
 {
@@ -335,19 +355,8 @@ on_pod_files_read (void *data, const struct bridge_pod_file *files,
       shim_error_free (err);
       return;
     }
-  Pb__CreateTaskRequest *req = t->create_req;
-  struct rootfs_mount *mounts = xzalloc ((req->n_rootfs + 1) * sizeof *mounts);
-  for (size_t i = 0; i < req->n_rootfs; i++)
-    mounts[i]
-        = (struct rootfs_mount){ req->rootfs[i]->type, req->rootfs[i]->source,
-                                 req->rootfs[i]->options,
-                                 req->rootfs[i]->n_options };
   /* on_rootfs_ready may run (and end t) before this returns.  */
-  int r = container_rootfs_prepare (sandbox_layers (ts), mounts, req->n_rootfs,
-                                    t->rootfs_dir, NULL, 0, on_rootfs_ready, t,
-                                    &t->rootfs, &err);
-  free (mounts);
-  if (r == 0)
+  if (guest_container_prepare_rootfs (t, NULL, 0, on_rootfs_ready, &err) == 0)
     return;
   guest_container_create_failed (t, err);
   shim_error_free (err);

@@ -27,6 +27,13 @@ void guest_container_create (struct task *t, struct ttrpc_call *call,
 int guest_container_begin (struct task *t, struct ttrpc_call *call,
                            Pb__CreateTaskRequest *req,
                            const struct oci_spec *spec);
+/* The layers of t's Create request (t->create_req) claimed into
+   t->rootfs; ready gets t.  With expect, they must be a migration
+   source's (container_rootfs_prepare).  */
+int guest_container_prepare_rootfs (struct task *t,
+                                    const struct layer_expectation *expect,
+                                    size_t nexpect, container_rootfs_fn ready,
+                                    shim_error **err);
 /* A create's end: CREATED, the relay connected (stdin read at once with
    start), what logged, the Create answered.  */
 void guest_container_created (struct task *t, bool start, const char *what);

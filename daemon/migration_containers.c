@@ -286,8 +286,10 @@ migrating_set_unclaim (struct migrating_set *set, const char *task_id)
     if (set->items[i].adopted_by != NULL
         && strcmp (set->items[i].adopted_by, task_id) == 0)
       {
+        /* A task claims one container; task_id may be this very string.  */
         free (set->items[i].adopted_by);
         set->items[i].adopted_by = NULL;
+        return;
       }
 }
 

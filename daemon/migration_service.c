@@ -146,10 +146,9 @@ destination_imported (enum migration_state s)
          || s == MIGRATION_PREPARED || s == MIGRATION_ADOPTING;
 }
 
-/* What follows a change of state for the pod's processes: a source holds
-   the guest's exits while its VM may go, and delivers them when the
-   migration ends here; a destination whose migration ends without a
-   switchover lets its adopted containers go.  */
+/* What follows a change of state for the pod's processes: a source whose
+   migration ended here delivers the exits it held; a destination whose
+   migration ends without a switchover lets its adopted containers go.  */
 static void
 on_state_changed (struct task_service *ts, enum migration_state was,
                   enum migration_event ev)
@@ -160,10 +159,8 @@ on_state_changed (struct task_service *ts, enum migration_state was,
   else if (m->state != MIGRATION_PREPARED && m->state != MIGRATION_HANDING_OVER
            && m->state != MIGRATION_ADOPTING)
     deadline_stop (ts);
-  if (!migration_state_source (was) && migration_state_source (m->state))
-    guest_hold_exits (ts, true);
-  else if (migration_state_source (was) && m->state == MIGRATION_NONE)
-    guest_hold_exits (ts, false);
+  if (migration_state_holds_exits (was) && m->state == MIGRATION_NONE)
+    guest_deliver_held_exits (ts);
   if (destination_imported (was) && !destination_imported (m->state))
     {
       if (ev != MIGRATION_EV_ADOPTED)

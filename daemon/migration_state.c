@@ -100,6 +100,12 @@ migration_state_source (enum migration_state state)
 }
 
 bool
+migration_state_holds_exits (enum migration_state state)
+{
+  return migration_state_source (state) || state == MIGRATION_MOVED;
+}
+
+bool
 migration_call_refused (enum migration_call_rule rule,
                         enum migration_state state,
                         enum migration_subject subject)

@@ -78,6 +78,9 @@ const char *migration_state_name (enum migration_state state);
 const char *migration_event_name (enum migration_event event);
 /* This shim gives the VM away (EXPORTING through HANDING_OVER).  */
 bool migration_state_source (enum migration_state state);
+/* The guest's exit notifications are held (not delivered here): from the
+   export on, and after the move (the destination delivers them).  */
+bool migration_state_holds_exits (enum migration_state state);
 
 /* What a Task method does while a migration is under way, declared once
    per method beside the Task service's method table.  A destination's

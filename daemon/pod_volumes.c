@@ -329,7 +329,8 @@ on_sync_tick (uv_timer_t *timer)
     /* An adopted container runs at a migration's source until Finalize;
        a source holds its guest for the destination.  */
     if (v == NULL || v->nvolumes == 0 || v->reader != NULL || t->creating
-        || t->exited || t->adopted || service_guest (s->ts)->holding_exits)
+        || t->exited || t->adopted
+        || migration_state_holds_exits (service_migration (s->ts)->state))
       continue;
     pod_file_reader_start (service_config (s->ts)->loop, v->volume_binds,
                            v->nvolumes, false, on_volumes_stamped, v,

@@ -39,8 +39,6 @@ struct guest_table
   /* Requests to the guest waiting for its reply.  */
   struct list ops;
   uint32_t next_process_key;
-  /* A live migration's source: exits are held (guest_adoption.h).  */
-  bool holding_exits;
 };
 
 struct migration_part

@@ -180,6 +180,11 @@ START_TEST (claims)
   ck_assert_ptr_nonnull (migrating_set_claim (
       &set, "counter", "t4", set.items[1].process_digest, &err));
   ck_assert_int_eq (migrating_set_all_adopted (&set, &err), 0);
+  /* Unclaimed by the very string the set holds (as the daemon forgets a
+     failed claim): the later claim stays, nothing freed is read.  */
+  migrating_set_unclaim (&set, set.items[0].adopted_by);
+  ck_assert_ptr_null (set.items[0].adopted_by);
+  ck_assert_str_eq (set.items[1].adopted_by, "t4");
   migrating_set_release (&set);
 }
 END_TEST

@@ -149,6 +149,8 @@ START_TEST (call_rules)
       bool source = s == MIGRATION_EXPORTING || s == MIGRATION_EXPORTED
                     || s == MIGRATION_HANDING_OVER;
       ck_assert (migration_state_source (s) == source);
+      ck_assert (migration_state_holds_exits (s)
+                 == (source || s == MIGRATION_MOVED));
       for (int who = MIGRATION_SUBJECT_OTHER; who <= MIGRATION_SUBJECT_ADOPTED;
            who++)
         {
