@@ -17,6 +17,10 @@
 /* Calls that wait for the VM (describe: boot file hashes; finalize: QEMU
    quitting, the destination's first round trips).  */
 #define CALL_MS 60000
+/* Export may await the pod's exec'd processes, for the source shim's
+   migration_timeout_ms (which it bounds; this only catches a lost
+   shim).  */
+#define EXPORT_CALL_MS (60 * 60 * 1000)
 #define PROGRESS_EVERY_MS 100
 
 static volatile sig_atomic_t interrupted;
@@ -36,18 +40,26 @@ struct side
 };
 
 static int
-call (struct side *s, const char *method, const ProtobufCMessage *req,
-      const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp)
+call_within (struct side *s, const char *method, const ProtobufCMessage *req,
+             const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp,
+             int timeout_ms)
 {
   shim_error *err = NULL;
-  if (ttrpc_client_call (&s->client, SERVICE, method, req, desc, resp, CALL_MS,
-                         &err)
+  if (ttrpc_client_call (&s->client, SERVICE, method, req, desc, resp,
+                         timeout_ms, &err)
       == 0)
     return 0;
   fprintf (stderr, "migrate: %s %s: %s (code %d)\n", s->what, method, err->msg,
            err->code);
   shim_error_free (err);
   return -1;
+}
+
+static int
+call (struct side *s, const char *method, const ProtobufCMessage *req,
+      const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp)
+{
+  return call_within (s, method, req, desc, resp, CALL_MS);
 }
 
 /* Before the switchover: the source keeps its VM, the destination stops
@@ -128,9 +140,11 @@ usage (void)
   fprintf (
       stderr,
       "usage: containerd-shim-lcow-v2 migrate [prepare|transfer|cancel] "
-      "SOURCE_SOCKET SOURCE_ID DESTINATION_SOCKET DESTINATION_ID\n"
+      "[--force]\n"
+      "           SOURCE_SOCKET SOURCE_ID DESTINATION_SOCKET DESTINATION_ID\n"
       "       containerd-shim-lcow-v2 migrate [prepare|transfer|cancel] "
-      "--from ADDRESS[,NAMESPACE[,SOCKET_DIR]] SOURCE_ID\n"
+      "[--force]\n           --from ADDRESS[,NAMESPACE[,SOCKET_DIR]] "
+      "SOURCE_ID\n"
       "           --to ADDRESS[,NAMESPACE[,SOCKET_DIR]] DESTINATION_ID\n"
       "  Moves the running VM of sandbox SOURCE_ID (a live-migratable pod) "
       "and its containers\n"
@@ -138,6 +152,10 @@ usage (void)
       "io.containerd.lcow.migration.incoming=true.\n"
       "  prepare   exports the source (frozen from here) and imports it at "
       "the destination;\n"
+      "            the source first awaits its exec'd processes (they do not "
+      "move), up to its\n"
+      "            migration_timeout_ms; with --force it refuses at once "
+      "while any run\n"
       "            prints \"adopt CONTAINER_ID\" for each container to "
       "create on the destination with\n"
       "            the annotation io.containerd.lcow.migration.source-"
@@ -211,16 +229,18 @@ switch_over (struct side *src, struct side *dst, uint64_t src_uptime,
 
 /* Export from the source, Import at the destination (both cancelled if
    the destination refuses); 0 with both answers, or -1 (said on stderr;
-   *exported may be set, the caller frees it).  Prints the containers the
-   destination's containerd is to create ("adopt ID").  */
+   *exported may be set, the caller frees it).  The source awaits its
+   exec'd processes, or with force refuses while any run.  Prints the
+   containers the destination's containerd is to create ("adopt ID").  */
 static int
-prepare (struct side *src, struct side *dst, Pb__ExportResponse **exported,
-         Pb__ImportResponse **imported)
+prepare (struct side *src, struct side *dst, bool force,
+         Pb__ExportResponse **exported, Pb__ImportResponse **imported)
 {
   Pb__ExportRequest ex = PB__EXPORT_REQUEST__INIT;
   ex.id = (char *) src->id;
-  if (call (src, "Export", &ex.base, &pb__export_response__descriptor,
-            (ProtobufCMessage **) exported)
+  ex.force = force;
+  if (call_within (src, "Export", &ex.base, &pb__export_response__descriptor,
+                   (ProtobufCMessage **) exported, EXPORT_CALL_MS)
       < 0)
     return -1;
   const Pb__VmDescription *vm = (*exported)->vm;
@@ -337,9 +357,25 @@ socket_of (const char *spec, const char *id)
   return path;
 }
 
+/* Takes --force out of argv (anywhere after the command).  */
+static bool
+take_force (int *argc, char **argv)
+{
+  bool force = false;
+  int kept = 1;
+  for (int i = 1; i < *argc; i++)
+    if (strcmp (argv[i], "--force") == 0)
+      force = true;
+    else
+      argv[kept++] = argv[i];
+  *argc = kept;
+  return force;
+}
+
 int
 migrate_command_main (int argc, char **argv)
 {
+  bool force = take_force (&argc, argv);
   const char *step = "";
   /* argv[0] is "migrate"; a step comes first.  */
   if (argc == 6 || argc == 8)
@@ -401,7 +437,7 @@ migrate_command_main (int argc, char **argv)
     }
   else if (strcmp (step, "transfer") == 0)
     rc = transfer (&src, &dst, 0, started);
-  else if (prepare (&src, &dst, &exported, &imported) < 0)
+  else if (prepare (&src, &dst, force, &exported, &imported) < 0)
     rc = 1;
   else if (strcmp (step, "prepare") == 0)
     rc = 0;

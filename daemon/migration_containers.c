@@ -31,12 +31,10 @@ migrating_set_release (struct migrating_set *set)
   *set = (struct migrating_set){ 0 };
 }
 
-/* Why t cannot move, or NULL.  */
+/* Why container t cannot move, or NULL.  */
 static const char *
 cannot_move (const struct task *t)
 {
-  if (t->kind == TASK_EXEC)
-    return "is an exec'd process (only init processes move)";
   if (t->creating || t->rootfs == NULL)
     return "is being created";
   if (t->exited)
@@ -57,14 +55,13 @@ migrating_set_collect (struct task_service *ts, struct migrating_set *out,
   list_for_each_safe (pos, tmp, &service_tasks (ts)->list)
   {
     struct task *t = list_entry (pos, struct task, link);
-    if (t == sandbox_task (ts))
+    /* Execs are awaited (migration_running_execs), and stay.  */
+    if (t == sandbox_task (ts) || t->kind == TASK_EXEC)
       continue;
     const char *why = cannot_move (t);
     if (why != NULL)
       {
-        policy_problem_add (&problems, "%s %s %s",
-                            t->exec_id ? "exec" : "container",
-                            t->exec_id ? t->exec_id : t->id, why);
+        policy_problem_add (&problems, "container %s %s", t->id, why);
         continue;
       }
     struct migrating_container *c = &out->items[out->n++];
@@ -89,6 +86,28 @@ migrating_set_collect (struct task_service *ts, struct migrating_set *out,
   (*err)->code = GRPC_FAILED_PRECONDITION;
   migrating_set_release (out);
   return -1;
+}
+
+size_t
+migration_running_execs (struct task_service *ts, shim_error **err)
+{
+  struct policy_problems problems = { STRBUF_INIT, 0 };
+  struct list *pos, *tmp;
+  list_for_each_safe (pos, tmp, &service_tasks (ts)->list)
+  {
+    const struct task *t = list_entry (pos, struct task, link);
+    if (t->kind == TASK_EXEC && !t->exited)
+      policy_problem_add (&problems, "exec %s in container %s is running",
+                          t->exec_id, t->id);
+  }
+  size_t n = problems.count;
+  if (policy_problems_to_error (&problems,
+                                "exec'd processes do not move (only "
+                                "containers' init processes do)",
+                                err)
+      < 0)
+    (*err)->code = GRPC_FAILED_PRECONDITION;
+  return n;
 }
 
 void

@@ -2,8 +2,9 @@
    Container), as one record set: collected from the task table on the
    source, turned into the Export answer, read back from the Import request
    on the destination, where the Creates that adopt them claim them one by
-   one.  Only init processes move: a pod with exec'd processes, or with a
-   container being created or exited but not deleted, does not export.  The
+   one.  Only init processes move: a pod with a container being created
+   or exited but not deleted does not export, and its running exec'd
+   processes are awaited (or refused).  The
    conversions and checks are pure; collecting reads the task table.  */
 #ifndef LCOW_DAEMON_MIGRATION_CONTAINERS_H
 #define LCOW_DAEMON_MIGRATION_CONTAINERS_H
@@ -58,9 +59,14 @@ struct migrating_set
 void migration_process_digest (const struct oci_process *p, char hex[65]);
 
 /* Source: every container of the pod, or FailedPrecondition naming each
-   task that cannot move and why.  */
+   container that cannot move and why.  Exec'd processes are not looked
+   at: see migration_running_execs.  */
 int migrating_set_collect (struct task_service *ts, struct migrating_set *out,
                            shim_error **err);
+/* Source: how many exec'd processes have not exited (they do not move:
+   an Export awaits them); when any, *err is FailedPrecondition naming
+   each.  */
+size_t migration_running_execs (struct task_service *ts, shim_error **err);
 /* Source: the set as the Export answer's members (pointing into set;
    migrating_set_pb_free frees what this allocated).  */
 void migrating_set_to_pb (const struct migrating_set *set,

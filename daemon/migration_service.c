@@ -62,15 +62,14 @@ op_free (struct migration_op *op)
   free (op);
 }
 
-/* An exported source or an importing destination waits this long for the
-   transfer to begin (migration_prepare_timeout_ms); then the migration
-   is given up as a Cancel would: a source runs on, unfrozen, a
-   destination stops its VMM.  Its own allocation: the timer closes after
-   the service record may be gone.  */
+/* A timer of the migration (migration_part's deadline, exec_wait); its
+   own allocation: it closes after the service record may be gone.  */
 struct migration_deadline
 {
   uv_timer_t timer;
   struct task_service *ts;
+  /* exec_wait: when the awaited execs count as stuck (uv_now).  */
+  uint64_t until;
 };
 
 static void
@@ -80,19 +79,39 @@ on_deadline_closed (uv_handle_t *h)
 }
 
 static void
-deadline_stop (struct task_service *ts)
+timer_stop (struct migration_deadline **slot)
 {
-  struct migration_deadline *d = service_migration (ts)->deadline;
+  struct migration_deadline *d = *slot;
   if (d == NULL)
     return;
-  service_migration (ts)->deadline = NULL;
+  *slot = NULL;
   d->timer.data = d;
   uv_close ((uv_handle_t *) &d->timer, on_deadline_closed);
 }
 
+static struct migration_deadline *
+timer_arm (struct task_service *ts, struct migration_deadline **slot,
+           uv_timer_cb cb, uint64_t timeout, uint64_t repeat)
+{
+  if (*slot == NULL)
+    {
+      *slot = xzalloc (sizeof **slot);
+      (*slot)->ts = ts;
+      uv_timer_init (service_config (ts)->loop, &(*slot)->timer);
+      (*slot)->timer.data = *slot;
+    }
+  uv_timer_start (&(*slot)->timer, cb, timeout, repeat);
+  return *slot;
+}
+
 static bool advance (struct task_service *ts, enum migration_event ev);
 static bool takes (const struct task_service *ts, enum migration_event ev);
+static void export_given_up (struct task_service *ts);
 
+/* An exported source or an importing destination waits this long for the
+   transfer to begin (migration_prepare_timeout_ms); then the migration
+   is given up as a Cancel would: a source runs on, unfrozen, a
+   destination stops its VMM.  */
 static void
 on_deadline (uv_timer_t *t)
 {
@@ -127,16 +146,14 @@ on_deadline (uv_timer_t *t)
 static void
 deadline_start (struct task_service *ts)
 {
-  struct migration_part *m = service_migration (ts);
-  if (m->deadline == NULL)
-    {
-      m->deadline = xzalloc (sizeof *m->deadline);
-      m->deadline->ts = ts;
-      uv_timer_init (service_config (ts)->loop, &m->deadline->timer);
-      m->deadline->timer.data = m->deadline;
-    }
-  uv_timer_start (&m->deadline->timer, on_deadline,
-                  sandbox_config (ts)->migration_prepare_timeout_ms, 0);
+  timer_arm (ts, &service_migration (ts)->deadline, on_deadline,
+             sandbox_config (ts)->migration_prepare_timeout_ms, 0);
+}
+
+static void
+deadline_stop (struct task_service *ts)
+{
+  timer_stop (&service_migration (ts)->deadline);
 }
 
 static bool
@@ -154,6 +171,12 @@ on_state_changed (struct task_service *ts, enum migration_state was,
                   enum migration_event ev)
 {
   struct migration_part *m = service_migration (ts);
+  if (was == MIGRATION_AWAITING_EXECS)
+    {
+      timer_stop (&m->exec_wait);
+      if (ev == MIGRATION_EV_CANCEL || ev == MIGRATION_EV_GIVE_UP)
+        export_given_up (ts);
+    }
   if (m->state == MIGRATION_EXPORTED || m->state == MIGRATION_IMPORTED)
     deadline_start (ts);
   else if (m->state != MIGRATION_PREPARED && m->state != MIGRATION_HANDING_OVER
@@ -242,6 +265,7 @@ migration_sandbox_ending (struct task_service *ts)
   free (service_migration (ts)->handover_reply.data);
   service_migration (ts)->handover_reply = (ProtobufCBinaryData){ 0 };
   deadline_stop (ts);
+  timer_stop (&service_migration (ts)->exec_wait);
   if (op == NULL)
     return;
   ttrpc_call_fail_code (op->call, GRPC_UNAVAILABLE,
@@ -292,7 +316,9 @@ migration_refuses (struct task_service *ts, struct ttrpc_call *call,
         "sandbox %s is migrating (%s): %s is refused until the migration is "
         "finalized or cancelled",
         sandbox_id (ts) ? sandbox_id (ts) : "?",
-        migration_state_source (service_migration (ts)->state)
+        service_migration (ts)->state == MIGRATION_AWAITING_EXECS
+            ? "its export awaits the pod's exec'd processes"
+        : migration_state_source (service_migration (ts)->state)
             ? "exported to another shim"
             : "incoming from another shim",
         what);
@@ -503,12 +529,79 @@ on_exported (void *data, struct vm_description *d, const shim_error *err)
   op_free (op);
 }
 
+/* The Export's end without a description: back to NONE, the call failed
+   with err's reason.  */
+static void
+export_fail (struct migration_op *op, const shim_error *err)
+{
+  settle (op->ts, MIGRATION_EV_FAILED);
+  fail_wrapped (op->call, err, "export", sandbox_task (op->ts)->id);
+  op_free (op);
+}
+
+/* Collects what moves and freezes it: the VM is described next.  */
+static void
+export_begin (struct migration_op *op)
+{
+  struct task_service *ts = op->ts;
+  shim_error *err = NULL;
+  if (migrating_set_collect (ts, &op->moving, &err) == 0)
+    {
+      /* Frozen from here: what is described is what moves.  */
+      advance (ts, MIGRATION_EV_EXPORT);
+      if (uvm_describe (sandbox_uvm (ts), on_exported, op, &err) == 0)
+        return;
+    }
+  export_fail (op, err);
+  shim_error_free (err);
+}
+
+/* A Cancel or a Kill ended the wait for the execs.  */
+static void
+export_given_up (struct task_service *ts)
+{
+  struct migration_op *op = service_migration (ts)->op;
+  if (op == NULL)
+    return;
+  ttrpc_call_fail_code (op->call, GRPC_ABORTED,
+                        "export %s: cancelled while awaiting the pod's "
+                        "exec'd processes",
+                        sandbox_task (ts)->id);
+  op_free (op);
+}
+
+#define EXEC_WAIT_POLL_MS 100
+
+static void
+on_exec_wait (uv_timer_t *t)
+{
+  struct migration_deadline *d = t->data;
+  struct task_service *ts = d->ts;
+  struct migration_op *op = service_migration (ts)->op;
+  shim_error *err = NULL;
+  if (migration_running_execs (ts, &err) == 0)
+    {
+      timer_stop (&service_migration (ts)->exec_wait);
+      export_begin (op);
+      return;
+    }
+  if (uv_now (service_config (ts)->loop) >= d->until)
+    {
+      err->code = GRPC_DEADLINE_EXCEEDED;
+      shim_error_wrap (&err,
+                       "still running after migration_timeout_ms (%u ms)",
+                       sandbox_config (ts)->migration_timeout_ms);
+      log_error ("%s", err->msg);
+      export_fail (op, err);
+    }
+  shim_error_free (err);
+}
+
 static bool
 handle_export (struct task_service *ts, struct ttrpc_call *call,
                Pb__ExportRequest *req)
 {
   struct uvm *u = sandbox_vm (ts, call, req->id, "export");
-  shim_error *err = NULL;
   if (u == NULL)
     return false;
   if (!sandbox_migratable (ts))
@@ -526,24 +619,35 @@ handle_export (struct task_service *ts, struct ttrpc_call *call,
                           "export %s: the sandbox is not running", req->id);
   else
     {
-      struct migrating_set moving;
-      if (migrating_set_collect (ts, &moving, &err) < 0)
-        {
-          fail_wrapped (call, err, "export", req->id);
-          shim_error_free (err);
-          return false;
-        }
+      shim_error *err = NULL;
+      size_t execs = migration_running_execs (ts, &err);
       struct migration_op *op = op_new (ts, call);
-      op->moving = moving;
-      /* Frozen from here: what is described is what moves.  */
-      advance (ts, MIGRATION_EV_EXPORT);
-      if (uvm_describe (u, on_exported, op, &err) < 0)
+      if (execs == 0)
+        export_begin (op);
+      else if (req->force)
         {
-          advance (ts, MIGRATION_EV_REFUSED);
-          fail_wrapped (call, err, "export", req->id);
-          shim_error_free (err);
-          op_free (op);
+          shim_error_wrap (&err, "not awaited (force)");
+          export_fail (op, err);
         }
+      else
+        {
+          /* Nothing new starts; the execs end in their own time.  */
+          advance (ts, MIGRATION_EV_AWAIT_EXECS);
+          char n[24];
+          snprintf (n, sizeof n, "%zu", execs);
+          log_entry (
+              LOG_LEVEL_INFO,
+              "live migration: the export awaits the pod's exec'd "
+              "processes",
+              (struct log_field[]){ { "sandbox", req->id }, { "execs", n } },
+              2);
+          struct migration_deadline *w
+              = timer_arm (ts, &service_migration (ts)->exec_wait,
+                           on_exec_wait, EXEC_WAIT_POLL_MS, EXEC_WAIT_POLL_MS);
+          w->until = uv_now (service_config (ts)->loop)
+                     + sandbox_config (ts)->migration_timeout_ms;
+        }
+      shim_error_free (err);
     }
   return false;
 }

@@ -7,6 +7,11 @@
 
 static const struct state_transition transitions[] = {
   { MIGRATION_NONE, MIGRATION_EV_EXPORT, MIGRATION_EXPORTING },
+  { MIGRATION_NONE, MIGRATION_EV_AWAIT_EXECS, MIGRATION_AWAITING_EXECS },
+  { MIGRATION_AWAITING_EXECS, MIGRATION_EV_EXPORT, MIGRATION_EXPORTING },
+  { MIGRATION_AWAITING_EXECS, MIGRATION_EV_FAILED, MIGRATION_NONE },
+  { MIGRATION_AWAITING_EXECS, MIGRATION_EV_CANCEL, MIGRATION_NONE },
+  { MIGRATION_AWAITING_EXECS, MIGRATION_EV_GIVE_UP, MIGRATION_NONE },
   { MIGRATION_EXPORTING, MIGRATION_EV_DESCRIBED, MIGRATION_EXPORTED },
   { MIGRATION_EXPORTING, MIGRATION_EV_REFUSED, MIGRATION_NONE },
   { MIGRATION_EXPORTING, MIGRATION_EV_FAILED, MIGRATION_NONE },
@@ -59,6 +64,7 @@ migration_state_name (enum migration_state state)
 {
   static const char *const names[MIGRATION_STATE_COUNT] = {
     [MIGRATION_NONE] = "none",
+    [MIGRATION_AWAITING_EXECS] = "awaiting-execs",
     [MIGRATION_EXPORTING] = "exporting",
     [MIGRATION_EXPORTED] = "exported",
     [MIGRATION_HANDING_OVER] = "handing-over",
@@ -77,6 +83,7 @@ migration_event_name (enum migration_event event)
 {
   static const char *const names[MIGRATION_EVENT_COUNT] = {
     [MIGRATION_EV_EXPORT] = "export",
+    [MIGRATION_EV_AWAIT_EXECS] = "await-execs",
     [MIGRATION_EV_CREATED_INCOMING] = "created-incoming",
     [MIGRATION_EV_IMPORT] = "import",
     [MIGRATION_EV_DESCRIBED] = "described",
@@ -114,6 +121,12 @@ migration_call_refused (enum migration_call_rule rule,
   if (state == MIGRATION_NONE || state == MIGRATION_MOVED)
     return false;
   bool adopted = subject == MIGRATION_SUBJECT_ADOPTED;
+  /* The execs end in their own time: their Kill, CloseIO and Delete are
+     served; only a new process would have to be awaited too.  */
+  if (state == MIGRATION_AWAITING_EXECS)
+    return rule == MIGRATION_CALL_STARTS_PROCESS
+           || (rule == MIGRATION_CALL_REFUSED_BUT_SANDBOX
+               && subject == MIGRATION_SUBJECT_OTHER);
   switch (rule)
     {
     case MIGRATION_CALL_SERVED:
@@ -121,6 +134,7 @@ migration_call_refused (enum migration_call_rule rule,
     case MIGRATION_CALL_SERVED_BUT_ADOPTED:
       return adopted;
     case MIGRATION_CALL_REFUSED:
+    case MIGRATION_CALL_STARTS_PROCESS:
       return true;
     case MIGRATION_CALL_REFUSED_BUT_SANDBOX:
       return subject == MIGRATION_SUBJECT_OTHER;

@@ -5,6 +5,8 @@
    (QMP, the stream, the bridge's handover) are uvm/uvm_migration.h's.
 
    Source:       NONE --export--> EXPORTING --described--> EXPORTED
+                 NONE --await-execs--> AWAITING_EXECS --export--> EXPORTING
+                 (an Export that waits for the pod's exec'd processes)
                  EXPORTED --finalize--> HANDING_OVER --handed-over--> MOVED
    Destination:  NONE --created-incoming--> INCOMING --import--> IMPORTING
                  IMPORTING --described--> IMPORTED (containers are adopted
@@ -12,17 +14,13 @@
                  PREPARED --finalize--> ADOPTING --adopted--> NONE
    Failures:     a call that could not start ("refused") returns to where
                  it was asked (ADOPTING -> PREPARED); one that failed later
-                 ("failed"): EXPORTING -> NONE, IMPORTING -> INCOMING,
-                 ADOPTING -> NONE and
-                 HANDING_OVER -> MOVED (the VM's state went to the
-                 destination and the source's VMM quits either way).
-   Cancel:       EXPORTING, EXPORTED -> NONE; INCOMING, IMPORTED,
-                 PREPARED -> INCOMING (the destination may import again);
-                 IMPORTING and
-                 ADOPTING stay (their call ends on its own); never once
-                 HANDING_OVER.
-   Give up (a Kill of the sandbox): every migrating state -> NONE, but
-                 HANDING_OVER -> MOVED.  */
+                 ("failed"): AWAITING_EXECS, EXPORTING -> NONE, IMPORTING ->
+   INCOMING, ADOPTING -> NONE and HANDING_OVER -> MOVED (the VM's state went to
+   the destination and the source's VMM quits either way). Cancel:
+   AWAITING_EXECS, EXPORTING, EXPORTED -> NONE; INCOMING, IMPORTED, PREPARED ->
+   INCOMING (the destination may import again); IMPORTING and ADOPTING stay
+   (their call ends on its own); never once HANDING_OVER. Give up (a Kill of
+   the sandbox): every migrating state -> NONE, but HANDING_OVER -> MOVED.  */
 #ifndef LCOW_DAEMON_MIGRATION_STATE_H
 #define LCOW_DAEMON_MIGRATION_STATE_H
 
@@ -31,6 +29,9 @@
 enum migration_state
 {
   MIGRATION_NONE,
+  /* Source: Export waits for the pod's exec'd processes to end (they do
+     not move); nothing new starts meanwhile.  */
+  MIGRATION_AWAITING_EXECS,
   /* Source: Export waits for the VM's description; frozen from here.  */
   MIGRATION_EXPORTING,
   /* Source: exported; Transfer streams the VM, Finalize hands it over.  */
@@ -54,6 +55,7 @@ enum migration_state
 enum migration_event
 {
   MIGRATION_EV_EXPORT,
+  MIGRATION_EV_AWAIT_EXECS,
   MIGRATION_EV_CREATED_INCOMING,
   MIGRATION_EV_IMPORT,
   MIGRATION_EV_DESCRIBED,
@@ -76,7 +78,8 @@ bool migration_state_next (enum migration_state state,
                            enum migration_state *next);
 const char *migration_state_name (enum migration_state state);
 const char *migration_event_name (enum migration_event event);
-/* This shim gives the VM away (EXPORTING through HANDING_OVER).  */
+/* This shim gives the VM away (EXPORTING through HANDING_OVER; while it
+   awaits its execs, the pod still runs as before).  */
 bool migration_state_source (enum migration_state state);
 /* The guest's exit notifications are held (not delivered here): from the
    export on, and after the move (the destination delivers them).  */
@@ -95,8 +98,11 @@ enum migration_call_rule
   MIGRATION_CALL_SERVED_BUT_ADOPTED,
   /* Anything that would change what moves: refused.  */
   MIGRATION_CALL_REFUSED,
+  /* Starts a process (Create, Exec): refused as above, and also while the
+     source awaits its exec'd processes.  */
+  MIGRATION_CALL_STARTS_PROCESS,
   /* Refused but for the pod sandbox's own task and an adopted container
-     (their Start).  */
+     (their Start), also while the source awaits its execs.  */
   MIGRATION_CALL_REFUSED_BUT_SANDBOX,
   /* Refused at the source only (a destination that failed is deleted).  */
   MIGRATION_CALL_REFUSED_AT_SOURCE,

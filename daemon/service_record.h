@@ -50,6 +50,8 @@ struct migration_part
   struct migrating_set incoming;
   /* Between Export or Import and the transfer: the orchestrator's time.  */
   struct migration_deadline *deadline;
+  /* Source: an Export awaiting the pod's exec'd processes.  */
+  struct migration_deadline *exec_wait;
   /* Source, moved: its Finalize answer (packed), for an orchestrator that
      asks again.  */
   ProtobufCBinaryData handover_reply;

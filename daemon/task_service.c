@@ -576,7 +576,7 @@ h_unsupported (struct ttrpc_call *call, void *data, const uint8_t *payload,
    (signal_sandbox): an orchestrator that died must not leave the sandbox
    unkillable.  */
 static const struct ttrpc_method task_methods[] = {
-  { "Create", h_create, MIGRATION_CALL_REFUSED },
+  { "Create", h_create, MIGRATION_CALL_STARTS_PROCESS },
   { "Start", h_start, MIGRATION_CALL_REFUSED_BUT_SANDBOX },
   { "State", h_state, MIGRATION_CALL_SERVED },
   { "Wait", h_wait, MIGRATION_CALL_SERVED },
@@ -588,7 +588,7 @@ static const struct ttrpc_method task_methods[] = {
   { "Shutdown", h_shutdown, MIGRATION_CALL_SERVED },
   { "CloseIO", h_close_io, MIGRATION_CALL_REFUSED },
   { "ResizePty", h_resize_pty, MIGRATION_CALL_REFUSED },
-  { "Exec", h_exec, MIGRATION_CALL_REFUSED },
+  { "Exec", h_exec, MIGRATION_CALL_STARTS_PROCESS },
   { "Update", h_update, MIGRATION_CALL_REFUSED },
   { "Pause", h_unsupported, MIGRATION_CALL_SERVED },
   { "Resume", h_unsupported, MIGRATION_CALL_SERVED },

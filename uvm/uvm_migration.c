@@ -28,6 +28,10 @@
 /* Bridge round trips of a migration (the barrier, the destination's
    first request, settime).  */
 #define ROUND_TRIP_MS 10000
+/* How long Transfer waits for the requests in flight to the guest, and
+   how often it looks.  */
+#define DRAIN_MS 5000
+#define DRAIN_POLL_MS 10
 /* How long the destination waits for its VM to run after the source said
    the migration completed.  */
 #define RESUME_WAIT_MS 30000
@@ -533,6 +537,49 @@ connect_uri (const char *uri, int *out, shim_error **err)
   return 0;
 }
 
+/* The last frame the guest gets from this side: its answer proves the
+   agent read everything before it.  Later frames wait in the bridge.  */
+static void
+send_barrier (struct uvm *u)
+{
+  shim_error *err = NULL;
+  if (bridge_conn_request (u->guest.bridge, BRIDGE_PING_BODY, ROUND_TRIP_MS,
+                           on_barrier, u, &err)
+      < 0)
+    {
+      migration_failed (u, err->msg, NULL);
+      shim_error_free (err);
+      return;
+    }
+  bridge_conn_hold (u->guest.bridge);
+  set_status (u, "barrier");
+}
+
+static void
+on_drain (uv_timer_t *t)
+{
+  struct uvm *u = t->data;
+  struct uvm_migration *m = &u->migration;
+  size_t pending
+      = u->guest.bridge != NULL ? bridge_conn_pending (u->guest.bridge) : 0;
+  if (m->cancel_requested || u->launch.qmp == NULL || u->guest.bridge == NULL)
+    migration_failed (u, m->cancel_requested ? "cancelled" : "the VM is gone",
+                      NULL);
+  else if (pending == 0)
+    {
+      uv_timer_stop (t);
+      send_barrier (u);
+    }
+  else if (uv_now (u->loop) >= m->deadline_ms)
+    {
+      cleanup_free char *why = xasprintf (
+          "%zu request(s) to the guest agent were still in flight after %u "
+          "ms: the VM is not quiescent",
+          pending, DRAIN_MS);
+      migration_failed (u, why, NULL);
+    }
+}
+
 int
 uvm_migrate_out (struct uvm *u, const char *uri, shim_error **err)
 {
@@ -548,34 +595,22 @@ uvm_migrate_out (struct uvm *u, const char *uri, shim_error **err)
         err, GRPC_FAILED_PRECONDITION, "the VM is %s%s: it cannot migrate now",
         uvm_state_name (u->state),
         m->phase != UVM_MIGRATION_NONE ? " and migrating" : "");
-  /* A response that arrived after the switchover would reach nobody.  */
-  size_t pending = bridge_conn_pending (u->guest.bridge);
-  if (pending > 0)
-    return shim_error_set (err, GRPC_FAILED_PRECONDITION,
-                           "%zu request(s) to the guest agent are in flight: "
-                           "the VM is not quiescent",
-                           pending);
   int fd = -1;
   if (connect_uri (uri, &fd, err) < 0)
     return -1;
-  /* The last frame the guest gets from this side: its answer proves the
-     agent read everything before it.  Later frames wait in the bridge.  */
-  if (bridge_conn_request (u->guest.bridge, BRIDGE_PING_BODY, ROUND_TRIP_MS,
-                           on_barrier, u, err)
-      < 0)
-    {
-      close (fd);
-      return -1;
-    }
-  bridge_conn_hold (u->guest.bridge);
   m->stream_fd = fd;
   m->cancel_requested = false;
   m->progress = (struct uvm_migration_progress){ 0 };
-  set_status (u, "barrier");
   phase_advance (u, UVM_MIG_EV_EXPORT);
   uvm_advance (u, UVM_EV_MIGRATE_OUT);
   log_entry (LOG_LEVEL_INFO, "live migration started",
              (struct log_field[]){ { "uvm-id", u->id }, { "to", uri } }, 2);
+  /* A response that arrived after the switchover would reach nobody: the
+     requests in flight end first (new ones are refused from here on, see
+     uvm_migration_under_way).  */
+  set_status (u, "draining");
+  m->deadline_ms = uv_now (u->loop) + DRAIN_MS;
+  uv_timer_start (&m->poll_timer, on_drain, 0, DRAIN_POLL_MS);
   return 0;
 }
 

@@ -6,7 +6,8 @@
 # B's containerd creates each with the annotation naming the source
 # container (`ctr run`), which the shim adopts instead of creating; then
 # `migrate transfer` moves the VM.  Before that, the refusals: another
-# process, other layers, a container not adopted; then the orchestrator
+# process, other layers, a container not adopted, an exec with --force
+# (without, the export awaits it); then the orchestrator
 # goes away (migration_prepare_timeout_ms): A runs on and B's adopted
 # containers exit; and `migrate cancel` after a prepare.  Exits the guest reports
 # while a pod is exported are held: delivered by A when the migration is
@@ -117,10 +118,27 @@ ctr_b task kill -s SIGKILL d1 >/dev/null 2>&1 || true
 expect "the destination's sandbox stopped (its VMM was killed)" wait_for 20 b_status_is d1 STOPPED
 remove_b d1
 
-# ---- a cancel after prepare --------------------------------------------------------
+# ---- exec'd processes do not move: awaited, or refused with --force; then cancel ----
 expect "another destination pod is created" incoming_sandbox dc "$T/qemu.json" "${MIGRATABLE[@]}"
-out=$(migrate prepare dc 2>&1) && rc=0 || rc=$?
-expect "prepare" [ "$rc" -eq 0 ]
+ctr_ task exec --exec-id slow counter /bin/sleep 4 >/dev/null 2>&1 &
+EXEC_SLOW=$!
+expect "an exec'd process runs on A" wait_for 20 bash -c 'ctr -a "$1" -n "$2" task ps counter | grep -q .' _ "$T/containerd.sock" "$NS"
+sleep 1
+out=$("$SHIM" migrate prepare --force "$(address_a m1)" m1 "$(address_b dc)" dc 2>&1) && rc=0 || rc=$?
+expect "with --force the export refuses at once, naming the exec ($(head -c 300 <<<"$out"))" \
+  bash -c '[ "$1" -ne 0 ] && grep -q "exec slow in container counter is running" <<<"$2" && grep -q "not awaited (force)" <<<"$2"' _ "$rc" "$out"
+start=$(date +%s%N)
+migrate prepare dc >"$T/prep-dc" 2>&1 &
+PREP=$!
+expect "without it the export awaits the exec" wait_for 10 grep -q '"live migration: the export awaits the pod'"'"'s exec'"'"'d processes"' "$T/containerd.log"
+out=$(ctr_ task exec --exec-id late counter /bin/true 2>&1) && rc=0 || rc=$?
+expect "meanwhile a new exec is refused ($(head -c 200 <<<"$out"))" \
+  bash -c '[ "$1" -ne 0 ] && grep -q "awaiting-execs\|is migrating" <<<"$2"' _ "$rc" "$out"
+wait "$PREP" && rc=0 || rc=$?
+waited_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+wait "$EXEC_SLOW" || true
+expect "and goes on once it has exited (prepare exit $rc after $waited_ms ms)" \
+  bash -c '[ "$1" -eq 0 ] && [ "$2" -ge 1000 ] && grep -qx "adopt counter" "$3" && ! grep -q "adopt slow" "$3"' _ "$rc" "$waited_ms" "$T/prep-dc"
 out=$(migrate cancel dc 2>&1) && rc=0 || rc=$?
 expect "migrate cancel cancels both sides ($out)" [ "$rc" -eq 0 ]
 expect "the destination's VMM stops" wait_for 20 b_status_is dc STOPPED
@@ -159,8 +177,7 @@ for id in pk ck dk; do remove_b "$id"; done
 
 # ---- the pod moves ----------------------------------------------------------------
 expect "a second destination pod is created" incoming_sandbox d2 "$T/qemu.json" "${MIGRATABLE[@]}"
-# (an exec'd process that is not deleted would keep the pod from moving:
-# ctr deletes it)
+# (an exec'd process that has exited stays behind on A)
 count_before=$(ctr_ task exec --exec-id before counter cat /tmp/count 2>&1 || true)
 expect "another container to be killed while exported runs" victim v2
 out=$(migrate prepare d2 2>&1) && rc=0 || rc=$?
@@ -175,11 +192,24 @@ PRINTER_B=$!
 "${RUN_B[@]}" -d $(in_pod d2) $(adopting counter) --rootfs "$ROOTFS" counter-b /bin/sh -c "$COUNTER" >/dev/null
 expect "the three containers are adopted on B" wait_for 60 bash -c \
   '[ "$(ctr -a "$1" -n "$2" task ls | grep -c RUNNING)" -ge 4 ]' _ "$T/B/containerd.sock" "$NSB"
+# A caller asking Stats all along (a kubelet's collector, faster): the
+# transfer drains what is in flight instead of refusing; from its start
+# A answers Unavailable.
+(while :; do
+   if ctr -a "$T/containerd.sock" -n "$NS" task metrics counter >/dev/null 2>"$T/stats-err"; then echo answered
+   else head -c 300 "$T/stats-err"; echo; fi
+   sleep 0.02
+ done) >"$T/stats-loop" 2>&1 &
+STATS_LOOP=$!
+wait_for 10 grep -q answered "$T/stats-loop"
 # The orchestrator dies past the switchover: the source handed over, the
 # destination was never told.
 out=$(python3 "$TOP/test/integration/ttrpc_client.py" "$(address_a m1)" transfer-then-vanish m1 0 \
   "$(address_b d2)" d2 2>&1) && rc=0 || rc=$?
-expect "a transfer whose orchestrator dies after the source's Finalize ($out)" [ "$rc" -eq 0 ]
+kill "$STATS_LOOP" 2>/dev/null; wait "$STATS_LOOP" 2>/dev/null
+expect "with Stats asked every 20 ms, a transfer whose orchestrator dies after the source's Finalize ($out)" [ "$rc" -eq 0 ]
+expect "the Stats answered before it ($(grep -c answered "$T/stats-loop")); the first that did not: Unavailable, the pod being transferred" \
+  bash -c 'grep -q answered "$1" && awk '"'"'!/^answered$/ { print; exit }'"'"' "$1" | grep -q "is being transferred"' _ "$T/stats-loop"
 # Rerun, naming each side as ctr names a pod: containerd's address,
 # namespace and socket directory, and the sandbox id.
 out=$("$SHIM" migrate transfer --from "$T/containerd.sock,$NS,$T/s" m1 \

@@ -20,6 +20,8 @@ struct expected
 /* Written from the diagram in migration_state.h, not from the table.  */
 static const struct expected legal[] = {
   { MIGRATION_NONE, MIGRATION_EV_EXPORT, MIGRATION_EXPORTING },
+  { MIGRATION_NONE, MIGRATION_EV_AWAIT_EXECS, MIGRATION_AWAITING_EXECS },
+  { MIGRATION_AWAITING_EXECS, MIGRATION_EV_EXPORT, MIGRATION_EXPORTING },
   { MIGRATION_EXPORTING, MIGRATION_EV_DESCRIBED, MIGRATION_EXPORTED },
   { MIGRATION_EXPORTED, MIGRATION_EV_FINALIZE, MIGRATION_HANDING_OVER },
   { MIGRATION_HANDING_OVER, MIGRATION_EV_HANDED_OVER, MIGRATION_MOVED },
@@ -35,11 +37,13 @@ static const struct expected legal[] = {
   { MIGRATION_IMPORTING, MIGRATION_EV_REFUSED, MIGRATION_INCOMING },
   { MIGRATION_ADOPTING, MIGRATION_EV_REFUSED, MIGRATION_PREPARED },
   /* failed later */
+  { MIGRATION_AWAITING_EXECS, MIGRATION_EV_FAILED, MIGRATION_NONE },
   { MIGRATION_EXPORTING, MIGRATION_EV_FAILED, MIGRATION_NONE },
   { MIGRATION_IMPORTING, MIGRATION_EV_FAILED, MIGRATION_INCOMING },
   { MIGRATION_ADOPTING, MIGRATION_EV_FAILED, MIGRATION_NONE },
   { MIGRATION_HANDING_OVER, MIGRATION_EV_FAILED, MIGRATION_MOVED },
   /* cancel */
+  { MIGRATION_AWAITING_EXECS, MIGRATION_EV_CANCEL, MIGRATION_NONE },
   { MIGRATION_EXPORTING, MIGRATION_EV_CANCEL, MIGRATION_NONE },
   { MIGRATION_EXPORTED, MIGRATION_EV_CANCEL, MIGRATION_NONE },
   { MIGRATION_INCOMING, MIGRATION_EV_CANCEL, MIGRATION_INCOMING },
@@ -48,6 +52,7 @@ static const struct expected legal[] = {
   { MIGRATION_IMPORTING, MIGRATION_EV_CANCEL, MIGRATION_IMPORTING },
   { MIGRATION_ADOPTING, MIGRATION_EV_CANCEL, MIGRATION_ADOPTING },
   /* give up */
+  { MIGRATION_AWAITING_EXECS, MIGRATION_EV_GIVE_UP, MIGRATION_NONE },
   { MIGRATION_EXPORTING, MIGRATION_EV_GIVE_UP, MIGRATION_NONE },
   { MIGRATION_EXPORTED, MIGRATION_EV_GIVE_UP, MIGRATION_NONE },
   { MIGRATION_HANDING_OVER, MIGRATION_EV_GIVE_UP, MIGRATION_MOVED },
@@ -111,6 +116,10 @@ START_TEST (paths)
                           MIGRATION_EV_DESCRIBED, MIGRATION_EV_FINALIZE,
                           MIGRATION_EV_HANDED_OVER),
                     MIGRATION_MOVED);
+  /* A source that awaited its exec'd processes first.  */
+  ck_assert_int_eq (WALK (MIGRATION_NONE, MIGRATION_EV_AWAIT_EXECS,
+                          MIGRATION_EV_EXPORT, MIGRATION_EV_DESCRIBED),
+                    MIGRATION_EXPORTED);
   /* Its destination.  */
   ck_assert_int_eq (WALK (MIGRATION_NONE, MIGRATION_EV_CREATED_INCOMING,
                           MIGRATION_EV_IMPORT, MIGRATION_EV_DESCRIBED,
@@ -145,7 +154,9 @@ START_TEST (call_rules)
 {
   for (int s = 0; s < MIGRATION_STATE_COUNT; s++)
     {
-      bool migrating = s != MIGRATION_NONE && s != MIGRATION_MOVED;
+      bool migrating = s != MIGRATION_NONE && s != MIGRATION_MOVED
+                       && s != MIGRATION_AWAITING_EXECS;
+      bool awaiting = s == MIGRATION_AWAITING_EXECS;
       bool source = s == MIGRATION_EXPORTING || s == MIGRATION_EXPORTED
                     || s == MIGRATION_HANDING_OVER;
       ck_assert (migration_state_source (s) == source);
@@ -165,9 +176,12 @@ START_TEST (call_rules)
           ck_assert (
               migration_call_refused (MIGRATION_CALL_REFUSED, s, subject)
               == migrating);
+          ck_assert (migration_call_refused (MIGRATION_CALL_STARTS_PROCESS, s,
+                                             subject)
+                     == (migrating || awaiting));
           ck_assert (migration_call_refused (
                          MIGRATION_CALL_REFUSED_BUT_SANDBOX, s, subject)
-                     == (migrating && other));
+                     == ((migrating || awaiting) && other));
           ck_assert (migration_call_refused (MIGRATION_CALL_REFUSED_AT_SOURCE,
                                              s, subject)
                      == (migrating && (source || adopted)));
