@@ -175,7 +175,7 @@ guest_adoption_finalized (struct task_service *ts,
 }
 
 void
-guest_adoption_abandon (struct task_service *ts)
+guest_adoption_abandon (struct task_service *ts, const char *why)
 {
   struct list *pos, *tmp;
   list_for_each_safe (pos, tmp, &service_tasks (ts)->list)
@@ -191,18 +191,14 @@ guest_adoption_abandon (struct task_service *ts)
       }
     if (t->creating)
       {
-        shim_error e = { GRPC_FAILED_PRECONDITION,
-                         (char *) "the migration ended without a switchover: "
-                                  "the container runs on at the source" };
+        shim_error e = { GRPC_FAILED_PRECONDITION, (char *) why };
         guest_container_create_failed (t, &e);
         continue;
       }
     t->adopted = false;
     /* Its process never ran in this sandbox's VM: nothing to ask it.  */
     t->pod_serial = 0;
-    log_entry (LOG_LEVEL_WARN,
-               "the migration ended without a switchover: the container runs "
-               "on at the source",
+    log_entry (LOG_LEVEL_WARN, why,
                (struct log_field[]){ { "task", t->id },
                                      { "source-container", t->guest_id } },
                2);

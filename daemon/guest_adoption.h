@@ -62,8 +62,9 @@ void guest_adoption_finalized (struct task_service *ts,
                                const struct stream_handover *streams,
                                size_t nstreams, const struct held_exit *exits,
                                size_t nexits);
-/* The migration ended without a switchover: each adopted container runs
-   on at the source; here it exits (255) so that it can be deleted.  */
-void guest_adoption_abandon (struct task_service *ts);
+/* The migration ended here without the source's handover: each adopted
+   container exits (255) so that it can be deleted; why is logged (it runs
+   on at the source, or the source is gone).  */
+void guest_adoption_abandon (struct task_service *ts, const char *why);
 
 #endif

@@ -313,6 +313,7 @@ transfer (struct side *src, struct side *dst, uint64_t src_uptime,
   Pb__TransferRequest tr = PB__TRANSFER_REQUEST__INIT;
   tr.id = (char *) src->id;
   tr.uri = prepared->uri;
+  tr.token = prepared->token;
   ProtobufCMessage *ignored = NULL;
   int r = call (src, "Transfer", &tr.base, &pb__transfer_response__descriptor,
                 &ignored);

@@ -70,6 +70,8 @@ struct migration_deadline
   struct task_service *ts;
   /* exec_wait: when the awaited execs count as stuck (uv_now).  */
   uint64_t until;
+  /* deadline: it waited once more for a transfer under way.  */
+  bool extended;
 };
 
 static void
@@ -100,6 +102,7 @@ timer_arm (struct task_service *ts, struct migration_deadline **slot,
       uv_timer_init (service_config (ts)->loop, &(*slot)->timer);
       (*slot)->timer.data = *slot;
     }
+  (*slot)->extended = false;
   uv_timer_start (&(*slot)->timer, cb, timeout, repeat);
   return *slot;
 }
@@ -118,11 +121,33 @@ on_deadline (uv_timer_t *t)
   struct migration_deadline *d = t->data;
   struct task_service *ts = d->ts;
   struct uvm *u = sandbox_uvm (ts);
+  struct migration_part *m = service_migration (ts);
   uint32_t ms = sandbox_config (ts)->migration_prepare_timeout_ms;
-  /* A transfer under way has its own bound (migration_timeout_ms).  */
+  /* A source's transfer under way has its own bound
+     (migration_timeout_ms).  A destination whose stream began waits that
+     long and the orchestrator's time again for the handover: a source
+     gone past its switchover must not leave it waiting for ever.  */
+  if (u != NULL && uvm_migration_under_way (u)
+      && (migration_state_source (m->state) || !d->extended))
+    {
+      d->extended = true;
+      uv_timer_start (
+          t, on_deadline,
+          (uint64_t) ms + sandbox_config (ts)->migration_timeout_ms, 0);
+      return;
+    }
   if (u != NULL && uvm_migration_under_way (u))
     {
-      uv_timer_start (t, on_deadline, ms, 0);
+      /* No resync: the VM's state may have gone on here, the source's
+         bridge with it.  */
+      m->abandoned_why = "no handover came from the live migration's source "
+                         "(gone before its Finalize?): the VM is stopped "
+                         "and the container exits";
+      log_entry (LOG_LEVEL_WARN,
+                 "live migration given up: the source's handover never "
+                 "came; stopping the VM",
+                 (struct log_field[]){ { "sandbox", sandbox_id (ts) } }, 1);
+      migration_give_up (ts, "no handover from the source");
       return;
     }
   char wait[24];
@@ -187,7 +212,12 @@ on_state_changed (struct task_service *ts, enum migration_state was,
   if (destination_imported (was) && !destination_imported (m->state))
     {
       if (ev != MIGRATION_EV_ADOPTED)
-        guest_adoption_abandon (ts);
+        guest_adoption_abandon (ts, m->abandoned_why
+                                        ? m->abandoned_why
+                                        : "the migration ended without a "
+                                          "switchover: the container runs "
+                                          "on at the source");
+      m->abandoned_why = NULL;
       migrating_set_release (&m->incoming);
     }
 }
@@ -761,6 +791,7 @@ handle_prepare (struct task_service *ts, struct ttrpc_call *call,
   struct uvm *u = sandbox_vm (ts, call, req->id, "prepare");
   shim_error *err = NULL;
   char *uri = NULL;
+  char token[MIGRATION_TOKEN_LEN + 1];
   if (u == NULL)
     return false;
   if (!may_start (ts, MIGRATION_EV_PREPARE))
@@ -769,7 +800,7 @@ handle_prepare (struct task_service *ts, struct ttrpc_call *call,
                           "migration (or is prepared already)",
                           req->id);
   else if (check_adopted (ts, &err) < 0
-           || uvm_migration_listen (u, &uri, &err) < 0)
+           || uvm_migration_listen (u, &uri, token, &err) < 0)
     {
       fail_wrapped (call, err, "prepare", req->id);
       shim_error_free (err);
@@ -779,6 +810,7 @@ handle_prepare (struct task_service *ts, struct ttrpc_call *call,
       advance (ts, MIGRATION_EV_PREPARE);
       Pb__PrepareResponse resp = PB__PREPARE_RESPONSE__INIT;
       resp.uri = uri;
+      resp.token = token;
       log_entry (
           LOG_LEVEL_INFO, "live migration prepared: waiting for the source",
           (struct log_field[]){ { "sandbox", req->id }, { "uri", uri } }, 2);
@@ -804,7 +836,7 @@ handle_transfer (struct task_service *ts, struct ttrpc_call *call,
     ttrpc_call_fail_code (call, GRPC_FAILED_PRECONDITION,
                           "transfer %s: the sandbox was not exported",
                           req->id);
-  else if (uvm_migrate_out (u, req->uri, &err) < 0)
+  else if (uvm_migrate_out (u, req->uri, req->token, &err) < 0)
     {
       fail_wrapped (call, err, "transfer", req->id);
       shim_error_free (err);

@@ -18,10 +18,11 @@
 #include "proto/base/json.h"
 #include "proto/base/log.h"
 #include "proto/base/sha256.h"
+#include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
 #include "uvm/vmm/qmp_client.h"
 #include "uvm/vmm/vmm_process.h"
-#include "uvm/vsock/vsock_port.h"
+#include "uvm/migration/migration_channel.h"
 
 /* How often QEMU is asked how a migration goes.  */
 #define POLL_MS 50
@@ -77,6 +78,11 @@ uvm_migration_init (struct uvm *u, const struct shim_config *cfg)
   m->max_bandwidth_mb = cfg->migration_max_bandwidth_mb;
   m->downtime_limit_ms = cfg->migration_downtime_limit_ms;
   m->timeout_ms = cfg->migration_timeout_ms;
+  m->tls_dir
+      = cfg->migration_tls_dir ? xstrdup (cfg->migration_tls_dir) : NULL;
+  m->listen_address = cfg->migration_listen_address
+                          ? xstrdup (cfg->migration_listen_address)
+                          : NULL;
   uvm_init_timer (u, &m->poll_timer);
 }
 
@@ -93,8 +99,13 @@ uvm_migration_close (struct uvm *u)
 {
   struct uvm_migration *m = &u->migration;
   close_fd (&m->stream_fd);
-  vsock_listener_close (m->listener);
+  migration_listener_close (m->listener);
   m->listener = NULL;
+  migration_dial_cancel (m->dial);
+  m->dial = NULL;
+  free (m->tls_dir);
+  free (m->listen_address);
+  m->tls_dir = m->listen_address = NULL;
   bridge_handover_release (&m->handover);
   bridge_handover_release (&m->adopt);
   for (size_t i = 0; i < u->nboot_paths; i++)
@@ -359,6 +370,8 @@ migration_failed (struct uvm *u, const char *why, const char *qemu_status)
   phase_advance (u, UVM_MIG_EV_FAILED);
   uv_timer_stop (&m->poll_timer);
   close_fd (&m->stream_fd);
+  migration_dial_cancel (m->dial);
+  m->dial = NULL;
   /* QEMU's own word for its end, else ours.  */
   set_status (u, qemu_status           ? qemu_status
                  : m->cancel_requested ? "cancelled"
@@ -438,10 +451,28 @@ on_poll (uv_timer_t *t)
       && !m->cancel_requested)
     {
       m->cancel_requested = true;
-      snprintf (m->progress.error, sizeof m->progress.error,
-                "the transfer did not complete within %u ms "
-                "(migration_timeout_ms); cancelled",
-                m->timeout_ms);
+      const struct uvm_migration_progress *p = &m->progress;
+      /* More than one pass over memory: the guest dirties pages faster
+         than the settings let the last pass fit the downtime.  */
+      if (p->dirty_sync_count > 1)
+        snprintf (m->progress.error, sizeof m->progress.error,
+                  "the transfer did not converge within %u ms "
+                  "(migration_timeout_ms): after %llu passes over the "
+                  "guest's memory %llu bytes were still dirty; the guest "
+                  "writes memory faster than migration_max_bandwidth_mb "
+                  "(%u MiB/s) can send it within "
+                  "migration_downtime_limit_ms (%u ms): raise either, or "
+                  "quiet the writer; cancelled",
+                  m->timeout_ms, (unsigned long long) p->dirty_sync_count,
+                  (unsigned long long) p->remaining_bytes, m->max_bandwidth_mb,
+                  m->downtime_limit_ms);
+      else
+        snprintf (m->progress.error, sizeof m->progress.error,
+                  "the transfer did not complete within %u ms "
+                  "(migration_timeout_ms; %llu of %llu bytes sent at "
+                  "migration_max_bandwidth_mb %u MiB/s); cancelled",
+                  m->timeout_ms, (unsigned long long) p->transferred_bytes,
+                  (unsigned long long) p->total_bytes, m->max_bandwidth_mb);
       qmp_client_execute (u->launch.qmp, "migrate_cancel", "{}",
                           on_cancel_sent, u);
     }
@@ -459,6 +490,46 @@ on_migrate_step (void *data, const json_value *ret, const shim_error *err)
       cleanup_free char *why = xasprintf ("QMP: %s", err->msg);
       migration_failed (u, why, NULL);
     }
+}
+
+/* The QMP id of the migration's TLS credentials.  */
+#define TLS_OBJECT_ID "lcow-migration-tls"
+
+/* QEMU's TLS credentials from migration_tls_dir, the peer verified
+   (the client's certificate too: a destination takes no stranger's
+   stream); once per VMM, before the first migration that uses them.  */
+static void
+add_tls_object (struct uvm *u, const char *endpoint, qmp_done_fn done)
+{
+  struct uvm_migration *m = &u->migration;
+  if (!m->tls || m->tls_object)
+    return;
+  strbuf cmd = STRBUF_INIT;
+  strbuf_printf (&cmd,
+                 "{\"qom-type\":\"tls-creds-x509\",\"id\":\"%s\","
+                 "\"endpoint\":\"%s\",\"verify-peer\":true,\"dir\":",
+                 TLS_OBJECT_ID, endpoint);
+  strbuf_json_string (&cmd, m->tls_dir, strlen (m->tls_dir));
+  strbuf_putc (&cmd, '}');
+  qmp_client_execute (u->launch.qmp, "object-add", cmd.data, done, u);
+  strbuf_release (&cmd);
+  m->tls_object = true;
+}
+
+/* migrate-set-parameters' TLS members: with TLS the credentials and, on
+   the source, the name the destination's certificate must carry (an fd
+   channel has none of its own); without, none (an earlier attempt's
+   cleared).  */
+static char *
+tls_parameters_text (const struct uvm_migration *m, bool source)
+{
+  if (!m->tls)
+    return xstrdup ("\"tls-creds\":\"\"");
+  if (!source)
+    return xstrdup ("\"tls-creds\":\"" TLS_OBJECT_ID "\"");
+  return xasprintf ("\"tls-creds\":\"" TLS_OBJECT_ID
+                    "\",\"tls-hostname\":\"%s\"",
+                    m->tls_host);
 }
 
 static void
@@ -495,10 +566,12 @@ on_barrier (void *data, const char *body, size_t len, const shim_error *err)
                       "\"state\":true},{\"capability\":\"return-path\","
                       "\"state\":true}]}",
                       on_migrate_step, u);
+  add_tls_object (u, "client", on_migrate_step);
+  cleanup_free char *tls = tls_parameters_text (m, true);
   cleanup_free char *params
-      = xasprintf ("{\"max-bandwidth\":%llu,\"downtime-limit\":%u}",
+      = xasprintf ("{\"max-bandwidth\":%llu,\"downtime-limit\":%u,%s}",
                    (unsigned long long) m->max_bandwidth_mb * 1024 * 1024,
-                   m->downtime_limit_ms);
+                   m->downtime_limit_ms, tls);
   qmp_client_execute (u->launch.qmp, "migrate-set-parameters", params,
                       on_migrate_step, u);
   qmp_client_execute (u->launch.qmp, "migrate",
@@ -508,33 +581,16 @@ on_barrier (void *data, const char *body, size_t len, const shim_error *err)
   uv_timer_start (&m->poll_timer, on_poll, POLL_MS, POLL_MS);
 }
 
-/* "unix:PATH" connected; -1 with err.  */
-static int
-connect_uri (const char *uri, int *out, shim_error **err)
+static void
+on_dialled (void *data, int fd, const shim_error *err)
 {
-  if (strncmp (uri, "unix:", 5) != 0)
-    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
-                           "migration URI \"%s\": only unix:PATH is "
-                           "supported",
-                           uri);
-  struct sockaddr_un sa = { .sun_family = AF_UNIX };
-  if (strlen (uri + 5) >= sizeof sa.sun_path || uri[5] != '/')
-    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
-                           "migration URI \"%s\": not an absolute socket "
-                           "path that fits in sun_path",
-                           uri);
-  strcpy (sa.sun_path, uri + 5);
-  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || connect (fd, (struct sockaddr *) &sa, sizeof sa) < 0)
-    {
-      int e = errno;
-      if (fd >= 0)
-        close (fd);
-      return shim_error_errno (err, GRPC_UNAVAILABLE, e,
-                               "connect to the destination at %s", uri + 5);
-    }
-  *out = fd;
-  return 0;
+  struct uvm *u = data;
+  struct uvm_migration *m = &u->migration;
+  m->dial = NULL;
+  if (err != NULL)
+    migration_failed (u, err->msg, NULL);
+  else
+    m->stream_fd = fd;
 }
 
 /* The last frame the guest gets from this side: its answer proves the
@@ -565,23 +621,29 @@ on_drain (uv_timer_t *t)
   if (m->cancel_requested || u->launch.qmp == NULL || u->guest.bridge == NULL)
     migration_failed (u, m->cancel_requested ? "cancelled" : "the VM is gone",
                       NULL);
-  else if (pending == 0)
+  else if (pending == 0 && m->stream_fd >= 0)
     {
       uv_timer_stop (t);
       send_barrier (u);
     }
   else if (uv_now (u->loop) >= m->deadline_ms)
     {
-      cleanup_free char *why = xasprintf (
-          "%zu request(s) to the guest agent were still in flight after %u "
-          "ms: the VM is not quiescent",
-          pending, DRAIN_MS);
+      cleanup_free char *why
+          = pending > 0
+                ? xasprintf ("%zu request(s) to the guest agent were still "
+                             "in flight after %u ms: the VM is not "
+                             "quiescent",
+                             pending, DRAIN_MS)
+                : xasprintf ("the destination did not accept the connection "
+                             "within %u ms",
+                             DRAIN_MS);
       migration_failed (u, why, NULL);
     }
 }
 
 int
-uvm_migrate_out (struct uvm *u, const char *uri, shim_error **err)
+uvm_migrate_out (struct uvm *u, const char *uri, const char *token,
+                 shim_error **err)
 {
   struct uvm_migration *m = &u->migration;
   if (!qmp_usable (u, err))
@@ -595,10 +657,16 @@ uvm_migrate_out (struct uvm *u, const char *uri, shim_error **err)
         err, GRPC_FAILED_PRECONDITION, "the VM is %s%s: it cannot migrate now",
         uvm_state_name (u->state),
         m->phase != UVM_MIGRATION_NONE ? " and migrating" : "");
-  int fd = -1;
-  if (connect_uri (uri, &fd, err) < 0)
+  struct migration_address a;
+  if (migration_address_parse (uri, false, &a, err) < 0)
     return -1;
-  m->stream_fd = fd;
+  m->tls = a.tcp && m->tls_dir != NULL;
+  snprintf (m->tls_host, sizeof m->tls_host, "%s", a.host);
+  if ((m->tls && migration_tls_dir_check (m->tls_dir, false, err) < 0)
+      || migration_dial_start (u->loop, uri, token, on_dialled, u, &m->dial,
+                               err)
+             < 0)
+    return -1;
   m->cancel_requested = false;
   m->progress = (struct uvm_migration_progress){ 0 };
   phase_advance (u, UVM_MIG_EV_EXPORT);
@@ -607,7 +675,7 @@ uvm_migrate_out (struct uvm *u, const char *uri, shim_error **err)
              (struct log_field[]){ { "uvm-id", u->id }, { "to", uri } }, 2);
   /* A response that arrived after the switchover would reach nobody: the
      requests in flight end first (new ones are refused from here on, see
-     uvm_migration_under_way).  */
+     uvm_migration_under_way), while the connection is made.  */
   set_status (u, "draining");
   m->deadline_ms = uv_now (u->loop) + DRAIN_MS;
   uv_timer_start (&m->poll_timer, on_drain, 0, DRAIN_POLL_MS);
@@ -780,15 +848,23 @@ on_source_connected (void *data, int fd)
                       "\"state\":true},{\"capability\":\"return-path\","
                       "\"state\":true}]}",
                       on_incoming_step, u);
+  add_tls_object (u, "server", on_incoming_step);
+  cleanup_free char *tls = tls_parameters_text (m, false);
+  cleanup_free char *params = xasprintf ("{%s}", tls);
+  qmp_client_execute (u->launch.qmp, "migrate-set-parameters", params,
+                      on_incoming_step, u);
   qmp_client_execute (u->launch.qmp, "migrate-incoming",
                       "{\"uri\":\"fd:" STREAM_FD_NAME "\"}", on_incoming_step,
                       u);
   log_entry (LOG_LEVEL_INFO, "live migration: the source connected",
-             (struct log_field[]){ { "uvm-id", u->id } }, 1);
+             (struct log_field[]){ { "uvm-id", u->id },
+                                   { "tls", m->tls ? "true" : "false" } },
+             2);
 }
 
 int
-uvm_migration_listen (struct uvm *u, char **uri, shim_error **err)
+uvm_migration_listen (struct uvm *u, char **uri,
+                      char token[MIGRATION_TOKEN_LEN + 1], shim_error **err)
 {
   struct uvm_migration *m = &u->migration;
   if (!qmp_usable (u, err))
@@ -797,19 +873,22 @@ uvm_migration_listen (struct uvm *u, char **uri, shim_error **err)
     return shim_error_set (err, GRPC_FAILED_PRECONDITION,
                            "the VM is not waiting for a migration (%s)",
                            uvm_state_name (u->state));
-  /* A single-connection unix listener in the state directory, of the
-     same kind as the guest's ports: <state>/migration_0.  */
-  cleanup_free char *base = xasprintf ("%s/migration", u->state_dir);
-  struct vsock_listener_config lc = {
-    .transport = VSOCK_TRANSPORT_HYBRID, .uds = base, .port = 0, .single = true
-  };
-  if (vsock_listener_open (u->loop, &lc, on_source_connected, u, &m->listener,
-                           err)
-      < 0)
-    return -1;
+  /* TCP at migration_listen_address, else a unix socket in the state
+     directory.  */
+  cleanup_free char *where
+      = m->listen_address ? xasprintf ("tcp:%s", m->listen_address)
+                          : xasprintf ("unix:%s/migration", u->state_dir);
+  m->tls = m->listen_address != NULL && m->tls_dir != NULL;
+  if ((m->tls && migration_tls_dir_check (m->tls_dir, true, err) < 0)
+      || migration_token_new (token, err) < 0
+      || migration_listener_open (u->loop, where, token, on_source_connected,
+                                  u, &m->listener, uri, err)
+             < 0)
+    return shim_error_wrap (err, "%s",
+                            m->listen_address ? "migration_listen_address"
+                                              : "migration listener");
   phase_advance (u, UVM_MIG_EV_LISTEN);
   set_status (u, "listening");
-  *uri = xasprintf ("unix:%s_0", base);
   return 0;
 }
 

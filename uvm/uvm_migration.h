@@ -1,8 +1,9 @@
 /* Live migration of a UVM between two shims (docs/architecture.md, "Live
-   migration").  The source's VM streams its state over a unix socket its
-   shim connects to the destination shim's listener; each shim hands its
-   end of that connection to its own QEMU (QMP getfd), so neither QEMU
-   opens a path or a network of the other side's.
+   migration").  The source's VM streams its state over a connection its
+   shim makes to the destination shim's listener (a unix socket, or TCP
+   with QEMU's TLS: migration_channel.h); each shim hands its end of that
+   connection to its own QEMU (QMP getfd), so neither QEMU opens a path or
+   a network of the other side's.
 
    Source:      uvm_describe, uvm_migrate_out (a ping barrier proves the
                 guest consumed everything sent, then the bridge holds what
@@ -23,6 +24,7 @@
 
 #include "uvm/bridge/bridge_conn.h"
 #include "uvm.h"
+#include "uvm/migration/migration_channel.h"
 #include "uvm/migration/vm_description.h"
 
 /* QEMU's view of a migration (query-migrate), or the shim's own status
@@ -48,8 +50,11 @@ typedef void (*uvm_describe_fn) (void *data, struct vm_description *d,
 int uvm_describe (struct uvm *u, uvm_describe_fn done, void *data,
                   shim_error **err);
 
-/* Source.  uri: "unix:PATH", the destination's listener.  */
-int uvm_migrate_out (struct uvm *u, const char *uri, shim_error **err);
+/* Source.  uri: the destination's listener ("unix:PATH" or
+   "tcp:HOST:PORT", TLS with migration_tls_dir); token: what its Prepare
+   drew.  */
+int uvm_migrate_out (struct uvm *u, const char *uri, const char *token,
+                     shim_error **err);
 void uvm_migration_progress (const struct uvm *u,
                              struct uvm_migration_progress *out);
 /* QEMU's part has begun (sending or receiving the VM, or past it).  */
@@ -63,8 +68,11 @@ typedef void (*uvm_handover_fn) (void *data, struct bridge_handover *h,
 int uvm_migration_hand_over (struct uvm *u, uvm_handover_fn done, void *data,
                              shim_error **err);
 
-/* Destination.  *uri: where the source is to send the VM's state.  */
-int uvm_migration_listen (struct uvm *u, char **uri, shim_error **err);
+/* Destination.  *uri: where the source is to send the VM's state; token:
+   what it must present first (migration_channel.h).  */
+int uvm_migration_listen (struct uvm *u, char **uri,
+                          char token[MIGRATION_TOKEN_LEN + 1],
+                          shim_error **err);
 /* uptime_ms: the guest's, after the first round trip on this side.  */
 typedef void (*uvm_adopted_fn) (void *data, uint64_t uptime_ms,
                                 const shim_error *err);

@@ -46,7 +46,17 @@ struct uvm_migration
   int stream_fd;
   uv_timer_t poll_timer;
   uint64_t deadline_ms;
-  struct vsock_listener *listener;
+  struct migration_listener *listener;
+  /* Source: the connection being made to the destination.  */
+  struct migration_dial *dial;
+  /* TLS (migration_tls_dir, TCP only): the directory; the host the
+     source's certificate check expects (the URI's).  */
+  char *tls_dir;
+  char *listen_address;
+  bool tls;
+  char tls_host[64];
+  /* QEMU has its tls-creds-x509 object (added once per VMM).  */
+  bool tls_object;
   uvm_handover_fn handover_done;
   void *handover_data;
   struct bridge_handover handover;

@@ -451,9 +451,11 @@ uvm_describe (struct uvm *u, uvm_describe_fn done, void *data,
 }
 
 int
-uvm_migrate_out (struct uvm *u, const char *uri, shim_error **err)
+uvm_migrate_out (struct uvm *u, const char *uri, const char *token,
+                 shim_error **err)
 {
   (void) uri;
+  (void) token;
   if (u->state != STUB_RUNNING || u->migration != MIG_NONE)
     return shim_error_set (err, GRPC_FAILED_PRECONDITION,
                            "stub: cannot migrate now");
@@ -509,12 +511,14 @@ uvm_migration_hand_over (struct uvm *u, uvm_handover_fn done, void *data,
 }
 
 int
-uvm_migration_listen (struct uvm *u, char **uri, shim_error **err)
+uvm_migration_listen (struct uvm *u, char **uri,
+                      char token[MIGRATION_TOKEN_LEN + 1], shim_error **err)
 {
   if (u->state != STUB_INCOMING || u->migration != MIG_NONE)
     return shim_error_set (err, GRPC_FAILED_PRECONDITION, "stub: not waiting");
   u->migration = MIG_RECEIVING;
-  *uri = xstrdup ("unix:/stub/migration_0");
+  *uri = xstrdup ("unix:/stub/migration");
+  snprintf (token, MIGRATION_TOKEN_LEN + 1, "%0*d", MIGRATION_TOKEN_LEN, 0);
   return 0;
 }
 

@@ -7,7 +7,9 @@
 # container (`ctr run`), which the shim adopts instead of creating; then
 # `migrate transfer` moves the VM.  Before that, the refusals: another
 # process, other layers, a container not adopted, an exec with --force
-# (without, the export awaits it); then the orchestrator
+# (without, the export awaits it), a destination whose TLS certificates
+# come from another CA (the state goes over TCP with QEMU's TLS), a
+# writer the transfer cannot keep up with; then the orchestrator
 # goes away (migration_prepare_timeout_ms): A runs on and B's adopted
 # containers exit; and `migrate cancel` after a prepare.  Exits the guest reports
 # while a pod is exported are held: delivered by A when the migration is
@@ -21,7 +23,32 @@ lcow_setup
 # give the migration up after this long (the first attempt below ends so).
 # A bandwidth low enough that the transfer takes seconds: time to kill the
 # destination's QEMU while it runs.
-qemu_config '"migration_prepare_timeout_ms": 30000, "migration_max_bandwidth_mb": 24'
+# The VM's state goes over TCP on loopback with QEMU's TLS, both peers
+# verified by certificates of the test's own CA.
+# tls_dir DIR: a CA and, signed by it, a server certificate for 127.0.0.1
+# and a client certificate, under QEMU's x509 file names.
+tls_dir() {
+  local d=$1 who
+  mkdir -m 0755 "$d"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=lcow test CA ${d##*/}" \
+    -keyout "$d/ca-key.pem" -out "$d/ca-cert.pem" 2>/dev/null
+  for who in server client; do
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$who" -keyout "$d/$who-key.pem" -out "$d/$who.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=%s\n' "$([ "$who" = server ] && echo serverAuth || echo clientAuth)" >"$d/$who.ext"
+    openssl x509 -req -in "$d/$who.csr" -CA "$d/ca-cert.pem" -CAkey "$d/ca-key.pem" -CAcreateserial \
+      -days 2 -extfile "$d/$who.ext" -out "$d/$who-cert.pem" 2>/dev/null
+  done
+  # The VMM runs as its own user.
+  chmod 0644 "$d"/*
+}
+tls_dir "$T/tls"
+tls_dir "$T/tls-other"
+# A transfer that has not completed after 15 s is cancelled (a writer
+# below never lets it converge).
+qemu_config '"migration_prepare_timeout_ms": 30000, "migration_max_bandwidth_mb": 24, "migration_timeout_ms": 15000,
+ "migration_listen_address": "127.0.0.1:0", "migration_tls_dir": "'"$T/tls"'"'
+# A destination whose certificates come from another CA.
+sed "s|$T/tls\"|$T/tls-other\"|" "$T/qemu.json" >"$T/qemu-other-ca.json"
 MIGRATABLE=(--annotation io.microsoft.migration.allowed=true
             --annotation io.microsoft.virtualmachine.lcow.preferredrootfstype=vhd
             --annotation io.microsoft.virtualmachine.computetopology.processor.count=1)
@@ -175,6 +202,56 @@ expect "B's adopted containers exited with their VM" \
   wait_for 20 bash -c '[ "$(ctr -a "$1" -n "$2" task ls | grep -c STOPPED)" -ge 3 ]' _ "$T/B/containerd.sock" "$NSB"
 for id in pk ck dk; do remove_b "$id"; done
 
+# ---- TCP+TLS with a destination of another CA: no transfer, A runs on ----------
+expect "a destination pod whose certificates come from another CA" incoming_sandbox dw "$T/qemu-other-ca.json" "${MIGRATABLE[@]}"
+out=$(migrate prepare dw 2>&1) && rc=0 || rc=$?
+expect "prepare" [ "$rc" -eq 0 ]
+# shellcheck disable=SC2046
+"${RUN_B[@]}" -d $(in_pod dw) $(adopting printer) --rootfs "$ROOTFS" pw /bin/sh -c "$PRINTER" >/dev/null
+# shellcheck disable=SC2046
+"${RUN_B[@]}" -d $(in_pod dw) $(adopting counter) --rootfs "$ROOTFS" cw /bin/sh -c "$COUNTER" >/dev/null
+expect "both adopted" wait_for 60 bash -c '[ "$(ctr -a "$1" -n "$2" task ls | grep -c RUNNING)" -ge 3 ]' _ "$T/B/containerd.sock" "$NSB"
+before=$(last_line "$T/out-a")
+out=$(migrate transfer dw 2>&1) && rc=0 || rc=$?
+echo "$out" | sed 's/^/  /'
+expect "the transfer goes to a TCP port and fails the TLS handshake (exit $rc)" \
+  bash -c '[ "$1" -ne 0 ] && grep -q "at tcp:127.0.0.1:[0-9]*" <<<"$2" && grep -qi "the transfer failed: .*\(certificate\|tls\|handshake\)" <<<"$2"' _ "$rc" "$out"
+expect "A's printer goes on (line $before, then more), same pids" \
+  wait_for 10 bash -c '[ "$(grep -o "line [0-9]*" "$1" | tail -n 1 | cut -d" " -f2)" -gt "$2" ] && [ "$3" = "$4" ]' _ "$T/out-a" "$before" "$(task_pid printer)" "$PID_PRINTER"
+expect "B's adopted containers exit (their VM got nothing)" \
+  wait_for 30 bash -c '[ "$(ctr -a "$1" -n "$2" task ls | grep -c STOPPED)" -ge 3 ]' _ "$T/B/containerd.sock" "$NSB"
+for id in pw cw dw; do remove_b "$id"; done
+
+# ---- a writer the transfer cannot keep up with: cancelled, the settings named -----
+# (random bytes: QEMU sends a page of zeros as a flag, not 4 KiB)
+WRITER='/bin/busybox dd if=/dev/urandom of=/tmp/a bs=1M count=32 2>/dev/null; while :; do /bin/busybox cp /tmp/a /tmp/b; done'
+# shellcheck disable=SC2046
+"${RUN_A[@]}" -d $(in_pod m1) --rootfs "$ROOTFS" writer /bin/sh -c "$WRITER" >/dev/null
+expect "a container rewriting 32 MiB of its memory without pause runs on A" wait_for 30 status_is writer RUNNING
+expect "a destination pod for it" incoming_sandbox dn "$T/qemu.json" "${MIGRATABLE[@]}"
+out=$(migrate prepare dn 2>&1) && rc=0 || rc=$?
+expect "prepare" [ "$rc" -eq 0 ]
+for pair in printer:pn counter:cn writer:wn; do
+  src=${pair%%:*}
+  cmd=$PRINTER; [ "$src" = counter ] && cmd=$COUNTER; [ "$src" = writer ] && cmd=$WRITER
+  # shellcheck disable=SC2046
+  "${RUN_B[@]}" -d $(in_pod dn) $(adopting "$src") --rootfs "$ROOTFS" "${pair##*:}" /bin/sh -c "$cmd" >/dev/null
+done
+expect "the three adopted" wait_for 60 bash -c '[ "$(ctr -a "$1" -n "$2" task ls | grep -c RUNNING)" -ge 4 ]' _ "$T/B/containerd.sock" "$NSB"
+before=$(last_line "$T/out-a")
+out=$(migrate transfer dn 2>&1) && rc=0 || rc=$?
+echo "$out" | tail -n 3 | sed 's/^/  /'
+expect "the transfer does not converge and is cancelled after migration_timeout_ms, naming the settings (exit $rc)" \
+  bash -c '[ "$1" -ne 0 ] && grep -q "did not converge within 15000 ms" <<<"$2" && grep -q "migration_max_bandwidth_mb (24 MiB/s)" <<<"$2" && grep -q "migration_downtime_limit_ms" <<<"$2"' _ "$rc" "$out"
+expect "A's printer goes on (line $before, then more), same pids" \
+  wait_for 10 bash -c '[ "$(grep -o "line [0-9]*" "$1" | tail -n 1 | cut -d" " -f2)" -gt "$2" ] && [ "$3" = "$4" ]' _ "$T/out-a" "$before" "$(task_pid printer)" "$PID_PRINTER"
+expect "B's adopted containers exit" \
+  wait_for 30 bash -c '[ "$(ctr -a "$1" -n "$2" task ls | grep -c STOPPED)" -ge 4 ]' _ "$T/B/containerd.sock" "$NSB"
+for id in pn cn wn dn; do remove_b "$id"; done
+ctr_ task kill -s SIGKILL writer >/dev/null
+expect "the writer is stopped and deleted on A" wait_for 20 status_is writer STOPPED
+ctr_ task delete writer >/dev/null && ctr_ c rm writer >/dev/null
+
 # ---- the pod moves ----------------------------------------------------------------
 expect "a second destination pod is created" incoming_sandbox d2 "$T/qemu.json" "${MIGRATABLE[@]}"
 # (an exec'd process that has exited stays behind on A)
@@ -194,10 +271,10 @@ expect "the three containers are adopted on B" wait_for 60 bash -c \
   '[ "$(ctr -a "$1" -n "$2" task ls | grep -c RUNNING)" -ge 4 ]' _ "$T/B/containerd.sock" "$NSB"
 # A caller asking Stats all along (a kubelet's collector, faster): the
 # transfer drains what is in flight instead of refusing; from its start
-# A answers Unavailable.
+# A answers Unavailable (ctr cannot tell: containerd logs the shim's code).
+log_mark=$(wc -l <"$T/containerd.log")
 (while :; do
-   if ctr -a "$T/containerd.sock" -n "$NS" task metrics counter >/dev/null 2>"$T/stats-err"; then echo answered
-   else head -c 300 "$T/stats-err"; echo; fi
+   if ctr -a "$T/containerd.sock" -n "$NS" task metrics counter >/dev/null 2>&1; then echo answered; else echo refused; fi
    sleep 0.02
  done) >"$T/stats-loop" 2>&1 &
 STATS_LOOP=$!
@@ -206,10 +283,12 @@ wait_for 10 grep -q answered "$T/stats-loop"
 # destination was never told.
 out=$(python3 "$TOP/test/integration/ttrpc_client.py" "$(address_a m1)" transfer-then-vanish m1 0 \
   "$(address_b d2)" d2 2>&1) && rc=0 || rc=$?
-kill "$STATS_LOOP" 2>/dev/null; wait "$STATS_LOOP" 2>/dev/null
+kill "$STATS_LOOP" 2>/dev/null; wait "$STATS_LOOP" 2>/dev/null || true
 expect "with Stats asked every 20 ms, a transfer whose orchestrator dies after the source's Finalize ($out)" [ "$rc" -eq 0 ]
-expect "the Stats answered before it ($(grep -c answered "$T/stats-loop")); the first that did not: Unavailable, the pod being transferred" \
-  bash -c 'grep -q answered "$1" && awk '"'"'!/^answered$/ { print; exit }'"'"' "$1" | grep -q "is being transferred"' _ "$T/stats-loop"
+stats_failed=$(tail -n +"$log_mark" "$T/containerd.log" | grep 'ttrpc call failed.*Task/Stats' || true)
+first_code=$(grep -o 'code=[A-Za-z]*' <<<"$stats_failed" | head -n 1)
+expect "the Stats answered before it ($(grep -c answered "$T/stats-loop")); the first refused is Unavailable ($first_code; $(grep -c . <<<"$stats_failed") refused)" \
+  bash -c 'grep -q answered "$1" && [ "$2" = code=Unavailable ]' _ "$T/stats-loop" "$first_code"
 # Rerun, naming each side as ctr names a pod: containerd's address,
 # namespace and socket directory, and the sandbox id.
 out=$("$SHIM" migrate transfer --from "$T/containerd.sock,$NS,$T/s" m1 \
@@ -218,6 +297,8 @@ echo "$out" | sed 's/^/  /'
 expect "a rerun of migrate transfer finishes it: the pod runs on B with its containers" \
   bash -c '[ "$1" -eq 0 ] && grep -q "completed before; finalizing" <<<"$2"' _ "$rc" "$out"
 expect "A answered its handover again" grep -q '"live migration: the handover answered again' "$T/containerd.log"
+expect "the VM's state went over TCP with TLS (B listened on 127.0.0.1, its source connected with tls=true)" \
+  bash -c 'grep "live migration prepared" "$1" | grep -q "uri=.\?tcp:127.0.0.1:[0-9]*" && grep -q "the source connected.*tls=true" "$1"' _ "$T/B/containerd.log"
 expect "A's printer ends as moved (its ctr exits 0)" wait_for 20 bash -c '! kill -0 "$1" 2>/dev/null' _ "$PRINTER_A"
 wait "$PRINTER_A" && rc=0 || rc=$?
 expect "with status 0" [ "$rc" -eq 0 ]

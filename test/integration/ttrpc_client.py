@@ -436,8 +436,10 @@ def case_transfer_then_vanish(path, task_id, pid, dst_path, dst_id):
             check(False, "%s %s: code %d: %s" % (what, method, code, msg))
         return parse_fields(body)
 
-    uri = call(dst, "Prepare", field_bytes(1, dst_id), "destination")[1][0]
-    call(src, "Transfer", field_bytes(1, task_id) + field_bytes(2, uri), "source")
+    prepared = call(dst, "Prepare", field_bytes(1, dst_id), "destination")
+    uri, token = prepared[1][0], prepared[2][0]
+    call(src, "Transfer", field_bytes(1, task_id) + field_bytes(2, uri)
+         + field_bytes(3, token), "source")
     deadline = time.time() + 120
     while True:
         status = call(src, "Progress", field_bytes(1, task_id), "source").get(1, [b""])[0]

@@ -24,6 +24,7 @@ Suite *capabilities_suite (void);
 Suite *sysctl_suite (void);
 Suite *confinement_suite (void);
 Suite *migration_containers_suite (void);
+Suite *migration_channel_suite (void);
 
 static Suite *(*const unit_suites[]) (void) = {
   kernel_cmdline_suite,
@@ -46,6 +47,7 @@ static Suite *(*const unit_suites[]) (void) = {
   sysctl_suite,
   confinement_suite,
   migration_containers_suite,
+  migration_channel_suite,
   NULL,
 };
 

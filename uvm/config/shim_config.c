@@ -194,6 +194,9 @@ static const struct
   { "virtiofsd_path", offsetof (struct shim_config, virtiofsd_path) },
   { "boot_files_root_path",
     offsetof (struct shim_config, boot_files_root_path) },
+  { "migration_listen_address",
+    offsetof (struct shim_config, migration_listen_address) },
+  { "migration_tls_dir", offsetof (struct shim_config, migration_tls_dir) },
 };
 
 static int
@@ -423,6 +426,8 @@ shim_config_release (struct shim_config *cfg)
   free_strings (&cfg->pod_file_roots, &cfg->npod_file_roots);
   free_strings (&cfg->boot_files_allowed, &cfg->nboot_files_allowed);
   free (cfg->boot_files_root_path);
+  free (cfg->migration_listen_address);
+  free (cfg->migration_tls_dir);
   free (cfg->layer_cache_dir);
   free (cfg->log_level);
   free (cfg->source);

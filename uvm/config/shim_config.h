@@ -99,6 +99,13 @@ struct shim_config
      waits for the transfer to start: an orchestrator that died must not
      leave the pod frozen (the source runs on, the destination stops).  */
   uint32_t migration_prepare_timeout_ms;
+  /* Destination: listen for the VM's state on TCP at this "HOST:PORT"
+     (numeric; port 0 picks one) instead of a unix socket; NULL: unix.
+     With migration_tls_dir, over QEMU's TLS (x509, both peers verified):
+     the directory holds ca-cert.pem and the server's and/or client's
+     certificate and key, readable by the VMM's user.  */
+  char *migration_listen_address;
+  char *migration_tls_dir;
   /* Where the configuration came from ("built-in defaults" or a path).  */
   char *source;
 };
