@@ -192,6 +192,7 @@ uvm_new (uv_loop_t *loop, const struct uvm_config *cfg,
                           ? xstrdup (cfg->netns_path)
                           : NULL;
   u->live_migration = cfg->opts->live_migration;
+  u->log_relay = cfg->opts->log_relay;
   u->launch.opts = cfg->opts;
   u->launch.cfg = cfg->cfg;
   u->launch.rootfs_raw_size = cfg->rootfs_raw_size;

@@ -496,9 +496,10 @@ uvm_bind_listeners (struct uvm *u, shim_error **err)
       < 0)
     return -1;
   u->guest.ports[u->guest.nports++] = LINUX_ENTROPY_VSOCK_PORT;
-  if (u->live_migration)
+  if (u->live_migration && !u->log_relay)
     {
-      /* Host-local state that cannot follow the VM: bind nothing.  */
+      /* Host-local state that cannot follow the VM: bind nothing (with
+         the relay, each side binds its own and the guest redials).  */
       if (u->launch.boot_attempt == 0)
         log_entry (LOG_LEVEL_INFO,
                    "skipping GCS log listener: sandbox is live-migratable",

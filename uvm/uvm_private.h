@@ -168,6 +168,8 @@ struct uvm
   /* Started for a live migration's destination (uvm_config.incoming).  */
   bool incoming;
   bool live_migration;
+  /* Migratable, the guest log relayed (sandbox_options.log_relay).  */
+  bool log_relay;
   uint64_t memory_mb;
   uint32_t cpus;
   uint32_t stop_grace_ms;

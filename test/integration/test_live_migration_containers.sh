@@ -9,7 +9,8 @@
 # process, other layers, a container not adopted, an exec with --force
 # (without, the export awaits it), a destination whose TLS certificates
 # come from another CA (the state goes over TCP with QEMU's TLS), a
-# writer the transfer cannot keep up with; then the orchestrator
+# writer the transfer cannot keep up with; the guest's log is relayed to
+# whichever side runs it (migratable_log_relay); then the orchestrator
 # goes away (migration_prepare_timeout_ms): A runs on and B's adopted
 # containers exit; and `migrate cancel` after a prepare.  Exits the guest reports
 # while a pod is exported are held: delivered by A when the migration is
@@ -45,7 +46,10 @@ tls_dir "$T/tls"
 tls_dir "$T/tls-other"
 # A transfer that has not completed after 15 s is cancelled (a writer
 # below never lets it converge).
+# The guest log is relayed (migratable_log_relay): each side binds the log
+# port, the guest's forwarder redials.
 qemu_config '"migration_prepare_timeout_ms": 30000, "migration_max_bandwidth_mb": 24, "migration_timeout_ms": 15000,
+ "migratable_log_relay": true,
  "migration_listen_address": "127.0.0.1:0", "migration_tls_dir": "'"$T/tls"'"'
 # A destination whose certificates come from another CA.
 sed "s|$T/tls\"|$T/tls-other\"|" "$T/qemu.json" >"$T/qemu-other-ca.json"
@@ -78,6 +82,9 @@ PRINTER_A=$!
 # shellcheck disable=SC2046
 "${RUN_A[@]}" -d $(in_pod m1) --rootfs "$ROOTFS" counter /bin/sh -c "$COUNTER" >/dev/null
 expect "both containers run on A" wait_for 60 bash -c 'grep -q "line 5" "$1"' _ "$T/out-a"
+expect "with migratable_log_relay the guest runs its agent under vsockexec -r -e 109" \
+  bash -c 'tr "\0" " " <"/proc/$1/cmdline" | grep -q -- "-- -e 1 /bin/vsockexec -r -e 109 /bin/gcs "' _ "$(task_pid m1)"
+expect "and A forwards the guest's log" grep -q 'msg="GCS started"' "$T/containerd.log"
 PID_PRINTER=$(task_pid printer)
 PID_COUNTER=$(task_pid counter)
 ctr_ events >"$T/events-a" 2>&1 &
@@ -297,6 +304,8 @@ echo "$out" | sed 's/^/  /'
 expect "a rerun of migrate transfer finishes it: the pod runs on B with its containers" \
   bash -c '[ "$1" -eq 0 ] && grep -q "completed before; finalizing" <<<"$2"' _ "$rc" "$out"
 expect "A answered its handover again" grep -q '"live migration: the handover answered again' "$T/containerd.log"
+expect "B forwards the moved guest's log: its entry after the clock was set there" \
+  wait_for 10 grep -q 'msg="wall clock set by the host"' "$T/B/containerd.log"
 expect "the VM's state went over TCP with TLS (B listened on 127.0.0.1, its source connected with tls=true)" \
   bash -c 'grep "live migration prepared" "$1" | grep -q "uri=.\?tcp:127.0.0.1:[0-9]*" && grep -q "the source connected.*tls=true" "$1"' _ "$T/B/containerd.log"
 expect "A's printer ends as moved (its ctr exits 0)" wait_for 20 bash -c '! kill -0 "$1" 2>/dev/null' _ "$PRINTER_A"

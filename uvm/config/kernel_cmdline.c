@@ -70,6 +70,8 @@ kernel_cmdline_gcs_command (const struct kernel_cmdline_input *in)
   strbuf sb = STRBUF_INIT;
   if (!in->live_migration)
     strbuf_printf (&sb, "/bin/vsockexec -e %u", LINUX_LOG_VSOCK_PORT);
+  else if (in->log_relay)
+    strbuf_printf (&sb, "/bin/vsockexec -r -e %u", LINUX_LOG_VSOCK_PORT);
   strbuf_add_token (&sb, "/bin/gcs -v4 -log-format json -loglevel");
   strbuf_add_token (&sb, in->log_level ? in->log_level : "info");
   if (in->disable_time_sync)

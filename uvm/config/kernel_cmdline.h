@@ -39,9 +39,13 @@ struct kernel_cmdline_input
   bool disable_time_sync;
   const char *core_dump_location;
   bool live_migration;
+  /* Migratable, the log relayed: upstream's newer command.  */
+  bool log_relay;
 };
 
-/* The GCS command: [/bin/vsockexec -e 109 ]/bin/gcs -v4 ...  */
+/* The GCS command: [/bin/vsockexec [-r ]-e 109 ]/bin/gcs -v4 ...: the
+   wrapper when not migratable, its relay mode (-r) when migratable with
+   log_relay, none otherwise.  */
 char *kernel_cmdline_gcs_command (const struct kernel_cmdline_input *in);
 int kernel_cmdline_build (const struct kernel_cmdline_input *in, char **out,
                           shim_error **err);

@@ -273,6 +273,7 @@ sandbox_options_parse (const struct oci_spec *spec,
   struct parse_ctx c = { spec, warnings };
   memset (o, 0, sizeof *o);
   o->live_migration = live_migration;
+  o->log_relay = live_migration && cfg->migratable_log_relay;
   if (refuse_unsupported (spec, err) < 0)
     return -1;
   if (boot_files_path (&c, cfg, &o->boot_files_root_path, err) < 0)
@@ -332,6 +333,7 @@ sandbox_options_cmdline_input (const struct sandbox_options *o,
   in->disable_time_sync = o->disable_time_sync;
   in->core_dump_location = o->core_dump_location;
   in->live_migration = o->live_migration;
+  in->log_relay = o->log_relay;
 }
 
 void

@@ -60,6 +60,8 @@ struct sandbox_options
   char *dm_verity_create_args;
   char *core_dump_location;
   bool live_migration;
+  /* Migratable with the guest log relayed (migratable_log_relay).  */
+  bool log_relay;
 };
 
 struct sandbox_options_env

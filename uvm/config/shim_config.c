@@ -266,6 +266,16 @@ parse_scrub_logs (struct shim_config *cfg, const json_value *v,
 }
 
 static int
+parse_migratable_log_relay (struct shim_config *cfg, const json_value *v,
+                            shim_error **err)
+{
+  if (v->type != JSON_BOOL)
+    return type_error (err, "migratable_log_relay", "a boolean", v);
+  cfg->migratable_log_relay = v->boolean;
+  return 0;
+}
+
+static int
 parse_accel (struct shim_config *cfg, const json_value *v, shim_error **err)
 {
   if (v->type != JSON_STRING || !json_string_is_c (v))
@@ -329,6 +339,7 @@ static const struct
   { "boot_files_allowed", parse_boot_files_allowed },
   { "log_level", parse_log_level },
   { "scrub_logs", parse_scrub_logs },
+  { "migratable_log_relay", parse_migratable_log_relay },
   { "accel", parse_accel },
   { "layer_cache_dir", parse_layer_cache_dir },
 };

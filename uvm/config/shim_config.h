@@ -106,6 +106,11 @@ struct shim_config
      certificate and key, readable by the VMM's user.  */
   char *migration_listen_address;
   char *migration_tls_dir;
+  /* A migratable sandbox keeps its guest log: the guest's forwarder
+     redials after a move (vsockexec -r, upstream's newer behaviour) and
+     the log port is bound on both sides.  Off: as the PR design, no
+     forwarder and no listener.  */
+  bool migratable_log_relay;
   /* Where the configuration came from ("built-in defaults" or a path).  */
   char *source;
 };
