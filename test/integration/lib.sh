@@ -251,7 +251,7 @@ state_dirs() {
 }
 state_dir_count() { state_dirs | wc -l; }
 
-shim_sockets() { find "$T/s" -type s 2>/dev/null | sort; }
+shim_sockets() { [ -d "$T/s" ] || return 0; find "$T/s" -type s 2>/dev/null | sort; }
 socket_count() { shim_sockets | wc -l; }
 # nothing_left: no shim, no sandbox state, no shim socket.
 nothing_left() { no_shims && [ "$(state_dir_count)" -eq 0 ] && [ "$(socket_count)" -eq 0 ]; }

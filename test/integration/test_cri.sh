@@ -7,7 +7,9 @@
 # token, a configMap updated while the container runs, a termination
 # message, PodSandboxStats, UpdateContainerResources, a hostPath (through
 # virtio-fs in the pod that is not migratable) refused in
-# the migratable pod, containerd restarted with pods running.
+# the migratable pod, containerd restarted with pods running, and the
+# migratable pod moved to a pod CRI created, its container adopted through
+# CreateContainer (live migration).
 source "$(dirname "$0")/lib.sh"
 BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
 QEMU=${QEMU:-/usr/bin/qemu-system-x86_64}
@@ -31,9 +33,10 @@ write_containerd_toml "$(cat <<TOML
     runtime_type = "io.containerd.runc.v2"
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.lcow]
     runtime_type = "io.containerd.lcow.v2"
-    pod_annotations = ["io.microsoft.migration.*",
+    pod_annotations = ["io.microsoft.migration.*", "io.containerd.lcow.*",
       "io.microsoft.virtualmachine.computetopology.processor.count",
       "io.microsoft.virtualmachine.computetopology.memory.sizeinmb"]
+    container_annotations = ["io.containerd.lcow.*"]
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.lcow.options]
       ConfigPath = "$T/qemu.json"
 TOML
@@ -61,8 +64,9 @@ make_rootfs "$T/rootfs"
 k8s image import "$T/pause.tar" >/dev/null
 k8s image import "$T/app.tar" >/dev/null
 
-# pod NAME UID MIGRATABLE: the kubelet's pod directory and RunPodSandbox.
-pod() {
+# pod_files NAME UID MIGRATABLE: the kubelet's pod directory and the pod's
+# config ($T/NAME.pod.json).
+pod_files() {
   local name=$1 uid=$2 lm=$3 dir="$PODS/$2"
   mkdir -p "$dir/containers/app" "$dir/volumes/kubernetes.io~empty-dir/scratch" "$T/logs/default_${name}_$uid"
   printf '127.0.0.1 localhost\n10.1.1.1 %s\n' "$name" >"$dir/etc-hosts"
@@ -75,7 +79,11 @@ pod() {
  "runtime_handler": "lcow", "labels": {"app": "$name"},
  "annotations": {$([ "$lm" = yes ] && echo '"io.microsoft.migration.allowed": "true"')}}
 JSON
-  cri run-pod "$T/$name.pod.json"
+}
+# pod NAME UID MIGRATABLE: pod_files and RunPodSandbox.
+pod() {
+  pod_files "$@"
+  cri run-pod "$T/$1.pod.json"
 }
 # ctr_json NAME UID CMD [EXTRA MOUNTS JSON]: a container as the kubelet shapes it.
 ctr_json() {
@@ -205,6 +213,35 @@ for kind in plain migratable; do
   out=$(cri exec "$cid" 30 /bin/echo still here 2>&1 || true)
   expect "$kind: and its container answers ExecSync ($out)" [ "$out" = "still here" ]
 done
+
+# --- the migratable pod moves to a pod CRI created, its container adopted
+# through CreateContainer + StartContainer (as an orchestrator would) ------
+cri exec "$CID_migratable" 10 /bin/sh -c 'echo before the move > /tmp/marker' >/dev/null 2>&1 || true
+uid=$(cat /proc/sys/kernel/random/uuid)
+pod_files web-migratable-b "$uid" yes
+# The same hostname as the source (the process's HOSTNAME must match) and
+# the annotation that makes it a migration's destination.
+sed -i 's/"hostname": "web-migratable-b"/"hostname": "web-migratable"/; s/"annotations": {/"annotations": {"io.containerd.lcow.migration.incoming": "true", /' \
+  "$T/web-migratable-b.pod.json"
+out=$(cri run-pod "$T/web-migratable-b.pod.json" 2>&1) && PID_dest=$out || PID_dest=""
+expect "a destination pod through RunPodSandbox (incoming) ($(head -c 120 <<<"$out"))" [ -n "$PID_dest" ]
+PODIDS+=("$PID_dest")
+SIDE_A="$T/containerd.sock,k8s.io,$T/s"
+out=$("$SHIM_BIN_DIR/containerd-shim-lcow-v2" migrate prepare --from "$SIDE_A" "$PID_migratable" --to "$SIDE_A" "$PID_dest" 2>&1) && rc=0 || rc=$?
+expect "migrate prepare names the container to adopt ($(tail -n 1 <<<"$out"))" \
+  bash -c '[ "$1" -eq 0 ] && grep -qx "adopt $2" <<<"$3"' _ "$rc" "$CID_migratable" "$out"
+ctr_json web-migratable-b "$uid" 'echo started; sleep 600' \
+  | sed "s/\"labels\"/\"annotations\": {\"io.containerd.lcow.migration.source-container\": \"$CID_migratable\"}, \"labels\"/" >"$T/adopt.ctr.json"
+cid=$(cri create "$PID_dest" "$T/web-migratable-b.pod.json" "$T/adopt.ctr.json" 2>&1) && cri start "$cid" >"$T/adopt-start" 2>&1 && rc=0 || rc=$?
+expect "CreateContainer + StartContainer adopt it ($(head -c 200 "$T/adopt-start" 2>/dev/null) $(head -c 200 <<<"$cid"))" [ "$rc" -eq 0 ]
+out=$("$SHIM_BIN_DIR/containerd-shim-lcow-v2" migrate transfer --from "$SIDE_A" "$PID_migratable" --to "$SIDE_A" "$PID_dest" 2>&1) && rc=0 || rc=$?
+expect "migrate transfer moves the pod ($(tail -n 1 <<<"$out"))" [ "$rc" -eq 0 ]
+st=$(cri status "$cid" 2>&1 || true)
+expect "the adopted container is RUNNING for CRI ($st)" grep -q "^RUNNING" <<<"$st"
+out=$(cri exec "$cid" 30 /bin/cat /tmp/marker 2>&1 || true)
+expect "ExecSync in it reads what the process wrote before the move ($out)" [ "$out" = "before the move" ]
+gone() { [ "$(cri pod-status "$PID_migratable" 2>&1)" = NOTREADY ]; }
+expect "the source pod is NOTREADY: its VM went" wait_for 30 gone
 
 for pod in "${PODIDS[@]}"; do
   expect "StopPodSandbox" cri stop-pod "$pod"

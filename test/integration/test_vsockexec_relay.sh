@@ -12,9 +12,10 @@ lcow_setup
 VSOCKEXEC="$BUILD_DIR/test/guest-asan/vsockexec"
 export LCOW_VSOCK_UDS="$T/vsock"
 
-# listener PORT DELAY_S FIRST_LINES OUT: listens at $LCOW_VSOCK_UDS_PORT
-# after DELAY_S, reads FIRST_LINES lines on a first connection and closes
-# it, then reads a second connection to its end; writes both to OUT.
+# listener PORT DELAY_S FIRST_LINES OUT: listens at ${LCOW_VSOCK_UDS}_PORT
+# after DELAY_S; with FIRST_LINES > 0 reads that many lines on a first
+# connection and closes it; then reads a connection to its end; writes
+# what it read to OUT.
 listener() {
   python3 - "$LCOW_VSOCK_UDS" "$@" <<'PY'
 import socket, sys, time
@@ -24,24 +25,25 @@ s = socket.socket(socket.AF_UNIX)
 s.bind(f"{base}_{port}")
 s.listen(2)
 s.settimeout(20)
-c, _ = s.accept()
 got = b""
-while got.count(b"\n") < first_lines:
-    d = c.recv(4096)
-    if not d:
-        break
-    got += d
-c.close()
+if first_lines > 0:
+    c, _ = s.accept()
+    while got.count(b"\n") < first_lines:
+        d = c.recv(4096)
+        if not d:
+            break
+        got += d
+    c.close()
+    got += b"--- redialled ---\n"
 c, _ = s.accept()
 c.settimeout(20)
-rest = b""
 while True:
     d = c.recv(4096)
     if not d:
         break
-    rest += d
+    got += d
 with open(out, "wb") as f:
-    f.write(got + b"--- redialled ---\n" + rest)
+    f.write(got)
 PY
 }
 
@@ -61,16 +63,17 @@ expect "after the close vsockexec dialled again and went on to the end: line 40,
   bash -c 'grep -qx "line 40" <<<"$1" && [ "$(tail -n 1 <<<"$1")" = "to stderr" ]' _ "$after"
 expect "in order, nothing twice" bash -c 'grep -o "[0-9]*" "$1" | awk "NR > 1 && \$1 <= prev { bad = 1 } { prev = \$1 } END { exit bad }"' _ "$T/out"
 
-listener 110 0 1 "$T/out-term" &
+listener 110 0 0 "$T/out-term" &
 LISTENER=$!
 "$VSOCKEXEC" -r -o 110 /bin/sh -c 'echo ready; exec sleep 30' &
 RELAY=$!
-sleep 1
+wait_for 10 test -S "${LCOW_VSOCK_UDS}_110"
+sleep 0.5
 kill -TERM "$RELAY"
 wait "$RELAY" && rc=0 || rc=$?
-kill "$LISTENER" 2>/dev/null || true
-wait "$LISTENER" 2>/dev/null || true
-expect "SIGTERM reaches the program: 128 + 15 ($rc)" [ "$rc" -eq 143 ]
+wait "$LISTENER" && lrc=0 || lrc=$?
+expect "SIGTERM reaches the program: 128 + 15 ($rc), its output relayed to -o ($lrc)" \
+  bash -c '[ "$1" -eq 143 ] && [ "$2" -eq 0 ] && grep -qx ready "$3"' _ "$rc" "$lrc" "$T/out-term"
 out=$("$VSOCKEXEC" -r /bin/true 2>&1) && rc=0 || rc=$?
 expect "-r without an output port exits 1 ($out)" bash -c '[ "$1" -eq 1 ] && grep -q "needs an output port" <<<"$2"' _ "$rc" "$out"
 reports=$(cat "$T"/sanitizer.* 2>/dev/null || true)
