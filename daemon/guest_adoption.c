@@ -1,6 +1,7 @@
 /* See guest_adoption.h.  */
 #include "guest_adoption.h"
 #include "guest_process.h"
+#include "pod_volumes.h"
 #include "service_record.h"
 
 #include <stdio.h>
@@ -52,7 +53,8 @@ guest_handover_state (struct task_service *ts, const uint32_t *keys, size_t n,
     struct task *t = list_entry (pos, struct task, link);
     if (t->exit_held && t->exec_id == NULL && *nexits < cap)
       (*exits)[(*nexits)++]
-          = (struct held_exit){ t->key, t->exit_status_pending };
+          = (struct held_exit){ t->key, t->exit_status_pending,
+                                t->held_message, t->held_message_len };
   }
 }
 
@@ -170,6 +172,17 @@ guest_adoption_finalized (struct task_service *ts,
       if (t == NULL || t->exited)
         continue;
       t->exit_status_pending = exits[i].status;
+      /* The guest wrote it in the source's file: the kubelet here reads
+         this side's.  */
+      shim_error *werr = NULL;
+      if (exits[i].message != NULL && t->volumes != NULL
+          && pod_volumes_write_termination (t->volumes, exits[i].message,
+                                            exits[i].message_len, &werr)
+                 < 0)
+        {
+          log_warn ("container %s: %s", t->id, werr->msg);
+          shim_error_free (werr);
+        }
       guest_process_deliver_exit (t);
     }
 }

@@ -30,10 +30,18 @@ struct stream_handover
   bool stdin_closed;
 };
 
+/* At most this much of a termination message moves (the kubelet reads
+   no more).  */
+#define HELD_EXIT_MESSAGE_MAX 4096
+
 struct held_exit
 {
   uint32_t key;
   uint32_t status;
+  /* The termination message, or NULL: the source's points into its task,
+     the destination's copies are its Finalize's.  */
+  const char *message;
+  size_t message_len;
 };
 
 /* Source.  Exits are held while the migration's state says so

@@ -1,6 +1,7 @@
 #include "guest_process.h"
 #include "service_record.h"
 #include "pod_file_reader.h"
+#include "guest_adoption.h"
 #include "pod_volumes.h"
 
 #include <stdio.h>
@@ -105,7 +106,16 @@ guest_on_notify (void *data, const char *body, size_t len)
      migration's source holds exits until it knows which side delivers
      them.  */
   if (migration_state_holds_exits (service_migration (ts)->state))
-    t->exit_held = true;
+    {
+      t->exit_held = true;
+      if (message != NULL)
+        {
+          t->held_message_len = message_len < HELD_EXIT_MESSAGE_MAX
+                                    ? message_len
+                                    : HELD_EXIT_MESSAGE_MAX;
+          t->held_message = xmemdup (message, t->held_message_len);
+        }
+    }
   else if (t->creating)
     t->exit_parked = true;
   else

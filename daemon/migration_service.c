@@ -58,6 +58,8 @@ op_free (struct migration_op *op)
   vm_description_release (&op->source);
   migrating_set_release (&op->moving);
   free (op->streams);
+  for (size_t i = 0; i < op->nexits; i++)
+    free ((char *) op->exits[i].message);
   free (op->exits);
   free (op);
 }
@@ -942,6 +944,8 @@ reply_handover (struct task_service *ts, struct ttrpc_call *call,
       pb__queued_exit__init (&pe[i]);
       pe[i].process_key = exits[i].key;
       pe[i].status = exits[i].status;
+      pe[i].termination_message.data = (uint8_t *) exits[i].message;
+      pe[i].termination_message.len = exits[i].message_len;
       pep[i] = &pe[i];
     }
   Pb__BridgeHandover ho = PB__BRIDGE_HANDOVER__INIT;
@@ -1072,8 +1076,15 @@ handover_from_pb (const Pb__BridgeHandover *ho, struct migration_op *op,
   op->exits = xzalloc ((ho->n_exits + 1) * sizeof *op->exits);
   op->nexits = ho->n_exits;
   for (size_t i = 0; i < ho->n_exits; i++)
-    op->exits[i] = (struct held_exit){ ho->exits[i]->process_key,
-                                       ho->exits[i]->status };
+    {
+      const ProtobufCBinaryData *msg = &ho->exits[i]->termination_message;
+      size_t len = msg->len < HELD_EXIT_MESSAGE_MAX ? msg->len
+                                                    : HELD_EXIT_MESSAGE_MAX;
+      op->exits[i] = (struct held_exit){
+        ho->exits[i]->process_key, ho->exits[i]->status,
+        len > 0 ? xmemdup (msg->data, len) : NULL, len
+      };
+    }
   return 0;
 }
 

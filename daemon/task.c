@@ -163,6 +163,7 @@ task_free (struct task *t)
   pod_file_reader_cancel (t->pod_files);
   pod_volumes_free (t->volumes);
   free (t->spec_text);
+  free (t->held_message);
   free (t->rootfs_dir);
   free (t->exec_id);
   free (t->guest_create);

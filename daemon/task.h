@@ -89,6 +89,10 @@ struct task
      export on; held until the migration ends (delivered here when it is
      cancelled, by the destination after the switchover).  */
   bool exit_held;
+  /* With it, the termination message the guest reported (for the
+     destination's kubelet file); NULL: none.  */
+  char *held_message;
+  size_t held_message_len;
   /* The id the guest knows the container by: the source's for one adopted
      from a live migration (NULL: id).  */
   char *guest_id;

@@ -217,6 +217,15 @@ done
 # --- the migratable pod moves to a pod CRI created, its container adopted
 # through CreateContainer + StartContainer (as an orchestrator would) ------
 cri exec "$CID_migratable" 10 /bin/sh -c 'echo before the move > /tmp/marker' >/dev/null 2>&1 || true
+# A second container leaves a termination message when stopped: it will be
+# stopped while the pod is exported, its exit delivered by the destination.
+FIN_CMD='trap \"echo stopped while moving > /dev/termination-log; exit 3\" TERM; while :; do sleep 0.2; done'
+fin_json() { ctr_json "$1" "$2" "$FIN_CMD" | sed 's/"name": "app"/"name": "fin"/; s|containers/app/1a2b|containers/fin/1a2b|'; }
+mkdir -p "$PODS/$UID_migratable/containers/fin" && : >"$PODS/$UID_migratable/containers/fin/1a2b"
+fin_json web-migratable "$UID_migratable" >"$T/fin-a.ctr.json"
+if fin_a=$(cri create "$PID_migratable" "$T/web-migratable.pod.json" "$T/fin-a.ctr.json" 2>&1); then
+  cri start "$fin_a" >/dev/null 2>&1 || true
+fi
 uid=$(cat /proc/sys/kernel/random/uuid)
 pod_files web-migratable-b "$uid" yes
 # The same hostname as the source (the process's HOSTNAME must match) and
@@ -230,16 +239,27 @@ SIDE_A="$T/containerd.sock,k8s.io,$T/s"
 out=$("$SHIM_BIN_DIR/containerd-shim-lcow-v2" migrate prepare --from "$SIDE_A" "$PID_migratable" --to "$SIDE_A" "$PID_dest" 2>&1) && rc=0 || rc=$?
 expect "migrate prepare names the container to adopt ($(tail -n 1 <<<"$out"))" \
   bash -c '[ "$1" -eq 0 ] && grep -qx "adopt $2" <<<"$3"' _ "$rc" "$CID_migratable" "$out"
+expect "both containers are named to adopt" grep -qx "adopt $fin_a" <<<"$out"
+k8s task kill -s SIGTERM "$fin_a" >/dev/null 2>&1 || true
 ctr_json web-migratable-b "$uid" 'echo started; sleep 600' \
   | sed "s/\"labels\"/\"annotations\": {\"io.containerd.lcow.migration.source-container\": \"$CID_migratable\"}, \"labels\"/" >"$T/adopt.ctr.json"
 cid=$(cri create "$PID_dest" "$T/web-migratable-b.pod.json" "$T/adopt.ctr.json" 2>&1) && cri start "$cid" >"$T/adopt-start" 2>&1 && rc=0 || rc=$?
 expect "CreateContainer + StartContainer adopt it ($(head -c 200 "$T/adopt-start" 2>/dev/null) $(head -c 200 <<<"$cid"))" [ "$rc" -eq 0 ]
+mkdir -p "$PODS/$uid/containers/fin" && : >"$PODS/$uid/containers/fin/1a2b"
+fin_json web-migratable-b "$uid" \
+  | sed "s/\"labels\"/\"annotations\": {\"io.containerd.lcow.migration.source-container\": \"$fin_a\"}, \"labels\"/" >"$T/fin-b.ctr.json"
+if fin_b=$(cri create "$PID_dest" "$T/web-migratable-b.pod.json" "$T/fin-b.ctr.json" 2>&1); then
+  cri start "$fin_b" >/dev/null 2>&1 || true
+fi
 out=$("$SHIM_BIN_DIR/containerd-shim-lcow-v2" migrate transfer --from "$SIDE_A" "$PID_migratable" --to "$SIDE_A" "$PID_dest" 2>&1) && rc=0 || rc=$?
 expect "migrate transfer moves the pod ($(tail -n 1 <<<"$out"))" [ "$rc" -eq 0 ]
 st=$(cri status "$cid" 2>&1 || true)
 expect "the adopted container is RUNNING for CRI ($st)" grep -q "^RUNNING" <<<"$st"
 out=$(cri exec "$cid" 30 /bin/cat /tmp/marker 2>&1 || true)
 expect "ExecSync in it reads what the process wrote before the move ($out)" [ "$out" = "before the move" ]
+fin_exited() { cri status "$fin_b" | grep -q "^EXITED 3 "; }
+expect "the container stopped while the pod was exported exits on the destination, 3 ($(cri status "$fin_b" 2>&1 | head -c 100))" wait_for 30 fin_exited
+expect "its termination message is in the destination kubelet's file" grep -qx "stopped while moving" "$PODS/$uid/containers/fin/1a2b"
 gone() { [ "$(cri pod-status "$PID_migratable" 2>&1)" = NOTREADY ]; }
 expect "the source pod is NOTREADY: its VM went" wait_for 30 gone
 

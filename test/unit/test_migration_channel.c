@@ -21,8 +21,8 @@ parse_ok (const char *uri, bool listen, bool tcp, const char *host)
 {
   struct migration_address a;
   shim_error *err = NULL;
-  ck_assert_msg (migration_address_parse (uri, listen, &a, &err) == 0, "%s: %s",
-                 uri, err ? err->msg : "");
+  ck_assert_msg (migration_address_parse (uri, listen, &a, &err) == 0,
+                 "%s: %s", uri, err ? err->msg : "");
   ck_assert (a.tcp == tcp);
   ck_assert_str_eq (a.host, host);
   ck_assert_uint_gt (a.len, 0);
@@ -115,8 +115,8 @@ listen_and_dial (const char *where)
   ck_assert_int_eq (migration_token_new (wrong, &err), 0);
   struct migration_listener *l = NULL;
   char *bound = NULL;
-  ck_assert_msg (migration_listener_open (&r.loop, where, token, on_accept,
-                                          &r, &l, &bound, &err)
+  ck_assert_msg (migration_listener_open (&r.loop, where, token, on_accept, &r,
+                                          &l, &bound, &err)
                      == 0,
                  "%s", err ? err->msg : "");
   if (strncmp (where, "tcp:", 4) == 0)
@@ -162,10 +162,7 @@ listen_and_dial (const char *where)
   ck_assert_int_eq (uv_loop_close (&r.loop), 0);
 }
 
-START_TEST (tcp_token)
-{
-  listen_and_dial ("tcp:127.0.0.1:0");
-}
+START_TEST (tcp_token) { listen_and_dial ("tcp:127.0.0.1:0"); }
 END_TEST
 
 START_TEST (unix_token)
@@ -190,8 +187,8 @@ START_TEST (dial_refused)
   ck_assert_int_eq (migration_token_new (token, &err), 0);
   struct migration_dial *d = NULL;
   /* Port 1 on loopback: nobody listens.  */
-  int r0 = migration_dial_start (&r.loop, "tcp:127.0.0.1:1", token,
-                                 on_dialled, &r, &d, &err);
+  int r0 = migration_dial_start (&r.loop, "tcp:127.0.0.1:1", token, on_dialled,
+                                 &r, &d, &err);
   if (r0 < 0)
     {
       ck_assert_msg (strstr (err->msg, "connect to the destination") != NULL,

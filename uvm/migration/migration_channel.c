@@ -142,8 +142,9 @@ migration_address_parse (const char *uri, bool listen,
 int
 migration_tls_dir_check (const char *dir, bool server, shim_error **err)
 {
-  const char *names[] = { "ca-cert.pem", server ? "server-cert.pem" : "client-cert.pem",
-                          server ? "server-key.pem" : "client-key.pem" };
+  const char *names[]
+      = { "ca-cert.pem", server ? "server-cert.pem" : "client-cert.pem",
+          server ? "server-key.pem" : "client-key.pem" };
   strbuf missing = STRBUF_INIT;
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
     {
@@ -267,9 +268,9 @@ on_greeting_readable (uv_poll_t *p, int status, int events)
       return;
     }
   /* Exactly the greeting: what follows is QEMU's.  */
-  ssize_t n = status < 0 ? -1
-                         : read (g->fd, g->got + g->have,
-                                 sizeof g->got - g->have);
+  ssize_t n = status < 0
+                  ? -1
+                  : read (g->fd, g->got + g->have, sizeof g->got - g->have);
   if (n < 0 && (errno == EAGAIN || errno == EINTR) && status >= 0)
     return;
   if (n <= 0)
@@ -343,7 +344,8 @@ static char *
 bound_uri (int fd, const struct migration_address *a)
 {
   if (!a->tcp)
-    return xasprintf ("unix:%s", ((const struct sockaddr_un *) &a->sa)->sun_path);
+    return xasprintf ("unix:%s",
+                      ((const struct sockaddr_un *) &a->sa)->sun_path);
   struct sockaddr_storage sa;
   socklen_t len = sizeof sa;
   if (getsockname (fd, (struct sockaddr *) &sa, &len) < 0)
@@ -356,16 +358,16 @@ bound_uri (int fd, const struct migration_address *a)
 }
 
 int
-migration_listener_open (uv_loop_t *loop, const char *uri,
-                         const char *token, migration_accept_fn fn,
-                         void *data, struct migration_listener **out,
-                         char **bound, shim_error **err)
+migration_listener_open (uv_loop_t *loop, const char *uri, const char *token,
+                         migration_accept_fn fn, void *data,
+                         struct migration_listener **out, char **bound,
+                         shim_error **err)
 {
   struct migration_address a;
   if (migration_address_parse (uri, true, &a, err) < 0)
     return -1;
-  int fd = socket (a.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                   0);
+  int fd
+      = socket (a.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int one = 1;
   if (a.tcp && fd >= 0)
     setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -462,8 +464,8 @@ on_dial_writable (uv_poll_t *p, int status, int events)
   if (e == 0)
     {
       d->connected = true;
-      ssize_t n = write (d->fd, d->greeting + d->sent,
-                         sizeof d->greeting - d->sent);
+      ssize_t n
+          = write (d->fd, d->greeting + d->sent, sizeof d->greeting - d->sent);
       if (n < 0 && errno != EAGAIN && errno != EINTR)
         e = errno;
       else if (n > 0)
@@ -489,8 +491,8 @@ migration_dial_start (uv_loop_t *loop, const char *uri, const char *token,
                            "the migration token has %zu characters, not %d "
                            "(the destination's Prepare answers it)",
                            strlen (token), MIGRATION_TOKEN_LEN);
-  int fd = socket (a.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                   0);
+  int fd
+      = socket (a.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0
       || (connect (fd, (struct sockaddr *) &a.sa, a.len) < 0
           && errno != EINPROGRESS && errno != EAGAIN))

@@ -60,10 +60,9 @@ struct migration_dial;
    (fd -1).  */
 typedef void (*migration_dialled_fn) (void *data, int fd,
                                       const shim_error *err);
-int migration_dial_start (uv_loop_t *loop, const char *uri,
-                          const char *token, migration_dialled_fn fn,
-                          void *data, struct migration_dial **out,
-                          shim_error **err);
+int migration_dial_start (uv_loop_t *loop, const char *uri, const char *token,
+                          migration_dialled_fn fn, void *data,
+                          struct migration_dial **out, shim_error **err);
 /* No callback after this; safe with NULL.  */
 void migration_dial_cancel (struct migration_dial *d);
 
