@@ -4,7 +4,9 @@
 # two namespaces: one host stands in for two).  The shim binary's `migrate`
 # command drives the Migration service of both shims.  One source VM is
 # booted; three destinations refuse or lose the migration first, and after
-# each the source still runs and its bridge still works; then the VM moves,
+# each the source still runs and its bridge still works; a second source
+# vanishes past its switchover before handing over, and its destination
+# gives up and stops the VM; then the VM moves,
 # and the destination answers State and Kill, powers the guest off through
 # the bridge and publishes the exit, while the source's task ends without
 # an exit event.
@@ -82,6 +84,28 @@ expect "the migration fails (exit 1) when the destination's QEMU dies" \
 expect "the source keeps running after losing its destination" source_runs
 expect "the killed destination's task exits" wait_for 20 b_status_is d3 STOPPED
 remove_b d3
+
+# ---- the source gone past the switchover, before its handover ------------------
+# A second source; its destination gives up waiting for the handover after
+# its transfer's and its orchestrator's time (short here).
+sed 's/"migration_max_bandwidth_mb": 24/"migration_max_bandwidth_mb": 24, "migration_prepare_timeout_ms": 3000, "migration_timeout_ms": 5000/' \
+  "$T/qemu.json" >"$T/qemu-short.json"
+expect "a second source boots" run_sandbox m2 --runtime-config-path "$T/qemu.json" "${MIGRATABLE[@]}"
+expect "its destination (short deadlines)" incoming_sandbox dg "$T/qemu-short.json" "${MIGRATABLE[@]}"
+out=$("$SHIM" migrate prepare "$(address_a m2)" m2 "$(address_b dg)" dg 2>&1) && rc=0 || rc=$?
+expect "prepare" [ "$rc" -eq 0 ]
+out=$(python3 "$TOP/test/integration/ttrpc_client.py" "$(address_a m2)" transfer-then-vanish m2 0 \
+  "$(address_b dg)" dg no-finalize 2>&1) && rc=0 || rc=$?
+expect "the transfer completes; nobody finalizes ($out)" [ "$rc" -eq 0 ]
+M2_QEMU=$(task_pid m2)
+pkill -KILL -f "containerd-shim-lcow-v2 -namespace $NS -id m2 " || true
+kill -KILL "$M2_QEMU" 2>/dev/null || true
+expect "the destination gives up: no handover came" \
+  wait_for 30 grep -q '"live migration given up: the source'"'"'s handover never came; stopping the VM"' "$B/containerd.log"
+expect "its VM is stopped" wait_for 20 b_status_is dg STOPPED
+remove_b dg
+ctr_ task delete m2 >/dev/null 2>&1 || true
+ctr_ c rm m2 >/dev/null 2>&1 || true
 
 # ---- the VM moves ---------------------------------------------------------------
 expect "the real destination is created" incoming m1
