@@ -96,6 +96,24 @@ victim() {
   wait_for 60 status_is "$1" RUNNING
 }
 exits_of() { grep -c "/tasks/exit.*\"$2\"" "$1" || true; }
+# prepared_destination DEST CONFIG SOURCE=ID...: an incoming pod DEST
+# (runtime config CONFIG), prepared (A exported, B imported), and each
+# SOURCE container of A adopted on B as ID (same process), all RUNNING.
+prepared_destination() {
+  local dest=$1 config=$2 pair src id cmd; shift 2
+  expect "a destination pod $dest" incoming_sandbox "$dest" "$config" "${MIGRATABLE[@]}"
+  out=$(migrate prepare "$dest" 2>&1) && rc=0 || rc=$?
+  expect "prepare to $dest" [ "$rc" -eq 0 ]
+  for pair in "$@"; do
+    src=${pair%%=*} id=${pair#*=} cmd=$PRINTER
+    [ "$src" = counter ] && cmd=$COUNTER
+    [ "$src" = writer ] && cmd=$WRITER
+    # shellcheck disable=SC2046
+    "${RUN_B[@]}" -d $(in_pod "$dest") $(adopting "$src") --rootfs "$ROOTFS" "$id" /bin/sh -c "$cmd" >/dev/null
+  done
+  expect "$# adopted on B" wait_for 60 bash -c '[ "$(ctr -a "$1" -n "$2" task ls | grep -c RUNNING)" -ge "$3" ]' \
+    _ "$T/B/containerd.sock" "$NSB" "$(($# + 1))"
+}
 expect "a third container, to be killed while the pod is exported, runs" victim v1
 
 # ---- refusals, then the orchestrator is gone: A runs on ---------------------
@@ -182,14 +200,7 @@ expect "the source is not frozen any more: it exports again at once" \
 remove_b dc
 
 # ---- the destination's QEMU killed mid-transfer ----------------------------------
-expect "a destination pod for a transfer that fails" incoming_sandbox dk "$T/qemu.json" "${MIGRATABLE[@]}"
-out=$(migrate prepare dk 2>&1) && rc=0 || rc=$?
-expect "prepare" [ "$rc" -eq 0 ]
-# shellcheck disable=SC2046
-"${RUN_B[@]}" -d $(in_pod dk) $(adopting printer) --rootfs "$ROOTFS" pk /bin/sh -c "$PRINTER" >/dev/null
-# shellcheck disable=SC2046
-"${RUN_B[@]}" -d $(in_pod dk) $(adopting counter) --rootfs "$ROOTFS" ck /bin/sh -c "$COUNTER" >/dev/null
-expect "both adopted" wait_for 60 bash -c '[ "$(ctr -a "$1" -n "$2" task ls | grep -c RUNNING)" -ge 3 ]' _ "$T/B/containerd.sock" "$NSB"
+prepared_destination dk "$T/qemu.json" printer=pk counter=ck
 DK_QEMU=$(b_pid dk)
 migrate transfer dk >"$T/mig-dk" 2>&1 &
 MIG=$!
@@ -210,14 +221,8 @@ expect "B's adopted containers exited with their VM" \
 for id in pk ck dk; do remove_b "$id"; done
 
 # ---- TCP+TLS with a destination of another CA: no transfer, A runs on ----------
-expect "a destination pod whose certificates come from another CA" incoming_sandbox dw "$T/qemu-other-ca.json" "${MIGRATABLE[@]}"
-out=$(migrate prepare dw 2>&1) && rc=0 || rc=$?
-expect "prepare" [ "$rc" -eq 0 ]
-# shellcheck disable=SC2046
-"${RUN_B[@]}" -d $(in_pod dw) $(adopting printer) --rootfs "$ROOTFS" pw /bin/sh -c "$PRINTER" >/dev/null
-# shellcheck disable=SC2046
-"${RUN_B[@]}" -d $(in_pod dw) $(adopting counter) --rootfs "$ROOTFS" cw /bin/sh -c "$COUNTER" >/dev/null
-expect "both adopted" wait_for 60 bash -c '[ "$(ctr -a "$1" -n "$2" task ls | grep -c RUNNING)" -ge 3 ]' _ "$T/B/containerd.sock" "$NSB"
+# (its certificates come from another CA)
+prepared_destination dw "$T/qemu-other-ca.json" printer=pw counter=cw
 before=$(last_line "$T/out-a")
 out=$(migrate transfer dw 2>&1) && rc=0 || rc=$?
 echo "$out" | sed 's/^/  /'
@@ -235,16 +240,7 @@ WRITER='/bin/busybox dd if=/dev/urandom of=/tmp/a bs=1M count=32 2>/dev/null; wh
 # shellcheck disable=SC2046
 "${RUN_A[@]}" -d $(in_pod m1) --rootfs "$ROOTFS" writer /bin/sh -c "$WRITER" >/dev/null
 expect "a container rewriting 32 MiB of its memory without pause runs on A" wait_for 30 status_is writer RUNNING
-expect "a destination pod for it" incoming_sandbox dn "$T/qemu.json" "${MIGRATABLE[@]}"
-out=$(migrate prepare dn 2>&1) && rc=0 || rc=$?
-expect "prepare" [ "$rc" -eq 0 ]
-for pair in printer:pn counter:cn writer:wn; do
-  src=${pair%%:*}
-  cmd=$PRINTER; [ "$src" = counter ] && cmd=$COUNTER; [ "$src" = writer ] && cmd=$WRITER
-  # shellcheck disable=SC2046
-  "${RUN_B[@]}" -d $(in_pod dn) $(adopting "$src") --rootfs "$ROOTFS" "${pair##*:}" /bin/sh -c "$cmd" >/dev/null
-done
-expect "the three adopted" wait_for 60 bash -c '[ "$(ctr -a "$1" -n "$2" task ls | grep -c RUNNING)" -ge 4 ]' _ "$T/B/containerd.sock" "$NSB"
+prepared_destination dn "$T/qemu.json" printer=pn counter=cn writer=wn
 before=$(last_line "$T/out-a")
 out=$(migrate transfer dn 2>&1) && rc=0 || rc=$?
 echo "$out" | tail -n 3 | sed 's/^/  /'
