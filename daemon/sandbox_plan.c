@@ -8,6 +8,7 @@
 #include "policy/annotation_policy.h"
 #include "policy/container_policy.h"
 #include "policy/migration.h"
+#include "policy/namespace_policy.h"
 #include "proto/base/log.h"
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
@@ -149,6 +150,10 @@ sandbox_plan_build (const char *id, const struct oci_spec *spec,
 {
   memset (plan, 0, sizeof *plan);
 
+  struct policy_problems problems = { STRBUF_INIT, 0 };
+  namespace_policy_check_pod (spec, &problems);
+  if (policy_problems_to_error (&problems, "pod namespaces", err) < 0)
+    return -1;
   if (decide_migratability (id, spec, plan, err) < 0)
     return -1;
   if (shim_config_load (config_path, &plan->cfg, err) < 0)

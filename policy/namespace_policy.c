@@ -12,6 +12,26 @@ is_pod_namespace (const char *path, const char *pod_ns_dir, const char *type)
          && path[n] == '/' && strcmp (path + n + 1, type) == 0;
 }
 
+/* No IPC namespace in a spec is the node's (runc shares it): the guest
+   has only the UVM's to give, which would pass for it silently.  */
+static void
+check_ipc_namespace (const struct oci_spec *spec,
+                     struct policy_problems *problems)
+{
+  if (oci_spec_namespace (spec, "ipc") == NULL)
+    policy_problem_add (problems,
+                        "linux.namespaces: no ipc namespace: the node's IPC "
+                        "namespace (hostIPC) cannot be given inside a VM; "
+                        "run the pod with the node's runtime");
+}
+
+void
+namespace_policy_check_pod (const struct oci_spec *spec,
+                            struct policy_problems *problems)
+{
+  check_ipc_namespace (spec, problems);
+}
+
 void
 namespace_policy_check (const struct oci_spec *spec, const char *pod_ns_dir,
                         struct policy_problems *problems)
@@ -63,4 +83,5 @@ namespace_policy_check (const struct oci_spec *spec, const char *pod_ns_dir,
     policy_problem_add (problems,
                         "linux.namespaces: no pid namespace (the container "
                         "would share the guest agent's and could signal it)");
+  check_ipc_namespace (spec, problems);
 }

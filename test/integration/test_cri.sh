@@ -7,7 +7,7 @@
 # token, a configMap updated while the container runs, a termination
 # message, PodSandboxStats, UpdateContainerResources, a hostPath (through
 # virtio-fs in the pod that is not migratable) refused in
-# the migratable pod, containerd restarted with pods running, and the
+# the migratable pod, a hostIPC pod refused, containerd restarted with pods running, and the
 # migratable pod moved to a pod CRI created, its container adopted through
 # CreateContainer (live migration).
 source "$(dirname "$0")/lib.sh"
@@ -170,6 +170,13 @@ st=$(cri status "$cid" 2>&1 || true)
 expect "the kubelet sees it EXITED 128, StartError, with the shim's reason ($(head -c 120 <<<"$st"))" \
   grep -q "^EXITED 128 StartError|.*directory mount" <<<"$st"
 cri rm-ctr "$cid" >/dev/null 2>&1 || true
+
+# --- hostIPC: refused at RunPodSandbox, with the reason ------------------------
+pod_files web-hostipc "$(cat /proc/sys/kernel/random/uuid)" no
+sed -i 's/"host_network": true/"host_network": true, "host_ipc": true/' "$T/web-hostipc.pod.json"
+out=$(cri run-pod "$T/web-hostipc.pod.json" 2>&1) && rc=0 || rc=$?
+expect "a hostIPC pod is refused at RunPodSandbox, naming the setting and why ($(head -c 300 <<<"$out"))" \
+  bash -c '[ "$1" -ne 0 ] && grep -q "no ipc namespace: the node.s IPC namespace (hostIPC) cannot be given inside a VM" <<<"$2"' _ "$rc" "$out"
 
 # --- an emptyDir shared by two containers of a pod; a hostPath in a pod that is
 # not migratable (through the VM's virtio-fs share) ------------------------------

@@ -72,6 +72,11 @@ namespace_problems (const char *json, const char *pod_pid_ns)
   return text;
 }
 
+/* CRI's hostIPC: the node's IPC namespace, which a VM cannot give.  */
+#define NO_IPC                                                                \
+  "linux.namespaces: no ipc namespace: the node's IPC namespace (hostIPC) "   \
+  "cannot be given inside a VM; run the pod with the node's runtime"
+
 START_TEST (namespaces_taken)
 {
   ck_assert_ptr_null (namespace_problems (
@@ -85,6 +90,24 @@ START_TEST (namespaces_taken)
       "pid\"},{\"type\":\"uts\",\"path\":\"/proc/42/ns/uts\"},{\"type\":"
       "\"ipc\",\"path\":\"/proc/42/ns/ipc\"}]}}",
       "/proc/42/ns"));
+}
+END_TEST
+
+START_TEST (pod_namespaces)
+{
+  struct policy_problems p = { STRBUF_INIT, 0 };
+  struct oci_spec *s = spec ("{\"linux\":{\"namespaces\":[{\"type\":"
+                             "\"pid\"},{\"type\":\"network\"}]}}");
+  namespace_policy_check_pod (s, &p);
+  ck_assert_uint_eq (p.count, 1);
+  ck_assert_str_eq (p.text.data, NO_IPC);
+  policy_problems_release (&p);
+  oci_spec_free (s);
+  s = spec ("{\"linux\":{\"namespaces\":[{\"type\":\"ipc\"}]}}");
+  namespace_policy_check_pod (s, &p);
+  ck_assert_uint_eq (p.count, 0);
+  policy_problems_release (&p);
+  oci_spec_free (s);
 }
 END_TEST
 
@@ -107,19 +130,19 @@ START_TEST (namespaces_refused)
             "linux.namespaces[4]: uts namespace /proc/42/ns/ipc is not the "
             "pod's (/proc/42/ns/uts), the only one a container may join; "
             "linux.namespaces[5]: joining a mount namespace (/proc/42/ns/mnt) "
-            "is not supported: each container has its own");
+            "is not supported: each container has its own; " NO_IPC);
   free (text);
   text = namespace_problems ("{\"linux\":{\"namespaces\":[{\"type\":\"pid\","
                              "\"path\":\"/proc/42/ns/pid\"}]}}",
                              NULL);
   ck_assert_str_eq (text, "linux.namespaces[0]: pid namespace "
                           "/proc/42/ns/pid cannot be joined: the container "
-                          "is in no pod");
+                          "is in no pod; " NO_IPC);
   free (text);
   text = namespace_problems ("{\"linux\":{}}", NULL);
   ck_assert_str_eq (text, "linux.namespaces: no pid namespace (the container "
                           "would share the guest agent's and could signal "
-                          "it)");
+                          "it); " NO_IPC);
   free (text);
   text = spec_error ("{\"linux\":{\"namespaces\":[{\"path\":7}]}}");
   ck_assert_str_eq (text, "linux.namespaces[0].type: required; "
@@ -858,6 +881,7 @@ confinement_suite (void)
   TCase *t = tcase_create ("namespaces");
   tcase_add_test (t, namespaces_taken);
   tcase_add_test (t, namespaces_refused);
+  tcase_add_test (t, pod_namespaces);
   suite_add_tcase (s, t);
   t = tcase_create ("seccomp");
   tcase_add_test (t, seccomp_read);
