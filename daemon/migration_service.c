@@ -141,10 +141,12 @@ on_deadline (uv_timer_t *t)
   if (u != NULL && uvm_migration_under_way (u))
     {
       /* No resync: the VM's state may have gone on here, the source's
-         bridge with it.  */
-      m->abandoned_why = "no handover came from the live migration's source "
-                         "(gone before its Finalize?): the VM is stopped "
-                         "and the container exits";
+         bridge with it.  The containers go first, with this reason (the
+         give-up finds none left to abandon).  */
+      guest_adoption_abandon (ts, "no handover came from the live "
+                                  "migration's source (gone before its "
+                                  "Finalize?): the VM is stopped and the "
+                                  "container exits");
       log_entry (LOG_LEVEL_WARN,
                  "live migration given up: the source's handover never "
                  "came; stopping the VM",
@@ -214,12 +216,9 @@ on_state_changed (struct task_service *ts, enum migration_state was,
   if (destination_imported (was) && !destination_imported (m->state))
     {
       if (ev != MIGRATION_EV_ADOPTED)
-        guest_adoption_abandon (ts, m->abandoned_why
-                                        ? m->abandoned_why
-                                        : "the migration ended without a "
-                                          "switchover: the container runs "
-                                          "on at the source");
-      m->abandoned_why = NULL;
+        guest_adoption_abandon (ts, "the migration ended without a "
+                                    "switchover: the container runs on at "
+                                    "the source");
       migrating_set_release (&m->incoming);
     }
 }

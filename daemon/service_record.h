@@ -52,9 +52,6 @@ struct migration_part
   struct migration_deadline *deadline;
   /* Source: an Export awaiting the pod's exec'd processes.  */
   struct migration_deadline *exec_wait;
-  /* Destination: why its adopted containers exit when the migration ends
-     here (a static string), or NULL: they run on at the source.  */
-  const char *abandoned_why;
   /* Source, moved: its Finalize answer (packed), for an orchestrator that
      asks again.  */
   ProtobufCBinaryData handover_reply;

@@ -114,6 +114,20 @@ prepared_destination() {
   expect "$# adopted on B" wait_for 60 bash -c '[ "$(ctr -a "$1" -n "$2" task ls | grep -c RUNNING)" -ge "$3" ]' \
     _ "$T/B/containerd.sock" "$NSB" "$(($# + 1))"
 }
+# source_runs_on BEFORE DEST ID...: after a transfer to DEST failed, A's
+# printer goes on past line BEFORE with its pid, and on B the destination
+# pod and its adopted containers ID... stop (their VM got nothing) and are
+# removed.
+source_runs_on() {
+  local before=$1 dest=$2 id; shift 2
+  expect "A's printer goes on (line $before, then more), same pids" \
+    wait_for 10 bash -c '[ "$(grep -o "line [0-9]*" "$1" | tail -n 1 | cut -d" " -f2)" -gt "$2" ] && [ "$3" = "$4" ]' \
+    _ "$T/out-a" "$before" "$(task_pid printer)" "$PID_PRINTER"
+  expect "B's adopted containers exit with $dest's VM" \
+    wait_for 30 bash -c '[ "$(ctr -a "$1" -n "$2" task ls | grep -c STOPPED)" -ge "$3" ]' \
+    _ "$T/B/containerd.sock" "$NSB" "$(($# + 1))"
+  for id in "$@" "$dest"; do remove_b "$id"; done
+}
 expect "a third container, to be killed while the pod is exported, runs" victim v1
 
 # ---- refusals, then the orchestrator is gone: A runs on ---------------------
@@ -228,11 +242,7 @@ out=$(migrate transfer dw 2>&1) && rc=0 || rc=$?
 echo "$out" | sed 's/^/  /'
 expect "the transfer goes to a TCP port and fails the TLS handshake (exit $rc)" \
   bash -c '[ "$1" -ne 0 ] && grep -q "at tcp:127.0.0.1:[0-9]*" <<<"$2" && grep -qi "the transfer failed: .*\(certificate\|tls\|handshake\)" <<<"$2"' _ "$rc" "$out"
-expect "A's printer goes on (line $before, then more), same pids" \
-  wait_for 10 bash -c '[ "$(grep -o "line [0-9]*" "$1" | tail -n 1 | cut -d" " -f2)" -gt "$2" ] && [ "$3" = "$4" ]' _ "$T/out-a" "$before" "$(task_pid printer)" "$PID_PRINTER"
-expect "B's adopted containers exit (their VM got nothing)" \
-  wait_for 30 bash -c '[ "$(ctr -a "$1" -n "$2" task ls | grep -c STOPPED)" -ge 3 ]' _ "$T/B/containerd.sock" "$NSB"
-for id in pw cw dw; do remove_b "$id"; done
+source_runs_on "$before" dw pw cw
 
 # ---- a writer the transfer cannot keep up with: cancelled, the settings named -----
 # (random bytes: QEMU sends a page of zeros as a flag, not 4 KiB)
@@ -246,11 +256,7 @@ out=$(migrate transfer dn 2>&1) && rc=0 || rc=$?
 echo "$out" | tail -n 3 | sed 's/^/  /'
 expect "the transfer does not converge and is cancelled after migration_timeout_ms, naming the settings (exit $rc)" \
   bash -c '[ "$1" -ne 0 ] && grep -q "did not converge within 15000 ms" <<<"$2" && grep -q "migration_max_bandwidth_mb (24 MiB/s)" <<<"$2" && grep -q "migration_downtime_limit_ms" <<<"$2"' _ "$rc" "$out"
-expect "A's printer goes on (line $before, then more), same pids" \
-  wait_for 10 bash -c '[ "$(grep -o "line [0-9]*" "$1" | tail -n 1 | cut -d" " -f2)" -gt "$2" ] && [ "$3" = "$4" ]' _ "$T/out-a" "$before" "$(task_pid printer)" "$PID_PRINTER"
-expect "B's adopted containers exit" \
-  wait_for 30 bash -c '[ "$(ctr -a "$1" -n "$2" task ls | grep -c STOPPED)" -ge 4 ]' _ "$T/B/containerd.sock" "$NSB"
-for id in pn cn wn dn; do remove_b "$id"; done
+source_runs_on "$before" dn pn cn wn
 ctr_ task kill -s SIGKILL writer >/dev/null
 expect "the writer is stopped and deleted on A" wait_for 20 status_is writer STOPPED
 ctr_ task delete writer >/dev/null && ctr_ c rm writer >/dev/null
