@@ -4,7 +4,8 @@
 #   make deps       install the Debian packages the build and tests need
 #   make check      every test (unit, sanitizers, valgrind, fuzz smoke, containerd integration)
 #   make demo       a private containerd drives the shim through real UVMs
-#   make bootfiles  kernel, initrd.img and rootfs.vhd under build/bootfiles
+#   make bootfiles  kernel (built once per machine), initrd.img and rootfs.vhd
+#                   under build/bootfiles; bootfiles-debian: Debian's kernel
 #   make fuzz       libFuzzer harnesses (clang)
 #   make bench      benchmarks (not part of check)
 
@@ -43,10 +44,11 @@ TEST_GUEST := $(BUILD)/test/fake-guest
 DEB_PACKAGES := build-essential pkg-config libuv1-dev libprotobuf-c-dev \
 	protobuf-c-compiler libyajl-dev libseccomp-dev check containerd runc clang \
 	libclang-rt-14-dev clang-format clang-tidy cppcheck shellcheck valgrind qemu-system-x86 qemu-utils cpio e2fsprogs erofs-utils busybox-static \
-	python3 python3-grpcio procps iproute2 util-linux containernetworking-plugins
+	python3 python3-grpcio procps iproute2 util-linux containernetworking-plugins \
+	linux-source-6.1 xz-utils bc bison flex libelf-dev libssl-dev
 
 .PHONY: all deps check unit-test integration-test demo clean install \
-	bootfiles fuzz fuzz-lib fuzz-smoke bench bench-deps format format-check lint \
+	bootfiles bootfiles-debian fuzz fuzz-lib fuzz-smoke bench bench-deps format format-check lint \
 	asan-check valgrind-check
 
 all: $(SHIM) $(TEST_GUEST)
@@ -134,6 +136,10 @@ AGENT_SRCS := uvm/guest/agent.c uvm/guest/agent_log.c $(CONTAINER_SRCS) \
 GUEST_COMMON := $(GUEST_LIB) uvm/bridge/bridge_protocol.h $(AGENT_SRCS) \
   $(wildcard $(GUEST_LIB:.c=.h) $(AGENT_SRCS:.c=.h) uvm/guest/*.h)
 BOOTFILES := build/bootfiles
+# Debian's cloud kernel with its modules: selectable (boot_files_root_path),
+# and measured beside the project's kernel by make bench.
+BOOTFILES_DEBIAN := build/bootfiles-debian
+KERNEL_INPUTS := uvm/guest/kernel/lcow.config uvm/guest/kernel/build-kernel.sh
 
 $(GUEST_DIR)/gcs: GUEST_EXTRA := $(AGENT_SRCS) -lseccomp
 $(GUEST_DIR)/%: uvm/guest/%.c $(GUEST_COMMON)
@@ -142,8 +148,12 @@ $(GUEST_DIR)/%: uvm/guest/%.c $(GUEST_COMMON)
 	  $(GUEST_LIB) $(GUEST_EXTRA) -lyajl_s
 
 bootfiles: $(BOOTFILES)/.stamp
-$(BOOTFILES)/.stamp: $(GUEST_PROGS) uvm/guest/build-bootfiles.sh
-	uvm/guest/build-bootfiles.sh $(BOOTFILES) $(GUEST_DIR) build/cache
+$(BOOTFILES)/.stamp: $(GUEST_PROGS) uvm/guest/build-bootfiles.sh $(KERNEL_INPUTS)
+	uvm/guest/build-bootfiles.sh $(BOOTFILES) $(GUEST_DIR) build/cache own
+	@touch $@
+bootfiles-debian: $(BOOTFILES_DEBIAN)/.stamp
+$(BOOTFILES_DEBIAN)/.stamp: $(GUEST_PROGS) uvm/guest/build-bootfiles.sh
+	uvm/guest/build-bootfiles.sh $(BOOTFILES_DEBIAN) $(GUEST_DIR) build/cache debian
 	@touch $@
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
@@ -215,7 +225,7 @@ install: all bootfiles
 	install -D -m 0755 $(SHIM) $(DESTDIR)$(PREFIX)/bin/containerd-shim-lcow-v2
 	install -d $(DESTDIR)$(PREFIX)/share/containerd-shim-lcow-v2/bootfiles
 	install -m 0644 $(BOOTFILES)/kernel $(BOOTFILES)/initrd.img \
-	  $(BOOTFILES)/loader.img $(BOOTFILES)/rootfs.vhd \
+	  $(BOOTFILES)/rootfs.vhd \
 	  $(DESTDIR)$(PREFIX)/share/containerd-shim-lcow-v2/bootfiles/
 	install -d -m 0700 $(DESTDIR)/var/lib/containerd-shim-lcow-v2/layers
 	install -D -m 0644 man/containerd-shim-lcow-v2.8 \

@@ -21,6 +21,10 @@ struct uvm;
 /* In the boot files directory: the initramfs that mounts rootfs.vhd when
    the kernel has no built-in virtio-scsi (see vmm_spec.loader_path).  */
 #define UVM_LOADER_FILE "loader.img"
+/* In the boot files directory: "off" when the kernel is built without
+   ACPI (the project's kernel), so its VM has none either; absent or "on":
+   the VM has ACPI.  */
+#define UVM_KERNEL_ACPI_FILE "kernel.acpi"
 /* Launches of one VM whose boot hangs under TCG, at most: a hang is seen
    in about 1.6 s, and on a host with every core busy half the attempts
    hang; the start timeout bounds them all.  */

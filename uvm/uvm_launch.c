@@ -16,6 +16,7 @@
 #include "uvm/vsock/gcs_log_parser.h"
 #include "uvm/share/host_share.h"
 #include "proto/base/cleanup.h"
+#include "proto/base/file_io.h"
 #include "proto/base/json.h"
 #include "proto/base/log.h"
 #include "proto/base/xalloc.h"
@@ -407,6 +408,33 @@ loader_path (const struct sandbox_options *o)
   return NULL;
 }
 
+/* Whether the boot files' kernel is one without ACPI (UVM_KERNEL_ACPI_FILE):
+   its VM then has none (see vmm_spec.acpi_off).  */
+static int
+kernel_without_acpi (const struct sandbox_options *o, bool *off,
+                     shim_error **err)
+{
+  cleanup_free char *path
+      = xasprintf ("%s/" UVM_KERNEL_ACPI_FILE, o->boot_files_root_path);
+  *off = false;
+  if (access (path, F_OK) < 0)
+    return 0;
+  cleanup_free char *text = NULL;
+  size_t len;
+  if (read_file_capped (-1, path, 16, &text, &len, err) < 0)
+    return shim_error_wrap (err, "boot files");
+  while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+    text[--len] = '\0';
+  if (strcmp (text, "off") == 0)
+    *off = true;
+  else if (strcmp (text, "on") != 0)
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                           "boot files: %s says \"%s\", not \"on\" or "
+                           "\"off\"",
+                           path, text);
+  return 0;
+}
+
 /* Who the VMM runs as: a uid of its own, leased while the sandbox lives;
    root only when configured so.  */
 int
@@ -454,6 +482,9 @@ uvm_build_vmm_commands (struct uvm *u, shim_error **err)
   const struct sandbox_options *o = u->launch.opts;
   const struct shim_config *sc = u->launch.cfg;
   cleanup_free char *loader = loader_path (o);
+  bool acpi_off;
+  if (kernel_without_acpi (o, &acpi_off, err) < 0)
+    return -1;
   struct vmm_spec spec = {
     .sandbox_id = u->id,
     .kernel_path = o->kernel_path,
@@ -463,6 +494,7 @@ uvm_build_vmm_commands (struct uvm *u, shim_error **err)
     .nic_mac = u->net.nic_connected ? u->net.nic.mac : NULL,
     .rootfs_raw_size = u->launch.rootfs_raw_size,
     .kernel_cmdline = u->kernel_cmdline,
+    .acpi_off = acpi_off,
     .cpus = o->processor_count,
     .memory_mb = o->memory_mb,
     .vsock_uds = u->vsock_uds,
@@ -471,6 +503,7 @@ uvm_build_vmm_commands (struct uvm *u, shim_error **err)
     .qmp_socket = u->launch.qmp_path,
     .qmp_operator_socket = u->launch.qmp_operator_path,
     .kvm = u->launch.accel.kvm,
+    .tcg_tb_size_mb = sc->tcg_tb_size_mb,
     .incoming = u->incoming,
     .share_socket = u->share_socket,
     .vmm_path = sc->vmm_path,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A QEMU stand-in for a host whose /dev/kvm opens but does not run guests.
 
-With accel=kvm in its arguments it behaves as QEMU does when KVM stops the
+With "-accel kvm" in its arguments it behaves as QEMU does when KVM stops the
 guest: it prints QEMU's internal-error text on stderr, serves its QMP socket
 with a STOP event and run state "internal-error", and stays paused until
 killed.  Installed under a name ending in "-hang", a KVM launch is instead a
@@ -16,14 +16,13 @@ import time
 
 REAL_QEMU = os.environ.get("REAL_QEMU", "/usr/bin/qemu-system-x86_64")
 args = sys.argv[1:]
-kvm = any("accel=kvm" in a for a in args)
+kvm = any(a == "kvm" and args[i - 1] == "-accel" for i, a in enumerate(args))
 with open(os.environ["BROKEN_KVM_LOG"], "a") as f:
     f.write("kvm\n" if kvm else "tcg\n")
 if not kvm:
     os.execv(REAL_QEMU, [REAL_QEMU] + args)
 if os.path.basename(sys.argv[0]).endswith("-hang"):
-    tcg = [a.replace("accel=kvm", "accel=tcg") for a in args]
-    tcg = ["max" if a == "host" else a for a in tcg]
+    tcg = ["tcg" if a == "kvm" else "max" if a == "host" else a for a in args]
     os.execv(REAL_QEMU, [REAL_QEMU] + tcg + ["-S"])
 
 qmp = [a for i, a in enumerate(args) if i > 0 and args[i - 1] == "-qmp"]

@@ -89,7 +89,7 @@ expect "the VMM started line names the accelerator and reason" \
   grep -q 'msg="VMM started" uvm-id=a1 vmm=qemu accel=tcg attempt=2 accel_reason="kvm attempt failed: QEMU stopped the VM: internal-error' "$log"
 expect "the host verdict is recorded: kvm broken" \
   python3 -c 'import json,sys; v=json.load(open(sys.argv[1])); sys.exit(0 if v["kvm"]=="broken" and "internal-error" in v["reason"] else 1)' "$verdict"
-expect "the task's pid is the TCG QEMU" grep -q 'accel=tcg' "/proc/$(task_pid a1)/cmdline"
+expect "the task's pid is the TCG QEMU" tr '\0' ' ' <"/proc/$(task_pid a1)/cmdline" | grep -q -- '-accel tcg'
 
 # --- auto: the second sandbox goes straight to TCG --------------------------
 : >"$BROKEN_KVM_LOG"

@@ -18,11 +18,15 @@ JSON
 qemu_of() { pgrep -f "^$QEMU -name lcow-$1( |$)" || true; }
 no_qemu() { [ -z "$(qemu_of "$1")" ]; }
 guest_field() { python3 -c 'import json,sys; g=json.load(open(sys.argv[1]))["guest"]; print(g[sys.argv[2]] if g else "")' "$1" "$2"; }
+# The guest's /proc/cmdline: the kernel's own built-in part, if any
+# (kernel.cmdline in the boot files), then the computed line unchanged.
 same_cmdline() {
-  python3 - "$1" <<'PY'
-import json, sys
+  python3 - "$1" "$BOOTFILES_DIR/kernel.cmdline" <<'PY'
+import json, os, sys
 u = json.load(open(sys.argv[1]))
-ok = u["guest"] is not None and u["guest"]["cmdline"] == u["kernel_cmdline"]
+builtin = open(sys.argv[2]).read().strip() if os.path.exists(sys.argv[2]) else ""
+want = (builtin + " " if builtin else "") + u["kernel_cmdline"]
+ok = u["guest"] is not None and u["guest"]["cmdline"] == want
 if not ok:
     print("  computed:", repr(u["kernel_cmdline"]))
     print("  booted:  ", repr(u["guest"] and u["guest"]["cmdline"]))

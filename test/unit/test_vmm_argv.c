@@ -35,6 +35,7 @@ base_spec (void)
     .nhost_ports = 3,
     .qmp_socket = "/run/x/qmp.sock",
     .qmp_operator_socket = "/run/x/qmp-operator.sock",
+    .tcg_tb_size_mb = 64,
     .vmm_path = "/usr/bin/qemu-system-x86_64",
   };
 }
@@ -75,8 +76,11 @@ START_TEST (qemu_base_machine)
   ck_assert_str_eq (a[0], "/usr/bin/qemu-system-x86_64");
   ck_assert_str_eq (opt_value (a, "-name", 0), "lcow-sb1");
   ck_assert_str_eq (opt_value (a, "-machine", 0),
-                    "microvm,accel=tcg,pcie=off,isa-serial=off,"
+                    "microvm,pcie=off,isa-serial=off,"
                     "auto-kernel-cmdline=off");
+  ck_assert_str_eq (opt_value (a, "-accel", 0), "tcg,tb-size=64");
+  ck_assert_int_eq (count (a, "virtio-balloon-device,free-page-reporting=on"),
+                    1);
   ck_assert_str_eq (opt_value (a, "-cpu", 0), "max");
   ck_assert_int_eq (count (a, "-nodefaults"), 1);
   ck_assert_str_eq (opt_value (a, "-sandbox", 0),
@@ -105,7 +109,14 @@ START_TEST (qemu_kvm)
   spec.kvm = true;
   struct vmm_command cmd = { 0 };
   char **a = build (&vmm_backend_qemu, &spec, &cmd);
-  ck_assert (strstr (opt_value (a, "-machine", 0), "accel=kvm,") != NULL);
+  ck_assert_str_eq (opt_value (a, "-accel", 0), "kvm");
+  vmm_command_release (&cmd);
+  /* A kernel without ACPI: a machine without.  */
+  spec.acpi_off = true;
+  a = build (&vmm_backend_qemu, &spec, &cmd);
+  ck_assert_str_eq (opt_value (a, "-machine", 0),
+                    "microvm,pcie=off,isa-serial=off,"
+                    "auto-kernel-cmdline=off,acpi=off");
   ck_assert_str_eq (opt_value (a, "-cpu", 0), "host");
   vmm_command_release (&cmd);
 }
@@ -131,6 +142,9 @@ START_TEST (qemu_host_share)
   ck_assert_int_eq (count (a, "vhost-user-fs-device,chardev=share,tag="
                               "lcowshare"),
                     1);
+  /* The balloon comes after every other device, the share included.  */
+  ck_assert_str_eq (opt_value (a, "-device", count (a, "-device") - 1),
+                    "virtio-balloon-device,free-page-reporting=on");
   vmm_command_release (&cmd);
   /* Without a share: none of it.  */
   spec.share_socket = NULL;
@@ -286,10 +300,12 @@ START_TEST (qemu_vsock_ports)
   a = build (&vmm_backend_qemu, &spec, &cmd);
   ck_assert_ptr_null (opt_value (a, "-chardev", 0));
   /* No serial device without ports; the SCSI controller for container
-     disks is always there.  */
+     disks and the balloon are always there, the balloon last.  */
   ck_assert_str_eq (opt_value (a, "-device", 0),
                     "virtio-scsi-device,id=scsi0");
-  ck_assert_ptr_null (opt_value (a, "-device", 1));
+  ck_assert_str_eq (opt_value (a, "-device", 1),
+                    "virtio-balloon-device,free-page-reporting=on");
+  ck_assert_ptr_null (opt_value (a, "-device", 2));
   vmm_command_release (&cmd);
 }
 END_TEST

@@ -71,6 +71,7 @@ shim_config_defaults (struct shim_config *cfg)
   cfg->gcs_connection_timeout_ms = 120000;
   cfg->stop_grace_ms = 5000;
   cfg->tcg_boot_stall_ms = 5000;
+  cfg->tcg_tb_size_mb = 64;
   cfg->accel = ACCEL_AUTO;
   cfg->kvm_progress_timeout_ms = 10000;
   cfg->layer_cache_dir = xstrdup (DEFAULT_LAYER_CACHE_DIR);
@@ -182,6 +183,7 @@ static const struct uint_key uint_keys[] = {
   U32_KEY (migration_timeout_ms, 31, 1000),
   U32_KEY (migration_prepare_timeout_ms, 31, 1000),
   U32_KEY (tcg_boot_stall_ms, 31, 0),
+  U32_KEY (tcg_tb_size_mb, 20, 0),
 };
 
 /* Keys whose value is a string kept as it is.  */

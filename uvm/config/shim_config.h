@@ -76,6 +76,8 @@ struct shim_config
      after this long (0: never; a guest that stands still is relaunched
      sooner).  See "Boots that hang" in uvm.c.  */
   uint32_t tcg_boot_stall_ms;
+  /* QEMU under TCG: the translation buffer, MiB (0: QEMU's default).  */
+  uint32_t tcg_tb_size_mb;
   /* QEMU's accelerator: auto (KVM where a guest has proven it runs guests,
      else TCG), kvm or tcg.  See accel.h.  */
   enum accel_mode accel;

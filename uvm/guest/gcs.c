@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -122,6 +123,33 @@ read_text (const char *path, char *out, size_t cap)
   out[strcspn (out, "\n")] = '\0';
 }
 
+/* A kernel that mounted root= itself lists it as /dev/root: the device's
+   own name comes from sysfs, by the root's device number.  */
+static void
+name_kernel_root (char *out, size_t cap)
+{
+  struct stat st;
+  char path[64], uevent[512];
+  if (stat ("/", &st) < 0)
+    return;
+  snprintf (path, sizeof path, "/sys/dev/block/%u:%u/uevent",
+            major (st.st_dev), minor (st.st_dev));
+  FILE *f = fopen (path, "re");
+  if (f == NULL)
+    return;
+  while (fgets (uevent, sizeof uevent, f) != NULL)
+    {
+      size_t n = strcspn (uevent + 8, "\n");
+      if (strncmp (uevent, "DEVNAME=", 8) == 0 && n + 6 <= cap)
+        {
+          memcpy (out, "/dev/", 5);
+          memcpy (out + 5, uevent + 8, n);
+          out[5 + n] = '\0';
+        }
+    }
+  fclose (f);
+}
+
 /* The device mounted on "/", from /proc/self/mounts.  */
 static void
 root_device (char *out, size_t cap)
@@ -135,6 +163,8 @@ root_device (char *out, size_t cap)
     if (strcmp (dir, "/") == 0)
       snprintf (out, cap, "%s", dev); /* the last one is on top */
   fclose (f);
+  if (strcmp (out, "/dev/root") == 0)
+    name_kernel_root (out, cap);
 }
 
 static uint64_t

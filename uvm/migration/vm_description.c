@@ -18,7 +18,7 @@ vm_description_from_argv (char *const *argv, char **cpu_model, char **machine)
       cpu = argv[i + 1];
     else if (strcmp (argv[i], "-machine") == 0)
       {
-        /* The type is the first member: "microvm,accel=tcg,...".  */
+        /* The type is the first member: "microvm,pcie=off,...".  */
         mach = argv[i + 1];
         mach_len = strcspn (mach, ",");
       }

@@ -28,6 +28,10 @@ struct vmm_spec
      migrates); 0 for the vpc driver.  */
   uint64_t rootfs_raw_size;
   const char *kernel_cmdline;
+  /* The kernel has no ACPI (the boot files' kernel.acpi says "off"): the
+     machine has none either, and the kernel names its virtio-mmio
+     transports itself.  */
+  bool acpi_off;
   uint32_t cpus;
   uint64_t memory_mb;
   /* Hybrid-vsock base path: the guest reaches host port P at <uds>_<P>.  */
@@ -43,6 +47,9 @@ struct vmm_spec
   const char *qmp_socket;
   const char *qmp_operator_socket;
   bool kvm;
+  /* QEMU under TCG: the translation buffer's size in MiB (0: QEMU's own,
+     up to 1 GiB, which a long-running guest fills and keeps resident).  */
+  uint32_t tcg_tb_size_mb;
   /* QEMU: waits for a live migration's state (-incoming defer).  */
   bool incoming;
   /* QEMU: virtiofsd's vhost-user socket for the host share (host_share.h),
