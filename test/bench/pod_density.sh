@@ -31,9 +31,9 @@ pss_kib() {
 }
 # pod_processes ID: "name=PSS_KiB ..." for the pod's shim and each descendant.
 pod_processes() {
-  local shim q
+  local shim q line
   shim=$(pgrep -f "^$SHIM_BIN_DIR/containerd-shim-lcow-v2 -namespace $NS -id $1( |\$)" | head -1)
-  local line="shim=$(awk '/^Pss:/ { print $2 }' "/proc/$shim/smaps_rollup")"
+  line="shim=$(awk '/^Pss:/ { print $2 }' "/proc/$shim/smaps_rollup")"
   for q in $(ps -o pid= --ppid "$shim"); do
     line+=" $(basename "$(readlink "/proc/$q/exe")")=$(pss_kib "$q")"
   done

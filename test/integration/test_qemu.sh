@@ -111,6 +111,12 @@ expect "one exit event for q2, status 137" \
   bash -c '[ "$(wc -l <<<"$1")" -eq 1 ] && grep -q "\"exit_status\":137" <<<"$1"' _ "$(exits q2)"
 remove q1 && remove q2
 
+# --- boot files whose kernel.acpi says neither on nor off -------------------
+mkdir "$T/bad-acpi" && cp "$BOOTFILES_DIR"/* "$T/bad-acpi/" && echo maybe >"$T/bad-acpi/kernel.acpi"
+sed "s|\"boot_files_root_path\": \"$BOOTFILES_DIR\"|\"boot_files_root_path\": \"$T/bad-acpi\"|" "$T/qemu.json" >"$T/bad-acpi.json"
+expect "kernel.acpi other than on/off: Create refused, naming the file and value, nothing left" \
+  refused qa "kernel.acpi says \"maybe\", not \"on\" or \"off\"" --runtime-config-path "$T/bad-acpi.json"
+
 # --- a stalled TCG boot is relaunched -------------------------------------
 # The guest kernel's TSC calibration can stall under TCG (see uvm.c).  Force
 # "stalls" with a first limit (300 ms) shorter than any boot; each attempt
