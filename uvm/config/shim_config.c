@@ -71,7 +71,7 @@ shim_config_defaults (struct shim_config *cfg)
   cfg->gcs_connection_timeout_ms = 120000;
   cfg->stop_grace_ms = 5000;
   cfg->tcg_boot_stall_ms = 5000;
-  cfg->tcg_tb_size_mb = 64;
+  cfg->tcg_tb_size_mb = 32;
   cfg->accel = ACCEL_AUTO;
   cfg->kvm_progress_timeout_ms = 10000;
   cfg->layer_cache_dir = xstrdup (DEFAULT_LAYER_CACHE_DIR);
