@@ -85,6 +85,18 @@ out=$("${RUN[@]}" --rm --rootfs "$ROOTFS" masked /bin/sh -c \
 expect "in the UVM /proc/kcore is absent or reads empty, /proc/sysrq-trigger refuses writes ($(echo $out))" \
   bash -c '[ "$1" = "0 refused" ] || [ "$1" = "absent refused" ]' _ "$(echo $out)"
 
+# What a privileged pod's network tools do (issue 30's NET_ADMIN rows): the
+# guest kernel has bridge, veth, VLAN and tun/tap built in, nothing to load.
+# Without the capability the same commands are refused.
+nettools='/bin/busybox brctl addbr foobar && /bin/busybox ip link add v0 type veth &&
+  /bin/busybox ip link set foobar up && /bin/busybox vconfig add v0 7 >/dev/null &&
+  /bin/busybox tunctl -t t0 >/dev/null && /bin/busybox ip -o link show | /bin/busybox awk "{ print \$2 }" | /bin/busybox tr -d ":" | /bin/busybox sort | /bin/busybox tr "\n" " "'
+out=$("${RUN[@]}" --rm --privileged --rootfs "$ROOTFS" nettools /bin/sh -c "$nettools" 2>&1)
+expect "a privileged container makes a bridge, a veth pair, a VLAN and a TAP ($out)" \
+  bash -c 'for l in foobar "v0@veth0" "v0.7@v0" t0; do grep -qw -- "$l" <<<"$1" || exit 1; done' _ "$out"
+out=$("${RUN[@]}" --rm --rootfs "$ROOTFS" nettools2 /bin/sh -c '/bin/busybox brctl addbr foobar && echo made' 2>&1) || true
+expect "without NET_ADMIN the bridge is refused ($out)" bash -c '! grep -qx made <<<"$1"' _ "$out"
+
 # oomScoreAdj and sysctls scoped by the container's namespaces, from one
 # spec file (ctr's default spec with those added) under both runtimes.
 ctr oci spec | python3 -c '

@@ -33,7 +33,7 @@ if [ ! -e "$entry/vmlinux" ]; then
   start=$(date +%s)
   tar -xf /usr/src/"$source_pkg".tar.xz -C "$work"
   src="$work/$source_pkg"
-  KCONFIG_ALLCONFIG="$config" make -s -C "$src" allnoconfig
+  KCONFIG_ALLCONFIG="$config" make -s --no-print-directory -C "$src" allnoconfig
   # A symbol whose dependencies are missing is dropped silently: fail.
   bad=0
   while IFS= read -r line; do
@@ -49,12 +49,12 @@ if [ ! -e "$entry/vmlinux" ]; then
     fi
   done < <(grep -E '^CONFIG_' "$config")
   [ "$bad" = 0 ] || exit 1
-  make -s -C "$src" -j"$(nproc)" vmlinux
+  make -s --no-print-directory -C "$src" -j"$(nproc)" vmlinux
   mkdir -p "$work/entry"
   # Symbols stay (kallsyms is built in); the ELF's symbol table is not
   # needed to boot.
   strip --strip-unneeded -o "$work/entry/vmlinux" "$src/vmlinux"
-  make -s -C "$src" kernelrelease > "$work/entry/kernel.release"
+  make -s --no-print-directory -C "$src" kernelrelease > "$work/entry/kernel.release"
   cp "$src/.config" "$work/entry/config"
   sed -n 's/^CONFIG_CMDLINE="\(.*\)"$/\1/p' "$src/.config" > "$work/entry/kernel.cmdline"
   # No ACPI in this kernel: the shim gives its VM none (uvm.h).
