@@ -29,20 +29,23 @@ pss_kib() {
   for p in "${all[@]}"; do awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null; done |
     awk '{ s += $1 } END { print s + 0 }'
 }
-# pod_processes ID: "name=PSS_KiB ..." for the pod's shim and each descendant.
+# pod_shim ID: the pid of the pod's shim.
+pod_shim() { pgrep -f "^$SHIM_BIN_DIR/containerd-shim-lcow-v2 -namespace $NS -id $1( |\$)" | head -1; }
+# pod_processes ID: "name=PSS_KiB ..." for the pod's shim and each child with
+# its descendants (a child gone meanwhile is left out).
 pod_processes() {
-  local shim q line
-  shim=$(pgrep -f "^$SHIM_BIN_DIR/containerd-shim-lcow-v2 -namespace $NS -id $1( |\$)" | head -1)
+  local shim q exe line
+  shim=$(pod_shim "$1")
   line="shim=$(awk '/^Pss:/ { print $2 }' "/proc/$shim/smaps_rollup")"
   for q in $(ps -o pid= --ppid "$shim"); do
-    line+=" $(basename "$(readlink "/proc/$q/exe")")=$(pss_kib "$q")"
+    exe=$(readlink "/proc/$q/exe") || continue
+    line+=" $(basename "$exe")=$(pss_kib "$q")"
   done
   echo "$line"
 }
+# pod_pss_mib ID: the PSS of the pod's shim and everything under it, MiB.
 pod_pss_mib() {
-  local shim
-  shim=$(pgrep -f "^$SHIM_BIN_DIR/containerd-shim-lcow-v2 -namespace $NS -id $1( |\$)" | head -1)
-  echo $(( ($(pss_kib "$shim") + 512) / 1024 ))
+  echo $(( ($(pss_kib "$(pod_shim "$1")") + 512) / 1024 ))
 }
 
 for i in $(seq "$PODS"); do

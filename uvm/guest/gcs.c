@@ -139,8 +139,11 @@ name_kernel_root (char *out, size_t cap)
     return;
   while (fgets (uevent, sizeof uevent, f) != NULL)
     {
+      /* Past the prefix only once it matched: a shorter line ends first.  */
+      if (strncmp (uevent, "DEVNAME=", 8) != 0)
+        continue;
       size_t n = strcspn (uevent + 8, "\n");
-      if (strncmp (uevent, "DEVNAME=", 8) == 0 && n + 6 <= cap)
+      if (n + 6 <= cap)
         {
           memcpy (out, "/dev/", 5);
           memcpy (out + 5, uevent + 8, n);

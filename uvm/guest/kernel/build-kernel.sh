@@ -57,8 +57,9 @@ if [ ! -e "$entry/vmlinux" ]; then
   make -s --no-print-directory -C "$src" kernelrelease > "$work/entry/kernel.release"
   cp "$src/.config" "$work/entry/config"
   sed -n 's/^CONFIG_CMDLINE="\(.*\)"$/\1/p' "$src/.config" > "$work/entry/kernel.cmdline"
-  # No ACPI in this kernel: the shim gives its VM none (uvm.h).
-  echo off > "$work/entry/kernel.acpi"
+  # The shim gives a kernel without ACPI a VM without (uvm.h).
+  if grep -qx 'CONFIG_ACPI=y' "$src/.config"; then echo on; else echo off; fi \
+    > "$work/entry/kernel.acpi"
   echo "kernel: built in $(($(date +%s) - start)) s"
   rm -rf "$entry"
   mv "$work/entry" "$entry"
