@@ -124,7 +124,8 @@ CONTAINER_SRCS := uvm/guest/container.c uvm/guest/container_disks.c \
   uvm/guest/container_process.c uvm/guest/container_resources.c
 # The agent's own code, with the shim's JSON, error and OCI spec readers.
 AGENT_SRCS := uvm/guest/agent.c uvm/guest/agent_log.c $(CONTAINER_SRCS) \
-  uvm/guest/capabilities.c uvm/guest/sysctl.c uvm/guest/pid_namespace.c \
+  uvm/guest/capabilities.c uvm/guest/sysctl.c policy/sysctl_policy.c \
+  uvm/guest/pid_namespace.c \
   uvm/guest/pod_namespaces.c uvm/guest/rootfs_path.c \
   uvm/guest/seccomp_profile.c uvm/guest/device_filter.c \
   uvm/guest/cgroup_resources.c uvm/guest/network.c proto/base/rtnl.c \
@@ -166,7 +167,7 @@ UNIT_SRCS := $(wildcard test/unit/*.c)
 # The guest's pure request decoder is tested with the host's encoder.
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/obj/%.o) \
   $(BUILD)/obj/uvm/guest/bridge_request.o $(BUILD)/obj/uvm/guest/capabilities.o \
-  $(BUILD)/obj/uvm/guest/sysctl.o $(BUILD)/obj/uvm/guest/seccomp_profile.o \
+  $(BUILD)/obj/uvm/guest/seccomp_profile.o \
   $(BUILD)/obj/uvm/guest/device_filter.o $(BUILD)/obj/uvm/guest/cgroup_resources.o \
   $(BUILD)/obj/uvm/guest/guest_io.o $(BUILD)/obj/uvm/guest/network.o \
   $(BUILD)/obj/uvm/guest/rootfs_path.o

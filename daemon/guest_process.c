@@ -351,6 +351,7 @@ on_pod_files_read (void *data, const struct bridge_pod_file *files,
           .files = files,
           .nfiles = nfiles,
           .pod_hostname = sandbox_pod_hostname (ts) };
+  bc.pod_sysctls = sandbox_pod_sysctls (ts, &bc.npod_sysctls);
   pod_volumes_describe (t->volumes, &bc, stamps);
   t->guest_create = bridge_create_members (&bc);
   if (strlen (t->guest_create) + BRIDGE_CREATE_LAYERS_BYTES (ROOTFS_LAYERS_MAX)

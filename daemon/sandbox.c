@@ -75,6 +75,9 @@ end_sandbox (struct task_service *ts)
     pb__create_task_request__free_unpacked (sb->create_req, NULL);
   oci_spec_free (sb->standalone_spec);
   free (sb->hostname);
+  for (size_t i = 0; i < sb->nsysctls; i++)
+    free (sb->sysctls[i]);
+  free (sb->sysctls);
   free (sb->id);
   free (sb);
 }
@@ -316,8 +319,14 @@ sandbox_create (struct task_service *ts, struct ttrpc_call *call,
       sb->standalone_spec = *specp;
       *specp = NULL;
     }
-  else if (spec->hostname != NULL)
-    sb->hostname = xstrdup (spec->hostname);
+  else
+    {
+      sb->hostname = spec->hostname ? xstrdup (spec->hostname) : NULL;
+      sb->sysctls = xzalloc ((spec->nsysctls + 1) * sizeof *sb->sysctls);
+      for (size_t i = 0; i < spec->nsysctls; i++)
+        sb->sysctls[sb->nsysctls++] = xasprintf ("%s=%s", spec->sysctls[i].key,
+                                                 spec->sysctls[i].value);
+    }
 
   struct task *t = task_new (ts, req->id, NULL, req->bundle, req->stdin,
                              req->stdout, req->stderr, req->terminal);

@@ -58,6 +58,10 @@ void sandbox_end (struct task_service *ts);
 const char *sandbox_id (const struct task_service *ts);
 /* A pod sandbox's hostname (its spec's), or NULL.  */
 const char *sandbox_pod_hostname (const struct task_service *ts);
+/* A pod sandbox's sysctls as KEY=VALUE (*n of them), for the pod's
+   namespaces.  */
+const char *const *sandbox_pod_sysctls (const struct task_service *ts,
+                                        size_t *n);
 struct task *sandbox_task (const struct task_service *ts);
 struct uvm *sandbox_uvm (const struct task_service *ts);
 /* The layer images of its VM (uvm/layer_set.h), or NULL.  */

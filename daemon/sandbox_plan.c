@@ -9,6 +9,7 @@
 #include "policy/container_policy.h"
 #include "policy/migration.h"
 #include "policy/namespace_policy.h"
+#include "policy/sysctl_policy.h"
 #include "proto/base/log.h"
 #include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
@@ -152,7 +153,11 @@ sandbox_plan_build (const char *id, const struct oci_spec *spec,
 
   struct policy_problems problems = { STRBUF_INIT, 0 };
   namespace_policy_check_pod (spec, &problems);
-  if (policy_problems_to_error (&problems, "pod namespaces", err) < 0)
+  strbuf bad = STRBUF_INIT;
+  if (sysctl_policy_check (spec->sysctls, spec->nsysctls, &bad) < 0)
+    policy_problem_add (&problems, "linux.sysctl: %s", bad.data);
+  strbuf_release (&bad);
+  if (policy_problems_to_error (&problems, "pod sandbox", err) < 0)
     return -1;
   if (decide_migratability (id, spec, plan, err) < 0)
     return -1;

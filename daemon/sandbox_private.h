@@ -25,6 +25,10 @@ struct sandbox
   struct oci_spec *standalone_spec;
   /* A pod sandbox's hostname, which the pod's UTS namespace gets.  */
   char *hostname;
+  /* Its spec's linux.sysctl as KEY=VALUE (sysctl_policy.h's keys), for
+     the pod's namespaces in the guest.  */
+  char **sysctls;
+  size_t nsysctls;
   /* The layer images its VM has (containers' root filesystems).  */
   struct layer_set *layers;
   /* Its containers' volumes kept in sync.  */

@@ -57,6 +57,14 @@ sandbox_pod_hostname (const struct task_service *ts)
   return service_sandbox (ts) ? service_sandbox (ts)->hostname : NULL;
 }
 
+const char *const *
+sandbox_pod_sysctls (const struct task_service *ts, size_t *n)
+{
+  const struct sandbox *sb = service_sandbox (ts);
+  *n = sb ? sb->nsysctls : 0;
+  return sb ? (const char *const *) sb->sysctls : NULL;
+}
+
 struct task *
 sandbox_task (const struct task_service *ts)
 {

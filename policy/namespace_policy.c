@@ -30,6 +30,15 @@ namespace_policy_check_pod (const struct oci_spec *spec,
                             struct policy_problems *problems)
 {
   check_ipc_namespace (spec, problems);
+  /* No network namespace is the node's network (CRI's hostNetwork): the
+     guest has its own stack, the node's interfaces and ports are not in
+     it.  */
+  if (oci_spec_namespace (spec, "network") == NULL)
+    policy_problem_add (problems,
+                        "linux.namespaces: no network namespace: the node's "
+                        "network (hostNetwork) cannot be given inside a VM, "
+                        "whose guest has its own network stack; run the pod "
+                        "with the node's runtime");
 }
 
 void

@@ -16,7 +16,8 @@ void namespace_policy_check (const struct oci_spec *spec,
                              const char *pod_ns_dir,
                              struct policy_problems *problems);
 /* The pod sandbox's own spec: what a VM cannot give a pod (a spec with no
-   IPC namespace asks for the node's: CRI's hostIPC).  */
+   IPC namespace asks for the node's: CRI's hostIPC; with no network
+   namespace, the node's network: hostNetwork).  */
 void namespace_policy_check_pod (const struct oci_spec *spec,
                                  struct policy_problems *problems);
 

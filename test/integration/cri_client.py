@@ -59,10 +59,10 @@ def pod_config(p):
     # PodSandboxConfig: metadata 1 (name 1, uid 2, namespace 3, attempt 4),
     # hostname 2, log_directory 3, labels 6, annotations 7, linux 8
     # (cgroup_parent 1, security_context 2 (namespace_options 1 (network 1,
-    # ipc 3: 2 = NODE))).
+    # ipc 3: 2 = NODE)), sysctls 3).
     ns = msg((1, 2 if p.get("host_network") else 0), (3, 2 if p.get("host_ipc") else 0))
     linux = msg((1, p.get("cgroup_parent", "")),
-                (2, sub(msg((1, sub(ns))))))
+                (2, sub(msg((1, sub(ns))))), (3, p.get("sysctls", {})))
     return msg((1, sub(msg((1, p["name"]), (2, p["uid"]), (3, p.get("namespace", "default"))))),
                (2, p.get("hostname", p["name"])), (3, p.get("log_directory", "")),
                (6, p.get("labels", {})), (7, p.get("annotations", {})),

@@ -7,7 +7,9 @@
 # token, a configMap updated while the container runs, a termination
 # message, PodSandboxStats, UpdateContainerResources, a hostPath (through
 # virtio-fs in the pod that is not migratable) refused in
-# the migratable pod, a hostIPC pod refused, containerd restarted with pods running, and the
+# the migratable pod, hostIPC and hostNetwork pods refused, pod sysctls read back in a
+# container (a sysctl that would change the whole UVM refused at RunPodSandbox),
+# pods on a CNI bridge, containerd restarted with pods running, and the
 # migratable pod moved to a pod CRI created, its container adopted through
 # CreateContainer (live migration).
 source "$(dirname "$0")/lib.sh"
@@ -19,7 +21,15 @@ stop_containerd
 PODS="$T/kubelet/pods"
 CGP="/lcowtest-cri-$$"
 qemu_config "\"pod_file_roots\": [\"$PODS\", \"$T/root/io.containerd.grpc.v1.cri/sandboxes\"]"
+# The pods' network: CRI runs Debian's bridge plugin on a private bridge.
+source "$TOP/test/integration/cni.sh"
 mkdir -p "$T/cni-conf"
+cat >"$T/cni-conf/10-lcowtest.conflist" <<JSON
+{"cniVersion": "0.4.0", "name": "lcowtest$CNI_TAG", "plugins": [
+ {"type": "bridge", "bridge": "$CNI_BRIDGE", "isGateway": true, "ipMasq": false,
+  "ipam": {"type": "host-local", "subnet": "$CNI_NET.0/24", "dataDir": "$T/cni-ipam",
+           "routes": [{"dst": "0.0.0.0/0"}]}}]}
+JSON
 write_containerd_toml "$(cat <<TOML
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "localhost/pause:1"
@@ -52,6 +62,7 @@ cri_cleanup() {
   for d in /sys/fs/cgroup/"${CGP#/}"-* /sys/fs/cgroup/*/"${CGP#/}"-*; do
     if [ -d "$d" ]; then rmdir "$d" 2>/dev/null || fail "a pod cgroup is left: $d"; fi
   done
+  ip link del "$CNI_BRIDGE" 2>/dev/null || true
   (exit "$rc") # the script's own status, for the teardown
   lcow_teardown
 }
@@ -75,8 +86,9 @@ pod_files() {
   kubelet_volume "$dir/volumes/kubernetes.io~projected/kube-api-access-abcde" v1 token=token-of-"$name" namespace=default ca.crt=CA
   cat >"$T/$name.pod.json" <<JSON
 {"name": "$name", "uid": "$uid", "namespace": "default", "hostname": "$name",
- "log_directory": "$T/logs/default_${name}_$uid", "cgroup_parent": "$CGP-$name", "host_network": true,
+ "log_directory": "$T/logs/default_${name}_$uid", "cgroup_parent": "$CGP-$name",
  "runtime_handler": "lcow", "labels": {"app": "$name"},
+ "sysctls": {"kernel.shm_rmid_forced": "1", "fs.mqueue.msg_max": "100", "net.ipv4.ping_group_range": "0 1000"},
  "annotations": {$([ "$lm" = yes ] && echo '"io.microsoft.migration.allowed": "true"')}}
 JSON
 }
@@ -138,6 +150,10 @@ for kind in plain migratable; do
     expect "plain: the UVM is sized to fit the pod's 600 MiB limit (guest MemTotal ${kb:-?} kB)" \
       bash -c '[ "${1:-0}" -gt 250000 ] && [ "$1" -lt 420000 ]' _ "$kb"
   fi
+  out=$(cri exec "$cid" 30 /bin/cat /proc/sys/kernel/shm_rmid_forced /proc/sys/fs/mqueue/msg_max /proc/sys/net/ipv4/ping_group_range 2>&1 | tr -s ' \t\n' ' ' || true)
+  expect "$kind: the pod's sysctls (safe, unsafe, net) read back in the container ($out)" [ "$out" = "1 100 0 1000 " ]
+  addr=$(cri exec "$cid" 30 /bin/busybox ip -4 -o addr show eth0 2>&1 || true)
+  expect "$kind: the pod is on CNI's network ($(head -c 100 <<<"$addr"))" grep -q "inet $CNI_NET\\." <<<"$addr"
   out=$(cri exec "$cid" 30 /bin/sh -c 'hostname; cat /etc/hosts' 2>&1 || true)
   expect "$kind: the pod's hostname and the kubelet's /etc/hosts" bash -c 'grep -qx "$1" <<<"$2" && grep -q "10.1.1.1 $1" <<<"$2"' _ "$name" "$out"
   # The configMap, updated on the host as the kubelet updates it.
@@ -173,10 +189,24 @@ cri rm-ctr "$cid" >/dev/null 2>&1 || true
 
 # --- hostIPC: refused at RunPodSandbox, with the reason ------------------------
 pod_files web-hostipc "$(cat /proc/sys/kernel/random/uuid)" no
-sed -i 's/"host_network": true/"host_network": true, "host_ipc": true/' "$T/web-hostipc.pod.json"
+sed -i 's/"cgroup_parent"/"host_ipc": true, "cgroup_parent"/' "$T/web-hostipc.pod.json"
 out=$(cri run-pod "$T/web-hostipc.pod.json" 2>&1) && rc=0 || rc=$?
 expect "a hostIPC pod is refused at RunPodSandbox, naming the setting and why ($(head -c 300 <<<"$out"))" \
   bash -c '[ "$1" -ne 0 ] && grep -q "no ipc namespace: the node.s IPC namespace (hostIPC) cannot be given inside a VM" <<<"$2"' _ "$rc" "$out"
+
+# --- hostNetwork: refused at RunPodSandbox, with the reason ----------------------
+pod_files web-hostnet "$(cat /proc/sys/kernel/random/uuid)" no
+sed -i 's/"cgroup_parent"/"host_network": true, "cgroup_parent"/' "$T/web-hostnet.pod.json"
+out=$(cri run-pod "$T/web-hostnet.pod.json" 2>&1) && rc=0 || rc=$?
+expect "a hostNetwork pod is refused at RunPodSandbox, naming the setting and why ($(head -c 300 <<<"$out"))" \
+  bash -c '[ "$1" -ne 0 ] && grep -q "no network namespace: the node.s network (hostNetwork) cannot be given inside a VM" <<<"$2"' _ "$rc" "$out"
+
+# --- a sysctl that would change the whole UVM: refused at RunPodSandbox --------
+pod_files web-vmsysctl "$(cat /proc/sys/kernel/random/uuid)" no
+sed -i 's/"sysctls": {/"sysctls": {"vm.swappiness": "10", /' "$T/web-vmsysctl.pod.json"
+out=$(cri run-pod "$T/web-vmsysctl.pod.json" 2>&1) && rc=0 || rc=$?
+expect "a pod sysctl that would change the whole UVM is refused, named ($(head -c 300 <<<"$out"))" \
+  bash -c '[ "$1" -ne 0 ] && grep -q "linux.sysctl: vm.swappiness (not scoped by the pod.s or the container.s namespaces: it would change the whole UVM)" <<<"$2"' _ "$rc" "$out"
 
 # --- an emptyDir shared by two containers of a pod; a hostPath in a pod that is
 # not migratable (through the VM's virtio-fs share) ------------------------------

@@ -24,14 +24,19 @@ START_TEST (create_round_trip)
   static const char hosts[] = "127.0.0.1 a\n\0binary";
   struct bridge_pod_file files[]
       = { { "/etc/hosts", hosts, sizeof hosts, 0 } };
-  struct bridge_create c = { .container = "ctr-1",
-                             .process = 7,
-                             .scratch_mb = 64,
-                             .spec = spec,
-                             .spec_len = sizeof spec - 1,
-                             .files = files,
-                             .nfiles = 1,
-                             .pod_hostname = "pod-\"host" };
+  struct bridge_create c
+      = { .container = "ctr-1",
+          .process = 7,
+          .scratch_mb = 64,
+          .spec = spec,
+          .spec_len = sizeof spec - 1,
+          .files = files,
+          .nfiles = 1,
+          .pod_hostname = "pod-\"host",
+          .pod_sysctls
+          = (const char *const[]){ "kernel.shm_rmid_forced=1",
+                                   "net.ipv4.ping_group_range=0 2147483647" },
+          .npod_sysctls = 2 };
   static const uint32_t layers[] = { 5, 3, 9 };
   char *early = bridge_create_members (&c);
   struct bridge_request r;
@@ -62,6 +67,11 @@ START_TEST (create_round_trip)
   ck_assert_uint_eq (r.files[0].len, sizeof hosts);
   ck_assert_mem_eq (r.files[0].content, hosts, sizeof hosts);
   ck_assert_str_eq (r.pod_hostname, "pod-\"host");
+  ck_assert_uint_eq (r.npod_sysctls, 2);
+  ck_assert_str_eq (r.pod_sysctls[0].key, "kernel.shm_rmid_forced");
+  ck_assert_str_eq (r.pod_sysctls[0].value, "1");
+  ck_assert_str_eq (r.pod_sysctls[1].key, "net.ipv4.ping_group_range");
+  ck_assert_str_eq (r.pod_sysctls[1].value, "0 2147483647");
   bridge_request_release (&r);
   free (body);
   /* Without a pod hostname the member is absent.  */
@@ -74,6 +84,26 @@ START_TEST (create_round_trip)
   ck_assert_ptr_null (r.pod_hostname);
   bridge_request_release (&r);
   free (body);
+}
+END_TEST
+
+/* The guest holds pod sysctls to the same policy as the host.  */
+START_TEST (pod_sysctls_refused)
+{
+  static const char body[]
+      = "{\"type\":\"create\",\"container\":\"c\",\"process\":1,"
+        "\"spec\":\"{}\",\"layers\":[1],\"pod_sysctls\":[\"kernel.sem\","
+        "\"vm.swappiness=1\",\"net.core.somaxconn=4096\"]}";
+  struct bridge_request r;
+  shim_error *err = NULL;
+  ck_assert_int_eq (bridge_request_decode (body, sizeof body - 1, &r, &err),
+                    -1);
+  ck_assert_int_eq (err->code, GRPC_INVALID_ARGUMENT);
+  ck_assert_msg (strstr (err->msg, "kernel.sem is not KEY=VALUE") != NULL
+                     && strstr (err->msg, "vm.swappiness (not scoped") != NULL
+                     && strstr (err->msg, "net.core") == NULL,
+                 "%s", err->msg);
+  shim_error_free (err);
 }
 END_TEST
 
@@ -537,6 +567,7 @@ bridge_suite (void)
   Suite *s = suite_create ("bridge");
   TCase *t = tcase_create ("codec");
   tcase_add_test (t, create_round_trip);
+  tcase_add_test (t, pod_sysctls_refused);
   tcase_add_test (t, exec_and_container_bodies);
   tcase_add_test (t, ping_and_settime);
   tcase_add_test (t, guest_refuses_naming_every_problem);

@@ -103,7 +103,19 @@ START_TEST (pod_namespaces)
   ck_assert_str_eq (p.text.data, NO_IPC);
   policy_problems_release (&p);
   oci_spec_free (s);
+  /* hostNetwork: no network namespace.  */
   s = spec ("{\"linux\":{\"namespaces\":[{\"type\":\"ipc\"}]}}");
+  namespace_policy_check_pod (s, &p);
+  ck_assert_uint_eq (p.count, 1);
+  ck_assert_str_eq (p.text.data,
+                    "linux.namespaces: no network namespace: the node's "
+                    "network (hostNetwork) cannot be given inside a VM, "
+                    "whose guest has its own network stack; run the pod "
+                    "with the node's runtime");
+  policy_problems_release (&p);
+  oci_spec_free (s);
+  s = spec ("{\"linux\":{\"namespaces\":[{\"type\":\"ipc\"},{\"type\":"
+            "\"network\",\"path\":\"/var/run/netns/cni-1\"}]}}");
   namespace_policy_check_pod (s, &p);
   ck_assert_uint_eq (p.count, 0);
   policy_problems_release (&p);

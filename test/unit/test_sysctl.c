@@ -6,7 +6,7 @@
 
 #include "proto/oci_spec.h"
 #include "suites.h"
-#include "uvm/guest/sysctl.h"
+#include "policy/sysctl_policy.h"
 
 static struct oci_spec *
 spec (const char *json)
@@ -27,7 +27,7 @@ START_TEST (namespaced_taken)
   strbuf bad = STRBUF_INIT;
   ck_assert_uint_eq (s->nsysctls, 4);
   ck_assert_str_eq (s->sysctls[2].key, "net.ipv4.ip_unprivileged_port_start");
-  ck_assert_int_eq (sysctl_check (s, &bad), 0);
+  ck_assert_int_eq (sysctl_policy_check (s->sysctls, s->nsysctls, &bad), 0);
   strbuf_release (&bad);
   oci_spec_free (s);
 }
@@ -38,14 +38,17 @@ START_TEST (host_wide_refused)
   struct oci_spec *s
       = spec ("{\"linux\":{\"sysctl\":{\"vm.overcommit_memory\":\"1\","
               "\"kernel.hostname\":\"x\",\"net/../../kernel/x\":\"1\","
+              "\"net.a=kernel.b\":\"1\","
               "\"kernel.sem\":\"1 2 3 4\"}}}");
   strbuf bad = STRBUF_INIT;
-  ck_assert_int_eq (sysctl_check (s, &bad), -1);
+  ck_assert_int_eq (sysctl_policy_check (s->sysctls, s->nsysctls, &bad), -1);
   ck_assert_str_eq (bad.data,
-                    "vm.overcommit_memory (not scoped by the container's "
-                    "namespaces: it would change the whole UVM), "
+                    "vm.overcommit_memory (not scoped by the pod's or the "
+                    "container's namespaces: it would change the whole "
+                    "UVM), "
                     "kernel.hostname (set the spec's hostname instead), "
-                    "net/../../kernel/x (not a sysctl name)");
+                    "net/../../kernel/x (not a sysctl name), "
+                    "net.a=kernel.b (not a sysctl name)");
   strbuf_release (&bad);
   oci_spec_free (s);
 }

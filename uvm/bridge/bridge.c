@@ -231,6 +231,7 @@ bridge_create_members (const struct bridge_create *c)
   strbuf_json_string (&b, c->spec, c->spec_len);
   put_files (&b, c->files, c->nfiles);
   put_strings (&b, "volumes", c->volumes, c->nvolumes);
+  put_strings (&b, "pod_sysctls", c->pod_sysctls, c->npod_sysctls);
   put_bound_dirs (&b, "empty_dirs", "name", c->empty_dir_paths,
                   c->empty_dir_names, c->empty_dir_sizes, c->nempty_dirs);
   put_bound_dirs (&b, "shares", "source", c->share_paths, c->share_sources,

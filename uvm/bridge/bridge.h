@@ -72,6 +72,9 @@ struct bridge_create
   size_t nfiles;
   /* The pod's hostname, for the pod's UTS namespace, or NULL.  */
   const char *pod_hostname;
+  /* The pod's sysctls, KEY=VALUE, for the pod's namespaces.  */
+  const char *const *pod_sysctls;
+  size_t npod_sysctls;
   /* Where volumes are seen (their files are in files, beneath them).  */
   const char *const *volumes;
   size_t nvolumes;

@@ -3,8 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/sysctl_policy.h"
 #include "proto/base/cleanup.h"
 #include "proto/base/json_reader.h"
+#include "proto/base/strbuf.h"
 #include "proto/base/xalloc.h"
 #include "uvm/bridge/bridge_protocol.h"
 
@@ -156,6 +158,40 @@ read_bound_dirs (struct json_reader *r, const json_value *root,
   return out;
 }
 
+/* "pod_sysctls": ["KEY=VALUE", ...], split at the first '=' (keys
+   have none), each key one the policy allows.  */
+static void
+read_pod_sysctls (struct json_reader *r, const json_value *root,
+                  struct bridge_request *out)
+{
+  if (json_get (root, "pod_sysctls") == NULL)
+    return;
+  size_t n = 0;
+  char **items = json_reader_string_array (r, root, "pod_sysctls", "", &n);
+  if (items == NULL)
+    return;
+  out->pod_sysctls = xzalloc ((n + 1) * sizeof *out->pod_sysctls);
+  for (size_t i = 0; i < n; i++)
+    {
+      char *eq = strchr (items[i], '=');
+      if (eq == NULL)
+        json_reader_problem (r, "pod_sysctls", "%s is not KEY=VALUE",
+                             items[i]);
+      else
+        {
+          struct oci_key_value *kv = &out->pod_sysctls[out->npod_sysctls++];
+          kv->key = xstrndup (items[i], (size_t) (eq - items[i]));
+          kv->value = xstrdup (eq + 1);
+        }
+      free (items[i]);
+    }
+  free (items);
+  strbuf bad = STRBUF_INIT;
+  if (sysctl_policy_check (out->pod_sysctls, out->npod_sysctls, &bad) < 0)
+    json_reader_problem (r, "pod_sysctls", "%s", bad.data);
+  strbuf_release (&bad);
+}
+
 static void
 read_files (struct json_reader *r, const json_value *root,
             struct bridge_request *out)
@@ -224,6 +260,7 @@ bridge_request_decode (const char *body, size_t len,
       out->all = json_reader_bool (&r, root, "all", "");
       out->unix_ns = json_reader_uint (&r, root, "unix_ns", "", UINT64_MAX);
       out->pod_hostname = json_reader_string (&r, root, "pod_hostname", "");
+      read_pod_sysctls (&r, root, out);
       if (out->container != NULL && !usable_id (out->container))
         json_reader_problem (&r, "container", "not a usable id");
       out->scratch_mb = (uint32_t) json_reader_uint (&r, root, "scratch_mb",
@@ -267,6 +304,12 @@ bridge_request_release (struct bridge_request *r)
   free (r->container);
   free (r->spec);
   free (r->pod_hostname);
+  for (size_t i = 0; i < r->npod_sysctls; i++)
+    {
+      free (r->pod_sysctls[i].key);
+      free (r->pod_sysctls[i].value);
+    }
+  free (r->pod_sysctls);
   for (size_t i = 0; i < r->nfiles; i++)
     {
       free (r->files[i].path);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "proto/base/error.h"
+#include "proto/oci_spec.h"
 
 enum bridge_request_kind
 {
@@ -71,6 +72,10 @@ struct bridge_request
   size_t nfiles;
   /* create: the pod's hostname, for the pod's UTS namespace (or NULL).  */
   char *pod_hostname;
+  /* create: the pod's sysctls ("pod_sysctls": ["KEY=VALUE"]), for the
+     pod's namespaces; only keys policy/sysctl_policy.h allows.  */
+  struct oci_key_value *pod_sysctls;
+  size_t npod_sysctls;
   /* create: where volumes are seen (their files are in files, beneath
      them), the emptyDirs, and where the termination log is (or NULL);
      volume_update: files of the volume at volumes[0].  */

@@ -107,6 +107,13 @@ container_create (const struct bridge_request *req, struct container **out,
   if (oci_spec_parse (req->spec, req->spec_len, &c->spec, err) < 0)
     goto fail;
   c->pod_hostname = req->pod_hostname ? xstrdup (req->pod_hostname) : NULL;
+  c->pod_sysctls = xzalloc ((req->npod_sysctls + 1) * sizeof *c->pod_sysctls);
+  for (; c->npod_sysctls < req->npod_sysctls; c->npod_sysctls++)
+    {
+      const struct oci_key_value *kv = &req->pod_sysctls[c->npod_sysctls];
+      c->pod_sysctls[c->npod_sysctls].key = xstrdup (kv->key);
+      c->pod_sysctls[c->npod_sysctls].value = xstrdup (kv->value);
+    }
   if (c->spec->process == NULL || c->spec->process->nargs == 0)
     {
       shim_error_set (err, GRPC_INVALID_ARGUMENT, "spec has no process args");
@@ -221,6 +228,13 @@ container_destroy (struct container *c)
     }
   free (c->bound_dirs);
   free (c->termination_log);
+  free (c->pod_hostname);
+  for (size_t i = 0; i < c->npod_sysctls; i++)
+    {
+      free (c->pod_sysctls[i].key);
+      free (c->pod_sysctls[i].value);
+    }
+  free (c->pod_sysctls);
   oci_spec_free (c->spec);
   free (c->cgroup);
   free (c->rootfs);

@@ -39,8 +39,11 @@ struct container
   size_t nbound_dirs;
   char *termination_log; /* its destination, or NULL */
   pid_t init_pid;
-  /* The pod's hostname, from the create request (or NULL).  */
+  /* The pod's hostname (or NULL) and sysctls, from the create request:
+     for the pod's namespaces, if this container starts them.  */
   char *pod_hostname;
+  struct oci_key_value *pod_sysctls;
+  size_t npod_sysctls;
   bool mounted_scratch, mounted_rootfs;
 };
 

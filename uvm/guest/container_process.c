@@ -36,6 +36,7 @@
 #include "seccomp_profile.h"
 #include "sysctl.h"
 #include "guest_io.h"
+#include "policy/sysctl_policy.h"
 #include "proto/base/cleanup.h"
 #include "proto/base/fd_pass.h"
 #include "proto/base/file_io.h"
@@ -277,7 +278,7 @@ child_main (struct container *c, const struct oci_process *p,
       enter_root (c->rootfs, c->spec->root_readonly, status_fd);
       /* As runc: the sysctls before /proc/sys is made read-only.  */
       const char *key;
-      if (sysctl_apply (c->spec, &key) < 0)
+      if (sysctl_apply (c->spec->sysctls, c->spec->nsysctls, &key) < 0)
         child_fail (status_fd, key);
       protect_paths (c->spec, status_fd);
     }
@@ -320,7 +321,9 @@ check_process (struct container *c, const struct oci_process *p, bool init,
   if (capability_plan_build (p, last_cap, caps, &bad) < 0)
     r = shim_error_set (err, GRPC_INVALID_ARGUMENT, "process.capabilities: %s",
                         bad.data);
-  else if (init && sysctl_check (c->spec, &bad) < 0)
+  else if (init
+           && sysctl_policy_check (c->spec->sysctls, c->spec->nsysctls, &bad)
+                  < 0)
     r = shim_error_set (err, GRPC_INVALID_ARGUMENT, "linux.sysctl: %s",
                         bad.data);
   else if (c->spec->seccomp != NULL
@@ -331,7 +334,8 @@ check_process (struct container *c, const struct oci_process *p, bool init,
   if (r == 0 && init
       && (in_pod_namespace (c, "pid") || in_pod_namespace (c, "uts")
           || in_pod_namespace (c, "ipc")))
-    r = pod_namespaces_ensure (c->pod_hostname, err);
+    r = pod_namespaces_ensure (c->pod_hostname, c->pod_sysctls,
+                               c->npod_sysctls, err);
   return r;
 }
 

@@ -16,6 +16,7 @@
 #include "agent_log.h"
 #include "guest_io.h"
 #include "pid_namespace.h"
+#include "sysctl.h"
 
 /* An empty directory the holder is locked in.  */
 #define HOLDER_ROOT "/run/gcs/pod-namespaces"
@@ -25,17 +26,39 @@
 static const char *const ns_files[POD_NS_COUNT] = { "pid", "uts", "ipc" };
 static int ns_fds[POD_NS_COUNT] = { -1, -1, -1 };
 
+/* The holder's failure, told to the agent on the ready pipe.  */
 static __attribute__ ((noreturn)) void
-holder_main (const char *hostname, int ready_fd)
+holder_fail (int ready_fd, const char *what)
+{
+  char msg[512];
+  int n = snprintf (msg, sizeof msg, "%s: %s", what, strerror (errno));
+  write_all (ready_fd, msg,
+             n > 0 && (size_t) n < sizeof msg ? (size_t) n : sizeof msg - 1);
+  _exit (1);
+}
+
+static __attribute__ ((noreturn)) void
+holder_main (const char *hostname, const struct oci_key_value *sysctls,
+             size_t nsysctls, int ready_fd)
 {
   prctl (PR_SET_NAME, "pod-namespaces", 0, 0, 0);
   sigset_t chld;
   sigemptyset (&chld);
   sigaddset (&chld, SIGCHLD);
   sigprocmask (SIG_SETMASK, &chld, NULL);
-  if (unshare (CLONE_NEWUTS | CLONE_NEWIPC) < 0
-      || (hostname != NULL && sethostname (hostname, strlen (hostname)) < 0))
-    _exit (1);
+  if (unshare (CLONE_NEWUTS | CLONE_NEWIPC) < 0)
+    holder_fail (ready_fd, "unshare");
+  if (hostname != NULL && sethostname (hostname, strlen (hostname)) < 0)
+    holder_fail (ready_fd, "set the hostname");
+  /* In the new namespaces: IPC and UTS keys are the pod's; net.* the
+     UVM's network namespace, which is the pod's.  */
+  const char *key;
+  if (sysctl_apply (sysctls, nsysctls, &key) < 0)
+    {
+      char what[300];
+      snprintf (what, sizeof what, "linux.sysctl %s", key);
+      holder_fail (ready_fd, what);
+    }
   for (int cap = 0; prctl (PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
     prctl (PR_CAPBSET_DROP, cap, 0, 0, 0);
   if (chdir (HOLDER_ROOT) < 0 || chroot (".") < 0 || setgroups (0, NULL) < 0
@@ -56,7 +79,9 @@ holder_main (const char *hostname, int ready_fd)
 }
 
 int
-pod_namespaces_ensure (const char *hostname, shim_error **err)
+pod_namespaces_ensure (const char *hostname,
+                       const struct oci_key_value *sysctls, size_t nsysctls,
+                       shim_error **err)
 {
   if (ns_fds[POD_NS_PID] >= 0)
     return 0;
@@ -73,16 +98,31 @@ pod_namespaces_ensure (const char *hostname, shim_error **err)
   if (pid == 0)
     {
       close (ready[0]);
-      holder_main (hostname, ready[1]);
+      holder_main (hostname, sysctls, nsysctls, ready[1]);
     }
   close (ready[1]);
-  char b;
-  ssize_t n = pid > 0 ? read (ready[0], &b, 1) : -1;
+  /* One NUL byte: ready; else the holder's reason, then EOF.  */
+  char answer[512] = "";
+  ssize_t n = pid > 0 ? 0 : -1;
+  while (n >= 0 && (size_t) n < sizeof answer - 1)
+    {
+      ssize_t got
+          = read (ready[0], answer + n, sizeof answer - 1 - (size_t) n);
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got <= 0)
+        break;
+      n += got;
+    }
   close (ready[0]);
-  if (n != 1)
+  if (n != 1 || answer[0] != '\0')
     {
       if (pid > 0)
         kill (pid, SIGKILL);
+      if (n > 0)
+        return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                               "start the pod's namespaces: %.*s", (int) n,
+                               answer);
       errno = pid < 0 ? saved : EIO;
       return shim_error_errno (err, GRPC_INTERNAL, errno,
                                "start the pod's namespaces (hostname %s)",

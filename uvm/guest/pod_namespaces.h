@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "proto/base/error.h"
+#include "proto/oci_spec.h"
 
 enum pod_ns
 {
@@ -20,9 +21,12 @@ enum pod_ns
   POD_NS_COUNT,
 };
 
-/* Starts the holder if it is not running (hostname: the pod's, or NULL);
-   0, or -1 with *err.  */
-int pod_namespaces_ensure (const char *hostname, shim_error **err);
+/* Starts the holder if it is not running (hostname: the pod's, or NULL;
+   the pod's sysctls, written in its namespaces before anything joins
+   them); 0, or -1 with *err naming a sysctl that could not be written.  */
+int pod_namespaces_ensure (const char *hostname,
+                           const struct oci_key_value *sysctls, size_t n,
+                           shim_error **err);
 /* An fd of that namespace for setns (valid once ensured).  */
 int pod_namespace_fd (enum pod_ns ns);
 
