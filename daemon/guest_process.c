@@ -3,6 +3,7 @@
 #include "pod_file_reader.h"
 #include "guest_adoption.h"
 #include "pod_volumes.h"
+#include "port_forward.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,8 @@ guest_on_notify (void *data, const char *body, size_t len)
   if (!bridge_exit_decode (body, len, &key, &status, &message, &message_len))
     return;
   struct task *t = task_find_key (ts, key);
+  if (t == NULL)
+    port_forward_on_exit (sandbox_port_forward (ts), key);
   if (t == NULL || t->exited || t->exit_parked || t->exit_held)
     return;
   /* Where the kubelet reads it, before containerd hears of the exit.  */
@@ -130,6 +133,10 @@ guest_on_stream (void *data, uint32_t key, uint8_t stream,
   struct task *t = task_find_key (ts, key);
   if (t != NULL && t->relay != NULL)
     stdio_relay_output (t->relay, stream, bytes, len);
+  else if (t == NULL
+           && port_forward_on_stream (sandbox_port_forward (ts), key, stream,
+                                      bytes, len))
+    return;
   else if (len > 0)
     uvm_send_credit (sandbox_uvm (ts), key, stream, (uint32_t) len);
 }
@@ -141,6 +148,8 @@ guest_on_credit (void *data, uint32_t key, uint8_t stream, uint32_t n)
   struct task *t = task_find_key (ts, key);
   if (t != NULL && t->relay != NULL && stream == BRIDGE_STDIN)
     stdio_relay_stdin_credit (t->relay, n);
+  else if (t == NULL && stream == BRIDGE_STDIN)
+    port_forward_on_credit (sandbox_port_forward (ts), key, n);
 }
 
 /* The pod's sandbox went while a create or a guest request was under way.  */

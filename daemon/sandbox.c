@@ -20,6 +20,7 @@
 #include "sandbox_plan.h"
 #include "task.h"
 #include "pod_volumes.h"
+#include "port_forward.h"
 #include "uvm/layer_set.h"
 #include "uvm/uvm.h"
 
@@ -63,6 +64,7 @@ end_sandbox (struct task_service *ts)
   migration_sandbox_ending (ts);
   advance (sb, SANDBOX_EV_END);
   service_set_sandbox (ts, NULL);
+  port_forward_stop (sb->port_forward);
   uvm_destroy (sb->uvm);
   layer_set_close (sb->layers);
   pod_volume_sync_stop (sb->volume_sync);
@@ -84,6 +86,32 @@ end_sandbox (struct task_service *ts)
 
 /* ---- the UVM's events --------------------------------------------------- */
 
+/* A pod on a network: containerd's PortForward reaches its VM.  Without
+   it the pod still runs (PortForward is refused as before), so a failure
+   is logged, not the pod's.  */
+static void
+start_port_forward (struct task_service *ts, struct sandbox *sb)
+{
+  if (sb->plan.netns_path == NULL)
+    return;
+  struct port_forward_config pc = {
+    .loop = service_config (ts)->loop,
+    .uvm = sb->uvm,
+    .sandbox_id = sb->id,
+    .netns_path = sb->plan.netns_path,
+    .next_key = &service_guest (ts)->next_process_key,
+  };
+  shim_error *err = NULL;
+  if (port_forward_start (&pc, &sb->port_forward, &err) < 0)
+    {
+      log_entry (
+          LOG_LEVEL_WARN, "port forward unavailable",
+          (struct log_field[]){ { "sandbox", sb->id }, { "error", err->msg } },
+          2);
+      shim_error_free (err);
+    }
+}
+
 /* The UVM is up (or, for a migration's destination, its VMM waits): the
    sandbox task is created.  */
 static void
@@ -101,6 +129,7 @@ sandbox_created (struct task_service *ts, struct ttrpc_call *call)
       guest_container_create (t, call, req, sb->standalone_spec);
       return;
     }
+  start_port_forward (ts, sb);
   t->pid = (uint32_t) uvm_pid (sb->uvm);
   task_set_status (t, PB__TASK_STATUS__CREATED);
   task_open_stdio (t);

@@ -58,6 +58,8 @@ void sandbox_end (struct task_service *ts);
 const char *sandbox_id (const struct task_service *ts);
 /* A pod sandbox's hostname (its spec's), or NULL.  */
 const char *sandbox_pod_hostname (const struct task_service *ts);
+/* The pod's PortForward relay, or NULL.  */
+struct port_forward *sandbox_port_forward (const struct task_service *ts);
 /* A pod sandbox's sysctls as KEY=VALUE (*n of them), for the pod's
    namespaces.  */
 const char *const *sandbox_pod_sysctls (const struct task_service *ts,

@@ -31,6 +31,9 @@ struct sandbox
   size_t nsysctls;
   /* The layer images its VM has (containers' root filesystems).  */
   struct layer_set *layers;
+  /* containerd's PortForward into its VM (a pod with a network
+     namespace), or NULL.  */
+  struct port_forward *port_forward;
   /* Its containers' volumes kept in sync.  */
   struct pod_volume_sync *volume_sync;
   /* sandbox_end's work, which is sandbox.c's: the files that only read the

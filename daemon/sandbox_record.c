@@ -57,6 +57,12 @@ sandbox_pod_hostname (const struct task_service *ts)
   return service_sandbox (ts) ? service_sandbox (ts)->hostname : NULL;
 }
 
+struct port_forward *
+sandbox_port_forward (const struct task_service *ts)
+{
+  return service_sandbox (ts) ? service_sandbox (ts)->port_forward : NULL;
+}
+
 const char *const *
 sandbox_pod_sysctls (const struct task_service *ts, size_t *n)
 {

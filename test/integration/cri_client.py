@@ -12,9 +12,18 @@ usage: cri_client.py SOCKET COMMAND ARGS...
   update CID MEMORY_BYTES CPU_SHARES
   pod-stats POD_ID                     -> cpu_ns memory_working_set_bytes
   pod-status|stop-pod|rm-pod POD_ID
+  portforward POD_ID PORT TEXT         -> what the pod's PORT answered TEXT
+     with (PortForward, then the streaming server's websocket protocol,
+     v4.channel.k8s.io, as the kubelet speaks it); the error channel's
+     text goes to stderr and the exit status is 3
 Failures print "error CODE: DETAILS" and exit 2."""
+import base64
 import json
+import os
+import socket
+import struct
 import sys
+import urllib.parse
 
 import grpc
 
@@ -104,6 +113,96 @@ def load(path):
         return json.load(f)
 
 
+class WebSocket:
+    """The client side of RFC 6455, only what a port forward needs."""
+
+    def __init__(self, url, protocol):
+        u = urllib.parse.urlparse(url)
+        self.sock = socket.create_connection((u.hostname, u.port), timeout=60)
+        key = base64.b64encode(os.urandom(16)).decode()
+        path = u.path + ("?" + u.query if u.query else "")
+        self.sock.sendall((
+            "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n\r\n"
+            % (path, u.netloc, key, protocol)).encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                sys.exit("websocket: the server closed during the upgrade")
+            self.buf += chunk
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        status = head.split(b"\r\n")[0]
+        if b" 101 " not in status:
+            sys.exit("websocket: no upgrade: %s" % status.decode(errors="replace"))
+
+    def _exact(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def send(self, opcode, data):
+        mask = os.urandom(4)
+        n = len(data)
+        if n < 126:
+            head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
+        elif n < 65536:
+            head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
+        else:
+            head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
+        self.sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+    def frames(self):
+        """(opcode, payload) until the server closes."""
+        while True:
+            try:
+                b0, b1 = self._exact(2)
+                n = b1 & 0x7F
+                if n == 126:
+                    n = struct.unpack("!H", self._exact(2))[0]
+                elif n == 127:
+                    n = struct.unpack("!Q", self._exact(8))[0]
+                mask = self._exact(4) if b1 & 0x80 else None
+                data = self._exact(n)
+            except (EOFError, ConnectionResetError):
+                return
+            if mask:
+                data = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+            opcode = b0 & 0x0F
+            if opcode == 8:
+                return
+            if opcode == 9:
+                self.send(10, data)
+                continue
+            yield opcode, data
+
+
+def port_forward(url, text):
+    """One port: channel 0 is its data, 1 its errors; each begins with the
+    port (2 bytes, little endian)."""
+    ws = WebSocket(url, "v4.channel.k8s.io")
+    seen, out, err, sent = set(), b"", b"", False
+    for _, payload in ws.frames():
+        if not payload:
+            continue
+        channel, data = payload[0], payload[1:]
+        if channel not in seen:
+            seen.add(channel)
+        elif channel == 0:
+            out += data
+        else:
+            err += data
+        if seen == {0, 1} and not sent:
+            ws.send(2, b"\x00" + text.encode())
+            sent = True
+    return out, err
+
+
 def main():
     sock, cmd, args = sys.argv[1], sys.argv[2], sys.argv[3:]
     ch = grpc.insecure_channel("unix://" + sock)
@@ -146,6 +245,13 @@ def main():
     elif cmd == "pod-status":
         st = parse_fields(call(ch, "PodSandboxStatus", msg((1, args[0]))).get(1, [b""])[0])
         print(POD_STATES[st.get(3, [0])[0]])
+    elif cmd == "portforward":
+        r = call(ch, "PortForward", msg((1, args[0]), (2, [int(args[1])])))
+        out, err = port_forward(s(r, 1), args[2].encode().decode("unicode_escape"))
+        sys.stdout.buffer.write(out)
+        if err:
+            sys.stderr.write(err.decode(errors="replace"))
+            sys.exit(3)
     elif cmd == "stop-pod":
         call(ch, "StopPodSandbox", msg((1, args[0])))
     elif cmd == "rm-pod":

@@ -229,6 +229,39 @@ expect "it reads the node's directory ($out)" [ "$out" = "from the node" ]
 expect "and writes to it" grep -qx "from-the-pod" "$T/host-data/back"
 cri stop-ctr "$cid" 0 >/dev/null 2>&1 || true; cri rm-ctr "$cid" >/dev/null 2>&1 || true
 
+# --- PortForward to a server on the guest's localhost, as kubectl port-forward --
+WEB_CMD='/bin/busybox mkdir -p /tmp/www && echo served-from-the-guest > /tmp/www/index.html && head -c 3000000 /dev/urandom > /tmp/www/big && exec /bin/busybox httpd -f -p 127.0.0.1:8080 -h /tmp/www'
+ctr_json web-plain "$UID_plain" "$WEB_CMD" | sed 's/"name": "app"/"name": "web"/' >"$T/web.ctr.json"
+if cid=$(cri create "$PID_plain" "$T/web-plain.pod.json" "$T/web.ctr.json" 2>&1); then
+  cri start "$cid" >/dev/null 2>&1 || true
+fi
+serving() { cri exec "$cid" 10 /bin/ls /tmp/www/big >/dev/null 2>&1; }
+wait_for 30 serving || true
+t0=$(date +%s%3N)
+out=$(cri portforward "$PID_plain" 8080 'GET /index.html HTTP/1.0\r\n\r\n' 2>&1 || true)
+t_pf=$(($(date +%s%3N) - t0))
+expect "PortForward reaches a server on the guest's 127.0.0.1:8080 ($t_pf ms: $(head -n 1 <<<"$out" | tr -d '\r'))" \
+  bash -c 'grep -q "^HTTP/1.[01] 200" <<<"$1" && grep -qx "served-from-the-guest" <<<"$1"' _ "$out"
+want=$(cri exec "$cid" 10 /bin/busybox md5sum /tmp/www/big 2>&1 | cut -d' ' -f1 || true)
+t0=$(date +%s%3N)
+got=$(cri portforward "$PID_plain" 8080 'GET /big HTTP/1.0\r\n\r\n' 2>/dev/null \
+  | python3 -c 'import hashlib, sys; print(hashlib.md5(sys.stdin.buffer.read().split(b"\r\n\r\n", 1)[-1]).hexdigest())' || true)
+t_big=$(($(date +%s%3N) - t0))
+expect "3 MB through PortForward arrive whole ($t_big ms, md5 $got)" [ "$got" = "$want" ]
+out=$(cri portforward "$PID_plain" 8081 'GET / HTTP/1.0\r\n\r\n' 2>&1) && rc=0 || rc=$?
+expect "PortForward to a port nothing listens on in the guest fails, on its error channel (rc $rc: $(head -c 200 <<<"$out"))" \
+  bash -c '[ "$1" -eq 3 ] && grep -q "error forwarding port 8081" <<<"$2"' _ "$rc" "$out"
+pf_pids=()
+for i in 1 2 3 4; do
+  cri portforward "$PID_plain" 8080 'GET /index.html HTTP/1.0\r\n\r\n' >"$T/pf.$i" 2>&1 &
+  pf_pids+=($!)
+done
+wait "${pf_pids[@]}"
+ok=$(grep -lx "served-from-the-guest" "$T"/pf.[1-4] | wc -l)
+expect "four PortForwards at once are each answered ($ok of 4)" [ "$ok" -eq 4 ]
+echo "  PortForward: a small answer $t_pf ms, 3 MB $t_big ms"
+cri stop-ctr "$cid" 0 >/dev/null 2>&1 || true; cri rm-ctr "$cid" >/dev/null 2>&1 || true
+
 # --- the termination message ------------------------------------------------------
 uid=$UID_plain
 : >"$PODS/$uid/containers/app/1a2b"

@@ -87,6 +87,35 @@ START_TEST (create_round_trip)
 }
 END_TEST
 
+/* A port forward's connect: the port is required, 1 to 65535.  */
+START_TEST (connect_round_trip)
+{
+  struct bridge_request r;
+  shim_error *err = NULL;
+  char *body = bridge_connect_body (9, 8080);
+  ck_assert_int_eq (bridge_request_decode (body, strlen (body), &r, &err), 0);
+  ck_assert_int_eq (r.kind, BRIDGE_REQUEST_CONNECT);
+  ck_assert_uint_eq (r.process, 9);
+  ck_assert_uint_eq (r.port, 8080);
+  bridge_request_release (&r);
+  free (body);
+  static const char *const bad[]
+      = { "{\"type\":\"connect\",\"process\":1}",
+          "{\"type\":\"connect\",\"process\":1,\"port\":0}",
+          "{\"type\":\"connect\",\"process\":1,\"port\":65536}" };
+  static const char *const why[]
+      = { "port: required", "port: expected 1 to 65535", "port" };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    {
+      ck_assert_int_eq (
+          bridge_request_decode (bad[i], strlen (bad[i]), &r, &err), -1);
+      ck_assert_msg (strstr (err->msg, why[i]) != NULL, "%s", err->msg);
+      shim_error_free (err);
+      err = NULL;
+    }
+}
+END_TEST
+
 /* The guest holds pod sysctls to the same policy as the host.  */
 START_TEST (pod_sysctls_refused)
 {
@@ -568,6 +597,7 @@ bridge_suite (void)
   TCase *t = tcase_create ("codec");
   tcase_add_test (t, create_round_trip);
   tcase_add_test (t, pod_sysctls_refused);
+  tcase_add_test (t, connect_round_trip);
   tcase_add_test (t, exec_and_container_bodies);
   tcase_add_test (t, ping_and_settime);
   tcase_add_test (t, guest_refuses_naming_every_problem);

@@ -312,6 +312,14 @@ bridge_start_body (uint32_t process)
 }
 
 char *
+bridge_connect_body (uint32_t process, uint16_t port)
+{
+  return xasprintf ("{\"type\":\"" BRIDGE_REQ_CONNECT
+                    "\",\"process\":%u,\"port\":%u}",
+                    process, port);
+}
+
+char *
 bridge_signal_body (uint32_t process, uint32_t signal, bool all)
 {
   return xasprintf ("{\"type\":\"" BRIDGE_REQ_SIGNAL

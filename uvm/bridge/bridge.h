@@ -107,6 +107,9 @@ char *bridge_exec_body (const char *container, uint32_t process,
 /* {"type": type, "container": container}: stats, delete.  */
 char *bridge_container_body (const char *type, const char *container);
 char *bridge_start_body (uint32_t process);
+/* connect: a TCP connection to the guest's 127.0.0.1:port, its bytes the
+   streams of process (port forward).  */
+char *bridge_connect_body (uint32_t process, uint16_t port);
 /* update: an OCI LinuxResources JSON document, as containerd sent it.  */
 char *bridge_update_body (const char *container, const char *resources,
                           size_t len);

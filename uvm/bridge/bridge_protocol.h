@@ -30,6 +30,7 @@
 #define BRIDGE_REQ_SETTIME "settime"
 #define BRIDGE_REQ_DISK_REMOVE "disk_remove"
 #define BRIDGE_REQ_VOLUME_UPDATE "volume_update"
+#define BRIDGE_REQ_CONNECT "connect"
 /* Streams of a process (the flags byte of DATA and CREDIT frames).  */
 #define BRIDGE_STDIN 0
 #define BRIDGE_STDOUT 1

@@ -9,7 +9,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <netinet/in.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,10 +30,15 @@
    child holding the pipe) before the exit is reported anyway.  */
 #define OUTPUT_DRAIN_MS 5000
 
+/* A process, or a connection to a guest TCP port (port forward): its
+   socket is stdin (host to port) and stdout (port to host), it has no pid
+   and no container, and it "exits" (status 0) once both ways have ended,
+   so that the host frees its key as for a process.  */
 struct process
 {
   struct list link;
   uint32_t key;
+  bool connection;
   struct container *container;
   struct held_process held;
   bool started;
@@ -257,6 +264,47 @@ do_create_or_exec (struct agent *a, const struct bridge_request *r,
   return hp.pid;
 }
 
+/* A connection to 127.0.0.1:port, the pod's localhost, as containerd's
+   port forward makes in a runc pod's network namespace.  */
+static int
+do_connect (struct agent *a, const struct bridge_request *r, shim_error **err)
+{
+  if (find_process (a, r->process) != NULL)
+    return shim_error_set (err, GRPC_ALREADY_EXISTS, "process %u exists",
+                           r->process);
+  int s = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in to = { .sin_family = AF_INET,
+                            .sin_port = htons (r->port),
+                            .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  /* Loopback: the answer (accepted or refused) is immediate.  */
+  if (s < 0 || connect (s, (struct sockaddr *) &to, sizeof to) < 0)
+    {
+      int e = errno;
+      if (s >= 0)
+        close (s);
+      return shim_error_errno (err, GRPC_UNAVAILABLE, e,
+                               "connect to 127.0.0.1:%u in the guest",
+                               r->port);
+    }
+  int out = fcntl (s, F_DUPFD_CLOEXEC, 0);
+  if (out < 0)
+    {
+      close (s);
+      return shim_error_errno (err, GRPC_INTERNAL, errno, "dup");
+    }
+  fcntl (out, F_SETFL, fcntl (out, F_GETFL) | O_NONBLOCK);
+  struct held_process hp = { .pid = 0,
+                             .stdin_fd = s,
+                             .stdout_fd = out,
+                             .stderr_fd = -1,
+                             .start_fd = -1,
+                             .status_fd = -1 };
+  struct process *p = add_process (a, r->process, NULL, &hp);
+  p->connection = true;
+  p->started = true;
+  return 0;
+}
+
 static int
 do_start (struct agent *a, const struct bridge_request *r, shim_error **err)
 {
@@ -277,6 +325,10 @@ do_signal (struct agent *a, const struct bridge_request *r, shim_error **err)
   if (p == NULL || p->exited)
     return shim_error_set (err, GRPC_NOT_FOUND,
                            "process %u: process already finished", r->process);
+  if (p->connection)
+    return shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                           "process %u is a connection: no signal",
+                           r->process);
   if (r->signal == 0 || r->signal > 64)
     return shim_error_set (err, GRPC_INVALID_ARGUMENT, "invalid signal %u",
                            r->signal);
@@ -380,6 +432,8 @@ serve_request (struct agent *a, struct bridge_request *r, strbuf *reply,
       if ((e = container_or_fail (a, r->container, err)) == NULL)
         return -1;
       return container_volume_update (e->c, r, err);
+    case BRIDGE_REQUEST_CONNECT:
+      return do_connect (a, r, err);
     case BRIDGE_REQUEST_SHUTDOWN:
     case BRIDGE_REQUEST_UNSUPPORTED:
       break;
@@ -492,8 +546,17 @@ pump_stdin (struct agent *a, struct process *p)
     }
   if (p->in_eof && p->in.len == 0 && p->held.stdin_fd >= 0 && !p->held.tty)
     {
+      /* The socket is stdout too: only shutdown sends the peer its end.  */
+      if (p->connection)
+        shutdown (p->held.stdin_fd, SHUT_WR);
       close (p->held.stdin_fd);
       p->held.stdin_fd = -1;
+      if (p->connection)
+        {
+          p->exited = true;
+          p->exited_ms = now_ms ();
+          maybe_report_exit (a, p, false);
+        }
     }
 }
 

@@ -31,6 +31,7 @@ static const struct
   { BRIDGE_REQ_SETTIME, BRIDGE_REQUEST_SETTIME },
   { BRIDGE_REQ_DISK_REMOVE, BRIDGE_REQUEST_DISK_REMOVE },
   { BRIDGE_REQ_VOLUME_UPDATE, BRIDGE_REQUEST_VOLUME_UPDATE },
+  { BRIDGE_REQ_CONNECT, BRIDGE_REQUEST_CONNECT },
 };
 
 /* Members each kind needs; the decoder reports every one missing.  */
@@ -45,6 +46,7 @@ enum need
   NEED_LAYERS = 64,
   NEED_TARGET = 128,
   NEED_VOLUMES = 256,
+  NEED_PORT = 512,
 };
 
 static unsigned
@@ -75,6 +77,8 @@ needs (enum bridge_request_kind k)
       return NEED_SPEC;
     case BRIDGE_REQUEST_SETTIME:
       return NEED_TIME;
+    case BRIDGE_REQUEST_CONNECT:
+      return NEED_PROCESS | NEED_PORT;
     default:
       return 0;
     }
@@ -91,6 +95,7 @@ static const struct
   { NEED_SIZE, "width" },          { NEED_SIZE, "height" },
   { NEED_TIME, "unix_ns" },        { NEED_LAYERS, "layers" },
   { NEED_TARGET, "scsi_target" },  { NEED_VOLUMES, "volumes" },
+  { NEED_PORT, "port" },
 };
 
 static bool
@@ -259,6 +264,10 @@ bridge_request_decode (const char *body, size_t len,
           = (uint32_t) json_reader_uint (&r, root, "height", "", UINT32_MAX);
       out->all = json_reader_bool (&r, root, "all", "");
       out->unix_ns = json_reader_uint (&r, root, "unix_ns", "", UINT64_MAX);
+      out->port = (uint16_t) json_reader_uint (&r, root, "port", "", 65535);
+      if (out->kind == BRIDGE_REQUEST_CONNECT && out->port == 0
+          && json_get (root, "port") != NULL)
+        json_reader_problem (&r, "port", "expected 1 to 65535");
       out->pod_hostname = json_reader_string (&r, root, "pod_hostname", "");
       read_pod_sysctls (&r, root, out);
       if (out->container != NULL && !usable_id (out->container))

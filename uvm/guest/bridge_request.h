@@ -27,6 +27,7 @@ enum bridge_request_kind
   BRIDGE_REQUEST_SETTIME,     /* the guest's wall clock (after a migration) */
   BRIDGE_REQUEST_DISK_REMOVE, /* a layer disk no container uses any more */
   BRIDGE_REQUEST_VOLUME_UPDATE, /* a volume's new content (kept in sync) */
+  BRIDGE_REQUEST_CONNECT, /* a TCP connection to a guest port (port forward) */
 };
 
 /* A container's layers: overlayfs takes more, the host sends no more.  */
@@ -93,6 +94,8 @@ struct bridge_request
   uint32_t width, height;
   /* settime: nanoseconds since the Unix epoch.  */
   uint64_t unix_ns;
+  /* connect: the TCP port on the guest's 127.0.0.1 (1 to 65535).  */
+  uint16_t port;
 };
 
 /* Returns 0 with *out filled, or -1 (InvalidArgument naming every missing
