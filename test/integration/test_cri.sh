@@ -235,7 +235,8 @@ ctr_json web-plain "$UID_plain" "$WEB_CMD" | sed 's/"name": "app"/"name": "web"/
 if cid=$(cri create "$PID_plain" "$T/web-plain.pod.json" "$T/web.ctr.json" 2>&1); then
   cri start "$cid" >/dev/null 2>&1 || true
 fi
-serving() { cri exec "$cid" 10 /bin/ls /tmp/www/big >/dev/null 2>&1; }
+# Listening on 127.0.0.1:8080 (0100007F:1F90, state 0A) in the guest.
+serving() { cri exec "$cid" 10 /bin/cat /proc/net/tcp 2>/dev/null | grep -q "0100007F:1F90 00000000:0000 0A"; }
 wait_for 30 serving || true
 t0=$(date +%s%3N)
 out=$(cri portforward "$PID_plain" 8080 'GET /index.html HTTP/1.0\r\n\r\n' 2>&1 || true)
