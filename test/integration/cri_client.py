@@ -68,10 +68,11 @@ def pod_config(p):
     # PodSandboxConfig: metadata 1 (name 1, uid 2, namespace 3, attempt 4),
     # hostname 2, log_directory 3, labels 6, annotations 7, linux 8
     # (cgroup_parent 1, security_context 2 (namespace_options 1 (network 1,
-    # ipc 3: 2 = NODE)), sysctls 3).
+    # ipc 3: 2 = NODE), privileged 6), sysctls 3).
     ns = msg((1, 2 if p.get("host_network") else 0), (3, 2 if p.get("host_ipc") else 0))
     linux = msg((1, p.get("cgroup_parent", "")),
-                (2, sub(msg((1, sub(ns))))), (3, p.get("sysctls", {})))
+                (2, sub(msg((1, sub(ns)), (6, bool(p.get("privileged")))))),
+                (3, p.get("sysctls", {})))
     return msg((1, sub(msg((1, p["name"]), (2, p["uid"]), (3, p.get("namespace", "default"))))),
                (2, p.get("hostname", p["name"])), (3, p.get("log_directory", "")),
                (6, p.get("labels", {})), (7, p.get("annotations", {})),
@@ -81,12 +82,17 @@ def pod_config(p):
 def container_config(c):
     # ContainerConfig: metadata 1 (name 1), image 2 (image 1), command 3,
     # args 4, envs 6 (key 1, value 2), mounts 7 (container_path 1,
-    # host_path 2, readonly 3), labels 9, annotations 10, log_path 11,
-    # linux 15 (resources 1 (memory_limit_in_bytes 4)).
+    # host_path 2, readonly 3, propagation 5: 2 = BIDIRECTIONAL), labels 9,
+    # annotations 10, log_path 11, linux 15 (resources 1
+    # (memory_limit_in_bytes 4), security_context 2 (capabilities 1
+    # (add_capabilities 1), privileged 2)).
     mounts = [sub(msg((1, m["container_path"]), (2, m["host_path"]),
-                      (3, bool(m.get("readonly"))))) for m in c.get("mounts", [])]
+                      (3, bool(m.get("readonly"))), (5, m.get("propagation", 0))))
+              for m in c.get("mounts", [])]
     envs = [sub(msg((1, k), (2, v))) for k, v in c.get("envs", {}).items()]
-    linux = msg((1, sub(msg((4, c.get("memory_limit", 0))))))
+    security = msg((1, sub(msg((1, c.get("add_capabilities", []))))),
+                   (2, bool(c.get("privileged"))))
+    linux = msg((1, sub(msg((4, c.get("memory_limit", 0))))), (2, sub(security)))
     return msg((1, sub(msg((1, c["name"])))), (2, sub(msg((1, c["image"])))),
                (3, c.get("command", [])), (4, c.get("args", [])), (6, envs),
                (7, mounts), (9, c.get("labels", {})), (10, c.get("annotations", {})),

@@ -9,7 +9,10 @@
 # virtio-fs in the pod that is not migratable) refused in
 # the migratable pod, hostIPC and hostNetwork pods refused, pod sysctls read back in a
 # container (a sysctl that would change the whole UVM refused at RunPodSandbox),
-# pods on a CNI bridge, containerd restarted with pods running, and the
+# pods on a CNI bridge, PortForward to a server on the guest's localhost, a
+# privileged and a NET_ADMIN container making a bridge (refused without the
+# capability), Bidirectional propagation refused, containerd restarted with pods
+# running, and the
 # migratable pod moved to a pod CRI created, its container adopted through
 # CreateContainer (live migration).
 source "$(dirname "$0")/lib.sh"
@@ -87,7 +90,7 @@ pod_files() {
   cat >"$T/$name.pod.json" <<JSON
 {"name": "$name", "uid": "$uid", "namespace": "default", "hostname": "$name",
  "log_directory": "$T/logs/default_${name}_$uid", "cgroup_parent": "$CGP-$name",
- "runtime_handler": "lcow", "labels": {"app": "$name"},
+ "runtime_handler": "lcow", "labels": {"app": "$name"}, "privileged": $([ "$lm" = yes ] && echo false || echo true),
  "sysctls": {"kernel.shm_rmid_forced": "1", "fs.mqueue.msg_max": "100", "net.ipv4.ping_group_range": "0 1000"},
  "annotations": {$([ "$lm" = yes ] && echo '"io.microsoft.migration.allowed": "true"')}}
 JSON
@@ -262,6 +265,45 @@ ok=$(grep -lx "served-from-the-guest" "$T"/pf.[1-4] | wc -l)
 expect "four PortForwards at once are each answered ($ok of 4)" [ "$ok" -eq 4 ]
 echo "  PortForward: a small answer $t_pf ms, 3 MB $t_big ms"
 cri stop-ctr "$cid" 0 >/dev/null 2>&1 || true; cri rm-ctr "$cid" >/dev/null 2>&1 || true
+
+# --- a privileged container's and a NET_ADMIN container's network tools; without
+# the capability refused; Bidirectional propagation refused with its reason -------
+# The containers share the pod's network: each makes its own names.
+for kind in privileged netadmin plain; do
+  nettools="/bin/busybox brctl addbr br$kind && /bin/busybox ip link add v$kind type veth && /bin/busybox ip -o link show && echo made"
+  ctr_json web-plain "$UID_plain" "$nettools" | sed "s/\"name\": \"app\"/\"name\": \"net-$kind\"/" >"$T/net.ctr.json"
+  case $kind in
+    privileged) sed -i 's/"labels"/"privileged": true, "labels"/' "$T/net.ctr.json" ;;
+    netadmin) sed -i 's/"labels"/"add_capabilities": ["NET_ADMIN"], "labels"/' "$T/net.ctr.json" ;;
+  esac
+  if cid=$(cri create "$PID_plain" "$T/web-plain.pod.json" "$T/net.ctr.json" 2>&1); then
+    cri start "$cid" >/dev/null 2>&1 || true
+  fi
+  ended() { cri status "$cid" 2>/dev/null | grep -q "^EXITED"; }
+  wait_for 30 ended || true
+  log=$(cat "$T/logs/default_web-plain_$UID_plain/app/0.log" 2>/dev/null | tail -n 20 || true)
+  st=$(cri status "$cid" 2>&1 || true)
+  if [ $kind = plain ]; then
+    expect "without NET_ADMIN a container cannot make a bridge (status $st$(tail -n 1 <<<"$log"))" \
+      bash -c '! grep -q "^EXITED 0 " <<<"$1" && grep -q "brctl: .*Operation not permitted" <<<"$2"' _ "$st" "$log"
+  else
+    expect "a $kind container makes a bridge and a veth pair through CRI (status $st$(grep -v "^.* stdout F [0-9]*:" <<<"$log" | tail -n 2 | tr '\n' ' '))" \
+      bash -c 'grep -q "^EXITED 0 " <<<"$1" && grep -q "br$3" <<<"$2" && grep -q "v$3@veth" <<<"$2"' _ "$st" "$log" "$kind"
+  fi
+  cri rm-ctr "$cid" >/dev/null 2>&1 || true
+  rm -f "$T/logs/default_web-plain_$UID_plain/app/0.log"
+done
+# containerd 1.6 checks that a Bidirectional host path is on a shared mount
+# before the shim hears of it: the test makes one.
+mkdir -p "$T/shared" && mount --bind "$T/shared" "$T/shared" && mount --make-shared "$T/shared"
+ctr_json web-plain "$UID_plain" 'sleep 600' ", {\"container_path\": \"/shared\", \"host_path\": \"$T/shared\", \"propagation\": 2}" \
+  | sed 's/"name": "app"/"name": "rshared"/' >"$T/rshared.ctr.json"
+cid=$(cri create "$PID_plain" "$T/web-plain.pod.json" "$T/rshared.ctr.json" 2>&1) || true
+out=$(cri start "$cid" 2>&1 || true)
+expect "Bidirectional propagation is refused at StartContainer, naming the mount and why ($(grep -o "/shared.*" <<<"$out" | head -c 200))" \
+  grep -q "/shared (from $T/shared): propagation rshared (Bidirectional) is refused: a mount made in the VM cannot reach the host" <<<"$out"
+cri rm-ctr "$cid" >/dev/null 2>&1 || true
+umount "$T/shared" 2>/dev/null || true
 
 # --- the termination message ------------------------------------------------------
 uid=$UID_plain
