@@ -281,7 +281,7 @@ for kind in privileged netadmin plain; do
   fi
   ended() { cri status "$cid" 2>/dev/null | grep -q "^EXITED"; }
   wait_for 30 ended || true
-  log=$(cat "$T/logs/default_web-plain_$UID_plain/app/0.log" 2>/dev/null | tail -n 20 || true)
+  log=$(tail -n 20 "$T/logs/default_web-plain_$UID_plain/app/0.log" 2>/dev/null || true)
   st=$(cri status "$cid" 2>&1 || true)
   if [ $kind = plain ]; then
     expect "without NET_ADMIN a container cannot make a bridge (status $st$(tail -n 1 <<<"$log"))" \
