@@ -200,10 +200,11 @@ $(GUEST_ASAN)/%: uvm/guest/%.c $(GUEST_COMMON) test/guest_host_containers.c
 # Each script starts its own private containerd; run as root.
 integration-test: $(SHIM) $(TEST_GUEST) $(GUEST_ASAN_PROGS) bootfiles
 	@set -e; fails=0; for t in $(INTEGRATION_TESTS); do \
-	  echo "== $$t"; \
+	  echo "== $$t"; started=$$(date +%s); \
 	  SHIM_BIN_DIR=$(abspath $(BINDIR)) BUILD_DIR=$(abspath $(BUILD)) \
 	    BOOTFILES_DIR=$(abspath $(BOOTFILES)) \
 	    timeout 600 bash $$t || fails=$$((fails + 1)); \
+	  echo "== $$t: $$(( $$(date +%s) - started )) s"; \
 	done; \
 	echo "integration ($(BUILD)): $$fails script(s) failed"; test $$fails -eq 0
 
