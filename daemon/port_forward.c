@@ -158,8 +158,7 @@ on_read (uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
       end_stdin (c);
       return;
     }
-  if (uvm_send_stream (c->pf->uvm, c->key, BRIDGE_STDIN, buf->base,
-                       (size_t) n)
+  if (uvm_send_stream (c->pf->uvm, c->key, BRIDGE_STDIN, buf->base, (size_t) n)
       < 0)
     {
       conn_close (c, true);
@@ -210,8 +209,7 @@ on_written (uv_write_t *req, int status)
       c->client_gone = true;
       end_stdin (c);
       if (c->pf->uvm != NULL && !c->closing)
-        uvm_send_credit (c->pf->uvm, c->key, BRIDGE_STDOUT,
-                         (uint32_t) w->len);
+        uvm_send_credit (c->pf->uvm, c->key, BRIDGE_STDOUT, (uint32_t) w->len);
     }
   free (w);
   if (!c->closing)
@@ -229,8 +227,8 @@ on_shutdown (uv_shutdown_t *req, int status)
 }
 
 bool
-port_forward_on_stream (struct port_forward *pf, uint32_t key,
-                        uint8_t stream, const uint8_t *bytes, size_t len)
+port_forward_on_stream (struct port_forward *pf, uint32_t key, uint8_t stream,
+                        const uint8_t *bytes, size_t len)
 {
   struct conn *c = find (pf, key);
   if (c == NULL)
@@ -284,8 +282,7 @@ port_forward_on_exit (struct port_forward *pf, uint32_t key)
 /* ---- connections ------------------------------------------------------ */
 
 static void
-on_connected (void *data, const char *body, size_t len,
-              const shim_error *err)
+on_connected (void *data, const char *body, size_t len, const shim_error *err)
 {
   struct conn *c = data;
   c->awaiting_reply = false;

@@ -264,6 +264,11 @@ do_create_or_exec (struct agent *a, const struct bridge_request *r,
   return hp.pid;
 }
 
+/* Loopback answers at once (accepted or refused); a listener whose
+   backlog is full drops the SYN instead, and the agent waits no longer
+   than this for it.  */
+#define CONNECT_WAIT_MS 250
+
 /* A connection to 127.0.0.1:port, the pod's localhost, as containerd's
    port forward makes in a runc pod's network namespace.  */
 static int
@@ -272,14 +277,26 @@ do_connect (struct agent *a, const struct bridge_request *r, shim_error **err)
   if (find_process (a, r->process) != NULL)
     return shim_error_set (err, GRPC_ALREADY_EXISTS, "process %u exists",
                            r->process);
-  int s = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int s = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   struct sockaddr_in to = { .sin_family = AF_INET,
                             .sin_port = htons (r->port),
                             .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-  /* Loopback: the answer (accepted or refused) is immediate.  */
-  if (s < 0 || connect (s, (struct sockaddr *) &to, sizeof to) < 0)
+  int e = 0;
+  if (s < 0)
+    e = errno;
+  else if (connect (s, (struct sockaddr *) &to, sizeof to) < 0)
     {
-      int e = errno;
+      e = errno;
+      struct pollfd pfd = { s, POLLOUT, 0 };
+      socklen_t len = sizeof e;
+      if (e == EINPROGRESS)
+        e = poll (&pfd, 1, CONNECT_WAIT_MS) == 1
+                    && getsockopt (s, SOL_SOCKET, SO_ERROR, &e, &len) == 0
+                ? e
+                : ETIMEDOUT;
+    }
+  if (e != 0)
+    {
       if (s >= 0)
         close (s);
       return shim_error_errno (err, GRPC_UNAVAILABLE, e,

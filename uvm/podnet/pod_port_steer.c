@@ -23,8 +23,8 @@ bpf_call (int cmd, union bpf_attr *attr)
   return (int) syscall (__NR_bpf, cmd, attr, sizeof *attr);
 }
 
-#define INSN(c, d, s, o, i)                                                  \
-  ((struct bpf_insn){                                                        \
+#define INSN(c, d, s, o, i)                                                   \
+  ((struct bpf_insn){                                                         \
       .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
 
 /* The program, for the SOCKMAP map_fd: a TCP lookup for 127.0.0.1 gets
@@ -87,8 +87,8 @@ load_program (int map_fd, shim_error **err)
 static int
 listen_in (const char *netns_path, shim_error **err)
 {
-  cleanup_close int self = open ("/proc/thread-self/ns/net",
-                                 O_RDONLY | O_CLOEXEC);
+  cleanup_close int self
+      = open ("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
   cleanup_close int pod = open (netns_path, O_RDONLY | O_CLOEXEC);
   struct stat a, b;
   if (self < 0 || pod < 0 || fstat (self, &a) < 0 || fstat (pod, &b) < 0)
@@ -104,8 +104,8 @@ listen_in (const char *netns_path, shim_error **err)
                              "port forward: enter %s", netns_path);
   int s = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int saved = errno;
-  struct sockaddr_in any = { .sin_family = AF_INET,
-                             .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+  struct sockaddr_in any
+      = { .sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
   if (s >= 0
       && (bind (s, (struct sockaddr *) &any, sizeof any) < 0
           || listen (s, SOMAXCONN) < 0))
