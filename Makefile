@@ -49,7 +49,7 @@ DEB_PACKAGES := build-essential pkg-config libuv1-dev libprotobuf-c-dev \
 
 .PHONY: all deps check unit-test integration-test demo clean install \
 	bootfiles bootfiles-debian fuzz fuzz-lib fuzz-smoke bench bench-deps format format-check lint \
-	asan-check valgrind-check
+	asan-check valgrind-check integration-containerd2
 
 all: $(SHIM) $(TEST_GUEST)
 
@@ -207,6 +207,24 @@ integration-test: $(SHIM) $(TEST_GUEST) $(GUEST_ASAN_PROGS) bootfiles
 	  echo "== $$t: $$(( $$(date +%s) - started )) s"; \
 	done; \
 	echo "integration ($(BUILD)): $$fails script(s) failed"; test $$fails -eq 0
+
+# The scripts that exercise containerd's contract again, against containerd
+# 2.x (its bin/ first on PATH; the scripts write the version 3 config it
+# expects), where it is: CONTAINERD2_BIN, else the shared tools' build of
+# 2.1.5 next to the checkout.  Skipped, saying so, where it is absent.
+CONTAINERD2_BIN ?= $(firstword $(wildcard $(CURDIR)/../shared/tools/containerd-2.1/bin \
+  /work/shared/tools/containerd-2.1/bin))
+CONTAINERD2_TESTS := $(addprefix test/integration/,test_lifecycle.sh \
+  test_containers.sh test_cri.sh test_faults.sh test_layers.sh \
+  test_live_migration_containers.sh)
+integration-containerd2:
+	@if [ ! -x "$(CONTAINERD2_BIN)/containerd" ]; then \
+	  echo "integration (containerd 2): skipped: no containerd 2.x (set CONTAINERD2_BIN to its bin/)"; \
+	else \
+	  echo "integration (containerd 2): $$($(CONTAINERD2_BIN)/containerd --version)"; \
+	  PATH="$(CONTAINERD2_BIN):$$PATH" $(MAKE) integration-test \
+	    INTEGRATION_TESTS="$(CONTAINERD2_TESTS)"; \
+	fi
 
 # The unit and integration suites again, built with ASan + UBSan.
 asan-check:
@@ -393,6 +411,7 @@ check: deps
 	$(MAKE) all unit-test
 	$(MAKE) valgrind-check
 	$(MAKE) integration-test
+	$(MAKE) integration-containerd2
 	$(MAKE) asan-check
 	$(MAKE) fuzz-smoke
 	@echo "make check: all suites passed"

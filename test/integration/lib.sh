@@ -47,11 +47,15 @@ lcow_setup() {
 # section is given (start_containerd again for it to take effect).
 # write_containerd_toml [CRI_SECTION [DIR]]: the configuration of a
 # private containerd kept in DIR (default $T).
+# The containerd on PATH (Debian's 1.6, or 2.x first on PATH): its major
+# version, and the config version it expects (2 for 1.x, 3 for 2.x).
+CONTAINERD_MAJOR=$(containerd --version 2>/dev/null | sed -n 's/.* v\{0,1\}\([0-9]*\)\.[0-9]*\.[0-9].*/\1/p')
+CONTAINERD_CONFIG_VERSION=$([ "${CONTAINERD_MAJOR:-1}" -ge 2 ] && echo 3 || echo 2)
 write_containerd_toml() {
   local no_cri='disabled_plugins = ["io.containerd.grpc.v1.cri"]'
   local dir=${2:-$T}
   cat >"$dir/containerd.toml" <<TOML
-version = 2
+version = $CONTAINERD_CONFIG_VERSION
 root = "$dir/root"
 state = "$dir/state"
 ${1:-$no_cri}

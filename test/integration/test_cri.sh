@@ -33,24 +33,38 @@ cat >"$T/cni-conf/10-lcowtest.conflist" <<JSON
   "ipam": {"type": "host-local", "subnet": "$CNI_NET.0/24", "dataDir": "$T/cni-ipam",
            "routes": [{"dst": "0.0.0.0/0"}]}}]}
 JSON
-write_containerd_toml "$(cat <<TOML
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "localhost/pause:1"
+# The README's snippet for each containerd: version 2 (1.x), version 3 (2.x).
+if [ "$CONTAINERD_CONFIG_VERSION" = 3 ]; then
+  CRI_RUNTIME='plugins."io.containerd.cri.v1.runtime"'
+  CRI_TOML="[plugins.\"io.containerd.cri.v1.images\".pinned_images]
+  sandbox = \"localhost/pause:1\"
+[plugins.\"io.containerd.grpc.v1.cri\"]
+  stream_server_address = \"127.0.0.1\"
+  stream_server_port = \"0\"
+[$CRI_RUNTIME]
+  disable_apparmor = true"
+else
+  CRI_RUNTIME='plugins."io.containerd.grpc.v1.cri"'
+  CRI_TOML="[$CRI_RUNTIME]
+  sandbox_image = \"localhost/pause:1\"
   disable_apparmor = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  [plugins."io.containerd.grpc.v1.cri".cni]
+  stream_server_address = \"127.0.0.1\"
+  stream_server_port = \"0\""
+fi
+write_containerd_toml "$(cat <<TOML
+$CRI_TOML
+  [$CRI_RUNTIME.cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$T/cni-conf"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  [$CRI_RUNTIME.containerd.runtimes.runc]
     runtime_type = "io.containerd.runc.v2"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.lcow]
+  [$CRI_RUNTIME.containerd.runtimes.lcow]
     runtime_type = "io.containerd.lcow.v2"
     pod_annotations = ["io.microsoft.migration.*", "io.containerd.lcow.*",
       "io.microsoft.virtualmachine.computetopology.processor.count",
       "io.microsoft.virtualmachine.computetopology.memory.sizeinmb"]
     container_annotations = ["io.containerd.lcow.*"]
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.lcow.options]
+    [$CRI_RUNTIME.containerd.runtimes.lcow.options]
       ConfigPath = "$T/qemu.json"
 TOML
 )"
