@@ -25,6 +25,7 @@ Suite *sysctl_suite (void);
 Suite *confinement_suite (void);
 Suite *migration_containers_suite (void);
 Suite *migration_channel_suite (void);
+Suite *port_steer_suite (void);
 
 static Suite *(*const unit_suites[]) (void) = {
   kernel_cmdline_suite,
@@ -48,6 +49,7 @@ static Suite *(*const unit_suites[]) (void) = {
   confinement_suite,
   migration_containers_suite,
   migration_channel_suite,
+  port_steer_suite,
   NULL,
 };
 
