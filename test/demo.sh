@@ -11,13 +11,16 @@ BOOTFILES_DIR=${BOOTFILES_DIR:-$TOP/build/bootfiles}
 QEMU=${QEMU:-/usr/bin/qemu-system-x86_64}
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 show_cmdlines() {
-  python3 - "$1" <<'PY'
-import json, sys
+  python3 - "$1" "$BOOTFILES_DIR/kernel.cmdline" <<'PY'
+import json, os, sys
 u = json.load(open(sys.argv[1]))
 g = u["guest"] or {}
+# The project's kernel puts its built-in line (kernel.cmdline) first.
+builtin = open(sys.argv[2]).read().strip() if os.path.exists(sys.argv[2]) else ""
 print("    computed /proc/cmdline:", u["kernel_cmdline"])
 print("    booted   /proc/cmdline:", g.get("cmdline"))
-print("    identical:             ", u["kernel_cmdline"] == g.get("cmdline"))
+print("    identical after the kernel's built-in line:",
+      " ".join(x for x in (builtin, u["kernel_cmdline"]) if x) == g.get("cmdline"))
 print("    accelerator: %s (%s)" % (u["accel"], u["accel_reason"]))
 print("    accel=%s  root=%s  kernel=%s  cpus=%s  memory_mb=%s  guest boot=%s ms"
       % (u["accel"], g.get("root"), g.get("kernel_release"), g.get("cpus"),
@@ -56,7 +59,11 @@ run_sandbox demo-lm --runtime-config-path "$T/qemu.json" \
 echo "    RUNNING after $(ms_since "$start") ms"
 show_cmdlines "$(bundle_of demo-lm)/uvm.json"
 grep 'uvm-id=demo-lm' "$log" | grep -E 'skipping GCS log listener' | sed 's/^/      /' | cut -c1-160
-echo "    hybrid log sockets (vsock_109) in its state directory: $(find "$(dirname "$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[\"vmm_argv\"][-1].split(\":\")[1].split(\",\")[0])" "$(bundle_of demo-lm)/uvm.json")")" -name "vsock_109" | wc -l)"
+# The VM's directory: where its QMP socket is (-qmp unix:<dir>/qmp.sock,...).
+vm_dir=$(python3 -c 'import json, os, sys
+argv = json.load(open(sys.argv[1]))["vmm_argv"]
+print(os.path.dirname(next(a for a in argv if a.startswith("unix:") and "qmp" in a)[5:].split(",")[0]))' "$(bundle_of demo-lm)/uvm.json")
+echo "    hybrid log sockets (vsock_109) in its state directory ($vm_dir): $(find "$vm_dir" -name "vsock_109" | wc -l)"
 
 say "3. a container in the live-migratable pod: its root filesystem arrives as a hot-added disk"
 make_rootfs "$T/ctr-rootfs"
