@@ -44,13 +44,13 @@ struct conn
   struct port_forward *pf;
   uint32_t key;
   uint16_t port;
-  bool connected;      /* the guest connected to the port */
-  bool reading;        /* reading containerd */
-  bool stdin_ended;    /* its end sent to the guest */
-  bool client_gone;    /* containerd's side failed: output is dropped */
-  bool shutting_down;  /* the guest's end, passed on */
-  bool guest_done;     /* the guest reported the connection over */
-  bool awaiting_reply; /* the connect request's answer is to come */
+  bool connected;     /* the guest connected to the port (until then its
+                        answer is awaited) */
+  bool reading;       /* reading containerd */
+  bool stdin_ended;   /* its end sent to the guest */
+  bool client_gone;   /* containerd's side failed: output is dropped */
+  bool shutting_down; /* the guest's end, passed on */
+  bool guest_done;    /* the guest reported the connection over */
   bool closing;
   uint32_t stdin_unacked;
   size_t writes_pending;
@@ -100,12 +100,13 @@ conn_close (struct conn *c, bool reset)
     uv_close ((uv_handle_t *) &c->tcp, on_conn_closed);
 }
 
-/* Once the guest is done and everything it sent is written.  */
+/* Once the guest is done and everything it sent is written; never before
+   the connect's answer (a guest may report the end first).  */
 static void
 maybe_close (struct conn *c)
 {
-  if (c->guest_done && c->writes_pending == 0 && !c->shutting_down
-      && !c->awaiting_reply)
+  if (c->guest_done && c->connected && c->writes_pending == 0
+      && !c->shutting_down)
     conn_close (c, false);
 }
 
@@ -195,22 +196,27 @@ port_forward_on_credit (struct port_forward *pf, uint32_t key, uint32_t n)
 
 /* ---- the guest to containerd ------------------------------------------ */
 
+/* containerd's side failed: the guest's output is dropped from now on,
+   and its end follows ours.  */
+static void
+client_failed (struct conn *c)
+{
+  c->client_gone = true;
+  end_stdin (c);
+}
+
+/* Written or dropped, the guest gets its credit back (cancelled writes
+   belong to a connection being closed).  */
 static void
 on_written (uv_write_t *req, int status)
 {
   struct conn_write *w = (struct conn_write *) req;
   struct conn *c = w->c;
   c->writes_pending--;
-  if (status == 0 && c->pf->uvm != NULL && !c->closing)
+  if (status < 0 && status != UV_ECANCELED && !c->client_gone)
+    client_failed (c);
+  if (status != UV_ECANCELED && c->pf->uvm != NULL && !c->closing)
     uvm_send_credit (c->pf->uvm, c->key, BRIDGE_STDOUT, (uint32_t) w->len);
-  else if (status < 0 && status != UV_ECANCELED && !c->client_gone)
-    {
-      /* containerd went: the guest's end follows ours.  */
-      c->client_gone = true;
-      end_stdin (c);
-      if (c->pf->uvm != NULL && !c->closing)
-        uvm_send_credit (c->pf->uvm, c->key, BRIDGE_STDOUT, (uint32_t) w->len);
-    }
   free (w);
   if (!c->closing)
     maybe_close (c);
@@ -255,8 +261,7 @@ port_forward_on_stream (struct port_forward *pf, uint32_t key, uint8_t stream,
   if (uv_write (&w->req, (uv_stream_t *) &c->tcp, &b, 1, on_written) < 0)
     {
       free (w);
-      c->client_gone = true;
-      end_stdin (c);
+      client_failed (c);
       uvm_send_credit (pf->uvm, key, stream, (uint32_t) len);
       return true;
     }
@@ -285,7 +290,6 @@ static void
 on_connected (void *data, const char *body, size_t len, const shim_error *err)
 {
   struct conn *c = data;
-  c->awaiting_reply = false;
   if (c->closing)
     return;
   /* The guest's own refusal is in the body.  */
@@ -352,11 +356,9 @@ on_connection (uv_stream_t *server, int status)
   uvm_open_streams (pf->uvm, c->key);
   cleanup_free char *req = bridge_connect_body (c->key, c->port);
   shim_error *err = NULL;
-  c->awaiting_reply = true;
   if (uvm_request (pf->uvm, req, CONNECT_TIMEOUT_MS, on_connected, c, &err)
       < 0)
     {
-      c->awaiting_reply = false;
       log_warn ("port forward: %s", err->msg);
       shim_error_free (err);
       conn_close (c, true);
@@ -402,12 +404,6 @@ port_forward_start (const struct port_forward_config *cfg,
     }
   *out = pf;
   return 0;
-}
-
-size_t
-port_forward_connections (const struct port_forward *pf)
-{
-  return pf != NULL ? pf->nconns : 0;
 }
 
 void

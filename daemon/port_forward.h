@@ -45,8 +45,6 @@ bool port_forward_on_stream (struct port_forward *pf, uint32_t key,
 bool port_forward_on_credit (struct port_forward *pf, uint32_t key,
                              uint32_t n);
 bool port_forward_on_exit (struct port_forward *pf, uint32_t key);
-/* Connections open now.  */
-size_t port_forward_connections (const struct port_forward *pf);
 /* Closes the listener and every connection; the UVM is not used after
    this (call it before uvm_destroy, in the same turn of the loop).  pf is
    freed when libuv lets go.  NULL is fine.  */

@@ -26,8 +26,8 @@ free_string_array (char **a, size_t n)
   free (a);
 }
 
-static void
-free_key_values (struct oci_key_value *kv, size_t n)
+void
+oci_key_values_free (struct oci_key_value *kv, size_t n)
 {
   for (size_t i = 0; i < n; i++)
     {
@@ -592,8 +592,8 @@ oci_spec_free (struct oci_spec *spec)
   if (spec == NULL)
     return;
   free (spec->document);
-  free_key_values (spec->annotations, spec->nannotations);
-  free_key_values (spec->sysctls, spec->nsysctls);
+  oci_key_values_free (spec->annotations, spec->nannotations);
+  oci_key_values_free (spec->sysctls, spec->nsysctls);
   for (size_t i = 0; i < spec->nmounts; i++)
     {
       free (spec->mounts[i].destination);
@@ -622,7 +622,7 @@ oci_spec_free (struct oci_spec *spec)
   free (spec->device_rules);
   free (spec->resources.cpu_cpus);
   free (spec->resources.cpu_mems);
-  free_key_values (spec->resources.unified, spec->resources.nunified);
+  oci_key_values_free (spec->resources.unified, spec->resources.nunified);
   seccomp_free (spec->seccomp);
   free (spec->cgroups_path);
   free_string_array (spec->masked_paths, spec->nmasked_paths);

@@ -224,6 +224,8 @@ int oci_spec_parse (const char *buf, size_t len, struct oci_spec **out,
 int oci_spec_load_bundle (const char *bundle_dir, struct oci_spec **out,
                           shim_error **err);
 void oci_spec_free (struct oci_spec *spec);
+/* n entries, their strings and the array.  */
+void oci_key_values_free (struct oci_key_value *kv, size_t n);
 const char *oci_spec_annotation (const struct oci_spec *spec, const char *key);
 /* The linux.namespaces entry of that type, or NULL.  */
 const struct oci_namespace *oci_spec_namespace (const struct oci_spec *spec,

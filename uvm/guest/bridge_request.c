@@ -313,12 +313,7 @@ bridge_request_release (struct bridge_request *r)
   free (r->container);
   free (r->spec);
   free (r->pod_hostname);
-  for (size_t i = 0; i < r->npod_sysctls; i++)
-    {
-      free (r->pod_sysctls[i].key);
-      free (r->pod_sysctls[i].value);
-    }
-  free (r->pod_sysctls);
+  oci_key_values_free (r->pod_sysctls, r->npod_sysctls);
   for (size_t i = 0; i < r->nfiles; i++)
     {
       free (r->files[i].path);

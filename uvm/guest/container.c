@@ -229,12 +229,7 @@ container_destroy (struct container *c)
   free (c->bound_dirs);
   free (c->termination_log);
   free (c->pod_hostname);
-  for (size_t i = 0; i < c->npod_sysctls; i++)
-    {
-      free (c->pod_sysctls[i].key);
-      free (c->pod_sysctls[i].value);
-    }
-  free (c->pod_sysctls);
+  oci_key_values_free (c->pod_sysctls, c->npod_sysctls);
   oci_spec_free (c->spec);
   free (c->cgroup);
   free (c->rootfs);

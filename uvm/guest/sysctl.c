@@ -16,16 +16,15 @@ sysctl_apply (const struct oci_key_value *sysctls, size_t n,
       char path[512];
       int len_path
           = snprintf (path, sizeof path, "/proc/sys/%s", sysctls[i].key);
-      for (char *p = path + 10;
-           len_path > 0 && (size_t) len_path < sizeof path && *p; p++)
-        if (*p == '.')
-          *p = '/';
       *failed = sysctls[i].key;
       if (len_path < 0 || (size_t) len_path >= sizeof path)
         {
           errno = ENAMETOOLONG;
           return -1;
         }
+      for (char *p = path + 10; *p; p++)
+        if (*p == '.')
+          *p = '/';
       int fd = open (path, O_WRONLY | O_CLOEXEC);
       if (fd < 0)
         return -1;
