@@ -310,7 +310,7 @@ run_sandbox() {
 make_rootfs() {
   mkdir -p "$1"/{bin,etc,proc,sys,dev,tmp}
   cp /bin/busybox "$1/bin/busybox"
-  for a in sh cat echo uname sleep ls wc head tr hostname id stty tty; do ln -sf busybox "$1/bin/$a"; done
+  for a in sh cat echo uname sleep ls wc head tr hostname id stty tty mv; do ln -sf busybox "$1/bin/$a"; done
 }
 
 # readable_bootfiles: the boot files copied to $T/bootfiles, where a VMM

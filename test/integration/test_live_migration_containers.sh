@@ -66,7 +66,8 @@ start_destination_containerd
 trap 'rc=$?; set +e; kill $(jobs -p) 2>/dev/null; stop_destination_containerd; lcow_teardown "$rc"' EXIT
 
 PRINTER='i=0; while :; do i=$((i+1)); echo "line $i"; sleep 0.05; done'
-COUNTER='i=0; while :; do i=$((i+1)); echo $i >/tmp/count; sleep 0.1; done'
+# The count is renamed into place: a reader between a plain redirect's truncation and its write read nothing (seen once).
+COUNTER='i=0; while :; do i=$((i+1)); echo $i >/tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done'
 # in_pod SANDBOX: the annotations of a container joining that pod.
 in_pod() { echo "--annotation io.kubernetes.cri.container-type=container --annotation io.kubernetes.cri.sandbox-id=$1"; }
 RUN_A=(ctr_ run --runtime io.containerd.lcow.v2)
