@@ -251,7 +251,8 @@ start_layers (struct task_service *ts, struct sandbox *sb,
                                  .helper_exe = service_config (ts)->self_exe,
                                  .cache_dir = cfg->layer_cache_dir,
                                  .cache_max_mb = cfg->layer_cache_max_mb,
-                                 .scratch_dir = scratch };
+                                 .scratch_dir = scratch,
+                                 .portable = sb->plan.migratable };
   sb->layers = layer_set_new (&lc, sb->uvm);
   sb->volume_sync = pod_volume_sync_start (service_config (ts)->loop, ts);
 }

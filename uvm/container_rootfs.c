@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/base/cleanup.h"
 #include "proto/base/xalloc.h"
+#include "uvm/storage/erofs_snapshot.h"
 #include "uvm/storage/snapshot_mount.h"
 
 struct slot
@@ -110,7 +112,16 @@ container_rootfs_prepare (struct layer_set *s,
       *sl = (struct slot){ r, r->n, NULL };
       r->n++;
       r->pending++;
-      sl->use = layer_set_acquire (s, l->dir, l->cached,
+      /* containerd's EROFS snapshotter's image behind a lowerdir is taken
+         as it is, except by a set that needs reproducible images.  */
+      cleanup_free char *image
+          = l->cached && !l->image && !layer_set_portable (s)
+                ? erofs_snapshot_image (l->dir)
+                : NULL;
+      enum layer_source source = l->image || image ? LAYER_IMAGE
+                                 : l->cached       ? LAYER_SNAPSHOT
+                                                   : LAYER_TREE;
+      sl->use = layer_set_acquire (s, image ? image : l->dir, source,
                                    expect ? &expect[sl->index] : NULL,
                                    on_layer, sl, err);
       if (sl->use == NULL)

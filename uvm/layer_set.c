@@ -35,10 +35,10 @@ struct layer_entry
 {
   struct list link;
   struct layer_set *set;
-  char key[LAYER_KEY_LEN + 1]; /* cached layers only */
+  char key[LAYER_KEY_LEN + 1]; /* LAYER_SNAPSHOT only */
   char *dir;
   char *image;
-  bool cached;
+  enum layer_source source;
   enum entry_state state;
   int lock_fd; /* a shared flock on a cached image while we use it */
   uint32_t target;
@@ -71,6 +71,7 @@ struct layer_set
   char *cache_dir;
   char *scratch_dir;
   uint64_t cache_max_mb;
+  bool portable;
   struct uvm *uvm;
   struct list entries;
   unsigned next_uncached;
@@ -85,6 +86,7 @@ layer_set_new (const struct layer_set_config *cfg, struct uvm *u)
   s->cache_dir = xstrdup (cfg->cache_dir);
   s->scratch_dir = xstrdup (cfg->scratch_dir);
   s->cache_max_mb = cfg->cache_max_mb;
+  s->portable = cfg->portable;
   s->uvm = u;
   list_init (&s->entries);
   return s;
@@ -106,7 +108,7 @@ entry_free (struct layer_entry *e)
   layer_conversion_cancel (e->conv);
   if (e->lock_fd >= 0)
     close (e->lock_fd);
-  if (!e->cached && e->image != NULL)
+  if (e->source == LAYER_TREE && e->image != NULL)
     unlink (e->image);
   list_remove (&e->link);
   free (e->dir);
@@ -295,7 +297,7 @@ start_conversion (struct layer_entry *e, shim_error **err)
     .helper_exe = s->helper,
     .dir = e->dir,
     .image = e->image,
-    .key = e->cached ? e->key : NULL,
+    .key = e->source == LAYER_SNAPSHOT ? e->key : NULL,
     .cache_dir = s->cache_dir,
     .cache_max_mb = s->cache_max_mb,
   };
@@ -306,67 +308,114 @@ start_conversion (struct layer_entry *e, shim_error **err)
   return 0;
 }
 
-/* The cached entry for key that can still take users.  */
+/* The entry of a shared layer (a snapshot by its key, an image by its
+   path) that can still take users.  */
 static struct layer_entry *
-find_entry (struct layer_set *s, const char *key)
+find_entry (struct layer_set *s, enum layer_source source, const char *key,
+            const char *path)
 {
   struct list *pos, *tmp;
   list_for_each_safe (pos, tmp, &s->entries)
   {
     struct layer_entry *e = list_entry (pos, struct layer_entry, link);
-    if (e->cached && e->state != ENTRY_REMOVING && strcmp (e->key, key) == 0)
+    if (e->source == source && e->state != ENTRY_REMOVING
+        && (source == LAYER_SNAPSHOT ? strcmp (e->key, key) == 0
+                                     : strcmp (e->dir, path) == 0))
       return e;
   }
   return NULL;
 }
 
+/* The key path would have as a committed snapshot (layer_cache.h), or -1
+   when it is not a directory.  */
+static int
+dir_key (const char *path, char key[LAYER_KEY_LEN + 1], shim_error **err)
+{
+  struct statx stx;
+  if (statx (AT_FDCWD, path, 0, STATX_TYPE | STATX_INO | STATX_BTIME, &stx)
+      < 0)
+    return shim_error_errno (err, GRPC_INVALID_ARGUMENT, errno,
+                             "rootfs layer %s", path);
+  if (!S_ISDIR (stx.stx_mode))
+    return shim_error_set (err, GRPC_INVALID_ARGUMENT,
+                           "rootfs layer %s: not a directory", path);
+  /* Without a birth time, the change time stands in (a committed
+     snapshot's root never changes).  */
+  struct statx_timestamp born
+      = (stx.stx_mask & STATX_BTIME) ? stx.stx_btime : stx.stx_ctime;
+  layer_cache_key (path, makedev (stx.stx_dev_major, stx.stx_dev_minor),
+                   stx.stx_ino,
+                   (int64_t) born.tv_sec * 1000000000 + born.tv_nsec, key);
+  return 0;
+}
+
+static struct layer_entry *
+entry_new (struct layer_set *s, const char *path, enum layer_source source,
+           const char *key, const struct layer_expectation *expect)
+{
+  struct layer_entry *e = xzalloc (sizeof *e);
+  e->set = s;
+  e->lock_fd = -1;
+  e->source = source;
+  e->dir = xstrdup (path);
+  snprintf (e->key, sizeof e->key, "%s", key);
+  e->want_target = expect ? expect->target : 0;
+  list_init (&e->uses);
+  switch (source)
+    {
+    case LAYER_SNAPSHOT:
+      e->image = xasprintf ("%s/%s.erofs", s->cache_dir, key);
+      break;
+    case LAYER_TREE:
+      e->image = xasprintf ("%s/%u.erofs", s->scratch_dir, ++s->next_uncached);
+      break;
+    case LAYER_IMAGE:
+      e->image = xstrdup (path);
+      break;
+    }
+  list_add_tail (&s->entries, &e->link);
+  return e;
+}
+
+bool
+layer_set_portable (const struct layer_set *s)
+{
+  return s->portable;
+}
+
 struct layer_use *
-layer_set_acquire (struct layer_set *s, const char *dir, bool cached,
+layer_set_acquire (struct layer_set *s, const char *path,
+                   enum layer_source source,
                    const struct layer_expectation *expect, layer_ready_fn done,
                    void *data, shim_error **err)
 {
-  struct statx stx;
-  if (statx (AT_FDCWD, dir, 0, STATX_TYPE | STATX_INO | STATX_BTIME, &stx) < 0)
-    {
-      shim_error_errno (err, GRPC_INVALID_ARGUMENT, errno, "rootfs layer %s",
-                        dir);
-      return NULL;
-    }
-  if (!S_ISDIR (stx.stx_mode))
-    {
-      shim_error_set (err, GRPC_INVALID_ARGUMENT,
-                      "rootfs layer %s: not a directory", dir);
-      return NULL;
-    }
   char key[LAYER_KEY_LEN + 1] = "";
-  if (cached)
+  if (source == LAYER_IMAGE && s->portable)
     {
-      /* Without a birth time, the change time stands in (a committed
-         snapshot's root never changes).  */
-      struct statx_timestamp born
-          = (stx.stx_mask & STATX_BTIME) ? stx.stx_btime : stx.stx_ctime;
-      layer_cache_key (dir, makedev (stx.stx_dev_major, stx.stx_dev_minor),
-                       stx.stx_ino,
-                       (int64_t) born.tv_sec * 1000000000 + born.tv_nsec, key);
+      shim_error_set (err, GRPC_FAILED_PRECONDITION,
+                      "rootfs layer %s: an image containerd made is this "
+                      "host's own (its UUID, its build time), and a "
+                      "live-migratable sandbox's destination must have the "
+                      "same bytes: use a snapshotter that gives directories "
+                      "(overlayfs)",
+                      path);
+      return NULL;
     }
-  struct layer_entry *e = cached ? find_entry (s, key) : NULL;
+  if (source != LAYER_IMAGE && dir_key (path, key, err) < 0)
+    return NULL;
+  struct layer_entry *e
+      = source != LAYER_TREE ? find_entry (s, source, key, path) : NULL;
+  bool attach_now = false;
   if (e == NULL)
     {
-      e = xzalloc (sizeof *e);
-      e->set = s;
-      e->lock_fd = -1;
-      e->cached = cached;
-      e->dir = xstrdup (dir);
-      memcpy (e->key, key, sizeof key);
-      e->want_target = expect ? expect->target : 0;
-      list_init (&e->uses);
-      if (cached)
-        e->image = xasprintf ("%s/%s.erofs", s->cache_dir, key);
-      else
-        e->image
-            = xasprintf ("%s/%u.erofs", s->scratch_dir, ++s->next_uncached);
-      list_add_tail (&s->entries, &e->link);
-      if (start_conversion (e, err) < 0)
+      e = entry_new (s, path, source, key, expect);
+      if (source == LAYER_IMAGE)
+        {
+          log_entry (LOG_LEVEL_INFO, "layer image taken as containerd made it",
+                     (struct log_field[]){ { "layer", path } }, 1);
+          attach_now = true;
+        }
+      else if (start_conversion (e, err) < 0)
         {
           entry_free (e);
           return NULL;
@@ -384,7 +433,9 @@ layer_set_acquire (struct layer_set *s, const char *dir, bool cached,
                 expect->digest);
     }
   list_add_tail (&e->uses, &u->link);
-  if (e->state == ENTRY_READY)
+  if (attach_now)
+    attach (e); /* a failure answers u now */
+  else if (e->state == ENTRY_READY)
     /* Answered now, from the caller's own call.  */
     answer_use (e, u);
   return u;

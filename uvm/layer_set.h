@@ -6,7 +6,11 @@
    image then stays in the host's cache (layer_cache.h) for the next
    sandbox.  Conversions run in child processes (layer_convert.h): the loop
    never waits for one, and containers that want one layer at the same
-   time wait for the same conversion.  */
+   time wait for the same conversion.  An image containerd made already
+   (its EROFS snapshotter's) is attached as it is, never converted nor
+   removed; a live-migratable sandbox's set takes none (portable), since
+   its destination must have the same bytes: containerd's images are this
+   host's own (a random UUID, the time they were made).  */
 #ifndef LCOW_UVM_LAYER_SET_H
 #define LCOW_UVM_LAYER_SET_H
 
@@ -28,6 +32,16 @@ struct layer_set_config
   uint64_t cache_max_mb;
   /* Uncached images of this sandbox's containers.  */
   const char *scratch_dir;
+  /* Every image reproducible on another host (a live-migratable sandbox).  */
+  bool portable;
+};
+
+/* Where a layer comes from.  */
+enum layer_source
+{
+  LAYER_SNAPSHOT, /* a committed snapshot directory: converted, cached */
+  LAYER_TREE,     /* a container's own tree: converted, not cached */
+  LAYER_IMAGE,    /* containerd's EROFS image file: attached as it is */
 };
 
 struct layer_set *layer_set_new (const struct layer_set_config *cfg,
@@ -44,13 +58,17 @@ struct layer_expectation
 typedef void (*layer_ready_fn) (void *data, uint32_t target,
                                 const shim_error *err);
 
-/* Claims the layer at dir (cached: a committed snapshot) for a container;
+/* Whether the set takes only images it can build identically elsewhere.  */
+bool layer_set_portable (const struct layer_set *s);
+
+/* Claims the layer at path (a directory, or with LAYER_IMAGE an EROFS image
+   file; a portable set refuses that) for a container;
    done is called once unless the use is released first: later, or before
-   this returns when the VM has the layer already.  NULL with *err when dir
+   this returns when the VM has the layer already.  NULL with *err when path
    cannot be a layer.  With expect (copied), a use whose image or target
    differs is answered with FailedPrecondition naming both.  */
-struct layer_use *layer_set_acquire (struct layer_set *s, const char *dir,
-                                     bool cached,
+struct layer_use *layer_set_acquire (struct layer_set *s, const char *path,
+                                     enum layer_source source,
                                      const struct layer_expectation *expect,
                                      layer_ready_fn done, void *data,
                                      shim_error **err);

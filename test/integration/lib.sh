@@ -171,6 +171,8 @@ lcow_teardown() {
   kill "$CONTAINERD_PID" 2>/dev/null || true
   wait "$CONTAINERD_PID" 2>/dev/null || true
   wait_for 5 no_shims || true
+  # containerd's EROFS snapshotter leaves its layers mounted under its root.
+  awk -v t="$T/" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r -n1 umount -l || true
   # ctr's cgroupsPath is /<namespace>/<id>: the shim removes <id>, the
   # namespace's directory is ctr's (empty by now; a busy one stays).
   rmdir /sys/fs/cgroup/*/"$NS" /sys/fs/cgroup/*/"$NSB" /sys/fs/cgroup/"$NS" \

@@ -360,7 +360,8 @@ pod_files web-migratable-b "$uid" yes
 sed -i 's/"hostname": "web-migratable-b"/"hostname": "web-migratable"/; s/"annotations": {/"annotations": {"io.containerd.lcow.migration.incoming": "true", /' \
   "$T/web-migratable-b.pod.json"
 out=$(cri run-pod "$T/web-migratable-b.pod.json" 2>&1) && PID_dest=$out || PID_dest=""
-expect "a destination pod through RunPodSandbox (incoming) ($(head -c 120 <<<"$out"))" [ -n "$PID_dest" ]
+expect "a destination pod through RunPodSandbox (incoming) ($(head -c 600 <<<"$out"))" [ -n "$PID_dest" ]
+[ -n "$PID_dest" ] || grep -E 'level=(error|warning)' "$T/containerd.log" | tail -n 8 >&2
 PODIDS+=("$PID_dest")
 SIDE_A="$T/containerd.sock,k8s.io,$T/s"
 out=$("$SHIM_BIN_DIR/containerd-shim-lcow-v2" migrate prepare --from "$SIDE_A" "$PID_migratable" --to "$SIDE_A" "$PID_dest" 2>&1) && rc=0 || rc=$?

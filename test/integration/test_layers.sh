@@ -13,6 +13,9 @@ lcow_setup
 CACHE_MB=4
 qemu_config "\"layer_cache_max_mb\": $CACHE_MB, \"container_scratch_mb\": 16"
 RUN=(ctr_ run -d --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json")
+MIGRATABLE=(--annotation io.microsoft.migration.allowed=true
+            --annotation io.microsoft.virtualmachine.lcow.preferredrootfstype=vhd
+            --annotation io.microsoft.virtualmachine.computetopology.processor.count=1)
 LOG="$T/containerd.log"
 CACHE="$T/layers"
 count() { grep -c "msg=\"$1\"" "$LOG" || true; }
@@ -129,6 +132,52 @@ scratch=$(find "$CACHE/sandboxes" -name '*.erofs' | wc -l)
 expect "its image is the sandbox's own, not in the cache ($scratch)" [ "$scratch" -eq 1 ]
 kill_and_wait e1 SIGKILL; remove e1 >/dev/null
 expect "and is removed with the container" wait_for 10 bash -c '[ -z "$(find "$1/sandboxes" -name "*.erofs")" ]' _ "$CACHE"
+
+# --- containerd 2's EROFS snapshotter: its layer images attached as they are
+EROFS_ROOT="$T/root/io.containerd.snapshotter.v1.erofs"
+if [ "${CONTAINERD_MAJOR:-1}" -lt 2 ]; then
+  echo "# skipped: the EROFS snapshotter: containerd $(containerd --version | awk '{print $3}') has none (2.0+ has)"
+elif ! grep -qw erofs /proc/filesystems; then
+  echo "# skipped: the EROFS snapshotter: this host's kernel has no erofs, which it mounts its layers with"
+else
+  converted=$(count 'layer converted'); attached=$(count 'layer disk attached')
+  ERUN=(ctr_ run -d --snapshotter erofs --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json"
+        --annotation io.kubernetes.cri.container-type=container --annotation io.kubernetes.cri.sandbox-id=podB)
+  out=$("${ERUN[@]}" "$IMG" f1 /bin/sleep 600 2>&1)
+  expect "a container of the image through the EROFS snapshotter runs ($out)" wait_for 60 status_is f1 RUNNING
+  expect "both its layers were containerd's images, taken as they are ($(count 'layer image taken as containerd made it'))" \
+    [ "$(count 'layer image taken as containerd made it')" -eq 2 ]
+  expect "none converted ($(($(count 'layer converted') - converted)) more conversions)" \
+    [ "$(count 'layer converted')" -eq "$converted" ]
+  out=$(ctr_ task exec --exec-id e f1 /bin/sh -c 'cat /etc/motd; ls /data; cat /etc/gone 2>&1' 2>&1 || true)
+  expect "the layers stack as before: layer 2's file, its opaque /data, its whiteout ($(tr '\n' ' ' <<<"$out"))" \
+    bash -c '[ "$(sed -n 1,2p <<<"$1")" = $'"'"'from layer 2\nb'"'"' ] && grep -q "No such file" <<<"$1"' _ "$out"
+  "${ERUN[@]}" "$IMG" f2 /bin/sleep 600 >/dev/null 2>&1
+  expect "a second container of it in the pod runs" wait_for 60 status_is f2 RUNNING
+  expect "and shares the pod's two disks ($(($(count 'layer disk attached') - attached)) attached)" \
+    [ "$(count 'layer disk attached')" -eq $((attached + 2)) ]
+  removed=$(count 'disk removed from the VM')
+  for id in f1 f2; do kill_and_wait "$id" SIGKILL; remove "$id" >/dev/null; done
+  expect "the disks are unplugged with their last container" \
+    wait_for 10 bash -c '[ "$(grep -c "msg=\"disk removed from the VM\"" "$1")" -ge "$2" ]' _ "$LOG" $((removed + 2))
+  images=$(find "$EROFS_ROOT/snapshots" -name layer.erofs | wc -l)
+  expect "containerd's images stay where they were ($images)" [ "$images" -ge 2 ]
+  # A live-migratable pod converts them instead: its destination must have
+  # the same bytes, and containerd's images are this host's own.
+  "${RUN[@]}" "${MIGRATABLE[@]}" --annotation io.kubernetes.cri.container-type=sandbox \
+    --annotation io.kubernetes.cri.sandbox-id=podM --rootfs "$T/rootfs" podM /bin/true >/dev/null
+  expect "a live-migratable pod runs" wait_for 60 status_is podM RUNNING
+  taken=$(count 'layer image taken as containerd made it')
+  ctr_ run -d --snapshotter erofs --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json" \
+    --annotation io.kubernetes.cri.container-type=container --annotation io.kubernetes.cri.sandbox-id=podM \
+    "$IMG" m1 /bin/sleep 600 >/dev/null 2>&1
+  expect "its container of the image runs" wait_for 60 status_is m1 RUNNING
+  expect "from layers converted, not containerd's images ($(($(count 'layer image taken as containerd made it') - taken)) taken)" \
+    [ "$(count 'layer image taken as containerd made it')" -eq "$taken" ]
+  out=$(ctr_ task exec --exec-id e m1 /bin/cat /etc/motd 2>&1 || true)
+  expect "it reads the same tree ($out)" [ "$out" = "from layer 2" ]
+  for id in m1 podM; do kill_and_wait "$id" SIGKILL; remove "$id" >/dev/null; done
+fi
 
 kill_and_wait d1 SIGKILL; remove d1 >/dev/null
 for p in podA podB; do kill_and_wait "$p" SIGKILL; remove "$p" >/dev/null; done

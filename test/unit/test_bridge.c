@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "proto/mount_options.h"
 #include "proto/oci_spec.h"
@@ -15,6 +17,7 @@
 #include "suites.h"
 #include "uvm/bridge/bridge.h"
 #include "uvm/guest/bridge_request.h"
+#include "uvm/storage/erofs_snapshot.h"
 #include "uvm/storage/layer_cache.h"
 #include "uvm/storage/rootfs_layers.h"
 
@@ -590,6 +593,162 @@ START_TEST (rootfs_plans)
 }
 END_TEST
 
+/* The plan of a mount list; with expect < 0 the error's text.  */
+static struct rootfs_plan
+plan_list (const struct rootfs_mount *m, size_t n, int expect, char **msg)
+{
+  struct rootfs_plan p;
+  shim_error *err = NULL;
+  ck_assert_int_eq (rootfs_layers_plan (m, n, "/b/rootfs", &p, &err), expect);
+  if (expect < 0)
+    {
+      ck_assert_int_eq (err->code, GRPC_INVALID_ARGUMENT);
+      *msg = xstrdup (err->msg);
+      shim_error_free (err);
+    }
+  return p;
+}
+
+#define EROFS_MOUNT(src)                                                      \
+  {                                                                           \
+    "erofs", src, (char *[]){ (char *) "ro", (char *) "loop" }, 2             \
+  }
+
+/* containerd 2.2+'s list (the EROFS snapshotter through the mount manager),
+   in the shapes its snapshotter gives: erofs images, then a templated
+   overlay.  */
+START_TEST (rootfs_mount_manager_lists)
+{
+  char *active[] = { (char *) "workdir=/s/9/work", (char *) "upperdir=/s/9/fs",
+                     (char *) "lowerdir={{ overlay 0 1 }}" };
+  struct rootfs_mount two[] = {
+    EROFS_MOUNT ("/s/3/layer.erofs"),
+    EROFS_MOUNT ("/s/2/layer.erofs"),
+    { "format/mkdir/overlay", "overlay", active, 3 },
+  };
+  char *msg = NULL;
+  struct rootfs_plan p = plan_list (two, 3, 0, NULL);
+  ck_assert_uint_eq (p.nlayers, 3);
+  ck_assert (!p.mount_first);
+  ck_assert_str_eq (p.layers[0].dir, "/s/9/fs");
+  ck_assert (p.layers[0].skip_if_empty && !p.layers[0].image);
+  ck_assert_str_eq (p.layers[1].dir, "/s/3/layer.erofs");
+  ck_assert (p.layers[1].image);
+  ck_assert_str_eq (p.layers[2].dir, "/s/2/layer.erofs");
+  ck_assert (p.layers[2].image);
+  rootfs_plan_release (&p);
+  /* Counting down, as "{{ overlay A B }}" does with A > B.  */
+  char *down[] = { (char *) "lowerdir={{ overlay 1 0 }}" };
+  two[2].options = down;
+  two[2].noptions = 1;
+  p = plan_list (two, 3, 0, NULL);
+  ck_assert_uint_eq (p.nlayers, 2);
+  ck_assert_str_eq (p.layers[0].dir, "/s/2/layer.erofs");
+  ck_assert_str_eq (p.layers[1].dir, "/s/3/layer.erofs");
+  rootfs_plan_release (&p);
+  /* One parent: "{{ mount 0 }}"; a one-layer view: the image alone.  */
+  char *one_opts[]
+      = { (char *) "upperdir=/s/9/fs", (char *) "lowerdir={{ mount 0 }}" };
+  struct rootfs_mount one[] = { EROFS_MOUNT ("/s/1/layer.erofs"),
+                                { "format/overlay", "overlay", one_opts, 2 } };
+  p = plan_list (one, 2, 0, NULL);
+  ck_assert_uint_eq (p.nlayers, 2);
+  ck_assert_str_eq (p.layers[1].dir, "/s/1/layer.erofs");
+  ck_assert (p.layers[1].image);
+  rootfs_plan_release (&p);
+  p = plan_list (one, 1, 0, NULL);
+  ck_assert_uint_eq (p.nlayers, 1);
+  ck_assert (p.layers[0].image && !p.mount_first);
+  rootfs_plan_release (&p);
+  /* Block mode (the writable layer an ext4 image containerd makes): refused,
+     naming the mount and the upperdir.  */
+  char *block_opts[]
+      = { (char *) "X-containerd.mkdir.path={{ mount 0 }}/upper:0755",
+          (char *) "workdir={{ mount 0 }}/work",
+          (char *) "upperdir={{ mount 0 }}/upper",
+          (char *) "lowerdir={{ mount 1 }}" };
+  struct rootfs_mount block[] = {
+    { "mkfs/ext4", "/s/9/rw.img", NULL, 0 },
+    EROFS_MOUNT ("/s/1/layer.erofs"),
+    { "format/mkdir/overlay", "overlay", block_opts, 4 },
+  };
+  p = plan_list (block, 3, -1, &msg);
+  ck_assert_ptr_nonnull (strstr (msg, "rootfs: 2 problems"));
+  ck_assert_ptr_nonnull (strstr (msg, "mount 0: type \"mkfs/ext4\""));
+  ck_assert_ptr_nonnull (strstr (msg, "upperdir {{ mount 0 }}/upper"));
+  free (msg);
+  /* Templates that name nothing usable, each named.  */
+  char *bad_opts[] = { (char *) "lowerdir={{ mount 5 }}:{{ mount 0 }}:{{ "
+                                "source 1 }}:{{ overlay 1 9 }}" };
+  struct rootfs_mount bad[] = {
+    { "bind", "/s/4/fs", NULL, 0 },
+    EROFS_MOUNT ("/s/1/layer.erofs"),
+    { "format/mkdir/overlay", "overlay", bad_opts, 1 },
+  };
+  p = plan_list (bad, 3, -1, &msg);
+  ck_assert_ptr_nonnull (strstr (msg, "rootfs: 5 problems"));
+  ck_assert_ptr_nonnull (strstr (msg, "type \"bind\" before the overlay"));
+  ck_assert_ptr_nonnull (strstr (msg, "{{ mount 5 }}: no mount 5"));
+  ck_assert_ptr_nonnull (strstr (msg, "{{ mount 0 }}: mount 0 is \"bind\""));
+  ck_assert_ptr_nonnull (
+      strstr (msg, "template {{ source 1 }} is not understood"));
+  ck_assert_ptr_nonnull (strstr (msg, "{{ overlay 1 9 }}: mounts 1 to 9"));
+  free (msg);
+  /* A step the shim does not perform, alone: named.  */
+  struct rootfs_mount unknown[]
+      = { { "format/mkdir/bind", "{{ mount 0 }}/upper", NULL, 0 } };
+  p = plan_list (unknown, 1, -1, &msg);
+  ck_assert_ptr_nonnull (
+      strstr (msg, "mount 0: type \"format/mkdir/bind\" is not supported"));
+  free (msg);
+  /* Text after a template.  */
+  char *tail_opts[] = { (char *) "lowerdir={{ mount 0 }}/x" };
+  one[1].options = tail_opts;
+  one[1].noptions = 1;
+  p = plan_list (one, 2, -1, &msg);
+  ck_assert_ptr_nonnull (strstr (msg, "\"/x\" after a template"));
+  free (msg);
+}
+END_TEST
+
+/* containerd 2.1's EROFS snapshotter: the image behind a lowerdir it
+   mounted, found by its mark and the EROFS magic.  */
+START_TEST (erofs_snapshot_found)
+{
+  char root[] = "/tmp/erofs-snap.XXXXXX";
+  ck_assert_ptr_nonnull (mkdtemp (root));
+  char *fs = xasprintf ("%s/fs", root);
+  char *image = xasprintf ("%s/layer.erofs", root);
+  char *mark = xasprintf ("%s/.erofslayer", root);
+  ck_assert_int_eq (mkdir (fs, 0755), 0);
+  unsigned char sb[2048] = { 0 };
+  sb[1024] = 0xe2, sb[1025] = 0xe1, sb[1026] = 0xf5, sb[1027] = 0xe0;
+  FILE *f = fopen (image, "w");
+  ck_assert_uint_eq (fwrite (sb, 1, sizeof sb, f), sizeof sb);
+  fclose (f);
+  /* Without the snapshotter's mark: another snapshotter's directory.  */
+  ck_assert_ptr_null (erofs_snapshot_image (fs));
+  fclose (fopen (mark, "w"));
+  char *found = erofs_snapshot_image (fs);
+  ck_assert_str_eq (found, image);
+  free (found);
+  /* Not "<id>/fs", or not EROFS: a directory to convert.  */
+  ck_assert_ptr_null (erofs_snapshot_image (root));
+  sb[1024] = 0;
+  f = fopen (image, "w");
+  ck_assert_uint_eq (fwrite (sb, 1, sizeof sb, f), sizeof sb);
+  fclose (f);
+  ck_assert_ptr_null (erofs_snapshot_image (fs));
+  unlink (image);
+  unlink (mark);
+  rmdir (fs);
+  rmdir (root);
+  free (fs);
+  free (image);
+  free (mark);
+}
+END_TEST
+
 Suite *
 bridge_suite (void)
 {
@@ -610,6 +769,8 @@ bridge_suite (void)
   tcase_add_test (t, layer_keys);
   tcase_add_test (t, eviction_choice);
   tcase_add_test (t, rootfs_plans);
+  tcase_add_test (t, rootfs_mount_manager_lists);
+  tcase_add_test (t, erofs_snapshot_found);
   suite_add_tcase (s, t);
   return s;
 }

@@ -1,14 +1,24 @@
 /* What a container's root filesystem is made of, from the mounts containerd
    passes to Create: the read-only layers the VM gets as disks, top first.
    Pure.
-   - An overlay (containerd's overlayfs snapshotter): each lowerdir entry is
-     a committed snapshot, immutable, cached by the host (layer_cache.h);
-     the upperdir is the container's own writable snapshot, converted (not
-     cached) only when it is not empty.
+   - An overlay (containerd's overlayfs snapshotter, and its EROFS
+     snapshotter up to 2.1): each lowerdir entry is a committed snapshot,
+     immutable, cached by the host (layer_cache.h); the upperdir is the
+     container's own writable snapshot, converted (not cached) only when it
+     is not empty.
+   - containerd 2.2+'s list (the EROFS snapshotter through the mount
+     manager): "erofs" mounts of layer images, then one "overlay" whose type
+     may carry the manager's steps ("format/", "mkdir/") and whose lowerdir
+     names them by template: "{{ mount N }}" (mount N's mount point) or
+     "{{ overlay A B }}" (mounts A to B, in that order, A > B counting down).
+     Such layers are images already: attached as they are.
+   - One "erofs" mount (a one-layer read-only view): the image, as it is.
    - A bind mount: its source, converted as one layer, not cached.
    - No mount (ctr run --rootfs DIR): the spec's root directory, the same.
-   - Anything else: mounted on the bundle's rootfs directory first (as
-     runc's shim mounts it), then converted as one layer, not cached.
+   - Any other kernel filesystem: mounted on the bundle's rootfs directory
+     first (as runc's shim mounts it), then converted as one layer, not
+     cached.  A type with a mount manager's step the list above does not
+     have ("mkfs/ext4": a writable layer as a disk image) is refused.
    The guest stacks the layers with overlayfs under a writable tmpfs.  */
 #ifndef LCOW_UVM_ROOTFS_LAYERS_H
 #define LCOW_UVM_ROOTFS_LAYERS_H
@@ -31,9 +41,10 @@ struct rootfs_mount
 
 struct rootfs_layer
 {
-  char *dir;
+  char *dir; /* a directory, or with image an EROFS image file */
   bool cached;
   bool skip_if_empty; /* an overlay's upperdir */
+  bool image;         /* containerd's EROFS image: attached as it is */
 };
 
 struct rootfs_plan
@@ -44,8 +55,9 @@ struct rootfs_plan
   bool mount_first;
 };
 
-/* InvalidArgument naming what is wrong: an overlay without lowerdir, a
-   relative layer path, more than ROOTFS_LAYERS_MAX layers.  */
+/* InvalidArgument naming everything wrong: an overlay without lowerdir, a
+   relative layer path, a template naming no erofs mount, a type not
+   understood, more than ROOTFS_LAYERS_MAX layers.  */
 int rootfs_layers_plan (const struct rootfs_mount *mounts, size_t nmounts,
                         const char *rootfs_dir, struct rootfs_plan *out,
                         shim_error **err);
