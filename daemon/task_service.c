@@ -563,7 +563,11 @@ h_unsupported (struct ttrpc_call *call, void *data, const uint8_t *payload,
   (void) len;
   const char *m = ttrpc_call_method (call);
   const char *why
-      = strstr (m, "/Checkpoint")
+      = strstr (m, ".sandbox.v1.")
+            ? "containerd's sandbox API (sandboxer = \"shim\") is not served "
+              "by this shim yet: configure the runtime with sandboxer = "
+              "\"podsandbox\" (the default)"
+        : strstr (m, "/Checkpoint")
             ? "checkpointing a UVM sandbox is not supported (live migration "
               "moves the VM instead)"
             : "pausing and resuming a UVM sandbox is not supported";
@@ -595,6 +599,19 @@ static const struct ttrpc_method task_methods[] = {
   { "Checkpoint", h_unsupported, MIGRATION_CALL_SERVED },
 };
 
+/* containerd 2's sandbox API: every call answered, none served yet.  */
+static const struct ttrpc_method sandbox_methods[] = {
+  { "CreateSandbox", h_unsupported, MIGRATION_CALL_SERVED },
+  { "StartSandbox", h_unsupported, MIGRATION_CALL_SERVED },
+  { "Platform", h_unsupported, MIGRATION_CALL_SERVED },
+  { "StopSandbox", h_unsupported, MIGRATION_CALL_SERVED },
+  { "WaitSandbox", h_unsupported, MIGRATION_CALL_SERVED },
+  { "SandboxStatus", h_unsupported, MIGRATION_CALL_SERVED },
+  { "PingSandbox", h_unsupported, MIGRATION_CALL_SERVED },
+  { "ShutdownSandbox", h_unsupported, MIGRATION_CALL_SERVED },
+  { "SandboxMetrics", h_unsupported, MIGRATION_CALL_SERVED },
+};
+
 struct task_service *
 task_service_new (const struct task_service_config *c)
 {
@@ -610,9 +627,13 @@ task_service_register (struct task_service *ts, struct ttrpc_server *s)
   static struct ttrpc_service v3
       = { "containerd.task.v3.Task", task_methods,
           sizeof task_methods / sizeof task_methods[0], NULL };
-  v2.data = v3.data = ts;
+  static struct ttrpc_service sandbox
+      = { "containerd.runtime.sandbox.v1.Sandbox", sandbox_methods,
+          sizeof sandbox_methods / sizeof sandbox_methods[0], NULL };
+  v2.data = v3.data = sandbox.data = ts;
   ttrpc_server_register (s, &v2);
   ttrpc_server_register (s, &v3);
+  ttrpc_server_register (s, &sandbox);
 }
 
 bool
