@@ -45,7 +45,7 @@ DEB_PACKAGES := build-essential pkg-config libuv1-dev libprotobuf-c-dev \
 	protobuf-c-compiler libyajl-dev libseccomp-dev check containerd runc clang \
 	libclang-rt-14-dev clang-format clang-tidy cppcheck shellcheck valgrind qemu-system-x86 qemu-utils cpio e2fsprogs erofs-utils busybox-static \
 	python3 python3-grpcio procps iproute2 util-linux containernetworking-plugins \
-	linux-source-6.1 xz-utils bc bison flex libelf-dev libssl-dev
+	linux-source-6.1 xz-utils bc bison flex libelf-dev libssl-dev patch
 
 .PHONY: all deps check unit-test integration-test demo clean install \
 	bootfiles bootfiles-debian fuzz fuzz-lib fuzz-smoke bench bench-deps format format-check lint \

@@ -60,6 +60,14 @@ for i in $(seq "$PODS"); do
   echo "  $LABEL pod p$i: PSS after boot ${after_boot[$((i - 1))]} MiB, 10 s later ${idle[$((i - 1))]} MiB ($(pod_processes "p$i"), KiB)"
 done
 
+# What the guest says it uses (its /proc/meminfo, from a container of p1).
+meminfo=$(ctr_ run --rm --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json" \
+  --annotation io.kubernetes.cri.container-type=container --annotation io.kubernetes.cri.sandbox-id=p1 \
+  --rootfs "$T/rootfs" meminfo /bin/busybox awk \
+  '/^(MemTotal|MemFree|Buffers|Cached|Shmem|Slab|KernelStack|PageTables|Percpu):/ { printf "%s %.1f MB ", $1, $2 / 1024 }' \
+  /proc/meminfo 2>&1 || true)
+echo "  $LABEL guest p1 /proc/meminfo: $meminfo"
+
 # A container that touches 200 MB of memory, then exits.
 ctr_ run --runtime io.containerd.lcow.v2 --runtime-config-path "$T/qemu.json" \
   --annotation io.kubernetes.cri.container-type=container --annotation io.kubernetes.cri.sandbox-id=p1 \

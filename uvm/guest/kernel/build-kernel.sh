@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the project's guest kernel from Debian's linux-source package and
-# uvm/guest/kernel/lcow.config, once per machine: the result is kept in a
-# host cache keyed by the configuration, this script and the source
-# package's version, so a fresh clone pays the build (about 4 minutes on
+# uvm/guest/kernel/lcow.config (and the patches beside it), once per
+# machine: the result is kept in a host cache keyed by the configuration,
+# the patches, this script and the source package's version, so a fresh clone pays the build (about 4 minutes on
 # 2 cores) only where no earlier clone did.
 #   OUT_DIR/kernel          vmlinux, uncompressed, booted through PVH
 #   OUT_DIR/kernel.release  its release string (what uname -r says)
@@ -19,7 +19,7 @@ cache_root=${LCOW_KERNEL_CACHE:-/var/cache/containerd-shim-lcow-v2/kernel}
 
 version=$(dpkg-query -W -f='${Version}' "$source_pkg" 2>/dev/null) ||
   { echo "kernel: $source_pkg is not installed (make deps)" >&2; exit 1; }
-key=$( { echo "$source_pkg $version"; cat "$config" "$0"; } | sha256sum | cut -c1-16)
+key=$( { echo "$source_pkg $version"; cat "$config" "$0" "$here"/*.patch; } | sha256sum | cut -c1-16)
 entry="$cache_root/$key"
 mkdir -p "$cache_root"
 
@@ -33,6 +33,8 @@ if [ ! -e "$entry/vmlinux" ]; then
   start=$(date +%s)
   tar -xf /usr/src/"$source_pkg".tar.xz -C "$work"
   src="$work/$source_pkg"
+  # The project's own changes to the source (each file says why).
+  for p in "$here"/*.patch; do patch -s -p1 -d "$src" <"$p"; done
   KCONFIG_ALLCONFIG="$config" make -s --no-print-directory -C "$src" allnoconfig
   # A symbol whose dependencies are missing is dropped silently: fail.
   bad=0
