@@ -182,7 +182,9 @@ helper_argv (const char *helper, const struct vmm_command *cmd,
   size_t nargs = 0;
   while (cmd->argv[nargs])
     nargs++;
-  char **argv = xzalloc ((nargs + 12) * sizeof (char *));
+  /* helper, vmm-exec, --user USER, three flags with values, --userns,
+     --mountns, "--": 13 at most before cmd's, then the NULL.  */
+  char **argv = xzalloc ((13 + nargs + 1) * sizeof (char *));
   size_t a = 0;
   argv[a++] = (char *) helper;
   argv[a++] = (char *) "vmm-exec";
