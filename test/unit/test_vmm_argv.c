@@ -15,6 +15,7 @@
 #include "uvm/storage/vhd_footer.h"
 #include "uvm/migration/vm_description.h"
 #include "uvm/vmm/vmm.h"
+#include "uvm/vmm/vmm_process.h"
 #include "uvm/vmm/vmm_user.h"
 
 static const uint32_t ports3[] = { 1, 109, 0x40000000 };
@@ -67,6 +68,31 @@ count (char **argv, const char *s)
     n += strcmp (argv[i], s) == 0;
   return n;
 }
+
+/* The vmm-exec helper's argv with every placement flag: the command's
+   arguments after "--", then the NULL (it once fell one past the array,
+   which execve then read: EFAULT; ASan and valgrind see the read here).  */
+START_TEST (vmm_exec_argv_full_placement)
+{
+  char *qemu[] = { (char *) "qemu", (char *) "-a", (char *) "-b", NULL };
+  struct vmm_command cmd = { .argv = qemu };
+  struct vmm_user user = { 1000, 1001, 0 };
+  struct vmm_placement place
+      = { "/sys/fs/cgroup/p", "/run/netns/p", "tap0", -1, true, true };
+  char **argv = vmm_process_argv ("/shim", &cmd, &user, &place);
+  size_t n = 0;
+  while (argv[n] != NULL)
+    n++;
+  ck_assert_uint_eq (n, 13 + 3);
+  ck_assert_str_eq (argv[1], "vmm-exec");
+  ck_assert_str_eq (argv[3], "1000:1001:0");
+  ck_assert_str_eq (argv[9], "tap0");
+  ck_assert_str_eq (argv[12], "--");
+  ck_assert_str_eq (argv[13], "qemu");
+  ck_assert_str_eq (argv[15], "-b");
+  free (argv);
+}
+END_TEST
 
 START_TEST (qemu_base_machine)
 {
@@ -733,6 +759,7 @@ vmm_argv_suite (void)
   Suite *s = suite_create ("vmm_argv");
   TCase *q = tcase_create ("qemu");
   tcase_add_test (q, qemu_base_machine);
+  tcase_add_test (q, vmm_exec_argv_full_placement);
   tcase_add_test (q, qemu_kvm);
   tcase_add_test (q, qemu_incoming);
   tcase_add_test (q, qemu_host_share);

@@ -173,11 +173,10 @@ on_process_exit (uv_process_t *proc, int64_t status, int term_signal)
     uv_timer_start (&p->drain_timer, on_drain_timeout, OUTPUT_DRAIN_MS, 0);
 }
 
-/* The vmm-exec helper's argv for cmd placed as place asks (the strings
-   are the caller's; free the array).  */
-static char **
-helper_argv (const char *helper, const struct vmm_command *cmd,
-             const struct vmm_user *user, const struct vmm_placement *place)
+char **
+vmm_process_argv (const char *helper, const struct vmm_command *cmd,
+                  const struct vmm_user *user,
+                  const struct vmm_placement *place)
 {
   size_t nargs = 0;
   while (cmd->argv[nargs])
@@ -231,7 +230,7 @@ vmm_process_spawn (uv_loop_t *loop, const char *helper,
                    vmm_exit_fn on_exit, void *data, struct vmm_process **out,
                    shim_error **err)
 {
-  char **argv = helper_argv (helper, cmd, user, place);
+  char **argv = vmm_process_argv (helper, cmd, user, place);
   char **env = vmm_env (cmd);
 
   struct vmm_process *p = xzalloc (sizeof *p);

@@ -48,6 +48,12 @@ int vmm_process_spawn (uv_loop_t *loop, const char *helper,
                        const struct vmm_placement *place, const char *log_name,
                        vmm_exit_fn on_exit, void *data,
                        struct vmm_process **out, shim_error **err);
+/* The helper's argv for cmd placed as place asks: helper, "vmm-exec",
+   the user and the placement's flags, "--", cmd's argv, then NULL (the
+   strings are the caller's; free the array).  */
+char **vmm_process_argv (const char *helper, const struct vmm_command *cmd,
+                         const struct vmm_user *user,
+                         const struct vmm_placement *place);
 int vmm_process_pid (const struct vmm_process *p);
 /* The VMM's first stderr line that is not a warning, or NULL.  */
 const char *vmm_process_first_error (const struct vmm_process *p);
