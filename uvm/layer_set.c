@@ -326,10 +326,10 @@ find_entry (struct layer_set *s, enum layer_source source, const char *key,
   return NULL;
 }
 
-/* The key path would have as a committed snapshot (layer_cache.h), or -1
-   when it is not a directory.  */
+/* -1 when path is not a directory; with key, the key it has as a
+   committed snapshot (layer_cache.h).  */
 static int
-dir_key (const char *path, char key[LAYER_KEY_LEN + 1], shim_error **err)
+check_layer_dir (const char *path, char *key, shim_error **err)
 {
   struct statx stx;
   if (statx (AT_FDCWD, path, 0, STATX_TYPE | STATX_INO | STATX_BTIME, &stx)
@@ -339,6 +339,8 @@ dir_key (const char *path, char key[LAYER_KEY_LEN + 1], shim_error **err)
   if (!S_ISDIR (stx.stx_mode))
     return shim_error_set (err, GRPC_INVALID_ARGUMENT,
                            "rootfs layer %s: not a directory", path);
+  if (key == NULL)
+    return 0;
   /* Without a birth time, the change time stands in (a committed
      snapshot's root never changes).  */
   struct statx_timestamp born
@@ -401,7 +403,9 @@ layer_set_acquire (struct layer_set *s, const char *path,
                       path);
       return NULL;
     }
-  if (source != LAYER_IMAGE && dir_key (path, key, err) < 0)
+  if (source != LAYER_IMAGE
+      && check_layer_dir (path, source == LAYER_SNAPSHOT ? key : NULL, err)
+             < 0)
     return NULL;
   struct layer_entry *e
       = source != LAYER_TREE ? find_entry (s, source, key, path) : NULL;
